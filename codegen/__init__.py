@@ -1,0 +1,35 @@
+"""codegen: an ahead-of-time compiler for Theano-style tensor graphs.
+
+>>> import codegen as theano
+>>> import codegen.tensor as T
+>>> foo = T.scalar('foo')
+>>> print(theano.pp(foo ** 2))
+(foo ** TensorConstant{2})
+"""
+
+__version__ = "0.1.0"
+
+from codegen import tensor  # noqa: E402
+from codegen.compile.function import Function, function  # noqa: E402
+from codegen.compile.inputs import In, Param  # noqa: E402
+from codegen.config import config  # noqa: E402
+from codegen.printing import debugprint, pp  # noqa: E402
+from codegen.tensor.basic import shared  # noqa: E402
+
+
+def __getattr__(name):
+    # stages after the front end load on first use, keeping `import codegen` light
+    import importlib
+    if name in ("gradient", "printing", "compile"):
+        return importlib.import_module(f"codegen.{name}")
+    if name == "grad":
+        from codegen.gradient import grad
+        return grad
+    if name == "Module":
+        from codegen.compile.module import Module
+        return Module
+    raise AttributeError(f"module 'codegen' has no attribute {name!r}")
+
+
+__all__ = ["In", "Module", "Param", "config", "debugprint", "function", "grad", "gradient",
+           "pp", "shared", "tensor", "Function"]

@@ -1,0 +1,1 @@
+"""Backends: ``numpy`` (reference interpreter), ``cython`` (CPU), ``cuda`` (GPU)."""

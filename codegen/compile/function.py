@@ -1,0 +1,185 @@
+"""``codegen.function``: Theano's compiled function, on the reference or a compiled backend."""
+
+import threading
+import warnings
+
+import numpy as np
+
+from codegen.backends import numpy as reference
+from codegen.compile.inputs import as_in, convert_value
+from codegen.config import config
+from codegen.graph import SharedVariable, Variable
+from codegen.graph.basic import clone_replace
+from codegen.graph.fgraph import FunctionGraph
+
+
+def _as_update_pairs(updates):
+    if updates is None:
+        return []
+    items = list(updates.items()) if isinstance(updates, dict) else list(updates)
+    pairs = []
+    for pair in items:
+        var, value = pair
+        from codegen.tensor.basic import as_tensor_variable
+        if not isinstance(var, SharedVariable):
+            raise TypeError(f"updates: keys must be shared variables, got {var!r}")
+        value = as_tensor_variable(value)
+        if value.dtype != var.dtype or value.broadcastable != var.broadcastable:
+            raise TypeError(f"updates: the new value of {var.label()} has type {value.type}, "
+                            f"expected {var.type} (same dtype and broadcastable pattern)")
+        if any(var is other for other, _ in pairs):
+            raise ValueError(f"updates: {var.label()} is updated twice")
+        pairs.append((var, value))
+    return pairs
+
+
+def _mode_name(mode):
+    mode = mode or config.mode
+    return getattr(mode, "name", mode)
+
+
+class Function:
+    """A callable made by ``codegen.function``. Call with positional or keyword arguments."""
+
+    def __init__(self, ins, fgraph, single, executable, name, allow_downcast):
+        self.ins = ins
+        self.fgraph = fgraph
+        self.single = single
+        self.executable = executable
+        self.name = name or "function"
+        self.allow_downcast = allow_downcast
+        self._names = [spec.name for spec in ins]
+        self._lock = threading.Lock()
+
+    def __repr__(self):
+        args = ", ".join(n or "?" for n in self._names)
+        return f"<codegen.Function {self.name}({args}) [{self.executable.kind}]>"
+
+    def _bind(self, args, kwargs):
+        if len(args) > len(self.ins):
+            raise TypeError(f"{self.name}() takes {len(self.ins)} arguments, got {len(args)}")
+        values = list(args) + [None] * (len(self.ins) - len(args))
+        given = [True] * len(args) + [False] * (len(self.ins) - len(args))
+        for key, value in kwargs.items():
+            if key not in self._names:
+                raise TypeError(f"{self.name}() got an unexpected keyword argument {key!r}")
+            i = self._names.index(key)
+            if given[i]:
+                raise TypeError(f"{self.name}() got multiple values for argument {key!r}")
+            values[i], given[i] = value, True
+        out = []
+        for i, spec in enumerate(self.ins):
+            if not given[i]:
+                if not spec.has_default:
+                    raise TypeError(f"{self.name}() missing argument {spec.name or i!r} "
+                                    f"({spec.variable.type})")
+                values[i] = spec.value
+            out.append(convert_value(values[i], spec.variable, spec.name or f"#{i}",
+                                     self.name, self.allow_downcast))
+        return out
+
+    def __call__(self, *args, **kwargs):
+        values = self._bind(args, kwargs)
+        with self._lock:
+            state = [var.container.value for var in self.fgraph.shared]
+            try:
+                outputs, new_state = self.executable.run(values, state)
+            except Exception as exc:
+                if getattr(exc, "node", None) is not None:
+                    raise exc.with_traceback(None) from None
+                raise
+            for (var, _), value in zip(self.fgraph.updates, new_state):
+                var.container.value = value
+        outputs = [np.asarray(o) for o in outputs]
+        if self.single:
+            return outputs[0] if outputs else None
+        return outputs
+
+    def debug_text(self):
+        return self.executable.debug_text()
+
+
+class ReferenceExecutable:
+    """Runs the graph with the numpy reference interpreter (mode='FAST_COMPILE')."""
+
+    kind = "numpy reference"
+
+    def __init__(self, fgraph):
+        self.fgraph = fgraph
+
+    def run(self, inputs, state):
+        values = {v.id: x for v, x in zip(self.fgraph.inputs, inputs)}
+        values.update({v.id: x for v, x in zip(self.fgraph.shared, state)})
+        results = reference.run(self.fgraph.all_outputs, values)
+        n = len(self.fgraph.outputs)
+        outputs = [r.copy() if isinstance(r, np.ndarray) else np.asarray(r) for r in results[:n]]
+        return outputs, results[n:]
+
+    def debug_text(self):
+        import io
+
+        from codegen.printing import debugprint
+        buf = io.StringIO()
+        debugprint(self.fgraph.all_outputs, file=buf)
+        return buf.getvalue()
+
+
+def _check_inputs(fgraph, ins, on_unused_input):
+    if fgraph.missing:
+        names = ", ".join(f"{v.label()} ({v.type})" for v in fgraph.missing)
+        raise TypeError(f"function: the outputs depend on {names}, which is not among the "
+                        "inputs; add it to the input list or give it through givens")
+    used = {v.id for v in _leaves(fgraph)}
+    for spec in ins:
+        if spec.variable.id not in used and on_unused_input != "ignore":
+            message = (f"function: input {spec.name or spec.variable!r} is not used to compute "
+                       "any output; pass on_unused_input='ignore' or 'warn'")
+            if on_unused_input == "warn":
+                warnings.warn(message, stacklevel=3)
+            else:
+                raise ValueError(message)
+
+
+def _leaves(fgraph):
+    from codegen.graph import graph_inputs
+    return graph_inputs(fgraph.all_outputs)
+
+
+def function(inputs, outputs=None, mode=None, updates=None, givens=None,
+             no_default_updates=False, accept_inplace=False, name=None, rebuild_strict=True,
+             allow_input_downcast=None, profile=None, on_unused_input="raise"):
+    """Compile a function from ``inputs`` to ``outputs`` (Theano's ``theano.function``).
+
+    >>> import codegen, codegen.tensor as T
+    >>> x = T.scalar('x')
+    >>> f = codegen.function([x], x ** 2, mode='FAST_COMPILE')
+    >>> float(f(3))
+    9.0
+    """
+    ins = [as_in(i) for i in inputs]
+    for spec in ins:
+        if not isinstance(spec.variable, Variable) or isinstance(spec.variable, SharedVariable):
+            raise TypeError(f"function: inputs must be symbolic variables (not shared), got "
+                            f"{spec.variable!r}")
+    single = outputs is not None and not isinstance(outputs, (list, tuple))
+    outs = [] if outputs is None else ([outputs] if single else list(outputs))
+    from codegen.tensor.basic import as_tensor_variable
+    outs = [as_tensor_variable(o) for o in outs]
+    pairs = _as_update_pairs(updates)
+    if givens:
+        given_pairs = givens.items() if isinstance(givens, dict) else givens
+        replace = {old: as_tensor_variable(new) for old, new in given_pairs}
+        new = clone_replace(outs + [v for _, v in pairs], replace)
+        outs, pairs = new[: len(outs)], [(s, v) for (s, _), v in zip(pairs, new[len(outs):])]
+    fgraph = FunctionGraph([spec.variable for spec in ins], outs, pairs, name)
+    _check_inputs(fgraph, ins, on_unused_input)
+    executable = make_executable(fgraph, mode)
+    return Function(ins, fgraph, single, executable, name, allow_input_downcast)
+
+
+def make_executable(fgraph, mode):
+    mode_name = _mode_name(mode)
+    if mode_name == "FAST_COMPILE":
+        return ReferenceExecutable(fgraph)
+    from codegen.compile.compiled import compiled_executable
+    return compiled_executable(fgraph, mode)

@@ -1,0 +1,68 @@
+"""Global configuration, Theano-style: ``codegen.config.floatX = 'float32'``.
+
+Initial values come from the environment variable ``CODEGEN_FLAGS`` (``THEANO_FLAGS`` is read
+too, so scripts written for Theano keep working), e.g.
+``CODEGEN_FLAGS=device=cpu,floatX=float32 python script.py``.
+"""
+
+import os
+
+_CHOICES = {
+    "floatX": ("float64", "float32"),
+    "device": ("cpu", "cuda"),
+    "compute_test_value": ("off", "ignore", "warn", "raise"),
+    "mode": ("FAST_RUN", "FAST_COMPILE", "DebugMode", "NanGuardMode"),
+    "target": ("native", "portable"),
+}
+
+
+def _default_cache_dir():
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "codegen")
+
+
+class Config:
+    """Attribute-style settings with validation of the values that have a fixed set."""
+
+    def __init__(self):
+        object.__setattr__(self, "_values", {
+            "floatX": "float64",
+            "device": "cpu",
+            "compute_test_value": "off",
+            "mode": "FAST_RUN",
+            "target": "native",
+            "cache_dir": os.environ.get("CODEGEN_CACHE_DIR") or _default_cache_dir(),
+        })
+        for var in ("THEANO_FLAGS", "CODEGEN_FLAGS"):
+            self._apply_flags(os.environ.get(var, ""), var)
+
+    def _apply_flags(self, text, source):
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"{source}: expected KEY=VALUE, got {item!r}")
+            if key == "device" and value.startswith("gpu"):
+                value = "cuda"
+            if key in self._values:
+                setattr(self, key, value)
+
+    def __getattr__(self, name):
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"codegen.config has no option {name!r}") from None
+
+    def __setattr__(self, name, value):
+        if name not in self._values:
+            raise AttributeError(f"codegen.config has no option {name!r}")
+        allowed = _CHOICES.get(name)
+        if allowed is not None and value not in allowed:
+            raise ValueError(f"codegen.config.{name}: expected one of {allowed}, got {value!r}")
+        self._values[name] = value
+
+    def __repr__(self):
+        body = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
+        return f"Config({body})"
+
+
+config = Config()

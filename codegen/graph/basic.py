@@ -1,0 +1,350 @@
+"""Graph objects: Variable, Constant, SharedVariable, Apply and the Op base class."""
+
+import contextlib
+import contextvars
+import itertools
+import os
+import sys
+import warnings
+
+import numpy as np
+
+from codegen.config import config
+from codegen.graph.errors import GraphError
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_ids = itertools.count()
+
+
+class Provenance:
+    """Where the user built a graph node: the first stack frame outside codegen.
+
+    ``role`` says why codegen made a node there, e.g. ``grad of sigmoid`` for the nodes of a
+    gradient, which carry the line of the forward node they differentiate.
+    """
+
+    __slots__ = ("filename", "lineno", "role")
+
+    def __init__(self, filename, lineno, role=""):
+        self.filename, self.lineno, self.role = filename, lineno, role
+
+    @classmethod
+    def capture(cls):
+        override = _override.get()
+        if override is not None:
+            return override
+        frame = sys._getframe(1)
+        while frame is not None:
+            path = os.path.abspath(frame.f_code.co_filename)
+            if not path.startswith(_PACKAGE_DIR + os.sep):
+                return cls(path, frame.f_lineno)
+            frame = frame.f_back
+        return cls("<unknown>", 0)
+
+    def relpath(self, start=None):
+        if self.filename.startswith("<"):
+            return self.filename
+        try:
+            rel = os.path.relpath(self.filename, start or os.getcwd())
+        except ValueError:
+            return self.filename
+        return self.filename if rel.startswith("..") else rel
+
+    def __str__(self):
+        return f"{self.relpath()}:{self.lineno}" + (f" ({self.role})" if self.role else "")
+
+
+_override = contextvars.ContextVar("provenance_override", default=None)
+
+
+@contextlib.contextmanager
+def provenance_as(provenance):
+    """Nodes built inside this block record ``provenance`` instead of the caller's line."""
+    token = _override.set(provenance)
+    try:
+        yield
+    finally:
+        _override.reset(token)
+
+    def __repr__(self):
+        return f"Provenance({self})"
+
+
+class Tag:
+    """Free-form annotations (Theano's ``var.tag.test_value``)."""
+
+    def __repr__(self):
+        return f"Tag({vars(self)})"
+
+
+class Variable:
+    """A value in the graph: a graph input (owner None) or output ``index`` of ``owner``."""
+
+    def __init__(self, type, owner=None, index=None, name=None):
+        self.type = type
+        self.owner = owner
+        self.index = index
+        self.name = name
+        self.tag = Tag()
+        self.id = next(_ids)
+
+    @property
+    def dtype(self):
+        return self.type.dtype
+
+    @property
+    def ndim(self):
+        return self.type.ndim
+
+    @property
+    def broadcastable(self):
+        return self.type.broadcastable
+
+    @property
+    def provenance(self):
+        return self.owner.provenance if self.owner is not None else None
+
+    def label(self):
+        """A short human name: the user's name, else the op that made it."""
+        if self.name:
+            return self.name
+        if self.owner is not None:
+            return self.owner.op.short_name()
+        return f"<{self.type.kind_name()}>"
+
+    def __repr__(self):
+        return self.name or f"{type(self).__name__}({self.type}, id={self.id})"
+
+
+class Constant(Variable):
+    """A variable with a fixed value, folded into emitted code."""
+
+    def __init__(self, type, data, name=None):
+        super().__init__(type, None, None, name)
+        self.data = np.asarray(data, dtype=type.dtype)
+        self.data.setflags(write=False)
+
+    def signature(self):
+        return (self.type.dtype, self.type.broadcastable, self.data.shape, self.data.tobytes())
+
+    def __repr__(self):
+        return self.name or f"TensorConstant{{{_format_constant(self.data)}}}"
+
+
+def _format_constant(data):
+    if data.ndim == 0:
+        value = data.item()
+        if isinstance(value, float) and value.is_integer():
+            return repr(value)
+        return repr(value)
+    return np.array2string(data, separator=", ", threshold=6)
+
+
+class SharedVariable(Variable):
+    """A graph input with a value that persists across calls and is shared by functions."""
+
+    def __init__(self, type, value, name=None):
+        super().__init__(type, None, None, name)
+        self.container = _Container(self._checked(value, copy=True))
+        self.default_update = None
+
+    def _checked(self, value, copy):
+        arr = np.array(value, dtype=self.type.dtype, copy=copy)
+        if arr.dtype != np.asarray(value).dtype and not np.can_cast(
+                np.asarray(value).dtype, self.type.dtype, casting="same_kind"):
+            raise TypeError(f"shared variable {self.label()}: expected dtype {self.type.dtype}, "
+                            f"got {np.asarray(value).dtype}")
+        self.type.check_value(arr)
+        return arr
+
+    def get_value(self, borrow=False, return_internal_type=False):
+        value = self.container.value
+        return value if borrow else value.copy()
+
+    def set_value(self, value, borrow=False):
+        try:
+            self.container.value = self._checked(value, copy=not borrow)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{self.label()}.set_value: {exc}") from None
+
+    @property
+    def value(self):
+        return self.container.value
+
+    def label(self):
+        return self.name or f"<shared {self.type.kind_name()}>"
+
+
+class _Container:
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
+class Apply:
+    """One application of ``op`` to ``inputs`` giving ``outputs``; records the user's line."""
+
+    def __init__(self, op, inputs, output_types, provenance=None):
+        self.op = op
+        self.inputs = list(inputs)
+        self.provenance = provenance or Provenance.capture()
+        self.outputs = [t.variable_class(t, owner=self, index=i)
+                        for i, t in enumerate(output_types)]
+
+    @property
+    def out(self):
+        (out,) = self.outputs
+        return out
+
+    def __repr__(self):
+        args = ", ".join(v.label() for v in self.inputs)
+        return f"{self.op}({args})"
+
+
+class Op:
+    """Base class: an op holds its type rule, numpy reference, gradient and lowering hook.
+
+    Subclasses implement ``make_node(*inputs) -> Apply``, ``perform(node, values) -> list`` and,
+    when differentiable, ``grad(node, output_grads) -> list`` building gradient graphs.
+    ``props`` names the attributes that make two instances equal (used by CSE).
+    """
+
+    props = ()
+    #: Bumped when the emitted code of the op changes, to invalidate build caches.
+    codegen_version = 1
+
+    def key(self):
+        return (type(self).__name__,) + tuple(_hashable(getattr(self, p)) for p in self.props)
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.key() == other.key()
+
+    def __hash__(self):
+        return hash(self.key())
+
+    def short_name(self):
+        return type(self).__name__.lower()
+
+    def __str__(self):
+        return self.short_name()
+
+    def __call__(self, *inputs):
+        node = self.make_node(*inputs)
+        if config.compute_test_value != "off":
+            try:
+                _compute_test_value(node)
+            except GraphError as exc:
+                raise exc.with_traceback(None) from None
+            except (ValueError, TypeError, IndexError) as exc:
+                if getattr(exc, "node", None) is None:
+                    raise
+                raise exc.with_traceback(None) from None
+        return node.outputs[0] if len(node.outputs) == 1 else node.outputs
+
+    def grad(self, node, output_grads):
+        raise NotImplementedError(f"{self} has no gradient")
+
+    def format(self, node, args):
+        """Math notation for ``pp``, given the already formatted inputs."""
+        return f"{self.short_name()}({', '.join(args)})"
+
+    def infer_shape(self, node, input_shapes):
+        """Output shapes from input shapes (tuples of dim expressions); used by lowering."""
+        raise NotImplementedError(f"{self} has no shape rule")
+
+
+def test_value(var):
+    """The value to check ``var`` with at graph-build time, or None (with a warning)."""
+    if isinstance(var, Constant):
+        return var.data
+    if isinstance(var, SharedVariable):
+        return var.container.value
+    value = getattr(var.tag, "test_value", None)
+    if value is None and var.owner is None:
+        message = f"{var.label()} has no test value (set {var.label()}.tag.test_value)"
+        if config.compute_test_value == "raise":
+            raise GraphError(message)
+        if config.compute_test_value == "warn":
+            warnings.warn(message, stacklevel=4)
+    return value
+
+
+def _compute_test_value(node):
+    values = [test_value(v) for v in node.inputs]
+    if any(v is None for v in values):
+        return
+    values = [np.asarray(v, dtype=var.dtype) for v, var in zip(values, node.inputs)]
+    for out, value in zip(node.outputs, node.op.perform(node, values)):
+        out.tag.test_value = value
+
+
+def _hashable(value):
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return (value.dtype.str, value.shape, value.tobytes())
+    return value
+
+
+def toposort(outputs):
+    """Apply nodes needed for ``outputs``, each after the nodes it depends on."""
+    order, seen = [], set()
+    for out in outputs:
+        stack = [(out.owner, False)] if out.owner is not None else []
+        while stack:
+            node, expanded = stack.pop()
+            if node in seen:
+                continue
+            if expanded:
+                seen.add(node)
+                order.append(node)
+                continue
+            stack.append((node, True))
+            for inp in reversed(node.inputs):
+                if inp.owner is not None and inp.owner not in seen:
+                    stack.append((inp.owner, False))
+    return order
+
+
+def graph_inputs(outputs):
+    """Variables without owner (inputs, constants, shared) that ``outputs`` depend on."""
+    found, seen = [], set()
+    for node in toposort(outputs):
+        for inp in node.inputs:
+            if inp.owner is None and inp.id not in seen:
+                seen.add(inp.id)
+                found.append(inp)
+    for out in outputs:
+        if out.owner is None and out.id not in seen:
+            seen.add(out.id)
+            found.append(out)
+    return found
+
+
+def clients(outputs):
+    """Map each variable id to the Apply nodes that use it."""
+    users = {}
+    for node in toposort(outputs):
+        for inp in node.inputs:
+            users.setdefault(inp.id, []).append(node)
+    return users
+
+
+def clone_replace(outputs, replace):
+    """``outputs`` rebuilt with variables replaced (``replace`` maps old var -> new var).
+
+    Rebuilt nodes keep the provenance of the nodes they copy.
+    """
+    mapping = {old.id: new for old, new in replace.items()}
+    for node in toposort(outputs):
+        new_inputs = [mapping.get(v.id, v) for v in node.inputs]
+        if all(a is b for a, b in zip(new_inputs, node.inputs)):
+            continue
+        with provenance_as(node.provenance):
+            new_node = node.op.make_node(*new_inputs)
+        for old, new in zip(node.outputs, new_node.outputs):
+            if old.name and not new.name:
+                new.name = old.name
+            mapping[old.id] = new
+    return [mapping.get(v.id, v) for v in outputs]

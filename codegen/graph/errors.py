@@ -1,0 +1,40 @@
+"""Errors that point at the user's line, not at codegen's internals."""
+
+import linecache
+
+
+class GraphError(Exception):
+    """Base class for errors raised while building or running a graph."""
+
+
+def source_line(provenance):
+    if provenance is None or provenance.lineno == 0:
+        return ""
+    return linecache.getline(provenance.filename, provenance.lineno).strip()
+
+
+def where(provenance):
+    """``built at spec.py:31: h = T.dot(W, x)`` (empty when unknown)."""
+    if provenance is None:
+        return ""
+    code = source_line(provenance)
+    return f"built at {provenance}" + (f": {code}" if code else "")
+
+
+def describe(var, value=None):
+    """``A (float64, shape (3, 4))`` for error messages."""
+    name = var.label()
+    if value is not None:
+        return f"{name} ({value.dtype}, shape {tuple(value.shape)})"
+    return f"{name} ({var.type.dtype} {var.type.kind_name()})"
+
+
+def op_error(exc_type, node, message):
+    """An exception of ``exc_type`` whose text names the op and the user's line."""
+    text = f"{node.op}: {message}"
+    loc = where(node.provenance)
+    if loc:
+        text += "\n  " + loc
+    err = exc_type(text)
+    err.node = node
+    return err

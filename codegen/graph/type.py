@@ -1,0 +1,109 @@
+"""TensorType: dtype + broadcastable pattern + static shape where known."""
+
+import numpy as np
+
+FLOAT_DTYPES = ("float32", "float64")
+INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+DTYPES = FLOAT_DTYPES + INT_DTYPES + ("bool",)
+
+_NDIM_NAMES = {0: "scalar", 1: "vector", 2: "matrix", 3: "tensor3", 4: "tensor4"}
+
+
+class TensorType:
+    """The static type of a tensor variable.
+
+    ``broadcastable[i]`` is True when dimension ``i`` is known to have length 1 and may be
+    broadcast against any length, as in Theano; ``shape[i]`` is the length when it is known
+    when the graph is built, else None.
+
+    >>> TensorType('float64', (False, True))
+    TensorType(float64, col)
+    """
+
+    variable_class = None  # set by codegen.tensor.var to TensorVariable
+
+    __slots__ = ("dtype", "broadcastable", "shape")
+
+    def __init__(self, dtype, broadcastable, shape=None):
+        dtype = str(np.dtype(dtype))
+        if dtype not in DTYPES:
+            raise TypeError(f"TensorType: unsupported dtype {dtype!r}; expected one of {DTYPES}")
+        broadcastable = tuple(bool(b) for b in broadcastable)
+        if shape is None:
+            shape = tuple(1 if b else None for b in broadcastable)
+        shape = tuple(None if s is None else int(s) for s in shape)
+        if len(shape) != len(broadcastable):
+            raise ValueError("TensorType: shape and broadcastable differ in length")
+        object.__setattr__(self, "dtype", dtype)
+        object.__setattr__(self, "broadcastable", broadcastable)
+        object.__setattr__(self, "shape", shape)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("TensorType is immutable")
+
+    @property
+    def ndim(self):
+        return len(self.broadcastable)
+
+    @property
+    def numpy_dtype(self):
+        return np.dtype(self.dtype)
+
+    def with_dtype(self, dtype):
+        return TensorType(dtype, self.broadcastable, self.shape)
+
+    def __eq__(self, other):
+        return (isinstance(other, TensorType) and self.dtype == other.dtype
+                and self.broadcastable == other.broadcastable)
+
+    def __hash__(self):
+        return hash((self.dtype, self.broadcastable))
+
+    def kind_name(self):
+        bc = self.broadcastable
+        if bc == (False, True):
+            return "col"
+        if bc == (True, False):
+            return "row"
+        if not any(bc) and self.ndim in _NDIM_NAMES:
+            return _NDIM_NAMES[self.ndim]
+        return str(bc)
+
+    def __repr__(self):
+        return f"TensorType({self.dtype}, {self.kind_name()})"
+
+    def __call__(self, name=None):
+        """Make a fresh input variable of this type (Theano: ``shared_var.type()``)."""
+        return self.variable_class(self, owner=None, name=name)
+
+    def describe_value(self, value):
+        return f"{value.dtype} array of shape {value.shape}"
+
+    def check_value(self, value):
+        """Raise TypeError/ValueError when ``value`` (an ndarray) does not fit this type."""
+        if value.ndim != self.ndim:
+            raise TypeError(f"expected {self.ndim}-d {self.dtype} ({self.kind_name()}), "
+                            f"got {value.ndim}-d array of shape {value.shape}")
+        for axis, (bc, n) in enumerate(zip(self.broadcastable, value.shape)):
+            if bc and n != 1:
+                raise ValueError(f"dimension {axis} is broadcastable and must have length 1, "
+                                 f"got shape {value.shape}")
+
+
+def can_cast_input(value, dtype, allow_downcast=None):
+    """Theano's casting rule for a value given where ``dtype`` is expected.
+
+    Arrays cast safely (int64 -> float64 yes, float64 -> float32 no) unless downcasting is
+    allowed; Python scalars are accepted when the conversion is exact, and Python floats are
+    accepted for float32 inputs (as Theano does for floatX).
+    """
+    if allow_downcast:
+        return True
+    target = np.dtype(dtype)
+    if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
+        if isinstance(value, float):
+            return target.kind == "f"
+        converted = np.asarray(value).astype(target)
+        return converted.item() == value
+    arr = np.asarray(value)
+    return np.can_cast(arr.dtype, target, casting="safe")

@@ -1,0 +1,110 @@
+"""Reductions along axes (sum, prod, max, min) and argmax.
+
+A reduction drops the reduced axes; ``keepdims`` is a dimshuffle added by the front end.
+"""
+
+import numpy as np
+
+from codegen.graph import Apply, Op, TensorType, op_error
+from codegen.graph.errors import describe
+from codegen.ops.shape import DimShuffle
+
+
+def _tensor():
+    from codegen.tensor import basic
+    return basic
+
+
+def _keepdims_order(ndim, axes):
+    it = iter(range(ndim - len(axes)))
+    return ["x" if a in axes else next(it) for a in range(ndim)]
+
+
+class Reduce(Op):
+    """Combine elements along ``axes`` with ``combine`` in add, mul, maximum, minimum."""
+
+    props = ("combine", "axes")
+    _NUMPY = {"add": np.sum, "mul": np.prod, "maximum": np.max, "minimum": np.min}
+    _NAMES = {"add": "sum", "mul": "prod", "maximum": "max", "minimum": "min"}
+    IDENTITY = {"add": 0, "mul": 1, "maximum": -np.inf, "minimum": np.inf}
+
+    def __init__(self, combine, axes):
+        self.combine = combine
+        self.axes = tuple(sorted(axes))
+
+    def short_name(self):
+        return self._NAMES[self.combine]
+
+    def __str__(self):
+        return f"{self.short_name()}{{axis={list(self.axes)}}}"
+
+    def format(self, node, args):
+        if len(self.axes) == node.inputs[0].ndim:
+            return f"{self.short_name()}({args[0]})"
+        return f"{self.short_name()}({args[0]}, axis={list(self.axes)})"
+
+    def make_node(self, x):
+        if any(not 0 <= a < x.ndim for a in self.axes):
+            raise ValueError(f"{self.short_name()}: axis {self.axes} out of range for "
+                             f"{describe(x)}")
+        keep = [a for a in range(x.ndim) if a not in self.axes]
+        dtype = x.dtype
+        if self.combine in ("add", "mul") and np.dtype(dtype).kind in "bui":
+            dtype = "int64" if np.dtype(dtype).kind != "u" else "uint64"
+        out_type = TensorType(dtype, [x.broadcastable[a] for a in keep],
+                              [x.type.shape[a] for a in keep])
+        return Apply(self, [x], [out_type])
+
+    def perform(self, node, values):
+        (x,) = values
+        if self.combine in ("maximum", "minimum") and x.size == 0:
+            raise op_error(ValueError, node, f"{self.short_name()} of an empty array "
+                           f"{describe(node.inputs[0], x)} has no identity")
+        out = self._NUMPY[self.combine](x, axis=self.axes)
+        return [np.asarray(out, dtype=node.out.dtype)]
+
+    def infer_shape(self, node, input_shapes):
+        (shape,) = input_shapes
+        return [tuple(d for a, d in enumerate(shape) if a not in self.axes)]
+
+    def grad(self, node, output_grads):
+        t = _tensor()
+        (gz,) = output_grads
+        x = node.inputs[0]
+        order = _keepdims_order(x.ndim, self.axes)
+        gz_kept = DimShuffle(order)(gz)
+        if self.combine == "add":
+            return [t.second(x, gz_kept)]
+        out_kept = DimShuffle(order)(node.out)
+        if self.combine == "mul":
+            # x / x would be nan at zeros; this rule (Theano's) assumes x has no zeros.
+            return [gz_kept * out_kept / x]
+        # max/min: every element equal to the extreme receives the gradient (Theano's rule).
+        return [gz_kept * t.cast(t.eq(x, out_kept), gz.dtype)]
+
+
+class Argmax(Op):
+    """Index of the largest element along ``axis`` (first one on ties), as int64."""
+
+    props = ("axis",)
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def make_node(self, x):
+        keep = [a for a in range(x.ndim) if a != self.axis]
+        return Apply(self, [x], [TensorType("int64", [x.broadcastable[a] for a in keep])])
+
+    def perform(self, node, values):
+        (x,) = values
+        if x.shape[self.axis] == 0:
+            raise op_error(ValueError, node, f"argmax of an empty axis of "
+                           f"{describe(node.inputs[0], x)}")
+        return [np.asarray(np.argmax(x, axis=self.axis), dtype="int64")]
+
+    def infer_shape(self, node, input_shapes):
+        (shape,) = input_shapes
+        return [tuple(d for a, d in enumerate(shape) if a != self.axis)]
+
+    def grad(self, node, output_grads):
+        return [None]

@@ -1,0 +1,203 @@
+"""Scalar operations: one row each, holding dtype rule, numpy reference and gradient.
+
+An elementwise tensor op is ``Elemwise(scalar_op)``; the row here is the one place that says
+what the scalar op means. Backends render the op from their expression tables
+(``codegen/backends/*/exprs.py``), keyed by ``ScalarOp.name``.
+
+Gradient rules receive the op's inputs, its output and the output gradient, all symbolic
+tensor variables, and return one gradient graph per input (None: not differentiable there).
+"""
+
+import numpy as np
+
+from codegen.config import config
+
+
+def _upgrade_to_float(dtype):
+    """Theano's rule: small ints become float32, larger ints float64."""
+    if np.dtype(dtype).kind == "f":
+        return dtype
+    if dtype in ("bool", "int8", "uint8", "int16", "uint16"):
+        return "float32"
+    return "float64"
+
+
+def _upcast(*dtypes):
+    return str(np.result_type(*[np.dtype(d) for d in dtypes]))
+
+
+def out_upcast(dtypes):
+    return _upcast(*dtypes)
+
+
+def out_float(dtypes):
+    return _upgrade_to_float(_upcast(*dtypes))
+
+
+def out_bool(dtypes):
+    return "bool"
+
+
+def out_switch(dtypes):
+    return _upcast(*dtypes[1:])
+
+
+def out_second(dtypes):
+    return dtypes[1]
+
+
+class ScalarOp:
+    """One scalar function: name, arity, numpy reference, dtype rule, gradient, printing."""
+
+    def __init__(self, name, nin, impl, out_dtype=out_upcast, grad=None, infix=None,
+                 precedence=0, float_only=False):
+        self.name = name
+        self.nin = nin
+        self.impl = impl
+        self.out_dtype = out_dtype
+        self.grad = grad
+        self.infix = infix
+        self.precedence = precedence
+        self.float_only = float_only
+
+    def __repr__(self):
+        return self.name
+
+
+def _tensor():
+    from codegen.tensor import basic
+    return basic
+
+
+def _grad_pow(x, y, out, gz):
+    t = _tensor()
+    return [gz * y * t.pow(x, y - 1), gz * out * t.log(x)]
+
+
+def _grad_maximum(x, y, out, gz):
+    t = _tensor()
+    first = t.ge(x, y)  # ties send the gradient to the first operand
+    return [gz * t.cast(first, gz.dtype), gz * t.cast(t.invert(first), gz.dtype)]
+
+
+def _grad_minimum(x, y, out, gz):
+    t = _tensor()
+    first = t.le(x, y)
+    return [gz * t.cast(first, gz.dtype), gz * t.cast(t.invert(first), gz.dtype)]
+
+
+def _grad_switch(c, a, b, out, gz):
+    t = _tensor()
+    zero = t.zeros_like(gz)
+    return [None, t.switch(c, gz, zero), t.switch(c, zero, gz)]
+
+
+def _grad_abs(x, out, gz):
+    # d|x|/dx is taken as sgn(x), so 0 at x == 0 (the subgradient Theano and JAX use).
+    return [gz * _tensor().sgn(x)]
+
+
+def _grad_cast(x, out, gz):
+    return [_tensor().cast(gz, x.dtype) if np.dtype(x.dtype).kind == "f" else None]
+
+
+def _n(fn):
+    """numpy ufuncs; errstate so that 0/0 gives nan silently, as in compiled code."""
+    def impl(*args):
+        with np.errstate(all="ignore"):
+            return fn(*args)
+    return impl
+
+
+def _sigmoid(x):
+    return np.where(x >= 0, 1.0 / (1.0 + np.exp(-np.abs(x))),
+                    np.exp(-np.abs(x)) / (1.0 + np.exp(-np.abs(x)))).astype(x.dtype)
+
+
+def _softplus(x):
+    return (np.log1p(np.exp(-np.abs(x))) + np.maximum(x, 0)).astype(x.dtype)
+
+
+def _sgn(x):
+    return np.sign(x)
+
+
+ROWS = [
+    ScalarOp("add", 2, _n(np.add), grad=lambda x, y, o, g: [g, g], infix="+", precedence=1),
+    ScalarOp("sub", 2, _n(np.subtract), grad=lambda x, y, o, g: [g, -g], infix="-",
+             precedence=1),
+    ScalarOp("mul", 2, _n(np.multiply), grad=lambda x, y, o, g: [g * y, g * x], infix="*",
+             precedence=2),
+    ScalarOp("true_div", 2, _n(np.true_divide), out_dtype=out_float,
+             grad=lambda x, y, o, g: [g / y, -g * o / y], infix="/", precedence=2),
+    ScalarOp("pow", 2, _n(np.power), grad=_grad_pow, infix="**", precedence=4),
+    ScalarOp("neg", 1, _n(np.negative), grad=lambda x, o, g: [-g], infix="-", precedence=3),
+    ScalarOp("exp", 1, _n(np.exp), out_dtype=out_float, grad=lambda x, o, g: [g * o]),
+    ScalarOp("expm1", 1, _n(np.expm1), out_dtype=out_float,
+             grad=lambda x, o, g: [g * (o + 1)]),
+    ScalarOp("log", 1, _n(np.log), out_dtype=out_float, grad=lambda x, o, g: [g / x]),
+    ScalarOp("log1p", 1, _n(np.log1p), out_dtype=out_float,
+             grad=lambda x, o, g: [g / (x + 1)]),
+    ScalarOp("sqrt", 1, _n(np.sqrt), out_dtype=out_float,
+             grad=lambda x, o, g: [g * 0.5 / o]),
+    ScalarOp("sin", 1, _n(np.sin), out_dtype=out_float,
+             grad=lambda x, o, g: [g * _tensor().cos(x)]),
+    ScalarOp("cos", 1, _n(np.cos), out_dtype=out_float,
+             grad=lambda x, o, g: [-g * _tensor().sin(x)]),
+    ScalarOp("tanh", 1, _n(np.tanh), out_dtype=out_float,
+             grad=lambda x, o, g: [g * (1 - o * o)]),
+    # sigmoid and softplus are primitives for numeric stability: the gradient of the
+    # composite 1/(1+exp(-x)) is inf/inf = nan for x < -710, and log1p(exp(x)) overflows.
+    ScalarOp("sigmoid", 1, _n(_sigmoid), out_dtype=out_float,
+             grad=lambda x, o, g: [g * (o * (1 - o))]),
+    ScalarOp("softplus", 1, _n(_softplus), out_dtype=out_float,
+             grad=lambda x, o, g: [g * _tensor().sigmoid(x)]),
+    ScalarOp("abs", 1, _n(np.abs), grad=_grad_abs),
+    ScalarOp("sgn", 1, _n(_sgn), grad=lambda x, o, g: [None]),
+    ScalarOp("maximum", 2, _n(np.maximum), grad=_grad_maximum),
+    ScalarOp("minimum", 2, _n(np.minimum), grad=_grad_minimum),
+    ScalarOp("switch", 3, _n(lambda c, a, b: np.where(c, a, b)), out_dtype=out_switch,
+             grad=_grad_switch),
+    # second(a, b) is b broadcast to the shape of a (Theano's fill): zeros_like, ones_like and
+    # the gradient of a sum are built from it, so they fuse like any elementwise op.
+    ScalarOp("second", 2, _n(lambda a, b: np.broadcast_to(b, np.broadcast_shapes(
+        np.shape(a), np.shape(b))).copy()), out_dtype=out_second,
+        grad=lambda a, b, o, g: [None, g]),
+    # zero_grad is the identity whose gradient is zero (consider_constant, softmax's shift);
+    # rewrites remove it before lowering.
+    ScalarOp("zero_grad", 1, lambda x: np.array(x, copy=True), grad=lambda x, o, g: [None]),
+    ScalarOp("eq", 2, _n(np.equal), out_dtype=out_bool, infix="==", precedence=0),
+    ScalarOp("neq", 2, _n(np.not_equal), out_dtype=out_bool, infix="!=", precedence=0),
+    ScalarOp("lt", 2, _n(np.less), out_dtype=out_bool, infix="<", precedence=0),
+    ScalarOp("le", 2, _n(np.less_equal), out_dtype=out_bool, infix="<=", precedence=0),
+    ScalarOp("gt", 2, _n(np.greater), out_dtype=out_bool, infix=">", precedence=0),
+    ScalarOp("ge", 2, _n(np.greater_equal), out_dtype=out_bool, infix=">=", precedence=0),
+    ScalarOp("and_", 2, _n(np.logical_and), out_dtype=out_bool, infix="&", precedence=0),
+    ScalarOp("or_", 2, _n(np.logical_or), out_dtype=out_bool, infix="|", precedence=0),
+    ScalarOp("xor", 2, _n(np.logical_xor), out_dtype=out_bool, infix="^", precedence=0),
+    ScalarOp("invert", 1, _n(np.logical_not), out_dtype=out_bool, infix="~", precedence=3),
+]
+
+SCALAR_OPS = {row.name: row for row in ROWS}
+
+
+def cast_op(dtype):
+    """The scalar op converting to ``dtype`` (one per target dtype)."""
+    dtype = str(np.dtype(dtype))
+    name = f"cast_{dtype}"
+    if name not in SCALAR_OPS:
+        SCALAR_OPS[name] = ScalarOp(name, 1, lambda x: np.asarray(x).astype(dtype),
+                                    out_dtype=lambda dts: dtype, grad=_grad_cast)
+    return SCALAR_OPS[name]
+
+
+def weak_scalar_dtype(value):
+    """dtype of a Python scalar constant: the smallest int that holds it, floats as floatX."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        for dtype in ("int8", "int16", "int32", "int64"):
+            if np.iinfo(dtype).min <= value <= np.iinfo(dtype).max:
+                return dtype
+        return "float64"
+    return config.floatX

@@ -1,0 +1,359 @@
+"""Ops that rearrange data without arithmetic: dimshuffle, reshape, indexing, concatenate.
+
+Compiled backends lower most of them to views (new strides over the same memory).
+"""
+
+import numpy as np
+
+from codegen.graph import Apply, Op, TensorType, op_error
+from codegen.graph.errors import describe
+
+
+def _tensor():
+    from codegen.tensor import basic
+    return basic
+
+
+class DimShuffle(Op):
+    """Permute dimensions, insert broadcastable ones ('x'), drop broadcastable ones.
+
+    ``DimShuffle((1, 'x', 0))`` turns a matrix (a, b) into a tensor3 (b, 1, a).
+    """
+
+    props = ("new_order",)
+
+    def __init__(self, new_order):
+        self.new_order = tuple(new_order)
+
+    def short_name(self):
+        return "dimshuffle{" + ",".join(str(i) for i in self.new_order) + "}"
+
+    def make_node(self, x):
+        kept = [i for i in self.new_order if i != "x"]
+        if len(set(kept)) != len(kept) or any(not 0 <= i < x.ndim for i in kept):
+            raise ValueError(f"dimshuffle{self.new_order}: invalid for a {x.ndim}-d input")
+        node = Apply(self, [x], [])
+        for axis in range(x.ndim):
+            if axis not in kept and not x.broadcastable[axis]:
+                raise op_error(ValueError, node, f"cannot drop dimension {axis} of "
+                               f"{describe(x)}: it is not broadcastable")
+        bc = tuple(True if i == "x" else x.broadcastable[i] for i in self.new_order)
+        shape = tuple(1 if i == "x" else x.type.shape[i] for i in self.new_order)
+        out_type = TensorType(x.dtype, bc, shape)
+        node.outputs = [out_type.variable_class(out_type, owner=node, index=0)]
+        return node
+
+    def format(self, node, args):
+        kept = [i for i in self.new_order if i != "x"]
+        if kept == list(range(node.inputs[0].ndim)):
+            return args[0]  # only inserts broadcastable axes: numpy broadcasting shows it
+        if kept == list(reversed(range(node.inputs[0].ndim))) and len(kept) == len(
+                self.new_order):
+            return f"{args[0]}.T"
+        return f"{args[0]}.dimshuffle{tuple(self.new_order)}"
+
+    def perform(self, node, values):
+        (x,) = values
+        kept = [i for i in self.new_order if i != "x"]
+        dropped = tuple(i for i in range(x.ndim) if i not in kept)
+        if dropped:
+            x = x.reshape([n for i, n in enumerate(x.shape) if i not in dropped])
+            remap = {old: new for new, old in enumerate(i for i in range(node.inputs[0].ndim)
+                                                       if i not in dropped)}
+            kept = [remap[i] for i in kept]
+        y = np.transpose(x, kept) if kept else x.reshape(())
+        shape = [1] * len(self.new_order)
+        it = iter(y.shape)
+        for pos, i in enumerate(self.new_order):
+            if i != "x":
+                shape[pos] = next(it)
+        return [y.reshape(shape)]
+
+    def infer_shape(self, node, input_shapes):
+        (shape,) = input_shapes
+        return [tuple("1" if i == "x" else shape[i] for i in self.new_order)]
+
+    def grad(self, node, output_grads):
+        # gz has this op's output type, so the inserted 'x' axes are broadcastable and drop.
+        (gz,) = output_grads
+        positions = {i: pos for pos, i in enumerate(self.new_order) if i != "x"}
+        order = [positions.get(axis, "x") for axis in range(node.inputs[0].ndim)]
+        return [DimShuffle(order)(gz)]
+
+
+class Reshape(Op):
+    """Reshape to ``shape``: entries are lengths, -1 (inferred) or ('d', k), input dim k.
+
+    With a second input ``like`` and ``shape`` None, reshape to ``like``'s shape (used by
+    the gradient, where the target shape is only known at run time).
+    """
+
+    props = ("shape",)
+
+    def __init__(self, shape):
+        self.shape = None if shape is None else tuple(shape)
+
+    def short_name(self):
+        return "reshape"
+
+    def make_node(self, x, like=None):
+        inputs = [x] if like is None else [x, like]
+        node = Apply(self, inputs, [])
+        if like is not None:
+            out_type = TensorType(x.dtype, like.broadcastable, like.type.shape)
+        else:
+            if sum(1 for s in self.shape if s == -1) > 1:
+                raise op_error(ValueError, node, "at most one dimension may be -1")
+            bc = tuple(s == 1 for s in self.shape)
+            static = tuple(s if isinstance(s, int) and s >= 0 else None for s in self.shape)
+            out_type = TensorType(x.dtype, bc, static)
+        node.outputs = [out_type.variable_class(out_type, owner=node, index=0)]
+        return node
+
+    def target_shape(self, x_shape):
+        return tuple(x_shape[s[1]] if isinstance(s, tuple) else s for s in self.shape)
+
+    def perform(self, node, values):
+        x = values[0]
+        target = values[1].shape if len(values) == 2 else self.target_shape(x.shape)
+        try:
+            return [x.reshape(target)]
+        except ValueError:
+            raise op_error(ValueError, node, f"cannot reshape {describe(node.inputs[0], x)} "
+                                             f"to {tuple(target)}") from None
+
+    def infer_shape(self, node, input_shapes):
+        if len(input_shapes) == 2:
+            return [input_shapes[1]]
+        x_shape = input_shapes[0]
+        dims = [x_shape[s[1]] if isinstance(s, tuple) else str(s) for s in self.shape]
+        if "-1" in dims:
+            total = " * ".join(f"({d})" for d in x_shape) or "1"
+            others = " * ".join(f"({d})" for d in dims if d != "-1") or "1"
+            dims[dims.index("-1")] = f"(({total}) // ({others}))"
+        return [tuple(dims)]
+
+    def grad(self, node, output_grads):
+        (gz,) = output_grads
+        x = node.inputs[0]
+        grads = [Reshape(None)(gz, x)]
+        return grads + [None] * (len(node.inputs) - 1)
+
+
+def _normalize_index(index, ndim):
+    if not isinstance(index, tuple):
+        index = (index,)
+    out = []
+    for item in index:
+        if isinstance(item, slice):
+            for part in (item.start, item.stop, item.step):
+                if part is not None and not isinstance(part, (int, np.integer)):
+                    raise TypeError("indexing: slice bounds must be Python ints")
+            if item.step == 0:
+                raise ValueError("indexing: slice step cannot be zero")
+            out.append(slice(item.start, item.stop, item.step))
+        elif isinstance(item, (int, np.integer)):
+            out.append(int(item))
+        else:
+            raise TypeError(f"indexing: expected ints and slices, got {type(item).__name__}")
+    if len(out) > ndim:
+        raise IndexError(f"indexing: too many indices ({len(out)}) for a {ndim}-d tensor")
+    return tuple(out) + (slice(None),) * (ndim - len(out))
+
+
+def _slice_key(idx):
+    return tuple((i.start, i.stop, i.step) if isinstance(i, slice) else i for i in idx)
+
+
+class Subtensor(Op):
+    """``x[idx]`` with ints and slices whose bounds are Python ints."""
+
+    props = ("key_",)
+
+    def __init__(self, idx):
+        self.idx = tuple(idx)
+        self.key_ = _slice_key(self.idx)
+
+    def short_name(self):
+        return "subtensor"
+
+    def make_node(self, x):
+        node = Apply(self, [x], [])
+        bc, shape = [], []
+        for axis, item in enumerate(self.idx):
+            if isinstance(item, slice):
+                n = x.type.shape[axis]
+                length = len(range(*item.indices(n))) if n is not None else None
+                bc.append(length == 1 if length is not None else False)
+                shape.append(length)
+            elif x.type.shape[axis] is not None and not (
+                    -x.type.shape[axis] <= item < x.type.shape[axis]):
+                raise op_error(IndexError, node, f"index {item} is out of bounds for dimension "
+                               f"{axis} of {describe(x)} with length {x.type.shape[axis]}")
+        out_type = TensorType(x.dtype, bc, shape)
+        node.outputs = [out_type.variable_class(out_type, owner=node, index=0)]
+        return node
+
+    def format(self, node, args):
+        parts = []
+        for item in self.idx:
+            if isinstance(item, slice):
+                text = ":".join("" if p is None else str(p) for p in (item.start, item.stop))
+                parts.append(text + (f":{item.step}" if item.step is not None else ""))
+            else:
+                parts.append(str(item))
+        return f"{args[0]}[{', '.join(parts)}]"
+
+    def perform(self, node, values):
+        (x,) = values
+        try:
+            return [np.asarray(x[self.idx])]
+        except IndexError as exc:
+            raise op_error(IndexError, node, f"{exc} ({describe(node.inputs[0], x)})") from None
+
+    def infer_shape(self, node, input_shapes):
+        (shape,) = input_shapes
+        out = []
+        for dim, item in zip(shape, self.idx):
+            if isinstance(item, slice):
+                out.append(f"_slice_len({dim}, {item.start!r}, {item.stop!r}, {item.step!r})")
+        return [tuple(out)]
+
+    def grad(self, node, output_grads):
+        (gz,) = output_grads
+        return [SubtensorGrad(self.idx)(node.inputs[0], gz)]
+
+
+class SubtensorGrad(Op):
+    """Zeros shaped like ``x`` with ``gz`` written into ``x[idx]`` (gradient of indexing)."""
+
+    props = ("key_",)
+
+    def __init__(self, idx):
+        self.idx = tuple(idx)
+        self.key_ = _slice_key(self.idx)
+
+    def short_name(self):
+        return "subtensor_grad"
+
+    def make_node(self, x, gz):
+        return Apply(self, [x, gz], [x.type])
+
+    def perform(self, node, values):
+        x, gz = values
+        out = np.zeros_like(x)
+        out[self.idx] = gz
+        return [out]
+
+    def infer_shape(self, node, input_shapes):
+        return [input_shapes[0]]
+
+    def grad(self, node, output_grads):
+        (gz,) = output_grads
+        return [None, Subtensor(self.idx)(gz)]
+
+
+class Concatenate(Op):
+    """Join tensors of equal ndim along ``axis``."""
+
+    props = ("axis",)
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def short_name(self):
+        return "concatenate"
+
+    def make_node(self, *xs):
+        node = Apply(self, xs, [])
+        ndim = xs[0].ndim
+        if any(x.ndim != ndim for x in xs):
+            raise op_error(TypeError, node, "inputs must have equal ndim, got "
+                           + ", ".join(describe(x) for x in xs))
+        dtype = str(np.result_type(*[x.dtype for x in xs]))
+        bc = [all(x.broadcastable[a] for x in xs) if a != self.axis else False
+              for a in range(ndim)]
+        out_type = TensorType(dtype, bc)
+        node.outputs = [out_type.variable_class(out_type, owner=node, index=0)]
+        return node
+
+    def perform(self, node, values):
+        shapes = {tuple(np.delete(v.shape, self.axis)) for v in values}
+        if len(shapes) > 1:
+            raise op_error(ValueError, node, "shapes disagree outside the concatenation axis: "
+                           + ", ".join(describe(x, v) for x, v in zip(node.inputs, values)))
+        return [np.concatenate(values, axis=self.axis).astype(node.out.dtype, copy=False)]
+
+    def infer_shape(self, node, input_shapes):
+        first = list(input_shapes[0])
+        first[self.axis] = " + ".join(f"{s[self.axis]}" for s in input_shapes)
+        return [tuple(first)]
+
+    def shape_checks(self, node, input_shapes):
+        checks = []
+        for var, shape in zip(node.inputs[1:], input_shapes[1:]):
+            for axis, (d0, d1) in enumerate(zip(input_shapes[0], shape)):
+                if axis != self.axis and d0 != d1:
+                    checks.append((d0, d1, f"dimension {axis} of {node.inputs[0].label()} and "
+                                           f"{var.label()} must be equal"))
+        return checks
+
+    def grad(self, node, output_grads):
+        (gz,) = output_grads
+        return [SplitPiece(self.axis, k)(gz, *node.inputs) for k in range(len(node.inputs))]
+
+
+class SplitPiece(Op):
+    """Piece ``k`` of ``gz`` split along ``axis`` into the lengths of ``xs``."""
+
+    props = ("axis", "k")
+
+    def __init__(self, axis, k):
+        self.axis, self.k = axis, k
+
+    def short_name(self):
+        return f"split_piece{{{self.k}}}"
+
+    def make_node(self, gz, *xs):
+        x = xs[self.k]
+        return Apply(self, [gz, *xs], [TensorType(gz.dtype, x.broadcastable)])
+
+    def perform(self, node, values):
+        gz, xs = values[0], values[1:]
+        start = sum(x.shape[self.axis] for x in xs[: self.k])
+        index = [slice(None)] * gz.ndim
+        index[self.axis] = slice(start, start + xs[self.k].shape[self.axis])
+        return [gz[tuple(index)]]
+
+    def infer_shape(self, node, input_shapes):
+        return [input_shapes[1 + self.k]]
+
+    def grad(self, node, output_grads):
+        raise NotImplementedError("split_piece is only used inside gradients")
+
+
+class ShapeOf(Op):
+    """The length of ``x`` along ``axis``, an int64 scalar (``x.shape[axis]``)."""
+
+    props = ("axis",)
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def short_name(self):
+        return f"shape{{{self.axis}}}"
+
+    def make_node(self, x):
+        return Apply(self, [x], [TensorType("int64", ())])
+
+    def format(self, node, args):
+        return f"{args[0]}.shape[{self.axis}]"
+
+    def perform(self, node, values):
+        return [np.asarray(values[0].shape[self.axis], dtype="int64")]
+
+    def infer_shape(self, node, input_shapes):
+        return [()]
+
+    def grad(self, node, output_grads):
+        return [None]

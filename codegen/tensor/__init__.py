@@ -1,0 +1,18 @@
+"""``codegen.tensor``, conventionally imported as ``T``: Theano's tensor API."""
+
+from codegen.tensor import nnet
+from codegen.tensor.basic import *  # noqa: F401,F403
+from codegen.tensor.basic import __all__ as _basic_all
+from codegen.tensor.var import TensorConstant, TensorSharedVariable, TensorVariable
+
+
+def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_grads=None,
+         return_disconnected="zero"):
+    """Symbolic gradient of scalar ``cost`` w.r.t. ``wrt`` (see ``codegen.gradient.grad``)."""
+    from codegen.gradient import grad as _grad
+    return _grad(cost, wrt, consider_constant, disconnected_inputs, known_grads,
+                 return_disconnected)
+
+
+__all__ = list(_basic_all) + ["nnet", "grad", "TensorConstant", "TensorSharedVariable",
+                              "TensorVariable"]

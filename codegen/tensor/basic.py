@@ -1,0 +1,331 @@
+"""The Theano-compatible front end: variable constructors and tensor functions.
+
+>>> import codegen.tensor as T
+>>> x = T.vector('x')
+>>> float((T.sum(x ** 2)).eval({x: [1.0, 2.0]}))
+5.0
+"""
+
+import builtins
+
+import numpy as np
+
+from codegen.config import config
+from codegen.graph import TensorType, Variable
+from codegen.ops.blas import dot as _dot
+from codegen.ops.elemwise import elemwise
+from codegen.ops.reduce import Argmax, Reduce
+from codegen.ops.scalar import cast_op, weak_scalar_dtype
+from codegen.ops.shape import (Concatenate, DimShuffle, Reshape, ShapeOf, Subtensor,
+                               _normalize_index)
+from codegen.tensor.var import TensorConstant, TensorSharedVariable, TensorVariable
+
+# ---------------------------------------------------------------- variables
+
+
+def tensor(dtype=None, broadcastable=(), name=None, shape=None):
+    """A symbolic input: ``tensor('float64', (False, True), 'b')``."""
+    return TensorType(dtype or config.floatX, broadcastable, shape)(name)
+
+
+def _constructor(ndim_pattern, dtype=None):
+    def make(name=None, dtype=dtype):
+        return tensor(dtype or config.floatX, ndim_pattern, name)
+    return make
+
+
+scalar = _constructor(())
+vector = _constructor((False,))
+matrix = _constructor((False, False))
+row = _constructor((True, False))
+col = _constructor((False, True))
+tensor3 = _constructor((False,) * 3)
+tensor4 = _constructor((False,) * 4)
+
+_PREFIXES = {"b": "int8", "w": "int16", "i": "int32", "l": "int64", "f": "float32",
+             "d": "float64"}
+_KINDS = {"scalar": (), "vector": (False,), "matrix": (False, False), "row": (True, False),
+          "col": (False, True), "tensor3": (False,) * 3, "tensor4": (False,) * 4}
+for _p, _dt in _PREFIXES.items():
+    for _kind, _bc in _KINDS.items():
+        globals()[_p + _kind] = _constructor(_bc, _dt)
+bool_vector = _constructor((False,), "bool")
+
+
+def constant(value, dtype=None, name=None):
+    """A constant tensor; its length-1 dimensions are broadcastable."""
+    data = np.asarray(value, dtype=dtype)
+    if data.dtype == np.float64 and dtype is None and not isinstance(value, np.ndarray):
+        data = data.astype(config.floatX)
+    ttype = TensorType(data.dtype, [n == 1 for n in data.shape], data.shape)
+    return TensorConstant(ttype, data, name)
+
+
+def as_tensor_variable(x, name=None):
+    """Variables pass through; Python scalars become weak constants; arrays constants."""
+    if isinstance(x, Variable):
+        return x
+    if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):
+        const = constant(np.asarray(x, dtype=weak_scalar_dtype(x)), name=name)
+        const.weak = True
+        return const
+    if isinstance(x, (np.ndarray, np.generic, list, tuple)):
+        return constant(x, name=name)
+    raise TypeError(f"cannot convert {type(x).__name__} to a symbolic tensor")
+
+
+def shared(value, name=None, borrow=False, broadcastable=None, strict=False):
+    """A shared variable: a graph input with a value that persists across calls.
+
+    The dtype follows the value (as in Theano, ``shared(np.array([1.3]))`` is float64
+    whatever floatX says); ``broadcastable`` marks length-1 dimensions that broadcast.
+    """
+    value = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    if isinstance(value, np.ndarray) and value.dtype.kind not in "biuf":
+        raise TypeError(f"shared: unsupported dtype {value.dtype}")
+    if broadcastable is None:
+        broadcastable = (False,) * value.ndim
+    if len(broadcastable) != value.ndim:
+        raise ValueError(f"shared: broadcastable {tuple(broadcastable)} has {len(broadcastable)}"
+                         f" entries, value has {value.ndim} dimensions")
+    ttype = TensorType(value.dtype, broadcastable)
+    var = TensorSharedVariable(ttype, value if borrow else value.copy(), name)
+    return var
+
+# ---------------------------------------------------------------- elementwise
+
+
+def _pad(x, ndim):
+    if x.ndim == ndim:
+        return x
+    return DimShuffle(["x"] * (ndim - x.ndim) + list(range(x.ndim)))(x)
+
+
+def _elemwise(name, *args):
+    args = [as_tensor_variable(a) for a in args]
+    ndim = builtins.max(a.ndim for a in args)
+    return elemwise(name)(*[_pad(a, ndim) for a in args])
+
+
+def _unary(name, doc):
+    def fn(x):
+        return _elemwise(name, x)
+    fn.__name__ = name
+    fn.__doc__ = doc
+    return fn
+
+
+def _binary(name, doc):
+    def fn(x, y):
+        return _elemwise(name, x, y)
+    fn.__name__ = name
+    fn.__doc__ = doc
+    return fn
+
+
+add = _binary("add", "x + y, elementwise with broadcasting.")
+sub = _binary("sub", "x - y")
+mul = _binary("mul", "x * y")
+true_div = _binary("true_div", "x / y (ints give floats)")
+pow = _binary("pow", "x ** y")
+maximum = _binary("maximum", "Elementwise maximum (NaN propagates).")
+minimum = _binary("minimum", "Elementwise minimum (NaN propagates).")
+eq = _binary("eq", "x == y as bool")
+neq = _binary("neq", "x != y as bool")
+lt = _binary("lt", "x < y")
+le = _binary("le", "x <= y")
+gt = _binary("gt", "x > y")
+ge = _binary("ge", "x >= y")
+and_ = _binary("and_", "logical and")
+or_ = _binary("or_", "logical or")
+xor = _binary("xor", "logical xor")
+second = _binary("second", "y broadcast to the shape of x (Theano's fill).")
+neg = _unary("neg", "-x")
+exp = _unary("exp", "e ** x")
+expm1 = _unary("expm1", "exp(x) - 1, accurate near 0")
+log = _unary("log", "natural logarithm")
+log1p = _unary("log1p", "log(1 + x), accurate near 0")
+sqrt = _unary("sqrt", "square root")
+sin = _unary("sin", "sine")
+cos = _unary("cos", "cosine")
+tanh = _unary("tanh", "hyperbolic tangent")
+abs = _unary("abs", "absolute value; its gradient at 0 is 0")
+sgn = _unary("sgn", "sign: -1, 0 or 1")
+invert = _unary("invert", "logical not")
+sigmoid = _unary("sigmoid", "1 / (1 + exp(-x)), with a stable gradient")
+softplus = _unary("softplus", "log(1 + exp(x)), computed without overflow")
+zero_grad = _unary("zero_grad", "x in the forward pass, no gradient flows through it")
+fill = second
+divide = true_div
+abs_ = abs
+
+
+def switch(cond, ift, iff):
+    """Elementwise ``ift if cond else iff`` (also ``T.where``)."""
+    return _elemwise("switch", cond, ift, iff)
+
+
+where = switch
+
+
+def clip(x, lo, hi):
+    """Limit x to [lo, hi]."""
+    return minimum(maximum(x, lo), hi)
+
+
+def sqr(x):
+    return mul(x, x)
+
+
+def cast(x, dtype):
+    """Convert to ``dtype`` (``'floatX'`` means config.floatX)."""
+    x = as_tensor_variable(x)
+    dtype = config.floatX if dtype == "floatX" else str(np.dtype(dtype))
+    if x.dtype == dtype:
+        return x
+    return elemwise(cast_op(dtype).name)(x)
+
+
+def zeros_like(x, dtype=None):
+    x = as_tensor_variable(x)
+    return second(x, constant(0, dtype=dtype or x.dtype))
+
+
+def ones_like(x, dtype=None):
+    x = as_tensor_variable(x)
+    return second(x, constant(1, dtype=dtype or x.dtype))
+
+# ---------------------------------------------------------------- products and reductions
+
+
+def dot(a, b):
+    """Matrix/vector product; a scalar operand gives an elementwise product."""
+    a, b = as_tensor_variable(a), as_tensor_variable(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return mul(a, b)
+    return _dot(a, b)
+
+
+def _axes(x, axis):
+    if axis is None:
+        return tuple(range(x.ndim))
+    axes = [axis] if isinstance(axis, (int, np.integer)) else list(axis)
+    out = []
+    for a in axes:
+        if not -x.ndim <= a < x.ndim:
+            raise ValueError(f"axis {a} is out of range for a {x.ndim}-d tensor")
+        out.append(int(a) % x.ndim)
+    return tuple(sorted(set(out)))
+
+
+def _keepdims(x, out, axes):
+    it = iter(range(out.ndim))
+    return DimShuffle(["x" if a in axes else next(it) for a in range(x.ndim)])(out)
+
+
+def _reduce(combine, x, axis, keepdims):
+    x = as_tensor_variable(x)
+    axes = _axes(x, axis)
+    if not axes:
+        return x
+    out = Reduce(combine, axes)(x)
+    return _keepdims(x, out, axes) if keepdims else out
+
+
+def sum(x, axis=None, keepdims=False):
+    """Sum over ``axis`` (None: all axes)."""
+    return _reduce("add", x, axis, keepdims)
+
+
+def prod(x, axis=None, keepdims=False):
+    return _reduce("mul", x, axis, keepdims)
+
+
+def max(x, axis=None, keepdims=False):
+    return _reduce("maximum", x, axis, keepdims)
+
+
+def min(x, axis=None, keepdims=False):
+    return _reduce("minimum", x, axis, keepdims)
+
+
+def mean(x, axis=None, keepdims=False):
+    """Arithmetic mean over ``axis``; ints give floats."""
+    x = as_tensor_variable(x)
+    axes = _axes(x, axis)
+    total = sum(x, axes, keepdims)
+    count = None
+    for a in axes:
+        n = shape_of(x, a)
+        count = n if count is None else mul(count, n)
+    if count is None:
+        return cast(total, x.dtype if x.dtype.startswith("float") else config.floatX)
+    dtype = total.dtype if total.dtype.startswith("float") else config.floatX
+    return true_div(cast(total, dtype), cast(count, dtype))
+
+
+def argmax(x, axis=None, keepdims=False):
+    x = as_tensor_variable(x)
+    if axis is None:
+        x, axis = flatten(x, 1), 0
+    (axis,) = _axes(x, axis)
+    out = Argmax(axis)(x)
+    return _keepdims(x, out, (axis,)) if keepdims else out
+
+# ---------------------------------------------------------------- shapes
+
+
+def shape_of(x, axis):
+    """Length of ``x`` along ``axis`` as an int64 scalar (``x.shape[axis]``)."""
+    return ShapeOf(int(axis) % x.ndim)(as_tensor_variable(x))
+
+
+def dimshuffle(x, pattern):
+    return DimShuffle(pattern)(as_tensor_variable(x))
+
+
+def transpose(x, axes=None):
+    x = as_tensor_variable(x)
+    axes = tuple(reversed(range(x.ndim))) if axes is None else tuple(axes)
+    return x if axes == tuple(range(x.ndim)) else DimShuffle(axes)(x)
+
+
+def reshape(x, shape):
+    x = as_tensor_variable(x)
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    for s in shape:
+        if not isinstance(s, (int, np.integer)):
+            raise TypeError(f"reshape: shape entries must be ints, got {type(s).__name__}")
+    return Reshape(tuple(int(s) for s in shape))(x)
+
+
+def flatten(x, ndim=1):
+    """Keep the first ``ndim - 1`` dimensions and flatten the rest into one."""
+    x = as_tensor_variable(x)
+    if not 1 <= ndim <= builtins.max(x.ndim, 1):
+        raise ValueError(f"flatten: ndim must be in [1, {x.ndim}], got {ndim}")
+    return Reshape(tuple(("d", i) for i in range(ndim - 1)) + (-1,))(x)
+
+
+def subtensor(x, index):
+    x = as_tensor_variable(x)
+    return Subtensor(_normalize_index(index, x.ndim))(x)
+
+
+def concatenate(tensors, axis=0):
+    tensors = [as_tensor_variable(t) for t in tensors]
+    axis = _axes(tensors[0], axis)[0]
+    return Concatenate(axis)(*tensors)
+
+
+def stack(tensors, axis=0):
+    tensors = [as_tensor_variable(t) for t in tensors]
+    ndim = tensors[0].ndim + 1
+    axis = axis % ndim
+    order = list(range(ndim - 1))
+    order.insert(axis, "x")
+    return concatenate([dimshuffle(t, order) for t in tensors], axis)
+
+
+__all__ = [n for n in dir() if not n.startswith("_") and n not in ("builtins", "np")]

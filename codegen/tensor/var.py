@@ -1,0 +1,99 @@
+"""TensorVariable: graph variables with Python operators and numpy-like methods."""
+
+from codegen.graph import Constant, SharedVariable, TensorType, Variable
+
+
+def _b():
+    from codegen.tensor import basic
+    return basic
+
+
+class TensorVariable(Variable):
+    """A symbolic tensor. Arithmetic builds graph nodes: ``(x + 1) * y``."""
+
+    def __repr__(self):
+        if self.name:
+            return self.name
+        if self.owner is None:
+            return f"<{self.type}>"
+        return f"{self.owner.op}.{self.index}"
+
+    # arithmetic
+    def __add__(self, other): return _b().add(self, other)
+    def __radd__(self, other): return _b().add(other, self)
+    def __sub__(self, other): return _b().sub(self, other)
+    def __rsub__(self, other): return _b().sub(other, self)
+    def __mul__(self, other): return _b().mul(self, other)
+    def __rmul__(self, other): return _b().mul(other, self)
+    def __truediv__(self, other): return _b().true_div(self, other)
+    def __rtruediv__(self, other): return _b().true_div(other, self)
+    def __pow__(self, other): return _b().pow(self, other)
+    def __rpow__(self, other): return _b().pow(other, self)
+    def __neg__(self): return _b().neg(self)
+    def __abs__(self): return _b().abs(self)
+
+    # comparisons (== and != stay Python identity, as in Theano: use T.eq / T.neq)
+    def __lt__(self, other): return _b().lt(self, other)
+    def __le__(self, other): return _b().le(self, other)
+    def __gt__(self, other): return _b().gt(self, other)
+    def __ge__(self, other): return _b().ge(self, other)
+    __hash__ = Variable.__hash__
+
+    # logic
+    def __invert__(self): return _b().invert(self)
+    def __and__(self, other): return _b().and_(self, other)
+    def __rand__(self, other): return _b().and_(other, self)
+    def __or__(self, other): return _b().or_(self, other)
+    def __ror__(self, other): return _b().or_(other, self)
+    def __xor__(self, other): return _b().xor(self, other)
+    def __rxor__(self, other): return _b().xor(other, self)
+
+    def __bool__(self):
+        raise TypeError("a symbolic variable has no truth value; use T.switch for conditions")
+
+    def __iter__(self):
+        raise TypeError("a symbolic variable cannot be iterated over")
+
+    def __getitem__(self, index): return _b().subtensor(self, index)
+
+    # shape
+    @property
+    def T(self): return _b().transpose(self)
+    def transpose(self, *axes): return _b().transpose(self, axes or None)
+    def dimshuffle(self, *pattern):
+        if len(pattern) == 1 and isinstance(pattern[0], (list, tuple)):
+            pattern = pattern[0]
+        return _b().dimshuffle(self, pattern)
+    def reshape(self, *shape, ndim=None):
+        if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
+            shape = shape[0]
+        return _b().reshape(self, shape)
+    def flatten(self, ndim=1): return _b().flatten(self, ndim)
+    def astype(self, dtype): return _b().cast(self, dtype)
+
+    # reductions
+    def sum(self, axis=None, keepdims=False): return _b().sum(self, axis, keepdims)
+    def prod(self, axis=None, keepdims=False): return _b().prod(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return _b().mean(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False): return _b().max(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return _b().min(self, axis, keepdims)
+    def argmax(self, axis=None, keepdims=False): return _b().argmax(self, axis, keepdims)
+    def dot(self, other): return _b().dot(self, other)
+
+    def eval(self, inputs_to_values=None):
+        """Evaluate with the numpy reference: ``(x * 2).eval({x: 3})`` -> ``array(6.)``."""
+        from codegen.backends.numpy import evaluate
+        return evaluate([self], inputs_to_values or {})[0]
+
+
+class TensorConstant(TensorVariable, Constant):
+    def __repr__(self):
+        return Constant.__repr__(self)
+
+
+class TensorSharedVariable(TensorVariable, SharedVariable):
+    def __repr__(self):
+        return self.name or f"<{self.type}>"
+
+
+TensorType.variable_class = TensorVariable
