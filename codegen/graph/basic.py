@@ -132,11 +132,8 @@ class Constant(Variable):
 
 
 def _format_constant(data):
-    if data.ndim == 0:
-        value = data.item()
-        if isinstance(value, float) and value.is_integer():
-            return repr(value)
-        return repr(value)
+    if data.size == 1:
+        return repr(data.reshape(()).item())
     return np.array2string(data, separator=", ", threshold=6)
 
 
@@ -244,6 +241,13 @@ class Op:
 
     def grad(self, node, output_grads):
         raise NotImplementedError(f"{self} has no gradient")
+
+    def batch(self, node, inputs, batched):
+        """This node over a batch: ``inputs`` where ``batched[i]`` have a new leading axis.
+
+        Returns the output with a leading batch axis (used by jacobian and hessian).
+        """
+        raise NotImplementedError(f"{self} does not support batching (jacobian/hessian)")
 
     def format(self, node, args):
         """Math notation for ``pp``, given the already formatted inputs."""

@@ -59,6 +59,18 @@ class Dot(Op):
         return [dot(b, gz), dot(DimShuffle((0, "x"))(a), DimShuffle(("x", 0))(gz))]
 
 
+    def batch(self, node, inputs, batched):
+        a, b = inputs
+        ba, bb = batched
+        if ba and not bb and a.ndim == 2:  # rows of a batch of vectors times b
+            return dot(a, b)
+        if bb and not ba and b.ndim == 2 and node.inputs[0].ndim == 2:  # A . v for many v
+            return dot(b, DimShuffle((1, 0))(a))
+        if bb and not ba and b.ndim == 2:  # v . v for many v
+            return dot(b, a)
+        return super().batch(node, inputs, batched)
+
+
 _DOT = Dot()
 
 

@@ -119,6 +119,13 @@ class Elemwise(Op):
         (gz,) = output_grads
         return self.scalar_op.grad(*node.inputs, node.out, gz)
 
+    def batch(self, node, inputs, batched):
+        from codegen.ops.shape import DimShuffle
+        ndim = node.out.ndim
+        padded = [x if b else DimShuffle(["x"] + list(range(ndim)))(x)
+                  for x, b in zip(inputs, batched)]
+        return self(*padded)
+
 
 _ELEMWISE = {}
 

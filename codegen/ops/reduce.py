@@ -67,6 +67,9 @@ class Reduce(Op):
         (shape,) = input_shapes
         return [tuple(d for a, d in enumerate(shape) if a not in self.axes)]
 
+    def batch(self, node, inputs, batched):
+        return Reduce(self.combine, [a + 1 for a in self.axes])(inputs[0])
+
     def grad(self, node, output_grads):
         t = _tensor()
         (gz,) = output_grads

@@ -73,6 +73,9 @@ class DimShuffle(Op):
         (shape,) = input_shapes
         return [tuple("1" if i == "x" else shape[i] for i in self.new_order)]
 
+    def batch(self, node, inputs, batched):
+        return DimShuffle([0] + ["x" if i == "x" else i + 1 for i in self.new_order])(inputs[0])
+
     def grad(self, node, output_grads):
         # gz has this op's output type, so the inserted 'x' axes are broadcastable and drop.
         (gz,) = output_grads
@@ -109,6 +112,12 @@ class Reshape(Op):
             out_type = TensorType(x.dtype, bc, static)
         node.outputs = [out_type.variable_class(out_type, owner=node, index=0)]
         return node
+
+    def batch(self, node, inputs, batched):
+        if len(inputs) == 2 or not batched[0]:
+            return super().batch(node, inputs, batched)
+        shape = [("d", 0)] + [("d", s[1] + 1) if isinstance(s, tuple) else s for s in self.shape]
+        return Reshape(shape)(inputs[0])
 
     def target_shape(self, x_shape):
         return tuple(x_shape[s[1]] if isinstance(s, tuple) else s for s in self.shape)
@@ -222,6 +231,9 @@ class Subtensor(Op):
     def grad(self, node, output_grads):
         (gz,) = output_grads
         return [SubtensorGrad(self.idx)(node.inputs[0], gz)]
+
+    def batch(self, node, inputs, batched):
+        return Subtensor((slice(None),) + self.idx)(inputs[0])
 
 
 class SubtensorGrad(Op):
@@ -354,6 +366,24 @@ class ShapeOf(Op):
 
     def infer_shape(self, node, input_shapes):
         return [()]
+
+    def grad(self, node, output_grads):
+        return [None]
+
+    def batch(self, node, inputs, batched):
+        return ShapeOf(self.axis + 1)(inputs[0])
+
+
+class ARange(Op):
+    """``[0, 1, ..., n-1]`` as int64, for an int scalar ``n`` (a constant or a shape)."""
+
+    def make_node(self, n):
+        if n.ndim != 0 or n.dtype[0] not in "iu":
+            raise TypeError(f"arange: expected an int scalar, got {n.type}")
+        return Apply(self, [n], [TensorType("int64", (False,))])
+
+    def perform(self, node, values):
+        return [np.arange(int(values[0]), dtype="int64")]
 
     def grad(self, node, output_grads):
         return [None]

@@ -16,7 +16,7 @@ from codegen.ops.blas import dot as _dot
 from codegen.ops.elemwise import elemwise
 from codegen.ops.reduce import Argmax, Reduce
 from codegen.ops.scalar import cast_op, weak_scalar_dtype
-from codegen.ops.shape import (Concatenate, DimShuffle, Reshape, ShapeOf, Subtensor,
+from codegen.ops.shape import (ARange, Concatenate, DimShuffle, Reshape, ShapeOf, Subtensor,
                                _normalize_index)
 from codegen.tensor.var import TensorConstant, TensorSharedVariable, TensorVariable
 
@@ -278,6 +278,17 @@ def argmax(x, axis=None, keepdims=False):
 def shape_of(x, axis):
     """Length of ``x`` along ``axis`` as an int64 scalar (``x.shape[axis]``)."""
     return ShapeOf(int(axis) % x.ndim)(as_tensor_variable(x))
+
+
+def arange(n):
+    """``[0, 1, ..., n-1]`` (int64); ``n`` is an int or an int scalar such as ``x.shape[0]``."""
+    return ARange()(as_tensor_variable(n))
+
+
+def eye(n, dtype=None):
+    """The n x n identity matrix."""
+    r = arange(n)
+    return cast(eq(dimshuffle(r, (0, "x")), dimshuffle(r, ("x", 0))), dtype or config.floatX)
 
 
 def dimshuffle(x, pattern):

@@ -1,0 +1,116 @@
+"""Reverse-mode differentiation: a graph in, a graph of gradients out.
+
+Each op's ``grad`` rule builds the gradient of its inputs from the gradient of its output.
+This walker does what is common to every rule, once: it visits only nodes between ``wrt`` and
+the cost, adds up the contributions to a variable used several times, sums the gradient of a
+broadcast operand back to the operand's shape and casts it to the operand's dtype. Nodes it
+builds record the forward node's line with the role ``grad of <op>``.
+"""
+
+import warnings
+
+from codegen.graph import SharedVariable, toposort
+from codegen.graph.basic import Provenance, provenance_as
+from codegen.graph.errors import GraphError
+
+
+class DisconnectedInputError(GraphError, ValueError):
+    pass
+
+
+def _tensor():
+    from codegen.tensor import basic
+    return basic
+
+
+def _connected(cost, wrt, constants):
+    """Ids of variables on some path from a ``wrt`` variable to ``cost``."""
+    reach = {v.id for v in wrt}
+    order = toposort([cost])
+    for node in order:
+        if any(i.id in reach and i.id not in constants for i in node.inputs):
+            reach.update(o.id for o in node.outputs)
+    return reach
+
+
+def _fit(grad, var):
+    """Sum ``grad`` over the axes where ``var`` broadcasts and cast it to ``var``'s dtype."""
+    t = _tensor()
+    if grad.ndim > var.ndim:  # should not happen: the front end pads with dimshuffle
+        raise GraphError(f"gradient of {var.label()} has {grad.ndim} dims, expected {var.ndim}")
+    axes = [a for a in range(var.ndim) if var.broadcastable[a] and not grad.broadcastable[a]]
+    if axes:
+        grad = t.sum(grad, axis=axes, keepdims=True)
+    if grad.dtype != var.dtype:
+        grad = t.cast(grad, var.dtype)
+    return grad
+
+
+def _check_wrt(cost, wrt):
+    if cost.ndim != 0:
+        raise TypeError(f"grad: cost must be a scalar, got {cost.type} ({cost.label()}); "
+                        "sum or average it first")
+    for var in wrt:
+        if not var.dtype.startswith("float"):
+            raise TypeError(f"grad: cannot differentiate with respect to {var.label()} of "
+                            f"integer type {var.type}")
+
+
+def _accumulate(contribs):
+    total = contribs[0]
+    for extra in contribs[1:]:
+        total = total + extra
+    return total
+
+
+def grad_raw(cost, wrt, consider_constant=(), disconnected_inputs="raise", known_grads=None,
+             return_disconnected="zero"):
+    """Gradients of scalar ``cost`` w.r.t. each variable in ``wrt`` (a list), unsimplified."""
+    t = _tensor()
+    _check_wrt(cost, wrt)
+    constants = {v.id for v in consider_constant or ()}
+    reach = _connected(cost, wrt, constants)
+    contribs = {cost.id: [t.ones_like(cost)]}
+    for var, g in (known_grads or {}).items():
+        contribs.setdefault(var.id, []).append(t.as_tensor_variable(g))
+        reach.add(var.id)
+    for node in reversed(toposort([cost])):
+        if not any(o.id in contribs for o in node.outputs):
+            continue
+        if not any(i.id in reach and i.id not in constants for i in node.inputs):
+            continue
+        role = Provenance(node.provenance.filename, node.provenance.lineno,
+                          f"grad of {node.op.short_name()}")
+        with provenance_as(role):
+            gzs = [_accumulate(contribs[o.id]) if o.id in contribs else t.zeros_like(o)
+                   for o in node.outputs]
+            input_grads = node.op.grad(node, gzs)
+            for inp, g in zip(node.inputs, input_grads):
+                if g is None or inp.id not in reach or inp.id in constants:
+                    continue
+                contribs.setdefault(inp.id, []).append(_fit(g, inp))
+    results = []
+    for var in wrt:
+        if var.id in contribs:
+            role = Provenance(*_where(var, cost), "gradient sum")
+            with provenance_as(role):
+                results.append(_accumulate(contribs[var.id]))
+            continue
+        message = (f"grad: cost does not depend on {var.label()} ({var.type}); pass "
+                   "disconnected_inputs='ignore' or 'warn' to get zeros")
+        if disconnected_inputs == "raise":
+            raise DisconnectedInputError(message)
+        if disconnected_inputs == "warn":
+            warnings.warn(message, stacklevel=3)
+        results.append(t.zeros_like(var) if return_disconnected == "zero" else None)
+    return results
+
+
+def _where(var, cost):
+    prov = cost.owner.provenance if cost.owner is not None else None
+    if prov is None:
+        return ("<unknown>", 0)
+    return (prov.filename, prov.lineno)
+
+
+__all__ = ["DisconnectedInputError", "SharedVariable", "grad_raw"]

@@ -1,0 +1,110 @@
+"""``codegen.gradient``: grad, jacobian, hessian and verify_grad (Theano's API).
+
+>>> import codegen.tensor as T
+>>> from codegen import pp
+>>> foo = T.scalar('foo')
+>>> pp(T.grad(foo ** 2, foo))
+'(TensorConstant{2.0} * foo)'
+"""
+
+import numpy as np
+
+from codegen.grad import DisconnectedInputError, grad_raw
+from codegen.rewrite import simplify
+
+
+def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_grads=None,
+         return_disconnected="zero"):
+    """Gradient of scalar ``cost`` w.r.t. ``wrt`` (a variable or a list), as graphs.
+
+    The result is simplified (constants folded, ``x*1`` and friends removed), so it prints and
+    compiles small.
+    """
+    from codegen.tensor.basic import as_tensor_variable
+    cost = as_tensor_variable(cost)
+    single = not isinstance(wrt, (list, tuple))
+    wrt_list = [wrt] if single else list(wrt)
+    grads = grad_raw(cost, wrt_list, consider_constant, disconnected_inputs, known_grads,
+                     return_disconnected)
+    present = [g for g in grads if g is not None]
+    simplified = iter(simplify(present))
+    grads = [next(simplified) if g is not None else None for g in grads]
+    return grads[0] if single else grads
+
+
+def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise"):
+    """d expression / d wrt for a vector ``expression``, as one graph without a scan loop.
+
+    The vector-jacobian product ``v -> v^T J`` is built once with a symbolic seed ``v``;
+    ``codegen.grad.batch`` then rewrites that graph to take a whole batch of seeds along a new
+    leading axis, and feeding it the identity gives every row of J at once, for any length.
+    """
+    from codegen.grad.batch import batch_graph
+    from codegen.tensor import basic as t
+    single = not isinstance(wrt, (list, tuple))
+    wrt_list = [wrt] if single else list(wrt)
+    if expression.ndim == 0:
+        out = grad(expression, wrt_list, consider_constant, disconnected_inputs)
+        return out[0] if single else out
+    if expression.ndim != 1:
+        raise TypeError(f"jacobian: expression must be a vector, got {expression.type}")
+    seed = t.tensor(expression.dtype, expression.broadcastable, name="jacobian_seed")
+    proxy = t.sum(expression * seed)
+    vjps = grad(proxy, wrt_list, consider_constant, disconnected_inputs)
+    eye = t.eye(t.shape_of(expression, 0), expression.dtype)
+    rows = simplify(batch_graph(vjps, {seed.id: eye}))
+    return rows[0] if single else rows
+
+
+def hessian(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
+    """Matrix of second derivatives of scalar ``cost`` w.r.t. vector ``wrt``."""
+    single = not isinstance(wrt, (list, tuple))
+    wrt_list = [wrt] if single else list(wrt)
+    out = []
+    for var in wrt_list:
+        g = grad(cost, var, consider_constant, disconnected_inputs)
+        out.append(jacobian(g, var, consider_constant, disconnected_inputs))
+    return out[0] if single else out
+
+
+def numeric_grad(fn, points, eps=1e-6):
+    """Central finite differences of scalar ``fn(*points)`` for each point."""
+    grads = []
+    for i, point in enumerate(points):
+        point = np.array(point, dtype="float64")
+        g = np.zeros_like(point)
+        for idx in np.ndindex(point.shape):
+            args = [np.array(p, dtype="float64") for p in points]
+            args[i][idx] += eps
+            plus = float(fn(*args))
+            args[i][idx] -= 2 * eps
+            minus = float(fn(*args))
+            g[idx] = (plus - minus) / (2 * eps)
+        grads.append(g)
+    return grads
+
+
+def verify_grad(fn, points, eps=1e-6, rel_tol=1e-6, abs_tol=1e-8, mode="FAST_COMPILE"):
+    """Check the symbolic gradient of ``fn`` (tensor variables -> scalar) at ``points``.
+
+    Raises AssertionError with the largest relative error when it exceeds ``rel_tol``.
+    """
+    from codegen.compile.function import function
+    from codegen.tensor import basic as t
+    points = [np.asarray(p, dtype="float64") for p in points]
+    inputs = [t.tensor("float64", [False] * p.ndim, name=f"x{i}") for i, p in enumerate(points)]
+    cost = fn(*inputs)
+    f = function(inputs, cost, mode=mode)
+    g = function(inputs, grad(cost, inputs), mode=mode)
+    symbolic = g(*points)
+    numeric = numeric_grad(f, points, eps)
+    for i, (s, n) in enumerate(zip(symbolic, numeric)):
+        err = np.abs(s - n) / np.maximum(np.abs(s) + np.abs(n), abs_tol)
+        if np.max(err, initial=0) > rel_tol and np.max(np.abs(s - n), initial=0) > abs_tol:
+            raise AssertionError(f"verify_grad: input {i}: max relative error "
+                                 f"{np.max(err):.3g} > {rel_tol}\nsymbolic={s}\nnumeric={n}")
+    return True
+
+
+__all__ = ["DisconnectedInputError", "grad", "hessian", "jacobian", "numeric_grad",
+           "verify_grad"]

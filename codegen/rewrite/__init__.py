@@ -1,0 +1,27 @@
+"""Graph rewrites: small passes mapping output variables to equivalent, smaller graphs.
+
+Every pass is a function ``outputs -> outputs``. Local passes are written as a function of one
+node returning a replacement variable (or None) and run by ``apply_local``, which rebuilds the
+graph bottom-up, keeps each rebuilt node's provenance, and refuses replacements that would
+change a variable's type.
+"""
+
+from codegen.rewrite.passes import (canonicalize, constant_fold, cse, remove_zero_grad,
+                                    simplify)
+from codegen.rewrite.walker import apply_local
+
+
+def optimize(outputs):
+    """The full pipeline used before lowering: simplify, drop zero_grad, merge duplicates."""
+    outputs = simplify(outputs)
+    outputs = remove_zero_grad(outputs)
+    outputs = simplify(outputs)
+    return cse(outputs)
+
+
+def optimize_fgraph(fgraph):
+    return fgraph.replace_outputs(optimize(fgraph.all_outputs))
+
+
+__all__ = ["apply_local", "canonicalize", "constant_fold", "cse", "optimize", "optimize_fgraph",
+           "remove_zero_grad", "simplify"]

@@ -1,0 +1,220 @@
+"""The rewrite passes: constant folding, algebraic simplification, canonical order, CSE."""
+
+import numpy as np
+
+from codegen.graph import Constant, toposort
+from codegen.graph.basic import provenance_as
+from codegen.ops.elemwise import Elemwise, constant_value, is_elemwise
+from codegen.ops.shape import DimShuffle, ShapeOf
+from codegen.rewrite.walker import apply_local
+
+FOLD_LIMIT = 1 << 16  # elements; bigger constants stay computed at run time
+
+
+def _t():
+    from codegen.tensor import basic
+    return basic
+
+
+# ---------------------------------------------------------------- constant folding
+
+def fold_node(node):
+    """A Constant for a node whose inputs are all constants, else None."""
+    if isinstance(node.op, ShapeOf) or not node.inputs:
+        return None
+    if not all(isinstance(v, Constant) for v in node.inputs):
+        return None
+    if any(v.data.size > FOLD_LIMIT for v in node.inputs):
+        return None
+    (value,) = node.op.perform(node, [v.data for v in node.inputs])
+    out = node.out
+    const = out.type.variable_class.__mro__[0]  # noqa: F841 (kept for clarity below)
+    folded = _t().constant(np.asarray(value, dtype=out.dtype))
+    if folded.broadcastable != out.broadcastable:
+        return None
+    folded.weak = all(getattr(v, "weak", False) for v in node.inputs)
+    return folded
+
+
+def constant_fold(outputs):
+    return apply_local(outputs, fold_node)
+
+
+# ---------------------------------------------------------------- algebra
+
+def _is_const(var, value):
+    v = constant_value(var)
+    return v is not None and v == value
+
+
+def _same_type_or_cast(candidate, like):
+    """``candidate`` if it can stand for ``like`` (same broadcast pattern), cast if needed."""
+    if candidate.broadcastable != like.broadcastable:
+        return None
+    return candidate if candidate.dtype == like.dtype else _t().cast(candidate, like.dtype)
+
+
+def _simplify_elemwise(node):
+    t = _t()
+    name = node.op.scalar_op.name
+    ins, out = node.inputs, node.out
+    if name == "mul":
+        for a, b in (ins, ins[::-1]):
+            if _is_const(b, 1):
+                return _same_type_or_cast(a, out)
+    if name == "add":
+        for a, b in (ins, ins[::-1]):
+            if _is_const(b, 0):
+                return _same_type_or_cast(a, out)
+    if name == "sub" and _is_const(ins[1], 0):
+        return _same_type_or_cast(ins[0], out)
+    if name == "sub" and _is_const(ins[0], 0):
+        return _same_type_or_cast(t.neg(ins[1]), out)
+    if name == "true_div" and _is_const(ins[1], 1):
+        return _same_type_or_cast(ins[0], out)
+    if name == "pow":
+        if _is_const(ins[1], 1):
+            return _same_type_or_cast(ins[0], out)
+        if _is_const(ins[1], 2):
+            return _same_type_or_cast(t.mul(ins[0], ins[0]), out)
+    if name == "neg" and ins[0].owner is not None and is_elemwise(ins[0].owner, "neg"):
+        return ins[0].owner.inputs[0]
+    if name == "exp" and ins[0].owner is not None and is_elemwise(ins[0].owner, "log"):
+        return _same_type_or_cast(ins[0].owner.inputs[0], out)
+    if name == "log" and ins[0].owner is not None and is_elemwise(ins[0].owner, "exp"):
+        return _same_type_or_cast(ins[0].owner.inputs[0], out)
+    if name == "second" and ins[1].broadcastable == out.broadcastable:
+        # fill(x, c) is just c when c already has the result's shape pattern (0-d costs)
+        return _same_type_or_cast(ins[1], out)
+    if name == "second" and ins[0].owner is not None and isinstance(ins[0].owner.op, Elemwise):
+        # fill only reads its first input's shape: take it from a same-shaped operand
+        for u in ins[0].owner.inputs:
+            if u.broadcastable == ins[0].broadcastable:
+                return t.second(u, ins[1])
+    if name != "second":
+        for rule in (_drop_fill_operand, _fold_into_fill):
+            replaced = rule(node)
+            if replaced is not None:
+                return replaced
+    if name.startswith("cast_") and ins[0].dtype == out.dtype:
+        return ins[0]
+    if name in ("mul", "add") and isinstance(ins[1], Constant) and not isinstance(
+            ins[0], Constant):
+        # canonical order: constants first, so equal expressions become one node under CSE
+        return t.mul(ins[1], ins[0]) if name == "mul" else t.add(ins[1], ins[0])
+    return None
+
+
+def _drop_fill_operand(node):
+    """``f(second(a, b), z) -> f(b, z)`` when z already gives the result its shape.
+
+    This is the gradient of a broadcast sum: ``sum`` sends back ``fill(x, g)`` and the
+    consumer multiplies it with something of x's shape anyway.
+    """
+    ins = node.inputs
+    for i, v in enumerate(ins):
+        if v.owner is None or not is_elemwise(v.owner, "second"):
+            continue
+        new_inputs = list(ins)
+        new_inputs[i] = v.owner.inputs[1]
+        pattern = tuple(all(bc) for bc in zip(*[x.broadcastable for x in new_inputs]))
+        if pattern == node.out.broadcastable and new_inputs[i].ndim == v.ndim:
+            return node.op(*new_inputs)
+    return None
+
+
+def _fold_into_fill(node):
+    """``c * fill(a, b) -> fill(a, c * b)`` for constants c, so the constants fold."""
+    ins = node.inputs
+    fills = [i for i, v in enumerate(ins) if v.owner is not None and is_elemwise(v.owner,
+                                                                             "second")]
+    if len(fills) != 1 or not all(isinstance(v, Constant) for i, v in enumerate(ins)
+                                  if i != fills[0]):
+        return None
+    a, b = ins[fills[0]].owner.inputs
+    new_inputs = list(ins)
+    new_inputs[fills[0]] = b
+    return _t().second(a, node.op(*new_inputs))
+
+
+def _compose_dimshuffle(node):
+    (x,) = node.inputs
+    order = node.op.new_order
+    if x.owner is not None and isinstance(x.owner.op, DimShuffle):
+        inner = x.owner.op.new_order
+        composed = ["x" if i == "x" else inner[i] for i in order]
+        return DimShuffle(composed)(x.owner.inputs[0])
+    if list(order) == list(range(x.ndim)):
+        return x
+    return None
+
+
+def simplify_node(node):
+    folded = fold_node(node)
+    if folded is not None:
+        return folded
+    if isinstance(node.op, Elemwise):
+        return _simplify_elemwise(node)
+    if isinstance(node.op, DimShuffle):
+        return _compose_dimshuffle(node)
+    return None
+
+
+def simplify(outputs):
+    """Constant folding plus ``x*1, x+0, x**1, x**2 -> x*x, --x, exp(log x)``, transposes of
+    transposes, fills of constants, and constants-first order for add and mul."""
+    return apply_local(outputs, simplify_node)
+
+
+def canonicalize(outputs):
+    return simplify(outputs)
+
+
+# ---------------------------------------------------------------- zero_grad
+
+def _drop_zero_grad(node):
+    if is_elemwise(node, "zero_grad"):
+        return node.inputs[0]
+    return None
+
+
+def remove_zero_grad(outputs):
+    """zero_grad only matters to the gradient walker; compiled code does not need it."""
+    return apply_local(outputs, _drop_zero_grad)
+
+
+# ---------------------------------------------------------------- common subexpressions
+
+def _input_key(var, canon):
+    if isinstance(var, Constant):
+        return ("const",) + var.signature()
+    return ("var", canon.get(var.id, var).id)
+
+
+def cse(outputs):
+    """Merge nodes that apply equal ops to the same inputs, and equal constants."""
+    canon, seen_nodes, seen_consts = {}, {}, {}
+    for node in toposort(outputs):
+        for var in node.inputs:
+            if isinstance(var, Constant):
+                canon.setdefault(var.id, seen_consts.setdefault(var.signature(), var))
+        key = (node.op.key(), tuple(_input_key(v, canon) for v in node.inputs))
+        if key in seen_nodes:
+            for old, new in zip(node.outputs, seen_nodes[key].outputs):
+                canon[old.id] = new
+            continue
+        inputs = [canon.get(v.id, v) for v in node.inputs]
+        if any(a is not b for a, b in zip(inputs, node.inputs)):
+            with provenance_as(node.provenance):
+                new_node = node.op.make_node(*inputs)
+            for old, new in zip(node.outputs, new_node.outputs):
+                new.name = old.name
+                canon[old.id] = new
+            seen_nodes[key] = new_node
+        else:
+            seen_nodes[key] = node
+    return [canon.get(v.id, v) for v in outputs]
+
+
+def count_nodes(outputs):
+    return len(toposort(outputs))
