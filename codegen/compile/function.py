@@ -156,6 +156,13 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None,
     >>> float(f(3))
     9.0
     """
+    ins, fgraph, single = prepare(inputs, outputs, updates, givens, name, on_unused_input)
+    executable = make_executable(fgraph, mode, ins, name, allow_input_downcast)
+    return Function(ins, fgraph, single, executable, name, allow_input_downcast)
+
+
+def prepare(inputs, outputs, updates=None, givens=None, name=None, on_unused_input="raise"):
+    """Normalize function() arguments: (In specs, FunctionGraph, whether one output)."""
     ins = [as_in(i) for i in inputs]
     for spec in ins:
         if not isinstance(spec.variable, Variable) or isinstance(spec.variable, SharedVariable):
@@ -173,13 +180,12 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None,
         outs, pairs = new[: len(outs)], [(s, v) for (s, _), v in zip(pairs, new[len(outs):])]
     fgraph = FunctionGraph([spec.variable for spec in ins], outs, pairs, name)
     _check_inputs(fgraph, ins, on_unused_input)
-    executable = make_executable(fgraph, mode)
-    return Function(ins, fgraph, single, executable, name, allow_input_downcast)
+    return ins, fgraph, single
 
 
-def make_executable(fgraph, mode):
+def make_executable(fgraph, mode, ins, name, allow_downcast):
     mode_name = _mode_name(mode)
     if mode_name == "FAST_COMPILE":
         return ReferenceExecutable(fgraph)
-    from codegen.compile.compiled import compiled_executable
-    return compiled_executable(fgraph, mode)
+    from codegen.compile.compiled import CompiledExecutable
+    return CompiledExecutable(fgraph, ins, name, mode, allow_downcast)

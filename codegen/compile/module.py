@@ -1,0 +1,178 @@
+"""``codegen.Module``: several functions over one set of shared variables, built ahead of time.
+
+>>> import codegen, codegen.tensor as T, numpy as np
+>>> w = codegen.shared(np.ones(3), name='w')
+>>> x = T.vector('x')
+>>> m = codegen.Module('tiny')
+>>> m.add_function('score', [x], T.dot(w, x))
+>>> path = m.build('/tmp/codegen-doctest')        # doctest: +SKIP
+
+State names: each shared variable is named after its ``name`` (``shared`` when it has none);
+when several share a name, the first met (functions in the order added, inputs before
+outputs) keeps it and the next get ``_1``, ``_2``, ... in that order.
+"""
+
+import hashlib
+import pprint
+import os
+import shutil
+import sys
+
+import numpy as np
+
+import codegen
+from codegen.backends.cython import render
+from codegen.build import build, compiler_flags, load
+from codegen.compile.function import prepare
+from codegen.lower.lowering import Names, lower, sanitize
+from codegen.rewrite import optimize_fgraph
+
+
+class FunctionSpec:
+    def __init__(self, name, ins, fgraph, single, allow_downcast):
+        self.name, self.ins, self.fgraph = name, ins, fgraph
+        self.single, self.allow_downcast = single, allow_downcast
+
+
+def _default_literal(value, var):
+    arr = np.asarray(value, dtype=var.dtype)
+    return f"np.array({arr.tolist()!r}, dtype=np.{var.dtype})"
+
+
+def _type_text(var):
+    return f"{var.dtype} {var.type.kind_name()}"
+
+
+def _doc(spec, program):
+    args = ", ".join(f"{a.name}: {_type_text(v)}" + (" = default" if a.default else "")
+                     for a, v in zip(program.args, spec.fgraph.inputs))
+    outs = ", ".join(_type_text(v) for v in spec.fgraph.outputs) or "None"
+    lines = [f"{spec.name}({args}) -> {outs}"]
+    for a, v in zip(program.args, spec.fgraph.inputs):
+        dims = ", ".join("1" if bc else f"{a.name}_n{i}" for i, bc in enumerate(v.broadcastable))
+        lines.append(f"{a.name}: {v.dtype} array of shape ({dims})")
+    for var, _ in spec.fgraph.updates:
+        lines.append(f"updates state {var.label()!s}")
+    return "\n    ".join(lines)
+
+
+def state_names(specs):
+    """Unique, stable state names for the shared variables of ``specs`` (see module doc)."""
+    names, taken = {}, set()
+    for spec in specs:
+        for var in spec.fgraph.shared:
+            if var.id in names:
+                continue
+            base = sanitize(var.name or "shared")
+            name, k = base, 1
+            while name in taken:
+                name, k = f"{base}_{k}", k + 1
+            taken.add(name)
+            names[var.id] = name
+    return names
+
+
+def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(),
+             regenerate=None):
+    """(source text, {state name: initial array}, programs) for a module of ``specs``."""
+    snames = state_names(specs)
+    functions, programs, state_spec, initial = [], [], {}, {}
+    for spec in specs:
+        fgraph = optimize_fgraph(spec.fgraph)
+        hints = [sanitize(i.name or f"arg{k}") for k, i in enumerate(spec.ins)]
+        defaults = {i.variable.id: _default_literal(i.value, i.variable) for i in spec.ins
+                    if i.has_default}
+        program = lower(fgraph, spec.name, hints, snames, defaults)
+        programs.append(program)
+        ctx = render.function_context(program, debug)
+        ctx["doc"] = _doc(spec, program)
+        ctx["single"] = spec.single
+        ctx["allow_downcast"] = repr(spec.allow_downcast)
+        ctx["updated"] = [name for name, _ in program.updates]
+        functions.append(ctx)
+        for var in fgraph.shared:
+            state_spec[snames[var.id]] = (var.dtype, tuple(var.broadcastable))
+            initial[snames[var.id]] = var.container.value
+    graph_hash = hashlib.sha256("\n".join(p.describe() for p in programs).encode()).hexdigest()
+    metadata = {"generator": f"codegen {codegen.__version__}", "graph_hash": graph_hash[:16],
+                "backend": "cython", "flags": list(flags), "debug": debug,
+                "signature": {f["name"]: f["doc"].split("\n")[0] for f in functions}}
+    ctx = {"module_name": module_name, "version": codegen.__version__, "spec": spec_path,
+           "graph_hash": graph_hash[:16], "flags": " ".join(flags) or "default",
+           "regenerate": regenerate or f"codegen build {spec_path}",
+           "metadata": pprint.pformat(metadata, sort_dicts=True, width=96),
+           "state_spec": repr({k: (d, bc) for k, (d, bc) in sorted(state_spec.items())}),
+           "state_file": f"{module_name}_state.npz", "functions": functions,
+           "state": [{"name": n} for n in sorted(state_spec)],
+           "debug": "True" if debug else "False"}
+    return render.render_module(ctx), initial, programs
+
+
+class Module:
+    """A named collection of compiled functions sharing state, for ahead-of-time builds."""
+
+    def __init__(self, name):
+        if sanitize(name) != name:
+            raise ValueError(f"Module: name must be an identifier, got {name!r}")
+        self.name = name
+        self.specs = []
+        self.names = Names()
+
+    def add_function(self, fname, inputs, outputs=None, updates=None, givens=None,
+                     allow_input_downcast=None, on_unused_input="raise"):
+        """Add callable ``fname``; arguments as for ``codegen.function``."""
+        if sanitize(fname) != fname or fname.startswith("_") or fname in (
+                "get_value", "set_value", "state", "save", "load"):
+            raise ValueError(f"Module.add_function: {fname!r} is not a usable function name")
+        if any(s.name == fname for s in self.specs):
+            raise ValueError(f"Module.add_function: {fname!r} is already defined")
+        ins, fgraph, single = prepare(inputs, outputs, updates, givens, fname, on_unused_input)
+        self.specs.append(FunctionSpec(fname, ins, fgraph, single, allow_input_downcast))
+        return self
+
+    def source(self, debug=False, spec_path="<interactive>", target=None):
+        flags = compiler_flags(target, debug)
+        return assemble(self.name, self.specs, debug, spec_path, flags)[0]
+
+    def emit(self, out_dir, debug=False, spec_path="<interactive>", target=None):
+        """Write ``out_dir/<name>.pyx`` and the initial state; return the .pyx path."""
+        flags = compiler_flags(target, debug)
+        source, initial, _ = assemble(self.name, self.specs, debug, spec_path, flags)
+        os.makedirs(out_dir, exist_ok=True)
+        pyx = os.path.join(out_dir, f"{self.name}.pyx")
+        _write_if_changed(pyx, source)
+        np.savez(os.path.join(out_dir, f"{self.name}_state.npz"), **initial)
+        return pyx
+
+    def build(self, out_dir, debug=False, spec_path="<interactive>", target=None, quiet=True):
+        """Emit and compile into ``out_dir``; returns the extension's path."""
+        flags = compiler_flags(target, debug)
+        pyx = self.emit(out_dir, debug, spec_path, target)
+        with open(pyx) as f:
+            source = f.read()
+        built = build(self.name, source, flags, quiet=quiet)
+        dest = os.path.join(out_dir, os.path.basename(built))
+        tmp = dest + ".tmp"
+        shutil.copy2(built, tmp)
+        os.replace(tmp, dest)
+        return dest
+
+
+def _write_if_changed(path, text):
+    if os.path.exists(path):
+        with open(path) as f:
+            if f.read() == text:
+                return
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def load_module(path):
+    name = os.path.basename(path).split(".")[0]
+    sys.path.insert(0, os.path.dirname(path))
+    try:
+        return load(name, path)
+    finally:
+        sys.path.pop(0)

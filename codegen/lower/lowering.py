@@ -1,0 +1,506 @@
+"""Lowering: a rewritten FunctionGraph becomes a kernel program (``program.Program``)."""
+
+import re
+
+import numpy as np
+
+from codegen.graph import Constant, SharedVariable, clients, toposort
+from codegen.graph.errors import source_line
+from codegen.lower.fusion import fuse
+from codegen.lower.program import (Arg, ArgmaxStep, ArrayRef, Assign, Buffer, Check, DotStep,
+                                   Expr, LoopKernel, Operand, Origin, Program, StateRef, Store,
+                                   View)
+from codegen.ops.blas import Dot
+from codegen.ops.elemwise import Elemwise
+from codegen.ops.reduce import Argmax, Reduce
+from codegen.ops.shape import (ARange, Concatenate, DimShuffle, Reshape, ShapeOf, SplitPiece,
+                               Subtensor, SubtensorGrad)
+from codegen.printing import pp
+
+IDENT = re.compile(r"[^A-Za-z0-9_]")
+PARALLEL_MIN = 1 << 15  # elements; smaller loops are not worth waking threads for
+
+
+def sanitize(name):
+    name = IDENT.sub("_", name or "v")
+    return name if name and not name[0].isdigit() else f"v_{name}"
+
+
+class Names:
+    """Unique, deterministic identifiers for the generated code."""
+
+    RESERVED = {"np", "cnp", "self", "_state", "_lock", "def", "class", "in", "is", "for", "if",
+                "else", "return", "from", "import", "lambda", "None", "True", "False", "not",
+                "and", "or", "with", "while", "pass", "del", "global", "try", "except",
+                "raise", "cdef", "cpdef", "ctypedef", "double", "float", "int", "len", "range",
+                "object", "print", "struct", "union", "char", "long", "short", "void", "exp",
+                "log", "sqrt", "tanh", "sin", "cos", "fabs", "pow", "log1p", "expm1", "fmax",
+                "fmin", "yield", "nogil", "gil", "prange", "inline", "const", "unsigned"}
+
+    def __init__(self):
+        self.used = set()
+
+    def new(self, hint):
+        base = sanitize(hint)
+        name, k = base, 1
+        while name in self.used or name in self.RESERVED or name.startswith("_"):
+            name = f"{base}_{k}" if not base.startswith("_") else f"v{base}_{k}"
+            k += 1
+        self.used.add(name)
+        return name
+
+
+def origin_of(node):
+    prov = node.provenance
+    where = f"{prov}" if prov is not None else ""
+    text = pp(node.outputs[0]) if len(node.outputs) == 1 else str(node.op)
+    if len(text) > 90:
+        text = text[:87] + "..."
+    return Origin(f"{node.out.name + ' = ' if node.out.name else ''}{text}", where)
+
+
+def _where_text(node):
+    prov = node.provenance
+    if prov is None:
+        return ""
+    line = source_line(prov)
+    return f"built at {prov}" + (f": {line}" if line else "")
+
+
+class Lowerer:
+    def __init__(self, fgraph, name, arg_names, state_names, defaults):
+        self.fgraph = fgraph
+        self.name = name
+        self.names = Names()
+        self.vals = {}  # var id -> ('array', ArrayRef) | ('scalar', Expr)
+        self.kinds = {}  # array name -> 'arg' | 'state' | 'buffer' | 'view' | 'const'
+        self.dims, self.checks, self.constants = [], [], []
+        self.buffers, self.views, self.steps = [], [], []
+        self.arg_names, self.state_names, self.defaults = arg_names, state_names, defaults
+        self.taken = set()  # buffers that became new state
+
+    # ------------------------------------------------------------------ leaves
+
+    def _declare_array(self, var, name, kind):
+        dims = []
+        for axis, bc in enumerate(var.broadcastable):
+            if bc:
+                dims.append("1")
+            else:
+                dim = f"{name}_n{axis}"
+                self.dims.append((dim, f"{name}.shape[{axis}]"))
+                dims.append(dim)
+        ref = ArrayRef(name, var.dtype, tuple(dims))
+        self.vals[var.id] = ("array", ref)
+        self.kinds[name] = kind
+        return ref
+
+    def _leaves(self):
+        args = []
+        for var, hint in zip(self.fgraph.inputs, self.arg_names):
+            name = self.names.new(hint)
+            self._declare_array(var, name, "arg")
+            args.append(Arg(name, var.dtype, var.broadcastable, self.defaults.get(var.id)))
+        state = []
+        for var in self.fgraph.shared:
+            sname = self.state_names[var.id]
+            local = self.names.new(sname)
+            self._declare_array(var, local, "state")
+            state.append(StateRef(sname, local, var.dtype, var.broadcastable))
+        return args, state
+
+    def _constant(self, var):
+        if var.data.size == 1:
+            return ("scalar", Expr("const", value=var.data.reshape(()).item(), dtype=var.dtype))
+        name = self.names.new(f"const_{len(self.constants)}")
+        self.constants.append((name, var.data))
+        self.kinds[name] = "const"
+        return ("array", ArrayRef(name, var.dtype, tuple(str(n) for n in var.data.shape)))
+
+    def val(self, var):
+        if var.id not in self.vals:
+            if isinstance(var, Constant):
+                self.vals[var.id] = self._constant(var)
+            else:
+                raise KeyError(f"lowering: {var.label()} used before it was computed")
+        return self.vals[var.id]
+
+    def shape(self, var):
+        kind, ref = self.val(var)
+        if kind == "local":
+            return ref
+        return ref.dims if kind == "array" else ("1",) * var.ndim
+
+    def array(self, var):
+        """An ArrayRef for ``var``, materializing a scalar into a buffer when needed."""
+        kind, ref = self.val(var)
+        if kind == "array":
+            return ref
+        dims = ("1",) * var.ndim
+        buf = ArrayRef(self.names.new(self.hint(var)), var.dtype, dims)
+        self.views.append(View(buf, "", f"np.full({_shape_tuple(dims)}, {_py_scalar(ref)}, "
+                                        f"dtype=np.{var.dtype})"))
+        self.kinds[buf.name] = "view"
+        self.vals[var.id] = ("array", buf)
+        return buf
+
+    # ------------------------------------------------------------------ helpers
+
+    def _buffer(self, var, hint, fill=None, dims=None):
+        dims = tuple(dims if dims is not None else self._out_dims(var))
+        ref = ArrayRef(self.names.new(hint), var.dtype, dims)
+        self.buffers.append(Buffer(ref, fill))
+        self.kinds[ref.name] = "buffer"
+        self.vals[var.id] = ("array", ref)
+        return ref
+
+    def _out_dims(self, var):
+        node = var.owner
+        shapes = [self.shape(v) for v in node.inputs]
+        return node.op.infer_shape(node, shapes)[var.index]
+
+    def _add_checks(self, node):
+        if not hasattr(node.op, "shape_checks"):
+            return
+        shapes = [self.shape(v) for v in node.inputs]
+        for lhs, rhs, message in node.op.shape_checks(node, shapes):
+            if lhs == rhs or (lhs == "1" and rhs == "1"):
+                continue
+            operands = tuple((v.label(), tuple(self.shape(v))) for v in node.inputs
+                             if self.val_kind(v) != "scalar")
+            self.checks.append(Check(lhs, rhs, f"{node.op.short_name()}: {message}",
+                                     _where_text(node), operands))
+
+    def _view(self, var, source, expr, hint):
+        ref = ArrayRef(self.names.new(hint), var.dtype, tuple(self._out_dims(var)))
+        self.views.append(View(ref, source, expr))
+        self.kinds[ref.name] = "view"
+        self.vals[var.id] = ("array", ref)
+        return ref
+
+    def hint(self, var):
+        if var.name:
+            return var.name
+        node = var.owner
+        return node.op.short_name().split("{")[0] if node is not None else "v"
+
+    # ------------------------------------------------------------------ nodes
+
+    def is_scalar_node(self, node):
+        return isinstance(node.op, (Elemwise, DimShuffle)) and all(
+            self.val_kind(v) == "scalar" for v in node.inputs)
+
+    def val_kind(self, var):
+        if var.id in self.vals:
+            return self.vals[var.id][0]
+        if isinstance(var, Constant):
+            return self.val(var)[0]
+        return "array"
+
+    def lower(self):
+        args, state = self._leaves()
+        outputs = self.fgraph.all_outputs
+        nodes = toposort(outputs)
+        users = clients(outputs)
+        # scalar nodes first pass: decided in order since scalar-ness flows forward
+        scalar_ids = set()
+        for node in nodes:
+            if isinstance(node.op, ShapeOf) or (self.is_scalar_node_ids(node, scalar_ids)):
+                scalar_ids.add(id(node))
+                for o in node.outputs:
+                    self.kinds.setdefault(f"#scalar{o.id}", "scalar")
+        group_of, groups = fuse(nodes, users, outputs, lambda n: id(n) in scalar_ids)
+        emitted = set()
+        for node in nodes:
+            if id(node) in scalar_ids:
+                self._lower_scalar(node)
+            elif id(node) in group_of:
+                group = group_of[id(node)]
+                last = (group.reduces or group.members)[-1]
+                if node is last and group.id not in emitted:
+                    emitted.add(group.id)
+                    self._lower_group(group, users, outputs)
+            else:
+                self._lower_node(node)
+        out_refs = [self._result(v) for v in self.fgraph.outputs]
+        updates = [(state_ref.name, self._fresh(value))
+                   for state_ref, (var, value) in zip(self._update_state(state), self.fgraph.updates)]
+        return Program(self.name, args, state, self.dims, self.checks, self.constants,
+                       self.buffers, self.views, self.steps, out_refs, updates)
+
+    def is_scalar_node_ids(self, node, scalar_ids):
+        if not isinstance(node.op, (Elemwise, DimShuffle)):
+            return False
+        for v in node.inputs:
+            if v.owner is not None:
+                if id(v.owner) not in scalar_ids:
+                    return False
+            elif not (isinstance(v, Constant) and v.data.size == 1):
+                return False
+        return True
+
+    def _update_state(self, state):
+        by_name = {s.name: s for s in state}
+        return [by_name[self.state_names[var.id]] for var, _ in self.fgraph.updates]
+
+    def _result(self, var):
+        kind, ref = self.val(var)
+        return ref if kind == "array" else ref
+
+    def _fresh(self, var):
+        """An array holding ``var`` that aliases nothing else (new state must not alias)."""
+        kind, ref = self.val(var)
+        if kind == "array" and self.kinds.get(ref.name) == "buffer" and ref.name not in self.taken:
+            self.taken.add(ref.name)
+            return ref
+        src = self.array(var)
+        return self._copy(var, src, f"{self.hint(var)}_new")
+
+    def _copy(self, var, src, hint):
+        dst = ArrayRef(self.names.new(hint), var.dtype, src.dims)
+        self.buffers.append(Buffer(dst))
+        self.kinds[dst.name] = "buffer"
+        self._identity_loop(f"copy_{dst.name}", src, dst, var.broadcastable,
+                            Origin(f"copy of {var.label()}", ""))
+        return dst
+
+    def _identity_loop(self, name, src, dst, broadcastable, origin):
+        operands = (Operand(src, _axis_map(broadcastable), "in"),
+                    Operand(dst, _axis_map(broadcastable), "out"))
+        body = (Assign("v", src.dtype, Expr("load", value=0, dtype=src.dtype), origin),)
+        self.steps.append(LoopKernel(name, dst.dims, operands, (), body,
+                                     (Store(1, "v"),), (origin,)))
+
+    # ------------------------------------------------------------------ scalar expressions
+
+    def _lower_scalar(self, node):
+        if isinstance(node.op, ShapeOf):
+            dim = self.shape(node.inputs[0])[node.op.axis]
+            self.vals[node.out.id] = ("scalar", Expr("dim", value=dim, dtype="int64"))
+            return
+        args = [self.val(v)[1] for v in node.inputs]
+        if isinstance(node.op, DimShuffle):
+            self.vals[node.out.id] = ("scalar", args[0])
+            return
+        self.vals[node.out.id] = ("scalar", Expr(node.op.scalar_op.name, tuple(args),
+                                                 dtype=node.out.dtype))
+
+    # ------------------------------------------------------------------ fused loops
+
+    def _lower_group(self, group, users, outputs):
+        members = group.members
+        member_ids = {id(m) for m in members}
+        output_ids = {v.id for v in outputs}
+        for node in members:
+            self._add_checks(node)
+        loop_var = (group.reduces[0].inputs[0] if group.reduces else members[-1].out)
+        operands, scalars, body, stores, origins = [], [], [], [], []
+        operand_index = {}
+        locals_ = {}
+
+        def load(var):
+            if var.owner is not None and id(var.owner) in member_ids:
+                return Expr("local", value=locals_[var.id], dtype=var.dtype)
+            kind, ref = self.val(var)
+            if kind == "scalar":
+                return ref
+            if ref.name not in operand_index:
+                operand_index[ref.name] = len(operands)
+                operands.append(Operand(ref, _axis_map(var.broadcastable), "in"))
+            return Expr("load", value=operand_index[ref.name], dtype=var.dtype)
+
+        for node in members:
+            # dims of members are needed before their buffers exist
+            dims = self._out_dims(node.out)
+            expr = Expr(node.op.scalar_op.name, tuple(load(v) for v in node.inputs),
+                        dtype=node.out.dtype)
+            local = f"t{len(body)}"
+            origin = origin_of(node)
+            origins.append(origin)
+            body.append(Assign(local, node.out.dtype, expr, origin))
+            locals_[node.out.id] = local
+            self.vals[node.out.id] = ("local", dims)
+            used_outside = node.out.id in output_ids or any(
+                id(u) not in member_ids and not (u in group.reduces)
+                for u in users.get(node.out.id, []))
+            if used_outside:
+                ref = ArrayRef(self.names.new(self.hint(node.out)), node.out.dtype, tuple(dims))
+                self.buffers.append(Buffer(ref))
+                self.kinds[ref.name] = "buffer"
+                stores.append(Store(len(operands), local))
+                operands.append(Operand(ref, _axis_map(node.out.broadcastable), "out"))
+                self.vals[node.out.id] = ("array", ref)
+        loop_dims = tuple(self._dims_of(loop_var))
+        for node in group.reduces:
+            (x,) = node.inputs
+            value = load(x) if x.id not in locals_ else Expr("local", value=locals_[x.id],
+                                                             dtype=x.dtype)
+            local = f"t{len(body)}"
+            origin = origin_of(node)
+            origins.append(origin)
+            body.append(Assign(local, node.out.dtype, value if value.dtype == node.out.dtype
+                               else Expr(f"cast_{node.out.dtype}", (value,),
+                                         dtype=node.out.dtype), origin))
+            out_dims = node.op.infer_shape(node, [loop_dims])[0]
+            ref = ArrayRef(self.names.new(self.hint(node.out)), node.out.dtype, tuple(out_dims))
+            identity = Reduce.IDENTITY[node.op.combine]
+            self.buffers.append(Buffer(ref, fill=identity))
+            self.kinds[ref.name] = "buffer"
+            kept = [a for a in range(x.ndim) if a not in node.op.axes]
+            axes = tuple(None if a in node.op.axes or x.broadcastable[a] else kept.index(a)
+                         for a in range(x.ndim))
+            stores.append(Store(len(operands), local, combine=node.op.combine))
+            operands.append(Operand(ref, axes, "acc"))
+            self.vals[node.out.id] = ("array", ref)
+        for node in members:  # members kept only in registers have no array value
+            if self.vals[node.out.id][0] == "local":
+                del self.vals[node.out.id]
+        name = f"k{len(self.steps)}_{self.hint(members[-1].out if members else group.reduces[0].out)}"
+        size = " * ".join(loop_dims) if loop_dims else "1"
+        self.steps.append(LoopKernel(sanitize(name), loop_dims, tuple(operands), tuple(scalars),
+                                     tuple(body), tuple(stores), tuple(origins),
+                                     parallel=bool(loop_dims) and not group.reduces,
+                                     kind="loop"))
+        self._size_hint = size
+
+    def _dims_of(self, var):
+        kind, ref = self.vals.get(var.id, (None, None))
+        if kind == "array":
+            return ref.dims
+        if kind == "local":
+            return ref
+        return self.shape(var)
+
+    # ------------------------------------------------------------------ other nodes
+
+    def _lower_node(self, node):
+        op = node.op
+        var = node.out
+        if isinstance(op, DimShuffle):
+            src = self.array(node.inputs[0])
+            self._view(var, src.name, f"_dimshuffle({src.name}, {op.new_order!r})", self.hint(var))
+        elif isinstance(op, Subtensor):
+            src = self.array(node.inputs[0])
+            self._view(var, src.name, f"{src.name}[{_index_text(op.idx)}]", self.hint(var))
+        elif isinstance(op, SplitPiece):
+            self._lower_split(node)
+        elif isinstance(op, Reshape):
+            src = self._contiguous(node.inputs[0])
+            dims = self._out_dims(var)
+            self._add_reshape_check(node, src, dims)
+            self._view(var, src.name, f"{src.name}.reshape({_shape_tuple(dims)})", self.hint(var))
+        elif isinstance(op, Dot):
+            self._add_checks(node)
+            a, b = (self.array(v) for v in node.inputs)
+            out = self._buffer(var, self.hint(var))
+            self.steps.append(DotStep(f"k{len(self.steps)}_{out.name}", out, a, b,
+                                      (origin_of(node),)))
+        elif isinstance(op, ARange):
+            kind, n = self.val(node.inputs[0])
+            dim = n.value if n.op == "dim" else str(int(n.value))
+            out = self._buffer(var, self.hint(var), dims=(f"{dim}",))
+            body = (Assign("v", "int64", Expr("index", value=0, dtype="int64"), origin_of(node)),)
+            self.steps.append(LoopKernel(f"k{len(self.steps)}_{out.name}", out.dims,
+                                         (Operand(out, (0,), "out"),), (), body,
+                                         (Store(0, "v"),), (origin_of(node),)))
+        elif isinstance(op, Argmax):
+            x = self.array(node.inputs[0])
+            out = self._buffer(var, self.hint(var))
+            self.steps.append(ArgmaxStep(f"k{len(self.steps)}_{out.name}", out, x, op.axis,
+                                         (origin_of(node),)))
+        elif isinstance(op, Concatenate):
+            self._add_checks(node)
+            out = self._buffer(var, self.hint(var))
+            offset = "0"
+            for k, inp in enumerate(node.inputs):
+                src = self.array(inp)
+                end = f"{offset} + {src.dims[op.axis]}" if offset != "0" else src.dims[op.axis]
+                idx = ", ".join(":" if a != op.axis else f"{offset}:{end}" for a in range(var.ndim))
+                piece = ArrayRef(self.names.new(f"{out.name}_part{k}"), var.dtype, src.dims)
+                self.views.append(View(piece, out.name, f"{out.name}[{idx}]"))
+                self.kinds[piece.name] = "view"
+                self._identity_loop(f"k{len(self.steps)}_{piece.name}", src, piece,
+                                    inp.broadcastable, origin_of(node))
+                offset = end
+        elif isinstance(op, SubtensorGrad):
+            x, gz = node.inputs
+            out = self._buffer(var, self.hint(var), fill=0, dims=self.shape(x))
+            src = self.array(gz)
+            piece = ArrayRef(self.names.new(f"{out.name}_part"), var.dtype, src.dims)
+            self.views.append(View(piece, out.name, f"{out.name}[{_index_text(op.idx)}]"))
+            self.kinds[piece.name] = "view"
+            self._identity_loop(f"k{len(self.steps)}_{piece.name}", src, piece,
+                                gz.broadcastable, origin_of(node))
+        else:
+            raise NotImplementedError(f"the compiled backend cannot lower {op} yet")
+
+    def _lower_split(self, node):
+        op = node.op
+        gz, xs = node.inputs[0], node.inputs[1:]
+        src = self.array(gz)
+        start = " + ".join(self.shape(x)[op.axis] for x in xs[: op.k]) or "0"
+        stop = f"{start} + {self.shape(xs[op.k])[op.axis]}" if start != "0" else \
+            self.shape(xs[op.k])[op.axis]
+        idx = ", ".join(":" if a != op.axis else f"{start}:{stop}" for a in range(gz.ndim))
+        self._view(node.out, src.name, f"{src.name}[{idx}]", self.hint(node.out))
+
+    def _contiguous(self, var):
+        src = self.array(var)
+        if self.kinds.get(src.name) in ("buffer", "const"):
+            return src
+        if self.kinds.get(src.name) in ("arg", "state"):
+            view = ArrayRef(self.names.new(f"{src.name}_c"), src.dtype, src.dims)
+            self.views.append(View(view, src.name, f"np.ascontiguousarray({src.name})"))
+            self.kinds[view.name] = "view"
+            return view
+        return self._copy(var, src, f"{src.name}_c")
+
+    def _add_reshape_check(self, node, src, dims):
+        if len(node.inputs) == 2 or -1 in node.op.shape:
+            return
+        total_in = " * ".join(f"({d})" for d in src.dims) or "1"
+        total_out = " * ".join(f"({d})" for d in dims) or "1"
+        self.checks.append(Check(total_in, total_out, f"reshape: cannot reshape "
+                                 f"{node.inputs[0].label()} to {node.op.shape}",
+                                 _where_text(node)))
+
+
+def _axis_map(broadcastable):
+    """Array axis advanced by each loop axis (None: broadcast, stride 0)."""
+    return tuple(None if bc else a for a, bc in enumerate(broadcastable))
+
+
+def _shape_tuple(dims):
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def _index_text(idx):
+    parts = []
+    for item in idx:
+        if isinstance(item, slice):
+            text = ":".join("" if p is None else str(p) for p in (item.start, item.stop))
+            parts.append(text + (f":{item.step}" if item.step is not None else ""))
+        else:
+            parts.append(str(item))
+    return ", ".join(parts) + ("," if len(parts) == 1 else "")
+
+
+def _py_scalar(expr):
+    if expr.op == "const":
+        return repr(expr.value)
+    if expr.op == "dim":
+        return expr.value
+    raise NotImplementedError("scalar expression used as an array")
+
+
+def lower(fgraph, name, arg_names, state_names, defaults=None):
+    """The kernel program of ``fgraph`` (already rewritten).
+
+    ``arg_names``: identifier hints for the inputs; ``state_names``: shared variable id ->
+    unique state name in the module; ``defaults``: input id -> default value.
+    """
+    program = Lowerer(fgraph, name, arg_names, state_names, defaults or {}).lower()
+    return program
+
+
+__all__ = ["lower", "sanitize", "Names", "np"]
