@@ -167,7 +167,7 @@ class Lowerer:
             if lhs == rhs or (lhs == "1" and rhs == "1"):
                 continue
             operands = tuple((v.label(), tuple(self.shape(v))) for v in node.inputs
-                             if self.val_kind(v) != "scalar")
+                             if self.val_kind(v) not in ("scalar", "local"))
             self.checks.append(Check(lhs, rhs, f"{node.op.short_name()}: {message}",
                                      _where_text(node), operands))
 
@@ -210,18 +210,13 @@ class Lowerer:
                 for o in node.outputs:
                     self.kinds.setdefault(f"#scalar{o.id}", "scalar")
         group_of, groups = fuse(nodes, users, outputs, lambda n: id(n) in scalar_ids)
-        emitted = set()
-        for node in nodes:
-            if id(node) in scalar_ids:
-                self._lower_scalar(node)
-            elif id(node) in group_of:
-                group = group_of[id(node)]
-                last = (group.reduces or group.members)[-1]
-                if node is last and group.id not in emitted:
-                    emitted.add(group.id)
-                    self._lower_group(group, users, outputs)
+        for unit in _schedule(nodes, group_of):
+            if isinstance(unit, list):
+                self._lower_group(group_of[id(unit[0])], users, outputs)
+            elif id(unit) in scalar_ids:
+                self._lower_scalar(unit)
             else:
-                self._lower_node(node)
+                self._lower_node(unit)
         out_refs = [self._result(v) for v in self.fgraph.outputs]
         updates = [(state_ref.name, self._fresh(value))
                    for state_ref, (var, value) in zip(self._update_state(state), self.fgraph.updates)]
@@ -291,8 +286,6 @@ class Lowerer:
         members = group.members
         member_ids = {id(m) for m in members}
         output_ids = {v.id for v in outputs}
-        for node in members:
-            self._add_checks(node)
         loop_var = (group.reduces[0].inputs[0] if group.reduces else members[-1].out)
         operands, scalars, body, stores, origins = [], [], [], [], []
         operand_index = {}
@@ -311,6 +304,7 @@ class Lowerer:
 
         for node in members:
             # dims of members are needed before their buffers exist
+            self._add_checks(node)
             dims = self._out_dims(node.out)
             expr = Expr(node.op.scalar_op.name, tuple(load(v) for v in node.inputs),
                         dtype=node.out.dtype)
@@ -463,6 +457,48 @@ class Lowerer:
         self.checks.append(Check(total_in, total_out, f"reshape: cannot reshape "
                                  f"{node.inputs[0].label()} to {node.op.shape}",
                                  _where_text(node)))
+
+
+def _schedule(nodes, group_of):
+    """Nodes and fused groups (as lists of nodes) in an order where inputs come first."""
+    unit_of, units = {}, []
+    for node in nodes:
+        group = group_of.get(id(node))
+        key = ("g", group.id) if group is not None else ("n", id(node))
+        if key not in unit_of:
+            unit_of[key] = len(units)
+            units.append([] if group is not None else node)
+        if group is not None:
+            units[unit_of[key]].append(node)
+        unit_of[id(node)] = unit_of[key]
+    deps = [set() for _ in units]
+    for node in nodes:
+        u = unit_of[id(node)]
+        for inp in node.inputs:
+            if inp.owner is not None and unit_of[id(inp.owner)] != u:
+                deps[u].add(unit_of[id(inp.owner)])
+    order, state = [], [0] * len(units)
+
+    def visit(u):
+        stack = [(u, iter(sorted(deps[u])))]
+        state[u] = 1
+        while stack:
+            cur, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                state[cur] = 2
+                order.append(units[cur])
+            elif state[nxt] == 0:
+                state[nxt] = 1
+                stack.append((nxt, iter(sorted(deps[nxt]))))
+            elif state[nxt] == 1:
+                raise AssertionError("fusion created a cycle")
+
+    for u in range(len(units)):
+        if state[u] == 0:
+            visit(u)
+    return order
 
 
 def _axis_map(broadcastable):
