@@ -255,7 +255,7 @@ class Lowerer:
         dst = ArrayRef(self.names.new(hint), var.dtype, src.dims)
         self.buffers.append(Buffer(dst))
         self.kinds[dst.name] = "buffer"
-        self._identity_loop(f"copy_{dst.name}", src, dst, var.broadcastable,
+        self._identity_loop(f"{self.name}_copy_{dst.name}", src, dst, var.broadcastable,
                             Origin(f"copy of {var.label()}", ""))
         return dst
 
@@ -349,7 +349,7 @@ class Lowerer:
         for node in members:  # members kept only in registers have no array value
             if self.vals[node.out.id][0] == "local":
                 del self.vals[node.out.id]
-        name = f"k{len(self.steps)}_{self.hint(members[-1].out if members else group.reduces[0].out)}"
+        name = f"{self.name}_k{len(self.steps)}_{self.hint(members[-1].out if members else group.reduces[0].out)}"
         size = " * ".join(loop_dims) if loop_dims else "1"
         self.steps.append(LoopKernel(sanitize(name), loop_dims, tuple(operands), tuple(scalars),
                                      tuple(body), tuple(stores), tuple(origins),
@@ -387,20 +387,20 @@ class Lowerer:
             self._add_checks(node)
             a, b = (self.array(v) for v in node.inputs)
             out = self._buffer(var, self.hint(var))
-            self.steps.append(DotStep(f"k{len(self.steps)}_{out.name}", out, a, b,
+            self.steps.append(DotStep(f"{self.name}_k{len(self.steps)}_{out.name}", out, a, b,
                                       (origin_of(node),)))
         elif isinstance(op, ARange):
             kind, n = self.val(node.inputs[0])
             dim = n.value if n.op == "dim" else str(int(n.value))
             out = self._buffer(var, self.hint(var), dims=(f"{dim}",))
             body = (Assign("v", "int64", Expr("index", value=0, dtype="int64"), origin_of(node)),)
-            self.steps.append(LoopKernel(f"k{len(self.steps)}_{out.name}", out.dims,
+            self.steps.append(LoopKernel(f"{self.name}_k{len(self.steps)}_{out.name}", out.dims,
                                          (Operand(out, (0,), "out"),), (), body,
                                          (Store(0, "v"),), (origin_of(node),)))
         elif isinstance(op, Argmax):
             x = self.array(node.inputs[0])
             out = self._buffer(var, self.hint(var))
-            self.steps.append(ArgmaxStep(f"k{len(self.steps)}_{out.name}", out, x, op.axis,
+            self.steps.append(ArgmaxStep(f"{self.name}_k{len(self.steps)}_{out.name}", out, x, op.axis,
                                          (origin_of(node),)))
         elif isinstance(op, Concatenate):
             self._add_checks(node)
@@ -413,7 +413,7 @@ class Lowerer:
                 piece = ArrayRef(self.names.new(f"{out.name}_part{k}"), var.dtype, src.dims)
                 self.views.append(View(piece, out.name, f"{out.name}[{idx}]"))
                 self.kinds[piece.name] = "view"
-                self._identity_loop(f"k{len(self.steps)}_{piece.name}", src, piece,
+                self._identity_loop(f"{self.name}_k{len(self.steps)}_{piece.name}", src, piece,
                                     inp.broadcastable, origin_of(node))
                 offset = end
         elif isinstance(op, SubtensorGrad):
@@ -423,7 +423,7 @@ class Lowerer:
             piece = ArrayRef(self.names.new(f"{out.name}_part"), var.dtype, src.dims)
             self.views.append(View(piece, out.name, f"{out.name}[{_index_text(op.idx)}]"))
             self.kinds[piece.name] = "view"
-            self._identity_loop(f"k{len(self.steps)}_{piece.name}", src, piece,
+            self._identity_loop(f"{self.name}_k{len(self.steps)}_{piece.name}", src, piece,
                                 gz.broadcastable, origin_of(node))
         else:
             raise NotImplementedError(f"the compiled backend cannot lower {op} yet")
