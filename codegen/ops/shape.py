@@ -225,7 +225,9 @@ class Subtensor(Op):
         out = []
         for dim, item in zip(shape, self.idx):
             if isinstance(item, slice):
-                out.append(f"_slice_len({dim}, {item.start!r}, {item.stop!r}, {item.step!r})")
+                flags = (item.start is not None) + 2 * (item.stop is not None)
+                out.append(f"_slice_len({dim}, {item.start or 0}, {item.stop or 0}, "
+                           f"{item.step or 1}, {flags})")
         return [tuple(out)]
 
     def grad(self, node, output_grads):

@@ -1,0 +1,25 @@
+import os
+import tempfile
+
+import numpy as np
+import pytest
+
+# one build cache per test run, shared by every test (and by subprocesses through the env)
+if "CODEGEN_CACHE_DIR" not in os.environ:
+    os.environ["CODEGEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="codegen-test-cache-")
+
+import codegen  # noqa: E402
+
+codegen.config.cache_dir = os.environ["CODEGEN_CACHE_DIR"]
+
+
+@pytest.fixture(autouse=True)
+def _restore_config():
+    saved = dict(codegen.config._values)
+    yield
+    codegen.config._values.update(saved)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
