@@ -1,0 +1,155 @@
+"""The generated-module contract: standalone import, state API, validation, atomicity."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import codegen
+import codegen.tensor as T
+from codegen.compile.module import load_module
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples", "mlp"))
+from model import build_mlp, gradient_updates_momentum, make_data  # noqa: E402
+
+BLOCKER = textwrap.dedent("""
+    import sys
+    class _Block:
+        def find_spec(self, name, path=None, target=None):
+            if name.split('.')[0] in ('codegen', 'jinja2', 'Cython'):
+                raise ImportError('blocked in this test: ' + name)
+    sys.meta_path.insert(0, _Block())
+""")
+
+
+def _mlp_module():
+    X, y = make_data(N=200)
+    mlp = build_mlp(X)
+    xin, target = T.matrix("mlp_input"), T.vector("mlp_target")
+    cost = mlp.squared_error(xin, target)
+    updates = gradient_updates_momentum(cost, mlp.params, 0.01, 0.9)
+    module = codegen.Module("mlp_test")
+    module.add_function("train", [xin, target], cost, updates=updates)
+    module.add_function("predict", [xin], mlp.output(xin))
+    return module, mlp, xin, target, cost, updates, X, y
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    module, *rest = _mlp_module()
+    out = tmp_path_factory.mktemp("mlp_test")
+    path = module.build(str(out))
+    return path, module, rest
+
+
+def test_standalone_in_fresh_interpreter(built):
+    path, module, (mlp, xin, target, cost, updates, X, y) = built
+    ref_train = codegen.function([xin, target], cost, updates=updates, mode="FAST_COMPILE")
+    expected = [float(ref_train(X, y)) for _ in range(3)]
+    np.save(os.path.join(os.path.dirname(path), "X.npy"), X)
+    np.save(os.path.join(os.path.dirname(path), "y.npy"), y)
+    script = BLOCKER + textwrap.dedent("""
+        import numpy as np
+        import mlp_test
+        X, y = np.load('X.npy'), np.load('y.npy')
+        print(repr([float(mlp_test.train(X, y)) for _ in range(3)]))
+        try:
+            import codegen
+        except ImportError:
+            print('codegen not importable')
+    """)
+    out = subprocess.run([sys.executable, "-c", script], cwd=os.path.dirname(path),
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": ""})
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    np.testing.assert_allclose(eval(lines[0]), expected, rtol=1e-10)
+    assert lines[1] == "codegen not importable"
+
+
+def test_compiled_mlp_matches_reference_over_20_steps():
+    module, mlp, xin, target, cost, updates, X, y = _mlp_module()
+    params = [p for p, _ in updates]
+    start = [p.get_value() for p in params]
+    compiled = codegen.function([xin, target], cost, updates=updates)
+    got = [float(compiled(X, y)) for _ in range(20)]
+    got_params = [p.get_value() for p in params]
+    for p, v in zip(params, start):
+        p.set_value(v)
+    ref = codegen.function([xin, target], cost, updates=updates, mode="FAST_COMPILE")
+    want = [float(ref(X, y)) for _ in range(20)]
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+    for a, p in zip(got_params, params):
+        np.testing.assert_allclose(a, p.get_value(), rtol=1e-10, atol=1e-12)
+
+
+def test_state_api_and_docstring(built, tmp_path):
+    path, *_ = built
+    m = load_module(path)
+    assert "mlp_input: float64 matrix" in m.train.__doc__
+    names = sorted(m.state())
+    assert names == sorted(["W", "W_1", "b", "b_1", "shared", "shared_1", "shared_2",
+                            "shared_3"])
+    before = m.state()
+    m.save(tmp_path / "s.npz")
+    m.set_value("W", np.zeros_like(before["W"]))
+    assert not m.get_value("W").any()
+    m.load(tmp_path / "s.npz")
+    np.testing.assert_array_equal(m.get_value("W"), before["W"])
+    with pytest.raises(TypeError, match="W"):
+        m.set_value("W", np.zeros((3, 3, 3)))
+    assert m.__codegen__["backend"] == "cython"
+
+
+@pytest.mark.parametrize("bad,error,match", [
+    (lambda X, y: (X.astype(np.float32).astype(np.complex64), y), TypeError, "mlp_input"),
+    (lambda X, y: (X[0], y), TypeError, "mlp_input"),
+    (lambda X, y: (X, y[:-1]), ValueError, "dimension 1"),
+    (lambda X, y: (None, y), TypeError, "None"),
+    (lambda X, y: ([[1, 2], [3]], y), TypeError, "mlp_input"),
+    (lambda X, y: (X.astype(np.float32), y.astype(np.float128)), TypeError, "mlp_target"),
+])
+def test_bad_inputs_leave_state_unchanged(built, bad, error, match):
+    path, module, (mlp, xin, target, cost, updates, X, y) = built
+    m = load_module(path)
+    before = m.state()
+    with pytest.raises(error, match=match):
+        m.train(*bad(X, y))
+    after = m.state()
+    for k in before:
+        np.testing.assert_array_equal(before[k], after[k])
+
+
+def test_odd_layouts_give_correct_results(built):
+    path, module, (mlp, xin, target, cost, updates, X, y) = built
+    m = load_module(path)
+    ref = codegen.function([xin], mlp.output(xin), mode="FAST_COMPILE")
+    for k, v in zip(sorted(m.state()), [m.get_value(k) for k in sorted(m.state())]):
+        pass
+    for p, name in zip(mlp.params, ["W", "b", "W_1", "b_1"]):
+        p.set_value(m.get_value(name))
+    Xf = np.asfortranarray(X)
+    Xrev = X[:, ::-1]
+    Xstep = np.repeat(X, 2, axis=1)[:, ::2]
+    for arr in (Xf, Xrev, Xstep, X[:, :0], X.tolist()):
+        np.testing.assert_allclose(m.predict(arr), ref(np.asarray(arr)), rtol=1e-12)
+
+
+def test_emitted_source_is_deterministic_across_processes(tmp_path):
+    script = textwrap.dedent("""
+        import sys
+        sys.path.insert(0, 'examples/mlp')
+        import importlib.util
+        spec = importlib.util.spec_from_file_location('spec', 'examples/mlp/spec.py')
+        mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+        sys.stdout.write(mod.module.source(spec_path='examples/mlp/spec.py'))
+    """)
+    root = os.path.join(os.path.dirname(__file__), "..")
+    outs = [subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True,
+                           text=True, timeout=120).stdout for _ in range(2)]
+    assert outs[0] and outs[0] == outs[1]
+    assert "# Do not edit: regenerate with `codegen build examples/mlp/spec.py`" in outs[0]
+    assert "[examples/mlp/model.py:" in outs[0]
