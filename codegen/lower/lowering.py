@@ -4,7 +4,7 @@ import re
 
 import numpy as np
 
-from codegen.graph import Constant, SharedVariable, clients, toposort
+from codegen.graph import Constant, clients, toposort
 from codegen.graph.errors import source_line
 from codegen.lower.fusion import fuse
 from codegen.lower.program import (Arg, ArgmaxStep, ArrayRef, Assign, Buffer, Check, DotStep,

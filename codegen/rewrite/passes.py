@@ -28,7 +28,6 @@ def fold_node(node):
         return None
     (value,) = node.op.perform(node, [v.data for v in node.inputs])
     out = node.out
-    const = out.type.variable_class.__mro__[0]  # noqa: F841 (kept for clarity below)
     folded = _t().constant(np.asarray(value, dtype=out.dtype))
     if folded.broadcastable != out.broadcastable:
         return None

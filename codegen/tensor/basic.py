@@ -18,7 +18,7 @@ from codegen.ops.reduce import Argmax, Reduce
 from codegen.ops.scalar import cast_op, weak_scalar_dtype
 from codegen.ops.shape import (ARange, Concatenate, DimShuffle, Reshape, ShapeOf, Subtensor,
                                _normalize_index)
-from codegen.tensor.var import TensorConstant, TensorSharedVariable, TensorVariable
+from codegen.tensor.var import TensorConstant, TensorSharedVariable
 
 # ---------------------------------------------------------------- variables
 
