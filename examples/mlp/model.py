@@ -7,6 +7,7 @@ import numpy as np
 
 import codegen as theano
 import codegen.tensor as T
+from data import make_data as _make_data
 
 
 class Layer(object):
@@ -55,14 +56,8 @@ def gradient_updates_momentum(cost, params, learning_rate, momentum):
 
 
 def make_data(N=1000, seed=0):
-    """The tutorial's two Gaussian clouds (numpy's current random API, fixed seed)."""
-    rng = np.random.RandomState(seed)
-    y = rng.randint(0, 2, N)
-    means = np.array([[-1, 1], [-1, 1]])
-    covariances = rng.random_sample((2, 2)) + 1
-    X = np.vstack([rng.randn(N)*covariances[0, y] + means[0, y],
-                   rng.randn(N)*covariances[1, y] + means[1, y]]).astype(theano.config.floatX)
-    return X, y.astype(theano.config.floatX)
+    """The tutorial's two Gaussian clouds, in floatX."""
+    return _make_data(N, seed, theano.config.floatX)
 
 
 def build_mlp(X, seed=0):

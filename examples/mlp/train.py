@@ -10,17 +10,6 @@ import sys
 import numpy as np
 
 
-def make_data(N=1000, seed=0):
-    """The tutorial's two Gaussian clouds (same as model.make_data, without codegen)."""
-    rng = np.random.RandomState(seed)
-    y = rng.randint(0, 2, N)
-    means = np.array([[-1, 1], [-1, 1]])
-    covariances = rng.random_sample((2, 2)) + 1
-    X = np.vstack([rng.randn(N)*covariances[0, y] + means[0, y],
-                   rng.randn(N)*covariances[1, y] + means[1, y]])
-    return X, y.astype(np.float64)
-
-
 def plot(mlp, X, y, costs, accuracies, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -52,7 +41,9 @@ def main(argv=None):
     p.add_argument("--iterations", type=int, default=20)
     args = p.parse_args(argv)
     sys.path.insert(0, os.path.abspath(args.module_dir))
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import mlp
+    from data import make_data
     X, y = make_data()
     costs, accuracies = [], []
     for iteration in range(args.iterations):
