@@ -35,7 +35,12 @@ class Names:
                 "raise", "cdef", "cpdef", "ctypedef", "double", "float", "int", "len", "range",
                 "object", "print", "struct", "union", "char", "long", "short", "void", "exp",
                 "log", "sqrt", "tanh", "sin", "cos", "fabs", "pow", "log1p", "expm1", "fmax",
-                "fmin", "yield", "nogil", "gil", "prange", "inline", "const", "unsigned"}
+                "fmin", "yield", "nogil", "gil", "prange", "inline", "const", "unsigned",
+                # C keywords and the locals of C kernels
+                "switch", "case", "default", "static", "do", "goto", "break", "continue",
+                "sizeof", "enum", "typedef", "register", "volatile", "extern", "signed",
+                "auto", "restrict", "int64_t", "row", "best", "best_k", "k", "m", "v"}
+    KERNEL_LOCAL = re.compile(r"^[nidt][0-9]+$")
 
     def __init__(self):
         self.used = set()
@@ -43,7 +48,8 @@ class Names:
     def new(self, hint):
         base = sanitize(hint)
         name, k = base, 1
-        while name in self.used or name in self.RESERVED or name.startswith("_"):
+        while (name in self.used or name in self.RESERVED or name.startswith("_")
+               or self.KERNEL_LOCAL.match(name)):
             name = f"{base}_{k}" if not base.startswith("_") else f"v{base}_{k}"
             k += 1
         self.used.add(name)

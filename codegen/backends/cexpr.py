@@ -1,0 +1,94 @@
+"""The C expression table: how each scalar op is written in C, and C types per dtype.
+
+Kernels of every compiled backend are C (the Cython backend embeds them verbatim; a CUDA
+backend extends this table with ``{**C_OPS, ...}``). ``{0}, {1}, ...`` are the rendered
+operands, ``{out}`` the C type of the result and ``{f}`` the float32 suffix of libm names
+(``expf``). Operands are always plain names or loads, so repeating one costs nothing. NaN
+propagates as in numpy (``maximum(nan, 1)`` is nan).
+"""
+
+import math
+
+CTYPES = {"float64": "double", "float32": "float", "int64": "int64_t", "int32": "int32_t",
+          "int16": "int16_t", "int8": "int8_t", "uint64": "uint64_t", "uint32": "uint32_t",
+          "uint16": "uint16_t", "uint8": "uint8_t", "bool": "uint8_t"}
+
+C_OPS = {
+    "add": "({0} + {1})",
+    "sub": "({0} - {1})",
+    "mul": "({0} * {1})",
+    "true_div": "(({out}){0} / {1})",
+    "pow": "pow{f}({0}, {1})",
+    "neg": "(-{0})",
+    "exp": "exp{f}({0})",
+    "expm1": "expm1{f}({0})",
+    "log": "log{f}({0})",
+    "log1p": "log1p{f}({0})",
+    "sqrt": "sqrt{f}({0})",
+    "sin": "sin{f}({0})",
+    "cos": "cos{f}({0})",
+    "tanh": "tanh{f}({0})",
+    "sigmoid": "(({out})1 / (1 + exp{f}(-{0})))",
+    "softplus": "(log1p{f}(exp{f}(-fabs{f}({0}))) + ({0} > 0 ? {0} : 0))",
+    "abs": "({0} >= 0 ? {0} : -{0})",
+    "sgn": "({0} > 0 ? 1 : ({0} < 0 ? -1 : {0}))",
+    "maximum": "(({0} >= {1} || {0} != {0}) ? {0} : {1})",
+    "minimum": "(({0} <= {1} || {0} != {0}) ? {0} : {1})",
+    "switch": "({0} ? {1} : {2})",
+    "second": "{1}",
+    "zero_grad": "{0}",
+    "eq": "({0} == {1})",
+    "neq": "({0} != {1})",
+    "lt": "({0} < {1})",
+    "le": "({0} <= {1})",
+    "gt": "({0} > {1})",
+    "ge": "({0} >= {1})",
+    "and_": "({0} && {1})",
+    "or_": "({0} || {1})",
+    "xor": "(({0} != 0) != ({1} != 0))",
+    "invert": "(!{0})",
+}
+
+#: How a reduction combines the accumulator {0} with a new value {1}.
+COMBINE = {"add": "{0} + {1}", "mul": "{0} * {1}", "maximum": C_OPS["maximum"],
+           "minimum": C_OPS["minimum"]}
+
+
+def op_format(name, table=C_OPS):
+    if name.startswith("cast_"):
+        return "(({out}){0})"
+    try:
+        return table[name]
+    except KeyError:
+        raise NotImplementedError(f"no C expression for scalar op {name}") from None
+
+
+def literal(value, dtype):
+    if dtype.startswith("float"):
+        value = float(value)
+        if math.isnan(value):
+            return "NAN"
+        if math.isinf(value):
+            return "INFINITY" if value > 0 else "(-INFINITY)"
+        return repr(value) + ("f" if dtype == "float32" else "")
+    if dtype == "bool":
+        return "1" if value else "0"
+    return str(int(value))
+
+
+def render(expr, load, dim, table=C_OPS):
+    """C text of ``expr``; ``load(operand_index)`` gives the text of an array element and
+    ``dim(expression)`` the kernel parameter carrying a run-time length."""
+    if expr.op == "load":
+        return load(expr.value)
+    if expr.op == "local":
+        return expr.value
+    if expr.op == "const":
+        return literal(expr.value, expr.dtype)
+    if expr.op == "dim":
+        return f"((int64_t){dim(expr.value)})"
+    if expr.op == "index":
+        return f"i{expr.value}"
+    args = [render(a, load, dim, table) for a in expr.args]
+    suffix = "f" if expr.dtype == "float32" else ""
+    return op_format(expr.op, table).format(*args, out=CTYPES[expr.dtype], f=suffix)
