@@ -36,9 +36,23 @@ def compiler_flags(target=None, debug=False):
     flags = ["-O0", "-fno-math-errno", "-Wno-unused-function", "-Wno-unreachable-code"]
     if target == "native":
         flags.append("-march=native")
+    if simd_math_available():
+        flags.append("-DCODEGEN_SIMD_MATH")
     if debug:
         flags = ["-O1", "-g", "-Wno-unused-function"]
     return flags
+
+
+def simd_math_available():
+    """glibc's vector math library (libmvec): with it, kernels call vector exp/tanh/log.
+
+    libmvec keeps IEEE special values (exp(nan) is nan, exp(inf) is inf, log(0) is -inf),
+    unlike -ffast-math. Without it, kernels call the scalar functions.
+    """
+    import ctypes.util
+    import platform
+    return platform.machine() in ("x86_64", "AMD64") and ctypes.util.find_library("mvec") \
+        is not None
 
 
 def _compiler_version():
@@ -75,7 +89,8 @@ def _compile(name, pyx_path, build_dir, flags, quiet):
     from Cython.Build import cythonize
     from setuptools import Distribution, Extension
     ext = Extension(name, [pyx_path], include_dirs=[np.get_include()],
-                    extra_compile_args=flags, libraries=["m"],
+                    extra_compile_args=flags,
+                    libraries=(["mvec"] if "-DCODEGEN_SIMD_MATH" in flags else []) + ["m"],
                     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
     t0 = time.perf_counter()
     try:

@@ -378,7 +378,8 @@ class Lowerer:
         var = node.out
         if isinstance(op, DimShuffle):
             src = self.array(node.inputs[0])
-            self._view(var, src.name, f"_dimshuffle({src.name}, {op.new_order!r})", self.hint(var))
+            self._view(var, src.name, _dimshuffle_text(src.name, op.new_order, var.owner.inputs[0]
+                                                       .ndim), self.hint(var))
         elif isinstance(op, Subtensor):
             src = self.array(node.inputs[0])
             self._view(var, src.name, f"{src.name}[{_index_text(op.idx)}]", self.hint(var))
@@ -510,6 +511,21 @@ def _schedule(nodes, group_of):
 def _axis_map(broadcastable):
     """Array axis advanced by each loop axis (None: broadcast, stride 0)."""
     return tuple(None if bc else a for a, bc in enumerate(broadcastable))
+
+
+def _dimshuffle_text(name, order, ndim):
+    """A numpy view expression for a dimshuffle: ``W.T``, ``x[None, :]``, ``c[:, 0]``."""
+    kept = [i for i in order if i != "x"]
+    text = name
+    if len(kept) < ndim:  # dropped (broadcastable) axes: index them with 0
+        text += "[" + ", ".join(":" if i in kept else "0" for i in range(ndim)) + ", ...]"
+    rank = sorted(kept)
+    perm = [rank.index(i) for i in kept]
+    if perm != list(range(len(perm))):
+        text += ".T" if perm == [1, 0] else f".transpose({', '.join(map(str, perm))})"
+    if "x" in order:
+        text += "[" + ", ".join("None" if i == "x" else ":" for i in order) + "]"
+    return text
 
 
 def _shape_tuple(dims):

@@ -132,8 +132,8 @@ def _shape(dims):
 
 
 def _fill(value):
-    if value is None:
-        return None
+    if value is None or value == 0:
+        return None if value is None else "zeros"
     if isinstance(value, float) and np.isinf(value):
         return "np.inf" if value > 0 else "-np.inf"
     return repr(value)
