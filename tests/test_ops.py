@@ -152,3 +152,14 @@ def test_runtime_broadcast_needs_broadcastable_flag():
     x, y = T.matrix("x"), T.matrix("y")
     with pytest.raises(ValueError, match="dimension 1"):
         (x + y).eval({x: np.ones((2, 3)), y: np.ones((2, 1))})
+
+
+def test_ieee_special_values_survive_compiled_math():
+    """Vector libm keeps NaN/Inf: exp(inf)=inf, exp(nan)=nan, log(0)=-inf, tanh(inf)=1."""
+    x = T.vector("x")
+    f = codegen.function([x], [T.exp(x), T.log(x), T.tanh(x), x / 0.0, T.nnet.sigmoid(x)])
+    v = np.array([np.inf, -np.inf, np.nan, 0.0, 1.0, -0.0] * 3)
+    with np.errstate(all="ignore"):
+        want = [np.exp(v), np.log(v), np.tanh(v), v / 0.0, 1 / (1 + np.exp(-v))]
+    for got, ref in zip(f(v), want):
+        np.testing.assert_array_equal(got, ref)

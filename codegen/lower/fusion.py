@@ -1,7 +1,8 @@
 """Fusion: group elementwise nodes (and the reductions they feed) into single loops.
 
 A node joins the group of an elementwise input when both iterate over the same shape pattern
-and the merge creates no cycle (no outside input of the node depends on the group). A
+and the merge creates no cycle between loops (no outside input of the node needs the group's
+loop to have run, directly or through another group). A
 reduction joins the group producing its input when that input is used nowhere else: the group
 then accumulates into the reduction's output instead of writing a temporary.
 """
@@ -18,17 +19,27 @@ class Group:
         self.reduces = []  # reduction nodes fed by the loop
 
 
-def _ancestors(var, memo):
-    """Ids of Apply nodes ``var`` depends on."""
-    if var.id in memo:
-        return memo[var.id]
-    found = set()
-    if var.owner is not None:
-        found.add(id(var.owner))
-        for inp in var.owner.inputs:
-            found |= _ancestors(inp, memo)
-    memo[var.id] = found
-    return found
+def _reaches(inputs, group, group_of):
+    """Whether computing ``inputs`` needs ``group``'s loop to have run.
+
+    A group runs as one unit, so depending on any member of another group means depending
+    on all of that group's inputs too.
+    """
+    members = {id(m) for m in group.members}
+    stack = [v.owner for v in inputs if v.owner is not None]
+    seen = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if id(node) in members:
+            return True
+        other = group_of.get(id(node))
+        peers = (other.members + other.reduces) if other is not None else [node]
+        for peer in peers:
+            stack.extend(v.owner for v in peer.inputs if v.owner is not None)
+    return False
 
 
 def fuse(nodes, clients, outputs, is_scalar):
@@ -36,18 +47,13 @@ def fuse(nodes, clients, outputs, is_scalar):
 
     ``is_scalar(node)`` marks nodes computed as scalar expressions (no loop at all).
     """
-    group_of, groups, memo = {}, [], {}
+    group_of, groups = {}, []
     output_ids = {v.id for v in outputs}
 
     def can_join(group, node):
         member_ids = {id(m) for m in group.members}
-        for inp in node.inputs:
-            owner = inp.owner
-            if owner is not None and id(owner) in member_ids:
-                continue
-            if _ancestors(inp, memo) & member_ids:
-                return False
-        return True
+        outside = [v for v in node.inputs if v.owner is None or id(v.owner) not in member_ids]
+        return not _reaches(outside, group, group_of)
 
     for node in nodes:
         if isinstance(node.op, Elemwise) and not is_scalar(node):
