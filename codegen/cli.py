@@ -4,6 +4,7 @@ Exit status: 0 success, 1 a build or graph error, 2 a usage error.
 """
 
 import argparse
+import json
 import os
 import runpy
 import sys
@@ -25,18 +26,99 @@ class UsageError(Exception):
     pass
 
 
+STAMP = ".codegen-build.json"
+
+
+def _sources_loaded_by(spec, before):
+    """The spec file and the project files it imported (not installed packages)."""
+    root = os.path.dirname(os.path.abspath(spec))
+    files = {os.path.abspath(spec)}
+    for name, mod in list(sys.modules.items()):
+        path = getattr(mod, "__file__", None)
+        if name not in before and path and path.endswith(".py") and \
+                os.path.abspath(path).startswith(root + os.sep):
+            files.add(os.path.abspath(path))
+    return sorted(files)
+
+
+def _generator_files():
+    """codegen's own sources and templates: a changed generator rebuilds too."""
+    from codegen.backends.cython.render import TEMPLATE_DIRS
+    package = os.path.dirname(os.path.abspath(__file__))
+    found = []
+    for top in [package] + [d for d in TEMPLATE_DIRS if os.path.isdir(d)]:
+        for folder, _, names in os.walk(top):
+            found += [os.path.join(folder, n) for n in names if n.endswith((".py", ".j2"))]
+    return sorted(set(found))
+
+
+def _digest(files, options):
+    import hashlib
+
+    import codegen
+    h = hashlib.sha256(f"{codegen.__version__}|{options}".encode())
+    for path in list(files) + _generator_files():
+        h.update(path.encode())
+        with open(path, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()
+
+
+def _up_to_date(stamp_path, options):
+    try:
+        with open(stamp_path) as f:
+            stamp = json.load(f)
+        return (all(os.path.exists(p) for p in stamp["outputs"])
+                and _digest(stamp["inputs"], options) == stamp["digest"])
+    except (OSError, ValueError, KeyError):
+        return False
+
+
 def cmd_build(args):
     from codegen.config import config
     if args.floatX:
         config.floatX = args.floatX
-    spec_rel = os.path.relpath(args.spec)
-    for module in _load_spec(args.spec):
-        out = os.path.join(args.out, module.name)
-        t0 = time.perf_counter()
-        path = module.build(out, debug=args.debug, spec_path=spec_rel, target=args.target,
-                            quiet=True)
-        print(f"codegen: built {module.name} -> {path} in {time.perf_counter() - t0:.2f}s")
+    options = repr((args.debug, args.floatX, args.target, args.backend))
+    stamp_path = os.path.join(args.out, STAMP)
+    if _up_to_date(stamp_path, options):
+        print(f"codegen: {args.spec} is up to date in {args.out} (nothing to do)")
+        return 0
+    before = set(sys.modules)
+    outputs = _build_modules(_load_spec(args.spec), args)
+    inputs = _sources_loaded_by(args.spec, before)
+    with open(stamp_path, "w") as f:
+        json.dump({"inputs": inputs, "outputs": outputs, "digest": _digest(inputs, options)},
+                  f, indent=1)
     return 0
+
+
+def _build_modules(modules, args):
+    """Emit every module, then compile them (``-j N``: N compiler processes at once)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from codegen.build import build, compiler_flags
+    from codegen.compile.module import install
+    flags = compiler_flags(args.target, args.debug)
+    jobs = []
+    for module in modules:
+        t0 = time.perf_counter()
+        out = os.path.join(args.out, module.name)
+        pyx = module.emit(out, args.debug, os.path.relpath(args.spec), args.target)
+        with open(pyx) as f:
+            jobs.append((module.name, f.read(), out))
+        print(f"codegen: generated {pyx} in {time.perf_counter() - t0:.2f}s")
+    t0 = time.perf_counter()
+    if args.j > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=args.j) as pool:
+            built = list(pool.map(build, *zip(*[(n, src, flags, False) for n, src, _ in jobs])))
+    else:
+        built = [build(name, src, flags, quiet=False) for name, src, _ in jobs]
+    outputs = []
+    for path, (name, _, out) in zip(built, jobs):
+        outputs.append(os.path.abspath(install(path, out)))
+        print(f"codegen: built {name} -> {os.path.relpath(outputs[-1])} "
+              f"({time.perf_counter() - t0:.2f}s)")
+    return outputs
 
 
 def cmd_show(args):
@@ -84,7 +166,7 @@ def parser():
     b.add_argument("--debug", action="store_true", help="NaN/Inf and bounds checks per kernel")
     b.add_argument("--floatX", choices=["float32", "float64"])
     b.add_argument("--target", choices=["native", "portable"], default=None)
-    b.add_argument("-j", type=int, default=1, help="parallel builds (modules build in turn)")
+    b.add_argument("-j", type=int, default=1, help="compile N modules at once")
     b.set_defaults(func=cmd_build)
     s = sub.add_parser("show", help="print the emitted source of a spec or a .pyx")
     s.add_argument("target")

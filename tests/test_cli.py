@@ -29,7 +29,8 @@ def test_build_train_and_rebuild(tmp_path):
     t0 = time.perf_counter()
     again = _codegen("build", "examples/mlp/spec.py", "--out", str(tmp_path))
     assert again.returncode == 0
-    assert time.perf_counter() - t0 < 30  # cached: no compiler run
+    assert "up to date" in again.stdout
+    assert time.perf_counter() - t0 < 5  # interpreter start included; the spec is not re-run
 
 
 def test_user_mistakes_are_short_errors(tmp_path):

@@ -150,12 +150,16 @@ class Module:
         pyx = self.emit(out_dir, debug, spec_path, target)
         with open(pyx) as f:
             source = f.read()
-        built = build(self.name, source, flags, quiet=quiet)
-        dest = os.path.join(out_dir, os.path.basename(built))
-        tmp = dest + ".tmp"
-        shutil.copy2(built, tmp)
-        os.replace(tmp, dest)
-        return dest
+        return install(build(self.name, source, flags, quiet=quiet), out_dir)
+
+
+def install(built, out_dir):
+    """Copy a built extension from the cache into ``out_dir`` atomically; its new path."""
+    dest = os.path.join(out_dir, os.path.basename(built))
+    tmp = dest + ".tmp"
+    shutil.copy2(built, tmp)
+    os.replace(tmp, dest)
+    return dest
 
 
 def _write_if_changed(path, text):
