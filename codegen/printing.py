@@ -11,11 +11,15 @@ def _leaf(var):
     return var.name or repr(var)
 
 
-def pp(var):
-    """Math notation: ``pp(foo ** 2)`` -> ``(foo ** TensorConstant{2})``."""
+def pp(var, names=None):
+    """Math notation: ``pp(foo ** 2)`` -> ``(foo ** TensorConstant{2})``.
+
+    ``names`` (variable id -> text) overrides how graph inputs are shown; generated code uses
+    it to print the unique state names (``W_1``) instead of the user's repeated ``W``.
+    """
     if not isinstance(var, Variable):
         return pp(var.maker_outputs[0]) if hasattr(var, "maker_outputs") else str(var)
-    memo = {}
+    memo = dict(names or {})
 
     def fmt(v):
         if v.id in memo:

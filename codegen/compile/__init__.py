@@ -2,5 +2,6 @@
 
 from codegen.compile.function import Function, function
 from codegen.compile.inputs import In, Param
+from codegen.compile.mode import DebugMode, Mode, NanGuardMode
 
-__all__ = ["Function", "In", "Param", "function"]
+__all__ = ["DebugMode", "Function", "In", "Mode", "NanGuardMode", "Param", "function"]

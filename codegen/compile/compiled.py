@@ -1,9 +1,16 @@
-"""The compiled executable behind ``codegen.function`` in FAST_RUN and DebugMode."""
+"""The compiled executable behind ``codegen.function`` in FAST_RUN and the checking modes."""
 
 import hashlib
 
+import numpy as np
+
+from codegen.backends import numpy as reference
 from codegen.build import build, compiler_flags, load
 from codegen.compile.module import FunctionSpec, assemble
+
+
+class DebugModeError(AssertionError):
+    """A compiled kernel disagrees with the numpy reference (DebugMode(compare=True))."""
 
 
 class CompiledExecutable:
@@ -12,13 +19,13 @@ class CompiledExecutable:
     kind = "cython"
 
     def __init__(self, fgraph, ins, name, mode, allow_downcast):
-        mode_name = getattr(mode, "name", mode) or "FAST_RUN"
-        self.debug = mode_name in ("DebugMode", "NanGuardMode")
+        self.mode = mode
+        debug = mode.guard
         fname = "fn" if not name else "".join(c if c.isalnum() else "_" for c in name)
         spec = FunctionSpec(fname if fname[0].isalpha() else f"fn_{fname}", ins, fgraph,
                             False, allow_downcast)
-        flags = compiler_flags(None, self.debug)
-        source, _, programs = assemble("module", [spec], self.debug, flags=flags)
+        flags = compiler_flags(None, bool(debug))
+        source, _, programs = assemble("module", [spec], debug, flags=flags)
         module_name = "cg_" + hashlib.sha256(source.encode()).hexdigest()[:16]
         source = source.replace("# module:", f"# {module_name}:", 1)
         self.source = source.replace('"""module:', f'"""{module_name}:', 1)
@@ -28,7 +35,26 @@ class CompiledExecutable:
         self.allow_downcast = allow_downcast
 
     def run(self, inputs, state):
-        return self.impl(*state, *inputs, allow_downcast=self.allow_downcast)
+        result = self.impl(*state, *inputs, allow_downcast=self.allow_downcast)
+        if self.mode.compare:
+            self._compare(inputs, state, result[2])
+        return result[0], result[1]
+
+    def _compare(self, inputs, state, values):
+        """Raise at the first materialized node whose value differs from the reference."""
+        fgraph = self.program.fgraph
+        given = {v.id: x for v, x in zip(fgraph.inputs, inputs)}
+        given.update({v.id: x for v, x in zip(fgraph.shared, state)})
+        expected = reference.run_all(fgraph.all_outputs, given)
+        for name, var, origin in self.program.materialized:
+            got, want = values[name], expected[var.id]
+            rtol = 1e-4 if got.dtype == np.float32 else 1e-9
+            if got.shape != want.shape or not np.allclose(got, want, rtol=rtol, atol=rtol,
+                                                          equal_nan=True):
+                diff = (np.max(np.abs(got - want)) if got.shape == want.shape
+                        else f"shape {got.shape} vs {want.shape}")
+                raise DebugModeError(f"compiled value of {origin.text} differs from the numpy "
+                                     f"reference (max abs difference {diff})\n  {origin.where}")
 
     def debug_text(self):
         return self.program.describe()

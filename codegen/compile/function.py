@@ -7,7 +7,7 @@ import numpy as np
 
 from codegen.backends import numpy as reference
 from codegen.compile.inputs import as_in, convert_value
-from codegen.config import config
+from codegen.compile.mode import as_mode
 from codegen.graph import SharedVariable, Variable
 from codegen.graph.basic import clone_replace
 from codegen.graph.fgraph import FunctionGraph
@@ -31,11 +31,6 @@ def _as_update_pairs(updates):
             raise ValueError(f"updates: {var.label()} is updated twice")
         pairs.append((var, value))
     return pairs
-
-
-def _mode_name(mode):
-    mode = mode or config.mode
-    return getattr(mode, "name", mode)
 
 
 class Function:
@@ -184,8 +179,8 @@ def prepare(inputs, outputs, updates=None, givens=None, name=None, on_unused_inp
 
 
 def make_executable(fgraph, mode, ins, name, allow_downcast):
-    mode_name = _mode_name(mode)
-    if mode_name == "FAST_COMPILE":
+    mode = as_mode(mode)
+    if not mode.compiled:
         return ReferenceExecutable(fgraph)
     from codegen.compile.compiled import CompiledExecutable
     return CompiledExecutable(fgraph, ins, name, mode, allow_downcast)

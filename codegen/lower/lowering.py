@@ -56,10 +56,10 @@ class Names:
         return name
 
 
-def origin_of(node):
+def origin_of(node, names=None):
     prov = node.provenance
     where = f"{prov}" if prov is not None else ""
-    text = pp(node.outputs[0]) if len(node.outputs) == 1 else str(node.op)
+    text = pp(node.outputs[0], names) if len(node.outputs) == 1 else str(node.op)
     if len(text) > 90:
         text = text[:87] + "..."
     return Origin(f"{node.out.name + ' = ' if node.out.name else ''}{text}", where)
@@ -84,6 +84,8 @@ class Lowerer:
         self.buffers, self.views, self.steps = [], [], []
         self.arg_names, self.state_names, self.defaults = arg_names, state_names, defaults
         self.taken = set()  # buffers that became new state
+        self.display = {}  # variable id -> name in the generated code (for comments)
+        self.materialized = []
 
     # ------------------------------------------------------------------ leaves
 
@@ -106,12 +108,14 @@ class Lowerer:
         for var, hint in zip(self.fgraph.inputs, self.arg_names):
             name = self.names.new(hint)
             self._declare_array(var, name, "arg")
+            self.display[var.id] = name
             args.append(Arg(name, var.dtype, var.broadcastable, self.defaults.get(var.id)))
         state = []
         for var in self.fgraph.shared:
             sname = self.state_names[var.id]
             local = self.names.new(sname)
             self._declare_array(var, local, "state")
+            self.display[var.id] = sname
             state.append(StateRef(sname, local, var.dtype, var.broadcastable))
         return args, state
 
@@ -155,6 +159,9 @@ class Lowerer:
     def _buffer(self, var, hint, fill=None, dims=None):
         dims = tuple(dims if dims is not None else self._out_dims(var))
         ref = ArrayRef(self.names.new(hint), var.dtype, dims)
+        if var.owner is not None:
+            self.materialized.append((ref.name, var, self.origin(var.owner)))
+        self.display.setdefault(var.id, ref.name)
         self.buffers.append(Buffer(ref, fill))
         self.kinds[ref.name] = "buffer"
         self.vals[var.id] = ("array", ref)
@@ -180,9 +187,14 @@ class Lowerer:
     def _view(self, var, source, expr, hint):
         ref = ArrayRef(self.names.new(hint), var.dtype, tuple(self._out_dims(var)))
         self.views.append(View(ref, source, expr))
+        self.display.setdefault(var.id, ref.name)
         self.kinds[ref.name] = "view"
         self.vals[var.id] = ("array", ref)
         return ref
+
+    def origin(self, node):
+        """What a step computes, in pp notation with the names the generated code uses."""
+        return origin_of(node, self.display)
 
     def hint(self, var):
         if var.name:
@@ -227,7 +239,8 @@ class Lowerer:
         updates = [(state_ref.name, self._fresh(value))
                    for state_ref, (var, value) in zip(self._update_state(state), self.fgraph.updates)]
         return Program(self.name, args, state, self.dims, self.checks, self.constants,
-                       self.buffers, self.views, self.steps, out_refs, updates)
+                       self.buffers, self.views, self.steps, out_refs, updates,
+                       materialized=self.materialized, fgraph=self.fgraph)
 
     def is_scalar_node_ids(self, node, scalar_ids):
         if not isinstance(node.op, (Elemwise, DimShuffle)):
@@ -315,7 +328,7 @@ class Lowerer:
             expr = Expr(node.op.scalar_op.name, tuple(load(v) for v in node.inputs),
                         dtype=node.out.dtype)
             local = f"t{len(body)}"
-            origin = origin_of(node)
+            origin = self.origin(node)
             origins.append(origin)
             body.append(Assign(local, node.out.dtype, expr, origin))
             locals_[node.out.id] = local
@@ -330,13 +343,15 @@ class Lowerer:
                 stores.append(Store(len(operands), local))
                 operands.append(Operand(ref, _axis_map(node.out.broadcastable), "out"))
                 self.vals[node.out.id] = ("array", ref)
+                self.display.setdefault(node.out.id, ref.name)
+                self.materialized.append((ref.name, node.out, origin))
         loop_dims = tuple(self._dims_of(loop_var))
         for node in group.reduces:
             (x,) = node.inputs
             value = load(x) if x.id not in locals_ else Expr("local", value=locals_[x.id],
                                                              dtype=x.dtype)
             local = f"t{len(body)}"
-            origin = origin_of(node)
+            origin = self.origin(node)
             origins.append(origin)
             body.append(Assign(local, node.out.dtype, value if value.dtype == node.out.dtype
                                else Expr(f"cast_{node.out.dtype}", (value,),
@@ -352,6 +367,8 @@ class Lowerer:
             stores.append(Store(len(operands), local, combine=node.op.combine))
             operands.append(Operand(ref, axes, "acc"))
             self.vals[node.out.id] = ("array", ref)
+            self.display.setdefault(node.out.id, ref.name)
+            self.materialized.append((ref.name, node.out, origin))
         for node in members:  # members kept only in registers have no array value
             if self.vals[node.out.id][0] == "local":
                 del self.vals[node.out.id]
@@ -376,6 +393,7 @@ class Lowerer:
     def _lower_node(self, node):
         op = node.op
         var = node.out
+        origin = self.origin(node)
         if isinstance(op, DimShuffle):
             src = self.array(node.inputs[0])
             self._view(var, src.name, _dimshuffle_text(src.name, op.new_order, var.owner.inputs[0]
@@ -395,20 +413,20 @@ class Lowerer:
             a, b = (self.array(v) for v in node.inputs)
             out = self._buffer(var, self.hint(var))
             self.steps.append(DotStep(f"{self.name}_k{len(self.steps)}_{out.name}", out, a, b,
-                                      (origin_of(node),)))
+                                      (origin,)))
         elif isinstance(op, ARange):
             kind, n = self.val(node.inputs[0])
             dim = n.value if n.op == "dim" else str(int(n.value))
             out = self._buffer(var, self.hint(var), dims=(f"{dim}",))
-            body = (Assign("v", "int64", Expr("index", value=0, dtype="int64"), origin_of(node)),)
+            body = (Assign("v", "int64", Expr("index", value=0, dtype="int64"), origin),)
             self.steps.append(LoopKernel(f"{self.name}_k{len(self.steps)}_{out.name}", out.dims,
                                          (Operand(out, (0,), "out"),), (), body,
-                                         (Store(0, "v"),), (origin_of(node),)))
+                                         (Store(0, "v"),), (origin,)))
         elif isinstance(op, Argmax):
             x = self.array(node.inputs[0])
             out = self._buffer(var, self.hint(var))
             self.steps.append(ArgmaxStep(f"{self.name}_k{len(self.steps)}_{out.name}", out, x, op.axis,
-                                         (origin_of(node),)))
+                                         (origin,)))
         elif isinstance(op, Concatenate):
             self._add_checks(node)
             out = self._buffer(var, self.hint(var))
@@ -421,7 +439,7 @@ class Lowerer:
                 self.views.append(View(piece, out.name, f"{out.name}[{idx}]"))
                 self.kinds[piece.name] = "view"
                 self._identity_loop(f"{self.name}_k{len(self.steps)}_{piece.name}", src, piece,
-                                    inp.broadcastable, origin_of(node))
+                                    inp.broadcastable, origin)
                 offset = end
         elif isinstance(op, SubtensorGrad):
             x, gz = node.inputs
@@ -431,7 +449,7 @@ class Lowerer:
             self.views.append(View(piece, out.name, f"{out.name}[{_index_text(op.idx)}]"))
             self.kinds[piece.name] = "view"
             self._identity_loop(f"{self.name}_k{len(self.steps)}_{piece.name}", src, piece,
-                                gz.broadcastable, origin_of(node))
+                                gz.broadcastable, origin)
         else:
             raise NotImplementedError(f"the compiled backend cannot lower {op} yet")
 

@@ -157,7 +157,9 @@ class Program:
     updates: list  # (state name, ArrayRef)
     signature: str = ""
     doc: str = ""
-    aliases: list = field(default_factory=list)  # (name, expr): outputs that are inputs
+    #: (array name, graph variable, Origin) of every array a step writes, in step order
+    materialized: list = field(default_factory=list)
+    fgraph: object = None  # the rewritten FunctionGraph this program implements
 
     def describe(self):
         """A readable listing of the kernel program (``debugprint`` of a compiled function)."""

@@ -22,8 +22,10 @@ TEMPLATE_DIRS = [
 
 def environment():
     loader = jinja2.FileSystemLoader([d for d in TEMPLATE_DIRS if os.path.isdir(d)])
-    return jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["py"] = repr  # a Python literal of a string
+    return env
 
 
 def comment(text):
@@ -81,7 +83,11 @@ def _output_text(ref, program, copied):
 
 
 def function_context(program, debug=False):
-    """What the function template needs for one compiled function."""
+    """What the function template needs for one compiled function.
+
+    ``debug``: False, True (NaN and Inf checks) or (nan_is_error, inf_is_error, big_is_error).
+    """
+    guard = (True, True, False) if debug is True else debug
     steps = []
     for step in program.steps:
         if isinstance(step, (LoopKernel, ArgmaxStep)):
@@ -89,13 +95,15 @@ def function_context(program, debug=False):
                       else ckernel.argmax_kernel(step))
             outs = ([op.ref.name for op in step.operands if op.role != "in"]
                     if isinstance(step, LoopKernel) else [step.out.name])
+            ins = ([op.ref.name for op in step.operands if op.role == "in"]
+                   if isinstance(step, LoopKernel) else [step.x.name])
             steps.append({"kind": "loop", "name": kernel.name, "params": kernel.params,
                           "c_lines": kernel.c_lines, "call": kernel.call,
-                          "origins": kernel.origins, "outs": outs})
+                          "origins": kernel.origins, "outs": outs, "ins": ins})
         else:
             steps.append({"kind": "dot", "name": step.name, "call": render_dot(step),
                           "origins": [(comment(o.text), comment(o.where)) for o in step.origins],
-                          "outs": [step.out.name]})
+                          "outs": [step.out.name], "ins": [step.a.name, step.b.name]})
     buffer_names = {b.ref.name for b in program.buffers}
     update_names = {ref.name for _, ref in program.updates}
     copied = set()
@@ -123,7 +131,10 @@ def function_context(program, debug=False):
         "steps": steps,
         "outputs": [_output_text(r, program, copied) for r in program.outputs],
         "updates": [ref.name for _, ref in program.updates],
-        "debug": debug,
+        "debug": bool(guard),
+        "guard": ", ".join(map(str, guard)) if guard else "",
+        "written": "{" + ", ".join(f"{name!r}: {name}" for name, _, _ in program.materialized)
+                  + "}",
     }
 
 

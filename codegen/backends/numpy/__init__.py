@@ -22,13 +22,8 @@ def input_value(var, values):
 
 def run(outputs, values):
     """Values of ``outputs`` given ``values`` (var id -> ndarray) for the graph inputs."""
-    values = dict(values)
-    for node in toposort(outputs):
-        args = [input_value(v, values) for v in node.inputs]
-        results = node.op.perform(node, args)
-        for var, val in zip(node.outputs, results):
-            values[var.id] = val
-    return [input_value(v, values) for v in outputs]
+    computed = run_all(outputs, values)
+    return [input_value(v, computed) for v in outputs]
 
 
 def evaluate(outputs, inputs_to_values):
@@ -44,3 +39,13 @@ def evaluate(outputs, inputs_to_values):
         if isinstance(exc, GraphError) or getattr(exc, "node", None) is not None:
             raise exc.with_traceback(None) from None
         raise
+
+
+def run_all(outputs, values):
+    """Like ``run``, but the value of every variable computed, by variable id."""
+    values = dict(values)
+    for node in toposort(outputs):
+        args = [input_value(v, values) for v in node.inputs]
+        for var, val in zip(node.outputs, node.op.perform(node, args)):
+            values[var.id] = val
+    return values

@@ -1,0 +1,73 @@
+# ================================================================ forward
+cdef extern from *:
+    """
+    CODEGEN_KERNELS_BEGIN
+
+    /* (dot + b)   [tests/test_debug.py:22] */
+    /* sigmoid((dot + b))   [tests/test_debug.py:22] */
+    static void forward_k1_sigmoid(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* dot,
+            Py_ssize_t dot_s0,
+            Py_ssize_t dot_s1,
+            const double* b,
+            Py_ssize_t b_s0,
+            double* sigmoid,
+            Py_ssize_t sigmoid_s0,
+            Py_ssize_t sigmoid_s1) {
+        for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+            for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
+                double t1 = ((double)1 / (1 + exp(-t0)));
+                sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
+            }
+        }
+    }
+    CODEGEN_KERNELS_END
+    """
+    void forward_k1_sigmoid(Py_ssize_t n0, Py_ssize_t n1, const double* dot, Py_ssize_t dot_s0, Py_ssize_t dot_s1, const double* b, Py_ssize_t b_s0, double* sigmoid, Py_ssize_t sigmoid_s0, Py_ssize_t sigmoid_s1) nogil
+
+
+def _impl_forward(W, b, x, allow_downcast=None):
+    """Compute forward from validated state and raw arguments; returns (outputs, new state)."""
+    x = _as_input(x, 'x', 'forward', np.float64, (False, False), allow_downcast)
+    cdef Py_ssize_t x_n0 = x.shape[0]
+    cdef Py_ssize_t x_n1 = x.shape[1]
+    cdef Py_ssize_t W_n0 = W.shape[0]
+    cdef Py_ssize_t W_n1 = W.shape[1]
+    cdef Py_ssize_t b_n0 = b.shape[0]
+    if W_n1 != x_n0:
+        raise _shape_error('dot: W columns must equal x rows', 'built at tests/test_debug.py:22: h = T.nnet.sigmoid(T.dot(W, x) + b)', (('W', (W_n0, W_n1)), ('x', (x_n0, x_n1)), ))
+    if W_n0 != b_n0:
+        raise _shape_error('add: dimension 0 of dot and b must be equal', 'built at tests/test_debug.py:22: h = T.nnet.sigmoid(T.dot(W, x) + b)', (('dot', (W_n0, x_n1)), ('b', (b_n0, 1)), ))
+    dot = np.empty((W_n0, x_n1), dtype=np.float64)
+    sigmoid = np.empty((W_n0, x_n1), dtype=np.float64)
+    cdef double* W_p = <double*>_data(W)
+    cdef Py_ssize_t W_s0 = _stride(W, 0)
+    cdef Py_ssize_t W_s1 = _stride(W, 1)
+    cdef double* x_p = <double*>_data(x)
+    cdef Py_ssize_t x_s0 = _stride(x, 0)
+    cdef Py_ssize_t x_s1 = _stride(x, 1)
+    cdef double* dot_p = <double*>_data(dot)
+    cdef Py_ssize_t dot_s0 = _stride(dot, 0)
+    cdef Py_ssize_t dot_s1 = _stride(dot, 1)
+    cdef double* b_p = <double*>_data(b)
+    cdef Py_ssize_t b_s0 = _stride(b, 0)
+    cdef Py_ssize_t b_s1 = _stride(b, 1)
+    cdef double* sigmoid_p = <double*>_data(sigmoid)
+    cdef Py_ssize_t sigmoid_s0 = _stride(sigmoid, 0)
+    cdef Py_ssize_t sigmoid_s1 = _stride(sigmoid, 1)
+    with nogil:
+        _gemm(W_n0, x_n1, W_n1, W_p, W_s0, W_s1, x_p, x_s0, x_s1, dot_p, dot_s0)  # dot(W, x)
+        forward_k1_sigmoid(W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1)  # sigmoid((dot + b))
+    return [sigmoid], []
+
+
+def forward(x):
+    """forward(x: float64 matrix) -> float64 matrix
+    x: float64 array of shape (x_n0, x_n1)"""
+    with _lock:
+        snapshot = [_state['W'], _state['b'], ]
+    outputs = _impl_forward(*snapshot, x, allow_downcast=None)[0]
+    return outputs[0]

@@ -1,0 +1,101 @@
+"""Debugging: DebugMode / NanGuardMode checks, compare against the reference, provenance in
+emitted source (golden), errors at the user's line from compiled code."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import codegen
+import codegen.tensor as T
+from codegen.compile import DebugMode, NanGuardMode
+from codegen.compile.compiled import DebugModeError
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
+
+
+def _layer_source():
+    W = codegen.shared(np.ones((3, 2)), name="W")
+    b = codegen.shared(np.ones((3, 1)), name="b", broadcastable=(False, True))
+    x = T.matrix("x")
+    h = T.nnet.sigmoid(T.dot(W, x) + b)
+    module = codegen.Module("layer")
+    module.add_function("forward", [x], h)
+    source = module.source(spec_path="tests/test_debug.py")
+    start = source.index("# " + "=" * 64 + " forward")
+    return source[start:]
+
+
+def test_divide_nan_normally_and_error_in_debug_mode():
+    num, den = T.scalar("num"), T.scalar("den")
+    divide = codegen.function([num, den], num / den)
+    assert divide(10, 2) == 5.0
+    assert np.isnan(divide(0, 0))
+    divide = codegen.function([num, den], num / den, mode="DebugMode")
+    with pytest.raises(FloatingPointError) as info:
+        divide(0, 0)
+    assert "(num / den)" in str(info.value) and "test_debug.py:" in str(info.value)
+
+
+def test_nan_guard_options():
+    x = T.scalar("x")
+    guard = NanGuardMode(nan_is_error=True, inf_is_error=False, big_is_error=True)
+    f = codegen.function([x], T.exp(x) * 2, mode=guard)
+    assert f(1.0) == pytest.approx(2 * np.e)
+    with pytest.raises(FloatingPointError, match="above 1e10"):
+        f(30.0)
+    assert np.isinf(f(1000.0))  # inf allowed by this guard
+
+
+def test_nan_born_in_a_gradient_is_reported_at_its_op():
+    sys.path.insert(0, "examples/mlp")
+    from model import build_mlp, make_data
+    X, y = make_data(N=20)
+    mlp = build_mlp(X)
+    xin = T.matrix("mlp_input")
+    cost = T.sum(T.sqrt(T.maximum(mlp.output(xin) - 0.9, 0)))  # the sqrt of the gradient
+    f = codegen.function([xin], [cost] + T.grad(cost, mlp.params), mode="DebugMode")
+    with pytest.raises(FloatingPointError) as info:
+        f(X)
+    text = str(info.value)
+    assert "grad of sqrt" in text and "test_debug.py:" in text
+    assert "sum(" not in text.splitlines()[0]  # not blamed on the cost
+
+
+def test_compare_mode_agrees_and_detects_a_wrong_kernel():
+    x = T.vector("x")
+    f = codegen.function([x], T.tanh(x) * T.sum(T.exp(x)), mode=DebugMode(compare=True))
+    v = np.arange(3.0)
+    np.testing.assert_allclose(f(v), np.tanh(v) * np.exp(v).sum())
+    executable = f.executable
+    _, _, written = executable.impl(v)
+    name = executable.program.materialized[0][0]
+    written[name] = written[name] + 1.0
+    with pytest.raises(DebugModeError, match="differs from the numpy reference"):
+        executable._compare([v], [], written)
+
+
+def test_compiled_shape_error_points_at_the_users_line():
+    A, B = T.matrix("A"), T.matrix("B")
+    C = T.dot(A, B)
+    f = codegen.function([A, B], C)
+    with pytest.raises(ValueError) as info:
+        f(np.zeros((3, 4)), np.zeros((5, 6)))
+    text = str(info.value)
+    assert "A (3, 4)" in text and "B (5, 6)" in text
+    assert "test_debug.py" in text and text.endswith("C = T.dot(A, B)")
+    assert len(text.splitlines()) == 2
+
+
+def test_emitted_source_golden():
+    """The emitted code of a small graph, byte for byte (CODEGEN_UPDATE_GOLDEN=1 rewrites)."""
+    got = _layer_source()
+    path = os.path.join(GOLDEN, "layer_forward.pyx")
+    if os.environ.get("CODEGEN_UPDATE_GOLDEN"):
+        with open(path, "w") as f:
+            f.write(got)
+    with open(path) as f:
+        assert got == f.read()
+    assert "/* sigmoid((dot + b))   [tests/test_debug.py:" in got
+    assert got == _layer_source()
