@@ -121,6 +121,7 @@ def compiled_all():
         clones = [T.tensor(v.dtype, v.broadcastable, v.name) for v in inputs]
         module.add_function(f"case{k}", clones, out, givens=dict(zip(inputs, clones)))
     import tempfile
+
     from codegen.compile.module import load_module
     return load_module(module.build(tempfile.mkdtemp()))
 

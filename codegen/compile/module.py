@@ -13,8 +13,8 @@ outputs) keeps it and the next get ``_1``, ``_2``, ... in that order.
 """
 
 import hashlib
-import pprint
 import os
+import pprint
 import shutil
 import sys
 

@@ -1,7 +1,16 @@
 """The graph: typed variables produced by Apply nodes of Ops, with provenance."""
 
-from codegen.graph.basic import (Apply, Constant, Op, Provenance, SharedVariable, Variable,
-                                 clients, graph_inputs, toposort)
+from codegen.graph.basic import (
+                                 Apply,
+                                 Constant,
+                                 Op,
+                                 Provenance,
+                                 SharedVariable,
+                                 Variable,
+                                 clients,
+                                 graph_inputs,
+                                 toposort,
+)
 from codegen.graph.errors import GraphError, op_error, where
 from codegen.graph.type import TensorType, can_cast_input
 

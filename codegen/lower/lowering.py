@@ -7,14 +7,36 @@ import numpy as np
 from codegen.graph import Constant, clients, toposort
 from codegen.graph.errors import source_line
 from codegen.lower.fusion import fuse
-from codegen.lower.program import (Arg, ArgmaxStep, ArrayRef, Assign, Buffer, Check, DotStep,
-                                   Expr, LoopKernel, Operand, Origin, Program, StateRef, Store,
-                                   View)
+from codegen.lower.program import (
+    Arg,
+    ArgmaxStep,
+    ArrayRef,
+    Assign,
+    Buffer,
+    Check,
+    DotStep,
+    Expr,
+    LoopKernel,
+    Operand,
+    Origin,
+    Program,
+    StateRef,
+    Store,
+    View,
+)
 from codegen.ops.blas import Dot
 from codegen.ops.elemwise import Elemwise
 from codegen.ops.reduce import Argmax, Reduce
-from codegen.ops.shape import (ARange, Concatenate, DimShuffle, Reshape, ShapeOf, SplitPiece,
-                               Subtensor, SubtensorGrad)
+from codegen.ops.shape import (
+    ARange,
+    Concatenate,
+    DimShuffle,
+    Reshape,
+    ShapeOf,
+    SplitPiece,
+    Subtensor,
+    SubtensorGrad,
+)
 from codegen.printing import pp
 
 IDENT = re.compile(r"[^A-Za-z0-9_]")
@@ -235,9 +257,10 @@ class Lowerer:
                 self._lower_scalar(unit)
             else:
                 self._lower_node(unit)
-        out_refs = [self._result(v) for v in self.fgraph.outputs]
-        updates = [(state_ref.name, self._fresh(value))
-                   for state_ref, (var, value) in zip(self._update_state(state), self.fgraph.updates)]
+        out_refs = [self.val(v)[1] for v in self.fgraph.outputs]
+        targets = self._update_state(state)
+        updates = [(target.name, self._fresh(value))
+                   for target, (_, value) in zip(targets, self.fgraph.updates)]
         return Program(self.name, args, state, self.dims, self.checks, self.constants,
                        self.buffers, self.views, self.steps, out_refs, updates,
                        materialized=self.materialized, fgraph=self.fgraph)
@@ -256,10 +279,6 @@ class Lowerer:
     def _update_state(self, state):
         by_name = {s.name: s for s in state}
         return [by_name[self.state_names[var.id]] for var, _ in self.fgraph.updates]
-
-    def _result(self, var):
-        kind, ref = self.val(var)
-        return ref if kind == "array" else ref
 
     def _fresh(self, var):
         """An array holding ``var`` that aliases nothing else (new state must not alias)."""
@@ -334,7 +353,7 @@ class Lowerer:
             locals_[node.out.id] = local
             self.vals[node.out.id] = ("local", dims)
             used_outside = node.out.id in output_ids or any(
-                id(u) not in member_ids and not (u in group.reduces)
+                id(u) not in member_ids and u not in group.reduces
                 for u in users.get(node.out.id, []))
             if used_outside:
                 ref = ArrayRef(self.names.new(self.hint(node.out)), node.out.dtype, tuple(dims))
@@ -372,13 +391,12 @@ class Lowerer:
         for node in members:  # members kept only in registers have no array value
             if self.vals[node.out.id][0] == "local":
                 del self.vals[node.out.id]
-        name = f"{self.name}_k{len(self.steps)}_{self.hint(members[-1].out if members else group.reduces[0].out)}"
-        size = " * ".join(loop_dims) if loop_dims else "1"
+        last = members[-1].out if members else group.reduces[0].out
+        name = f"{self.name}_k{len(self.steps)}_{self.hint(last)}"
         self.steps.append(LoopKernel(sanitize(name), loop_dims, tuple(operands), tuple(scalars),
                                      tuple(body), tuple(stores), tuple(origins),
                                      parallel=bool(loop_dims) and not group.reduces,
                                      kind="loop"))
-        self._size_hint = size
 
     def _dims_of(self, var):
         kind, ref = self.vals.get(var.id, (None, None))
@@ -425,8 +443,8 @@ class Lowerer:
         elif isinstance(op, Argmax):
             x = self.array(node.inputs[0])
             out = self._buffer(var, self.hint(var))
-            self.steps.append(ArgmaxStep(f"{self.name}_k{len(self.steps)}_{out.name}", out, x, op.axis,
-                                         (origin,)))
+            self.steps.append(ArgmaxStep(f"{self.name}_k{len(self.steps)}_{out.name}", out, x,
+                                         op.axis, (origin,)))
         elif isinstance(op, Concatenate):
             self._add_checks(node)
             out = self._buffer(var, self.hint(var))

@@ -6,8 +6,7 @@ graph bottom-up, keeps each rebuilt node's provenance, and refuses replacements 
 change a variable's type.
 """
 
-from codegen.rewrite.passes import (canonicalize, constant_fold, cse, remove_zero_grad,
-                                    simplify)
+from codegen.rewrite.passes import canonicalize, constant_fold, cse, remove_zero_grad, simplify
 from codegen.rewrite.walker import apply_local
 
 

@@ -16,8 +16,15 @@ from codegen.ops.blas import dot as _dot
 from codegen.ops.elemwise import elemwise
 from codegen.ops.reduce import Argmax, Reduce
 from codegen.ops.scalar import cast_op, weak_scalar_dtype
-from codegen.ops.shape import (ARange, Concatenate, DimShuffle, Reshape, ShapeOf, Subtensor,
-                               _normalize_index)
+from codegen.ops.shape import (
+    ARange,
+    Concatenate,
+    DimShuffle,
+    Reshape,
+    ShapeOf,
+    Subtensor,
+    _normalize_index,
+)
 from codegen.tensor.var import TensorConstant, TensorSharedVariable
 
 # ---------------------------------------------------------------- variables

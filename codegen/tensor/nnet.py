@@ -1,8 +1,18 @@
 """Neural-network functions (``T.nnet``), built from primitives so they get gradients and
 fused code for free."""
 
-from codegen.tensor.basic import (as_tensor_variable, exp, log, max, mean, sigmoid, softplus,
-                                  sum, switch, zero_grad)
+from codegen.tensor.basic import (
+    as_tensor_variable,
+    exp,
+    log,
+    max,
+    mean,
+    sigmoid,
+    softplus,
+    sum,
+    switch,
+    zero_grad,
+)
 
 
 def relu(x, alpha=0):

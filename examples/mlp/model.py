@@ -4,10 +4,10 @@ Data points are the columns of X, as in the tutorial.
 """
 
 import numpy as np
+from data import make_data as _make_data
 
 import codegen as theano
 import codegen.tensor as T
-from data import make_data as _make_data
 
 
 class Layer(object):

@@ -8,9 +8,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from model import build_mlp, gradient_updates_momentum, make_data  # noqa: E402
+
 import codegen  # noqa: E402
 import codegen.tensor as T  # noqa: E402
-from model import build_mlp, gradient_updates_momentum, make_data  # noqa: E402
 
 X, _ = make_data()
 mlp = build_mlp(X)
