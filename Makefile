@@ -1,6 +1,6 @@
 PY ?= python
 
-.PHONY: setup mlp test tutorial clean
+.PHONY: setup mlp test tutorial bench clean
 
 setup:
 	$(PY) -m pip install -q -e '.[test,examples]'
@@ -10,6 +10,10 @@ mlp: setup
 
 tutorial:
 	$(PY) examples/tutorial.py
+
+bench:
+	$(PY) -m pip install -q -e '.[bench,examples]'
+	$(PY) benchmarks/run.py
 
 test:
 	$(PY) -m pytest -q

@@ -1,0 +1,62 @@
+"""Run every workload (or those named) and write results/latest.md, .json and ratios.png.
+
+    python benchmarks/run.py [W1 W2 W3 W4 B] [--processes 3]
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import harness  # noqa: E402
+
+WORKLOADS = {"W1": "w1_mlp_step", "W2": "w2_wide_mlp", "W3": "w3_elementwise",
+             "W4": "w4_inference", "B": "b_build"}
+
+
+def machine():
+    cpu = "unknown cpu"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    cores = os.cpu_count()
+    return f"{cpu}, {cores} cores, Python {platform.python_version()}, threads {harness.THREADS}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", default=list(WORKLOADS))
+    parser.add_argument("--processes", type=int, default=3)
+    args = parser.parse_args()
+    os.environ.setdefault("CODEGEN_CACHE_DIR", os.path.join(HERE, ".cache"))
+    results, names = {}, {}
+    t0 = time.perf_counter()
+    for name in args.names:
+        module = WORKLOADS[name]
+        print(f"{name}: {module}", flush=True)
+        results[module] = harness.run_workload(module, args.processes)
+        names[module] = name
+    out = os.path.join(HERE, "results")
+    os.makedirs(out, exist_ok=True)
+    table = harness.markdown(results, names)
+    header = (f"Machine: {machine()}.\nEach implementation alone in {args.processes} fresh "
+              f"processes; median of the per-process medians. Ratio = peer time / codegen "
+              f"time (above 1: codegen is faster).\n\n")
+    with open(os.path.join(out, "latest.md"), "w") as f:
+        f.write(header + table + "\n")
+    with open(os.path.join(out, "latest.json"), "w") as f:
+        json.dump({"machine": machine(), "results": results}, f, indent=1)
+    harness.chart(results, names, os.path.join(out, "ratios.png"))
+    print(header + table)
+    print(f"({time.perf_counter() - t0:.0f}s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,9 @@
+"""W1: the tutorial MLP train step: layers [2, 4, 1], sigmoid, squared error, N = 1000, momentum
+updates of every parameter (lr 0.01, momentum 0.9), float64."""
+
+import mlp
+
+NAME = "W1"
+CASES = {"[2,4,1] N=1000": {"sizes": (2, 4, 1), "N": 1000, "dtype": "float64"}}
+IMPLEMENTATIONS = mlp.implementations(train=True)
+reference = mlp.reference_train

@@ -1,0 +1,102 @@
+"""W3: f = sum(tanh(x) * exp(-x*x) + 0.5 * x**2) and df/dx in one call, x of 1,000,000 float64."""
+
+import os
+import sys
+
+import numpy as np
+
+from harness import Missing
+
+NAME = "W3"
+CASES = {"n=1e6": {"n": 1_000_000}}
+
+
+def data(n):
+    return np.random.RandomState(0).uniform(-3, 3, n)
+
+
+def reference(n):
+    x = data(n)
+    t, e = np.tanh(x), np.exp(-x * x)
+    return [np.sum(t * e + 0.5 * x ** 2), (1 - t * t) * e - 2 * x * t * e + x]
+
+
+def numpy_impl(n):
+    x = data(n)
+
+    def run():
+        t = np.tanh(x)
+        e = np.exp(-x * x)
+        return np.sum(t * e + 0.5 * x ** 2), (1 - t * t) * e - 2 * x * t * e + x
+    return run, (lambda: list(run()))
+
+
+def codegen_impl(n):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    import codegen
+    import codegen.tensor as T
+    from codegen.compile.module import load_module
+    x = T.vector("x")
+    f = T.sum(T.tanh(x) * T.exp(-x * x) + 0.5 * x ** 2)
+    module = codegen.Module("bench_w3")
+    module.add_function("f_and_grad", [x], [f, T.grad(f, x)])
+    out = os.path.join(os.environ.get("CODEGEN_CACHE_DIR", "/tmp"), "bench-modules", "w3")
+    mod = load_module(module.build(out))
+    xv = data(n)
+    return (lambda: mod.f_and_grad(xv)), (lambda: mod.f_and_grad(xv))
+
+
+def pytensor_impl(n, linker="default"):
+    try:
+        import pytensor
+        import pytensor.tensor as pt
+    except ImportError as exc:
+        raise Missing(f"pytensor ({exc})") from None
+    x = pt.vector("x", dtype="float64")
+    f = pt.sum(pt.tanh(x) * pt.exp(-x * x) + 0.5 * x ** 2)
+    mode = None if linker == "default" else pytensor.compile.mode.Mode(linker=linker,
+                                                                        optimizer="fast_run")
+    fn = pytensor.function([x], [f, pytensor.grad(f, x)], mode=mode)
+    xv = data(n)
+    return (lambda: fn(xv)), (lambda: fn(xv))
+
+
+def jax_impl(n):
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError as exc:
+        raise Missing(f"jax ({exc})") from None
+    jax.config.update("jax_enable_x64", True)
+
+    def f(x):
+        return jnp.sum(jnp.tanh(x) * jnp.exp(-x * x) + 0.5 * x ** 2)
+    fg = jax.jit(jax.value_and_grad(f))
+    xv = jnp.asarray(data(n))
+
+    def run():
+        v, g = fg(xv)
+        g.block_until_ready()
+        return v, g
+    return run, (lambda: [np.asarray(a) for a in run()])
+
+
+def torch_impl(n):
+    try:
+        import torch
+    except ImportError as exc:
+        raise Missing(f"torch ({exc})") from None
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    xv = torch.from_numpy(data(n))
+
+    def run():
+        x = xv.clone().requires_grad_(True)
+        f = (torch.tanh(x) * torch.exp(-x * x) + 0.5 * x ** 2).sum()
+        (g,) = torch.autograd.grad(f, x)
+        return f, g
+    return run, (lambda: [a.detach().numpy() for a in run()])
+
+
+IMPLEMENTATIONS = {"codegen": codegen_impl, "numpy": numpy_impl, "pytensor": pytensor_impl,
+                   "pytensor_c": lambda n: pytensor_impl(n, "cvm"), "jax": jax_impl,
+                   "torch": torch_impl}
