@@ -42,7 +42,6 @@ def _codegen(sizes=(2, 4, 1)):
 
 
 def _pytensor(sizes=(2, 4, 1)):
-    import pytensor
     return mlp._pytensor(sizes, 10, "float64", True, "cvm")
 
 

@@ -9,7 +9,6 @@ import os
 import sys
 
 import numpy as np
-
 from harness import Missing
 
 LR, MOMENTUM = 0.01, 0.9

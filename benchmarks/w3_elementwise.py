@@ -4,7 +4,6 @@ import os
 import sys
 
 import numpy as np
-
 from harness import Missing
 
 NAME = "W3"
