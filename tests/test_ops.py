@@ -163,4 +163,7 @@ def test_ieee_special_values_survive_compiled_math():
     with np.errstate(all="ignore"):
         want = [np.exp(v), np.log(v), np.tanh(v), v / 0.0, 1 / (1 + np.exp(-v))]
     for got, ref in zip(f(v), want):
-        np.testing.assert_array_equal(got, ref)
+        # specials exactly (inf/nan positions and signs); finite values within libmvec's ulps
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+        np.testing.assert_array_equal(got[np.isinf(ref)], ref[np.isinf(ref)])
+        np.testing.assert_allclose(got, ref, rtol=1e-15, atol=0)

@@ -14,18 +14,39 @@ def comment(text):
     return text.replace("*/", "* /").replace('"""', "'''").replace("\\", "/")
 
 
-def _index(name, axes):
-    terms = [f"i{loop} * {name}_s{axis}" for loop, axis in enumerate(axes) if axis is not None]
+def _index(name, axes, unit_inner=False):
+    """Element offset of an operand; ``unit_inner``: the innermost stride is known to be 1."""
+    last = len(axes) - 1
+    terms = [f"i{loop}" if unit_inner and loop == last else f"i{loop} * {name}_s{axis}"
+             for loop, axis in enumerate(axes) if axis is not None]
     return " + ".join(terms) or "0"
 
 
-def _loops(n, body):
+def _nest(n, inner, before_inner=(), after_inner=()):
+    """``n`` nested loops; ``inner`` gives the lines of the innermost loop (with its for)."""
     lines = []
-    for a in range(n):
+    for a in range(n - 1):
         lines.append("    " * a + f"for (Py_ssize_t i{a} = 0; i{a} < n{a}; i{a}++) {{")
-    lines += ["    " * n + line for line in body]
-    lines += ["    " * a + "}" for a in reversed(range(n))]
+    pad = "    " * max(n - 1, 0)
+    lines += [pad + line for line in list(before_inner) + list(inner) + list(after_inner)]
+    lines += ["    " * a + "}" for a in reversed(range(n - 1))]
     return lines
+
+
+def _inner_loop(n, body, pragma=None):
+    head = [pragma] if pragma else []
+    return head + [f"for (Py_ssize_t i{n - 1} = 0; i{n - 1} < n{n - 1}; i{n - 1}++) {{"] + \
+        ["    " + line for line in body] + ["}"]
+
+
+def _loops(n, body):
+    if n == 0:
+        return list(body)
+    return _nest(n, _inner_loop(n, body))
+
+
+_IDENTITY = {"add": "0", "mul": "1", "maximum": "(-INFINITY)", "minimum": "INFINITY"}
+_SIMD_REDUCTION = {"add": "+", "mul": "*"}
 
 
 def _function(name, params, origins, body):
@@ -53,35 +74,71 @@ class Kernel:
 
 
 def loop_kernel(kernel, table=cexpr.C_OPS):
-    """A fused loop: per element, load operands, compute the assignments, store or reduce."""
-    params = [f"Py_ssize_t n{a}" for a in range(len(kernel.dims))]
+    """A fused loop: per element, load operands, compute the assignments, store or reduce.
+
+    The innermost loop comes in two versions: one for operands that are contiguous along it
+    (plain ``x[i]`` indexing that gcc vectorizes, sums with an ``omp simd`` reduction) and a
+    strided one. Reductions along the innermost loop accumulate in a register per row.
+    """
+    n = len(kernel.dims)
+    params = [f"Py_ssize_t n{a}" for a in range(n)]
     args = list(kernel.dims)
     dim_params = {}
 
     def dim(text):
         return dim_params.setdefault(text, f"d{len(dim_params)}")
 
-    loads = {}
-    for i, op in enumerate(kernel.operands):
+    for op in kernel.operands:
         const = "const " if op.role == "in" else ""
         params.append(f"{const}{cexpr.CTYPES[op.ref.dtype]}* {op.ref.name}")
         args.append(f"{op.ref.name}_p")
         for axis in sorted({a for a in op.axes if a is not None}):
             params.append(f"Py_ssize_t {op.ref.name}_s{axis}")
             args.append(f"{op.ref.name}_s{axis}")
-        loads[i] = f"{op.ref.name}[{_index(op.ref.name, op.axes)}]"
-    body = [f"{cexpr.CTYPES[a.dtype]} {a.local} = "
-            f"{cexpr.render(a.expr, loads.__getitem__, dim, table)};" for a in kernel.body]
+    before, after, simd, row_acc = [], [], [], {}
     for store in kernel.stores:
-        target = loads[store.operand]
-        value = (cexpr.COMBINE[store.combine].format(target, store.local) if store.combine
-                 else store.local)
-        body.append(f"{target} = {value};")
+        op = kernel.operands[store.operand]
+        if store.combine and n and op.axes[-1] is None and op.ref.dtype.startswith("float"):
+            acc = f"acc{len(before)}"  # reduced along the innermost loop: a register per row
+            row_acc[store.operand] = acc
+            target = f"{op.ref.name}[{_index(op.ref.name, op.axes)}]"
+            before.append(f"{cexpr.CTYPES[op.ref.dtype]} {acc} = {_IDENTITY[store.combine]};")
+            after.append(f"{target} = " + cexpr.COMBINE[store.combine].format(target, acc) + ";")
+            simd.append(_SIMD_REDUCTION.get(store.combine) and
+                        f"reduction({_SIMD_REDUCTION[store.combine]}:{acc})")
+
+    def body(unit_inner):
+        loads = {i: f"{op.ref.name}[{_index(op.ref.name, op.axes, unit_inner)}]"
+                 for i, op in enumerate(kernel.operands)}
+        lines = [f"{cexpr.CTYPES[a.dtype]} {a.local} = "
+                 f"{cexpr.render(a.expr, loads.__getitem__, dim, table)};" for a in kernel.body]
+        for store in kernel.stores:
+            target = row_acc.get(store.operand, loads[store.operand])
+            value = (cexpr.COMBINE[store.combine].format(target, store.local) if store.combine
+                     else store.local)
+            lines.append(f"{target} = {value};")
+        return lines
+
+    if n == 0:
+        lines = body(False)
+    else:
+        inner_strides = [f"{op.ref.name}_s{op.axes[-1]} == 1" for op in kernel.operands
+                         if op.axes[-1] is not None]
+        # sums may be reassociated to vectorize: no -ffast-math, NaN/Inf are unaffected
+        pragma = ("#pragma omp simd " + " ".join(simd)) if simd and all(simd) else None
+        if inner_strides:
+            inner = ([f"if ({' && '.join(inner_strides)}) {{"]
+                     + ["    " + line for line in _inner_loop(n, body(True), pragma)]
+                     + ["} else {"]
+                     + ["    " + line for line in _inner_loop(n, body(False))] + ["}"])
+        else:
+            inner = _inner_loop(n, body(False), pragma)
+        lines = _nest(n, inner, before, after)
     for text, name in dim_params.items():
         params.append(f"Py_ssize_t {name}")
         args.append(text)
     origins = [(o.text, o.where) for o in kernel.origins]
-    return Kernel(kernel.name, params, args, origins, _loops(len(kernel.dims), body))
+    return Kernel(kernel.name, params, args, origins, lines)
 
 
 def argmax_kernel(step):
