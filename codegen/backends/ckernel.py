@@ -45,8 +45,22 @@ def _loops(n, body):
     return _nest(n, _inner_loop(n, body))
 
 
-_IDENTITY = {"add": "0", "mul": "1", "maximum": "(-INFINITY)", "minimum": "INFINITY"}
 _SIMD_REDUCTION = {"add": "+", "mul": "*"}
+
+
+def identity(combine, dtype):
+    """The C literal a reduction starts from: 0, 1, or the type's extreme for max/min."""
+    if combine in ("add", "mul"):
+        return "0" if combine == "add" else "1"
+    low = combine == "maximum"
+    if dtype.startswith("float"):
+        return "(-INFINITY)" if low else "INFINITY"
+    if dtype == "bool":
+        return "0" if low else "1"
+    bits = dtype.lstrip("uint")
+    if dtype.startswith("u"):
+        return "0" if low else f"UINT{bits}_MAX"
+    return f"INT{bits}_MIN" if low else f"INT{bits}_MAX"
 
 
 def _function(name, params, origins, body):
@@ -102,7 +116,8 @@ def loop_kernel(kernel, table=cexpr.C_OPS):
             acc = f"acc{len(before)}"  # reduced along the innermost loop: a register per row
             row_acc[store.operand] = acc
             target = f"{op.ref.name}[{_index(op.ref.name, op.axes)}]"
-            before.append(f"{cexpr.CTYPES[op.ref.dtype]} {acc} = {_IDENTITY[store.combine]};")
+            before.append(f"{cexpr.CTYPES[op.ref.dtype]} {acc} = "
+                          f"{identity(store.combine, op.ref.dtype)};")
             after.append(f"{target} = " + cexpr.COMBINE[store.combine].format(target, acc) + ";")
             simd.append(_SIMD_REDUCTION.get(store.combine) and
                         f"reduction({_SIMD_REDUCTION[store.combine]}:{acc})")
@@ -119,8 +134,18 @@ def loop_kernel(kernel, table=cexpr.C_OPS):
             lines.append(f"{target} = {value};")
         return lines
 
+    init = []
+    for store in kernel.stores:
+        if store.combine:  # reduction targets start at the identity, set here, not by callers
+            op = kernel.operands[store.operand]
+            mapped = [loop for loop, axis in enumerate(op.axes) if axis is not None]
+            for depth, loop in enumerate(mapped):
+                init.append("    " * depth + f"for (Py_ssize_t i{loop} = 0; i{loop} < n{loop}; "
+                            f"i{loop}++)")
+            init.append("    " * len(mapped) + f"{op.ref.name}[{_index(op.ref.name, op.axes)}] = "
+                        f"{identity(store.combine, op.ref.dtype)};")
     if n == 0:
-        lines = body(False)
+        lines = init + body(False)
     else:
         inner_strides = [f"{op.ref.name}_s{op.axes[-1]} == 1" for op in kernel.operands
                          if op.axes[-1] is not None]
@@ -133,7 +158,7 @@ def loop_kernel(kernel, table=cexpr.C_OPS):
                      + ["    " + line for line in _inner_loop(n, body(False))] + ["}"])
         else:
             inner = _inner_loop(n, body(False), pragma)
-        lines = _nest(n, inner, before, after)
+        lines = init + _nest(n, inner, before, after)
     for text, name in dim_params.items():
         params.append(f"Py_ssize_t {name}")
         args.append(text)
@@ -169,3 +194,59 @@ def argmax_kernel(step):
             f"{out.name}[{out_idx}] = best_k;"]
     origins = [(o.text, o.where) for o in step.origins]
     return Kernel(step.name, params, args, origins, _loops(len(outer), body))
+
+
+def product_loops(ctype, suffix):
+    """C lines of the plain-loop products (``cg_gemm_loops_d`` ...) for one element type.
+
+    Used for products too small for a BLAS call to pay off and for strides BLAS cannot take.
+    Few long dot products (a gradient like ``delta . x.T``) reduce along k with an
+    ``omp simd`` sum; otherwise rows of c accumulate ``a[i, p] * b[p, :]`` along contiguous j.
+    """
+    T = ctype
+    return f"""static void cg_gemm_loops_{suffix}(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+        const {T}* a, Py_ssize_t a0, Py_ssize_t a1,
+        const {T}* b, Py_ssize_t b0, Py_ssize_t b1, {T}* c, Py_ssize_t c0) {{
+    if (n < 8 && k > n) {{
+        for (Py_ssize_t i = 0; i < m; i++) {{
+            for (Py_ssize_t j = 0; j < n; j++) {{
+                c[i * c0 + j] = cg_dot_{suffix}(k, a + i * a0, a1, b + j * b1, b0);
+            }}
+        }}
+        return;
+    }}
+    for (Py_ssize_t i = 0; i < m; i++) {{
+        {T}* ci = c + i * c0;
+        for (Py_ssize_t j = 0; j < n; j++) ci[j] = 0;
+        for (Py_ssize_t p = 0; p < k; p++) {{
+            const {T} aip = a[i * a0 + p * a1];
+            const {T}* bp = b + p * b0;
+            if (b1 == 1) {{
+                for (Py_ssize_t j = 0; j < n; j++) ci[j] += aip * bp[j];
+            }} else {{
+                for (Py_ssize_t j = 0; j < n; j++) ci[j] += aip * bp[j * b1];
+            }}
+        }}
+    }}
+}}
+
+static void cg_gemv_loops_{suffix}(Py_ssize_t m, Py_ssize_t k, const {T}* a, Py_ssize_t a0,
+        Py_ssize_t a1, const {T}* x, Py_ssize_t x0, {T}* y, Py_ssize_t y0) {{
+    for (Py_ssize_t i = 0; i < m; i++) y[i * y0] = cg_dot_{suffix}(k, a + i * a0, a1, x, x0);
+}}""".split("\n")
+
+
+def dot_loop(ctype, suffix):
+    """C lines of ``cg_dot_d`` ...: a strided dot product, vectorized when contiguous."""
+    T = ctype
+    return f"""static {T} cg_dot_{suffix}(Py_ssize_t k, const {T}* x, Py_ssize_t x0,
+        const {T}* y, Py_ssize_t y0) {{
+    {T} acc = 0;
+    if (x0 == 1 && y0 == 1) {{
+        #pragma omp simd reduction(+:acc)
+        for (Py_ssize_t p = 0; p < k; p++) acc += x[p] * y[p];
+    }} else {{
+        for (Py_ssize_t p = 0; p < k; p++) acc += x[p * x0] * y[p * y0];
+    }}
+    return acc;
+}}""".split("\n")

@@ -21,6 +21,7 @@ import sys
 import numpy as np
 
 import codegen
+from codegen.backends import ckernel
 from codegen.backends.cython import render
 from codegen.build import build, compiler_flags, load
 from codegen.compile.function import prepare
@@ -104,6 +105,9 @@ def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(
            "state_spec": repr({k: (d, bc) for k, (d, bc) in sorted(state_spec.items())}),
            "state_file": f"{module_name}_state.npz", "functions": functions,
            "state": [{"name": n} for n in sorted(state_spec)],
+           "product_loops": (ckernel.dot_loop("double", "d") + ckernel.dot_loop("float", "s")
+                             + ckernel.product_loops("double", "d")
+                             + ckernel.product_loops("float", "s")),
            "debug": "True" if debug else "False"}
     return render.render_module(ctx), initial, programs
 

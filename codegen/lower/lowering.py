@@ -26,7 +26,7 @@ from codegen.lower.program import (
 )
 from codegen.ops.blas import Dot
 from codegen.ops.elemwise import Elemwise
-from codegen.ops.reduce import Argmax, Reduce
+from codegen.ops.reduce import Argmax
 from codegen.ops.shape import (
     ARange,
     Concatenate,
@@ -377,8 +377,7 @@ class Lowerer:
                                          dtype=node.out.dtype), origin))
             out_dims = node.op.infer_shape(node, [loop_dims])[0]
             ref = ArrayRef(self.names.new(self.hint(node.out)), node.out.dtype, tuple(out_dims))
-            identity = Reduce.IDENTITY[node.op.combine]
-            self.buffers.append(Buffer(ref, fill=identity))
+            self.buffers.append(Buffer(ref))  # the kernel sets the reduction's start value
             self.kinds[ref.name] = "buffer"
             kept = [a for a in range(x.ndim) if a not in node.op.axes]
             axes = tuple(None if a in node.op.axes or x.broadcastable[a] else kept.index(a)

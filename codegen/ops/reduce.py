@@ -26,7 +26,6 @@ class Reduce(Op):
     props = ("combine", "axes")
     _NUMPY = {"add": np.sum, "mul": np.prod, "maximum": np.max, "minimum": np.min}
     _NAMES = {"add": "sum", "mul": "prod", "maximum": "max", "minimum": "min"}
-    IDENTITY = {"add": 0, "mul": 1, "maximum": -np.inf, "minimum": np.inf}
 
     def __init__(self, combine, axes):
         self.combine = combine

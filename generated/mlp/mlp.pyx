@@ -51,52 +51,88 @@ cdef extern from *:
     /* Products too small for BLAS to pay off, and strides BLAS cannot take: plain loops
        whose inner loop runs along c's contiguous rows. */
     CODEGEN_KERNELS_BEGIN
-    #define CODEGEN_PRODUCT_LOOPS(T, S) \\
-    static void cg_gemm_loops_##S(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, \\
-            const T* a, Py_ssize_t a0, Py_ssize_t a1, const T* b, Py_ssize_t b0, \\
-            Py_ssize_t b1, T* c, Py_ssize_t c0) { \\
-        if (n < 8 && k > n) { /* few, long dot products: reduce along k */ \\
-            for (Py_ssize_t i = 0; i < m; i++) \\
-                for (Py_ssize_t j = 0; j < n; j++) { \\
-                    const T* ai = a + i * a0; \\
-                    const T* bj = b + j * b1; \\
-                    T acc = 0; \\
-                    if (a1 == 1 && b0 == 1) { \\
-                        _Pragma("omp simd reduction(+:acc)") \\
-                        for (Py_ssize_t p = 0; p < k; p++) acc += ai[p] * bj[p]; \\
-                    } else { \\
-                        for (Py_ssize_t p = 0; p < k; p++) acc += ai[p * a1] * bj[p * b0]; \\
-                    } \\
-                    c[i * c0 + j] = acc; \\
-                } \\
-            return; \\
-        } \\
-        for (Py_ssize_t i = 0; i < m; i++) { \\
-            T* ci = c + i * c0; \\
-            for (Py_ssize_t j = 0; j < n; j++) ci[j] = 0; \\
-            for (Py_ssize_t p = 0; p < k; p++) { \\
-                const T aip = a[i * a0 + p * a1]; \\
-                const T* bp = b + p * b0; \\
-                for (Py_ssize_t j = 0; j < n; j++) ci[j] += aip * bp[j * b1]; \\
-            } \\
-        } \\
-    } \\
-    static void cg_gemv_loops_##S(Py_ssize_t m, Py_ssize_t k, const T* a, Py_ssize_t a0, \\
-            Py_ssize_t a1, const T* x, Py_ssize_t x0, T* y, Py_ssize_t y0) { \\
-        for (Py_ssize_t i = 0; i < m; i++) { \\
-            T acc = 0; \\
-            const T* ai = a + i * a0; \\
-            if (a1 == 1 && x0 == 1) { \\
-                _Pragma("omp simd reduction(+:acc)") \\
-                for (Py_ssize_t p = 0; p < k; p++) acc += ai[p] * x[p]; \\
-            } else { \\
-                for (Py_ssize_t p = 0; p < k; p++) acc += ai[p * a1] * x[p * x0]; \\
-            } \\
-            y[i * y0] = acc; \\
-        } \\
+    static double cg_dot_d(Py_ssize_t k, const double* x, Py_ssize_t x0,
+            const double* y, Py_ssize_t y0) {
+        double acc = 0;
+        if (x0 == 1 && y0 == 1) {
+            #pragma omp simd reduction(+:acc)
+            for (Py_ssize_t p = 0; p < k; p++) acc += x[p] * y[p];
+        } else {
+            for (Py_ssize_t p = 0; p < k; p++) acc += x[p * x0] * y[p * y0];
+        }
+        return acc;
     }
-    CODEGEN_PRODUCT_LOOPS(double, d)
-    CODEGEN_PRODUCT_LOOPS(float, s)
+    static float cg_dot_s(Py_ssize_t k, const float* x, Py_ssize_t x0,
+            const float* y, Py_ssize_t y0) {
+        float acc = 0;
+        if (x0 == 1 && y0 == 1) {
+            #pragma omp simd reduction(+:acc)
+            for (Py_ssize_t p = 0; p < k; p++) acc += x[p] * y[p];
+        } else {
+            for (Py_ssize_t p = 0; p < k; p++) acc += x[p * x0] * y[p * y0];
+        }
+        return acc;
+    }
+    static void cg_gemm_loops_d(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+            const double* a, Py_ssize_t a0, Py_ssize_t a1,
+            const double* b, Py_ssize_t b0, Py_ssize_t b1, double* c, Py_ssize_t c0) {
+        if (n < 8 && k > n) {
+            for (Py_ssize_t i = 0; i < m; i++) {
+                for (Py_ssize_t j = 0; j < n; j++) {
+                    c[i * c0 + j] = cg_dot_d(k, a + i * a0, a1, b + j * b1, b0);
+                }
+            }
+            return;
+        }
+        for (Py_ssize_t i = 0; i < m; i++) {
+            double* ci = c + i * c0;
+            for (Py_ssize_t j = 0; j < n; j++) ci[j] = 0;
+            for (Py_ssize_t p = 0; p < k; p++) {
+                const double aip = a[i * a0 + p * a1];
+                const double* bp = b + p * b0;
+                if (b1 == 1) {
+                    for (Py_ssize_t j = 0; j < n; j++) ci[j] += aip * bp[j];
+                } else {
+                    for (Py_ssize_t j = 0; j < n; j++) ci[j] += aip * bp[j * b1];
+                }
+            }
+        }
+    }
+    
+    static void cg_gemv_loops_d(Py_ssize_t m, Py_ssize_t k, const double* a, Py_ssize_t a0,
+            Py_ssize_t a1, const double* x, Py_ssize_t x0, double* y, Py_ssize_t y0) {
+        for (Py_ssize_t i = 0; i < m; i++) y[i * y0] = cg_dot_d(k, a + i * a0, a1, x, x0);
+    }
+    static void cg_gemm_loops_s(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+            const float* a, Py_ssize_t a0, Py_ssize_t a1,
+            const float* b, Py_ssize_t b0, Py_ssize_t b1, float* c, Py_ssize_t c0) {
+        if (n < 8 && k > n) {
+            for (Py_ssize_t i = 0; i < m; i++) {
+                for (Py_ssize_t j = 0; j < n; j++) {
+                    c[i * c0 + j] = cg_dot_s(k, a + i * a0, a1, b + j * b1, b0);
+                }
+            }
+            return;
+        }
+        for (Py_ssize_t i = 0; i < m; i++) {
+            float* ci = c + i * c0;
+            for (Py_ssize_t j = 0; j < n; j++) ci[j] = 0;
+            for (Py_ssize_t p = 0; p < k; p++) {
+                const float aip = a[i * a0 + p * a1];
+                const float* bp = b + p * b0;
+                if (b1 == 1) {
+                    for (Py_ssize_t j = 0; j < n; j++) ci[j] += aip * bp[j];
+                } else {
+                    for (Py_ssize_t j = 0; j < n; j++) ci[j] += aip * bp[j * b1];
+                }
+            }
+        }
+    }
+    
+    static void cg_gemv_loops_s(Py_ssize_t m, Py_ssize_t k, const float* a, Py_ssize_t a0,
+            Py_ssize_t a1, const float* x, Py_ssize_t x0, float* y, Py_ssize_t y0) {
+        for (Py_ssize_t i = 0; i < m; i++) y[i * y0] = cg_dot_s(k, a + i * a0, a1, x, x0);
+    }
     CODEGEN_KERNELS_END
     """
     void cg_gemm_loops_d(Py_ssize_t, Py_ssize_t, Py_ssize_t, const double*, Py_ssize_t,
@@ -447,6 +483,7 @@ cdef extern from *:
             Py_ssize_t sub_s0,
             Py_ssize_t sub_s1,
             double* sum) {
+        sum[0] = 0;
         for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
             double acc0 = 0;
             if (dot_1_s1 == 1 && sigmoid_1_s1 == 1 && dimshuffle_s1 == 1 && sub_s1 == 1) {
@@ -680,6 +717,8 @@ cdef extern from *:
             Py_ssize_t mul_3_s1,
             double* sum_1,
             Py_ssize_t sum_1_s0) {
+        for (Py_ssize_t i0 = 0; i0 < n0; i0++)
+            sum_1[i0 * sum_1_s0] = 0;
         for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
             double acc0 = 0;
             if (mul_3_s1 == 1) {
@@ -850,6 +889,8 @@ cdef extern from *:
             Py_ssize_t mul_2_s1,
             double* sum_2,
             Py_ssize_t sum_2_s0) {
+        for (Py_ssize_t i0 = 0; i0 < n0; i0++)
+            sum_2[i0 * sum_2_s0] = 0;
         for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
             double acc0 = 0;
             if (mul_2_s1 == 1) {
@@ -926,6 +967,9 @@ cdef extern from *:
     void train_k23_add(Py_ssize_t n0, Py_ssize_t n1, const double* shared_3, Py_ssize_t shared_3_s0, const double* mul_7, Py_ssize_t mul_7_s0, double* add_3, Py_ssize_t add_3_s0) nogil
 
 
+_WORKSPACE_train = threading.local()
+
+
 def _impl_train(W, b, W_1, b_1, shared, shared_1, shared_2, shared_3, mlp_input, mlp_target, allow_downcast=None):
     """Compute train from validated state and raw arguments; returns (outputs, new state)."""
     mlp_input = _as_input(mlp_input, 'mlp_input', 'train', np.float64, (False, False), allow_downcast)
@@ -981,32 +1025,39 @@ def _impl_train(W, b, W_1, b_1, shared, shared_1, shared_2, shared_3, mlp_input,
         raise _shape_error('sub: dimension 0 of b and mul must be equal', 'built at examples/mlp/model.py:52: updates.append((param, param - learning_rate*param_update))', (('b', (b_1_n0, 1)), ))
     if shared_3_n0 != W_1_n0:
         raise _shape_error('add: dimension 0 of mul and mul must be equal', 'built at examples/mlp/model.py:54: momentum*param_update + (1. - momentum)*T.grad(cost, param)))', (('mul', (W_1_n0, 1)), ))
-    dot = np.empty((W_n0, mlp_input_n1), dtype=np.float64)
-    sigmoid = np.empty((W_n0, mlp_input_n1), dtype=np.float64)
-    mul = np.empty((W_n0, mlp_input_n1), dtype=np.float64)
-    dot_1 = np.empty((W_1_n0, mlp_input_n1), dtype=np.float64)
-    sigmoid_1 = np.empty((W_1_n0, mlp_input_n1), dtype=np.float64)
-    sub = np.empty((W_1_n0, mlp_input_n1), dtype=np.float64)
-    sum = np.zeros((), dtype=np.float64)
+    # workspace: reused while the dims stay the same (one per thread)
+    _ws = _WORKSPACE_train.__dict__
+    if _ws.get("key") != (mlp_input_n0, mlp_input_n1, mlp_target_n0, W_n0, W_n1, b_n0, W_1_n0, W_1_n1, b_1_n0, shared_n0, shared_n1, shared_1_n0, shared_2_n0, shared_2_n1, shared_3_n0, ):
+        _ws["arrays"] = (
+            np.empty((W_n0, mlp_input_n1), dtype=np.float64),
+            np.empty((W_n0, mlp_input_n1), dtype=np.float64),
+            np.empty((W_n0, mlp_input_n1), dtype=np.float64),
+            np.empty((W_1_n0, mlp_input_n1), dtype=np.float64),
+            np.empty((W_1_n0, mlp_input_n1), dtype=np.float64),
+            np.empty((W_1_n0, mlp_input_n1), dtype=np.float64),
+            np.empty((W_1_n0, mlp_input_n1), dtype=np.float64),
+            np.empty((W_1_n0, mlp_input_n1), dtype=np.float64),
+            np.empty((W_1_n1, mlp_input_n1), dtype=np.float64),
+            np.empty((W_1_n1, mlp_input_n1), dtype=np.float64),
+            np.empty((W_1_n1, mlp_input_n0), dtype=np.float64),
+            np.empty((W_1_n1, mlp_input_n0), dtype=np.float64),
+            np.empty((W_1_n1,), dtype=np.float64),
+            np.empty((W_1_n1, 1), dtype=np.float64),
+            np.empty((W_1_n0, W_n0), dtype=np.float64),
+            np.empty((W_1_n0, W_n0), dtype=np.float64),
+            np.empty((W_1_n0,), dtype=np.float64),
+            np.empty((W_1_n0, 1), dtype=np.float64),
+        )
+        _ws["key"] = (mlp_input_n0, mlp_input_n1, mlp_target_n0, W_n0, W_n1, b_n0, W_1_n0, W_1_n1, b_1_n0, shared_n0, shared_n1, shared_1_n0, shared_2_n0, shared_2_n1, shared_3_n0, )
+    dot, sigmoid, mul, dot_1, sigmoid_1, sub, mul_1, mul_2, dot_2, mul_3, dot_3, mul_4, sum_1, mul_5, dot_4, mul_6, sum_2, mul_7, = _ws["arrays"]
+    sum = np.empty((), dtype=np.float64)
     sub_1 = np.empty((W_n0, W_n1), dtype=np.float64)
-    mul_1 = np.empty((W_1_n0, mlp_input_n1), dtype=np.float64)
-    mul_2 = np.empty((W_1_n0, mlp_input_n1), dtype=np.float64)
-    dot_2 = np.empty((W_1_n1, mlp_input_n1), dtype=np.float64)
-    mul_3 = np.empty((W_1_n1, mlp_input_n1), dtype=np.float64)
-    dot_3 = np.empty((W_1_n1, mlp_input_n0), dtype=np.float64)
-    mul_4 = np.empty((W_1_n1, mlp_input_n0), dtype=np.float64)
     add = np.empty((shared_n0, shared_n1), dtype=np.float64)
     sub_2 = np.empty((b_n0, 1), dtype=np.float64)
-    sum_1 = np.zeros((W_1_n1,), dtype=np.float64)
-    mul_5 = np.empty((W_1_n1, 1), dtype=np.float64)
     add_1 = np.empty((shared_1_n0, 1), dtype=np.float64)
     sub_3 = np.empty((W_1_n0, W_1_n1), dtype=np.float64)
-    dot_4 = np.empty((W_1_n0, W_n0), dtype=np.float64)
-    mul_6 = np.empty((W_1_n0, W_n0), dtype=np.float64)
     add_2 = np.empty((shared_2_n0, shared_2_n1), dtype=np.float64)
     sub_4 = np.empty((b_1_n0, 1), dtype=np.float64)
-    sum_2 = np.zeros((W_1_n0,), dtype=np.float64)
-    mul_7 = np.empty((W_1_n0, 1), dtype=np.float64)
     add_3 = np.empty((shared_3_n0, 1), dtype=np.float64)
     dimshuffle = mlp_target[None, :]
     dimshuffle_1 = W_1.T
@@ -1257,6 +1308,9 @@ cdef extern from *:
     void predict_k3_sigmoid(Py_ssize_t n0, Py_ssize_t n1, const double* dot_1, Py_ssize_t dot_1_s0, Py_ssize_t dot_1_s1, const double* b_1, Py_ssize_t b_1_s0, double* sigmoid_1, Py_ssize_t sigmoid_1_s0, Py_ssize_t sigmoid_1_s1) nogil
 
 
+_WORKSPACE_predict = threading.local()
+
+
 def _impl_predict(W, b, W_1, b_1, mlp_input, allow_downcast=None):
     """Compute predict from validated state and raw arguments; returns (outputs, new state)."""
     mlp_input = _as_input(mlp_input, 'mlp_input', 'predict', np.float64, (False, False), allow_downcast)
@@ -1276,9 +1330,16 @@ def _impl_predict(W, b, W_1, b_1, mlp_input, allow_downcast=None):
         raise _shape_error('dot: W columns must equal sigmoid rows', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b', (('W', (W_1_n0, W_1_n1)), ('sigmoid', (W_n0, mlp_input_n1)), ))
     if W_1_n0 != b_1_n0:
         raise _shape_error('add: dimension 0 of dot and b must be equal', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b', (('dot', (W_1_n0, mlp_input_n1)), ('b', (b_1_n0, 1)), ))
-    dot = np.empty((W_n0, mlp_input_n1), dtype=np.float64)
-    sigmoid = np.empty((W_n0, mlp_input_n1), dtype=np.float64)
-    dot_1 = np.empty((W_1_n0, mlp_input_n1), dtype=np.float64)
+    # workspace: reused while the dims stay the same (one per thread)
+    _ws = _WORKSPACE_predict.__dict__
+    if _ws.get("key") != (mlp_input_n0, mlp_input_n1, W_n0, W_n1, b_n0, W_1_n0, W_1_n1, b_1_n0, ):
+        _ws["arrays"] = (
+            np.empty((W_n0, mlp_input_n1), dtype=np.float64),
+            np.empty((W_n0, mlp_input_n1), dtype=np.float64),
+            np.empty((W_1_n0, mlp_input_n1), dtype=np.float64),
+        )
+        _ws["key"] = (mlp_input_n0, mlp_input_n1, W_n0, W_n1, b_n0, W_1_n0, W_1_n1, b_1_n0, )
+    dot, sigmoid, dot_1, = _ws["arrays"]
     sigmoid_1 = np.empty((W_1_n0, mlp_input_n1), dtype=np.float64)
     cdef double* W_p = <double*>_data(W)
     cdef Py_ssize_t W_s0 = _stride(W, 0)
@@ -1373,6 +1434,7 @@ cdef extern from *:
             const double* dimshuffle,
             Py_ssize_t dimshuffle_s1,
             double* sum) {
+        sum[0] = 0;
         for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
             double acc0 = 0;
             if (dot_1_s1 == 1 && dimshuffle_s1 == 1) {
@@ -1404,6 +1466,9 @@ cdef extern from *:
     void cost_k3_mul(Py_ssize_t n0, Py_ssize_t n1, const double* dot_1, Py_ssize_t dot_1_s0, Py_ssize_t dot_1_s1, const double* b_1, Py_ssize_t b_1_s0, const double* dimshuffle, Py_ssize_t dimshuffle_s1, double* sum) nogil
 
 
+_WORKSPACE_cost = threading.local()
+
+
 def _impl_cost(W, b, W_1, b_1, mlp_input, mlp_target, allow_downcast=None):
     """Compute cost from validated state and raw arguments; returns (outputs, new state)."""
     mlp_input = _as_input(mlp_input, 'mlp_input', 'cost', np.float64, (False, False), allow_downcast)
@@ -1427,10 +1492,17 @@ def _impl_cost(W, b, W_1, b_1, mlp_input, mlp_target, allow_downcast=None):
         raise _shape_error('add: dimension 0 of dot and b must be equal', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b', (('dot', (W_1_n0, mlp_input_n1)), ('b', (b_1_n0, 1)), ))
     if mlp_input_n1 != mlp_target_n0:
         raise _shape_error('sub: dimension 1 of sigmoid and dimshuffle{x,0} must be equal', 'built at examples/mlp/model.py:44: return T.sum((self.output(x) - y)**2)', (('dimshuffle{x,0}', (1, mlp_target_n0)), ))
-    dot = np.empty((W_n0, mlp_input_n1), dtype=np.float64)
-    sigmoid = np.empty((W_n0, mlp_input_n1), dtype=np.float64)
-    dot_1 = np.empty((W_1_n0, mlp_input_n1), dtype=np.float64)
-    sum = np.zeros((), dtype=np.float64)
+    # workspace: reused while the dims stay the same (one per thread)
+    _ws = _WORKSPACE_cost.__dict__
+    if _ws.get("key") != (mlp_input_n0, mlp_input_n1, mlp_target_n0, W_n0, W_n1, b_n0, W_1_n0, W_1_n1, b_1_n0, ):
+        _ws["arrays"] = (
+            np.empty((W_n0, mlp_input_n1), dtype=np.float64),
+            np.empty((W_n0, mlp_input_n1), dtype=np.float64),
+            np.empty((W_1_n0, mlp_input_n1), dtype=np.float64),
+        )
+        _ws["key"] = (mlp_input_n0, mlp_input_n1, mlp_target_n0, W_n0, W_n1, b_n0, W_1_n0, W_1_n1, b_1_n0, )
+    dot, sigmoid, dot_1, = _ws["arrays"]
+    sum = np.empty((), dtype=np.float64)
     dimshuffle = mlp_target[None, :]
     cdef double* W_p = <double*>_data(W)
     cdef Py_ssize_t W_s0 = _stride(W, 0)

@@ -37,6 +37,9 @@ cdef extern from *:
     void forward_k1_sigmoid(Py_ssize_t n0, Py_ssize_t n1, const double* dot, Py_ssize_t dot_s0, Py_ssize_t dot_s1, const double* b, Py_ssize_t b_s0, double* sigmoid, Py_ssize_t sigmoid_s0, Py_ssize_t sigmoid_s1) nogil
 
 
+_WORKSPACE_forward = threading.local()
+
+
 def _impl_forward(W, b, x, allow_downcast=None):
     """Compute forward from validated state and raw arguments; returns (outputs, new state)."""
     x = _as_input(x, 'x', 'forward', np.float64, (False, False), allow_downcast)
@@ -49,7 +52,14 @@ def _impl_forward(W, b, x, allow_downcast=None):
         raise _shape_error('dot: W columns must equal x rows', 'built at tests/test_debug.py:22: h = T.nnet.sigmoid(T.dot(W, x) + b)', (('W', (W_n0, W_n1)), ('x', (x_n0, x_n1)), ))
     if W_n0 != b_n0:
         raise _shape_error('add: dimension 0 of dot and b must be equal', 'built at tests/test_debug.py:22: h = T.nnet.sigmoid(T.dot(W, x) + b)', (('dot', (W_n0, x_n1)), ('b', (b_n0, 1)), ))
-    dot = np.empty((W_n0, x_n1), dtype=np.float64)
+    # workspace: reused while the dims stay the same (one per thread)
+    _ws = _WORKSPACE_forward.__dict__
+    if _ws.get("key") != (x_n0, x_n1, W_n0, W_n1, b_n0, ):
+        _ws["arrays"] = (
+            np.empty((W_n0, x_n1), dtype=np.float64),
+        )
+        _ws["key"] = (x_n0, x_n1, W_n0, W_n1, b_n0, )
+    dot, = _ws["arrays"]
     sigmoid = np.empty((W_n0, x_n1), dtype=np.float64)
     cdef double* W_p = <double*>_data(W)
     cdef Py_ssize_t W_s0 = _stride(W, 0)

@@ -111,6 +111,7 @@ def function_context(program, debug=False):
         if hasattr(ref, "dims") and (ref.name not in buffer_names or ref.name in update_names):
             copied.add(ref.name)
     refs = _array_refs(program)
+    leaving = update_names | {r.name for r in program.outputs if hasattr(r, "dims")}
     return {
         "name": program.name,
         "args": [{"name": a.name, "dtype": a.dtype, "pydtype": _py_dtype(a.dtype),
@@ -122,9 +123,10 @@ def function_context(program, debug=False):
                     "operands": "(" + "".join(f"({label!r}, {_shape(dims)}), "
                                               for label, dims in c.operands) + ")"}
                    for c in program.checks],
-        "buffers": [{"name": b.ref.name, "shape": _shape(b.ref.dims),
-                     "dtype": _py_dtype(b.ref.dtype), "fill": _fill(b.fill)}
-                    for b in program.buffers],
+        # fresh: arrays that leave the call (outputs, new state); scratch: reused across calls
+        "fresh": [_buffer(b) for b in program.buffers if b.ref.name in leaving],
+        "scratch": [_buffer(b) for b in program.buffers if b.ref.name not in leaving],
+        "scratch_key": "(" + "".join(f"{d}, " for d, _ in program.dims) + ")",
         "views": [{"name": v.ref.name, "expr": v.expr} for v in program.views],
         "pointers": [{"name": r.name, "ctype": cexpr.CTYPES[r.dtype], "ndim": len(r.dims)}
                      for r in refs],
@@ -136,6 +138,11 @@ def function_context(program, debug=False):
         "written": "{" + ", ".join(f"{name!r}: {name}" for name, _, _ in program.materialized)
                   + "}",
     }
+
+
+def _buffer(b):
+    return {"name": b.ref.name, "shape": _shape(b.ref.dims), "dtype": _py_dtype(b.ref.dtype),
+            "fill": _fill(b.fill)}
 
 
 def _shape(dims):
