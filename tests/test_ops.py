@@ -167,3 +167,15 @@ def test_ieee_special_values_survive_compiled_math():
         np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
         np.testing.assert_array_equal(got[np.isinf(ref)], ref[np.isinf(ref)])
         np.testing.assert_allclose(got, ref, rtol=1e-15, atol=0)
+
+
+def test_python_scalars_do_not_upcast_float32():
+    """As in Theano: 0.01 * float32 stays float32, in every position and after padding."""
+    x = T.fmatrix("x")
+    w = codegen.shared(np.ones((2, 2), dtype="float32"))
+    for expr in (0.01 * x, x * 2 + 0.5, x / 3, w - 0.01 * w, 1.0 - x, T.exp(x) * 1.5):
+        assert expr.dtype == "float32", codegen.pp(expr)
+    f = codegen.function([x], 0.5 * x + 1)
+    out = f(np.ones((2, 3), dtype="float32"))
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, 1.5)

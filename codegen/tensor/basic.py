@@ -103,8 +103,14 @@ def shared(value, name=None, borrow=False, broadcastable=None, strict=False):
 
 
 def _pad(x, ndim):
+    """``x`` with leading broadcastable axes up to ``ndim``; constants stay constants (and
+    Python scalars stay weak, so ``0.01 * float32_matrix`` is float32)."""
     if x.ndim == ndim:
         return x
+    if isinstance(x, TensorConstant):
+        padded = constant(x.data.reshape((1,) * (ndim - x.ndim) + x.data.shape), x.dtype)
+        padded.weak = getattr(x, "weak", False)
+        return padded
     return DimShuffle(["x"] * (ndim - x.ndim) + list(range(x.ndim)))(x)
 
 
