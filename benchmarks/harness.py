@@ -82,14 +82,17 @@ def run_workload(workload, processes=3, impls=None):
                                       workload, case, impl], capture_output=True, text=True,
                                      env={**os.environ, **THREAD_ENV}, cwd=HERE, timeout=900)
                 if out.returncode != 0:
-                    raise RuntimeError(f"{workload} {case} {impl} failed:\n{out.stderr[-3000:]}")
+                    missing = "failed: " + out.stderr.strip().splitlines()[-1][:200]
+                    print(f"{workload} {case} {impl} failed:\n{out.stderr[-2000:]}",
+                          file=sys.stderr)
+                    break
                 row = json.loads(out.stdout.strip().splitlines()[-1])
                 if "missing" in row:
-                    missing = row["missing"]
+                    missing = "missing: " + row["missing"]
                     break
                 medians.append(row["seconds"])
             results[case][impl] = None if missing else statistics.median(medians)
-            shown = "missing: " + missing if missing else _fmt(results[case][impl])
+            shown = missing if missing else _fmt(results[case][impl])
             print(f"  {module.NAME} {case:>12s} {impl:>12s}: {shown}", flush=True)
     return results
 

@@ -153,6 +153,7 @@ def _pytensor(sizes, N, dtype, train, linker):
         import pytensor.tensor as pt
     except ImportError as exc:
         raise Missing(f"pytensor ({exc})") from None
+    pytensor.config.floatX = dtype  # else Python scalars upcast float32 updates to float64
     params, X, Y = initial(sizes, N, dtype)
     shared = [pytensor.shared(p, shape=(None, 1) if i % 2 else None)
               for i, p in enumerate(params)]

@@ -40,6 +40,8 @@ GRAD_CASES = [
     ("log_softmax", lambda x, c: T.sum(T.nnet.log_softmax(x * c) * x), (-2, 2)),
     ("bce", lambda x, c: T.sum(T.nnet.binary_crossentropy(T.nnet.sigmoid(x), 0.3 + 0 * c)),
      (-2, 2)),
+    ("cce_labels", lambda x, c: T.sum(T.nnet.categorical_crossentropy(
+        T.nnet.softmax(x * c), T.constant(np.array([0, 3, 1])))), (-2, 2)),
     ("cce", lambda x, c: T.sum(T.nnet.categorical_crossentropy(T.nnet.softmax(x),
                                                                 T.nnet.softmax(x * c))),
      (-2, 2)),

@@ -50,6 +50,8 @@ UNARY = [
     ("concat", lambda x: T.concatenate([x, 2 * x], axis=1),
      lambda x: np.concatenate([x, 2 * x], axis=1), (-3, 3)),
     ("stack", lambda x: T.stack([x, x + 1]), lambda x: np.stack([x, x + 1]), (-3, 3)),
+    ("const_array", lambda x: T.dot(x, np.arange(4.0)) + x.sum(axis=1) * np.array([1.0, 2, 3]),
+     lambda x: x @ np.arange(4.0) + x.sum(axis=1) * np.array([1.0, 2, 3]), (-3, 3)),
 ]
 
 BINARY = [
@@ -179,3 +181,17 @@ def test_python_scalars_do_not_upcast_float32():
     out = f(np.ones((2, 3), dtype="float32"))
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out, 1.5)
+
+
+@pytest.mark.parametrize("mode", ["FAST_COMPILE", "FAST_RUN"])
+def test_floor_div_and_mod_follow_python_signs(mode):
+    """// and % round toward -inf like numpy, for ints (x // 0 is 0, no crash) and floats."""
+    a, b = T.lvector("a"), T.lvector("b")
+    x, y = T.vector("x"), T.vector("y")
+    f = codegen.function([a, b, x, y], [a // b, a % b, x // y, x % y, 7 % b], mode=mode)
+    av, bv = np.array([7, -7, 7, -7, 5, 0, 9]), np.array([2, 2, -2, -2, 0, 3, 3])
+    xv, yv = np.array([7.5, -7.5, 7.5, -7.5, 1.0]), np.array([2.0, 2.0, -2.0, -2.0, 0.0])
+    with np.errstate(all="ignore"):
+        want = [av // bv, av % bv, xv // yv, xv % yv, 7 % bv]
+    for got, ref in zip(f(av, bv, xv, yv), want):
+        np.testing.assert_array_equal(got, ref)

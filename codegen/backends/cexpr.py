@@ -19,6 +19,13 @@ C_OPS = {
     "mul": "({0} * {1})",
     "true_div": "(({out}){0} / {1})",
     "pow": "pow{f}({0}, {1})",
+    "floor_div": "floor{f}({0} / {1})",
+    "floor_div_int": "({1} == 0 ? 0 : {0} / {1} - ({0} % {1} != 0 && "
+                     "({0} % {1} < 0) != ({1} < 0)))",
+    "mod": "(fmod{f}({0}, {1}) != 0 && (fmod{f}({0}, {1}) < 0) != ({1} < 0) "
+           "? fmod{f}({0}, {1}) + {1} : fmod{f}({0}, {1}))",
+    "mod_int": "({1} == 0 ? 0 : ({0} % {1} != 0 && ({0} % {1} < 0) != ({1} < 0) "
+               "? {0} % {1} + {1} : {0} % {1}))",
     "neg": "(-{0})",
     "exp": "exp{f}({0})",
     "expm1": "expm1{f}({0})",
@@ -91,4 +98,7 @@ def render(expr, load, dim, table=C_OPS):
         return f"i{expr.value}"
     args = [render(a, load, dim, table) for a in expr.args]
     suffix = "f" if expr.dtype == "float32" else ""
-    return op_format(expr.op, table).format(*args, out=CTYPES[expr.dtype], f=suffix)
+    name = expr.op
+    if name + "_int" in table and not expr.dtype.startswith("float"):
+        name += "_int"  # C's / and % truncate; these variants floor as numpy does
+    return op_format(name, table).format(*args, out=CTYPES[expr.dtype], f=suffix)

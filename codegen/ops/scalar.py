@@ -131,6 +131,11 @@ ROWS = [
     ScalarOp("true_div", 2, _n(np.true_divide), out_dtype=out_float,
              grad=lambda x, y, o, g: [g / y, -g * o / y], infix="/", precedence=2),
     ScalarOp("pow", 2, _n(np.power), grad=_grad_pow, infix="**", precedence=4),
+    # floor division and modulo with Python's signs; x // 0 and x % 0 are 0 for ints (numpy)
+    ScalarOp("floor_div", 2, _n(np.floor_divide), grad=lambda x, y, o, g: [None, None],
+             infix="//", precedence=2),
+    ScalarOp("mod", 2, _n(np.mod), grad=lambda x, y, o, g: [g, -g * _tensor().floor_div(x, y)],
+             infix="%", precedence=2),
     ScalarOp("neg", 1, _n(np.negative), grad=lambda x, o, g: [-g], infix="-", precedence=3),
     ScalarOp("exp", 1, _n(np.exp), out_dtype=out_float, grad=lambda x, o, g: [g * o]),
     ScalarOp("expm1", 1, _n(np.expm1), out_dtype=out_float,

@@ -2,11 +2,16 @@
 fused code for free."""
 
 from codegen.tensor.basic import (
+    arange,
     as_tensor_variable,
+    cast,
+    dimshuffle,
+    eq,
     exp,
     log,
     max,
     mean,
+    shape_of,
     sigmoid,
     softplus,
     sum,
@@ -44,13 +49,22 @@ def binary_crossentropy(output, target):
 
 
 def categorical_crossentropy(coding_dist, true_dist):
-    """-sum(true_dist * log(coding_dist)) over the last axis; true_dist is one-hot or soft."""
+    """Cross-entropy of each row of ``coding_dist`` (probabilities, last axis).
+
+    ``true_dist`` is a distribution of the same shape (one-hot or soft), or a vector of
+    integer class labels, one per row: then the result is ``-log(coding_dist[i, label_i])``.
+    """
     coding_dist, true_dist = as_tensor_variable(coding_dist), as_tensor_variable(true_dist)
-    if true_dist.ndim != coding_dist.ndim:
-        raise TypeError("categorical_crossentropy: true_dist must be a distribution with the "
-                        f"ndim of coding_dist ({coding_dist.ndim}), got {true_dist.ndim}-d; "
-                        "integer labels are not supported yet")
-    return -sum(true_dist * log(coding_dist), axis=-1)
+    if true_dist.ndim == coding_dist.ndim:
+        return -sum(true_dist * log(coding_dist), axis=-1)
+    if coding_dist.ndim == 2 and true_dist.ndim == 1 and not true_dist.dtype.startswith("float"):
+        classes = arange(shape_of(coding_dist, 1))
+        one_hot = cast(eq(dimshuffle(true_dist, (0, "x")), dimshuffle(classes, ("x", 0))),
+                       coding_dist.dtype)
+        return -sum(one_hot * log(coding_dist), axis=-1)
+    raise TypeError("categorical_crossentropy: true_dist must have the shape of coding_dist "
+                    f"or be integer labels, one per row; got {true_dist.type} for "
+                    f"{coding_dist.type}")
 
 
 __all__ = ["relu", "softmax", "log_softmax", "binary_crossentropy", "categorical_crossentropy",

@@ -128,6 +128,9 @@ def function_context(program, debug=False):
         "scratch": [_buffer(b) for b in program.buffers if b.ref.name not in leaving],
         "scratch_key": "(" + "".join(f"{d}, " for d, _ in program.dims) + ")",
         "views": [{"name": v.ref.name, "expr": v.expr} for v in program.views],
+        "constants": [{"name": name, "value": f"np.array({data.tolist()!r}, "
+                                               f"dtype={_py_dtype(str(data.dtype))})"}
+                      for name, data in program.constants],
         "pointers": [{"name": r.name, "ctype": cexpr.CTYPES[r.dtype], "ndim": len(r.dims)}
                      for r in refs],
         "steps": steps,
