@@ -99,3 +99,16 @@ def test_emitted_source_golden():
         assert got == f.read()
     assert "/* sigmoid((dot + b))   [tests/test_debug.py:" in got
     assert got == _layer_source()
+
+
+def test_debug_mode_bounds_checks_every_loop():
+    """Debug builds check before each kernel that its loops match the arrays they index."""
+    x = T.matrix("x")
+    f = codegen.function([x], T.exp(x).sum(axis=1), mode="DebugMode")
+    np.testing.assert_allclose(f(np.ones((2, 3))), [3 * np.e] * 2)
+    source = f.executable.source
+    assert source.count("_check_extents(") >= 2  # the helper and one call per kernel
+    check = f.executable.module._check_extents
+    check("k", (("x", np.ones((2, 3)), ((2, 0), (3, 1))),))
+    with pytest.raises(IndexError, match="would index outside it"):
+        check("k", (("x", np.ones((2, 3)), ((2, 0), (4, 1))),))

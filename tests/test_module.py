@@ -153,3 +153,41 @@ def test_emitted_source_is_deterministic_across_processes(tmp_path):
     assert outs[0] and outs[0] == outs[1]
     assert "# Do not edit: regenerate with `codegen build examples/mlp/spec.py`" in outs[0]
     assert "[examples/mlp/model.py:" in outs[0]
+
+
+def test_concurrent_calls_are_safe(built):
+    """Threads training and predicting at once: every step's result is one a serial run
+    could give (updates serialized, reads see whole states), and nothing crashes."""
+    import threading
+    path, module, (mlp, xin, target, cost, updates, X, y) = built
+    m = load_module(path)
+    start = m.state()
+    serial = []
+    for _ in range(8):
+        serial.append(float(m.train(X, y)))
+    for name, value in start.items():
+        m.set_value(name, value)
+    costs, predictions, errors = [], [], []
+
+    def train():
+        try:
+            for _ in range(4):
+                costs.append(float(m.train(X, y)))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def predict():
+        try:
+            for _ in range(20):
+                predictions.append(m.predict(X))
+        except Exception as exc:  # pragma: no cover
+            errors.append(exc)
+
+    threads = [threading.Thread(target=f) for f in (train, train, predict, predict)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    np.testing.assert_allclose(sorted(costs), sorted(serial), rtol=1e-12)
+    assert all(p.shape == (1, X.shape[1]) and np.isfinite(p).all() for p in predictions)

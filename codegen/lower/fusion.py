@@ -17,6 +17,7 @@ class Group:
         self.pattern = pattern  # broadcastable pattern of the loop
         self.members = []  # elementwise nodes, in topological order
         self.reduces = []  # reduction nodes fed by the loop
+        self.key = None  # (broadcastable pattern, symbolic loop shape)
 
 
 def _reaches(inputs, group, group_of):
@@ -25,7 +26,7 @@ def _reaches(inputs, group, group_of):
     A group runs as one unit, so depending on any member of another group means depending
     on all of that group's inputs too.
     """
-    members = {id(m) for m in group.members}
+    members = {id(m) for m in group.members + group.reduces}
     stack = [v.owner for v in inputs if v.owner is not None]
     seen = set()
     while stack:
@@ -42,30 +43,43 @@ def _reaches(inputs, group, group_of):
     return False
 
 
-def fuse(nodes, clients, outputs, is_scalar):
+def fuse(nodes, clients, outputs, is_scalar, loop_shape):
     """Map id(node) -> Group for the elementwise and reduction nodes in ``nodes``.
 
-    ``is_scalar(node)`` marks nodes computed as scalar expressions (no loop at all).
+    ``is_scalar(node)`` marks nodes computed as scalar expressions (no loop at all);
+    ``loop_shape(var)`` gives the symbolic shape a node iterates over (None: unknown). A node
+    joins a group with the same loop shape, its inputs' groups first, then any other, unless
+    that would make two loops depend on each other; so a function's elementwise work over one
+    shape, forward and backward, tends to become one loop.
     """
     group_of, groups = {}, []
     output_ids = {v.id for v in outputs}
 
+    def key(var):
+        shape = loop_shape(var)
+        return None if shape is None else (var.broadcastable, tuple(shape))
+
     def can_join(group, node):
-        member_ids = {id(m) for m in group.members}
-        outside = [v for v in node.inputs if v.owner is None or id(v.owner) not in member_ids]
+        inside = {id(m) for m in group.members + group.reduces}
+        outside = [v for v in node.inputs if v.owner is None or id(v.owner) not in inside]
+        if any(v.owner is not None and v.owner in group.reduces for v in node.inputs):
+            return False  # a reduction is complete only after the whole loop
         return not _reaches(outside, group, group_of)
+
+    def candidates(node, k):
+        near = [group_of[id(v.owner)] for v in node.inputs
+                if v.owner is not None and id(v.owner) in group_of]
+        rest = [g for g in reversed(groups) if g not in near]
+        return [g for g in near + rest if g.key == k]
 
     for node in nodes:
         if isinstance(node.op, Elemwise) and not is_scalar(node):
-            pattern = node.out.broadcastable
-            target = None
-            for inp in node.inputs:
-                g = group_of.get(id(inp.owner)) if inp.owner is not None else None
-                if g is not None and g.pattern == pattern and not g.reduces and can_join(g, node):
-                    target = g
-                    break
+            k = key(node.out)
+            target = next((g for g in candidates(node, k) if can_join(g, node)), None) \
+                if k is not None else None
             if target is None:
-                target = Group(len(groups), pattern)
+                target = Group(len(groups), node.out.broadcastable)
+                target.key = k
                 groups.append(target)
             target.members.append(node)
             group_of[id(node)] = target
@@ -73,12 +87,10 @@ def fuse(nodes, clients, outputs, is_scalar):
             (x,) = node.inputs
             g = group_of.get(id(x.owner)) if x.owner is not None else None
             sole_use = len(clients.get(x.id, [])) == 1 and x.id not in output_ids
-            if g is not None and g.pattern == x.broadcastable and sole_use and \
-                    g.members[-1] is x.owner:
-                g.reduces.append(node)
-            else:
+            if g is None or not sole_use or g.key is None or g.key != key(x):
                 g = Group(len(groups), x.broadcastable)
-                g.reduces.append(node)
+                g.key = key(x)
                 groups.append(g)
+            g.reduces.append(node)
             group_of[id(node)] = g
     return group_of, groups

@@ -249,7 +249,9 @@ class Lowerer:
                 scalar_ids.add(id(node))
                 for o in node.outputs:
                     self.kinds.setdefault(f"#scalar{o.id}", "scalar")
-        group_of, groups = fuse(nodes, users, outputs, lambda n: id(n) in scalar_ids)
+        shapes = self._symbolic_shapes(nodes)
+        group_of, groups = fuse(nodes, users, outputs, lambda n: id(n) in scalar_ids,
+                                lambda v: shapes.get(v.id))
         for unit in _schedule(nodes, group_of):
             if isinstance(unit, list):
                 self._lower_group(group_of[id(unit[0])], users, outputs)
@@ -264,6 +266,29 @@ class Lowerer:
         return Program(self.name, args, state, self.dims, self.checks, self.constants,
                        self.buffers, self.views, self.steps, out_refs, updates,
                        materialized=self.materialized, fgraph=self.fgraph)
+
+    def _symbolic_shapes(self, nodes):
+        """Shape expressions of every variable, known before lowering (None: unknown)."""
+        shapes = {}
+
+        def shape(var):
+            if var.id in shapes:
+                return shapes[var.id]
+            if var.id in self.vals and self.vals[var.id][0] == "array":
+                return self.vals[var.id][1].dims
+            if isinstance(var, Constant):
+                return tuple(str(n) for n in var.data.shape)
+            return None
+
+        for node in nodes:
+            ins = [shape(v) for v in node.inputs]
+            try:
+                outs = node.op.infer_shape(node, ins) if None not in ins else None
+            except NotImplementedError:
+                outs = None
+            for i, out in enumerate(node.outputs):
+                shapes[out.id] = tuple(outs[i]) if outs is not None else None
+        return shapes
 
     def is_scalar_node_ids(self, node, scalar_ids):
         if not isinstance(node.op, (Elemwise, DimShuffle)):

@@ -99,11 +99,13 @@ def function_context(program, debug=False):
                    if isinstance(step, LoopKernel) else [step.x.name])
             steps.append({"kind": "loop", "name": kernel.name, "params": kernel.params,
                           "c_lines": kernel.c_lines, "call": kernel.call,
-                          "origins": kernel.origins, "outs": outs, "ins": ins})
+                          "origins": kernel.origins, "outs": outs, "ins": ins,
+                          "extents": _extents(step)})
         else:
             steps.append({"kind": "dot", "name": step.name, "call": render_dot(step),
                           "origins": [(comment(o.text), comment(o.where)) for o in step.origins],
-                          "outs": [step.out.name], "ins": [step.a.name, step.b.name]})
+                          "outs": [step.out.name], "ins": [step.a.name, step.b.name],
+                          "extents": "()"})
     buffer_names = {b.ref.name for b in program.buffers}
     update_names = {ref.name for _, ref in program.updates}
     copied = set()
@@ -141,6 +143,21 @@ def function_context(program, debug=False):
         "written": "{" + ", ".join(f"{name!r}: {name}" for name, _, _ in program.materialized)
                   + "}",
     }
+
+
+def _extents(step):
+    """DebugMode bounds check: (array name, array, ((loop length, array axis), ...)) for every
+    array a loop kernel indexes; equal extents mean no access falls outside the array."""
+    if isinstance(step, LoopKernel):
+        pairs = [(op.ref.name, [(step.dims[loop], axis) for loop, axis in enumerate(op.axes)
+                                if axis is not None]) for op in step.operands]
+    else:  # argmax
+        outer = [a for a in range(len(step.x.dims)) if a != step.axis]
+        pairs = [(step.x.name, [(step.x.dims[a], a) for a in range(len(step.x.dims))]),
+                 (step.out.name, [(step.x.dims[a], j) for j, a in enumerate(outer)])]
+    return "(" + "".join(f"({name!r}, {name}, ("
+                         + "".join(f"({n}, {axis}), " for n, axis in items) + ")), "
+                         for name, items in pairs) + ")"
 
 
 def _buffer(b):
