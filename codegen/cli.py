@@ -26,9 +26,6 @@ class UsageError(Exception):
     pass
 
 
-STAMP = ".codegen-build.json"
-
-
 def _sources_loaded_by(spec, before):
     """The spec file and the project files it imported (not installed packages)."""
     root = os.path.dirname(os.path.abspath(spec))
@@ -78,14 +75,19 @@ def cmd_build(args):
     from codegen.config import config
     if args.floatX:
         config.floatX = args.floatX
-    options = repr((args.debug, args.floatX, args.target, args.backend))
-    stamp_path = os.path.join(args.out, STAMP)
+    if not os.path.isfile(args.spec):
+        raise UsageError(f"spec file not found: {args.spec}")
+    options = repr((os.path.abspath(args.spec), args.debug, args.floatX, args.target,
+                    args.backend))
+    stem = os.path.splitext(os.path.basename(args.spec))[0]
+    stamp_path = os.path.join(args.out, f".codegen-build-{stem}.json")
     if _up_to_date(stamp_path, options):
         print(f"codegen: {args.spec} is up to date in {args.out} (nothing to do)")
         return 0
     before = set(sys.modules)
     outputs = _build_modules(_load_spec(args.spec), args)
     inputs = _sources_loaded_by(args.spec, before)
+    os.makedirs(args.out, exist_ok=True)
     with open(stamp_path, "w") as f:
         json.dump({"inputs": inputs, "outputs": outputs, "digest": _digest(inputs, options)},
                   f, indent=1)

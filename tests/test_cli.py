@@ -41,3 +41,16 @@ def test_user_mistakes_are_short_errors(tmp_path):
     none = _codegen("build", str(empty))
     assert none.returncode == 2 and "defines no codegen.Module" in none.stderr
     assert "Traceback" not in none.stderr
+
+
+def test_up_to_date_is_per_spec(tmp_path):
+    spec = tmp_path / "other.py"
+    spec.write_text("import codegen, codegen.tensor as T\n"
+                    "x = T.vector('x')\n"
+                    "m = codegen.Module('other')\n"
+                    "m.add_function('double', [x], 2 * x)\n")
+    first = _codegen("build", str(spec), "--out", str(tmp_path / "out"))
+    assert first.returncode == 0, first.stderr
+    assert "built other" in first.stdout
+    missing = _codegen("build", str(tmp_path / "gone.py"), "--out", str(tmp_path / "out"))
+    assert missing.returncode == 2 and "not found" in missing.stderr
