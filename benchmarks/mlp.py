@@ -277,20 +277,12 @@ def _torch(sizes, N, dtype, train):
 
 
 def implementations(train):
-    if train:
-        return {
-            "codegen": codegen_train,
-            "numpy": numpy_train,
-            "pytensor": lambda **k: _pytensor(**k, train=True, linker="default"),
-            "pytensor_c": lambda **k: _pytensor(**k, train=True, linker="cvm"),
-            "jax": lambda **k: _jax(**k, train=True),
-            "torch": lambda **k: _torch(**k, train=True),
-        }
+    """Implementation name -> setup(sizes, N, dtype) for the train step or the forward pass."""
     return {
-        "codegen": codegen_infer,
-        "numpy": numpy_infer,
-        "pytensor": lambda **k: _pytensor(**k, train=False, linker="default"),
-        "pytensor_c": lambda **k: _pytensor(**k, train=False, linker="cvm"),
-        "jax": lambda **k: _jax(**k, train=False),
-        "torch": lambda **k: _torch(**k, train=False),
+        "codegen": codegen_train if train else codegen_infer,
+        "numpy": numpy_train if train else numpy_infer,
+        "pytensor": lambda **k: _pytensor(**k, train=train, linker="default"),
+        "pytensor_c": lambda **k: _pytensor(**k, train=train, linker="cvm"),
+        "jax": lambda **k: _jax(**k, train=train),
+        "torch": lambda **k: _torch(**k, train=train),
     }
