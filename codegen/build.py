@@ -31,11 +31,14 @@ def compiler_flags(target=None, debug=False):
     a pragma (see the module template), which keeps a build to a couple of seconds. No
     -ffast-math: IEEE NaN/Inf semantics hold; -fno-math-errno only stops libm from setting
     errno, which lets gcc inline sqrt and vectorize; -fopenmp-simd honours the
-    ``omp simd reduction`` pragmas of sums (no OpenMP runtime involved).
+    ``omp simd reduction`` pragmas of sums, and -fopenmp (where gcc's OpenMP runtime is
+    installed) runs large loops on several threads (see ckernel.PARALLEL_MIN).
     """
     target = target or config.target
     flags = ["-O0", "-fno-math-errno", "-fopenmp-simd", "-Wno-unused-function",
              "-Wno-unreachable-code"]
+    if openmp_available():
+        flags.append("-fopenmp")
     if target == "native":
         flags.append("-march=native")
     if simd_math_available():
@@ -43,6 +46,12 @@ def compiler_flags(target=None, debug=False):
     if debug:
         flags = ["-O1", "-g", "-Wno-unused-function"]
     return flags
+
+
+def openmp_available():
+    """gcc's OpenMP runtime (libgomp): without it, kernels run on one thread."""
+    import ctypes.util
+    return ctypes.util.find_library("gomp") is not None
 
 
 def simd_math_available():
@@ -93,6 +102,7 @@ def _compile(name, pyx_path, build_dir, flags, quiet):
     ext = Extension(name, [pyx_path], include_dirs=[np.get_include()],
                     extra_compile_args=flags,
                     libraries=(["mvec"] if "-DCODEGEN_SIMD_MATH" in flags else []) + ["m"],
+                    extra_link_args=["-fopenmp"] if "-fopenmp" in flags else [],
                     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
     t0 = time.perf_counter()
     try:

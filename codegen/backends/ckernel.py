@@ -22,9 +22,9 @@ def _index(name, axes, unit_inner=False):
     return " + ".join(terms) or "0"
 
 
-def _nest(n, inner, before_inner=(), after_inner=()):
+def _nest(n, inner, before_inner=(), after_inner=(), outer_pragma=None):
     """``n`` nested loops; ``inner`` gives the lines of the innermost loop (with its for)."""
-    lines = []
+    lines = [outer_pragma] if outer_pragma and n > 1 else []
     for a in range(n - 1):
         lines.append("    " * a + f"for (Py_ssize_t i{a} = 0; i{a} < n{a}; i{a}++) {{")
     pad = "    " * max(n - 1, 0)
@@ -46,6 +46,32 @@ def _loops(n, body):
 
 
 _SIMD_REDUCTION = {"add": "+", "mul": "*"}
+
+# Loops over at least this many elements run on OpenMP threads (OMP_NUM_THREADS): below it,
+# waking the threads costs more than it saves (measured with benchmarks/ on 2 cores).
+PARALLEL_MIN = 65536
+
+
+def _parallel_pragma(kernel, n, simd, row_acc):
+    """The OpenMP pragma that splits the outermost loop among threads, or None.
+
+    Rows are independent unless a reduction target is shared between them: with one loop,
+    per-thread partial sums are combined by the reduction clause (+ and * only); with
+    several, every reduction target must have its own element per outer index.
+    """
+    if n == 0:
+        return None
+    for store in kernel.stores:
+        if not store.combine:
+            continue
+        op = kernel.operands[store.operand]
+        if n == 1:
+            if store.operand not in row_acc or store.combine not in _SIMD_REDUCTION:
+                return None
+        elif op.axes[0] is None:
+            return None
+    total = " * ".join(f"n{a}" for a in range(n))
+    return f"#pragma omp parallel for schedule(static) if(parallel: {total} >= {PARALLEL_MIN})"
 
 
 def identity(combine, dtype):
@@ -150,15 +176,25 @@ def loop_kernel(kernel, table=cexpr.C_OPS):
         inner_strides = [f"{op.ref.name}_s{op.axes[-1]} == 1" for op in kernel.operands
                          if op.axes[-1] is not None]
         # sums may be reassociated to vectorize: no -ffast-math, NaN/Inf are unaffected
-        pragma = ("#pragma omp simd " + " ".join(simd)) if simd and all(simd) else None
+        # (buffers a kernel writes never alias what it reads, so every iteration of the
+        # contiguous inner loop is independent)
+        pragma = " ".join(["#pragma omp simd"] + simd) if all(simd) else None
+        threads = _parallel_pragma(kernel, n, simd, row_acc)
+        if threads and n == 1:  # one loop: threads and vector lanes share it
+            pragma = threads.replace("parallel for", "parallel for simd") + \
+                (" " + " ".join(simd) if simd else "")
+            threads = None
+        # The contiguity test sits outside the whole nest: gcc leaves a reduction loop
+        # unvectorized when the test sits between the outer and the inner loop.
+        contiguous = init + _nest(n, _inner_loop(n, body(True), pragma), before, after,
+                                  threads)
         if inner_strides:
-            inner = ([f"if ({' && '.join(inner_strides)}) {{"]
-                     + ["    " + line for line in _inner_loop(n, body(True), pragma)]
-                     + ["} else {"]
-                     + ["    " + line for line in _inner_loop(n, body(False))] + ["}"])
+            strided = _nest(n, _inner_loop(n, body(False)), before, after, threads)
+            lines = ([f"if ({' && '.join(inner_strides)}) {{"]
+                     + ["    " + line for line in contiguous] + ["} else {"]
+                     + ["    " + line for line in init + strided] + ["}"])
         else:
-            inner = _inner_loop(n, body(False), pragma)
-        lines = init + _nest(n, inner, before, after)
+            lines = contiguous
     for text, name in dim_params.items():
         params.append(f"Py_ssize_t {name}")
         args.append(text)
@@ -232,19 +268,37 @@ def product_loops(ctype, suffix):
 
 static void cg_gemv_loops_{suffix}(Py_ssize_t m, Py_ssize_t k, const {T}* a, Py_ssize_t a0,
         Py_ssize_t a1, const {T}* x, Py_ssize_t x0, {T}* y, Py_ssize_t y0) {{
+    if (a0 == 1 && a1 != 1 && y0 == 1) {{  /* columns of a are contiguous: y += a[:, p] x[p] */
+        for (Py_ssize_t i = 0; i < m; i++) y[i] = 0;
+        for (Py_ssize_t p = 0; p < k; p++) {{
+            const {T} xp = x[p * x0];
+            const {T}* ap = a + p * a1;
+            #pragma omp simd
+            for (Py_ssize_t i = 0; i < m; i++) y[i] += ap[i] * xp;
+        }}
+        return;
+    }}
     for (Py_ssize_t i = 0; i < m; i++) y[i * y0] = cg_dot_{suffix}(k, a + i * a0, a1, x, x0);
 }}""".split("\n")
 
 
 def dot_loop(ctype, suffix):
-    """C lines of ``cg_dot_d`` ...: a strided dot product, vectorized when contiguous."""
+    """C lines of ``cg_dot_d`` ...: a strided dot product, vectorized when contiguous.
+
+    The contiguous case keeps 16 partial sums (four AVX registers of doubles) so that
+    the additions do not wait on one another; they are combined in a fixed order.
+    """
     T = ctype
     return f"""static {T} cg_dot_{suffix}(Py_ssize_t k, const {T}* x, Py_ssize_t x0,
         const {T}* y, Py_ssize_t y0) {{
     {T} acc = 0;
     if (x0 == 1 && y0 == 1) {{
-        #pragma omp simd reduction(+:acc)
-        for (Py_ssize_t p = 0; p < k; p++) acc += x[p] * y[p];
+        {T} lane[16] = {{0}};
+        Py_ssize_t p = 0;
+        for (; p + 16 <= k; p += 16)
+            for (int l = 0; l < 16; l++) lane[l] += x[p + l] * y[p + l];
+        for (; p < k; p++) acc += x[p] * y[p];
+        for (int l = 0; l < 16; l++) acc += lane[l];
     }} else {{
         for (Py_ssize_t p = 0; p < k; p++) acc += x[p * x0] * y[p * y0];
     }}

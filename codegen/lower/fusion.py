@@ -3,8 +3,8 @@
 A node joins the group of an elementwise input when both iterate over the same shape pattern
 and the merge creates no cycle between loops (no outside input of the node needs the group's
 loop to have run, directly or through another group). A
-reduction joins the group producing its input when that input is used nowhere else: the group
-then accumulates into the reduction's output instead of writing a temporary.
+reduction joins the group producing its input: the group accumulates into the reduction's
+output as it goes, and writes the input out only when something else reads it.
 """
 
 from codegen.ops.elemwise import Elemwise
@@ -53,7 +53,6 @@ def fuse(nodes, clients, outputs, is_scalar, loop_shape):
     shape, forward and backward, tends to become one loop.
     """
     group_of, groups = {}, []
-    output_ids = {v.id for v in outputs}
 
     def key(var):
         shape = loop_shape(var)
@@ -86,8 +85,8 @@ def fuse(nodes, clients, outputs, is_scalar, loop_shape):
         elif isinstance(node.op, Reduce):
             (x,) = node.inputs
             g = group_of.get(id(x.owner)) if x.owner is not None else None
-            sole_use = len(clients.get(x.id, [])) == 1 and x.id not in output_ids
-            if g is None or not sole_use or g.key is None or g.key != key(x):
+            # x may have other users: the loop then stores it as well as reducing it
+            if g is None or g.key is None or g.key != key(x):
                 g = Group(len(groups), x.broadcastable)
                 g.key = key(x)
                 groups.append(g)

@@ -118,7 +118,7 @@ class Lowerer:
                 dims.append("1")
             else:
                 dim = f"{name}_n{axis}"
-                self.dims.append((dim, f"{name}.shape[{axis}]"))
+                self.dims.append((dim, f"_dim({name}, {axis})"))
                 dims.append(dim)
         ref = ArrayRef(name, var.dtype, tuple(dims))
         self.vals[var.id] = ("array", ref)
@@ -206,9 +206,9 @@ class Lowerer:
             self.checks.append(Check(lhs, rhs, f"{node.op.short_name()}: {message}",
                                      _where_text(node), operands))
 
-    def _view(self, var, source, expr, hint):
+    def _view(self, var, source, expr, hint, axes=None):
         ref = ArrayRef(self.names.new(hint), var.dtype, tuple(self._out_dims(var)))
-        self.views.append(View(ref, source, expr))
+        self.views.append(View(ref, source, expr, axes))
         self.display.setdefault(var.id, ref.name)
         self.kinds[ref.name] = "view"
         self.vals[var.id] = ("array", ref)
@@ -250,8 +250,9 @@ class Lowerer:
                 for o in node.outputs:
                     self.kinds.setdefault(f"#scalar{o.id}", "scalar")
         shapes = self._symbolic_shapes(nodes)
+        canonical, required = self._unify_dims(nodes, shapes)
         group_of, groups = fuse(nodes, users, outputs, lambda n: id(n) in scalar_ids,
-                                lambda v: shapes.get(v.id))
+                                lambda v: canonical(shapes.get(v.id)))
         for unit in _schedule(nodes, group_of):
             if isinstance(unit, list):
                 self._lower_group(group_of[id(unit[0])], users, outputs)
@@ -259,6 +260,8 @@ class Lowerer:
                 self._lower_scalar(unit)
             else:
                 self._lower_node(unit)
+        emitted = {(c.lhs, c.rhs) for c in self.checks} | {(c.rhs, c.lhs) for c in self.checks}
+        self.checks.extend(c for c in required if (c.lhs, c.rhs) not in emitted)
         out_refs = [self.val(v)[1] for v in self.fgraph.outputs]
         targets = self._update_state(state)
         updates = [(target.name, self._fresh(value))
@@ -289,6 +292,52 @@ class Lowerer:
             for i, out in enumerate(node.outputs):
                 shapes[out.id] = tuple(outs[i]) if outs is not None else None
         return shapes
+
+    def _unify_dims(self, nodes, shapes):
+        """Dims the shape checks prove equal, merged so that fusion sees one loop shape.
+
+        ``W1.T . delta`` has rows ``W1_n1`` and the hidden layer ``W0_n0``: a check makes them
+        equal before any kernel runs, so loops over either are the same loop. Returns the
+        function mapping a symbolic shape to its canonical form (each dim replaced by the
+        earliest declared dim it equals) and the checks that make the merge sound, to be
+        emitted with the others.
+        """
+        order = {d: k for k, (d, _) in enumerate(self.dims)}
+        parent = {d: d for d in order}
+        required = []
+
+        def find(d):
+            while parent[d] != d:
+                parent[d] = parent[parent[d]]
+                d = parent[d]
+            return d
+
+        for node in nodes:
+            if not hasattr(node.op, "shape_checks"):
+                continue
+            ins = [shapes.get(v.id) if v.owner is not None else self._leaf_shape(v)
+                   for v in node.inputs]
+            if any(s is None for s in ins):
+                continue
+            for lhs, rhs, message in node.op.shape_checks(node, ins):
+                if lhs in order and rhs in order and find(lhs) != find(rhs):
+                    a, b = sorted((find(lhs), find(rhs)), key=order.get)
+                    parent[b] = a
+                    required.append(Check(lhs, rhs, f"{node.op.short_name()}: {message}",
+                                          _where_text(node)))
+
+        def canonical(shape):
+            return None if shape is None else tuple(find(d) if d in parent else d
+                                                    for d in shape)
+        return canonical, required
+
+    def _leaf_shape(self, var):
+        kind, ref = self.vals.get(var.id, (None, None))
+        if kind == "array":
+            return ref.dims
+        if isinstance(var, Constant):
+            return tuple(str(n) for n in var.data.shape)
+        return None
 
     def is_scalar_node_ids(self, node, scalar_ids):
         if not isinstance(node.op, (Elemwise, DimShuffle)):
@@ -439,7 +488,8 @@ class Lowerer:
         if isinstance(op, DimShuffle):
             src = self.array(node.inputs[0])
             self._view(var, src.name, _dimshuffle_text(src.name, op.new_order, var.owner.inputs[0]
-                                                       .ndim), self.hint(var))
+                                                       .ndim), self.hint(var),
+                       axes=tuple(None if i == "x" else i for i in op.new_order))
         elif isinstance(op, Subtensor):
             src = self.array(node.inputs[0])
             self._view(var, src.name, f"{src.name}[{_index_text(op.idx)}]", self.hint(var))

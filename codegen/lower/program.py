@@ -108,11 +108,17 @@ class Buffer:
 
 @dataclass(frozen=True)
 class View:
-    """A view of an existing array, defined by a numpy expression (no copy)."""
+    """A view of an existing array, defined by a numpy expression (no copy).
+
+    ``axes``, for views that only reorder, add or drop length-1 axes: the source axis behind
+    each axis of the view (None: a new broadcast axis, stride 0). Such a view needs no array
+    object at run time: its pointer is the source's and its strides are the source's, permuted.
+    """
 
     ref: ArrayRef
     source: str
     expr: str
+    axes: tuple = None
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,19 @@ cdef extern from *:
             double* sigmoid,
             Py_ssize_t sigmoid_s0,
             Py_ssize_t sigmoid_s1) {
-        for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-            if (dot_s1 == 1 && sigmoid_s1 == 1) {
+        if (dot_s1 == 1 && sigmoid_s1 == 1) {
+            #pragma omp parallel for schedule(static) if(parallel: n0 * n1 >= 65536)
+            for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                #pragma omp simd
                 for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
                     double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
                     double t1 = ((double)1 / (1 + exp(-t0)));
                     sigmoid[i0 * sigmoid_s0 + i1] = t1;
                 }
-            } else {
+            }
+        } else {
+            #pragma omp parallel for schedule(static) if(parallel: n0 * n1 >= 65536)
+            for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
                     double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
                     double t1 = ((double)1 / (1 + exp(-t0)));
@@ -40,14 +45,18 @@ cdef extern from *:
 _WORKSPACE_forward = threading.local()
 
 
-def _impl_forward(W, b, x, allow_downcast=None):
-    """Compute forward from validated state and raw arguments; returns (outputs, new state)."""
-    x = _as_input(x, 'x', 'forward', np.float64, (False, False), allow_downcast)
-    cdef Py_ssize_t x_n0 = x.shape[0]
-    cdef Py_ssize_t x_n1 = x.shape[1]
-    cdef Py_ssize_t W_n0 = W.shape[0]
-    cdef Py_ssize_t W_n1 = W.shape[1]
-    cdef Py_ssize_t b_n0 = b.shape[0]
+cdef _run_forward(W, b, x, allow_downcast, spare):
+    """Compute forward from validated state and raw arguments; returns (outputs, new state).
+
+    ``spare``: None, or for each update an array (or None) that the new value may overwrite.
+    """
+    if not (_ready(x, cnp.NPY_FLOAT64, 2)):
+        x = _convert_input(x, 'x', 'forward', np.dtype(np.float64), (False, False), allow_downcast)
+    cdef Py_ssize_t x_n0 = _dim(x, 0)
+    cdef Py_ssize_t x_n1 = _dim(x, 1)
+    cdef Py_ssize_t W_n0 = _dim(W, 0)
+    cdef Py_ssize_t W_n1 = _dim(W, 1)
+    cdef Py_ssize_t b_n0 = _dim(b, 0)
     if W_n1 != x_n0:
         raise _shape_error('dot: W columns must equal x rows', 'built at tests/test_debug.py:22: h = T.nnet.sigmoid(T.dot(W, x) + b)', (('W', (W_n0, W_n1)), ('x', (x_n0, x_n1)), ))
     if W_n0 != b_n0:
@@ -60,7 +69,7 @@ def _impl_forward(W, b, x, allow_downcast=None):
         )
         _ws["key"] = (x_n0, x_n1, W_n0, W_n1, b_n0, )
     dot, = _ws["arrays"]
-    sigmoid = np.empty((W_n0, x_n1), dtype=np.float64)
+    sigmoid = _empty(cnp.NPY_FLOAT64, 2, W_n0, x_n1, 0, 0)
     cdef double* W_p = <double*>_data(W)
     cdef Py_ssize_t W_s0 = _stride(W, 0)
     cdef Py_ssize_t W_s1 = _stride(W, 1)
@@ -82,10 +91,21 @@ def _impl_forward(W, b, x, allow_downcast=None):
     return [sigmoid], []
 
 
+def _impl_forward(W, b, x, allow_downcast=None):
+    """Compute forward from the given state and arguments; returns (outputs, new state)."""
+    return _run_forward(W, b, x, allow_downcast, None)
+
+
 def forward(x):
     """forward(x: float64 matrix) -> float64 matrix
     x: float64 array of shape (x_n0, x_n1)"""
+    global _readers
     with _lock:
-        snapshot = [_state['W'], _state['b'], ]
-    outputs = _impl_forward(*snapshot, x, allow_downcast=None)[0]
+        snapshot = (_state['W'], _state['b'], )
+        _readers += 1
+    try:
+        outputs = _run_forward(snapshot[0], snapshot[1], x, None, None)[0]
+    finally:
+        with _lock:
+            _readers -= 1
     return outputs[0]

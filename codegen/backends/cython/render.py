@@ -10,7 +10,7 @@ import jinja2
 import numpy as np
 
 from codegen.backends import cexpr, ckernel
-from codegen.lower.program import ArgmaxStep, DotStep, LoopKernel
+from codegen.lower.program import ArgmaxStep, ArrayRef, DotStep, LoopKernel
 
 TEMPLATE_DIRS = [
     os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -114,10 +114,21 @@ def function_context(program, debug=False):
             copied.add(ref.name)
     refs = _array_refs(program)
     leaving = update_names | {r.name for r in program.outputs if hasattr(r, "dims")}
+    c_views = set() if guard else _pointer_views(program, leaving)
+    base = [r for r in refs if r.name not in c_views]
+    known = {r.name for r in base}
+    by_name = {v.ref.name: v for v in program.views}
+    for v in program.views:  # sources of pointer views need their own pointers
+        if v.ref.name in c_views and v.source not in c_views and v.source not in known:
+            src = next(r for r in _all_refs(program) if r.name == v.source)
+            base.append(src)
+            known.add(src.name)
+    update_index = {ref.name: k for k, (_, ref) in enumerate(program.updates)}
     return {
         "name": program.name,
         "args": [{"name": a.name, "dtype": a.dtype, "pydtype": _py_dtype(a.dtype),
-                  "bc": tuple(a.broadcastable), "default": a.default} for a in program.args],
+                  "bc": tuple(a.broadcastable), "default": a.default,
+                  "ready": _ready_test(a)} for a in program.args],
         "state": program.state,
         "dims": program.dims,
         "checks": [{"cond": f"{c.lhs} != {c.rhs}", "message": repr(c.message),
@@ -126,15 +137,19 @@ def function_context(program, debug=False):
                                               for label, dims in c.operands) + ")"}
                    for c in program.checks],
         # fresh: arrays that leave the call (outputs, new state); scratch: reused across calls
-        "fresh": [_buffer(b) for b in program.buffers if b.ref.name in leaving],
+        "fresh": [dict(_buffer(b), alloc=_alloc(b.ref, update_index.get(b.ref.name)))
+                  for b in program.buffers if b.ref.name in leaving],
         "scratch": [_buffer(b) for b in program.buffers if b.ref.name not in leaving],
         "scratch_key": "(" + "".join(f"{d}, " for d, _ in program.dims) + ")",
-        "views": [{"name": v.ref.name, "expr": v.expr} for v in program.views],
+        "views": [{"name": v.ref.name, "expr": v.expr} for v in program.views
+                  if v.ref.name not in c_views],
+        "pointer_views": [_pointer_view(v, by_name) for v in program.views
+                          if v.ref.name in c_views],
         "constants": [{"name": name, "value": f"np.array({data.tolist()!r}, "
                                                f"dtype={_py_dtype(str(data.dtype))})"}
                       for name, data in program.constants],
         "pointers": [{"name": r.name, "ctype": cexpr.CTYPES[r.dtype], "ndim": len(r.dims)}
-                     for r in refs],
+                     for r in base],
         "steps": steps,
         "outputs": [_output_text(r, program, copied) for r in program.outputs],
         "updates": [ref.name for _, ref in program.updates],
@@ -143,6 +158,68 @@ def function_context(program, debug=False):
         "written": "{" + ", ".join(f"{name!r}: {name}" for name, _, _ in program.materialized)
                   + "}",
     }
+
+
+def _all_refs(program):
+    return ([b.ref for b in program.buffers] + [v.ref for v in program.views]
+            + _array_refs(program) + _leaf_refs(program))
+
+
+def _leaf_refs(program):
+    return ([ArrayRef(name, str(data.dtype), tuple(str(n) for n in data.shape))
+             for name, data in program.constants] + [ArrayRef(a.name, a.dtype, _leaf_dims(a.name, a.broadcastable))
+             for a in program.args]
+            + [ArrayRef(s.local, s.dtype, _leaf_dims(s.local, s.broadcastable))
+               for s in program.state])
+
+
+def _leaf_dims(name, broadcastable):
+    return tuple("1" if bc else f"{name}_n{k}" for k, bc in enumerate(broadcastable))
+
+
+def _pointer_views(program, leaving):
+    """Names of the views that need no array object: reorderings of other arrays (``W.T``,
+    ``b[:, None]``) that no output, update or numpy-expression view refers to."""
+    chosen = {v.ref.name for v in program.views if v.axes is not None} - leaving
+    while True:
+        needed = {v.source for v in program.views if v.ref.name not in chosen}
+        if not chosen & needed:
+            return chosen
+        chosen -= needed
+
+
+def _pointer_view(view, by_name):
+    ctype = cexpr.CTYPES[view.ref.dtype]
+    strides = ["0" if axis is None else f"{view.source}_s{axis}" for axis in view.axes]
+    return {"name": view.ref.name, "ctype": ctype, "source": view.source, "strides": strides,
+            "expr": view.expr}
+
+
+_TYPENUMS = {"float64": "NPY_FLOAT64", "float32": "NPY_FLOAT32", "int64": "NPY_INT64",
+             "int32": "NPY_INT32", "int16": "NPY_INT16", "int8": "NPY_INT8",
+             "uint64": "NPY_UINT64", "uint32": "NPY_UINT32", "uint16": "NPY_UINT16",
+             "uint8": "NPY_UINT8", "bool": "NPY_BOOL"}
+
+
+def _ready_test(arg):
+    """C condition under which an argument is used as passed, without conversion."""
+    test = f"_ready({arg.name}, cnp.{_TYPENUMS[arg.dtype]}, {len(arg.broadcastable)})"
+    for axis, bc in enumerate(arg.broadcastable):
+        if bc:
+            test += f" and _dim({arg.name}, {axis}) == 1"
+    return test
+
+
+def _alloc(ref, update):
+    """Expression allocating a fresh buffer; new state reuses the array from two calls ago."""
+    ndim = len(ref.dims)
+    if ndim > 4:
+        return f"np.empty({_shape(ref.dims)}, dtype={_py_dtype(ref.dtype)})"
+    dims = ", ".join(list(ref.dims) + ["0"] * (4 - ndim))
+    typenum = f"cnp.{_TYPENUMS[ref.dtype]}"
+    if update is None:
+        return f"_empty({typenum}, {ndim}, {dims})"
+    return f"_reuse(spare[{update}], {typenum}, {ndim}, {dims})"
 
 
 def _extents(step):

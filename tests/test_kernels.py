@@ -1,0 +1,107 @@
+"""Kernel paths that small graphs never reach: threaded loops, product helpers, merged dims,
+and new state written into the arrays it replaced. One module, one build."""
+
+import numpy as np
+import pytest
+
+import codegen
+import codegen.tensor as T
+from codegen.backends.ckernel import PARALLEL_MIN
+from codegen.compile.module import load_module
+
+BIG = PARALLEL_MIN * 3 + 7  # above the threading threshold, not a multiple of anything
+
+
+@pytest.fixture(scope="module")
+def mod(tmp_path_factory):
+    m = codegen.Module("kernels_test")
+    v = T.vector("v")
+    m.add_function("big_vector", [v], [T.sum(T.tanh(v) * T.exp(-v * v)), T.exp(v) * 2 - v])
+    a = T.matrix("a")
+    m.add_function("big_rows", [a], [T.sum(a * a, axis=1), T.sum(a, axis=0), T.max(a, axis=1),
+                                      T.sqrt(abs(a)) + 1])
+    p, q = T.matrix("p"), T.matrix("q")
+    x = T.vector("x")
+    m.add_function("products", [p, q, x], [T.dot(p, q), T.dot(p.T, x), T.dot(x, p)])
+    # the difference proves dot(w, r) and dot(w, s) the same shape, so the three elementwise
+    # results, over dims with different names, share one loop
+    r, s, w = T.matrix("r"), T.matrix("s"), T.matrix("w")
+    m.add_function("merged", [r, s, w], [T.exp(T.dot(w, r)) + 1, T.dot(w, s) * 2,
+                                         T.dot(w, r) - T.dot(w, s)])
+    W = codegen.shared(np.ones((3, 4)), name="W")
+    y = T.matrix("y")
+    m.add_function("step", [y], T.sum(T.dot(W, y)), updates=[(W, W * 0.5 + 1)])
+    m.add_function("read", [y], T.dot(W, y))
+    return load_module(m.build(str(tmp_path_factory.mktemp("kernels"))))
+
+
+def test_threaded_vector_loop_with_sum(mod):
+    v = np.random.RandomState(0).uniform(-3, 3, BIG)
+    total, other = mod.big_vector(v)
+    np.testing.assert_allclose(total, np.sum(np.tanh(v) * np.exp(-v * v)), rtol=1e-10)
+    np.testing.assert_allclose(other, np.exp(v) * 2 - v, rtol=1e-12)
+    strided = mod.big_vector(np.repeat(v, 2)[::2])[1]  # the strided (unthreaded) loop
+    np.testing.assert_allclose(strided, np.exp(v) * 2 - v, rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(BIG // 100, 100), (3, BIG), (BIG, 2)])
+def test_threaded_rows_and_columns(mod, shape):
+    a = np.random.RandomState(1).randn(*shape)
+    a[0, 0] = np.nan
+    got = mod.big_rows(a)
+    want = [np.sum(a * a, axis=1), np.sum(a, axis=0), np.max(a, axis=1),
+            np.sqrt(abs(a)) + 1]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-9, equal_nan=True)
+    got_t = mod.big_rows(np.asfortranarray(a))  # columns contiguous: the strided loops
+    for g, w in zip(got_t, want):
+        np.testing.assert_allclose(g, w, rtol=1e-9, equal_nan=True)
+
+
+@pytest.mark.parametrize("m,k,n", [(4, 37, 3), (1, 1000, 4), (5, 4, 1), (2, 3, 1000),
+                                   (40, 40, 40), (300, 200, 1)])
+def test_product_helpers(mod, m, k, n):
+    rng = np.random.RandomState(m * k + n)
+    p, q, x = rng.randn(m, k), rng.randn(k, n), rng.randn(m)
+    for pp in (p, np.asfortranarray(p)):
+        for got, want in zip(mod.products(pp, q, x), [p @ q, p.T @ x, x @ p]):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_merged_dims_share_a_loop_and_still_check(mod, tmp_path):
+    rng = np.random.RandomState(2)
+    w, r, s = rng.randn(3, 5), rng.randn(5, 7), rng.randn(5, 7)
+    e, d, diff = mod.merged(r, s, w)
+    np.testing.assert_allclose(e, np.exp(w @ r) + 1, rtol=1e-12)
+    np.testing.assert_allclose(d, (w @ s) * 2, rtol=1e-12)
+    np.testing.assert_allclose(diff, w @ r - w @ s, rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="sub: dimension 1"):
+        mod.merged(r, rng.randn(5, 8), w)
+    with pytest.raises(ValueError, match="dot"):
+        mod.merged(r, rng.randn(4, 7), w)
+    source = open(mod.__file__.split(".cpython")[0] + ".pyx").read()
+    body = source[source.index("cdef _run_merged"):source.index("def _impl_merged")]
+    kernels = [line for line in body.splitlines() if line.strip().startswith("merged_k")]
+    assert len(kernels) == 1, kernels
+
+
+def test_new_state_reuses_arrays_nobody_holds(mod):
+    """Updates write into the array replaced two calls ago; what users hold never changes."""
+    mod.set_value("W", np.ones((3, 4)))
+    y = np.ones((4, 2))
+    held, costs = [], []
+    for _ in range(5):
+        held.append(mod.get_value("W"))
+        costs.append(float(mod.step(y)))
+    want_w, want = np.ones((3, 4)), []
+    for k in range(5):
+        np.testing.assert_array_equal(held[k], want_w)
+        want.append(float(np.sum(want_w @ y)))
+        want_w = want_w * 0.5 + 1
+    assert costs == want
+    np.testing.assert_array_equal(mod.get_value("W"), want_w)
+    np.testing.assert_array_equal(mod.read(y), want_w @ y)
+    state = mod.state()
+    mod.step(y)
+    mod.step(y)
+    np.testing.assert_array_equal(state["W"], want_w)  # copies, untouched by later steps
