@@ -8,6 +8,7 @@ compiler and Cython versions. A build happens in a temporary folder and is renam
 import hashlib
 import importlib.util
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -97,42 +98,44 @@ def _progress(message, quiet):
 
 
 def _compile(name, pyx_path, build_dir, flags, quiet):
-    from Cython.Build import cythonize
-    from setuptools import Distribution, Extension
-    ext = Extension(name, [pyx_path], include_dirs=[np.get_include()],
-                    extra_compile_args=flags,
-                    libraries=(["mvec"] if "-DCODEGEN_SIMD_MATH" in flags else []) + ["m"],
-                    extra_link_args=["-fopenmp"] if "-fopenmp" in flags else [],
-                    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
+    """Cython in this process, then one compiler call that compiles and links.
+
+    Both steps are called directly (not through setuptools' build_ext, whose machinery costs
+    a few tenths of a second per module); the commands are the ones build_ext would run.
+    """
+    from Cython.Compiler.Main import CompilationOptions, compile_single, default_options
+    c_path = os.path.join(build_dir, name + ".c")
     t0 = time.perf_counter()
+    options = CompilationOptions(default_options, language_level=3, output_file=c_path)
     try:
-        modules = cythonize([ext], quiet=True, language_level=3, build_dir=build_dir)
-    except Exception as exc:
-        raise BuildError(f"Cython rejected the generated {name}.pyx ({exc}); this is a codegen "
-                         "bug: please report it with the emitted source") from exc
+        result = compile_single(pyx_path, options, name)
+    except Exception as exc:  # Cython raises on some errors and reports others
+        result = None
+        detail = str(exc)
+    else:
+        detail = f"{result.num_errors} error(s), shown above"
+    if result is None or result.num_errors:
+        raise BuildError(f"Cython rejected the generated {name}.pyx ({detail}); this is a "
+                         "codegen bug: please report it with the emitted source")
     _progress(f"cython {name}.pyx -> C in {time.perf_counter() - t0:.2f}s", quiet)
     t0 = time.perf_counter()
-    dist = Distribution({"name": name, "ext_modules": modules})
-    cmd = dist.get_command_obj("build_ext")
-    cmd.build_lib = build_dir
-    cmd.build_temp = os.path.join(build_dir, "tmp")
-    cmd.ensure_finalized()
-    try:
-        if quiet:
-            with open(os.devnull, "w") as devnull:
-                stdout = os.dup(1)
-                os.dup2(devnull.fileno(), 1)
-                try:
-                    cmd.run()
-                finally:
-                    os.dup2(stdout, 1)
-                    os.close(stdout)
-        else:
-            cmd.run()
-    except Exception as exc:
-        raise BuildError(f"compiling {name} failed: {exc}") from exc
+    target = os.path.join(build_dir, name + _ext_suffix())
+    command = (shlex.split(sysconfig.get_config_var("LDSHARED") or "cc -shared")
+               + shlex.split(sysconfig.get_config_var("CFLAGS") or "")
+               + shlex.split(sysconfig.get_config_var("CCSHARED") or "-fPIC")
+               + list(flags) + ["-g0", "-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION",
+                                f"-I{np.get_include()}", f"-I{sysconfig.get_paths()['include']}",
+                                c_path, "-o", target]
+               + (["-fopenmp"] if "-fopenmp" in flags else [])
+               + (["-lmvec"] if "-DCODEGEN_SIMD_MATH" in flags else []) + ["-lm"])
+    if "-g" in flags:  # debug builds keep their symbols
+        command.remove("-g0")
+    out = subprocess.run(command, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise BuildError(f"compiling {name} failed (exit {out.returncode}):\n"
+                         f"{' '.join(command)}\n{out.stderr[-4000:]}")
     _progress(f"compile {name} ({' '.join(flags)}) in {time.perf_counter() - t0:.2f}s", quiet)
-    return cmd.get_ext_fullpath(name)
+    return target
 
 
 def build(name, source, flags, quiet=True, extra_files=None):

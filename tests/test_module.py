@@ -191,3 +191,37 @@ def test_concurrent_calls_are_safe(built):
     assert not errors
     np.testing.assert_allclose(sorted(costs), sorted(serial), rtol=1e-12)
     assert all(p.shape == (1, X.shape[1]) and np.isfinite(p).all() for p in predictions)
+
+
+def _cached_graph(scale):
+    x = T.vector("x")
+    w = codegen.shared(np.arange(3.0), name="w")
+    return codegen.function([x], T.sum(T.exp(x * w) * scale), updates=[(w, w + 1)])
+
+
+def test_graph_cache_skips_generation_for_a_graph_built_before(tmp_path, monkeypatch):
+    """A graph seen before goes from its hash straight to the built extension; any change
+    to it (here a constant) generates anew; the kernel program is still there on demand."""
+    import codegen.compile.module as module_py
+    monkeypatch.setattr(codegen.config, "cache_dir", str(tmp_path))
+    first = _cached_graph(2.0)
+    real_assemble = module_py.assemble
+    calls = []
+
+    def counting_assemble(*args, **kwargs):
+        calls.append(1)
+        return real_assemble(*args, **kwargs)
+
+    monkeypatch.setattr(module_py, "assemble", counting_assemble)
+    again = _cached_graph(2.0)
+    assert calls == []
+    x = np.array([0.5, -1.0, 2.0])
+    want = np.sum(np.exp(x * np.arange(3.0)) * 2)
+    np.testing.assert_allclose(first(x), want)  # each function has its own w
+    np.testing.assert_allclose(again(x), want)
+    np.testing.assert_allclose(again(x), np.sum(np.exp(x * (np.arange(3.0) + 1)) * 2))
+    assert calls == []
+    assert again.executable.program.steps  # generated on demand
+    assert calls == [1]
+    _cached_graph(3.0)
+    assert calls == [1, 1]

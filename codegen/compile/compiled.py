@@ -6,7 +6,7 @@ import numpy as np
 
 from codegen.backends import numpy as reference
 from codegen.build import build, compiler_flags, load
-from codegen.compile.module import FunctionSpec, assemble
+from codegen.compile import graphcache
 
 
 class DebugModeError(AssertionError):
@@ -20,19 +20,48 @@ class CompiledExecutable:
 
     def __init__(self, fgraph, ins, name, mode, allow_downcast):
         self.mode = mode
-        debug = mode.guard
         fname = "fn" if not name else "".join(c if c.isalnum() else "_" for c in name)
-        spec = FunctionSpec(fname if fname[0].isalpha() else f"fn_{fname}", ins, fgraph,
-                            False, allow_downcast)
-        flags = compiler_flags(None, bool(debug))
-        source, _, programs = assemble("module", [spec], debug, flags=flags)
-        module_name = "cg_" + hashlib.sha256(source.encode()).hexdigest()[:16]
-        source = source.replace("# module:", f"# {module_name}:", 1)
-        self.source = source.replace('"""module:', f'"""{module_name}:', 1)
-        self.program = programs[0]
-        self.module = load(module_name, build(module_name, self.source, flags))
-        self.impl = getattr(self.module, f"_impl_{spec.name}")
+        self._fname = fname if fname[0].isalpha() else f"fn_{fname}"
+        self._fgraph, self._ins, self._allow_downcast = fgraph, ins, allow_downcast
+        self._flags = compiler_flags(None, bool(mode.guard))
+        self._generated = None
+        # the graph cache skips rewriting, lowering and rendering for a graph built before;
+        # compare mode needs the kernel program itself, so it always generates
+        key = None if mode.compare else graphcache.graph_key(
+            fgraph, ins, self._fname, (self._flags, repr(mode.guard), repr(allow_downcast)))
+        hit = graphcache.lookup(key) if key else None
+        if hit is None:
+            module_name, source, _ = self._generate()
+            path = build(module_name, source, self._flags)
+            if key:
+                graphcache.store(key, module_name, path)
+        else:
+            module_name, path = hit
+        self.module = load(module_name, path)
+        self.impl = getattr(self.module, f"_impl_{self._fname}")
         self.allow_downcast = allow_downcast
+
+    def _generate(self):
+        """(module name, source, kernel program); generated again when needed after a
+        graph-cache hit skipped it."""
+        if self._generated is None:
+            from codegen.compile.module import FunctionSpec, assemble
+            spec = FunctionSpec(self._fname, self._ins, self._fgraph, False,
+                                self._allow_downcast)
+            source, _, programs = assemble("module", [spec], self.mode.guard, flags=self._flags)
+            module_name = "cg_" + hashlib.sha256(source.encode()).hexdigest()[:16]
+            source = source.replace("# module:", f"# {module_name}:", 1)
+            source = source.replace('"""module:', f'"""{module_name}:', 1)
+            self._generated = (module_name, source, programs[0])
+        return self._generated
+
+    @property
+    def source(self):
+        return self._generate()[1]
+
+    @property
+    def program(self):
+        return self._generate()[2]
 
     def run(self, inputs, state):
         result = self.impl(*state, *inputs, allow_downcast=self.allow_downcast)

@@ -50,7 +50,7 @@ cdef _run_forward(W, b, x, allow_downcast, spare):
 
     ``spare``: None, or for each update an array (or None) that the new value may overwrite.
     """
-    if not (_ready(x, cnp.NPY_FLOAT64, 2)):
+    if not (_ready(x, NPY_FLOAT64, 2)):
         x = _convert_input(x, 'x', 'forward', np.dtype(np.float64), (False, False), allow_downcast)
     cdef Py_ssize_t x_n0 = _dim(x, 0)
     cdef Py_ssize_t x_n1 = _dim(x, 1)
@@ -69,7 +69,7 @@ cdef _run_forward(W, b, x, allow_downcast, spare):
         )
         _ws["key"] = (x_n0, x_n1, W_n0, W_n1, b_n0, )
     dot, = _ws["arrays"]
-    sigmoid = _empty(cnp.NPY_FLOAT64, 2, W_n0, x_n1, 0, 0)
+    sigmoid = _empty(NPY_FLOAT64, 2, W_n0, x_n1, 0, 0)
     cdef double* W_p = <double*>_data(W)
     cdef Py_ssize_t W_s0 = _stride(W, 0)
     cdef Py_ssize_t W_s1 = _stride(W, 1)

@@ -203,7 +203,7 @@ _TYPENUMS = {"float64": "NPY_FLOAT64", "float32": "NPY_FLOAT32", "int64": "NPY_I
 
 def _ready_test(arg):
     """C condition under which an argument is used as passed, without conversion."""
-    test = f"_ready({arg.name}, cnp.{_TYPENUMS[arg.dtype]}, {len(arg.broadcastable)})"
+    test = f"_ready({arg.name}, {_TYPENUMS[arg.dtype]}, {len(arg.broadcastable)})"
     for axis, bc in enumerate(arg.broadcastable):
         if bc:
             test += f" and _dim({arg.name}, {axis}) == 1"
@@ -216,7 +216,7 @@ def _alloc(ref, update):
     if ndim > 4:
         return f"np.empty({_shape(ref.dims)}, dtype={_py_dtype(ref.dtype)})"
     dims = ", ".join(list(ref.dims) + ["0"] * (4 - ndim))
-    typenum = f"cnp.{_TYPENUMS[ref.dtype]}"
+    typenum = _TYPENUMS[ref.dtype]
     if update is None:
         return f"_empty({typenum}, {ndim}, {dims})"
     return f"_reuse(spare[{update}], {typenum}, {ndim}, {dims})"
