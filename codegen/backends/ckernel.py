@@ -113,12 +113,13 @@ class Kernel:
         self.call = f"{name}({', '.join(args)})"
 
 
-def loop_kernel(kernel, table=cexpr.C_OPS):
+def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
     """A fused loop: per element, load operands, compute the assignments, store or reduce.
 
     The innermost loop comes in two versions: one for operands that are contiguous along it
     (plain ``x[i]`` indexing that gcc vectorizes, sums with an ``omp simd`` reduction) and a
     strided one. Reductions along the innermost loop accumulate in a register per row.
+    ``threads``: whether large loops may run on OpenMP threads.
     """
     n = len(kernel.dims)
     params = [f"Py_ssize_t n{a}" for a in range(n)]
@@ -179,7 +180,7 @@ def loop_kernel(kernel, table=cexpr.C_OPS):
         # (buffers a kernel writes never alias what it reads, so every iteration of the
         # contiguous inner loop is independent)
         pragma = " ".join(["#pragma omp simd"] + simd) if all(simd) else None
-        threads = _parallel_pragma(kernel, n, simd, row_acc)
+        threads = _parallel_pragma(kernel, n, simd, row_acc) if threads else None
         if threads and n == 1:  # one loop: threads and vector lanes share it
             pragma = threads.replace("parallel for", "parallel for simd") + \
                 (" " + " ".join(simd) if simd else "")
