@@ -453,7 +453,9 @@ class Lowerer:
             ref = ArrayRef(self.names.new(self.hint(node.out)), node.out.dtype, tuple(out_dims))
             self.buffers.append(Buffer(ref))  # the kernel sets the reduction's start value
             self.kinds[ref.name] = "buffer"
-            kept = [a for a in range(x.ndim) if a not in node.op.axes]
+            # the loop axis each output axis follows (None: reduced or broadcast)
+            kept = ([a for a in range(x.ndim)] if node.op.keepdims
+                    else [a for a in range(x.ndim) if a not in node.op.axes])
             axes = tuple(None if a in node.op.axes or x.broadcastable[a] else kept.index(a)
                          for a in range(x.ndim))
             stores.append(Store(len(operands), local, combine=node.op.combine))
@@ -505,7 +507,7 @@ class Lowerer:
             a, b = (self.array(v) for v in node.inputs)
             out = self._buffer(var, self.hint(var))
             self.steps.append(DotStep(f"{self.name}_k{len(self.steps)}_{out.name}", out, a, b,
-                                      (origin,)))
+                                      (origin,), trans=op.trans))
         elif isinstance(op, ARange):
             kind, n = self.val(node.inputs[0])
             dim = n.value if n.op == "dim" else str(int(n.value))

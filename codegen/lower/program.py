@@ -78,7 +78,10 @@ class LoopKernel:
 
 @dataclass(frozen=True)
 class DotStep:
-    """out = a . b through BLAS (gemm / gemv / dot); transposes come from strides."""
+    """out = a . b through BLAS (gemm / gemv / dot); transposes come from strides.
+
+    ``trans``: whether a and b are used transposed (their two strides swapped).
+    """
 
     name: str
     out: ArrayRef
@@ -86,6 +89,7 @@ class DotStep:
     b: ArrayRef
     origins: tuple
     kind: str = "dot"
+    trans: tuple = (False, False)
 
 
 @dataclass(frozen=True)

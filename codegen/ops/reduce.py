@@ -1,6 +1,7 @@
 """Reductions along axes (sum, prod, max, min) and argmax.
 
-A reduction drops the reduced axes; ``keepdims`` is a dimshuffle added by the front end.
+A reduction drops the reduced axes, or with ``keepdims`` keeps them with length 1 (as the
+gradient walker does when it sums a gradient back to a broadcast operand's shape).
 """
 
 import numpy as np
@@ -23,35 +24,44 @@ def _keepdims_order(ndim, axes):
 class Reduce(Op):
     """Combine elements along ``axes`` with ``combine`` in add, mul, maximum, minimum."""
 
-    props = ("combine", "axes")
+    props = ("combine", "axes", "keepdims")
     _NUMPY = {"add": np.sum, "mul": np.prod, "maximum": np.max, "minimum": np.min}
     _NAMES = {"add": "sum", "mul": "prod", "maximum": "max", "minimum": "min"}
 
-    def __init__(self, combine, axes):
+    def __init__(self, combine, axes, keepdims=False):
         self.combine = combine
         self.axes = tuple(sorted(axes))
+        self.keepdims = bool(keepdims)
 
     def short_name(self):
         return self._NAMES[self.combine]
 
     def __str__(self):
-        return f"{self.short_name()}{{axis={list(self.axes)}}}"
+        kept = ", keepdims" if self.keepdims else ""
+        return f"{self.short_name()}{{axis={list(self.axes)}{kept}}}"
 
     def format(self, node, args):
+        kept = ", keepdims=True" if self.keepdims else ""
         if len(self.axes) == node.inputs[0].ndim:
-            return f"{self.short_name()}({args[0]})"
-        return f"{self.short_name()}({args[0]}, axis={list(self.axes)})"
+            return f"{self.short_name()}({args[0]}{kept})"
+        return f"{self.short_name()}({args[0]}, axis={list(self.axes)}{kept})"
 
     def make_node(self, x):
         if any(not 0 <= a < x.ndim for a in self.axes):
             raise ValueError(f"{self.short_name()}: axis {self.axes} out of range for "
                              f"{describe(x)}")
-        keep = [a for a in range(x.ndim) if a not in self.axes]
         dtype = x.dtype
         if self.combine in ("add", "mul") and np.dtype(dtype).kind in "bui":
             dtype = "int64" if np.dtype(dtype).kind != "u" else "uint64"
-        out_type = TensorType(dtype, [x.broadcastable[a] for a in keep],
-                              [x.type.shape[a] for a in keep])
+        if self.keepdims:
+            out_type = TensorType(dtype, [a in self.axes or x.broadcastable[a]
+                                          for a in range(x.ndim)],
+                                  [1 if a in self.axes else x.type.shape[a]
+                                   for a in range(x.ndim)])
+        else:
+            keep = [a for a in range(x.ndim) if a not in self.axes]
+            out_type = TensorType(dtype, [x.broadcastable[a] for a in keep],
+                                  [x.type.shape[a] for a in keep])
         return Apply(self, [x], [out_type])
 
     def perform(self, node, values):
@@ -59,25 +69,29 @@ class Reduce(Op):
         if self.combine in ("maximum", "minimum") and x.size == 0:
             raise op_error(ValueError, node, f"{self.short_name()} of an empty array "
                            f"{describe(node.inputs[0], x)} has no identity")
-        out = self._NUMPY[self.combine](x, axis=self.axes)
+        out = self._NUMPY[self.combine](x, axis=self.axes, keepdims=self.keepdims)
         return [np.asarray(out, dtype=node.out.dtype)]
 
     def infer_shape(self, node, input_shapes):
         (shape,) = input_shapes
+        if self.keepdims:
+            return [tuple("1" if a in self.axes else d for a, d in enumerate(shape))]
         return [tuple(d for a, d in enumerate(shape) if a not in self.axes)]
 
     def batch(self, node, inputs, batched):
-        return Reduce(self.combine, [a + 1 for a in self.axes])(inputs[0])
+        return Reduce(self.combine, [a + 1 for a in self.axes], self.keepdims)(inputs[0])
 
     def grad(self, node, output_grads):
         t = _tensor()
         (gz,) = output_grads
         x = node.inputs[0]
-        order = _keepdims_order(x.ndim, self.axes)
-        gz_kept = DimShuffle(order)(gz)
+
+        def kept(v):
+            return v if self.keepdims else DimShuffle(_keepdims_order(x.ndim, self.axes))(v)
+        gz_kept = kept(gz)
         if self.combine == "add":
             return [t.second(x, gz_kept)]
-        out_kept = DimShuffle(order)(node.out)
+        out_kept = kept(node.out)
         if self.combine == "mul":
             # x / x would be nan at zeros; this rule (Theano's) assumes x has no zeros.
             return [gz_kept * out_kept / x]

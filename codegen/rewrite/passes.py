@@ -4,6 +4,7 @@ import numpy as np
 
 from codegen.graph import Constant, toposort
 from codegen.graph.basic import provenance_as
+from codegen.ops.blas import fold_transposes
 from codegen.ops.elemwise import Elemwise, constant_value, is_elemwise
 from codegen.ops.shape import DimShuffle, ShapeOf
 from codegen.rewrite.walker import apply_local
@@ -156,12 +157,13 @@ def simplify_node(node):
         return _simplify_elemwise(node)
     if isinstance(node.op, DimShuffle):
         return _compose_dimshuffle(node)
-    return None
+    return fold_transposes(node)
 
 
 def simplify(outputs):
     """Constant folding plus ``x*1, x+0, x**1, x**2 -> x*x, --x, exp(log x)``, transposes of
-    transposes, fills of constants, and constants-first order for add and mul."""
+    transposes, transposes folded into products, fills of constants, and constants-first
+    order for add and mul."""
     return apply_local(outputs, simplify_node)
 
 

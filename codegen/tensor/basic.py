@@ -234,18 +234,12 @@ def _axes(x, axis):
     return tuple(sorted(set(out)))
 
 
-def _keepdims(x, out, axes):
-    it = iter(range(out.ndim))
-    return DimShuffle(["x" if a in axes else next(it) for a in range(x.ndim)])(out)
-
-
 def _reduce(combine, x, axis, keepdims):
     x = as_tensor_variable(x)
     axes = _axes(x, axis)
     if not axes:
         return x
-    out = Reduce(combine, axes)(x)
-    return _keepdims(x, out, axes) if keepdims else out
+    return Reduce(combine, axes, keepdims)(x)
 
 
 def sum(x, axis=None, keepdims=False):
@@ -286,7 +280,10 @@ def argmax(x, axis=None, keepdims=False):
         x, axis = flatten(x, 1), 0
     (axis,) = _axes(x, axis)
     out = Argmax(axis)(x)
-    return _keepdims(x, out, (axis,)) if keepdims else out
+    if not keepdims:
+        return out
+    it = iter(range(out.ndim))
+    return DimShuffle(["x" if a == axis else next(it) for a in range(x.ndim)])(out)
 
 # ---------------------------------------------------------------- shapes
 

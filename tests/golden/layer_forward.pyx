@@ -17,7 +17,6 @@ cdef extern from *:
             Py_ssize_t sigmoid_s0,
             Py_ssize_t sigmoid_s1) {
         if (dot_s1 == 1 && sigmoid_s1 == 1) {
-            #pragma omp parallel for schedule(static) if(parallel: n0 * n1 >= 65536)
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 #pragma omp simd
                 for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
@@ -27,7 +26,6 @@ cdef extern from *:
                 }
             }
         } else {
-            #pragma omp parallel for schedule(static) if(parallel: n0 * n1 >= 65536)
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
                     double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);

@@ -36,20 +36,25 @@ def render_dot(step):
     a, b, out = step.a, step.b, step.out
     p = {r.name: f"{r.name}_p" for r in (a, b, out)}
 
-    def s(ref, axis):
-        return f"{ref.name}_s{axis}"
+    def operand(ref, transposed):
+        """Dims and stride names of an operand as the product uses it."""
+        if len(ref.dims) == 1:
+            return ref.dims, (f"{ref.name}_s0",)
+        dims, strides = ref.dims, (f"{ref.name}_s0", f"{ref.name}_s1")
+        return (dims[::-1], strides[::-1]) if transposed else (dims, strides)
 
-    if len(a.dims) == 2 and len(b.dims) == 2:
-        call = (f"_gemm({a.dims[0]}, {b.dims[1]}, {a.dims[1]}, {p[a.name]}, {s(a, 0)}, "
-                f"{s(a, 1)}, {p[b.name]}, {s(b, 0)}, {s(b, 1)}, {p[out.name]}, {s(out, 0)})")
-    elif len(a.dims) == 2:
-        call = (f"_gemv({a.dims[0]}, {a.dims[1]}, {p[a.name]}, {s(a, 0)}, {s(a, 1)}, "
-                f"{p[b.name]}, {s(b, 0)}, {p[out.name]}, {s(out, 0)})")
-    elif len(b.dims) == 2:
-        call = (f"_gemv({b.dims[1]}, {b.dims[0]}, {p[b.name]}, {s(b, 1)}, {s(b, 0)}, "
-                f"{p[a.name]}, {s(a, 0)}, {p[out.name]}, {s(out, 0)})")
+    (ad, as_), (bd, bs) = operand(a, step.trans[0]), operand(b, step.trans[1])
+    if len(ad) == 2 and len(bd) == 2:
+        call = (f"_gemm({ad[0]}, {bd[1]}, {ad[1]}, {p[a.name]}, {as_[0]}, {as_[1]}, "
+                f"{p[b.name]}, {bs[0]}, {bs[1]}, {p[out.name]}, {out.name}_s0)")
+    elif len(ad) == 2:
+        call = (f"_gemv({ad[0]}, {ad[1]}, {p[a.name]}, {as_[0]}, {as_[1]}, "
+                f"{p[b.name]}, {bs[0]}, {p[out.name]}, {out.name}_s0)")
+    elif len(bd) == 2:
+        call = (f"_gemv({bd[1]}, {bd[0]}, {p[b.name]}, {bs[1]}, {bs[0]}, "
+                f"{p[a.name]}, {as_[0]}, {p[out.name]}, {out.name}_s0)")
     else:
-        call = f"_dotv({a.dims[0]}, {p[a.name]}, {s(a, 0)}, {p[b.name]}, {s(b, 0)}, {p[out.name]})"
+        call = f"_dotv({ad[0]}, {p[a.name]}, {as_[0]}, {p[b.name]}, {bs[0]}, {p[out.name]})"
     return call
 
 
