@@ -254,12 +254,19 @@ def product_loops(ctype, suffix):
     }}
     for (Py_ssize_t i = 0; i < m; i++) {{
         {T}* ci = c + i * c0;
-        for (Py_ssize_t j = 0; j < n; j++) ci[j] = 0;
-        for (Py_ssize_t p = 0; p < k; p++) {{
+        if (k == 0) {{
+            for (Py_ssize_t j = 0; j < n; j++) ci[j] = 0;
+            continue;
+        }}
+        for (Py_ssize_t p = 0; p < k; p++) {{  /* the first term sets the row, no zeroing */
             const {T} aip = a[i * a0 + p * a1];
             const {T}* bp = b + p * b0;
-            if (b1 == 1) {{
+            if (b1 == 1 && p == 0) {{
+                for (Py_ssize_t j = 0; j < n; j++) ci[j] = aip * bp[j];
+            }} else if (b1 == 1) {{
                 for (Py_ssize_t j = 0; j < n; j++) ci[j] += aip * bp[j];
+            }} else if (p == 0) {{
+                for (Py_ssize_t j = 0; j < n; j++) ci[j] = aip * bp[j * b1];
             }} else {{
                 for (Py_ssize_t j = 0; j < n; j++) ci[j] += aip * bp[j * b1];
             }}

@@ -61,28 +61,28 @@ cdef _run_forward(W, b, x, allow_downcast, spare):
         raise _shape_error('add: dimension 0 of dot and b must be equal', 'built at tests/test_debug.py:22: h = T.nnet.sigmoid(T.dot(W, x) + b)', (('dot', (W_n0, x_n1)), ('b', (b_n0, 1)), ))
     # workspace: reused while the dims stay the same (one per thread)
     _ws = _WORKSPACE_forward.__dict__
-    if _ws.get("key") != (x_n0, x_n1, W_n0, W_n1, b_n0, ):
+    if _ws.get("key") != (x_n1, W_n0, ):
         _ws["arrays"] = (
             np.empty((W_n0, x_n1), dtype=np.float64),
         )
-        _ws["key"] = (x_n0, x_n1, W_n0, W_n1, b_n0, )
+        _ws["key"] = (x_n1, W_n0, )
     dot, = _ws["arrays"]
     sigmoid = _empty(NPY_FLOAT64, 2, W_n0, x_n1, 0, 0)
     cdef double* W_p = <double*>_data(W)
-    cdef Py_ssize_t W_s0 = _stride(W, 0)
-    cdef Py_ssize_t W_s1 = _stride(W, 1)
+    cdef Py_ssize_t W_s0 = _stride(W, 0, sizeof(double))
+    cdef Py_ssize_t W_s1 = _stride(W, 1, sizeof(double))
     cdef double* x_p = <double*>_data(x)
-    cdef Py_ssize_t x_s0 = _stride(x, 0)
-    cdef Py_ssize_t x_s1 = _stride(x, 1)
+    cdef Py_ssize_t x_s0 = _stride(x, 0, sizeof(double))
+    cdef Py_ssize_t x_s1 = _stride(x, 1, sizeof(double))
     cdef double* dot_p = <double*>_data(dot)
-    cdef Py_ssize_t dot_s0 = _stride(dot, 0)
-    cdef Py_ssize_t dot_s1 = _stride(dot, 1)
+    cdef Py_ssize_t dot_s0 = _stride(dot, 0, sizeof(double))
+    cdef Py_ssize_t dot_s1 = _stride(dot, 1, sizeof(double))
     cdef double* b_p = <double*>_data(b)
-    cdef Py_ssize_t b_s0 = _stride(b, 0)
-    cdef Py_ssize_t b_s1 = _stride(b, 1)
+    cdef Py_ssize_t b_s0 = _stride(b, 0, sizeof(double))
+    cdef Py_ssize_t b_s1 = _stride(b, 1, sizeof(double))
     cdef double* sigmoid_p = <double*>_data(sigmoid)
-    cdef Py_ssize_t sigmoid_s0 = _stride(sigmoid, 0)
-    cdef Py_ssize_t sigmoid_s1 = _stride(sigmoid, 1)
+    cdef Py_ssize_t sigmoid_s0 = _stride(sigmoid, 0, sizeof(double))
+    cdef Py_ssize_t sigmoid_s1 = _stride(sigmoid, 1, sizeof(double))
     with nogil:
         _gemm(W_n0, x_n1, W_n1, W_p, W_s0, W_s1, x_p, x_s0, x_s1, dot_p, dot_s0)  # dot(W, x)
         forward_k1_sigmoid(W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1)  # sigmoid((dot + b))

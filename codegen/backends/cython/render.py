@@ -5,6 +5,7 @@ Python decides every name, expression and loop line here; the templates under
 """
 
 import os
+import re
 
 import jinja2
 import numpy as np
@@ -148,7 +149,10 @@ def function_context(program, debug=False):
         "fresh": [dict(_buffer(b), alloc=_alloc(b.ref, update_index.get(b.ref.name)))
                   for b in program.buffers if b.ref.name in leaving],
         "scratch": [_buffer(b) for b in program.buffers if b.ref.name not in leaving],
-        "scratch_key": "(" + "".join(f"{d}, " for d, _ in program.dims) + ")",
+        # the dims the scratch buffers' shapes use: equal dims, same buffers
+        "scratch_key": "(" + "".join(f"{d}, " for d, _ in program.dims if any(
+            d in re.findall(r"\w+", dim) for b in program.buffers
+            if b.ref.name not in leaving for dim in b.ref.dims)) + ")",
         "views": [{"name": v.ref.name, "expr": v.expr} for v in program.views
                   if v.ref.name not in c_views],
         "pointer_views": [_pointer_view(v, by_name) for v in program.views
