@@ -49,13 +49,37 @@ def main():
     header = (f"Machine: {machine()}.\nEach implementation alone in {args.processes} fresh "
               f"processes; median of the per-process medians. Ratio = peer time / codegen "
               f"time (above 1: codegen is faster).\n\n")
+    footer = gemm_report(results.get("w2_wide_mlp"), args.processes)
     with open(os.path.join(out, "latest.md"), "w") as f:
-        f.write(header + table + "\n")
+        f.write(header + table + "\n" + footer)
     with open(os.path.join(out, "latest.json"), "w") as f:
         json.dump({"machine": machine(), "results": results}, f, indent=1)
     harness.chart(results, names, os.path.join(out, "ratios.png"))
-    print(header + table)
+    print(header + table + "\n" + footer)
     print(f"({time.perf_counter() - t0:.0f}s)")
+
+
+def gemm_report(w2, processes):
+    """W2's rate next to numpy's rate on the step's products alone (fresh processes too)."""
+    if not w2:
+        return ""
+    import statistics
+    import subprocess
+    import w2_wide_mlp
+    lines = ["", "W2 products alone in numpy (the gemm floor) against the codegen step:", ""]
+    for dtype in ("float64", "float32"):
+        step = w2.get(dtype, {}).get("codegen")
+        runs = [float(subprocess.run(
+            [sys.executable, "-c", f"import w2_wide_mlp; print(w2_wide_mlp.gemm_seconds("
+                                   f"{dtype!r}))"], cwd=HERE, capture_output=True, text=True,
+            env={**os.environ, **harness.THREAD_ENV}, check=True).stdout)
+            for _ in range(processes)]
+        floor = statistics.median(runs)
+        flops = w2_wide_mlp.FLOPS
+        lines.append(f"- {dtype}: products {floor * 1e3:.3g} ms = {flops / floor / 1e9:.1f} "
+                     f"GFLOP/s; codegen step {step * 1e3:.3g} ms = {flops / step / 1e9:.1f} "
+                     f"GFLOP/s, {100 * floor / step:.0f} % of the gemm rate")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

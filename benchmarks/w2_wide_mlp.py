@@ -9,5 +9,27 @@ CASES = {f"{dtype}": {"sizes": (784, 512, 512, 10), "N": 256, "dtype": dtype}
 IMPLEMENTATIONS = mlp.implementations(train=True)
 reference = mlp.reference_train
 
-# 2 * N * (784*512 + 512*512 + 512*10) multiply-adds forward, twice that backward
-FLOPS = 3 * 2 * 256 * (784 * 512 + 512 * 512 + 512 * 10)
+# The step's products: forward W.h for each layer, the weight gradients delta.h^T, and the
+# errors sent back W^T.delta for the two upper layers (none is needed for the input).
+SIZES, N = (784, 512, 512, 10), 256
+FLOPS = 2 * N * (2 * sum(a * b for a, b in zip(SIZES[:-1], SIZES[1:]))
+                 + sum(a * b for a, b in zip(SIZES[1:-1], SIZES[2:])))
+
+
+def gemm_seconds(dtype):
+    """numpy's time for just the step's products, same shapes and layouts: the gemm floor."""
+    import numpy as np
+    from harness import time_step
+    rng = np.random.RandomState(0)
+    Ws = [rng.randn(b, a).astype(dtype) for a, b in zip(SIZES[:-1], SIZES[1:])]
+    hs = [rng.randn(a, N).astype(dtype) for a in SIZES]
+    deltas = [rng.randn(b, N).astype(dtype) for b in SIZES[1:]]
+
+    def products():
+        for W, h in zip(Ws, hs):
+            W @ h
+        for d, h in zip(deltas, hs):
+            d @ h.T
+        for W, d in zip(Ws[1:], deltas[1:]):
+            W.T @ d
+    return time_step(products)
