@@ -80,7 +80,7 @@ def test_merged_dims_share_a_loop_and_still_check(mod, tmp_path):
     with pytest.raises(ValueError, match="dot"):
         mod.merged(r, rng.randn(4, 7), w)
     source = open(mod.__file__.split(".cpython")[0] + ".pyx").read()
-    body = source[source.index("cdef _run_merged"):source.index("def _impl_merged")]
+    body = source[source.index("cdef tuple _run_merged"):source.index("def _impl_merged")]
     kernels = [line for line in body.splitlines() if line.strip().startswith("merged_k")]
     assert len(kernels) == 1, kernels
 

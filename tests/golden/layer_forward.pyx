@@ -43,7 +43,7 @@ cdef extern from *:
 _WORKSPACE_forward = threading.local()
 
 
-cdef _run_forward(W, b, x, allow_downcast, spare):
+cdef tuple _run_forward(W, b, x, allow_downcast, tuple spare):
     """Compute forward from validated state and raw arguments; returns (outputs, new state).
 
     ``spare``: None, or for each update an array (or None) that the new value may overwrite.
@@ -97,13 +97,18 @@ def _impl_forward(W, b, x, allow_downcast=None):
 def forward(x):
     """forward(x: float64 matrix) -> float64 matrix
     x: float64 array of shape (x_n0, x_n1)"""
+    cdef dict state = _state
     global _readers
-    with _lock:
-        snapshot = (_state['W'], _state['b'], )
+    _lock.acquire()
+    try:
+        snapshot = (state['W'], state['b'], )
         _readers += 1
+    finally:
+        _lock.release()
     try:
         outputs = _run_forward(snapshot[0], snapshot[1], x, None, None)[0]
     finally:
-        with _lock:
-            _readers -= 1
+        _lock.acquire()
+        _readers -= 1
+        _lock.release()
     return outputs[0]
