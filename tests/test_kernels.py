@@ -28,6 +28,8 @@ def mod(tmp_path_factory):
     r, s, w = T.matrix("r"), T.matrix("s"), T.matrix("w")
     m.add_function("merged", [r, s, w], [T.exp(T.dot(w, r)) + 1, T.dot(w, s) * 2,
                                          T.dot(w, r) - T.dot(w, s)])
+    u, z = T.vector("u"), T.vector("z")
+    m.add_function("sliced", [u, z], u[1:-1:2] * z)
     W = codegen.shared(np.ones((3, 4)), name="W")
     y = T.matrix("y")
     m.add_function("step", [y], T.sum(T.dot(W, y)), updates=[(W, W * 0.5 + 1)])
@@ -105,3 +107,15 @@ def test_new_state_reuses_arrays_nobody_holds(mod):
     mod.step(y)
     mod.step(y)
     np.testing.assert_array_equal(state["W"], want_w)  # copies, untouched by later steps
+
+
+def test_failed_check_reports_the_first_failing_check_with_shapes(mod):
+    """All checks are one C test; the message is rebuilt from the dims only on failure,
+    including dims computed from slices."""
+    u = np.arange(9.0)
+    np.testing.assert_array_equal(mod.sliced(u, np.ones(4)), u[1:-1:2])
+    with pytest.raises(ValueError) as info:
+        mod.sliced(u, np.ones(5))
+    message = str(info.value)
+    assert "mul: dimension 0" in message and "(4,)" in message and "(5,)" in message
+    assert "test_kernels.py" in message  # the line that built the product

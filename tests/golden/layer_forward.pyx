@@ -41,6 +41,13 @@ cdef extern from *:
 
 
 _WORKSPACE_forward = threading.local()
+# shape checks (lhs, rhs, message, where, operands): what a failed one reports
+_CHECKS_forward = (
+    ('W_n1', 'x_n0', 'dot: W columns must equal x rows', 'built at tests/test_debug.py:22: h = T.nnet.sigmoid(T.dot(W, x) + b)',
+     (('W', ('W_n0', 'W_n1')), ('x', ('x_n0', 'x_n1')))),
+    ('W_n0', 'b_n0', 'add: dimension 0 of dot and b must be equal', 'built at tests/test_debug.py:22: h = T.nnet.sigmoid(T.dot(W, x) + b)',
+     (('dot', ('W_n0', 'x_n1')), ('b', ('b_n0', '1')))),
+)
 
 
 cdef tuple _run_forward(W, b, x, allow_downcast, tuple spare):
@@ -55,15 +62,15 @@ cdef tuple _run_forward(W, b, x, allow_downcast, tuple spare):
     cdef Py_ssize_t W_n0 = _dim(W, 0)
     cdef Py_ssize_t W_n1 = _dim(W, 1)
     cdef Py_ssize_t b_n0 = _dim(b, 0)
-    if W_n1 != x_n0:
-        raise _shape_error('dot: W columns must equal x rows', 'built at tests/test_debug.py:22: h = T.nnet.sigmoid(T.dot(W, x) + b)', (('W', (W_n0, W_n1)), ('x', (x_n0, x_n1)), ))
-    if W_n0 != b_n0:
-        raise _shape_error('add: dimension 0 of dot and b must be equal', 'built at tests/test_debug.py:22: h = T.nnet.sigmoid(T.dot(W, x) + b)', (('dot', (W_n0, x_n1)), ('b', (b_n0, 1)), ))
+    if (W_n1 != x_n0  # dot: W columns must equal x rows
+            or W_n0 != b_n0  # add: dimension 0 of dot and b must be equal
+            ):
+        raise _shape_failure(_CHECKS_forward, {'x_n0': x_n0, 'x_n1': x_n1, 'W_n0': W_n0, 'W_n1': W_n1, 'b_n0': b_n0, })
     # workspace: reused while the dims stay the same (one per thread)
     _ws = _WORKSPACE_forward.__dict__
     if _ws.get("key") != (x_n1, W_n0, ):
         _ws["arrays"] = (
-            np.empty((W_n0, x_n1), dtype=np.float64),
+            _empty(NPY_FLOAT64, 2, W_n0, x_n1, 0, 0),
         )
         _ws["key"] = (x_n1, W_n0, )
     dot, = _ws["arrays"]

@@ -140,15 +140,15 @@ def function_context(program, debug=False):
                   "ready": _ready_test(a)} for a in program.args],
         "state": program.state,
         "dims": program.dims,
-        "checks": [{"cond": f"{c.lhs} != {c.rhs}", "message": repr(c.message),
-                    "where": repr(c.where),
-                    "operands": "(" + "".join(f"({label!r}, {_shape(dims)}), "
-                                              for label, dims in c.operands) + ")"}
-                   for c in program.checks],
+        # one C test for all shape checks; the message is built only when one fails
+        "check_any": [f"{_operand(c.lhs)} != {_operand(c.rhs)}  # {comment(c.message)}"
+                      for c in program.checks],
+        "check_table": _check_table(program.checks),
         # fresh: arrays that leave the call (outputs, new state); scratch: reused across calls
         "fresh": [dict(_buffer(b), alloc=_alloc(b.ref, update_index.get(b.ref.name)))
                   for b in program.buffers if b.ref.name in leaving],
-        "scratch": [_buffer(b) for b in program.buffers if b.ref.name not in leaving],
+        "scratch": [dict(_buffer(b), alloc=_alloc(b.ref, None)) for b in program.buffers
+                    if b.ref.name not in leaving],
         # the dims the scratch buffers' shapes use: equal dims, same buffers
         "scratch_key": "(" + "".join(f"{d}, " for d, _ in program.dims if any(
             d in re.findall(r"\w+", dim) for b in program.buffers
@@ -170,6 +170,21 @@ def function_context(program, debug=False):
         "written": "{" + ", ".join(f"{name!r}: {name}" for name, _, _ in program.materialized)
                   + "}",
     }
+
+
+def _operand(expr):
+    return expr if expr.isidentifier() or expr.isdigit() else f"({expr})"
+
+
+def _check_table(checks):
+    """The shape checks as a Python literal: (lhs, rhs, message, where, operands), with dims
+    as expressions the runtime evaluates over the call's dims when a check fails."""
+    rows = ["("]
+    for c in checks:
+        operands = tuple((label, tuple(dims)) for label, dims in c.operands)
+        rows.append(f"    ({c.lhs!r}, {c.rhs!r}, {c.message!r}, {c.where!r},")
+        rows.append(f"     {operands!r}),")
+    return "\n".join(rows + [")"])
 
 
 def _all_refs(program):
