@@ -70,29 +70,39 @@ def run_one(workload, case, impl):
 
 
 def run_workload(workload, processes=3, impls=None):
-    """{case: {impl: median seconds or None (missing)}} for one workload script."""
+    """{case: {impl: median seconds or None (missing)}} for one workload script.
+
+    The processes go round by round, each round running every implementation once: the
+    speed of these shared machines drifts over tens of seconds, and rounds spread a slow
+    stretch over all implementations instead of letting it fall on one.
+    """
     module = importlib.import_module(workload)
     results = {}
     for case in module.CASES:
-        results[case] = {}
-        for impl in impls or module.IMPLEMENTATIONS:
-            medians, missing = [], None
-            for _ in range(processes):
+        names = list(impls or module.IMPLEMENTATIONS)
+        medians = {impl: [] for impl in names}
+        missing = {}
+        for _ in range(processes):
+            for impl in names:
+                if impl in missing:
+                    continue
                 out = subprocess.run([sys.executable, os.path.join(HERE, "harness.py"), "--one",
                                       workload, case, impl], capture_output=True, text=True,
                                      env={**os.environ, **THREAD_ENV}, cwd=HERE, timeout=900)
                 if out.returncode != 0:
-                    missing = "failed: " + out.stderr.strip().splitlines()[-1][:200]
+                    missing[impl] = "failed: " + out.stderr.strip().splitlines()[-1][:200]
                     print(f"{workload} {case} {impl} failed:\n{out.stderr[-2000:]}",
                           file=sys.stderr)
-                    break
+                    continue
                 row = json.loads(out.stdout.strip().splitlines()[-1])
                 if "missing" in row:
-                    missing = "missing: " + row["missing"]
-                    break
-                medians.append(row["seconds"])
-            results[case][impl] = None if missing else statistics.median(medians)
-            shown = missing if missing else _fmt(results[case][impl])
+                    missing[impl] = "missing: " + row["missing"]
+                    continue
+                medians[impl].append(row["seconds"])
+        results[case] = {}
+        for impl in names:
+            results[case][impl] = None if impl in missing else statistics.median(medians[impl])
+            shown = missing.get(impl) or _fmt(results[case][impl])
             print(f"  {module.NAME} {case:>12s} {impl:>12s}: {shown}", flush=True)
     return results
 

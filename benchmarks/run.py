@@ -1,6 +1,6 @@
 """Run every workload (or those named) and write results/latest.md, .json and ratios.png.
 
-    python benchmarks/run.py [W1 W2 W3 W4 B] [--processes 3]
+    python benchmarks/run.py [W1 W2 W3 W4 B] [--processes 5]
 """
 
 import argparse
@@ -33,7 +33,7 @@ def machine():
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", default=list(WORKLOADS))
-    parser.add_argument("--processes", type=int, default=3)
+    parser.add_argument("--processes", type=int, default=5)
     args = parser.parse_args()
     os.environ.setdefault("CODEGEN_CACHE_DIR", os.path.join(HERE, ".cache"))
     results, names = {}, {}
@@ -47,7 +47,8 @@ def main():
     os.makedirs(out, exist_ok=True)
     table = harness.markdown(results, names)
     header = (f"Machine: {machine()}.\nEach implementation alone in {args.processes} fresh "
-              f"processes; median of the per-process medians. Ratio = peer time / codegen "
+              f"processes, run in rounds (each round runs every implementation once); median "
+              f"of the per-process medians. Ratio = peer time / codegen "
               f"time (above 1: codegen is faster).\n\n")
     footer = gemm_report(results.get("w2_wide_mlp"), args.processes)
     with open(os.path.join(out, "latest.md"), "w") as f:
