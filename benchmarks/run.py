@@ -66,6 +66,7 @@ def gemm_report(w2, processes):
         return ""
     import statistics
     import subprocess
+
     import w2_wide_mlp
     lines = ["", "W2 products alone in numpy (the gemm floor) against the codegen step:", ""]
     for dtype in ("float64", "float32"):

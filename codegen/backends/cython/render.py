@@ -193,9 +193,11 @@ def _all_refs(program):
 
 
 def _leaf_refs(program):
+    """Refs of the constants, arguments and state (views may read them)."""
     return ([ArrayRef(name, str(data.dtype), tuple(str(n) for n in data.shape))
-             for name, data in program.constants] + [ArrayRef(a.name, a.dtype, _leaf_dims(a.name, a.broadcastable))
-             for a in program.args]
+             for name, data in program.constants]
+            + [ArrayRef(a.name, a.dtype, _leaf_dims(a.name, a.broadcastable))
+               for a in program.args]
             + [ArrayRef(s.local, s.dtype, _leaf_dims(s.local, s.broadcastable))
                for s in program.state])
 
