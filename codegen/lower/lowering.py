@@ -24,6 +24,7 @@ from codegen.lower.program import (
     Store,
     View,
 )
+from codegen.lower.shapes import symbolic_shapes, unify_dims
 from codegen.ops.blas import Dot
 from codegen.ops.elemwise import Elemwise
 from codegen.ops.reduce import Argmax
@@ -249,8 +250,11 @@ class Lowerer:
                 scalar_ids.add(id(node))
                 for o in node.outputs:
                     self.kinds.setdefault(f"#scalar{o.id}", "scalar")
-        shapes = self._symbolic_shapes(nodes)
-        canonical, required = self._unify_dims(nodes, shapes)
+        shapes = symbolic_shapes(nodes, self._leaf_shape)
+        canonical, merges = unify_dims(nodes, shapes, [d for d, _ in self.dims],
+                                       self._leaf_shape)
+        required = [Check(lhs, rhs, f"{node.op.short_name()}: {message}", _where_text(node))
+                    for lhs, rhs, message, node in merges]
         group_of, groups = fuse(nodes, users, outputs, lambda n: id(n) in scalar_ids,
                                 lambda v: canonical(shapes.get(v.id)))
         for unit in _schedule(nodes, group_of):
@@ -269,67 +273,6 @@ class Lowerer:
         return Program(self.name, args, state, self.dims, self.checks, self.constants,
                        self.buffers, self.views, self.steps, out_refs, updates,
                        materialized=self.materialized, fgraph=self.fgraph)
-
-    def _symbolic_shapes(self, nodes):
-        """Shape expressions of every variable, known before lowering (None: unknown)."""
-        shapes = {}
-
-        def shape(var):
-            if var.id in shapes:
-                return shapes[var.id]
-            if var.id in self.vals and self.vals[var.id][0] == "array":
-                return self.vals[var.id][1].dims
-            if isinstance(var, Constant):
-                return tuple(str(n) for n in var.data.shape)
-            return None
-
-        for node in nodes:
-            ins = [shape(v) for v in node.inputs]
-            try:
-                outs = node.op.infer_shape(node, ins) if None not in ins else None
-            except NotImplementedError:
-                outs = None
-            for i, out in enumerate(node.outputs):
-                shapes[out.id] = tuple(outs[i]) if outs is not None else None
-        return shapes
-
-    def _unify_dims(self, nodes, shapes):
-        """Dims the shape checks prove equal, merged so that fusion sees one loop shape.
-
-        ``W1.T . delta`` has rows ``W1_n1`` and the hidden layer ``W0_n0``: a check makes them
-        equal before any kernel runs, so loops over either are the same loop. Returns the
-        function mapping a symbolic shape to its canonical form (each dim replaced by the
-        earliest declared dim it equals) and the checks that make the merge sound, to be
-        emitted with the others.
-        """
-        order = {d: k for k, (d, _) in enumerate(self.dims)}
-        parent = {d: d for d in order}
-        required = []
-
-        def find(d):
-            while parent[d] != d:
-                parent[d] = parent[parent[d]]
-                d = parent[d]
-            return d
-
-        for node in nodes:
-            if not hasattr(node.op, "shape_checks"):
-                continue
-            ins = [shapes.get(v.id) if v.owner is not None else self._leaf_shape(v)
-                   for v in node.inputs]
-            if any(s is None for s in ins):
-                continue
-            for lhs, rhs, message in node.op.shape_checks(node, ins):
-                if lhs in order and rhs in order and find(lhs) != find(rhs):
-                    a, b = sorted((find(lhs), find(rhs)), key=order.get)
-                    parent[b] = a
-                    required.append(Check(lhs, rhs, f"{node.op.short_name()}: {message}",
-                                          _where_text(node)))
-
-        def canonical(shape):
-            return None if shape is None else tuple(find(d) if d in parent else d
-                                                    for d in shape)
-        return canonical, required
 
     def _leaf_shape(self, var):
         kind, ref = self.vals.get(var.id, (None, None))
