@@ -119,3 +119,28 @@ def test_failed_check_reports_the_first_failing_check_with_shapes(mod):
     message = str(info.value)
     assert "mul: dimension 0" in message and "(4,)" in message and "(5,)" in message
     assert "test_kernels.py" in message  # the line that built the product
+
+
+def test_threaded_loops_work_in_a_forked_child(mod):
+    """gcc's OpenMP runtime hangs a forked child that starts a parallel region once the parent
+    has run one: modules run single-threaded in forked children."""
+    import os
+    import signal
+    import time
+    v = np.random.RandomState(3).uniform(-3, 3, BIG)
+    want = np.exp(v) * 2 - v
+    np.testing.assert_allclose(mod.big_vector(v)[1], want)  # threads started in the parent
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        ok = np.allclose(mod.big_vector(v)[1], want)
+        os._exit(0 if ok else 1)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child hung in a threaded kernel")

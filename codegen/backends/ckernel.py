@@ -71,7 +71,8 @@ def _parallel_pragma(kernel, n, simd, row_acc):
         elif op.axes[0] is None:
             return None
     total = " * ".join(f"n{a}" for a in range(n))
-    return f"#pragma omp parallel for schedule(static) if(parallel: {total} >= {PARALLEL_MIN})"
+    return (f"#pragma omp parallel for schedule(static) "
+            f"if(parallel: cg_threads_allowed && {total} >= {PARALLEL_MIN})")
 
 
 def identity(combine, dtype):
