@@ -277,9 +277,10 @@ def product_loops(ctype, suffix):
 
 static void cg_gemv_loops_{suffix}(Py_ssize_t m, Py_ssize_t k, const {T}* a, Py_ssize_t a0,
         Py_ssize_t a1, const {T}* x, Py_ssize_t x0, {T}* y, Py_ssize_t y0) {{
-    if (a0 == 1 && a1 != 1 && y0 == 1) {{  /* columns of a are contiguous: y += a[:, p] x[p] */
-        for (Py_ssize_t i = 0; i < m; i++) y[i] = 0;
-        for (Py_ssize_t p = 0; p < k; p++) {{
+    if (a0 == 1 && a1 != 1 && y0 == 1 && k > 0) {{  /* contiguous columns: y += a[:, p] x[p] */
+        #pragma omp simd
+        for (Py_ssize_t i = 0; i < m; i++) y[i] = a[i] * x[0];
+        for (Py_ssize_t p = 1; p < k; p++) {{
             const {T} xp = x[p * x0];
             const {T}* ap = a + p * a1;
             #pragma omp simd
