@@ -11,7 +11,7 @@ import jinja2
 import numpy as np
 
 from codegen.backends import cexpr, ckernel
-from codegen.lower.program import ArgmaxStep, ArrayRef, DotStep, LoopKernel
+from codegen.lower.program import ArgmaxStep, DotStep, LoopKernel
 
 TEMPLATE_DIRS = [
     os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -123,15 +123,8 @@ def function_context(program, debug=False):
             copied.add(ref.name)
     refs = _array_refs(program)
     leaving = update_names | {r.name for r in program.outputs if hasattr(r, "dims")}
-    c_views = set() if guard else _pointer_views(program, leaving)
+    c_views = set() if guard else _pointer_views(program, leaving, {r.name for r in refs})
     base = [r for r in refs if r.name not in c_views]
-    known = {r.name for r in base}
-    by_name = {v.ref.name: v for v in program.views}
-    for v in program.views:  # sources of pointer views need their own pointers
-        if v.ref.name in c_views and v.source not in c_views and v.source not in known:
-            src = next(r for r in _all_refs(program) if r.name == v.source)
-            base.append(src)
-            known.add(src.name)
     update_index = {ref.name: k for k, (_, ref) in enumerate(program.updates)}
     return {
         "name": program.name,
@@ -155,7 +148,7 @@ def function_context(program, debug=False):
             if b.ref.name not in leaving for dim in b.ref.dims)) + ")",
         "views": [{"name": v.ref.name, "expr": v.expr} for v in program.views
                   if v.ref.name not in c_views],
-        "pointer_views": [_pointer_view(v, by_name) for v in program.views
+        "pointer_views": [_pointer_view(v) for v in program.views
                           if v.ref.name in c_views],
         "constants": [{"name": name, "value": f"np.array({data.tolist()!r}, "
                                                f"dtype={_py_dtype(str(data.dtype))})"}
@@ -187,37 +180,23 @@ def _check_table(checks):
     return "\n".join(rows + [")"])
 
 
-def _all_refs(program):
-    return ([b.ref for b in program.buffers] + [v.ref for v in program.views]
-            + _array_refs(program) + _leaf_refs(program))
-
-
-def _leaf_refs(program):
-    """Refs of the constants, arguments and state (views may read them)."""
-    return ([ArrayRef(name, str(data.dtype), tuple(str(n) for n in data.shape))
-             for name, data in program.constants]
-            + [ArrayRef(a.name, a.dtype, _leaf_dims(a.name, a.broadcastable))
-               for a in program.args]
-            + [ArrayRef(s.local, s.dtype, _leaf_dims(s.local, s.broadcastable))
-               for s in program.state])
-
-
-def _leaf_dims(name, broadcastable):
-    return tuple("1" if bc else f"{name}_n{k}" for k, bc in enumerate(broadcastable))
-
-
-def _pointer_views(program, leaving):
+def _pointer_views(program, leaving, with_pointers):
     """Names of the views that need no array object: reorderings of other arrays (``W.T``,
-    ``b[:, None]``) that no output, update or numpy-expression view refers to."""
-    chosen = {v.ref.name for v in program.views if v.axes is not None} - leaving
+    ``b[:, None]``) that no output, update or numpy-expression view refers to, whose source
+    has a pointer (a kernel uses it, or it is such a view itself)."""
+    views = {v.ref.name: v for v in program.views}
+    chosen = {name for name, v in views.items() if v.axes is not None} - leaving
     while True:
         needed = {v.source for v in program.views if v.ref.name not in chosen}
-        if not chosen & needed:
+        orphans = {name for name in chosen
+                   if views[name].source not in with_pointers | chosen}
+        drop = (chosen & needed) | orphans
+        if not drop:
             return chosen
-        chosen -= needed
+        chosen -= drop
 
 
-def _pointer_view(view, by_name):
+def _pointer_view(view):
     ctype = cexpr.CTYPES[view.ref.dtype]
     strides = ["0" if axis is None else f"{view.source}_s{axis}" for axis in view.axes]
     return {"name": view.ref.name, "ctype": ctype, "source": view.source, "strides": strides,
