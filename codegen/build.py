@@ -126,7 +126,6 @@ def _compile(name, pyx_path, build_dir, flags, quiet):
                + list(flags) + ["-g0", "-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION",
                                 f"-I{np.get_include()}", f"-I{sysconfig.get_paths()['include']}",
                                 c_path, "-o", target]
-               + (["-fopenmp"] if "-fopenmp" in flags else [])
                + (["-lmvec"] if "-DCODEGEN_SIMD_MATH" in flags else []) + ["-lm"])
     if "-g" in flags:  # debug builds keep their symbols
         command.remove("-g0")

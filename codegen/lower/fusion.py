@@ -43,7 +43,7 @@ def _reaches(inputs, group, group_of):
     return False
 
 
-def fuse(nodes, clients, outputs, is_scalar, loop_shape):
+def fuse(nodes, is_scalar, loop_shape):
     """Map id(node) -> Group for the elementwise and reduction nodes in ``nodes``.
 
     ``is_scalar(node)`` marks nodes computed as scalar expressions (no loop at all);

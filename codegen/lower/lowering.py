@@ -255,7 +255,7 @@ class Lowerer:
                                        self._leaf_shape)
         required = [Check(lhs, rhs, f"{node.op.short_name()}: {message}", _where_text(node))
                     for lhs, rhs, message, node in merges]
-        group_of, groups = fuse(nodes, users, outputs, lambda n: id(n) in scalar_ids,
+        group_of, groups = fuse(nodes, lambda n: id(n) in scalar_ids,
                                 lambda v: canonical(shapes.get(v.id)))
         for unit in _schedule(nodes, group_of):
             if isinstance(unit, list):

@@ -138,10 +138,9 @@ def function_context(program, debug=False):
                       for c in program.checks],
         "check_table": _check_table(program.checks),
         # fresh: arrays that leave the call (outputs, new state); scratch: reused across calls
-        "fresh": [dict(_buffer(b), alloc=_alloc(b.ref, update_index.get(b.ref.name)))
-                  for b in program.buffers if b.ref.name in leaving],
-        "scratch": [dict(_buffer(b), alloc=_alloc(b.ref, None)) for b in program.buffers
-                    if b.ref.name not in leaving],
+        "fresh": [_buffer(b, update_index.get(b.ref.name)) for b in program.buffers
+                  if b.ref.name in leaving],
+        "scratch": [_buffer(b, None) for b in program.buffers if b.ref.name not in leaving],
         # the dims the scratch buffers' shapes use: equal dims, same buffers
         "scratch_key": "(" + "".join(f"{d}, " for d, _ in program.dims if any(
             d in re.findall(r"\w+", dim) for b in program.buffers
@@ -245,9 +244,9 @@ def _extents(step):
                          for name, items in pairs) + ")"
 
 
-def _buffer(b):
-    return {"name": b.ref.name, "shape": _shape(b.ref.dims), "dtype": _py_dtype(b.ref.dtype),
-            "fill": _fill(b.fill)}
+def _buffer(b, update):
+    """A buffer's name, allocation and fill; ``update``: its index among the new state."""
+    return {"name": b.ref.name, "alloc": _alloc(b.ref, update), "fill": _fill(b.fill)}
 
 
 def _shape(dims):
