@@ -97,35 +97,94 @@ def _progress(message, quiet):
         print(f"codegen: {message}", file=sys.stderr, flush=True)
 
 
-def _compile(name, pyx_path, build_dir, flags, quiet):
-    """Cython in this process, then one compiler call that compiles and links.
+KERNEL_FILE_HEAD = """\
+/* The kernels of {name}.pyx: the C between its CODEGEN_KERNELS_BEGIN and CODEGEN_KERNELS_END,
+   compiled as a file of their own while Cython translates the .pyx. */
+#include <math.h>
+#include <stdint.h>
+#include <sys/types.h>
+typedef ssize_t Py_ssize_t;  /* as Python's pyport.h defines it */
+#define CODEGEN_KERNELS_BEGIN
+#define CODEGEN_KERNELS_END
+#define CODEGEN_KERNEL __attribute__((visibility("hidden")))
+"""
+
+
+def kernel_source(name, source):
+    """The C file of the kernels in a generated .pyx, or None when it marks none.
+
+    The .pyx stays the one source of truth: its kernels sit in C blocks between
+    ``CODEGEN_KERNELS_BEGIN`` and ``CODEGEN_KERNELS_END`` lines, which this copies out.
+    """
+    lines, inside, found = [KERNEL_FILE_HEAD.format(name=name)], False, False
+    for line in source.split("\n"):
+        marker = line.strip()
+        if marker == "CODEGEN_KERNELS_BEGIN":
+            inside = found = True
+        elif marker == "CODEGEN_KERNELS_END":
+            inside = False
+            lines.append("")
+        elif inside:
+            lines.append(line[4:] if line.startswith("    ") else line)
+    return "\n".join(lines) if found else None
+
+
+def _compile(name, pyx_path, build_dir, flags, quiet, kernels=None):
+    """The kernels' C file in a compiler process, Cython in this one meanwhile, then one
+    compiler call that compiles the glue and links. ``kernels``: the kernels' C file
+    (``kernel_source``), or None to compile the .pyx alone.
 
     Both steps are called directly (not through setuptools' build_ext, whose machinery costs
     a few tenths of a second per module); the commands are the ones build_ext would run.
+    Compiling the kernels (at -O3, most of the compiler's time) on another core while Cython
+    runs keeps them off the build's critical path.
     """
     from Cython.Compiler.Main import CompilationOptions, compile_single, default_options
     c_path = os.path.join(build_dir, name + ".c")
+    cflags = (shlex.split(sysconfig.get_config_var("CFLAGS") or "")
+              + shlex.split(sysconfig.get_config_var("CCSHARED") or "-fPIC"))
     t0 = time.perf_counter()
-    options = CompilationOptions(default_options, language_level=3, output_file=c_path)
+    apart = None
+    if kernels is not None:
+        k_path = os.path.join(build_dir, name + "_kernels.c")
+        with open(k_path, "w") as f:
+            f.write(kernels)
+        k_obj = os.path.join(build_dir, name + "_kernels.o")
+        k_flags = [f for f in flags if not f.startswith("-O")] + ["-O3"]
+        k_command = (shlex.split(sysconfig.get_config_var("CC") or "cc") + cflags + k_flags
+                     + ([] if "-g" in flags else ["-g0"]) + ["-c", k_path, "-o", k_obj])
+        apart = subprocess.Popen(k_command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
     try:
-        result = compile_single(pyx_path, options, name)
-    except Exception as exc:  # Cython raises on some errors and reports others
-        result = None
-        detail = str(exc)
-    else:
-        detail = f"{result.num_errors} error(s), shown above"
-    if result is None or result.num_errors:
-        raise BuildError(f"Cython rejected the generated {name}.pyx ({detail}); this is a "
-                         "codegen bug: please report it with the emitted source")
-    _progress(f"cython {name}.pyx -> C in {time.perf_counter() - t0:.2f}s", quiet)
-    t0 = time.perf_counter()
+        options = CompilationOptions(default_options, language_level=3, output_file=c_path)
+        try:
+            result = compile_single(pyx_path, options, name)
+        except Exception as exc:  # Cython raises on some errors and reports others
+            result = None
+            detail = str(exc)
+        else:
+            detail = f"{result.num_errors} error(s), shown above"
+        if result is None or result.num_errors:
+            raise BuildError(f"Cython rejected the generated {name}.pyx ({detail}); this is a "
+                             "codegen bug: please report it with the emitted source")
+        _progress(f"cython {name}.pyx -> C in {time.perf_counter() - t0:.2f}s", quiet)
+        if apart is not None:
+            _, err = apart.communicate()
+            if apart.returncode != 0:
+                raise BuildError(f"compiling the kernels of {name} failed (exit "
+                                 f"{apart.returncode}):\n{' '.join(k_command)}\n{err[-4000:]}")
+    finally:
+        if apart is not None and apart.poll() is None:
+            apart.kill()
+            apart.wait()
+    t1 = time.perf_counter()
     target = os.path.join(build_dir, name + _ext_suffix())
     command = (shlex.split(sysconfig.get_config_var("LDSHARED") or "cc -shared")
-               + shlex.split(sysconfig.get_config_var("CFLAGS") or "")
-               + shlex.split(sysconfig.get_config_var("CCSHARED") or "-fPIC")
-               + list(flags) + ["-g0", "-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION",
-                                f"-I{np.get_include()}", f"-I{sysconfig.get_paths()['include']}",
-                                c_path, "-o", target]
+               + cflags + list(flags)
+               + ["-g0", "-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION",
+                  f"-I{np.get_include()}", f"-I{sysconfig.get_paths()['include']}"]
+               + (["-DCODEGEN_KERNELS_APART", c_path, k_obj] if apart is not None else [c_path])
+               + ["-o", target]
                + (["-lmvec"] if "-DCODEGEN_SIMD_MATH" in flags else []) + ["-lm"])
     if "-g" in flags:  # debug builds keep their symbols
         command.remove("-g0")
@@ -133,11 +192,12 @@ def _compile(name, pyx_path, build_dir, flags, quiet):
     if out.returncode != 0:
         raise BuildError(f"compiling {name} failed (exit {out.returncode}):\n"
                          f"{' '.join(command)}\n{out.stderr[-4000:]}")
-    _progress(f"compile {name} ({' '.join(flags)}) in {time.perf_counter() - t0:.2f}s", quiet)
+    _progress(f"compile {name} ({' '.join(flags)}) in {time.perf_counter() - t1:.2f}s "
+              f"({time.perf_counter() - t0:.2f}s in all)", quiet)
     return target
 
 
-def build(name, source, flags, quiet=True, extra_files=None):
+def build(name, source, flags, quiet=True):
     """Path of the built extension for ``source`` (from the cache when present)."""
     key = cache_key(name, source, flags)
     root = os.path.abspath(config.cache_dir)
@@ -155,7 +215,7 @@ def build(name, source, flags, quiet=True, extra_files=None):
             pyx = os.path.join(tmp, name + ".pyx")
             with open(pyx, "w") as f:
                 f.write(source)
-            built = _compile(name, pyx, tmp, flags, quiet)
+            built = _compile(name, pyx, tmp, flags, quiet, kernel_source(name, source))
             stage = tempfile.mkdtemp(prefix=f".{name}-stage-", dir=root)
             shutil.copy2(built, os.path.join(stage, name + _ext_suffix()))
             shutil.copy2(pyx, os.path.join(stage, name + ".pyx"))

@@ -1,6 +1,7 @@
 """The generated-module contract: standalone import, state API, validation, atomicity."""
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -68,6 +69,40 @@ def test_standalone_in_fresh_interpreter(built):
     lines = out.stdout.strip().splitlines()
     np.testing.assert_allclose(eval(lines[0]), expected, rtol=1e-10)
     assert lines[1] == "codegen not importable"
+
+
+def test_emitted_pyx_builds_alone_as_one_file(built, tmp_path):
+    """codegen build compiles the kernels as a C file of their own; the .pyx must still
+    build by itself (one translation unit, as a user's own cythonize would) and agree."""
+    from codegen.build import _compile, compiler_flags, kernel_source
+    path, module, (mlp, xin, target, cost, updates, X, y) = built
+    pyx = os.path.join(os.path.dirname(path), "mlp_test.pyx")
+    with open(pyx) as f:
+        source = f.read()
+    kernels = kernel_source("mlp_test", source)
+    assert "CODEGEN_KERNEL void train_k1_" in kernels and "cg_gemm_loops_d(" in kernels
+    assert "CODEGEN_KERNELS_APART" not in kernels
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "mlp_test.pyx").write_text(source)
+    shutil.copy(os.path.join(os.path.dirname(path), "mlp_test_state.npz"), alone)
+    built_alone = _compile("mlp_test", str(alone / "mlp_test.pyx"), str(alone),
+                           compiler_flags(), quiet=True, kernels=None)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    runs = []
+    for folder in (os.path.dirname(built_alone), os.path.dirname(path)):
+        script = BLOCKER + textwrap.dedent(f"""
+            import sys, numpy as np
+            sys.path.insert(0, {folder!r})
+            import mlp_test
+            X, y = np.load({str(tmp_path / "X.npy")!r}), np.load({str(tmp_path / "y.npy")!r})
+            print(repr([float(mlp_test.train(X, y)) for _ in range(3)]))
+        """)
+        runs.append(subprocess.run([sys.executable, "-c", script], capture_output=True,
+                                   text=True, timeout=120, env={**os.environ, "PYTHONPATH": ""}))
+        assert runs[-1].returncode == 0, runs[-1].stderr
+    assert runs[0].stdout == runs[1].stdout
 
 
 def test_compiled_mlp_matches_reference_over_20_steps():

@@ -90,14 +90,19 @@ def identity(combine, dtype):
     return f"INT{bits}_MIN" if low else f"INT{bits}_MAX"
 
 
+def _signature(kind, name, params, end):
+    """Lines of a C function head, its parameters one per line when they do not fit one."""
+    head = f"{kind} {name}(" + ", ".join(params) + ")" + end
+    if len(head) > 96:
+        head = f"{kind} {name}(\n        " + ",\n        ".join(params) + ")" + end
+    return head.split("\n")
+
+
 def _function(name, params, origins, body):
     """C lines of one kernel: a comment per graph node it computes, signature, body."""
     lines = [f"/* {comment(text)}" + (f"   [{comment(where)}]" if where else "") + " */"
              for text, where in origins]
-    head = f"static void {name}(" + ", ".join(params) + ") {"
-    if len(head) > 96:
-        head = f"static void {name}(\n        " + ",\n        ".join(params) + ") {"
-    lines += head.split("\n")
+    lines += _signature("CODEGEN_KERNEL void", name, params, " {")
     lines += ["    " + line for line in body]
     lines.append("}")
     return lines
@@ -111,6 +116,7 @@ class Kernel:
         self.params = params
         self.origins = [(comment(t), comment(w)) for t, w in origins]
         self.c_lines = _function(name, params, origins, body)
+        self.prototype = _signature("void", name, params, ";")
         self.call = f"{name}({', '.join(args)})"
 
 
@@ -242,7 +248,7 @@ def product_loops(ctype, suffix):
     ``omp simd`` sum; otherwise rows of c accumulate ``a[i, p] * b[p, :]`` along contiguous j.
     """
     T = ctype
-    return f"""static void cg_gemm_loops_{suffix}(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+    return f"""CODEGEN_KERNEL void cg_gemm_loops_{suffix}(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
         const {T}* a, Py_ssize_t a0, Py_ssize_t a1,
         const {T}* b, Py_ssize_t b0, Py_ssize_t b1, {T}* c, Py_ssize_t c0) {{
     if (n < 8 && k > n) {{
@@ -275,7 +281,7 @@ def product_loops(ctype, suffix):
     }}
 }}
 
-static void cg_gemv_loops_{suffix}(Py_ssize_t m, Py_ssize_t k, const {T}* a, Py_ssize_t a0,
+CODEGEN_KERNEL void cg_gemv_loops_{suffix}(Py_ssize_t m, Py_ssize_t k, const {T}* a, Py_ssize_t a0,
         Py_ssize_t a1, const {T}* x, Py_ssize_t x0, {T}* y, Py_ssize_t y0) {{
     if (a0 == 1 && a1 != 1 && y0 == 1 && k > 0) {{  /* contiguous columns: y += a[:, p] x[p] */
         #pragma omp simd
@@ -299,7 +305,7 @@ def dot_loop(ctype, suffix):
     the additions do not wait on one another; they are combined in a fixed order.
     """
     T = ctype
-    return f"""static {T} cg_dot_{suffix}(Py_ssize_t k, const {T}* x, Py_ssize_t x0,
+    return f"""static inline {T} cg_dot_{suffix}(Py_ssize_t k, const {T}* x, Py_ssize_t x0,
         const {T}* y, Py_ssize_t y0) {{
     {T} acc = 0;
     if (x0 == 1 && y0 == 1) {{

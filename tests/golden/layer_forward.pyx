@@ -1,11 +1,24 @@
 # ================================================================ forward
 cdef extern from *:
     """
+    #ifdef CODEGEN_KERNELS_APART
+    void forward_k1_sigmoid(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* dot,
+            Py_ssize_t dot_s0,
+            Py_ssize_t dot_s1,
+            const double* b,
+            Py_ssize_t b_s0,
+            double* sigmoid,
+            Py_ssize_t sigmoid_s0,
+            Py_ssize_t sigmoid_s1);
+    #else
     CODEGEN_KERNELS_BEGIN
 
     /* (dot + b)   [tests/test_debug.py:22] */
     /* sigmoid((dot + b))   [tests/test_debug.py:22] */
-    static void forward_k1_sigmoid(
+    CODEGEN_KERNEL void forward_k1_sigmoid(
             Py_ssize_t n0,
             Py_ssize_t n1,
             const double* dot,
@@ -36,6 +49,7 @@ cdef extern from *:
         }
     }
     CODEGEN_KERNELS_END
+    #endif
     """
     void forward_k1_sigmoid(Py_ssize_t n0, Py_ssize_t n1, const double* dot, Py_ssize_t dot_s0, Py_ssize_t dot_s1, const double* b, Py_ssize_t b_s0, double* sigmoid, Py_ssize_t sigmoid_s0, Py_ssize_t sigmoid_s1) nogil
 

@@ -107,7 +107,8 @@ def function_context(program, debug=False):
             ins = ([op.ref.name for op in step.operands if op.role == "in"]
                    if isinstance(step, LoopKernel) else [step.x.name])
             steps.append({"kind": "loop", "name": kernel.name, "params": kernel.params,
-                          "c_lines": kernel.c_lines, "call": kernel.call,
+                          "c_lines": kernel.c_lines, "prototype": kernel.prototype,
+                          "call": kernel.call,
                           "origins": kernel.origins, "outs": outs, "ins": ins,
                           "extents": _extents(step)})
         else:
