@@ -23,6 +23,9 @@ def mod(tmp_path_factory):
     p, q = T.matrix("p"), T.matrix("q")
     x = T.vector("x")
     m.add_function("products", [p, q, x], [T.dot(p, q), T.dot(p.T, x), T.dot(x, p)])
+    p32, q32, x32 = T.fmatrix("p32"), T.fmatrix("q32"), T.fvector("x32")
+    m.add_function("products32", [p32, q32, x32], [T.dot(p32, q32), T.dot(p32.T, x32),
+                                                   T.dot(x32, x32)])
     # the difference proves dot(w, r) and dot(w, s) the same shape, so the three elementwise
     # results, over dims with different names, share one loop
     r, s, w = T.matrix("r"), T.matrix("s"), T.matrix("w")
@@ -68,6 +71,37 @@ def test_product_helpers(mod, m, k, n):
     for pp in (p, np.asfortranarray(p)):
         for got, want in zip(mod.products(pp, q, x), [p @ q, p.T @ x, x @ p]):
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("m,k,n", [(3, 5, 2), (40, 40, 40), (300, 200, 1)])
+def test_float32_products(mod, m, k, n):
+    rng = np.random.RandomState(m + k + n)
+    p, q, x = (rng.randn(m, k).astype("float32"), rng.randn(k, n).astype("float32"),
+               rng.randn(m).astype("float32"))
+    got = mod.products32(p, q, x)
+    assert all(g.dtype == np.float32 for g in got)
+    for g, w in zip(got, [p @ q, p.T @ x, x @ x]):
+        np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-5)
+
+
+def test_blas_is_loaded_by_the_first_large_product(mod):
+    """scipy's BLAS is imported the first time a product needs it, never for small ones."""
+    import os
+    import subprocess
+    import sys
+    script = "\n".join([
+        "import sys, numpy as np",
+        f"sys.path.insert(0, {os.path.dirname(mod.__file__)!r})",
+        "import kernels_test as m",
+        "r = np.random.RandomState(0)",
+        "small = m.products(r.randn(3, 4), r.randn(4, 5), r.randn(3))",
+        "print('scipy' in sys.modules)",
+        "big = m.products(r.randn(60, 70), r.randn(70, 80), r.randn(60))",
+        "print('scipy.linalg.cython_blas' in sys.modules)"])
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"]
 
 
 def test_merged_dims_share_a_loop_and_still_check(mod, tmp_path):

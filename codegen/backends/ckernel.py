@@ -248,7 +248,7 @@ def product_loops(ctype, suffix):
     ``omp simd`` sum; otherwise rows of c accumulate ``a[i, p] * b[p, :]`` along contiguous j.
     """
     T = ctype
-    return f"""CODEGEN_KERNEL void cg_gemm_loops_{suffix}(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+    return f"""static void cg_gemm_loops_{suffix}(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
         const {T}* a, Py_ssize_t a0, Py_ssize_t a1,
         const {T}* b, Py_ssize_t b0, Py_ssize_t b1, {T}* c, Py_ssize_t c0) {{
     if (n < 8 && k > n) {{
@@ -281,7 +281,7 @@ def product_loops(ctype, suffix):
     }}
 }}
 
-CODEGEN_KERNEL void cg_gemv_loops_{suffix}(Py_ssize_t m, Py_ssize_t k, const {T}* a, Py_ssize_t a0,
+static void cg_gemv_loops_{suffix}(Py_ssize_t m, Py_ssize_t k, const {T}* a, Py_ssize_t a0,
         Py_ssize_t a1, const {T}* x, Py_ssize_t x0, {T}* y, Py_ssize_t y0) {{
     if (a0 == 1 && a1 != 1 && y0 == 1 && k > 0) {{  /* contiguous columns: y += a[:, p] x[p] */
         #pragma omp simd
@@ -296,6 +296,132 @@ CODEGEN_KERNEL void cg_gemv_loops_{suffix}(Py_ssize_t m, Py_ssize_t k, const {T}
     }}
     for (Py_ssize_t i = 0; i < m; i++) y[i * y0] = cg_dot_{suffix}(k, a + i * a0, a1, x, x0);
 }}""".split("\n")
+
+
+#: Below this many multiply-adds a product runs as plain loops: BLAS call and threading
+#: overheads dominate there (measured with benchmarks/; the tutorial MLP's products are all
+#: below it).
+SMALL_PRODUCT = 32768
+
+
+def blas_access():
+    """C lines shared by the products of every element type: scipy's BLAS, reached through
+    function pointers that the module sets the first time a product is large enough to need
+    them (``cg_load_blas``: a module whose products are all small never imports scipy), and
+    how BLAS sees a strided view."""
+    return """typedef void (*cg_dgemm_t)(char*, char*, int*, int*, int*, double*, double*, int*,
+                           double*, int*, double*, double*, int*);
+typedef void (*cg_sgemm_t)(char*, char*, int*, int*, int*, float*, float*, int*,
+                           float*, int*, float*, float*, int*);
+typedef void (*cg_dgemv_t)(char*, int*, int*, double*, double*, int*, double*, int*, double*,
+                           double*, int*);
+typedef void (*cg_sgemv_t)(char*, int*, int*, float*, float*, int*, float*, int*, float*,
+                           float*, int*);
+static cg_dgemm_t cg_dgemm;
+static cg_sgemm_t cg_sgemm;
+static cg_dgemv_t cg_dgemv;
+static cg_sgemv_t cg_sgemv;
+static int cg_blas_state;  /* 0: not loaded yet, 1: loaded, -1: none (plain loops only) */
+/* set by the module: loads scipy's BLAS (taking the GIL) and calls cg_set_blas */
+CODEGEN_KERNEL void (*cg_load_blas)(void);
+
+CODEGEN_KERNEL void cg_set_blas(void* dgemm, void* sgemm, void* dgemv, void* sgemv) {
+    cg_dgemm = (cg_dgemm_t)dgemm;
+    cg_sgemm = (cg_sgemm_t)sgemm;
+    cg_dgemv = (cg_dgemv_t)dgemv;
+    cg_sgemv = (cg_sgemv_t)sgemv;
+    __atomic_store_n(&cg_blas_state, dgemm && sgemm && dgemv && sgemv ? 1 : -1,
+                     __ATOMIC_RELEASE);
+}
+
+static int cg_blas_ready(void) {
+    if (__atomic_load_n(&cg_blas_state, __ATOMIC_ACQUIRE) == 0 && cg_load_blas != 0)
+        cg_load_blas();
+    return __atomic_load_n(&cg_blas_state, __ATOMIC_ACQUIRE) > 0;
+}
+
+/* How BLAS (column-major) sees a row-major view: 'N' as is, 'T' transposed, no copy. */
+static int cg_layout(Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t s0, Py_ssize_t s1,
+                     char* trans, int* ld) {
+    if ((s1 == 1 || cols <= 1) && (rows <= 1 || s0 >= cols)) {
+        *trans = 'N';
+        *ld = (int)(rows > 1 && s0 > 0 ? s0 : (cols > 1 ? cols : 1));
+        return 1;
+    }
+    if ((s0 == 1 || rows <= 1) && (cols <= 1 || s1 >= rows)) {
+        *trans = 'T';
+        *ld = (int)(cols > 1 && s1 > 0 ? s1 : (rows > 1 ? rows : 1));
+        return 1;
+    }
+    return 0;
+}""".split("\n")
+
+
+def products(ctype, suffix):
+    """C lines of the products one element type calls: ``cg_gemm_d`` (matrix . matrix),
+    ``cg_gemv_d`` (matrix . vector) and ``cg_dotv_d`` (vector . vector). Above
+    SMALL_PRODUCT multiply-adds, and for strides BLAS takes, they call BLAS; otherwise the
+    plain loops."""
+    T, x = ctype, suffix
+    return f"""/* y (m) = a (m x k) . x (k) */
+CODEGEN_KERNEL void cg_gemv_{x}(Py_ssize_t m, Py_ssize_t k, const {T}* a, Py_ssize_t a0,
+        Py_ssize_t a1, const {T}* v, Py_ssize_t v0, {T}* y, Py_ssize_t y0) {{
+    char ta;
+    int lda, mi = (int)m, ki = (int)k, incv = (int)v0, incy = (int)y0;
+    {T} one = 1, zero = 0;
+    if (m == 0)
+        return;
+    if (m * k > {SMALL_PRODUCT} && v0 > 0 && cg_layout(m, k, a0, a1, &ta, &lda)
+            && cg_blas_ready()) {{
+        /* column-major sees a^T (k x m) for 'N', a (m x k) for 'T' */
+        if (ta == 'N')
+            cg_{x}gemv("T", &ki, &mi, &one, ({T}*)a, &lda, ({T}*)v, &incv, &zero, y, &incy);
+        else
+            cg_{x}gemv("N", &mi, &ki, &one, ({T}*)a, &lda, ({T}*)v, &incv, &zero, y, &incy);
+        return;
+    }}
+    cg_gemv_loops_{x}(m, k, a, a0, a1, v, v0, y, y0);
+}}
+
+/* c (m x n, rows contiguous) = a (m x k) . b (k x n) */
+CODEGEN_KERNEL void cg_gemm_{x}(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+        const {T}* a, Py_ssize_t a0, Py_ssize_t a1,
+        const {T}* b, Py_ssize_t b0, Py_ssize_t b1, {T}* c, Py_ssize_t c0) {{
+    char ta, tb;
+    int lda, ldb, mi = (int)m, ni = (int)n, ki = (int)k;
+    int ldc = (int)(c0 > 0 && m > 1 ? c0 : (n > 1 ? n : 1));
+    {T} one = 1, zero = 0;
+    if (m == 0 || n == 0)
+        return;
+    if (n == 1) {{  /* matrix . column: gemv is much faster than gemm with one column */
+        cg_gemv_{x}(m, k, a, a0, a1, b, b0, c, c0);
+        return;
+    }}
+    if (m == 1) {{  /* row . matrix = (matrix^T . row)^T */
+        cg_gemv_{x}(n, k, b, b1, b0, a, a1, c, 1);
+        return;
+    }}
+    if (m * n * k > {SMALL_PRODUCT} && cg_layout(m, k, a0, a1, &ta, &lda)
+            && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {{
+        /* row-major c = a.b is column-major c^T = b^T . a^T */
+        cg_{x}gemm(&tb, &ta, &ni, &mi, &ki, &one, ({T}*)b, &ldb, ({T}*)a, &lda, &zero, c, &ldc);
+        return;
+    }}
+    cg_gemm_loops_{x}(m, n, k, a, a0, a1, b, b0, b1, c, c0);
+}}
+
+/* out (scalar) = x . y */
+CODEGEN_KERNEL void cg_dotv_{x}(Py_ssize_t k, const {T}* u, Py_ssize_t u0, const {T}* v,
+        Py_ssize_t v0, {T}* out) {{
+    *out = cg_dot_{x}(k, u, u0, v, v0);
+}}""".split("\n")
+
+
+def product_code():
+    """All C lines of the products, for both float types (what the module's prelude holds)."""
+    return (dot_loop("double", "d") + dot_loop("float", "s") + product_loops("double", "d")
+            + product_loops("float", "s") + blas_access() + products("double", "d")
+            + products("float", "s"))
 
 
 def dot_loop(ctype, suffix):

@@ -105,9 +105,7 @@ def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(
            "state_spec": repr({k: (d, bc) for k, (d, bc) in sorted(state_spec.items())}),
            "state_file": f"{module_name}_state.npz", "functions": functions,
            "state": [{"name": n} for n in sorted(state_spec)],
-           "product_loops": (ckernel.dot_loop("double", "d") + ckernel.dot_loop("float", "s")
-                             + ckernel.product_loops("double", "d")
-                             + ckernel.product_loops("float", "s")),
+           "product_code": ckernel.product_code(),
            "debug": "True" if debug else "False"}
     return render.render_module(ctx), initial, programs
 

@@ -31,16 +31,30 @@ cdef extern from "numpy/arrayobject.h":
     enum:
         NPY_BOOL, NPY_INT8, NPY_INT16, NPY_INT32, NPY_INT64, NPY_UINT8, NPY_UINT16,
         NPY_UINT32, NPY_UINT64, NPY_FLOAT32, NPY_FLOAT64
-from libc.math cimport INFINITY, NAN, cos, exp, expm1, fabs, log, log1p, pow, sin, sqrt, tanh
-from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
-                          uint64_t)
-from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
+# The C names the glue uses, declared here rather than cimported (each cimported .pxd is a
+# file for Cython to read and analyse at every build).
+cdef extern from "<math.h>":
+    pass
+cdef extern from "<stdint.h>":
+    ctypedef signed char int8_t
+    ctypedef signed short int16_t
+    ctypedef signed int int32_t
+    ctypedef signed long long int64_t
+    ctypedef unsigned char uint8_t
+    ctypedef unsigned short uint16_t
+    ctypedef unsigned int uint32_t
+    ctypedef unsigned long long uint64_t
+cdef extern from "Python.h":
+    const char* PyCapsule_GetName(object) except? NULL
+    void* PyCapsule_GetPointer(object, const char*) except? NULL
 
 _import_array()
 
 # Kernels are C, compiled at -O3 (with -march=native for --target native) while the Python-facing
 # glue of this module is compiled at -O0: most of its C is Python API calls that gain little
-# from optimization but cost most of the build time.
+# from optimization but cost most of the build time. `codegen build` compiles the C between
+# CODEGEN_KERNELS_BEGIN and CODEGEN_KERNELS_END as a file of its own, on another core while
+# Cython translates this one, and defines CODEGEN_KERNELS_APART here, where they are only called.
 cdef extern from *:
     """
     #if defined(__GNUC__) && !defined(__clang__)
@@ -50,6 +64,23 @@ cdef extern from *:
     #define CODEGEN_KERNELS_BEGIN
     #define CODEGEN_KERNELS_END
     #endif
+    #ifdef CODEGEN_KERNELS_APART
+    extern int cg_threads_allowed;
+    extern void (*cg_load_blas)(void);
+    void cg_set_blas(void*, void*, void*, void*);
+    void cg_gemm_d(Py_ssize_t, Py_ssize_t, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t,
+                   const double*, Py_ssize_t, Py_ssize_t, double*, Py_ssize_t);
+    void cg_gemm_s(Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t,
+                   const float*, Py_ssize_t, Py_ssize_t, float*, Py_ssize_t);
+    void cg_gemv_d(Py_ssize_t, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t,
+                   const double*, Py_ssize_t, double*, Py_ssize_t);
+    void cg_gemv_s(Py_ssize_t, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t,
+                   const float*, Py_ssize_t, float*, Py_ssize_t);
+    void cg_dotv_d(Py_ssize_t, const double*, Py_ssize_t, const double*, Py_ssize_t, double*);
+    void cg_dotv_s(Py_ssize_t, const float*, Py_ssize_t, const float*, Py_ssize_t, float*);
+    #else
+    #define CODEGEN_KERNEL static
+    CODEGEN_KERNELS_BEGIN
     #if defined(CODEGEN_SIMD_MATH) && defined(__GNUC__) && !defined(__clang__)
     /* let gcc vectorize calls through glibc's libmvec (IEEE special values are kept) */
     #define CODEGEN_SIMD __attribute__((simd("notinbranch")))
@@ -63,10 +94,13 @@ cdef extern from *:
     CODEGEN_SIMD double pow(double, double); CODEGEN_SIMD float powf(float, float);
     #endif
 
-    /* Products too small for BLAS to pay off, and strides BLAS cannot take: plain loops
-       whose inner loop runs along c's contiguous rows. */
-    CODEGEN_KERNELS_BEGIN
-    static double cg_dot_d(Py_ssize_t k, const double* x, Py_ssize_t x0,
+    /* Large loops run on OpenMP threads while this is set; a process forked from this one
+       clears it (gcc's OpenMP runtime cannot run a parallel region after fork). */
+    CODEGEN_KERNEL int cg_threads_allowed = 1;
+
+    /* Products: BLAS above a size, plain loops below it and for strides BLAS cannot take,
+       their inner loop along c's contiguous rows. */
+    static inline double cg_dot_d(Py_ssize_t k, const double* x, Py_ssize_t x0,
             const double* y, Py_ssize_t y0) {
         double acc = 0;
         if (x0 == 1 && y0 == 1) {
@@ -81,7 +115,7 @@ cdef extern from *:
         }
         return acc;
     }
-    static float cg_dot_s(Py_ssize_t k, const float* x, Py_ssize_t x0,
+    static inline float cg_dot_s(Py_ssize_t k, const float* x, Py_ssize_t x0,
             const float* y, Py_ssize_t y0) {
         float acc = 0;
         if (x0 == 1 && y0 == 1) {
@@ -131,9 +165,10 @@ cdef extern from *:
     
     static void cg_gemv_loops_d(Py_ssize_t m, Py_ssize_t k, const double* a, Py_ssize_t a0,
             Py_ssize_t a1, const double* x, Py_ssize_t x0, double* y, Py_ssize_t y0) {
-        if (a0 == 1 && a1 != 1 && y0 == 1) {  /* columns of a are contiguous: y += a[:, p] x[p] */
-            for (Py_ssize_t i = 0; i < m; i++) y[i] = 0;
-            for (Py_ssize_t p = 0; p < k; p++) {
+        if (a0 == 1 && a1 != 1 && y0 == 1 && k > 0) {  /* contiguous columns: y += a[:, p] x[p] */
+            #pragma omp simd
+            for (Py_ssize_t i = 0; i < m; i++) y[i] = a[i] * x[0];
+            for (Py_ssize_t p = 1; p < k; p++) {
                 const double xp = x[p * x0];
                 const double* ap = a + p * a1;
                 #pragma omp simd
@@ -178,9 +213,10 @@ cdef extern from *:
     
     static void cg_gemv_loops_s(Py_ssize_t m, Py_ssize_t k, const float* a, Py_ssize_t a0,
             Py_ssize_t a1, const float* x, Py_ssize_t x0, float* y, Py_ssize_t y0) {
-        if (a0 == 1 && a1 != 1 && y0 == 1) {  /* columns of a are contiguous: y += a[:, p] x[p] */
-            for (Py_ssize_t i = 0; i < m; i++) y[i] = 0;
-            for (Py_ssize_t p = 0; p < k; p++) {
+        if (a0 == 1 && a1 != 1 && y0 == 1 && k > 0) {  /* contiguous columns: y += a[:, p] x[p] */
+            #pragma omp simd
+            for (Py_ssize_t i = 0; i < m; i++) y[i] = a[i] * x[0];
+            for (Py_ssize_t p = 1; p < k; p++) {
                 const float xp = x[p * x0];
                 const float* ap = a + p * a1;
                 #pragma omp simd
@@ -190,18 +226,174 @@ cdef extern from *:
         }
         for (Py_ssize_t i = 0; i < m; i++) y[i * y0] = cg_dot_s(k, a + i * a0, a1, x, x0);
     }
+    typedef void (*cg_dgemm_t)(char*, char*, int*, int*, int*, double*, double*, int*,
+                               double*, int*, double*, double*, int*);
+    typedef void (*cg_sgemm_t)(char*, char*, int*, int*, int*, float*, float*, int*,
+                               float*, int*, float*, float*, int*);
+    typedef void (*cg_dgemv_t)(char*, int*, int*, double*, double*, int*, double*, int*, double*,
+                               double*, int*);
+    typedef void (*cg_sgemv_t)(char*, int*, int*, float*, float*, int*, float*, int*, float*,
+                               float*, int*);
+    static cg_dgemm_t cg_dgemm;
+    static cg_sgemm_t cg_sgemm;
+    static cg_dgemv_t cg_dgemv;
+    static cg_sgemv_t cg_sgemv;
+    static int cg_blas_state;  /* 0: not loaded yet, 1: loaded, -1: none (plain loops only) */
+    /* set by the module: loads scipy's BLAS (taking the GIL) and calls cg_set_blas */
+    CODEGEN_KERNEL void (*cg_load_blas)(void);
+    
+    CODEGEN_KERNEL void cg_set_blas(void* dgemm, void* sgemm, void* dgemv, void* sgemv) {
+        cg_dgemm = (cg_dgemm_t)dgemm;
+        cg_sgemm = (cg_sgemm_t)sgemm;
+        cg_dgemv = (cg_dgemv_t)dgemv;
+        cg_sgemv = (cg_sgemv_t)sgemv;
+        __atomic_store_n(&cg_blas_state, dgemm && sgemm && dgemv && sgemv ? 1 : -1,
+                         __ATOMIC_RELEASE);
+    }
+    
+    static int cg_blas_ready(void) {
+        if (__atomic_load_n(&cg_blas_state, __ATOMIC_ACQUIRE) == 0 && cg_load_blas != 0)
+            cg_load_blas();
+        return __atomic_load_n(&cg_blas_state, __ATOMIC_ACQUIRE) > 0;
+    }
+    
+    /* How BLAS (column-major) sees a row-major view: 'N' as is, 'T' transposed, no copy. */
+    static int cg_layout(Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t s0, Py_ssize_t s1,
+                         char* trans, int* ld) {
+        if ((s1 == 1 || cols <= 1) && (rows <= 1 || s0 >= cols)) {
+            *trans = 'N';
+            *ld = (int)(rows > 1 && s0 > 0 ? s0 : (cols > 1 ? cols : 1));
+            return 1;
+        }
+        if ((s0 == 1 || rows <= 1) && (cols <= 1 || s1 >= rows)) {
+            *trans = 'T';
+            *ld = (int)(cols > 1 && s1 > 0 ? s1 : (rows > 1 ? rows : 1));
+            return 1;
+        }
+        return 0;
+    }
+    /* y (m) = a (m x k) . x (k) */
+    CODEGEN_KERNEL void cg_gemv_d(Py_ssize_t m, Py_ssize_t k, const double* a, Py_ssize_t a0,
+            Py_ssize_t a1, const double* v, Py_ssize_t v0, double* y, Py_ssize_t y0) {
+        char ta;
+        int lda, mi = (int)m, ki = (int)k, incv = (int)v0, incy = (int)y0;
+        double one = 1, zero = 0;
+        if (m == 0)
+            return;
+        if (m * k > 32768 && v0 > 0 && cg_layout(m, k, a0, a1, &ta, &lda)
+                && cg_blas_ready()) {
+            /* column-major sees a^T (k x m) for 'N', a (m x k) for 'T' */
+            if (ta == 'N')
+                cg_dgemv("T", &ki, &mi, &one, (double*)a, &lda, (double*)v, &incv, &zero, y, &incy);
+            else
+                cg_dgemv("N", &mi, &ki, &one, (double*)a, &lda, (double*)v, &incv, &zero, y, &incy);
+            return;
+        }
+        cg_gemv_loops_d(m, k, a, a0, a1, v, v0, y, y0);
+    }
+    
+    /* c (m x n, rows contiguous) = a (m x k) . b (k x n) */
+    CODEGEN_KERNEL void cg_gemm_d(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+            const double* a, Py_ssize_t a0, Py_ssize_t a1,
+            const double* b, Py_ssize_t b0, Py_ssize_t b1, double* c, Py_ssize_t c0) {
+        char ta, tb;
+        int lda, ldb, mi = (int)m, ni = (int)n, ki = (int)k;
+        int ldc = (int)(c0 > 0 && m > 1 ? c0 : (n > 1 ? n : 1));
+        double one = 1, zero = 0;
+        if (m == 0 || n == 0)
+            return;
+        if (n == 1) {  /* matrix . column: gemv is much faster than gemm with one column */
+            cg_gemv_d(m, k, a, a0, a1, b, b0, c, c0);
+            return;
+        }
+        if (m == 1) {  /* row . matrix = (matrix^T . row)^T */
+            cg_gemv_d(n, k, b, b1, b0, a, a1, c, 1);
+            return;
+        }
+        if (m * n * k > 32768 && cg_layout(m, k, a0, a1, &ta, &lda)
+                && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {
+            /* row-major c = a.b is column-major c^T = b^T . a^T */
+            cg_dgemm(&tb, &ta, &ni, &mi, &ki, &one, (double*)b, &ldb, (double*)a, &lda, &zero, c, &ldc);
+            return;
+        }
+        cg_gemm_loops_d(m, n, k, a, a0, a1, b, b0, b1, c, c0);
+    }
+    
+    /* out (scalar) = x . y */
+    CODEGEN_KERNEL void cg_dotv_d(Py_ssize_t k, const double* u, Py_ssize_t u0, const double* v,
+            Py_ssize_t v0, double* out) {
+        *out = cg_dot_d(k, u, u0, v, v0);
+    }
+    /* y (m) = a (m x k) . x (k) */
+    CODEGEN_KERNEL void cg_gemv_s(Py_ssize_t m, Py_ssize_t k, const float* a, Py_ssize_t a0,
+            Py_ssize_t a1, const float* v, Py_ssize_t v0, float* y, Py_ssize_t y0) {
+        char ta;
+        int lda, mi = (int)m, ki = (int)k, incv = (int)v0, incy = (int)y0;
+        float one = 1, zero = 0;
+        if (m == 0)
+            return;
+        if (m * k > 32768 && v0 > 0 && cg_layout(m, k, a0, a1, &ta, &lda)
+                && cg_blas_ready()) {
+            /* column-major sees a^T (k x m) for 'N', a (m x k) for 'T' */
+            if (ta == 'N')
+                cg_sgemv("T", &ki, &mi, &one, (float*)a, &lda, (float*)v, &incv, &zero, y, &incy);
+            else
+                cg_sgemv("N", &mi, &ki, &one, (float*)a, &lda, (float*)v, &incv, &zero, y, &incy);
+            return;
+        }
+        cg_gemv_loops_s(m, k, a, a0, a1, v, v0, y, y0);
+    }
+    
+    /* c (m x n, rows contiguous) = a (m x k) . b (k x n) */
+    CODEGEN_KERNEL void cg_gemm_s(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+            const float* a, Py_ssize_t a0, Py_ssize_t a1,
+            const float* b, Py_ssize_t b0, Py_ssize_t b1, float* c, Py_ssize_t c0) {
+        char ta, tb;
+        int lda, ldb, mi = (int)m, ni = (int)n, ki = (int)k;
+        int ldc = (int)(c0 > 0 && m > 1 ? c0 : (n > 1 ? n : 1));
+        float one = 1, zero = 0;
+        if (m == 0 || n == 0)
+            return;
+        if (n == 1) {  /* matrix . column: gemv is much faster than gemm with one column */
+            cg_gemv_s(m, k, a, a0, a1, b, b0, c, c0);
+            return;
+        }
+        if (m == 1) {  /* row . matrix = (matrix^T . row)^T */
+            cg_gemv_s(n, k, b, b1, b0, a, a1, c, 1);
+            return;
+        }
+        if (m * n * k > 32768 && cg_layout(m, k, a0, a1, &ta, &lda)
+                && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {
+            /* row-major c = a.b is column-major c^T = b^T . a^T */
+            cg_sgemm(&tb, &ta, &ni, &mi, &ki, &one, (float*)b, &ldb, (float*)a, &lda, &zero, c, &ldc);
+            return;
+        }
+        cg_gemm_loops_s(m, n, k, a, a0, a1, b, b0, b1, c, c0);
+    }
+    
+    /* out (scalar) = x . y */
+    CODEGEN_KERNEL void cg_dotv_s(Py_ssize_t k, const float* u, Py_ssize_t u0, const float* v,
+            Py_ssize_t v0, float* out) {
+        *out = cg_dot_s(k, u, u0, v, v0);
+    }
     CODEGEN_KERNELS_END
+    #endif
     """
-    void cg_gemm_loops_d(Py_ssize_t, Py_ssize_t, Py_ssize_t, const double*, Py_ssize_t,
-                         Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t, double*,
-                         Py_ssize_t) nogil
-    void cg_gemm_loops_s(Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*, Py_ssize_t,
-                         Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t, float*,
-                         Py_ssize_t) nogil
-    void cg_gemv_loops_d(Py_ssize_t, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t,
-                         const double*, Py_ssize_t, double*, Py_ssize_t) nogil
-    void cg_gemv_loops_s(Py_ssize_t, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t,
-                         const float*, Py_ssize_t, float*, Py_ssize_t) nogil
+    int cg_threads_allowed
+    void (*cg_load_blas)() noexcept nogil
+    void cg_set_blas(void*, void*, void*, void*) nogil
+    void cg_gemm_d(Py_ssize_t, Py_ssize_t, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t,
+                   const double*, Py_ssize_t, Py_ssize_t, double*, Py_ssize_t) nogil
+    void cg_gemm_s(Py_ssize_t, Py_ssize_t, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t,
+                   const float*, Py_ssize_t, Py_ssize_t, float*, Py_ssize_t) nogil
+    void cg_gemv_d(Py_ssize_t, Py_ssize_t, const double*, Py_ssize_t, Py_ssize_t,
+                   const double*, Py_ssize_t, double*, Py_ssize_t) nogil
+    void cg_gemv_s(Py_ssize_t, Py_ssize_t, const float*, Py_ssize_t, Py_ssize_t,
+                   const float*, Py_ssize_t, float*, Py_ssize_t) nogil
+    void cg_dotv_d(Py_ssize_t, const double*, Py_ssize_t, const double*, Py_ssize_t,
+                   double*) nogil
+    void cg_dotv_s(Py_ssize_t, const float*, Py_ssize_t, const float*, Py_ssize_t,
+                   float*) nogil
 
 __codegen__ = {'backend': 'cython',
  'debug': False,
@@ -220,6 +412,14 @@ __codegen__ = {'backend': 'cython',
                'predict': 'predict(mlp_input: float64 matrix) -> float64 matrix',
                'train': 'train(mlp_input: float64 matrix, mlp_target: float64 vector) -> '
                         'float64 scalar'}}
+
+
+def _single_thread_after_fork():
+    global cg_threads_allowed
+    cg_threads_allowed = 0
+
+
+os.register_at_fork(after_in_child=_single_thread_after_fork)
 
 # ---------------------------------------------------------------- state
 
@@ -421,30 +621,27 @@ def load(path):
 exec(compile(_PYTHON_RUNTIME, __file__ + " (Python-level runtime)", "exec"), globals())
 
 # ---------------------------------------------------------------- BLAS
-# scipy's BLAS (scipy.linalg.cython_blas), reached through the function pointers it exports.
-# Loading that one extension file, rather than importing scipy.linalg (a cimport would), keeps
-# about 0.2 s off every import of this module.
-
-ctypedef void (*_dgemm_t)(char*, char*, int*, int*, int*, double*, double*, int*, double*,
-                          int*, double*, double*, int*) noexcept nogil
-ctypedef void (*_sgemm_t)(char*, char*, int*, int*, int*, float*, float*, int*, float*,
-                          int*, float*, float*, int*) noexcept nogil
-ctypedef void (*_dgemv_t)(char*, int*, int*, double*, double*, int*, double*, int*, double*,
-                          double*, int*) noexcept nogil
-ctypedef void (*_sgemv_t)(char*, int*, int*, float*, float*, int*, float*, int*, float*,
-                          float*, int*) noexcept nogil
-
+# scipy's BLAS (scipy.linalg.cython_blas), reached through the function pointers it exports,
+# loaded the first time a product is large enough to call it: a module whose products are all
+# small never imports scipy. Loading that one extension file, rather than importing
+# scipy.linalg (a cimport would), keeps about 0.2 s off the first such call.
 
 cdef void* _blas_function(dict table, str name) except NULL:
     capsule = table[name]
     return PyCapsule_GetPointer(capsule, PyCapsule_GetName(capsule))
 
 
-_BLAS_TABLE = _cython_blas().__pyx_capi__
-cdef _dgemm_t dgemm = <_dgemm_t>_blas_function(_BLAS_TABLE, "dgemm")
-cdef _sgemm_t sgemm = <_sgemm_t>_blas_function(_BLAS_TABLE, "sgemm")
-cdef _dgemv_t dgemv = <_dgemv_t>_blas_function(_BLAS_TABLE, "dgemv")
-cdef _sgemv_t sgemv = <_sgemv_t>_blas_function(_BLAS_TABLE, "sgemv")
+cdef void _load_blas() noexcept with gil:
+    """Hand the kernels scipy's BLAS, or none (they then run every product as plain loops)."""
+    try:
+        table = _cython_blas().__pyx_capi__
+        cg_set_blas(_blas_function(table, "dgemm"), _blas_function(table, "sgemm"),
+                    _blas_function(table, "dgemv"), _blas_function(table, "sgemv"))
+    except Exception:
+        cg_set_blas(NULL, NULL, NULL, NULL)
+
+
+cg_load_blas = _load_blas
 
 # ---------------------------------------------------------------- runtime helpers
 # (the same in every generated module; they keep the module free of any codegen import)
@@ -507,111 +704,124 @@ cdef inline Py_ssize_t _slice_len(Py_ssize_t n, Py_ssize_t start, Py_ssize_t sto
     return (lo - hi - step - 1) // (-step) if lo > hi else 0
 
 
-ctypedef fused real:
-    float
-    double
-
-
-cdef inline bint _layout(Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t s0, Py_ssize_t s1,
-                         char* trans, int* ld) noexcept nogil:
-    """How BLAS (column-major) sees a row-major view: 'N' as is, 'T' transposed, no copy."""
-    if (s1 == 1 or cols <= 1) and (rows <= 1 or s0 >= cols):
-        trans[0] = b'N'
-        ld[0] = <int>(s0 if rows > 1 and s0 > 0 else (cols if cols > 1 else 1))
-        return True
-    if (s0 == 1 or rows <= 1) and (cols <= 1 or s1 >= rows):
-        trans[0] = b'T'
-        ld[0] = <int>(s1 if cols > 1 and s1 > 0 else (rows if rows > 1 else 1))
-        return True
-    return False
-
-
-# Below this many multiply-adds a product runs as plain loops: BLAS call and threading
-# overheads dominate there (measured with benchmarks/; the tutorial MLP's products are all below).
-cdef enum:
-    _SMALL_PRODUCT = 32768
-
-
-cdef void _gemv(Py_ssize_t m, Py_ssize_t k, const real* a, Py_ssize_t a_s0, Py_ssize_t a_s1,
-                const real* x, Py_ssize_t x_s0, real* y, Py_ssize_t y_s0) noexcept nogil:
-    """y (m) = a (m x k) . x (k) through BLAS gemv."""
-    cdef char ta
-    cdef int lda, mi = <int>m, ki = <int>k, incx = <int>x_s0, incy = <int>y_s0
-    cdef real one = 1, zero = 0
-    if m == 0:
-        return
-    if m * k > _SMALL_PRODUCT and x_s0 > 0 and _layout(m, k, a_s0, a_s1, &ta, &lda):
-        # column-major sees a^T (k x m) for 'N', a (m x k) for 'T'
-        if ta == b'N':
-            if real is double:
-                dgemv(b'T', &ki, &mi, &one, <double*>a, &lda, <double*>x, &incx, &zero, y, &incy)
-            else:
-                sgemv(b'T', &ki, &mi, &one, <float*>a, &lda, <float*>x, &incx, &zero, y, &incy)
-        else:
-            if real is double:
-                dgemv(b'N', &mi, &ki, &one, <double*>a, &lda, <double*>x, &incx, &zero, y, &incy)
-            else:
-                sgemv(b'N', &mi, &ki, &one, <float*>a, &lda, <float*>x, &incx, &zero, y, &incy)
-        return
-    if real is double:
-        cg_gemv_loops_d(m, k, a, a_s0, a_s1, x, x_s0, y, y_s0)
-    else:
-        cg_gemv_loops_s(m, k, a, a_s0, a_s1, x, x_s0, y, y_s0)
-
-
-cdef void _gemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                const real* a, Py_ssize_t a_s0, Py_ssize_t a_s1,
-                const real* b, Py_ssize_t b_s0, Py_ssize_t b_s1,
-                real* c, Py_ssize_t c_s0) noexcept nogil:
-    """c (m x n, rows contiguous) = a (m x k) . b (k x n) through BLAS gemm."""
-    cdef char ta, tb
-    cdef int lda, ldb, mi = <int>m, ni = <int>n, ki = <int>k
-    cdef int ldc = <int>(c_s0 if c_s0 > 0 and m > 1 else (n if n > 1 else 1))
-    cdef real one = 1, zero = 0
-    if m == 0 or n == 0:
-        return
-    if n == 1:  # matrix . column: gemv is much faster than gemm with one column
-        _gemv(m, k, a, a_s0, a_s1, b, b_s0, c, c_s0)
-        return
-    if m == 1:  # row . matrix = (matrix^T . row)^T
-        _gemv(n, k, b, b_s1, b_s0, a, a_s1, c, 1)
-        return
-    if m * n * k > _SMALL_PRODUCT and _layout(m, k, a_s0, a_s1, &ta, &lda) and \
-            _layout(k, n, b_s0, b_s1, &tb, &ldb):
-        # row-major c = a.b is column-major c^T = b^T . a^T
-        if real is double:
-            dgemm(&tb, &ta, &ni, &mi, &ki, &one, <double*>b, &ldb, <double*>a, &lda, &zero,
-                  c, &ldc)
-        else:
-            sgemm(&tb, &ta, &ni, &mi, &ki, &one, <float*>b, &ldb, <float*>a, &lda, &zero,
-                  c, &ldc)
-        return
-    if real is double:
-        cg_gemm_loops_d(m, n, k, a, a_s0, a_s1, b, b_s0, b_s1, c, c_s0)
-    else:
-        cg_gemm_loops_s(m, n, k, a, a_s0, a_s1, b, b_s0, b_s1, c, c_s0)
-
-
-cdef void _dotv(Py_ssize_t k, const real* x, Py_ssize_t x_s0, const real* y, Py_ssize_t y_s0,
-                real* out) noexcept nogil:
-    """out (scalar) = x . y"""
-    cdef real acc = 0
-    cdef Py_ssize_t p
-    for p in range(k):
-        acc = acc + x[p * x_s0] * y[p * y_s0]
-    out[0] = acc
-
-
 # ================================================================ train
 cdef extern from *:
     """
+    #ifdef CODEGEN_KERNELS_APART
+    void train_k1_mul(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* dot,
+            Py_ssize_t dot_s0,
+            Py_ssize_t dot_s1,
+            const double* b,
+            Py_ssize_t b_s0,
+            double* sigmoid,
+            Py_ssize_t sigmoid_s0,
+            Py_ssize_t sigmoid_s1,
+            double* mul,
+            Py_ssize_t mul_s0,
+            Py_ssize_t mul_s1);
+    void train_k3_mul(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* dot_1,
+            Py_ssize_t dot_1_s0,
+            Py_ssize_t dot_1_s1,
+            const double* b_1,
+            Py_ssize_t b_1_s0,
+            const double* dimshuffle,
+            Py_ssize_t dimshuffle_s1,
+            double* mul_1,
+            Py_ssize_t mul_1_s0,
+            Py_ssize_t mul_1_s1,
+            double* sum,
+            double* sum_1,
+            Py_ssize_t sum_1_s0);
+    void train_k5_mul(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* dot_2,
+            Py_ssize_t dot_2_s0,
+            Py_ssize_t dot_2_s1,
+            const double* mul,
+            Py_ssize_t mul_s0,
+            Py_ssize_t mul_s1,
+            double* mul_2,
+            Py_ssize_t mul_2_s0,
+            Py_ssize_t mul_2_s1,
+            double* sum_2,
+            Py_ssize_t sum_2_s0);
+    void train_k7_add(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* shared,
+            Py_ssize_t shared_s0,
+            Py_ssize_t shared_s1,
+            const double* W,
+            Py_ssize_t W_s0,
+            Py_ssize_t W_s1,
+            double* sub,
+            Py_ssize_t sub_s0,
+            Py_ssize_t sub_s1,
+            const double* dot_3,
+            Py_ssize_t dot_3_s0,
+            Py_ssize_t dot_3_s1,
+            double* add,
+            Py_ssize_t add_s0,
+            Py_ssize_t add_s1);
+    void train_k8_add(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* shared_1,
+            Py_ssize_t shared_1_s0,
+            const double* b,
+            Py_ssize_t b_s0,
+            double* sub_1,
+            Py_ssize_t sub_1_s0,
+            const double* sum_2,
+            Py_ssize_t sum_2_s0,
+            double* add_1,
+            Py_ssize_t add_1_s0);
+    void train_k10_add(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* shared_2,
+            Py_ssize_t shared_2_s0,
+            Py_ssize_t shared_2_s1,
+            const double* W_1,
+            Py_ssize_t W_1_s0,
+            Py_ssize_t W_1_s1,
+            double* sub_2,
+            Py_ssize_t sub_2_s0,
+            Py_ssize_t sub_2_s1,
+            const double* dot_4,
+            Py_ssize_t dot_4_s0,
+            Py_ssize_t dot_4_s1,
+            double* add_2,
+            Py_ssize_t add_2_s0,
+            Py_ssize_t add_2_s1);
+    void train_k11_add(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* shared_3,
+            Py_ssize_t shared_3_s0,
+            const double* b_1,
+            Py_ssize_t b_1_s0,
+            double* sub_3,
+            Py_ssize_t sub_3_s0,
+            const double* sum_1,
+            Py_ssize_t sum_1_s0,
+            double* add_3,
+            Py_ssize_t add_3_s0);
+    #else
     CODEGEN_KERNELS_BEGIN
 
     /* (dot + b)   [examples/mlp/model.py:24] */
     /* sigmoid((dot + b))   [examples/mlp/model.py:25] */
     /* (TensorConstant{1} - sigmoid)   [examples/mlp/model.py:25 (grad of sigmoid)] */
     /* (sigmoid * (TensorConstant{1} - sigmoid))   [examples/mlp/model.py:25 (grad of sigmoid)] */
-    static void train_k1_mul(
+    CODEGEN_KERNEL void train_k1_mul(
             Py_ssize_t n0,
             Py_ssize_t n1,
             const double* dot,
@@ -661,7 +871,7 @@ cdef extern from *:
     /* ((TensorConstant{2.0} * (sigmoid((dot_1 + b_1)) - dimshuffle)) * (sigmoid((dot_1 + b_1)...   [examples/mlp/model.py:25 (grad of sigmoid)] */
     /* sum(((sigmoid((dot_1 + b_1)) - dimshuffle) * (sigmoid((dot_1 + b_1)) - dimshuffle)))   [examples/mlp/model.py:44] */
     /* sum(mul_1, axis=[1], keepdims=True)   [examples/mlp/model.py:24 (grad of add)] */
-    static void train_k3_mul(
+    CODEGEN_KERNEL void train_k3_mul(
             Py_ssize_t n0,
             Py_ssize_t n1,
             const double* dot_1,
@@ -733,7 +943,7 @@ cdef extern from *:
 
     /* (dot_2 * mul)   [examples/mlp/model.py:25 (grad of sigmoid)] */
     /* sum(mul_2, axis=[1], keepdims=True)   [examples/mlp/model.py:24 (grad of add)] */
-    static void train_k5_mul(
+    CODEGEN_KERNEL void train_k5_mul(
             Py_ssize_t n0,
             Py_ssize_t n1,
             const double* dot_2,
@@ -782,7 +992,7 @@ cdef extern from *:
     /* (TensorConstant{0.9} * shared)   [examples/mlp/model.py:54] */
     /* (TensorConstant{0.09999999999999998} * dot_3)   [examples/mlp/model.py:54] */
     /* ((TensorConstant{0.9} * shared) + (TensorConstant{0.09999999999999998} * dot_3))   [examples/mlp/model.py:54] */
-    static void train_k7_add(
+    CODEGEN_KERNEL void train_k7_add(
             Py_ssize_t n0,
             Py_ssize_t n1,
             const double* shared,
@@ -833,7 +1043,7 @@ cdef extern from *:
     /* (TensorConstant{0.9} * shared_1)   [examples/mlp/model.py:54] */
     /* (TensorConstant{0.09999999999999998} * sum_2)   [examples/mlp/model.py:54] */
     /* ((TensorConstant{0.9} * shared_1) + (TensorConstant{0.09999999999999998} * sum_2))   [examples/mlp/model.py:54] */
-    static void train_k8_add(
+    CODEGEN_KERNEL void train_k8_add(
             Py_ssize_t n0,
             Py_ssize_t n1,
             const double* shared_1,
@@ -865,7 +1075,7 @@ cdef extern from *:
     /* (TensorConstant{0.9} * shared_2)   [examples/mlp/model.py:54] */
     /* (TensorConstant{0.09999999999999998} * dot_4)   [examples/mlp/model.py:54] */
     /* ((TensorConstant{0.9} * shared_2) + (TensorConstant{0.09999999999999998} * dot_4))   [examples/mlp/model.py:54] */
-    static void train_k10_add(
+    CODEGEN_KERNEL void train_k10_add(
             Py_ssize_t n0,
             Py_ssize_t n1,
             const double* shared_2,
@@ -916,7 +1126,7 @@ cdef extern from *:
     /* (TensorConstant{0.9} * shared_3)   [examples/mlp/model.py:54] */
     /* (TensorConstant{0.09999999999999998} * sum_1)   [examples/mlp/model.py:54] */
     /* ((TensorConstant{0.9} * shared_3) + (TensorConstant{0.09999999999999998} * sum_1))   [examples/mlp/model.py:54] */
-    static void train_k11_add(
+    CODEGEN_KERNEL void train_k11_add(
             Py_ssize_t n0,
             Py_ssize_t n1,
             const double* shared_3,
@@ -943,6 +1153,7 @@ cdef extern from *:
         }
     }
     CODEGEN_KERNELS_END
+    #endif
     """
     void train_k1_mul(Py_ssize_t n0, Py_ssize_t n1, const double* dot, Py_ssize_t dot_s0, Py_ssize_t dot_s1, const double* b, Py_ssize_t b_s0, double* sigmoid, Py_ssize_t sigmoid_s0, Py_ssize_t sigmoid_s1, double* mul, Py_ssize_t mul_s0, Py_ssize_t mul_s1) nogil
     void train_k3_mul(Py_ssize_t n0, Py_ssize_t n1, const double* dot_1, Py_ssize_t dot_1_s0, Py_ssize_t dot_1_s1, const double* b_1, Py_ssize_t b_1_s0, const double* dimshuffle, Py_ssize_t dimshuffle_s1, double* mul_1, Py_ssize_t mul_1_s0, Py_ssize_t mul_1_s1, double* sum, double* sum_1, Py_ssize_t sum_1_s0) nogil
@@ -1068,6 +1279,7 @@ cdef tuple _run_train(W, b, W_1, b_1, shared, shared_1, shared_2, shared_3, mlp_
     add_2 = _reuse(spare[5], NPY_FLOAT64, 2, shared_2_n0, shared_2_n1, 0, 0)
     sub_3 = _reuse(spare[6], NPY_FLOAT64, 2, b_1_n0, 1, 0, 0)
     add_3 = _reuse(spare[7], NPY_FLOAT64, 2, shared_3_n0, 1, 0, 0)
+    dimshuffle = mlp_target[None, :]
     cdef double* W_p = <double*>_data(W)
     cdef Py_ssize_t W_s0 = _stride(W, 0, sizeof(double))
     cdef Py_ssize_t W_s1 = _stride(W, 1, sizeof(double))
@@ -1095,6 +1307,9 @@ cdef tuple _run_train(W, b, W_1, b_1, shared, shared_1, shared_2, shared_3, mlp_
     cdef double* b_1_p = <double*>_data(b_1)
     cdef Py_ssize_t b_1_s0 = _stride(b_1, 0, sizeof(double))
     cdef Py_ssize_t b_1_s1 = _stride(b_1, 1, sizeof(double))
+    cdef double* dimshuffle_p = <double*>_data(dimshuffle)
+    cdef Py_ssize_t dimshuffle_s0 = _stride(dimshuffle, 0, sizeof(double))
+    cdef Py_ssize_t dimshuffle_s1 = _stride(dimshuffle, 1, sizeof(double))
     cdef double* mul_1_p = <double*>_data(mul_1)
     cdef Py_ssize_t mul_1_s0 = _stride(mul_1, 0, sizeof(double))
     cdef Py_ssize_t mul_1_s1 = _stride(mul_1, 1, sizeof(double))
@@ -1153,22 +1368,17 @@ cdef tuple _run_train(W, b, W_1, b_1, shared, shared_1, shared_2, shared_3, mlp_
     cdef double* add_3_p = <double*>_data(add_3)
     cdef Py_ssize_t add_3_s0 = _stride(add_3, 0, sizeof(double))
     cdef Py_ssize_t add_3_s1 = _stride(add_3, 1, sizeof(double))
-    cdef double* mlp_target_p = <double*>_data(mlp_target)
-    cdef Py_ssize_t mlp_target_s0 = _stride(mlp_target, 0, sizeof(double))
-    cdef double* dimshuffle_p = mlp_target_p  # mlp_target[None, :]
-    cdef Py_ssize_t dimshuffle_s0 = 0
-    cdef Py_ssize_t dimshuffle_s1 = mlp_target_s0
     with nogil:
-        _gemm(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0)  # dot(W, mlp_input)
+        cg_gemm_d(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0)  # dot(W, mlp_input)
         train_k1_mul(W_n0, mlp_input_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1, mul_p, mul_s0, mul_s1)  # (sigmoid * (TensorConstant{1} - sigmoid))
-        _gemm(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0)  # dot(W_1, sigmoid)
+        cg_gemm_d(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0)  # dot(W_1, sigmoid)
         train_k3_mul(W_1_n0, mlp_input_n1, dot_1_p, dot_1_s0, dot_1_s1, b_1_p, b_1_s0, dimshuffle_p, dimshuffle_s1, mul_1_p, mul_1_s0, mul_1_s1, sum_p, sum_1_p, sum_1_s0)  # sum(mul_1, axis=[1], keepdims=True)
-        _gemm(W_1_n1, mlp_input_n1, W_1_n0, W_1_p, W_1_s1, W_1_s0, mul_1_p, mul_1_s0, mul_1_s1, dot_2_p, dot_2_s0)  # dot(W_1.T, mul_1)
+        cg_gemm_d(W_1_n1, mlp_input_n1, W_1_n0, W_1_p, W_1_s1, W_1_s0, mul_1_p, mul_1_s0, mul_1_s1, dot_2_p, dot_2_s0)  # dot(W_1.T, mul_1)
         train_k5_mul(W_1_n1, mlp_input_n1, dot_2_p, dot_2_s0, dot_2_s1, mul_p, mul_s0, mul_s1, mul_2_p, mul_2_s0, mul_2_s1, sum_2_p, sum_2_s0)  # sum(mul_2, axis=[1], keepdims=True)
-        _gemm(W_1_n1, mlp_input_n0, mlp_input_n1, mul_2_p, mul_2_s0, mul_2_s1, mlp_input_p, mlp_input_s1, mlp_input_s0, dot_3_p, dot_3_s0)  # dot(mul_2, mlp_input.T)
+        cg_gemm_d(W_1_n1, mlp_input_n0, mlp_input_n1, mul_2_p, mul_2_s0, mul_2_s1, mlp_input_p, mlp_input_s1, mlp_input_s0, dot_3_p, dot_3_s0)  # dot(mul_2, mlp_input.T)
         train_k7_add(shared_n0, shared_n1, shared_p, shared_s0, shared_s1, W_p, W_s0, W_s1, sub_p, sub_s0, sub_s1, dot_3_p, dot_3_s0, dot_3_s1, add_p, add_s0, add_s1)  # ((TensorConstant{0.9} * shared) + (TensorConstant{0.09999999999999998} * dot_3))
         train_k8_add(shared_1_n0, 1, shared_1_p, shared_1_s0, b_p, b_s0, sub_1_p, sub_1_s0, sum_2_p, sum_2_s0, add_1_p, add_1_s0)  # ((TensorConstant{0.9} * shared_1) + (TensorConstant{0.09999999999999998} * sum_2))
-        _gemm(W_1_n0, W_n0, mlp_input_n1, mul_1_p, mul_1_s0, mul_1_s1, sigmoid_p, sigmoid_s1, sigmoid_s0, dot_4_p, dot_4_s0)  # dot(mul_1, sigmoid.T)
+        cg_gemm_d(W_1_n0, W_n0, mlp_input_n1, mul_1_p, mul_1_s0, mul_1_s1, sigmoid_p, sigmoid_s1, sigmoid_s0, dot_4_p, dot_4_s0)  # dot(mul_1, sigmoid.T)
         train_k10_add(shared_2_n0, shared_2_n1, shared_2_p, shared_2_s0, shared_2_s1, W_1_p, W_1_s0, W_1_s1, sub_2_p, sub_2_s0, sub_2_s1, dot_4_p, dot_4_s0, dot_4_s1, add_2_p, add_2_s0, add_2_s1)  # ((TensorConstant{0.9} * shared_2) + (TensorConstant{0.09999999999999998} * dot_4))
         train_k11_add(shared_3_n0, 1, shared_3_p, shared_3_s0, b_1_p, b_1_s0, sub_3_p, sub_3_s0, sum_1_p, sum_1_s0, add_3_p, add_3_s0)  # ((TensorConstant{0.9} * shared_3) + (TensorConstant{0.09999999999999998} * sum_1))
     return [sum], [sub, add, sub_1, add_1, sub_2, add_2, sub_3, add_3]
@@ -1224,11 +1434,35 @@ def train(mlp_input, mlp_target):
 # ================================================================ predict
 cdef extern from *:
     """
+    #ifdef CODEGEN_KERNELS_APART
+    void predict_k1_sigmoid(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* dot,
+            Py_ssize_t dot_s0,
+            Py_ssize_t dot_s1,
+            const double* b,
+            Py_ssize_t b_s0,
+            double* sigmoid,
+            Py_ssize_t sigmoid_s0,
+            Py_ssize_t sigmoid_s1);
+    void predict_k3_sigmoid(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* dot_1,
+            Py_ssize_t dot_1_s0,
+            Py_ssize_t dot_1_s1,
+            const double* b_1,
+            Py_ssize_t b_1_s0,
+            double* sigmoid_1,
+            Py_ssize_t sigmoid_1_s0,
+            Py_ssize_t sigmoid_1_s1);
+    #else
     CODEGEN_KERNELS_BEGIN
 
     /* (dot + b)   [examples/mlp/model.py:24] */
     /* sigmoid((dot + b))   [examples/mlp/model.py:25] */
-    static void predict_k1_sigmoid(
+    CODEGEN_KERNEL void predict_k1_sigmoid(
             Py_ssize_t n0,
             Py_ssize_t n1,
             const double* dot,
@@ -1261,7 +1495,7 @@ cdef extern from *:
 
     /* (dot_1 + b_1)   [examples/mlp/model.py:24] */
     /* sigmoid((dot_1 + b_1))   [examples/mlp/model.py:25] */
-    static void predict_k3_sigmoid(
+    CODEGEN_KERNEL void predict_k3_sigmoid(
             Py_ssize_t n0,
             Py_ssize_t n1,
             const double* dot_1,
@@ -1292,6 +1526,7 @@ cdef extern from *:
         }
     }
     CODEGEN_KERNELS_END
+    #endif
     """
     void predict_k1_sigmoid(Py_ssize_t n0, Py_ssize_t n1, const double* dot, Py_ssize_t dot_s0, Py_ssize_t dot_s1, const double* b, Py_ssize_t b_s0, double* sigmoid, Py_ssize_t sigmoid_s0, Py_ssize_t sigmoid_s1) nogil
     void predict_k3_sigmoid(Py_ssize_t n0, Py_ssize_t n1, const double* dot_1, Py_ssize_t dot_1_s0, Py_ssize_t dot_1_s1, const double* b_1, Py_ssize_t b_1_s0, double* sigmoid_1, Py_ssize_t sigmoid_1_s0, Py_ssize_t sigmoid_1_s1) nogil
@@ -1371,9 +1606,9 @@ cdef tuple _run_predict(W, b, W_1, b_1, mlp_input, allow_downcast, tuple spare):
     cdef Py_ssize_t sigmoid_1_s0 = _stride(sigmoid_1, 0, sizeof(double))
     cdef Py_ssize_t sigmoid_1_s1 = _stride(sigmoid_1, 1, sizeof(double))
     with nogil:
-        _gemm(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0)  # dot(W, mlp_input)
+        cg_gemm_d(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0)  # dot(W, mlp_input)
         predict_k1_sigmoid(W_n0, mlp_input_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1)  # sigmoid((dot + b))
-        _gemm(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0)  # dot(W_1, sigmoid)
+        cg_gemm_d(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0)  # dot(W_1, sigmoid)
         predict_k3_sigmoid(W_1_n0, mlp_input_n1, dot_1_p, dot_1_s0, dot_1_s1, b_1_p, b_1_s0, sigmoid_1_p, sigmoid_1_s0, sigmoid_1_s1)  # sigmoid((dot_1 + b_1))
     return [sigmoid_1], []
 
@@ -1404,11 +1639,35 @@ def predict(mlp_input):
 # ================================================================ cost
 cdef extern from *:
     """
+    #ifdef CODEGEN_KERNELS_APART
+    void cost_k1_sigmoid(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* dot,
+            Py_ssize_t dot_s0,
+            Py_ssize_t dot_s1,
+            const double* b,
+            Py_ssize_t b_s0,
+            double* sigmoid,
+            Py_ssize_t sigmoid_s0,
+            Py_ssize_t sigmoid_s1);
+    void cost_k3_mul(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* dot_1,
+            Py_ssize_t dot_1_s0,
+            Py_ssize_t dot_1_s1,
+            const double* b_1,
+            Py_ssize_t b_1_s0,
+            const double* dimshuffle,
+            Py_ssize_t dimshuffle_s1,
+            double* sum);
+    #else
     CODEGEN_KERNELS_BEGIN
 
     /* (dot + b)   [examples/mlp/model.py:24] */
     /* sigmoid((dot + b))   [examples/mlp/model.py:25] */
-    static void cost_k1_sigmoid(
+    CODEGEN_KERNEL void cost_k1_sigmoid(
             Py_ssize_t n0,
             Py_ssize_t n1,
             const double* dot,
@@ -1444,7 +1703,7 @@ cdef extern from *:
     /* (sigmoid((dot_1 + b_1)) - dimshuffle)   [examples/mlp/model.py:44] */
     /* ((sigmoid((dot_1 + b_1)) - dimshuffle) * (sigmoid((dot_1 + b_1)) - dimshuffle))   [examples/mlp/model.py:44] */
     /* sum(((sigmoid((dot_1 + b_1)) - dimshuffle) * (sigmoid((dot_1 + b_1)) - dimshuffle)))   [examples/mlp/model.py:44] */
-    static void cost_k3_mul(
+    CODEGEN_KERNEL void cost_k3_mul(
             Py_ssize_t n0,
             Py_ssize_t n1,
             const double* dot_1,
@@ -1487,6 +1746,7 @@ cdef extern from *:
         }
     }
     CODEGEN_KERNELS_END
+    #endif
     """
     void cost_k1_sigmoid(Py_ssize_t n0, Py_ssize_t n1, const double* dot, Py_ssize_t dot_s0, Py_ssize_t dot_s1, const double* b, Py_ssize_t b_s0, double* sigmoid, Py_ssize_t sigmoid_s0, Py_ssize_t sigmoid_s1) nogil
     void cost_k3_mul(Py_ssize_t n0, Py_ssize_t n1, const double* dot_1, Py_ssize_t dot_1_s0, Py_ssize_t dot_1_s1, const double* b_1, Py_ssize_t b_1_s0, const double* dimshuffle, Py_ssize_t dimshuffle_s1, double* sum) nogil
@@ -1544,6 +1804,7 @@ cdef tuple _run_cost(W, b, W_1, b_1, mlp_input, mlp_target, allow_downcast, tupl
         _ws["key"] = (mlp_input_n1, W_n0, W_1_n0, )
     dot, sigmoid, dot_1, = _ws["arrays"]
     sum = _empty(NPY_FLOAT64, 0, 0, 0, 0, 0)
+    dimshuffle = mlp_target[None, :]
     cdef double* W_p = <double*>_data(W)
     cdef Py_ssize_t W_s0 = _stride(W, 0, sizeof(double))
     cdef Py_ssize_t W_s1 = _stride(W, 1, sizeof(double))
@@ -1568,16 +1829,14 @@ cdef tuple _run_cost(W, b, W_1, b_1, mlp_input, mlp_target, allow_downcast, tupl
     cdef double* b_1_p = <double*>_data(b_1)
     cdef Py_ssize_t b_1_s0 = _stride(b_1, 0, sizeof(double))
     cdef Py_ssize_t b_1_s1 = _stride(b_1, 1, sizeof(double))
+    cdef double* dimshuffle_p = <double*>_data(dimshuffle)
+    cdef Py_ssize_t dimshuffle_s0 = _stride(dimshuffle, 0, sizeof(double))
+    cdef Py_ssize_t dimshuffle_s1 = _stride(dimshuffle, 1, sizeof(double))
     cdef double* sum_p = <double*>_data(sum)
-    cdef double* mlp_target_p = <double*>_data(mlp_target)
-    cdef Py_ssize_t mlp_target_s0 = _stride(mlp_target, 0, sizeof(double))
-    cdef double* dimshuffle_p = mlp_target_p  # mlp_target[None, :]
-    cdef Py_ssize_t dimshuffle_s0 = 0
-    cdef Py_ssize_t dimshuffle_s1 = mlp_target_s0
     with nogil:
-        _gemm(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0)  # dot(W, mlp_input)
+        cg_gemm_d(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0)  # dot(W, mlp_input)
         cost_k1_sigmoid(W_n0, mlp_input_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1)  # sigmoid((dot + b))
-        _gemm(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0)  # dot(W_1, sigmoid)
+        cg_gemm_d(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0)  # dot(W_1, sigmoid)
         cost_k3_mul(W_1_n0, mlp_input_n1, dot_1_p, dot_1_s0, dot_1_s1, b_1_p, b_1_s0, dimshuffle_p, dimshuffle_s1, sum_p)  # sum(((sigmoid((dot_1 + b_1)) - dimshuffle) * (sigmoid((dot_1 + b_1)) - dimshuffle)))
     return [sum], []
 

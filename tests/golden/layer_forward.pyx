@@ -105,7 +105,7 @@ cdef tuple _run_forward(W, b, x, allow_downcast, tuple spare):
     cdef Py_ssize_t sigmoid_s0 = _stride(sigmoid, 0, sizeof(double))
     cdef Py_ssize_t sigmoid_s1 = _stride(sigmoid, 1, sizeof(double))
     with nogil:
-        _gemm(W_n0, x_n1, W_n1, W_p, W_s0, W_s1, x_p, x_s0, x_s1, dot_p, dot_s0)  # dot(W, x)
+        cg_gemm_d(W_n0, x_n1, W_n1, W_p, W_s0, W_s1, x_p, x_s0, x_s1, dot_p, dot_s0)  # dot(W, x)
         forward_k1_sigmoid(W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1)  # sigmoid((dot + b))
     return [sigmoid], []
 

@@ -45,17 +45,23 @@ def render_dot(step):
         return (dims[::-1], strides[::-1]) if transposed else (dims, strides)
 
     (ad, as_), (bd, bs) = operand(a, step.trans[0]), operand(b, step.trans[1])
+    x = {"float64": "d", "float32": "s"}.get(out.dtype)
+    if x is None:
+        raise NotImplementedError(
+            f"dot: compiled products take float32 or float64 operands, got {out.dtype} "
+            f"(cast the operands, or use mode='FAST_COMPILE') [{comment(step.origins[0].where)}]")
     if len(ad) == 2 and len(bd) == 2:
-        call = (f"_gemm({ad[0]}, {bd[1]}, {ad[1]}, {p[a.name]}, {as_[0]}, {as_[1]}, "
+        call = (f"cg_gemm_{x}({ad[0]}, {bd[1]}, {ad[1]}, {p[a.name]}, {as_[0]}, {as_[1]}, "
                 f"{p[b.name]}, {bs[0]}, {bs[1]}, {p[out.name]}, {out.name}_s0)")
     elif len(ad) == 2:
-        call = (f"_gemv({ad[0]}, {ad[1]}, {p[a.name]}, {as_[0]}, {as_[1]}, "
+        call = (f"cg_gemv_{x}({ad[0]}, {ad[1]}, {p[a.name]}, {as_[0]}, {as_[1]}, "
                 f"{p[b.name]}, {bs[0]}, {p[out.name]}, {out.name}_s0)")
     elif len(bd) == 2:
-        call = (f"_gemv({bd[1]}, {bd[0]}, {p[b.name]}, {bs[1]}, {bs[0]}, "
+        call = (f"cg_gemv_{x}({bd[1]}, {bd[0]}, {p[b.name]}, {bs[1]}, {bs[0]}, "
                 f"{p[a.name]}, {as_[0]}, {p[out.name]}, {out.name}_s0)")
     else:
-        call = f"_dotv({ad[0]}, {p[a.name]}, {as_[0]}, {p[b.name]}, {bs[0]}, {p[out.name]})"
+        call = (f"cg_dotv_{x}({ad[0]}, {p[a.name]}, {as_[0]}, {p[b.name]}, {bs[0]}, "
+                f"{p[out.name]})")
     return call
 
 
