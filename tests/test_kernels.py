@@ -64,7 +64,8 @@ def test_threaded_rows_and_columns(mod, shape):
 
 
 @pytest.mark.parametrize("m,k,n", [(4, 37, 3), (1, 1000, 4), (5, 4, 1), (2, 3, 1000),
-                                   (40, 40, 40), (300, 200, 1)])
+                                   (40, 40, 40), (300, 200, 1), (3, 1, 500), (4, 2, 1000),
+                                   (1, 3, 700), (6, 4, 9), (3, 5, 600), (1, 2, 5)])
 def test_product_helpers(mod, m, k, n):
     rng = np.random.RandomState(m * k + n)
     p, q, x = rng.randn(m, k), rng.randn(k, n), rng.randn(m)

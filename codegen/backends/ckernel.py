@@ -240,6 +240,30 @@ def argmax_kernel(step):
     return Kernel(step.name, params, args, origins, _loops(len(outer), body))
 
 
+def _short_sums(ctype, target, scalar, vector, index, count):
+    """``case`` lines of a switch on k (1 to 4): ``target = sum of scalar(p) * vector(p)``
+    over p < k in one pass along ``index``, the scalars hoisted out of the loop."""
+    cases = []
+    for k in range(1, 5):
+        hoist = " ".join(f"const {ctype} s{p} = {scalar(p)};" for p in range(k))
+        total = " + ".join(f"s{p} * {vector(p)}" for p in range(k))
+        cases += [f"            case {k}: {{",
+                  f"                {hoist}",
+                  "                #pragma omp simd",
+                  f"                for (Py_ssize_t {index} = 0; {index} < {count}; {index}++)",
+                  f"                    {target} = {total};",
+                  "                break;",
+                  "            }"]
+    return "\n".join(cases)
+
+
+def _strided(base, stride, p, offset=""):
+    """``base[p * stride + offset]`` written plainly for p = 0 and 1."""
+    step = "" if p == 0 else (stride if p == 1 else f"{p} * {stride}")
+    index = " + ".join(x for x in (step, offset) if x) or "0"
+    return f"{base}[{index}]"
+
+
 def product_loops(ctype, suffix):
     """C lines of the plain-loop products (``cg_gemm_loops_d`` ...) for one element type.
 
@@ -255,6 +279,17 @@ def product_loops(ctype, suffix):
         for (Py_ssize_t i = 0; i < m; i++) {{
             for (Py_ssize_t j = 0; j < n; j++) {{
                 c[i * c0 + j] = cg_dot_{suffix}(k, a + i * a0, a1, b + j * b1, b0);
+            }}
+        }}
+        return;
+    }}
+    if (b1 == 1 && k >= 1 && k <= 4) {{  /* short sums: each row of c in one pass */
+        for (Py_ssize_t i = 0; i < m; i++) {{
+            const {T}* ai = a + i * a0;
+            {T}* ci = c + i * c0;
+            switch (k) {{
+{_short_sums(T, "ci[j]", lambda p: _strided("ai", "a1", p),
+             lambda p: _strided("b", "b0", p, "j"), "j", "n")}
             }}
         }}
         return;
@@ -283,6 +318,13 @@ def product_loops(ctype, suffix):
 
 static void cg_gemv_loops_{suffix}(Py_ssize_t m, Py_ssize_t k, const {T}* a, Py_ssize_t a0,
         Py_ssize_t a1, const {T}* x, Py_ssize_t x0, {T}* y, Py_ssize_t y0) {{
+    if (a0 == 1 && a1 != 1 && y0 == 1 && k >= 1 && k <= 4) {{  /* short sums: one pass */
+        switch (k) {{
+{_short_sums(T, "y[i]", lambda p: _strided("x", "x0", p),
+             lambda p: _strided("a", "a1", p, "i"), "i", "m")}
+        }}
+        return;
+    }}
     if (a0 == 1 && a1 != 1 && y0 == 1 && k > 0) {{  /* contiguous columns: y += a[:, p] x[p] */
         #pragma omp simd
         for (Py_ssize_t i = 0; i < m; i++) y[i] = a[i] * x[0];
