@@ -112,3 +112,21 @@ def test_debug_mode_bounds_checks_every_loop():
     check("k", (("x", np.ones((2, 3)), ((2, 0), (3, 1))),))
     with pytest.raises(IndexError, match="would index outside it"):
         check("k", (("x", np.ones((2, 3)), ((2, 0), (4, 1))),))
+
+
+@pytest.mark.parametrize("where", ['built at a.py:3: y = f(x)', 'built at a.py:3: s = """doc"""',
+                                   'built at C:\\work\\a.py:3: y = g(x)'])
+def test_check_table_text_reads_back_for_any_source_line(where):
+    """The check table is kept as the text of a literal and read only when a check fails;
+    quotes and backslashes in the user's line must survive both steps."""
+    import ast
+    from types import SimpleNamespace
+
+    from codegen.backends.cython.render import _check_table
+    check = SimpleNamespace(lhs="a_n1", rhs="b_n0", message="dot: a columns must equal b rows",
+                            where=where, operands=[("a", ("a_n0", "a_n1")), ("b", ("b_n0",))])
+    literal = _check_table([check])
+    text = ast.literal_eval(literal)  # the .pyx literal, as Python reads it
+    rows = ast.literal_eval(text.lstrip("\n"))  # what the runtime reads when a check fails
+    assert rows == (("a_n1", "b_n0", "dot: a columns must equal b rows", where,
+                     (("a", ("a_n0", "a_n1")), ("b", ("b_n0",)))),)

@@ -141,6 +141,43 @@ cdef extern from *:
             }
             return;
         }
+        if (b1 == 1 && k >= 1 && k <= 4) {  /* short sums: each row of c in one pass */
+            for (Py_ssize_t i = 0; i < m; i++) {
+                const double* ai = a + i * a0;
+                double* ci = c + i * c0;
+                switch (k) {
+                case 1: {
+                    const double s0 = ai[0];
+                    #pragma omp simd
+                    for (Py_ssize_t j = 0; j < n; j++)
+                        ci[j] = s0 * b[j];
+                    break;
+                }
+                case 2: {
+                    const double s0 = ai[0]; const double s1 = ai[a1];
+                    #pragma omp simd
+                    for (Py_ssize_t j = 0; j < n; j++)
+                        ci[j] = s0 * b[j] + s1 * b[b0 + j];
+                    break;
+                }
+                case 3: {
+                    const double s0 = ai[0]; const double s1 = ai[a1]; const double s2 = ai[2 * a1];
+                    #pragma omp simd
+                    for (Py_ssize_t j = 0; j < n; j++)
+                        ci[j] = s0 * b[j] + s1 * b[b0 + j] + s2 * b[2 * b0 + j];
+                    break;
+                }
+                case 4: {
+                    const double s0 = ai[0]; const double s1 = ai[a1]; const double s2 = ai[2 * a1]; const double s3 = ai[3 * a1];
+                    #pragma omp simd
+                    for (Py_ssize_t j = 0; j < n; j++)
+                        ci[j] = s0 * b[j] + s1 * b[b0 + j] + s2 * b[2 * b0 + j] + s3 * b[3 * b0 + j];
+                    break;
+                }
+                }
+            }
+            return;
+        }
         for (Py_ssize_t i = 0; i < m; i++) {
             double* ci = c + i * c0;
             if (k == 0) {
@@ -165,6 +202,39 @@ cdef extern from *:
     
     static void cg_gemv_loops_d(Py_ssize_t m, Py_ssize_t k, const double* a, Py_ssize_t a0,
             Py_ssize_t a1, const double* x, Py_ssize_t x0, double* y, Py_ssize_t y0) {
+        if (a0 == 1 && a1 != 1 && y0 == 1 && k >= 1 && k <= 4) {  /* short sums: one pass */
+            switch (k) {
+                case 1: {
+                    const double s0 = x[0];
+                    #pragma omp simd
+                    for (Py_ssize_t i = 0; i < m; i++)
+                        y[i] = s0 * a[i];
+                    break;
+                }
+                case 2: {
+                    const double s0 = x[0]; const double s1 = x[x0];
+                    #pragma omp simd
+                    for (Py_ssize_t i = 0; i < m; i++)
+                        y[i] = s0 * a[i] + s1 * a[a1 + i];
+                    break;
+                }
+                case 3: {
+                    const double s0 = x[0]; const double s1 = x[x0]; const double s2 = x[2 * x0];
+                    #pragma omp simd
+                    for (Py_ssize_t i = 0; i < m; i++)
+                        y[i] = s0 * a[i] + s1 * a[a1 + i] + s2 * a[2 * a1 + i];
+                    break;
+                }
+                case 4: {
+                    const double s0 = x[0]; const double s1 = x[x0]; const double s2 = x[2 * x0]; const double s3 = x[3 * x0];
+                    #pragma omp simd
+                    for (Py_ssize_t i = 0; i < m; i++)
+                        y[i] = s0 * a[i] + s1 * a[a1 + i] + s2 * a[2 * a1 + i] + s3 * a[3 * a1 + i];
+                    break;
+                }
+            }
+            return;
+        }
         if (a0 == 1 && a1 != 1 && y0 == 1 && k > 0) {  /* contiguous columns: y += a[:, p] x[p] */
             #pragma omp simd
             for (Py_ssize_t i = 0; i < m; i++) y[i] = a[i] * x[0];
@@ -185,6 +255,43 @@ cdef extern from *:
             for (Py_ssize_t i = 0; i < m; i++) {
                 for (Py_ssize_t j = 0; j < n; j++) {
                     c[i * c0 + j] = cg_dot_s(k, a + i * a0, a1, b + j * b1, b0);
+                }
+            }
+            return;
+        }
+        if (b1 == 1 && k >= 1 && k <= 4) {  /* short sums: each row of c in one pass */
+            for (Py_ssize_t i = 0; i < m; i++) {
+                const float* ai = a + i * a0;
+                float* ci = c + i * c0;
+                switch (k) {
+                case 1: {
+                    const float s0 = ai[0];
+                    #pragma omp simd
+                    for (Py_ssize_t j = 0; j < n; j++)
+                        ci[j] = s0 * b[j];
+                    break;
+                }
+                case 2: {
+                    const float s0 = ai[0]; const float s1 = ai[a1];
+                    #pragma omp simd
+                    for (Py_ssize_t j = 0; j < n; j++)
+                        ci[j] = s0 * b[j] + s1 * b[b0 + j];
+                    break;
+                }
+                case 3: {
+                    const float s0 = ai[0]; const float s1 = ai[a1]; const float s2 = ai[2 * a1];
+                    #pragma omp simd
+                    for (Py_ssize_t j = 0; j < n; j++)
+                        ci[j] = s0 * b[j] + s1 * b[b0 + j] + s2 * b[2 * b0 + j];
+                    break;
+                }
+                case 4: {
+                    const float s0 = ai[0]; const float s1 = ai[a1]; const float s2 = ai[2 * a1]; const float s3 = ai[3 * a1];
+                    #pragma omp simd
+                    for (Py_ssize_t j = 0; j < n; j++)
+                        ci[j] = s0 * b[j] + s1 * b[b0 + j] + s2 * b[2 * b0 + j] + s3 * b[3 * b0 + j];
+                    break;
+                }
                 }
             }
             return;
@@ -213,6 +320,39 @@ cdef extern from *:
     
     static void cg_gemv_loops_s(Py_ssize_t m, Py_ssize_t k, const float* a, Py_ssize_t a0,
             Py_ssize_t a1, const float* x, Py_ssize_t x0, float* y, Py_ssize_t y0) {
+        if (a0 == 1 && a1 != 1 && y0 == 1 && k >= 1 && k <= 4) {  /* short sums: one pass */
+            switch (k) {
+                case 1: {
+                    const float s0 = x[0];
+                    #pragma omp simd
+                    for (Py_ssize_t i = 0; i < m; i++)
+                        y[i] = s0 * a[i];
+                    break;
+                }
+                case 2: {
+                    const float s0 = x[0]; const float s1 = x[x0];
+                    #pragma omp simd
+                    for (Py_ssize_t i = 0; i < m; i++)
+                        y[i] = s0 * a[i] + s1 * a[a1 + i];
+                    break;
+                }
+                case 3: {
+                    const float s0 = x[0]; const float s1 = x[x0]; const float s2 = x[2 * x0];
+                    #pragma omp simd
+                    for (Py_ssize_t i = 0; i < m; i++)
+                        y[i] = s0 * a[i] + s1 * a[a1 + i] + s2 * a[2 * a1 + i];
+                    break;
+                }
+                case 4: {
+                    const float s0 = x[0]; const float s1 = x[x0]; const float s2 = x[2 * x0]; const float s3 = x[3 * x0];
+                    #pragma omp simd
+                    for (Py_ssize_t i = 0; i < m; i++)
+                        y[i] = s0 * a[i] + s1 * a[a1 + i] + s2 * a[2 * a1 + i] + s3 * a[3 * a1 + i];
+                    break;
+                }
+            }
+            return;
+        }
         if (a0 == 1 && a1 != 1 && y0 == 1 && k > 0) {  /* contiguous columns: y += a[:, p] x[p] */
             #pragma omp simd
             for (Py_ssize_t i = 0; i < m; i++) y[i] = a[i] * x[0];
@@ -512,9 +652,11 @@ def _slice_len(n, start, stop, step, given):
 
 
 def _shape_failure(checks, dims):
-    """The error for the first failing shape check, given the call's dims."""
+    """The error for the first failing shape check, given the call's dims; ``checks`` is the
+    text of the check table (a Python literal)."""
+    import ast
     scope = {"_slice_len": _slice_len}
-    for lhs, rhs, message, where, operands in checks:
+    for lhs, rhs, message, where, operands in ast.literal_eval(checks.lstrip("\n")):
         if eval(lhs, scope, dims) != eval(rhs, scope, dims):
             return _shape_error(message, where, [
                 (label, tuple(eval(d, scope, dims) for d in shape)) for label, shape in operands])
@@ -1165,8 +1307,9 @@ cdef extern from *:
 
 
 _WORKSPACE_train = threading.local()
-# shape checks (lhs, rhs, message, where, operands): what a failed one reports
-_CHECKS_train = (
+# shape checks (lhs, rhs, message, where, operands): what a failed one reports, read then
+_CHECKS_train = r"""
+(
     ('W_n1', 'mlp_input_n0', 'dot: W columns must equal mlp_input rows', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b',
      (('W', ('W_n0', 'W_n1')), ('mlp_input', ('mlp_input_n0', 'mlp_input_n1')))),
     ('W_n0', 'b_n0', 'add: dimension 0 of dot and b must be equal', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b',
@@ -1203,7 +1346,7 @@ _CHECKS_train = (
      (('b', ('b_1_n0', '1')),)),
     ('shared_3_n0', 'W_1_n0', 'add: dimension 0 of mul and mul must be equal', 'built at examples/mlp/model.py:54: momentum*param_update + (1. - momentum)*T.grad(cost, param)))',
      ()),
-)
+)"""
 
 
 cdef tuple _run_train(W, b, W_1, b_1, shared, shared_1, shared_2, shared_3, mlp_input, mlp_target, allow_downcast, tuple spare):
@@ -1533,8 +1676,9 @@ cdef extern from *:
 
 
 _WORKSPACE_predict = threading.local()
-# shape checks (lhs, rhs, message, where, operands): what a failed one reports
-_CHECKS_predict = (
+# shape checks (lhs, rhs, message, where, operands): what a failed one reports, read then
+_CHECKS_predict = r"""
+(
     ('W_n1', 'mlp_input_n0', 'dot: W columns must equal mlp_input rows', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b',
      (('W', ('W_n0', 'W_n1')), ('mlp_input', ('mlp_input_n0', 'mlp_input_n1')))),
     ('W_n0', 'b_n0', 'add: dimension 0 of dot and b must be equal', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b',
@@ -1543,7 +1687,7 @@ _CHECKS_predict = (
      (('W', ('W_1_n0', 'W_1_n1')), ('sigmoid', ('W_n0', 'mlp_input_n1')))),
     ('W_1_n0', 'b_1_n0', 'add: dimension 0 of dot and b must be equal', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b',
      (('dot', ('W_1_n0', 'mlp_input_n1')), ('b', ('b_1_n0', '1')))),
-)
+)"""
 
 
 cdef tuple _run_predict(W, b, W_1, b_1, mlp_input, allow_downcast, tuple spare):
@@ -1753,8 +1897,9 @@ cdef extern from *:
 
 
 _WORKSPACE_cost = threading.local()
-# shape checks (lhs, rhs, message, where, operands): what a failed one reports
-_CHECKS_cost = (
+# shape checks (lhs, rhs, message, where, operands): what a failed one reports, read then
+_CHECKS_cost = r"""
+(
     ('W_n1', 'mlp_input_n0', 'dot: W columns must equal mlp_input rows', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b',
      (('W', ('W_n0', 'W_n1')), ('mlp_input', ('mlp_input_n0', 'mlp_input_n1')))),
     ('W_n0', 'b_n0', 'add: dimension 0 of dot and b must be equal', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b',
@@ -1765,7 +1910,7 @@ _CHECKS_cost = (
      (('dot', ('W_1_n0', 'mlp_input_n1')), ('b', ('b_1_n0', '1')))),
     ('mlp_input_n1', 'mlp_target_n0', 'sub: dimension 1 of sigmoid and dimshuffle{x,0} must be equal', 'built at examples/mlp/model.py:44: return T.sum((self.output(x) - y)**2)',
      (('dimshuffle{x,0}', ('1', 'mlp_target_n0')),)),
-)
+)"""
 
 
 cdef tuple _run_cost(W, b, W_1, b_1, mlp_input, mlp_target, allow_downcast, tuple spare):

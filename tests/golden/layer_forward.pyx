@@ -55,13 +55,14 @@ cdef extern from *:
 
 
 _WORKSPACE_forward = threading.local()
-# shape checks (lhs, rhs, message, where, operands): what a failed one reports
-_CHECKS_forward = (
+# shape checks (lhs, rhs, message, where, operands): what a failed one reports, read then
+_CHECKS_forward = r"""
+(
     ('W_n1', 'x_n0', 'dot: W columns must equal x rows', 'built at tests/test_debug.py:22: h = T.nnet.sigmoid(T.dot(W, x) + b)',
      (('W', ('W_n0', 'W_n1')), ('x', ('x_n0', 'x_n1')))),
     ('W_n0', 'b_n0', 'add: dimension 0 of dot and b must be equal', 'built at tests/test_debug.py:22: h = T.nnet.sigmoid(T.dot(W, x) + b)',
      (('dot', ('W_n0', 'x_n1')), ('b', ('b_n0', '1')))),
-)
+)"""
 
 
 cdef tuple _run_forward(W, b, x, allow_downcast, tuple spare):

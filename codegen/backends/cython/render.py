@@ -176,14 +176,19 @@ def _operand(expr):
 
 
 def _check_table(checks):
-    """The shape checks as a Python literal: (lhs, rhs, message, where, operands), with dims
-    as expressions the runtime evaluates over the call's dims when a check fails."""
+    """The shape checks as the text of a Python literal: (lhs, rhs, message, where,
+    operands), with dims as expressions the runtime evaluates over the call's dims when a
+    check fails. The module keeps the text and reads it only then: as a literal in the .pyx,
+    Cython would turn it into C that builds every tuple at import (a third of a module's C)."""
     rows = ["("]
     for c in checks:
         operands = tuple((label, tuple(dims)) for label, dims in c.operands)
         rows.append(f"    ({c.lhs!r}, {c.rhs!r}, {c.message!r}, {c.where!r},")
         rows.append(f"     {operands!r}),")
-    return "\n".join(rows + [")"])
+    text = "\n".join(rows + [")"])
+    if '"""' in text or "\\" in text:
+        return repr(text)
+    return 'r"""\n' + text + '"""'
 
 
 def _pointer_views(program, leaving, with_pointers):
