@@ -103,6 +103,24 @@ def test_blas_is_loaded_by_the_first_large_product(mod):
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "True"]
+    # threads that meet the first large product together load it once and all get BLAS
+    script = "\n".join([
+        "import sys, threading, numpy as np",
+        f"sys.path.insert(0, {os.path.dirname(mod.__file__)!r})",
+        "import kernels_test as m",
+        "r = np.random.RandomState(1)",
+        "p, q, x = r.randn(60, 70), r.randn(70, 80), r.randn(60)",
+        "want, bad = p @ q, []",
+        "def run():",
+        "    for _ in range(5):",
+        "        if not np.allclose(m.products(p, q, x)[0], want, rtol=1e-12): bad.append(1)",
+        "ts = [threading.Thread(target=run) for _ in range(4)]",
+        "[t.start() for t in ts]; [t.join() for t in ts]",
+        "print(len(bad))"])
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0"]
 
 
 def test_merged_dims_share_a_loop_and_still_check(mod, tmp_path):

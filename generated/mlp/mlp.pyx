@@ -773,8 +773,16 @@ cdef void* _blas_function(dict table, str name) except NULL:
     return PyCapsule_GetPointer(capsule, PyCapsule_GetName(capsule))
 
 
+cdef bint _blas_tried = False
+
+
 cdef void _load_blas() noexcept with gil:
-    """Hand the kernels scipy's BLAS, or none (they then run every product as plain loops)."""
+    """Hand the kernels scipy's BLAS, or none (they then run every product as plain loops).
+    Threads that reach it together run it one after the other (the GIL); only the first loads."""
+    global _blas_tried
+    if _blas_tried:
+        return
+    _blas_tried = True
     try:
         table = _cython_blas().__pyx_capi__
         cg_set_blas(_blas_function(table, "dgemm"), _blas_function(table, "sgemm"),
