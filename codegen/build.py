@@ -31,12 +31,13 @@ def compiler_flags(target=None, debug=False):
     -O0 applies to the Python-facing glue; the generated kernels raise themselves to -O3 with
     a pragma (see the module template), which keeps a build to a couple of seconds. No
     -ffast-math: IEEE NaN/Inf semantics hold; -fno-math-errno only stops libm from setting
-    errno, which lets gcc inline sqrt and vectorize; -fopenmp-simd honours the
+    errno, which lets gcc inline sqrt and vectorize; -fwrapv makes integer overflow wrap as
+    in numpy (Python's own CFLAGS usually carry it too); -fopenmp-simd honours the
     ``omp simd reduction`` pragmas of sums, and -fopenmp (where gcc's OpenMP runtime is
     installed) runs large loops on several threads (see ckernel.PARALLEL_MIN).
     """
     target = target or config.target
-    flags = ["-O0", "-fno-math-errno", "-fopenmp-simd", "-Wno-unused-function",
+    flags = ["-O0", "-fno-math-errno", "-fwrapv", "-fopenmp-simd", "-Wno-unused-function",
              "-Wno-unreachable-code"]
     if openmp_available():
         flags.append("-fopenmp")
@@ -45,7 +46,7 @@ def compiler_flags(target=None, debug=False):
     if simd_math_available():
         flags.append("-DCODEGEN_SIMD_MATH")
     if debug:
-        flags = ["-O1", "-g", "-Wno-unused-function"]
+        flags = ["-O1", "-g", "-fwrapv", "-Wno-unused-function"]
     return flags
 
 

@@ -23,6 +23,9 @@ def mod(tmp_path_factory):
     p, q = T.matrix("p"), T.matrix("q")
     x = T.vector("x")
     m.add_function("products", [p, q, x], [T.dot(p, q), T.dot(p.T, x), T.dot(x, p)])
+    pi, qi, xi = T.lmatrix("pi"), T.lmatrix("qi"), T.ivector("xi")
+    m.add_function("products_int", [pi, qi, xi], [T.dot(pi, qi), T.dot(pi.T, pi[:, 0]),
+                                                  T.dot(xi, xi)])
     p32, q32, x32 = T.fmatrix("p32"), T.fmatrix("q32"), T.fvector("x32")
     m.add_function("products32", [p32, q32, x32], [T.dot(p32, q32), T.dot(p32.T, x32),
                                                    T.dot(x32, x32)])
@@ -83,6 +86,18 @@ def test_float32_products(mod, m, k, n):
     assert all(g.dtype == np.float32 for g in got)
     for g, w in zip(got, [p @ q, p.T @ x, x @ x]):
         np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("m,k,n", [(3, 2, 5), (40, 40, 40), (1, 7, 300)])
+def test_integer_products_run_the_loops_and_wrap_as_numpy(mod, m, k, n):
+    rng = np.random.RandomState(m * n)
+    p, q = rng.randint(-9, 9, (m, k)), rng.randint(-9, 9, (k, n))
+    x = rng.randint(-2**31, 2**31 - 1, 50).astype("int32")  # its square sums overflow int32
+    got = mod.products_int(p, q, x)
+    want = [p @ q, p.T @ p[:, 0], x @ x]
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype
+        np.testing.assert_array_equal(g, w)
 
 
 def test_blas_is_loaded_by_the_first_large_product(mod):

@@ -399,15 +399,47 @@ static int cg_layout(Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t s0, Py_ssize_t
 }""".split("\n")
 
 
-def products(ctype, suffix):
+#: The suffix of each element type's product functions (``cg_gemm_d``); float64 and float32
+#: use BLAS's letters and call BLAS above SMALL_PRODUCT, integers always run the loops
+#: (wrapping on overflow as numpy does: Python's CFLAGS carry -fwrapv).
+PRODUCT_SUFFIX = {"float64": "d", "float32": "s", "int64": "i64", "int32": "i32",
+                  "int16": "i16", "int8": "i8", "uint64": "u64", "uint32": "u32",
+                  "uint16": "u16", "uint8": "u8"}
+
+
+def _product_signatures(T, x):
+    return {"gemv": (f"cg_gemv_{x}", [
+                "Py_ssize_t m", "Py_ssize_t k", f"const {T}* a", "Py_ssize_t a0",
+                "Py_ssize_t a1", f"const {T}* v", "Py_ssize_t v0", f"{T}* y", "Py_ssize_t y0"]),
+            "gemm": (f"cg_gemm_{x}", [
+                "Py_ssize_t m", "Py_ssize_t n", "Py_ssize_t k", f"const {T}* a", "Py_ssize_t a0",
+                "Py_ssize_t a1", f"const {T}* b", "Py_ssize_t b0", "Py_ssize_t b1", f"{T}* c",
+                "Py_ssize_t c0"]),
+            "dotv": (f"cg_dotv_{x}", [
+                "Py_ssize_t k", f"const {T}* u", "Py_ssize_t u0", f"const {T}* v",
+                "Py_ssize_t v0", f"{T}* out"])}
+
+
+def product_declarations(dtypes):
+    """(C prototypes, Cython declarations) of the product functions of ``dtypes``."""
+    c_lines, cython_lines = [], []
+    for dtype in dtypes:
+        signatures = _product_signatures(cexpr.CTYPES[dtype], PRODUCT_SUFFIX[dtype])
+        for name, params in signatures.values():
+            c_lines += _signature("void", name, params, ";")
+            cython_lines += _signature("void", name, params, " nogil")
+    return c_lines, cython_lines
+
+
+def products(ctype, suffix, blas):
     """C lines of the products one element type calls: ``cg_gemm_d`` (matrix . matrix),
-    ``cg_gemv_d`` (matrix . vector) and ``cg_dotv_d`` (vector . vector). Above
-    SMALL_PRODUCT multiply-adds, and for strides BLAS takes, they call BLAS; otherwise the
-    plain loops."""
+    ``cg_gemv_d`` (matrix . vector) and ``cg_dotv_d`` (vector . vector). With ``blas``
+    (float64, float32), above SMALL_PRODUCT multiply-adds and for strides BLAS takes, they
+    call BLAS; otherwise, and for integers always, the plain loops."""
     T, x = ctype, suffix
-    return f"""/* y (m) = a (m x k) . x (k) */
-CODEGEN_KERNEL void cg_gemv_{x}(Py_ssize_t m, Py_ssize_t k, const {T}* a, Py_ssize_t a0,
-        Py_ssize_t a1, const {T}* v, Py_ssize_t v0, {T}* y, Py_ssize_t y0) {{
+    head = {k: "\n".join(_signature("CODEGEN_KERNEL void", name, params, " {"))
+            for k, (name, params) in _product_signatures(T, x).items()}
+    gemv_blas = f"""
     char ta;
     int lda, mi = (int)m, ki = (int)k, incv = (int)v0, incy = (int)y0;
     {T} one = 1, zero = 0;
@@ -421,18 +453,26 @@ CODEGEN_KERNEL void cg_gemv_{x}(Py_ssize_t m, Py_ssize_t k, const {T}* a, Py_ssi
         else
             cg_{x}gemv("N", &mi, &ki, &one, ({T}*)a, &lda, ({T}*)v, &incv, &zero, y, &incy);
         return;
-    }}
+    }}""" if blas else ""
+    gemm_vars = f"""
+    char ta, tb;
+    int lda, ldb, mi = (int)m, ni = (int)n, ki = (int)k;
+    int ldc = (int)(c0 > 0 && m > 1 ? c0 : (n > 1 ? n : 1));
+    {T} one = 1, zero = 0;""" if blas else ""
+    gemm_blas = f"""
+    if (m * n * k > {SMALL_PRODUCT} && cg_layout(m, k, a0, a1, &ta, &lda)
+            && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {{
+        /* row-major c = a.b is column-major c^T = b^T . a^T */
+        cg_{x}gemm(&tb, &ta, &ni, &mi, &ki, &one, ({T}*)b, &ldb, ({T}*)a, &lda, &zero, c, &ldc);
+        return;
+    }}""" if blas else ""
+    return f"""/* y (m) = a (m x k) . v (k) */
+{head["gemv"]}{gemv_blas}
     cg_gemv_loops_{x}(m, k, a, a0, a1, v, v0, y, y0);
 }}
 
 /* c (m x n, rows contiguous) = a (m x k) . b (k x n) */
-CODEGEN_KERNEL void cg_gemm_{x}(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-        const {T}* a, Py_ssize_t a0, Py_ssize_t a1,
-        const {T}* b, Py_ssize_t b0, Py_ssize_t b1, {T}* c, Py_ssize_t c0) {{
-    char ta, tb;
-    int lda, ldb, mi = (int)m, ni = (int)n, ki = (int)k;
-    int ldc = (int)(c0 > 0 && m > 1 ? c0 : (n > 1 ? n : 1));
-    {T} one = 1, zero = 0;
+{head["gemm"]}{gemm_vars}
     if (m == 0 || n == 0)
         return;
     if (n == 1) {{  /* matrix . column: gemv is much faster than gemm with one column */
@@ -442,28 +482,24 @@ CODEGEN_KERNEL void cg_gemm_{x}(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     if (m == 1) {{  /* row . matrix = (matrix^T . row)^T */
         cg_gemv_{x}(n, k, b, b1, b0, a, a1, c, 1);
         return;
-    }}
-    if (m * n * k > {SMALL_PRODUCT} && cg_layout(m, k, a0, a1, &ta, &lda)
-            && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {{
-        /* row-major c = a.b is column-major c^T = b^T . a^T */
-        cg_{x}gemm(&tb, &ta, &ni, &mi, &ki, &one, ({T}*)b, &ldb, ({T}*)a, &lda, &zero, c, &ldc);
-        return;
-    }}
+    }}{gemm_blas}
     cg_gemm_loops_{x}(m, n, k, a, a0, a1, b, b0, b1, c, c0);
 }}
 
-/* out (scalar) = x . y */
-CODEGEN_KERNEL void cg_dotv_{x}(Py_ssize_t k, const {T}* u, Py_ssize_t u0, const {T}* v,
-        Py_ssize_t v0, {T}* out) {{
+/* out (scalar) = u . v */
+{head["dotv"]}
     *out = cg_dot_{x}(k, u, u0, v, v0);
 }}""".split("\n")
 
 
-def product_code():
-    """All C lines of the products, for both float types (what the module's prelude holds)."""
-    return (dot_loop("double", "d") + dot_loop("float", "s") + product_loops("double", "d")
-            + product_loops("float", "s") + blas_access() + products("double", "d")
-            + products("float", "s"))
+def product_code(dtypes):
+    """All C lines of the products of ``dtypes`` (those the module's products use)."""
+    lines = blas_access()
+    for dtype in dtypes:
+        ctype, x = cexpr.CTYPES[dtype], PRODUCT_SUFFIX[dtype]
+        lines += ([""] + dot_loop(ctype, x) + [""] + product_loops(ctype, x) + [""]
+                  + products(ctype, x, dtype.startswith("float")))
+    return lines
 
 
 def dot_loop(ctype, suffix):

@@ -26,6 +26,7 @@ from codegen.backends.cython import render
 from codegen.build import build, compiler_flags, load
 from codegen.compile.function import prepare
 from codegen.lower.lowering import Names, lower, sanitize
+from codegen.lower.program import DotStep
 from codegen.rewrite import optimize_fgraph
 
 
@@ -94,6 +95,9 @@ def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(
         for var in fgraph.shared:
             state_spec[snames[var.id]] = (var.dtype, tuple(var.broadcastable))
             initial[snames[var.id]] = var.container.value
+    product_types = sorted({step.out.dtype for program in programs for step in program.steps
+                            if isinstance(step, DotStep)})
+    prototypes, declarations = ckernel.product_declarations(product_types)
     graph_hash = hashlib.sha256("\n".join(p.describe() for p in programs).encode()).hexdigest()
     metadata = {"generator": f"codegen {codegen.__version__}", "graph_hash": graph_hash[:16],
                 "backend": "cython", "flags": list(flags), "debug": debug,
@@ -105,7 +109,8 @@ def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(
            "state_spec": repr({k: (d, bc) for k, (d, bc) in sorted(state_spec.items())}),
            "state_file": f"{module_name}_state.npz", "functions": functions,
            "state": [{"name": n} for n in sorted(state_spec)],
-           "product_code": ckernel.product_code(),
+           "product_code": ckernel.product_code(product_types),
+           "product_prototypes": prototypes, "product_declarations": declarations,
            "debug": "True" if debug else "False"}
     return render.render_module(ctx), initial, programs
 

@@ -45,10 +45,10 @@ def render_dot(step):
         return (dims[::-1], strides[::-1]) if transposed else (dims, strides)
 
     (ad, as_), (bd, bs) = operand(a, step.trans[0]), operand(b, step.trans[1])
-    x = {"float64": "d", "float32": "s"}.get(out.dtype)
+    x = ckernel.PRODUCT_SUFFIX.get(out.dtype)
     if x is None:
         raise NotImplementedError(
-            f"dot: compiled products take float32 or float64 operands, got {out.dtype} "
+            f"dot: compiled products take float or integer operands, got {out.dtype} "
             f"(cast the operands, or use mode='FAST_COMPILE') [{comment(step.origins[0].where)}]")
     if len(ad) == 2 and len(bd) == 2:
         call = (f"cg_gemm_{x}({ad[0]}, {bd[1]}, {ad[1]}, {p[a.name]}, {as_[0]}, {as_[1]}, "
