@@ -100,30 +100,31 @@ def test_integer_products_run_the_loops_and_wrap_as_numpy(mod, m, k, n):
         np.testing.assert_array_equal(g, w)
 
 
-def test_blas_is_loaded_by_the_first_large_product(mod):
-    """scipy's BLAS is imported the first time a product needs it, never for small ones."""
+def _fresh_process(mod, *lines):
+    """What a script prints, run in a fresh interpreter that has imported the module."""
     import os
     import subprocess
     import sys
-    script = "\n".join([
-        "import sys, numpy as np",
-        f"sys.path.insert(0, {os.path.dirname(mod.__file__)!r})",
-        "import kernels_test as m",
-        "r = np.random.RandomState(0)",
-        "small = m.products(r.randn(3, 4), r.randn(4, 5), r.randn(3))",
-        "print('scipy' in sys.modules)",
-        "big = m.products(r.randn(60, 70), r.randn(70, 80), r.randn(60))",
-        "print('scipy.linalg.cython_blas' in sys.modules)"])
+    script = "\n".join(["import sys, threading, numpy as np",
+                        f"sys.path.insert(0, {os.path.dirname(mod.__file__)!r})",
+                        "import kernels_test as m", *lines])
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["False", "True"]
+    return out.stdout.split()
+
+
+def test_blas_is_loaded_by_the_first_large_product(mod):
+    """scipy's BLAS is imported the first time a product needs it, never for small ones."""
+    assert _fresh_process(
+        mod, "r = np.random.RandomState(0)",
+        "small = m.products(r.randn(3, 4), r.randn(4, 5), r.randn(3))",
+        "print('scipy' in sys.modules)",
+        "big = m.products(r.randn(60, 70), r.randn(70, 80), r.randn(60))",
+        "print('scipy.linalg.cython_blas' in sys.modules)") == ["False", "True"]
     # threads that meet the first large product together load it once and all get BLAS
-    script = "\n".join([
-        "import sys, threading, numpy as np",
-        f"sys.path.insert(0, {os.path.dirname(mod.__file__)!r})",
-        "import kernels_test as m",
-        "r = np.random.RandomState(1)",
+    assert _fresh_process(
+        mod, "r = np.random.RandomState(1)",
         "p, q, x = r.randn(60, 70), r.randn(70, 80), r.randn(60)",
         "want, bad = p @ q, []",
         "def run():",
@@ -131,11 +132,7 @@ def test_blas_is_loaded_by_the_first_large_product(mod):
         "        if not np.allclose(m.products(p, q, x)[0], want, rtol=1e-12): bad.append(1)",
         "ts = [threading.Thread(target=run) for _ in range(4)]",
         "[t.start() for t in ts]; [t.join() for t in ts]",
-        "print(len(bad))"])
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["0"]
+        "print(len(bad))") == ["0"]
 
 
 def test_merged_dims_share_a_loop_and_still_check(mod, tmp_path):
