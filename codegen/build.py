@@ -28,8 +28,9 @@ class BuildError(RuntimeError):
 def compiler_flags(target=None, debug=False):
     """Flags for the whole extension.
 
-    -O0 applies to the Python-facing glue; the generated kernels raise themselves to -O3 with
-    a pragma (see the module template), which keeps a build to a couple of seconds. No
+    -O0 applies to the Python-facing glue; the generated kernels are compiled at -O3 (as a C
+    file of their own, see ``kernel_source``, or by pragma when the .pyx is built alone),
+    which keeps a build to a couple of seconds. No
     -ffast-math: IEEE NaN/Inf semantics hold; -fno-math-errno only stops libm from setting
     errno, which lets gcc inline sqrt and vectorize; -fwrapv makes integer overflow wrap as
     in numpy (Python's own CFLAGS usually carry it too); -fopenmp-simd honours the

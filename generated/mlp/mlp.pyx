@@ -655,7 +655,8 @@ cdef bint _blas_tried = False
 
 cdef void _load_blas() noexcept with gil:
     """Hand the kernels scipy's BLAS, or none (they then run every product as plain loops).
-    Threads that reach it together run it one after the other (the GIL); only the first loads."""
+    Only the first thread to get here loads it; one that comes while it is still loading runs
+    its product as plain loops."""
     global _blas_tried
     if _blas_tried:
         return

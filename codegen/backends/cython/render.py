@@ -179,7 +179,7 @@ def _check_table(checks):
     """The shape checks as the text of a Python literal: (lhs, rhs, message, where,
     operands), with dims as expressions the runtime evaluates over the call's dims when a
     check fails. The module keeps the text and reads it only then: as a literal in the .pyx,
-    Cython would turn it into C that builds every tuple at import (a third of a module's C)."""
+    Cython would turn it into C that builds every tuple at import."""
     rows = ["("]
     for c in checks:
         operands = tuple((label, tuple(dims)) for label, dims in c.operands)
