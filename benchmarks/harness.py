@@ -12,6 +12,7 @@ import argparse
 import importlib
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -72,9 +73,10 @@ def run_one(workload, case, impl):
 def run_workload(workload, processes=3, impls=None):
     """{case: {impl: median seconds or None (missing)}} for one workload script.
 
-    The processes go round by round, each round running every implementation once: the
-    speed of these shared machines drifts over tens of seconds, and rounds spread a slow
-    stretch over all implementations instead of letting it fall on one.
+    The processes go round by round, each round running every implementation once, in an
+    order shuffled per round (seeded by the round): the speed of these shared machines drifts
+    over tens of seconds, and rounds spread a slow stretch over all implementations instead
+    of letting it fall on one, or always on the one that runs first.
     """
     module = importlib.import_module(workload)
     results = {}
@@ -82,8 +84,10 @@ def run_workload(workload, processes=3, impls=None):
         names = list(impls or module.IMPLEMENTATIONS)
         medians = {impl: [] for impl in names}
         missing = {}
-        for _ in range(processes):
-            for impl in names:
+        for round_ in range(processes):
+            order = list(names)
+            random.Random(round_).shuffle(order)
+            for impl in order:
                 if impl in missing:
                     continue
                 out = subprocess.run([sys.executable, os.path.join(HERE, "harness.py"), "--one",

@@ -47,7 +47,8 @@ def main():
     os.makedirs(out, exist_ok=True)
     table = harness.markdown(results, names)
     header = (f"Machine: {machine()}.\nEach implementation alone in {args.processes} fresh "
-              f"processes, run in rounds (each round runs every implementation once); median "
+              f"processes, run in rounds (each round runs every implementation once, in a "
+              f"shuffled order); median "
               f"of the per-process medians. Ratio = peer time / codegen "
               f"time (above 1: codegen is faster).\n\n")
     footer = gemm_report(results.get("w2_wide_mlp"), args.processes)
