@@ -51,7 +51,7 @@ def main():
               f"shuffled order); median "
               f"of the per-process medians. Ratio = peer time / codegen "
               f"time (above 1: codegen is faster).\n\n")
-    footer = gemm_report(results.get("w2_wide_mlp"), args.processes)
+    footer = gemm_report(results.get("w2_wide_mlp"))
     with open(os.path.join(out, "latest.md"), "w") as f:
         f.write(header + table + "\n" + footer)
     with open(os.path.join(out, "latest.json"), "w") as f:
@@ -61,23 +61,18 @@ def main():
     print(f"({time.perf_counter() - t0:.0f}s)")
 
 
-def gemm_report(w2, processes):
-    """W2's rate next to numpy's rate on the step's products alone (fresh processes too)."""
+def gemm_report(w2):
+    """W2's rate next to numpy's rate on the step's products alone (its gemm_floor row,
+    timed in the same rounds)."""
     if not w2:
         return ""
-    import statistics
-    import subprocess
-
     import w2_wide_mlp
-    lines = ["", "W2 products alone in numpy (the gemm floor) against the codegen step:", ""]
+    lines = ["", "W2 products alone in numpy (the gemm floor, timed in the same rounds) against "
+                 "the codegen step:", ""]
     for dtype in ("float64", "float32"):
-        step = w2.get(dtype, {}).get("codegen")
-        runs = [float(subprocess.run(
-            [sys.executable, "-c", f"import w2_wide_mlp; print(w2_wide_mlp.gemm_seconds("
-                                   f"{dtype!r}))"], cwd=HERE, capture_output=True, text=True,
-            env={**os.environ, **harness.THREAD_ENV}, check=True).stdout)
-            for _ in range(processes)]
-        floor = statistics.median(runs)
+        step, floor = (w2.get(dtype, {}).get(k) for k in ("codegen", "gemm_floor"))
+        if not step or not floor:
+            continue
         flops = w2_wide_mlp.FLOPS
         lines.append(f"- {dtype}: products {floor * 1e3:.3g} ms = {flops / floor / 1e9:.1f} "
                      f"GFLOP/s; codegen step {step * 1e3:.3g} ms = {flops / step / 1e9:.1f} "
