@@ -20,9 +20,9 @@ def gemm_floor(sizes, N, dtype):
     in the same rounds as the implementations (it checks nothing: it is a yardstick)."""
     import numpy as np
     rng = np.random.RandomState(0)
-    Ws = [rng.randn(b, a).astype(dtype) for a, b in zip(SIZES[:-1], SIZES[1:])]
-    hs = [rng.randn(a, N).astype(dtype) for a in SIZES]
-    deltas = [rng.randn(b, N).astype(dtype) for b in SIZES[1:]]
+    Ws = [rng.randn(b, a).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    hs = [rng.randn(a, N).astype(dtype) for a in sizes]
+    deltas = [rng.randn(b, N).astype(dtype) for b in sizes[1:]]
 
     def products():
         for W, h in zip(Ws, hs):

@@ -1,8 +1,10 @@
-"""C source for loop kernels (fused elementwise/reduction loops and argmax).
+"""C source for loop kernels (fused elementwise/reduction loops and argmax) and for the
+products (BLAS above a size, plain loops below it and for integers).
 
 Every compiled backend runs C kernels: the Cython backend embeds them verbatim in the .pyx
-(compiled at -O3 while the Python-facing glue around them is compiled quickly), and a CUDA
-backend can render the same kernel programs with its own table.
+(compiled at -O3, as a file of their own under ``codegen build``, while the Python-facing
+glue around them is compiled quickly), and a CUDA backend can render the same kernel
+programs with its own table.
 """
 
 from codegen.backends import cexpr
