@@ -36,6 +36,8 @@ def mod(tmp_path_factory):
                                          T.dot(w, r) - T.dot(w, s)])
     u, z = T.vector("u"), T.vector("z")
     m.add_function("sliced", [u, z], u[1:-1:2] * z)
+    c, cb, cr, c3 = T.matrix("c"), T.col("cb"), T.row("cr"), T.tensor3("c3")
+    m.add_function("columns", [c, cb, cr, c3], [T.nnet.sigmoid(c + cb) * cr, T.exp(c3) - 1])
     W = codegen.shared(np.ones((3, 4)), name="W")
     y = T.matrix("y")
     m.add_function("step", [y], T.sum(T.dot(W, y)), updates=[(W, W * 0.5 + 1)])
@@ -150,6 +152,26 @@ def test_merged_dims_share_a_loop_and_still_check(mod, tmp_path):
     body = source[source.index("cdef tuple _run_merged"):source.index("def _impl_merged")]
     kernels = [line for line in body.splitlines() if line.strip().startswith("merged_k")]
     assert len(kernels) == 1, kernels
+
+
+@pytest.mark.parametrize("rows", [1, 7, 513, BIG])
+def test_single_column_maps(mod, rows):
+    """A batch of one (last dimension 1) runs the loop over rows as the vector loop; strided
+    and broadcast operands keep the general loops. The values are the same either way."""
+    rng = np.random.RandomState(rows)
+    c, cb, cr = rng.randn(rows, 1) * 30, rng.randn(rows, 1), rng.randn(1, 1)
+    c[0, 0] = np.nan
+    c[-1, 0] = -np.inf
+    c3 = rng.randn(2, rows, 1)
+    want = [1 / (1 + np.exp(-(c + cb))) * cr, np.exp(c3) - 1]
+    wide = rng.randn(rows, 3)
+    wide[:, :1] = c
+    for args in [(c, cb, cr, c3), (wide[:, :1], cb, cr, c3),  # rows 3 apart
+                 (c, np.repeat(cb, 2, axis=0)[::2], cr, c3[:, :, :])]:
+        for got, w in zip(mod.columns(*args), want):
+            np.testing.assert_allclose(got, w, rtol=1e-13, atol=1e-14, equal_nan=True)
+    source = open(mod.__file__.split(".cpython")[0] + ".pyx").read()
+    assert "if (n1 == 1 && c_s0 == 1 && cb_s0 == 1 && " in source
 
 
 def test_new_state_reuses_arrays_nobody_holds(mod):

@@ -205,11 +205,34 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
                      + ["    " + line for line in init + strided] + ["}"])
         else:
             lines = contiguous
+        if n > 1 and not any(store.combine for store in kernel.stores):
+            lines = _single_column(kernel, table, dim, threads is not None) + ["} else {"] + \
+                ["    " + line for line in lines] + ["}"]
     for text, name in dim_params.items():
         params.append(f"Py_ssize_t {name}")
         args.append(text)
     origins = [(o.text, o.where) for o in kernel.origins]
     return Kernel(kernel.name, params, args, origins, lines)
+
+
+def _single_column(kernel, table, dim, threads):
+    """The head of a map kernel's branch for an innermost dimension of length 1 (a column,
+    such as a batch of one): the loop over the dimension before it becomes the inner one, so
+    that it is vectorized when contiguous instead of calling scalar math once per row."""
+    n = len(kernel.dims)
+    outer = [op for op in kernel.operands if op.axes[n - 2] is not None]
+    test = [f"n{n - 1} == 1"] + [f"{op.ref.name}_s{op.axes[n - 2]} == 1" for op in outer]
+    loads = {i: f"{op.ref.name}[{_index(op.ref.name, op.axes[:-1], True)}]"
+             for i, op in enumerate(kernel.operands)}
+    body = [f"{cexpr.CTYPES[a.dtype]} {a.local} = "
+            f"{cexpr.render(a.expr, loads.__getitem__, dim, table)};" for a in kernel.body]
+    body += [f"{loads[store.operand]} = {store.local};" for store in kernel.stores]
+    pragma = "#pragma omp simd"
+    outer_pragma = _parallel_pragma(kernel, n - 1, [], {}) if threads else None
+    if outer_pragma and n == 2:  # one loop: threads and vector lanes share it
+        pragma, outer_pragma = outer_pragma.replace("parallel for", "parallel for simd"), None
+    nest = _nest(n - 1, _inner_loop(n - 1, body, pragma), outer_pragma=outer_pragma)
+    return [f"if ({' && '.join(test)}) {{"] + ["    " + line for line in nest]
 
 
 def argmax_kernel(step):

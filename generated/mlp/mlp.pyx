@@ -863,27 +863,39 @@ cdef extern from *:
             double* mul,
             Py_ssize_t mul_s0,
             Py_ssize_t mul_s1) {
-        if (dot_s1 == 1 && sigmoid_s1 == 1 && mul_s1 == 1) {
+        if (n1 == 1 && dot_s0 == 1 && b_s0 == 1 && sigmoid_s0 == 1 && mul_s0 == 1) {
+            #pragma omp simd
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                #pragma omp simd
-                for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                    double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
-                    double t1 = ((double)1 / (1 + exp(-t0)));
-                    double t2 = (1 - t1);
-                    double t3 = (t1 * t2);
-                    sigmoid[i0 * sigmoid_s0 + i1] = t1;
-                    mul[i0 * mul_s0 + i1] = t3;
-                }
+                double t0 = (dot[i0] + b[i0]);
+                double t1 = ((double)1 / (1 + exp(-t0)));
+                double t2 = (1 - t1);
+                double t3 = (t1 * t2);
+                sigmoid[i0] = t1;
+                mul[i0] = t3;
             }
         } else {
-            for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                    double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
-                    double t1 = ((double)1 / (1 + exp(-t0)));
-                    double t2 = (1 - t1);
-                    double t3 = (t1 * t2);
-                    sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
-                    mul[i0 * mul_s0 + i1 * mul_s1] = t3;
+            if (dot_s1 == 1 && sigmoid_s1 == 1 && mul_s1 == 1) {
+                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                    #pragma omp simd
+                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                        double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
+                        double t1 = ((double)1 / (1 + exp(-t0)));
+                        double t2 = (1 - t1);
+                        double t3 = (t1 * t2);
+                        sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                        mul[i0 * mul_s0 + i1] = t3;
+                    }
+                }
+            } else {
+                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                        double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
+                        double t1 = ((double)1 / (1 + exp(-t0)));
+                        double t2 = (1 - t1);
+                        double t3 = (t1 * t2);
+                        sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
+                        mul[i0 * mul_s0 + i1 * mul_s1] = t3;
+                    }
                 }
             }
         }
@@ -1038,29 +1050,42 @@ cdef extern from *:
             double* add,
             Py_ssize_t add_s0,
             Py_ssize_t add_s1) {
-        if (shared_s1 == 1 && W_s1 == 1 && sub_s1 == 1 && dot_3_s1 == 1 && add_s1 == 1) {
+        if (n1 == 1 && shared_s0 == 1 && W_s0 == 1 && sub_s0 == 1 && dot_3_s0 == 1 && add_s0 == 1) {
+            #pragma omp simd
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                #pragma omp simd
-                for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                    double t0 = (0.01 * shared[i0 * shared_s0 + i1]);
-                    double t1 = (W[i0 * W_s0 + i1] - t0);
-                    double t2 = (0.9 * shared[i0 * shared_s0 + i1]);
-                    double t3 = (0.09999999999999998 * dot_3[i0 * dot_3_s0 + i1]);
-                    double t4 = (t2 + t3);
-                    sub[i0 * sub_s0 + i1] = t1;
-                    add[i0 * add_s0 + i1] = t4;
-                }
+                double t0 = (0.01 * shared[i0]);
+                double t1 = (W[i0] - t0);
+                double t2 = (0.9 * shared[i0]);
+                double t3 = (0.09999999999999998 * dot_3[i0]);
+                double t4 = (t2 + t3);
+                sub[i0] = t1;
+                add[i0] = t4;
             }
         } else {
-            for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                    double t0 = (0.01 * shared[i0 * shared_s0 + i1 * shared_s1]);
-                    double t1 = (W[i0 * W_s0 + i1 * W_s1] - t0);
-                    double t2 = (0.9 * shared[i0 * shared_s0 + i1 * shared_s1]);
-                    double t3 = (0.09999999999999998 * dot_3[i0 * dot_3_s0 + i1 * dot_3_s1]);
-                    double t4 = (t2 + t3);
-                    sub[i0 * sub_s0 + i1 * sub_s1] = t1;
-                    add[i0 * add_s0 + i1 * add_s1] = t4;
+            if (shared_s1 == 1 && W_s1 == 1 && sub_s1 == 1 && dot_3_s1 == 1 && add_s1 == 1) {
+                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                    #pragma omp simd
+                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                        double t0 = (0.01 * shared[i0 * shared_s0 + i1]);
+                        double t1 = (W[i0 * W_s0 + i1] - t0);
+                        double t2 = (0.9 * shared[i0 * shared_s0 + i1]);
+                        double t3 = (0.09999999999999998 * dot_3[i0 * dot_3_s0 + i1]);
+                        double t4 = (t2 + t3);
+                        sub[i0 * sub_s0 + i1] = t1;
+                        add[i0 * add_s0 + i1] = t4;
+                    }
+                }
+            } else {
+                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                        double t0 = (0.01 * shared[i0 * shared_s0 + i1 * shared_s1]);
+                        double t1 = (W[i0 * W_s0 + i1 * W_s1] - t0);
+                        double t2 = (0.9 * shared[i0 * shared_s0 + i1 * shared_s1]);
+                        double t3 = (0.09999999999999998 * dot_3[i0 * dot_3_s0 + i1 * dot_3_s1]);
+                        double t4 = (t2 + t3);
+                        sub[i0 * sub_s0 + i1 * sub_s1] = t1;
+                        add[i0 * add_s0 + i1 * add_s1] = t4;
+                    }
                 }
             }
         }
@@ -1084,16 +1109,29 @@ cdef extern from *:
             Py_ssize_t sum_2_s0,
             double* add_1,
             Py_ssize_t add_1_s0) {
-        for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+        if (n1 == 1 && shared_1_s0 == 1 && b_s0 == 1 && sub_1_s0 == 1 && sum_2_s0 == 1 && add_1_s0 == 1) {
             #pragma omp simd
-            for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                double t0 = (0.01 * shared_1[i0 * shared_1_s0]);
-                double t1 = (b[i0 * b_s0] - t0);
-                double t2 = (0.9 * shared_1[i0 * shared_1_s0]);
-                double t3 = (0.09999999999999998 * sum_2[i0 * sum_2_s0]);
+            for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                double t0 = (0.01 * shared_1[i0]);
+                double t1 = (b[i0] - t0);
+                double t2 = (0.9 * shared_1[i0]);
+                double t3 = (0.09999999999999998 * sum_2[i0]);
                 double t4 = (t2 + t3);
-                sub_1[i0 * sub_1_s0] = t1;
-                add_1[i0 * add_1_s0] = t4;
+                sub_1[i0] = t1;
+                add_1[i0] = t4;
+            }
+        } else {
+            for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                #pragma omp simd
+                for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                    double t0 = (0.01 * shared_1[i0 * shared_1_s0]);
+                    double t1 = (b[i0 * b_s0] - t0);
+                    double t2 = (0.9 * shared_1[i0 * shared_1_s0]);
+                    double t3 = (0.09999999999999998 * sum_2[i0 * sum_2_s0]);
+                    double t4 = (t2 + t3);
+                    sub_1[i0 * sub_1_s0] = t1;
+                    add_1[i0 * add_1_s0] = t4;
+                }
             }
         }
     }
@@ -1121,29 +1159,42 @@ cdef extern from *:
             double* add_2,
             Py_ssize_t add_2_s0,
             Py_ssize_t add_2_s1) {
-        if (shared_2_s1 == 1 && W_1_s1 == 1 && sub_2_s1 == 1 && dot_4_s1 == 1 && add_2_s1 == 1) {
+        if (n1 == 1 && shared_2_s0 == 1 && W_1_s0 == 1 && sub_2_s0 == 1 && dot_4_s0 == 1 && add_2_s0 == 1) {
+            #pragma omp simd
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                #pragma omp simd
-                for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                    double t0 = (0.01 * shared_2[i0 * shared_2_s0 + i1]);
-                    double t1 = (W_1[i0 * W_1_s0 + i1] - t0);
-                    double t2 = (0.9 * shared_2[i0 * shared_2_s0 + i1]);
-                    double t3 = (0.09999999999999998 * dot_4[i0 * dot_4_s0 + i1]);
-                    double t4 = (t2 + t3);
-                    sub_2[i0 * sub_2_s0 + i1] = t1;
-                    add_2[i0 * add_2_s0 + i1] = t4;
-                }
+                double t0 = (0.01 * shared_2[i0]);
+                double t1 = (W_1[i0] - t0);
+                double t2 = (0.9 * shared_2[i0]);
+                double t3 = (0.09999999999999998 * dot_4[i0]);
+                double t4 = (t2 + t3);
+                sub_2[i0] = t1;
+                add_2[i0] = t4;
             }
         } else {
-            for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                    double t0 = (0.01 * shared_2[i0 * shared_2_s0 + i1 * shared_2_s1]);
-                    double t1 = (W_1[i0 * W_1_s0 + i1 * W_1_s1] - t0);
-                    double t2 = (0.9 * shared_2[i0 * shared_2_s0 + i1 * shared_2_s1]);
-                    double t3 = (0.09999999999999998 * dot_4[i0 * dot_4_s0 + i1 * dot_4_s1]);
-                    double t4 = (t2 + t3);
-                    sub_2[i0 * sub_2_s0 + i1 * sub_2_s1] = t1;
-                    add_2[i0 * add_2_s0 + i1 * add_2_s1] = t4;
+            if (shared_2_s1 == 1 && W_1_s1 == 1 && sub_2_s1 == 1 && dot_4_s1 == 1 && add_2_s1 == 1) {
+                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                    #pragma omp simd
+                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                        double t0 = (0.01 * shared_2[i0 * shared_2_s0 + i1]);
+                        double t1 = (W_1[i0 * W_1_s0 + i1] - t0);
+                        double t2 = (0.9 * shared_2[i0 * shared_2_s0 + i1]);
+                        double t3 = (0.09999999999999998 * dot_4[i0 * dot_4_s0 + i1]);
+                        double t4 = (t2 + t3);
+                        sub_2[i0 * sub_2_s0 + i1] = t1;
+                        add_2[i0 * add_2_s0 + i1] = t4;
+                    }
+                }
+            } else {
+                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                        double t0 = (0.01 * shared_2[i0 * shared_2_s0 + i1 * shared_2_s1]);
+                        double t1 = (W_1[i0 * W_1_s0 + i1 * W_1_s1] - t0);
+                        double t2 = (0.9 * shared_2[i0 * shared_2_s0 + i1 * shared_2_s1]);
+                        double t3 = (0.09999999999999998 * dot_4[i0 * dot_4_s0 + i1 * dot_4_s1]);
+                        double t4 = (t2 + t3);
+                        sub_2[i0 * sub_2_s0 + i1 * sub_2_s1] = t1;
+                        add_2[i0 * add_2_s0 + i1 * add_2_s1] = t4;
+                    }
                 }
             }
         }
@@ -1167,16 +1218,29 @@ cdef extern from *:
             Py_ssize_t sum_1_s0,
             double* add_3,
             Py_ssize_t add_3_s0) {
-        for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+        if (n1 == 1 && shared_3_s0 == 1 && b_1_s0 == 1 && sub_3_s0 == 1 && sum_1_s0 == 1 && add_3_s0 == 1) {
             #pragma omp simd
-            for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                double t0 = (0.01 * shared_3[i0 * shared_3_s0]);
-                double t1 = (b_1[i0 * b_1_s0] - t0);
-                double t2 = (0.9 * shared_3[i0 * shared_3_s0]);
-                double t3 = (0.09999999999999998 * sum_1[i0 * sum_1_s0]);
+            for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                double t0 = (0.01 * shared_3[i0]);
+                double t1 = (b_1[i0] - t0);
+                double t2 = (0.9 * shared_3[i0]);
+                double t3 = (0.09999999999999998 * sum_1[i0]);
                 double t4 = (t2 + t3);
-                sub_3[i0 * sub_3_s0] = t1;
-                add_3[i0 * add_3_s0] = t4;
+                sub_3[i0] = t1;
+                add_3[i0] = t4;
+            }
+        } else {
+            for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                #pragma omp simd
+                for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                    double t0 = (0.01 * shared_3[i0 * shared_3_s0]);
+                    double t1 = (b_1[i0 * b_1_s0] - t0);
+                    double t2 = (0.9 * shared_3[i0 * shared_3_s0]);
+                    double t3 = (0.09999999999999998 * sum_1[i0 * sum_1_s0]);
+                    double t4 = (t2 + t3);
+                    sub_3[i0 * sub_3_s0] = t1;
+                    add_3[i0 * add_3_s0] = t4;
+                }
             }
         }
     }
@@ -1502,21 +1566,30 @@ cdef extern from *:
             double* sigmoid,
             Py_ssize_t sigmoid_s0,
             Py_ssize_t sigmoid_s1) {
-        if (dot_s1 == 1 && sigmoid_s1 == 1) {
+        if (n1 == 1 && dot_s0 == 1 && b_s0 == 1 && sigmoid_s0 == 1) {
+            #pragma omp simd
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                #pragma omp simd
-                for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                    double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
-                    double t1 = ((double)1 / (1 + exp(-t0)));
-                    sigmoid[i0 * sigmoid_s0 + i1] = t1;
-                }
+                double t0 = (dot[i0] + b[i0]);
+                double t1 = ((double)1 / (1 + exp(-t0)));
+                sigmoid[i0] = t1;
             }
         } else {
-            for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                    double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
-                    double t1 = ((double)1 / (1 + exp(-t0)));
-                    sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
+            if (dot_s1 == 1 && sigmoid_s1 == 1) {
+                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                    #pragma omp simd
+                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                        double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
+                        double t1 = ((double)1 / (1 + exp(-t0)));
+                        sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                    }
+                }
+            } else {
+                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                        double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
+                        double t1 = ((double)1 / (1 + exp(-t0)));
+                        sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
+                    }
                 }
             }
         }
@@ -1535,21 +1608,30 @@ cdef extern from *:
             double* sigmoid_1,
             Py_ssize_t sigmoid_1_s0,
             Py_ssize_t sigmoid_1_s1) {
-        if (dot_1_s1 == 1 && sigmoid_1_s1 == 1) {
+        if (n1 == 1 && dot_1_s0 == 1 && b_1_s0 == 1 && sigmoid_1_s0 == 1) {
+            #pragma omp simd
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                #pragma omp simd
-                for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                    double t0 = (dot_1[i0 * dot_1_s0 + i1] + b_1[i0 * b_1_s0]);
-                    double t1 = ((double)1 / (1 + exp(-t0)));
-                    sigmoid_1[i0 * sigmoid_1_s0 + i1] = t1;
-                }
+                double t0 = (dot_1[i0] + b_1[i0]);
+                double t1 = ((double)1 / (1 + exp(-t0)));
+                sigmoid_1[i0] = t1;
             }
         } else {
-            for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                    double t0 = (dot_1[i0 * dot_1_s0 + i1 * dot_1_s1] + b_1[i0 * b_1_s0]);
-                    double t1 = ((double)1 / (1 + exp(-t0)));
-                    sigmoid_1[i0 * sigmoid_1_s0 + i1 * sigmoid_1_s1] = t1;
+            if (dot_1_s1 == 1 && sigmoid_1_s1 == 1) {
+                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                    #pragma omp simd
+                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                        double t0 = (dot_1[i0 * dot_1_s0 + i1] + b_1[i0 * b_1_s0]);
+                        double t1 = ((double)1 / (1 + exp(-t0)));
+                        sigmoid_1[i0 * sigmoid_1_s0 + i1] = t1;
+                    }
+                }
+            } else {
+                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                        double t0 = (dot_1[i0 * dot_1_s0 + i1 * dot_1_s1] + b_1[i0 * b_1_s0]);
+                        double t1 = ((double)1 / (1 + exp(-t0)));
+                        sigmoid_1[i0 * sigmoid_1_s0 + i1 * sigmoid_1_s1] = t1;
+                    }
                 }
             }
         }
@@ -1708,21 +1790,30 @@ cdef extern from *:
             double* sigmoid,
             Py_ssize_t sigmoid_s0,
             Py_ssize_t sigmoid_s1) {
-        if (dot_s1 == 1 && sigmoid_s1 == 1) {
+        if (n1 == 1 && dot_s0 == 1 && b_s0 == 1 && sigmoid_s0 == 1) {
+            #pragma omp simd
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                #pragma omp simd
-                for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                    double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
-                    double t1 = ((double)1 / (1 + exp(-t0)));
-                    sigmoid[i0 * sigmoid_s0 + i1] = t1;
-                }
+                double t0 = (dot[i0] + b[i0]);
+                double t1 = ((double)1 / (1 + exp(-t0)));
+                sigmoid[i0] = t1;
             }
         } else {
-            for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                    double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
-                    double t1 = ((double)1 / (1 + exp(-t0)));
-                    sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
+            if (dot_s1 == 1 && sigmoid_s1 == 1) {
+                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                    #pragma omp simd
+                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                        double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
+                        double t1 = ((double)1 / (1 + exp(-t0)));
+                        sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                    }
+                }
+            } else {
+                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                        double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
+                        double t1 = ((double)1 / (1 + exp(-t0)));
+                        sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
+                    }
                 }
             }
         }

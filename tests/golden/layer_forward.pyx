@@ -29,21 +29,30 @@ cdef extern from *:
             double* sigmoid,
             Py_ssize_t sigmoid_s0,
             Py_ssize_t sigmoid_s1) {
-        if (dot_s1 == 1 && sigmoid_s1 == 1) {
+        if (n1 == 1 && dot_s0 == 1 && b_s0 == 1 && sigmoid_s0 == 1) {
+            #pragma omp simd
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                #pragma omp simd
-                for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                    double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
-                    double t1 = ((double)1 / (1 + exp(-t0)));
-                    sigmoid[i0 * sigmoid_s0 + i1] = t1;
-                }
+                double t0 = (dot[i0] + b[i0]);
+                double t1 = ((double)1 / (1 + exp(-t0)));
+                sigmoid[i0] = t1;
             }
         } else {
-            for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                    double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
-                    double t1 = ((double)1 / (1 + exp(-t0)));
-                    sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
+            if (dot_s1 == 1 && sigmoid_s1 == 1) {
+                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                    #pragma omp simd
+                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                        double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
+                        double t1 = ((double)1 / (1 + exp(-t0)));
+                        sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                    }
+                }
+            } else {
+                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                        double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
+                        double t1 = ((double)1 / (1 + exp(-t0)));
+                        sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
+                    }
                 }
             }
         }
