@@ -5,8 +5,16 @@ A workload script defines ``NAME``, ``CASES`` (case name -> keyword arguments) a
 ``step()`` runs the timed work once; ``check()`` returns arrays that must equal ``reference``'s
 (``check`` is None for a yardstick such as W2's gemm floor, which does only part of the work).
 Several libraries' thread pools in one process distort each other, so each (case,
-implementation) runs alone in a fresh process, several times, and the median of the
+implementation) runs alone in its own process, in several rounds, and the median of the
 per-process medians is reported.
+
+These shared machines change speed from one stretch of seconds to the next (a step can take
+1.6 times as long for a few seconds, on either core), so timing one implementation after
+another would let a slow stretch fall on one of them. Instead, each round starts one process
+per implementation, which sets up, checks its result and then waits; the implementations then
+take turns, in a shuffled order, timing short slices of calls, one process at a time with a
+pause between turns (for the previous one's thread pools to go idle). Every implementation's
+slices are spread over the same stretch of time, so a slow stretch falls on all of them alike.
 """
 
 import argparse
@@ -50,15 +58,35 @@ def time_step(step, min_time=0.2, repeats=7):
     return statistics.median(samples)
 
 
-def run_one(workload, case, impl):
-    """In this process: set up, verify against the reference, time. Prints one JSON line."""
+SLICE_SECONDS = 0.2  # one turn's timed calls
+BUILD_PROCESSES = 5  # at least this many rounds for workloads that time one thing per process
+PAUSE_SECONDS = 0.15  # between turns: idle spinning BLAS/OpenMP workers go to sleep
+
+
+def time_slice(step, n):
+    """Seconds per call over one turn: two calls to warm the caches again, then ``n`` timed."""
+    step()
+    step()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step()
+    return (time.perf_counter() - t0) / n
+
+
+def _say(row):
+    print(json.dumps(row), flush=True)
+
+
+def _set_up(workload, case, impl):
+    """(module, kwargs, step) after checking step's work against the reference; step is None
+    and a "missing" row printed when the implementation's library is not installed."""
     module = importlib.import_module(workload)
     kwargs = module.CASES[case]
     try:
         step, check = module.IMPLEMENTATIONS[impl](**kwargs)
     except Missing as exc:
-        print(json.dumps({"missing": str(exc)}))
-        return
+        _say({"missing": str(exc)})
+        return module, kwargs, None
     if check is not None:  # None: a yardstick that computes only part of the work
         got = check()
         want = module.reference(**kwargs)
@@ -66,27 +94,123 @@ def run_one(workload, case, impl):
         for g, w in zip(got, want):
             np.testing.assert_allclose(np.asarray(g, dtype="float64"), w, rtol=rtol,
                                        atol=rtol * 1e-2 * max(1.0, float(np.abs(w).max())))
-    if hasattr(module, "measure"):  # workloads that time something other than step()
-        print(json.dumps({"seconds": module.measure(impl, **kwargs)}))
+    return module, kwargs, step
+
+
+def run_one(workload, case, impl):
+    """In this process: set up, verify against the reference, time. Prints one JSON line."""
+    module, kwargs, step = _set_up(workload, case, impl)
+    if step is None:
         return
-    print(json.dumps({"seconds": time_step(step)}))
+    if hasattr(module, "measure"):  # workloads that time something other than step()
+        _say({"seconds": module.measure(impl, **kwargs)})
+        return
+    _say({"seconds": time_step(step)})
 
 
-def run_workload(workload, processes=3, impls=None):
+def serve(workload, case, impl):
+    """In this process: set up and verify, say how many calls fill a slice, then time one slice
+    per "time" line read from stdin (one JSON line each) until end of input."""
+    _, _, step = _set_up(workload, case, impl)
+    if step is None:
+        return
+    for _ in range(3):
+        step()
+    t0 = time.perf_counter()
+    step()
+    n = max(1, int(SLICE_SECONDS / max(time.perf_counter() - t0, 1e-7)))
+    _say({"ready": n})
+    for line in sys.stdin:
+        if line.strip() == "time":
+            _say({"seconds": time_slice(step, n)})
+
+
+def _serve(workload, case, impl):
+    return subprocess.Popen([sys.executable, os.path.join(HERE, "harness.py"), "--serve", workload,
+                             case, impl], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **THREAD_ENV},
+                            cwd=HERE)
+
+
+def _row(process, what):
+    """The next JSON row a process prints, or raise with its error output."""
+    line = process.stdout.readline()
+    if not line:
+        err = process.stderr.read()
+        raise RuntimeError(f"{what} failed:\n{err[-2000:]}")
+    return json.loads(line)
+
+
+def _interleaved_round(workload, case, names, round_, slices, missing):
+    """{impl: median seconds per call over its slices} for one round of processes."""
+    servers = {}
+    try:
+        for impl in names:  # set up one at a time: set-up is not timed, but it loads the CPU
+            if impl in missing:
+                continue
+            process = _serve(workload, case, impl)
+            try:
+                row = _row(process, f"{workload} {case} {impl}")
+            except RuntimeError as exc:
+                missing[impl] = "failed: " + str(exc).strip().splitlines()[-1][:200]
+                print(exc, file=sys.stderr)
+                process.kill()
+                continue
+            if "missing" in row:
+                missing[impl] = "missing: " + row["missing"]
+                process.communicate()
+                continue
+            servers[impl] = process
+        times = {impl: [] for impl in servers}
+        for slice_ in range(slices):
+            order = list(servers)
+            random.Random(f"{round_}/{slice_}").shuffle(order)
+            for impl in order:
+                time.sleep(PAUSE_SECONDS)
+                try:
+                    servers[impl].stdin.write("time\n")
+                    servers[impl].stdin.flush()
+                    row = _row(servers[impl], f"{workload} {case} {impl}")
+                except (RuntimeError, OSError) as exc:
+                    missing[impl] = "failed: " + str(exc).strip().splitlines()[-1][:200]
+                    print(exc, file=sys.stderr)
+                    servers.pop(impl).kill()
+                    continue
+                times[impl].append(row["seconds"])
+        return {impl: statistics.median(t) for impl, t in times.items() if impl in servers}
+    finally:
+        for process in servers.values():
+            process.stdin.close()
+        for process in servers.values():
+            process.wait(timeout=60)
+
+
+def run_workload(workload, processes=3, impls=None, slices=9):
     """{case: {impl: median seconds or None (missing)}} for one workload script.
 
-    The processes go round by round, each round running every implementation once, in an
-    order shuffled per round (seeded by the round): the speed of these shared machines drifts
-    over tens of seconds, and rounds spread a slow stretch over all implementations instead
-    of letting it fall on one, or always on the one that runs first.
+    Step workloads run in ``processes`` rounds of interleaved slices (see the module's
+    docstring). Workloads that time something else (``measure``: a build in a fresh process)
+    go in at least ``BUILD_PROCESSES`` rounds, each round running every implementation once
+    in an order shuffled per round, so that a slow stretch does not always fall on the one
+    that runs first.
     """
     module = importlib.import_module(workload)
     results = {}
+    if not hasattr(module, "measure"):
+        for case in module.CASES:
+            names = list(impls or module.IMPLEMENTATIONS)
+            medians, missing = {impl: [] for impl in names}, {}
+            for round_ in range(processes):
+                for impl, seconds in _interleaved_round(workload, case, names, round_, slices,
+                                                        missing).items():
+                    medians[impl].append(seconds)
+            results[case] = _summary(module, case, names, medians, missing)
+        return results
     for case in module.CASES:
         names = list(impls or module.IMPLEMENTATIONS)
         medians = {impl: [] for impl in names}
         missing = {}
-        for round_ in range(processes):
+        for round_ in range(max(processes, BUILD_PROCESSES)):
             order = list(names)
             random.Random(round_).shuffle(order)
             for impl in order:
@@ -105,12 +229,18 @@ def run_workload(workload, processes=3, impls=None):
                     missing[impl] = "missing: " + row["missing"]
                     continue
                 medians[impl].append(row["seconds"])
-        results[case] = {}
-        for impl in names:
-            results[case][impl] = None if impl in missing else statistics.median(medians[impl])
-            shown = missing.get(impl) or _fmt(results[case][impl])
-            print(f"  {module.NAME} {case:>12s} {impl:>12s}: {shown}", flush=True)
+        results[case] = _summary(module, case, names, medians, missing)
     return results
+
+
+def _summary(module, case, names, medians, missing):
+    result = {}
+    for impl in names:
+        result[impl] = (None if impl in missing or not medians[impl]
+                        else statistics.median(medians[impl]))
+        shown = missing.get(impl) or _fmt(result[impl])
+        print(f"  {module.NAME} {case:>12s} {impl:>12s}: {shown}", flush=True)
+    return result
 
 
 def _fmt(seconds):
@@ -161,6 +291,10 @@ def chart(all_results, names, path):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--one", nargs=3, metavar=("WORKLOAD", "CASE", "IMPL"))
+    parser.add_argument("--serve", nargs=3, metavar=("WORKLOAD", "CASE", "IMPL"))
     args = parser.parse_args()
     sys.path.insert(0, HERE)
-    run_one(*args.one)
+    if args.serve:
+        serve(*args.serve)
+    else:
+        run_one(*args.one)

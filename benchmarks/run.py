@@ -1,6 +1,6 @@
 """Run every workload (or those named) and write results/latest.md, .json and ratios.png.
 
-    python benchmarks/run.py [W1 W2 W3 W4 B] [--processes 5]
+    python benchmarks/run.py [W1 W2 W3 W4 B] [--processes 3] [--slices 9]
 """
 
 import argparse
@@ -33,7 +33,10 @@ def machine():
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", default=list(WORKLOADS))
-    parser.add_argument("--processes", type=int, default=5)
+    parser.add_argument("--processes", type=int, default=3,
+                        help="rounds of processes (B: at least 5, one build per process)")
+    parser.add_argument("--slices", type=int, default=9,
+                        help="timed turns of each implementation per round")
     args = parser.parse_args()
     os.environ.setdefault("CODEGEN_CACHE_DIR", os.path.join(HERE, ".cache"))
     results, names = {}, {}
@@ -41,16 +44,18 @@ def main():
     for name in args.names:
         module = WORKLOADS[name]
         print(f"{name}: {module}", flush=True)
-        results[module] = harness.run_workload(module, args.processes)
+        results[module] = harness.run_workload(module, args.processes, slices=args.slices)
         names[module] = name
     out = os.path.join(HERE, "results")
     os.makedirs(out, exist_ok=True)
     table = harness.markdown(results, names)
-    header = (f"Machine: {machine()}.\nEach implementation alone in {args.processes} fresh "
-              f"processes, run in rounds (each round runs every implementation once, in a "
-              f"shuffled order); median "
-              f"of the per-process medians. Ratio = peer time / codegen "
-              f"time (above 1: codegen is faster).\n\n")
+    header = (f"Machine: {machine()}.\nEach implementation in its own process, "
+              f"{args.processes} rounds of processes; in each round the implementations take "
+              f"turns ({args.slices} each, shuffled) timing {harness.SLICE_SECONDS} s slices of "
+              f"calls, one process at a time, so the machine's slow stretches fall on all of "
+              f"them alike. Median of the per-process medians. B: one build per fresh process, "
+              f"{harness.BUILD_PROCESSES} rounds. Ratio = peer time / codegen time (above 1: "
+              f"codegen is faster).\n\n")
     footer = gemm_report(results.get("w2_wide_mlp"))
     with open(os.path.join(out, "latest.md"), "w") as f:
         f.write(header + table + "\n" + footer)
