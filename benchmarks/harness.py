@@ -15,6 +15,10 @@ per implementation, which sets up, checks its result and then waits; the impleme
 take turns, in a shuffled order, timing short slices of calls, one process at a time with a
 pause between turns (for the previous one's thread pools to go idle). Every implementation's
 slices are spread over the same stretch of time, so a slow stretch falls on all of them alike.
+The slow stretches also differ between the two cores at the same moment, and a process tends
+to stay on the core it started on, so each turn also names the core that the process's main
+thread runs on, alternating from slice to slice, the same for every implementation (thread
+pools, started during set-up, keep running on any core).
 """
 
 import argparse
@@ -121,7 +125,10 @@ def serve(workload, case, impl):
     n = max(1, int(SLICE_SECONDS / max(time.perf_counter() - t0, 1e-7)))
     _say({"ready": n})
     for line in sys.stdin:
-        if line.strip() == "time":
+        command = line.split()
+        if command and command[0] == "time":
+            if len(command) > 1:  # this thread only: pools started during set-up keep theirs
+                os.sched_setaffinity(0, {int(command[1])})
             _say({"seconds": time_slice(step, n)})
 
 
@@ -162,13 +169,15 @@ def _interleaved_round(workload, case, names, round_, slices, missing):
                 continue
             servers[impl] = process
         times = {impl: [] for impl in servers}
+        cores = sorted(os.sched_getaffinity(0))
         for slice_ in range(slices):
             order = list(servers)
             random.Random(f"{round_}/{slice_}").shuffle(order)
+            core = cores[slice_ % len(cores)]
             for impl in order:
                 time.sleep(PAUSE_SECONDS)
                 try:
-                    servers[impl].stdin.write("time\n")
+                    servers[impl].stdin.write(f"time {core}\n")
                     servers[impl].stdin.flush()
                     row = _row(servers[impl], f"{workload} {case} {impl}")
                 except (RuntimeError, OSError) as exc:
@@ -185,7 +194,7 @@ def _interleaved_round(workload, case, names, round_, slices, missing):
             process.wait(timeout=60)
 
 
-def run_workload(workload, processes=3, impls=None, slices=9):
+def run_workload(workload, processes=3, impls=None, slices=10):
     """{case: {impl: median seconds or None (missing)}} for one workload script.
 
     Step workloads run in ``processes`` rounds of interleaved slices (see the module's

@@ -1,6 +1,6 @@
 """Run every workload (or those named) and write results/latest.md, .json and ratios.png.
 
-    python benchmarks/run.py [W1 W2 W3 W4 B] [--processes 3] [--slices 9]
+    python benchmarks/run.py [W1 W2 W3 W4 B] [--processes 3] [--slices 10]
 """
 
 import argparse
@@ -35,7 +35,7 @@ def main():
     parser.add_argument("names", nargs="*", default=list(WORKLOADS))
     parser.add_argument("--processes", type=int, default=3,
                         help="rounds of processes (B: at least 5, one build per process)")
-    parser.add_argument("--slices", type=int, default=9,
+    parser.add_argument("--slices", type=int, default=10,
                         help="timed turns of each implementation per round")
     args = parser.parse_args()
     os.environ.setdefault("CODEGEN_CACHE_DIR", os.path.join(HERE, ".cache"))
@@ -52,8 +52,9 @@ def main():
     header = (f"Machine: {machine()}.\nEach implementation in its own process, "
               f"{args.processes} rounds of processes; in each round the implementations take "
               f"turns ({args.slices} each, shuffled) timing {harness.SLICE_SECONDS} s slices of "
-              f"calls, one process at a time, so the machine's slow stretches fall on all of "
-              f"them alike. Median of the per-process medians. B: one build per fresh process, "
+              f"calls, one process at a time, with the main thread on each core in turn, so "
+              f"the machine's slow stretches (per core) fall on all of them alike. Median of "
+              f"the per-process medians. B: one build per fresh process, "
               f"{harness.BUILD_PROCESSES} rounds. Ratio = peer time / codegen time (above 1: "
               f"codegen is faster).\n\n")
     footer = gemm_report(results.get("w2_wide_mlp"))
