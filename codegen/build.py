@@ -30,16 +30,18 @@ def compiler_flags(target=None, debug=False):
 
     -O0 applies to the Python-facing glue; the generated kernels are compiled at -O3 (as a C
     file of their own, see ``kernel_source``, or by pragma when the .pyx is built alone),
-    which keeps a build to a couple of seconds. No
-    -ffast-math: IEEE NaN/Inf semantics hold; -fno-math-errno only stops libm from setting
-    errno, which lets gcc inline sqrt and vectorize; -fwrapv makes integer overflow wrap as
+    which keeps a build to a couple of seconds. No -ffast-math: IEEE NaN/Inf semantics hold;
+    -fno-math-errno only stops libm from setting errno, which lets gcc inline sqrt and
+    vectorize; -fno-trapping-math tells gcc that no floating-point operation traps (nothing
+    here enables traps), so it may compute both arms of a select and vectorize clamps and
+    switches, with the same values; -fwrapv makes integer overflow wrap as
     in numpy (Python's own CFLAGS usually carry it too); -fopenmp-simd honours the
     ``omp simd reduction`` pragmas of sums, and -fopenmp (where gcc's OpenMP runtime is
     installed) runs large loops on several threads (see ckernel.PARALLEL_MIN).
     """
     target = target or config.target
-    flags = ["-O0", "-fno-math-errno", "-fwrapv", "-fopenmp-simd", "-Wno-unused-function",
-             "-Wno-unreachable-code"]
+    flags = ["-O0", "-fno-math-errno", "-fno-trapping-math", "-fwrapv", "-fopenmp-simd",
+             "-Wno-unused-function", "-Wno-unreachable-code"]
     if openmp_available():
         flags.append("-fopenmp")
     if target == "native":

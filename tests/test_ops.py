@@ -171,6 +171,25 @@ def test_ieee_special_values_survive_compiled_math():
         np.testing.assert_allclose(got, ref, rtol=1e-15, atol=0)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_tanh_within_4_ulp_with_exact_limits_and_signed_zero(dtype):
+    """Compiled tanh (expm1-based in float64, libmvec's tanhf in float32) against numpy."""
+    x = T.vector("x", dtype=dtype)
+    f = codegen.function([x], T.tanh(x))
+    rng = np.random.RandomState(5)
+    edges = [0.0, -0.0, 5e-324, -1e-300, 1e-10, 0.3, 19.9, 20.0, 20.1, -25.0, 710.0, 1e300,
+             np.inf, -np.inf, np.nan]
+    with np.errstate(over="ignore"):  # 1e300 becomes inf in float32
+        v = np.concatenate([rng.uniform(-25, 25, 3000), rng.uniform(-1e-3, 1e-3, 3000),
+                            edges]).astype(dtype)
+    got, want = f(v), np.tanh(v)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    finite = ~np.isnan(want)
+    np.testing.assert_array_max_ulp(got[finite], want[finite], maxulp=4)
+    np.testing.assert_array_equal(np.signbit(got[want == 0]), np.signbit(want[want == 0]))
+    np.testing.assert_array_equal(got[np.abs(v) >= 20], np.sign(v[np.abs(v) >= 20]))
+
+
 def test_python_scalars_do_not_upcast_float32():
     """As in Theano: 0.01 * float32 stays float32, in every position and after padding."""
     x = T.fmatrix("x")

@@ -21,7 +21,7 @@ import sys
 import numpy as np
 
 import codegen
-from codegen.backends import ckernel
+from codegen.backends import cexpr, ckernel
 from codegen.backends.cython import render
 from codegen.build import build, compiler_flags, load
 from codegen.compile.function import prepare
@@ -109,6 +109,7 @@ def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(
            "state_spec": repr({k: (d, bc) for k, (d, bc) in sorted(state_spec.items())}),
            "state_file": f"{module_name}_state.npz", "functions": functions,
            "state": [{"name": n} for n in sorted(state_spec)],
+           "c_helpers": cexpr.C_HELPERS.rstrip("\n").split("\n"),
            "product_code": ckernel.product_code(product_types),
            "product_prototypes": prototypes, "product_declarations": declarations,
            "debug": "True" if debug else "False"}
