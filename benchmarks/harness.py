@@ -139,6 +139,11 @@ def _serve(workload, case, impl):
                             cwd=HERE)
 
 
+def _stop(process):
+    process.kill()
+    process.communicate()
+
+
 def _row(process, what):
     """The next JSON row a process prints, or raise with its error output."""
     line = process.stdout.readline()
@@ -161,7 +166,7 @@ def _interleaved_round(workload, case, names, round_, slices, missing):
             except RuntimeError as exc:
                 missing[impl] = "failed: " + str(exc).strip().splitlines()[-1][:200]
                 print(exc, file=sys.stderr)
-                process.kill()
+                _stop(process)
                 continue
             if "missing" in row:
                 missing[impl] = "missing: " + row["missing"]
@@ -183,7 +188,7 @@ def _interleaved_round(workload, case, names, round_, slices, missing):
                 except (RuntimeError, OSError) as exc:
                     missing[impl] = "failed: " + str(exc).strip().splitlines()[-1][:200]
                     print(exc, file=sys.stderr)
-                    servers.pop(impl).kill()
+                    _stop(servers.pop(impl))
                     continue
                 times[impl].append(row["seconds"])
         return {impl: statistics.median(t) for impl, t in times.items() if impl in servers}
