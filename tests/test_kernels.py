@@ -23,6 +23,7 @@ def mod(tmp_path_factory):
     p, q = T.matrix("p"), T.matrix("q")
     x = T.vector("x")
     m.add_function("products", [p, q, x], [T.dot(p, q), T.dot(p.T, x), T.dot(x, p)])
+    m.add_function("per_thread", [p, q], T.tanh(T.dot(p, q)) * 2 + T.dot(q, p))
     pi, qi, xi = T.lmatrix("pi"), T.lmatrix("qi"), T.ivector("xi")
     m.add_function("products_int", [pi, qi, xi], [T.dot(pi, qi), T.dot(pi.T, pi[:, 0]),
                                                   T.dot(xi, xi)])
@@ -172,6 +173,30 @@ def test_single_column_maps(mod, rows):
             np.testing.assert_allclose(got, w, rtol=1e-13, atol=1e-14, equal_nan=True)
     source = open(mod.__file__.split(".cpython")[0] + ".pyx").read()
     assert "if (n1 == 1 && c_s0 == 1 && cb_s0 == 1 && " in source
+
+
+def test_threads_calling_one_function_each_use_their_own_workspace(mod):
+    """The products' results live in a per-thread workspace (the last caller's kept at hand);
+    threads alternating on one function, the GIL released in every kernel, never mix them."""
+    import threading
+    errors = []
+
+    def run(seed):
+        rng = np.random.RandomState(seed)
+        for _ in range(40):
+            p, q = rng.randn(64, 64), rng.randn(64, 64)
+            got = mod.per_thread(p, q)
+            want = np.tanh(p @ q) * 2 + q @ p
+            if not np.allclose(got, want, rtol=1e-12, atol=1e-12):
+                errors.append(seed)
+                return
+
+    threads = [threading.Thread(target=run, args=(seed,)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
 
 
 def test_new_state_reuses_arrays_nobody_holds(mod):

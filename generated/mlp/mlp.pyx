@@ -47,6 +47,7 @@ cdef extern from "<stdint.h>":
 cdef extern from "Python.h":
     const char* PyCapsule_GetName(object) except? NULL
     void* PyCapsule_GetPointer(object, const char*) except? NULL
+    unsigned long PyThread_get_thread_ident() nogil
 
 _import_array()
 
@@ -453,6 +454,7 @@ os.register_at_fork(after_in_child=_single_thread_after_fork)
 # ---------------------------------------------------------------- state
 
 _lock = threading.Lock()  # never taken twice by one thread
+_lock_acquire, _lock_release = _lock.acquire, _lock.release  # bound once, not per call
 _STATE_SPEC = {'W': ('float64', (False, False)), 'W_1': ('float64', (False, False)), 'b': ('float64', (False, True)), 'b_1': ('float64', (False, True)), 'shared': ('float64', (False, False)), 'shared_1': ('float64', (False, True)), 'shared_2': ('float64', (False, False)), 'shared_3': ('float64', (False, True))}
 _STATE_FILE = 'mlp_state.npz'
 _state = {}
@@ -1269,6 +1271,11 @@ cdef extern from *:
 
 
 _WORKSPACE_train = threading.local()
+# the workspace of the thread that called last, kept at hand: a thread-local lookup costs
+# more than the small kernels it serves (both are read and set under the GIL, with no Python
+# code in between)
+cdef unsigned long _WORKSPACE_train_thread = 0
+cdef dict _WORKSPACE_train_last = None
 # shape checks (lhs, rhs, message, where, operands): what a failed one reports, read then
 _CHECKS_train = r"""
 (
@@ -1358,7 +1365,14 @@ cdef tuple _run_train(W, b, W_1, b_1, shared, shared_1, shared_2, shared_3, mlp_
             ):
         raise _shape_failure(_CHECKS_train, {'mlp_input_n0': mlp_input_n0, 'mlp_input_n1': mlp_input_n1, 'mlp_target_n0': mlp_target_n0, 'W_n0': W_n0, 'W_n1': W_n1, 'b_n0': b_n0, 'W_1_n0': W_1_n0, 'W_1_n1': W_1_n1, 'b_1_n0': b_1_n0, 'shared_n0': shared_n0, 'shared_n1': shared_n1, 'shared_1_n0': shared_1_n0, 'shared_2_n0': shared_2_n0, 'shared_2_n1': shared_2_n1, 'shared_3_n0': shared_3_n0, })
     # workspace: reused while the dims stay the same (one per thread)
-    _ws = _WORKSPACE_train.__dict__
+    global _WORKSPACE_train_thread, _WORKSPACE_train_last
+    cdef dict _ws
+    if PyThread_get_thread_ident() == _WORKSPACE_train_thread:
+        _ws = _WORKSPACE_train_last
+    else:
+        _ws = _WORKSPACE_train.__dict__
+        _WORKSPACE_train_last = _ws
+        _WORKSPACE_train_thread = PyThread_get_thread_ident()
     if _ws.get("key") != (mlp_input_n0, mlp_input_n1, W_n0, W_1_n0, W_1_n1, ):
         _ws["arrays"] = (
             _empty(NPY_FLOAT64, 2, W_n0, mlp_input_n1, 0, 0),
@@ -1510,7 +1524,7 @@ def train(mlp_input, mlp_target):
     cdef dict spares = _spare
     cdef tuple result
     cdef list new_state
-    _lock.acquire()
+    _lock_acquire()
     try:
         # new state goes into the arrays it replaced last call, unless a reader may hold them
         spare = (spares.get('W'), spares.get('shared'), spares.get('b'), spares.get('shared_1'), spares.get('W_1'), spares.get('shared_2'), spares.get('b_1'), spares.get('shared_3'), ) if _readers == 0 else None
@@ -1533,7 +1547,7 @@ def train(mlp_input, mlp_target):
         spares['shared_3'] = state['shared_3']
         state['shared_3'] = new_state[7]
     finally:
-        _lock.release()
+        _lock_release()
     outputs = result[0]
     return outputs[0]
 # ================================================================ predict
@@ -1656,6 +1670,11 @@ cdef extern from *:
 
 
 _WORKSPACE_predict = threading.local()
+# the workspace of the thread that called last, kept at hand: a thread-local lookup costs
+# more than the small kernels it serves (both are read and set under the GIL, with no Python
+# code in between)
+cdef unsigned long _WORKSPACE_predict_thread = 0
+cdef dict _WORKSPACE_predict_last = None
 # shape checks (lhs, rhs, message, where, operands): what a failed one reports, read then
 _CHECKS_predict = r"""
 (
@@ -1692,7 +1711,14 @@ cdef tuple _run_predict(W, b, W_1, b_1, mlp_input, allow_downcast, tuple spare):
             ):
         raise _shape_failure(_CHECKS_predict, {'mlp_input_n0': mlp_input_n0, 'mlp_input_n1': mlp_input_n1, 'W_n0': W_n0, 'W_n1': W_n1, 'b_n0': b_n0, 'W_1_n0': W_1_n0, 'W_1_n1': W_1_n1, 'b_1_n0': b_1_n0, })
     # workspace: reused while the dims stay the same (one per thread)
-    _ws = _WORKSPACE_predict.__dict__
+    global _WORKSPACE_predict_thread, _WORKSPACE_predict_last
+    cdef dict _ws
+    if PyThread_get_thread_ident() == _WORKSPACE_predict_thread:
+        _ws = _WORKSPACE_predict_last
+    else:
+        _ws = _WORKSPACE_predict.__dict__
+        _WORKSPACE_predict_last = _ws
+        _WORKSPACE_predict_thread = PyThread_get_thread_ident()
     if _ws.get("key") != (mlp_input_n1, W_n0, W_1_n0, ):
         _ws["arrays"] = (
             _empty(NPY_FLOAT64, 2, W_n0, mlp_input_n1, 0, 0),
@@ -1747,18 +1773,18 @@ def predict(mlp_input):
     mlp_input: float64 array of shape (mlp_input_n0, mlp_input_n1)"""
     cdef dict state = _state
     global _readers
-    _lock.acquire()
+    _lock_acquire()
     try:
         snapshot = (state['W'], state['b'], state['W_1'], state['b_1'], )
         _readers += 1
     finally:
-        _lock.release()
+        _lock_release()
     try:
         outputs = _run_predict(snapshot[0], snapshot[1], snapshot[2], snapshot[3], mlp_input, None, None)[0]
     finally:
-        _lock.acquire()
+        _lock_acquire()
         _readers -= 1
-        _lock.release()
+        _lock_release()
     return outputs[0]
 # ================================================================ cost
 cdef extern from *:
@@ -1886,6 +1912,11 @@ cdef extern from *:
 
 
 _WORKSPACE_cost = threading.local()
+# the workspace of the thread that called last, kept at hand: a thread-local lookup costs
+# more than the small kernels it serves (both are read and set under the GIL, with no Python
+# code in between)
+cdef unsigned long _WORKSPACE_cost_thread = 0
+cdef dict _WORKSPACE_cost_last = None
 # shape checks (lhs, rhs, message, where, operands): what a failed one reports, read then
 _CHECKS_cost = r"""
 (
@@ -1928,7 +1959,14 @@ cdef tuple _run_cost(W, b, W_1, b_1, mlp_input, mlp_target, allow_downcast, tupl
             ):
         raise _shape_failure(_CHECKS_cost, {'mlp_input_n0': mlp_input_n0, 'mlp_input_n1': mlp_input_n1, 'mlp_target_n0': mlp_target_n0, 'W_n0': W_n0, 'W_n1': W_n1, 'b_n0': b_n0, 'W_1_n0': W_1_n0, 'W_1_n1': W_1_n1, 'b_1_n0': b_1_n0, })
     # workspace: reused while the dims stay the same (one per thread)
-    _ws = _WORKSPACE_cost.__dict__
+    global _WORKSPACE_cost_thread, _WORKSPACE_cost_last
+    cdef dict _ws
+    if PyThread_get_thread_ident() == _WORKSPACE_cost_thread:
+        _ws = _WORKSPACE_cost_last
+    else:
+        _ws = _WORKSPACE_cost.__dict__
+        _WORKSPACE_cost_last = _ws
+        _WORKSPACE_cost_thread = PyThread_get_thread_ident()
     if _ws.get("key") != (mlp_input_n1, W_n0, W_1_n0, ):
         _ws["arrays"] = (
             _empty(NPY_FLOAT64, 2, W_n0, mlp_input_n1, 0, 0),
@@ -1986,16 +2024,16 @@ def cost(mlp_input, mlp_target):
     mlp_target: float64 array of shape (mlp_target_n0)"""
     cdef dict state = _state
     global _readers
-    _lock.acquire()
+    _lock_acquire()
     try:
         snapshot = (state['W'], state['b'], state['W_1'], state['b_1'], )
         _readers += 1
     finally:
-        _lock.release()
+        _lock_release()
     try:
         outputs = _run_cost(snapshot[0], snapshot[1], snapshot[2], snapshot[3], mlp_input, mlp_target, None, None)[0]
     finally:
-        _lock.acquire()
+        _lock_acquire()
         _readers -= 1
-        _lock.release()
+        _lock_release()
     return outputs[0]

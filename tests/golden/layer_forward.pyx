@@ -64,6 +64,11 @@ cdef extern from *:
 
 
 _WORKSPACE_forward = threading.local()
+# the workspace of the thread that called last, kept at hand: a thread-local lookup costs
+# more than the small kernels it serves (both are read and set under the GIL, with no Python
+# code in between)
+cdef unsigned long _WORKSPACE_forward_thread = 0
+cdef dict _WORKSPACE_forward_last = None
 # shape checks (lhs, rhs, message, where, operands): what a failed one reports, read then
 _CHECKS_forward = r"""
 (
@@ -91,7 +96,14 @@ cdef tuple _run_forward(W, b, x, allow_downcast, tuple spare):
             ):
         raise _shape_failure(_CHECKS_forward, {'x_n0': x_n0, 'x_n1': x_n1, 'W_n0': W_n0, 'W_n1': W_n1, 'b_n0': b_n0, })
     # workspace: reused while the dims stay the same (one per thread)
-    _ws = _WORKSPACE_forward.__dict__
+    global _WORKSPACE_forward_thread, _WORKSPACE_forward_last
+    cdef dict _ws
+    if PyThread_get_thread_ident() == _WORKSPACE_forward_thread:
+        _ws = _WORKSPACE_forward_last
+    else:
+        _ws = _WORKSPACE_forward.__dict__
+        _WORKSPACE_forward_last = _ws
+        _WORKSPACE_forward_thread = PyThread_get_thread_ident()
     if _ws.get("key") != (x_n1, W_n0, ):
         _ws["arrays"] = (
             _empty(NPY_FLOAT64, 2, W_n0, x_n1, 0, 0),
@@ -130,16 +142,16 @@ def forward(x):
     x: float64 array of shape (x_n0, x_n1)"""
     cdef dict state = _state
     global _readers
-    _lock.acquire()
+    _lock_acquire()
     try:
         snapshot = (state['W'], state['b'], )
         _readers += 1
     finally:
-        _lock.release()
+        _lock_release()
     try:
         outputs = _run_forward(snapshot[0], snapshot[1], x, None, None)[0]
     finally:
-        _lock.acquire()
+        _lock_acquire()
         _readers -= 1
-        _lock.release()
+        _lock_release()
     return outputs[0]
