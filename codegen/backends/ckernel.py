@@ -161,8 +161,7 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
     def body(unit_inner):
         loads = {i: f"{op.ref.name}[{_index(op.ref.name, op.axes, unit_inner)}]"
                  for i, op in enumerate(kernel.operands)}
-        lines = [f"{cexpr.CTYPES[a.dtype]} {a.local} = "
-                 f"{cexpr.render(a.expr, loads.__getitem__, dim, table)};" for a in kernel.body]
+        lines = _assignments(kernel, loads, dim, table)
         for store in kernel.stores:
             target = row_acc.get(store.operand, loads[store.operand])
             value = (cexpr.COMBINE[store.combine].format(target, store.local) if store.combine
@@ -215,6 +214,12 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
     return Kernel(kernel.name, params, args, origins, lines)
 
 
+def _assignments(kernel, loads, dim, table):
+    """C lines of a kernel's scalar assignments, operands read through ``loads``."""
+    return [f"{cexpr.CTYPES[a.dtype]} {a.local} = "
+            f"{cexpr.render(a.expr, loads.__getitem__, dim, table)};" for a in kernel.body]
+
+
 def _single_column(kernel, table, dim, threads):
     """The head of a map kernel's branch for an innermost dimension of length 1 (a column,
     such as a batch of one): the loop over the dimension before it becomes the inner one, so
@@ -224,8 +229,7 @@ def _single_column(kernel, table, dim, threads):
     test = [f"n{n - 1} == 1"] + [f"{op.ref.name}_s{op.axes[n - 2]} == 1" for op in outer]
     loads = {i: f"{op.ref.name}[{_index(op.ref.name, op.axes[:-1], True)}]"
              for i, op in enumerate(kernel.operands)}
-    body = [f"{cexpr.CTYPES[a.dtype]} {a.local} = "
-            f"{cexpr.render(a.expr, loads.__getitem__, dim, table)};" for a in kernel.body]
+    body = _assignments(kernel, loads, dim, table)
     body += [f"{loads[store.operand]} = {store.local};" for store in kernel.stores]
     pragma = "#pragma omp simd"
     outer_pragma = _parallel_pragma(kernel, n - 1, [], {}) if threads else None
