@@ -115,10 +115,10 @@ class Kernel:
 
     def __init__(self, name, params, args, origins, body):
         self.name = name
-        self.params = params
         self.origins = [(comment(t), comment(w)) for t, w in origins]
         self.c_lines = _function(name, params, origins, body)
         self.prototype = _signature("void", name, params, ";")
+        self.declaration = _signature("void", name, params, " nogil")  # Cython's
         self.call = f"{name}({', '.join(args)})"
 
 
@@ -450,8 +450,12 @@ def _product_signatures(T, x):
 
 
 def product_declarations(dtypes):
-    """(C prototypes, Cython declarations) of the product functions of ``dtypes``."""
-    c_lines, cython_lines = [], []
+    """(C prototypes, Cython declarations) of the BLAS hand-over (``blas_access``) and of the
+    product functions of ``dtypes``."""
+    c_lines = ["extern void (*cg_load_blas)(void);",
+               "void cg_set_blas(void*, void*, void*, void*);"]
+    cython_lines = ["void (*cg_load_blas)() noexcept nogil",
+                    "void cg_set_blas(void*, void*, void*, void*) nogil"]
     for dtype in dtypes:
         signatures = _product_signatures(cexpr.CTYPES[dtype], PRODUCT_SUFFIX[dtype])
         for name, params in signatures.values():

@@ -1261,13 +1261,112 @@ cdef extern from *:
     CODEGEN_KERNELS_END
     #endif
     """
-    void train_k1_mul(Py_ssize_t n0, Py_ssize_t n1, const double* dot, Py_ssize_t dot_s0, Py_ssize_t dot_s1, const double* b, Py_ssize_t b_s0, double* sigmoid, Py_ssize_t sigmoid_s0, Py_ssize_t sigmoid_s1, double* mul, Py_ssize_t mul_s0, Py_ssize_t mul_s1) nogil
-    void train_k3_mul(Py_ssize_t n0, Py_ssize_t n1, const double* dot_1, Py_ssize_t dot_1_s0, Py_ssize_t dot_1_s1, const double* b_1, Py_ssize_t b_1_s0, const double* dimshuffle, Py_ssize_t dimshuffle_s1, double* mul_1, Py_ssize_t mul_1_s0, Py_ssize_t mul_1_s1, double* sum, double* sum_1, Py_ssize_t sum_1_s0) nogil
-    void train_k5_mul(Py_ssize_t n0, Py_ssize_t n1, const double* dot_2, Py_ssize_t dot_2_s0, Py_ssize_t dot_2_s1, const double* mul, Py_ssize_t mul_s0, Py_ssize_t mul_s1, double* mul_2, Py_ssize_t mul_2_s0, Py_ssize_t mul_2_s1, double* sum_2, Py_ssize_t sum_2_s0) nogil
-    void train_k7_add(Py_ssize_t n0, Py_ssize_t n1, const double* shared, Py_ssize_t shared_s0, Py_ssize_t shared_s1, const double* W, Py_ssize_t W_s0, Py_ssize_t W_s1, double* sub, Py_ssize_t sub_s0, Py_ssize_t sub_s1, const double* dot_3, Py_ssize_t dot_3_s0, Py_ssize_t dot_3_s1, double* add, Py_ssize_t add_s0, Py_ssize_t add_s1) nogil
-    void train_k8_add(Py_ssize_t n0, Py_ssize_t n1, const double* shared_1, Py_ssize_t shared_1_s0, const double* b, Py_ssize_t b_s0, double* sub_1, Py_ssize_t sub_1_s0, const double* sum_2, Py_ssize_t sum_2_s0, double* add_1, Py_ssize_t add_1_s0) nogil
-    void train_k10_add(Py_ssize_t n0, Py_ssize_t n1, const double* shared_2, Py_ssize_t shared_2_s0, Py_ssize_t shared_2_s1, const double* W_1, Py_ssize_t W_1_s0, Py_ssize_t W_1_s1, double* sub_2, Py_ssize_t sub_2_s0, Py_ssize_t sub_2_s1, const double* dot_4, Py_ssize_t dot_4_s0, Py_ssize_t dot_4_s1, double* add_2, Py_ssize_t add_2_s0, Py_ssize_t add_2_s1) nogil
-    void train_k11_add(Py_ssize_t n0, Py_ssize_t n1, const double* shared_3, Py_ssize_t shared_3_s0, const double* b_1, Py_ssize_t b_1_s0, double* sub_3, Py_ssize_t sub_3_s0, const double* sum_1, Py_ssize_t sum_1_s0, double* add_3, Py_ssize_t add_3_s0) nogil
+    void train_k1_mul(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* dot,
+            Py_ssize_t dot_s0,
+            Py_ssize_t dot_s1,
+            const double* b,
+            Py_ssize_t b_s0,
+            double* sigmoid,
+            Py_ssize_t sigmoid_s0,
+            Py_ssize_t sigmoid_s1,
+            double* mul,
+            Py_ssize_t mul_s0,
+            Py_ssize_t mul_s1) nogil
+    void train_k3_mul(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* dot_1,
+            Py_ssize_t dot_1_s0,
+            Py_ssize_t dot_1_s1,
+            const double* b_1,
+            Py_ssize_t b_1_s0,
+            const double* dimshuffle,
+            Py_ssize_t dimshuffle_s1,
+            double* mul_1,
+            Py_ssize_t mul_1_s0,
+            Py_ssize_t mul_1_s1,
+            double* sum,
+            double* sum_1,
+            Py_ssize_t sum_1_s0) nogil
+    void train_k5_mul(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* dot_2,
+            Py_ssize_t dot_2_s0,
+            Py_ssize_t dot_2_s1,
+            const double* mul,
+            Py_ssize_t mul_s0,
+            Py_ssize_t mul_s1,
+            double* mul_2,
+            Py_ssize_t mul_2_s0,
+            Py_ssize_t mul_2_s1,
+            double* sum_2,
+            Py_ssize_t sum_2_s0) nogil
+    void train_k7_add(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* shared,
+            Py_ssize_t shared_s0,
+            Py_ssize_t shared_s1,
+            const double* W,
+            Py_ssize_t W_s0,
+            Py_ssize_t W_s1,
+            double* sub,
+            Py_ssize_t sub_s0,
+            Py_ssize_t sub_s1,
+            const double* dot_3,
+            Py_ssize_t dot_3_s0,
+            Py_ssize_t dot_3_s1,
+            double* add,
+            Py_ssize_t add_s0,
+            Py_ssize_t add_s1) nogil
+    void train_k8_add(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* shared_1,
+            Py_ssize_t shared_1_s0,
+            const double* b,
+            Py_ssize_t b_s0,
+            double* sub_1,
+            Py_ssize_t sub_1_s0,
+            const double* sum_2,
+            Py_ssize_t sum_2_s0,
+            double* add_1,
+            Py_ssize_t add_1_s0) nogil
+    void train_k10_add(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* shared_2,
+            Py_ssize_t shared_2_s0,
+            Py_ssize_t shared_2_s1,
+            const double* W_1,
+            Py_ssize_t W_1_s0,
+            Py_ssize_t W_1_s1,
+            double* sub_2,
+            Py_ssize_t sub_2_s0,
+            Py_ssize_t sub_2_s1,
+            const double* dot_4,
+            Py_ssize_t dot_4_s0,
+            Py_ssize_t dot_4_s1,
+            double* add_2,
+            Py_ssize_t add_2_s0,
+            Py_ssize_t add_2_s1) nogil
+    void train_k11_add(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* shared_3,
+            Py_ssize_t shared_3_s0,
+            const double* b_1,
+            Py_ssize_t b_1_s0,
+            double* sub_3,
+            Py_ssize_t sub_3_s0,
+            const double* sum_1,
+            Py_ssize_t sum_1_s0,
+            double* add_3,
+            Py_ssize_t add_3_s0) nogil
 
 
 _WORKSPACE_train = threading.local()
@@ -1665,8 +1764,28 @@ cdef extern from *:
     CODEGEN_KERNELS_END
     #endif
     """
-    void predict_k1_sigmoid(Py_ssize_t n0, Py_ssize_t n1, const double* dot, Py_ssize_t dot_s0, Py_ssize_t dot_s1, const double* b, Py_ssize_t b_s0, double* sigmoid, Py_ssize_t sigmoid_s0, Py_ssize_t sigmoid_s1) nogil
-    void predict_k3_sigmoid(Py_ssize_t n0, Py_ssize_t n1, const double* dot_1, Py_ssize_t dot_1_s0, Py_ssize_t dot_1_s1, const double* b_1, Py_ssize_t b_1_s0, double* sigmoid_1, Py_ssize_t sigmoid_1_s0, Py_ssize_t sigmoid_1_s1) nogil
+    void predict_k1_sigmoid(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* dot,
+            Py_ssize_t dot_s0,
+            Py_ssize_t dot_s1,
+            const double* b,
+            Py_ssize_t b_s0,
+            double* sigmoid,
+            Py_ssize_t sigmoid_s0,
+            Py_ssize_t sigmoid_s1) nogil
+    void predict_k3_sigmoid(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* dot_1,
+            Py_ssize_t dot_1_s0,
+            Py_ssize_t dot_1_s1,
+            const double* b_1,
+            Py_ssize_t b_1_s0,
+            double* sigmoid_1,
+            Py_ssize_t sigmoid_1_s0,
+            Py_ssize_t sigmoid_1_s1) nogil
 
 
 _WORKSPACE_predict = threading.local()
@@ -1907,8 +2026,28 @@ cdef extern from *:
     CODEGEN_KERNELS_END
     #endif
     """
-    void cost_k1_sigmoid(Py_ssize_t n0, Py_ssize_t n1, const double* dot, Py_ssize_t dot_s0, Py_ssize_t dot_s1, const double* b, Py_ssize_t b_s0, double* sigmoid, Py_ssize_t sigmoid_s0, Py_ssize_t sigmoid_s1) nogil
-    void cost_k3_mul(Py_ssize_t n0, Py_ssize_t n1, const double* dot_1, Py_ssize_t dot_1_s0, Py_ssize_t dot_1_s1, const double* b_1, Py_ssize_t b_1_s0, const double* dimshuffle, Py_ssize_t dimshuffle_s1, double* sum) nogil
+    void cost_k1_sigmoid(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* dot,
+            Py_ssize_t dot_s0,
+            Py_ssize_t dot_s1,
+            const double* b,
+            Py_ssize_t b_s0,
+            double* sigmoid,
+            Py_ssize_t sigmoid_s0,
+            Py_ssize_t sigmoid_s1) nogil
+    void cost_k3_mul(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* dot_1,
+            Py_ssize_t dot_1_s0,
+            Py_ssize_t dot_1_s1,
+            const double* b_1,
+            Py_ssize_t b_1_s0,
+            const double* dimshuffle,
+            Py_ssize_t dimshuffle_s1,
+            double* sum) nogil
 
 
 _WORKSPACE_cost = threading.local()

@@ -60,7 +60,17 @@ cdef extern from *:
     CODEGEN_KERNELS_END
     #endif
     """
-    void forward_k1_sigmoid(Py_ssize_t n0, Py_ssize_t n1, const double* dot, Py_ssize_t dot_s0, Py_ssize_t dot_s1, const double* b, Py_ssize_t b_s0, double* sigmoid, Py_ssize_t sigmoid_s0, Py_ssize_t sigmoid_s1) nogil
+    void forward_k1_sigmoid(
+            Py_ssize_t n0,
+            Py_ssize_t n1,
+            const double* dot,
+            Py_ssize_t dot_s0,
+            Py_ssize_t dot_s1,
+            const double* b,
+            Py_ssize_t b_s0,
+            double* sigmoid,
+            Py_ssize_t sigmoid_s0,
+            Py_ssize_t sigmoid_s1) nogil
 
 
 _WORKSPACE_forward = threading.local()

@@ -112,8 +112,9 @@ def function_context(program, debug=False):
                     if isinstance(step, LoopKernel) else [step.out.name])
             ins = ([op.ref.name for op in step.operands if op.role == "in"]
                    if isinstance(step, LoopKernel) else [step.x.name])
-            steps.append({"kind": "loop", "name": kernel.name, "params": kernel.params,
+            steps.append({"kind": "loop", "name": kernel.name,
                           "c_lines": kernel.c_lines, "prototype": kernel.prototype,
+                          "declaration": kernel.declaration,
                           "call": kernel.call,
                           "origins": kernel.origins, "outs": outs, "ins": ins,
                           "extents": _extents(step)})
