@@ -45,26 +45,18 @@ class Missing(Exception):
     """The peer library is not installed (pip install -e .[bench])."""
 
 
-def time_step(step, min_time=0.2, repeats=7):
-    """Median seconds per call: warm up, then repeats of loops lasting at least min_time."""
-    for _ in range(3):
-        step()
-    n, t0 = 1, time.perf_counter()
-    step()
-    once = max(time.perf_counter() - t0, 1e-7)
-    n = max(1, int(min_time / once))
-    samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            step()
-        samples.append((time.perf_counter() - t0) / n)
-    return statistics.median(samples)
-
-
 SLICE_SECONDS = float(os.environ.get("BENCH_SLICE_SECONDS", "0.2"))  # one turn's timed calls
 BUILD_PROCESSES = 5  # at least this many rounds for workloads that time one thing per process
 PAUSE_SECONDS = 0.15  # between turns: idle spinning BLAS/OpenMP workers go to sleep
+
+
+def slice_calls(step):
+    """Warm up, then how many calls fill a slice of SLICE_SECONDS."""
+    for _ in range(3):
+        step()
+    t0 = time.perf_counter()
+    step()
+    return max(1, int(SLICE_SECONDS / max(time.perf_counter() - t0, 1e-7)))
 
 
 def time_slice(step, n):
@@ -109,7 +101,8 @@ def run_one(workload, case, impl):
     if hasattr(module, "measure"):  # workloads that time something other than step()
         _say({"seconds": module.measure(impl, **kwargs)})
         return
-    _say({"seconds": time_step(step)})
+    n = slice_calls(step)  # alone in its process: the median of 7 slices
+    _say({"seconds": statistics.median(time_slice(step, n) for _ in range(7))})
 
 
 def serve(workload, case, impl):
@@ -118,11 +111,7 @@ def serve(workload, case, impl):
     _, _, step = _set_up(workload, case, impl)
     if step is None:
         return
-    for _ in range(3):
-        step()
-    t0 = time.perf_counter()
-    step()
-    n = max(1, int(SLICE_SECONDS / max(time.perf_counter() - t0, 1e-7)))
+    n = slice_calls(step)
     _say({"ready": n})
     for line in sys.stdin:
         command = line.split()
