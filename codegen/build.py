@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from codegen import cython_tables
 from codegen.config import config
 
 
@@ -143,6 +144,7 @@ def _compile(name, pyx_path, build_dir, flags, quiet, kernels=None):
     Compiling the kernels (at -O3, most of the compiler's time) on another core while Cython
     runs keeps them off the build's critical path.
     """
+    cython_tables.install()  # before Cython's first parse: its lexicon, built once per Cython
     from Cython.Compiler.Main import CompilationOptions, compile_single, default_options
     c_path = os.path.join(build_dir, name + ".c")
     cflags = (shlex.split(sysconfig.get_config_var("CFLAGS") or "")

@@ -1,0 +1,173 @@
+"""Cython's scanner tables, kept between processes.
+
+Before it parses its first .pyx, a process running Cython builds Cython's lexer: a Plex DFA of
+about 500 states, made from regular expressions by subset construction. That costs 0.6 s, a
+quarter of a cold build of a small module here (Cython then translates the module itself in
+about 0.3 s). The DFA depends only on the installed Cython, so codegen keeps it in a file of
+its own cache, keyed by Cython's version and the files the lexicon is built from, and the next
+process loads it in a few milliseconds instead of rebuilding it.
+
+How: ``Cython.Compiler.Lexicon.make_lexicon`` looks up ``Cython.Plex.Lexicon`` when it is
+called, so ``install`` puts a subclass there that loads the tables, or builds them once through
+Plex and saves them. A saved table names each state's action by the number of the token that
+owns it; the subclass wraps every token's action up front (as Plex would) so that loading
+finds the same action objects. Anything unexpected (a file that does not load, a different
+Plex) falls back to Plex's own construction: the cache can cost nothing but its lookup.
+"""
+
+import hashlib
+import os
+import pickle
+import tempfile
+
+FORMAT = 1
+
+
+def _key():
+    """Cython's version and the sources of its lexicon and of Plex's Lexicon."""
+    import Cython
+    from Cython.Compiler import Lexicon as lexicon_source
+    from Cython.Plex import Lexicons
+    digest = hashlib.sha256(f"{FORMAT} {Cython.__version__}".encode())
+    for module in (lexicon_source, Lexicons):
+        with open(module.__file__, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()[:20]
+
+
+def _wrapped(specifications, State, Actions):
+    """(specifications with every action an Action object, the actions by token number):
+    the wrapping Plex's ``add_token_to_machine`` does, done first so that it is shared."""
+    actions, out = [None], []  # token numbers start at 1
+
+    def wrap(token):
+        pattern, action = token
+        if not isinstance(action, Actions.Action):
+            action = Actions.Call(action) if callable(action) else Actions.Return(action)
+        actions.append(action)
+        return (pattern, action)
+
+    for spec in specifications:
+        if isinstance(spec, State):
+            out.append(State(spec.name, [wrap(token) for token in spec.tokens]))
+        else:
+            out.append(wrap(spec) if isinstance(spec, tuple) else spec)
+    return out, actions
+
+
+def _runs(state, number):
+    """A state's one-character moves as runs (first code, end code, target state number),
+    split at 128 so that the ASCII runs stay apart from the long non-ASCII ones."""
+    runs = []
+    for code, target in sorted((ord(key), number[id(target)])
+                               for key, target in state.items() if len(key) == 1):
+        last = runs[-1] if runs else None
+        if last and last[1] == code and last[2] == target and code != 128:
+            last[1] = code + 1
+        else:
+            runs.append([code, code + 1, target])
+    return runs
+
+
+def _dump(machine, actions):
+    """The machine as plain data. Each state's moves on non-ASCII characters are mostly one
+    long run set to one target (identifier characters, ~150000 of them), shared by many
+    states: that set is stored once as a "piece" and the rest of the moves as patches."""
+    number = {id(state): i for i, state in enumerate(machine.states)}
+    token = {}
+    for i, action in enumerate(actions):
+        token.setdefault(id(action), i)
+    pieces, states = {}, []
+    for state in machine.states:
+        runs = _runs(state, number)
+        wide = {}
+        for first, end, target in runs:
+            if first >= 128:
+                wide.setdefault(target, []).append((first, end))
+        piece = None
+        if wide:
+            target = max(wide, key=lambda t: sum(end - first for first, end in wide[t]))
+            piece = pieces.setdefault((tuple(wide[target]), target), len(pieces))
+            runs = [r for r in runs if r[0] < 128 or r[2] != target]
+        special = {key: None if target is None else number[id(target)]
+                   for key, target in state.items()
+                   if len(key) != 1 and key not in ("number", "action")}
+        action = state["action"]
+        states.append((piece, [tuple(r) for r in runs], special, state["number"],
+                       None if action is None else token[id(action)]))
+    initial = {name: number[id(state)] for name, state in machine.initial_states.items()}
+    return {"format": FORMAT, "pieces": list(pieces), "states": states, "initial": initial,
+            "tokens": len(actions)}
+
+
+def _chars(ranges):
+    return "".join("".join(map(chr, range(first, end))) for first, end in ranges)
+
+
+def _load(data, actions, Machines):
+    """The FastMachine ``_dump`` describes. Filling an empty dict from another copies its
+    table, so each state starts as a copy of its piece."""
+    if data.get("format") != FORMAT or data["tokens"] != len(actions):
+        return None
+    machine = Machines.FastMachine()
+    states = [{} for _ in data["states"]]
+    pieces = [dict.fromkeys(_chars(ranges), states[target]) for ranges, target in data["pieces"]]
+    for state, (piece, runs, special, number, action) in zip(states, data["states"]):
+        if piece is not None:
+            state.update(pieces[piece])
+        for first, end, target in runs:
+            state.update(dict.fromkeys(_chars([(first, end)]), states[target]))
+        for key, target in special.items():
+            state[key] = None if target is None else states[target]
+        state["number"] = number
+        state["action"] = None if action is None else actions[action]
+    machine.states.extend(states)
+    for name, i in data["initial"].items():
+        machine.make_initial_state(name, states[i])
+    return machine
+
+
+def default_directory():
+    """Where the tables live: the default cache directory, not the configured module cache.
+    They belong to the installed Cython, so a per-run module cache (CODEGEN_CACHE_DIR, as
+    in CI) still finds them."""
+    from codegen.config import _default_cache_dir
+    return os.path.join(_default_cache_dir(), "cython-tables")
+
+
+def install(directory=None):
+    """Make this process's Cython lexicon come from ``directory`` (built there once)."""
+    directory = directory or default_directory()
+    import Cython.Plex as plex
+    from Cython.Plex import Actions, Machines
+    from Cython.Plex.Lexicons import State
+    base = plex.Lexicon
+    if getattr(base, "codegen_tables", False):
+        return
+    path = os.path.join(directory, f"cython-lexicon-{_key()}.pickle")
+
+    class Lexicon(base):
+        codegen_tables = True
+
+        def __init__(self, specifications, debug=None, debug_flags=7):
+            specifications, actions = _wrapped(specifications, State, Actions)
+            machine = None
+            try:
+                with open(path, "rb") as f:
+                    machine = _load(pickle.load(f), actions, Machines)
+            except Exception:  # absent or unreadable: build it
+                machine = None
+            if machine is not None:
+                self.machine = machine
+                return
+            base.__init__(self, specifications, debug, debug_flags)
+            try:
+                os.makedirs(directory, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=".lexicon-", dir=directory)
+                with os.fdopen(fd, "wb") as f:
+                    pickle.dump(_dump(self.machine, actions), f, protocol=pickle.HIGHEST_PROTOCOL)
+                os.replace(tmp, path)
+            except OSError:  # a read-only cache: every process builds its own
+                pass
+
+    plex.Lexicon = Lexicon

@@ -1,0 +1,106 @@
+"""Cython's scanner tables kept between processes (codegen.cython_tables)."""
+
+import os
+import pickle
+import subprocess
+import sys
+
+import Cython.Plex as plex
+import pytest
+from Cython.Compiler import Lexicon as lexicon_source
+from Cython.Plex import Actions, Lexicons, Machines
+
+from codegen import cython_tables
+
+
+@pytest.fixture(scope="module")
+def built():
+    """(Cython's lexicon specification with its actions wrapped, the actions by token
+    number, the lexicon Plex builds from it)."""
+    seen = {}
+
+    class Capture:
+        def __init__(self, specifications, *args):
+            seen["spec"] = specifications
+
+    saved = plex.Lexicon
+    plex.Lexicon = Capture
+    try:
+        lexicon_source.make_lexicon()
+    finally:
+        plex.Lexicon = saved
+    spec, actions = cython_tables._wrapped(seen["spec"], Lexicons.State, Actions)
+    return spec, actions, Lexicons.Lexicon(spec)
+
+
+def _describe(machine):
+    """Every state as (its moves as target numbers, its action), in order: equal for two
+    machines exactly when they scan alike."""
+    out = []
+    for state in machine.states:
+        moves = {key: None if target is None else target["number"]
+                 for key, target in state.items() if key not in ("number", "action")}
+        action = state["action"]
+        out.append((state["number"], moves, None if action is None else
+                    (type(action).__name__, repr(action))))
+    initial = {name: state["number"] for name, state in machine.initial_states.items()}
+    return out, initial
+
+
+def test_loaded_tables_are_the_machine_plex_builds(built):
+    spec, actions, lexicon = built
+    data = pickle.loads(pickle.dumps(cython_tables._dump(lexicon.machine, actions)))
+    loaded = cython_tables._load(data, actions, Machines)
+    want_states, want_initial = _describe(lexicon.machine)
+    got_states, got_initial = _describe(loaded)
+    assert got_initial == want_initial
+    assert len(got_states) == len(want_states) > 100
+    assert sum(len(moves) for _, moves, _ in want_states) > 1_000_000  # Unicode identifiers
+    for got, want in zip(got_states, want_states):
+        assert got == want
+    # the stored form is small: long runs of identifier characters are stored once
+    assert len(pickle.dumps(data)) < 500_000
+
+
+def test_tables_from_another_token_list_are_not_used(built):
+    spec, actions, lexicon = built
+    data = cython_tables._dump(lexicon.machine, actions)
+    assert cython_tables._load(data, actions[:-1], Machines) is None
+    assert cython_tables._load({**data, "format": -1}, actions, Machines) is None
+
+
+_SCRIPT = """
+import sys, time
+from codegen import cython_tables
+cython_tables.install(sys.argv[1])
+from Cython.Compiler.Main import CompilationOptions, compile_single, default_options
+options = CompilationOptions(default_options, language_level=3, output_file=sys.argv[3])
+assert compile_single(sys.argv[2], options, "m").num_errors == 0
+"""
+
+
+def test_a_build_through_the_tables_emits_the_same_c(tmp_path):
+    """First process builds and saves the tables, second loads them, third finds a corrupt
+    file and builds again: the C is the same each time (a string, unicode identifiers and an
+    f-string exercise the scanner's states)."""
+    pyx = tmp_path / "m.pyx"
+    pyx.write_text("def f(x, n: int = 3):\n    π = 'a\\tb' * n\n    return f'{π}{x!r}'\n",
+                   encoding="utf-8")
+    tables = tmp_path / "tables"
+    outputs = []
+
+    def run(i):
+        c = tmp_path / f"m{i}.c"
+        subprocess.run([sys.executable, "-c", _SCRIPT, str(tables), str(pyx), str(c)],
+                       check=True)
+        outputs.append(c.read_text())
+
+    run(0)
+    (saved,) = os.listdir(tables)
+    run(1)
+    (tables / saved).write_bytes(b"not a pickle")
+    run(2)
+    assert pickle.loads((tables / saved).read_bytes())["format"] == cython_tables.FORMAT
+    body = [text.split("\n", 3)[3] for text in outputs]  # past Cython's version header
+    assert body[0] == body[1] == body[2]
+    assert "__pyx_n_u_" in body[0]
