@@ -105,6 +105,43 @@ def test_emitted_pyx_builds_alone_as_one_file(built, tmp_path):
     assert runs[0].stdout == runs[1].stdout
 
 
+def test_module_without_its_state_file_says_what_to_set(built, tmp_path):
+    """Without mlp_test_state.npz the module imports with no state; a call names the state
+    to set instead of failing inside, and works once it is set."""
+    path, module, (mlp, xin, target, cost, updates, X, y) = built
+    alone = tmp_path / "bare"
+    alone.mkdir()
+    shutil.copy(path, alone)
+    np.save(tmp_path / "X.npy", X)
+    script = BLOCKER + textwrap.dedent(f"""
+        import sys, numpy as np
+        sys.path.insert(0, {str(alone)!r})
+        import mlp_test
+        X = np.load({str(tmp_path / "X.npy")!r})
+        assert mlp_test.state() == {{}}
+        try:
+            mlp_test.predict(X)
+        except RuntimeError as exc:
+            print(exc)
+        try:
+            mlp_test.get_value("W")
+        except KeyError as exc:
+            print(exc)
+        with np.load({os.path.join(os.path.dirname(path), "mlp_test_state.npz")!r}) as data:
+            for name in data.files:
+                mlp_test.set_value(name, data[name])
+        print(repr(mlp_test.predict(X).tolist()))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "PYTHONPATH": ""})
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0].startswith("predict: state W, W_1, b, b_1") and "set_value" in lines[0]
+    assert "'W' is not set" in lines[1]
+    m = load_module(path)
+    np.testing.assert_allclose(eval(lines[2]), m.predict(X), rtol=1e-12)
+
+
 def test_compiled_mlp_matches_reference_over_20_steps():
     module, mlp, xin, target, cost, updates, X, y = _mlp_module()
     params = [p for p, _ in updates]

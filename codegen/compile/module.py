@@ -95,6 +95,10 @@ def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(
         for var in fgraph.shared:
             state_spec[snames[var.id]] = (var.dtype, tuple(var.broadcastable))
             initial[snames[var.id]] = var.container.value
+    state_index = {name: i for i, name in enumerate(sorted(state_spec))}
+    for ctx, program in zip(functions, programs):
+        ctx["state_positions"] = ", ".join(f"{state_index[s.name]} {s.name}"
+                                           for s in program.state)
     product_types = sorted({step.out.dtype for program in programs for step in program.steps
                             if isinstance(step, DotStep)})
     prototypes, declarations = ckernel.product_declarations(product_types)
@@ -109,6 +113,7 @@ def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(
            "state_spec": repr({k: (d, bc) for k, (d, bc) in sorted(state_spec.items())}),
            "state_file": f"{module_name}_state.npz", "functions": functions,
            "state": [{"name": n} for n in sorted(state_spec)],
+           "state_index": state_index,
            "c_helpers": cexpr.C_HELPERS.rstrip("\n").split("\n"),
            "product_code": ckernel.product_code(product_types),
            "product_prototypes": prototypes, "product_declarations": declarations,

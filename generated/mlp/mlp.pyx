@@ -457,9 +457,20 @@ _lock = threading.Lock()  # never taken twice by one thread
 _lock_acquire, _lock_release = _lock.acquire, _lock.release  # bound once, not per call
 _STATE_SPEC = {'W': ('float64', (False, False)), 'W_1': ('float64', (False, False)), 'b': ('float64', (False, True)), 'b_1': ('float64', (False, True)), 'shared': ('float64', (False, False)), 'shared_1': ('float64', (False, True)), 'shared_2': ('float64', (False, False)), 'shared_3': ('float64', (False, True))}
 _STATE_FILE = 'mlp_state.npz'
-_state = {}
-_spare = {}  # state arrays replaced by the last update, reused for the next one
+# The state arrays in the order of _STATE_SPEC (None until set), and the arrays the last
+# update replaced, reused by the next one. Lists, not dicts: a call reads and swaps its
+# state by position, with no hashing.
+_state = [None] * 8
+_spare = [None] * 8
 cdef int _readers = 0  # calls computing from a snapshot of the state right now
+
+
+cdef bint _state_missing(list values):
+    cdef Py_ssize_t i
+    for i in range(len(values)):
+        if values[i] is None:
+            return True
+    return False
 
 # ---------------------------------------------------------------- Python-level runtime
 # Plain Python, run once at import: argument conversion, error messages, the state API
@@ -468,7 +479,7 @@ cdef int _readers = 0  # calls computing from a snapshot of the state right now
 
 # defined by the runtime, named here for the compiler:
 _convert_input = _shape_failure = _check_extents = _check_finite = _cython_blas = None
-_load_initial_state = None
+_load_initial_state = _unset_state = None
 
 _PYTHON_RUNTIME = r'''
 # The Python-level runtime of a generated module: argument conversion, error messages, the
@@ -600,43 +611,60 @@ def _cython_blas():
     return importlib.import_module(name)
 
 
+_STATE_INDEX = {name: i for i, name in enumerate(_STATE_SPEC)}  # positions in _state
+
+
 def _load_initial_state():
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), _STATE_FILE)
     if _STATE_SPEC and os.path.exists(path):
         with np.load(path, allow_pickle=False) as data:
-            for name in _STATE_SPEC:
-                _state[name] = np.array(data[name])
+            for name, i in _STATE_INDEX.items():
+                _state[i] = np.array(data[name])
 
 
 _load_initial_state()
 
 
-def _checked_state(name, value):
-    if name not in _STATE_SPEC:
+def _index(name):
+    if name not in _STATE_INDEX:
         raise KeyError(f"no state named {name!r}; the state is {sorted(_STATE_SPEC)}")
+    return _STATE_INDEX[name]
+
+
+def _unset_state(function):
+    missing = [name for name, i in _STATE_INDEX.items() if _state[i] is None]
+    return RuntimeError(f"{function}: state {', '.join(missing)} not set: {_STATE_FILE} was "
+                        "not found next to the module; call set_value or load first")
+
+
+def _checked_state(name, value):
+    _index(name)  # a KeyError naming the state for an unknown name
     dtype, bc = _STATE_SPEC[name]
     return _as_input(value, name, "set_value", np.dtype(dtype), bc, False).copy()
 
 
 def get_value(name):
     """A copy of the state array ``name``."""
+    i = _index(name)
     with _lock:
-        if name not in _state:
-            raise KeyError(f"no state named {name!r}; the state is {sorted(_STATE_SPEC)}")
-        return _state[name].copy()
+        if _state[i] is None:
+            raise KeyError(f"state {name!r} is not set; call set_value or load first")
+        return _state[i].copy()
 
 
 def set_value(name, value):
     """Replace the state array ``name`` (same dtype and broadcastable dims)."""
+    i = _index(name)
     value = _checked_state(name, value)
     with _lock:
-        _state[name] = value
+        _state[i] = value
 
 
 def state():
     """A dict of copies of every state array."""
     with _lock:
-        return {name: value.copy() for name, value in _state.items()}
+        return {name: _state[i].copy() for name, i in _STATE_INDEX.items()
+                if _state[i] is not None}
 
 
 def save(path):
@@ -649,7 +677,8 @@ def load(path):
     with np.load(path, allow_pickle=False) as data:
         new = {name: _checked_state(name, data[name]) for name in _STATE_SPEC}
     with _lock:
-        _state.update(new)
+        for name, value in new.items():
+            _state[_STATE_INDEX[name]] = value
 '''
 exec(compile(_PYTHON_RUNTIME, __file__ + " (Python-level runtime)", "exec"), globals())
 
@@ -1619,32 +1648,35 @@ def train(mlp_input, mlp_target):
     updates state <shared matrix>
     updates state b
     updates state <shared col>"""
-    cdef dict state = _state
-    cdef dict spares = _spare
+    cdef list state = _state
+    cdef list spares = _spare
     cdef tuple result
     cdef list new_state
     _lock_acquire()
     try:
+        if _state_missing(state):
+            raise _unset_state('train')
         # new state goes into the arrays it replaced last call, unless a reader may hold them
-        spare = (spares.get('W'), spares.get('shared'), spares.get('b'), spares.get('shared_1'), spares.get('W_1'), spares.get('shared_2'), spares.get('b_1'), spares.get('shared_3'), ) if _readers == 0 else None
-        result = _run_train(state['W'], state['b'], state['W_1'], state['b_1'], state['shared'], state['shared_1'], state['shared_2'], state['shared_3'], mlp_input, mlp_target, None, spare)
+        # (state by position: 0 W, 2 b, 1 W_1, 3 b_1, 4 shared, 5 shared_1, 6 shared_2, 7 shared_3)
+        spare = (spares[0], spares[4], spares[2], spares[5], spares[1], spares[6], spares[3], spares[7], ) if _readers == 0 else None
+        result = _run_train(state[0], state[2], state[1], state[3], state[4], state[5], state[6], state[7], mlp_input, mlp_target, None, spare)
         new_state = result[1]
-        spares['W'] = state['W']
-        state['W'] = new_state[0]
-        spares['shared'] = state['shared']
-        state['shared'] = new_state[1]
-        spares['b'] = state['b']
-        state['b'] = new_state[2]
-        spares['shared_1'] = state['shared_1']
-        state['shared_1'] = new_state[3]
-        spares['W_1'] = state['W_1']
-        state['W_1'] = new_state[4]
-        spares['shared_2'] = state['shared_2']
-        state['shared_2'] = new_state[5]
-        spares['b_1'] = state['b_1']
-        state['b_1'] = new_state[6]
-        spares['shared_3'] = state['shared_3']
-        state['shared_3'] = new_state[7]
+        spares[0] = state[0]  # W
+        state[0] = new_state[0]
+        spares[4] = state[4]  # shared
+        state[4] = new_state[1]
+        spares[2] = state[2]  # b
+        state[2] = new_state[2]
+        spares[5] = state[5]  # shared_1
+        state[5] = new_state[3]
+        spares[1] = state[1]  # W_1
+        state[1] = new_state[4]
+        spares[6] = state[6]  # shared_2
+        state[6] = new_state[5]
+        spares[3] = state[3]  # b_1
+        state[3] = new_state[6]
+        spares[7] = state[7]  # shared_3
+        state[7] = new_state[7]
     finally:
         _lock_release()
     outputs = result[0]
@@ -1890,11 +1922,14 @@ def _impl_predict(W, b, W_1, b_1, mlp_input, allow_downcast=None):
 def predict(mlp_input):
     """predict(mlp_input: float64 matrix) -> float64 matrix
     mlp_input: float64 array of shape (mlp_input_n0, mlp_input_n1)"""
-    cdef dict state = _state
+    cdef list state = _state
     global _readers
     _lock_acquire()
     try:
-        snapshot = (state['W'], state['b'], state['W_1'], state['b_1'], )
+        if _state_missing(state):
+            raise _unset_state('predict')
+        # state by position: 0 W, 2 b, 1 W_1, 3 b_1
+        snapshot = (state[0], state[2], state[1], state[3], )
         _readers += 1
     finally:
         _lock_release()
@@ -2161,11 +2196,14 @@ def cost(mlp_input, mlp_target):
     """cost(mlp_input: float64 matrix, mlp_target: float64 vector) -> float64 scalar
     mlp_input: float64 array of shape (mlp_input_n0, mlp_input_n1)
     mlp_target: float64 array of shape (mlp_target_n0)"""
-    cdef dict state = _state
+    cdef list state = _state
     global _readers
     _lock_acquire()
     try:
-        snapshot = (state['W'], state['b'], state['W_1'], state['b_1'], )
+        if _state_missing(state):
+            raise _unset_state('cost')
+        # state by position: 0 W, 2 b, 1 W_1, 3 b_1
+        snapshot = (state[0], state[2], state[1], state[3], )
         _readers += 1
     finally:
         _lock_release()

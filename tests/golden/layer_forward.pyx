@@ -150,11 +150,14 @@ def _impl_forward(W, b, x, allow_downcast=None):
 def forward(x):
     """forward(x: float64 matrix) -> float64 matrix
     x: float64 array of shape (x_n0, x_n1)"""
-    cdef dict state = _state
+    cdef list state = _state
     global _readers
     _lock_acquire()
     try:
-        snapshot = (state['W'], state['b'], )
+        if _state_missing(state):
+            raise _unset_state('forward')
+        # state by position: 0 W, 1 b
+        snapshot = (state[0], state[1], )
         _readers += 1
     finally:
         _lock_release()
