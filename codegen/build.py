@@ -144,7 +144,7 @@ def _compile(name, pyx_path, build_dir, flags, quiet, kernels=None):
     Compiling the kernels (at -O3, most of the compiler's time) on another core while Cython
     runs keeps them off the build's critical path.
     """
-    cython_tables.install()  # before Cython's first parse: its lexicon, built once per Cython
+    cython_tables.install()  # Cython's lexicon and utility code, made once per Cython
     from Cython.Compiler.Main import CompilationOptions, compile_single, default_options
     c_path = os.path.join(build_dir, name + ".c")
     cflags = (shlex.split(sysconfig.get_config_var("CFLAGS") or "")
@@ -174,6 +174,7 @@ def _compile(name, pyx_path, build_dir, flags, quiet, kernels=None):
             raise BuildError(f"Cython rejected the generated {name}.pyx ({detail}); this is a "
                              "codegen bug: please report it with the emitted source")
         _progress(f"cython {name}.pyx -> C in {time.perf_counter() - t0:.2f}s", quiet)
+        cython_tables.save_utilities()
         if apart is not None:
             _, err = apart.communicate()
             if apart.returncode != 0:

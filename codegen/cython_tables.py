@@ -1,18 +1,23 @@
-"""Cython's scanner tables, kept between processes.
+"""Cython's own tables, kept between processes: its scanner and its parsed utility code.
 
 Before it parses its first .pyx, a process running Cython builds Cython's lexer: a Plex DFA of
 about 500 states, made from regular expressions by subset construction. That costs 0.6 s, a
 quarter of a cold build of a small module here (Cython then translates the module itself in
-about 0.3 s). The DFA depends only on the installed Cython, so codegen keeps it in a file of
-its own cache, keyed by Cython's version and the files the lexicon is built from, and the next
-process loads it in a few milliseconds instead of rebuilding it.
+about 0.3 s). It also splits the C files of its utility code into sections (0.1 s). Both
+depend only on the installed Cython, so codegen keeps them in files of its own cache, keyed by
+Cython's version and the files they are made from, and the next process loads them in a small
+fraction of that time.
 
-How: ``Cython.Compiler.Lexicon.make_lexicon`` looks up ``Cython.Plex.Lexicon`` when it is
-called, so ``install`` puts a subclass there that loads the tables, or builds them once through
-Plex and saves them. A saved table names each state's action by the number of the token that
-owns it; the subclass wraps every token's action up front (as Plex would) so that loading
-finds the same action objects. Anything unexpected (a file that does not load, a different
-Plex) falls back to Plex's own construction: the cache can cost nothing but its lookup.
+How, for the lexer: ``Cython.Compiler.Lexicon.make_lexicon`` looks up ``Cython.Plex.Lexicon``
+when it is called, so ``install`` puts a subclass there that loads the tables, or builds them
+once through Plex and saves them. A saved table names each state's action by the number of the
+token that owns it; the subclass wraps every token's action up front (as Plex would) so that
+loading finds the same action objects. For the utility code: Cython keeps the sections of each
+file it has read in ``UtilityCodeBase._utility_cache`` (plain strings); ``install`` fills it
+from the saved copy and ``save_utilities`` writes it back when a build read new files.
+
+Anything unexpected (a file that does not load, a different Plex) falls back to Cython's own
+work: the cache can cost nothing but its lookup.
 """
 
 import hashlib
@@ -21,6 +26,26 @@ import pickle
 import tempfile
 
 FORMAT = 1
+
+
+def _write(path, data):
+    """Pickle ``data`` to ``path`` atomically; a read-only cache is left alone."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".table-", dir=os.path.dirname(path))
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError:  # every process then does its own work
+        pass
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    except Exception:  # absent or unreadable
+        return None
 
 
 def _key():
@@ -135,10 +160,23 @@ def default_directory():
     return os.path.join(_default_cache_dir(), "cython-tables")
 
 
+def _utility_key():
+    """Cython's version and the name, size and time of each of its utility code files."""
+    import Cython
+    from Cython.Compiler import Code
+    files = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns)
+                   for e in os.scandir(Code.get_utility_dir()))
+    return hashlib.sha256(repr((FORMAT, Cython.__version__, files)).encode()).hexdigest()[:20]
+
+
+_utilities = {}  # "path": this process's utility table file, "files": the files saved there
+
+
 def install(directory=None):
-    """Make this process's Cython lexicon come from ``directory`` (built there once)."""
+    """Make this process's Cython lexicon and utility code come from ``directory``."""
     directory = directory or default_directory()
     import Cython.Plex as plex
+    from Cython.Compiler import Code
     from Cython.Plex import Actions, Machines
     from Cython.Plex.Lexicons import State
     base = plex.Lexicon
@@ -151,23 +189,29 @@ def install(directory=None):
 
         def __init__(self, specifications, debug=None, debug_flags=7):
             specifications, actions = _wrapped(specifications, State, Actions)
-            machine = None
-            try:
-                with open(path, "rb") as f:
-                    machine = _load(pickle.load(f), actions, Machines)
-            except Exception:  # absent or unreadable: build it
-                machine = None
+            data = _read(path)
+            machine = _load(data, actions, Machines) if isinstance(data, dict) else None
             if machine is not None:
                 self.machine = machine
                 return
             base.__init__(self, specifications, debug, debug_flags)
-            try:
-                os.makedirs(directory, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(prefix=".lexicon-", dir=directory)
-                with os.fdopen(fd, "wb") as f:
-                    pickle.dump(_dump(self.machine, actions), f, protocol=pickle.HIGHEST_PROTOCOL)
-                os.replace(tmp, path)
-            except OSError:  # a read-only cache: every process builds its own
-                pass
+            _write(path, _dump(self.machine, actions))
 
     plex.Lexicon = Lexicon
+    _utilities["path"] = os.path.join(directory, f"cython-utility-{_utility_key()}.pickle")
+    saved = _read(_utilities["path"])
+    if not isinstance(saved, dict):
+        saved = {}
+    cache = Code.UtilityCodeBase._utility_cache
+    for name, sections in saved.items():
+        cache.setdefault(name, sections)
+    _utilities["files"] = set(saved)
+
+
+def save_utilities():
+    """After a build: save Cython's utility code table if the build read new files."""
+    from Cython.Compiler import Code
+    cache = Code.UtilityCodeBase._utility_cache
+    if "path" in _utilities and not set(cache) <= _utilities["files"]:
+        _write(_utilities["path"], dict(cache))
+        _utilities["files"] = set(cache)

@@ -73,34 +73,42 @@ _SCRIPT = """
 import sys, time
 from codegen import cython_tables
 cython_tables.install(sys.argv[1])
+from Cython.Compiler.Code import UtilityCodeBase
+print(len(UtilityCodeBase._utility_cache))  # utility files already split, before the build
 from Cython.Compiler.Main import CompilationOptions, compile_single, default_options
 options = CompilationOptions(default_options, language_level=3, output_file=sys.argv[3])
 assert compile_single(sys.argv[2], options, "m").num_errors == 0
+cython_tables.save_utilities()
 """
 
 
 def test_a_build_through_the_tables_emits_the_same_c(tmp_path):
-    """First process builds and saves the tables, second loads them, third finds a corrupt
-    file and builds again: the C is the same each time (a string, unicode identifiers and an
-    f-string exercise the scanner's states)."""
+    """First process makes and saves the tables, second loads them, third finds corrupt
+    files and makes them again: the C is the same each time (a string, unicode identifiers
+    and an f-string exercise the scanner's states)."""
     pyx = tmp_path / "m.pyx"
     pyx.write_text("def f(x, n: int = 3):\n    π = 'a\\tb' * n\n    return f'{π}{x!r}'\n",
                    encoding="utf-8")
     tables = tmp_path / "tables"
-    outputs = []
+    outputs, preloaded = [], []
 
     def run(i):
         c = tmp_path / f"m{i}.c"
-        subprocess.run([sys.executable, "-c", _SCRIPT, str(tables), str(pyx), str(c)],
-                       check=True)
+        out = subprocess.run([sys.executable, "-c", _SCRIPT, str(tables), str(pyx), str(c)],
+                             check=True, capture_output=True, text=True)
+        preloaded.append(int(out.stdout))
         outputs.append(c.read_text())
 
     run(0)
-    (saved,) = os.listdir(tables)
+    saved = sorted(os.listdir(tables))
+    assert [name.split("-")[1] for name in saved] == ["lexicon", "utility"]
     run(1)
-    (tables / saved).write_bytes(b"not a pickle")
+    for name in saved:
+        (tables / name).write_bytes(b"not a pickle")
     run(2)
-    assert pickle.loads((tables / saved).read_bytes())["format"] == cython_tables.FORMAT
+    assert pickle.loads((tables / saved[0]).read_bytes())["format"] == cython_tables.FORMAT
+    assert "ModuleSetupCode.c" in pickle.loads((tables / saved[1]).read_bytes())
+    assert preloaded[1] >= preloaded[0] + 5 and preloaded[2] == preloaded[0]
     body = [text.split("\n", 3)[3] for text in outputs]  # past Cython's version header
     assert body[0] == body[1] == body[2]
     assert "__pyx_n_u_" in body[0]
