@@ -21,6 +21,14 @@ def _default_cache_dir():
     return os.path.join(base, "codegen")
 
 
+def tool_cache_dir(kind):
+    """A folder of the default cache for codegen's own tables (Cython's lexicon, compiled
+    templates). They belong to the installed tools, not to any module cache, so they stay in
+    the default location even when CODEGEN_CACHE_DIR points at a per-run module cache, as in
+    CI."""
+    return os.path.join(_default_cache_dir(), kind)
+
+
 class Config:
     """Attribute-style settings with validation of the values that have a fixed set."""
 

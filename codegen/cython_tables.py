@@ -153,11 +153,8 @@ def _load(data, actions, Machines):
 
 
 def default_directory():
-    """Where the tables live: the default cache directory, not the configured module cache.
-    They belong to the installed Cython, so a per-run module cache (CODEGEN_CACHE_DIR, as
-    in CI) still finds them."""
-    from codegen.config import _default_cache_dir
-    return os.path.join(_default_cache_dir(), "cython-tables")
+    from codegen.config import tool_cache_dir
+    return tool_cache_dir("cython-tables")
 
 
 def _utility_key():

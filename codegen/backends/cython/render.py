@@ -4,6 +4,7 @@ Python decides every name, expression and loop line here; the templates under
 ``templates/cython/`` only splice them into a skeleton.
 """
 
+import functools
 import os
 import re
 
@@ -11,6 +12,7 @@ import jinja2
 import numpy as np
 
 from codegen.backends import cexpr, ckernel
+from codegen.config import tool_cache_dir
 from codegen.lower.program import ArgmaxStep, DotStep, LoopKernel
 
 TEMPLATE_DIRS = [
@@ -21,12 +23,26 @@ TEMPLATE_DIRS = [
 ]
 
 
+@functools.lru_cache(maxsize=None)
 def environment():
+    """One per process, so templates compile once; their compiled code is also kept between
+    processes (Jinja checks it against the template's source): compiling the module
+    template costs about 0.1 s of every cold build."""
     loader = jinja2.FileSystemLoader([d for d in TEMPLATE_DIRS if os.path.isdir(d)])
     env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                             bytecode_cache=_bytecode_cache())
     env.filters["py"] = repr  # a Python literal of a string
     return env
+
+
+def _bytecode_cache():
+    directory = tool_cache_dir("templates")
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(directory) if os.access(directory, os.W_OK) else None
 
 
 def comment(text):
