@@ -39,6 +39,12 @@ def mod(tmp_path_factory):
     m.add_function("sliced", [u, z], u[1:-1:2] * z)
     c, cb, cr, c3 = T.matrix("c"), T.col("cb"), T.row("cr"), T.tensor3("c3")
     m.add_function("columns", [c, cb, cr, c3], [T.nnet.sigmoid(c + cb) * cr, T.exp(c3) - 1])
+    g, g32 = T.matrix("g"), T.fmatrix("g32")
+    m.add_function("blocked_calls", [g], [T.sum(T.nnet.sigmoid(g), axis=1),
+                                          T.sum(T.exp(-g) * g, axis=0),
+                                          T.log1p(T.exp(g)) / (1 + T.tanh(g) ** 2)])
+    m.add_function("blocked_calls32", [g32], [T.sum(T.tanh(g32), axis=1),
+                                              T.nnet.sigmoid(g32) * 2 - T.exp(g32)])
     W = codegen.shared(np.ones((3, 4)), name="W")
     y = T.matrix("y")
     m.add_function("step", [y], T.sum(T.dot(W, y)), updates=[(W, W * 0.5 + 1)])
@@ -67,6 +73,29 @@ def test_threaded_rows_and_columns(mod, shape):
     got_t = mod.big_rows(np.asfortranarray(a))  # columns contiguous: the strided loops
     for g, w in zip(got_t, want):
         np.testing.assert_allclose(g, w, rtol=1e-9, equal_nan=True)
+
+
+@pytest.mark.parametrize("shape", [(3, 1), (3, 255), (2, 256), (4, 257), (2, 1000),
+                                   (1, BIG), (BIG // 300, 300)])
+def test_vector_math_in_blocks(mod, shape):
+    """Kernels calling exp/tanh/log1p make a block's calls first, then the rest: across
+    block edges, with sums along either axis, threaded or not, NaN and inf kept."""
+    g = np.random.RandomState(2).uniform(-30, 30, shape)
+    g.flat[::7] = np.linspace(-3, 3, g.flat[::7].size)
+    g.flat[-1], g.flat[0] = np.nan, np.inf
+    if g.size > 2:
+        g.flat[1] = -np.inf
+    with np.errstate(all="ignore"):
+        want = [np.sum(1 / (1 + np.exp(-g)), axis=1), np.sum(np.exp(-g) * g, axis=0),
+                np.log1p(np.exp(g)) / (1 + np.tanh(g) ** 2)]
+        for got in (mod.blocked_calls(g), mod.blocked_calls(g[:, ::-1][:, ::-1].copy(order="F"))):
+            for a, b in zip(got, want):
+                np.testing.assert_allclose(a, b, rtol=1e-12, equal_nan=True)
+        g32 = g.astype(np.float32)
+        want32 = [np.sum(np.tanh(g32), axis=1, dtype=np.float64),
+                  2 / (1 + np.exp(-g32.astype(np.float64))) - np.exp(g32.astype(np.float64))]
+    for a, b in zip(mod.blocked_calls32(g32), want32):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-5 * shape[1] ** 0.5, equal_nan=True)
 
 
 @pytest.mark.parametrize("m,k,n", [(4, 37, 3), (1, 1000, 4), (5, 4, 1), (2, 3, 1000),

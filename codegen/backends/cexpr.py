@@ -27,15 +27,7 @@ C_OPS = {
     "mod_int": "({1} == 0 ? 0 : ({0} % {1} != 0 && ({0} % {1} < 0) != ({1} < 0) "
                "? {0} % {1} + {1} : {0} % {1}))",
     "neg": "(-{0})",
-    "exp": "exp{f}({0})",
-    "expm1": "expm1{f}({0})",
-    "log": "log{f}({0})",
-    "log1p": "log1p{f}({0})",
     "sqrt": "sqrt{f}({0})",
-    "sin": "sin{f}({0})",
-    "cos": "cos{f}({0})",
-    "tanh": "cg_tanh{f}({0})",
-    "sigmoid": "(({out})1 / (1 + exp{f}(-{0})))",
     "softplus": "(log1p{f}(exp{f}(-fabs{f}({0}))) + ({0} > 0 ? {0} : 0))",
     "abs": "({0} >= 0 ? {0} : -{0})",
     "sgn": "({0} > 0 ? 1 : ({0} < 0 ? -1 : {0}))",
@@ -56,19 +48,39 @@ C_OPS = {
     "invert": "(!{0})",
 }
 
+#: Ops whose C calls a vector math function (libmvec when available): the call, and the rest
+#: of the op around its result ``{h}``. ``C_OPS`` writes each as the two put together; loop
+#: kernels make the calls for a block of elements first and do the rest after
+#: (``ckernel``), so that the rest (a division, mostly) of one vector need not wait for the
+#: call of the next.
+C_CALLS = {
+    "exp": ("exp{f}({0})", "{h}"),
+    "expm1": ("expm1{f}({0})", "{h}"),
+    "log": ("log{f}({0})", "{h}"),
+    "log1p": ("log1p{f}({0})", "{h}"),
+    "sin": ("sin{f}({0})", "{h}"),
+    "cos": ("cos{f}({0})", "{h}"),
+    "tanh": ("cg_tanh_u{f}({0})", "cg_tanh_q{f}({h})"),
+    "sigmoid": ("exp{f}(-{0})", "(({out})1 / (1 + {h}))"),
+}
+C_OPS.update({op: rest.replace("{h}", call) for op, (call, rest) in C_CALLS.items()})
+
 #: C that entries of ``C_OPS`` call, emitted once before the kernels.
 C_HELPERS = """\
-/* tanh(x) = expm1(2x) / (expm1(2x) + 2). With libmvec this vectorizes through its expm1,
-   1.5x as fast as its tanh, with the same largest error (4 ulp against glibc's scalar tanh,
-   measured on 2e7 points). Beyond |x| = 20, tanh rounds to +-1, which the clamp gives
-   exactly; NaN passes the clamp and stays NaN, and -0 stays -0. In float, libmvec's own
-   tanhf is the faster and the more accurate one. */
-static inline double cg_tanh(double x) {
+/* tanh(x) = expm1(2x) / (expm1(2x) + 2), as cg_tanh_q(cg_tanh_u(x)). With libmvec this
+   vectorizes through its expm1, 1.5x as fast as its tanh, with the same largest error (4 ulp
+   against glibc's scalar tanh, measured on 2e7 points). Beyond |x| = 20, tanh rounds to +-1,
+   which the clamp gives exactly; NaN passes the clamp and stays NaN, and -0 stays -0. In
+   float, libmvec's own tanhf is the faster and the more accurate one. */
+static inline double cg_tanh_u(double x) {
     double c = x > 20 ? 20 : (x < -20 ? -20 : x);
-    double u = expm1(2 * c);
+    return expm1(2 * c);
+}
+static inline double cg_tanh_q(double u) {
     return u / (u + 2);
 }
-#define cg_tanhf tanhf
+#define cg_tanh_uf tanhf
+#define cg_tanh_qf(u) (u)
 """
 
 #: How a reduction combines the accumulator {0} with a new value {1}.
@@ -98,9 +110,14 @@ def literal(value, dtype):
     return str(int(value))
 
 
-def render(expr, load, dim, table=C_OPS):
+def render(expr, load, dim, table=C_OPS, replace=None):
     """C text of ``expr``; ``load(operand_index)`` gives the text of an array element and
-    ``dim(expression)`` the kernel parameter carrying a run-time length."""
+    ``dim(expression)`` the kernel parameter carrying a run-time length. ``replace(expr)``,
+    when given, may return the text of a subexpression instead (None: render it here)."""
+    if replace is not None:
+        text = replace(expr)
+        if text is not None:
+            return text
     if expr.op == "load":
         return load(expr.value)
     if expr.op == "local":
@@ -111,7 +128,7 @@ def render(expr, load, dim, table=C_OPS):
         return f"((int64_t){dim(expr.value)})"
     if expr.op == "index":
         return f"i{expr.value}"
-    args = [render(a, load, dim, table) for a in expr.args]
+    args = [render(a, load, dim, table, replace) for a in expr.args]
     suffix = "f" if expr.dtype == "float32" else ""
     name = expr.op
     if name + "_int" in table and not expr.dtype.startswith("float"):

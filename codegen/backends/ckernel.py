@@ -158,10 +158,13 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
             simd.append(_SIMD_REDUCTION.get(store.combine) and
                         f"reduction({_SIMD_REDUCTION[store.combine]}:{acc})")
 
-    def body(unit_inner):
-        loads = {i: f"{op.ref.name}[{_index(op.ref.name, op.axes, unit_inner)}]"
-                 for i, op in enumerate(kernel.operands)}
-        lines = _assignments(kernel, loads, dim, table)
+    def loads_of(unit_inner):
+        return {i: f"{op.ref.name}[{_index(op.ref.name, op.axes, unit_inner)}]"
+                for i, op in enumerate(kernel.operands)}
+
+    def body(unit_inner, replace=None, unused=()):
+        loads = loads_of(unit_inner)
+        lines = _assignments(kernel, loads, dim, table, replace, unused)
         for store in kernel.stores:
             target = row_acc.get(store.operand, loads[store.operand])
             value = (cexpr.COMBINE[store.combine].format(target, store.local) if store.combine
@@ -193,10 +196,15 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
             pragma = threads.replace("parallel for", "parallel for simd") + \
                 (" " + " ".join(simd) if simd else "")
             threads = None
+        split = _split_calls(kernel, loads_of(True), dim, table, n - 1)
+        if split:
+            calls, replace, unused = split
+            inner = _blocked_loop(n, calls, body(True, replace, unused), pragma, simd)
+        else:
+            inner = _inner_loop(n, body(True), pragma)
         # The contiguity test sits outside the whole nest: gcc leaves a reduction loop
         # unvectorized when the test sits between the outer and the inner loop.
-        contiguous = init + _nest(n, _inner_loop(n, body(True), pragma), before, after,
-                                  threads)
+        contiguous = init + _nest(n, inner, before, after, threads)
         if inner_strides:
             strided = _nest(n, _inner_loop(n, body(False)), before, after, threads)
             lines = ([f"if ({' && '.join(inner_strides)}) {{"]
@@ -214,10 +222,105 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
     return Kernel(kernel.name, params, args, origins, lines)
 
 
-def _assignments(kernel, loads, dim, table):
-    """C lines of a kernel's scalar assignments, operands read through ``loads``."""
+def _assignments(kernel, loads, dim, table, replace=None, unused=()):
+    """C lines of a kernel's scalar assignments (but ``unused``), operands read through
+    ``loads``."""
     return [f"{cexpr.CTYPES[a.dtype]} {a.local} = "
-            f"{cexpr.render(a.expr, loads.__getitem__, dim, table)};" for a in kernel.body]
+            f"{cexpr.render(a.expr, loads.__getitem__, dim, table, replace)};"
+            for a in kernel.body if a.local not in unused]
+
+
+#: Elements per block in kernels that call vector math (``cexpr.C_CALLS``): the calls of a
+#: block go to buffers on the stack (2 KB each in double), then the rest of the body reads
+#: them. Measured on W1's hidden layer (exp, then a division per element): 11.3 -> 9.7 us
+#: per 4000 elements, since the divisions no longer wait behind each call in turn.
+CALL_BLOCK = 256
+
+
+def _split_calls(kernel, loads, dim, table, d):
+    """((buffer declarations, C lines that make one element's vector math calls into the
+    block's buffers), a ``replace`` for ``cexpr.render`` that reads the buffers instead, the
+    locals the rest of the body no longer needs), or None when the kernel makes no call whose
+    arguments are computed without one. ``d``: the innermost loop, whose element in the block
+    is ``j{d}``."""
+    calls = {op for op in cexpr.C_CALLS if table.get(op) == cexpr.C_OPS[op]}
+    plain = {}  # local -> its expression, for locals computed without any call
+
+    def free(expr):
+        if expr.op == "local":
+            return expr.value in plain
+        return expr.op not in calls and all(free(a) for a in expr.args)
+
+    for a in kernel.body:
+        if free(a.expr):
+            plain[a.local] = a
+    buffers, args_use = {}, set()  # call text -> (buffer name, C type); locals the calls read
+
+    def hoisted(expr):
+        return expr.op in calls and all(free(a) for a in expr.args)
+
+    def replace(expr):
+        if not hoisted(expr):
+            return None
+        ctype, f = cexpr.CTYPES[expr.dtype], "f" if expr.dtype == "float32" else ""
+        args = [cexpr.render(a, loads.__getitem__, dim, table) for a in expr.args]
+        call, rest = cexpr.C_CALLS[expr.op]
+        call = call.format(*args, out=ctype, f=f)
+        name = buffers.setdefault(call, (f"cgb{len(buffers)}", ctype))[0]
+        args_use.update(*(_locals(a) for a in expr.args))
+        return rest.format(h=f"{name}[j{d}]", out=ctype, f=f)
+
+    for a in kernel.body:  # find the calls (the text is made again where used)
+        cexpr.render(a.expr, loads.__getitem__, dim, table, replace)
+    if not buffers:
+        return None
+    needed, stack = set(), sorted(args_use)
+    while stack:
+        local = stack.pop()
+        if local not in needed:
+            needed.add(local)
+            stack += sorted(_locals(plain[local].expr))
+    every = {a.local for a in kernel.body}
+    lines = _assignments(kernel, loads, dim, table, unused=every - needed)
+    lines += [f"{name}[j{d}] = {call};" for call, (name, _) in buffers.items()]
+    decls = [f"{ctype} {name}[{CALL_BLOCK}];" for name, ctype in buffers.values()]
+    # the rest of the body leaves out what only the calls' arguments needed
+    kept = {store.local for store in kernel.stores}
+    for a in reversed(kernel.body):
+        if a.local in kept:
+            kept |= _locals(a.expr, hoisted)
+    return (decls, lines), replace, every - kept
+
+
+def _locals(expr, skip=lambda expr: False):
+    """Names of the locals ``expr`` reads, not looking inside subexpressions ``skip`` picks."""
+    if expr.op == "local":
+        return {expr.value}
+    if skip(expr) or not expr.args:
+        return set()
+    return set().union(*(_locals(a, skip) for a in expr.args))
+
+
+def _blocked_loop(n, calls, body, pragma, simd):
+    """The contiguous innermost loop in blocks of CALL_BLOCK: a loop making the block's
+    vector math calls, then the body. With one loop, threads share out the blocks."""
+    (decls, call_lines), d = calls, n - 1
+    if pragma and "parallel" in pragma:  # threads take blocks, vector lanes the elements
+        outer = pragma.replace("parallel for simd", "parallel for")
+        pragma = " ".join(["#pragma omp simd"] + simd)
+    else:
+        outer = None
+    lines = [outer] if outer else []
+    lines += [f"for (Py_ssize_t blk{d} = 0; blk{d} < n{d}; blk{d} += {CALL_BLOCK}) {{",
+              f"    const Py_ssize_t blen{d} = n{d} - blk{d} < {CALL_BLOCK} ? n{d} - blk{d} "
+              f": {CALL_BLOCK};"]
+    lines += ["    " + line for line in decls]
+    for head, inner in (("#pragma omp simd", call_lines), (pragma, body)):
+        lines += (["    " + head] if head else []) + [
+            f"    for (Py_ssize_t j{d} = 0; j{d} < blen{d}; j{d}++) {{",
+            f"        const Py_ssize_t i{d} = blk{d} + j{d};"]
+        lines += ["        " + line for line in inner] + ["    }"]
+    return lines + ["}"]
 
 
 def _single_column(kernel, table, dim, threads):

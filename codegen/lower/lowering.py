@@ -63,7 +63,7 @@ class Names:
                 "switch", "case", "default", "static", "do", "goto", "break", "continue",
                 "sizeof", "enum", "typedef", "register", "volatile", "extern", "signed",
                 "auto", "restrict", "int64_t", "row", "best", "best_k", "k", "m", "v"}
-    KERNEL_LOCAL = re.compile(r"^[nidt][0-9]+$")
+    KERNEL_LOCAL = re.compile(r"^(?:[nidtj]|acc|blk|blen|cgb)[0-9]+$")
 
     def __init__(self):
         self.used = set()

@@ -39,11 +39,21 @@ cdef extern from *:
         } else {
             if (dot_s1 == 1 && sigmoid_s1 == 1) {
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                    #pragma omp simd
-                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                        double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
-                        double t1 = ((double)1 / (1 + exp(-t0)));
-                        sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                    for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
+                        const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                        double cgb0[256];
+                        #pragma omp simd
+                        for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                            const Py_ssize_t i1 = blk1 + j1;
+                            double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
+                            cgb0[j1] = exp(-t0);
+                        }
+                        #pragma omp simd
+                        for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                            const Py_ssize_t i1 = blk1 + j1;
+                            double t1 = ((double)1 / (1 + cgb0[j1]));
+                            sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                        }
                     }
                 }
             } else {
