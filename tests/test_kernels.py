@@ -1,6 +1,8 @@
 """Kernel paths that small graphs never reach: threaded loops, product helpers, merged dims,
 and new state written into the arrays it replaced. One module, one build."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -45,6 +47,8 @@ def mod(tmp_path_factory):
                                           T.log1p(T.exp(g)) / (1 + T.tanh(g) ** 2)])
     m.add_function("blocked_calls32", [g32], [T.sum(T.tanh(g32), axis=1),
                                               T.nnet.sigmoid(g32) * 2 - T.exp(g32)])
+    sa, sb = codegen.shared(np.ones(5), name="sa"), codegen.shared(np.zeros(5), name="sb")
+    m.add_function("chain", [], T.sum(sb), updates=[(sa, sa * 2), (sb, sb + sa[::-1])])
     W = codegen.shared(np.ones((3, 4)), name="W")
     y = T.matrix("y")
     m.add_function("step", [y], T.sum(T.dot(W, y)), updates=[(W, W * 0.5 + 1)])
@@ -248,6 +252,27 @@ def test_new_state_reuses_arrays_nobody_holds(mod):
     mod.step(y)
     mod.step(y)
     np.testing.assert_array_equal(state["W"], want_w)  # copies, untouched by later steps
+
+
+def test_new_state_written_in_place_only_where_nothing_reads_the_old_one(mod):
+    """sb's update reads sa backwards, so sa cannot be written in place before it; sb can.
+    A state written in place keeps its array from call to call."""
+    mod.set_value("sa", np.arange(5.0))
+    mod.set_value("sb", np.zeros(5))
+    a, b = np.arange(5.0), np.zeros(5)
+    index = sorted(mod.state()).index("sb")
+    arrays = set()
+    for _ in range(4):
+        total = mod.chain()
+        arrays.add(id(mod._state[index]))
+        np.testing.assert_array_equal(total, b.sum())
+        a, b = a * 2, b + a[::-1]
+        np.testing.assert_array_equal(mod.get_value("sa"), a)
+        np.testing.assert_array_equal(mod.get_value("sb"), b)
+    assert len(arrays) == 1
+    with open(os.path.join(os.path.dirname(mod.__file__), "kernels_test.pyx")) as f:
+        source = f.read()
+    assert "# sb, in place" in source and "# sa, in place" not in source
 
 
 def test_failed_check_reports_the_first_failing_check_with_shapes(mod):

@@ -1672,34 +1672,26 @@ def train(mlp_input, mlp_target):
     updates state b
     updates state <shared col>"""
     cdef list state = _state
-    cdef list spares = _spare
     cdef tuple result
     cdef list new_state
     _lock_acquire()
     try:
         if _state_missing(state):
             raise _unset_state('train')
-        # new state goes into the arrays it replaced last call, unless a reader may hold them
+        # new state goes into the array it replaces (written in place) or into the one it
+        # replaced last call, unless a reader may hold them
         # (state by position: 0 W, 2 b, 1 W_1, 3 b_1, 4 shared, 5 shared_1, 6 shared_2, 7 shared_3)
-        spare = (spares[0], spares[4], spares[2], spares[5], spares[1], spares[6], spares[3], spares[7], ) if _readers == 0 else None
+        spare = (state[0], state[4], state[2], state[5], state[1], state[6], state[3], state[7], ) if _readers == 0 else None
         result = _run_train(state[0], state[2], state[1], state[3], state[4], state[5], state[6], state[7], mlp_input, mlp_target, None, spare)
         new_state = result[1]
-        spares[0] = state[0]  # W
-        state[0] = new_state[0]
-        spares[4] = state[4]  # shared
-        state[4] = new_state[1]
-        spares[2] = state[2]  # b
-        state[2] = new_state[2]
-        spares[5] = state[5]  # shared_1
-        state[5] = new_state[3]
-        spares[1] = state[1]  # W_1
-        state[1] = new_state[4]
-        spares[6] = state[6]  # shared_2
-        state[6] = new_state[5]
-        spares[3] = state[3]  # b_1
-        state[3] = new_state[6]
-        spares[7] = state[7]  # shared_3
-        state[7] = new_state[7]
+        state[0] = new_state[0]  # W, in place
+        state[4] = new_state[1]  # shared, in place
+        state[2] = new_state[2]  # b, in place
+        state[5] = new_state[3]  # shared_1, in place
+        state[1] = new_state[4]  # W_1, in place
+        state[6] = new_state[5]  # shared_2, in place
+        state[3] = new_state[6]  # b_1, in place
+        state[7] = new_state[7]  # shared_3, in place
     finally:
         _lock_release()
     outputs = result[0]

@@ -181,11 +181,54 @@ def function_context(program, debug=False):
         "steps": steps,
         "outputs": [_output_text(r, program, copied) for r in program.outputs],
         "updates": [ref.name for _, ref in program.updates],
+        "in_place": [False] * len(program.updates) if guard else _in_place(program),
         "debug": bool(guard),
         "guard": ", ".join(map(str, guard)) if guard else "",
         "written": "{" + ", ".join(f"{name!r}: {name}" for name, _, _ in program.materialized)
                   + "}",
     }
+
+
+def _in_place(program):
+    """For each update, whether its new value may be written over the state array it
+    replaces (when no reader holds that array). It may when the loop kernel writing it reads
+    the old array, if at all, only element by element at the index it writes, and no later
+    step, output or view reads the old array: the new state then needs no second array, and
+    the memory a step touches stays the same from call to call."""
+    source = {v.ref.name: v.source for v in program.views}
+
+    def root(name):
+        while name in source:
+            name = source[name]
+        return name
+
+    def reads(step):
+        if isinstance(step, LoopKernel):
+            return {op.ref.name for op in step.operands if op.role == "in"}
+        if isinstance(step, DotStep):
+            return {step.a.name, step.b.name}
+        return {step.x.name}
+
+    local = {s.name: s.local for s in program.state}
+    returned = {root(r.name) for r in program.outputs if hasattr(r, "dims")}
+    flags = []
+    for name, new in program.updates:
+        old = local[name]
+        writer = next((k for k, step in enumerate(program.steps) if isinstance(step, LoopKernel)
+                       and any(op.ref.name == new.name and op.role == "out"
+                               for op in step.operands)), None)
+        if writer is None or old in returned or new.name in returned:
+            flags.append(False)
+            continue
+        step = program.steps[writer]
+        axes = next(op.axes for op in step.operands if op.ref.name == new.name)
+        flags.append(
+            all(op.axes == axes for op in step.operands if op.ref.name == old)
+            and not any(root(op.ref.name) == old and op.ref.name != old
+                        for op in step.operands)
+            and not any(root(name) == old for later in program.steps[writer + 1:]
+                        for name in reads(later)))
+    return flags
 
 
 def _operand(expr):
