@@ -171,6 +171,19 @@ def test_ieee_special_values_survive_compiled_math():
         np.testing.assert_allclose(got, ref, rtol=1e-15, atol=0)
 
 
+def test_python_floats_with_float32_compute_in_float32():
+    """``x * 0.01`` on float32 rounds 0.01 to float32 and multiplies in float32, as numpy
+    does with a Python float (NEP 50): compiled and reference alike, to the bit."""
+    x = T.fvector("x")
+    a = np.random.RandomState(0).uniform(-10, 10, 4001).astype(np.float32)
+    want = [a * np.float32(0.01), a / np.float32(3.0), np.float32(0.1) - a]
+    for mode in ("FAST_RUN", "FAST_COMPILE"):
+        got = codegen.function([x], [x * 0.01, x / 3.0, 0.1 - x], mode=mode)(a)
+        for g, w in zip(got, want):
+            assert g.dtype == np.float32
+            np.testing.assert_array_equal(g, w)
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_tanh_within_4_ulp_with_exact_limits_and_signed_zero(dtype):
     """Compiled tanh (expm1-based in float64, libmvec's tanhf in float32) against numpy."""

@@ -32,6 +32,19 @@ def _effective_dtypes(inputs):
     return out
 
 
+def _weak_as(value, dtype):
+    """A weak float constant in the float type the op computes in: ``0.01 * float32_matrix``
+    multiplies in float32, the constant rounded to float32 first (as numpy does with a Python
+    float since NEP 50, and Theano with floatX float32), not in float64 and then rounded."""
+    if (isinstance(value, Constant) and getattr(value, "weak", False) and value.dtype != dtype
+            and value.dtype.startswith("float") and dtype.startswith("float")):
+        data = np.asarray(value.data, dtype=dtype)
+        const = type(value)(TensorType(dtype, value.broadcastable, data.shape), data, value.name)
+        const.weak = True
+        return const
+    return value
+
+
 class Elemwise(Op):
     props = ("scalar_op_name",)
 
@@ -50,6 +63,7 @@ class Elemwise(Op):
         if len(ndims) != 1:
             raise TypeError(f"{scalar.name}: inputs must have equal ndim, got {sorted(ndims)}")
         dtypes = _effective_dtypes(inputs)
+        inputs = [_weak_as(v, dtype) for v, dtype in zip(inputs, dtypes)]
         out_dtype = scalar.out_dtype(dtypes)
         broadcastable = tuple(all(bcs) for bcs in zip(*[v.broadcastable for v in inputs]))
         node = Apply(self, inputs, [])
