@@ -751,7 +751,8 @@ cdef object _empty(int typenum, int ndim, Py_ssize_t n0, Py_ssize_t n1, Py_ssize
 
 cdef object _reuse(object spare, int typenum, int ndim, Py_ssize_t n0, Py_ssize_t n1,
                    Py_ssize_t n2, Py_ssize_t n3):
-    """``spare`` (the state array from two calls ago) when its dims fit, else a new array."""
+    """``spare`` (the state array it replaces, or the one replaced the call before) when its
+    dims fit, else a new array."""
     cdef npy_intp* d
     if spare is not None and PyArray_NDIM(<PyArrayObject*>spare) == ndim:
         d = PyArray_DIMS(<PyArrayObject*>spare)

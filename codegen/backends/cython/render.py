@@ -290,7 +290,8 @@ def _ready_test(arg):
 
 
 def _alloc(ref, update):
-    """Expression allocating a fresh buffer; new state reuses the array from two calls ago."""
+    """Expression allocating a fresh buffer; new state reuses the array the caller passes as
+    its spare (see ``_in_place``)."""
     ndim = len(ref.dims)
     if ndim > 4:
         return f"np.empty({_shape(ref.dims)}, dtype={_py_dtype(ref.dtype)})"
