@@ -186,8 +186,10 @@ def install(directory=None):
 
         def __init__(self, specifications, debug=None, debug_flags=7):
             specifications, actions = _wrapped(specifications, State, Actions)
-            data = _read(path)
-            machine = _load(data, actions, Machines) if isinstance(data, dict) else None
+            try:
+                machine = _load(_read(path), actions, Machines)
+            except Exception:  # absent, unreadable or not tables of this form: build them
+                machine = None
             if machine is not None:
                 self.machine = machine
                 return

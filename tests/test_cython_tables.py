@@ -84,7 +84,8 @@ cython_tables.save_utilities()
 
 def test_a_build_through_the_tables_emits_the_same_c(tmp_path):
     """First process makes and saves the tables, second loads them, third finds corrupt
-    files and makes them again: the C is the same each time (a string, unicode identifiers
+    files and fourth a lexicon table missing a part, and they make them again: the C is the
+    same each time (a string, unicode identifiers
     and an f-string exercise the scanner's states)."""
     pyx = tmp_path / "m.pyx"
     pyx.write_text("def f(x, n: int = 3):\n    π = 'a\\tb' * n\n    return f'{π}{x!r}'\n",
@@ -103,12 +104,17 @@ def test_a_build_through_the_tables_emits_the_same_c(tmp_path):
     saved = sorted(os.listdir(tables))
     assert [name.split("-")[1] for name in saved] == ["lexicon", "utility"]
     run(1)
+    lexicon = pickle.loads((tables / saved[0]).read_bytes())
     for name in saved:
         (tables / name).write_bytes(b"not a pickle")
     run(2)
     assert pickle.loads((tables / saved[0]).read_bytes())["format"] == cython_tables.FORMAT
     assert "ModuleSetupCode.c" in pickle.loads((tables / saved[1]).read_bytes())
+    del lexicon["pieces"]  # the right form and tokens, a part missing: built again
+    (tables / saved[0]).write_bytes(pickle.dumps(lexicon))
+    run(3)
+    assert "pieces" in pickle.loads((tables / saved[0]).read_bytes())
     assert preloaded[1] >= preloaded[0] + 5 and preloaded[2] == preloaded[0]
     body = [text.split("\n", 3)[3] for text in outputs]  # past Cython's version header
-    assert body[0] == body[1] == body[2]
+    assert body[0] == body[1] == body[2] == body[3]
     assert "__pyx_n_u_" in body[0]

@@ -126,18 +126,16 @@ def function_context(program, debug=False):
                       else ckernel.argmax_kernel(step))
             outs = ([op.ref.name for op in step.operands if op.role != "in"]
                     if isinstance(step, LoopKernel) else [step.out.name])
-            ins = ([op.ref.name for op in step.operands if op.role == "in"]
-                   if isinstance(step, LoopKernel) else [step.x.name])
             steps.append({"kind": "loop", "name": kernel.name,
                           "c_lines": kernel.c_lines, "prototype": kernel.prototype,
                           "declaration": kernel.declaration,
                           "call": kernel.call,
-                          "origins": kernel.origins, "outs": outs, "ins": ins,
+                          "origins": kernel.origins, "outs": outs, "ins": _step_ins(step),
                           "extents": _extents(step)})
         else:
             steps.append({"kind": "dot", "name": step.name, "call": render_dot(step),
                           "origins": [(comment(o.text), comment(o.where)) for o in step.origins],
-                          "outs": [step.out.name], "ins": [step.a.name, step.b.name],
+                          "outs": [step.out.name], "ins": _step_ins(step),
                           "extents": "()"})
     buffer_names = {b.ref.name for b in program.buffers}
     update_names = {ref.name for _, ref in program.updates}
@@ -150,6 +148,7 @@ def function_context(program, debug=False):
     c_views = set() if guard else _pointer_views(program, leaving, {r.name for r in refs})
     base = [r for r in refs if r.name not in c_views]
     update_index = {ref.name: k for k, (_, ref) in enumerate(program.updates)}
+    in_place = [False] * len(program.updates) if guard else _in_place(program)
     return {
         "name": program.name,
         "args": [{"name": a.name, "dtype": a.dtype, "pydtype": _py_dtype(a.dtype),
@@ -181,12 +180,22 @@ def function_context(program, debug=False):
         "steps": steps,
         "outputs": [_output_text(r, program, copied) for r in program.outputs],
         "updates": [ref.name for _, ref in program.updates],
-        "in_place": [False] * len(program.updates) if guard else _in_place(program),
+        "in_place": in_place,
+        "keeps_spares": not all(in_place),  # some update goes into the array replaced before
         "debug": bool(guard),
         "guard": ", ".join(map(str, guard)) if guard else "",
         "written": "{" + ", ".join(f"{name!r}: {name}" for name, _, _ in program.materialized)
                   + "}",
     }
+
+
+def _step_ins(step):
+    """Names of the arrays a step reads."""
+    if isinstance(step, LoopKernel):
+        return [op.ref.name for op in step.operands if op.role == "in"]
+    if isinstance(step, DotStep):
+        return [step.a.name, step.b.name]
+    return [step.x.name]
 
 
 def _in_place(program):
@@ -201,13 +210,6 @@ def _in_place(program):
         while name in source:
             name = source[name]
         return name
-
-    def reads(step):
-        if isinstance(step, LoopKernel):
-            return {op.ref.name for op in step.operands if op.role == "in"}
-        if isinstance(step, DotStep):
-            return {step.a.name, step.b.name}
-        return {step.x.name}
 
     local = {s.name: s.local for s in program.state}
     returned = {root(r.name) for r in program.outputs if hasattr(r, "dims")}
@@ -227,7 +229,7 @@ def _in_place(program):
             and not any(root(op.ref.name) == old and op.ref.name != old
                         for op in step.operands)
             and not any(root(name) == old for later in program.steps[writer + 1:]
-                        for name in reads(later)))
+                        for name in _step_ins(later)))
     return flags
 
 
