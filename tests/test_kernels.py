@@ -53,6 +53,20 @@ def mod(tmp_path_factory):
     y = T.matrix("y")
     m.add_function("step", [y], T.sum(T.dot(W, y)), updates=[(W, W * 0.5 + 1)])
     m.add_function("read", [y], T.dot(W, y))
+    # products added into the loop that reads them (codegen.lower.accumulate)
+    e, p2, q2, p3, q3 = (T.matrix(n) for n in ("e", "p2", "q2", "p3", "q3"))
+    m.add_function("acc_forms", [p, q, p2, q2, p3, q3, e],
+                   [e - 0.5 * T.dot(p, q), T.dot(p2, q2) * 3 + e, T.exp(e) + T.dot(p3, q3)])
+    m.add_function("acc_not", [p, q, p2, q2, e],
+                   [T.exp(T.dot(p, q)) + e, e - T.dot(p2, q2) * e, T.dot(p2, q2)])
+    dd, hh, dd32, hh32 = T.matrix("dd"), T.matrix("hh"), T.fmatrix("dd32"), T.fmatrix("hh32")
+    for suffix, d_, h_, dtype in (("", dd, hh, "float64"), ("32", dd32, hh32, "float32"),
+                                  ("_f", dd, hh, "float64")):
+        start = np.zeros((40, 30), dtype=dtype)
+        P = codegen.shared(start + 1, name=f"P{suffix}")
+        M = codegen.shared(start, name=f"M{suffix}")
+        m.add_function(f"momentum{suffix}", [d_, h_], T.sum(M),
+                       updates=[(P, P - 0.01 * M), (M, 0.9 * M + 0.1 * T.dot(d_, h_.T))])
     return load_module(m.build(str(tmp_path_factory.mktemp("kernels"))))
 
 
@@ -310,3 +324,61 @@ def test_threaded_loops_work_in_a_forked_child(mod):
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     pytest.fail("the forked child hung in a threaded kernel")
+
+
+def _function_source(mod, name):
+    """The generated source of one function's call (between its header and the next)."""
+    with open(os.path.join(os.path.dirname(mod.__file__), "kernels_test.pyx")) as f:
+        source = f.read()
+    rule = "# " + "=" * 64 + " "
+    return source.split(f"{rule}{name}\n")[1].split(rule)[0]
+
+
+@pytest.mark.parametrize("m_, k, n", [(2, 3, 4), (40, 30, 50)])  # plain loops, BLAS
+def test_products_added_into_the_loop_that_reads_them(mod, m_, k, n):
+    """``e - 0.5 * dot(p, q)``: the loop writes e, then gemm adds -0.5 p.q into it (beta 1),
+    with no buffer for the product. Products read otherwise keep their buffer."""
+    rng = np.random.RandomState(7)
+    p, q, p2, q2, p3, q3 = (rng.randn(*s) for s in [(m_, k), (k, n)] * 3)
+    e = rng.randn(m_, n)
+    got = mod.acc_forms(p, q, p2, q2, p3, q3, e)
+    for g, w in zip(got, [e - 0.5 * (p @ q), (p2 @ q2) * 3 + e, np.exp(e) + p3 @ q3]):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    got = mod.acc_not(p, q, p2, q2, e)
+    for g, w in zip(got, [np.exp(p @ q) + e, e - (p2 @ q2) * e, p2 @ q2]):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    # strided operands take the plain loops whatever the size
+    got = mod.acc_forms(p[:, ::-1], q[::-1], p2, q2, p3, q3, e)[0]
+    np.testing.assert_allclose(got, e - 0.5 * (p @ q), rtol=1e-12, atol=1e-12)
+    assert _function_source(mod, "acc_forms").count("cg_gemm_acc_d(") == 3
+    assert "cg_gemm_acc" not in _function_source(mod, "acc_not")
+
+
+@pytest.mark.parametrize("suffix", ["", "32", "_f"])
+def test_momentum_folds_the_gradient_product_into_the_update(mod, suffix):
+    """m' = 0.9 m + 0.1 d.h^T: the loop writes p - 0.01 m and 0.9 m (in place while nobody
+    holds the state), then gemm adds the gradient. Values match numpy from call to call, with
+    and without a held snapshot, in float32, and for a state array in Fortran order (whose
+    rows are strided: the plain loops)."""
+    dtype = np.float32 if suffix == "32" else np.float64
+    tol = dict(rtol=2e-5, atol=1e-5) if suffix == "32" else dict(rtol=1e-12, atol=1e-12)
+    index = sorted(mod.state()).index(f"M{suffix}")
+    if suffix == "_f":  # state arrays are C-ordered copies; the kernels take any strides
+        mod._state[index] = np.asfortranarray(mod._state[index])
+    p = mod.get_value(f"P{suffix}").astype(np.float64)
+    m = mod.get_value(f"M{suffix}").astype(np.float64)
+    rng = np.random.RandomState(3)
+    d, h = rng.randn(40, 64).astype(dtype), rng.randn(30, 64).astype(dtype)
+    held = []
+    for step in range(4):
+        if step == 2:
+            held.append((mod.get_value(f"M{suffix}"), m.copy()))
+        total = getattr(mod, f"momentum{suffix}")(d, h)
+        np.testing.assert_allclose(total, m.sum(), **tol)
+        p, m = p - 0.01 * m, 0.9 * m + 0.1 * (d.astype(np.float64) @ h.T.astype(np.float64))
+        np.testing.assert_allclose(mod.get_value(f"P{suffix}"), p, **tol)
+        np.testing.assert_allclose(mod.get_value(f"M{suffix}"), m, **tol)
+    for array, want in held:
+        np.testing.assert_allclose(array, want, **tol)
+    source = _function_source(mod, f"momentum{suffix}")
+    assert source.count("cg_gemm_acc_") == 1 and "+= 0.1 * dot(dd" in source

@@ -548,31 +548,38 @@ def _product_signatures(T, x):
                 "Py_ssize_t m", "Py_ssize_t n", "Py_ssize_t k", f"const {T}* a", "Py_ssize_t a0",
                 "Py_ssize_t a1", f"const {T}* b", "Py_ssize_t b0", "Py_ssize_t b1", f"{T}* c",
                 "Py_ssize_t c0"]),
+            "gemm_acc": (f"cg_gemm_acc_{x}", [
+                "Py_ssize_t m", "Py_ssize_t n", "Py_ssize_t k", f"const {T}* a", "Py_ssize_t a0",
+                "Py_ssize_t a1", f"const {T}* b", "Py_ssize_t b0", "Py_ssize_t b1", f"{T}* c",
+                "Py_ssize_t c0", "Py_ssize_t c1", f"{T} alpha"]),
             "dotv": (f"cg_dotv_{x}", [
                 "Py_ssize_t k", f"const {T}* u", "Py_ssize_t u0", f"const {T}* v",
                 "Py_ssize_t v0", f"{T}* out"])}
 
 
-def product_declarations(dtypes):
+def product_declarations(dtypes, accumulating=()):
     """(C prototypes, Cython declarations) of the BLAS hand-over (``blas_access``) and of the
-    product functions of ``dtypes``."""
+    product functions of ``dtypes`` (``cg_gemm_acc_d`` ... only for ``accumulating``)."""
     c_lines = ["extern void (*cg_load_blas)(void);",
                "void cg_set_blas(void*, void*, void*, void*);"]
     cython_lines = ["void (*cg_load_blas)() noexcept nogil",
                     "void cg_set_blas(void*, void*, void*, void*) nogil"]
     for dtype in dtypes:
         signatures = _product_signatures(cexpr.CTYPES[dtype], PRODUCT_SUFFIX[dtype])
+        if dtype not in accumulating:
+            del signatures["gemm_acc"]
         for name, params in signatures.values():
             c_lines += _signature("void", name, params, ";")
             cython_lines += _signature("void", name, params, " nogil")
     return c_lines, cython_lines
 
 
-def products(ctype, suffix, blas):
+def products(ctype, suffix, blas, accumulate=False):
     """C lines of the products one element type calls: ``cg_gemm_d`` (matrix . matrix),
-    ``cg_gemv_d`` (matrix . vector) and ``cg_dotv_d`` (vector . vector). With ``blas``
-    (float64, float32), above SMALL_PRODUCT multiply-adds and for strides BLAS takes, they
-    call BLAS; otherwise, and for integers always, the plain loops."""
+    ``cg_gemv_d`` (matrix . vector) and ``cg_dotv_d`` (vector . vector), and with
+    ``accumulate`` ``cg_gemm_acc_d`` (c += alpha * a . b). With ``blas`` (float64, float32),
+    above SMALL_PRODUCT multiply-adds and for strides BLAS takes, they call BLAS; otherwise,
+    and for integers always, the plain loops."""
     T, x = ctype, suffix
     head = {k: "\n".join(_signature("CODEGEN_KERNEL void", name, params, " {"))
             for k, (name, params) in _product_signatures(T, x).items()}
@@ -626,16 +633,54 @@ def products(ctype, suffix, blas):
 /* out (scalar) = u . v */
 {head["dotv"]}
     *out = cg_dot_{x}(k, u, u0, v, v0);
+}}""".split("\n") + (product_accumulate(T, x, head["gemm_acc"], blas) if accumulate else [])
+
+
+def product_accumulate(T, x, head, blas):
+    """C lines of ``cg_gemm_acc_d``: c += alpha * a . b, into values a loop wrote to c.
+
+    BLAS's gemm with beta = 1 adds to c as it goes (no zeroing pass, no buffer); the plain
+    loops (small products, strides BLAS cannot take) add row by row, or a dot product per
+    element where rows are short and the sums long (a weight gradient over many samples).
+    """
+    gemm_blas = f"""
+    char ta, tb;
+    int lda, ldb, mi = (int)m, ni = (int)n, ki = (int)k;
+    int ldc = (int)(c0 > 0 && m > 1 ? c0 : (n > 1 ? n : 1));
+    {T} one = 1;
+    if (c1 == 1 && m * n * k > {SMALL_PRODUCT} && cg_layout(m, k, a0, a1, &ta, &lda)
+            && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {{
+        cg_{x}gemm(&tb, &ta, &ni, &mi, &ki, &alpha, ({T}*)b, &ldb, ({T}*)a, &lda, &one, c, &ldc);
+        return;
+    }}""" if blas else ""
+    return f"""
+/* c (m x n) += alpha * a (m x k) . b (k x n) */
+{head}{gemm_blas}
+    if (n < 8 && k > n) {{
+        for (Py_ssize_t i = 0; i < m; i++)
+            for (Py_ssize_t j = 0; j < n; j++)
+                c[i * c0 + j * c1] += alpha * cg_dot_{x}(k, a + i * a0, a1, b + j * b1, b0);
+        return;
+    }}
+    for (Py_ssize_t i = 0; i < m; i++) {{
+        {T}* ci = c + i * c0;
+        for (Py_ssize_t p = 0; p < k; p++) {{
+            const {T} aip = alpha * a[i * a0 + p * a1];
+            const {T}* bp = b + p * b0;
+            for (Py_ssize_t j = 0; j < n; j++) ci[j * c1] += aip * bp[j * b1];
+        }}
+    }}
 }}""".split("\n")
 
 
-def product_code(dtypes):
-    """All C lines of the products of ``dtypes`` (those the module's products use)."""
+def product_code(dtypes, accumulating=()):
+    """All C lines of the products of ``dtypes`` (those the module's products use), with
+    ``cg_gemm_acc_d`` ... for the types in ``accumulating``."""
     lines = blas_access()
     for dtype in dtypes:
         ctype, x = cexpr.CTYPES[dtype], PRODUCT_SUFFIX[dtype]
         lines += ([""] + dot_loop(ctype, x) + [""] + product_loops(ctype, x) + [""]
-                  + products(ctype, x, dtype.startswith("float")))
+                  + products(ctype, x, dtype.startswith("float"), dtype in accumulating))
     return lines
 
 

@@ -101,7 +101,9 @@ def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(
                                            for s in program.state)
     product_types = sorted({step.out.dtype for program in programs for step in program.steps
                             if isinstance(step, DotStep)})
-    prototypes, declarations = ckernel.product_declarations(product_types)
+    accumulating = sorted({step.out.dtype for program in programs for step in program.steps
+                           if isinstance(step, DotStep) and step.accumulate})
+    prototypes, declarations = ckernel.product_declarations(product_types, accumulating)
     graph_hash = hashlib.sha256("\n".join(p.describe() for p in programs).encode()).hexdigest()
     metadata = {"generator": f"codegen {codegen.__version__}", "graph_hash": graph_hash[:16],
                 "backend": "cython", "flags": list(flags), "debug": debug,
@@ -115,7 +117,7 @@ def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(
            "state": [{"name": n} for n in sorted(state_spec)],
            "state_index": state_index,
            "c_helpers": cexpr.C_HELPERS.rstrip("\n").split("\n"),
-           "product_code": ckernel.product_code(product_types),
+           "product_code": ckernel.product_code(product_types, accumulating),
            "product_prototypes": prototypes, "product_declarations": declarations,
            "debug": "True" if debug else "False"}
     return render.render_module(ctx), initial, programs

@@ -6,6 +6,7 @@ import numpy as np
 
 from codegen.graph import Constant, clients, toposort
 from codegen.graph.errors import source_line
+from codegen.lower.accumulate import fold_accumulating_products
 from codegen.lower.fusion import fuse
 from codegen.lower.program import (
     Arg,
@@ -613,6 +614,7 @@ def lower(fgraph, name, arg_names, state_names, defaults=None):
     unique state name in the module; ``defaults``: input id -> default value.
     """
     program = Lowerer(fgraph, name, arg_names, state_names, defaults or {}).lower()
+    fold_accumulating_products(program)
     return program
 
 

@@ -81,6 +81,8 @@ class DotStep:
     """out = a . b through BLAS (gemm / gemv / dot); transposes come from strides.
 
     ``trans``: whether a and b are used transposed (their two strides swapped).
+    ``accumulate``: out += alpha * a . b instead, into the values a loop just wrote there
+    (matrix products only; see ``codegen.lower.accumulate``).
     """
 
     name: str
@@ -90,6 +92,8 @@ class DotStep:
     origins: tuple
     kind: str = "dot"
     trans: tuple = (False, False)
+    accumulate: bool = False
+    alpha: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -179,7 +183,10 @@ class Program:
         for v in self.views:
             lines.append(f"  view   {v.ref.name} = {v.expr}")
         for step in self.steps:
-            lines.append(f"  {step.kind:6s} {step.name}")
+            if getattr(step, "accumulate", False):
+                lines.append(f"  dot    {step.out.name} += {step.alpha!r} * {step.name}")
+            else:
+                lines.append(f"  {step.kind:6s} {step.name}")
             for o in step.origins:
                 lines.append(f"           {o.text}   {o.where}")
         for state, ref in self.updates:

@@ -66,7 +66,11 @@ def render_dot(step):
         raise NotImplementedError(
             f"dot: compiled products take float or integer operands, got {out.dtype} "
             f"(cast the operands, or use mode='FAST_COMPILE') [{comment(step.origins[0].where)}]")
-    if len(ad) == 2 and len(bd) == 2:
+    if step.accumulate:  # matrix products only (codegen.lower.accumulate)
+        call = (f"cg_gemm_acc_{x}({ad[0]}, {bd[1]}, {ad[1]}, {p[a.name]}, {as_[0]}, {as_[1]}, "
+                f"{p[b.name]}, {bs[0]}, {bs[1]}, {p[out.name]}, {out.name}_s0, {out.name}_s1, "
+                f"{step.alpha!r})")
+    elif len(ad) == 2 and len(bd) == 2:
         call = (f"cg_gemm_{x}({ad[0]}, {bd[1]}, {ad[1]}, {p[a.name]}, {as_[0]}, {as_[1]}, "
                 f"{p[b.name]}, {bs[0]}, {bs[1]}, {p[out.name]}, {out.name}_s0)")
     elif len(ad) == 2:
@@ -194,7 +198,7 @@ def _step_ins(step):
     if isinstance(step, LoopKernel):
         return [op.ref.name for op in step.operands if op.role == "in"]
     if isinstance(step, DotStep):
-        return [step.a.name, step.b.name]
+        return [step.a.name, step.b.name] + ([step.out.name] if step.accumulate else [])
     return [step.x.name]
 
 
