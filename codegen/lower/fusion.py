@@ -93,3 +93,77 @@ def fuse(nodes, is_scalar, loop_shape):
             g.reduces.append(node)
             group_of[id(node)] = g
     return group_of, groups
+
+
+#: Scalar ops cheap enough to compute again in the loop that reads their result, rather than
+#: store it in one loop and load it in another (an array write and read per element).
+CHEAP = frozenset({"add", "sub", "mul", "neg"})
+
+
+def sink(groups, group_of, nodes, outputs):
+    """Move cheap elementwise nodes into the one loop that reads them; changes the groups.
+
+    Fusion puts a node in the loop of its inputs. A gradient like ``s * (1 - s)`` of a
+    sigmoid then lands in the forward loop, which stores it for the backward loop to load.
+    When every reader of such a node is in one other loop over the same shape, and its array
+    inputs are stored anyway (``s`` is: the next product reads it), that loop computes it from
+    them instead: one array less to write, and no more to read than it replaces.
+    """
+    users = {}
+    for node in nodes:
+        for v in node.inputs:
+            users.setdefault(v.id, []).append(node)
+    output_ids = {v.id for v in outputs}
+    for g in groups:
+        inside = {id(n) for n in g.members + g.reduces}
+
+        def stored(v):  # the loop stores v whatever moves (an output, or read elsewhere)
+            return v.id in output_ids or any(id(u) not in inside for u in users.get(v.id, []))
+
+        moving = {}  # id(node) -> the group it moves to
+        for node in reversed(g.members):
+            us = users.get(node.out.id, [])
+            if (node.op.scalar_op.name not in CHEAP or node.out.id in output_ids or not us
+                    or any(id(u) in {id(r) for r in g.reduces} for u in us)):
+                continue
+            targets = {id(moving[id(u)]) if id(u) in moving else id(group_of.get(id(u)))
+                       for u in us}
+            target = moving.get(id(us[0])) or group_of.get(id(us[0]))
+            if (len(targets) == 1 and target is not None and target is not g
+                    and target.key == g.key and g.key is not None):
+                moving[id(node)] = target
+        changed = True
+        while changed:  # a node moves only with the inputs it needs from g that g won't store
+            changed = False
+            for node in g.members:
+                if id(node) in moving and any(
+                        v.owner is not None and id(v.owner) in inside and id(v.owner) not in moving
+                        and not stored(v) for v in node.inputs):
+                    del moving[id(node)]
+                    changed = True
+                elif id(node) in moving and any(id(u) not in moving and id(u) in inside
+                                                for u in users.get(node.out.id, [])):
+                    del moving[id(node)]
+                    changed = True
+        for target in {id(t): t for t in moving.values()}.values():
+            moved = [n for n in g.members if moving.get(id(n)) is target]
+            if _new_loads(moved, target, group_of, users) > sum(
+                    1 for n in moved if any(id(u) not in moving for u in users[n.out.id])):
+                continue  # the loop would load more arrays than it stops loading
+            g.members = [n for n in g.members if n not in moved]
+            target.members = moved + target.members
+            for n in moved:
+                group_of[id(n)] = target
+
+
+def _new_loads(moved, target, group_of, users):
+    """How many arrays ``target`` would load that it does not load now, with ``moved``."""
+    mine = {id(n) for n in target.members + target.reduces}
+    moved_ids = {id(n) for n in moved}
+    loaded = {v.id for n in target.members + target.reduces for v in n.inputs
+              if v.owner is None or id(v.owner) not in mine}
+    new = {v.id for n in moved for v in n.inputs
+           if (v.owner is None or id(v.owner) not in moved_ids) and v.id not in loaded
+           and not (v.owner is None and getattr(v, "data", None) is not None
+                    and v.data.size == 1)}
+    return len(new)

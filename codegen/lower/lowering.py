@@ -7,7 +7,7 @@ import numpy as np
 from codegen.graph import Constant, clients, toposort
 from codegen.graph.errors import source_line
 from codegen.lower.accumulate import fold_accumulating_products
-from codegen.lower.fusion import fuse
+from codegen.lower.fusion import fuse, sink
 from codegen.lower.program import (
     Arg,
     ArgmaxStep,
@@ -258,6 +258,7 @@ class Lowerer:
                     for lhs, rhs, message, node in merges]
         group_of, groups = fuse(nodes, lambda n: id(n) in scalar_ids,
                                 lambda v: canonical(shapes.get(v.id)))
+        sink(groups, group_of, nodes, outputs)
         for unit in _schedule(nodes, group_of):
             if isinstance(unit, list):
                 self._lower_group(group_of[id(unit[0])], users, outputs)

@@ -1,0 +1,83 @@
+"""Lowering passes checked on the kernel programs themselves (nothing is compiled here):
+cheap nodes computed in the loop that reads them (``fusion.sink``) and products added into
+the loop output that reads them (``codegen.lower.accumulate``). The values these programs
+compute are checked against numpy by the compiled tests (test_kernels, test_grad)."""
+
+import numpy as np
+
+import codegen
+import codegen.tensor as T
+from codegen.compile.module import assemble
+from codegen.lower.program import DotStep, LoopKernel
+
+
+def _programs(**functions):
+    module = codegen.Module("lowering_test")
+    for name, (inputs, outputs, updates) in functions.items():
+        module.add_function(name, inputs, outputs, updates=updates)
+    return {p.name: p for p in assemble(module.name, module.specs)[2]}
+
+
+def _stores(program):
+    """Loop kernel name -> names of the arrays it writes (not reductions)."""
+    return {s.name: [op.ref.name for op in s.operands if op.role == "out"]
+            for s in program.steps if isinstance(s, LoopKernel)}
+
+
+def _loads(program):
+    return {s.name: [op.ref.name for op in s.operands if op.role == "in"]
+            for s in program.steps if isinstance(s, LoopKernel)}
+
+
+def test_sigmoid_gradient_is_computed_in_the_backward_loop():
+    """s * (1 - s) is not stored by the forward loop for the backward loop to load: the
+    backward loop computes it from s, which the next product reads anyway."""
+    x, y = T.matrix("x"), T.matrix("y")
+    W = codegen.shared(np.ones((4, 3)), name="W")
+    V = codegen.shared(np.ones((2, 4)), name="V")
+    h = T.nnet.sigmoid(T.dot(W, x))
+    cost = T.sum((T.dot(V, h) - y) ** 2)
+    p = _programs(train=([x, y], [cost] + T.grad(cost, [W, V]), None))["train"]
+    stores, loads = _stores(p), _loads(p)
+    forward = next(k for k, outs in stores.items() if any(o.startswith("sigmoid") for o in outs))
+    (sig,) = [o for o in stores[forward] if o.startswith("sigmoid")]
+    assert stores[forward] == [sig]  # the sigmoid only, not its gradient
+    assert sum(sig in names for names in loads.values()) == 1  # the backward loop reads it
+
+
+def test_nodes_stay_where_moving_them_would_store_more_or_cost_more():
+    """u * u stays in the loop of u = exp(x) when u itself is not stored there (moving it
+    would store u instead); exp is not cheap, so exp(a) stays stored even though a is."""
+    x, w = T.matrix("x"), T.matrix("w")
+    u = T.exp(x)
+    a = u + 1  # stored: the product reads it
+    programs = _programs(f=([x, w], [T.sum(T.dot(w, a) * (u * u))], None),
+                         g=([x, w], [T.sum(T.dot(w, a) * T.exp(a))], None))
+    for name, kept in (("f", "mul"), ("g", "exp")):
+        stores = _stores(programs[name])
+        first = next(k for k, outs in stores.items() if any(o.startswith("add") for o in outs))
+        assert any(o.startswith(kept) for o in stores[first]), (name, stores)
+
+
+def test_momentum_gradient_product_accumulates_into_the_new_momentum():
+    """m' = 0.9 m + 0.1 dot(d, h.T): the loop writes 0.9 m (and p - 0.01 m), then the product
+    adds 0.1 d.h^T into m' with no buffer of its own; other sums keep their products."""
+    d, h, e, d2, h2 = (T.matrix(n) for n in ("d", "h", "e", "d2", "h2"))
+    P = codegen.shared(np.ones((3, 4)), name="P")
+    M = codegen.shared(np.zeros((3, 4)), name="M")
+    programs = _programs(
+        step=([d, h], [T.sum(M)], [(P, P - 0.01 * M), (M, 0.9 * M + 0.1 * T.dot(d, h.T))]),
+        forms=([d, h, d2, h2, e], [e - 0.5 * T.dot(d, h.T), T.exp(T.dot(d2, h2.T)) + e,
+                                   e * T.dot(h.T, d)], None))
+    step = programs["step"]
+    (product,) = [s for s in step.steps if isinstance(s, DotStep)]
+    new_m = dict(step.updates)["M"]
+    assert product.accumulate and product.alpha == 0.1 and product.out == new_m
+    writer = next(k for k, s in enumerate(step.steps)
+                  if isinstance(s, LoopKernel) and new_m.name in _stores(step)[s.name])
+    assert step.steps[writer + 1] is product  # right after the loop that writes 0.9 m
+    assert not any(b.ref.name.startswith("dot") for b in step.buffers)  # no product buffer
+    assert "+= 0.1 * step_k" in step.describe()
+    forms = [s for s in programs["forms"].steps if isinstance(s, DotStep)]
+    assert sorted((s.accumulate, s.alpha) for s in forms) == [(False, 1.0), (False, 1.0),
+                                                              (True, -0.5)]
