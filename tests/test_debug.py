@@ -63,6 +63,31 @@ def test_nan_born_in_a_gradient_is_reported_at_its_op():
     assert "sum(" not in text.splitlines()[0]  # not blamed on the cost
 
 
+def test_nan_in_a_product_added_into_an_update_is_reported_at_the_product():
+    """The momentum's gradient product adds into the new momentum after the update loop
+    (codegen.lower.accumulate): a NaN it brings is reported at the product, with the line
+    that built the update, and the state keeps its values; compare mode agrees."""
+    rng = np.random.RandomState(0)
+    W = codegen.shared(rng.randn(4, 3), name="W")
+    m = codegen.shared(np.zeros((4, 3)), name="m")
+    d, h = T.matrix("d"), T.matrix("h")
+    updates = [(W, W - 0.01 * m), (m, 0.9 * m + 0.1 * T.dot(d, h.T))]
+    f = codegen.function([d, h], T.sum(m), updates=updates, mode=DebugMode(compare=True))
+    dv, hv = rng.randn(4, 5), rng.randn(3, 5)
+    f(dv, hv)
+    assert "+= 0.1 *" in f.executable.program.describe()
+    before = m.get_value()
+    np.testing.assert_allclose(before, 0.1 * dv @ hv.T, rtol=1e-12)
+    dv[1, 2] = np.nan
+    with pytest.raises(FloatingPointError) as info:
+        f(dv, hv)
+    message = str(info.value)
+    assert "produced 3 NaN" in message and "+= 0.1 * dot(d, h.T)   " in message
+    assert "test_debug.py:" in message.splitlines()[1]
+    assert "d: shape (4, 5)" in message and "nan 1" in message
+    np.testing.assert_array_equal(m.get_value(), before)
+
+
 def test_compare_mode_agrees_and_detects_a_wrong_kernel():
     x = T.vector("x")
     f = codegen.function([x], T.tanh(x) * T.sum(T.exp(x)), mode=DebugMode(compare=True))

@@ -68,7 +68,8 @@ def test_momentum_gradient_product_accumulates_into_the_new_momentum():
     programs = _programs(
         step=([d, h], [T.sum(M)], [(P, P - 0.01 * M), (M, 0.9 * M + 0.1 * T.dot(d, h.T))]),
         forms=([d, h, d2, h2, e], [e - 0.5 * T.dot(d, h.T), T.exp(T.dot(d2, h2.T)) + e,
-                                   e * T.dot(h.T, d)], None))
+                                   e * T.dot(h.T, d)], None),
+        zero=([d, h, e], [e + 0.0 * T.dot(d, h.T)], None))  # 0 * NaN is NaN; BLAS skips it
     step = programs["step"]
     (product,) = [s for s in step.steps if isinstance(s, DotStep)]
     new_m = dict(step.updates)["M"]
@@ -81,3 +82,4 @@ def test_momentum_gradient_product_accumulates_into_the_new_momentum():
     forms = [s for s in programs["forms"].steps if isinstance(s, DotStep)]
     assert sorted((s.accumulate, s.alpha) for s in forms) == [(False, 1.0), (False, 1.0),
                                                               (True, -0.5)]
+    assert not any(getattr(s, "accumulate", False) for s in programs["zero"].steps)

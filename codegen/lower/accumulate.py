@@ -12,8 +12,8 @@ A product is folded when:
 - one loop kernel, and nothing else (no other step, output, update or view), reads it;
 - that loop reads it at the element it writes to an output of the same type (the shape checks
   make their shapes equal: neither is broadcast in the loop), and
-  only in one term ``+ g``, ``+ c * g`` or ``- c * g`` (c a constant) of the value stored there,
-  which nothing else in the loop reads.
+  only in one term ``+ g``, ``+ c * g`` or ``- c * g`` (c a nonzero constant) of the value
+  stored there, which nothing else in the loop reads.
 
 The loop then runs where it ran, without the term, and the product right after it. Moving the
 product later changes nothing it reads: the steps in between wrote only their own buffers, and
@@ -68,6 +68,8 @@ def _next_fold(program):
         if split is None:
             continue
         new_loop, out_ref, alpha = split
+        if alpha == 0:  # 0 * g is NaN where g is: BLAS skips a product scaled by 0
+            continue
         first = step.origins[0]
         said = Origin(f"{out_ref.name} += {alpha:g} * {first.text}", first.where)
         product = replace(step, out=out_ref, alpha=alpha, accumulate=True,

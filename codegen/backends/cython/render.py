@@ -139,7 +139,9 @@ def function_context(program, debug=False):
         else:
             steps.append({"kind": "dot", "name": step.name, "call": render_dot(step),
                           "origins": [(comment(o.text), comment(o.where)) for o in step.origins],
-                          "outs": [step.out.name], "ins": _step_ins(step),
+                          # the values it read: an accumulating product's own output
+                          # has changed by the time a check reports them
+                          "outs": [step.out.name], "ins": [step.a.name, step.b.name],
                           "extents": "()"})
     buffer_names = {b.ref.name for b in program.buffers}
     update_names = {ref.name for _, ref in program.updates}
