@@ -1,12 +1,15 @@
 import os
+import shutil
 import tempfile
 
 import numpy as np
 import pytest
 
-# one build cache per test run, shared by every test (and by subprocesses through the env)
+# one build cache per test run, shared by every test (and by subprocesses through the env),
+# removed at the end of the run that made it
+_OWN_CACHE = None
 if "CODEGEN_CACHE_DIR" not in os.environ:
-    os.environ["CODEGEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="codegen-test-cache-")
+    _OWN_CACHE = os.environ["CODEGEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="codegen-test-cache-")
 
 import codegen  # noqa: E402
 
@@ -23,3 +26,8 @@ def _restore_config():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _OWN_CACHE is not None:
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)

@@ -116,16 +116,14 @@ def test_reference_matches_numpy(case):
 
 
 @pytest.fixture(scope="module")
-def compiled_all():
+def compiled_all(tmp_path_factory):
     """Every case compiled into one module (one build for the whole table)."""
     module = codegen.Module("ops_table")
     for k, (name, inputs, out, _, _) in enumerate(CASES):
         clones = [T.tensor(v.dtype, v.broadcastable, v.name) for v in inputs]
         module.add_function(f"case{k}", clones, out, givens=dict(zip(inputs, clones)))
-    import tempfile
-
     from codegen.compile.module import load_module
-    return load_module(module.build(tempfile.mkdtemp()))
+    return load_module(module.build(str(tmp_path_factory.mktemp("ops_table"))))
 
 
 @pytest.mark.parametrize("k", range(len(CASES)), ids=IDS)
