@@ -5,6 +5,7 @@ from the cache. PyTensor's C backend is the peer (its compile directory plays th
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,9 @@ def measure(impl, warm):
         except ImportError as exc:
             from harness import Missing
             raise Missing(str(exc)) from None
-    t0 = time.perf_counter()
-    BUILDERS[impl]()
-    return time.perf_counter() - t0
+    try:
+        t0 = time.perf_counter()
+        BUILDERS[impl]()
+        return time.perf_counter() - t0
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)

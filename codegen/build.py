@@ -135,14 +135,15 @@ def kernel_source(name, source):
 
 
 def _compile(name, pyx_path, build_dir, flags, quiet, kernels=None):
-    """The kernels' C file in a compiler process, Cython in this one meanwhile, then one
-    compiler call that compiles the glue and links. ``kernels``: the kernels' C file
-    (``kernel_source``), or None to compile the .pyx alone.
+    """The kernels' C file in a compiler process, Cython in this one meanwhile, then the glue
+    Cython wrote in another compiler process while the kernels finish, then one link.
+    ``kernels``: the kernels' C file (``kernel_source``), or None to compile the .pyx alone
+    (one compiler call that compiles and links).
 
-    Both steps are called directly (not through setuptools' build_ext, whose machinery costs
-    a few tenths of a second per module); the commands are the ones build_ext would run.
+    The steps are called directly (not through setuptools' build_ext, whose machinery costs a
+    few tenths of a second per module); the commands are the ones build_ext would run.
     Compiling the kernels (at -O3, most of the compiler's time) on another core while Cython
-    runs keeps them off the build's critical path.
+    runs, and the glue beside the kernels' end, keeps both cores busy.
     """
     cython_tables.install()  # Cython's lexicon and utility code, made once per Cython
     from Cython.Compiler.Main import CompilationOptions, compile_single, default_options
@@ -150,7 +151,7 @@ def _compile(name, pyx_path, build_dir, flags, quiet, kernels=None):
     cflags = (shlex.split(sysconfig.get_config_var("CFLAGS") or "")
               + shlex.split(sysconfig.get_config_var("CCSHARED") or "-fPIC"))
     t0 = time.perf_counter()
-    apart = None
+    apart = glue = None
     if kernels is not None:
         k_path = os.path.join(build_dir, name + "_kernels.c")
         with open(k_path, "w") as f:
@@ -175,33 +176,47 @@ def _compile(name, pyx_path, build_dir, flags, quiet, kernels=None):
                              "codegen bug: please report it with the emitted source")
         _progress(f"cython {name}.pyx -> C in {time.perf_counter() - t0:.2f}s", quiet)
         cython_tables.save_utilities()
-        if apart is not None:
+        t1 = time.perf_counter()
+        target = os.path.join(build_dir, name + _ext_suffix())
+        glue_flags = (cflags + list(flags)
+                      + ([] if "-g" in flags else ["-g0"])  # debug builds keep their symbols
+                      + ["-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION",
+                         f"-I{np.get_include()}", f"-I{sysconfig.get_paths()['include']}"])
+        link = shlex.split(sysconfig.get_config_var("LDSHARED") or "cc -shared")
+        libs = (["-lmvec"] if "-DCODEGEN_SIMD_MATH" in flags else []) + ["-lm"]
+        if apart is None:
+            _run(name, link + glue_flags + [c_path, "-o", target] + libs)
+        else:
+            # the glue compiles on the core Cython used while the kernels finish on theirs
+            g_obj = os.path.join(build_dir, name + ".o")
+            glue_command = (shlex.split(sysconfig.get_config_var("CC") or "cc") + glue_flags
+                            + ["-DCODEGEN_KERNELS_APART", "-c", c_path, "-o", g_obj])
+            glue = subprocess.Popen(glue_command, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
             _, err = apart.communicate()
             if apart.returncode != 0:
                 raise BuildError(f"compiling the kernels of {name} failed (exit "
                                  f"{apart.returncode}):\n{' '.join(k_command)}\n{err[-4000:]}")
+            _, err = glue.communicate()
+            if glue.returncode != 0:
+                raise BuildError(f"compiling {name} failed (exit {glue.returncode}):\n"
+                                 f"{' '.join(glue_command)}\n{err[-4000:]}")
+            _run(name, link + cflags + list(flags) + [g_obj, k_obj, "-o", target] + libs)
     finally:
-        if apart is not None and apart.poll() is None:
-            apart.kill()
-            apart.wait()
-    t1 = time.perf_counter()
-    target = os.path.join(build_dir, name + _ext_suffix())
-    command = (shlex.split(sysconfig.get_config_var("LDSHARED") or "cc -shared")
-               + cflags + list(flags)
-               + ["-g0", "-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION",
-                  f"-I{np.get_include()}", f"-I{sysconfig.get_paths()['include']}"]
-               + (["-DCODEGEN_KERNELS_APART", c_path, k_obj] if apart is not None else [c_path])
-               + ["-o", target]
-               + (["-lmvec"] if "-DCODEGEN_SIMD_MATH" in flags else []) + ["-lm"])
-    if "-g" in flags:  # debug builds keep their symbols
-        command.remove("-g0")
+        for process in (apart, glue):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+    _progress(f"compile {name} ({' '.join(flags)}) in {time.perf_counter() - t1:.2f}s "
+              f"({time.perf_counter() - t0:.2f}s in all)", quiet)
+    return target
+
+
+def _run(name, command):
     out = subprocess.run(command, capture_output=True, text=True)
     if out.returncode != 0:
         raise BuildError(f"compiling {name} failed (exit {out.returncode}):\n"
                          f"{' '.join(command)}\n{out.stderr[-4000:]}")
-    _progress(f"compile {name} ({' '.join(flags)}) in {time.perf_counter() - t1:.2f}s "
-              f"({time.perf_counter() - t0:.2f}s in all)", quiet)
-    return target
 
 
 def build(name, source, flags, quiet=True):

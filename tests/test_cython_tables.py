@@ -73,8 +73,9 @@ _SCRIPT = """
 import sys, time
 from codegen import cython_tables
 cython_tables.install(sys.argv[1])
-from Cython.Compiler.Code import UtilityCodeBase
+from Cython.Compiler.Code import UtilityCodeBase, sub_tempita
 print(len(UtilityCodeBase._utility_cache))  # utility files already split, before the build
+print(len(sub_tempita.codegen_memo))  # templates already rendered
 from Cython.Compiler.Main import CompilationOptions, compile_single, default_options
 options = CompilationOptions(default_options, language_level=3, output_file=sys.argv[3])
 assert compile_single(sys.argv[2], options, "m").num_errors == 0
@@ -83,38 +84,71 @@ cython_tables.save_utilities()
 
 
 def test_a_build_through_the_tables_emits_the_same_c(tmp_path):
-    """First process makes and saves the tables, second loads them, third finds corrupt
-    files and fourth a lexicon table missing a part, and they make them again: the C is the
-    same each time (a string, unicode identifiers
+    """First process makes and saves the tables (and the Tempita renderings), second loads
+    them, third finds corrupt files and fourth a lexicon table missing a part, and they make
+    them again: the C is the same each time (a string, unicode identifiers
     and an f-string exercise the scanner's states)."""
     pyx = tmp_path / "m.pyx"
     pyx.write_text("def f(x, n: int = 3):\n    π = 'a\\tb' * n\n    return f'{π}{x!r}'\n",
                    encoding="utf-8")
     tables = tmp_path / "tables"
-    outputs, preloaded = [], []
+    outputs, preloaded, rendered = [], [], []
 
     def run(i):
         c = tmp_path / f"m{i}.c"
         out = subprocess.run([sys.executable, "-c", _SCRIPT, str(tables), str(pyx), str(c)],
                              check=True, capture_output=True, text=True)
-        preloaded.append(int(out.stdout))
+        utility, templates = map(int, out.stdout.split())
+        preloaded.append(utility)
+        rendered.append(templates)
         outputs.append(c.read_text())
 
     run(0)
     saved = sorted(os.listdir(tables))
-    assert [name.split("-")[1] for name in saved] == ["lexicon", "utility"]
+    assert [name.split("-")[1] for name in saved] == ["lexicon", "tempita", "utility"]
     run(1)
     lexicon = pickle.loads((tables / saved[0]).read_bytes())
     for name in saved:
         (tables / name).write_bytes(b"not a pickle")
     run(2)
     assert pickle.loads((tables / saved[0]).read_bytes())["format"] == cython_tables.FORMAT
-    assert "ModuleSetupCode.c" in pickle.loads((tables / saved[1]).read_bytes())
+    assert "ModuleSetupCode.c" in pickle.loads((tables / saved[2]).read_bytes())
+    assert len(pickle.loads((tables / saved[1]).read_bytes())) == rendered[1]
     del lexicon["pieces"]  # the right form and tokens, a part missing: built again
     (tables / saved[0]).write_bytes(pickle.dumps(lexicon))
     run(3)
     assert "pieces" in pickle.loads((tables / saved[0]).read_bytes())
     assert preloaded[1] >= preloaded[0] + 5 and preloaded[2] == preloaded[0]
+    assert rendered[0] == 0 and rendered[1] > 1000 and rendered[2] == 0  # Builtin's included
     body = [text.split("\n", 3)[3] for text in outputs]  # past Cython's version header
     assert body[0] == body[1] == body[2] == body[3]
     assert "__pyx_n_u_" in body[0]
+
+
+def test_tempita_memo_keys_and_the_name_it_leaves():
+    """Renderings are memoized by template, plain context (lists apart from tuples) and name;
+    a context holding anything else is rendered each time; a hit leaves ``__name`` in the
+    context as Cython's own function does."""
+    from Cython.Compiler import Code
+    key = cython_tables._tempita_key
+    assert key("", {}, None, None) is None
+    assert key("{{x}}", {"x": [1]}, None, None) != key("{{x}}", {"x": (1,)}, None, None)
+    assert key("{{x}}", {"x": object()}, None, None) is None
+    assert key("{{x}}", {"x": 1}, "F.c", "n")[1] == "F.c:n"
+
+    class FakeCode:
+        calls = []
+
+        @staticmethod
+        def sub_tempita(s, context, file=None, name=None):
+            FakeCode.calls.append(s)
+            context["__name"] = f"{file}:{name}"
+            return Code.sub_tempita(s, dict(context), file, name)
+
+    cython_tables._memo_tempita(FakeCode, {})
+    first, second = {"x": 2}, {"x": 2}
+    assert FakeCode.sub_tempita("a{{x}}", first, "F.c", "n") == "a2"
+    assert FakeCode.sub_tempita("a{{x}}", second, "F.c", "n") == "a2"
+    assert len(FakeCode.calls) == 1 and second["__name"] == "F.c:n"
+    assert FakeCode.sub_tempita("a{{x}}", {"x": object()}, "F.c", "n").startswith("a<object")
+    assert len(FakeCode.calls) == 2
