@@ -23,7 +23,7 @@ whether a new state may go into its old array is decided afterwards, on this ord
 import numbers
 from dataclasses import replace
 
-from codegen.lower.program import Assign, DotStep, LoopKernel, Origin, Store
+from codegen.lower.program import Assign, DotStep, LoopKernel, Origin, Store, reads
 
 FLOATS = ("float32", "float64")
 
@@ -82,19 +82,13 @@ def _readers(program):
     """Array name -> indices of the steps that read it (each step once)."""
     out = {}
     for k, step in enumerate(program.steps):
-        if isinstance(step, LoopKernel):
-            names = {op.ref.name for op in step.operands if op.role == "in"}
-        elif isinstance(step, DotStep):
-            names = {step.a.name, step.b.name} | ({step.out.name} if step.accumulate else set())
-        else:
-            names = {step.x.name}
-        for name in names:
+        for name in set(reads(step)):
             out.setdefault(name, []).append(k)
     return out
 
 
 def _leaving(program):
-    """Arrays that leave the call or that a view or a check of the program names."""
+    """Arrays that leave the call (outputs, new state) or that a view is made of or is."""
     names = {r.name for r in program.outputs if hasattr(r, "dims")}
     names |= {ref.name for _, ref in program.updates}
     names |= {v.source for v in program.views} | {v.ref.name for v in program.views}
@@ -114,23 +108,21 @@ def _split_term(loop, g, g_ref):
     if len(loads) != 1 or _count_loads(loads[0].expr, index) != 1:
         return None
     uses = _local_uses(loop)
-    # the term: the assignment loading g, or g itself inside the sum
-    term_local = None
+    term_local = None  # the assignment t = c * g, when the term is one of its own
     term_alpha = _scaled_load(loads[0].expr, index)
-    if term_alpha is not None:  # t = c * g: the sum is the (only) reader of t
+    if term_alpha is not None:  # the sum is the only reader of t
         term_local = loads[0].local
-        if uses.get(term_local, 0) != 1:
+        if uses.get(term_local, 0) != 1 or any(s.local == term_local for s in loop.stores):
             return None
-        if any(s.local == term_local for s in loop.stores):
-            return None
-        sums = [a for a in body if _term_sign(a.expr, term_local) is not None]
+        sums = [(a, _split_sum(a.expr, lambda e: 1.0 if e.op == "local"
+                               and e.value == term_local else None)) for a in body]
+        sums = [(a, found) for a, found in sums if found is not None]
         if len(sums) != 1:
             return None
-        total = sums[0]
-        sign, rest = _term_sign(total.expr, term_local)
-    else:
+        total, (sign, rest, _) = sums[0]
+    else:  # g inside the sum itself: e + c * g
         total = loads[0]
-        found = _term_sign_load(total.expr, index)
+        found = _split_sum(total.expr, lambda e: _scaled_load(e, index))
         if found is None:
             return None
         sign, rest, term_alpha = found
@@ -201,34 +193,19 @@ def _scaled_load(expr, index):
     return None
 
 
-def _term_sign(expr, local):
-    """(sign, the other operand) for ``e + t``, ``t + e`` or ``e - t`` (t the local named
-    ``local``); else None."""
-    if len(expr.args) != 2:
+def _split_sum(expr, term):
+    """(sign, the other operand, term(t)) for ``e + t``, ``t + e`` or ``e - t`` where
+    ``term(t)`` is not None; else None."""
+    if expr.op not in ("add", "sub") or len(expr.args) != 2:
         return None
     x, y = expr.args
-
-    def is_term(e):
-        return e.op == "local" and e.value == local
+    sides = [(y, x, -1.0 if expr.op == "sub" else 1.0)]
     if expr.op == "add":
-        if is_term(y):
-            return 1.0, x
-        if is_term(x):
-            return 1.0, y
-    elif expr.op == "sub" and is_term(y):
-        return -1.0, x
-    return None
-
-
-def _term_sign_load(expr, index):
-    """(sign, the other operand, c) for a sum whose term ``c * g`` is written inline."""
-    if len(expr.args) != 2 or expr.op not in ("add", "sub"):
-        return None
-    for pos in ((1, 0) if expr.op == "add" else (1,)):
-        term, rest = expr.args[pos], expr.args[1 - pos]
-        c = _scaled_load(term, index)
-        if c is not None and not _count_loads(rest, index):
-            return (-1.0 if expr.op == "sub" else 1.0), rest, c
+        sides.append((x, y, 1.0))
+    for t, rest, sign in sides:
+        found = term(t)
+        if found is not None:
+            return sign, rest, found
     return None
 
 

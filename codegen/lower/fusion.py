@@ -116,6 +116,7 @@ def sink(groups, group_of, nodes, outputs):
     output_ids = {v.id for v in outputs}
     for g in groups:
         inside = {id(n) for n in g.members + g.reduces}
+        reduces = {id(n) for n in g.reduces}
 
         def stored(v):  # the loop stores v whatever moves (an output, or read elsewhere)
             return v.id in output_ids or any(id(u) not in inside for u in users.get(v.id, []))
@@ -124,7 +125,7 @@ def sink(groups, group_of, nodes, outputs):
         for node in reversed(g.members):
             us = users.get(node.out.id, [])
             if (node.op.scalar_op.name not in CHEAP or node.out.id in output_ids or not us
-                    or any(id(u) in {id(r) for r in g.reduces} for u in us)):
+                    or any(id(u) in reduces for u in us)):
                 continue
             targets = {id(moving[id(u)]) if id(u) in moving else id(group_of.get(id(u)))
                        for u in us}
@@ -150,7 +151,7 @@ def sink(groups, group_of, nodes, outputs):
             if _new_loads(moved, target, group_of, users) > sum(
                     1 for n in moved if any(id(u) not in moving for u in users[n.out.id])):
                 continue  # the loop would load more arrays than it stops loading
-            g.members = [n for n in g.members if n not in moved]
+            g.members = [n for n in g.members if moving.get(id(n)) is not target]
             target.members = moved + target.members
             for n in moved:
                 group_of[id(n)] = target

@@ -96,6 +96,15 @@ class DotStep:
     alpha: float = 1.0
 
 
+def reads(step):
+    """Names of the arrays a step reads (an accumulating product reads its output too)."""
+    if isinstance(step, LoopKernel):
+        return [op.ref.name for op in step.operands if op.role == "in"]
+    if isinstance(step, DotStep):
+        return [step.a.name, step.b.name] + ([step.out.name] if step.accumulate else [])
+    return [step.x.name]
+
+
 @dataclass(frozen=True)
 class ArgmaxStep:
     name: str

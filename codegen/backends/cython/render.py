@@ -13,7 +13,7 @@ import numpy as np
 
 from codegen.backends import cexpr, ckernel
 from codegen.config import tool_cache_dir
-from codegen.lower.program import ArgmaxStep, DotStep, LoopKernel
+from codegen.lower.program import ArgmaxStep, DotStep, LoopKernel, reads
 
 TEMPLATE_DIRS = [
     os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -134,7 +134,7 @@ def function_context(program, debug=False):
                           "c_lines": kernel.c_lines, "prototype": kernel.prototype,
                           "declaration": kernel.declaration,
                           "call": kernel.call,
-                          "origins": kernel.origins, "outs": outs, "ins": _step_ins(step),
+                          "origins": kernel.origins, "outs": outs, "ins": reads(step),
                           "extents": _extents(step)})
         else:
             steps.append({"kind": "dot", "name": step.name, "call": render_dot(step),
@@ -195,15 +195,6 @@ def function_context(program, debug=False):
     }
 
 
-def _step_ins(step):
-    """Names of the arrays a step reads."""
-    if isinstance(step, LoopKernel):
-        return [op.ref.name for op in step.operands if op.role == "in"]
-    if isinstance(step, DotStep):
-        return [step.a.name, step.b.name] + ([step.out.name] if step.accumulate else [])
-    return [step.x.name]
-
-
 def _in_place(program):
     """For each update, whether its new value may be written over the state array it
     replaces (when no reader holds that array). It may when the loop kernel writing it reads
@@ -235,7 +226,7 @@ def _in_place(program):
             and not any(root(op.ref.name) == old and op.ref.name != old
                         for op in step.operands)
             and not any(root(name) == old for later in program.steps[writer + 1:]
-                        for name in _step_ins(later)))
+                        for name in reads(later)))
     return flags
 
 
