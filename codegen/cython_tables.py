@@ -17,7 +17,7 @@ file it has read in ``UtilityCodeBase._utility_cache`` (plain strings); ``instal
 from the saved copy and ``save_utilities`` writes it back when a build read new files.
 
 Cython also renders Tempita templates of its utility code, 3700 of them before it reads a
-line of the module (most for the properties of the builtin exceptions, 0.25 s): ``install``
+line of the module (most for the properties of the builtin exceptions, 0.3 s): ``install``
 puts a memo in front of ``Cython.Compiler.Code.sub_tempita``, keyed by the template, its
 context (plain values only) and its name, filled from and saved to a third file.
 
@@ -251,7 +251,8 @@ def install(directory=None):
             _write(path, _dump(self.machine, actions))
 
     plex.Lexicon = Lexicon
-    _utilities["path"] = os.path.join(directory, f"cython-utility-{_utility_key()}.pickle")
+    utility_key = _utility_key()
+    _utilities["path"] = os.path.join(directory, f"cython-utility-{utility_key}.pickle")
     saved = _read(_utilities["path"])
     if not isinstance(saved, dict):
         saved = {}
@@ -259,7 +260,7 @@ def install(directory=None):
     for name, sections in saved.items():
         cache.setdefault(name, sections)
     _utilities["files"] = set(saved)
-    _tempita["path"] = os.path.join(directory, f"cython-tempita-{_utility_key()}.pickle")
+    _tempita["path"] = os.path.join(directory, f"cython-tempita-{utility_key}.pickle")
     memo = _read(_tempita["path"])
     memo = memo if isinstance(memo, dict) and all(
         isinstance(k, tuple) and len(k) == 3 and isinstance(v, str)
