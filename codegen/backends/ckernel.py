@@ -598,18 +598,8 @@ def products(ctype, suffix, blas, accumulate=False):
             cg_{x}gemv("N", &mi, &ki, &one, ({T}*)a, &lda, ({T}*)v, &incv, &zero, y, &incy);
         return;
     }}""" if blas else ""
-    gemm_vars = f"""
-    char ta, tb;
-    int lda, ldb, mi = (int)m, ni = (int)n, ki = (int)k;
-    int ldc = (int)(c0 > 0 && m > 1 ? c0 : (n > 1 ? n : 1));
-    {T} one = 1, zero = 0;""" if blas else ""
-    gemm_blas = f"""
-    if (m * n * k > {SMALL_PRODUCT} && cg_layout(m, k, a0, a1, &ta, &lda)
-            && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {{
-        /* row-major c = a.b is column-major c^T = b^T . a^T */
-        cg_{x}gemm(&tb, &ta, &ni, &mi, &ki, &one, ({T}*)b, &ldb, ({T}*)a, &lda, &zero, c, &ldc);
-        return;
-    }}""" if blas else ""
+    gemm_vars, gemm_blas = (_gemm_blas(T, x, "one = 1, zero = 0", "&one", "&zero")
+                            if blas else ("", ""))
     return f"""/* y (m) = a (m x k) . v (k) */
 {head["gemv"]}{gemv_blas}
     cg_gemv_loops_{x}(m, k, a, a0, a1, v, v0, y, y0);
@@ -636,6 +626,25 @@ def products(ctype, suffix, blas, accumulate=False):
 }}""".split("\n") + (product_accumulate(T, x, head["gemm_acc"], blas) if accumulate else [])
 
 
+def _gemm_blas(T, x, constants, alpha, beta, when=""):
+    """(declarations, test and call) of BLAS's gemm for ``c = alpha a.b + beta c`` (c rows
+    contiguous), taken above SMALL_PRODUCT multiply-adds for strides BLAS can read; ``alpha``
+    and ``beta`` point at ``constants`` or parameters, ``when`` adds a condition."""
+    declarations = f"""
+    char ta, tb;
+    int lda, ldb, mi = (int)m, ni = (int)n, ki = (int)k;
+    int ldc = (int)(c0 > 0 && m > 1 ? c0 : (n > 1 ? n : 1));
+    {T} {constants};"""
+    call = f"""
+    if ({when}m * n * k > {SMALL_PRODUCT} && cg_layout(m, k, a0, a1, &ta, &lda)
+            && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {{
+        /* row-major c = a.b is column-major c^T = b^T . a^T */
+        cg_{x}gemm(&tb, &ta, &ni, &mi, &ki, {alpha}, ({T}*)b, &ldb, ({T}*)a, &lda, {beta}, c, &ldc);
+        return;
+    }}"""
+    return declarations, call
+
+
 def product_accumulate(T, x, head, blas):
     """C lines of ``cg_gemm_acc_d``: c += alpha * a . b, into values a loop wrote to c.
 
@@ -643,16 +652,8 @@ def product_accumulate(T, x, head, blas):
     loops (small products, strides BLAS cannot take) add row by row, or a dot product per
     element where rows are short and the sums long (a weight gradient over many samples).
     """
-    gemm_blas = f"""
-    char ta, tb;
-    int lda, ldb, mi = (int)m, ni = (int)n, ki = (int)k;
-    int ldc = (int)(c0 > 0 && m > 1 ? c0 : (n > 1 ? n : 1));
-    {T} one = 1;
-    if (c1 == 1 && m * n * k > {SMALL_PRODUCT} && cg_layout(m, k, a0, a1, &ta, &lda)
-            && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {{
-        cg_{x}gemm(&tb, &ta, &ni, &mi, &ki, &alpha, ({T}*)b, &ldb, ({T}*)a, &lda, &one, c, &ldc);
-        return;
-    }}""" if blas else ""
+    gemm_blas = "".join(_gemm_blas(T, x, "one = 1", "&alpha", "&one", "c1 == 1 && ")) \
+        if blas else ""
     return f"""
 /* c (m x n) += alpha * a (m x k) . b (k x n) */
 {head}{gemm_blas}

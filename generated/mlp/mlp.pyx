@@ -426,6 +426,7 @@ cdef extern from *:
         double one = 1;
         if (c1 == 1 && m * n * k > 32768 && cg_layout(m, k, a0, a1, &ta, &lda)
                 && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {
+            /* row-major c = a.b is column-major c^T = b^T . a^T */
             cg_dgemm(&tb, &ta, &ni, &mi, &ki, &alpha, (double*)b, &ldb, (double*)a, &lda, &one, c, &ldc);
             return;
         }
