@@ -67,6 +67,13 @@ def mod(tmp_path_factory):
         M = codegen.shared(start, name=f"M{suffix}")
         m.add_function(f"momentum{suffix}", [d_, h_], T.sum(M),
                        updates=[(P, P - 0.01 * M), (M, 0.9 * M + 0.1 * T.dot(d_, h_.T))])
+    # scratch memory shared (codegen.lower.memory): b reads a transposed, so it cannot go
+    # over a; tanh(d1) + 1 goes over d1; d2 may take a dead array's memory
+    sq, sw = T.matrix("sq"), T.matrix("sw")
+    a_ = T.exp(sq)
+    b_ = a_.T * 2 + a_
+    d2 = T.dot(sw, T.tanh(T.dot(sw, b_)) + 1)
+    m.add_function("shared_scratch", [sq, sw], [T.sum(d2 * b_), T.sum(T.dot(sw, a_) * d2)])
     return load_module(m.build(str(tmp_path_factory.mktemp("kernels"))))
 
 
@@ -382,3 +389,18 @@ def test_momentum_folds_the_gradient_product_into_the_update(mod, suffix):
         np.testing.assert_allclose(array, want, **tol)
     source = _function_source(mod, f"momentum{suffix}")
     assert source.count("cg_gemm_acc_") == 1 and "+= 0.1 * dot(dd" in source
+
+
+@pytest.mark.parametrize("n", [3, 40])  # plain loops and BLAS
+def test_scratch_arrays_share_memory_only_where_lives_do_not_overlap(mod, n):
+    rng = np.random.RandomState(n)
+    x, w = rng.uniform(-1, 1, (n, n)), rng.uniform(-1, 1, (n, n)) / n
+    a = np.exp(x)
+    b = a.T * 2 + a
+    d2 = w @ (np.tanh(w @ b) + 1)
+    for _ in range(2):  # the second call runs in the workspace the first left behind
+        got = mod.shared_scratch(x, w)
+        np.testing.assert_allclose(got, [np.sum(d2 * b), np.sum((w @ a) * d2)], rtol=1e-12)
+    with open(os.path.join(os.path.dirname(mod.__file__), "kernels_test.pyx")) as f:
+        source = f.read()
+    assert "is not read from then on" in source

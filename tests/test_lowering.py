@@ -1,6 +1,7 @@
 """Lowering passes checked on the kernel programs themselves (nothing is compiled here):
 cheap nodes computed in the loop that reads them (``fusion.sink``) and products added into
-the loop output that reads them (``codegen.lower.accumulate``). The values these programs
+the loop output that reads them (``codegen.lower.accumulate``), and scratch memory shared
+between arrays whose lives do not overlap (``codegen.lower.memory``). The values these programs
 compute are checked against numpy by the compiled tests (test_kernels, test_grad)."""
 
 import numpy as np
@@ -8,7 +9,20 @@ import numpy as np
 import codegen
 import codegen.tensor as T
 from codegen.compile.module import assemble
-from codegen.lower.program import DotStep, LoopKernel
+from codegen.lower.memory import shared_scratch
+from codegen.lower.program import (
+    ArrayRef,
+    Assign,
+    Buffer,
+    DotStep,
+    Expr,
+    LoopKernel,
+    Operand,
+    Origin,
+    Program,
+    Store,
+    View,
+)
 
 
 def _programs(**functions):
@@ -83,3 +97,63 @@ def test_momentum_gradient_product_accumulates_into_the_new_momentum():
     assert sorted((s.accumulate, s.alpha) for s in forms) == [(False, 1.0), (False, 1.0),
                                                               (True, -0.5)]
     assert not any(getattr(s, "accumulate", False) for s in programs["zero"].steps)
+
+
+def test_scratch_memory_is_shared_in_place_and_after_an_array_dies():
+    """In a train step, sigmoid(W.x + b) goes over W.x and the backward loops over the
+    products they read; arrays that leave the call and filled ones keep their own memory."""
+    x, y = T.matrix("x"), T.matrix("y")
+    W = codegen.shared(np.ones((4, 3)), name="W")
+    V = codegen.shared(np.ones((2, 4)), name="V")
+    b = codegen.shared(np.ones((4, 1)), name="b", broadcastable=(False, True))
+    h = T.nnet.sigmoid(T.dot(W, x) + b)
+    cost = T.sum((T.dot(V, h) - y) ** 2)
+    p = _programs(train=([x, y], [cost] + T.grad(cost, [W, V, b]), None))["train"]
+    taken = {name: previous for name, _, previous in shared_scratch(p)}
+    stores = _stores(p)
+    (sig,) = [o for outs in stores.values() for o in outs if o.startswith("sigmoid")]
+    assert taken[sig].startswith("dot")
+    backward = [k for k, outs in stores.items() for o in outs if taken.get(o, "").startswith(
+        "dot") and o != sig]
+    assert backward  # the sigmoid's gradient times W^T.delta, over W^T.delta
+    leaving = {r.name for r in p.outputs if hasattr(r, "dims")}
+    filled = {bf.ref.name for bf in p.buffers if bf.fill is not None}
+    assert not (set(taken) | set(taken.values())) & (leaving | filled)
+
+
+def _loop(name, dims, operands):
+    """A loop kernel copying its first operand to its last (the body does not matter here)."""
+    body = (Assign("v", "float64", Expr("load", value=0), Origin(name, "")),)
+    return LoopKernel(name, dims, tuple(operands), (), body, (Store(len(operands) - 1, "v"),),
+                      (Origin(name, ""),))
+
+
+def test_scratch_memory_is_not_shared_where_an_element_would_be_overwritten_first():
+    """A loop reading an array transposed, directly or through a view, never writes over it;
+    nor over one read by a later step or held by a view kept for numpy; a filled buffer
+    takes no other's memory (its fill would be lost)."""
+    dims = ("n", "n")
+    x, a, t, o = (ArrayRef(n, "float64", dims) for n in ("x", "a", "t", "o"))
+    aT = ArrayRef("aT", "float64", dims)
+
+    def program(steps, views=(), buffers=("a", "t"), fills=()):
+        refs = {"a": a, "t": t}
+        return Program("p", [], [], [], [], [], [Buffer(refs[n], 0 if n in fills else None)
+                                                   for n in buffers], list(views), steps,
+                       [o], [])
+
+    write_a = _loop("k0", dims, [Operand(x, (0, 1), "in"), Operand(a, (0, 1), "out")])
+    same = _loop("k1", dims, [Operand(a, (0, 1), "in"), Operand(t, (0, 1), "out")])
+    swapped = _loop("k1", dims, [Operand(a, (1, 0), "in"), Operand(t, (0, 1), "out")])
+    viewed = _loop("k1", dims, [Operand(aT, (0, 1), "in"), Operand(t, (0, 1), "out")])
+    last = _loop("k2", dims, [Operand(t, (0, 1), "in"), Operand(o, (0, 1), "out")])
+    reads_a = _loop("k2", dims, [Operand(t, (0, 1), "in"), Operand(a, (0, 1), "in"),
+                                 Operand(o, (0, 1), "out")])
+    pointer_view = View(aT, "a", "a.T", axes=(1, 0))
+    assert shared_scratch(program([write_a, same, last])) == [("t", "a", "a")]
+    assert shared_scratch(program([write_a, swapped, last])) == []
+    assert shared_scratch(program([write_a, viewed, last], [pointer_view])) == []
+    assert shared_scratch(program([write_a, same, reads_a])) == []
+    assert shared_scratch(program([write_a, same, last], fills=("t",))) == []
+    numpy_view = View(aT, "a", "a.T.copy()")  # what numpy does with it is not seen
+    assert shared_scratch(program([write_a, same, last], [numpy_view])) == []

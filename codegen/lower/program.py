@@ -105,6 +105,13 @@ def reads(step):
     return [step.x.name]
 
 
+def writes(step):
+    """Names of the arrays a step writes."""
+    if isinstance(step, LoopKernel):
+        return [op.ref.name for op in step.operands if op.role != "in"]
+    return [step.out.name]
+
+
 @dataclass(frozen=True)
 class ArgmaxStep:
     name: str

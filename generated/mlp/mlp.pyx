@@ -1557,16 +1557,16 @@ cdef tuple _run_train(W, b, W_1, b_1, shared, shared_1, shared_2, shared_3, mlp_
     if _ws.get("key") != (mlp_input_n1, W_n0, W_1_n0, W_1_n1, ):
         _ws["arrays"] = (
             _empty(NPY_FLOAT64, 2, W_n0, mlp_input_n1, 0, 0),
-            _empty(NPY_FLOAT64, 2, W_n0, mlp_input_n1, 0, 0),
-            _empty(NPY_FLOAT64, 2, W_1_n0, mlp_input_n1, 0, 0),
             _empty(NPY_FLOAT64, 2, W_1_n0, mlp_input_n1, 0, 0),
             _empty(NPY_FLOAT64, 2, W_1_n0, 1, 0, 0),
-            _empty(NPY_FLOAT64, 2, W_1_n1, mlp_input_n1, 0, 0),
             _empty(NPY_FLOAT64, 2, W_1_n1, mlp_input_n1, 0, 0),
             _empty(NPY_FLOAT64, 2, W_1_n1, 1, 0, 0),
         )
         _ws["key"] = (mlp_input_n1, W_n0, W_1_n0, W_1_n1, )
-    dot, sigmoid, dot_1, mul, sum_1, dot_2, mul_1, sum_2, = _ws["arrays"]
+    dot, dot_1, sum_1, dot_2, sum_2, = _ws["arrays"]
+    sigmoid = dot  # memory reused: dot is not read from then on
+    mul = dot_1  # memory reused: dot_1 is not read from then on
+    mul_1 = dot_2  # memory reused: dot_2 is not read from then on
     sum = _empty(NPY_FLOAT64, 0, 0, 0, 0, 0)
     sub = _reuse(spare[0], NPY_FLOAT64, 2, W_n0, W_n1, 0, 0)
     add = _reuse(spare[1], NPY_FLOAT64, 2, shared_n0, shared_n1, 0, 0)
@@ -1926,11 +1926,11 @@ cdef tuple _run_predict(W, b, W_1, b_1, mlp_input, allow_downcast, tuple spare):
     if _ws.get("key") != (mlp_input_n1, W_n0, W_1_n0, ):
         _ws["arrays"] = (
             _empty(NPY_FLOAT64, 2, W_n0, mlp_input_n1, 0, 0),
-            _empty(NPY_FLOAT64, 2, W_n0, mlp_input_n1, 0, 0),
             _empty(NPY_FLOAT64, 2, W_1_n0, mlp_input_n1, 0, 0),
         )
         _ws["key"] = (mlp_input_n1, W_n0, W_1_n0, )
-    dot, sigmoid, dot_1, = _ws["arrays"]
+    dot, dot_1, = _ws["arrays"]
+    sigmoid = dot  # memory reused: dot is not read from then on
     sigmoid_1 = _empty(NPY_FLOAT64, 2, W_1_n0, mlp_input_n1, 0, 0)
     cdef double* W_p = <double*>_data(W)
     cdef Py_ssize_t W_s0 = _stride(W, 0, sizeof(double))
@@ -2217,11 +2217,11 @@ cdef tuple _run_cost(W, b, W_1, b_1, mlp_input, mlp_target, allow_downcast, tupl
     if _ws.get("key") != (mlp_input_n1, W_n0, W_1_n0, ):
         _ws["arrays"] = (
             _empty(NPY_FLOAT64, 2, W_n0, mlp_input_n1, 0, 0),
-            _empty(NPY_FLOAT64, 2, W_n0, mlp_input_n1, 0, 0),
             _empty(NPY_FLOAT64, 2, W_1_n0, mlp_input_n1, 0, 0),
         )
         _ws["key"] = (mlp_input_n1, W_n0, W_1_n0, )
-    dot, sigmoid, dot_1, = _ws["arrays"]
+    dot, dot_1, = _ws["arrays"]
+    sigmoid = dot  # memory reused: dot is not read from then on
     sum = _empty(NPY_FLOAT64, 0, 0, 0, 0, 0)
     dimshuffle = mlp_target[None, :]
     cdef double* W_p = <double*>_data(W)

@@ -13,6 +13,7 @@ import numpy as np
 
 from codegen.backends import cexpr, ckernel
 from codegen.config import tool_cache_dir
+from codegen.lower.memory import shared_scratch
 from codegen.lower.program import ArgmaxStep, DotStep, LoopKernel, reads
 
 TEMPLATE_DIRS = [
@@ -155,6 +156,9 @@ def function_context(program, debug=False):
     base = [r for r in refs if r.name not in c_views]
     update_index = {ref.name: k for k, (_, ref) in enumerate(program.updates)}
     in_place = [False] * len(program.updates) if guard else _in_place(program)
+    # DebugMode returns every array a step wrote, so there each keeps memory of its own
+    taken = [] if guard else shared_scratch(program)
+    takers = {name for name, _, _ in taken}
     return {
         "name": program.name,
         "args": [{"name": a.name, "dtype": a.dtype, "pydtype": _py_dtype(a.dtype),
@@ -169,7 +173,10 @@ def function_context(program, debug=False):
         # fresh: arrays that leave the call (outputs, new state); scratch: reused across calls
         "fresh": [_buffer(b, update_index.get(b.ref.name)) for b in program.buffers
                   if b.ref.name in leaving],
-        "scratch": [_buffer(b, None) for b in program.buffers if b.ref.name not in leaving],
+        "scratch": [_buffer(b, None) for b in program.buffers
+                    if b.ref.name not in leaving and b.ref.name not in takers],
+        "shared_scratch": [{"name": name, "owner": owner, "previous": previous}
+                           for name, owner, previous in taken],
         # the dims the scratch buffers' shapes use: equal dims, same buffers
         "scratch_key": "(" + "".join(f"{d}, " for d, _ in program.dims if any(
             d in re.findall(r"\w+", dim) for b in program.buffers
