@@ -93,6 +93,11 @@ def test_momentum_gradient_product_accumulates_into_the_new_momentum():
     assert step.steps[writer + 1] is product  # right after the loop that writes 0.9 m
     assert not any(b.ref.name.startswith("dot") for b in step.buffers)  # no product buffer
     assert "+= 0.1 * step_k" in step.describe()
+    # the loop's comments say what it computes, and which product adds to it after
+    said = [o.text for o in step.steps[writer].origins]
+    assert "(TensorConstant{0.9} * M), to which the product after this loop adds " \
+           "0.1 * dot(d, h.T)" in said, said
+    assert not any("dot_" in text for text in said)  # the product's array is gone
     forms = [s for s in programs["forms"].steps if isinstance(s, DotStep)]
     assert sorted((s.accumulate, s.alpha) for s in forms) == [(False, 1.0), (False, 1.0),
                                                               (True, -0.5)]

@@ -64,13 +64,13 @@ def _next_fold(program):
         loop = program.steps[j]
         if not isinstance(loop, LoopKernel):
             continue
-        split = _split_term(loop, g, step.out)
+        first = step.origins[0]
+        split = _split_term(loop, g, step.out, first.text)
         if split is None:
             continue
         new_loop, out_ref, alpha = split
         if alpha == 0:  # 0 * g is NaN where g is: BLAS skips a product scaled by 0
             continue
-        first = step.origins[0]
         said = Origin(f"{out_ref.name} += {alpha:g} * {first.text}", first.where)
         product = replace(step, out=out_ref, alpha=alpha, accumulate=True,
                           origins=(said,) + step.origins[1:])
@@ -95,9 +95,9 @@ def _leaving(program):
     return names
 
 
-def _split_term(loop, g, g_ref):
+def _split_term(loop, g, g_ref, product_text):
     """(loop without the ``c * g`` term, the output the term was added to, its sign times c),
-    or None when ``g`` is not read as such a term."""
+    or None when ``g`` is not read as such a term; ``product_text``: what ``g`` computes."""
     index = next(k for k, op in enumerate(loop.operands) if op.ref.name == g)
     operand = loop.operands[index]
     full = tuple(range(len(g_ref.dims)))
@@ -132,10 +132,12 @@ def _split_term(loop, g, g_ref):
     out = loop.operands[stores[0].operand]
     if out.role != "out" or out.axes != full or out.ref.dtype != g_ref.dtype:
         return None
-    # the loop's comments say what it still computes: the sum, less the product's term
+    # the loop's comments say what it still computes: the other term, which the product
+    # after the loop adds to
     dropped = {a.origin for a in body if a.local == term_local}
-    partial = Origin(f"{total.origin.text}, less the product added after this loop",
-                     total.origin.where)
+    alpha = sign * term_alpha
+    partial = Origin(f"{_text(rest, loop)}, to which the product after this loop adds "
+                     f"{alpha:g} * {product_text}", total.origin.where)
     new_body = []
     for a in body:
         if a.local == term_local:
@@ -150,7 +152,21 @@ def _split_term(loop, g, g_ref):
                     for s in loop.stores)
     new_loop = replace(loop, operands=operands, body=tuple(new_body), stores=stores_,
                        origins=origins)
-    return new_loop, out.ref, sign * term_alpha
+    return new_loop, out.ref, alpha
+
+
+def _text(expr, loop):
+    """How the comments name a value of the loop: the graph node a local holds, an operand's
+    array name, a constant's value."""
+    if expr.op == "local":
+        held = next((a for a in loop.body if a.local == expr.value), None)
+        if held is not None:
+            return held.origin.text
+    if expr.op == "load":
+        return loop.operands[expr.value].ref.name
+    if expr.op == "const":
+        return repr(expr.value)
+    return "the other terms"
 
 
 def _count_loads(expr, index):
