@@ -165,6 +165,12 @@ def test_state_api_and_docstring(built, tmp_path):
     names = sorted(m.state())
     assert names == sorted(["W", "W_1", "b", "b_1", "shared", "shared_1", "shared_2",
                             "shared_3"])
+    # the docstring names each state it updates as get_value does, once
+    said = [line.strip() for line in m.train.__doc__.splitlines() if "updates state" in line]
+    cols = ("b", "b_1", "shared_1", "shared_3")
+    assert sorted(said) == sorted(
+        f"updates state {name!r} (float64 {'col' if name in cols else 'matrix'})"
+        for name in names), said
     before = m.state()
     m.save(tmp_path / "s.npz")
     m.set_value("W", np.zeros_like(before["W"]))

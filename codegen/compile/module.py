@@ -53,8 +53,8 @@ def _doc(spec, program):
     for a, v in zip(program.args, spec.fgraph.inputs):
         dims = ", ".join("1" if bc else f"{a.name}_n{i}" for i, bc in enumerate(v.broadcastable))
         lines.append(f"{a.name}: {v.dtype} array of shape ({dims})")
-    for var, _ in spec.fgraph.updates:
-        lines.append(f"updates state {var.label()!s}")
+    for (name, _), (var, _) in zip(program.updates, spec.fgraph.updates):
+        lines.append(f"updates state {name!r} ({_type_text(var)})")  # get_value's names
     return "\n    ".join(lines)
 
 

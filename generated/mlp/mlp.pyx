@@ -1681,14 +1681,14 @@ def train(mlp_input, mlp_target):
     """train(mlp_input: float64 matrix, mlp_target: float64 vector) -> float64 scalar
     mlp_input: float64 array of shape (mlp_input_n0, mlp_input_n1)
     mlp_target: float64 array of shape (mlp_target_n0)
-    updates state W
-    updates state <shared matrix>
-    updates state b
-    updates state <shared col>
-    updates state W
-    updates state <shared matrix>
-    updates state b
-    updates state <shared col>"""
+    updates state 'W' (float64 matrix)
+    updates state 'shared' (float64 matrix)
+    updates state 'b' (float64 col)
+    updates state 'shared_1' (float64 col)
+    updates state 'W_1' (float64 matrix)
+    updates state 'shared_2' (float64 matrix)
+    updates state 'b_1' (float64 col)
+    updates state 'shared_3' (float64 col)"""
     cdef list state = _state
     cdef tuple result
     cdef list new_state
