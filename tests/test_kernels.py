@@ -404,3 +404,57 @@ def test_scratch_arrays_share_memory_only_where_lives_do_not_overlap(mod, n):
     with open(os.path.join(os.path.dirname(mod.__file__), "kernels_test.pyx")) as f:
         source = f.read()
     assert "is not read from then on" in source
+
+
+
+def _blas_threads():
+    """scipy's OpenBLAS thread count functions (get, set), or a skip where they are not."""
+    import ctypes
+
+    from scipy.linalg import cython_blas
+    found = ctypes.CDLL(cython_blas.__file__)
+    for prefix in ("scipy_openblas", "openblas"):
+        get = getattr(found, prefix + "_get_num_threads", None)
+        set_ = getattr(found, prefix + "_set_num_threads", None)
+        if get is not None and set_ is not None:
+            return get, set_
+    pytest.skip("the BLAS has no OpenBLAS thread count functions")
+
+
+# products over the call's own threads (blas_access): rows shared out (m >= n), columns
+# (n > m), shares not a multiple of 8 or fewer rows than 8 for the second thread, and the
+# matrix . vector products split by rows of y
+@pytest.mark.parametrize("m,k,n", [(70, 61, 65), (9, 100, 300), (13, 4000, 7), (300, 40, 2)])
+def test_products_shared_out_over_the_call_threads(mod, m, k, n):
+    rng = np.random.RandomState(m + k + n)
+    p, q, x = rng.randn(m, k), rng.randn(k, n), rng.randn(m)
+    for pp, qq in ((p, q), (np.asfortranarray(p), np.asfortranarray(q))):
+        for got, want in zip(mod.products(pp, qq, x), [p @ q, p.T @ x, x @ p]):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    p32, q32, x32 = (a.astype(np.float32) for a in (p, q, rng.randn(m)))
+    for got, want in zip(mod.products32(p32, q32, x32), [p32 @ q32, p32.T @ x32, x32 @ x32]):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    e = rng.randn(m, n)  # the accumulating product
+    got = mod.acc_forms(p, q, p, q, p, q, e)
+    for g, w in zip(got, [e - 0.5 * (p @ q), (p @ q) * 3 + e, np.exp(e) + p @ q]):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+def test_a_call_leaves_the_blas_thread_count_as_it_found_it(mod):
+    """A call holds BLAS to one thread while its products run on its own threads, and puts
+    the count back; a count of one (threadpoolctl's limit, say) it leaves alone."""
+    get, set_ = _blas_threads()
+    rng = np.random.RandomState(5)
+    p, q, x = rng.randn(70, 61), rng.randn(61, 65), rng.randn(70)
+    before = get()
+    try:
+        for count in (2, 1, 3):
+            set_(count)
+            np.testing.assert_allclose(mod.products(p, q, x)[0], p @ q, rtol=1e-12)
+            assert get() == count
+            assert mod.products(p, q, x) is not None and get() == count
+    finally:
+        set_(before)
+    source = _function_source(mod, "products")
+    assert "cg_blas_enter()" in source and "cg_blas_leave(" in source
+    assert "cg_blas_enter" not in _function_source(mod, "products_int")  # no BLAS there

@@ -54,8 +54,9 @@ _SIMD_REDUCTION = {"add": "+", "mul": "*"}
 PARALLEL_MIN = 65536
 
 
-def _parallel_pragma(kernel, n, simd, row_acc):
-    """The OpenMP pragma that splits the outermost loop among threads, or None.
+def _parallel_pragma(kernel, n, simd, row_acc, threads=True):
+    """The OpenMP pragma that splits the outermost loop among threads, or None; ``threads``
+    "with_blas" (a function that calls BLAS): only while BLAS shares the call's threads.
 
     Rows are independent unless a reduction target is shared between them: with one loop,
     per-thread partial sums are combined by the reduction clause (+ and * only); with
@@ -73,8 +74,9 @@ def _parallel_pragma(kernel, n, simd, row_acc):
         elif op.axes[0] is None:
             return None
     total = " * ".join(f"n{a}" for a in range(n))
+    ours = "cg_blas_ours && " if threads == "with_blas" else ""
     return (f"#pragma omp parallel for schedule(static) "
-            f"if(parallel: cg_threads_allowed && {total} >= {PARALLEL_MIN})")
+            f"if(parallel: cg_threads_allowed && {ours}{total} >= {PARALLEL_MIN})")
 
 
 def identity(combine, dtype):
@@ -128,7 +130,8 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
     The innermost loop comes in two versions: one for operands that are contiguous along it
     (plain ``x[i]`` indexing that gcc vectorizes, sums with an ``omp simd`` reduction) and a
     strided one. Reductions along the innermost loop accumulate in a register per row.
-    ``threads``: whether large loops may run on OpenMP threads.
+    ``threads``: whether large loops may run on OpenMP threads (True), only while BLAS runs
+    on the call's threads too ("with_blas", in functions with products), or never (False).
     """
     n = len(kernel.dims)
     params = [f"Py_ssize_t n{a}" for a in range(n)]
@@ -188,10 +191,11 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
         inner_strides = [f"{op.ref.name}_s{op.axes[-1]} == 1" for op in kernel.operands
                          if op.axes[-1] is not None]
         # sums may be reassociated to vectorize: no -ffast-math, NaN/Inf are unaffected
-        # (buffers a kernel writes never alias what it reads, so every iteration of the
-        # contiguous inner loop is independent)
+        # (a buffer a kernel writes shares memory with one it reads only element for
+        # element, so every iteration of the contiguous inner loop is independent)
         pragma = " ".join(["#pragma omp simd"] + simd) if all(simd) else None
-        threads = _parallel_pragma(kernel, n, simd, row_acc) if threads else None
+        mode = threads
+        threads = _parallel_pragma(kernel, n, simd, row_acc, mode) if mode else None
         if threads and n == 1:  # one loop: threads and vector lanes share it
             pragma = threads.replace("parallel for", "parallel for simd") + \
                 (" " + " ".join(simd) if simd else "")
@@ -213,7 +217,8 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
         else:
             lines = contiguous
         if n > 1 and not any(store.combine for store in kernel.stores):
-            lines = _single_column(kernel, table, dim, threads is not None) + ["} else {"] + \
+            lines = _single_column(kernel, table, dim, mode if threads else False) + \
+                ["} else {"] + \
                 ["    " + line for line in lines] + ["}"]
     for text, name in dim_params.items():
         params.append(f"Py_ssize_t {name}")
@@ -336,7 +341,7 @@ def _single_column(kernel, table, dim, threads):
     body = _assignments(kernel, loads, dim, table)
     body += [f"{loads[store.operand]} = {store.local};" for store in kernel.stores]
     pragma = "#pragma omp simd"
-    outer_pragma = _parallel_pragma(kernel, n - 1, [], {}) if threads else None
+    outer_pragma = _parallel_pragma(kernel, n - 1, [], {}, threads) if threads else None
     if outer_pragma and n == 2:  # one loop: threads and vector lanes share it
         pragma, outer_pragma = outer_pragma.replace("parallel for", "parallel for simd"), None
     nest = _nest(n - 1, _inner_loop(n - 1, body, pragma), outer_pragma=outer_pragma)
@@ -484,7 +489,13 @@ def blas_access():
     function pointers that the module sets the first time a product is large enough to need
     them (``cg_load_blas``: a module whose products are all small never imports scipy), and
     how BLAS sees a strided view."""
-    return """typedef void (*cg_dgemm_t)(char*, char*, int*, int*, int*, double*, double*, int*,
+    return """#ifdef _OPENMP
+#include <omp.h>
+#else
+#define omp_get_thread_num() 0
+#define omp_get_num_threads() 1
+#endif
+typedef void (*cg_dgemm_t)(char*, char*, int*, int*, int*, double*, double*, int*,
                            double*, int*, double*, double*, int*);
 typedef void (*cg_sgemm_t)(char*, char*, int*, int*, int*, float*, float*, int*,
                            float*, int*, float*, float*, int*);
@@ -499,6 +510,65 @@ static cg_sgemv_t cg_sgemv;
 static int cg_blas_state;  /* 0: not loaded yet, 1: loaded, -1: none (plain loops only) */
 /* set by the module: loads scipy's BLAS (taking the GIL) and calls cg_set_blas */
 CODEGEN_KERNEL void (*cg_load_blas)(void);
+
+/* BLAS's thread count (OpenBLAS's get/set), when the module found them. A call then runs its
+   large products on its own OpenMP threads, each calling BLAS on its share of the output,
+   with BLAS held to one thread for the call (cg_blas_enter, cg_blas_leave) and the call's
+   large loops threaded too: one thread pool, where BLAS's own threads, spinning between
+   products, and OpenMP's, spinning between loops, would fight over the cores. */
+typedef int (*cg_get_threads_t)(void);
+typedef void (*cg_set_threads_t)(int);
+static cg_get_threads_t cg_blas_get_threads;
+static cg_set_threads_t cg_blas_set_threads;
+CODEGEN_KERNEL int cg_blas_ours;  /* 1: products and loops share the call's OpenMP threads */
+
+CODEGEN_KERNEL void cg_set_blas_threads(void* get, void* set) {
+#ifdef _OPENMP
+    cg_blas_get_threads = (cg_get_threads_t)get;
+    cg_blas_set_threads = (cg_set_threads_t)set;
+    __atomic_store_n(&cg_blas_ours, get && set, __ATOMIC_RELEASE);
+#endif
+}
+
+/* Hold BLAS to one thread for a call; returns what cg_blas_leave restores (0: nothing).
+   Only a count above one is changed, so calls overlapping in time leave it as it was. */
+CODEGEN_KERNEL int cg_blas_enter(void) {
+    int before = 0;
+#ifdef _OPENMP
+    if (__atomic_load_n(&cg_blas_ours, __ATOMIC_ACQUIRE) && cg_threads_allowed
+            && omp_get_max_threads() > 1) {
+        before = cg_blas_get_threads();
+        if (before > 1)
+            cg_blas_set_threads(1);
+        else
+            before = 0;
+    }
+#endif
+    return before;
+}
+
+CODEGEN_KERNEL void cg_blas_leave(int before) {
+    if (before > 1)
+        cg_blas_set_threads(before);
+}
+
+/* Whether a product of this many multiply-adds runs on the call's threads: OpenBLAS's own
+   thresholds for threading gemm and gemv. */
+static int cg_blas_split(double madds, double min) {
+#ifdef _OPENMP
+    return madds > min && cg_threads_allowed
+        && __atomic_load_n(&cg_blas_ours, __ATOMIC_ACQUIRE) && omp_get_max_threads() > 1;
+#else
+    return 0;
+#endif
+}
+
+/* The share of n (rows or columns) that thread t of nt takes, in multiples of 8. */
+static void cg_share(Py_ssize_t n, int t, int nt, Py_ssize_t* start, Py_ssize_t* len) {
+    Py_ssize_t step = ((n + nt - 1) / nt + 7) / 8 * 8;
+    *start = t * step < n ? t * step : n;
+    *len = (*start + step < n ? *start + step : n) - *start;
+}
 
 CODEGEN_KERNEL void cg_set_blas(void* dgemm, void* sgemm, void* dgemv, void* sgemv) {
     cg_dgemm = (cg_dgemm_t)dgemm;
@@ -561,9 +631,16 @@ def product_declarations(dtypes, accumulating=()):
     """(C prototypes, Cython declarations) of the BLAS hand-over (``blas_access``) and of the
     product functions of ``dtypes`` (``cg_gemm_acc_d`` ... only for ``accumulating``)."""
     c_lines = ["extern void (*cg_load_blas)(void);",
-               "void cg_set_blas(void*, void*, void*, void*);"]
+               "void cg_set_blas(void*, void*, void*, void*);",
+               "void cg_set_blas_threads(void*, void*);",
+               "extern int cg_blas_ours;",
+               "int cg_blas_enter(void);",
+               "void cg_blas_leave(int);"]
     cython_lines = ["void (*cg_load_blas)() noexcept nogil",
-                    "void cg_set_blas(void*, void*, void*, void*) nogil"]
+                    "void cg_set_blas(void*, void*, void*, void*) nogil",
+                    "void cg_set_blas_threads(void*, void*) nogil",
+                    "int cg_blas_enter() nogil",
+                    "void cg_blas_leave(int) nogil"]
     for dtype in dtypes:
         signatures = _product_signatures(cexpr.CTYPES[dtype], PRODUCT_SUFFIX[dtype])
         if dtype not in accumulating:
@@ -592,7 +669,20 @@ def products(ctype, suffix, blas, accumulate=False):
     if (m * k > {SMALL_PRODUCT} && v0 > 0 && cg_layout(m, k, a0, a1, &ta, &lda)
             && cg_blas_ready()) {{
         /* column-major sees a^T (k x m) for 'N', a (m x k) for 'T' */
-        if (ta == 'N')
+        if (cg_blas_split((double)m * k, 9216)) {{  /* rows of y shared out */
+            #pragma omp parallel
+            {{
+                Py_ssize_t i0, rows;
+                cg_share(m, omp_get_thread_num(), omp_get_num_threads(), &i0, &rows);
+                int ri = (int)rows;
+                if (ri > 0 && ta == 'N')
+                    cg_{x}gemv("T", &ki, &ri, &one, ({T}*)a + i0 * a0, &lda, ({T}*)v, &incv,
+                              &zero, y + i0 * y0, &incy);
+                else if (ri > 0)
+                    cg_{x}gemv("N", &ri, &ki, &one, ({T}*)a + i0 * a0, &lda, ({T}*)v, &incv,
+                              &zero, y + i0 * y0, &incy);
+            }}
+        }} else if (ta == 'N')
             cg_{x}gemv("T", &ki, &mi, &one, ({T}*)a, &lda, ({T}*)v, &incv, &zero, y, &incy);
         else
             cg_{x}gemv("N", &mi, &ki, &one, ({T}*)a, &lda, ({T}*)v, &incv, &zero, y, &incy);
@@ -639,6 +729,23 @@ def _gemm_blas(T, x, constants, alpha, beta, when=""):
     if ({when}m * n * k > {SMALL_PRODUCT} && cg_layout(m, k, a0, a1, &ta, &lda)
             && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {{
         /* row-major c = a.b is column-major c^T = b^T . a^T */
+        if (cg_blas_split((double)m * n * k, 262144)) {{
+            /* the longer side of c shared out: each thread packs the other operand whole */
+            #pragma omp parallel
+            {{
+                Py_ssize_t start, len;
+                cg_share(m >= n ? m : n, omp_get_thread_num(), omp_get_num_threads(),
+                         &start, &len);
+                int li = (int)len;
+                if (li > 0 && m >= n)
+                    cg_{x}gemm(&tb, &ta, &ni, &li, &ki, {alpha}, ({T}*)b, &ldb,
+                              ({T}*)a + start * a0, &lda, {beta}, c + start * c0, &ldc);
+                else if (li > 0)
+                    cg_{x}gemm(&tb, &ta, &li, &mi, &ki, {alpha}, ({T}*)b + start * b1, &ldb,
+                              ({T}*)a, &lda, {beta}, c + start, &ldc);
+            }}
+            return;
+        }}
         cg_{x}gemm(&tb, &ta, &ni, &mi, &ki, {alpha}, ({T}*)b, &ldb, ({T}*)a, &lda, {beta}, c, &ldc);
         return;
     }}"""

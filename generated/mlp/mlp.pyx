@@ -69,6 +69,10 @@ cdef extern from *:
     extern int cg_threads_allowed;
     extern void (*cg_load_blas)(void);
     void cg_set_blas(void*, void*, void*, void*);
+    void cg_set_blas_threads(void*, void*);
+    extern int cg_blas_ours;
+    int cg_blas_enter(void);
+    void cg_blas_leave(int);
     void cg_gemv_d(
             Py_ssize_t m,
             Py_ssize_t k,
@@ -148,6 +152,12 @@ cdef extern from *:
 
     /* Products: BLAS above a size, plain loops below it and for strides BLAS cannot take,
        their inner loop along c's contiguous rows. */
+    #ifdef _OPENMP
+    #include <omp.h>
+    #else
+    #define omp_get_thread_num() 0
+    #define omp_get_num_threads() 1
+    #endif
     typedef void (*cg_dgemm_t)(char*, char*, int*, int*, int*, double*, double*, int*,
                                double*, int*, double*, double*, int*);
     typedef void (*cg_sgemm_t)(char*, char*, int*, int*, int*, float*, float*, int*,
@@ -163,6 +173,65 @@ cdef extern from *:
     static int cg_blas_state;  /* 0: not loaded yet, 1: loaded, -1: none (plain loops only) */
     /* set by the module: loads scipy's BLAS (taking the GIL) and calls cg_set_blas */
     CODEGEN_KERNEL void (*cg_load_blas)(void);
+    
+    /* BLAS's thread count (OpenBLAS's get/set), when the module found them. A call then runs its
+       large products on its own OpenMP threads, each calling BLAS on its share of the output,
+       with BLAS held to one thread for the call (cg_blas_enter, cg_blas_leave) and the call's
+       large loops threaded too: one thread pool, where BLAS's own threads, spinning between
+       products, and OpenMP's, spinning between loops, would fight over the cores. */
+    typedef int (*cg_get_threads_t)(void);
+    typedef void (*cg_set_threads_t)(int);
+    static cg_get_threads_t cg_blas_get_threads;
+    static cg_set_threads_t cg_blas_set_threads;
+    CODEGEN_KERNEL int cg_blas_ours;  /* 1: products and loops share the call's OpenMP threads */
+    
+    CODEGEN_KERNEL void cg_set_blas_threads(void* get, void* set) {
+    #ifdef _OPENMP
+        cg_blas_get_threads = (cg_get_threads_t)get;
+        cg_blas_set_threads = (cg_set_threads_t)set;
+        __atomic_store_n(&cg_blas_ours, get && set, __ATOMIC_RELEASE);
+    #endif
+    }
+    
+    /* Hold BLAS to one thread for a call; returns what cg_blas_leave restores (0: nothing).
+       Only a count above one is changed, so calls overlapping in time leave it as it was. */
+    CODEGEN_KERNEL int cg_blas_enter(void) {
+        int before = 0;
+    #ifdef _OPENMP
+        if (__atomic_load_n(&cg_blas_ours, __ATOMIC_ACQUIRE) && cg_threads_allowed
+                && omp_get_max_threads() > 1) {
+            before = cg_blas_get_threads();
+            if (before > 1)
+                cg_blas_set_threads(1);
+            else
+                before = 0;
+        }
+    #endif
+        return before;
+    }
+    
+    CODEGEN_KERNEL void cg_blas_leave(int before) {
+        if (before > 1)
+            cg_blas_set_threads(before);
+    }
+    
+    /* Whether a product of this many multiply-adds runs on the call's threads: OpenBLAS's own
+       thresholds for threading gemm and gemv. */
+    static int cg_blas_split(double madds, double min) {
+    #ifdef _OPENMP
+        return madds > min && cg_threads_allowed
+            && __atomic_load_n(&cg_blas_ours, __ATOMIC_ACQUIRE) && omp_get_max_threads() > 1;
+    #else
+        return 0;
+    #endif
+    }
+    
+    /* The share of n (rows or columns) that thread t of nt takes, in multiples of 8. */
+    static void cg_share(Py_ssize_t n, int t, int nt, Py_ssize_t* start, Py_ssize_t* len) {
+        Py_ssize_t step = ((n + nt - 1) / nt + 7) / 8 * 8;
+        *start = t * step < n ? t * step : n;
+        *len = (*start + step < n ? *start + step : n) - *start;
+    }
     
     CODEGEN_KERNEL void cg_set_blas(void* dgemm, void* sgemm, void* dgemv, void* sgemv) {
         cg_dgemm = (cg_dgemm_t)dgemm;
@@ -349,7 +418,20 @@ cdef extern from *:
         if (m * k > 32768 && v0 > 0 && cg_layout(m, k, a0, a1, &ta, &lda)
                 && cg_blas_ready()) {
             /* column-major sees a^T (k x m) for 'N', a (m x k) for 'T' */
-            if (ta == 'N')
+            if (cg_blas_split((double)m * k, 9216)) {  /* rows of y shared out */
+                #pragma omp parallel
+                {
+                    Py_ssize_t i0, rows;
+                    cg_share(m, omp_get_thread_num(), omp_get_num_threads(), &i0, &rows);
+                    int ri = (int)rows;
+                    if (ri > 0 && ta == 'N')
+                        cg_dgemv("T", &ki, &ri, &one, (double*)a + i0 * a0, &lda, (double*)v, &incv,
+                                  &zero, y + i0 * y0, &incy);
+                    else if (ri > 0)
+                        cg_dgemv("N", &ri, &ki, &one, (double*)a + i0 * a0, &lda, (double*)v, &incv,
+                                  &zero, y + i0 * y0, &incy);
+                }
+            } else if (ta == 'N')
                 cg_dgemv("T", &ki, &mi, &one, (double*)a, &lda, (double*)v, &incv, &zero, y, &incy);
             else
                 cg_dgemv("N", &mi, &ki, &one, (double*)a, &lda, (double*)v, &incv, &zero, y, &incy);
@@ -388,6 +470,23 @@ cdef extern from *:
         if (m * n * k > 32768 && cg_layout(m, k, a0, a1, &ta, &lda)
                 && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {
             /* row-major c = a.b is column-major c^T = b^T . a^T */
+            if (cg_blas_split((double)m * n * k, 262144)) {
+                /* the longer side of c shared out: each thread packs the other operand whole */
+                #pragma omp parallel
+                {
+                    Py_ssize_t start, len;
+                    cg_share(m >= n ? m : n, omp_get_thread_num(), omp_get_num_threads(),
+                             &start, &len);
+                    int li = (int)len;
+                    if (li > 0 && m >= n)
+                        cg_dgemm(&tb, &ta, &ni, &li, &ki, &one, (double*)b, &ldb,
+                                  (double*)a + start * a0, &lda, &zero, c + start * c0, &ldc);
+                    else if (li > 0)
+                        cg_dgemm(&tb, &ta, &li, &mi, &ki, &one, (double*)b + start * b1, &ldb,
+                                  (double*)a, &lda, &zero, c + start, &ldc);
+                }
+                return;
+            }
             cg_dgemm(&tb, &ta, &ni, &mi, &ki, &one, (double*)b, &ldb, (double*)a, &lda, &zero, c, &ldc);
             return;
         }
@@ -427,6 +526,23 @@ cdef extern from *:
         if (c1 == 1 && m * n * k > 32768 && cg_layout(m, k, a0, a1, &ta, &lda)
                 && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {
             /* row-major c = a.b is column-major c^T = b^T . a^T */
+            if (cg_blas_split((double)m * n * k, 262144)) {
+                /* the longer side of c shared out: each thread packs the other operand whole */
+                #pragma omp parallel
+                {
+                    Py_ssize_t start, len;
+                    cg_share(m >= n ? m : n, omp_get_thread_num(), omp_get_num_threads(),
+                             &start, &len);
+                    int li = (int)len;
+                    if (li > 0 && m >= n)
+                        cg_dgemm(&tb, &ta, &ni, &li, &ki, &alpha, (double*)b, &ldb,
+                                  (double*)a + start * a0, &lda, &one, c + start * c0, &ldc);
+                    else if (li > 0)
+                        cg_dgemm(&tb, &ta, &li, &mi, &ki, &alpha, (double*)b + start * b1, &ldb,
+                                  (double*)a, &lda, &one, c + start, &ldc);
+                }
+                return;
+            }
             cg_dgemm(&tb, &ta, &ni, &mi, &ki, &alpha, (double*)b, &ldb, (double*)a, &lda, &one, c, &ldc);
             return;
         }
@@ -451,6 +567,9 @@ cdef extern from *:
     int cg_threads_allowed
     void (*cg_load_blas)() noexcept nogil
     void cg_set_blas(void*, void*, void*, void*) nogil
+    void cg_set_blas_threads(void*, void*) nogil
+    int cg_blas_enter() nogil
+    void cg_blas_leave(int) nogil
     void cg_gemv_d(
             Py_ssize_t m,
             Py_ssize_t k,
@@ -777,11 +896,31 @@ cdef void _load_blas() noexcept with gil:
         return
     _blas_tried = True
     try:
-        table = _cython_blas().__pyx_capi__
+        blas = _cython_blas()
+        table = blas.__pyx_capi__
         cg_set_blas(_blas_function(table, "dgemm"), _blas_function(table, "sgemm"),
                     _blas_function(table, "dgemv"), _blas_function(table, "sgemv"))
     except Exception:
         cg_set_blas(NULL, NULL, NULL, NULL)
+        return
+    _find_blas_threads(blas.__file__)
+
+
+cdef void _find_blas_threads(str library):
+    """OpenBLAS's thread count functions, found through the library that BLAS came from
+    (its dependencies are searched too); nothing is found for other BLAS."""
+    import ctypes
+    try:
+        found = ctypes.CDLL(library)
+    except OSError:
+        return
+    for prefix in ("scipy_openblas", "openblas"):  # scipy's wheels, other OpenBLAS builds
+        get = getattr(found, prefix + "_get_num_threads", None)
+        set_ = getattr(found, prefix + "_set_num_threads", None)
+        if get is not None and set_ is not None:
+            cg_set_blas_threads(<void*><size_t>ctypes.cast(get, ctypes.c_void_p).value,
+                                <void*><size_t>ctypes.cast(set_, ctypes.c_void_p).value)
+            return
 
 
 cg_load_blas = _load_blas
@@ -966,7 +1105,7 @@ cdef extern from *:
             Py_ssize_t sigmoid_s0,
             Py_ssize_t sigmoid_s1) {
         if (n1 == 1 && dot_s0 == 1 && b_s0 == 1 && sigmoid_s0 == 1) {
-            #pragma omp simd
+            #pragma omp parallel for simd schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 >= 65536)
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 double t0 = (dot[i0] + b[i0]);
                 double t1 = ((double)1 / (1 + exp(-t0)));
@@ -974,6 +1113,7 @@ cdef extern from *:
             }
         } else {
             if (dot_s1 == 1 && sigmoid_s1 == 1) {
+                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                     for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
                         const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
@@ -993,6 +1133,7 @@ cdef extern from *:
                     }
                 }
             } else {
+                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                     for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
                         double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
@@ -1115,6 +1256,7 @@ cdef extern from *:
         if (sigmoid_s1 == 1 && dot_2_s1 == 1 && mul_1_s1 == 1) {
             for (Py_ssize_t i0 = 0; i0 < n0; i0++)
                 sum_2[i0 * sum_2_s0] = 0;
+            #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 double acc0 = 0;
                 #pragma omp simd reduction(+:acc0)
@@ -1131,6 +1273,7 @@ cdef extern from *:
         } else {
             for (Py_ssize_t i0 = 0; i0 < n0; i0++)
                 sum_2[i0 * sum_2_s0] = 0;
+            #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 double acc0 = 0;
                 for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
@@ -1166,7 +1309,7 @@ cdef extern from *:
             Py_ssize_t add_s0,
             Py_ssize_t add_s1) {
         if (n1 == 1 && shared_s0 == 1 && W_s0 == 1 && sub_s0 == 1 && add_s0 == 1) {
-            #pragma omp simd
+            #pragma omp parallel for simd schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 >= 65536)
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 double t0 = (0.01 * shared[i0]);
                 double t1 = (W[i0] - t0);
@@ -1177,6 +1320,7 @@ cdef extern from *:
             }
         } else {
             if (shared_s1 == 1 && W_s1 == 1 && sub_s1 == 1 && add_s1 == 1) {
+                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                     #pragma omp simd
                     for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
@@ -1189,6 +1333,7 @@ cdef extern from *:
                     }
                 }
             } else {
+                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                     for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
                         double t0 = (0.01 * shared[i0 * shared_s0 + i1 * shared_s1]);
@@ -1222,7 +1367,7 @@ cdef extern from *:
             double* add_1,
             Py_ssize_t add_1_s0) {
         if (n1 == 1 && shared_1_s0 == 1 && b_s0 == 1 && sub_1_s0 == 1 && sum_2_s0 == 1 && add_1_s0 == 1) {
-            #pragma omp simd
+            #pragma omp parallel for simd schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 >= 65536)
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 double t0 = (0.01 * shared_1[i0]);
                 double t1 = (b[i0] - t0);
@@ -1233,6 +1378,7 @@ cdef extern from *:
                 add_1[i0] = t4;
             }
         } else {
+            #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 #pragma omp simd
                 for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
@@ -1268,7 +1414,7 @@ cdef extern from *:
             Py_ssize_t add_2_s0,
             Py_ssize_t add_2_s1) {
         if (n1 == 1 && shared_2_s0 == 1 && W_1_s0 == 1 && sub_2_s0 == 1 && add_2_s0 == 1) {
-            #pragma omp simd
+            #pragma omp parallel for simd schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 >= 65536)
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 double t0 = (0.01 * shared_2[i0]);
                 double t1 = (W_1[i0] - t0);
@@ -1279,6 +1425,7 @@ cdef extern from *:
             }
         } else {
             if (shared_2_s1 == 1 && W_1_s1 == 1 && sub_2_s1 == 1 && add_2_s1 == 1) {
+                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                     #pragma omp simd
                     for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
@@ -1291,6 +1438,7 @@ cdef extern from *:
                     }
                 }
             } else {
+                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                     for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
                         double t0 = (0.01 * shared_2[i0 * shared_2_s0 + i1 * shared_2_s1]);
@@ -1324,7 +1472,7 @@ cdef extern from *:
             double* add_3,
             Py_ssize_t add_3_s0) {
         if (n1 == 1 && shared_3_s0 == 1 && b_1_s0 == 1 && sub_3_s0 == 1 && sum_1_s0 == 1 && add_3_s0 == 1) {
-            #pragma omp simd
+            #pragma omp parallel for simd schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 >= 65536)
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 double t0 = (0.01 * shared_3[i0]);
                 double t1 = (b_1[i0] - t0);
@@ -1335,6 +1483,7 @@ cdef extern from *:
                 add_3[i0] = t4;
             }
         } else {
+            #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 #pragma omp simd
                 for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
@@ -1656,7 +1805,9 @@ cdef tuple _run_train(W, b, W_1, b_1, shared, shared_1, shared_2, shared_3, mlp_
     cdef double* add_3_p = <double*>_data(add_3)
     cdef Py_ssize_t add_3_s0 = _stride(add_3, 0, sizeof(double))
     cdef Py_ssize_t add_3_s1 = _stride(add_3, 1, sizeof(double))
+    cdef int _blas_threads
     with nogil:
+        _blas_threads = cg_blas_enter()  # BLAS on this call's threads (blas_access)
         cg_gemm_d(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0)  # dot(W, mlp_input)
         train_k1_sigmoid(W_n0, mlp_input_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1)  # sigmoid((dot + b))
         cg_gemm_d(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0)  # dot(W_1, sigmoid)
@@ -1669,6 +1820,7 @@ cdef tuple _run_train(W, b, W_1, b_1, shared, shared_1, shared_2, shared_3, mlp_
         train_k10_add(shared_2_n0, shared_2_n1, shared_2_p, shared_2_s0, shared_2_s1, W_1_p, W_1_s0, W_1_s1, sub_2_p, sub_2_s0, sub_2_s1, add_2_p, add_2_s0, add_2_s1)  # (TensorConstant{0.9} * shared_2), to which the product after this loop adds 0.1 * dot(mul, sigmoid.T)
         cg_gemm_acc_d(W_1_n0, W_n0, mlp_input_n1, mul_p, mul_s0, mul_s1, sigmoid_p, sigmoid_s1, sigmoid_s0, add_2_p, add_2_s0, add_2_s1, 0.09999999999999998)  # add_2 += 0.1 * dot(mul, sigmoid.T)
         train_k11_add(shared_3_n0, 1, shared_3_p, shared_3_s0, b_1_p, b_1_s0, sub_3_p, sub_3_s0, sum_1_p, sum_1_s0, add_3_p, add_3_s0)  # ((TensorConstant{0.9} * shared_3) + (TensorConstant{0.09999999999999998} * sum_1))
+        cg_blas_leave(_blas_threads)
     return [sum], [sub, add, sub_1, add_1, sub_2, add_2, sub_3, add_3]
 
 
@@ -1757,7 +1909,7 @@ cdef extern from *:
             Py_ssize_t sigmoid_s0,
             Py_ssize_t sigmoid_s1) {
         if (n1 == 1 && dot_s0 == 1 && b_s0 == 1 && sigmoid_s0 == 1) {
-            #pragma omp simd
+            #pragma omp parallel for simd schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 >= 65536)
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 double t0 = (dot[i0] + b[i0]);
                 double t1 = ((double)1 / (1 + exp(-t0)));
@@ -1765,6 +1917,7 @@ cdef extern from *:
             }
         } else {
             if (dot_s1 == 1 && sigmoid_s1 == 1) {
+                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                     for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
                         const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
@@ -1784,6 +1937,7 @@ cdef extern from *:
                     }
                 }
             } else {
+                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                     for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
                         double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
@@ -1809,7 +1963,7 @@ cdef extern from *:
             Py_ssize_t sigmoid_1_s0,
             Py_ssize_t sigmoid_1_s1) {
         if (n1 == 1 && dot_1_s0 == 1 && b_1_s0 == 1 && sigmoid_1_s0 == 1) {
-            #pragma omp simd
+            #pragma omp parallel for simd schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 >= 65536)
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 double t0 = (dot_1[i0] + b_1[i0]);
                 double t1 = ((double)1 / (1 + exp(-t0)));
@@ -1817,6 +1971,7 @@ cdef extern from *:
             }
         } else {
             if (dot_1_s1 == 1 && sigmoid_1_s1 == 1) {
+                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                     for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
                         const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
@@ -1836,6 +1991,7 @@ cdef extern from *:
                     }
                 }
             } else {
+                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                     for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
                         double t0 = (dot_1[i0 * dot_1_s0 + i1 * dot_1_s1] + b_1[i0 * b_1_s0]);
@@ -1959,11 +2115,14 @@ cdef tuple _run_predict(W, b, W_1, b_1, mlp_input, allow_downcast, tuple spare):
     cdef double* sigmoid_1_p = <double*>_data(sigmoid_1)
     cdef Py_ssize_t sigmoid_1_s0 = _stride(sigmoid_1, 0, sizeof(double))
     cdef Py_ssize_t sigmoid_1_s1 = _stride(sigmoid_1, 1, sizeof(double))
+    cdef int _blas_threads
     with nogil:
+        _blas_threads = cg_blas_enter()  # BLAS on this call's threads (blas_access)
         cg_gemm_d(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0)  # dot(W, mlp_input)
         predict_k1_sigmoid(W_n0, mlp_input_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1)  # sigmoid((dot + b))
         cg_gemm_d(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0)  # dot(W_1, sigmoid)
         predict_k3_sigmoid(W_1_n0, mlp_input_n1, dot_1_p, dot_1_s0, dot_1_s1, b_1_p, b_1_s0, sigmoid_1_p, sigmoid_1_s0, sigmoid_1_s1)  # sigmoid((dot_1 + b_1))
+        cg_blas_leave(_blas_threads)
     return [sigmoid_1], []
 
 
@@ -2036,7 +2195,7 @@ cdef extern from *:
             Py_ssize_t sigmoid_s0,
             Py_ssize_t sigmoid_s1) {
         if (n1 == 1 && dot_s0 == 1 && b_s0 == 1 && sigmoid_s0 == 1) {
-            #pragma omp simd
+            #pragma omp parallel for simd schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 >= 65536)
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 double t0 = (dot[i0] + b[i0]);
                 double t1 = ((double)1 / (1 + exp(-t0)));
@@ -2044,6 +2203,7 @@ cdef extern from *:
             }
         } else {
             if (dot_s1 == 1 && sigmoid_s1 == 1) {
+                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                     for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
                         const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
@@ -2063,6 +2223,7 @@ cdef extern from *:
                     }
                 }
             } else {
+                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                     for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
                         double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
@@ -2252,11 +2413,14 @@ cdef tuple _run_cost(W, b, W_1, b_1, mlp_input, mlp_target, allow_downcast, tupl
     cdef Py_ssize_t dimshuffle_s0 = _stride(dimshuffle, 0, sizeof(double))
     cdef Py_ssize_t dimshuffle_s1 = _stride(dimshuffle, 1, sizeof(double))
     cdef double* sum_p = <double*>_data(sum)
+    cdef int _blas_threads
     with nogil:
+        _blas_threads = cg_blas_enter()  # BLAS on this call's threads (blas_access)
         cg_gemm_d(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0)  # dot(W, mlp_input)
         cost_k1_sigmoid(W_n0, mlp_input_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1)  # sigmoid((dot + b))
         cg_gemm_d(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0)  # dot(W_1, sigmoid)
         cost_k3_mul(W_1_n0, mlp_input_n1, dot_1_p, dot_1_s0, dot_1_s1, b_1_p, b_1_s0, dimshuffle_p, dimshuffle_s1, sum_p)  # sum(((sigmoid((dot_1 + b_1)) - dimshuffle) * (sigmoid((dot_1 + b_1)) - dimshuffle)))
+        cg_blas_leave(_blas_threads)
     return [sum], []
 
 

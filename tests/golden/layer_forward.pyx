@@ -30,7 +30,7 @@ cdef extern from *:
             Py_ssize_t sigmoid_s0,
             Py_ssize_t sigmoid_s1) {
         if (n1 == 1 && dot_s0 == 1 && b_s0 == 1 && sigmoid_s0 == 1) {
-            #pragma omp simd
+            #pragma omp parallel for simd schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 >= 65536)
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 double t0 = (dot[i0] + b[i0]);
                 double t1 = ((double)1 / (1 + exp(-t0)));
@@ -38,6 +38,7 @@ cdef extern from *:
             }
         } else {
             if (dot_s1 == 1 && sigmoid_s1 == 1) {
+                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                     for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
                         const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
@@ -57,6 +58,7 @@ cdef extern from *:
                     }
                 }
             } else {
+                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                     for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
                         double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
@@ -146,9 +148,12 @@ cdef tuple _run_forward(W, b, x, allow_downcast, tuple spare):
     cdef double* sigmoid_p = <double*>_data(sigmoid)
     cdef Py_ssize_t sigmoid_s0 = _stride(sigmoid, 0, sizeof(double))
     cdef Py_ssize_t sigmoid_s1 = _stride(sigmoid, 1, sizeof(double))
+    cdef int _blas_threads
     with nogil:
+        _blas_threads = cg_blas_enter()  # BLAS on this call's threads (blas_access)
         cg_gemm_d(W_n0, x_n1, W_n1, W_p, W_s0, W_s1, x_p, x_s0, x_s1, dot_p, dot_s0)  # dot(W, x)
         forward_k1_sigmoid(W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1)  # sigmoid((dot + b))
+        cg_blas_leave(_blas_threads)
     return [sigmoid], []
 
 

@@ -122,9 +122,13 @@ def function_context(program, debug=False):
     """
     guard = (True, True, False) if debug is True else debug
     steps = []
-    # One thread pool per function: where BLAS runs with its own threads, OpenMP threads
-    # still spinning after a loop would compete with it (3x slower on 2 cores, measured).
-    threads = not any(isinstance(step, DotStep) for step in program.steps)
+    # One thread pool per call: where BLAS runs with its own threads, OpenMP threads still
+    # spinning after a loop would compete with them (3x slower on 2 cores, measured). So a
+    # function whose products may call BLAS threads its loops only while BLAS runs on the
+    # call's OpenMP threads (``cg_blas_enter`` in ckernel.blas_access).
+    blas = any(isinstance(step, DotStep) and step.out.dtype in ("float32", "float64")
+               for step in program.steps)
+    threads = "with_blas" if blas else True
     for step in program.steps:
         if isinstance(step, (LoopKernel, ArgmaxStep)):
             kernel = (ckernel.loop_kernel(step, threads=threads) if isinstance(step, LoopKernel)
@@ -195,6 +199,7 @@ def function_context(program, debug=False):
         "updates": [ref.name for _, ref in program.updates],
         "in_place": in_place,
         "keeps_spares": not all(in_place),  # some update goes into the array replaced before
+        "blas": blas,
         "debug": bool(guard),
         "guard": ", ".join(map(str, guard)) if guard else "",
         "written": "{" + ", ".join(f"{name!r}: {name}" for name, _, _ in program.materialized)
