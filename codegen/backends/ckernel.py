@@ -7,6 +7,8 @@ glue around them is compiled quickly), and a CUDA backend can render the same ke
 programs with its own table.
 """
 
+import re
+
 from codegen.backends import cexpr
 
 
@@ -208,17 +210,19 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
             inner = _inner_loop(n, body(True), pragma)
         # The contiguity test sits outside the whole nest: gcc leaves a reduction loop
         # unvectorized when the test sits between the outer and the inner loop.
-        contiguous = init + _nest(n, inner, before, after, threads)
+        # Threads only for the contiguous nest (strided and single-column ones are rare where
+        # loops are large), chosen by a C test around it: an OpenMP region that its if()
+        # clause runs on one thread still sets up a team, about 1 us a loop (W1's step: 25%).
+        contiguous = init + _threads_or_not(_nest(n, inner, before, after, threads))
         if inner_strides:
-            strided = _nest(n, _inner_loop(n, body(False)), before, after, threads)
+            strided = _nest(n, _inner_loop(n, body(False)), before, after)
             lines = ([f"if ({' && '.join(inner_strides)}) {{"]
                      + ["    " + line for line in contiguous] + ["} else {"]
                      + ["    " + line for line in init + strided] + ["}"])
         else:
             lines = contiguous
         if n > 1 and not any(store.combine for store in kernel.stores):
-            lines = _single_column(kernel, table, dim, mode if threads else False) + \
-                ["} else {"] + \
+            lines = _single_column(kernel, table, dim) + ["} else {"] + \
                 ["    " + line for line in lines] + ["}"]
     for text, name in dim_params.items():
         params.append(f"Py_ssize_t {name}")
@@ -307,6 +311,29 @@ def _locals(expr, skip=lambda expr: False):
     return set().union(*(_locals(a, skip) for a in expr.args))
 
 
+def _threads_or_not(lines):
+    """``lines`` with the loop under an OpenMP ``parallel`` pragma twice: under the pragma,
+    without its if() clause, where that clause's condition holds, else on this thread (under
+    the plain ``omp simd`` pragma, with its reductions, where the threads would have shared
+    vector lanes too)."""
+    for i, line in enumerate(lines):
+        found = re.search(r" if\(parallel: ([^()]*)\)", line)
+        if found:
+            break
+    else:
+        return lines
+    pad = line[:len(line) - len(line.lstrip())]
+    end = lines.index(pad + "}", i + 2)  # the loop's closing brace
+    loop = ["    " + x for x in lines[i + 1:end + 1]]
+    parallel = pad + "    " + line.strip().replace(found.group(0), "")
+    serial = []
+    if "parallel for simd" in line:
+        clauses = [c for c in re.findall(r"reduction\([^()]*\)", line)]
+        serial = [pad + "    " + " ".join(["#pragma omp simd"] + clauses)]
+    return (lines[:i] + [f"{pad}if ({found.group(1)}) {{", parallel] + loop
+            + [pad + "} else {"] + serial + loop + [pad + "}"] + lines[end + 1:])
+
+
 def _blocked_loop(n, calls, body, pragma, simd):
     """The contiguous innermost loop in blocks of CALL_BLOCK: a loop making the block's
     vector math calls, then the body. With one loop, threads share out the blocks."""
@@ -329,7 +356,7 @@ def _blocked_loop(n, calls, body, pragma, simd):
     return lines + ["}"]
 
 
-def _single_column(kernel, table, dim, threads):
+def _single_column(kernel, table, dim):
     """The head of a map kernel's branch for an innermost dimension of length 1 (a column,
     such as a batch of one): the loop over the dimension before it becomes the inner one, so
     that it is vectorized when contiguous instead of calling scalar math once per row."""
@@ -340,11 +367,7 @@ def _single_column(kernel, table, dim, threads):
              for i, op in enumerate(kernel.operands)}
     body = _assignments(kernel, loads, dim, table)
     body += [f"{loads[store.operand]} = {store.local};" for store in kernel.stores]
-    pragma = "#pragma omp simd"
-    outer_pragma = _parallel_pragma(kernel, n - 1, [], {}, threads) if threads else None
-    if outer_pragma and n == 2:  # one loop: threads and vector lanes share it
-        pragma, outer_pragma = outer_pragma.replace("parallel for", "parallel for simd"), None
-    nest = _nest(n - 1, _inner_loop(n - 1, body, pragma), outer_pragma=outer_pragma)
+    nest = _nest(n - 1, _inner_loop(n - 1, body, "#pragma omp simd"))
     return [f"if ({' && '.join(test)}) {{"] + ["    " + line for line in nest]
 
 

@@ -1105,7 +1105,7 @@ cdef extern from *:
             Py_ssize_t sigmoid_s0,
             Py_ssize_t sigmoid_s1) {
         if (n1 == 1 && dot_s0 == 1 && b_s0 == 1 && sigmoid_s0 == 1) {
-            #pragma omp parallel for simd schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 >= 65536)
+            #pragma omp simd
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 double t0 = (dot[i0] + b[i0]);
                 double t1 = ((double)1 / (1 + exp(-t0)));
@@ -1113,27 +1113,47 @@ cdef extern from *:
             }
         } else {
             if (dot_s1 == 1 && sigmoid_s1 == 1) {
-                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
-                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                    for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
-                        const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                        double cgb0[256];
-                        #pragma omp simd
-                        for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
-                            const Py_ssize_t i1 = blk1 + j1;
-                            double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
-                            cgb0[j1] = exp(-t0);
+                if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
+                    #pragma omp parallel for schedule(static)
+                    for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                        for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
+                            const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                            double cgb0[256];
+                            #pragma omp simd
+                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                                const Py_ssize_t i1 = blk1 + j1;
+                                double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
+                                cgb0[j1] = exp(-t0);
+                            }
+                            #pragma omp simd
+                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                                const Py_ssize_t i1 = blk1 + j1;
+                                double t1 = ((double)1 / (1 + cgb0[j1]));
+                                sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                            }
                         }
-                        #pragma omp simd
-                        for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
-                            const Py_ssize_t i1 = blk1 + j1;
-                            double t1 = ((double)1 / (1 + cgb0[j1]));
-                            sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                    }
+                } else {
+                    for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                        for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
+                            const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                            double cgb0[256];
+                            #pragma omp simd
+                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                                const Py_ssize_t i1 = blk1 + j1;
+                                double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
+                                cgb0[j1] = exp(-t0);
+                            }
+                            #pragma omp simd
+                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                                const Py_ssize_t i1 = blk1 + j1;
+                                double t1 = ((double)1 / (1 + cgb0[j1]));
+                                sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                            }
                         }
                     }
                 }
             } else {
-                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                     for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
                         double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
@@ -1256,24 +1276,39 @@ cdef extern from *:
         if (sigmoid_s1 == 1 && dot_2_s1 == 1 && mul_1_s1 == 1) {
             for (Py_ssize_t i0 = 0; i0 < n0; i0++)
                 sum_2[i0 * sum_2_s0] = 0;
-            #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
-            for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                double acc0 = 0;
-                #pragma omp simd reduction(+:acc0)
-                for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                    double t0 = (1 - sigmoid[i0 * sigmoid_s0 + i1]);
-                    double t1 = (sigmoid[i0 * sigmoid_s0 + i1] * t0);
-                    double t2 = (dot_2[i0 * dot_2_s0 + i1] * t1);
-                    double t3 = t2;
-                    mul_1[i0 * mul_1_s0 + i1] = t2;
-                    acc0 = acc0 + t3;
+            if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
+                #pragma omp parallel for schedule(static)
+                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                    double acc0 = 0;
+                    #pragma omp simd reduction(+:acc0)
+                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                        double t0 = (1 - sigmoid[i0 * sigmoid_s0 + i1]);
+                        double t1 = (sigmoid[i0 * sigmoid_s0 + i1] * t0);
+                        double t2 = (dot_2[i0 * dot_2_s0 + i1] * t1);
+                        double t3 = t2;
+                        mul_1[i0 * mul_1_s0 + i1] = t2;
+                        acc0 = acc0 + t3;
+                    }
+                    sum_2[i0 * sum_2_s0] = sum_2[i0 * sum_2_s0] + acc0;
                 }
-                sum_2[i0 * sum_2_s0] = sum_2[i0 * sum_2_s0] + acc0;
+            } else {
+                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                    double acc0 = 0;
+                    #pragma omp simd reduction(+:acc0)
+                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                        double t0 = (1 - sigmoid[i0 * sigmoid_s0 + i1]);
+                        double t1 = (sigmoid[i0 * sigmoid_s0 + i1] * t0);
+                        double t2 = (dot_2[i0 * dot_2_s0 + i1] * t1);
+                        double t3 = t2;
+                        mul_1[i0 * mul_1_s0 + i1] = t2;
+                        acc0 = acc0 + t3;
+                    }
+                    sum_2[i0 * sum_2_s0] = sum_2[i0 * sum_2_s0] + acc0;
+                }
             }
         } else {
             for (Py_ssize_t i0 = 0; i0 < n0; i0++)
                 sum_2[i0 * sum_2_s0] = 0;
-            #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 double acc0 = 0;
                 for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
@@ -1309,7 +1344,7 @@ cdef extern from *:
             Py_ssize_t add_s0,
             Py_ssize_t add_s1) {
         if (n1 == 1 && shared_s0 == 1 && W_s0 == 1 && sub_s0 == 1 && add_s0 == 1) {
-            #pragma omp parallel for simd schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 >= 65536)
+            #pragma omp simd
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 double t0 = (0.01 * shared[i0]);
                 double t1 = (W[i0] - t0);
@@ -1320,20 +1355,33 @@ cdef extern from *:
             }
         } else {
             if (shared_s1 == 1 && W_s1 == 1 && sub_s1 == 1 && add_s1 == 1) {
-                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
-                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                    #pragma omp simd
-                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                        double t0 = (0.01 * shared[i0 * shared_s0 + i1]);
-                        double t1 = (W[i0 * W_s0 + i1] - t0);
-                        double t2 = (0.9 * shared[i0 * shared_s0 + i1]);
-                        double t4 = t2;
-                        sub[i0 * sub_s0 + i1] = t1;
-                        add[i0 * add_s0 + i1] = t4;
+                if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
+                    #pragma omp parallel for schedule(static)
+                    for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                        #pragma omp simd
+                        for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                            double t0 = (0.01 * shared[i0 * shared_s0 + i1]);
+                            double t1 = (W[i0 * W_s0 + i1] - t0);
+                            double t2 = (0.9 * shared[i0 * shared_s0 + i1]);
+                            double t4 = t2;
+                            sub[i0 * sub_s0 + i1] = t1;
+                            add[i0 * add_s0 + i1] = t4;
+                        }
+                    }
+                } else {
+                    for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                        #pragma omp simd
+                        for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                            double t0 = (0.01 * shared[i0 * shared_s0 + i1]);
+                            double t1 = (W[i0 * W_s0 + i1] - t0);
+                            double t2 = (0.9 * shared[i0 * shared_s0 + i1]);
+                            double t4 = t2;
+                            sub[i0 * sub_s0 + i1] = t1;
+                            add[i0 * add_s0 + i1] = t4;
+                        }
                     }
                 }
             } else {
-                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                     for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
                         double t0 = (0.01 * shared[i0 * shared_s0 + i1 * shared_s1]);
@@ -1367,7 +1415,7 @@ cdef extern from *:
             double* add_1,
             Py_ssize_t add_1_s0) {
         if (n1 == 1 && shared_1_s0 == 1 && b_s0 == 1 && sub_1_s0 == 1 && sum_2_s0 == 1 && add_1_s0 == 1) {
-            #pragma omp parallel for simd schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 >= 65536)
+            #pragma omp simd
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 double t0 = (0.01 * shared_1[i0]);
                 double t1 = (b[i0] - t0);
@@ -1378,17 +1426,32 @@ cdef extern from *:
                 add_1[i0] = t4;
             }
         } else {
-            #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
-            for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                #pragma omp simd
-                for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                    double t0 = (0.01 * shared_1[i0 * shared_1_s0]);
-                    double t1 = (b[i0 * b_s0] - t0);
-                    double t2 = (0.9 * shared_1[i0 * shared_1_s0]);
-                    double t3 = (0.09999999999999998 * sum_2[i0 * sum_2_s0]);
-                    double t4 = (t2 + t3);
-                    sub_1[i0 * sub_1_s0] = t1;
-                    add_1[i0 * add_1_s0] = t4;
+            if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
+                #pragma omp parallel for schedule(static)
+                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                    #pragma omp simd
+                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                        double t0 = (0.01 * shared_1[i0 * shared_1_s0]);
+                        double t1 = (b[i0 * b_s0] - t0);
+                        double t2 = (0.9 * shared_1[i0 * shared_1_s0]);
+                        double t3 = (0.09999999999999998 * sum_2[i0 * sum_2_s0]);
+                        double t4 = (t2 + t3);
+                        sub_1[i0 * sub_1_s0] = t1;
+                        add_1[i0 * add_1_s0] = t4;
+                    }
+                }
+            } else {
+                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                    #pragma omp simd
+                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                        double t0 = (0.01 * shared_1[i0 * shared_1_s0]);
+                        double t1 = (b[i0 * b_s0] - t0);
+                        double t2 = (0.9 * shared_1[i0 * shared_1_s0]);
+                        double t3 = (0.09999999999999998 * sum_2[i0 * sum_2_s0]);
+                        double t4 = (t2 + t3);
+                        sub_1[i0 * sub_1_s0] = t1;
+                        add_1[i0 * add_1_s0] = t4;
+                    }
                 }
             }
         }
@@ -1414,7 +1477,7 @@ cdef extern from *:
             Py_ssize_t add_2_s0,
             Py_ssize_t add_2_s1) {
         if (n1 == 1 && shared_2_s0 == 1 && W_1_s0 == 1 && sub_2_s0 == 1 && add_2_s0 == 1) {
-            #pragma omp parallel for simd schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 >= 65536)
+            #pragma omp simd
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 double t0 = (0.01 * shared_2[i0]);
                 double t1 = (W_1[i0] - t0);
@@ -1425,20 +1488,33 @@ cdef extern from *:
             }
         } else {
             if (shared_2_s1 == 1 && W_1_s1 == 1 && sub_2_s1 == 1 && add_2_s1 == 1) {
-                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
-                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                    #pragma omp simd
-                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                        double t0 = (0.01 * shared_2[i0 * shared_2_s0 + i1]);
-                        double t1 = (W_1[i0 * W_1_s0 + i1] - t0);
-                        double t2 = (0.9 * shared_2[i0 * shared_2_s0 + i1]);
-                        double t4 = t2;
-                        sub_2[i0 * sub_2_s0 + i1] = t1;
-                        add_2[i0 * add_2_s0 + i1] = t4;
+                if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
+                    #pragma omp parallel for schedule(static)
+                    for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                        #pragma omp simd
+                        for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                            double t0 = (0.01 * shared_2[i0 * shared_2_s0 + i1]);
+                            double t1 = (W_1[i0 * W_1_s0 + i1] - t0);
+                            double t2 = (0.9 * shared_2[i0 * shared_2_s0 + i1]);
+                            double t4 = t2;
+                            sub_2[i0 * sub_2_s0 + i1] = t1;
+                            add_2[i0 * add_2_s0 + i1] = t4;
+                        }
+                    }
+                } else {
+                    for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                        #pragma omp simd
+                        for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                            double t0 = (0.01 * shared_2[i0 * shared_2_s0 + i1]);
+                            double t1 = (W_1[i0 * W_1_s0 + i1] - t0);
+                            double t2 = (0.9 * shared_2[i0 * shared_2_s0 + i1]);
+                            double t4 = t2;
+                            sub_2[i0 * sub_2_s0 + i1] = t1;
+                            add_2[i0 * add_2_s0 + i1] = t4;
+                        }
                     }
                 }
             } else {
-                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                     for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
                         double t0 = (0.01 * shared_2[i0 * shared_2_s0 + i1 * shared_2_s1]);
@@ -1472,7 +1548,7 @@ cdef extern from *:
             double* add_3,
             Py_ssize_t add_3_s0) {
         if (n1 == 1 && shared_3_s0 == 1 && b_1_s0 == 1 && sub_3_s0 == 1 && sum_1_s0 == 1 && add_3_s0 == 1) {
-            #pragma omp parallel for simd schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 >= 65536)
+            #pragma omp simd
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 double t0 = (0.01 * shared_3[i0]);
                 double t1 = (b_1[i0] - t0);
@@ -1483,17 +1559,32 @@ cdef extern from *:
                 add_3[i0] = t4;
             }
         } else {
-            #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
-            for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                #pragma omp simd
-                for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
-                    double t0 = (0.01 * shared_3[i0 * shared_3_s0]);
-                    double t1 = (b_1[i0 * b_1_s0] - t0);
-                    double t2 = (0.9 * shared_3[i0 * shared_3_s0]);
-                    double t3 = (0.09999999999999998 * sum_1[i0 * sum_1_s0]);
-                    double t4 = (t2 + t3);
-                    sub_3[i0 * sub_3_s0] = t1;
-                    add_3[i0 * add_3_s0] = t4;
+            if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
+                #pragma omp parallel for schedule(static)
+                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                    #pragma omp simd
+                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                        double t0 = (0.01 * shared_3[i0 * shared_3_s0]);
+                        double t1 = (b_1[i0 * b_1_s0] - t0);
+                        double t2 = (0.9 * shared_3[i0 * shared_3_s0]);
+                        double t3 = (0.09999999999999998 * sum_1[i0 * sum_1_s0]);
+                        double t4 = (t2 + t3);
+                        sub_3[i0 * sub_3_s0] = t1;
+                        add_3[i0 * add_3_s0] = t4;
+                    }
+                }
+            } else {
+                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                    #pragma omp simd
+                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                        double t0 = (0.01 * shared_3[i0 * shared_3_s0]);
+                        double t1 = (b_1[i0 * b_1_s0] - t0);
+                        double t2 = (0.9 * shared_3[i0 * shared_3_s0]);
+                        double t3 = (0.09999999999999998 * sum_1[i0 * sum_1_s0]);
+                        double t4 = (t2 + t3);
+                        sub_3[i0 * sub_3_s0] = t1;
+                        add_3[i0 * add_3_s0] = t4;
+                    }
                 }
             }
         }
@@ -1909,7 +2000,7 @@ cdef extern from *:
             Py_ssize_t sigmoid_s0,
             Py_ssize_t sigmoid_s1) {
         if (n1 == 1 && dot_s0 == 1 && b_s0 == 1 && sigmoid_s0 == 1) {
-            #pragma omp parallel for simd schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 >= 65536)
+            #pragma omp simd
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 double t0 = (dot[i0] + b[i0]);
                 double t1 = ((double)1 / (1 + exp(-t0)));
@@ -1917,27 +2008,47 @@ cdef extern from *:
             }
         } else {
             if (dot_s1 == 1 && sigmoid_s1 == 1) {
-                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
-                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                    for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
-                        const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                        double cgb0[256];
-                        #pragma omp simd
-                        for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
-                            const Py_ssize_t i1 = blk1 + j1;
-                            double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
-                            cgb0[j1] = exp(-t0);
+                if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
+                    #pragma omp parallel for schedule(static)
+                    for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                        for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
+                            const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                            double cgb0[256];
+                            #pragma omp simd
+                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                                const Py_ssize_t i1 = blk1 + j1;
+                                double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
+                                cgb0[j1] = exp(-t0);
+                            }
+                            #pragma omp simd
+                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                                const Py_ssize_t i1 = blk1 + j1;
+                                double t1 = ((double)1 / (1 + cgb0[j1]));
+                                sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                            }
                         }
-                        #pragma omp simd
-                        for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
-                            const Py_ssize_t i1 = blk1 + j1;
-                            double t1 = ((double)1 / (1 + cgb0[j1]));
-                            sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                    }
+                } else {
+                    for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                        for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
+                            const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                            double cgb0[256];
+                            #pragma omp simd
+                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                                const Py_ssize_t i1 = blk1 + j1;
+                                double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
+                                cgb0[j1] = exp(-t0);
+                            }
+                            #pragma omp simd
+                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                                const Py_ssize_t i1 = blk1 + j1;
+                                double t1 = ((double)1 / (1 + cgb0[j1]));
+                                sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                            }
                         }
                     }
                 }
             } else {
-                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                     for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
                         double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
@@ -1963,7 +2074,7 @@ cdef extern from *:
             Py_ssize_t sigmoid_1_s0,
             Py_ssize_t sigmoid_1_s1) {
         if (n1 == 1 && dot_1_s0 == 1 && b_1_s0 == 1 && sigmoid_1_s0 == 1) {
-            #pragma omp parallel for simd schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 >= 65536)
+            #pragma omp simd
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 double t0 = (dot_1[i0] + b_1[i0]);
                 double t1 = ((double)1 / (1 + exp(-t0)));
@@ -1971,27 +2082,47 @@ cdef extern from *:
             }
         } else {
             if (dot_1_s1 == 1 && sigmoid_1_s1 == 1) {
-                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
-                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                    for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
-                        const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                        double cgb0[256];
-                        #pragma omp simd
-                        for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
-                            const Py_ssize_t i1 = blk1 + j1;
-                            double t0 = (dot_1[i0 * dot_1_s0 + i1] + b_1[i0 * b_1_s0]);
-                            cgb0[j1] = exp(-t0);
+                if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
+                    #pragma omp parallel for schedule(static)
+                    for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                        for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
+                            const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                            double cgb0[256];
+                            #pragma omp simd
+                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                                const Py_ssize_t i1 = blk1 + j1;
+                                double t0 = (dot_1[i0 * dot_1_s0 + i1] + b_1[i0 * b_1_s0]);
+                                cgb0[j1] = exp(-t0);
+                            }
+                            #pragma omp simd
+                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                                const Py_ssize_t i1 = blk1 + j1;
+                                double t1 = ((double)1 / (1 + cgb0[j1]));
+                                sigmoid_1[i0 * sigmoid_1_s0 + i1] = t1;
+                            }
                         }
-                        #pragma omp simd
-                        for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
-                            const Py_ssize_t i1 = blk1 + j1;
-                            double t1 = ((double)1 / (1 + cgb0[j1]));
-                            sigmoid_1[i0 * sigmoid_1_s0 + i1] = t1;
+                    }
+                } else {
+                    for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                        for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
+                            const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                            double cgb0[256];
+                            #pragma omp simd
+                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                                const Py_ssize_t i1 = blk1 + j1;
+                                double t0 = (dot_1[i0 * dot_1_s0 + i1] + b_1[i0 * b_1_s0]);
+                                cgb0[j1] = exp(-t0);
+                            }
+                            #pragma omp simd
+                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                                const Py_ssize_t i1 = blk1 + j1;
+                                double t1 = ((double)1 / (1 + cgb0[j1]));
+                                sigmoid_1[i0 * sigmoid_1_s0 + i1] = t1;
+                            }
                         }
                     }
                 }
             } else {
-                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                     for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
                         double t0 = (dot_1[i0 * dot_1_s0 + i1 * dot_1_s1] + b_1[i0 * b_1_s0]);
@@ -2195,7 +2326,7 @@ cdef extern from *:
             Py_ssize_t sigmoid_s0,
             Py_ssize_t sigmoid_s1) {
         if (n1 == 1 && dot_s0 == 1 && b_s0 == 1 && sigmoid_s0 == 1) {
-            #pragma omp parallel for simd schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 >= 65536)
+            #pragma omp simd
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 double t0 = (dot[i0] + b[i0]);
                 double t1 = ((double)1 / (1 + exp(-t0)));
@@ -2203,27 +2334,47 @@ cdef extern from *:
             }
         } else {
             if (dot_s1 == 1 && sigmoid_s1 == 1) {
-                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
-                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                    for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
-                        const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                        double cgb0[256];
-                        #pragma omp simd
-                        for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
-                            const Py_ssize_t i1 = blk1 + j1;
-                            double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
-                            cgb0[j1] = exp(-t0);
+                if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
+                    #pragma omp parallel for schedule(static)
+                    for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                        for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
+                            const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                            double cgb0[256];
+                            #pragma omp simd
+                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                                const Py_ssize_t i1 = blk1 + j1;
+                                double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
+                                cgb0[j1] = exp(-t0);
+                            }
+                            #pragma omp simd
+                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                                const Py_ssize_t i1 = blk1 + j1;
+                                double t1 = ((double)1 / (1 + cgb0[j1]));
+                                sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                            }
                         }
-                        #pragma omp simd
-                        for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
-                            const Py_ssize_t i1 = blk1 + j1;
-                            double t1 = ((double)1 / (1 + cgb0[j1]));
-                            sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                    }
+                } else {
+                    for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                        for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
+                            const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                            double cgb0[256];
+                            #pragma omp simd
+                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                                const Py_ssize_t i1 = blk1 + j1;
+                                double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
+                                cgb0[j1] = exp(-t0);
+                            }
+                            #pragma omp simd
+                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                                const Py_ssize_t i1 = blk1 + j1;
+                                double t1 = ((double)1 / (1 + cgb0[j1]));
+                                sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                            }
                         }
                     }
                 }
             } else {
-                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                     for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
                         double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);

@@ -30,7 +30,7 @@ cdef extern from *:
             Py_ssize_t sigmoid_s0,
             Py_ssize_t sigmoid_s1) {
         if (n1 == 1 && dot_s0 == 1 && b_s0 == 1 && sigmoid_s0 == 1) {
-            #pragma omp parallel for simd schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 >= 65536)
+            #pragma omp simd
             for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                 double t0 = (dot[i0] + b[i0]);
                 double t1 = ((double)1 / (1 + exp(-t0)));
@@ -38,27 +38,47 @@ cdef extern from *:
             }
         } else {
             if (dot_s1 == 1 && sigmoid_s1 == 1) {
-                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
-                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                    for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
-                        const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                        double cgb0[256];
-                        #pragma omp simd
-                        for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
-                            const Py_ssize_t i1 = blk1 + j1;
-                            double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
-                            cgb0[j1] = exp(-t0);
+                if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
+                    #pragma omp parallel for schedule(static)
+                    for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                        for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
+                            const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                            double cgb0[256];
+                            #pragma omp simd
+                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                                const Py_ssize_t i1 = blk1 + j1;
+                                double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
+                                cgb0[j1] = exp(-t0);
+                            }
+                            #pragma omp simd
+                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                                const Py_ssize_t i1 = blk1 + j1;
+                                double t1 = ((double)1 / (1 + cgb0[j1]));
+                                sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                            }
                         }
-                        #pragma omp simd
-                        for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
-                            const Py_ssize_t i1 = blk1 + j1;
-                            double t1 = ((double)1 / (1 + cgb0[j1]));
-                            sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                    }
+                } else {
+                    for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+                        for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
+                            const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                            double cgb0[256];
+                            #pragma omp simd
+                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                                const Py_ssize_t i1 = blk1 + j1;
+                                double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
+                                cgb0[j1] = exp(-t0);
+                            }
+                            #pragma omp simd
+                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
+                                const Py_ssize_t i1 = blk1 + j1;
+                                double t1 = ((double)1 / (1 + cgb0[j1]));
+                                sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                            }
                         }
                     }
                 }
             } else {
-                #pragma omp parallel for schedule(static) if(parallel: cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536)
                 for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
                     for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
                         double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
