@@ -692,20 +692,9 @@ def products(ctype, suffix, blas, accumulate=False):
     if (m * k > {SMALL_PRODUCT} && v0 > 0 && cg_layout(m, k, a0, a1, &ta, &lda)
             && cg_blas_ready()) {{
         /* column-major sees a^T (k x m) for 'N', a (m x k) for 'T' */
-        if (cg_blas_split((double)m * k, 9216)) {{  /* rows of y shared out */
-            #pragma omp parallel
-            {{
-                Py_ssize_t i0, rows;
-                cg_share(m, omp_get_thread_num(), omp_get_num_threads(), &i0, &rows);
-                int ri = (int)rows;
-                if (ri > 0 && ta == 'N')
-                    cg_{x}gemv("T", &ki, &ri, &one, ({T}*)a + i0 * a0, &lda, ({T}*)v, &incv,
-                              &zero, y + i0 * y0, &incy);
-                else if (ri > 0)
-                    cg_{x}gemv("N", &ri, &ki, &one, ({T}*)a + i0 * a0, &lda, ({T}*)v, &incv,
-                              &zero, y + i0 * y0, &incy);
-            }}
-        }} else if (ta == 'N')
+        if (cg_blas_split((double)m * k, 9216))
+            cg_gemv_shared_{x}(ta, m, ki, a, lda, a0, v, incv, y, incy, y0);
+        else if (ta == 'N')
             cg_{x}gemv("T", &ki, &mi, &one, ({T}*)a, &lda, ({T}*)v, &incv, &zero, y, &incy);
         else
             cg_{x}gemv("N", &mi, &ki, &one, ({T}*)a, &lda, ({T}*)v, &incv, &zero, y, &incy);
@@ -713,7 +702,47 @@ def products(ctype, suffix, blas, accumulate=False):
     }}""" if blas else ""
     gemm_vars, gemm_blas = (_gemm_blas(T, x, "one = 1, zero = 0", "&one", "&zero")
                             if blas else ("", ""))
-    return f"""/* y (m) = a (m x k) . v (k) */
+    shared = f"""/* BLAS's gemm and gemv on the call's threads (cg_blas_split): c's longer side,
+   or y, shared out, each thread packing the other operand whole. Functions of their own,
+   so that the small products' loops compile as they do alone. */
+static void __attribute__((noinline)) cg_gemm_shared_{x}(
+        char tb, char ta, Py_ssize_t m, Py_ssize_t n, int k, const {T}* alpha, const {T}* a,
+        int lda, Py_ssize_t a0, const {T}* b, int ldb, Py_ssize_t b1, const {T}* beta, {T}* c,
+        int ldc, Py_ssize_t c0) {{
+    #pragma omp parallel
+    {{
+        Py_ssize_t start, len;
+        cg_share(m >= n ? m : n, omp_get_thread_num(), omp_get_num_threads(), &start, &len);
+        int li = (int)len, mi = (int)m, ni = (int)n;
+        if (li > 0 && m >= n)
+            cg_{x}gemm(&tb, &ta, &ni, &li, &k, ({T}*)alpha, ({T}*)b, &ldb,
+                      ({T}*)a + start * a0, &lda, ({T}*)beta, c + start * c0, &ldc);
+        else if (li > 0)
+            cg_{x}gemm(&tb, &ta, &li, &mi, &k, ({T}*)alpha, ({T}*)b + start * b1, &ldb,
+                      ({T}*)a, &lda, ({T}*)beta, c + start, &ldc);
+    }}
+}}
+
+static void __attribute__((noinline)) cg_gemv_shared_{x}(
+        char ta, Py_ssize_t m, int k, const {T}* a, int lda, Py_ssize_t a0, const {T}* v,
+        int incv, {T}* y, int incy, Py_ssize_t y0) {{
+    {T} one = 1, zero = 0;
+    #pragma omp parallel
+    {{
+        Py_ssize_t i0, rows;
+        cg_share(m, omp_get_thread_num(), omp_get_num_threads(), &i0, &rows);
+        int ri = (int)rows;
+        if (ri > 0 && ta == 'N')
+            cg_{x}gemv("T", &k, &ri, &one, ({T}*)a + i0 * a0, &lda, ({T}*)v, &incv, &zero,
+                      y + i0 * y0, &incy);
+        else if (ri > 0)
+            cg_{x}gemv("N", &ri, &k, &one, ({T}*)a + i0 * a0, &lda, ({T}*)v, &incv, &zero,
+                      y + i0 * y0, &incy);
+    }}
+}}
+
+""" if blas else ""
+    return shared.split("\n") + f"""/* y (m) = a (m x k) . v (k) */
 {head["gemv"]}{gemv_blas}
     cg_gemv_loops_{x}(m, k, a, a0, a1, v, v0, y, y0);
 }}
@@ -753,20 +782,8 @@ def _gemm_blas(T, x, constants, alpha, beta, when=""):
             && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {{
         /* row-major c = a.b is column-major c^T = b^T . a^T */
         if (cg_blas_split((double)m * n * k, 262144)) {{
-            /* the longer side of c shared out: each thread packs the other operand whole */
-            #pragma omp parallel
-            {{
-                Py_ssize_t start, len;
-                cg_share(m >= n ? m : n, omp_get_thread_num(), omp_get_num_threads(),
-                         &start, &len);
-                int li = (int)len;
-                if (li > 0 && m >= n)
-                    cg_{x}gemm(&tb, &ta, &ni, &li, &ki, {alpha}, ({T}*)b, &ldb,
-                              ({T}*)a + start * a0, &lda, {beta}, c + start * c0, &ldc);
-                else if (li > 0)
-                    cg_{x}gemm(&tb, &ta, &li, &mi, &ki, {alpha}, ({T}*)b + start * b1, &ldb,
-                              ({T}*)a, &lda, {beta}, c + start, &ldc);
-            }}
+            cg_gemm_shared_{x}(tb, ta, m, n, ki, {alpha}, a, lda, a0, b, ldb, b1, {beta}, c,
+                               ldc, c0);
             return;
         }}
         cg_{x}gemm(&tb, &ta, &ni, &mi, &ki, {alpha}, ({T}*)b, &ldb, ({T}*)a, &lda, {beta}, c, &ldc);

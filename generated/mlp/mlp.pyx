@@ -399,6 +399,46 @@ cdef extern from *:
         for (Py_ssize_t i = 0; i < m; i++) y[i * y0] = cg_dot_d(k, a + i * a0, a1, x, x0);
     }
     
+    /* BLAS's gemm and gemv on the call's threads (cg_blas_split): c's longer side,
+       or y, shared out, each thread packing the other operand whole. Functions of their own,
+       so that the small products' loops compile as they do alone. */
+    static void __attribute__((noinline)) cg_gemm_shared_d(
+            char tb, char ta, Py_ssize_t m, Py_ssize_t n, int k, const double* alpha, const double* a,
+            int lda, Py_ssize_t a0, const double* b, int ldb, Py_ssize_t b1, const double* beta, double* c,
+            int ldc, Py_ssize_t c0) {
+        #pragma omp parallel
+        {
+            Py_ssize_t start, len;
+            cg_share(m >= n ? m : n, omp_get_thread_num(), omp_get_num_threads(), &start, &len);
+            int li = (int)len, mi = (int)m, ni = (int)n;
+            if (li > 0 && m >= n)
+                cg_dgemm(&tb, &ta, &ni, &li, &k, (double*)alpha, (double*)b, &ldb,
+                          (double*)a + start * a0, &lda, (double*)beta, c + start * c0, &ldc);
+            else if (li > 0)
+                cg_dgemm(&tb, &ta, &li, &mi, &k, (double*)alpha, (double*)b + start * b1, &ldb,
+                          (double*)a, &lda, (double*)beta, c + start, &ldc);
+        }
+    }
+    
+    static void __attribute__((noinline)) cg_gemv_shared_d(
+            char ta, Py_ssize_t m, int k, const double* a, int lda, Py_ssize_t a0, const double* v,
+            int incv, double* y, int incy, Py_ssize_t y0) {
+        double one = 1, zero = 0;
+        #pragma omp parallel
+        {
+            Py_ssize_t i0, rows;
+            cg_share(m, omp_get_thread_num(), omp_get_num_threads(), &i0, &rows);
+            int ri = (int)rows;
+            if (ri > 0 && ta == 'N')
+                cg_dgemv("T", &k, &ri, &one, (double*)a + i0 * a0, &lda, (double*)v, &incv, &zero,
+                          y + i0 * y0, &incy);
+            else if (ri > 0)
+                cg_dgemv("N", &ri, &k, &one, (double*)a + i0 * a0, &lda, (double*)v, &incv, &zero,
+                          y + i0 * y0, &incy);
+        }
+    }
+    
+    
     /* y (m) = a (m x k) . v (k) */
     CODEGEN_KERNEL void cg_gemv_d(
             Py_ssize_t m,
@@ -418,20 +458,9 @@ cdef extern from *:
         if (m * k > 32768 && v0 > 0 && cg_layout(m, k, a0, a1, &ta, &lda)
                 && cg_blas_ready()) {
             /* column-major sees a^T (k x m) for 'N', a (m x k) for 'T' */
-            if (cg_blas_split((double)m * k, 9216)) {  /* rows of y shared out */
-                #pragma omp parallel
-                {
-                    Py_ssize_t i0, rows;
-                    cg_share(m, omp_get_thread_num(), omp_get_num_threads(), &i0, &rows);
-                    int ri = (int)rows;
-                    if (ri > 0 && ta == 'N')
-                        cg_dgemv("T", &ki, &ri, &one, (double*)a + i0 * a0, &lda, (double*)v, &incv,
-                                  &zero, y + i0 * y0, &incy);
-                    else if (ri > 0)
-                        cg_dgemv("N", &ri, &ki, &one, (double*)a + i0 * a0, &lda, (double*)v, &incv,
-                                  &zero, y + i0 * y0, &incy);
-                }
-            } else if (ta == 'N')
+            if (cg_blas_split((double)m * k, 9216))
+                cg_gemv_shared_d(ta, m, ki, a, lda, a0, v, incv, y, incy, y0);
+            else if (ta == 'N')
                 cg_dgemv("T", &ki, &mi, &one, (double*)a, &lda, (double*)v, &incv, &zero, y, &incy);
             else
                 cg_dgemv("N", &mi, &ki, &one, (double*)a, &lda, (double*)v, &incv, &zero, y, &incy);
@@ -471,20 +500,8 @@ cdef extern from *:
                 && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {
             /* row-major c = a.b is column-major c^T = b^T . a^T */
             if (cg_blas_split((double)m * n * k, 262144)) {
-                /* the longer side of c shared out: each thread packs the other operand whole */
-                #pragma omp parallel
-                {
-                    Py_ssize_t start, len;
-                    cg_share(m >= n ? m : n, omp_get_thread_num(), omp_get_num_threads(),
-                             &start, &len);
-                    int li = (int)len;
-                    if (li > 0 && m >= n)
-                        cg_dgemm(&tb, &ta, &ni, &li, &ki, &one, (double*)b, &ldb,
-                                  (double*)a + start * a0, &lda, &zero, c + start * c0, &ldc);
-                    else if (li > 0)
-                        cg_dgemm(&tb, &ta, &li, &mi, &ki, &one, (double*)b + start * b1, &ldb,
-                                  (double*)a, &lda, &zero, c + start, &ldc);
-                }
+                cg_gemm_shared_d(tb, ta, m, n, ki, &one, a, lda, a0, b, ldb, b1, &zero, c,
+                                   ldc, c0);
                 return;
             }
             cg_dgemm(&tb, &ta, &ni, &mi, &ki, &one, (double*)b, &ldb, (double*)a, &lda, &zero, c, &ldc);
@@ -527,20 +544,8 @@ cdef extern from *:
                 && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {
             /* row-major c = a.b is column-major c^T = b^T . a^T */
             if (cg_blas_split((double)m * n * k, 262144)) {
-                /* the longer side of c shared out: each thread packs the other operand whole */
-                #pragma omp parallel
-                {
-                    Py_ssize_t start, len;
-                    cg_share(m >= n ? m : n, omp_get_thread_num(), omp_get_num_threads(),
-                             &start, &len);
-                    int li = (int)len;
-                    if (li > 0 && m >= n)
-                        cg_dgemm(&tb, &ta, &ni, &li, &ki, &alpha, (double*)b, &ldb,
-                                  (double*)a + start * a0, &lda, &one, c + start * c0, &ldc);
-                    else if (li > 0)
-                        cg_dgemm(&tb, &ta, &li, &mi, &ki, &alpha, (double*)b + start * b1, &ldb,
-                                  (double*)a, &lda, &one, c + start, &ldc);
-                }
+                cg_gemm_shared_d(tb, ta, m, n, ki, &alpha, a, lda, a0, b, ldb, b1, &one, c,
+                                   ldc, c0);
                 return;
             }
             cg_dgemm(&tb, &ta, &ni, &mi, &ki, &alpha, (double*)b, &ldb, (double*)a, &lda, &one, c, &ldc);
