@@ -19,7 +19,7 @@ Reads through views count as reads of the array viewed; an output that is a view
 buffer keeps it alive to the end of the call.
 """
 
-from codegen.lower.program import LoopKernel, reads, writes
+from codegen.lower.program import LoopKernel, reads, view_root, writes
 
 
 def shared_scratch(program):
@@ -28,13 +28,7 @@ def shared_scratch(program):
     ``previous`` the array that used it last (``owner`` or an earlier taker)."""
     leaving = {r.name for r in program.outputs if hasattr(r, "dims")}
     leaving |= {ref.name for _, ref in program.updates}
-    source = {v.ref.name: v.source for v in program.views}
-
-    def root(name):
-        while name in source:
-            name = source[name]
-        return name
-
+    root = view_root(program)
     first_write, last_use, first_use = {}, {}, {}
     for k, step in enumerate(program.steps):
         for name in writes(step):

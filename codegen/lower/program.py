@@ -105,6 +105,18 @@ def reads(step):
     return [step.x.name]
 
 
+def view_root(program):
+    """A function naming the array a view (or a view of a view) is of; other names map to
+    themselves."""
+    source = {v.ref.name: v.source for v in program.views}
+
+    def root(name):
+        while name in source:
+            name = source[name]
+        return name
+    return root
+
+
 def writes(step):
     """Names of the arrays a step writes."""
     if isinstance(step, LoopKernel):

@@ -14,7 +14,7 @@ import numpy as np
 from codegen.backends import cexpr, ckernel
 from codegen.config import tool_cache_dir
 from codegen.lower.memory import shared_scratch
-from codegen.lower.program import ArgmaxStep, DotStep, LoopKernel, reads
+from codegen.lower.program import ArgmaxStep, DotStep, LoopKernel, reads, view_root, writes
 
 TEMPLATE_DIRS = [
     os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -133,8 +133,7 @@ def function_context(program, debug=False):
         if isinstance(step, (LoopKernel, ArgmaxStep)):
             kernel = (ckernel.loop_kernel(step, threads=threads) if isinstance(step, LoopKernel)
                       else ckernel.argmax_kernel(step))
-            outs = ([op.ref.name for op in step.operands if op.role != "in"]
-                    if isinstance(step, LoopKernel) else [step.out.name])
+            outs = writes(step)
             steps.append({"kind": "loop", "name": kernel.name,
                           "c_lines": kernel.c_lines, "prototype": kernel.prototype,
                           "declaration": kernel.declaration,
@@ -213,13 +212,7 @@ def _in_place(program):
     the old array, if at all, only element by element at the index it writes, and no later
     step, output or view reads the old array: the new state then needs no second array, and
     the memory a step touches stays the same from call to call."""
-    source = {v.ref.name: v.source for v in program.views}
-
-    def root(name):
-        while name in source:
-            name = source[name]
-        return name
-
+    root = view_root(program)
     local = {s.name: s.local for s in program.state}
     returned = {root(r.name) for r in program.outputs if hasattr(r, "dims")}
     flags = []
