@@ -7,8 +7,6 @@ glue around them is compiled quickly), and a CUDA backend can render the same ke
 programs with its own table.
 """
 
-import re
-
 from codegen.backends import cexpr
 
 
@@ -57,8 +55,9 @@ PARALLEL_MIN = 65536
 
 
 def _parallel_pragma(kernel, n, simd, row_acc, threads=True):
-    """The OpenMP pragma that splits the outermost loop among threads, or None; ``threads``
-    "with_blas" (a function that calls BLAS): only while BLAS shares the call's threads.
+    """(the OpenMP pragma that splits the outermost loop among threads, the C condition under
+    which it does), or None; ``threads`` "with_blas" (a function that calls BLAS): only while
+    BLAS shares the call's threads.
 
     Rows are independent unless a reduction target is shared between them: with one loop,
     per-thread partial sums are combined by the reduction clause (+ and * only); with
@@ -77,8 +76,8 @@ def _parallel_pragma(kernel, n, simd, row_acc, threads=True):
             return None
     total = " * ".join(f"n{a}" for a in range(n))
     ours = "cg_blas_ours && " if threads == "with_blas" else ""
-    return (f"#pragma omp parallel for schedule(static) "
-            f"if(parallel: cg_threads_allowed && {ours}{total} >= {PARALLEL_MIN})")
+    return ("#pragma omp parallel for schedule(static)",
+            f"cg_threads_allowed && {ours}{total} >= {PARALLEL_MIN}")
 
 
 def identity(combine, dtype):
@@ -196,13 +195,15 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
         # (a buffer a kernel writes shares memory with one it reads only element for
         # element, so every iteration of the contiguous inner loop is independent)
         pragma = " ".join(["#pragma omp simd"] + simd) if all(simd) else None
-        mode = threads
-        threads = _parallel_pragma(kernel, n, simd, row_acc, mode) if mode else None
+        threads, condition = (_parallel_pragma(kernel, n, simd, row_acc, threads) if threads
+                              else None) or (None, None)
+        split = _split_calls(kernel, loads_of(True), dim, table, n - 1)
+        serial = None  # the pragma of the loop when it runs on this thread
         if threads and n == 1:  # one loop: threads and vector lanes share it
+            serial = None if split else pragma
             pragma = threads.replace("parallel for", "parallel for simd") + \
                 (" " + " ".join(simd) if simd else "")
             threads = None
-        split = _split_calls(kernel, loads_of(True), dim, table, n - 1)
         if split:
             calls, replace, unused = split
             inner = _blocked_loop(n, calls, body(True, replace, unused), pragma, simd)
@@ -213,7 +214,8 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
         # Threads only for the contiguous nest (strided and single-column ones are rare where
         # loops are large), chosen by a C test around it: an OpenMP region that its if()
         # clause runs on one thread still sets up a team, about 1 us a loop (W1's step: 25%).
-        contiguous = init + _threads_or_not(_nest(n, inner, before, after, threads))
+        contiguous = init + _threads_or_not(_nest(n, inner, before, after, threads),
+                                            condition, serial)
         if inner_strides:
             strided = _nest(n, _inner_loop(n, body(False)), before, after)
             lines = ([f"if ({' && '.join(inner_strides)}) {{"]
@@ -311,27 +313,19 @@ def _locals(expr, skip=lambda expr: False):
     return set().union(*(_locals(a, skip) for a in expr.args))
 
 
-def _threads_or_not(lines):
-    """``lines`` with the loop under an OpenMP ``parallel`` pragma twice: under the pragma,
-    without its if() clause, where that clause's condition holds, else on this thread (under
-    the plain ``omp simd`` pragma, with its reductions, where the threads would have shared
-    vector lanes too)."""
-    for i, line in enumerate(lines):
-        found = re.search(r" if\(parallel: ([^()]*)\)", line)
-        if found:
-            break
-    else:
+def _threads_or_not(lines, condition, serial):
+    """``lines`` with the loop under their OpenMP ``parallel`` pragma twice: under it where
+    ``condition`` holds, else on this thread, under the pragma ``serial`` (the plain
+    ``omp simd`` one where threads and vector lanes shared the loop) or none."""
+    if condition is None:
         return lines
-    pad = line[:len(line) - len(line.lstrip())]
+    i = next(k for k, line in enumerate(lines) if line.lstrip().startswith("#pragma omp parallel"))
+    pad = lines[i][:len(lines[i]) - len(lines[i].lstrip())]
     end = lines.index(pad + "}", i + 2)  # the loop's closing brace
     loop = ["    " + x for x in lines[i + 1:end + 1]]
-    parallel = pad + "    " + line.strip().replace(found.group(0), "")
-    serial = []
-    if "parallel for simd" in line:
-        clauses = [c for c in re.findall(r"reduction\([^()]*\)", line)]
-        serial = [pad + "    " + " ".join(["#pragma omp simd"] + clauses)]
-    return (lines[:i] + [f"{pad}if ({found.group(1)}) {{", parallel] + loop
-            + [pad + "} else {"] + serial + loop + [pad + "}"] + lines[end + 1:])
+    return (lines[:i] + [f"{pad}if ({condition}) {{", "    " + lines[i]] + loop
+            + [pad + "} else {"] + ([pad + "    " + serial] if serial else []) + loop
+            + [pad + "}"] + lines[end + 1:])
 
 
 def _blocked_loop(n, calls, body, pragma, simd):
@@ -631,6 +625,8 @@ static int cg_layout(Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t s0, Py_ssize_t
 PRODUCT_SUFFIX = {"float64": "d", "float32": "s", "int64": "i64", "int32": "i32",
                   "int16": "i16", "int8": "i8", "uint64": "u64", "uint32": "u32",
                   "uint16": "u16", "uint8": "u8"}
+#: The element types whose products call BLAS; the others always run the loops.
+BLAS_DTYPES = ("float32", "float64")
 
 
 def _product_signatures(T, x):
@@ -828,7 +824,7 @@ def product_code(dtypes, accumulating=()):
     for dtype in dtypes:
         ctype, x = cexpr.CTYPES[dtype], PRODUCT_SUFFIX[dtype]
         lines += ([""] + dot_loop(ctype, x) + [""] + product_loops(ctype, x) + [""]
-                  + products(ctype, x, dtype.startswith("float"), dtype in accumulating))
+                  + products(ctype, x, dtype in BLAS_DTYPES, dtype in accumulating))
     return lines
 
 

@@ -126,7 +126,7 @@ def function_context(program, debug=False):
     # spinning after a loop would compete with them (3x slower on 2 cores, measured). So a
     # function whose products may call BLAS threads its loops only while BLAS runs on the
     # call's OpenMP threads (``cg_blas_enter`` in ckernel.blas_access).
-    blas = any(isinstance(step, DotStep) and step.out.dtype in ("float32", "float64")
+    blas = any(isinstance(step, DotStep) and step.out.dtype in ckernel.BLAS_DTYPES
                for step in program.steps)
     threads = "with_blas" if blas else True
     for step in program.steps:
