@@ -30,46 +30,57 @@ def tool_cache_dir(kind):
 
 
 class Config:
-    """Attribute-style settings with validation of the values that have a fixed set."""
+    """Attribute-style settings with validation of the values that have a fixed set.
+
+    Options are ordinary instance attributes, so ``getattr``, ``setattr``, ``vars(config)`` and
+    pytest's ``monkeypatch`` work as on any object; setting one checks its value, and deleting
+    one puts its default back (an option never goes missing).
+    """
 
     def __init__(self):
-        object.__setattr__(self, "_values", {
+        for key, value in self.defaults().items():
+            setattr(self, key, value)
+        for var in ("THEANO_FLAGS", "CODEGEN_FLAGS"):
+            self._apply_flags(os.environ.get(var, ""), var)
+
+    @staticmethod
+    def defaults():
+        return {
             "floatX": "float64",
             "device": "cpu",
             "compute_test_value": "off",
             "mode": "FAST_RUN",
             "target": "native",
             "cache_dir": os.environ.get("CODEGEN_CACHE_DIR") or _default_cache_dir(),
-        })
-        for var in ("THEANO_FLAGS", "CODEGEN_FLAGS"):
-            self._apply_flags(os.environ.get(var, ""), var)
+        }
 
     def _apply_flags(self, text, source):
+        known = self.defaults()
         for item in filter(None, (part.strip() for part in text.split(","))):
             key, sep, value = item.partition("=")
             if not sep:
                 raise ValueError(f"{source}: expected KEY=VALUE, got {item!r}")
             if key == "device" and value.startswith("gpu"):
                 value = "cuda"
-            if key in self._values:
+            if key in known:
                 setattr(self, key, value)
 
-    def __getattr__(self, name):
-        try:
-            return self._values[name]
-        except KeyError:
-            raise AttributeError(f"codegen.config has no option {name!r}") from None
+    def __getattr__(self, name):  # only called for names that are not options
+        raise AttributeError(f"codegen.config has no option {name!r}")
 
     def __setattr__(self, name, value):
-        if name not in self._values:
+        if name not in self.defaults():
             raise AttributeError(f"codegen.config has no option {name!r}")
         allowed = _CHOICES.get(name)
         if allowed is not None and value not in allowed:
             raise ValueError(f"codegen.config.{name}: expected one of {allowed}, got {value!r}")
-        self._values[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        setattr(self, name, self.defaults()[name] if name in self.defaults() else None)
 
     def __repr__(self):
-        body = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
+        body = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"Config({body})"
 
 

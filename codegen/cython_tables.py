@@ -223,9 +223,27 @@ def _memo_tempita(Code, memo):
     Code.sub_tempita = sub_tempita
 
 
+_fallback = {}  # "note": why this process builds without the tables (set once)
+
+
 def install(directory=None):
-    """Make this process's Cython lexicon and utility code come from ``directory``."""
-    directory = directory or default_directory()
+    """Make this process's Cython lexicon and utility code come from ``directory``.
+
+    The tables reach into Cython's internals; a Cython that has moved them builds as it
+    would without codegen, only slower, after a one-line note (never a failed build).
+    """
+    if _fallback:
+        return
+    try:
+        _install(directory or default_directory())
+    except Exception as exc:  # noqa: BLE001 - any change in Cython's internals
+        _fallback["note"] = f"{type(exc).__name__}: {exc}"
+        import sys
+        print(f"codegen: Cython's tables are not kept between builds with this Cython "
+              f"({_fallback['note']}); builds are slower", file=sys.stderr)
+
+
+def _install(directory):
     import Cython.Plex as plex
     from Cython.Compiler import Code
     from Cython.Plex import Actions, Machines
@@ -272,6 +290,8 @@ def install(directory=None):
 def save_utilities():
     """After a build: save Cython's utility code table if the build read new files, and the
     Tempita memo if it rendered new templates."""
+    if _fallback:
+        return
     from Cython.Compiler import Code
     cache = Code.UtilityCodeBase._utility_cache
     if "path" in _utilities and not set(cache) <= _utilities["files"]:

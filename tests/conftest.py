@@ -18,9 +18,10 @@ codegen.config.cache_dir = os.environ["CODEGEN_CACHE_DIR"]
 
 @pytest.fixture(autouse=True)
 def _restore_config():
-    saved = dict(codegen.config._values)
+    saved = dict(vars(codegen.config))
     yield
-    codegen.config._values.update(saved)
+    for key, value in saved.items():
+        setattr(codegen.config, key, value)
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ def test_loaded_tables_are_the_machine_plex_builds(built):
     got_states, got_initial = _describe(loaded)
     assert got_initial == want_initial
     assert len(got_states) == len(want_states) > 100
-    assert sum(len(moves) for _, moves, _ in want_states) > 1_000_000  # Unicode identifiers
+    assert sum(len(moves) for _, moves, _ in want_states) > 500_000  # Unicode identifiers
     for got, want in zip(got_states, want_states):
         assert got == want
     # the stored form is small: long runs of identifier characters are stored once
@@ -119,10 +119,11 @@ def test_a_build_through_the_tables_emits_the_same_c(tmp_path):
     run(3)
     assert "pieces" in pickle.loads((tables / saved[0]).read_bytes())
     assert preloaded[1] >= preloaded[0] + 5 and preloaded[2] == preloaded[0]
-    assert rendered[0] == 0 and rendered[1] > 1000 and rendered[2] == 0  # Builtin's included
+    # Cython 3.1 renders the builtin exceptions' properties (over 1000 templates); 3.0 fewer
+    assert rendered[0] == 0 and rendered[1] > 10 and rendered[2] == 0
     body = [text.split("\n", 3)[3] for text in outputs]  # past Cython's version header
     assert body[0] == body[1] == body[2] == body[3]
-    assert "__pyx_n_u_" in body[0]
+    assert "__pyx_pf_1m_f" in body[0]
 
 
 def test_tempita_memo_keys_and_the_name_it_leaves():
@@ -152,3 +153,23 @@ def test_tempita_memo_keys_and_the_name_it_leaves():
     assert len(FakeCode.calls) == 1 and second["__name"] == "F.c:n"
     assert FakeCode.sub_tempita("a{{x}}", {"x": object()}, "F.c", "n").startswith("a<object")
     assert len(FakeCode.calls) == 2
+
+
+def test_a_cython_that_moved_its_internals_builds_slower_with_a_note(tmp_path):
+    """No utility cache where the tables expect one: one line on stderr, and the build works."""
+    script = (
+        "import sys\nfrom codegen import cython_tables as t\n"
+        "def moved():\n    raise AttributeError('no UtilityCodeBase._utility_cache')\n"
+        "t._utility_key = moved\nt.install(sys.argv[1]); t.install(sys.argv[1])\n"
+        "t.save_utilities()\n"
+        "from Cython.Compiler.Main import CompilationOptions, compile_single, default_options\n"
+        "o = CompilationOptions(default_options, language_level=3, output_file=sys.argv[3])\n"
+        "print(compile_single(sys.argv[2], o, 'm').num_errors)\n")
+    pyx = tmp_path / "m.pyx"
+    pyx.write_text("def f(x):\n    return x + 1\n")
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "t"), str(pyx),
+                          str(tmp_path / "m.c")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0" and (tmp_path / "m.c").exists()
+    notes = [line for line in out.stderr.splitlines() if "tables are not kept" in line]
+    assert len(notes) == 1 and "AttributeError" in notes[0]
