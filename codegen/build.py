@@ -35,13 +35,17 @@ def compiler_flags(target=None, debug=False):
     -fno-math-errno only stops libm from setting errno, which lets gcc inline sqrt and
     vectorize; -fno-trapping-math tells gcc that no floating-point operation traps (nothing
     here enables traps), so it may compute both arms of a select and vectorize clamps and
-    switches, with the same values; -fwrapv makes integer overflow wrap as
+    switches, with the same values (a kernel converting floats to integers turns it back on,
+    see cexpr's CG_EXACT_CASTS); -ffp-contract=off keeps x*y + z two roundings, as numpy
+    computes it (a fused multiply-add gives -inf where numpy gives NaN for 1e200*1e200 - inf,
+    and other last bits); -fwrapv makes integer overflow wrap as
     in numpy (Python's own CFLAGS usually carry it too); -fopenmp-simd honours the
     ``omp simd reduction`` pragmas of sums, and -fopenmp (where gcc's OpenMP runtime is
     installed) runs large loops on several threads (see ckernel.PARALLEL_MIN).
     """
     target = target or config.target
-    flags = ["-O0", "-fno-math-errno", "-fno-trapping-math", "-fwrapv", "-fopenmp-simd",
+    flags = ["-O0", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off", "-fwrapv",
+             "-fopenmp-simd",
              "-Wno-unused-function", "-Wno-unreachable-code"]
     if openmp_available():
         flags.append("-fopenmp")
@@ -50,7 +54,7 @@ def compiler_flags(target=None, debug=False):
     if simd_math_available():
         flags.append("-DCODEGEN_SIMD_MATH")
     if debug:
-        flags = ["-O1", "-g", "-fwrapv", "-Wno-unused-function"]
+        flags = ["-O1", "-g", "-ffp-contract=off", "-fwrapv", "-Wno-unused-function"]
     return flags
 
 

@@ -38,23 +38,13 @@ def _sources_loaded_by(spec, before):
     return sorted(files)
 
 
-def _generator_files():
-    """codegen's own sources and templates: a changed generator rebuilds too."""
-    from codegen.backends.cython.render import TEMPLATE_DIRS
-    package = os.path.dirname(os.path.abspath(__file__))
-    found = []
-    for top in [package] + [d for d in TEMPLATE_DIRS if os.path.isdir(d)]:
-        for folder, _, names in os.walk(top):
-            found += [os.path.join(folder, n) for n in names if n.endswith((".py", ".j2"))]
-    return sorted(set(found))
-
-
 def _digest(files, options):
     import hashlib
 
     import codegen
+    from codegen.backends.cython.render import generator_files
     h = hashlib.sha256(f"{codegen.__version__}|{options}".encode())
-    for path in list(files) + _generator_files():
+    for path in list(files) + generator_files():
         h.update(path.encode())
         with open(path, "rb") as f:
             h.update(f.read())

@@ -9,6 +9,7 @@ from codegen.rewrite import cse, optimize, remove_zero_grad, simplify
 from codegen.rewrite.passes import constant_fold, count_nodes
 
 x = T.matrix("x")
+i = T.imatrix("i")
 v = T.vector("v")
 s = T.scalar("s")
 
@@ -16,15 +17,18 @@ SIMPLIFY = [
     # expression, expected pp after simplify
     (lambda: x * 1, "x"),
     (lambda: 1 * x, "x"),
-    (lambda: x + 0, "x"),
+    (lambda: i + 0, "i"),
+    (lambda: x + 0, "(TensorConstant{0} + x)"),  # -0.0 + 0 is +0.0
     (lambda: x - 0, "x"),
-    (lambda: 0 - x, "(-x)"),
+    (lambda: 0 - i, "(-i)"),
+    (lambda: 0 - x, "(TensorConstant{0} - x)"),  # 0 - 0.0 is +0.0, -(0.0) is -0.0
     (lambda: x / 1, "x"),
     (lambda: x ** 1, "x"),
     (lambda: x ** 2, "(x * x)"),
     (lambda: -(-x), "x"),
-    (lambda: T.exp(T.log(x)), "x"),
-    (lambda: T.log(T.exp(x)), "x"),
+    (lambda: T.exp(T.log(x)), "exp(log(x))"),  # NaN for x < 0
+    (lambda: T.log(T.exp(x)), "log(exp(x))"),  # inf for x > 710
+    (lambda: x ** 0.5, "sqrt(x)"),  # as numpy computes it: (-inf) ** 0.5 is NaN
     (lambda: x.T.T, "x"),
     (lambda: T.dot(x.T, x), "dot(x.T, x)"),
     (lambda: T.dot(x, x.T.T.T), "dot(x, x.T)"),
@@ -74,8 +78,23 @@ def test_remove_zero_grad():
 def test_fill_of_broadcast_sum_gradient_is_dropped():
     w = T.col("w")
     (g,) = T.grad(T.sum(x * w), [w])
-    assert "second" not in codegen.pp(g)
-    assert codegen.pp(g) == "sum(x, axis=[1], keepdims=True)"
+    assert "(x * w)" not in codegen.pp(g)  # the product is not computed for its shape
+    assert codegen.pp(g) == "sum((second(w, TensorConstant{1.0}) * x), axis=[1], keepdims=True)"
+    (g,) = T.grad(T.sum(v * 3.0), [v])
+    assert codegen.pp(g) == "second(v, TensorConstant{3.0})"
+
+
+def test_fills_keep_the_shape_checks_of_what_they_replace():
+    """``ones_like(x) * y`` and the gradient of ``sum(x * w)`` still check x against y, w."""
+    y = T.matrix("y")
+    f = codegen.function([x, y], T.ones_like(x) * y)
+    with pytest.raises(ValueError, match="dimension 1"):
+        f(np.ones((2, 3)), np.ones((2, 4)))
+    w = T.col("w")
+    g = codegen.function([x, w], T.grad(T.sum(x * w), w))
+    np.testing.assert_array_equal(g(np.ones((2, 3)), np.ones((2, 1))), [[3.0], [3.0]])
+    with pytest.raises(ValueError, match="dimension 0"):
+        g(np.ones((2, 3)), np.ones((4, 1)))
 
 
 def test_rewrites_keep_provenance_and_values():

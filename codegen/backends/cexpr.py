@@ -17,22 +17,27 @@ C_OPS = {
     "add": "({0} + {1})",
     "sub": "({0} - {1})",
     "mul": "({0} * {1})",
-    "true_div": "(({out}){0} / {1})",
+    "true_div": "({0} / {1})",
     "pow": "pow{f}({0}, {1})",
-    "floor_div": "floor{f}({0} / {1})",
-    "floor_div_int": "({1} == 0 ? 0 : {0} / {1} - ({0} % {1} != 0 && "
-                     "({0} % {1} < 0) != ({1} < 0)))",
-    "mod": "(fmod{f}({0}, {1}) != 0 && (fmod{f}({0}, {1}) < 0) != ({1} < 0) "
-           "? fmod{f}({0}, {1}) + {1} : fmod{f}({0}, {1}))",
-    "mod_int": "({1} == 0 ? 0 : ({0} % {1} != 0 && ({0} % {1} < 0) != ({1} < 0) "
-               "? {0} % {1} + {1} : {0} % {1}))",
+    "pow_int": "cg_ipow_{out}({0}, {1})",
+    "floor_div": "cg_floor_div{f}({0}, {1})",
+    # C's / and % truncate and trap on INT_MIN / -1; these floor as numpy does, give 0 for a
+    # zero divisor, and wrap INT_MIN // -1 to INT_MIN (`{1} < 0` is false for unsigned types)
+    "floor_div_int": "({1} == 0 ? 0 : ({1} < 0 && {1} == -1) ? -{0} : {0} / {1} - "
+                     "({0} % {1} != 0 && ({0} % {1} < 0) != ({1} < 0)))",
+    "mod": "cg_mod{f}({0}, {1})",
+    "mod_int": "({1} == 0 || ({1} < 0 && {1} == -1) ? 0 : ({0} % {1} != 0 && "
+               "({0} % {1} < 0) != ({1} < 0) ? {0} % {1} + {1} : {0} % {1}))",
     "neg": "(-{0})",
     "sqrt": "sqrt{f}({0})",
     "softplus": "(log1p{f}(exp{f}(-fabs{f}({0}))) + ({0} > 0 ? {0} : 0))",
-    "abs": "({0} >= 0 ? {0} : -{0})",
+    "abs": "fabs{f}({0})",  # |-0.0| is +0.0, as in numpy
+    "abs_int": "({0} >= 0 ? {0} : -{0})",
     "sgn": "({0} > 0 ? 1 : ({0} < 0 ? -1 : {0}))",
-    "maximum": "(({0} >= {1} || {0} != {0}) ? {0} : {1})",
-    "minimum": "(({0} <= {1} || {0} != {0}) ? {0} : {1})",
+    # numpy's rule: the first operand when it is greater or NaN, else the second (so of two
+    # zeros of either sign, the second)
+    "maximum": "(({0} > {1} || {0} != {0}) ? {0} : {1})",
+    "minimum": "(({0} < {1} || {0} != {0}) ? {0} : {1})",
     "switch": "({0} ? {1} : {2})",
     "second": "{1}",
     "zero_grad": "{0}",
@@ -46,6 +51,7 @@ C_OPS = {
     "or_": "({0} || {1})",
     "xor": "(({0} != 0) != ({1} != 0))",
     "invert": "(!{0})",
+    "cast_bool": "({0} != 0)",  # NaN and 0.5 are true, as in numpy
 }
 
 #: Ops whose C calls a vector math function (libmvec when available): the call, and the rest
@@ -81,6 +87,51 @@ static inline double cg_tanh_q(double u) {
 }
 #define cg_tanh_uf tanhf
 #define cg_tanh_qf(u) (u)
+/* A kernel that converts floats to integers keeps gcc's trapping-math: without it, gcc
+   turns (double)(int64_t)x into trunc(x), which keeps the sign of a zero (numpy's 1 / that
+   at -0.5 is +inf). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define CG_EXACT_CASTS __attribute__((optimize("trapping-math")))
+#else
+#define CG_EXACT_CASTS
+#endif
+/* Floor division and modulo of floats as numpy computes them (npy_divmod): from fmod, so
+   that 1.0 // 0.1 is 9 (floor(1.0 / 0.1) would be 10), inf // 1 is NaN, and a zero remainder
+   takes the divisor's sign. */
+#define CG_DIVMOD(T, F) \
+static inline T cg_floor_div##F(T a, T b) { \
+    if (!b) return a / b; \
+    T mod = fmod##F(a, b), div = (a - mod) / b, floordiv; \
+    if (mod && ((b < 0) != (mod < 0))) div -= 1; \
+    if (!div) return copysign##F(0, a / b); \
+    floordiv = floor##F(div); \
+    return div - floordiv > (T)0.5 ? floordiv + 1 : floordiv; \
+} \
+static inline T cg_mod##F(T a, T b) { \
+    T mod = fmod##F(a, b); \
+    if (!b) return mod; \
+    if (!mod) return copysign##F(0, b); \
+    return (b < 0) != (mod < 0) ? mod + b : mod; \
+}
+CG_DIVMOD(double, )
+CG_DIVMOD(float, f)
+/* Integer powers by squaring, wrapping on overflow as numpy's do (through unsigned
+   arithmetic); a negative exponent gives 0 but for the bases 1 and -1 (numpy raises). */
+#define CG_IPOW(T, U) \
+static inline T cg_ipow_##T(T base, T e) { \
+    if (e < 0) return base == 1 ? 1 : base == -1 ? ((e & 1) ? -1 : 1) : 0; \
+    U result = 1, b = (U)base; \
+    while (e) { if (e & 1) result *= b; b *= b; e >>= 1; } \
+    return (T)result; \
+}
+CG_IPOW(int8_t, uint32_t)
+CG_IPOW(int16_t, uint32_t)
+CG_IPOW(int32_t, uint32_t)
+CG_IPOW(int64_t, uint64_t)
+CG_IPOW(uint8_t, uint32_t)
+CG_IPOW(uint16_t, uint32_t)
+CG_IPOW(uint32_t, uint32_t)
+CG_IPOW(uint64_t, uint64_t)
 """
 
 #: How a reduction combines the accumulator {0} with a new value {1}.
@@ -89,7 +140,7 @@ COMBINE = {"add": "{0} + {1}", "mul": "{0} * {1}", "maximum": C_OPS["maximum"],
 
 
 def op_format(name, table=C_OPS):
-    if name.startswith("cast_"):
+    if name.startswith("cast_") and name not in table:
         return "(({out}){0})"
     try:
         return table[name]
@@ -110,6 +161,58 @@ def literal(value, dtype):
     return str(int(value))
 
 
+#: Ops whose operands C compares or combines in their common type, not the result's.
+_COMPARE = {"eq", "neq", "lt", "le", "gt", "ge"}
+
+
+def compute_dtype(expr, index):
+    """The dtype operand ``index`` of ``expr`` is computed in (None: leave it as it is).
+
+    C's conversions are not numpy's: int64 + float32 is computed in float in C and in double
+    in numpy. Arithmetic converts every operand to the result's dtype first; comparisons
+    convert both sides to their common dtype; switch converts its two branches.
+    """
+    import numpy as np
+    name = expr.op
+    if name in _COMPARE:
+        return str(np.result_type(*(a.dtype for a in expr.args)))
+    if name == "switch":
+        return expr.dtype if index > 0 else None
+    if name.startswith("cast_") or name in ("and_", "or_", "xor", "invert", "second",
+                                             "zero_grad"):
+        return None
+    return expr.dtype
+
+
+def converts_float_to_int(expr):
+    """Whether ``expr`` (or a part of it) casts a float to an integer type."""
+    if expr.op.startswith("cast_") and not expr.dtype.startswith("float") and \
+            expr.args[0].dtype.startswith("float"):
+        return True
+    return any(converts_float_to_int(a) for a in expr.args)
+
+
+def _operand(arg, dtype, text):
+    if dtype is None or arg.dtype == dtype:
+        return text
+    if arg.op == "const":
+        return literal(arg.value, dtype) if _exact(arg.value, dtype) else f"(({CTYPES[dtype]}){text})"
+    return f"(({CTYPES[dtype]}){text})"
+
+
+def _exact(value, dtype):
+    import numpy as np
+    with np.errstate(all="ignore"):
+        converted = np.asarray(value).astype(dtype)
+    return converted.item() == value or (converted != converted and value != value)
+
+
+def render_args(expr, load, dim, table=C_OPS, replace=None):
+    """The C text of ``expr``'s operands, each in the dtype the op computes in."""
+    return [_operand(a, compute_dtype(expr, i), render(a, load, dim, table, replace))
+            for i, a in enumerate(expr.args)]
+
+
 def render(expr, load, dim, table=C_OPS, replace=None):
     """C text of ``expr``; ``load(operand_index)`` gives the text of an array element and
     ``dim(expression)`` the kernel parameter carrying a run-time length. ``replace(expr)``,
@@ -128,9 +231,15 @@ def render(expr, load, dim, table=C_OPS, replace=None):
         return f"((int64_t){dim(expr.value)})"
     if expr.op == "index":
         return f"i{expr.value}"
-    args = [render(a, load, dim, table, replace) for a in expr.args]
+    args = render_args(expr, load, dim, table, replace)
     suffix = "f" if expr.dtype == "float32" else ""
+    return op_format(op_name(expr, table), table).format(*args, out=CTYPES[expr.dtype], f=suffix)
+
+
+def op_name(expr, table=C_OPS):
+    """The table's key for ``expr``: the ``_int`` variant for integer results where there
+    is one (C's / and % truncate; those variants floor as numpy does)."""
     name = expr.op
     if name + "_int" in table and not expr.dtype.startswith("float"):
-        name += "_int"  # C's / and % truncate; these variants floor as numpy does
-    return op_format(name, table).format(*args, out=CTYPES[expr.dtype], f=suffix)
+        name += "_int"
+    return name

@@ -103,11 +103,11 @@ def _signature(kind, name, params, end):
     return head.split("\n")
 
 
-def _function(name, params, origins, body):
+def _function(name, params, origins, body, kind="CODEGEN_KERNEL void"):
     """C lines of one kernel: a comment per graph node it computes, signature, body."""
     lines = [f"/* {comment(text)}" + (f"   [{comment(where)}]" if where else "") + " */"
              for text, where in origins]
-    lines += _signature("CODEGEN_KERNEL void", name, params, " {")
+    lines += _signature(kind, name, params, " {")
     lines += ["    " + line for line in body]
     lines.append("}")
     return lines
@@ -116,10 +116,10 @@ def _function(name, params, origins, body):
 class Kernel:
     """A rendered kernel: its C lines, parameter list and the call with run-time values."""
 
-    def __init__(self, name, params, args, origins, body):
+    def __init__(self, name, params, args, origins, body, kind="CODEGEN_KERNEL void"):
         self.name = name
         self.origins = [(comment(t), comment(w)) for t, w in origins]
-        self.c_lines = _function(name, params, origins, body)
+        self.c_lines = _function(name, params, origins, body, kind)
         self.prototype = _signature("void", name, params, ";")
         self.declaration = _signature("void", name, params, " nogil")  # Cython's
         self.call = f"{name}({', '.join(args)})"
@@ -230,7 +230,9 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
         params.append(f"Py_ssize_t {name}")
         args.append(text)
     origins = [(o.text, o.where) for o in kernel.origins]
-    return Kernel(kernel.name, params, args, origins, lines)
+    exact = any(cexpr.converts_float_to_int(a.expr) for a in kernel.body)
+    return Kernel(kernel.name, params, args, origins, lines,
+                  "CODEGEN_KERNEL CG_EXACT_CASTS void" if exact else "CODEGEN_KERNEL void")
 
 
 def _assignments(kernel, loads, dim, table, replace=None, unused=()):
@@ -275,7 +277,7 @@ def _split_calls(kernel, loads, dim, table, d):
         if not hoisted(expr):
             return None
         ctype, f = cexpr.CTYPES[expr.dtype], "f" if expr.dtype == "float32" else ""
-        args = [cexpr.render(a, loads.__getitem__, dim, table) for a in expr.args]
+        args = cexpr.render_args(expr, loads.__getitem__, dim, table)
         call, rest = cexpr.C_CALLS[expr.op]
         call = call.format(*args, out=ctype, f=f)
         name = buffers.setdefault(call, (f"cgb{len(buffers)}", ctype))[0]

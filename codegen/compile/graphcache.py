@@ -20,17 +20,15 @@ _FINGERPRINT = None
 
 
 def _fingerprint():
-    """Path, size and modification time of every file codegen generates code from."""
+    """Path, size and modification time of every file codegen generates code from (its
+    sources and its templates), read once per process."""
     global _FINGERPRINT
     if _FINGERPRINT is None:
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        from codegen.backends.cython.render import generator_files
         h = hashlib.sha256()
-        for folder, dirs, files in sorted(os.walk(root)):
-            dirs.sort()
-            for name in sorted(files):
-                if name.endswith((".py", ".j2")):
-                    st = os.stat(os.path.join(folder, name))
-                    h.update(f"{folder}/{name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        for path in generator_files():
+            st = os.stat(path)
+            h.update(f"{path}:{st.st_size}:{st.st_mtime_ns}\n".encode())
         _FINGERPRINT = h.hexdigest()
     return _FINGERPRINT
 

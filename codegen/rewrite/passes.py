@@ -62,13 +62,14 @@ def _simplify_elemwise(node):
         for a, b in (ins, ins[::-1]):
             if _is_const(b, 1):
                 return _same_type_or_cast(a, out)
-    if name == "add":
+    exact_zero = not out.dtype.startswith("float")  # -0.0 + 0 is +0.0, -(0.0) is -0.0
+    if name == "add" and exact_zero:
         for a, b in (ins, ins[::-1]):
             if _is_const(b, 0):
                 return _same_type_or_cast(a, out)
     if name == "sub" and _is_const(ins[1], 0):
         return _same_type_or_cast(ins[0], out)
-    if name == "sub" and _is_const(ins[0], 0):
+    if name == "sub" and _is_const(ins[0], 0) and exact_zero:
         return _same_type_or_cast(t.neg(ins[1]), out)
     if name == "true_div" and _is_const(ins[1], 1):
         return _same_type_or_cast(ins[0], out)
@@ -77,20 +78,33 @@ def _simplify_elemwise(node):
             return _same_type_or_cast(ins[0], out)
         if _is_const(ins[1], 2):
             return _same_type_or_cast(t.mul(ins[0], ins[0]), out)
+        if _is_const(ins[1], 0.5) and out.dtype.startswith("float"):
+            # numpy computes x ** 0.5 as sqrt(x) (so (-inf) ** 0.5 is NaN and (-0.) ** 0.5
+            # is -0.), and gcc vectorizes pow(x, 0.5) as sqrt but leaves the scalar rest
+            return _same_type_or_cast(t.sqrt(ins[0]), out)
     if name == "neg" and ins[0].owner is not None and is_elemwise(ins[0].owner, "neg"):
         return ins[0].owner.inputs[0]
-    if name == "exp" and ins[0].owner is not None and is_elemwise(ins[0].owner, "log"):
-        return _same_type_or_cast(ins[0].owner.inputs[0], out)
-    if name == "log" and ins[0].owner is not None and is_elemwise(ins[0].owner, "exp"):
-        return _same_type_or_cast(ins[0].owner.inputs[0], out)
     if name == "second" and ins[1].broadcastable == out.broadcastable:
         # fill(x, c) is just c when c already has the result's shape pattern (0-d costs)
         return _same_type_or_cast(ins[1], out)
     if name == "second" and ins[0].owner is not None and isinstance(ins[0].owner.op, Elemwise):
-        # fill only reads its first input's shape: take it from a same-shaped operand
+        # fill only reads its first input's shape, the broadcast of that node's operands:
+        # fill(f(u, v), g) -> fill(u, fill(v, g)) has it without computing f, and keeps the
+        # check that u and v agree
+        shaping = []
         for u in ins[0].owner.inputs:
-            if u.broadcastable == ins[0].broadcastable:
+            if not all(u.broadcastable) and not any(u is w for w in shaping):
+                shaping.append(u)
+        for u in shaping:  # one operand that gives the shape, the rest broadcast along it
+            if u.broadcastable == ins[0].broadcastable and all(
+                    all(w.broadcastable[a] for a, bc in enumerate(u.broadcastable) if not bc)
+                    for w in shaping if w is not u):
                 return t.second(u, ins[1])
+        if shaping:
+            value = ins[1]
+            for u in reversed(shaping[1:]):
+                value = t.second(u, value)
+            return _same_type_or_cast(t.second(shaping[0], value), out)
     if name != "second":
         for rule in (_drop_fill_operand, _fold_into_fill):
             replaced = rule(node)
@@ -106,14 +120,17 @@ def _simplify_elemwise(node):
 
 
 def _drop_fill_operand(node):
-    """``f(second(a, b), z) -> f(b, z)`` when z already gives the result its shape.
+    """``f(second(a, b), z) -> f(b, z)`` when z is a itself (so it gives the result a's shape,
+    and no check of a's shape against z's is lost).
 
     This is the gradient of a broadcast sum: ``sum`` sends back ``fill(x, g)`` and the
-    consumer multiplies it with something of x's shape anyway.
+    consumer multiplies it with x anyway.
     """
     ins = node.inputs
     for i, v in enumerate(ins):
         if v.owner is None or not is_elemwise(v.owner, "second"):
+            continue
+        if not any(u is v.owner.inputs[0] for j, u in enumerate(ins) if j != i):
             continue
         new_inputs = list(ins)
         new_inputs[i] = v.owner.inputs[1]

@@ -24,6 +24,16 @@ TEMPLATE_DIRS = [
 ]
 
 
+def generator_files():
+    """Every file generation reads: codegen's own sources and the templates."""
+    package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    found = []
+    for top in [package] + [d for d in TEMPLATE_DIRS if os.path.isdir(d)]:
+        for folder, _, names in os.walk(top):
+            found += [os.path.join(folder, n) for n in names if n.endswith((".py", ".j2"))]
+    return sorted(set(found))
+
+
 @functools.lru_cache(maxsize=None)
 def environment():
     """One per process, so templates compile once; their compiled code is also kept between
