@@ -385,6 +385,7 @@ class Lowerer:
                 self.materialized.append((ref.name, node.out, origin))
         loop_dims = tuple(self._dims_of(loop_var))
         for node in group.reduces:
+            self._add_checks(node)
             (x,) = node.inputs
             value = load(x) if x.id not in locals_ else Expr("local", value=locals_[x.id],
                                                              dtype=x.dtype)
@@ -462,6 +463,7 @@ class Lowerer:
                                          (Operand(out, (0,), "out"),), (), body,
                                          (Store(0, "v"),), (origin,)))
         elif isinstance(op, Argmax):
+            self._add_checks(node)
             x = self.array(node.inputs[0])
             out = self._buffer(var, self.hint(var))
             self.steps.append(ArgmaxStep(f"{self.name}_k{len(self.steps)}_{out.name}", out, x,

@@ -34,6 +34,10 @@ class Dot(Op):
             tuple(broadcastable_or_shape)
 
     def make_node(self, a, b):
+        dtype = str(np.result_type(a.dtype, b.dtype))
+        if a.dtype != dtype or b.dtype != dtype:  # products take operands of one dtype
+            from codegen.tensor.basic import cast
+            a, b = cast(a, dtype), cast(b, dtype)
         node = Apply(self, [a, b], [])
         if a.ndim not in (1, 2) or b.ndim not in (1, 2):
             raise op_error(TypeError, node, f"expected 1-d or 2-d operands, got {describe(a)} "
@@ -44,7 +48,6 @@ class Dot(Op):
         ka, kb = sa[-1], sb[0]
         if ka is not None and kb is not None and ka != kb:
             raise self._mismatch(node, sa, sb)
-        dtype = str(np.result_type(a.dtype, b.dtype))
         bca, bcb = self._effective(0, a.broadcastable), self._effective(1, b.broadcastable)
         out_type = TensorType(dtype, list(bca[:-1]) + list(bcb[1:]),
                               list(sa[:-1]) + list(sb[1:]))

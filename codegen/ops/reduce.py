@@ -21,6 +21,15 @@ def _keepdims_order(ndim, axes):
     return ["x" if a in axes else next(it) for a in range(ndim)]
 
 
+def _nonempty(shape, axes, node, message):
+    """The check that the reduced lengths are not 0, as (lhs, rhs, message): lhs, a test of
+    the dims that is 0 while they are not, must equal 0."""
+    dims = [shape[a] for a in axes if not node.inputs[0].broadcastable[a]]
+    if not dims:
+        return []
+    return [(f"{' * '.join(dims)} == 0", "0", message)]
+
+
 class Reduce(Op):
     """Combine elements along ``axes`` with ``combine`` in add, mul, maximum, minimum."""
 
@@ -66,7 +75,7 @@ class Reduce(Op):
 
     def perform(self, node, values):
         (x,) = values
-        if self.combine in ("maximum", "minimum") and x.size == 0:
+        if self.combine in ("maximum", "minimum") and 0 in [x.shape[a] for a in self.axes]:
             raise op_error(ValueError, node, f"{self.short_name()} of an empty array "
                            f"{describe(node.inputs[0], x)} has no identity")
         out = self._NUMPY[self.combine](x, axis=self.axes, keepdims=self.keepdims)
@@ -77,6 +86,13 @@ class Reduce(Op):
         if self.keepdims:
             return [tuple("1" if a in self.axes else d for a, d in enumerate(shape))]
         return [tuple(d for a, d in enumerate(shape) if a not in self.axes)]
+
+    def shape_checks(self, node, input_shapes):
+        """max and min need an element to reduce (numpy raises, as ``perform`` does)."""
+        if self.combine not in ("maximum", "minimum"):
+            return []
+        return _nonempty(input_shapes[0], self.axes, node,
+                         "an empty array has no maximum or minimum (numpy raises)")
 
     def batch(self, node, inputs, batched):
         return Reduce(self.combine, [a + 1 for a in self.axes], self.keepdims)(inputs[0])
@@ -121,6 +137,9 @@ class Argmax(Op):
     def infer_shape(self, node, input_shapes):
         (shape,) = input_shapes
         return [tuple(d for a, d in enumerate(shape) if a != self.axis)]
+
+    def shape_checks(self, node, input_shapes):
+        return _nonempty(input_shapes[0], (self.axis,), node, "argmax of an empty axis")
 
     def grad(self, node, output_grads):
         return [None]
