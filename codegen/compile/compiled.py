@@ -20,8 +20,10 @@ class CompiledExecutable:
 
     def __init__(self, fgraph, ins, name, mode, allow_downcast):
         self.mode = mode
+        from codegen.compile.module import usable_function_name
         fname = "fn" if not name else "".join(c if c.isalnum() else "_" for c in name)
-        self._fname = fname if fname[0].isalpha() else f"fn_{fname}"
+        self._fname = fname if fname[0].isalpha() and usable_function_name(fname) else \
+            f"fn_{fname}"
         self._fgraph, self._ins, self._allow_downcast = fgraph, ins, allow_downcast
         self._flags = compiler_flags(None, bool(mode.guard))
         self._generated = None
@@ -64,7 +66,7 @@ class CompiledExecutable:
         return self._generate()[2]
 
     def run(self, inputs, state):
-        result = self.impl(*state, *inputs, allow_downcast=self.allow_downcast)
+        result = self.impl(*state, *inputs, self.allow_downcast)
         if self.mode.compare:
             self._compare(inputs, state, result[2])
         return result[0], result[1]

@@ -13,6 +13,7 @@ outputs) keeps it and the next get ``_1``, ``_2``, ... in that order.
 """
 
 import hashlib
+import keyword
 import os
 import pprint
 import shutil
@@ -25,7 +26,7 @@ from codegen.backends import cexpr, ckernel
 from codegen.backends.cython import render
 from codegen.build import build, compiler_flags, load
 from codegen.compile.function import prepare
-from codegen.lower.lowering import Names, lower, sanitize
+from codegen.lower.lowering import PYTHON_RESERVED, Names, lower, sanitize
 from codegen.lower.program import DotStep
 from codegen.rewrite import optimize_fgraph
 
@@ -123,6 +124,17 @@ def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(
     return render.render_module(ctx), initial, programs
 
 
+#: Names a generated module defines or imports itself
+MODULE_NAMES = ("get_value", "set_value", "state", "save", "load", "np", "os", "threading",
+                "cg_load_blas")
+
+
+def usable_function_name(fname):
+    """Whether ``fname`` can name a function of a generated module."""
+    return (sanitize(fname) == fname and not fname.startswith("_") and fname not in MODULE_NAMES
+            and not keyword.iskeyword(fname) and fname not in PYTHON_RESERVED)
+
+
 class Module:
     """A named collection of compiled functions sharing state, for ahead-of-time builds."""
 
@@ -136,9 +148,10 @@ class Module:
     def add_function(self, fname, inputs, outputs=None, updates=None, givens=None,
                      allow_input_downcast=None, on_unused_input="raise"):
         """Add callable ``fname``; arguments as for ``codegen.function``."""
-        if sanitize(fname) != fname or fname.startswith("_") or fname in (
-                "get_value", "set_value", "state", "save", "load"):
-            raise ValueError(f"Module.add_function: {fname!r} is not a usable function name")
+        if not usable_function_name(fname):
+            raise ValueError(f"Module.add_function: {fname!r} is not a usable function name "
+                             f"(an identifier not starting with '_', not a Python keyword, "
+                             f"and none of {', '.join(MODULE_NAMES)})")
         if any(s.name == fname for s in self.specs):
             raise ValueError(f"Module.add_function: {fname!r} is already defined")
         ins, fgraph, single = prepare(inputs, outputs, updates, givens, fname, on_unused_input)

@@ -50,34 +50,69 @@ def sanitize(name):
     return name if name and not name[0].isdigit() else f"v_{name}"
 
 
-class Names:
-    """Unique, deterministic identifiers for the generated code."""
+#: Names the generated code cannot give a variable: Python and Cython keywords, C keywords,
+#: the C types and library names the code uses, and the lowercase macros of the headers it
+#: includes (math.h, stdint.h, Python.h, numpy, gcc's own: ``linux`` is 1).
+_C_NAMES = """
+auto break case char const continue default do double else enum extern float for goto if
+inline int long register restrict return short signed sizeof static struct switch typedef union
+unsigned void volatile while bool true false complex imaginary alignas alignof noreturn
+static_assert thread_local errno assert stdin stdout stderr linux unix i386 alloca offsetof
+va_arg va_copy va_end va_start fpclassify isfinite isinf isnan isnormal signbit isgreater
+isgreaterequal isless islessequal islessgreater isunordered iszero issignaling issubnormal
+iscanonical iseqsig math_errhandling import_array import_array1 import_array2 constchar
+st_atime st_ctime st_mtime sched_priority exp expm1 log log1p sqrt sin cos tanh pow floor
+fmod fabs copysign trunc fmax fmin abs memcpy memset malloc free printf
+""".split()
+_PYTHON_NAMES = """
+False None True and as assert async await break class continue def del elif else except
+finally for from global if import in is lambda nonlocal not or pass raise return try while
+with yield match case type np cnp os threading self len range object print int float
+tuple list dict str bool isinstance cdef cpdef ctypedef cimport struct union nogil gil
+prange inline const unsigned include DEF IF ELIF ELSE
+""".split()
 
-    RESERVED = {"np", "cnp", "self", "_state", "_lock", "def", "class", "in", "is", "for", "if",
-                "else", "return", "from", "import", "lambda", "None", "True", "False", "not",
-                "and", "or", "with", "while", "pass", "del", "global", "try", "except",
-                "raise", "cdef", "cpdef", "ctypedef", "double", "float", "int", "len", "range",
-                "object", "print", "struct", "union", "char", "long", "short", "void", "exp",
-                "log", "sqrt", "tanh", "sin", "cos", "fabs", "pow", "log1p", "expm1", "fmax",
-                "fmin", "yield", "nogil", "gil", "prange", "inline", "const", "unsigned",
-                # C keywords and the locals of C kernels
-                "switch", "case", "default", "static", "do", "goto", "break", "continue",
-                "sizeof", "enum", "typedef", "register", "volatile", "extern", "signed",
-                "auto", "restrict", "int64_t", "row", "best", "best_k", "k", "m", "v"}
+
+#: Names a Python-level definition of the generated module cannot take.
+PYTHON_RESERVED = frozenset(_PYTHON_NAMES)
+
+
+class Names:
+    """Unique, deterministic identifiers for the generated code.
+
+    Whatever a user names a variable, its identifier cannot collide with C, Cython or Python
+    names, macros of the included headers, or the names the code derives from it (``x_p``,
+    ``x_s0``, ``x_n0``: a user's ``x_p`` becomes ``x_p_1``). Names in the style of macros (no
+    lowercase letter, three characters or more: ``EOF``, ``NAN``, ``INFINITY``; and ``I``,
+    complex.h's) and those with a library's prefix (``Py``, ``NPY``, ``PRI``, ``M_``, ``cg_``...)
+    are prefixed with ``v_``.
+    """
+
+    RESERVED = frozenset(_C_NAMES + _PYTHON_NAMES + [
+        # the locals of C kernels
+        "int64_t", "row", "best", "best_k", "k", "m", "v"])
     KERNEL_LOCAL = re.compile(r"^(?:[nidtj]|acc|blk|blen|cgb)[0-9]+$")
+    DERIVED = re.compile(r"_(?:p|s[0-9]+|n[0-9]+)$|_t$")  # and POSIX's types end in _t
+    MACRO_LIKE = re.compile(r"^(?:[A-Z0-9_]{3,}|I|(?:Py|PY|Npy|NPY|npy|PRI|SCN|M_|L_|P_|MyPy|"
+                            r"cg_|CG_|CODEGEN|pyx|__pyx).*)$")
 
     def __init__(self):
         self.used = set()
 
     def new(self, hint):
         base = sanitize(hint)
+        if self.MACRO_LIKE.match(base):
+            base = f"v_{base}"
         name, k = base, 1
-        while (name in self.used or name in self.RESERVED or name.startswith("_")
-               or self.KERNEL_LOCAL.match(name)):
+        while not self._free(name):
             name = f"{base}_{k}" if not base.startswith("_") else f"v{base}_{k}"
             k += 1
         self.used.add(name)
         return name
+
+    def _free(self, name):
+        return not (name in self.used or name in self.RESERVED or name.startswith("_")
+                    or self.KERNEL_LOCAL.match(name) or self.DERIVED.search(name))
 
 
 def origin_of(node, names=None):
@@ -312,7 +347,8 @@ class Lowerer:
         dst = ArrayRef(self.names.new(hint), var.dtype, src.dims)
         self.buffers.append(Buffer(dst))
         self.kinds[dst.name] = "buffer"
-        self._identity_loop(f"{self.name}_copy_{dst.name}", src, dst, var.broadcastable,
+        self._identity_loop(self.names.new(f"{self.name}_copy_{dst.name}"), src, dst,
+                            var.broadcastable,
                             Origin(f"copy of {var.label()}", ""))
         return dst
 
@@ -413,11 +449,15 @@ class Lowerer:
             if self.vals[node.out.id][0] == "local":
                 del self.vals[node.out.id]
         last = members[-1].out if members else group.reduces[0].out
-        name = f"{self.name}_k{len(self.steps)}_{self.hint(last)}"
-        self.steps.append(LoopKernel(sanitize(name), loop_dims, tuple(operands), tuple(scalars),
+        name = self._step_name(self.hint(last))
+        self.steps.append(LoopKernel(name, loop_dims, tuple(operands), tuple(scalars),
                                      tuple(body), tuple(stores), tuple(origins),
                                      parallel=bool(loop_dims) and not group.reduces,
                                      kind="loop"))
+
+    def _step_name(self, hint):
+        """The C name of the next step: the function's name, the step's number, a hint."""
+        return self.names.new(f"{self.name}_k{len(self.steps)}_{hint}")
 
     def _dims_of(self, var):
         kind, ref = self.vals.get(var.id, (None, None))
@@ -452,21 +492,21 @@ class Lowerer:
             self._add_checks(node)
             a, b = (self.array(v) for v in node.inputs)
             out = self._buffer(var, self.hint(var))
-            self.steps.append(DotStep(f"{self.name}_k{len(self.steps)}_{out.name}", out, a, b,
+            self.steps.append(DotStep(self._step_name(out.name), out, a, b,
                                       (origin,), trans=op.trans))
         elif isinstance(op, ARange):
             kind, n = self.val(node.inputs[0])
             dim = n.value if n.op == "dim" else str(int(n.value))
             out = self._buffer(var, self.hint(var), dims=(f"{dim}",))
             body = (Assign("v", "int64", Expr("index", value=0, dtype="int64"), origin),)
-            self.steps.append(LoopKernel(f"{self.name}_k{len(self.steps)}_{out.name}", out.dims,
+            self.steps.append(LoopKernel(self._step_name(out.name), out.dims,
                                          (Operand(out, (0,), "out"),), (), body,
                                          (Store(0, "v"),), (origin,)))
         elif isinstance(op, Argmax):
             self._add_checks(node)
             x = self.array(node.inputs[0])
             out = self._buffer(var, self.hint(var))
-            self.steps.append(ArgmaxStep(f"{self.name}_k{len(self.steps)}_{out.name}", out, x,
+            self.steps.append(ArgmaxStep(self._step_name(out.name), out, x,
                                          op.axis, (origin,)))
         elif isinstance(op, Concatenate):
             self._add_checks(node)
@@ -479,7 +519,7 @@ class Lowerer:
                 piece = ArrayRef(self.names.new(f"{out.name}_part{k}"), var.dtype, src.dims)
                 self.views.append(View(piece, out.name, f"{out.name}[{idx}]"))
                 self.kinds[piece.name] = "view"
-                self._identity_loop(f"{self.name}_k{len(self.steps)}_{piece.name}", src, piece,
+                self._identity_loop(self._step_name(piece.name), src, piece,
                                     inp.broadcastable, origin)
                 offset = end
         elif isinstance(op, SubtensorGrad):
@@ -489,7 +529,7 @@ class Lowerer:
             piece = ArrayRef(self.names.new(f"{out.name}_part"), var.dtype, src.dims)
             self.views.append(View(piece, out.name, f"{out.name}[{_index_text(op.idx)}]"))
             self.kinds[piece.name] = "view"
-            self._identity_loop(f"{self.name}_k{len(self.steps)}_{piece.name}", src, piece,
+            self._identity_loop(self._step_name(piece.name), src, piece,
                                 gz.broadcastable, origin)
         else:
             raise NotImplementedError(f"the compiled backend cannot lower {op} yet")

@@ -121,13 +121,13 @@ _CHECKS_forward = r"""
 )"""
 
 
-cdef tuple _run_forward(W, b, x, allow_downcast, tuple spare):
+cdef tuple _run_forward(W, b, x, _allow_downcast, tuple _spare_arrays):
     """Compute forward from validated state and raw arguments; returns (outputs, new state).
 
-    ``spare``: None, or for each update an array (or None) that the new value may overwrite.
+    ``_spare_arrays``: None, or for each update an array (or None) that the new value may overwrite.
     """
     if not (_ready(x, NPY_FLOAT64, 2)):
-        x = _convert_input(x, 'x', 'forward', np.dtype(np.float64), (False, False), allow_downcast)
+        x = _convert_input(x, 'x', 'forward', np.dtype(np.float64), (False, False), _allow_downcast)
     cdef Py_ssize_t x_n0 = _dim(x, 0)
     cdef Py_ssize_t x_n1 = _dim(x, 1)
     cdef Py_ssize_t W_n0 = _dim(W, 0)
@@ -177,29 +177,29 @@ cdef tuple _run_forward(W, b, x, allow_downcast, tuple spare):
     return [sigmoid], []
 
 
-def _impl_forward(W, b, x, allow_downcast=None):
+def _impl_forward(W, b, x, _allow_downcast=None):
     """Compute forward from the given state and arguments; returns (outputs, new state)."""
-    return _run_forward(W, b, x, allow_downcast, None)
+    return _run_forward(W, b, x, _allow_downcast, None)
 
 
 def forward(x):
     """forward(x: float64 matrix) -> float64 matrix
     x: float64 array of shape (x_n0, x_n1)"""
-    cdef list state = _state
+    cdef list _values = _state
     global _readers
     _lock_acquire()
     try:
-        if _state_missing(state):
+        if _state_missing(_values):
             raise _unset_state('forward')
         # state by position: 0 W, 1 b
-        snapshot = (state[0], state[1], )
+        _snapshot = (_values[0], _values[1], )
         _readers += 1
     finally:
         _lock_release()
     try:
-        outputs = _run_forward(snapshot[0], snapshot[1], x, None, None)[0]
+        _outputs = _run_forward(_snapshot[0], _snapshot[1], x, None, None)[0]
     finally:
         _lock_acquire()
         _readers -= 1
         _lock_release()
-    return outputs[0]
+    return _outputs[0]

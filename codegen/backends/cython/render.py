@@ -313,7 +313,7 @@ def _alloc(ref, update):
     typenum = _TYPENUMS[ref.dtype]
     if update is None:
         return f"_empty({typenum}, {ndim}, {dims})"
-    return f"_reuse(spare[{update}], {typenum}, {ndim}, {dims})"
+    return f"_reuse(_spare_arrays[{update}], {typenum}, {ndim}, {dims})"
 
 
 def _extents(step):
