@@ -2,7 +2,9 @@
 
 The cache key covers the source, the compiler flags, the Python and numpy ABI, and the
 compiler and Cython versions. A build happens in a temporary folder and is renamed into place
-(atomic install); a file lock makes concurrent builds of the same source build once.
+(atomic install); a file lock makes concurrent builds of the same source build once. Every
+entry records the SHA-256 of its extension, checked before it is used: a damaged entry is
+built again, never loaded.
 """
 
 import hashlib
@@ -224,19 +226,21 @@ def _run(name, command):
 
 
 def build(name, source, flags, quiet=True):
-    """Path of the built extension for ``source`` (from the cache when present)."""
+    """Path of the built extension for ``source``: from the cache when an entry is there and
+    verified, else built now (a damaged entry is replaced)."""
     key = cache_key(name, source, flags)
     root = os.path.abspath(config.cache_dir)
     final = os.path.join(root, f"{name}-{key[:20]}")
     target = os.path.join(final, name + _ext_suffix())
-    if os.path.exists(target):
+    if verified(target):
         return target
     os.makedirs(root, exist_ok=True)
     from filelock import FileLock
     with FileLock(final + ".lock"):
-        if os.path.exists(target):
+        if verified(target):
             return target
         tmp = tempfile.mkdtemp(prefix=f".{name}-", dir=root)
+        stage = None
         try:
             pyx = os.path.join(tmp, name + ".pyx")
             with open(pyx, "w") as f:
@@ -245,10 +249,48 @@ def build(name, source, flags, quiet=True):
             stage = tempfile.mkdtemp(prefix=f".{name}-stage-", dir=root)
             shutil.copy2(built, os.path.join(stage, name + _ext_suffix()))
             shutil.copy2(pyx, os.path.join(stage, name + ".pyx"))
+            with open(os.path.join(stage, name + DIGEST_SUFFIX), "w") as f:
+                f.write(_file_digest(built))
+            _discard(final, root)  # a damaged entry, if any
             os.replace(stage, final)
+            stage = None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+            if stage is not None:
+                shutil.rmtree(stage, ignore_errors=True)
     return target
+
+
+#: Beside each cached extension: the SHA-256 of its bytes, recorded when it was installed.
+DIGEST_SUFFIX = ".sha256"
+
+
+def _file_digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verified(target):
+    """Whether the cached extension ``target`` is there and has the bytes recorded when it
+    was installed (a truncated, replaced or missing file would crash or fail the import)."""
+    stem = target[: -len(_ext_suffix())]
+    try:
+        with open(stem + DIGEST_SUFFIX) as f:
+            recorded = f.read().strip()
+        return _file_digest(target) == recorded
+    except OSError:
+        return False
+
+
+def _discard(entry, root):
+    """Move a cache entry out of the way and remove it (under the entry's lock)."""
+    if os.path.lexists(entry):
+        trash = tempfile.mkdtemp(prefix=".discarded-", dir=root)
+        os.replace(entry, os.path.join(trash, "entry"))
+        shutil.rmtree(trash, ignore_errors=True)
 
 
 def load(name, path):

@@ -195,8 +195,8 @@ def converts_float_to_int(expr):
 def _operand(arg, dtype, text):
     if dtype is None or arg.dtype == dtype:
         return text
-    if arg.op == "const":
-        return literal(arg.value, dtype) if _exact(arg.value, dtype) else f"(({CTYPES[dtype]}){text})"
+    if arg.op == "const" and _exact(arg.value, dtype):
+        return literal(arg.value, dtype)
     return f"(({CTYPES[dtype]}){text})"
 
 

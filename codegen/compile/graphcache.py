@@ -10,6 +10,7 @@ files, so it can never hand back a module that today's codegen would generate di
 import hashlib
 import json
 import os
+import tempfile
 
 import numpy as np
 
@@ -87,7 +88,8 @@ def lookup(key):
             entry = json.load(f)
     except (OSError, ValueError):
         return None
-    if entry.get("key") != key or not os.path.exists(entry.get("path", "")):
+    from codegen.build import verified
+    if entry.get("key") != key or not verified(entry.get("path", "")):
         return None
     return entry["module"], entry["path"]
 
@@ -95,7 +97,7 @@ def lookup(key):
 def store(key, module_name, path):
     entry = _entry(key)
     os.makedirs(os.path.dirname(entry), exist_ok=True)
-    tmp = f"{entry}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
+    fd, tmp = tempfile.mkstemp(prefix=".entry-", dir=os.path.dirname(entry))
+    with os.fdopen(fd, "w") as f:
         json.dump({"key": key, "module": module_name, "path": path}, f)
     os.replace(tmp, entry)

@@ -12,12 +12,14 @@ when several share a name, the first met (functions in the order added, inputs b
 outputs) keeps it and the next get ``_1``, ``_2``, ... in that order.
 """
 
+import contextlib
 import hashlib
 import keyword
 import os
 import pprint
 import shutil
 import sys
+import tempfile
 
 import numpy as np
 
@@ -169,7 +171,8 @@ class Module:
         os.makedirs(out_dir, exist_ok=True)
         pyx = os.path.join(out_dir, f"{self.name}.pyx")
         _write_if_changed(pyx, source)
-        np.savez(os.path.join(out_dir, f"{self.name}_state.npz"), **initial)
+        with _replacing(os.path.join(out_dir, f"{self.name}_state.npz")) as f:
+            np.savez(f, **initial)
         return pyx
 
     def build(self, out_dir, debug=False, spec_path="<interactive>", target=None, quiet=True):
@@ -184,10 +187,28 @@ class Module:
 def install(built, out_dir):
     """Copy a built extension from the cache into ``out_dir`` atomically; its new path."""
     dest = os.path.join(out_dir, os.path.basename(built))
-    tmp = dest + ".tmp"
-    shutil.copy2(built, tmp)
-    os.replace(tmp, dest)
+    with _replacing(dest) as f, open(built, "rb") as src:
+        shutil.copyfileobj(src, f)
     return dest
+
+
+@contextlib.contextmanager
+def _replacing(path):
+    """A binary file that replaces ``path`` in one step when the block ends (a temporary
+    file of a name of its own until then), so that processes writing the same folder at once
+    all succeed and readers see the old file or the new one, never part of one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}-", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        os.chmod(tmp, 0o755 if path.endswith(_EXTENSION_SUFFIXES) else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+_EXTENSION_SUFFIXES = (".so", ".pyd")
 
 
 def _write_if_changed(path, text):
@@ -195,10 +216,8 @@ def _write_if_changed(path, text):
         with open(path) as f:
             if f.read() == text:
                 return
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    with _replacing(path) as f:
+        f.write(text.encode())
 
 
 def load_module(path):
