@@ -9,6 +9,8 @@ propagates as in numpy (``maximum(nan, 1)`` is nan).
 
 import math
 
+from codegen.ops.scalar import COMPARISONS, operand_dtypes
+
 CTYPES = {"float64": "double", "float32": "float", "int64": "int64_t", "int32": "int32_t",
           "int16": "int16_t", "int8": "int8_t", "uint64": "uint64_t", "uint32": "uint32_t",
           "uint16": "uint16_t", "uint8": "uint8_t", "bool": "uint8_t"}
@@ -33,7 +35,7 @@ C_OPS = {
     "softplus": "(log1p{f}(exp{f}(-fabs{f}({0}))) + ({0} > 0 ? {0} : 0))",
     "abs": "fabs{f}({0})",  # |-0.0| is +0.0, as in numpy
     "abs_int": "({0} >= 0 ? {0} : -{0})",
-    "sgn": "({0} > 0 ? 1 : ({0} < 0 ? -1 : {0}))",
+    "sgn": "({0} > 0 ? 1 : ({0} < 0 ? -1 : ({0} == {0} ? 0 : {0})))",  # sgn(-0.) is +0.
     # numpy's rule: the first operand when it is greater or NaN, else the second (so of two
     # zeros of either sign, the second)
     "maximum": "(({0} > {1} || {0} != {0}) ? {0} : {1})",
@@ -161,27 +163,11 @@ def literal(value, dtype):
     return str(int(value))
 
 
-#: Ops whose operands C compares or combines in their common type, not the result's.
-_COMPARE = {"eq", "neq", "lt", "le", "gt", "ge"}
-
-
 def compute_dtype(expr, index):
-    """The dtype operand ``index`` of ``expr`` is computed in (None: leave it as it is).
-
-    C's conversions are not numpy's: int64 + float32 is computed in float in C and in double
-    in numpy. Arithmetic converts every operand to the result's dtype first; comparisons
-    convert both sides to their common dtype; switch converts its two branches.
-    """
-    import numpy as np
-    name = expr.op
-    if name in _COMPARE:
-        return str(np.result_type(*(a.dtype for a in expr.args)))
-    if name == "switch":
-        return expr.dtype if index > 0 else None
-    if name.startswith("cast_") or name in ("and_", "or_", "xor", "invert", "second",
-                                             "zero_grad"):
-        return None
-    return expr.dtype
+    """The dtype operand ``index`` of ``expr`` is converted to (None: as it is): numpy's rule
+    (``ops.scalar.operand_dtypes``), which C's own conversions are not (in C, int64 + float32
+    is computed in float)."""
+    return operand_dtypes(expr.op, [a.dtype for a in expr.args], expr.dtype)[index]
 
 
 def converts_float_to_int(expr):
@@ -233,7 +219,15 @@ def render(expr, load, dim, table=C_OPS, replace=None):
         return f"i{expr.value}"
     args = render_args(expr, load, dim, table, replace)
     suffix = "f" if expr.dtype == "float32" else ""
-    return op_format(op_name(expr, table), table).format(*args, out=CTYPES[expr.dtype], f=suffix)
+    text = op_format(op_name(expr, table), table).format(*args, out=CTYPES[expr.dtype], f=suffix)
+    if expr.dtype == "bool" and expr.op not in _BOOLEAN_RESULT:
+        return f"({text} != 0)"  # True + True is True, not 2
+    return text
+
+
+#: Ops whose C gives 0 or 1 for a boolean result by itself.
+_BOOLEAN_RESULT = COMPARISONS | {"and_", "or_", "xor", "invert", "cast_bool", "switch",
+                                 "second", "zero_grad", "maximum", "minimum"}
 
 
 def op_name(expr, table=C_OPS):

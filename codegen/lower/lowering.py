@@ -303,7 +303,8 @@ class Lowerer:
                 self._lower_node(unit)
         emitted = {(c.lhs, c.rhs) for c in self.checks} | {(c.rhs, c.lhs) for c in self.checks}
         self.checks.extend(c for c in required if (c.lhs, c.rhs) not in emitted)
-        out_refs = [self.val(v)[1] for v in self.fgraph.outputs]
+        out_refs = [self.array(v) if v.ndim and self.val_kind(v) == "scalar" else self.val(v)[1]
+                    for v in self.fgraph.outputs]  # a constant of shape (1, 1) stays one
         targets = self._update_state(state)
         updates = [(target.name, self._fresh(value))
                    for target, (_, value) in zip(targets, self.fgraph.updates)]

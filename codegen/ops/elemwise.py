@@ -10,7 +10,7 @@ import numpy as np
 from codegen.graph import Apply, Op, TensorType, op_error
 from codegen.graph.basic import Constant
 from codegen.graph.errors import describe
-from codegen.ops.scalar import SCALAR_OPS
+from codegen.ops.scalar import SCALAR_OPS, operand_dtypes
 
 _KIND_ORDER = {"b": 0, "u": 1, "i": 1, "f": 2}
 
@@ -63,6 +63,10 @@ class Elemwise(Op):
         if len(ndims) != 1:
             raise TypeError(f"{scalar.name}: inputs must have equal ndim, got {sorted(ndims)}")
         dtypes = _effective_dtypes(inputs)
+        if not scalar.bools and "bool" in [v.dtype for v in inputs]:
+            raise TypeError(f"{scalar.name}: numpy does not define {scalar.name} of booleans "
+                            f"(use invert (~) or xor (^) instead), got "
+                            f"{', '.join(describe(v) for v in inputs)}")
         inputs = [_weak_as(v, dtype) for v, dtype in zip(inputs, dtypes)]
         out_dtype = scalar.out_dtype(dtypes)
         broadcastable = tuple(all(bcs) for bcs in zip(*[v.broadcastable for v in inputs]))
@@ -96,6 +100,9 @@ class Elemwise(Op):
 
     def perform(self, node, values):
         self.check_shapes(node, values)
+        dtypes = operand_dtypes(self.scalar_op.name, [v.dtype for v in node.inputs],
+                                node.out.dtype)
+        values = [x if d is None else np.asarray(x, dtype=d) for x, d in zip(values, dtypes)]
         out = self.scalar_op.impl(*values)
         return [np.asarray(out, dtype=node.out.dtype)]
 

@@ -38,6 +38,11 @@ def out_bool(dtypes):
     return "bool"
 
 
+def out_int_for_bools(dtypes):
+    """numpy's rule for //, % and ** of booleans: int8."""
+    return "int8" if all(d == "bool" for d in dtypes) else _upcast(*dtypes)
+
+
 def out_switch(dtypes):
     return _upcast(*dtypes[1:])
 
@@ -50,8 +55,9 @@ class ScalarOp:
     """One scalar function: name, arity, numpy reference, dtype rule, gradient, printing."""
 
     def __init__(self, name, nin, impl, out_dtype=out_upcast, grad=None, infix=None,
-                 precedence=0, float_only=False):
+                 precedence=0, float_only=False, bools=True):
         self.name = name
+        self.bools = bools  # False: booleans are refused, as numpy refuses them
         self.nin = nin
         self.impl = impl
         self.out_dtype = out_dtype
@@ -125,18 +131,21 @@ def _sgn(x):
 ROWS = [
     ScalarOp("add", 2, _n(np.add), grad=lambda x, y, o, g: [g, g], infix="+", precedence=1),
     ScalarOp("sub", 2, _n(np.subtract), grad=lambda x, y, o, g: [g, -g], infix="-",
-             precedence=1),
+             precedence=1, bools=False),
     ScalarOp("mul", 2, _n(np.multiply), grad=lambda x, y, o, g: [g * y, g * x], infix="*",
              precedence=2),
     ScalarOp("true_div", 2, _n(np.true_divide), out_dtype=out_float,
              grad=lambda x, y, o, g: [g / y, -g * o / y], infix="/", precedence=2),
-    ScalarOp("pow", 2, _n(np.power), grad=_grad_pow, infix="**", precedence=4),
+    ScalarOp("pow", 2, _n(np.power), out_dtype=out_int_for_bools, grad=_grad_pow, infix="**",
+             precedence=4),
     # floor division and modulo with Python's signs; x // 0 and x % 0 are 0 for ints (numpy)
-    ScalarOp("floor_div", 2, _n(np.floor_divide), grad=lambda x, y, o, g: [None, None],
-             infix="//", precedence=2),
-    ScalarOp("mod", 2, _n(np.mod), grad=lambda x, y, o, g: [g, -g * _tensor().floor_div(x, y)],
-             infix="%", precedence=2),
-    ScalarOp("neg", 1, _n(np.negative), grad=lambda x, o, g: [-g], infix="-", precedence=3),
+    ScalarOp("floor_div", 2, _n(np.floor_divide), out_dtype=out_int_for_bools,
+             grad=lambda x, y, o, g: [None, None], infix="//", precedence=2),
+    ScalarOp("mod", 2, _n(np.mod), out_dtype=out_int_for_bools,
+             grad=lambda x, y, o, g: [g, -g * _tensor().floor_div(x, y)], infix="%",
+             precedence=2),
+    ScalarOp("neg", 1, _n(np.negative), grad=lambda x, o, g: [-g], infix="-", precedence=3,
+             bools=False),
     ScalarOp("exp", 1, _n(np.exp), out_dtype=out_float, grad=lambda x, o, g: [g * o]),
     ScalarOp("expm1", 1, _n(np.expm1), out_dtype=out_float,
              grad=lambda x, o, g: [g * (o + 1)]),
@@ -158,7 +167,7 @@ ROWS = [
     ScalarOp("softplus", 1, _n(_softplus), out_dtype=out_float,
              grad=lambda x, o, g: [g * _tensor().sigmoid(x)]),
     ScalarOp("abs", 1, _n(np.abs), grad=_grad_abs),
-    ScalarOp("sgn", 1, _n(_sgn), grad=lambda x, o, g: [None]),
+    ScalarOp("sgn", 1, _n(_sgn), grad=lambda x, o, g: [None], bools=False),
     ScalarOp("maximum", 2, _n(np.maximum), grad=_grad_maximum),
     ScalarOp("minimum", 2, _n(np.minimum), grad=_grad_minimum),
     ScalarOp("switch", 3, _n(lambda c, a, b: np.where(c, a, b)), out_dtype=out_switch,
@@ -184,6 +193,23 @@ ROWS = [
 ]
 
 SCALAR_OPS = {row.name: row for row in ROWS}
+
+COMPARISONS = frozenset({"eq", "neq", "lt", "le", "gt", "ge"})
+_AS_GIVEN = frozenset({"and_", "or_", "xor", "invert", "second", "zero_grad"})
+
+
+def operand_dtypes(name, dtypes, out_dtype):
+    """The dtype each operand is converted to before scalar op ``name`` computes (None: used
+    as it is), as numpy computes: arithmetic in the result's dtype (int64 + float32 in
+    float64, tanh of a bool in float32), comparisons in the operands' common dtype, switch's
+    branches in the result's."""
+    if name in COMPARISONS:
+        return [_upcast(*dtypes)] * len(dtypes)
+    if name == "switch":
+        return [None, out_dtype, out_dtype]
+    if name.startswith("cast_") or name in _AS_GIVEN:
+        return [None] * len(dtypes)
+    return [out_dtype] * len(dtypes)
 
 
 def cast_op(dtype):

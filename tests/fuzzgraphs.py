@@ -1,0 +1,316 @@
+"""Differential fuzzing: random graphs, compiled and compared with the numpy reference.
+
+A hypothesis strategy draws a *batch* of graphs (``batches``); ``check_batch`` compiles the
+whole batch as one module (so compiles stay few), runs every graph on its drawn inputs, and
+compares each output with what the numpy reference (``mode='FAST_COMPILE'``) gives: dtype,
+shape, NaN and Inf pattern, signed zeros (for graphs with no sum or product, whose order of
+addition numpy does not fix), and values (integers and booleans exactly; floats to a
+tolerance scaled by the largest value the graph computes, since libm, libmvec and numpy's
+own SIMD functions differ in the last bits). A share of graphs also compares a gradient.
+
+What the graphs leave out, because numpy itself does not define the result (it varies with
+the platform and the build): casts of NaN, Inf or out-of-range floats to integers (C leaves
+them undefined; the generator clips and zeroes such operands first), integer powers with
+negative exponents (numpy raises; the generator takes exponents modulo 5), and sums or
+products of values near overflow (their order decides whether they overflow: the generator
+clips reduced operands to +-1e6).
+"""
+
+import numpy as np
+from hypothesis import strategies as st
+
+import codegen
+import codegen.tensor as T
+from codegen.backends import numpy as reference
+from codegen.compile.module import load_module
+
+DTYPES = ["float64", "float32", "int64", "int32", "bool"]
+FLOATS = ["float64", "float32"]
+#: Names that once collided with C, the headers or generated names (tests/test_names.py).
+NAMES = ["x", "y", "A", "INFINITY", "NAN", "EOF", "I", "state", "spare", "allow_downcast", "x_p",
+         "A_n0", "linux", "double", "n0", "t0", "lambda", "π"]
+SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.0, np.nan, np.inf, -np.inf, 1e300, -1e300,
+           1.7e308, 5e-324, 1e-300, 88.7, -745.2, 710.0, 2.0 ** 24 + 1]
+INT_SPECIAL = {"int32": [0, 1, -1, 2, -7, 13, 2**31 - 1, -2**31, 46341],
+               "int64": [0, 1, -1, 2, -7, 13, 2**63 - 1, -2**63, 2**32 + 1, 3037000500]}
+UNARY = ["neg", "abs", "exp", "log", "log1p", "expm1", "sqrt", "sin", "cos", "tanh", "sigmoid",
+         "softplus", "sgn"]
+BINARY = ["add", "sub", "mul", "true_div", "floor_div", "mod", "pow", "maximum", "minimum"]
+COMPARE = ["eq", "neq", "lt", "le", "gt", "ge"]
+#: Ops whose gradient the graph can take (no integer or boolean results on the way).
+SMOOTH = set(UNARY) | {"add", "sub", "mul", "true_div", "pow", "maximum", "minimum", "switch",
+                       "sum", "max", "dot", "dimshuffle", "reshape", "leaf", "const"}
+
+
+class Graph:
+    """One drawn graph: its inputs, output, argument values (maybe as odd views), and
+    which comparisons apply."""
+
+    def __init__(self, inputs, output, args, ops):
+        self.inputs, self.output, self.args, self.ops = inputs, output, args, ops
+        self.exact_zeros = not ops & {"sum", "prod", "dot", "mean"}
+        floats = [v for v in inputs if v.dtype in FLOATS]
+        self.wrt = floats[0] if floats and ops <= SMOOTH and output.dtype in FLOATS else None
+
+
+def _values(draw, dtype, shape):
+    n = int(np.prod(shape))
+    if dtype == "bool":
+        flat = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    elif dtype in FLOATS:
+        flat = draw(st.lists(st.one_of(st.sampled_from(SPECIAL),
+                                       st.floats(-1e3, 1e3, allow_nan=False)),
+                             min_size=n, max_size=n))
+    else:
+        info = np.iinfo(dtype)
+        flat = draw(st.lists(st.one_of(st.sampled_from(INT_SPECIAL[dtype]),
+                                       st.integers(-100, 100),
+                                       st.integers(info.min, info.max)),
+                             min_size=n, max_size=n))
+    with np.errstate(all="ignore"):
+        return np.array(flat, dtype=dtype).reshape(shape)
+
+
+def _layout(draw, value):
+    """``value``, or the same values in an odd layout: strided, reversed, Fortran order, a
+    field of a structured array (a stride that is no whole number of elements)."""
+    kind = draw(st.sampled_from(["plain", "plain", "strided", "reversed", "fortran", "field"]))
+    if value.ndim == 0 or kind == "plain":
+        return value
+    if kind == "strided":
+        big = np.zeros(value.shape[:-1] + (2 * value.shape[-1],), value.dtype)
+        big[..., ::2] = value
+        return big[..., ::2]
+    if kind == "reversed":
+        return np.flip(np.flip(value).copy())
+    if kind == "fortran":
+        return np.asfortranarray(value)
+    records = np.zeros(value.shape, dtype=[("pad", "i1"), ("v", value.dtype)])
+    records["v"] = value
+    return records["v"]
+
+
+@st.composite
+def graphs(draw):
+    """One graph of up to three inputs, a few ops deep, with its argument values."""
+    ndim = draw(st.integers(0, 3))
+    full = tuple(draw(st.lists(st.integers(1, 4), min_size=ndim, max_size=ndim)))
+    names = draw(st.lists(st.sampled_from(NAMES), min_size=5, max_size=5, unique=True))
+    inputs, args = [], []
+    for k in range(draw(st.integers(1, 3))):
+        dtype = draw(st.sampled_from(DTYPES))
+        own = draw(st.integers(0, ndim))  # fewer dims broadcast from the left, as in numpy
+        bc = tuple(draw(st.booleans()) if full[ndim - own + a] > 1 else True
+                   for a in range(own))
+        shape = tuple(1 if b else full[ndim - own + a] for a, b in enumerate(bc))
+        var = T.tensor(dtype, bc, name=names[k])
+        inputs.append(var)
+        args.append(_layout(draw, _values(draw, dtype, shape)))
+    ops = set()
+    pool = list(inputs)
+    if draw(st.integers(0, 3)) == 0:
+        pool.append(_product(draw, names[3:], inputs, args, ops))
+    for _ in range(draw(st.integers(1, 5))):
+        try:
+            pool.append(_node(draw, pool, ops))
+        except TypeError:  # an op numpy refuses for these dtypes (-bool): refused here too
+            ops.add("refused")
+    output = pool[-1]
+    return Graph(inputs, output, args, ops | {"leaf"})
+
+
+def _pick(draw, pool):
+    return draw(st.sampled_from(pool))
+
+
+def _int_safe(x):
+    """A float operand made safe to cast to integers: NaN, Inf and huge values become 0."""
+    finite = T.and_(T.eq(x, x), T.lt(abs(x), 1e9))
+    return T.switch(finite, x, 0)
+
+
+def _node(draw, pool, ops):
+    kind = draw(st.sampled_from(["unary", "binary", "binary", "compare", "switch", "cast",
+                                 "reduce", "shape"]))
+    a = _pick(draw, pool)
+    if kind == "unary":
+        name = draw(st.sampled_from(UNARY))
+        ops.add(name)
+        return getattr(T, name)(a)
+    if kind == "binary":
+        name = draw(st.sampled_from(BINARY))
+        b = _pick(draw, pool)
+        if name == "pow" and a.dtype not in FLOATS and b.dtype not in FLOATS:
+            b = T.mod(b, 5)  # numpy raises for negative integer exponents
+            ops.add("mod")
+        ops.add(name)
+        return getattr(T, name)(a, b)
+    if kind == "compare":
+        ops.add("compare")
+        return getattr(T, draw(st.sampled_from(COMPARE)))(a, _pick(draw, pool))
+    if kind == "switch":
+        ops.add("switch")
+        cond = T.gt(a, 0) if a.dtype != "bool" else a
+        return T.switch(cond, _pick(draw, pool), _pick(draw, pool))
+    if kind == "cast":
+        dtype = draw(st.sampled_from(DTYPES))
+        ops.add("cast")
+        if a.dtype in FLOATS and dtype not in FLOATS and dtype != "bool":
+            a = _int_safe(a)
+        return T.cast(a, dtype)
+    if kind == "reduce" and a.ndim > 0:
+        name = draw(st.sampled_from(["sum", "prod", "max", "min", "mean", "argmax"]))
+        axis = draw(st.one_of(st.none(), st.integers(0, a.ndim - 1)))
+        keepdims = draw(st.booleans()) and name != "argmax"
+        ops.add(name)
+        if a.dtype in FLOATS:
+            a = T.clip(a, -1e6, 1e6)  # reduced in any order without overflowing
+            ops.add("clip")
+        if name == "argmax":
+            return T.argmax(a, axis=axis)
+        return getattr(T, name)(a, axis=axis, keepdims=keepdims)
+    if kind == "shape" and a.ndim > 0:
+        ops.add("reshape" if draw(st.booleans()) else "dimshuffle")
+        if "reshape" in ops:
+            return T.flatten(a)
+        return a.T
+    ops.add("neg")
+    return -a
+
+
+def _product(draw, names, inputs, args, ops):
+    """dot of two new inputs of 1 or 2 dims, of maybe different dtypes (values within +-1e3,
+    NaN and Inf among them, so that no order of the sum overflows)."""
+    k, m, n = (draw(st.integers(1, 3)) for _ in range(3))
+    shapes = draw(st.sampled_from([((m, k), (k, n)), ((m, k), (k,)), ((k,), (k, n)),
+                                   ((k,), (k,))]))
+    operands = []
+    for name, shape in zip(names, shapes):
+        dtype = draw(st.sampled_from(["float64", "float32", "int32", "int64"]))
+        var = T.tensor(dtype, (False,) * len(shape), name=name)
+        if dtype in FLOATS:
+            flat = draw(st.lists(st.one_of(st.sampled_from([0.0, -0.0, np.nan, np.inf, 1.5]),
+                                           st.floats(-1e3, 1e3)),
+                                 min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))
+        else:
+            flat = draw(st.lists(st.integers(-1000, 1000), min_size=int(np.prod(shape)),
+                                 max_size=int(np.prod(shape))))
+        inputs.append(var)
+        args.append(_layout(draw, np.array(flat, dtype=dtype).reshape(shape)))
+        operands.append(var)
+    ops.add("dot")
+    return T.dot(*operands)
+
+
+def batches(size):
+    """A strategy for lists of ``size`` graphs, compiled together."""
+    return st.lists(graphs(), min_size=size, max_size=size)
+
+
+TOLERANCE = {"float64": 1e-9, "float32": 2e-5}
+
+
+class Report:
+    """Counts of a fuzzing run and the mismatches found (each a readable description)."""
+
+    def __init__(self):
+        self.graphs = self.gradients = self.modules = 0
+        self.mismatches = []
+
+    def add(self, other):
+        self.graphs += other.graphs
+        self.gradients += other.gradients
+        self.modules += other.modules
+        self.mismatches += other.mismatches
+
+
+def _scale(graph, given):
+    """The largest finite magnitude of any float value the reference computes for the graph
+    (the tolerance of a cancellation between values of that size)."""
+    try:
+        computed = reference.run_all([graph.output], given)
+    except Exception:  # noqa: BLE001 - the comparison reports it
+        return 1.0
+    largest = 1.0
+    for value in computed.values():
+        value = np.asarray(value)
+        if value.dtype.kind == "f" and value.size:
+            finite = np.abs(value[np.isfinite(value)])
+            if finite.size:
+                largest = max(largest, float(finite.max()))
+    return largest
+
+
+def disagreement(got, want, scale, exact_zeros):
+    """None when ``got`` (compiled) agrees with ``want`` (reference), else why not."""
+    got, want = np.asarray(got), np.asarray(want)
+    if got.dtype != want.dtype or got.shape != want.shape:
+        return f"dtype/shape {got.dtype}{got.shape} vs {want.dtype}{want.shape}"
+    if got.dtype.kind != "f":
+        return None if np.array_equal(got, want) else f"values {got!r} vs {want!r}"
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        if not np.array_equal(test(got), test(want)):
+            return f"{test.__name__} pattern {got!r} vs {want!r}"
+    finite = np.isfinite(want)
+    tol = TOLERANCE[str(got.dtype)]
+    with np.errstate(all="ignore"):
+        error = np.abs(got[finite].astype(float) - want[finite].astype(float))
+        bound = tol * (np.abs(want[finite].astype(float)) + scale)
+    if np.any(error > bound):
+        return f"values {got!r} vs {want!r} (tolerance {tol} x (|value| + {scale:.3g}))"
+    zeros = want == 0
+    if exact_zeros and not np.array_equal(np.signbit(got[zeros]), np.signbit(want[zeros])):
+        return f"signed zeros {got!r} vs {want!r}"
+    return None
+
+
+def _outcome(call):
+    try:
+        with np.errstate(all="ignore"):
+            return call(), None
+    except (ValueError, TypeError, IndexError, ZeroDivisionError) as exc:
+        return None, type(exc)
+
+
+def _gradient(graph):
+    try:
+        return T.grad(T.sum(graph.output), graph.wrt, disconnected_inputs="ignore")
+    except (NotImplementedError, TypeError, ValueError):
+        return None
+
+
+def check_batch(batch, out_dir, name="fuzz"):
+    """Compile ``batch`` as one module, run and compare every graph; a Report."""
+    report = Report()
+    module = codegen.Module(name)
+    grads = {}
+    for k, graph in enumerate(batch):
+        module.add_function(f"g{k}", graph.inputs, graph.output, on_unused_input="ignore")
+        if graph.wrt is not None:
+            grads[k] = _gradient(graph)
+            if grads[k] is not None:
+                module.add_function(f"d{k}", graph.inputs, grads[k], on_unused_input="ignore")
+    compiled = load_module(module.build(out_dir))
+    report.modules += 1
+    for k, graph in enumerate(batch):
+        report.graphs += 1
+        given = {v.id: np.ascontiguousarray(a) for v, a in zip(graph.inputs, graph.args)}
+        scale = _scale(graph, given)
+        pairs = [(f"g{k}", graph.output, graph.exact_zeros)]
+        if grads.get(k) is not None:
+            pairs.append((f"d{k}", grads[k], False))
+            report.gradients += 1
+        for fname, output, exact_zeros in pairs:
+            want, want_error = _outcome(lambda: codegen.function(
+                graph.inputs, output, mode="FAST_COMPILE", on_unused_input="ignore")(
+                    *graph.args))
+            got, got_error = _outcome(lambda: getattr(compiled, fname)(*graph.args))
+            if want_error or got_error:
+                why = None if want_error == got_error else f"raised {got_error} vs {want_error}"
+            else:
+                why = disagreement(got, want, scale if fname[0] == "g" else scale * 10,
+                                   exact_zeros)
+            if why:
+                report.mismatches.append(f"{fname}: {codegen.pp(output)} on "
+                                         f"{[a for a in graph.args]!r}: {why}")
+    return report

@@ -1,0 +1,68 @@
+"""Identifiers in the generated code: whatever users name things, nothing collides."""
+
+import numpy as np
+import pytest
+
+import codegen
+import codegen.tensor as T
+from codegen.compile.module import load_module
+from codegen.lower.lowering import Names
+
+#: Names that met a C macro, a generated name or a name of the template before.
+AWKWARD = ["INFINITY", "I", "NAN", "EOF", "state", "spare", "allow_downcast", "linux", "errno",
+           "size_t", "Py_None", "NPY_FLOAT64", "M_PI", "cg_gemm_acc_d", "double", "lambda",
+           "np", "result", "outputs", "snapshot", "_ws", "n0", "t0", "x", "x_p", "A", "A_n0",
+           "x_s0", "fn_k0_mul", "1x", "a b", "π", ""]
+
+
+def test_names_avoid_reserved_forms():
+    names = Names()
+    got = [names.new(hint) for hint in AWKWARD]
+    assert len(set(got)) == len(got)
+    for name in got:
+        assert name.isidentifier() and name.isascii() and not name.startswith("_")
+        assert not Names.MACRO_LIKE.match(name) and not Names.DERIVED.search(name)
+        assert name not in Names.RESERVED
+    assert got[AWKWARD.index("x")] == "x" and got[AWKWARD.index("A")] == "A"
+    assert got[AWKWARD.index("EOF")] == "v_EOF"
+    assert got[AWKWARD.index("x_p")] == "x_p_1"
+
+
+@pytest.fixture(scope="module")
+def awkward_module(tmp_path_factory):
+    """One function whose inputs carry every awkward name, and one per pair that collided."""
+    inputs = [T.vector(name) for name in AWKWARD]
+    total = inputs[0]
+    for v in inputs[1:]:
+        total = total + v
+    module = codegen.Module("awkward")
+    module.add_function("everything", inputs, [total, T.sum(inputs[0] * inputs[-1])])
+    x, x_p, A, A_n0 = T.vector("x"), T.vector("x_p"), T.matrix("A"), T.matrix("A_n0")
+    module.add_function("pairs", [x, x_p, A, A_n0], [x * 2 - x_p, T.dot(A, A_n0)])
+    return load_module(module.build(str(tmp_path_factory.mktemp("awkward"))))
+
+
+def test_awkward_names_build_and_compute(awkward_module):
+    values = [np.full(3, float(k)) for k in range(len(AWKWARD))]
+    total, dot = awkward_module.everything(*values)
+    np.testing.assert_array_equal(total, np.full(3, sum(range(len(AWKWARD)))))
+    assert dot == 0.0
+    x, A = np.array([1.0, 2.0]), np.arange(4.0).reshape(2, 2)
+    got = awkward_module.pairs(x, x + 1, A, A.T)
+    np.testing.assert_array_equal(got[0], x * 2 - (x + 1))
+    np.testing.assert_array_equal(got[1], A @ A.T)
+
+
+def test_awkward_names_through_function():
+    v = T.vector("INFINITY")
+    w = T.vector("allow_downcast")
+    f = codegen.function([v, w], v * w, name="np")
+    np.testing.assert_array_equal(f(np.ones(2), np.full(2, 3.0)), [3.0, 3.0])
+
+
+def test_module_function_names_that_would_shadow_the_module_are_refused():
+    x = T.vector("x")
+    module = codegen.Module("shadow")
+    for bad in ["np", "load", "_private", "lambda", "len", "a-b"]:
+        with pytest.raises(ValueError, match="not a usable function name"):
+            module.add_function(bad, [x], x)
