@@ -21,7 +21,7 @@ def _rows():
     i32a, i32b = T.ivector("a"), T.ivector("b")
     i64a, i64b = T.lvector("a"), T.lvector("b")
     f32 = T.fvector("f")
-    A32, A = T.fmatrix("A"), T.matrix("A")
+    A32 = T.fmatrix("A")
     Ai32, w64 = T.imatrix("A"), T.lvector("w")
     s = T.dscalar("s")
     int_min32 = np.array([-2**31, 7, -7, 5], "int32")
