@@ -67,7 +67,8 @@ class Dot(Op):
         a, b = (v.T if t else v for v, t in zip(values, self.trans))
         if a.shape[-1] != b.shape[0]:
             raise self._mismatch(node, a.shape, b.shape)
-        return [np.asarray(np.dot(a, b), dtype=node.out.dtype)]
+        with np.errstate(all="ignore"):  # NaN and Inf as in compiled code, silently
+            return [np.asarray(np.dot(a, b), dtype=node.out.dtype)]
 
     def infer_shape(self, node, input_shapes):
         sa, sb = self._effective(0, input_shapes[0]), self._effective(1, input_shapes[1])
