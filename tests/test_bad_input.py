@@ -1,8 +1,7 @@
 """Bad input (tests/badinput.py): a correct result or a clear error, and no state change."""
 
-import pytest
-
 import badinput
+import pytest
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,8 @@
 import os
 import tempfile
 
-from hypothesis import HealthCheck, given, settings
-
 import fuzzgraphs
+from hypothesis import HealthCheck, given, settings
 
 #: CI's profile: this many modules of GRAPHS graphs each, the same ones every run.
 MODULES = int(os.environ.get("CODEGEN_FUZZ_MODULES", "8"))
