@@ -1,6 +1,6 @@
 PY ?= python
 
-.PHONY: setup mlp test tutorial bench clean
+.PHONY: setup mlp test tutorial bench fuzz reliability clean
 
 setup:
 	$(PY) -m pip install -q -e '.[test,examples]'
@@ -17,6 +17,15 @@ bench:
 
 test:
 	$(PY) -m pytest -q
+
+# 10,000 random graphs compiled and compared with the numpy reference (about 20 minutes)
+fuzz:
+	$(PY) tests/fuzz.py --graphs 10000
+
+# the reliability figures as one table (fuzzing, bad input, threads, build races, damaged
+# caches, memory; about 30 minutes); QUICK=1 runs a small share of each
+reliability:
+	$(PY) tests/reliability.py $(if $(QUICK),--quick)
 
 clean:
 	$(MAKE) -C examples/mlp clean

@@ -278,9 +278,9 @@ def verified(target):
     was installed (a truncated, replaced or missing file would crash or fail the import)."""
     stem = target[: -len(_ext_suffix())]
     try:
-        with open(stem + DIGEST_SUFFIX) as f:
+        with open(stem + DIGEST_SUFFIX, "rb") as f:
             recorded = f.read().strip()
-        return _file_digest(target) == recorded
+        return _file_digest(target).encode() == recorded
     except OSError:
         return False
 

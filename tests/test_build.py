@@ -68,7 +68,8 @@ def _import_and_call(path, tag):
     return out.returncode, out.stdout.strip()
 
 
-@pytest.mark.parametrize("damage", ["truncated", "deleted", "another", "no_digest"])
+@pytest.mark.parametrize("damage", ["truncated", "deleted", "another", "no_digest",
+                                    "garbage_digest"])
 def test_a_damaged_cache_entry_is_built_again(tmp_path, monkeypatch, damage):
     """16. Every entry is verified before use: a truncated, deleted or replaced extension,
     or one without its digest, is built again instead of loaded (or left to fail)."""
@@ -84,8 +85,11 @@ def test_a_damaged_cache_entry_is_built_again(tmp_path, monkeypatch, damage):
     elif damage == "another":
         other_source, _ = _small_source(5)
         shutil.copy(build.build("entry_5", other_source, flags), path)
-    else:
+    elif damage == "no_digest":
         os.remove(path[: -len(build._ext_suffix())] + build.DIGEST_SUFFIX)
+    else:
+        with open(path[: -len(build._ext_suffix())] + build.DIGEST_SUFFIX, "wb") as f:
+            f.write(b"\xff\x00 not a digest")
     assert not build.verified(path)
     again = build.build("entry_3", source, flags)
     assert again == path and build.verified(path)

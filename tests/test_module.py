@@ -105,13 +105,18 @@ def test_emitted_pyx_builds_alone_as_one_file(built, tmp_path):
     assert runs[0].stdout == runs[1].stdout
 
 
-def test_module_without_its_state_file_says_what_to_set(built, tmp_path):
-    """Without mlp_test_state.npz the module imports with no state; a call names the state
-    to set instead of failing inside, and works once it is set."""
+@pytest.mark.parametrize("state_file", ["absent", "damaged"])
+def test_module_without_its_state_file_says_what_to_set(built, tmp_path, state_file):
+    """Without mlp_test_state.npz (or with a damaged one: a warning) the module imports with
+    no state; a call names the state to set instead of failing inside, and works once it is
+    set."""
     path, module, (mlp, xin, target, cost, updates, X, y) = built
     alone = tmp_path / "bare"
     alone.mkdir()
     shutil.copy(path, alone)
+    if state_file == "damaged":
+        good = open(os.path.join(os.path.dirname(path), "mlp_test_state.npz"), "rb").read()
+        (alone / "mlp_test_state.npz").write_bytes(good[: len(good) // 2])
     np.save(tmp_path / "X.npy", X)
     script = BLOCKER + textwrap.dedent(f"""
         import sys, numpy as np
@@ -137,6 +142,8 @@ def test_module_without_its_state_file_says_what_to_set(built, tmp_path):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert lines[0].startswith("predict: state W, W_1, b, b_1") and "set_value" in lines[0]
+    assert ("damaged" in lines[0]) == (state_file == "damaged")
+    assert ("the state is unset" in out.stderr) == (state_file == "damaged")
     assert "'W' is not set" in lines[1]
     m = load_module(path)
     np.testing.assert_allclose(eval(lines[2]), m.predict(X), rtol=1e-12)
