@@ -92,10 +92,11 @@ def _rows():
              np.array([-inf] * 17 + [-0.0, 4.0]) ** 0.5),
             ("pow_half_scalar", [s], s ** 0.5, [np.float64(-inf)], np.array(-inf) ** 0.5),
             # 10. exp(log(x)) and log(exp(x)) are not x
-            ("exp_log", [x], T.exp(T.log(x)), [np.array([-1.0, 2.0])],
-             np.exp(np.log([-1.0, 2.0]))),
-            ("log_exp", [x], T.log(T.exp(x)), [np.array([1000.0, 1.0])],
-             np.log(np.exp([1000.0, 1.0]))),
+            # (at points where libm's and numpy's exp and log agree to the bit)
+            ("exp_log", [x], T.exp(T.log(x)), [np.array([-1.0, 1.0])],
+             np.exp(np.log([-1.0, 1.0]))),
+            ("log_exp", [x], T.log(T.exp(x)), [np.array([1000.0, 0.0])],
+             np.log(np.exp([1000.0, 0.0]))),
             # 11. bool casts test against zero
             ("cast_bool", [x], T.cast(x, "bool"), [np.array([0.5, nan, 256.0, 0.0, -0.0])],
              np.array([0.5, nan, 256.0, 0.0, -0.0]).astype(bool)),

@@ -20,7 +20,7 @@ C_OPS = {
     "sub": "({0} - {1})",
     "mul": "({0} * {1})",
     "true_div": "({0} / {1})",
-    "pow": "pow{f}({0}, {1})",
+    "pow": "cg_pow{f}({0}, {1})",
     "pow_int": "cg_ipow_{out}({0}, {1})",
     "floor_div": "cg_floor_div{f}({0}, {1})",
     # C's / and % truncate and trap on INT_MIN / -1; these floor as numpy does, give 0 for a
@@ -117,6 +117,10 @@ static inline T cg_mod##F(T a, T b) { \
 }
 CG_DIVMOD(double, )
 CG_DIVMOD(float, f)
+/* x ** 0.5 is sqrt(x), as numpy 2 computes it ((-inf) ** 0.5 is NaN, (-0.) ** 0.5 is -0.),
+   in every element alike (gcc turns pow(x, 0.5) into sqrt in vector loops only). */
+static inline double cg_pow(double x, double y) { return y == 0.5 ? sqrt(x) : pow(x, y); }
+static inline float cg_powf(float x, float y) { return y == 0.5f ? sqrtf(x) : powf(x, y); }
 /* Integer powers by squaring, wrapping on overflow as numpy's do (through unsigned
    arithmetic); a negative exponent gives 0 but for the bases 1 and -1 (numpy raises). */
 #define CG_IPOW(T, U) \

@@ -84,8 +84,8 @@ class Names:
     names, macros of the included headers, or the names the code derives from it (``x_p``,
     ``x_s0``, ``x_n0``: a user's ``x_p`` becomes ``x_p_1``). Names in the style of macros (no
     lowercase letter, two capitals or more, three characters or more: ``EOF``, ``NAN``,
-    ``M_E``, but not ``W_1``; and ``I``, complex.h's) and those with a library's prefix (``Py``, ``NPY``, ``PRI``, ``M_``, ``cg_``...)
-    are prefixed with ``v_``.
+    ``M_E``, but not ``W_1``; and ``I``, complex.h's) and those with a library's prefix
+    (``Py``, ``NPY``, ``PRI``, ``M_``, ``cg_``...) are prefixed with ``v_``.
     """
 
     RESERVED = frozenset(_C_NAMES + _PYTHON_NAMES + [
@@ -93,8 +93,9 @@ class Names:
         "int64_t", "row", "best", "best_k", "k", "m", "v"])
     KERNEL_LOCAL = re.compile(r"^(?:[nidtj]|acc|blk|blen|cgb)[0-9]+$")
     DERIVED = re.compile(r"_(?:p|s[0-9]+|n[0-9]+)$|_t$")  # and POSIX's types end in _t
-    MACRO_LIKE = re.compile(r"^(?:(?=(?:[^A-Z]*[A-Z]){2})[A-Z0-9_]{3,}|I|(?:Py|PY|Npy|NPY|npy|PRI|SCN|M_|L_|P_|MyPy|"
-                            r"cg_|CG_|CODEGEN|pyx|__pyx).*)$")
+    MACRO_LIKE = re.compile(r"^(?:(?=(?:[^A-Z]*[A-Z]){2})[A-Z0-9_]{3,}|I|"
+                            r"(?:Py|PY|Npy|NPY|npy|PRI|SCN|M_|L_|P_|MyPy|cg_|CG_|CODEGEN|pyx|"
+                            r"__pyx).*)$")
 
     def __init__(self):
         self.used = set()

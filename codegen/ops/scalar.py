@@ -124,6 +124,15 @@ def _softplus(x):
     return (np.log1p(np.exp(-np.abs(x))) + np.maximum(x, 0)).astype(x.dtype)
 
 
+def _pow(x, y):
+    """numpy's power, but sqrt where the exponent is 0.5, as numpy 2 computes a scalar
+    exponent of 0.5 (so (-inf) ** 0.5 is NaN and (-0.) ** 0.5 is -0.), whatever numpy is
+    installed and wherever the exponent comes from."""
+    if np.asarray(x).dtype.kind != "f":
+        return np.power(x, y)
+    return np.where(np.equal(y, 0.5), np.sqrt(x), np.power(x, y))
+
+
 def _sgn(x):
     return np.sign(x)
 
@@ -136,7 +145,7 @@ ROWS = [
              precedence=2),
     ScalarOp("true_div", 2, _n(np.true_divide), out_dtype=out_float,
              grad=lambda x, y, o, g: [g / y, -g * o / y], infix="/", precedence=2),
-    ScalarOp("pow", 2, _n(np.power), out_dtype=out_int_for_bools, grad=_grad_pow, infix="**",
+    ScalarOp("pow", 2, _n(_pow), out_dtype=out_int_for_bools, grad=_grad_pow, infix="**",
              precedence=4),
     # floor division and modulo with Python's signs; x // 0 and x % 0 are 0 for ints (numpy)
     ScalarOp("floor_div", 2, _n(np.floor_divide), out_dtype=out_int_for_bools,

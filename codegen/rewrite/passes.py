@@ -79,7 +79,7 @@ def _simplify_elemwise(node):
         if _is_const(ins[1], 2):
             return _same_type_or_cast(t.mul(ins[0], ins[0]), out)
         if _is_const(ins[1], 0.5) and out.dtype.startswith("float"):
-            # numpy computes x ** 0.5 as sqrt(x) (so (-inf) ** 0.5 is NaN and (-0.) ** 0.5
+            # numpy 2 computes x ** 0.5 as sqrt(x) (so (-inf) ** 0.5 is NaN and (-0.) ** 0.5
             # is -0.), and gcc vectorizes pow(x, 0.5) as sqrt but leaves the scalar rest
             return _same_type_or_cast(t.sqrt(ins[0]), out)
     if name == "neg" and ins[0].owner is not None and is_elemwise(ins[0].owner, "neg"):

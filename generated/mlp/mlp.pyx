@@ -162,6 +162,10 @@ cdef extern from *:
     #define CG_DIVMOD(T, F) static inline T cg_floor_div##F(T a, T b) {     if (!b) return a / b;     T mod = fmod##F(a, b), div = (a - mod) / b, floordiv;     if (mod && ((b < 0) != (mod < 0))) div -= 1;     if (!div) return copysign##F(0, a / b);     floordiv = floor##F(div);     return div - floordiv > (T)0.5 ? floordiv + 1 : floordiv; } static inline T cg_mod##F(T a, T b) {     T mod = fmod##F(a, b);     if (!b) return mod;     if (!mod) return copysign##F(0, b);     return (b < 0) != (mod < 0) ? mod + b : mod; }
     CG_DIVMOD(double, )
     CG_DIVMOD(float, f)
+    /* x ** 0.5 is sqrt(x), as numpy 2 computes it ((-inf) ** 0.5 is NaN, (-0.) ** 0.5 is -0.),
+       in every element alike (gcc turns pow(x, 0.5) into sqrt in vector loops only). */
+    static inline double cg_pow(double x, double y) { return y == 0.5 ? sqrt(x) : pow(x, y); }
+    static inline float cg_powf(float x, float y) { return y == 0.5f ? sqrtf(x) : powf(x, y); }
     /* Integer powers by squaring, wrapping on overflow as numpy's do (through unsigned
        arithmetic); a negative exponent gives 0 but for the bases 1 and -1 (numpy raises). */
     #define CG_IPOW(T, U) static inline T cg_ipow_##T(T base, T e) {     if (e < 0) return base == 1 ? 1 : base == -1 ? ((e & 1) ? -1 : 1) : 0;     U result = 1, b = (U)base;     while (e) { if (e & 1) result *= b; b *= b; e >>= 1; }     return (T)result; }
