@@ -153,23 +153,8 @@ def threads(n_threads, calls):
 
 # ---------------------------------------------------------------- build races
 
-RACE = textwrap.dedent("""
-    import sys
-    import numpy as np
-    import codegen, codegen.tensor as T
-    from codegen.compile.module import load_module
-    codegen.config.cache_dir = sys.argv[2]
-    x = T.vector("x")
-    w = codegen.shared(np.arange(4.0), name="w")
-    module = codegen.Module("race")
-    module.add_function("step", [x], T.sum(w * x), updates=[(w, w + x)])
-    m = load_module(module.build(sys.argv[1]))
-    assert np.array_equal(m.get_value("w"), np.arange(4.0))
-    assert m.step(np.ones(4)) == 6.0
-""")
-
-
 def build_races(rounds, processes):
+    from test_build import RACE  # one module built, imported and called by each process
     failures = 0
     leftovers = 0
     for _ in range(rounds):
