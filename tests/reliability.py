@@ -37,7 +37,9 @@ def _python(code, *args, timeout=600, env=None):
 
 def fuzzing(graphs):
     from fuzz import fuzz
-    report = fuzz(graphs, 50, int(time.time()), progress=True)
+    seed = int(time.time())
+    print(f"fuzzing seed {seed}", file=sys.stderr)
+    report = fuzz(graphs, 50, seed, progress=True)
     for line in report.mismatches:
         print("MISMATCH", line, file=sys.stderr)
     return {"graphs fuzzed (gradients among them)": f"{report.graphs} ({report.gradients})",
