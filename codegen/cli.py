@@ -10,6 +10,8 @@ import runpy
 import sys
 import time
 
+from codegen import backends
+
 
 def _load_spec(path):
     from codegen.compile.module import Module
@@ -67,8 +69,8 @@ def cmd_build(args):
         config.floatX = args.floatX
     if not os.path.isfile(args.spec):
         raise UsageError(f"spec file not found: {args.spec}")
-    options = repr((os.path.abspath(args.spec), args.debug, args.floatX, args.target,
-                    args.backend))
+    backend = backends.resolve(backend=args.backend)
+    options = repr((os.path.abspath(args.spec), args.debug, args.floatX, args.target, backend))
     stem = os.path.splitext(os.path.basename(args.spec))[0]
     stamp_path = os.path.join(args.out, f".codegen-build-{stem}.json")
     if _up_to_date(stamp_path, options):
@@ -154,7 +156,8 @@ def parser():
     b = sub.add_parser("build", help="build every codegen.Module a spec file defines")
     b.add_argument("spec")
     b.add_argument("--out", default="generated")
-    b.add_argument("--backend", default="cython", choices=["cython"])
+    b.add_argument("--backend", default=None, choices=backends.names(),
+                   help="the compiled backend (default: the one of config.device)")
     b.add_argument("--debug", action="store_true", help="NaN/Inf and bounds checks per kernel")
     b.add_argument("--floatX", choices=["float32", "float64"])
     b.add_argument("--target", choices=["native", "portable"], default=None)

@@ -41,3 +41,32 @@ def test_flags_are_read(monkeypatch):
     monkeypatch.setenv("CODEGEN_FLAGS", "floatX")
     with pytest.raises(ValueError, match="CODEGEN_FLAGS: expected KEY=VALUE"):
         type(codegen.config)()
+
+
+def test_a_device_that_cannot_build_here_is_a_clear_error():
+    """config.device = 'cuda' never compiles for the CPU in silence."""
+    import numpy as np
+
+    import codegen.tensor as T
+    from codegen.backends import BackendUnavailable
+    x = T.vector("x")
+    codegen.config.device = "cuda"
+    with pytest.raises(BackendUnavailable, match="device='cuda'.*CUDA backend.*device='cpu'"):
+        codegen.function([x], x * 2)
+    with pytest.raises(BackendUnavailable, match="cuda"):
+        codegen.Module("m").add_function("f", [x], x * 2).source()
+    f = codegen.function([x], x * 2, mode="FAST_COMPILE")  # the reference needs no backend
+    assert f(np.ones(2)).tolist() == [2.0, 2.0]
+    codegen.config.device = "cpu"
+    assert codegen.function([x], x * 2)(np.ones(2)).tolist() == [2.0, 2.0]
+
+
+def test_codegen_build_names_the_backend_it_cannot_use(tmp_path, monkeypatch, capsys):
+    from codegen import cli
+    spec = tmp_path / "spec.py"
+    spec.write_text("import codegen, codegen.tensor as T\nx = T.vector('x')\n"
+                    "m = codegen.Module('m')\nm.add_function('f', [x], x * 2)\n")
+    assert cli.main(["build", str(spec), "--out", str(tmp_path), "--backend", "cuda"]) == 1
+    assert "backend 'cuda'" in capsys.readouterr().err
+    monkeypatch.setenv("THEANO_FLAGS", "device=gpu")
+    assert type(codegen.config)().device == "cuda"

@@ -182,5 +182,7 @@ def make_executable(fgraph, mode, ins, name, allow_downcast):
     mode = as_mode(mode)
     if not mode.compiled:
         return ReferenceExecutable(fgraph)
+    from codegen.backends import resolve
+    resolve()  # config.device names a backend that builds here, or a clear error
     from codegen.compile.compiled import CompiledExecutable
     return CompiledExecutable(fgraph, ins, name, mode, allow_downcast)

@@ -24,7 +24,7 @@ import tempfile
 import numpy as np
 
 import codegen
-from codegen.backends import cexpr, ckernel
+from codegen.backends import cexpr, ckernel, resolve
 from codegen.backends.cython import render
 from codegen.build import build, compiler_flags, load
 from codegen.compile.function import prepare
@@ -161,11 +161,13 @@ class Module:
         return self
 
     def source(self, debug=False, spec_path="<interactive>", target=None):
+        resolve()
         flags = compiler_flags(target, debug)
         return assemble(self.name, self.specs, debug, spec_path, flags)[0]
 
     def emit(self, out_dir, debug=False, spec_path="<interactive>", target=None):
         """Write ``out_dir/<name>.pyx`` and the initial state; return the .pyx path."""
+        resolve()
         flags = compiler_flags(target, debug)
         source, initial, _ = assemble(self.name, self.specs, debug, spec_path, flags)
         os.makedirs(out_dir, exist_ok=True)
