@@ -18,12 +18,12 @@ bench:
 test:
 	$(PY) -m pytest -q
 
-# 10,000 random graphs compiled and compared with the numpy reference (about 20 minutes)
+# 10,000 random graphs compiled and compared with the numpy reference (about 10 minutes)
 fuzz:
 	$(PY) tests/fuzz.py --graphs 10000
 
 # the reliability figures as one table (fuzzing, bad input, threads, build races, damaged
-# caches, memory; about 30 minutes); QUICK=1 runs a small share of each
+# caches, memory; about 12 minutes); QUICK=1 runs a small share of each
 reliability:
 	$(PY) tests/reliability.py $(if $(QUICK),--quick)
 
