@@ -163,9 +163,10 @@ def prepare(inputs, outputs, updates=None, givens=None, name=None, on_unused_inp
         if not isinstance(spec.variable, Variable) or isinstance(spec.variable, SharedVariable):
             raise TypeError(f"function: inputs must be symbolic variables (not shared), got "
                             f"{spec.variable!r}")
-    single = outputs is not None and not isinstance(outputs, (list, tuple))
+    from codegen.tensor.basic import SymbolicShape, as_tensor_variable
+    single = outputs is not None and (not isinstance(outputs, (list, tuple))
+                                      or isinstance(outputs, SymbolicShape))  # x.shape: one
     outs = [] if outputs is None else ([outputs] if single else list(outputs))
-    from codegen.tensor.basic import as_tensor_variable
     outs = [as_tensor_variable(o) for o in outs]
     pairs = _as_update_pairs(updates)
     if givens:

@@ -208,9 +208,18 @@ class Lowerer:
             return ref
         dims = ("1",) * var.ndim
         buf = ArrayRef(self.names.new(self.hint(var)), var.dtype, dims)
-        self.views.append(View(buf, "", f"np.full({_shape_tuple(dims)}, {_py_scalar(ref)}, "
-                                        f"dtype=np.{var.dtype})"))
-        self.kinds[buf.name] = "view"
+        if ref.op in ("const", "dim"):
+            self.views.append(View(buf, "", f"np.full({_shape_tuple(dims)}, {_py_scalar(ref)}, "
+                                            f"dtype=np.{var.dtype})"))
+            self.kinds[buf.name] = "view"
+        else:  # computed from shapes and constants: a loop of one element stores it
+            self.buffers.append(Buffer(buf))
+            self.kinds[buf.name] = "buffer"
+            origin = self.origin(var.owner)
+            self.steps.append(LoopKernel(
+                self._step_name(buf.name), dims, (Operand(buf, _axis_map(var.broadcastable),
+                                                          "out"),), (),
+                (Assign("v", var.dtype, ref, origin),), (Store(0, "v"),), (origin,)))
         self.vals[var.id] = ("array", buf)
         return buf
 
@@ -304,14 +313,20 @@ class Lowerer:
                 self._lower_node(unit)
         emitted = {(c.lhs, c.rhs) for c in self.checks} | {(c.rhs, c.lhs) for c in self.checks}
         self.checks.extend(c for c in required if (c.lhs, c.rhs) not in emitted)
-        out_refs = [self.array(v) if v.ndim and self.val_kind(v) == "scalar" else self.val(v)[1]
-                    for v in self.fgraph.outputs]  # a constant of shape (1, 1) stays one
+        out_refs = [self.array(v) if self._needs_array(v) else self.val(v)[1]
+                    for v in self.fgraph.outputs]
         targets = self._update_state(state)
         updates = [(target.name, self._fresh(value))
                    for target, (_, value) in zip(targets, self.fgraph.updates)]
         return Program(self.name, args, state, self.dims, self.checks, self.constants,
                        self.buffers, self.views, self.steps, out_refs, updates,
                        materialized=self.materialized, fgraph=self.fgraph)
+
+    def _needs_array(self, output):
+        """Whether an output computed as a scalar expression needs an array: one of shape
+        (1, 1) stays one, and one computed from shapes is stored by a kernel."""
+        kind, ref = self.val(output)
+        return kind == "scalar" and (output.ndim > 0 or ref.op not in ("const", "dim"))
 
     def _leaf_shape(self, var):
         kind, ref = self.vals.get(var.id, (None, None))

@@ -11,7 +11,7 @@ import builtins
 import numpy as np
 
 from codegen.config import config
-from codegen.graph import TensorType, Variable
+from codegen.graph import Constant, TensorType, Variable
 from codegen.ops.blas import dot as _dot
 from codegen.ops.elemwise import elemwise
 from codegen.ops.reduce import Argmax, Reduce
@@ -76,6 +76,8 @@ def as_tensor_variable(x, name=None):
         const = constant(np.asarray(x, dtype=weak_scalar_dtype(x)), name=name)
         const.weak = True
         return const
+    if isinstance(x, (list, tuple)) and any(isinstance(e, Variable) for e in x):
+        return stack(x)  # (x.shape[0], 3), or x.shape itself: a vector
     if isinstance(x, (np.ndarray, np.generic, list, tuple)):
         return constant(x, name=name)
     raise TypeError(f"cannot convert {type(x).__name__} to a symbolic tensor")
@@ -289,8 +291,27 @@ def argmax(x, axis=None, keepdims=False):
 
 
 def shape_of(x, axis):
-    """Length of ``x`` along ``axis`` as an int64 scalar (``x.shape[axis]``)."""
-    return ShapeOf(int(axis) % x.ndim)(as_tensor_variable(x))
+    """Length of ``x`` along ``axis`` as an int64 scalar (``x.shape[axis]``); a constant
+    where ``x``'s type knows it."""
+    x = as_tensor_variable(x)
+    axis = int(axis) % x.ndim
+    known = x.type.shape[axis] if x.type.shape is not None else None
+    if known is not None:
+        return constant(np.int64(known))
+    return ShapeOf(axis)(x)
+
+
+class SymbolicShape(tuple):
+    """``x.shape``: an int64 scalar per dimension, to index (``x.shape[0]``), unpack and
+    take ``len`` of as a tuple, and a vector wherever a tensor is expected."""
+
+    def __new__(cls, x):
+        return super().__new__(cls, [shape_of(x, a) for a in range(x.ndim)])
+
+
+def shape(x):
+    """``x.shape``, Theano's ``T.shape(x)`` (see ``SymbolicShape``)."""
+    return SymbolicShape(as_tensor_variable(x))
 
 
 def arange(n):
@@ -315,13 +336,46 @@ def transpose(x, axes=None):
 
 
 def reshape(x, shape):
+    """``x`` reshaped to ``shape``: ints, one -1, ``x.shape[k]``, or another variable's
+    whole shape (``reshape(g, y.shape)``)."""
     x = as_tensor_variable(x)
-    if isinstance(shape, (int, np.integer)):
+    if isinstance(shape, (int, np.integer, Variable)):
         shape = (shape,)
-    for s in shape:
-        if not isinstance(s, (int, np.integer)):
-            raise TypeError(f"reshape: shape entries must be ints, got {type(s).__name__}")
-    return Reshape(tuple(int(s) for s in shape))(x)
+    entries = [_reshape_entry(x, s) for s in shape]
+    if all(e is not None for e in entries):
+        return Reshape(tuple(entries))(x)
+    like = _whole_shape_of(shape)
+    if like is None:
+        raise NotImplementedError("reshape to lengths computed at run time (other than "
+                                  "x.shape[k] or another variable's whole shape)")
+    return Reshape(None)(x, like)
+
+
+def _reshape_entry(x, s):
+    """A Reshape entry for ``s``: an int, or ('d', k) for ``x.shape[k]``; None otherwise."""
+    if isinstance(s, (int, np.integer)):
+        return int(s)
+    if isinstance(s, Constant) and s.ndim == 0 and s.dtype[0] in "iu":
+        return int(s.data)
+    if isinstance(s, Variable) and s.owner is not None and isinstance(s.owner.op, ShapeOf) \
+            and s.owner.inputs[0] is x:
+        return ("d", s.owner.op.axis)
+    if isinstance(s, Variable):
+        return None
+    raise TypeError(f"reshape: shape entries must be ints or int scalars, got "
+                    f"{type(s).__name__}")
+
+
+def _whole_shape_of(shape):
+    """The variable whose shape ``shape`` is, entry for entry, or None."""
+    owners = [s.owner for s in shape if isinstance(s, Variable) and s.owner is not None]
+    if len(owners) != len(shape) or not all(isinstance(o.op, ShapeOf) for o in owners):
+        return None
+    like = owners[0].inputs[0]
+    if like.ndim != len(shape) or any(o.inputs[0] is not like or o.op.axis != k
+                                      for k, o in enumerate(owners)):
+        return None
+    return like
 
 
 def flatten(x, ndim=1):

@@ -62,6 +62,8 @@ class TensorVariable(Variable):
 
     # shape
     @property
+    def shape(self): return _b().shape(self)
+    @property
     def T(self): return _b().transpose(self)
     def transpose(self, *axes): return _b().transpose(self, axes or None)
     def dimshuffle(self, *pattern):

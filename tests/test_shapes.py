@@ -1,0 +1,59 @@
+"""Symbolic shapes: ``x.shape``, ``x.shape[i]``, ``T.shape``, in arithmetic, arange, reshape."""
+
+import numpy as np
+import pytest
+
+import codegen
+import codegen.tensor as T
+
+MODES = ["FAST_RUN", "FAST_COMPILE"]
+X = np.arange(12.0).reshape(3, 4)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_shape_entries_in_arithmetic_and_arange(mode):
+    x = T.matrix("x")
+    f = codegen.function([x], [x.shape[0], x.shape[1] * 2 - 1, T.sum(x) / x.shape[0],
+                               T.arange(x.shape[-1]), x.shape[0] // 2], mode=mode)
+    got = f(X)
+    want = [3, 7, X.sum() / 3, np.arange(4), 1]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    assert got[0].dtype == np.int64 and got[2].dtype == np.float64
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_whole_shape_is_a_vector(mode):
+    x = T.matrix("x")
+    assert len(x.shape) == 2 and len(T.shape(x)) == 2
+    n_rows, n_cols = x.shape  # unpacks as a tuple
+    f = codegen.function([x], x.shape, mode=mode)
+    np.testing.assert_array_equal(f(X), [3, 4])
+    g = codegen.function([x], [T.zeros_like(x).shape, T.as_tensor_variable((n_cols, 5))],
+                         mode=mode)
+    np.testing.assert_array_equal(g(X)[0], [3, 4])
+    np.testing.assert_array_equal(g(X)[1], [4, 5])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_reshape_to_symbolic_shapes(mode):
+    x, z = T.matrix("x"), T.matrix("z")
+    f = codegen.function([x, z], [x.reshape((x.shape[0], -1)).sum(axis=1),
+                                  T.reshape(x, (x.shape[1], x.shape[0])),
+                                  T.reshape(x, z.T.shape) + z.T], mode=mode)
+    rows, swapped, like = f(X, np.ones((4, 3)))
+    np.testing.assert_array_equal(rows, X.sum(axis=1))
+    np.testing.assert_array_equal(swapped, X.reshape(4, 3))
+    np.testing.assert_array_equal(like, X + 1)
+
+
+def test_known_and_broadcastable_lengths_are_constants():
+    row = T.row("r")
+    assert isinstance(row.shape[0], T.TensorConstant) and int(row.shape[0].data) == 1
+    assert not isinstance(row.shape[1], T.TensorConstant)
+
+
+def test_a_reshape_computed_at_run_time_says_it_is_not_supported():
+    x = T.matrix("x")
+    with pytest.raises(NotImplementedError, match="reshape to lengths computed at run time"):
+        T.reshape(x, (x.shape[0] * 2, -1))
