@@ -48,8 +48,7 @@ def convert_value(value, var, argname, fname, allow_downcast=None):
         raise TypeError(f"{where}: expected {var.type.dtype} {var.type.kind_name()}, got "
                         f"{type(value).__name__} of dtype {arr.dtype}")
     if arr.dtype != var.type.numpy_dtype:
-        plain = value if (arr.ndim == 0 and not isinstance(value, (np.ndarray, np.generic))
-                          and not isinstance(value, (list, tuple))) else arr
+        plain = value if not isinstance(value, (np.ndarray, np.generic)) else arr
         if not can_cast_input(plain, var.type.dtype, allow_downcast):
             raise TypeError(f"{where}: expected {var.type.dtype}, got {arr.dtype}; casting "
                             f"would lose precision (pass allow_input_downcast=True to "

@@ -41,6 +41,9 @@ class TensorType:
     def __setattr__(self, name, value):
         raise AttributeError("TensorType is immutable")
 
+    def __reduce__(self):  # pickled by its arguments, not by setting its (immutable) slots
+        return TensorType, (self.dtype, self.broadcastable, self.shape)
+
     @property
     def ndim(self):
         return len(self.broadcastable)
@@ -94,8 +97,9 @@ def can_cast_input(value, dtype, allow_downcast=None):
     """Theano's casting rule for a value given where ``dtype`` is expected.
 
     Arrays cast safely (int64 -> float64 yes, float64 -> float32 no) unless downcasting is
-    allowed; Python scalars are accepted when the conversion is exact, and Python floats are
-    accepted for float32 inputs (as Theano does for floatX).
+    allowed; Python scalars, and lists of them, are accepted when the conversion is exact
+    (``[1, 2]`` for an int32 vector), and Python floats for float32 inputs (as Theano does
+    for floatX).
     """
     if allow_downcast:
         return True
@@ -106,4 +110,11 @@ def can_cast_input(value, dtype, allow_downcast=None):
         converted = np.asarray(value).astype(target)
         return converted.item() == value
     arr = np.asarray(value)
-    return np.can_cast(arr.dtype, target, casting="safe")
+    if np.can_cast(arr.dtype, target, casting="safe"):
+        return True
+    if isinstance(value, (list, tuple)):  # Python numbers, as scalars of them are
+        if target.kind == "f" and arr.dtype.kind == "f":
+            return True
+        with np.errstate(all="ignore"):
+            return bool(np.all(arr.astype(target).astype(arr.dtype) == arr))
+    return False

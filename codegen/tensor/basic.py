@@ -53,10 +53,34 @@ _PREFIXES = {"b": "int8", "w": "int16", "i": "int32", "l": "int64", "f": "float3
              "d": "float64"}
 _KINDS = {"scalar": (), "vector": (False,), "matrix": (False, False), "row": (True, False),
           "col": (False, True), "tensor3": (False,) * 3, "tensor4": (False,) * 4}
+_PLURALS = {"scalar": "scalars", "vector": "vectors", "matrix": "matrices", "row": "rows",
+            "col": "cols", "tensor3": "tensor3s", "tensor4": "tensor4s"}
 for _p, _dt in _PREFIXES.items():
     for _kind, _bc in _KINDS.items():
-        globals()[_p + _kind] = _constructor(_bc, _dt)
-bool_vector = _constructor((False,), "bool")
+        # a type, as in Theano: T.dscalar('x') makes a variable whose .type is T.dscalar
+        globals()[_p + _kind] = TensorType(_dt, _bc)
+bool_vector = TensorType("bool", (False,))
+
+
+def _several(make):
+    """Theano's plural constructors: ``dmatrices('x', 'y')`` gives two variables,
+    ``dmatrices(3)`` three unnamed ones, and a single string of one-letter names
+    (``dscalars('xy')``) one per letter."""
+    def several(*names):
+        if len(names) == 1 and isinstance(names[0], (int, np.integer)):
+            return [make() for _ in range(int(names[0]))]
+        if len(names) == 1:
+            names = names[0]
+        if len(names) == 1:
+            return make(names)
+        return [make(name) for name in names]
+    return several
+
+
+for _kind, _plural in _PLURALS.items():
+    globals()[_plural] = _several(globals()[_kind])
+    for _p in _PREFIXES:
+        globals()[_p + _plural] = _several(globals()[_p + _kind])
 
 
 def constant(value, dtype=None, name=None):
@@ -274,6 +298,18 @@ def mean(x, axis=None, keepdims=False):
         return cast(total, x.dtype if x.dtype.startswith("float") else config.floatX)
     dtype = total.dtype if total.dtype.startswith("float") else config.floatX
     return true_div(cast(total, dtype), cast(count, dtype))
+
+
+def var(x, axis=None, keepdims=False):
+    """Variance over ``axis`` (numpy's, ddof 0)."""
+    x = as_tensor_variable(x)
+    centered = x - mean(x, axis, keepdims=True)
+    return mean(centered * centered, axis, keepdims)
+
+
+def std(x, axis=None, keepdims=False):
+    """Standard deviation over ``axis`` (numpy's, ddof 0)."""
+    return sqrt(var(x, axis, keepdims))
 
 
 def argmax(x, axis=None, keepdims=False):

@@ -31,15 +31,22 @@ def _shifted(x):
     return x - zero_grad(max(x, axis=-1, keepdims=True))
 
 
+def _as_rows(x):
+    """A vector as a 1 x n matrix, as Theano's softmax takes and gives it."""
+    x = as_tensor_variable(x)
+    return x.dimshuffle("x", 0) if x.ndim == 1 else x
+
+
 def softmax(x):
-    """exp(x) / sum(exp(x)) along the last axis, shifted by the row max for stability."""
-    e = exp(_shifted(as_tensor_variable(x)))
+    """exp(x) / sum(exp(x)) along the last axis, shifted by the row max for stability; a
+    vector gives a 1 x n matrix, as in Theano."""
+    e = exp(_shifted(_as_rows(x)))
     return e / sum(e, axis=-1, keepdims=True)
 
 
 def log_softmax(x):
-    """log(softmax(x)) computed without overflow or log(0)."""
-    z = _shifted(as_tensor_variable(x))
+    """log(softmax(x)) computed without overflow or log(0) (a vector gives 1 x n)."""
+    z = _shifted(_as_rows(x))
     return z - log(sum(exp(z), axis=-1, keepdims=True))
 
 

@@ -81,6 +81,8 @@ class TensorVariable(Variable):
     def sum(self, axis=None, keepdims=False): return _b().sum(self, axis, keepdims)
     def prod(self, axis=None, keepdims=False): return _b().prod(self, axis, keepdims)
     def mean(self, axis=None, keepdims=False): return _b().mean(self, axis, keepdims)
+    def var(self, axis=None, keepdims=False): return _b().var(self, axis, keepdims)
+    def std(self, axis=None, keepdims=False): return _b().std(self, axis, keepdims)
     def max(self, axis=None, keepdims=False): return _b().max(self, axis, keepdims)
     def min(self, axis=None, keepdims=False): return _b().min(self, axis, keepdims)
     def argmax(self, axis=None, keepdims=False): return _b().argmax(self, axis, keepdims)

@@ -780,6 +780,10 @@ def _convert_input(value, name, fname, dtype, bc, allow_downcast):
             ok = arr.astype(dtype).item() == value
         else:
             ok = np.can_cast(arr.dtype, dtype, casting='safe')
+            if not ok and isinstance(value, (list, tuple)):  # Python numbers: exact ones
+                with np.errstate(all='ignore'):
+                    ok = (dtype.kind == 'f' and arr.dtype.kind == 'f') or bool(
+                        np.all(arr.astype(dtype).astype(arr.dtype) == arr))
         if not ok:
             raise TypeError(f"{where}: expected {dtype.name}, got {arr.dtype}; casting would "
                             f"lose precision (pass allow_input_downcast=True to function(), "

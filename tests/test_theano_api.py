@@ -1,0 +1,64 @@
+"""Theano's API as its programs use it (codegen.tensor): constructors, var/std, softmax of a
+vector, Python lists as inputs, pickled types and shared variables."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+import codegen
+import codegen.tensor as T
+
+MODES = ["FAST_RUN", "FAST_COMPILE"]
+
+
+def test_typed_constructors_are_types():
+    x = T.dscalar("x")
+    assert x.type is T.dscalar and T.fmatrix.dtype == "float32"
+    assert T.imatrix("m").type == T.imatrix and T.lvector().name is None
+
+
+def test_plural_constructors():
+    a, b = T.dmatrices("a", "b")
+    assert (a.name, b.name, a.type) == ("a", "b", T.dmatrix)
+    assert [v.name for v in T.scalars("xy")] == ["x", "y"]  # Theano's: a letter each
+    assert T.fvector.dtype == "float32" and len(T.fvectors(3)) == 3
+    assert T.matrices("m").name == "m" and T.ivectors("i", "j")[1].type is T.ivector
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_var_and_std_are_numpys(mode):
+    x = T.matrix("x")
+    data = np.arange(6.0).reshape(2, 3) ** 2
+    f = codegen.function([x], [T.var(x), T.std(x, axis=0), x.var(axis=1, keepdims=True)],
+                         mode=mode)
+    for got, want in zip(f(data), [data.var(), data.std(0), data.var(1, keepdims=True)]):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_softmax_of_a_vector_is_one_row(mode):
+    v = T.vector("v")
+    got = codegen.function([v], T.nnet.softmax(v), mode=mode)(np.arange(3.0))
+    e = np.exp(np.arange(3.0))
+    assert got.shape == (1, 3)
+    np.testing.assert_allclose(got, (e / e.sum())[None], rtol=1e-12)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_python_lists_into_int_inputs_when_exact(mode):
+    i = T.ivector("i")
+    f = codegen.function([i], i * 2, mode=mode)
+    np.testing.assert_array_equal(f([1, 2, 3]), np.array([2, 4, 6], "int32"))
+    with pytest.raises(TypeError, match="'i'.*int32.*int64"):
+        f([2**40, 2])
+    with pytest.raises(TypeError, match="'i'.*int32.*int64"):
+        f(np.array([1, 2]))  # arrays still cast safely only
+
+
+def test_types_and_shared_variables_pickle():
+    assert pickle.loads(pickle.dumps(T.dmatrix)) == T.dmatrix
+    w = codegen.shared(np.arange(3.0), name="w")
+    back = pickle.loads(pickle.dumps(w))
+    assert back.name == "w" and back.type == w.type
+    np.testing.assert_array_equal(back.get_value(), np.arange(3.0))
