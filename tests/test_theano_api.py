@@ -62,3 +62,15 @@ def test_types_and_shared_variables_pickle():
     back = pickle.loads(pickle.dumps(w))
     assert back.name == "w" and back.type == w.type
     np.testing.assert_array_equal(back.get_value(), np.arange(3.0))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_hessian_times_vector_as_theanos_tutorial_writes_it(mode):
+    """x stays an input of vH = grad(sum(grad(y, x) * v), x): the gradient has x's shape, so
+    a rewrite may not drop x (nor the check that v has x's length)."""
+    x, v = T.dvector("x"), T.dvector("v")
+    gy = T.grad(T.sum(x ** 2), x)
+    f = codegen.function([x, v], T.grad(T.sum(gy * v), x), mode=mode)
+    np.testing.assert_array_equal(f([4, 4], [2, 2]), [4.0, 4.0])
+    with pytest.raises(ValueError):
+        f([4, 4, 4], [2, 2])

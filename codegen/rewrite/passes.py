@@ -84,8 +84,9 @@ def _simplify_elemwise(node):
             return _same_type_or_cast(t.sqrt(ins[0]), out)
     if name == "neg" and ins[0].owner is not None and is_elemwise(ins[0].owner, "neg"):
         return ins[0].owner.inputs[0]
-    if name == "second" and ins[1].broadcastable == out.broadcastable:
-        # fill(x, c) is just c when c already has the result's shape pattern (0-d costs)
+    if name == "second" and all(out.broadcastable) and ins[1].broadcastable == out.broadcastable:
+        # fill(x, c) is just c when both are of one element (0-d costs); where x has lengths
+        # of its own, dropping it would drop the check that c's agree with them
         return _same_type_or_cast(ins[1], out)
     if name == "second" and ins[0].owner is not None and isinstance(ins[0].owner.op, Elemwise):
         # fill only reads its first input's shape, the broadcast of that node's operands:
