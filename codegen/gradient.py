@@ -84,26 +84,45 @@ def numeric_grad(fn, points, eps=1e-6):
     return grads
 
 
-def verify_grad(fn, points, eps=1e-6, rel_tol=1e-6, abs_tol=1e-8, mode="FAST_COMPILE"):
-    """Check the symbolic gradient of ``fn`` (tensor variables -> scalar) at ``points``.
+def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, out_type=None, abs_tol=None,
+                rel_tol=None, mode=None, cast_to_output_type=False, no_debug_ref=True):
+    """Check the symbolic gradient of ``fun`` (tensor variables -> a tensor) at the points
+    ``pt`` against finite differences, as Theano's ``verify_grad`` does: a non-scalar output
+    is projected on random weights from ``rng`` (``n_tests`` draws).
 
     Raises AssertionError with the largest relative error when it exceeds ``rel_tol``.
+
+    >>> import codegen.tensor as T
+    >>> verify_grad(lambda x: T.tanh(x) * 2, [np.array([0.1, -0.4])])
+    True
     """
     from codegen.compile.function import function
     from codegen.tensor import basic as t
-    points = [np.asarray(p, dtype="float64") for p in points]
+    rng = rng if rng is not None else np.random.default_rng(0)
+    eps, rel_tol, abs_tol = eps or 1e-6, rel_tol or 1e-6, abs_tol or 1e-8
+    mode = mode or "FAST_COMPILE"
+    points = [np.asarray(p, dtype="float64") for p in pt]
     inputs = [t.tensor("float64", [False] * p.ndim, name=f"x{i}") for i, p in enumerate(points)]
-    cost = fn(*inputs)
-    f = function(inputs, cost, mode=mode)
-    g = function(inputs, grad(cost, inputs), mode=mode)
-    symbolic = g(*points)
-    numeric = numeric_grad(f, points, eps)
-    for i, (s, n) in enumerate(zip(symbolic, numeric)):
-        err = np.abs(s - n) / np.maximum(np.abs(s) + np.abs(n), abs_tol)
-        if np.max(err, initial=0) > rel_tol and np.max(np.abs(s - n), initial=0) > abs_tol:
-            raise AssertionError(f"verify_grad: input {i}: max relative error "
-                                 f"{np.max(err):.3g} > {rel_tol}\nsymbolic={s}\nnumeric={n}")
+    output = t.as_tensor_variable(fun(*inputs))
+    shape = np.shape(function(inputs, output, mode=mode)(*points))
+    for _ in range(n_tests):
+        weights = t.constant(_uniform(rng, shape))
+        cost = t.sum(output * weights)
+        f = function(inputs, cost, mode=mode)
+        symbolic = function(inputs, grad(cost, inputs), mode=mode)(*points)
+        numeric = numeric_grad(f, points, eps)
+        for i, (s, n) in enumerate(zip(symbolic, numeric)):
+            err = np.abs(s - n) / np.maximum(np.abs(s) + np.abs(n), abs_tol)
+            if np.max(err, initial=0) > rel_tol and np.max(np.abs(s - n), initial=0) > abs_tol:
+                raise AssertionError(f"verify_grad: input {i}: max relative error "
+                                     f"{np.max(err):.3g} > {rel_tol}\nsymbolic={s}\n"
+                                     f"numeric={n}")
     return True
+
+
+def _uniform(rng, shape):
+    """Weights in [0, 1) from a numpy Generator or a legacy RandomState (Theano's tests)."""
+    return np.asarray(rng.random(shape), dtype="float64")
 
 
 __all__ = ["DisconnectedInputError", "grad", "hessian", "jacobian", "numeric_grad",

@@ -80,3 +80,6 @@ def debugprint(obj, file=None, print_type=True):
 
     for out in outputs:
         walk(out, "")
+
+
+pprint = pp  # Theano's name for it: theano.printing.pprint(y)

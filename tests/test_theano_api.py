@@ -74,3 +74,38 @@ def test_hessian_times_vector_as_theanos_tutorial_writes_it(mode):
     np.testing.assert_array_equal(f([4, 4], [2, 2]), [4.0, 4.0])
     with pytest.raises(ValueError):
         f([4, 4, 4], [2, 2])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_function_copy(mode):
+    """Theano's Function.copy: own state by default, shared with share_memory, values from
+    another shared variable with swap, and no updates with delete_updates."""
+    state = codegen.shared(np.float64(0), name="state")
+    inc = T.dscalar("inc")
+    acc = codegen.function([inc], state, updates=[(state, state + inc)], mode=mode)
+    acc(1.0)
+    own = acc.copy()
+    own(10.0)
+    assert float(state.get_value()) == 1.0 and float(own(0.0)) == 11.0
+    same = acc.copy(share_memory=True)
+    same(5.0)
+    assert float(state.get_value()) == 6.0
+    other = codegen.shared(np.float64(100), name="other")
+    swapped = acc.copy(swap={state: other})
+    swapped(1.0)
+    assert float(other.get_value()) == 101.0 and float(state.get_value()) == 6.0
+    frozen = acc.copy(share_memory=True, delete_updates=True)
+    assert float(frozen(3.0)) == 6.0 and float(state.get_value()) == 6.0
+
+
+def test_verify_grad_as_theano_calls_it():
+    from codegen.gradient import verify_grad
+    rng = np.random.RandomState(42)
+    assert verify_grad(lambda a, b: T.dot(a, b) ** 2, [np.ones((2, 3)), np.arange(3.0)], rng=rng)
+    with pytest.raises(AssertionError, match="relative error"):
+        verify_grad(lambda a: a ** 2 * T.zero_grad(a), [np.array([0.5, 2.0])], rng=rng)
+
+
+def test_pprint_is_pp():
+    x = T.dscalar("x")
+    assert codegen.printing.pprint(x ** 2) == codegen.pp(x ** 2)

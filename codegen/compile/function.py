@@ -45,6 +45,27 @@ class Function:
         self.allow_downcast = allow_downcast
         self._names = [spec.name for spec in ins]
         self._lock = threading.Lock()
+        # where the values of the shared inputs live, and which of them the call updates
+        self._containers = [var.container for var in fgraph.shared]
+        self._updated = [fgraph.shared.index(var) for var, _ in fgraph.updates]
+
+    def copy(self, share_memory=False, swap=None, delete_updates=False, name=None):
+        """Theano's ``Function.copy``: the same compiled function with its own copies of the
+        shared values (or the same ones with ``share_memory``), ``swap`` ({shared variable:
+        another of its type}) taking values from others, and ``delete_updates`` leaving the
+        shared values as they are."""
+        new = Function(self.ins, self.fgraph, self.single, self.executable,
+                       name or self.name, self.allow_downcast)
+        if not share_memory:
+            new._containers = [type(c)(c.value.copy()) for c in self._containers]
+        for old, other in (swap or {}).items():
+            if other.type != old.type:
+                raise TypeError(f"copy: swap {old.label()} ({old.type}) for {other.label()} "
+                                f"({other.type}): the types differ")
+            new._containers[self.fgraph.shared.index(old)] = other.container
+        if delete_updates:
+            new._updated = []
+        return new
 
     def __repr__(self):
         args = ", ".join(n or "?" for n in self._names)
@@ -76,15 +97,15 @@ class Function:
     def __call__(self, *args, **kwargs):
         values = self._bind(args, kwargs)
         with self._lock:
-            state = [var.container.value for var in self.fgraph.shared]
+            state = [container.value for container in self._containers]
             try:
                 outputs, new_state = self.executable.run(values, state)
             except Exception as exc:
                 if getattr(exc, "node", None) is not None:
                     raise exc.with_traceback(None) from None
                 raise
-            for (var, _), value in zip(self.fgraph.updates, new_state):
-                var.container.value = value
+            for i, value in zip(self._updated, new_state):
+                self._containers[i].value = value
         outputs = [np.asarray(o) for o in outputs]
         if self.single:
             return outputs[0] if outputs else None
