@@ -109,3 +109,20 @@ def test_verify_grad_as_theano_calls_it():
 def test_pprint_is_pp():
     x = T.dscalar("x")
     assert codegen.printing.pprint(x ** 2) == codegen.pp(x ** 2)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_newaxis_and_ellipsis_indexing(mode):
+    m, v = T.matrix("m"), T.vector("v")
+    a, b = np.arange(6.0).reshape(2, 3), np.arange(3.0)
+    cases = [(m[:, None], a[:, None]), (v[None, :] * v[:, None], b[None, :] * b[:, None]),
+             (m[0, None], a[0, None]), (m[..., None], a[..., None]), (m[None], a[None]),
+             (m[1:, None, 0], a[1:, None, 0]), (m[..., 1], a[..., 1])]
+    f = codegen.function([m, v], [expr for expr, _ in cases], mode=mode)
+    for got, (_, want) in zip(f(a, b), cases):
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+    g = codegen.function([m], T.grad(T.sum(m[:, None] * 2), m), mode=mode)
+    np.testing.assert_array_equal(g(a), np.full((2, 3), 2.0))
+    with pytest.raises(IndexError, match="single ellipsis"):
+        m[..., ...]

@@ -423,8 +423,31 @@ def flatten(x, ndim=1):
 
 
 def subtensor(x, index):
+    """``x[index]``: ints, slices with int bounds, ``...`` and ``None`` (a new broadcastable
+    axis, numpy's newaxis)."""
     x = as_tensor_variable(x)
-    return Subtensor(_normalize_index(index, x.ndim))(x)
+    items = _expand_ellipsis(index if isinstance(index, tuple) else (index,), x.ndim)
+    plain = tuple(item for item in items if item is not None)
+    out = Subtensor(_normalize_index(plain, x.ndim))(x) if plain else x
+    if len(plain) == len(items):
+        return out
+    pattern, kept = [], iter(range(out.ndim))
+    for item in items:  # an int drops its axis, a slice keeps it, None adds one
+        if item is None:
+            pattern.append("x")
+        elif isinstance(item, slice):
+            pattern.append(next(kept))
+    return dimshuffle(out, pattern + list(kept))
+
+
+def _expand_ellipsis(items, ndim):
+    if not any(item is Ellipsis for item in items):
+        return items
+    if builtins.sum(item is Ellipsis for item in items) > 1:
+        raise IndexError("indexing: an index can only have a single ellipsis ('...')")
+    used = builtins.sum(item is not None and item is not Ellipsis for item in items)
+    at = [k for k, item in enumerate(items) if item is Ellipsis][0]
+    return items[:at] + (slice(None),) * (ndim - used) + items[at + 1:]
 
 
 def concatenate(tensors, axis=0):
