@@ -28,7 +28,14 @@ def __getattr__(name):
     if name == "Module":
         from codegen.compile.module import Module
         return Module
-    raise AttributeError(f"module 'codegen' has no attribute {name!r}")
+    from codegen.graph.errors import missing_theano_api
+    raise missing_theano_api("codegen", name, _MISSING)
+
+
+#: Theano's top-level APIs that codegen does not have yet
+_MISSING = ("scan", "map", "reduce", "foldl", "foldr", "scan_module", "ifelse", "Mode",
+            "ProfileStats", "OpFromGraph", "sandbox", "sparse", "typed_list", "Rop", "Lop",
+            "clone", "d3viz")
 
 
 __all__ = ["In", "Module", "Param", "config", "debugprint", "function", "grad", "gradient",

@@ -126,3 +126,16 @@ def test_newaxis_and_ellipsis_indexing(mode):
     np.testing.assert_array_equal(g(a), np.full((2, 3), 2.0))
     with pytest.raises(IndexError, match="single ellipsis"):
         m[..., ...]
+
+
+def test_theano_apis_codegen_lacks_say_so():
+    """A Theano API codegen does not have is a NotImplementedError naming it; a name Theano
+    never had stays an AttributeError."""
+    import codegen.tensor.nnet as nnet
+    for lookup, name in [(lambda: codegen.scan, "theano.scan"),
+                         (lambda: T.alloc, "theano.tensor.alloc"),
+                         (lambda: nnet.conv2d, "theano.tensor.nnet.conv2d")]:
+        with pytest.raises(NotImplementedError, match=name.replace(".", r"\.")):
+            lookup()
+    with pytest.raises(AttributeError, match="codegen.tensor"):
+        T.no_such_thing

@@ -38,3 +38,14 @@ def op_error(exc_type, node, message):
     err = exc_type(text)
     err.node = node
     return err
+
+
+def missing_theano_api(module, name, known):
+    """The error of a module ``__getattr__`` (``module``: the codegen module's name) for a
+    name it lacks: NotImplementedError naming the Theano API for the names in ``known``,
+    AttributeError for others (typos)."""
+    theano = module.replace("codegen", "theano", 1)
+    if name in known:
+        return NotImplementedError(f"{theano}.{name} is a Theano API that codegen does not "
+                                   f"have yet")
+    return AttributeError(f"module {module!r} has no attribute {name!r}")

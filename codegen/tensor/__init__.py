@@ -16,3 +16,16 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
 
 __all__ = list(_basic_all) + ["nnet", "grad", "TensorConstant", "TensorSharedVariable",
                               "TensorVariable"]
+
+#: Theano's tensor APIs that codegen does not have yet
+_MISSING = ("alloc", "inc_subtensor", "set_subtensor", "advanced_subtensor", "Rop", "Lop",
+            "shared_randomstreams", "raw_random", "signal", "extra_ops", "tensordot", "batched_dot",
+            "outer", "argsort", "sort", "cumsum", "cumprod", "repeat", "tile", "roll", "diag",
+            "nlinalg", "slinalg", "fft", "round", "floor", "ceil", "iround", "erf", "erfinv",
+            "gammaln", "arctan2", "nonzero", "unbroadcast", "patternbroadcast", "addbroadcast",
+            "specify_shape", "opt", "blas")
+
+
+def __getattr__(name):
+    from codegen.graph.errors import missing_theano_api
+    raise missing_theano_api("codegen.tensor", name, _MISSING)

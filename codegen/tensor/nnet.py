@@ -76,3 +76,14 @@ def categorical_crossentropy(coding_dist, true_dist):
 
 __all__ = ["relu", "softmax", "log_softmax", "binary_crossentropy", "categorical_crossentropy",
            "sigmoid", "softplus", "mean"]
+
+
+#: Theano's nnet APIs that codegen does not have yet
+_MISSING = ("conv2d", "conv", "neighbours", "crossentropy_softmax_1hot", "categorical_crossentropy",
+            "h_softmax", "bn", "batch_normalization", "ctc", "elu", "selu", "hard_sigmoid",
+            "ultra_fast_sigmoid", "sigmoid_binary_crossentropy", "abstract_conv", "conv3d")
+
+
+def __getattr__(name):
+    from codegen.graph.errors import missing_theano_api
+    raise missing_theano_api("codegen.tensor.nnet", name, _MISSING)
