@@ -11,6 +11,7 @@ import numpy as np
 
 from codegen.config import config
 from codegen.graph.errors import GraphError
+from codegen.graph.type import can_cast_input
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _ids = itertools.count()
@@ -146,19 +147,19 @@ class SharedVariable(Variable):
         self.default_update = None
 
     def _checked(self, value, copy):
-        """``value`` as an array of this variable's type. Theano's rule: an array must cast
-        safely (int64 into int32, or float64 into float32, is refused), Python numbers and
-        lists must convert exactly."""
+        """``value`` as an array of this variable's type, by Theano's casting rule
+        (``can_cast_input``): an array must cast safely (int64 into int32, or float64 into
+        float32, is refused), Python numbers and lists must convert exactly."""
         given = np.asarray(value)
         dtype = self.type.numpy_dtype
         if given.dtype.kind not in "biuf":
             raise TypeError(f"shared variable {self.label()}: expected {dtype.name} data, got "
                             f"{type(value).__name__} of dtype {given.dtype}")
-        if given.dtype != dtype and not np.can_cast(given.dtype, dtype, casting="safe"):
-            if isinstance(value, np.ndarray) or not _converts_exactly(given, dtype):
-                raise TypeError(f"shared variable {self.label()}: expected dtype {dtype.name}, "
-                                f"got {given.dtype}; casting would lose precision (give "
-                                f"{dtype.name} data, e.g. value.astype('{dtype.name}'))")
+        plain = value if not isinstance(value, (np.ndarray, np.generic)) else given
+        if given.dtype != dtype and not can_cast_input(plain, dtype.name):
+            raise TypeError(f"shared variable {self.label()}: expected dtype {dtype.name}, "
+                            f"got {given.dtype}; casting would lose precision (give "
+                            f"{dtype.name} data, e.g. value.astype('{dtype.name}'))")
         arr = given.astype(dtype, copy=copy or given is not value)
         self.type.check_value(arr)
         return arr
@@ -179,15 +180,6 @@ class SharedVariable(Variable):
 
     def label(self):
         return self.name or f"<shared {self.type.kind_name()}>"
-
-
-def _converts_exactly(values, dtype):
-    with np.errstate(all="ignore"):
-        back = values.astype(dtype).astype(values.dtype)
-    same = back == values
-    if values.dtype.kind == "f":
-        same |= np.isnan(back) & np.isnan(values)
-    return bool(np.all(same))
 
 
 class _Container:
