@@ -34,8 +34,8 @@ def __getattr__(name):
 
 #: Theano's top-level APIs that codegen does not have yet
 _MISSING = ("scan", "map", "reduce", "foldl", "foldr", "scan_module", "ifelse", "Mode",
-            "ProfileStats", "OpFromGraph", "sandbox", "sparse", "typed_list", "Rop", "Lop",
-            "clone", "d3viz")
+            "ProfileStats", "OpFromGraph", "sandbox", "sparse", "typed_list", "clone",
+            "d3viz")
 
 
 __all__ = ["In", "Module", "Param", "config", "debugprint", "function", "grad", "gradient",

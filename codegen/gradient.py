@@ -56,6 +56,62 @@ def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise
     return rows[0] if single else rows
 
 
+def _as_list(x):
+    return (list(x), False) if isinstance(x, (list, tuple)) else ([x], True)
+
+
+def Lop(f, wrt, eval_points, consider_constant=None, disconnected_inputs="raise"):
+    """Theano's L-operator, the vector-Jacobian product ``v^T (df/dwrt)``: ``eval_points``
+    are shaped like ``f`` (lists of both for several outputs), the result like ``wrt``.
+
+    >>> import codegen.tensor as T
+    >>> x, v = T.dvector('x'), T.dvector('v')
+    >>> Lop(x * 3, x, v).eval({x: [1.0, 2.0], v: [1.0, 10.0]})
+    array([ 3., 30.])
+    """
+    from codegen.tensor import basic as t
+    fs, _ = _as_list(f)
+    vs, _ = _as_list(eval_points)
+    wrt_list, single = _as_list(wrt)
+    if len(fs) != len(vs):
+        raise ValueError(f"Lop: {len(fs)} outputs but {len(vs)} eval_points")
+    seeds = {out: t.as_tensor_variable(v) for out, v in zip(fs, vs)}
+    grads = grad_raw(None, wrt_list, consider_constant, disconnected_inputs, seeds)
+    out = simplify(grads)
+    return out[0] if single else out
+
+
+def Rop(f, wrt, eval_points, consider_constant=None, disconnected_inputs="raise"):
+    """Theano's R-operator, the Jacobian-vector product ``(df/dwrt) v``: ``eval_points`` are
+    shaped like ``wrt``, the result like ``f``. Built as the transpose of ``Lop``: for a seed
+    ``u`` shaped like ``f``, ``Lop`` gives ``J^T u``, whose gradient in ``u`` along ``v`` is
+    ``J v`` (which ``u`` only gives its shape; ``f`` stands in for it).
+
+    >>> import codegen.tensor as T
+    >>> x, v = T.dvector('x'), T.dvector('v')
+    >>> Rop(x ** 2, x, v).eval({x: [1.0, 2.0], v: [1.0, 10.0]})
+    array([ 2., 40.])
+    """
+    from codegen.graph.basic import clone_replace
+    from codegen.tensor import basic as t
+    fs, single = _as_list(f)
+    wrt_list, _ = _as_list(wrt)
+    vs, _ = _as_list(eval_points)
+    if len(wrt_list) != len(vs):
+        raise ValueError(f"Rop: {len(wrt_list)} variables but {len(vs)} eval_points")
+    seeds = [t.tensor(out.dtype, out.broadcastable, name=f"rop_seed{k}")
+             for k, out in enumerate(fs)]
+    vjps = grad_raw(None, wrt_list, consider_constant, disconnected_inputs,
+                    dict(zip(fs, seeds)))
+    total = None
+    for vjp, v in zip(vjps, vs):
+        term = t.sum(vjp * t.as_tensor_variable(v))
+        total = term if total is None else total + term
+    jvps = grad_raw(total, seeds, disconnected_inputs="ignore")
+    out = simplify(clone_replace(jvps, dict(zip(seeds, fs))))
+    return out[0] if single else out
+
+
 def hessian(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
     """Matrix of second derivatives of scalar ``cost`` w.r.t. vector ``wrt``."""
     single = not isinstance(wrt, (list, tuple))
@@ -125,5 +181,5 @@ def _uniform(rng, shape):
     return np.asarray(rng.random(shape), dtype="float64")
 
 
-__all__ = ["DisconnectedInputError", "grad", "hessian", "jacobian", "numeric_grad",
-           "verify_grad"]
+__all__ = ["DisconnectedInputError", "Lop", "Rop", "grad", "hessian", "jacobian",
+           "numeric_grad", "verify_grad"]

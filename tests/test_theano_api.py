@@ -139,3 +139,25 @@ def test_theano_apis_codegen_lacks_say_so():
             lookup()
     with pytest.raises(AttributeError, match="codegen.tensor"):
         T.no_such_thing
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_rop_and_lop_as_theanos_tutorial_writes_them(mode):
+    W, V, x, v = T.dmatrix("W"), T.dmatrix("V"), T.dvector("x"), T.dvector("v")
+    y = T.dot(x, W)
+    jv = codegen.function([W, V, x], T.Rop(y, W, V), mode=mode)
+    np.testing.assert_array_equal(jv([[1, 1], [1, 1]], [[2, 2], [2, 2]], [0, 1]), [2.0, 2.0])
+    vj = codegen.function([v, x], T.Lop(y, W, v), mode=mode)  # W only gives the shape
+    np.testing.assert_array_equal(vj([2, 2], [0, 1]), [[0.0, 0.0], [2.0, 2.0]])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_rop_and_lop_against_the_jacobian(mode):
+    x, u, v = T.dvector("x"), T.dvector("u"), T.dvector("v")
+    y = T.tanh(x) * T.dot(np.array([[0.0, 1, 2], [1, 0, -1], [3, 1, 0]]), x) + T.exp(x).sum()
+    f = codegen.function([x, u, v], [T.Rop(y, x, v), T.Lop(y, x, u),
+                                     codegen.gradient.jacobian(y, x)], mode=mode)
+    xs, us, vs = np.array([0.3, -1.2, 0.7]), np.array([1.0, -2.0, 0.5]), np.array([2.0, 1, -1])
+    jv, uj, jac = f(xs, us, vs)
+    np.testing.assert_allclose(jv, jac @ vs, rtol=1e-12)
+    np.testing.assert_allclose(uj, us @ jac, rtol=1e-12)

@@ -23,10 +23,10 @@ def _tensor():
     return basic
 
 
-def _connected(cost, wrt, constants):
-    """Ids of variables on some path from a ``wrt`` variable to ``cost``."""
+def _connected(roots, wrt, constants):
+    """Ids of variables on some path from a ``wrt`` variable to one of ``roots``."""
     reach = {v.id for v in wrt}
-    order = toposort([cost])
+    order = toposort(roots)
     for node in order:
         if any(i.id in reach and i.id not in constants for i in node.inputs):
             reach.update(o.id for o in node.outputs)
@@ -47,7 +47,7 @@ def _fit(grad, var):
 
 
 def _check_wrt(cost, wrt):
-    if cost.ndim != 0:
+    if cost is not None and cost.ndim != 0:
         raise TypeError(f"grad: cost must be a scalar, got {cost.type} ({cost.label()}); "
                         "sum or average it first")
     for var in wrt:
@@ -65,16 +65,22 @@ def _accumulate(contribs):
 
 def grad_raw(cost, wrt, consider_constant=(), disconnected_inputs="raise", known_grads=None,
              return_disconnected="zero"):
-    """Gradients of scalar ``cost`` w.r.t. each variable in ``wrt`` (a list), unsimplified."""
+    """Gradients of scalar ``cost`` w.r.t. each variable in ``wrt`` (a list), unsimplified.
+
+    ``cost`` may be None when ``known_grads`` ({variable: its gradient}) seeds the walk, as
+    for Theano's ``Lop``."""
     t = _tensor()
     _check_wrt(cost, wrt)
+    if cost is None and not known_grads:
+        raise TypeError("grad: give a cost, or known_grads to start from")
+    roots = [cost] if cost is not None else list(known_grads)
     constants = {v.id for v in consider_constant or ()}
-    reach = _connected(cost, wrt, constants)
-    contribs = {cost.id: [t.ones_like(cost)]}
+    reach = _connected(roots, wrt, constants)
+    contribs = {cost.id: [t.ones_like(cost)]} if cost is not None else {}
     for var, g in (known_grads or {}).items():
         contribs.setdefault(var.id, []).append(t.as_tensor_variable(g))
         reach.add(var.id)
-    for node in reversed(toposort([cost])):
+    for node in reversed(toposort(roots)):
         if not any(o.id in contribs for o in node.outputs):
             continue
         if not any(i.id in reach and i.id not in constants for i in node.inputs):
@@ -92,7 +98,7 @@ def grad_raw(cost, wrt, consider_constant=(), disconnected_inputs="raise", known
     results = []
     for var in wrt:
         if var.id in contribs:
-            role = Provenance(*_where(var, cost), "gradient sum")
+            role = Provenance(*_where(var, roots[0]), "gradient sum")
             with provenance_as(role):
                 results.append(_accumulate(contribs[var.id]))
             continue

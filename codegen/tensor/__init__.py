@@ -14,11 +14,23 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
                  return_disconnected)
 
 
-__all__ = list(_basic_all) + ["nnet", "grad", "TensorConstant", "TensorSharedVariable",
-                              "TensorVariable"]
+def Rop(f, wrt, eval_points, consider_constant=None, disconnected_inputs="raise"):
+    """Jacobian-vector product (see ``codegen.gradient.Rop``)."""
+    from codegen.gradient import Rop as _rop
+    return _rop(f, wrt, eval_points, consider_constant, disconnected_inputs)
+
+
+def Lop(f, wrt, eval_points, consider_constant=None, disconnected_inputs="raise"):
+    """Vector-Jacobian product (see ``codegen.gradient.Lop``)."""
+    from codegen.gradient import Lop as _lop
+    return _lop(f, wrt, eval_points, consider_constant, disconnected_inputs)
+
+
+__all__ = list(_basic_all) + ["nnet", "grad", "Rop", "Lop", "TensorConstant",
+                              "TensorSharedVariable", "TensorVariable"]
 
 #: Theano's tensor APIs that codegen does not have yet
-_MISSING = ("alloc", "inc_subtensor", "set_subtensor", "advanced_subtensor", "Rop", "Lop",
+_MISSING = ("alloc", "inc_subtensor", "set_subtensor", "advanced_subtensor",
             "shared_randomstreams", "raw_random", "signal", "extra_ops", "tensordot", "batched_dot",
             "outer", "argsort", "sort", "cumsum", "cumprod", "repeat", "tile", "roll", "diag",
             "nlinalg", "slinalg", "fft", "round", "floor", "ceil", "iround", "erf", "erfinv",
