@@ -28,12 +28,15 @@ def __getattr__(name):
     if name == "Module":
         from codegen.compile.module import Module
         return Module
+    if name == "Mode":
+        from codegen.compile.mode import Mode
+        return Mode
     from codegen.graph.errors import missing_theano_api
     raise missing_theano_api("codegen", name, _MISSING)
 
 
 #: Theano's top-level APIs that codegen does not have yet
-_MISSING = ("scan", "map", "reduce", "foldl", "foldr", "scan_module", "ifelse", "Mode",
+_MISSING = ("scan", "map", "reduce", "foldl", "foldr", "scan_module", "ifelse",
             "ProfileStats", "OpFromGraph", "sandbox", "sparse", "typed_list", "clone",
             "d3viz")
 

@@ -161,3 +161,13 @@ def test_rop_and_lop_against_the_jacobian(mode):
     jv, uj, jac = f(xs, us, vs)
     np.testing.assert_allclose(jv, jac @ vs, rtol=1e-12)
     np.testing.assert_allclose(uj, us @ jac, rtol=1e-12)
+
+
+def test_theanos_mode_spellings():
+    x = T.dscalar("x")
+    compiled = codegen.function([x], x * 2, mode=codegen.Mode(linker="cvm", optimizer=None))
+    reference = codegen.function([x], x * 2, mode=codegen.Mode("py", "fast_compile"))
+    assert "numpy reference" not in repr(compiled) and "numpy reference" in repr(reference)
+    assert float(compiled(2.0)) == float(reference(2.0)) == 4.0
+    from codegen.compile.mode import get_default_mode
+    assert get_default_mode().name == codegen.config.mode

@@ -9,10 +9,25 @@ FloatingPointError: fn_k0_log: produced 0 NaN and 1 Inf ...
 """
 
 
-class Mode:
-    """How ``codegen.function`` runs a graph."""
+#: Theano's linkers: the Python one runs the numpy reference, the others compiled code
+LINKERS = {"py": "FAST_COMPILE", "c": "FAST_RUN", "cvm": "FAST_RUN", "vm": "FAST_RUN",
+           "c|py": "FAST_RUN", "cvm_nogc": "FAST_RUN", "c|py_nogc": "FAST_RUN"}
 
-    def __init__(self, name, compiled=True, guard=None, compare=False):
+
+class Mode:
+    """How ``codegen.function`` runs a graph.
+
+    Theano's spelling works too: ``Mode(linker='py')`` runs the numpy reference,
+    ``Mode(linker='cvm', optimizer=None)`` and ``Mode()`` compiled code (the optimizer is
+    codegen's own either way).
+    """
+
+    def __init__(self, name=None, compiled=True, guard=None, compare=False, *, linker=None,
+                 optimizer=None):
+        if name is None or name in LINKERS or isinstance(compiled, str):  # Theano's arguments
+            linker = linker or (name if name in LINKERS else None)
+            name = LINKERS.get(linker, "FAST_RUN") if linker is not None else "FAST_RUN"
+            compiled = name == "FAST_RUN"
         self.name = name
         self.compiled = compiled
         self.guard = guard  # (nan_is_error, inf_is_error, big_is_error) or None
@@ -20,6 +35,11 @@ class Mode:
 
     def __repr__(self):
         return f"{type(self).__name__}({self.name!r})"
+
+
+def get_default_mode():
+    """The mode ``config.mode`` names (Theano's ``theano.compile.mode.get_default_mode``)."""
+    return as_mode(None)
 
 
 class DebugMode(Mode):
