@@ -69,16 +69,20 @@ def Lop(f, wrt, eval_points, consider_constant=None, disconnected_inputs="raise"
     >>> Lop(x * 3, x, v).eval({x: [1.0, 2.0], v: [1.0, 10.0]})
     array([ 3., 30.])
     """
-    from codegen.tensor import basic as t
     fs, _ = _as_list(f)
     vs, _ = _as_list(eval_points)
     wrt_list, single = _as_list(wrt)
     if len(fs) != len(vs):
         raise ValueError(f"Lop: {len(fs)} outputs but {len(vs)} eval_points")
-    seeds = {out: t.as_tensor_variable(v) for out, v in zip(fs, vs)}
-    grads = grad_raw(None, wrt_list, consider_constant, disconnected_inputs, seeds)
-    out = simplify(grads)
+    out = simplify(_vjp(fs, vs, wrt_list, consider_constant, disconnected_inputs))
     return out[0] if single else out
+
+
+def _vjp(fs, seeds, wrt_list, consider_constant, disconnected_inputs):
+    """``seeds^T (d fs / d wrt)`` for each variable of ``wrt_list``, unsimplified."""
+    from codegen.tensor import basic as t
+    known = {out: t.as_tensor_variable(seed) for out, seed in zip(fs, seeds)}
+    return grad_raw(None, wrt_list, consider_constant, disconnected_inputs, known)
 
 
 def Rop(f, wrt, eval_points, consider_constant=None, disconnected_inputs="raise"):
@@ -101,8 +105,7 @@ def Rop(f, wrt, eval_points, consider_constant=None, disconnected_inputs="raise"
         raise ValueError(f"Rop: {len(wrt_list)} variables but {len(vs)} eval_points")
     seeds = [t.tensor(out.dtype, out.broadcastable, name=f"rop_seed{k}")
              for k, out in enumerate(fs)]
-    vjps = grad_raw(None, wrt_list, consider_constant, disconnected_inputs,
-                    dict(zip(fs, seeds)))
+    vjps = _vjp(fs, seeds, wrt_list, consider_constant, disconnected_inputs)
     total = None
     for vjp, v in zip(vjps, vs):
         term = t.sum(vjp * t.as_tensor_variable(v))
