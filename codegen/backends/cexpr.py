@@ -9,6 +9,8 @@ propagates as in numpy (``maximum(nan, 1)`` is nan).
 
 import math
 
+import numpy as np
+
 from codegen.ops.scalar import COMPARISONS, operand_dtypes
 
 CTYPES = {"float64": "double", "float32": "float", "int64": "int64_t", "int32": "int32_t",
@@ -191,7 +193,7 @@ def _operand(arg, dtype, text):
 
 
 def _exact(value, dtype):
-    import numpy as np
+    """Whether ``value`` converts to ``dtype`` without change (NaN counts as itself)."""
     with np.errstate(all="ignore"):
         converted = np.asarray(value).astype(dtype)
     return converted.item() == value or (converted != converted and value != value)
