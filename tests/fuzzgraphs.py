@@ -40,7 +40,8 @@ BINARY = ["add", "sub", "mul", "true_div", "floor_div", "mod", "pow", "maximum",
 COMPARE = ["eq", "neq", "lt", "le", "gt", "ge"]
 #: Ops whose gradient the graph can take (no integer or boolean results on the way).
 SMOOTH = set(UNARY) | {"add", "sub", "mul", "true_div", "pow", "maximum", "minimum", "switch",
-                       "sum", "max", "dot", "dimshuffle", "reshape", "leaf", "const"}
+                       "sum", "max", "dot", "dimshuffle", "reshape", "subtensor", "leaf",
+                       "const"}
 
 
 class Graph:
@@ -132,7 +133,7 @@ def _int_safe(x):
 
 def _node(draw, pool, ops):
     kind = draw(st.sampled_from(["unary", "binary", "binary", "compare", "switch", "cast",
-                                 "reduce", "shape"]))
+                                 "reduce", "shape", "index"]))
     a = _pick(draw, pool)
     if kind == "unary":
         name = draw(st.sampled_from(UNARY))
@@ -170,6 +171,10 @@ def _node(draw, pool, ops):
         if name == "argmax":
             return T.argmax(a, axis=axis)
         return getattr(T, name)(a, axis=axis, keepdims=keepdims)
+    if kind == "index" and a.ndim > 0:
+        ops.add("subtensor")
+        return a[draw(st.sampled_from([0, -1, slice(1, None), slice(None, None, -1),
+                                       (Ellipsis, 0), (slice(None), None)]))]
     if kind == "shape" and a.ndim > 0:
         ops.add("reshape" if draw(st.booleans()) else "dimshuffle")
         if "reshape" in ops:

@@ -171,3 +171,19 @@ def test_theanos_mode_spellings():
     assert float(compiled(2.0)) == float(reference(2.0)) == 4.0
     from codegen.compile.mode import get_default_mode
     assert get_default_mode().name == codegen.config.mode
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gradients_and_hessians_through_indexing(mode):
+    """The gradient of x[0] writes into one element of zeros (a 0-d view, which once was a
+    numpy scalar that the kernel wrote through a bad pointer); the Hessian goes through it."""
+    x = T.dvector("x")
+    xs = np.array([1.0, 2.0, -0.5])
+    g = codegen.function([x], T.grad(T.dot(x, x) * x[0], x), mode=mode)
+    np.testing.assert_allclose(g(xs), 2 * xs * xs[0] + (xs @ xs) * (np.arange(3) == 0))
+    h = codegen.function([x], codegen.gradient.hessian(T.sum(x ** 3) + T.dot(x, x) * x[0], x),
+                         mode=mode)
+    want = np.diag(6 * xs) + 2 * np.eye(3) * xs[0]
+    want[0, :] += 2 * xs
+    want[:, 0] += 2 * xs
+    np.testing.assert_allclose(h(xs), want, rtol=1e-12)

@@ -649,6 +649,9 @@ def _shape_tuple(dims):
 
 
 def _index_text(idx):
+    """numpy's index text of a view; with ints only, ``...`` follows them, so that the view
+    of one element is a 0-d array that shares its memory (``a[0]`` would be a numpy
+    scalar, a copy that a kernel can neither read as an array nor write through)."""
     parts = []
     for item in idx:
         if isinstance(item, slice):
@@ -656,6 +659,8 @@ def _index_text(idx):
             parts.append(text + (f":{item.step}" if item.step is not None else ""))
         else:
             parts.append(str(item))
+    if not any(isinstance(item, slice) for item in idx):
+        parts.append("...")
     return ", ".join(parts) + ("," if len(parts) == 1 else "")
 
 

@@ -266,6 +266,20 @@ class SubtensorGrad(Op):
         (gz,) = output_grads
         return [None, Subtensor(self.idx)(gz)]
 
+    def batch(self, node, inputs, batched):
+        """Zeros shaped like a batch of x, each with its gz written in: x (which only gives
+        the shape) is broadcast along the batch axis when it has none, taking the batch's
+        length from gz."""
+        from codegen.tensor import basic as t
+        x, gz = inputs
+        if not batched[1]:
+            gz = DimShuffle(["x"] + list(range(gz.ndim)))(gz)
+        if not batched[0]:
+            length = t.sum(gz, axis=list(range(1, gz.ndim))) if gz.ndim > 1 else gz
+            along = DimShuffle([0] + ["x"] * x.ndim)(t.zeros_like(length))
+            x = DimShuffle(["x"] + list(range(x.ndim)))(x) + along
+        return SubtensorGrad((slice(None),) + self.idx)(x, gz)
+
 
 class Concatenate(Op):
     """Join tensors of equal ndim along ``axis``."""
