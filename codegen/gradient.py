@@ -60,6 +60,14 @@ def _as_list(x):
     return (list(x), False) if isinstance(x, (list, tuple)) else ([x], True)
 
 
+def _paired(op, variables, eval_points, what):
+    """``variables`` and their ``eval_points`` as two lists of one length."""
+    variables, eval_points = _as_list(variables)[0], _as_list(eval_points)[0]
+    if len(variables) != len(eval_points):
+        raise ValueError(f"{op}: {len(variables)} {what} but {len(eval_points)} eval_points")
+    return variables, eval_points
+
+
 def Lop(f, wrt, eval_points, consider_constant=None, disconnected_inputs="raise"):
     """Theano's L-operator, the vector-Jacobian product ``v^T (df/dwrt)``: ``eval_points``
     are shaped like ``f`` (lists of both for several outputs), the result like ``wrt``.
@@ -69,11 +77,8 @@ def Lop(f, wrt, eval_points, consider_constant=None, disconnected_inputs="raise"
     >>> Lop(x * 3, x, v).eval({x: [1.0, 2.0], v: [1.0, 10.0]})
     array([ 3., 30.])
     """
-    fs, _ = _as_list(f)
-    vs, _ = _as_list(eval_points)
+    fs, vs = _paired("Lop", f, eval_points, "outputs")
     wrt_list, single = _as_list(wrt)
-    if len(fs) != len(vs):
-        raise ValueError(f"Lop: {len(fs)} outputs but {len(vs)} eval_points")
     out = simplify(_vjp(fs, vs, wrt_list, consider_constant, disconnected_inputs))
     return out[0] if single else out
 
@@ -99,10 +104,7 @@ def Rop(f, wrt, eval_points, consider_constant=None, disconnected_inputs="raise"
     from codegen.graph.basic import clone_replace
     from codegen.tensor import basic as t
     fs, single = _as_list(f)
-    wrt_list, _ = _as_list(wrt)
-    vs, _ = _as_list(eval_points)
-    if len(wrt_list) != len(vs):
-        raise ValueError(f"Rop: {len(wrt_list)} variables but {len(vs)} eval_points")
+    wrt_list, vs = _paired("Rop", wrt, eval_points, "variables")
     seeds = [t.tensor(out.dtype, out.broadcastable, name=f"rop_seed{k}")
              for k, out in enumerate(fs)]
     vjps = _vjp(fs, seeds, wrt_list, consider_constant, disconnected_inputs)

@@ -14,7 +14,6 @@ outputs) keeps it and the next get ``_1``, ``_2``, ... in that order.
 
 import contextlib
 import hashlib
-import keyword
 import os
 import pprint
 import shutil
@@ -79,7 +78,9 @@ def state_names(specs):
 
 def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(),
              regenerate=None):
-    """(source text, {state name: initial array}, programs) for a module of ``specs``."""
+    """(source text, {state name: initial array}, programs) for a module of ``specs``, for
+    the backend ``config.device`` names (or a clear error when it cannot build here)."""
+    resolve()
     snames = state_names(specs)
     functions, programs, state_spec, initial = [], [], {}, {}
     for spec in specs:
@@ -134,7 +135,7 @@ MODULE_NAMES = ("get_value", "set_value", "state", "save", "load", "np", "os", "
 def usable_function_name(fname):
     """Whether ``fname`` can name a function of a generated module."""
     return (sanitize(fname) == fname and not fname.startswith("_") and fname not in MODULE_NAMES
-            and not keyword.iskeyword(fname) and fname not in PYTHON_RESERVED)
+            and fname not in PYTHON_RESERVED)
 
 
 class Module:
@@ -161,13 +162,11 @@ class Module:
         return self
 
     def source(self, debug=False, spec_path="<interactive>", target=None):
-        resolve()
         flags = compiler_flags(target, debug)
         return assemble(self.name, self.specs, debug, spec_path, flags)[0]
 
     def emit(self, out_dir, debug=False, spec_path="<interactive>", target=None):
         """Write ``out_dir/<name>.pyx`` and the initial state; return the .pyx path."""
-        resolve()
         flags = compiler_flags(target, debug)
         source, initial, _ = assemble(self.name, self.specs, debug, spec_path, flags)
         os.makedirs(out_dir, exist_ok=True)

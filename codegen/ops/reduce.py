@@ -22,8 +22,8 @@ def _keepdims_order(ndim, axes):
 
 
 def _nonempty(shape, axes, node, message):
-    """The check that the reduced lengths are not 0, as (lhs, rhs, message): lhs, a test of
-    the dims that is 0 while they are not, must equal 0."""
+    """The shape check (lhs, rhs, message) that no reduced length is 0: ``n0 * n1 == 0``
+    must be false (0)."""
     dims = [shape[a] for a in axes if not node.inputs[0].broadcastable[a]]
     if not dims:
         return []

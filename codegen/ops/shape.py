@@ -275,8 +275,8 @@ class SubtensorGrad(Op):
         if not batched[1]:
             gz = DimShuffle(["x"] + list(range(gz.ndim)))(gz)
         if not batched[0]:
-            length = t.sum(gz, axis=list(range(1, gz.ndim))) if gz.ndim > 1 else gz
-            along = DimShuffle([0] + ["x"] * x.ndim)(t.zeros_like(length))
+            batch = t.arange(t.shape_of(gz, 0))  # a vector of the batch's length
+            along = DimShuffle([0] + ["x"] * x.ndim)(t.zeros_like(batch, x.dtype))
             x = DimShuffle(["x"] + list(range(x.ndim)))(x) + along
         return SubtensorGrad((slice(None),) + self.idx)(x, gz)
 

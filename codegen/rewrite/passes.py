@@ -89,23 +89,7 @@ def _simplify_elemwise(node):
         # of its own, dropping it would drop the check that c's agree with them
         return _same_type_or_cast(ins[1], out)
     if name == "second" and ins[0].owner is not None and isinstance(ins[0].owner.op, Elemwise):
-        # fill only reads its first input's shape, the broadcast of that node's operands:
-        # fill(f(u, v), g) -> fill(u, fill(v, g)) has it without computing f, and keeps the
-        # check that u and v agree
-        shaping = []
-        for u in ins[0].owner.inputs:
-            if not all(u.broadcastable) and not any(u is w for w in shaping):
-                shaping.append(u)
-        for u in shaping:  # one operand that gives the shape, the rest broadcast along it
-            if u.broadcastable == ins[0].broadcastable and all(
-                    all(w.broadcastable[a] for a, bc in enumerate(u.broadcastable) if not bc)
-                    for w in shaping if w is not u):
-                return t.second(u, ins[1])
-        if shaping:
-            value = ins[1]
-            for u in reversed(shaping[1:]):
-                value = t.second(u, value)
-            return _same_type_or_cast(t.second(shaping[0], value), out)
+        return _fill_from_operands(node)
     if name != "second":
         for rule in (_drop_fill_operand, _fold_into_fill):
             replaced = rule(node)
@@ -118,6 +102,29 @@ def _simplify_elemwise(node):
         # canonical order: constants first, so equal expressions become one node under CSE
         return t.mul(ins[1], ins[0]) if name == "mul" else t.add(ins[1], ins[0])
     return None
+
+
+def _fill_from_operands(node):
+    """fill only reads its first input's shape, the broadcast of that node's operands:
+    ``fill(f(u, v), g) -> fill(u, g)`` when v broadcasts along u, else
+    ``fill(u, fill(v, g))``; either has the shape without computing f, and keeps the check
+    that u and v agree."""
+    t = _t()
+    shape_of, value = node.inputs
+    shaping = []
+    for u in shape_of.owner.inputs:
+        if not all(u.broadcastable) and not any(u is w for w in shaping):
+            shaping.append(u)
+    if not shaping:
+        return None
+    for u in shaping:  # one operand that gives the shape, the rest broadcast along it
+        if u.broadcastable == shape_of.broadcastable and all(
+                all(w.broadcastable[a] for a, bc in enumerate(u.broadcastable) if not bc)
+                for w in shaping if w is not u):
+            return t.second(u, value)
+    for u in reversed(shaping[1:]):
+        value = t.second(u, value)
+    return _same_type_or_cast(t.second(shaping[0], value), node.out)
 
 
 def _drop_fill_operand(node):
