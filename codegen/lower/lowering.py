@@ -2,8 +2,6 @@
 
 import re
 
-import numpy as np
-
 from codegen.graph import Constant, clients, toposort
 from codegen.graph.errors import source_line
 from codegen.lower.accumulate import fold_accumulating_products
@@ -21,6 +19,7 @@ from codegen.lower.program import (
     Operand,
     Origin,
     Program,
+    Slice,
     StateRef,
     Store,
     View,
@@ -156,7 +155,7 @@ class Lowerer:
                 dims.append("1")
             else:
                 dim = f"{name}_n{axis}"
-                self.dims.append((dim, f"_dim({name}, {axis})"))
+                self.dims.append((dim, name, axis))
                 dims.append(dim)
         ref = ArrayRef(name, var.dtype, tuple(dims))
         self.vals[var.id] = ("array", ref)
@@ -208,18 +207,16 @@ class Lowerer:
             return ref
         dims = ("1",) * var.ndim
         buf = ArrayRef(self.names.new(self.hint(var)), var.dtype, dims)
-        if ref.op in ("const", "dim"):
-            self.views.append(View(buf, "", f"np.full({_shape_tuple(dims)}, {_py_scalar(ref)}, "
-                                            f"dtype=np.{var.dtype})"))
-            self.kinds[buf.name] = "view"
-        else:  # computed from shapes and constants: a loop of one element stores it
-            self.buffers.append(Buffer(buf))
-            self.kinds[buf.name] = "buffer"
-            origin = self.origin(var.owner)
-            self.steps.append(LoopKernel(
-                self._step_name(buf.name), dims, (Operand(buf, _axis_map(var.broadcastable),
-                                                          "out"),), (),
-                (Assign("v", var.dtype, ref, origin),), (Store(0, "v"),), (origin,)))
+        # a constant, or a value computed from shapes and constants: a loop of one element
+        # stores it
+        self.buffers.append(Buffer(buf))
+        self.kinds[buf.name] = "buffer"
+        origin = (self.origin(var.owner) if var.owner is not None
+                  else Origin(f"{buf.name} = {var.label()}", ""))
+        self.steps.append(LoopKernel(
+            self._step_name(buf.name), dims, (Operand(buf, _axis_map(var.broadcastable),
+                                                      "out"),), (),
+            (Assign("v", var.dtype, ref, origin),), (Store(0, "v"),), (origin,)))
         self.vals[var.id] = ("array", buf)
         return buf
 
@@ -253,9 +250,9 @@ class Lowerer:
             self.checks.append(Check(lhs, rhs, f"{node.op.short_name()}: {message}",
                                      _where_text(node), operands))
 
-    def _view(self, var, source, expr, hint, axes=None):
+    def _view(self, var, source, hint, kind, axes=None, index=()):
         ref = ArrayRef(self.names.new(hint), var.dtype, tuple(self._out_dims(var)))
-        self.views.append(View(ref, source, expr, axes))
+        self.views.append(View(ref, source, kind, axes, index))
         self.display.setdefault(var.id, ref.name)
         self.kinds[ref.name] = "view"
         self.vals[var.id] = ("array", ref)
@@ -297,7 +294,7 @@ class Lowerer:
                 for o in node.outputs:
                     self.kinds.setdefault(f"#scalar{o.id}", "scalar")
         shapes = symbolic_shapes(nodes, self._leaf_shape)
-        canonical, merges = unify_dims(nodes, shapes, [d for d, _ in self.dims],
+        canonical, merges = unify_dims(nodes, shapes, [d for d, _, _ in self.dims],
                                        self._leaf_shape)
         required = [Check(lhs, rhs, f"{node.op.short_name()}: {message}", _where_text(node))
                     for lhs, rhs, message, node in merges]
@@ -492,19 +489,18 @@ class Lowerer:
         origin = self.origin(node)
         if isinstance(op, DimShuffle):
             src = self.array(node.inputs[0])
-            self._view(var, src.name, _dimshuffle_text(src.name, op.new_order, var.owner.inputs[0]
-                                                       .ndim), self.hint(var),
+            self._view(var, src.name, self.hint(var), "axes",
                        axes=tuple(None if i == "x" else i for i in op.new_order))
         elif isinstance(op, Subtensor):
             src = self.array(node.inputs[0])
-            self._view(var, src.name, f"{src.name}[{_index_text(op.idx)}]", self.hint(var))
+            self._view(var, src.name, self.hint(var), "index", index=_index(op.idx))
         elif isinstance(op, SplitPiece):
             self._lower_split(node)
         elif isinstance(op, Reshape):
             src = self._contiguous(node.inputs[0])
             dims = self._out_dims(var)
             self._add_reshape_check(node, src, dims)
-            self._view(var, src.name, f"{src.name}.reshape({_shape_tuple(dims)})", self.hint(var))
+            self._view(var, src.name, self.hint(var), "reshape")
         elif isinstance(op, Dot):
             self._add_checks(node)
             a, b = (self.array(v) for v in node.inputs)
@@ -532,9 +528,9 @@ class Lowerer:
             for k, inp in enumerate(node.inputs):
                 src = self.array(inp)
                 end = f"{offset} + {src.dims[op.axis]}" if offset != "0" else src.dims[op.axis]
-                idx = ", ".join(":" if a != op.axis else f"{offset}:{end}" for a in range(var.ndim))
                 piece = ArrayRef(self.names.new(f"{out.name}_part{k}"), var.dtype, src.dims)
-                self.views.append(View(piece, out.name, f"{out.name}[{idx}]"))
+                self.views.append(View(piece, out.name, "index",
+                                       index=_axis_slice(var.ndim, op.axis, offset, end)))
                 self.kinds[piece.name] = "view"
                 self._identity_loop(self._step_name(piece.name), src, piece,
                                     inp.broadcastable, origin)
@@ -544,7 +540,7 @@ class Lowerer:
             out = self._buffer(var, self.hint(var), fill=0, dims=self.shape(x))
             src = self.array(gz)
             piece = ArrayRef(self.names.new(f"{out.name}_part"), var.dtype, src.dims)
-            self.views.append(View(piece, out.name, f"{out.name}[{_index_text(op.idx)}]"))
+            self.views.append(View(piece, out.name, "index", index=_index(op.idx)))
             self.kinds[piece.name] = "view"
             self._identity_loop(self._step_name(piece.name), src, piece,
                                 gz.broadcastable, origin)
@@ -558,8 +554,8 @@ class Lowerer:
         start = " + ".join(self.shape(x)[op.axis] for x in xs[: op.k]) or "0"
         stop = f"{start} + {self.shape(xs[op.k])[op.axis]}" if start != "0" else \
             self.shape(xs[op.k])[op.axis]
-        idx = ", ".join(":" if a != op.axis else f"{start}:{stop}" for a in range(gz.ndim))
-        self._view(node.out, src.name, f"{src.name}[{idx}]", self.hint(node.out))
+        self._view(node.out, src.name, self.hint(node.out), "index",
+                   index=_axis_slice(gz.ndim, op.axis, start, stop))
 
     def _contiguous(self, var):
         src = self.array(var)
@@ -567,7 +563,7 @@ class Lowerer:
             return src
         if self.kinds.get(src.name) in ("arg", "state"):
             view = ArrayRef(self.names.new(f"{src.name}_c"), src.dtype, src.dims)
-            self.views.append(View(view, src.name, f"np.ascontiguousarray({src.name})"))
+            self.views.append(View(view, src.name, "contiguous"))
             self.kinds[view.name] = "view"
             return view
         return self._copy(var, src, f"{src.name}_c")
@@ -629,47 +625,15 @@ def _axis_map(broadcastable):
     return tuple(None if bc else a for a, bc in enumerate(broadcastable))
 
 
-def _dimshuffle_text(name, order, ndim):
-    """A numpy view expression for a dimshuffle: ``W.T``, ``x[None, :]``, ``c[:, 0]``."""
-    kept = [i for i in order if i != "x"]
-    text = name
-    if len(kept) < ndim:  # dropped (broadcastable) axes: index them with 0
-        text += "[" + ", ".join(":" if i in kept else "0" for i in range(ndim)) + ", ...]"
-    rank = sorted(kept)
-    perm = [rank.index(i) for i in kept]
-    if perm != list(range(len(perm))):
-        text += ".T" if perm == [1, 0] else f".transpose({', '.join(map(str, perm))})"
-    if "x" in order:
-        text += "[" + ", ".join("None" if i == "x" else ":" for i in order) + "]"
-    return text
+def _index(idx):
+    """An op's index (ints and slices of ints) as a view's: dim expressions and Slices."""
+    return tuple(Slice(*(None if p is None else str(p) for p in (item.start, item.stop)),
+                       item.step) if isinstance(item, slice) else str(item) for item in idx)
 
 
-def _shape_tuple(dims):
-    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
-
-
-def _index_text(idx):
-    """numpy's index text of a view; with ints only, ``...`` follows them, so that the view
-    of one element is a 0-d array that shares its memory (``a[0]`` would be a numpy
-    scalar, a copy that a kernel can neither read as an array nor write through)."""
-    parts = []
-    for item in idx:
-        if isinstance(item, slice):
-            text = ":".join("" if p is None else str(p) for p in (item.start, item.stop))
-            parts.append(text + (f":{item.step}" if item.step is not None else ""))
-        else:
-            parts.append(str(item))
-    if not any(isinstance(item, slice) for item in idx):
-        parts.append("...")
-    return ", ".join(parts) + ("," if len(parts) == 1 else "")
-
-
-def _py_scalar(expr):
-    if expr.op == "const":
-        return repr(expr.value)
-    if expr.op == "dim":
-        return expr.value
-    raise NotImplementedError("scalar expression used as an array")
+def _axis_slice(ndim, axis, start, stop):
+    """The index of [start:stop] along ``axis`` of an array of ``ndim`` axes."""
+    return tuple(Slice(start, stop) if a == axis else Slice() for a in range(ndim))
 
 
 def lower(fgraph, name, arg_names, state_names, defaults=None):
@@ -683,4 +647,4 @@ def lower(fgraph, name, arg_names, state_names, defaults=None):
     return program
 
 
-__all__ = ["lower", "sanitize", "Names", "np"]
+__all__ = ["lower", "sanitize", "Names"]

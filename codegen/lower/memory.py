@@ -40,8 +40,8 @@ def shared_scratch(program):
     end = len(program.steps)
     for name in leaving:
         last_use[root(name)] = end
-    for v in program.views:  # a view kept for a numpy expression may leave in ways not seen
-        if v.axes is None:
+    for v in program.views:  # a view kept as an array object may leave in ways not seen
+        if v.kind != "axes":
             last_use[root(v.source)] = end
 
     scratch = [b for b in program.buffers if b.ref.name not in leaving

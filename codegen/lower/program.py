@@ -1,7 +1,10 @@
 """The kernel program: plain, immutable data that every backend renders.
 
-Dimensions are C/Python expressions over the argument dims (``A_n0``); scalar computations are
-a tiny expression tree (``Expr``) that each backend prints from its own table.
+Dimensions are integer expressions over the argument dims (``A_n0``), in a small language
+that C, Cython and Python read alike: names, integers, ``+``, ``-``, ``*``, parentheses and
+the helpers ``_dim_div(a, b)`` (a // b, 0 when b is 0) and ``_slice_len(n, start, stop,
+step, given)``. Scalar computations are a tiny expression tree (``Expr``) that each backend
+prints from its own table. Nothing in a program is text of a host language.
 """
 
 from dataclasses import dataclass, field
@@ -143,18 +146,48 @@ class Buffer:
 
 
 @dataclass(frozen=True)
-class View:
-    """A view of an existing array, defined by a numpy expression (no copy).
+class Slice:
+    """One axis of an ``index`` view: bounds are dim expressions or None (numpy's default);
+    ``step`` an int or None."""
 
-    ``axes``, for views that only reorder, add or drop length-1 axes: the source axis behind
-    each axis of the view (None: a new broadcast axis, stride 0). Such a view needs no array
-    object at run time: its pointer is the source's and its strides are the source's, permuted.
+    start: str = None
+    stop: str = None
+    step: int = None
+
+
+@dataclass(frozen=True)
+class View:
+    """An array computed from another without a copy (``kind``):
+
+    - ``axes``: the source's axes reordered, new broadcast axes added, length-1 axes dropped;
+      ``axes[i]`` is the source axis behind axis ``i`` of the view (None: a new axis,
+      stride 0): ``W.T``, ``b[:, None]``.
+    - ``index``: ``index[k]`` for source axis k, a dim expression (the axis is dropped) or a
+      ``Slice``; numpy's rules for negative and out-of-range bounds.
+    - ``reshape``: the source, C-contiguous, read with the view's dims.
+    - ``contiguous``: the source itself when it is C-contiguous, else a C-contiguous copy.
     """
 
     ref: ArrayRef
     source: str
-    expr: str
+    kind: str
     axes: tuple = None
+    index: tuple = ()
+
+    def text(self):
+        """numpy's notation for the view (``debugprint``, comments)."""
+        src = self.source
+        if self.kind == "axes":
+            return f"{src}.dimshuffle({', '.join('x' if a is None else str(a) for a in self.axes)})"
+        if self.kind == "index":
+            parts = [item if isinstance(item, str) else
+                     ":".join("" if p is None else str(p) for p in (item.start, item.stop))
+                     + (f":{item.step}" if item.step is not None else "")
+                     for item in self.index]
+            return f"{src}[{', '.join(parts)}]"
+        if self.kind == "reshape":
+            return f"{src}.reshape({', '.join(self.ref.dims)})"
+        return f"contiguous({src})"
 
 
 @dataclass(frozen=True)
@@ -189,7 +222,7 @@ class Program:
     name: str
     args: list
     state: list
-    dims: list  # (name, expression)
+    dims: list  # (name, array name, axis): the dims read from the arguments and the state
     checks: list
     constants: list  # (name, ndarray)
     buffers: list
@@ -209,7 +242,7 @@ class Program:
         for b in self.buffers:
             lines.append(f"  buffer {b.ref.name}: {b.ref.dtype}[{', '.join(b.ref.dims)}]")
         for v in self.views:
-            lines.append(f"  view   {v.ref.name} = {v.expr}")
+            lines.append(f"  view   {v.ref.name} = {v.text()}")
         for step in self.steps:
             if getattr(step, "accumulate", False):
                 lines.append(f"  dot    {step.out.name} += {step.alpha!r} * {step.name}")

@@ -139,7 +139,7 @@ class Reshape(Op):
         if "-1" in dims:
             total = " * ".join(f"({d})" for d in x_shape) or "1"
             others = " * ".join(f"({d})" for d in dims if d != "-1") or "1"
-            dims[dims.index("-1")] = f"(({total}) // ({others}))"
+            dims[dims.index("-1")] = f"_dim_div({total}, {others})"
         return [tuple(dims)]
 
     def grad(self, node, output_grads):

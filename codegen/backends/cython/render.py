@@ -164,6 +164,11 @@ def function_context(program, debug=False):
         if hasattr(ref, "dims") and (ref.name not in buffer_names or ref.name in update_names):
             copied.add(ref.name)
     refs = _array_refs(program)
+    ndims = {**{a.name: len(a.broadcastable) for a in program.args},
+             **{s.local: len(s.broadcastable) for s in program.state},
+             **{b.ref.name: len(b.ref.dims) for b in program.buffers},
+             **{v.ref.name: len(v.ref.dims) for v in program.views},
+             **{name: data.ndim for name, data in program.constants}}
     leaving = update_names | {r.name for r in program.outputs if hasattr(r, "dims")}
     c_views = set() if guard else _pointer_views(program, leaving, {r.name for r in refs})
     base = [r for r in refs if r.name not in c_views]
@@ -178,7 +183,7 @@ def function_context(program, debug=False):
                   "bc": tuple(a.broadcastable), "default": a.default,
                   "ready": _ready_test(a)} for a in program.args],
         "state": program.state,
-        "dims": program.dims,
+        "dims": [(d, f"_dim({name}, {axis})") for d, name, axis in program.dims],
         # one C test for all shape checks; the message is built only when one fails
         "check_any": [f"{_operand(c.lhs)} != {_operand(c.rhs)}  # {comment(c.message)}"
                       for c in program.checks],
@@ -191,10 +196,10 @@ def function_context(program, debug=False):
         "shared_scratch": [{"name": name, "owner": owner, "previous": previous}
                            for name, owner, previous in taken],
         # the dims the scratch buffers' shapes use: equal dims, same buffers
-        "scratch_key": "(" + "".join(f"{d}, " for d, _ in program.dims if any(
+        "scratch_key": "(" + "".join(f"{d}, " for d, _, _ in program.dims if any(
             d in re.findall(r"\w+", dim) for b in program.buffers
             if b.ref.name not in leaving for dim in b.ref.dims)) + ")",
-        "views": [{"name": v.ref.name, "expr": v.expr} for v in program.views
+        "views": [{"name": v.ref.name, "expr": numpy_view(v, ndims)} for v in program.views
                   if v.ref.name not in c_views],
         "pointer_views": [_pointer_view(v) for v in program.views
                           if v.ref.name in c_views],
@@ -214,6 +219,40 @@ def function_context(program, debug=False):
         "written": "{" + ", ".join(f"{name!r}: {name}" for name, _, _ in program.materialized)
                   + "}",
     }
+
+
+def numpy_view(view, ndims):
+    """numpy's expression of a view (``W.T``, ``x[None, :]``, ``c[:, 0]``); ``ndims``: the
+    number of axes of each array by name."""
+    src = view.source
+    if view.kind == "axes":
+        kept = [a for a in view.axes if a is not None]
+        text = src
+        if len(kept) < ndims[src]:  # dropped (length-1) axes: index them with 0
+            text += "[" + ", ".join(":" if a in kept else "0" for a in range(ndims[src])) \
+                + ", ...]"
+        rank = sorted(kept)
+        perm = [rank.index(a) for a in kept]
+        if perm != list(range(len(perm))):
+            text += ".T" if perm == [1, 0] else f".transpose({', '.join(map(str, perm))})"
+        if None in view.axes:
+            text += "[" + ", ".join("None" if a is None else ":" for a in view.axes) + "]"
+        return text
+    if view.kind == "index":
+        # with ints only, ``...`` follows them, so that the view of one element is a 0-d
+        # array sharing its memory (``a[0]`` would be a numpy scalar, a copy that a kernel
+        # can neither read as an array nor write through)
+        parts = [item if isinstance(item, str) else
+                 ":".join("" if p is None else p for p in (item.start, item.stop))
+                 + (f":{item.step}" if item.step is not None else "") for item in view.index]
+        if all(isinstance(item, str) for item in view.index):
+            parts.append("...")
+        return f"{src}[{', '.join(parts)}{',' if len(parts) == 1 else ''}]"
+    if view.kind == "reshape":
+        return f"{src}.reshape({_shape(view.ref.dims)})"
+    if view.kind == "contiguous":
+        return f"np.ascontiguousarray({src})"
+    raise NotImplementedError(f"view kind {view.kind!r}")
 
 
 def _in_place(program):
@@ -270,7 +309,7 @@ def _pointer_views(program, leaving, with_pointers):
     ``b[:, None]``) that no output, update or numpy-expression view refers to, whose source
     has a pointer (a kernel uses it, or it is such a view itself)."""
     views = {v.ref.name: v for v in program.views}
-    chosen = {name for name, v in views.items() if v.axes is not None} - leaving
+    chosen = {name for name, v in views.items() if v.kind == "axes"} - leaving
     while True:
         needed = {v.source for v in program.views if v.ref.name not in chosen}
         orphans = {name for name in chosen
@@ -285,7 +324,7 @@ def _pointer_view(view):
     ctype = cexpr.CTYPES[view.ref.dtype]
     strides = ["0" if axis is None else f"{view.source}_s{axis}" for axis in view.axes]
     return {"name": view.ref.name, "ctype": ctype, "source": view.source, "strides": strides,
-            "expr": view.expr}
+            "expr": view.text()}
 
 
 _TYPENUMS = {"float64": "NPY_FLOAT64", "float32": "NPY_FLOAT32", "int64": "NPY_INT64",
