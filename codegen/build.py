@@ -114,7 +114,7 @@ KERNEL_FILE_HEAD = """\
 #include <math.h>
 #include <stdint.h>
 #include <sys/types.h>
-typedef ssize_t Py_ssize_t;  /* as Python's pyport.h defines it */
+typedef ssize_t cg_index;  /* the kernels' index type: Py_ssize_t in the glue */
 #define CODEGEN_KERNELS_BEGIN
 #define CODEGEN_KERNELS_END
 #define CODEGEN_KERNEL __attribute__((visibility("hidden")))

@@ -69,15 +69,21 @@ def cmd_build(args):
         config.floatX = args.floatX
     if not os.path.isfile(args.spec):
         raise UsageError(f"spec file not found: {args.spec}")
+    if args.target in ("native", "portable"):  # the machine code's target, as before --arch
+        args.arch, args.target = args.target, "python"
+    if args.target == "c" and args.debug:
+        raise UsageError("--debug builds Python modules only (drop it with --target c)")
     backend = backends.resolve(backend=args.backend)
-    options = repr((os.path.abspath(args.spec), args.debug, args.floatX, args.target, backend))
+    options = repr((os.path.abspath(args.spec), args.debug, args.floatX, args.target, args.arch,
+                    backend))
     stem = os.path.splitext(os.path.basename(args.spec))[0]
     stamp_path = os.path.join(args.out, f".codegen-build-{stem}.json")
     if _up_to_date(stamp_path, options):
         print(f"codegen: {args.spec} is up to date in {args.out} (nothing to do)")
         return 0
     before = set(sys.modules)
-    outputs = _build_modules(_load_spec(args.spec), args)
+    build_all = _build_libraries if args.target == "c" else _build_modules
+    outputs = build_all(_load_spec(args.spec), args)
     inputs = _sources_loaded_by(args.spec, before)
     os.makedirs(args.out, exist_ok=True)
     with open(stamp_path, "w") as f:
@@ -92,12 +98,12 @@ def _build_modules(modules, args):
 
     from codegen.build import build, compiler_flags
     from codegen.compile.module import install
-    flags = compiler_flags(args.target, args.debug)
+    flags = compiler_flags(args.arch, args.debug)
     jobs = []
     for module in modules:
         t0 = time.perf_counter()
         out = os.path.join(args.out, module.name)
-        pyx = module.emit(out, args.debug, os.path.relpath(args.spec), args.target)
+        pyx = module.emit(out, args.debug, os.path.relpath(args.spec), args.arch)
         with open(pyx) as f:
             jobs.append((module.name, f.read(), out))
         print(f"codegen: generated {pyx} in {time.perf_counter() - t0:.2f}s")
@@ -112,6 +118,20 @@ def _build_modules(modules, args):
         outputs.append(os.path.abspath(install(path, out)))
         print(f"codegen: built {name} -> {os.path.relpath(outputs[-1])} "
               f"({time.perf_counter() - t0:.2f}s)")
+    return outputs
+
+
+def _build_libraries(modules, args):
+    """``--target c``: each module as a C library, ``OUT/<module>/``."""
+    from codegen.backends.c import write_library
+    outputs = []
+    for module in modules:
+        t0 = time.perf_counter()
+        paths = write_library(module.name, module.specs, args.out, os.path.relpath(args.spec),
+                              args.arch)
+        outputs += [os.path.abspath(p) for p in paths]
+        print(f"codegen: built C library {module.name} -> "
+              f"{', '.join(os.path.relpath(p) for p in paths)} ({time.perf_counter() - t0:.2f}s)")
     return outputs
 
 
@@ -160,7 +180,11 @@ def parser():
                    help="the compiled backend (default: the one of config.device)")
     b.add_argument("--debug", action="store_true", help="NaN/Inf and bounds checks per kernel")
     b.add_argument("--floatX", choices=["float32", "float64"])
-    b.add_argument("--target", choices=["native", "portable"], default=None)
+    b.add_argument("--target", choices=["python", "c", "native", "portable"], default="python",
+                   help="python: an extension module (default); c: a C library with its "
+                   "header, for callers without Python (native, portable: as --arch)")
+    b.add_argument("--arch", choices=["native", "portable"], default=None,
+                   help="the machine code: this CPU's instructions, or portable x86-64")
     b.add_argument("-j", type=int, default=1, help="compile N modules at once")
     b.set_defaults(func=cmd_build)
     s = sub.add_parser("show", help="print the emitted source of a spec or a .pyx")

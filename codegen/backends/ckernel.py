@@ -28,7 +28,7 @@ def _nest(n, inner, before_inner=(), after_inner=(), outer_pragma=None):
     """``n`` nested loops; ``inner`` gives the lines of the innermost loop (with its for)."""
     lines = [outer_pragma] if outer_pragma and n > 1 else []
     for a in range(n - 1):
-        lines.append("    " * a + f"for (Py_ssize_t i{a} = 0; i{a} < n{a}; i{a}++) {{")
+        lines.append("    " * a + f"for (cg_index i{a} = 0; i{a} < n{a}; i{a}++) {{")
     pad = "    " * max(n - 1, 0)
     lines += [pad + line for line in list(before_inner) + list(inner) + list(after_inner)]
     lines += ["    " * a + "}" for a in reversed(range(n - 1))]
@@ -37,7 +37,7 @@ def _nest(n, inner, before_inner=(), after_inner=(), outer_pragma=None):
 
 def _inner_loop(n, body, pragma=None):
     head = [pragma] if pragma else []
-    return head + [f"for (Py_ssize_t i{n - 1} = 0; i{n - 1} < n{n - 1}; i{n - 1}++) {{"] + \
+    return head + [f"for (cg_index i{n - 1} = 0; i{n - 1} < n{n - 1}; i{n - 1}++) {{"] + \
         ["    " + line for line in body] + ["}"]
 
 
@@ -135,7 +135,7 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
     on the call's threads too ("with_blas", in functions with products), or never (False).
     """
     n = len(kernel.dims)
-    params = [f"Py_ssize_t n{a}" for a in range(n)]
+    params = [f"cg_index n{a}" for a in range(n)]
     args = list(kernel.dims)
     dim_params = {}
 
@@ -147,7 +147,7 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
         params.append(f"{const}{cexpr.CTYPES[op.ref.dtype]}* {op.ref.name}")
         args.append(f"{op.ref.name}_p")
         for axis in sorted({a for a in op.axes if a is not None}):
-            params.append(f"Py_ssize_t {op.ref.name}_s{axis}")
+            params.append(f"cg_index {op.ref.name}_s{axis}")
             args.append(f"{op.ref.name}_s{axis}")
     before, after, simd, row_acc = [], [], [], {}
     for store in kernel.stores:
@@ -182,7 +182,7 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
             op = kernel.operands[store.operand]
             mapped = [loop for loop, axis in enumerate(op.axes) if axis is not None]
             for depth, loop in enumerate(mapped):
-                init.append("    " * depth + f"for (Py_ssize_t i{loop} = 0; i{loop} < n{loop}; "
+                init.append("    " * depth + f"for (cg_index i{loop} = 0; i{loop} < n{loop}; "
                             f"i{loop}++)")
             init.append("    " * len(mapped) + f"{op.ref.name}[{_index(op.ref.name, op.axes)}] = "
                         f"{identity(store.combine, op.ref.dtype)};")
@@ -227,7 +227,7 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
             lines = _single_column(kernel, table, dim) + ["} else {"] + \
                 ["    " + line for line in lines] + ["}"]
     for text, name in dim_params.items():
-        params.append(f"Py_ssize_t {name}")
+        params.append(f"cg_index {name}")
         args.append(text)
     origins = [(o.text, o.where) for o in kernel.origins]
     exact = any(cexpr.converts_float_to_int(a.expr) for a in kernel.body)
@@ -340,14 +340,14 @@ def _blocked_loop(n, calls, body, pragma, simd):
     else:
         outer = None
     lines = [outer] if outer else []
-    lines += [f"for (Py_ssize_t blk{d} = 0; blk{d} < n{d}; blk{d} += {CALL_BLOCK}) {{",
-              f"    const Py_ssize_t blen{d} = n{d} - blk{d} < {CALL_BLOCK} ? n{d} - blk{d} "
+    lines += [f"for (cg_index blk{d} = 0; blk{d} < n{d}; blk{d} += {CALL_BLOCK}) {{",
+              f"    const cg_index blen{d} = n{d} - blk{d} < {CALL_BLOCK} ? n{d} - blk{d} "
               f": {CALL_BLOCK};"]
     lines += ["    " + line for line in decls]
     for head, inner in (("#pragma omp simd", call_lines), (pragma, body)):
         lines += (["    " + head] if head else []) + [
-            f"    for (Py_ssize_t j{d} = 0; j{d} < blen{d}; j{d}++) {{",
-            f"        const Py_ssize_t i{d} = blk{d} + j{d};"]
+            f"    for (cg_index j{d} = 0; j{d} < blen{d}; j{d}++) {{",
+            f"        const cg_index i{d} = blk{d} + j{d};"]
         lines += ["        " + line for line in inner] + ["    }"]
     return lines + ["}"]
 
@@ -372,20 +372,20 @@ def argmax_kernel(step):
     x, out = step.x, step.out
     outer = [a for a in range(len(x.dims)) if a != step.axis]
     ctype = cexpr.CTYPES[x.dtype]
-    params = [f"Py_ssize_t n{j}" for j in range(len(outer))] + ["Py_ssize_t m"]
+    params = [f"cg_index n{j}" for j in range(len(outer))] + ["cg_index m"]
     args = [x.dims[a] for a in outer] + [x.dims[step.axis]]
-    params += [f"const {ctype}* {x.name}"] + [f"Py_ssize_t {x.name}_s{a}"
+    params += [f"const {ctype}* {x.name}"] + [f"cg_index {x.name}_s{a}"
                                                for a in range(len(x.dims))]
     args += [f"{x.name}_p"] + [f"{x.name}_s{a}" for a in range(len(x.dims))]
-    params += [f"int64_t* {out.name}"] + [f"Py_ssize_t {out.name}_s{j}"
+    params += [f"int64_t* {out.name}"] + [f"cg_index {out.name}_s{j}"
                                           for j in range(len(outer))]
     args += [f"{out.name}_p"] + [f"{out.name}_s{j}" for j in range(len(outer))]
     base = " + ".join(f"i{j} * {x.name}_s{a}" for j, a in enumerate(outer)) or "0"
     out_idx = " + ".join(f"i{j} * {out.name}_s{j}" for j in range(len(outer))) or "0"
     body = [f"const {ctype}* row = {x.name} + {base};",
-            "Py_ssize_t best_k = 0;",
+            "cg_index best_k = 0;",
             f"{ctype} best = row[0];",
-            "for (Py_ssize_t k = 1; k < m; k++) {",
+            "for (cg_index k = 1; k < m; k++) {",
             f"    {ctype} v = row[k * {x.name}_s{step.axis}];",
             "    if (best == best && (v > best || v != v)) {",
             "        best = v;",
@@ -407,7 +407,7 @@ def _short_sums(ctype, target, scalar, vector, index, count):
         cases += [f"            case {k}: {{",
                   f"                {hoist}",
                   "                #pragma omp simd",
-                  f"                for (Py_ssize_t {index} = 0; {index} < {count}; {index}++)",
+                  f"                for (cg_index {index} = 0; {index} < {count}; {index}++)",
                   f"                    {target} = {total};",
                   "                break;",
                   "            }"]
@@ -429,19 +429,19 @@ def product_loops(ctype, suffix):
     ``omp simd`` sum; otherwise rows of c accumulate ``a[i, p] * b[p, :]`` along contiguous j.
     """
     T = ctype
-    return f"""static void cg_gemm_loops_{suffix}(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-        const {T}* a, Py_ssize_t a0, Py_ssize_t a1,
-        const {T}* b, Py_ssize_t b0, Py_ssize_t b1, {T}* c, Py_ssize_t c0) {{
+    return f"""static void cg_gemm_loops_{suffix}(cg_index m, cg_index n, cg_index k,
+        const {T}* a, cg_index a0, cg_index a1,
+        const {T}* b, cg_index b0, cg_index b1, {T}* c, cg_index c0) {{
     if (n < 8 && k > n) {{
-        for (Py_ssize_t i = 0; i < m; i++) {{
-            for (Py_ssize_t j = 0; j < n; j++) {{
+        for (cg_index i = 0; i < m; i++) {{
+            for (cg_index j = 0; j < n; j++) {{
                 c[i * c0 + j] = cg_dot_{suffix}(k, a + i * a0, a1, b + j * b1, b0);
             }}
         }}
         return;
     }}
     if (b1 == 1 && k >= 1 && k <= 4) {{  /* short sums: each row of c in one pass */
-        for (Py_ssize_t i = 0; i < m; i++) {{
+        for (cg_index i = 0; i < m; i++) {{
             const {T}* ai = a + i * a0;
             {T}* ci = c + i * c0;
             switch (k) {{
@@ -451,30 +451,30 @@ def product_loops(ctype, suffix):
         }}
         return;
     }}
-    for (Py_ssize_t i = 0; i < m; i++) {{
+    for (cg_index i = 0; i < m; i++) {{
         {T}* ci = c + i * c0;
         if (k == 0) {{
-            for (Py_ssize_t j = 0; j < n; j++) ci[j] = 0;
+            for (cg_index j = 0; j < n; j++) ci[j] = 0;
             continue;
         }}
-        for (Py_ssize_t p = 0; p < k; p++) {{  /* the first term sets the row, no zeroing */
+        for (cg_index p = 0; p < k; p++) {{  /* the first term sets the row, no zeroing */
             const {T} aip = a[i * a0 + p * a1];
             const {T}* bp = b + p * b0;
             if (b1 == 1 && p == 0) {{
-                for (Py_ssize_t j = 0; j < n; j++) ci[j] = aip * bp[j];
+                for (cg_index j = 0; j < n; j++) ci[j] = aip * bp[j];
             }} else if (b1 == 1) {{
-                for (Py_ssize_t j = 0; j < n; j++) ci[j] += aip * bp[j];
+                for (cg_index j = 0; j < n; j++) ci[j] += aip * bp[j];
             }} else if (p == 0) {{
-                for (Py_ssize_t j = 0; j < n; j++) ci[j] = aip * bp[j * b1];
+                for (cg_index j = 0; j < n; j++) ci[j] = aip * bp[j * b1];
             }} else {{
-                for (Py_ssize_t j = 0; j < n; j++) ci[j] += aip * bp[j * b1];
+                for (cg_index j = 0; j < n; j++) ci[j] += aip * bp[j * b1];
             }}
         }}
     }}
 }}
 
-static void cg_gemv_loops_{suffix}(Py_ssize_t m, Py_ssize_t k, const {T}* a, Py_ssize_t a0,
-        Py_ssize_t a1, const {T}* x, Py_ssize_t x0, {T}* y, Py_ssize_t y0) {{
+static void cg_gemv_loops_{suffix}(cg_index m, cg_index k, const {T}* a, cg_index a0,
+        cg_index a1, const {T}* x, cg_index x0, {T}* y, cg_index y0) {{
     if (a0 == 1 && a1 != 1 && y0 == 1 && k >= 1 && k <= 4) {{  /* short sums: one pass */
         switch (k) {{
 {_short_sums(T, "y[i]", lambda p: _strided("x", "x0", p),
@@ -484,16 +484,16 @@ static void cg_gemv_loops_{suffix}(Py_ssize_t m, Py_ssize_t k, const {T}* a, Py_
     }}
     if (a0 == 1 && a1 != 1 && y0 == 1 && k > 0) {{  /* contiguous columns: y += a[:, p] x[p] */
         #pragma omp simd
-        for (Py_ssize_t i = 0; i < m; i++) y[i] = a[i] * x[0];
-        for (Py_ssize_t p = 1; p < k; p++) {{
+        for (cg_index i = 0; i < m; i++) y[i] = a[i] * x[0];
+        for (cg_index p = 1; p < k; p++) {{
             const {T} xp = x[p * x0];
             const {T}* ap = a + p * a1;
             #pragma omp simd
-            for (Py_ssize_t i = 0; i < m; i++) y[i] += ap[i] * xp;
+            for (cg_index i = 0; i < m; i++) y[i] += ap[i] * xp;
         }}
         return;
     }}
-    for (Py_ssize_t i = 0; i < m; i++) y[i * y0] = cg_dot_{suffix}(k, a + i * a0, a1, x, x0);
+    for (cg_index i = 0; i < m; i++) y[i * y0] = cg_dot_{suffix}(k, a + i * a0, a1, x, x0);
 }}""".split("\n")
 
 
@@ -583,8 +583,8 @@ static int cg_blas_split(double madds, double min) {
 }
 
 /* The share of n (rows or columns) that thread t of nt takes, in multiples of 8. */
-static void cg_share(Py_ssize_t n, int t, int nt, Py_ssize_t* start, Py_ssize_t* len) {
-    Py_ssize_t step = ((n + nt - 1) / nt + 7) / 8 * 8;
+static void cg_share(cg_index n, int t, int nt, cg_index* start, cg_index* len) {
+    cg_index step = ((n + nt - 1) / nt + 7) / 8 * 8;
     *start = t * step < n ? t * step : n;
     *len = (*start + step < n ? *start + step : n) - *start;
 }
@@ -605,7 +605,7 @@ static int cg_blas_ready(void) {
 }
 
 /* How BLAS (column-major) sees a row-major view: 'N' as is, 'T' transposed, no copy. */
-static int cg_layout(Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t s0, Py_ssize_t s1,
+static int cg_layout(cg_index rows, cg_index cols, cg_index s0, cg_index s1,
                      char* trans, int* ld) {
     if ((s1 == 1 || cols <= 1) && (rows <= 1 || s0 >= cols)) {
         *trans = 'N';
@@ -633,19 +633,19 @@ BLAS_DTYPES = ("float32", "float64")
 
 def _product_signatures(T, x):
     return {"gemv": (f"cg_gemv_{x}", [
-                "Py_ssize_t m", "Py_ssize_t k", f"const {T}* a", "Py_ssize_t a0",
-                "Py_ssize_t a1", f"const {T}* v", "Py_ssize_t v0", f"{T}* y", "Py_ssize_t y0"]),
+                "cg_index m", "cg_index k", f"const {T}* a", "cg_index a0",
+                "cg_index a1", f"const {T}* v", "cg_index v0", f"{T}* y", "cg_index y0"]),
             "gemm": (f"cg_gemm_{x}", [
-                "Py_ssize_t m", "Py_ssize_t n", "Py_ssize_t k", f"const {T}* a", "Py_ssize_t a0",
-                "Py_ssize_t a1", f"const {T}* b", "Py_ssize_t b0", "Py_ssize_t b1", f"{T}* c",
-                "Py_ssize_t c0"]),
+                "cg_index m", "cg_index n", "cg_index k", f"const {T}* a", "cg_index a0",
+                "cg_index a1", f"const {T}* b", "cg_index b0", "cg_index b1", f"{T}* c",
+                "cg_index c0"]),
             "gemm_acc": (f"cg_gemm_acc_{x}", [
-                "Py_ssize_t m", "Py_ssize_t n", "Py_ssize_t k", f"const {T}* a", "Py_ssize_t a0",
-                "Py_ssize_t a1", f"const {T}* b", "Py_ssize_t b0", "Py_ssize_t b1", f"{T}* c",
-                "Py_ssize_t c0", "Py_ssize_t c1", f"{T} alpha"]),
+                "cg_index m", "cg_index n", "cg_index k", f"const {T}* a", "cg_index a0",
+                "cg_index a1", f"const {T}* b", "cg_index b0", "cg_index b1", f"{T}* c",
+                "cg_index c0", "cg_index c1", f"{T} alpha"]),
             "dotv": (f"cg_dotv_{x}", [
-                "Py_ssize_t k", f"const {T}* u", "Py_ssize_t u0", f"const {T}* v",
-                "Py_ssize_t v0", f"{T}* out"])}
+                "cg_index k", f"const {T}* u", "cg_index u0", f"const {T}* v",
+                "cg_index v0", f"{T}* out"])}
 
 
 def product_declarations(dtypes, accumulating=()):
@@ -704,12 +704,12 @@ def products(ctype, suffix, blas, accumulate=False):
    or y, shared out, each thread packing the other operand whole. Functions of their own,
    so that the small products' loops compile as they do alone. */
 static void __attribute__((noinline)) cg_gemm_shared_{x}(
-        char tb, char ta, Py_ssize_t m, Py_ssize_t n, int k, const {T}* alpha, const {T}* a,
-        int lda, Py_ssize_t a0, const {T}* b, int ldb, Py_ssize_t b1, const {T}* beta, {T}* c,
-        int ldc, Py_ssize_t c0) {{
+        char tb, char ta, cg_index m, cg_index n, int k, const {T}* alpha, const {T}* a,
+        int lda, cg_index a0, const {T}* b, int ldb, cg_index b1, const {T}* beta, {T}* c,
+        int ldc, cg_index c0) {{
     #pragma omp parallel
     {{
-        Py_ssize_t start, len;
+        cg_index start, len;
         cg_share(m >= n ? m : n, omp_get_thread_num(), omp_get_num_threads(), &start, &len);
         int li = (int)len, mi = (int)m, ni = (int)n;
         if (li > 0 && m >= n)
@@ -722,12 +722,12 @@ static void __attribute__((noinline)) cg_gemm_shared_{x}(
 }}
 
 static void __attribute__((noinline)) cg_gemv_shared_{x}(
-        char ta, Py_ssize_t m, int k, const {T}* a, int lda, Py_ssize_t a0, const {T}* v,
-        int incv, {T}* y, int incy, Py_ssize_t y0) {{
+        char ta, cg_index m, int k, const {T}* a, int lda, cg_index a0, const {T}* v,
+        int incv, {T}* y, int incy, cg_index y0) {{
     {T} one = 1, zero = 0;
     #pragma omp parallel
     {{
-        Py_ssize_t i0, rows;
+        cg_index i0, rows;
         cg_share(m, omp_get_thread_num(), omp_get_num_threads(), &i0, &rows);
         int ri = (int)rows;
         if (ri > 0 && ta == 'N')
@@ -803,17 +803,17 @@ def product_accumulate(T, x, head, blas):
 /* c (m x n) += alpha * a (m x k) . b (k x n) */
 {head}{gemm_blas}
     if (n < 8 && k > n) {{
-        for (Py_ssize_t i = 0; i < m; i++)
-            for (Py_ssize_t j = 0; j < n; j++)
+        for (cg_index i = 0; i < m; i++)
+            for (cg_index j = 0; j < n; j++)
                 c[i * c0 + j * c1] += alpha * cg_dot_{x}(k, a + i * a0, a1, b + j * b1, b0);
         return;
     }}
-    for (Py_ssize_t i = 0; i < m; i++) {{
+    for (cg_index i = 0; i < m; i++) {{
         {T}* ci = c + i * c0;
-        for (Py_ssize_t p = 0; p < k; p++) {{
+        for (cg_index p = 0; p < k; p++) {{
             const {T} aip = alpha * a[i * a0 + p * a1];
             const {T}* bp = b + p * b0;
-            for (Py_ssize_t j = 0; j < n; j++) ci[j * c1] += aip * bp[j * b1];
+            for (cg_index j = 0; j < n; j++) ci[j * c1] += aip * bp[j * b1];
         }}
     }}
 }}""".split("\n")
@@ -837,18 +837,37 @@ def dot_loop(ctype, suffix):
     the additions do not wait on one another; they are combined in a fixed order.
     """
     T = ctype
-    return f"""static inline {T} cg_dot_{suffix}(Py_ssize_t k, const {T}* x, Py_ssize_t x0,
-        const {T}* y, Py_ssize_t y0) {{
+    return f"""static inline {T} cg_dot_{suffix}(cg_index k, const {T}* x, cg_index x0,
+        const {T}* y, cg_index y0) {{
     {T} acc = 0;
     if (x0 == 1 && y0 == 1) {{
         {T} lane[16] = {{0}};
-        Py_ssize_t p = 0;
+        cg_index p = 0;
         for (; p + 16 <= k; p += 16)
             for (int l = 0; l < 16; l++) lane[l] += x[p + l] * y[p + l];
         for (; p < k; p++) acc += x[p] * y[p];
         for (int l = 0; l < 16; l++) acc += lane[l];
     }} else {{
-        for (Py_ssize_t p = 0; p < k; p++) acc += x[p * x0] * y[p * y0];
+        for (cg_index p = 0; p < k; p++) acc += x[p * x0] * y[p * y0];
     }}
     return acc;
 }}""".split("\n")
+
+
+#: Declarations that let gcc vectorize libm calls through glibc's libmvec where the build
+#: defines CODEGEN_SIMD_MATH (see ``build.simd_math_available``).
+SIMD_MATH = """\
+#if defined(CODEGEN_SIMD_MATH) && defined(__GNUC__) && !defined(__clang__)
+/* let gcc vectorize calls through glibc's libmvec (IEEE special values are kept); pow
+   stays scalar: libmvec's gives NaN for pow(-inf, 0.5) where C99's gives inf, and an
+   element's result would depend on whether it fell in a vector or in the remainder */
+#define CODEGEN_SIMD __attribute__((simd("notinbranch")))
+CODEGEN_SIMD double exp(double); CODEGEN_SIMD float expf(float);
+CODEGEN_SIMD double expm1(double); CODEGEN_SIMD float expm1f(float);
+CODEGEN_SIMD double log(double); CODEGEN_SIMD float logf(float);
+CODEGEN_SIMD double log1p(double); CODEGEN_SIMD float log1pf(float);
+CODEGEN_SIMD double tanh(double); CODEGEN_SIMD float tanhf(float);
+CODEGEN_SIMD double sin(double); CODEGEN_SIMD float sinf(float);
+CODEGEN_SIMD double cos(double); CODEGEN_SIMD float cosf(float);
+#endif
+""".split("\n")[:-1]

@@ -76,13 +76,11 @@ def state_names(specs):
     return names
 
 
-def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(),
-             regenerate=None):
-    """(source text, {state name: initial array}, programs) for a module of ``specs``, for
-    the backend ``config.device`` names (or a clear error when it cannot build here)."""
-    resolve()
+def lower_module(specs):
+    """The kernel programs of a module's functions: (programs, their signature texts,
+    {state name: (dtype, broadcastable)}, {state name: initial array})."""
     snames = state_names(specs)
-    functions, programs, state_spec, initial = [], [], {}, {}
+    programs, docs, state_spec, initial = [], [], {}, {}
     for spec in specs:
         fgraph = optimize_fgraph(spec.fgraph)
         hints = [sanitize(i.name or f"arg{k}") for k, i in enumerate(spec.ins)]
@@ -90,15 +88,27 @@ def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(
                     if i.has_default}
         program = lower(fgraph, spec.name, hints, snames, defaults)
         programs.append(program)
+        docs.append(_doc(spec, program))
+        for var in fgraph.shared:
+            state_spec[snames[var.id]] = (var.dtype, tuple(var.broadcastable))
+            initial[snames[var.id]] = var.container.value
+    return programs, docs, state_spec, initial
+
+
+def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(),
+             regenerate=None):
+    """(source text, {state name: initial array}, programs) for a module of ``specs``, for
+    the backend ``config.device`` names (or a clear error when it cannot build here)."""
+    resolve()
+    programs, docs, state_spec, initial = lower_module(specs)
+    functions = []
+    for spec, program, doc in zip(specs, programs, docs):
         ctx = render.function_context(program, debug)
-        ctx["doc"] = _doc(spec, program)
+        ctx["doc"] = doc
         ctx["single"] = spec.single
         ctx["allow_downcast"] = repr(spec.allow_downcast)
         ctx["updated"] = [name for name, _ in program.updates]
         functions.append(ctx)
-        for var in fgraph.shared:
-            state_spec[snames[var.id]] = (var.dtype, tuple(var.broadcastable))
-            initial[snames[var.id]] = var.container.value
     state_index = {name: i for i, name in enumerate(sorted(state_spec))}
     for ctx, program in zip(functions, programs):
         ctx["state_positions"] = ", ".join(f"{state_index[s.name]} {s.name}"
@@ -120,7 +130,7 @@ def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(
            "state_file": f"{module_name}_state.npz", "functions": functions,
            "state": [{"name": n} for n in sorted(state_spec)],
            "state_index": state_index,
-           "c_helpers": cexpr.C_HELPERS.rstrip("\n").split("\n"),
+           "c_helpers": cexpr.C_HELPERS.rstrip("\n").split("\n"), "simd_math": ckernel.SIMD_MATH,
            "product_code": ckernel.product_code(product_types, accumulating),
            "product_prototypes": prototypes, "product_declarations": declarations,
            "debug": "True" if debug else "False"}

@@ -82,3 +82,32 @@ def _in_place(step, old, new, root):
     olds = [op for op in step.operands if root(op.ref.name) == old]
     return all(op.ref.name == old and op.role == "in" and op.axes == outs[0].axes
                for op in olds)
+
+
+def in_place_updates(program):
+    """For each update, whether its new value may be written over the state array it
+    replaces (when no reader holds that array). It may when the loop kernel writing it reads
+    the old array, if at all, only element by element at the index it writes, and no later
+    step, output or view reads the old array: the new state then needs no second array, and
+    the memory a step touches stays the same from call to call."""
+    root = view_root(program)
+    local = {s.name: s.local for s in program.state}
+    returned = {root(r.name) for r in program.outputs if hasattr(r, "dims")}
+    flags = []
+    for name, new in program.updates:
+        old = local[name]
+        writer = next((k for k, step in enumerate(program.steps) if isinstance(step, LoopKernel)
+                       and any(op.ref.name == new.name and op.role == "out"
+                               for op in step.operands)), None)
+        if writer is None or old in returned or new.name in returned:
+            flags.append(False)
+            continue
+        step = program.steps[writer]
+        axes = next(op.axes for op in step.operands if op.ref.name == new.name)
+        flags.append(
+            all(op.axes == axes for op in step.operands if op.ref.name == old)
+            and not any(root(op.ref.name) == old and op.ref.name != old
+                        for op in step.operands)
+            and not any(root(name) == old for later in program.steps[writer + 1:]
+                        for name in reads(later)))
+    return flags

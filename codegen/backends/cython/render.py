@@ -13,8 +13,8 @@ import numpy as np
 
 from codegen.backends import cexpr, ckernel
 from codegen.config import tool_cache_dir
-from codegen.lower.memory import shared_scratch
-from codegen.lower.program import ArgmaxStep, DotStep, LoopKernel, reads, view_root, writes
+from codegen.lower.memory import in_place_updates, shared_scratch
+from codegen.lower.program import ArgmaxStep, DotStep, LoopKernel, reads, writes
 
 TEMPLATE_DIRS = [
     os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -173,7 +173,7 @@ def function_context(program, debug=False):
     c_views = set() if guard else _pointer_views(program, leaving, {r.name for r in refs})
     base = [r for r in refs if r.name not in c_views]
     update_index = {ref.name: k for k, (_, ref) in enumerate(program.updates)}
-    in_place = [False] * len(program.updates) if guard else _in_place(program)
+    in_place = [False] * len(program.updates) if guard else in_place_updates(program)
     # DebugMode returns every array a step wrote, so there each keeps memory of its own
     taken = [] if guard else shared_scratch(program)
     takers = {name for name, _, _ in taken}
@@ -253,35 +253,6 @@ def numpy_view(view, ndims):
     if view.kind == "contiguous":
         return f"np.ascontiguousarray({src})"
     raise NotImplementedError(f"view kind {view.kind!r}")
-
-
-def _in_place(program):
-    """For each update, whether its new value may be written over the state array it
-    replaces (when no reader holds that array). It may when the loop kernel writing it reads
-    the old array, if at all, only element by element at the index it writes, and no later
-    step, output or view reads the old array: the new state then needs no second array, and
-    the memory a step touches stays the same from call to call."""
-    root = view_root(program)
-    local = {s.name: s.local for s in program.state}
-    returned = {root(r.name) for r in program.outputs if hasattr(r, "dims")}
-    flags = []
-    for name, new in program.updates:
-        old = local[name]
-        writer = next((k for k, step in enumerate(program.steps) if isinstance(step, LoopKernel)
-                       and any(op.ref.name == new.name and op.role == "out"
-                               for op in step.operands)), None)
-        if writer is None or old in returned or new.name in returned:
-            flags.append(False)
-            continue
-        step = program.steps[writer]
-        axes = next(op.axes for op in step.operands if op.ref.name == new.name)
-        flags.append(
-            all(op.axes == axes for op in step.operands if op.ref.name == old)
-            and not any(root(op.ref.name) == old and op.ref.name != old
-                        for op in step.operands)
-            and not any(root(name) == old for later in program.steps[writer + 1:]
-                        for name in reads(later)))
-    return flags
 
 
 def _operand(expr):
