@@ -44,7 +44,7 @@ def _digest(files, options):
     import hashlib
 
     import codegen
-    from codegen.backends.cython.render import generator_files
+    from codegen.backends.templating import generator_files
     h = hashlib.sha256(f"{codegen.__version__}|{options}".encode())
     for path in list(files) + generator_files():
         h.update(path.encode())

@@ -124,7 +124,7 @@ def test_the_graph_cache_verifies_what_it_points_at(tmp_path):
 
 def test_the_graph_cache_fingerprint_covers_the_templates(monkeypatch):
     """A template edited in a source checkout must not keep serving the old modules."""
-    from codegen.backends.cython.render import generator_files
+    from codegen.backends.templating import generator_files
     files = generator_files()
     template = next(p for p in files if p.endswith(os.path.join("cython", "module.pyx.j2")))
     assert any(p.endswith(os.path.join("codegen", "build.py")) for p in files)

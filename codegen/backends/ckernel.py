@@ -871,3 +871,40 @@ CODEGEN_SIMD double sin(double); CODEGEN_SIMD float sinf(float);
 CODEGEN_SIMD double cos(double); CODEGEN_SIMD float cosf(float);
 #endif
 """.split("\n")[:-1]
+
+
+def product_call(step):
+    """The C call of a product step (``DotStep``): out = a . b, or out += alpha * a . b."""
+    a, b, out = step.a, step.b, step.out
+    p = {r.name: f"{r.name}_p" for r in (a, b, out)}
+
+    def operand(ref, transposed):
+        """Dims and stride names of an operand as the product uses it."""
+        if len(ref.dims) == 1:
+            return ref.dims, (f"{ref.name}_s0",)
+        dims, strides = ref.dims, (f"{ref.name}_s0", f"{ref.name}_s1")
+        return (dims[::-1], strides[::-1]) if transposed else (dims, strides)
+
+    (ad, as_), (bd, bs) = operand(a, step.trans[0]), operand(b, step.trans[1])
+    x = PRODUCT_SUFFIX.get(out.dtype)
+    if x is None:
+        raise NotImplementedError(
+            f"dot: compiled products take float or integer operands, got {out.dtype} "
+            f"(cast the operands, or use mode='FAST_COMPILE') [{comment(step.origins[0].where)}]")
+    if step.accumulate:  # matrix products only (codegen.lower.accumulate)
+        call = (f"cg_gemm_acc_{x}({ad[0]}, {bd[1]}, {ad[1]}, {p[a.name]}, {as_[0]}, {as_[1]}, "
+                f"{p[b.name]}, {bs[0]}, {bs[1]}, {p[out.name]}, {out.name}_s0, {out.name}_s1, "
+                f"{step.alpha!r})")
+    elif len(ad) == 2 and len(bd) == 2:
+        call = (f"cg_gemm_{x}({ad[0]}, {bd[1]}, {ad[1]}, {p[a.name]}, {as_[0]}, {as_[1]}, "
+                f"{p[b.name]}, {bs[0]}, {bs[1]}, {p[out.name]}, {out.name}_s0)")
+    elif len(ad) == 2:
+        call = (f"cg_gemv_{x}({ad[0]}, {ad[1]}, {p[a.name]}, {as_[0]}, {as_[1]}, "
+                f"{p[b.name]}, {bs[0]}, {p[out.name]}, {out.name}_s0)")
+    elif len(bd) == 2:
+        call = (f"cg_gemv_{x}({bd[1]}, {bd[0]}, {p[b.name]}, {bs[1]}, {bs[0]}, "
+                f"{p[a.name]}, {as_[0]}, {p[out.name]}, {out.name}_s0)")
+    else:
+        call = (f"cg_dotv_{x}({ad[0]}, {p[a.name]}, {as_[0]}, {p[b.name]}, {bs[0]}, "
+                f"{p[out.name]})")
+    return call

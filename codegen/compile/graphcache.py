@@ -25,7 +25,7 @@ def _fingerprint():
     sources and its templates), read once per process."""
     global _FINGERPRINT
     if _FINGERPRINT is None:
-        from codegen.backends.cython.render import generator_files
+        from codegen.backends.templating import generator_files
         h = hashlib.sha256()
         for path in generator_files():
             st = os.stat(path)

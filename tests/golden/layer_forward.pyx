@@ -3,35 +3,35 @@ cdef extern from *:
     """
     #ifdef CODEGEN_KERNELS_APART
     void forward_k1_sigmoid(
-            Py_ssize_t n0,
-            Py_ssize_t n1,
+            cg_index n0,
+            cg_index n1,
             const double* dot,
-            Py_ssize_t dot_s0,
-            Py_ssize_t dot_s1,
+            cg_index dot_s0,
+            cg_index dot_s1,
             const double* b,
-            Py_ssize_t b_s0,
+            cg_index b_s0,
             double* sigmoid,
-            Py_ssize_t sigmoid_s0,
-            Py_ssize_t sigmoid_s1);
+            cg_index sigmoid_s0,
+            cg_index sigmoid_s1);
     #else
     CODEGEN_KERNELS_BEGIN
 
     /* (dot + b)   [tests/test_debug.py:22] */
     /* sigmoid((dot + b))   [tests/test_debug.py:22] */
     CODEGEN_KERNEL void forward_k1_sigmoid(
-            Py_ssize_t n0,
-            Py_ssize_t n1,
+            cg_index n0,
+            cg_index n1,
             const double* dot,
-            Py_ssize_t dot_s0,
-            Py_ssize_t dot_s1,
+            cg_index dot_s0,
+            cg_index dot_s1,
             const double* b,
-            Py_ssize_t b_s0,
+            cg_index b_s0,
             double* sigmoid,
-            Py_ssize_t sigmoid_s0,
-            Py_ssize_t sigmoid_s1) {
+            cg_index sigmoid_s0,
+            cg_index sigmoid_s1) {
         if (n1 == 1 && dot_s0 == 1 && b_s0 == 1 && sigmoid_s0 == 1) {
             #pragma omp simd
-            for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
+            for (cg_index i0 = 0; i0 < n0; i0++) {
                 double t0 = (dot[i0] + b[i0]);
                 double t1 = ((double)1 / (1 + exp(-t0)));
                 sigmoid[i0] = t1;
@@ -40,38 +40,38 @@ cdef extern from *:
             if (dot_s1 == 1 && sigmoid_s1 == 1) {
                 if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
                     #pragma omp parallel for schedule(static)
-                    for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                        for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
-                            const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                    for (cg_index i0 = 0; i0 < n0; i0++) {
+                        for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                            const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
                             double cgb0[256];
                             #pragma omp simd
-                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
-                                const Py_ssize_t i1 = blk1 + j1;
+                            for (cg_index j1 = 0; j1 < blen1; j1++) {
+                                const cg_index i1 = blk1 + j1;
                                 double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
                                 cgb0[j1] = exp(-t0);
                             }
                             #pragma omp simd
-                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
-                                const Py_ssize_t i1 = blk1 + j1;
+                            for (cg_index j1 = 0; j1 < blen1; j1++) {
+                                const cg_index i1 = blk1 + j1;
                                 double t1 = ((double)1 / (1 + cgb0[j1]));
                                 sigmoid[i0 * sigmoid_s0 + i1] = t1;
                             }
                         }
                     }
                 } else {
-                    for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                        for (Py_ssize_t blk1 = 0; blk1 < n1; blk1 += 256) {
-                            const Py_ssize_t blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                    for (cg_index i0 = 0; i0 < n0; i0++) {
+                        for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                            const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
                             double cgb0[256];
                             #pragma omp simd
-                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
-                                const Py_ssize_t i1 = blk1 + j1;
+                            for (cg_index j1 = 0; j1 < blen1; j1++) {
+                                const cg_index i1 = blk1 + j1;
                                 double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
                                 cgb0[j1] = exp(-t0);
                             }
                             #pragma omp simd
-                            for (Py_ssize_t j1 = 0; j1 < blen1; j1++) {
-                                const Py_ssize_t i1 = blk1 + j1;
+                            for (cg_index j1 = 0; j1 < blen1; j1++) {
+                                const cg_index i1 = blk1 + j1;
                                 double t1 = ((double)1 / (1 + cgb0[j1]));
                                 sigmoid[i0 * sigmoid_s0 + i1] = t1;
                             }
@@ -79,8 +79,8 @@ cdef extern from *:
                     }
                 }
             } else {
-                for (Py_ssize_t i0 = 0; i0 < n0; i0++) {
-                    for (Py_ssize_t i1 = 0; i1 < n1; i1++) {
+                for (cg_index i0 = 0; i0 < n0; i0++) {
+                    for (cg_index i1 = 0; i1 < n1; i1++) {
                         double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
                         double t1 = ((double)1 / (1 + exp(-t0)));
                         sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
@@ -93,16 +93,16 @@ cdef extern from *:
     #endif
     """
     void forward_k1_sigmoid(
-            Py_ssize_t n0,
-            Py_ssize_t n1,
+            cg_index n0,
+            cg_index n1,
             const double* dot,
-            Py_ssize_t dot_s0,
-            Py_ssize_t dot_s1,
+            cg_index dot_s0,
+            cg_index dot_s1,
             const double* b,
-            Py_ssize_t b_s0,
+            cg_index b_s0,
             double* sigmoid,
-            Py_ssize_t sigmoid_s0,
-            Py_ssize_t sigmoid_s1) nogil
+            cg_index sigmoid_s0,
+            cg_index sigmoid_s1) nogil
 
 
 _WORKSPACE_forward = threading.local()

@@ -11,9 +11,10 @@ line here, and ``templates/c/`` only splices them in.
 import numpy as np
 
 from codegen.backends import cexpr, ckernel
-from codegen.backends.cython.render import comment, environment, render_dot
+from codegen.backends.ckernel import comment
+from codegen.backends.templating import environment
 from codegen.lower.memory import in_place_updates, shared_scratch
-from codegen.lower.program import ArgmaxStep, DotStep, LoopKernel, Slice
+from codegen.lower.program import ArgmaxStep, DotStep, LoopKernel
 
 #: The most axes an array of the library's interface has (``<module>_array.dims``).
 MAX_NDIM = 8
@@ -187,7 +188,7 @@ class _Function:
                 i = state_index[state_name]
                 same = " && ".join(f"m->state[{i}].dims[{a}] == ({d})"
                                    for a, d in enumerate(ref.dims)) or "1"
-                self.emit(f"{T}* {ref.name}_p;  /* the new value of {state_name} */")
+                self.emit(f"{T}* {ref.name}_p;  /* the new value of {comment(state_name)} */")
                 if in_place[k]:
                     self.emit(f"if ({same}) {{")
                     self.emit(f"    {ref.name}_p = ({T}*)m->state[{i}].data;  /* in place */")
@@ -271,11 +272,12 @@ class _Function:
             elif isinstance(step, ArgmaxStep):
                 kernel = ckernel.argmax_kernel(step)
             else:
-                self.steps.append((render_dot(step), [(comment(o.text), comment(o.where))
+                self.steps.append((ckernel.product_call(step), [(comment(o.text), comment(o.where))
                                                       for o in step.origins]))
                 continue
             self.kernels.append(kernel.c_lines)
-            self.steps.append((kernel.call, kernel.origins))
+            self.steps.append((kernel.call, [(comment(t), comment(w))
+                                             for t, w in kernel.origins]))
 
     def _view(self, v, arrays, where_fn):
         T, src_dims = arrays[v.source]
@@ -304,9 +306,8 @@ class _Function:
                 self.emit(f"cg_index {start} = cg_slice_start({n}, {item.start or 0}, {step}, "
                           f"{given});")
                 offset.append(f"{start} * {src}_s{k}")
-                self.emit_later = None
-                arrays_stride = f"{step} * {src}_s{k}" if step != 1 else f"{src}_s{k}"
-                self.lines.append(f"cg_index {name}_s{out_axis} = {arrays_stride};")
+                stride = f"{step} * {src}_s{k}" if step != 1 else f"{src}_s{k}"
+                self.emit(f"cg_index {name}_s{out_axis} = {stride};")
                 out_axis += 1
             self.emit(f"{T}* {name}_p = {src}_p + {' + '.join(offset) or '0'};  /* {text} */")
         elif v.kind in ("reshape", "contiguous"):
@@ -375,4 +376,4 @@ def render_library(module_name, programs, docs, state, initial_note, version, sp
             env.get_template("c/module.c.j2").render(**ctx))
 
 
-__all__ = ["render_library", "c_string", "MAX_NDIM", "NPY_DESCR", "Slice"]
+__all__ = ["render_library", "c_string", "MAX_NDIM", "NPY_DESCR"]

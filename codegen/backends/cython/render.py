@@ -4,96 +4,18 @@ Python decides every name, expression and loop line here; the templates under
 ``templates/cython/`` only splice them into a skeleton.
 """
 
-import functools
-import os
 import re
 
-import jinja2
 import numpy as np
 
 from codegen.backends import cexpr, ckernel
-from codegen.config import tool_cache_dir
+from codegen.backends.templating import environment
 from codegen.lower.memory import in_place_updates, shared_scratch
 from codegen.lower.program import ArgmaxStep, DotStep, LoopKernel, reads, writes
-
-TEMPLATE_DIRS = [
-    os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))))), "templates"),
-    os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                 "templates"),
-]
-
-
-def generator_files():
-    """Every file generation reads: codegen's own sources and the templates."""
-    package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    found = []
-    for top in [package] + [d for d in TEMPLATE_DIRS if os.path.isdir(d)]:
-        for folder, _, names in os.walk(top):
-            found += [os.path.join(folder, n) for n in names if n.endswith((".py", ".j2"))]
-    return sorted(set(found))
-
-
-@functools.lru_cache(maxsize=None)
-def environment():
-    """One per process, so templates compile once; their compiled code is also kept between
-    processes (Jinja checks it against the template's source): compiling the module
-    template costs about 0.1 s of every cold build."""
-    loader = jinja2.FileSystemLoader([d for d in TEMPLATE_DIRS if os.path.isdir(d)])
-    env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-                             bytecode_cache=_bytecode_cache())
-    env.filters["py"] = repr  # a Python literal of a string
-    return env
-
-
-def _bytecode_cache():
-    directory = tool_cache_dir("templates")
-    try:
-        os.makedirs(directory, exist_ok=True)
-    except OSError:
-        return None
-    return jinja2.FileSystemBytecodeCache(directory) if os.access(directory, os.W_OK) else None
 
 
 def comment(text):
     return " ".join(str(text).split())
-
-
-def render_dot(step):
-    a, b, out = step.a, step.b, step.out
-    p = {r.name: f"{r.name}_p" for r in (a, b, out)}
-
-    def operand(ref, transposed):
-        """Dims and stride names of an operand as the product uses it."""
-        if len(ref.dims) == 1:
-            return ref.dims, (f"{ref.name}_s0",)
-        dims, strides = ref.dims, (f"{ref.name}_s0", f"{ref.name}_s1")
-        return (dims[::-1], strides[::-1]) if transposed else (dims, strides)
-
-    (ad, as_), (bd, bs) = operand(a, step.trans[0]), operand(b, step.trans[1])
-    x = ckernel.PRODUCT_SUFFIX.get(out.dtype)
-    if x is None:
-        raise NotImplementedError(
-            f"dot: compiled products take float or integer operands, got {out.dtype} "
-            f"(cast the operands, or use mode='FAST_COMPILE') [{comment(step.origins[0].where)}]")
-    if step.accumulate:  # matrix products only (codegen.lower.accumulate)
-        call = (f"cg_gemm_acc_{x}({ad[0]}, {bd[1]}, {ad[1]}, {p[a.name]}, {as_[0]}, {as_[1]}, "
-                f"{p[b.name]}, {bs[0]}, {bs[1]}, {p[out.name]}, {out.name}_s0, {out.name}_s1, "
-                f"{step.alpha!r})")
-    elif len(ad) == 2 and len(bd) == 2:
-        call = (f"cg_gemm_{x}({ad[0]}, {bd[1]}, {ad[1]}, {p[a.name]}, {as_[0]}, {as_[1]}, "
-                f"{p[b.name]}, {bs[0]}, {bs[1]}, {p[out.name]}, {out.name}_s0)")
-    elif len(ad) == 2:
-        call = (f"cg_gemv_{x}({ad[0]}, {ad[1]}, {p[a.name]}, {as_[0]}, {as_[1]}, "
-                f"{p[b.name]}, {bs[0]}, {p[out.name]}, {out.name}_s0)")
-    elif len(bd) == 2:
-        call = (f"cg_gemv_{x}({bd[1]}, {bd[0]}, {p[b.name]}, {bs[1]}, {bs[0]}, "
-                f"{p[a.name]}, {as_[0]}, {p[out.name]}, {out.name}_s0)")
-    else:
-        call = (f"cg_dotv_{x}({ad[0]}, {p[a.name]}, {as_[0]}, {p[b.name]}, {bs[0]}, "
-                f"{p[out.name]})")
-    return call
 
 
 def _array_refs(program):
@@ -151,7 +73,7 @@ def function_context(program, debug=False):
                           "origins": kernel.origins, "outs": outs, "ins": reads(step),
                           "extents": _extents(step)})
         else:
-            steps.append({"kind": "dot", "name": step.name, "call": render_dot(step),
+            steps.append({"kind": "dot", "name": step.name, "call": ckernel.product_call(step),
                           "origins": [(comment(o.text), comment(o.where)) for o in step.origins],
                           # the values it read: an accumulating product's own output
                           # has changed by the time a check reports them
