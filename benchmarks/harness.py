@@ -121,11 +121,24 @@ def serve(workload, case, impl):
             _say({"seconds": time_slice(step, n)})
 
 
+def _command(mode, workload, case, impl):
+    """(command, env, cwd) of a process running ``impl``. ``name@TREE``: implementation
+    ``name`` of another checkout of codegen (its benchmarks/ and its codegen package), to
+    compare two versions side by side (benchmarks/compare.py)."""
+    here, env = HERE, {**os.environ, **THREAD_ENV}
+    if "@" in impl:
+        impl, tree = impl.split("@", 1)
+        here = os.path.join(tree, "benchmarks")
+        env["PYTHONPATH"] = os.pathsep.join([tree, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        env["CODEGEN_CACHE_DIR"] = os.path.join(here, ".cache")
+    return ([sys.executable, os.path.join(here, "harness.py"), mode, workload, case, impl], env,
+            here)
+
+
 def _serve(workload, case, impl):
-    return subprocess.Popen([sys.executable, os.path.join(HERE, "harness.py"), "--serve", workload,
-                             case, impl], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, **THREAD_ENV},
-                            cwd=HERE)
+    command, env, cwd = _command("--serve", workload, case, impl)
+    return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
 
 
 def _stop(process):
@@ -219,9 +232,9 @@ def run_workload(workload, processes=3, impls=None, slices=10):
             for impl in order:
                 if impl in missing:
                     continue
-                out = subprocess.run([sys.executable, os.path.join(HERE, "harness.py"), "--one",
-                                      workload, case, impl], capture_output=True, text=True,
-                                     env={**os.environ, **THREAD_ENV}, cwd=HERE, timeout=900)
+                command, env, cwd = _command("--one", workload, case, impl)
+                out = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd,
+                                     timeout=900)
                 if out.returncode != 0:
                     missing[impl] = "failed: " + out.stderr.strip().splitlines()[-1][:200]
                     print(f"{workload} {case} {impl} failed:\n{out.stderr[-2000:]}",
