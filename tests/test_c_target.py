@@ -127,7 +127,7 @@ def test_index_out_of_bounds(built):
     with pytest.raises(CError) as err:
         lib.call("pick", np.ones(2))
     assert err.value.code == 6
-    assert "clib_demo_pick: index 2 is out of bounds for axis 0 of u (length 2)" in \
+    assert "clib_demo_pick: subtensor: index 2 is out of bounds for axis 0 of u (length 2)" in \
         err.value.message
 
 

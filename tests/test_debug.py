@@ -149,9 +149,10 @@ def test_check_table_text_reads_back_for_any_source_line(where):
 
     from codegen.backends.cython.render import _check_table
     check = SimpleNamespace(lhs="a_n1", rhs="b_n0", message="dot: a columns must equal b rows",
-                            where=where, operands=[("a", ("a_n0", "a_n1")), ("b", ("b_n0",))])
+                            where=where, operands=[("a", ("a_n0", "a_n1")), ("b", ("b_n0",))],
+                            at_least=False)
     literal = _check_table([check])
     text = ast.literal_eval(literal)  # the .pyx literal, as Python reads it
     rows = ast.literal_eval(text.lstrip("\n"))  # what the runtime reads when a check fails
     assert rows == (("a_n1", "b_n0", "dot: a columns must equal b rows", where,
-                     (("a", ("a_n0", "a_n1")), ("b", ("b_n0",)))),)
+                     (("a", ("a_n0", "a_n1")), ("b", ("b_n0",))), False),)

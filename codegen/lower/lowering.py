@@ -308,7 +308,8 @@ class Lowerer:
                 self._lower_scalar(unit)
             else:
                 self._lower_node(unit)
-        emitted = {(c.lhs, c.rhs) for c in self.checks} | {(c.rhs, c.lhs) for c in self.checks}
+        equal = [c for c in self.checks if not c.at_least]
+        emitted = {(c.lhs, c.rhs) for c in equal} | {(c.rhs, c.lhs) for c in equal}
         self.checks.extend(c for c in required if (c.lhs, c.rhs) not in emitted)
         out_refs = [self.array(v) if self._needs_array(v) else self.val(v)[1]
                     for v in self.fgraph.outputs]
@@ -493,6 +494,7 @@ class Lowerer:
                        axes=tuple(None if i == "x" else i for i in op.new_order))
         elif isinstance(op, Subtensor):
             src = self.array(node.inputs[0])
+            self._add_index_checks(node, node.inputs[0], src.dims, op.idx)
             self._view(var, src.name, self.hint(var), "index", index=_index(op.idx))
         elif isinstance(op, SplitPiece):
             self._lower_split(node)
@@ -537,6 +539,7 @@ class Lowerer:
                 offset = end
         elif isinstance(op, SubtensorGrad):
             x, gz = node.inputs
+            self._add_index_checks(node, x, self.shape(x), op.idx)
             out = self._buffer(var, self.hint(var), fill=0, dims=self.shape(x))
             src = self.array(gz)
             piece = ArrayRef(self.names.new(f"{out.name}_part"), var.dtype, src.dims)
@@ -567,6 +570,20 @@ class Lowerer:
             self.kinds[view.name] = "view"
             return view
         return self._copy(var, src, f"{src.name}_c")
+
+    def _add_index_checks(self, node, x, dims, idx):
+        """An integer index must fall within its axis (numpy raises IndexError): a check
+        that the axis is long enough, ``dim >= i + 1`` (``dim >= -i`` for negative ``i``)."""
+        for axis, item in enumerate(idx):
+            if isinstance(item, slice):
+                continue
+            need = item + 1 if item >= 0 else -item
+            if dims[axis].isdigit() and int(dims[axis]) >= need:
+                continue
+            self.checks.append(Check(
+                dims[axis], str(need), f"{node.op.short_name()}: index {item} is out of bounds "
+                f"for axis {axis} of {x.label()}", _where_text(node),
+                ((x.label(), tuple(dims)),), at_least=True))
 
     def _add_reshape_check(self, node, src, dims):
         if len(node.inputs) == 2 or -1 in node.op.shape:

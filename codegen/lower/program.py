@@ -192,13 +192,15 @@ class View:
 
 @dataclass(frozen=True)
 class Check:
-    """``lhs == rhs`` must hold at run time, else ValueError(message) naming the operands."""
+    """``lhs == rhs`` must hold at run time, else ValueError(message) naming the operands;
+    with ``at_least``, ``lhs >= rhs``, else IndexError (an index within an axis)."""
 
     lhs: str
     rhs: str
     message: str
     where: str
     operands: tuple = ()  # (label, dims) of the operands the error shows
+    at_least: bool = False
 
 
 @dataclass(frozen=True)

@@ -115,9 +115,9 @@ cdef dict _WORKSPACE_forward_last = None
 _CHECKS_forward = r"""
 (
     ('W_n1', 'x_n0', 'dot: W columns must equal x rows', 'built at tests/test_debug.py:22: h = T.nnet.sigmoid(T.dot(W, x) + b)',
-     (('W', ('W_n0', 'W_n1')), ('x', ('x_n0', 'x_n1')))),
+     (('W', ('W_n0', 'W_n1')), ('x', ('x_n0', 'x_n1'))), False),
     ('W_n0', 'b_n0', 'add: dimension 0 of dot and b must be equal', 'built at tests/test_debug.py:22: h = T.nnet.sigmoid(T.dot(W, x) + b)',
-     (('dot', ('W_n0', 'x_n1')), ('b', ('b_n0', '1')))),
+     (('dot', ('W_n0', 'x_n1')), ('b', ('b_n0', '1'))), False),
 )"""
 
 

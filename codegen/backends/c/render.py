@@ -143,10 +143,16 @@ class _Function:
                           f".dims[{axis}];")
         # ---------------- shape checks
         for c in p.checks:
-            self.emit(f"if (({c_dim(c.lhs)}) != ({c_dim(c.rhs)})) " + self.fail(
-                "SHAPE", f"{where_fn}: {c.message} (%lld != %lld)"
-                + (f" [{comment(c.where)}]" if c.where else ""),
-                f"(long long)({c_dim(c.lhs)})", f"(long long)({c_dim(c.rhs)})"))
+            where = f" [{comment(c.where)}]" if c.where else ""
+            lhs, rhs = c_dim(c.lhs), c_dim(c.rhs)
+            if c.at_least:
+                self.emit(f"if (({lhs}) < ({rhs})) " + self.fail(
+                    "INDEX", f"{where_fn}: {c.message} (length %lld){where}",
+                    f"(long long)({lhs})"))
+            else:
+                self.emit(f"if (({lhs}) != ({rhs})) " + self.fail(
+                    "SHAPE", f"{where_fn}: {c.message} (%lld != %lld){where}",
+                    f"(long long)({lhs})", f"(long long)({rhs})"))
         # ---------------- pointers: arguments, state, constants
         arrays = {}  # name -> (ctype, dims) of every array with a pointer
         for a in p.args:

@@ -107,8 +107,8 @@ def function_context(program, debug=False):
         "state": program.state,
         "dims": [(d, f"_dim({name}, {axis})") for d, name, axis in program.dims],
         # one C test for all shape checks; the message is built only when one fails
-        "check_any": [f"{_operand(c.lhs)} != {_operand(c.rhs)}  # {comment(c.message)}"
-                      for c in program.checks],
+        "check_any": [f"{_operand(c.lhs)} {'<' if c.at_least else '!='} {_operand(c.rhs)}  "
+                      f"# {comment(c.message)}" for c in program.checks],
         "check_table": _check_table(program.checks),
         # fresh: arrays that leave the call (outputs, new state); scratch: reused across calls
         "fresh": [_buffer(b, update_index.get(b.ref.name)) for b in program.buffers
@@ -183,14 +183,14 @@ def _operand(expr):
 
 def _check_table(checks):
     """The shape checks as the text of a Python literal: (lhs, rhs, message, where,
-    operands), with dims as expressions the runtime evaluates over the call's dims when a
+    operands, at_least), with dims as expressions the runtime evaluates over the call's dims when a
     check fails. The module keeps the text and reads it only then: as a literal in the .pyx,
     Cython would turn it into C that builds every tuple at import."""
     rows = ["("]
     for c in checks:
         operands = tuple((label, tuple(dims)) for label, dims in c.operands)
         rows.append(f"    ({c.lhs!r}, {c.rhs!r}, {c.message!r}, {c.where!r},")
-        rows.append(f"     {operands!r}),")
+        rows.append(f"     {operands!r}, {c.at_least!r}),")
     text = "\n".join(rows + [")"])
     if '"""' in text or "\\" in text:
         return repr(text)
