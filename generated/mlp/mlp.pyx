@@ -803,10 +803,10 @@ def _convert_input(value, name, fname, dtype, bc, allow_downcast):
     return arr
 
 
-def _shape_error(message, where, operands):
+def _shape_error(message, where, operands, error=ValueError):
     shapes = ", ".join(f"{label} {tuple(shape)}" for label, shape in operands)
     text = message + (f" (shapes: {shapes})" if shapes else "")
-    return ValueError(text + (f"\n  {where}" if where else ""))
+    return error(text + (f"\n  {where}" if where else ""))
 
 
 def _slice_len(n, start, stop, step, given):
@@ -824,10 +824,12 @@ def _shape_failure(checks, dims):
     text of the check table (a Python literal)."""
     import ast
     scope = {"_slice_len": _slice_len, "_dim_div": _dim_div}
-    for lhs, rhs, message, where, operands in ast.literal_eval(checks.lstrip("\n")):
-        if eval(lhs, scope, dims) != eval(rhs, scope, dims):
+    for lhs, rhs, message, where, operands, at_least in ast.literal_eval(checks.lstrip("\n")):
+        lhs, rhs = eval(lhs, scope, dims), eval(rhs, scope, dims)
+        if (lhs < rhs) if at_least else (lhs != rhs):
             return _shape_error(message, where, [
-                (label, tuple(eval(d, scope, dims) for d in shape)) for label, shape in operands])
+                (label, tuple(eval(d, scope, dims) for d in shape)) for label, shape in operands],
+                IndexError if at_least else ValueError)
     return AssertionError("a shape check failed but none does on re-evaluation")
 
 
@@ -1815,41 +1817,41 @@ cdef dict _WORKSPACE_train_last = None
 _CHECKS_train = r"""
 (
     ('W_n1', 'mlp_input_n0', 'dot: W columns must equal mlp_input rows', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b',
-     (('W', ('W_n0', 'W_n1')), ('mlp_input', ('mlp_input_n0', 'mlp_input_n1')))),
+     (('W', ('W_n0', 'W_n1')), ('mlp_input', ('mlp_input_n0', 'mlp_input_n1'))), False),
     ('W_n0', 'b_n0', 'add: dimension 0 of dot and b must be equal', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b',
-     (('dot', ('W_n0', 'mlp_input_n1')), ('b', ('b_n0', '1')))),
+     (('dot', ('W_n0', 'mlp_input_n1')), ('b', ('b_n0', '1'))), False),
     ('W_1_n1', 'W_n0', 'dot: W columns must equal sigmoid rows', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b',
-     (('W', ('W_1_n0', 'W_1_n1')), ('sigmoid', ('W_n0', 'mlp_input_n1')))),
+     (('W', ('W_1_n0', 'W_1_n1')), ('sigmoid', ('W_n0', 'mlp_input_n1'))), False),
     ('W_1_n0', 'b_1_n0', 'add: dimension 0 of dot and b must be equal', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b',
-     (('dot', ('W_1_n0', 'mlp_input_n1')), ('b', ('b_1_n0', '1')))),
+     (('dot', ('W_1_n0', 'mlp_input_n1')), ('b', ('b_1_n0', '1'))), False),
     ('mlp_input_n1', 'mlp_target_n0', 'sub: dimension 1 of sigmoid and dimshuffle{x,0} must be equal', 'built at examples/mlp/model.py:44: return T.sum((self.output(x) - y)**2)',
-     (('dimshuffle{x,0}', ('1', 'mlp_target_n0')),)),
+     (('dimshuffle{x,0}', ('1', 'mlp_target_n0')),), False),
     ('W_1_n1', 'W_n0', 'mul: dimension 0 of dot and mul must be equal', 'built at examples/mlp/model.py:25 (grad of sigmoid): return (lin_output if self.activation is None else self.activation(lin_output))',
-     (('dot', ('W_1_n1', 'mlp_input_n1')),)),
+     (('dot', ('W_1_n1', 'mlp_input_n1')),), False),
     ('W_n0', 'shared_n0', 'sub: dimension 0 of W and mul must be equal', 'built at examples/mlp/model.py:52: updates.append((param, param - learning_rate*param_update))',
-     (('W', ('W_n0', 'W_n1')),)),
+     (('W', ('W_n0', 'W_n1')),), False),
     ('W_n1', 'shared_n1', 'sub: dimension 1 of W and mul must be equal', 'built at examples/mlp/model.py:52: updates.append((param, param - learning_rate*param_update))',
-     (('W', ('W_n0', 'W_n1')),)),
+     (('W', ('W_n0', 'W_n1')),), False),
     ('shared_n0', 'W_1_n1', 'add: dimension 0 of mul and mul must be equal', 'built at examples/mlp/model.py:54: momentum*param_update + (1. - momentum)*T.grad(cost, param)))',
-     ()),
+     (), False),
     ('shared_n1', 'mlp_input_n0', 'add: dimension 1 of mul and mul must be equal', 'built at examples/mlp/model.py:54: momentum*param_update + (1. - momentum)*T.grad(cost, param)))',
-     ()),
+     (), False),
     ('b_n0', 'shared_1_n0', 'sub: dimension 0 of b and mul must be equal', 'built at examples/mlp/model.py:52: updates.append((param, param - learning_rate*param_update))',
-     (('b', ('b_n0', '1')),)),
+     (('b', ('b_n0', '1')),), False),
     ('shared_1_n0', 'W_1_n1', 'add: dimension 0 of mul and mul must be equal', 'built at examples/mlp/model.py:54: momentum*param_update + (1. - momentum)*T.grad(cost, param)))',
-     ()),
+     (), False),
     ('W_1_n0', 'shared_2_n0', 'sub: dimension 0 of W and mul must be equal', 'built at examples/mlp/model.py:52: updates.append((param, param - learning_rate*param_update))',
-     (('W', ('W_1_n0', 'W_1_n1')),)),
+     (('W', ('W_1_n0', 'W_1_n1')),), False),
     ('W_1_n1', 'shared_2_n1', 'sub: dimension 1 of W and mul must be equal', 'built at examples/mlp/model.py:52: updates.append((param, param - learning_rate*param_update))',
-     (('W', ('W_1_n0', 'W_1_n1')),)),
+     (('W', ('W_1_n0', 'W_1_n1')),), False),
     ('shared_2_n0', 'W_1_n0', 'add: dimension 0 of mul and mul must be equal', 'built at examples/mlp/model.py:54: momentum*param_update + (1. - momentum)*T.grad(cost, param)))',
-     ()),
+     (), False),
     ('shared_2_n1', 'W_n0', 'add: dimension 1 of mul and mul must be equal', 'built at examples/mlp/model.py:54: momentum*param_update + (1. - momentum)*T.grad(cost, param)))',
-     ()),
+     (), False),
     ('b_1_n0', 'shared_3_n0', 'sub: dimension 0 of b and mul must be equal', 'built at examples/mlp/model.py:52: updates.append((param, param - learning_rate*param_update))',
-     (('b', ('b_1_n0', '1')),)),
+     (('b', ('b_1_n0', '1')),), False),
     ('shared_3_n0', 'W_1_n0', 'add: dimension 0 of mul and mul must be equal', 'built at examples/mlp/model.py:54: momentum*param_update + (1. - momentum)*T.grad(cost, param)))',
-     ()),
+     (), False),
 )"""
 
 
@@ -2284,13 +2286,13 @@ cdef dict _WORKSPACE_predict_last = None
 _CHECKS_predict = r"""
 (
     ('W_n1', 'mlp_input_n0', 'dot: W columns must equal mlp_input rows', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b',
-     (('W', ('W_n0', 'W_n1')), ('mlp_input', ('mlp_input_n0', 'mlp_input_n1')))),
+     (('W', ('W_n0', 'W_n1')), ('mlp_input', ('mlp_input_n0', 'mlp_input_n1'))), False),
     ('W_n0', 'b_n0', 'add: dimension 0 of dot and b must be equal', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b',
-     (('dot', ('W_n0', 'mlp_input_n1')), ('b', ('b_n0', '1')))),
+     (('dot', ('W_n0', 'mlp_input_n1')), ('b', ('b_n0', '1'))), False),
     ('W_1_n1', 'W_n0', 'dot: W columns must equal sigmoid rows', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b',
-     (('W', ('W_1_n0', 'W_1_n1')), ('sigmoid', ('W_n0', 'mlp_input_n1')))),
+     (('W', ('W_1_n0', 'W_1_n1')), ('sigmoid', ('W_n0', 'mlp_input_n1'))), False),
     ('W_1_n0', 'b_1_n0', 'add: dimension 0 of dot and b must be equal', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b',
-     (('dot', ('W_1_n0', 'mlp_input_n1')), ('b', ('b_1_n0', '1')))),
+     (('dot', ('W_1_n0', 'mlp_input_n1')), ('b', ('b_1_n0', '1'))), False),
 )"""
 
 
@@ -2594,15 +2596,15 @@ cdef dict _WORKSPACE_cost_last = None
 _CHECKS_cost = r"""
 (
     ('W_n1', 'mlp_input_n0', 'dot: W columns must equal mlp_input rows', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b',
-     (('W', ('W_n0', 'W_n1')), ('mlp_input', ('mlp_input_n0', 'mlp_input_n1')))),
+     (('W', ('W_n0', 'W_n1')), ('mlp_input', ('mlp_input_n0', 'mlp_input_n1'))), False),
     ('W_n0', 'b_n0', 'add: dimension 0 of dot and b must be equal', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b',
-     (('dot', ('W_n0', 'mlp_input_n1')), ('b', ('b_n0', '1')))),
+     (('dot', ('W_n0', 'mlp_input_n1')), ('b', ('b_n0', '1'))), False),
     ('W_1_n1', 'W_n0', 'dot: W columns must equal sigmoid rows', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b',
-     (('W', ('W_1_n0', 'W_1_n1')), ('sigmoid', ('W_n0', 'mlp_input_n1')))),
+     (('W', ('W_1_n0', 'W_1_n1')), ('sigmoid', ('W_n0', 'mlp_input_n1'))), False),
     ('W_1_n0', 'b_1_n0', 'add: dimension 0 of dot and b must be equal', 'built at examples/mlp/model.py:24: lin_output = T.dot(self.W, x) + self.b',
-     (('dot', ('W_1_n0', 'mlp_input_n1')), ('b', ('b_1_n0', '1')))),
+     (('dot', ('W_1_n0', 'mlp_input_n1')), ('b', ('b_1_n0', '1'))), False),
     ('mlp_input_n1', 'mlp_target_n0', 'sub: dimension 1 of sigmoid and dimshuffle{x,0} must be equal', 'built at examples/mlp/model.py:44: return T.sum((self.output(x) - y)**2)',
-     (('dimshuffle{x,0}', ('1', 'mlp_target_n0')),)),
+     (('dimshuffle{x,0}', ('1', 'mlp_target_n0')),), False),
 )"""
 
 

@@ -12,9 +12,10 @@ import numpy as np
 
 from codegen.backends import cexpr, ckernel
 from codegen.backends.ckernel import comment
+from codegen.backends.cstep import DIM_HELPERS, contiguous_strides, step_function, view_lines
 from codegen.backends.templating import environment
 from codegen.lower.memory import in_place_updates, shared_scratch
-from codegen.lower.program import ArgmaxStep, DotStep, LoopKernel
+from codegen.lower.program import DotStep
 
 #: The most axes an array of the library's interface has (``<module>_array.dims``).
 MAX_NDIM = 8
@@ -52,15 +53,6 @@ def c_string(text):
 def c_dim(expr):
     """A dim expression as C: the language of ``lower.program`` is C already."""
     return str(expr)
-
-
-def _contiguous_strides(dims):
-    """C expressions of the strides (in elements) of a C-contiguous array of ``dims``."""
-    strides, acc = [], "1"
-    for d in reversed(dims):
-        strides.append(acc)
-        acc = d if acc == "1" else (acc if d == "1" else f"{acc} * ({d})")
-    return strides[::-1]
 
 
 def _size(dims):
@@ -254,7 +246,7 @@ class _Function:
                               f"dims, {c_string(ref.dtype)}); }}")
         # strides of the arrays with memory of their own (all C-contiguous)
         for name, (T, dims) in arrays.items():
-            for a, st in enumerate(_contiguous_strides(dims)):
+            for a, st in enumerate(contiguous_strides(dims)):
                 self.emit(f"cg_index {name}_s{a} = {st};")
         # fills (a gradient of a slice starts at zero)
         for b in p.buffers:
@@ -263,67 +255,28 @@ class _Function:
                 value = cexpr.literal(b.fill, b.ref.dtype)
                 self.emit(f"for (size_t i = 0; i < {_size(b.ref.dims)}; i++) "
                           f"{b.ref.name}_p[i] = {value};")
-        # ---------------- views
-        for v in p.views:
-            self._view(v, arrays, where_fn)
-        self.out_lines = out_lines
-        # ---------------- steps
-        self.steps, self.kernels = [], []
-        blas = any(isinstance(s, DotStep) and s.out.dtype in ckernel.BLAS_DTYPES
-                   for s in p.steps)
-        self.blas = blas
-        for step in p.steps:
-            if isinstance(step, LoopKernel):
-                kernel = ckernel.loop_kernel(step, threads="with_blas" if blas else True)
-            elif isinstance(step, ArgmaxStep):
-                kernel = ckernel.argmax_kernel(step)
-            else:
-                self.steps.append((ckernel.product_call(step), [(comment(o.text), comment(o.where))
-                                                      for o in step.origins]))
-                continue
-            self.kernels.append(kernel.c_lines)
-            self.steps.append((kernel.call, [(comment(t), comment(w))
-                                             for t, w in kernel.origins]))
+        # ---------------- the step: views, kernels and products (cstep)
+        base = [(name, T, len(dims)) for name, (T, dims) in arrays.items()]
+        self.step = step_function(p, base, kind="static void")
+        self.emit(f"{self.step.name}({', '.join(self.step.args)});")
+        # outputs that are views: their pointers, computed again here
+        views = {v.ref.name: v for v in p.views}
+        done = set(arrays)
 
-    def _view(self, v, arrays, where_fn):
-        T, src_dims = arrays[v.source]
-        name, src = v.ref.name, v.source
-        dims = v.ref.dims
-        text = comment(v.text())
-        if v.kind == "axes":
-            self.emit(f"{T}* {name}_p = {src}_p;  /* {text} */")
-            for a, axis in enumerate(v.axes):
-                self.emit(f"cg_index {name}_s{a} = {'0' if axis is None else f'{src}_s{axis}'};")
-        elif v.kind == "index":
-            offset, out_axis = [], 0
-            for k, item in enumerate(v.index):
-                n = src_dims[k]
-                if isinstance(item, str):
-                    index = f"{name}_i{k}"
-                    self.emit(f"cg_index {index} = ({item}) < 0 ? ({item}) + ({n}) : ({item});")
-                    self.emit(f"if ({index} < 0 || {index} >= ({n})) " + self.fail(
-                        "INDEX", f"{where_fn}: index {item} is out of bounds for axis {k} "
-                        f"of {src} (length %lld)", f"(long long)({n})"))
-                    offset.append(f"{index} * {src}_s{k}")
-                    continue
-                step = item.step or 1
-                given = (item.start is not None) | ((item.stop is not None) << 1)
-                start = f"{name}_o{k}"
-                self.emit(f"cg_index {start} = cg_slice_start({n}, {item.start or 0}, {step}, "
-                          f"{given});")
-                offset.append(f"{start} * {src}_s{k}")
-                stride = f"{step} * {src}_s{k}" if step != 1 else f"{src}_s{k}"
-                self.emit(f"cg_index {name}_s{out_axis} = {stride};")
-                out_axis += 1
-            self.emit(f"{T}* {name}_p = {src}_p + {' + '.join(offset) or '0'};  /* {text} */")
-        elif v.kind in ("reshape", "contiguous"):
-            # reshape reads a C-contiguous source; the library's arrays all are
-            self.emit(f"{T}* {name}_p = {src}_p;  /* {text} */")
-            for a, st in enumerate(_contiguous_strides(dims)):
-                self.emit(f"cg_index {name}_s{a} = {st};")
-        else:
-            raise NotImplementedError(f"the c target cannot render a {v.kind} view")
-        arrays[name] = (T, dims)
+        def view(name):
+            if name in done:
+                return
+            v = views[name]
+            view(v.source)
+            self.emit_after += view_lines(v, arrays[v.source][0], arrays[v.source][1])
+            arrays[name] = (arrays[v.source][0], v.ref.dims)
+            done.add(name)
+
+        self.emit_after = []
+        for ref in p.outputs:
+            if hasattr(ref, "dims") and ref.name in views:
+                view(ref.name)
+        self.out_lines = self.emit_after + out_lines
 
 
 def _header_doc(program, spec_doc, prefix):
@@ -367,11 +320,11 @@ def render_library(module_name, programs, docs, state, initial_note, version, sp
                    "descr": NPY_DESCR[d], "itemsize": np.dtype(d).itemsize}
                   for n, d, bc in state],
         "functions": [{"name": f.name, "params": f.params, "body": f.lines,
-                       "doc": _header_doc(f.p, f.doc, prefix), "steps": f.steps,
-                       "kernels": f.kernels, "constants": f.constants,
-                       "outputs": f.out_lines, "commits": f.commits, "blas": f.blas,
-                       "noutputs": len(f.outputs)}
+                       "doc": _header_doc(f.p, f.doc, prefix), "step": f.step.lines,
+                       "kernels": f.step.kernels, "constants": f.constants,
+                       "outputs": f.out_lines, "commits": f.commits}
                       for f in functions],
+        "dim_helpers": DIM_HELPERS,
         "slots": max(slots, 1),
         "c_helpers": cexpr.C_HELPERS.rstrip("\n").split("\n"),
         "simd_math": ckernel.SIMD_MATH,

@@ -669,7 +669,8 @@ static inline cg_index _dim_div(cg_index a, cg_index b) {
     return b != 0 ? a / b : 0;
 }
 
-static cg_index _slice_len(cg_index n, cg_index start, cg_index stop, cg_index step, int given) {
+static inline cg_index _slice_len(cg_index n, cg_index start, cg_index stop, cg_index step,
+                                  int given) {
     cg_index lo, hi;
     if (step > 0) {
         lo = (given & 1) ? (start < 0 ? start + n : start) : 0;
@@ -685,7 +686,8 @@ static cg_index _slice_len(cg_index n, cg_index start, cg_index stop, cg_index s
     return lo > hi ? (lo - hi - step - 1) / (-step) : 0;
 }
 
-static cg_index cg_slice_start(cg_index n, cg_index start, cg_index step, int given) {
+/* the first index a slice takes (numpy's rules; an empty slice may start past the end) */
+static inline cg_index cg_slice_start(cg_index n, cg_index start, cg_index step, int given) {
     cg_index lo;
     if (step > 0) {
         lo = (given & 1) ? (start < 0 ? start + n : start) : 0;
@@ -1477,6 +1479,121 @@ CODEGEN_KERNEL void train_k11_add(
     }
 }
 
+
+/* train: every kernel and product of one call, in order */
+static void cg_step_train(
+        cg_index mlp_input_n0,
+        cg_index mlp_input_n1,
+        cg_index mlp_target_n0,
+        cg_index W_n0,
+        cg_index W_n1,
+        cg_index b_n0,
+        cg_index W_1_n0,
+        cg_index W_1_n1,
+        cg_index b_1_n0,
+        cg_index shared_n0,
+        cg_index shared_n1,
+        cg_index shared_1_n0,
+        cg_index shared_2_n0,
+        cg_index shared_2_n1,
+        cg_index shared_3_n0,
+        double* mlp_input_p,
+        cg_index mlp_input_s0,
+        cg_index mlp_input_s1,
+        double* mlp_target_p,
+        cg_index mlp_target_s0,
+        double* W_p,
+        cg_index W_s0,
+        cg_index W_s1,
+        double* b_p,
+        cg_index b_s0,
+        cg_index b_s1,
+        double* W_1_p,
+        cg_index W_1_s0,
+        cg_index W_1_s1,
+        double* b_1_p,
+        cg_index b_1_s0,
+        cg_index b_1_s1,
+        double* shared_p,
+        cg_index shared_s0,
+        cg_index shared_s1,
+        double* shared_1_p,
+        cg_index shared_1_s0,
+        cg_index shared_1_s1,
+        double* shared_2_p,
+        cg_index shared_2_s0,
+        cg_index shared_2_s1,
+        double* shared_3_p,
+        cg_index shared_3_s0,
+        cg_index shared_3_s1,
+        double* dot_p,
+        cg_index dot_s0,
+        cg_index dot_s1,
+        double* sigmoid_p,
+        cg_index sigmoid_s0,
+        cg_index sigmoid_s1,
+        double* dot_1_p,
+        cg_index dot_1_s0,
+        cg_index dot_1_s1,
+        double* mul_p,
+        cg_index mul_s0,
+        cg_index mul_s1,
+        double* sum_p,
+        double* sum_1_p,
+        cg_index sum_1_s0,
+        cg_index sum_1_s1,
+        double* dot_2_p,
+        cg_index dot_2_s0,
+        cg_index dot_2_s1,
+        double* mul_1_p,
+        cg_index mul_1_s0,
+        cg_index mul_1_s1,
+        double* sum_2_p,
+        cg_index sum_2_s0,
+        cg_index sum_2_s1,
+        double* sub_p,
+        cg_index sub_s0,
+        cg_index sub_s1,
+        double* add_p,
+        cg_index add_s0,
+        cg_index add_s1,
+        double* sub_1_p,
+        cg_index sub_1_s0,
+        cg_index sub_1_s1,
+        double* add_1_p,
+        cg_index add_1_s0,
+        cg_index add_1_s1,
+        double* sub_2_p,
+        cg_index sub_2_s0,
+        cg_index sub_2_s1,
+        double* add_2_p,
+        cg_index add_2_s0,
+        cg_index add_2_s1,
+        double* sub_3_p,
+        cg_index sub_3_s0,
+        cg_index sub_3_s1,
+        double* add_3_p,
+        cg_index add_3_s0,
+        cg_index add_3_s1) {
+    double* dimshuffle_p = mlp_target_p;  /* mlp_target.dimshuffle(x, 0) */
+    cg_index dimshuffle_s0 = 0;
+    cg_index dimshuffle_s1 = mlp_target_s0;
+    int cg_blas_before = cg_blas_enter();  /* BLAS on this call's threads */
+    cg_gemm_d(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0);  /* dot(W, mlp_input) [examples/mlp/model.py:24] */
+    train_k1_sigmoid(W_n0, mlp_input_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1);  /* sigmoid((dot + b)) [examples/mlp/model.py:25] */
+    cg_gemm_d(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0);  /* dot(W_1, sigmoid) [examples/mlp/model.py:24] */
+    train_k3_mul(W_1_n0, mlp_input_n1, dot_1_p, dot_1_s0, dot_1_s1, b_1_p, b_1_s0, dimshuffle_p, dimshuffle_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0);  /* sum(mul, axis=[1], keepdims=True) [examples/mlp/model.py:24 (grad of add)] */
+    cg_gemm_d(W_1_n1, mlp_input_n1, W_1_n0, W_1_p, W_1_s1, W_1_s0, mul_p, mul_s0, mul_s1, dot_2_p, dot_2_s0);  /* dot(W_1.T, mul) [examples/mlp/model.py:24 (grad of dot)] */
+    train_k5_mul(W_1_n1, mlp_input_n1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_2_p, dot_2_s0, dot_2_s1, mul_1_p, mul_1_s0, mul_1_s1, sum_2_p, sum_2_s0);  /* sum(mul_1, axis=[1], keepdims=True) [examples/mlp/model.py:24 (grad of add)] */
+    train_k7_add(shared_n0, shared_n1, shared_p, shared_s0, shared_s1, W_p, W_s0, W_s1, sub_p, sub_s0, sub_s1, add_p, add_s0, add_s1);  /* (TensorConstant{0.9} * shared), to which the product after this loop adds 0.1 * dot(mul_1, mlp_input.T) [examples/mlp/model.py:54] */
+    cg_gemm_acc_d(W_1_n1, mlp_input_n0, mlp_input_n1, mul_1_p, mul_1_s0, mul_1_s1, mlp_input_p, mlp_input_s1, mlp_input_s0, add_p, add_s0, add_s1, 0.09999999999999998);  /* add += 0.1 * dot(mul_1, mlp_input.T) [examples/mlp/model.py:24 (grad of dot)] */
+    train_k8_add(shared_1_n0, 1, shared_1_p, shared_1_s0, b_p, b_s0, sub_1_p, sub_1_s0, sum_2_p, sum_2_s0, add_1_p, add_1_s0);  /* ((TensorConstant{0.9} * shared_1) + (TensorConstant{0.09999999999999998} * sum_2)) [examples/mlp/model.py:54] */
+    train_k10_add(shared_2_n0, shared_2_n1, shared_2_p, shared_2_s0, shared_2_s1, W_1_p, W_1_s0, W_1_s1, sub_2_p, sub_2_s0, sub_2_s1, add_2_p, add_2_s0, add_2_s1);  /* (TensorConstant{0.9} * shared_2), to which the product after this loop adds 0.1 * dot(mul, sigmoid.T) [examples/mlp/model.py:54] */
+    cg_gemm_acc_d(W_1_n0, W_n0, mlp_input_n1, mul_p, mul_s0, mul_s1, sigmoid_p, sigmoid_s1, sigmoid_s0, add_2_p, add_2_s0, add_2_s1, 0.09999999999999998);  /* add_2 += 0.1 * dot(mul, sigmoid.T) [examples/mlp/model.py:24 (grad of dot)] */
+    train_k11_add(shared_3_n0, 1, shared_3_p, shared_3_s0, b_1_p, b_1_s0, sub_3_p, sub_3_s0, sum_1_p, sum_1_s0, add_3_p, add_3_s0);  /* ((TensorConstant{0.9} * shared_3) + (TensorConstant{0.09999999999999998} * sum_1)) [examples/mlp/model.py:54] */
+    cg_blas_leave(cg_blas_before);
+}
+
 int mlp_train(mlp_module* m, const double* mlp_input, int64_t mlp_input_n0, int64_t mlp_input_n1, const double* mlp_target, int64_t mlp_target_n0, mlp_array* out0) {
     if (m == NULL) return MLP_ERR_ARGUMENT;
     if (out0 == NULL) return cg_fail(m, MLP_ERR_ARGUMENT, "mlp_train: output pointer out0 is NULL");
@@ -1655,23 +1772,7 @@ int mlp_train(mlp_module* m, const double* mlp_input, int64_t mlp_input_n0, int6
     cg_index sub_3_s1 = 1;
     cg_index add_3_s0 = 1;
     cg_index add_3_s1 = 1;
-    double* dimshuffle_p = mlp_target_p;  /* mlp_target.dimshuffle(x, 0) */
-    cg_index dimshuffle_s0 = 0;
-    cg_index dimshuffle_s1 = mlp_target_s0;
-    int cg_blas_before = cg_blas_enter();
-    cg_gemm_d(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0);  /* dot(W, mlp_input) [examples/mlp/model.py:24] */
-    train_k1_sigmoid(W_n0, mlp_input_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1);  /* sigmoid((dot + b)) [examples/mlp/model.py:25] */
-    cg_gemm_d(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0);  /* dot(W_1, sigmoid) [examples/mlp/model.py:24] */
-    train_k3_mul(W_1_n0, mlp_input_n1, dot_1_p, dot_1_s0, dot_1_s1, b_1_p, b_1_s0, dimshuffle_p, dimshuffle_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0);  /* sum(mul, axis=[1], keepdims=True) [examples/mlp/model.py:24 (grad of add)] */
-    cg_gemm_d(W_1_n1, mlp_input_n1, W_1_n0, W_1_p, W_1_s1, W_1_s0, mul_p, mul_s0, mul_s1, dot_2_p, dot_2_s0);  /* dot(W_1.T, mul) [examples/mlp/model.py:24 (grad of dot)] */
-    train_k5_mul(W_1_n1, mlp_input_n1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_2_p, dot_2_s0, dot_2_s1, mul_1_p, mul_1_s0, mul_1_s1, sum_2_p, sum_2_s0);  /* sum(mul_1, axis=[1], keepdims=True) [examples/mlp/model.py:24 (grad of add)] */
-    train_k7_add(shared_n0, shared_n1, shared_p, shared_s0, shared_s1, W_p, W_s0, W_s1, sub_p, sub_s0, sub_s1, add_p, add_s0, add_s1);  /* (TensorConstant{0.9} * shared), to which the product after this loop adds 0.1 * dot(mul_1, mlp_input.T) [examples/mlp/model.py:54] */
-    cg_gemm_acc_d(W_1_n1, mlp_input_n0, mlp_input_n1, mul_1_p, mul_1_s0, mul_1_s1, mlp_input_p, mlp_input_s1, mlp_input_s0, add_p, add_s0, add_s1, 0.09999999999999998);  /* add += 0.1 * dot(mul_1, mlp_input.T) [examples/mlp/model.py:24 (grad of dot)] */
-    train_k8_add(shared_1_n0, 1, shared_1_p, shared_1_s0, b_p, b_s0, sub_1_p, sub_1_s0, sum_2_p, sum_2_s0, add_1_p, add_1_s0);  /* ((TensorConstant{0.9} * shared_1) + (TensorConstant{0.09999999999999998} * sum_2)) [examples/mlp/model.py:54] */
-    train_k10_add(shared_2_n0, shared_2_n1, shared_2_p, shared_2_s0, shared_2_s1, W_1_p, W_1_s0, W_1_s1, sub_2_p, sub_2_s0, sub_2_s1, add_2_p, add_2_s0, add_2_s1);  /* (TensorConstant{0.9} * shared_2), to which the product after this loop adds 0.1 * dot(mul, sigmoid.T) [examples/mlp/model.py:54] */
-    cg_gemm_acc_d(W_1_n0, W_n0, mlp_input_n1, mul_p, mul_s0, mul_s1, sigmoid_p, sigmoid_s1, sigmoid_s0, add_2_p, add_2_s0, add_2_s1, 0.09999999999999998);  /* add_2 += 0.1 * dot(mul, sigmoid.T) [examples/mlp/model.py:24 (grad of dot)] */
-    train_k11_add(shared_3_n0, 1, shared_3_p, shared_3_s0, b_1_p, b_1_s0, sub_3_p, sub_3_s0, sum_1_p, sum_1_s0, add_3_p, add_3_s0);  /* ((TensorConstant{0.9} * shared_3) + (TensorConstant{0.09999999999999998} * sum_1)) [examples/mlp/model.py:54] */
-    cg_blas_leave(cg_blas_before);
+    cg_step_train(mlp_input_n0, mlp_input_n1, mlp_target_n0, W_n0, W_n1, b_n0, W_1_n0, W_1_n1, b_1_n0, shared_n0, shared_n1, shared_1_n0, shared_2_n0, shared_2_n1, shared_3_n0, mlp_input_p, mlp_input_s0, mlp_input_s1, mlp_target_p, mlp_target_s0, W_p, W_s0, W_s1, b_p, b_s0, b_s1, W_1_p, W_1_s0, W_1_s1, b_1_p, b_1_s0, b_1_s1, shared_p, shared_s0, shared_s1, shared_1_p, shared_1_s0, shared_1_s1, shared_2_p, shared_2_s0, shared_2_s1, shared_3_p, shared_3_s0, shared_3_s1, dot_p, dot_s0, dot_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0, dot_1_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0, sum_1_s1, dot_2_p, dot_2_s0, dot_2_s1, mul_1_p, mul_1_s0, mul_1_s1, sum_2_p, sum_2_s0, sum_2_s1, sub_p, sub_s0, sub_s1, add_p, add_s0, add_s1, sub_1_p, sub_1_s0, sub_1_s1, add_1_p, add_1_s0, add_1_s1, sub_2_p, sub_2_s0, sub_2_s1, add_2_p, add_2_s0, add_2_s1, sub_3_p, sub_3_s0, sub_3_s1, add_3_p, add_3_s0, add_3_s1);
     { int64_t dims[] = {0}; cg_set_output(out0, sum_p, 0, dims, "float64"); }
     { int64_t dims[] = {(int64_t)(W_n0), (int64_t)(W_n1), 0}; cg_commit(&m->state[0], &m->spare[0], sub_p, 2, dims); }
     { int64_t dims[] = {(int64_t)(shared_n0), (int64_t)(shared_n1), 0}; cg_commit(&m->state[4], &m->spare[4], add_p, 2, dims); }
@@ -1835,6 +1936,52 @@ CODEGEN_KERNEL void predict_k3_sigmoid(
     }
 }
 
+
+/* predict: every kernel and product of one call, in order */
+static void cg_step_predict(
+        cg_index mlp_input_n0,
+        cg_index mlp_input_n1,
+        cg_index W_n0,
+        cg_index W_n1,
+        cg_index b_n0,
+        cg_index W_1_n0,
+        cg_index W_1_n1,
+        cg_index b_1_n0,
+        double* mlp_input_p,
+        cg_index mlp_input_s0,
+        cg_index mlp_input_s1,
+        double* W_p,
+        cg_index W_s0,
+        cg_index W_s1,
+        double* b_p,
+        cg_index b_s0,
+        cg_index b_s1,
+        double* W_1_p,
+        cg_index W_1_s0,
+        cg_index W_1_s1,
+        double* b_1_p,
+        cg_index b_1_s0,
+        cg_index b_1_s1,
+        double* dot_p,
+        cg_index dot_s0,
+        cg_index dot_s1,
+        double* sigmoid_p,
+        cg_index sigmoid_s0,
+        cg_index sigmoid_s1,
+        double* dot_1_p,
+        cg_index dot_1_s0,
+        cg_index dot_1_s1,
+        double* sigmoid_1_p,
+        cg_index sigmoid_1_s0,
+        cg_index sigmoid_1_s1) {
+    int cg_blas_before = cg_blas_enter();  /* BLAS on this call's threads */
+    cg_gemm_d(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0);  /* dot(W, mlp_input) [examples/mlp/model.py:24] */
+    predict_k1_sigmoid(W_n0, mlp_input_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1);  /* sigmoid((dot + b)) [examples/mlp/model.py:25] */
+    cg_gemm_d(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0);  /* dot(W_1, sigmoid) [examples/mlp/model.py:24] */
+    predict_k3_sigmoid(W_1_n0, mlp_input_n1, dot_1_p, dot_1_s0, dot_1_s1, b_1_p, b_1_s0, sigmoid_1_p, sigmoid_1_s0, sigmoid_1_s1);  /* sigmoid((dot_1 + b_1)) [examples/mlp/model.py:25] */
+    cg_blas_leave(cg_blas_before);
+}
+
 int mlp_predict(mlp_module* m, const double* mlp_input, int64_t mlp_input_n0, int64_t mlp_input_n1, mlp_array* out0) {
     if (m == NULL) return MLP_ERR_ARGUMENT;
     if (out0 == NULL) return cg_fail(m, MLP_ERR_ARGUMENT, "mlp_predict: output pointer out0 is NULL");
@@ -1885,12 +2032,7 @@ int mlp_predict(mlp_module* m, const double* mlp_input, int64_t mlp_input_n0, in
     cg_index dot_1_s1 = 1;
     cg_index sigmoid_1_s0 = mlp_input_n1;
     cg_index sigmoid_1_s1 = 1;
-    int cg_blas_before = cg_blas_enter();
-    cg_gemm_d(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0);  /* dot(W, mlp_input) [examples/mlp/model.py:24] */
-    predict_k1_sigmoid(W_n0, mlp_input_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1);  /* sigmoid((dot + b)) [examples/mlp/model.py:25] */
-    cg_gemm_d(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0);  /* dot(W_1, sigmoid) [examples/mlp/model.py:24] */
-    predict_k3_sigmoid(W_1_n0, mlp_input_n1, dot_1_p, dot_1_s0, dot_1_s1, b_1_p, b_1_s0, sigmoid_1_p, sigmoid_1_s0, sigmoid_1_s1);  /* sigmoid((dot_1 + b_1)) [examples/mlp/model.py:25] */
-    cg_blas_leave(cg_blas_before);
+    cg_step_predict(mlp_input_n0, mlp_input_n1, W_n0, W_n1, b_n0, W_1_n0, W_1_n1, b_1_n0, mlp_input_p, mlp_input_s0, mlp_input_s1, W_p, W_s0, W_s1, b_p, b_s0, b_s1, W_1_p, W_1_s0, W_1_s1, b_1_p, b_1_s0, b_1_s1, dot_p, dot_s0, dot_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0, dot_1_s1, sigmoid_1_p, sigmoid_1_s0, sigmoid_1_s1);
     { int64_t dims[] = {(int64_t)(W_1_n0), (int64_t)(mlp_input_n1)}; cg_set_output(out0, sigmoid_1_p, 2, dims, "float64"); }
     m->error[0] = 0;
     return MLP_OK;
@@ -2030,6 +2172,56 @@ CODEGEN_KERNEL void cost_k3_mul(
     }
 }
 
+
+/* cost: every kernel and product of one call, in order */
+static void cg_step_cost(
+        cg_index mlp_input_n0,
+        cg_index mlp_input_n1,
+        cg_index mlp_target_n0,
+        cg_index W_n0,
+        cg_index W_n1,
+        cg_index b_n0,
+        cg_index W_1_n0,
+        cg_index W_1_n1,
+        cg_index b_1_n0,
+        double* mlp_input_p,
+        cg_index mlp_input_s0,
+        cg_index mlp_input_s1,
+        double* mlp_target_p,
+        cg_index mlp_target_s0,
+        double* W_p,
+        cg_index W_s0,
+        cg_index W_s1,
+        double* b_p,
+        cg_index b_s0,
+        cg_index b_s1,
+        double* W_1_p,
+        cg_index W_1_s0,
+        cg_index W_1_s1,
+        double* b_1_p,
+        cg_index b_1_s0,
+        cg_index b_1_s1,
+        double* dot_p,
+        cg_index dot_s0,
+        cg_index dot_s1,
+        double* sigmoid_p,
+        cg_index sigmoid_s0,
+        cg_index sigmoid_s1,
+        double* dot_1_p,
+        cg_index dot_1_s0,
+        cg_index dot_1_s1,
+        double* sum_p) {
+    double* dimshuffle_p = mlp_target_p;  /* mlp_target.dimshuffle(x, 0) */
+    cg_index dimshuffle_s0 = 0;
+    cg_index dimshuffle_s1 = mlp_target_s0;
+    int cg_blas_before = cg_blas_enter();  /* BLAS on this call's threads */
+    cg_gemm_d(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0);  /* dot(W, mlp_input) [examples/mlp/model.py:24] */
+    cost_k1_sigmoid(W_n0, mlp_input_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1);  /* sigmoid((dot + b)) [examples/mlp/model.py:25] */
+    cg_gemm_d(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0);  /* dot(W_1, sigmoid) [examples/mlp/model.py:24] */
+    cost_k3_mul(W_1_n0, mlp_input_n1, dot_1_p, dot_1_s0, dot_1_s1, b_1_p, b_1_s0, dimshuffle_p, dimshuffle_s1, sum_p);  /* sum(((sigmoid((dot_1 + b_1)) - dimshuffle) * (sigmoid((dot_1 + b_1)) - dimshuffle))) [examples/mlp/model.py:44] */
+    cg_blas_leave(cg_blas_before);
+}
+
 int mlp_cost(mlp_module* m, const double* mlp_input, int64_t mlp_input_n0, int64_t mlp_input_n1, const double* mlp_target, int64_t mlp_target_n0, mlp_array* out0) {
     if (m == NULL) return MLP_ERR_ARGUMENT;
     if (out0 == NULL) return cg_fail(m, MLP_ERR_ARGUMENT, "mlp_cost: output pointer out0 is NULL");
@@ -2083,15 +2275,7 @@ int mlp_cost(mlp_module* m, const double* mlp_input, int64_t mlp_input_n0, int64
     cg_index sigmoid_s1 = 1;
     cg_index dot_1_s0 = mlp_input_n1;
     cg_index dot_1_s1 = 1;
-    double* dimshuffle_p = mlp_target_p;  /* mlp_target.dimshuffle(x, 0) */
-    cg_index dimshuffle_s0 = 0;
-    cg_index dimshuffle_s1 = mlp_target_s0;
-    int cg_blas_before = cg_blas_enter();
-    cg_gemm_d(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0);  /* dot(W, mlp_input) [examples/mlp/model.py:24] */
-    cost_k1_sigmoid(W_n0, mlp_input_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1);  /* sigmoid((dot + b)) [examples/mlp/model.py:25] */
-    cg_gemm_d(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0);  /* dot(W_1, sigmoid) [examples/mlp/model.py:24] */
-    cost_k3_mul(W_1_n0, mlp_input_n1, dot_1_p, dot_1_s0, dot_1_s1, b_1_p, b_1_s0, dimshuffle_p, dimshuffle_s1, sum_p);  /* sum(((sigmoid((dot_1 + b_1)) - dimshuffle) * (sigmoid((dot_1 + b_1)) - dimshuffle))) [examples/mlp/model.py:44] */
-    cg_blas_leave(cg_blas_before);
+    cg_step_cost(mlp_input_n0, mlp_input_n1, mlp_target_n0, W_n0, W_n1, b_n0, W_1_n0, W_1_n1, b_1_n0, mlp_input_p, mlp_input_s0, mlp_input_s1, mlp_target_p, mlp_target_s0, W_p, W_s0, W_s1, b_p, b_s0, b_s1, W_1_p, W_1_s0, W_1_s1, b_1_p, b_1_s0, b_1_s1, dot_p, dot_s0, dot_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0, dot_1_s1, sum_p);
     { int64_t dims[] = {0}; cg_set_output(out0, sum_p, 0, dims, "float64"); }
     m->error[0] = 0;
     return MLP_OK;

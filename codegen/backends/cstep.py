@@ -1,0 +1,183 @@
+"""The C layer under every module: one step function per compiled function.
+
+A step function takes the call's dims, and the data pointer and strides (in elements) of each
+array its caller holds (the arguments, the state, the memory the caller planned, the
+constants), computes the views as pointer arithmetic, and runs every kernel and product of
+the program in order. Everything that can fail (shapes, indices, memory) is checked by the
+caller before it calls, so a step cannot fail and changes nothing but the arrays it writes.
+
+The Python target's glue (``templates/cython``) and the C library (``templates/c``) both call
+it: the math is here, in C, once.
+"""
+
+from dataclasses import dataclass
+
+from codegen.backends import ckernel
+from codegen.backends.ckernel import comment
+from codegen.lower.program import DotStep, LoopKernel
+
+
+@dataclass
+class StepFunction:
+    name: str
+    params: list  # C parameter declarations
+    args: list  # what the caller passes for each: the parameter's own name in its scope
+    lines: list  # the definition
+    prototype: list
+    kernels: list  # C lines of each kernel it calls
+    kernel_prototypes: list
+    blas: bool  # whether a product may call BLAS
+
+
+def contiguous_strides(dims):
+    """C expressions of the strides (in elements) of a C-contiguous array of ``dims``."""
+    strides, acc = [], "1"
+    for d in reversed(dims):
+        strides.append(acc)
+        acc = d if acc == "1" else (acc if d == "1" else f"{acc} * ({d})")
+    return strides[::-1]
+
+
+def step_name(program):
+    return f"cg_step_{program.name}"
+
+
+def step_function(program, base, kind="CODEGEN_KERNEL void"):
+    """The step function of ``program``; ``base``: [(name, C type, ndim)] of the arrays its
+    caller passes (every view not among them is computed inside)."""
+    blas = any(isinstance(s, DotStep) and s.out.dtype in ckernel.BLAS_DTYPES
+               for s in program.steps)
+    params, args = [], []
+    for d, _, _ in program.dims:
+        params.append(f"cg_index {d}")
+        args.append(d)
+    arrays = {}
+    for name, ctype, ndim in base:
+        params.append(f"{ctype}* {name}_p")
+        args.append(f"{name}_p")
+        for k in range(ndim):
+            params.append(f"cg_index {name}_s{k}")
+            args.append(f"{name}_s{k}")
+        arrays[name] = ctype
+    body = []
+    for v in program.views:
+        if v.ref.name not in arrays:
+            body += view_lines(v, arrays[v.source], _dims_of(program, v.source))
+            arrays[v.ref.name] = arrays[v.source]
+    kernels, prototypes = [], []
+    if blas:
+        body.append("int cg_blas_before = cg_blas_enter();  /* BLAS on this call's threads */")
+    for step in program.steps:
+        if isinstance(step, DotStep):
+            call, origins = ckernel.product_call(step), step.origins
+        else:
+            kernel = (ckernel.loop_kernel(step, threads="with_blas" if blas else True)
+                      if isinstance(step, LoopKernel) else ckernel.argmax_kernel(step))
+            kernels.append(kernel.c_lines)
+            prototypes += kernel.prototype
+            call, origins = kernel.call, step.origins
+        where = comment(origins[-1].where)
+        body.append(f"{call};  /* {comment(origins[-1].text)}{f' [{where}]' if where else ''} */")
+    if blas:
+        body.append("cg_blas_leave(cg_blas_before);")
+    name = step_name(program)
+    head = ckernel._signature(kind, name, params, " {")
+    lines = ([f"/* {program.name}: every kernel and product of one call, in order */"] + head
+             + ["    " + line for line in body] + ["}"])
+    return StepFunction(name, params, args, lines, ckernel._signature("void", name, params, ";"),
+                        kernels, prototypes, blas)
+
+
+def _dims_of(program, name):
+    for group in (program.buffers, program.views):
+        for item in group:
+            if item.ref.name == name:
+                return item.ref.dims
+    dims = {}
+    for d, array, axis in program.dims:
+        dims.setdefault(array, {})[axis] = d
+    for a in program.args:
+        if a.name == name:
+            return tuple(dims.get(name, {}).get(k, "1") for k in range(len(a.broadcastable)))
+    for s in program.state:
+        if s.local == name:
+            return tuple(dims.get(name, {}).get(k, "1") for k in range(len(s.broadcastable)))
+    for cname, data in program.constants:
+        if cname == name:
+            return tuple(str(n) for n in data.shape)
+    raise KeyError(f"no array {name!r} in program {program.name}")
+
+
+def view_lines(v, ctype, src_dims):
+    """C lines computing view ``v``'s pointer and strides from its source's (integer
+    indices were checked by the caller: see ``Lowerer._add_index_checks``)."""
+    name, src = v.ref.name, v.source
+    text = comment(v.text())
+    lines = []
+    if v.kind == "axes":
+        lines.append(f"{ctype}* {name}_p = {src}_p;  /* {text} */")
+        for a, axis in enumerate(v.axes):
+            lines.append(f"cg_index {name}_s{a} = {'0' if axis is None else f'{src}_s{axis}'};")
+    elif v.kind == "index":
+        offset, out_axis = [], 0
+        for k, item in enumerate(v.index):
+            if isinstance(item, str):
+                n = src_dims[k]
+                offset.append(f"({item} < 0 ? {item} + ({n}) : {item}) * {src}_s{k}"
+                              if item.startswith("-") else f"{item} * {src}_s{k}")
+                continue
+            step = item.step or 1
+            given = (item.start is not None) | ((item.stop is not None) << 1)
+            if item.start is not None or step < 0:
+                offset.append(f"cg_slice_start({src_dims[k]}, {item.start or 0}, {step}, "
+                              f"{given}) * {src}_s{k}")
+            stride = f"{step} * {src}_s{k}" if step != 1 else f"{src}_s{k}"
+            lines.append(f"cg_index {name}_s{out_axis} = {stride};")
+            out_axis += 1
+        lines.insert(0, f"{ctype}* {name}_p = {src}_p + {' + '.join(offset) or '0'};  "
+                        f"/* {text} */")
+    elif v.kind in ("reshape", "contiguous"):
+        # a reshape reads a C-contiguous source (a buffer, a constant, or a contiguous view)
+        lines.append(f"{ctype}* {name}_p = {src}_p;  /* {text} */")
+        for a, st in enumerate(contiguous_strides(v.ref.dims)):
+            lines.append(f"cg_index {name}_s{a} = {st};")
+    else:
+        raise NotImplementedError(f"a step function cannot compute a {v.kind} view")
+    return lines
+
+
+#: The dims helpers (``lower.program``'s dim language) and the slice start, in C.
+DIM_HELPERS = """\
+/* dims: a // b (0 when b is 0), and numpy's slice rules */
+static inline cg_index _dim_div(cg_index a, cg_index b) {
+    return b != 0 ? a / b : 0;
+}
+
+static inline cg_index _slice_len(cg_index n, cg_index start, cg_index stop, cg_index step,
+                                  int given) {
+    cg_index lo, hi;
+    if (step > 0) {
+        lo = (given & 1) ? (start < 0 ? start + n : start) : 0;
+        hi = (given & 2) ? (stop < 0 ? stop + n : stop) : n;
+        lo = lo < 0 ? 0 : (lo > n ? n : lo);
+        hi = hi < 0 ? 0 : (hi > n ? n : hi);
+        return hi > lo ? (hi - lo + step - 1) / step : 0;
+    }
+    lo = (given & 1) ? (start < 0 ? start + n : start) : n - 1;
+    hi = (given & 2) ? (stop < 0 ? stop + n : stop) : -1;
+    lo = lo < -1 ? -1 : (lo > n - 1 ? n - 1 : lo);
+    hi = hi < -1 ? -1 : (hi > n - 1 ? n - 1 : hi);
+    return lo > hi ? (lo - hi - step - 1) / (-step) : 0;
+}
+
+/* the first index a slice takes (numpy's rules; an empty slice may start past the end) */
+static inline cg_index cg_slice_start(cg_index n, cg_index start, cg_index step, int given) {
+    cg_index lo;
+    if (step > 0) {
+        lo = (given & 1) ? (start < 0 ? start + n : start) : 0;
+        return lo < 0 ? 0 : (lo > n ? n : lo);
+    }
+    lo = (given & 1) ? (start < 0 ? start + n : start) : n - 1;
+    return lo < -1 ? -1 : (lo > n - 1 ? n - 1 : lo);
+}
+""".split("\n")[:-1]
