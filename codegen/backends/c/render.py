@@ -324,7 +324,7 @@ def render_library(module_name, programs, docs, state, initial_note, version, sp
                        "kernels": f.step.kernels, "constants": f.constants,
                        "outputs": f.out_lines, "commits": f.commits}
                       for f in functions],
-        "dim_helpers": DIM_HELPERS,
+        "dim_helpers": DIM_HELPERS, "standalone": False,
         "slots": max(slots, 1),
         "c_helpers": cexpr.C_HELPERS.rstrip("\n").split("\n"),
         "simd_math": ckernel.SIMD_MATH,

@@ -76,12 +76,45 @@ CG_IPOW(uint8_t, uint32_t)
 CG_IPOW(uint16_t, uint32_t)
 CG_IPOW(uint32_t, uint32_t)
 CG_IPOW(uint64_t, uint64_t)
+/* dims: a // b (0 when b is 0), and numpy's slice rules */
+static inline cg_index _dim_div(cg_index a, cg_index b) {
+    return b != 0 ? a / b : 0;
+}
 
-/* Large loops run on OpenMP threads while this is set. */
+static inline cg_index _slice_len(cg_index n, cg_index start, cg_index stop, cg_index step,
+                                  int given) {
+    cg_index lo, hi;
+    if (step > 0) {
+        lo = (given & 1) ? (start < 0 ? start + n : start) : 0;
+        hi = (given & 2) ? (stop < 0 ? stop + n : stop) : n;
+        lo = lo < 0 ? 0 : (lo > n ? n : lo);
+        hi = hi < 0 ? 0 : (hi > n ? n : hi);
+        return hi > lo ? (hi - lo + step - 1) / step : 0;
+    }
+    lo = (given & 1) ? (start < 0 ? start + n : start) : n - 1;
+    hi = (given & 2) ? (stop < 0 ? stop + n : stop) : -1;
+    lo = lo < -1 ? -1 : (lo > n - 1 ? n - 1 : lo);
+    hi = hi < -1 ? -1 : (hi > n - 1 ? n - 1 : hi);
+    return lo > hi ? (lo - hi - step - 1) / (-step) : 0;
+}
+
+/* the first index a slice takes (numpy's rules; an empty slice may start past the end) */
+static inline cg_index cg_slice_start(cg_index n, cg_index start, cg_index step, int given) {
+    cg_index lo;
+    if (step > 0) {
+        lo = (given & 1) ? (start < 0 ? start + n : start) : 0;
+        return lo < 0 ? 0 : (lo > n ? n : lo);
+    }
+    lo = (given & 1) ? (start < 0 ? start + n : start) : n - 1;
+    return lo < -1 ? -1 : (lo > n - 1 ? n - 1 : lo);
+}
+
+/* Large loops run on OpenMP threads while this is set; a process forked from one that ran
+   them clears it (gcc's OpenMP runtime cannot run a parallel region after fork). */
 CODEGEN_KERNEL int cg_threads_allowed = 1;
 
-/* Products: BLAS above a size when the library was linked with one, plain loops below it
-   and for strides BLAS cannot take. */
+/* Products: BLAS above a size, plain loops below it and for strides BLAS cannot take, their
+   inner loop along c's contiguous rows. */
 #ifdef _OPENMP
 #include <omp.h>
 #else
@@ -495,487 +528,6 @@ CODEGEN_KERNEL void cg_gemm_acc_d(
             for (cg_index j = 0; j < n; j++) ci[j * c1] += aip * bp[j * b1];
         }
     }
-}
-
-#ifdef CODEGEN_BLAS
-/* the BLAS found when the library was built (Fortran interface) */
-extern void dgemm_(char*, char*, int*, int*, int*, double*, double*, int*, double*, int*,
-                   double*, double*, int*);
-extern void sgemm_(char*, char*, int*, int*, int*, float*, float*, int*, float*, int*, float*,
-                   float*, int*);
-extern void dgemv_(char*, int*, int*, double*, double*, int*, double*, int*, double*, double*,
-                   int*);
-extern void sgemv_(char*, int*, int*, float*, float*, int*, float*, int*, float*, float*, int*);
-static void cg_find_blas(void) {
-    cg_set_blas((void*)dgemm_, (void*)sgemm_, (void*)dgemv_, (void*)sgemv_);
-}
-#else
-static void cg_find_blas(void) {
-    cg_set_blas(0, 0, 0, 0);
-}
-#endif
-CODEGEN_KERNEL void (*cg_load_blas)(void) = cg_find_blas;
-
-/* ------------------------------------------------------------------ memory and errors */
-
-typedef struct {
-    void* data;
-    size_t size;  /* bytes */
-} cg_slot;
-
-typedef struct {
-    void* data;  /* NULL: not set */
-    size_t size;
-    int64_t dims[MLP_MAX_NDIM];
-} cg_state;
-
-#define CG_NSTATE 8
-#define CG_NSLOTS 12
-
-struct mlp_module {
-    cg_state state[CG_NSTATE > 0 ? CG_NSTATE : 1];
-    cg_slot spare[CG_NSTATE > 0 ? CG_NSTATE : 1];  /* where new state is written, then swapped in */
-    cg_slot ws[CG_NSLOTS];  /* workspace and outputs, reused from call to call */
-    char error[1024];
-};
-
-static const char* const CG_STATE_NAMES[] = {
-    "W",
-    "W_1",
-    "b",
-    "b_1",
-    "shared",
-    "shared_1",
-    "shared_2",
-    "shared_3",
-    NULL};
-static const char* const CG_STATE_DTYPES[] = {
-    "float64",
-    "float64",
-    "float64",
-    "float64",
-    "float64",
-    "float64",
-    "float64",
-    "float64",
-    NULL};
-static const char* const CG_STATE_DESCR[] = {
-    "<f8",
-    "<f8",
-    "<f8",
-    "<f8",
-    "<f8",
-    "<f8",
-    "<f8",
-    "<f8",
-    NULL};
-static const int CG_STATE_NDIM[] = {
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    0};
-static const size_t CG_STATE_ITEMSIZE[] = {
-    8,
-    8,
-    8,
-    8,
-    8,
-    8,
-    8,
-    8,
-    0};
-/* axes of length 1 by type */
-static const int CG_STATE_BROADCAST[][MLP_MAX_NDIM] = {
-    {0, 0},
-    {0, 0},
-    {0, 1},
-    {0, 1},
-    {0, 0},
-    {0, 1},
-    {0, 0},
-    {0, 1},
-    {0}};
-
-static int cg_fail(mlp_module* m, int code, const char* format, ...) {
-    va_list args;
-    va_start(args, format);
-    vsnprintf(m->error, sizeof(m->error), format, args);
-    va_end(args);
-    return code;
-}
-
-/* At least `size` bytes in slot s (kept between calls); NULL when out of memory. */
-static void* cg_reserve(cg_slot* s, size_t size) {
-    if (size == 0)
-        size = 1;
-    if (s->size < size) {
-        void* data = malloc(size);
-        if (data == NULL)
-            return NULL;
-        free(s->data);
-        s->data = data;
-        s->size = size;
-    }
-    return s->data;
-}
-
-static void cg_set_output(mlp_array* out, void* data, int ndim, const int64_t* dims,
-                          const char* dtype) {
-    out->data = data;
-    out->ndim = ndim;
-    for (int k = 0; k < ndim; k++)
-        out->dims[k] = dims[k];
-    out->dtype = dtype;
-}
-
-/* Copy a strided array (strides in elements) into contiguous memory. */
-static void cg_copy(void* dst, const void* src, int ndim, const cg_index* dims,
-                    const cg_index* strides, size_t itemsize) {
-    cg_index total = 1;
-    for (int k = 0; k < ndim; k++)
-        total *= dims[k];
-    char* d = (char*)dst;
-    for (cg_index i = 0; i < total; i++) {
-        cg_index rest = i, offset = 0;
-        for (int k = ndim - 1; k >= 0; k--) {
-            offset += (rest % dims[k]) * strides[k];
-            rest /= dims[k];
-        }
-        memcpy(d + i * itemsize, (const char*)src + offset * (cg_index)itemsize, itemsize);
-    }
-}
-
-/* The new value of a state array: swapped in unless it was written in place. */
-static void cg_commit(cg_state* s, cg_slot* spare, void* data, int ndim, const int64_t* dims) {
-    if (data != s->data) {
-        void* old = s->data;
-        size_t old_size = s->size;
-        s->data = spare->data;
-        s->size = spare->size;
-        spare->data = old;
-        spare->size = old_size;
-    }
-    for (int k = 0; k < ndim; k++)
-        s->dims[k] = dims[k];
-}
-
-/* dims: a // b (0 when b is 0), and numpy's slice rules */
-static inline cg_index _dim_div(cg_index a, cg_index b) {
-    return b != 0 ? a / b : 0;
-}
-
-static inline cg_index _slice_len(cg_index n, cg_index start, cg_index stop, cg_index step,
-                                  int given) {
-    cg_index lo, hi;
-    if (step > 0) {
-        lo = (given & 1) ? (start < 0 ? start + n : start) : 0;
-        hi = (given & 2) ? (stop < 0 ? stop + n : stop) : n;
-        lo = lo < 0 ? 0 : (lo > n ? n : lo);
-        hi = hi < 0 ? 0 : (hi > n ? n : hi);
-        return hi > lo ? (hi - lo + step - 1) / step : 0;
-    }
-    lo = (given & 1) ? (start < 0 ? start + n : start) : n - 1;
-    hi = (given & 2) ? (stop < 0 ? stop + n : stop) : -1;
-    lo = lo < -1 ? -1 : (lo > n - 1 ? n - 1 : lo);
-    hi = hi < -1 ? -1 : (hi > n - 1 ? n - 1 : hi);
-    return lo > hi ? (lo - hi - step - 1) / (-step) : 0;
-}
-
-/* the first index a slice takes (numpy's rules; an empty slice may start past the end) */
-static inline cg_index cg_slice_start(cg_index n, cg_index start, cg_index step, int given) {
-    cg_index lo;
-    if (step > 0) {
-        lo = (given & 1) ? (start < 0 ? start + n : start) : 0;
-        return lo < 0 ? 0 : (lo > n ? n : lo);
-    }
-    lo = (given & 1) ? (start < 0 ? start + n : start) : n - 1;
-    return lo < -1 ? -1 : (lo > n - 1 ? n - 1 : lo);
-}
-
-/* ------------------------------------------------------------------ the module object */
-
-mlp_module* mlp_create(void) {
-    return (mlp_module*)calloc(1, sizeof(mlp_module));
-}
-
-void mlp_destroy(mlp_module* m) {
-    if (m == NULL)
-        return;
-    for (int i = 0; i < CG_NSTATE; i++) {
-        free(m->state[i].data);
-        free(m->spare[i].data);
-    }
-    for (int i = 0; i < CG_NSLOTS; i++)
-        free(m->ws[i].data);
-    free(m);
-}
-
-const char* mlp_error(const mlp_module* m) {
-    return m == NULL ? "no module object (NULL)" : m->error;
-}
-
-static int cg_state_index(const char* name) {
-    for (int i = 0; i < CG_NSTATE; i++)
-        if (strcmp(CG_STATE_NAMES[i], name) == 0)
-            return i;
-    return -1;
-}
-
-static void cg_state_list(char* text, size_t size) {
-    text[0] = 0;
-    for (int i = 0; i < CG_NSTATE; i++) {
-        size_t used = strlen(text);
-        snprintf(text + used, size - used, "%s%s", i ? ", " : "", CG_STATE_NAMES[i]);
-    }
-}
-
-/* Checks dims for state i; 0 when they fit, else an error code with the message set. */
-static int cg_check_dims(mlp_module* m, int i, int ndim, const int64_t* dims,
-                         const char* where, size_t* size) {
-    if (ndim != CG_STATE_NDIM[i])
-        return cg_fail(m, MLP_ERR_SHAPE, "%s: state '%s' has %d axes, got %d", where,
-                       CG_STATE_NAMES[i], CG_STATE_NDIM[i], ndim);
-    *size = CG_STATE_ITEMSIZE[i];
-    for (int k = 0; k < ndim; k++) {
-        if (dims[k] < 0)
-            return cg_fail(m, MLP_ERR_SHAPE, "%s: state '%s': dim %d is negative (%lld)",
-                           where, CG_STATE_NAMES[i], k, (long long)dims[k]);
-        if (CG_STATE_BROADCAST[i][k] && dims[k] != 1)
-            return cg_fail(m, MLP_ERR_SHAPE,
-                           "%s: state '%s': axis %d has length 1 by type, got %lld", where,
-                           CG_STATE_NAMES[i], k, (long long)dims[k]);
-        *size *= (size_t)dims[k];
-    }
-    return 0;
-}
-
-int mlp_get_value(const mlp_module* m, const char* name, mlp_array* out) {
-    if (m == NULL || name == NULL || out == NULL)
-        return MLP_ERR_ARGUMENT;
-    int i = cg_state_index(name);
-    if (i < 0) {
-        char names[512];
-        cg_state_list(names, sizeof(names));
-        return cg_fail((mlp_module*)m, MLP_ERR_ARGUMENT,
-                       "mlp_get_value: no state named '%s' (the state: %s)", name, names);
-    }
-    if (m->state[i].data == NULL)
-        return cg_fail((mlp_module*)m, MLP_ERR_STATE,
-                       "mlp_get_value: state '%s' is not set", name);
-    cg_set_output(out, m->state[i].data, CG_STATE_NDIM[i], m->state[i].dims, CG_STATE_DTYPES[i]);
-    return MLP_OK;
-}
-
-int mlp_set_value(mlp_module* m, const char* name, const void* data, int ndim,
-                 const int64_t* dims) {
-    if (m == NULL)
-        return MLP_ERR_ARGUMENT;
-    if (name == NULL || (dims == NULL && ndim > 0))
-        return cg_fail(m, MLP_ERR_ARGUMENT, "mlp_set_value: name or dims is NULL");
-    int i = cg_state_index(name);
-    if (i < 0) {
-        char names[512];
-        cg_state_list(names, sizeof(names));
-        return cg_fail(m, MLP_ERR_ARGUMENT,
-                       "mlp_set_value: no state named '%s' (the state: %s)", name, names);
-    }
-    size_t size;
-    int code = cg_check_dims(m, i, ndim, dims, "mlp_set_value", &size);
-    if (code)
-        return code;
-    if (data == NULL && size > 0)
-        return cg_fail(m, MLP_ERR_ARGUMENT, "mlp_set_value: data for '%s' is NULL",
-                       name);
-    void* copy = malloc(size ? size : 1);
-    if (copy == NULL)
-        return cg_fail(m, MLP_ERR_MEMORY, "mlp_set_value: out of memory");
-    if (size)
-        memcpy(copy, data, size);
-    free(m->state[i].data);
-    m->state[i].data = copy;
-    m->state[i].size = size;
-    for (int k = 0; k < ndim; k++)
-        m->state[i].dims[k] = dims[k];
-    m->error[0] = 0;
-    return MLP_OK;
-}
-
-/* ------------------------------------------------------------------ .npy files */
-
-/* The value after `key` in a .npy header, or NULL. */
-static const char* cg_npy_field(const char* header, const char* key) {
-    const char* at = strstr(header, key);
-    if (at == NULL)
-        return NULL;
-    at += strlen(key);
-    while (*at == ' ' || *at == ':')
-        at++;
-    return at;
-}
-
-/* Reads path into a new array of state i; 0 or an error code (message set). */
-static int cg_npy_read(mlp_module* m, int i, const char* path, void** data,
-                       int64_t* dims, size_t* size) {
-    FILE* f = fopen(path, "rb");
-    if (f == NULL)
-        return cg_fail(m, MLP_ERR_IO, "mlp_load: cannot open %s: %s", path,
-                       strerror(errno));
-    unsigned char head[12];
-    char* header = NULL;
-    int code = MLP_ERR_IO;
-    size_t header_len;
-    if (fread(head, 1, 10, f) != 10 || memcmp(head, "\x93NUMPY", 6) != 0) {
-        cg_fail(m, code, "mlp_load: %s is not a .npy file", path);
-        goto done;
-    }
-    if (head[6] == 1) {
-        header_len = head[8] | (head[9] << 8);
-    } else {
-        if (fread(head + 10, 1, 2, f) != 2) {
-            cg_fail(m, code, "mlp_load: %s is cut short", path);
-            goto done;
-        }
-        header_len = head[8] | (head[9] << 8) | ((size_t)head[10] << 16) | ((size_t)head[11] << 24);
-    }
-    header = (char*)malloc(header_len + 1);
-    if (header == NULL || fread(header, 1, header_len, f) != header_len) {
-        cg_fail(m, code, "mlp_load: %s is cut short", path);
-        goto done;
-    }
-    header[header_len] = 0;
-    const char* descr = cg_npy_field(header, "'descr'");
-    size_t want = strlen(CG_STATE_DESCR[i]);
-    if (descr == NULL || descr[0] != '\'' || strncmp(descr + 1, CG_STATE_DESCR[i], want) != 0
-            || descr[1 + want] != '\'') {
-        cg_fail(m, code, "mlp_load: %s: state '%s' is %s ('%s'), the file holds %.12s",
-                path, CG_STATE_NAMES[i], CG_STATE_DTYPES[i], CG_STATE_DESCR[i],
-                descr ? descr : "no descr");
-        goto done;
-    }
-    const char* fortran = cg_npy_field(header, "'fortran_order'");
-    const char* shape = cg_npy_field(header, "'shape'");
-    if (fortran == NULL || shape == NULL || *shape != '(') {
-        cg_fail(m, code, "mlp_load: %s: a .npy header without shape or order", path);
-        goto done;
-    }
-    int ndim = 0;
-    shape++;
-    while (*shape && *shape != ')') {
-        char* end;
-        long long n = strtoll(shape, &end, 10);
-        if (end == shape)
-            break;
-        if (ndim == MLP_MAX_NDIM) {
-            cg_fail(m, code, "mlp_load: %s: more than %d axes", path, MLP_MAX_NDIM);
-            goto done;
-        }
-        dims[ndim++] = n;
-        shape = end;
-        while (*shape == ',' || *shape == ' ')
-            shape++;
-    }
-    if (strncmp(fortran, "True", 4) == 0 && ndim > 1) {
-        cg_fail(m, code, "mlp_load: %s is in Fortran order; save a C-contiguous array",
-                path);
-        goto done;
-    }
-    code = cg_check_dims(m, i, ndim, dims, "mlp_load", size);
-    if (code)
-        goto done;
-    code = MLP_ERR_IO;
-    *data = malloc(*size ? *size : 1);
-    if (*data == NULL) {
-        code = cg_fail(m, MLP_ERR_MEMORY, "mlp_load: out of memory");
-        goto done;
-    }
-    if (fread(*data, 1, *size, f) != *size) {
-        free(*data);
-        *data = NULL;
-        cg_fail(m, code, "mlp_load: %s is cut short", path);
-        goto done;
-    }
-    code = 0;
-done:
-    free(header);
-    fclose(f);
-    return code;
-}
-
-int mlp_load(mlp_module* m, const char* dir) {
-    if (m == NULL)
-        return MLP_ERR_ARGUMENT;
-    if (dir == NULL)
-        return cg_fail(m, MLP_ERR_ARGUMENT, "mlp_load: dir is NULL");
-    void* data[CG_NSTATE > 0 ? CG_NSTATE : 1] = {0};
-    size_t size[CG_NSTATE > 0 ? CG_NSTATE : 1];
-    int64_t dims[CG_NSTATE > 0 ? CG_NSTATE : 1][MLP_MAX_NDIM];
-    for (int i = 0; i < CG_NSTATE; i++) {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/%s.npy", dir, CG_STATE_NAMES[i]);
-        int code = cg_npy_read(m, i, path, &data[i], dims[i], &size[i]);
-        if (code) {
-            for (int j = 0; j < i; j++)
-                free(data[j]);
-            return code;
-        }
-    }
-    for (int i = 0; i < CG_NSTATE; i++) {
-        free(m->state[i].data);
-        m->state[i].data = data[i];
-        m->state[i].size = size[i];
-        memcpy(m->state[i].dims, dims[i], sizeof(dims[i]));
-    }
-    m->error[0] = 0;
-    return MLP_OK;
-}
-
-int mlp_save(const mlp_module* m, const char* dir) {
-    mlp_module* w = (mlp_module*)m;  /* for the message only */
-    if (m == NULL)
-        return MLP_ERR_ARGUMENT;
-    if (dir == NULL)
-        return cg_fail(w, MLP_ERR_ARGUMENT, "mlp_save: dir is NULL");
-    for (int i = 0; i < CG_NSTATE; i++)
-        if (m->state[i].data == NULL)
-            return cg_fail(w, MLP_ERR_STATE, "mlp_save: state '%s' is not set",
-                           CG_STATE_NAMES[i]);
-    mkdir(dir, 0777);  /* an existing folder is fine; a failure shows at fopen */
-    for (int i = 0; i < CG_NSTATE; i++) {
-        char path[4096], header[512], shape[256] = "";
-        snprintf(path, sizeof(path), "%s/%s.npy", dir, CG_STATE_NAMES[i]);
-        for (int k = 0; k < CG_STATE_NDIM[i]; k++) {
-            size_t used = strlen(shape);
-            snprintf(shape + used, sizeof(shape) - used, "%lld,%s",
-                     (long long)m->state[i].dims[k], k + 1 < CG_STATE_NDIM[i] ? " " : "");
-        }
-        if (CG_STATE_NDIM[i] > 1)  /* (3,) for one axis, (2, 3) for two */
-            shape[strlen(shape) - 1] = 0;
-        int len = snprintf(header, sizeof(header),
-                           "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }",
-                           CG_STATE_DESCR[i], shape);
-        int total = (10 + len + 1 + 63) / 64 * 64;  /* the header ends with \n at 64 bytes */
-        memset(header + len, ' ', (size_t)(total - 10 - len - 1));
-        header[total - 10 - 1] = '\n';
-        unsigned char head[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
-                                  (unsigned char)((total - 10) & 0xff),
-                                  (unsigned char)((total - 10) >> 8)};
-        FILE* f = fopen(path, "wb");
-        if (f == NULL)
-            return cg_fail(w, MLP_ERR_IO, "mlp_save: cannot write %s: %s", path,
-                           strerror(errno));
-        int ok = fwrite(head, 1, 10, f) == 10
-            && fwrite(header, 1, (size_t)(total - 10), f) == (size_t)(total - 10)
-            && fwrite(m->state[i].data, 1, m->state[i].size, f) == m->state[i].size;
-        ok = (fclose(f) == 0) && ok;
-        if (!ok)
-            return cg_fail(w, MLP_ERR_IO, "mlp_save: writing %s failed", path);
-    }
-    return MLP_OK;
 }
 
 /* ================================================================== train */
@@ -1479,7 +1031,6 @@ CODEGEN_KERNEL void train_k11_add(
     }
 }
 
-
 /* train: every kernel and product of one call, in order */
 static void cg_step_train(
         cg_index mlp_input_n0,
@@ -1594,6 +1145,833 @@ static void cg_step_train(
     cg_blas_leave(cg_blas_before);
 }
 
+/* ================================================================== predict */
+
+/* (dot + b)   [examples/mlp/model.py:24] */
+/* sigmoid((dot + b))   [examples/mlp/model.py:25] */
+CODEGEN_KERNEL void predict_k1_sigmoid(
+        cg_index n0,
+        cg_index n1,
+        const double* dot,
+        cg_index dot_s0,
+        cg_index dot_s1,
+        const double* b,
+        cg_index b_s0,
+        double* sigmoid,
+        cg_index sigmoid_s0,
+        cg_index sigmoid_s1) {
+    if (n1 == 1 && dot_s0 == 1 && b_s0 == 1 && sigmoid_s0 == 1) {
+        #pragma omp simd
+        for (cg_index i0 = 0; i0 < n0; i0++) {
+            double t0 = (dot[i0] + b[i0]);
+            double t1 = ((double)1 / (1 + exp(-t0)));
+            sigmoid[i0] = t1;
+        }
+    } else {
+        if (dot_s1 == 1 && sigmoid_s1 == 1) {
+            if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
+                #pragma omp parallel for schedule(static)
+                for (cg_index i0 = 0; i0 < n0; i0++) {
+                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                        double cgb0[256];
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
+                            cgb0[j1] = exp(-t0);
+                        }
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t1 = ((double)1 / (1 + cgb0[j1]));
+                            sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                        }
+                    }
+                }
+            } else {
+                for (cg_index i0 = 0; i0 < n0; i0++) {
+                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                        double cgb0[256];
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
+                            cgb0[j1] = exp(-t0);
+                        }
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t1 = ((double)1 / (1 + cgb0[j1]));
+                            sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                        }
+                    }
+                }
+            }
+        } else {
+            for (cg_index i0 = 0; i0 < n0; i0++) {
+                for (cg_index i1 = 0; i1 < n1; i1++) {
+                    double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
+                    double t1 = ((double)1 / (1 + exp(-t0)));
+                    sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
+                }
+            }
+        }
+    }
+}
+
+/* (dot_1 + b_1)   [examples/mlp/model.py:24] */
+/* sigmoid((dot_1 + b_1))   [examples/mlp/model.py:25] */
+CODEGEN_KERNEL void predict_k3_sigmoid(
+        cg_index n0,
+        cg_index n1,
+        const double* dot_1,
+        cg_index dot_1_s0,
+        cg_index dot_1_s1,
+        const double* b_1,
+        cg_index b_1_s0,
+        double* sigmoid_1,
+        cg_index sigmoid_1_s0,
+        cg_index sigmoid_1_s1) {
+    if (n1 == 1 && dot_1_s0 == 1 && b_1_s0 == 1 && sigmoid_1_s0 == 1) {
+        #pragma omp simd
+        for (cg_index i0 = 0; i0 < n0; i0++) {
+            double t0 = (dot_1[i0] + b_1[i0]);
+            double t1 = ((double)1 / (1 + exp(-t0)));
+            sigmoid_1[i0] = t1;
+        }
+    } else {
+        if (dot_1_s1 == 1 && sigmoid_1_s1 == 1) {
+            if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
+                #pragma omp parallel for schedule(static)
+                for (cg_index i0 = 0; i0 < n0; i0++) {
+                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                        double cgb0[256];
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t0 = (dot_1[i0 * dot_1_s0 + i1] + b_1[i0 * b_1_s0]);
+                            cgb0[j1] = exp(-t0);
+                        }
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t1 = ((double)1 / (1 + cgb0[j1]));
+                            sigmoid_1[i0 * sigmoid_1_s0 + i1] = t1;
+                        }
+                    }
+                }
+            } else {
+                for (cg_index i0 = 0; i0 < n0; i0++) {
+                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                        double cgb0[256];
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t0 = (dot_1[i0 * dot_1_s0 + i1] + b_1[i0 * b_1_s0]);
+                            cgb0[j1] = exp(-t0);
+                        }
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t1 = ((double)1 / (1 + cgb0[j1]));
+                            sigmoid_1[i0 * sigmoid_1_s0 + i1] = t1;
+                        }
+                    }
+                }
+            }
+        } else {
+            for (cg_index i0 = 0; i0 < n0; i0++) {
+                for (cg_index i1 = 0; i1 < n1; i1++) {
+                    double t0 = (dot_1[i0 * dot_1_s0 + i1 * dot_1_s1] + b_1[i0 * b_1_s0]);
+                    double t1 = ((double)1 / (1 + exp(-t0)));
+                    sigmoid_1[i0 * sigmoid_1_s0 + i1 * sigmoid_1_s1] = t1;
+                }
+            }
+        }
+    }
+}
+
+/* predict: every kernel and product of one call, in order */
+static void cg_step_predict(
+        cg_index mlp_input_n0,
+        cg_index mlp_input_n1,
+        cg_index W_n0,
+        cg_index W_n1,
+        cg_index b_n0,
+        cg_index W_1_n0,
+        cg_index W_1_n1,
+        cg_index b_1_n0,
+        double* mlp_input_p,
+        cg_index mlp_input_s0,
+        cg_index mlp_input_s1,
+        double* W_p,
+        cg_index W_s0,
+        cg_index W_s1,
+        double* b_p,
+        cg_index b_s0,
+        cg_index b_s1,
+        double* W_1_p,
+        cg_index W_1_s0,
+        cg_index W_1_s1,
+        double* b_1_p,
+        cg_index b_1_s0,
+        cg_index b_1_s1,
+        double* dot_p,
+        cg_index dot_s0,
+        cg_index dot_s1,
+        double* sigmoid_p,
+        cg_index sigmoid_s0,
+        cg_index sigmoid_s1,
+        double* dot_1_p,
+        cg_index dot_1_s0,
+        cg_index dot_1_s1,
+        double* sigmoid_1_p,
+        cg_index sigmoid_1_s0,
+        cg_index sigmoid_1_s1) {
+    int cg_blas_before = cg_blas_enter();  /* BLAS on this call's threads */
+    cg_gemm_d(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0);  /* dot(W, mlp_input) [examples/mlp/model.py:24] */
+    predict_k1_sigmoid(W_n0, mlp_input_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1);  /* sigmoid((dot + b)) [examples/mlp/model.py:25] */
+    cg_gemm_d(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0);  /* dot(W_1, sigmoid) [examples/mlp/model.py:24] */
+    predict_k3_sigmoid(W_1_n0, mlp_input_n1, dot_1_p, dot_1_s0, dot_1_s1, b_1_p, b_1_s0, sigmoid_1_p, sigmoid_1_s0, sigmoid_1_s1);  /* sigmoid((dot_1 + b_1)) [examples/mlp/model.py:25] */
+    cg_blas_leave(cg_blas_before);
+}
+
+/* ================================================================== cost */
+
+/* (dot + b)   [examples/mlp/model.py:24] */
+/* sigmoid((dot + b))   [examples/mlp/model.py:25] */
+CODEGEN_KERNEL void cost_k1_sigmoid(
+        cg_index n0,
+        cg_index n1,
+        const double* dot,
+        cg_index dot_s0,
+        cg_index dot_s1,
+        const double* b,
+        cg_index b_s0,
+        double* sigmoid,
+        cg_index sigmoid_s0,
+        cg_index sigmoid_s1) {
+    if (n1 == 1 && dot_s0 == 1 && b_s0 == 1 && sigmoid_s0 == 1) {
+        #pragma omp simd
+        for (cg_index i0 = 0; i0 < n0; i0++) {
+            double t0 = (dot[i0] + b[i0]);
+            double t1 = ((double)1 / (1 + exp(-t0)));
+            sigmoid[i0] = t1;
+        }
+    } else {
+        if (dot_s1 == 1 && sigmoid_s1 == 1) {
+            if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
+                #pragma omp parallel for schedule(static)
+                for (cg_index i0 = 0; i0 < n0; i0++) {
+                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                        double cgb0[256];
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
+                            cgb0[j1] = exp(-t0);
+                        }
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t1 = ((double)1 / (1 + cgb0[j1]));
+                            sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                        }
+                    }
+                }
+            } else {
+                for (cg_index i0 = 0; i0 < n0; i0++) {
+                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                        double cgb0[256];
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
+                            cgb0[j1] = exp(-t0);
+                        }
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t1 = ((double)1 / (1 + cgb0[j1]));
+                            sigmoid[i0 * sigmoid_s0 + i1] = t1;
+                        }
+                    }
+                }
+            }
+        } else {
+            for (cg_index i0 = 0; i0 < n0; i0++) {
+                for (cg_index i1 = 0; i1 < n1; i1++) {
+                    double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
+                    double t1 = ((double)1 / (1 + exp(-t0)));
+                    sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
+                }
+            }
+        }
+    }
+}
+
+/* (dot_1 + b_1)   [examples/mlp/model.py:24] */
+/* sigmoid((dot_1 + b_1))   [examples/mlp/model.py:25] */
+/* (sigmoid((dot_1 + b_1)) - dimshuffle)   [examples/mlp/model.py:44] */
+/* ((sigmoid((dot_1 + b_1)) - dimshuffle) * (sigmoid((dot_1 + b_1)) - dimshuffle))   [examples/mlp/model.py:44] */
+/* sum(((sigmoid((dot_1 + b_1)) - dimshuffle) * (sigmoid((dot_1 + b_1)) - dimshuffle)))   [examples/mlp/model.py:44] */
+CODEGEN_KERNEL void cost_k3_mul(
+        cg_index n0,
+        cg_index n1,
+        const double* dot_1,
+        cg_index dot_1_s0,
+        cg_index dot_1_s1,
+        const double* b_1,
+        cg_index b_1_s0,
+        const double* dimshuffle,
+        cg_index dimshuffle_s1,
+        double* sum) {
+    if (dot_1_s1 == 1 && dimshuffle_s1 == 1) {
+        sum[0] = 0;
+        for (cg_index i0 = 0; i0 < n0; i0++) {
+            double acc0 = 0;
+            for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                double cgb0[256];
+                #pragma omp simd
+                for (cg_index j1 = 0; j1 < blen1; j1++) {
+                    const cg_index i1 = blk1 + j1;
+                    double t0 = (dot_1[i0 * dot_1_s0 + i1] + b_1[i0 * b_1_s0]);
+                    cgb0[j1] = exp(-t0);
+                }
+                #pragma omp simd reduction(+:acc0)
+                for (cg_index j1 = 0; j1 < blen1; j1++) {
+                    const cg_index i1 = blk1 + j1;
+                    double t1 = ((double)1 / (1 + cgb0[j1]));
+                    double t2 = (t1 - dimshuffle[i1]);
+                    double t3 = (t2 * t2);
+                    double t4 = t3;
+                    acc0 = acc0 + t4;
+                }
+            }
+            sum[0] = sum[0] + acc0;
+        }
+    } else {
+        sum[0] = 0;
+        for (cg_index i0 = 0; i0 < n0; i0++) {
+            double acc0 = 0;
+            for (cg_index i1 = 0; i1 < n1; i1++) {
+                double t0 = (dot_1[i0 * dot_1_s0 + i1 * dot_1_s1] + b_1[i0 * b_1_s0]);
+                double t1 = ((double)1 / (1 + exp(-t0)));
+                double t2 = (t1 - dimshuffle[i1 * dimshuffle_s1]);
+                double t3 = (t2 * t2);
+                double t4 = t3;
+                acc0 = acc0 + t4;
+            }
+            sum[0] = sum[0] + acc0;
+        }
+    }
+}
+
+/* cost: every kernel and product of one call, in order */
+static void cg_step_cost(
+        cg_index mlp_input_n0,
+        cg_index mlp_input_n1,
+        cg_index mlp_target_n0,
+        cg_index W_n0,
+        cg_index W_n1,
+        cg_index b_n0,
+        cg_index W_1_n0,
+        cg_index W_1_n1,
+        cg_index b_1_n0,
+        double* mlp_input_p,
+        cg_index mlp_input_s0,
+        cg_index mlp_input_s1,
+        double* mlp_target_p,
+        cg_index mlp_target_s0,
+        double* W_p,
+        cg_index W_s0,
+        cg_index W_s1,
+        double* b_p,
+        cg_index b_s0,
+        cg_index b_s1,
+        double* W_1_p,
+        cg_index W_1_s0,
+        cg_index W_1_s1,
+        double* b_1_p,
+        cg_index b_1_s0,
+        cg_index b_1_s1,
+        double* dot_p,
+        cg_index dot_s0,
+        cg_index dot_s1,
+        double* sigmoid_p,
+        cg_index sigmoid_s0,
+        cg_index sigmoid_s1,
+        double* dot_1_p,
+        cg_index dot_1_s0,
+        cg_index dot_1_s1,
+        double* sum_p) {
+    double* dimshuffle_p = mlp_target_p;  /* mlp_target.dimshuffle(x, 0) */
+    cg_index dimshuffle_s0 = 0;
+    cg_index dimshuffle_s1 = mlp_target_s0;
+    int cg_blas_before = cg_blas_enter();  /* BLAS on this call's threads */
+    cg_gemm_d(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0);  /* dot(W, mlp_input) [examples/mlp/model.py:24] */
+    cost_k1_sigmoid(W_n0, mlp_input_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1);  /* sigmoid((dot + b)) [examples/mlp/model.py:25] */
+    cg_gemm_d(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0);  /* dot(W_1, sigmoid) [examples/mlp/model.py:24] */
+    cost_k3_mul(W_1_n0, mlp_input_n1, dot_1_p, dot_1_s0, dot_1_s1, b_1_p, b_1_s0, dimshuffle_p, dimshuffle_s1, sum_p);  /* sum(((sigmoid((dot_1 + b_1)) - dimshuffle) * (sigmoid((dot_1 + b_1)) - dimshuffle))) [examples/mlp/model.py:44] */
+    cg_blas_leave(cg_blas_before);
+}
+
+#ifdef CODEGEN_BLAS
+/* the BLAS found when the library was built (Fortran interface) */
+extern void dgemm_(char*, char*, int*, int*, int*, double*, double*, int*, double*, int*,
+                   double*, double*, int*);
+extern void sgemm_(char*, char*, int*, int*, int*, float*, float*, int*, float*, int*, float*,
+                   float*, int*);
+extern void dgemv_(char*, int*, int*, double*, double*, int*, double*, int*, double*, double*,
+                   int*);
+extern void sgemv_(char*, int*, int*, float*, float*, int*, float*, int*, float*, float*, int*);
+static void cg_find_blas(void) {
+    cg_set_blas((void*)dgemm_, (void*)sgemm_, (void*)dgemv_, (void*)sgemv_);
+}
+#else
+static void cg_find_blas(void) {
+    cg_set_blas(0, 0, 0, 0);
+}
+#endif
+CODEGEN_KERNEL void (*cg_load_blas)(void) = cg_find_blas;
+
+/* ------------------------------------------------------------------ memory and errors */
+
+typedef struct {
+    void* data;
+    size_t size;  /* bytes */
+} cg_slot;
+
+typedef struct {
+    void* data;  /* NULL: not set */
+    size_t size;
+    int64_t dims[MLP_MAX_NDIM];
+} cg_state;
+
+#define CG_NSTATE 8
+#define CG_NSLOTS 12
+
+struct mlp_module {
+    cg_state state[CG_NSTATE > 0 ? CG_NSTATE : 1];
+    cg_slot spare[CG_NSTATE > 0 ? CG_NSTATE : 1];  /* where new state is written, then swapped in */
+    cg_slot ws[CG_NSLOTS];  /* workspace and outputs, reused from call to call */
+    char error[1024];
+};
+
+static const char* const CG_STATE_NAMES[] = {
+    "W",
+    "W_1",
+    "b",
+    "b_1",
+    "shared",
+    "shared_1",
+    "shared_2",
+    "shared_3",
+    NULL};
+static const char* const CG_STATE_DTYPES[] = {
+    "float64",
+    "float64",
+    "float64",
+    "float64",
+    "float64",
+    "float64",
+    "float64",
+    "float64",
+    NULL};
+static const char* const CG_STATE_DESCR[] = {
+    "<f8",
+    "<f8",
+    "<f8",
+    "<f8",
+    "<f8",
+    "<f8",
+    "<f8",
+    "<f8",
+    NULL};
+static const int CG_STATE_NDIM[] = {
+    2,
+    2,
+    2,
+    2,
+    2,
+    2,
+    2,
+    2,
+    0};
+static const size_t CG_STATE_ITEMSIZE[] = {
+    8,
+    8,
+    8,
+    8,
+    8,
+    8,
+    8,
+    8,
+    0};
+/* axes of length 1 by type */
+static const int CG_STATE_BROADCAST[][MLP_MAX_NDIM] = {
+    {0, 0},
+    {0, 0},
+    {0, 1},
+    {0, 1},
+    {0, 0},
+    {0, 1},
+    {0, 0},
+    {0, 1},
+    {0}};
+
+static int cg_fail(mlp_module* m, int code, const char* format, ...) {
+    va_list args;
+    va_start(args, format);
+    vsnprintf(m->error, sizeof(m->error), format, args);
+    va_end(args);
+    return code;
+}
+
+/* At least `size` bytes in slot s (kept between calls); NULL when out of memory. */
+static void* cg_reserve(cg_slot* s, size_t size) {
+    if (size == 0)
+        size = 1;
+    if (s->size < size) {
+        void* data = malloc(size);
+        if (data == NULL)
+            return NULL;
+        free(s->data);
+        s->data = data;
+        s->size = size;
+    }
+    return s->data;
+}
+
+static void cg_set_output(mlp_array* out, void* data, int ndim, const int64_t* dims,
+                          const char* dtype) {
+    out->data = data;
+    out->ndim = ndim;
+    for (int k = 0; k < ndim; k++)
+        out->dims[k] = dims[k];
+    out->dtype = dtype;
+}
+
+/* Copy a strided array (strides in elements) into contiguous memory. */
+static void cg_copy(void* dst, const void* src, int ndim, const cg_index* dims,
+                    const cg_index* strides, size_t itemsize) {
+    cg_index total = 1;
+    for (int k = 0; k < ndim; k++)
+        total *= dims[k];
+    char* d = (char*)dst;
+    for (cg_index i = 0; i < total; i++) {
+        cg_index rest = i, offset = 0;
+        for (int k = ndim - 1; k >= 0; k--) {
+            offset += (rest % dims[k]) * strides[k];
+            rest /= dims[k];
+        }
+        memcpy(d + i * itemsize, (const char*)src + offset * (cg_index)itemsize, itemsize);
+    }
+}
+
+/* The new value of a state array: swapped in unless it was written in place. */
+static void cg_commit(cg_state* s, cg_slot* spare, void* data, int ndim, const int64_t* dims) {
+    if (data != s->data) {
+        void* old = s->data;
+        size_t old_size = s->size;
+        s->data = spare->data;
+        s->size = spare->size;
+        spare->data = old;
+        spare->size = old_size;
+    }
+    for (int k = 0; k < ndim; k++)
+        s->dims[k] = dims[k];
+}
+
+/* ------------------------------------------------------------------ the module object */
+
+mlp_module* mlp_create(void) {
+    return (mlp_module*)calloc(1, sizeof(mlp_module));
+}
+
+void mlp_destroy(mlp_module* m) {
+    if (m == NULL)
+        return;
+    for (int i = 0; i < CG_NSTATE; i++) {
+        free(m->state[i].data);
+        free(m->spare[i].data);
+    }
+    for (int i = 0; i < CG_NSLOTS; i++)
+        free(m->ws[i].data);
+    free(m);
+}
+
+const char* mlp_error(const mlp_module* m) {
+    return m == NULL ? "no module object (NULL)" : m->error;
+}
+
+static int cg_state_index(const char* name) {
+    for (int i = 0; i < CG_NSTATE; i++)
+        if (strcmp(CG_STATE_NAMES[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static void cg_state_list(char* text, size_t size) {
+    text[0] = 0;
+    for (int i = 0; i < CG_NSTATE; i++) {
+        size_t used = strlen(text);
+        snprintf(text + used, size - used, "%s%s", i ? ", " : "", CG_STATE_NAMES[i]);
+    }
+}
+
+/* Checks dims for state i; 0 when they fit, else an error code with the message set. */
+static int cg_check_dims(mlp_module* m, int i, int ndim, const int64_t* dims,
+                         const char* where, size_t* size) {
+    if (ndim != CG_STATE_NDIM[i])
+        return cg_fail(m, MLP_ERR_SHAPE, "%s: state '%s' has %d axes, got %d", where,
+                       CG_STATE_NAMES[i], CG_STATE_NDIM[i], ndim);
+    *size = CG_STATE_ITEMSIZE[i];
+    for (int k = 0; k < ndim; k++) {
+        if (dims[k] < 0)
+            return cg_fail(m, MLP_ERR_SHAPE, "%s: state '%s': dim %d is negative (%lld)",
+                           where, CG_STATE_NAMES[i], k, (long long)dims[k]);
+        if (CG_STATE_BROADCAST[i][k] && dims[k] != 1)
+            return cg_fail(m, MLP_ERR_SHAPE,
+                           "%s: state '%s': axis %d has length 1 by type, got %lld", where,
+                           CG_STATE_NAMES[i], k, (long long)dims[k]);
+        *size *= (size_t)dims[k];
+    }
+    return 0;
+}
+
+int mlp_get_value(const mlp_module* m, const char* name, mlp_array* out) {
+    if (m == NULL || name == NULL || out == NULL)
+        return MLP_ERR_ARGUMENT;
+    int i = cg_state_index(name);
+    if (i < 0) {
+        char names[512];
+        cg_state_list(names, sizeof(names));
+        return cg_fail((mlp_module*)m, MLP_ERR_ARGUMENT,
+                       "mlp_get_value: no state named '%s' (the state: %s)", name, names);
+    }
+    if (m->state[i].data == NULL)
+        return cg_fail((mlp_module*)m, MLP_ERR_STATE,
+                       "mlp_get_value: state '%s' is not set", name);
+    cg_set_output(out, m->state[i].data, CG_STATE_NDIM[i], m->state[i].dims, CG_STATE_DTYPES[i]);
+    return MLP_OK;
+}
+
+int mlp_set_value(mlp_module* m, const char* name, const void* data, int ndim,
+                 const int64_t* dims) {
+    if (m == NULL)
+        return MLP_ERR_ARGUMENT;
+    if (name == NULL || (dims == NULL && ndim > 0))
+        return cg_fail(m, MLP_ERR_ARGUMENT, "mlp_set_value: name or dims is NULL");
+    int i = cg_state_index(name);
+    if (i < 0) {
+        char names[512];
+        cg_state_list(names, sizeof(names));
+        return cg_fail(m, MLP_ERR_ARGUMENT,
+                       "mlp_set_value: no state named '%s' (the state: %s)", name, names);
+    }
+    size_t size;
+    int code = cg_check_dims(m, i, ndim, dims, "mlp_set_value", &size);
+    if (code)
+        return code;
+    if (data == NULL && size > 0)
+        return cg_fail(m, MLP_ERR_ARGUMENT, "mlp_set_value: data for '%s' is NULL",
+                       name);
+    void* copy = malloc(size ? size : 1);
+    if (copy == NULL)
+        return cg_fail(m, MLP_ERR_MEMORY, "mlp_set_value: out of memory");
+    if (size)
+        memcpy(copy, data, size);
+    free(m->state[i].data);
+    m->state[i].data = copy;
+    m->state[i].size = size;
+    for (int k = 0; k < ndim; k++)
+        m->state[i].dims[k] = dims[k];
+    m->error[0] = 0;
+    return MLP_OK;
+}
+
+/* ------------------------------------------------------------------ .npy files */
+
+/* The value after `key` in a .npy header, or NULL. */
+static const char* cg_npy_field(const char* header, const char* key) {
+    const char* at = strstr(header, key);
+    if (at == NULL)
+        return NULL;
+    at += strlen(key);
+    while (*at == ' ' || *at == ':')
+        at++;
+    return at;
+}
+
+/* Reads path into a new array of state i; 0 or an error code (message set). */
+static int cg_npy_read(mlp_module* m, int i, const char* path, void** data,
+                       int64_t* dims, size_t* size) {
+    FILE* f = fopen(path, "rb");
+    if (f == NULL)
+        return cg_fail(m, MLP_ERR_IO, "mlp_load: cannot open %s: %s", path,
+                       strerror(errno));
+    unsigned char head[12];
+    char* header = NULL;
+    int code = MLP_ERR_IO;
+    size_t header_len;
+    if (fread(head, 1, 10, f) != 10 || memcmp(head, "\x93NUMPY", 6) != 0) {
+        cg_fail(m, code, "mlp_load: %s is not a .npy file", path);
+        goto done;
+    }
+    if (head[6] == 1) {
+        header_len = head[8] | (head[9] << 8);
+    } else {
+        if (fread(head + 10, 1, 2, f) != 2) {
+            cg_fail(m, code, "mlp_load: %s is cut short", path);
+            goto done;
+        }
+        header_len = head[8] | (head[9] << 8) | ((size_t)head[10] << 16) | ((size_t)head[11] << 24);
+    }
+    header = (char*)malloc(header_len + 1);
+    if (header == NULL || fread(header, 1, header_len, f) != header_len) {
+        cg_fail(m, code, "mlp_load: %s is cut short", path);
+        goto done;
+    }
+    header[header_len] = 0;
+    const char* descr = cg_npy_field(header, "'descr'");
+    size_t want = strlen(CG_STATE_DESCR[i]);
+    if (descr == NULL || descr[0] != '\'' || strncmp(descr + 1, CG_STATE_DESCR[i], want) != 0
+            || descr[1 + want] != '\'') {
+        cg_fail(m, code, "mlp_load: %s: state '%s' is %s ('%s'), the file holds %.12s",
+                path, CG_STATE_NAMES[i], CG_STATE_DTYPES[i], CG_STATE_DESCR[i],
+                descr ? descr : "no descr");
+        goto done;
+    }
+    const char* fortran = cg_npy_field(header, "'fortran_order'");
+    const char* shape = cg_npy_field(header, "'shape'");
+    if (fortran == NULL || shape == NULL || *shape != '(') {
+        cg_fail(m, code, "mlp_load: %s: a .npy header without shape or order", path);
+        goto done;
+    }
+    int ndim = 0;
+    shape++;
+    while (*shape && *shape != ')') {
+        char* end;
+        long long n = strtoll(shape, &end, 10);
+        if (end == shape)
+            break;
+        if (ndim == MLP_MAX_NDIM) {
+            cg_fail(m, code, "mlp_load: %s: more than %d axes", path, MLP_MAX_NDIM);
+            goto done;
+        }
+        dims[ndim++] = n;
+        shape = end;
+        while (*shape == ',' || *shape == ' ')
+            shape++;
+    }
+    if (strncmp(fortran, "True", 4) == 0 && ndim > 1) {
+        cg_fail(m, code, "mlp_load: %s is in Fortran order; save a C-contiguous array",
+                path);
+        goto done;
+    }
+    code = cg_check_dims(m, i, ndim, dims, "mlp_load", size);
+    if (code)
+        goto done;
+    code = MLP_ERR_IO;
+    *data = malloc(*size ? *size : 1);
+    if (*data == NULL) {
+        code = cg_fail(m, MLP_ERR_MEMORY, "mlp_load: out of memory");
+        goto done;
+    }
+    if (fread(*data, 1, *size, f) != *size) {
+        free(*data);
+        *data = NULL;
+        cg_fail(m, code, "mlp_load: %s is cut short", path);
+        goto done;
+    }
+    code = 0;
+done:
+    free(header);
+    fclose(f);
+    return code;
+}
+
+int mlp_load(mlp_module* m, const char* dir) {
+    if (m == NULL)
+        return MLP_ERR_ARGUMENT;
+    if (dir == NULL)
+        return cg_fail(m, MLP_ERR_ARGUMENT, "mlp_load: dir is NULL");
+    void* data[CG_NSTATE > 0 ? CG_NSTATE : 1] = {0};
+    size_t size[CG_NSTATE > 0 ? CG_NSTATE : 1];
+    int64_t dims[CG_NSTATE > 0 ? CG_NSTATE : 1][MLP_MAX_NDIM];
+    for (int i = 0; i < CG_NSTATE; i++) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s.npy", dir, CG_STATE_NAMES[i]);
+        int code = cg_npy_read(m, i, path, &data[i], dims[i], &size[i]);
+        if (code) {
+            for (int j = 0; j < i; j++)
+                free(data[j]);
+            return code;
+        }
+    }
+    for (int i = 0; i < CG_NSTATE; i++) {
+        free(m->state[i].data);
+        m->state[i].data = data[i];
+        m->state[i].size = size[i];
+        memcpy(m->state[i].dims, dims[i], sizeof(dims[i]));
+    }
+    m->error[0] = 0;
+    return MLP_OK;
+}
+
+int mlp_save(const mlp_module* m, const char* dir) {
+    mlp_module* w = (mlp_module*)m;  /* for the message only */
+    if (m == NULL)
+        return MLP_ERR_ARGUMENT;
+    if (dir == NULL)
+        return cg_fail(w, MLP_ERR_ARGUMENT, "mlp_save: dir is NULL");
+    for (int i = 0; i < CG_NSTATE; i++)
+        if (m->state[i].data == NULL)
+            return cg_fail(w, MLP_ERR_STATE, "mlp_save: state '%s' is not set",
+                           CG_STATE_NAMES[i]);
+    mkdir(dir, 0777);  /* an existing folder is fine; a failure shows at fopen */
+    for (int i = 0; i < CG_NSTATE; i++) {
+        char path[4096], header[512], shape[256] = "";
+        snprintf(path, sizeof(path), "%s/%s.npy", dir, CG_STATE_NAMES[i]);
+        for (int k = 0; k < CG_STATE_NDIM[i]; k++) {
+            size_t used = strlen(shape);
+            snprintf(shape + used, sizeof(shape) - used, "%lld,%s",
+                     (long long)m->state[i].dims[k], k + 1 < CG_STATE_NDIM[i] ? " " : "");
+        }
+        if (CG_STATE_NDIM[i] > 1)  /* (3,) for one axis, (2, 3) for two */
+            shape[strlen(shape) - 1] = 0;
+        int len = snprintf(header, sizeof(header),
+                           "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }",
+                           CG_STATE_DESCR[i], shape);
+        int total = (10 + len + 1 + 63) / 64 * 64;  /* the header ends with \n at 64 bytes */
+        memset(header + len, ' ', (size_t)(total - 10 - len - 1));
+        header[total - 10 - 1] = '\n';
+        unsigned char head[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
+                                  (unsigned char)((total - 10) & 0xff),
+                                  (unsigned char)((total - 10) >> 8)};
+        FILE* f = fopen(path, "wb");
+        if (f == NULL)
+            return cg_fail(w, MLP_ERR_IO, "mlp_save: cannot write %s: %s", path,
+                           strerror(errno));
+        int ok = fwrite(head, 1, 10, f) == 10
+            && fwrite(header, 1, (size_t)(total - 10), f) == (size_t)(total - 10)
+            && fwrite(m->state[i].data, 1, m->state[i].size, f) == m->state[i].size;
+        ok = (fclose(f) == 0) && ok;
+        if (!ok)
+            return cg_fail(w, MLP_ERR_IO, "mlp_save: writing %s failed", path);
+    }
+    return MLP_OK;
+}
+
+/* ================================================================== train */
 int mlp_train(mlp_module* m, const double* mlp_input, int64_t mlp_input_n0, int64_t mlp_input_n1, const double* mlp_target, int64_t mlp_target_n0, mlp_array* out0) {
     if (m == NULL) return MLP_ERR_ARGUMENT;
     if (out0 == NULL) return cg_fail(m, MLP_ERR_ARGUMENT, "mlp_train: output pointer out0 is NULL");
@@ -1787,201 +2165,6 @@ int mlp_train(mlp_module* m, const double* mlp_input, int64_t mlp_input_n0, int6
 }
 
 /* ================================================================== predict */
-
-/* (dot + b)   [examples/mlp/model.py:24] */
-/* sigmoid((dot + b))   [examples/mlp/model.py:25] */
-CODEGEN_KERNEL void predict_k1_sigmoid(
-        cg_index n0,
-        cg_index n1,
-        const double* dot,
-        cg_index dot_s0,
-        cg_index dot_s1,
-        const double* b,
-        cg_index b_s0,
-        double* sigmoid,
-        cg_index sigmoid_s0,
-        cg_index sigmoid_s1) {
-    if (n1 == 1 && dot_s0 == 1 && b_s0 == 1 && sigmoid_s0 == 1) {
-        #pragma omp simd
-        for (cg_index i0 = 0; i0 < n0; i0++) {
-            double t0 = (dot[i0] + b[i0]);
-            double t1 = ((double)1 / (1 + exp(-t0)));
-            sigmoid[i0] = t1;
-        }
-    } else {
-        if (dot_s1 == 1 && sigmoid_s1 == 1) {
-            if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
-                #pragma omp parallel for schedule(static)
-                for (cg_index i0 = 0; i0 < n0; i0++) {
-                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
-                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                        double cgb0[256];
-                        #pragma omp simd
-                        for (cg_index j1 = 0; j1 < blen1; j1++) {
-                            const cg_index i1 = blk1 + j1;
-                            double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
-                            cgb0[j1] = exp(-t0);
-                        }
-                        #pragma omp simd
-                        for (cg_index j1 = 0; j1 < blen1; j1++) {
-                            const cg_index i1 = blk1 + j1;
-                            double t1 = ((double)1 / (1 + cgb0[j1]));
-                            sigmoid[i0 * sigmoid_s0 + i1] = t1;
-                        }
-                    }
-                }
-            } else {
-                for (cg_index i0 = 0; i0 < n0; i0++) {
-                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
-                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                        double cgb0[256];
-                        #pragma omp simd
-                        for (cg_index j1 = 0; j1 < blen1; j1++) {
-                            const cg_index i1 = blk1 + j1;
-                            double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
-                            cgb0[j1] = exp(-t0);
-                        }
-                        #pragma omp simd
-                        for (cg_index j1 = 0; j1 < blen1; j1++) {
-                            const cg_index i1 = blk1 + j1;
-                            double t1 = ((double)1 / (1 + cgb0[j1]));
-                            sigmoid[i0 * sigmoid_s0 + i1] = t1;
-                        }
-                    }
-                }
-            }
-        } else {
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                for (cg_index i1 = 0; i1 < n1; i1++) {
-                    double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
-                    double t1 = ((double)1 / (1 + exp(-t0)));
-                    sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
-                }
-            }
-        }
-    }
-}
-
-/* (dot_1 + b_1)   [examples/mlp/model.py:24] */
-/* sigmoid((dot_1 + b_1))   [examples/mlp/model.py:25] */
-CODEGEN_KERNEL void predict_k3_sigmoid(
-        cg_index n0,
-        cg_index n1,
-        const double* dot_1,
-        cg_index dot_1_s0,
-        cg_index dot_1_s1,
-        const double* b_1,
-        cg_index b_1_s0,
-        double* sigmoid_1,
-        cg_index sigmoid_1_s0,
-        cg_index sigmoid_1_s1) {
-    if (n1 == 1 && dot_1_s0 == 1 && b_1_s0 == 1 && sigmoid_1_s0 == 1) {
-        #pragma omp simd
-        for (cg_index i0 = 0; i0 < n0; i0++) {
-            double t0 = (dot_1[i0] + b_1[i0]);
-            double t1 = ((double)1 / (1 + exp(-t0)));
-            sigmoid_1[i0] = t1;
-        }
-    } else {
-        if (dot_1_s1 == 1 && sigmoid_1_s1 == 1) {
-            if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
-                #pragma omp parallel for schedule(static)
-                for (cg_index i0 = 0; i0 < n0; i0++) {
-                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
-                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                        double cgb0[256];
-                        #pragma omp simd
-                        for (cg_index j1 = 0; j1 < blen1; j1++) {
-                            const cg_index i1 = blk1 + j1;
-                            double t0 = (dot_1[i0 * dot_1_s0 + i1] + b_1[i0 * b_1_s0]);
-                            cgb0[j1] = exp(-t0);
-                        }
-                        #pragma omp simd
-                        for (cg_index j1 = 0; j1 < blen1; j1++) {
-                            const cg_index i1 = blk1 + j1;
-                            double t1 = ((double)1 / (1 + cgb0[j1]));
-                            sigmoid_1[i0 * sigmoid_1_s0 + i1] = t1;
-                        }
-                    }
-                }
-            } else {
-                for (cg_index i0 = 0; i0 < n0; i0++) {
-                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
-                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                        double cgb0[256];
-                        #pragma omp simd
-                        for (cg_index j1 = 0; j1 < blen1; j1++) {
-                            const cg_index i1 = blk1 + j1;
-                            double t0 = (dot_1[i0 * dot_1_s0 + i1] + b_1[i0 * b_1_s0]);
-                            cgb0[j1] = exp(-t0);
-                        }
-                        #pragma omp simd
-                        for (cg_index j1 = 0; j1 < blen1; j1++) {
-                            const cg_index i1 = blk1 + j1;
-                            double t1 = ((double)1 / (1 + cgb0[j1]));
-                            sigmoid_1[i0 * sigmoid_1_s0 + i1] = t1;
-                        }
-                    }
-                }
-            }
-        } else {
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                for (cg_index i1 = 0; i1 < n1; i1++) {
-                    double t0 = (dot_1[i0 * dot_1_s0 + i1 * dot_1_s1] + b_1[i0 * b_1_s0]);
-                    double t1 = ((double)1 / (1 + exp(-t0)));
-                    sigmoid_1[i0 * sigmoid_1_s0 + i1 * sigmoid_1_s1] = t1;
-                }
-            }
-        }
-    }
-}
-
-
-/* predict: every kernel and product of one call, in order */
-static void cg_step_predict(
-        cg_index mlp_input_n0,
-        cg_index mlp_input_n1,
-        cg_index W_n0,
-        cg_index W_n1,
-        cg_index b_n0,
-        cg_index W_1_n0,
-        cg_index W_1_n1,
-        cg_index b_1_n0,
-        double* mlp_input_p,
-        cg_index mlp_input_s0,
-        cg_index mlp_input_s1,
-        double* W_p,
-        cg_index W_s0,
-        cg_index W_s1,
-        double* b_p,
-        cg_index b_s0,
-        cg_index b_s1,
-        double* W_1_p,
-        cg_index W_1_s0,
-        cg_index W_1_s1,
-        double* b_1_p,
-        cg_index b_1_s0,
-        cg_index b_1_s1,
-        double* dot_p,
-        cg_index dot_s0,
-        cg_index dot_s1,
-        double* sigmoid_p,
-        cg_index sigmoid_s0,
-        cg_index sigmoid_s1,
-        double* dot_1_p,
-        cg_index dot_1_s0,
-        cg_index dot_1_s1,
-        double* sigmoid_1_p,
-        cg_index sigmoid_1_s0,
-        cg_index sigmoid_1_s1) {
-    int cg_blas_before = cg_blas_enter();  /* BLAS on this call's threads */
-    cg_gemm_d(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0);  /* dot(W, mlp_input) [examples/mlp/model.py:24] */
-    predict_k1_sigmoid(W_n0, mlp_input_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1);  /* sigmoid((dot + b)) [examples/mlp/model.py:25] */
-    cg_gemm_d(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0);  /* dot(W_1, sigmoid) [examples/mlp/model.py:24] */
-    predict_k3_sigmoid(W_1_n0, mlp_input_n1, dot_1_p, dot_1_s0, dot_1_s1, b_1_p, b_1_s0, sigmoid_1_p, sigmoid_1_s0, sigmoid_1_s1);  /* sigmoid((dot_1 + b_1)) [examples/mlp/model.py:25] */
-    cg_blas_leave(cg_blas_before);
-}
-
 int mlp_predict(mlp_module* m, const double* mlp_input, int64_t mlp_input_n0, int64_t mlp_input_n1, mlp_array* out0) {
     if (m == NULL) return MLP_ERR_ARGUMENT;
     if (out0 == NULL) return cg_fail(m, MLP_ERR_ARGUMENT, "mlp_predict: output pointer out0 is NULL");
@@ -2039,189 +2222,6 @@ int mlp_predict(mlp_module* m, const double* mlp_input, int64_t mlp_input_n0, in
 }
 
 /* ================================================================== cost */
-
-/* (dot + b)   [examples/mlp/model.py:24] */
-/* sigmoid((dot + b))   [examples/mlp/model.py:25] */
-CODEGEN_KERNEL void cost_k1_sigmoid(
-        cg_index n0,
-        cg_index n1,
-        const double* dot,
-        cg_index dot_s0,
-        cg_index dot_s1,
-        const double* b,
-        cg_index b_s0,
-        double* sigmoid,
-        cg_index sigmoid_s0,
-        cg_index sigmoid_s1) {
-    if (n1 == 1 && dot_s0 == 1 && b_s0 == 1 && sigmoid_s0 == 1) {
-        #pragma omp simd
-        for (cg_index i0 = 0; i0 < n0; i0++) {
-            double t0 = (dot[i0] + b[i0]);
-            double t1 = ((double)1 / (1 + exp(-t0)));
-            sigmoid[i0] = t1;
-        }
-    } else {
-        if (dot_s1 == 1 && sigmoid_s1 == 1) {
-            if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
-                #pragma omp parallel for schedule(static)
-                for (cg_index i0 = 0; i0 < n0; i0++) {
-                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
-                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                        double cgb0[256];
-                        #pragma omp simd
-                        for (cg_index j1 = 0; j1 < blen1; j1++) {
-                            const cg_index i1 = blk1 + j1;
-                            double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
-                            cgb0[j1] = exp(-t0);
-                        }
-                        #pragma omp simd
-                        for (cg_index j1 = 0; j1 < blen1; j1++) {
-                            const cg_index i1 = blk1 + j1;
-                            double t1 = ((double)1 / (1 + cgb0[j1]));
-                            sigmoid[i0 * sigmoid_s0 + i1] = t1;
-                        }
-                    }
-                }
-            } else {
-                for (cg_index i0 = 0; i0 < n0; i0++) {
-                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
-                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                        double cgb0[256];
-                        #pragma omp simd
-                        for (cg_index j1 = 0; j1 < blen1; j1++) {
-                            const cg_index i1 = blk1 + j1;
-                            double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
-                            cgb0[j1] = exp(-t0);
-                        }
-                        #pragma omp simd
-                        for (cg_index j1 = 0; j1 < blen1; j1++) {
-                            const cg_index i1 = blk1 + j1;
-                            double t1 = ((double)1 / (1 + cgb0[j1]));
-                            sigmoid[i0 * sigmoid_s0 + i1] = t1;
-                        }
-                    }
-                }
-            }
-        } else {
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                for (cg_index i1 = 0; i1 < n1; i1++) {
-                    double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
-                    double t1 = ((double)1 / (1 + exp(-t0)));
-                    sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
-                }
-            }
-        }
-    }
-}
-
-/* (dot_1 + b_1)   [examples/mlp/model.py:24] */
-/* sigmoid((dot_1 + b_1))   [examples/mlp/model.py:25] */
-/* (sigmoid((dot_1 + b_1)) - dimshuffle)   [examples/mlp/model.py:44] */
-/* ((sigmoid((dot_1 + b_1)) - dimshuffle) * (sigmoid((dot_1 + b_1)) - dimshuffle))   [examples/mlp/model.py:44] */
-/* sum(((sigmoid((dot_1 + b_1)) - dimshuffle) * (sigmoid((dot_1 + b_1)) - dimshuffle)))   [examples/mlp/model.py:44] */
-CODEGEN_KERNEL void cost_k3_mul(
-        cg_index n0,
-        cg_index n1,
-        const double* dot_1,
-        cg_index dot_1_s0,
-        cg_index dot_1_s1,
-        const double* b_1,
-        cg_index b_1_s0,
-        const double* dimshuffle,
-        cg_index dimshuffle_s1,
-        double* sum) {
-    if (dot_1_s1 == 1 && dimshuffle_s1 == 1) {
-        sum[0] = 0;
-        for (cg_index i0 = 0; i0 < n0; i0++) {
-            double acc0 = 0;
-            for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
-                const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                double cgb0[256];
-                #pragma omp simd
-                for (cg_index j1 = 0; j1 < blen1; j1++) {
-                    const cg_index i1 = blk1 + j1;
-                    double t0 = (dot_1[i0 * dot_1_s0 + i1] + b_1[i0 * b_1_s0]);
-                    cgb0[j1] = exp(-t0);
-                }
-                #pragma omp simd reduction(+:acc0)
-                for (cg_index j1 = 0; j1 < blen1; j1++) {
-                    const cg_index i1 = blk1 + j1;
-                    double t1 = ((double)1 / (1 + cgb0[j1]));
-                    double t2 = (t1 - dimshuffle[i1]);
-                    double t3 = (t2 * t2);
-                    double t4 = t3;
-                    acc0 = acc0 + t4;
-                }
-            }
-            sum[0] = sum[0] + acc0;
-        }
-    } else {
-        sum[0] = 0;
-        for (cg_index i0 = 0; i0 < n0; i0++) {
-            double acc0 = 0;
-            for (cg_index i1 = 0; i1 < n1; i1++) {
-                double t0 = (dot_1[i0 * dot_1_s0 + i1 * dot_1_s1] + b_1[i0 * b_1_s0]);
-                double t1 = ((double)1 / (1 + exp(-t0)));
-                double t2 = (t1 - dimshuffle[i1 * dimshuffle_s1]);
-                double t3 = (t2 * t2);
-                double t4 = t3;
-                acc0 = acc0 + t4;
-            }
-            sum[0] = sum[0] + acc0;
-        }
-    }
-}
-
-
-/* cost: every kernel and product of one call, in order */
-static void cg_step_cost(
-        cg_index mlp_input_n0,
-        cg_index mlp_input_n1,
-        cg_index mlp_target_n0,
-        cg_index W_n0,
-        cg_index W_n1,
-        cg_index b_n0,
-        cg_index W_1_n0,
-        cg_index W_1_n1,
-        cg_index b_1_n0,
-        double* mlp_input_p,
-        cg_index mlp_input_s0,
-        cg_index mlp_input_s1,
-        double* mlp_target_p,
-        cg_index mlp_target_s0,
-        double* W_p,
-        cg_index W_s0,
-        cg_index W_s1,
-        double* b_p,
-        cg_index b_s0,
-        cg_index b_s1,
-        double* W_1_p,
-        cg_index W_1_s0,
-        cg_index W_1_s1,
-        double* b_1_p,
-        cg_index b_1_s0,
-        cg_index b_1_s1,
-        double* dot_p,
-        cg_index dot_s0,
-        cg_index dot_s1,
-        double* sigmoid_p,
-        cg_index sigmoid_s0,
-        cg_index sigmoid_s1,
-        double* dot_1_p,
-        cg_index dot_1_s0,
-        cg_index dot_1_s1,
-        double* sum_p) {
-    double* dimshuffle_p = mlp_target_p;  /* mlp_target.dimshuffle(x, 0) */
-    cg_index dimshuffle_s0 = 0;
-    cg_index dimshuffle_s1 = mlp_target_s0;
-    int cg_blas_before = cg_blas_enter();  /* BLAS on this call's threads */
-    cg_gemm_d(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0);  /* dot(W, mlp_input) [examples/mlp/model.py:24] */
-    cost_k1_sigmoid(W_n0, mlp_input_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1);  /* sigmoid((dot + b)) [examples/mlp/model.py:25] */
-    cg_gemm_d(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0);  /* dot(W_1, sigmoid) [examples/mlp/model.py:24] */
-    cost_k3_mul(W_1_n0, mlp_input_n1, dot_1_p, dot_1_s0, dot_1_s1, b_1_p, b_1_s0, dimshuffle_p, dimshuffle_s1, sum_p);  /* sum(((sigmoid((dot_1 + b_1)) - dimshuffle) * (sigmoid((dot_1 + b_1)) - dimshuffle))) [examples/mlp/model.py:44] */
-    cg_blas_leave(cg_blas_before);
-}
-
 int mlp_cost(mlp_module* m, const double* mlp_input, int64_t mlp_input_n0, int64_t mlp_input_n1, const double* mlp_target, int64_t mlp_target_n0, mlp_array* out0) {
     if (m == NULL) return MLP_ERR_ARGUMENT;
     if (out0 == NULL) return cg_fail(m, MLP_ERR_ARGUMENT, "mlp_cost: output pointer out0 is NULL");
