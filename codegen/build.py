@@ -31,19 +31,18 @@ class BuildError(RuntimeError):
 def compiler_flags(target=None, debug=False):
     """Flags for the whole extension.
 
-    -O0 applies to the Python-facing glue; the generated kernels are compiled at -O3 (as a C
-    file of their own, see ``kernel_source``, or by pragma when the .pyx is built alone),
-    which keeps a build to a couple of seconds. No -ffast-math: IEEE NaN/Inf semantics hold;
-    -fno-math-errno only stops libm from setting errno, which lets gcc inline sqrt and
-    vectorize; -fno-trapping-math tells gcc that no floating-point operation traps (nothing
-    here enables traps), so it may compute both arms of a select and vectorize clamps and
-    switches, with the same values (a kernel converting floats to integers turns it back on,
-    see cexpr's CG_EXACT_CASTS); -ffp-contract=off keeps x*y + z two roundings, as numpy
-    computes it (a fused multiply-add gives -inf where numpy gives NaN for 1e200*1e200 - inf,
-    and other last bits); -fwrapv makes integer overflow wrap as
-    in numpy (Python's own CFLAGS usually carry it too); -fopenmp-simd honours the
-    ``omp simd reduction`` pragmas of sums, and -fopenmp (where gcc's OpenMP runtime is
-    installed) runs large loops on several threads (see ckernel.PARALLEL_MIN).
+    -O0 applies to the Python-facing glue; the generated kernels are compiled at -O3 (their C
+    file, ``<name>_kernels.c``), which keeps a build to a couple of seconds. No -ffast-math:
+    IEEE NaN/Inf semantics hold; -fno-math-errno only stops libm from setting errno, which lets
+    gcc inline sqrt and vectorize; -fno-trapping-math tells gcc that no floating-point operation
+    traps (nothing here enables traps), so it may compute both arms of a select and vectorize
+    clamps and switches, with the same values (a kernel converting floats to integers turns it
+    back on, see cexpr's CG_EXACT_CASTS); -ffp-contract=off keeps x*y + z two roundings, as
+    numpy computes it (a fused multiply-add gives -inf where numpy gives NaN for 1e200*1e200 -
+    inf, and other last bits); -fwrapv makes integer overflow wrap as in numpy (Python's own
+    CFLAGS usually carry it too); -fopenmp-simd honours the ``omp simd reduction`` pragmas of
+    sums, and -fopenmp (where gcc's OpenMP runtime is installed) runs large loops on several
+    threads (see ckernel.PARALLEL_MIN).
     """
     target = target or config.target
     flags = ["-O0", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off", "-fwrapv",
@@ -92,9 +91,11 @@ def _compiler_version():
         return exe
 
 
-def cache_key(name, source, flags):
+def cache_key(name, sources, flags):
+    """The key of a build: ``sources`` ({file name: text}), flags and toolchain."""
     import Cython
-    parts = [name, source, " ".join(flags), sys.version, np.__version__, Cython.__version__,
+    text = "\0".join(f"{fname}\0{sources[fname]}" for fname in sorted(sources))
+    parts = [name, text, " ".join(flags), sys.version, np.__version__, Cython.__version__,
              _compiler_version(), sysconfig.get_platform()]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
@@ -108,43 +109,10 @@ def _progress(message, quiet):
         print(f"codegen: {message}", file=sys.stderr, flush=True)
 
 
-KERNEL_FILE_HEAD = """\
-/* The kernels of {name}.pyx: the C between its CODEGEN_KERNELS_BEGIN and CODEGEN_KERNELS_END,
-   compiled as a file of their own while Cython translates the .pyx. */
-#include <math.h>
-#include <stdint.h>
-#include <sys/types.h>
-typedef ssize_t cg_index;  /* the kernels' index type: Py_ssize_t in the glue */
-#define CODEGEN_KERNELS_BEGIN
-#define CODEGEN_KERNELS_END
-#define CODEGEN_KERNEL __attribute__((visibility("hidden")))
-"""
-
-
-def kernel_source(name, source):
-    """The C file of the kernels in a generated .pyx, or None when it marks none.
-
-    The .pyx stays the one source of truth: its kernels sit in C blocks between
-    ``CODEGEN_KERNELS_BEGIN`` and ``CODEGEN_KERNELS_END`` lines, which this copies out.
-    """
-    lines, inside, found = [KERNEL_FILE_HEAD.format(name=name)], False, False
-    for line in source.split("\n"):
-        marker = line.strip()
-        if marker == "CODEGEN_KERNELS_BEGIN":
-            inside = found = True
-        elif marker == "CODEGEN_KERNELS_END":
-            inside = False
-            lines.append("")
-        elif inside:
-            lines.append(line[4:] if line.startswith("    ") else line)
-    return "\n".join(lines) if found else None
-
-
-def _compile(name, pyx_path, build_dir, flags, quiet, kernels=None):
-    """The kernels' C file in a compiler process, Cython in this one meanwhile, then the glue
-    Cython wrote in another compiler process while the kernels finish, then one link.
-    ``kernels``: the kernels' C file (``kernel_source``), or None to compile the .pyx alone
-    (one compiler call that compiles and links).
+def _compile(name, build_dir, flags, quiet):
+    """The kernels' C file (``<name>_kernels.c``) in a compiler process, Cython in this one
+    meanwhile, then the glue Cython wrote in another compiler process while the kernels
+    finish, then one link.
 
     The steps are called directly (not through setuptools' build_ext, whose machinery costs a
     few tenths of a second per module); the commands are the ones build_ext would run.
@@ -153,21 +121,20 @@ def _compile(name, pyx_path, build_dir, flags, quiet, kernels=None):
     """
     cython_tables.install()  # Cython's lexicon and utility code, made once per Cython
     from Cython.Compiler.Main import CompilationOptions, compile_single, default_options
+    pyx_path = os.path.join(build_dir, name + ".pyx")
     c_path = os.path.join(build_dir, name + ".c")
     cflags = (shlex.split(sysconfig.get_config_var("CFLAGS") or "")
               + shlex.split(sysconfig.get_config_var("CCSHARED") or "-fPIC"))
+    cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
     t0 = time.perf_counter()
-    apart = glue = None
-    if kernels is not None:
-        k_path = os.path.join(build_dir, name + "_kernels.c")
-        with open(k_path, "w") as f:
-            f.write(kernels)
-        k_obj = os.path.join(build_dir, name + "_kernels.o")
-        k_flags = [f for f in flags if not f.startswith("-O")] + ["-O3"]
-        k_command = (shlex.split(sysconfig.get_config_var("CC") or "cc") + cflags + k_flags
-                     + ([] if "-g" in flags else ["-g0"]) + ["-c", k_path, "-o", k_obj])
-        apart = subprocess.Popen(k_command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True)
+    glue = None
+    k_path = os.path.join(build_dir, name + "_kernels.c")
+    k_obj = os.path.join(build_dir, name + "_kernels.o")
+    k_flags = [f for f in flags if not f.startswith("-O")] + ["-O3"]
+    k_command = (cc + cflags + k_flags + ([] if "-g" in flags else ["-g0"])
+                 + ["-c", k_path, "-o", k_obj])
+    kernels = subprocess.Popen(k_command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
     try:
         options = CompilationOptions(default_options, language_level=3, output_file=c_path)
         try:
@@ -186,30 +153,26 @@ def _compile(name, pyx_path, build_dir, flags, quiet, kernels=None):
         target = os.path.join(build_dir, name + _ext_suffix())
         glue_flags = (cflags + list(flags)
                       + ([] if "-g" in flags else ["-g0"])  # debug builds keep their symbols
-                      + ["-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION",
+                      + ["-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION", f"-I{build_dir}",
                          f"-I{np.get_include()}", f"-I{sysconfig.get_paths()['include']}"])
         link = shlex.split(sysconfig.get_config_var("LDSHARED") or "cc -shared")
         libs = (["-lmvec"] if "-DCODEGEN_SIMD_MATH" in flags else []) + ["-lm"]
-        if apart is None:
-            _run(name, link + glue_flags + [c_path, "-o", target] + libs)
-        else:
-            # the glue compiles on the core Cython used while the kernels finish on theirs
-            g_obj = os.path.join(build_dir, name + ".o")
-            glue_command = (shlex.split(sysconfig.get_config_var("CC") or "cc") + glue_flags
-                            + ["-DCODEGEN_KERNELS_APART", "-c", c_path, "-o", g_obj])
-            glue = subprocess.Popen(glue_command, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True)
-            _, err = apart.communicate()
-            if apart.returncode != 0:
-                raise BuildError(f"compiling the kernels of {name} failed (exit "
-                                 f"{apart.returncode}):\n{' '.join(k_command)}\n{err[-4000:]}")
-            _, err = glue.communicate()
-            if glue.returncode != 0:
-                raise BuildError(f"compiling {name} failed (exit {glue.returncode}):\n"
-                                 f"{' '.join(glue_command)}\n{err[-4000:]}")
-            _run(name, link + cflags + list(flags) + [g_obj, k_obj, "-o", target] + libs)
+        # the glue compiles on the core Cython used while the kernels finish on theirs
+        g_obj = os.path.join(build_dir, name + ".o")
+        glue_command = cc + glue_flags + ["-c", c_path, "-o", g_obj]
+        glue = subprocess.Popen(glue_command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        _, err = kernels.communicate()
+        if kernels.returncode != 0:
+            raise BuildError(f"compiling the kernels of {name} failed (exit "
+                             f"{kernels.returncode}):\n{' '.join(k_command)}\n{err[-4000:]}")
+        _, err = glue.communicate()
+        if glue.returncode != 0:
+            raise BuildError(f"compiling {name} failed (exit {glue.returncode}):\n"
+                             f"{' '.join(glue_command)}\n{err[-4000:]}")
+        _run(name, link + cflags + list(flags) + [g_obj, k_obj, "-o", target] + libs)
     finally:
-        for process in (apart, glue):
+        for process in (kernels, glue):
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
@@ -225,10 +188,11 @@ def _run(name, command):
                          f"{' '.join(command)}\n{out.stderr[-4000:]}")
 
 
-def build(name, source, flags, quiet=True):
-    """Path of the built extension for ``source``: from the cache when an entry is there and
-    verified, else built now (a damaged entry is replaced)."""
-    key = cache_key(name, source, flags)
+def build(name, sources, flags, quiet=True):
+    """Path of the built extension of ``sources`` ({file name: text}: ``<name>.pyx``,
+    ``<name>_kernels.c`` and ``.h``): from the cache when an entry is there and verified,
+    else built now (a damaged entry is replaced)."""
+    key = cache_key(name, sources, flags)
     root = os.path.abspath(config.cache_dir)
     final = os.path.join(root, f"{name}-{key[:20]}")
     target = os.path.join(final, name + _ext_suffix())
@@ -242,13 +206,14 @@ def build(name, source, flags, quiet=True):
         tmp = tempfile.mkdtemp(prefix=f".{name}-", dir=root)
         stage = None
         try:
-            pyx = os.path.join(tmp, name + ".pyx")
-            with open(pyx, "w") as f:
-                f.write(source)
-            built = _compile(name, pyx, tmp, flags, quiet, kernel_source(name, source))
+            for fname, text in sources.items():
+                with open(os.path.join(tmp, fname), "w") as f:
+                    f.write(text)
+            built = _compile(name, tmp, flags, quiet)
             stage = tempfile.mkdtemp(prefix=f".{name}-stage-", dir=root)
             shutil.copy2(built, os.path.join(stage, name + _ext_suffix()))
-            shutil.copy2(pyx, os.path.join(stage, name + ".pyx"))
+            for fname in sources:
+                shutil.copy2(os.path.join(tmp, fname), os.path.join(stage, fname))
             with open(os.path.join(stage, name + DIGEST_SUFFIX), "w") as f:
                 f.write(_file_digest(built))
             _discard(final, root)  # a damaged entry, if any

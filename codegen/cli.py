@@ -103,10 +103,14 @@ def _build_modules(modules, args):
     for module in modules:
         t0 = time.perf_counter()
         out = os.path.join(args.out, module.name)
-        pyx = module.emit(out, args.debug, os.path.relpath(args.spec), args.arch)
-        with open(pyx) as f:
-            jobs.append((module.name, f.read(), out))
-        print(f"codegen: generated {pyx} in {time.perf_counter() - t0:.2f}s")
+        paths = module.emit(out, args.debug, os.path.relpath(args.spec), args.arch)
+        sources = {}
+        for fname, path in paths.items():
+            with open(path) as f:
+                sources[fname] = f.read()
+        jobs.append((module.name, sources, out))
+        print(f"codegen: generated {', '.join(paths.values())} in "
+              f"{time.perf_counter() - t0:.2f}s")
     t0 = time.perf_counter()
     if args.j > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=args.j) as pool:

@@ -48,7 +48,7 @@ def test_concurrent_builds_into_one_folder_and_one_cache_all_succeed(tmp_path):
     for run, (stdout, stderr) in zip(runs, results):
         assert run.returncode == 0 and stdout.strip() == "ok", stderr[-2000:]
     assert _leftovers(out) == [] and _leftovers(cache) == []
-    assert sorted(p.suffix for p in out.iterdir()) == [".npz", ".pyx", ".so"]
+    assert sorted(p.suffix for p in out.iterdir()) == [".c", ".h", ".npz", ".pyx", ".so"]
 
 
 def _small_source(tag):
@@ -56,7 +56,7 @@ def _small_source(tag):
     module = codegen.Module(f"entry_{tag}")
     module.add_function("f", [x], x * float(tag))
     flags = build.compiler_flags()
-    return module.source(), flags
+    return module.sources(), flags
 
 
 def _import_and_call(path, tag):

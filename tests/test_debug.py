@@ -116,7 +116,7 @@ def test_compiled_shape_error_points_at_the_users_line():
 def test_emitted_source_golden():
     """The emitted code of a small graph, byte for byte (CODEGEN_UPDATE_GOLDEN=1 rewrites)."""
     got = _layer_source()
-    path = os.path.join(GOLDEN, "layer_forward.pyx")
+    path = os.path.join(GOLDEN, "layer_forward.txt")
     if os.environ.get("CODEGEN_UPDATE_GOLDEN"):
         with open(path, "w") as f:
             f.write(got)

@@ -203,9 +203,8 @@ def test_merged_dims_share_a_loop_and_still_check(mod, tmp_path):
         mod.merged(r, rng.randn(5, 8), w)
     with pytest.raises(ValueError, match="dot"):
         mod.merged(r, rng.randn(4, 7), w)
-    source = open(mod.__file__.split(".cpython")[0] + ".pyx").read()
-    body = source[source.index("cdef tuple _run_merged"):source.index("def _impl_merged")]
-    kernels = [line for line in body.splitlines() if line.strip().startswith("merged_k")]
+    body = _function_source(mod, "merged")
+    kernels = [line for line in body.splitlines() if line.startswith("    merged_k")]  # calls
     assert len(kernels) == 1, kernels
 
 
@@ -225,8 +224,7 @@ def test_single_column_maps(mod, rows):
                  (c, np.repeat(cb, 2, axis=0)[::2], cr, c3[:, :, :])]:
         for got, w in zip(mod.columns(*args), want):
             np.testing.assert_allclose(got, w, rtol=1e-13, atol=1e-14, equal_nan=True)
-    source = open(mod.__file__.split(".cpython")[0] + ".pyx").read()
-    assert "if (n1 == 1 && c_s0 == 1 && cb_s0 == 1 && " in source
+    assert "if (n1 == 1 && c_s0 == 1 && cb_s0 == 1 && " in _function_source(mod, "columns")
 
 
 def test_threads_calling_one_function_each_use_their_own_workspace(mod):
@@ -334,11 +332,12 @@ def test_threaded_loops_work_in_a_forked_child(mod):
 
 
 def _function_source(mod, name):
-    """The generated source of one function's call (between its header and the next)."""
-    with open(os.path.join(os.path.dirname(mod.__file__), "kernels_test.pyx")) as f:
+    """The C of one function: its kernels and its step function, in kernels_test_kernels.c
+    (between its header and the next)."""
+    with open(os.path.join(os.path.dirname(mod.__file__), "kernels_test_kernels.c")) as f:
         source = f.read()
-    rule = "# " + "=" * 64 + " "
-    return source.split(f"{rule}{name}\n")[1].split(rule)[0]
+    rule = "/* " + "=" * 66 + " "
+    return source.split(f"{rule}{name} */\n")[1].split(rule)[0]
 
 
 @pytest.mark.parametrize("m_, k, n", [(2, 3, 4), (40, 30, 50)])  # plain loops, BLAS
@@ -402,7 +401,7 @@ def test_scratch_arrays_share_memory_only_where_lives_do_not_overlap(mod, n):
         got = mod.shared_scratch(x, w)
         np.testing.assert_allclose(got, [np.sum(d2 * b), np.sum((w @ a) * d2)], rtol=1e-12)
     with open(os.path.join(os.path.dirname(mod.__file__), "kernels_test.pyx")) as f:
-        source = f.read()
+        source = f.read()  # the glue plans the memory
     assert "is not read from then on" in source
 
 

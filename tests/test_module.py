@@ -71,23 +71,35 @@ def test_standalone_in_fresh_interpreter(built):
     assert lines[1] == "codegen not importable"
 
 
-def test_emitted_pyx_builds_alone_as_one_file(built, tmp_path):
-    """codegen build compiles the kernels as a C file of their own; the .pyx must still
-    build by itself (one translation unit, as a user's own cythonize would) and agree."""
-    from codegen.build import _compile, compiler_flags, kernel_source
+def test_emitted_files_build_with_setuptools_alone(built, tmp_path):
+    """The emitted .pyx, _kernels.c and _kernels.h build without codegen, with setuptools and
+    Cython as a user's own build would, into a module that computes the same."""
+    from codegen.build import compiler_flags
     path, module, (mlp, xin, target, cost, updates, X, y) = built
-    pyx = os.path.join(os.path.dirname(path), "mlp_test.pyx")
-    with open(pyx) as f:
-        source = f.read()
-    kernels = kernel_source("mlp_test", source)
-    assert "CODEGEN_KERNEL void train_k1_" in kernels and "cg_gemm_loops_d(" in kernels
-    assert "CODEGEN_KERNELS_APART" not in kernels
+    folder = os.path.dirname(path)
     alone = tmp_path / "alone"
     alone.mkdir()
-    (alone / "mlp_test.pyx").write_text(source)
-    shutil.copy(os.path.join(os.path.dirname(path), "mlp_test_state.npz"), alone)
-    built_alone = _compile("mlp_test", str(alone / "mlp_test.pyx"), str(alone),
-                           compiler_flags(), quiet=True, kernels=None)
+    for name in ("mlp_test.pyx", "mlp_test_kernels.c", "mlp_test_kernels.h",
+                 "mlp_test_state.npz"):
+        shutil.copy(os.path.join(folder, name), alone)
+    with open(alone / "mlp_test_kernels.c") as f:
+        assert "CODEGEN_KERNEL void train_k1_" in f.read()
+    flags = [f for f in compiler_flags() if not f.startswith("-O")] + ["-O2"]
+    libs = ["-fopenmp"] if "-fopenmp" in flags else []
+    libs += ["-lmvec"] if "-DCODEGEN_SIMD_MATH" in flags else []
+    (alone / "setup.py").write_text(textwrap.dedent(f"""
+        import numpy as np
+        from Cython.Build import cythonize
+        from setuptools import Extension, setup
+        setup(ext_modules=cythonize([Extension(
+            "mlp_test", ["mlp_test.pyx", "mlp_test_kernels.c"],
+            include_dirs=[np.get_include(), "."], extra_compile_args={flags!r},
+            extra_link_args={libs!r})], quiet=True))
+    """))
+    out = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
+                         cwd=alone, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    built_alone = next(str(p) for p in alone.iterdir() if p.name.endswith(".so"))
     np.save(tmp_path / "X.npy", X)
     np.save(tmp_path / "y.npy", y)
     runs = []

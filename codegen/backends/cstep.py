@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from codegen.backends import ckernel
 from codegen.backends.ckernel import comment
-from codegen.lower.program import DotStep, LoopKernel
+from codegen.lower.program import DotStep, LoopKernel, reads, writes
 
 
 @dataclass
@@ -60,10 +60,19 @@ def step_function(program, base, kind="CODEGEN_KERNEL void"):
             args.append(f"{name}_s{k}")
         arrays[name] = ctype
     body = []
-    for v in program.views:
-        if v.ref.name not in arrays:
-            body += view_lines(v, arrays[v.source], _dims_of(program, v.source))
-            arrays[v.ref.name] = arrays[v.source]
+    views = {v.ref.name: v for v in program.views}
+
+    def view(name):  # the view's pointer and strides, after those of the views it is of
+        if name in arrays:
+            return
+        v = views[name]
+        view(v.source)
+        body.extend(view_lines(v, arrays[v.source], _dims_of(program, v.source)))
+        arrays[name] = arrays[v.source]
+
+    for step in program.steps:
+        for name in reads(step) + writes(step):
+            view(name)
     kernels, prototypes = [], []
     if blas:
         body.append("int cg_blas_before = cg_blas_enter();  /* BLAS on this call's threads */")

@@ -50,16 +50,20 @@ class CompiledExecutable:
             from codegen.compile.module import FunctionSpec, assemble
             spec = FunctionSpec(self._fname, self._ins, self._fgraph, False,
                                 self._allow_downcast)
-            source, _, programs = assemble("module", [spec], self.mode.guard, flags=self._flags)
-            module_name = "cg_" + hashlib.sha256(source.encode()).hexdigest()[:16]
-            source = source.replace("# module:", f"# {module_name}:", 1)
-            source = source.replace('"""module:', f'"""{module_name}:', 1)
-            self._generated = (module_name, source, programs[0])
+            sources, _, programs = assemble("module", [spec], self.mode.guard,
+                                            flags=self._flags)
+            digest = hashlib.sha256()
+            for fname, text in sorted(sources.items()):
+                digest.update(f"{fname}\0{text}\0".encode())
+            module_name = "cg_" + digest.hexdigest()[:16]
+            self._generated = (module_name, _renamed(sources, "module", module_name),
+                               programs[0])
         return self._generated
 
     @property
     def source(self):
-        return self._generate()[1]
+        from codegen.backends.cython.render import joined
+        return joined(self._generate()[1])
 
     @property
     def program(self):
@@ -89,3 +93,15 @@ class CompiledExecutable:
 
     def debug_text(self):
         return self.program.describe()
+
+
+def _renamed(sources, old, new):
+    """The files of module ``old`` as those of module ``new``: the names of the files, the
+    header the glue includes, and the module's name in the first lines of each."""
+    out = {}
+    for fname, text in sources.items():
+        text = text.replace(f'"{old}_kernels.h"', f'"{new}_kernels.h"')
+        text = text.replace(f"# {old}:", f"# {new}:", 1).replace(f'"""{old}:', f'"""{new}:', 1)
+        text = text.replace(f"/* {old}_kernels.", f"/* {new}_kernels.", 1)
+        out[new + fname[len(old):]] = text
+    return out

@@ -97,7 +97,7 @@ def lower_module(specs):
 
 def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(),
              regenerate=None):
-    """(source text, {state name: initial array}, programs) for a module of ``specs``, for
+    """({file name: text}, {state name: initial array}, programs) for a module of ``specs``, for
     the backend ``config.device`` names (or a clear error when it cannot build here)."""
     resolve()
     programs, docs, state_spec, initial = lower_module(specs)
@@ -130,7 +130,8 @@ def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(
            "state_file": f"{module_name}_state.npz", "functions": functions,
            "state": [{"name": n} for n in sorted(state_spec)],
            "state_index": state_index,
-           "c_helpers": cexpr.C_HELPERS.rstrip("\n").split("\n"), "simd_math": ckernel.SIMD_MATH,
+           "c_helpers": cexpr.C_HELPERS.rstrip("\n").split("\n"),
+           "simd_math": ckernel.SIMD_MATH,
            "product_code": ckernel.product_code(product_types, accumulating),
            "product_prototypes": prototypes, "product_declarations": declarations,
            "debug": "True" if debug else "False"}
@@ -171,28 +172,37 @@ class Module:
         self.specs.append(FunctionSpec(fname, ins, fgraph, single, allow_input_downcast))
         return self
 
-    def source(self, debug=False, spec_path="<interactive>", target=None):
+    def sources(self, debug=False, spec_path="<interactive>", target=None):
+        """{file name: text} of the generated module."""
         flags = compiler_flags(target, debug)
         return assemble(self.name, self.specs, debug, spec_path, flags)[0]
 
+    def source(self, debug=False, spec_path="<interactive>", target=None):
+        """The generated files as one text (``codegen show``)."""
+        return render.joined(self.sources(debug, spec_path, target))
+
     def emit(self, out_dir, debug=False, spec_path="<interactive>", target=None):
-        """Write ``out_dir/<name>.pyx`` and the initial state; return the .pyx path."""
+        """Write the generated files (``<name>.pyx``, ``<name>_kernels.c``, ``.h``) and the
+        initial state into ``out_dir``; return {file name: path}."""
         flags = compiler_flags(target, debug)
-        source, initial, _ = assemble(self.name, self.specs, debug, spec_path, flags)
+        sources, initial, _ = assemble(self.name, self.specs, debug, spec_path, flags)
         os.makedirs(out_dir, exist_ok=True)
-        pyx = os.path.join(out_dir, f"{self.name}.pyx")
-        _write_if_changed(pyx, source)
+        paths = {}
+        for fname, text in sources.items():
+            paths[fname] = os.path.join(out_dir, fname)
+            _write_if_changed(paths[fname], text)
         with _replacing(os.path.join(out_dir, f"{self.name}_state.npz")) as f:
             np.savez(f, **initial)
-        return pyx
+        return paths
 
     def build(self, out_dir, debug=False, spec_path="<interactive>", target=None, quiet=True):
         """Emit and compile into ``out_dir``; returns the extension's path."""
         flags = compiler_flags(target, debug)
-        pyx = self.emit(out_dir, debug, spec_path, target)
-        with open(pyx) as f:
-            source = f.read()
-        return install(build(self.name, source, flags, quiet=quiet), out_dir)
+        sources = {}
+        for fname, path in self.emit(out_dir, debug, spec_path, target).items():
+            with open(path) as f:
+                sources[fname] = f.read()
+        return install(build(self.name, sources, flags, quiet=quiet), out_dir)
 
 
 def install(built, out_dir):

@@ -53,555 +53,12 @@ cdef extern from "Python.h":
 
 _import_array()
 
-# Kernels are C, compiled at -O3 (with -march=native for --target native) while the Python-facing
-# glue of this module is compiled at -O0: most of its C is Python API calls that gain little
-# from optimization but cost most of the build time. `codegen build` compiles the C between
-# CODEGEN_KERNELS_BEGIN and CODEGEN_KERNELS_END as a file of its own, on another core while
-# Cython translates this one, and defines CODEGEN_KERNELS_APART here, where they are only called.
-cdef extern from *:
-    """
-    typedef Py_ssize_t cg_index;  /* the kernels' index type */
-    #if defined(__GNUC__) && !defined(__clang__)
-    #define CODEGEN_KERNELS_BEGIN _Pragma("GCC push_options") _Pragma("GCC optimize(\\"O3\\")")
-    #define CODEGEN_KERNELS_END _Pragma("GCC pop_options")
-    #else
-    #define CODEGEN_KERNELS_BEGIN
-    #define CODEGEN_KERNELS_END
-    #endif
-    #ifdef CODEGEN_KERNELS_APART
-    extern int cg_threads_allowed;
-    extern void (*cg_load_blas)(void);
-    void cg_set_blas(void*, void*, void*, void*);
-    void cg_set_blas_threads(void*, void*);
-    extern int cg_blas_ours;
-    int cg_blas_enter(void);
-    void cg_blas_leave(int);
-    void cg_gemv_d(
-            cg_index m,
-            cg_index k,
-            const double* a,
-            cg_index a0,
-            cg_index a1,
-            const double* v,
-            cg_index v0,
-            double* y,
-            cg_index y0);
-    void cg_gemm_d(
-            cg_index m,
-            cg_index n,
-            cg_index k,
-            const double* a,
-            cg_index a0,
-            cg_index a1,
-            const double* b,
-            cg_index b0,
-            cg_index b1,
-            double* c,
-            cg_index c0);
-    void cg_gemm_acc_d(
-            cg_index m,
-            cg_index n,
-            cg_index k,
-            const double* a,
-            cg_index a0,
-            cg_index a1,
-            const double* b,
-            cg_index b0,
-            cg_index b1,
-            double* c,
-            cg_index c0,
-            cg_index c1,
-            double alpha);
-    void cg_dotv_d(
-            cg_index k,
-            const double* u,
-            cg_index u0,
-            const double* v,
-            cg_index v0,
-            double* out);
-    #else
-    #define CODEGEN_KERNEL static
-    CODEGEN_KERNELS_BEGIN
-    #if defined(CODEGEN_SIMD_MATH) && defined(__GNUC__) && !defined(__clang__)
-    /* let gcc vectorize calls through glibc's libmvec (IEEE special values are kept); pow
-       stays scalar: libmvec's gives NaN for pow(-inf, 0.5) where C99's gives inf, and an
-       element's result would depend on whether it fell in a vector or in the remainder */
-    #define CODEGEN_SIMD __attribute__((simd("notinbranch")))
-    CODEGEN_SIMD double exp(double); CODEGEN_SIMD float expf(float);
-    CODEGEN_SIMD double expm1(double); CODEGEN_SIMD float expm1f(float);
-    CODEGEN_SIMD double log(double); CODEGEN_SIMD float logf(float);
-    CODEGEN_SIMD double log1p(double); CODEGEN_SIMD float log1pf(float);
-    CODEGEN_SIMD double tanh(double); CODEGEN_SIMD float tanhf(float);
-    CODEGEN_SIMD double sin(double); CODEGEN_SIMD float sinf(float);
-    CODEGEN_SIMD double cos(double); CODEGEN_SIMD float cosf(float);
-    #endif
-    /* tanh(x) = expm1(2x) / (expm1(2x) + 2), as cg_tanh_q(cg_tanh_u(x)). With libmvec this
-       vectorizes through its expm1, 1.5x as fast as its tanh, with the same largest error (4 ulp
-       against glibc's scalar tanh, measured on 2e7 points). Beyond |x| = 20, tanh rounds to +-1,
-       which the clamp gives exactly; NaN passes the clamp and stays NaN, and -0 stays -0. In
-       float, libmvec's own tanhf is the faster and the more accurate one. */
-    static inline double cg_tanh_u(double x) {
-        double c = x > 20 ? 20 : (x < -20 ? -20 : x);
-        return expm1(2 * c);
-    }
-    static inline double cg_tanh_q(double u) {
-        return u / (u + 2);
-    }
-    #define cg_tanh_uf tanhf
-    #define cg_tanh_qf(u) (u)
-    /* A kernel that converts floats to integers keeps gcc's trapping-math: without it, gcc
-       turns (double)(int64_t)x into trunc(x), which keeps the sign of a zero (numpy's 1 / that
-       at -0.5 is +inf). */
-    #if defined(__GNUC__) && !defined(__clang__)
-    #define CG_EXACT_CASTS __attribute__((optimize("trapping-math")))
-    #else
-    #define CG_EXACT_CASTS
-    #endif
-    /* Floor division and modulo of floats as numpy computes them (npy_divmod): from fmod, so
-       that 1.0 // 0.1 is 9 (floor(1.0 / 0.1) would be 10), inf // 1 is NaN, and a zero remainder
-       takes the divisor's sign. */
-    #define CG_DIVMOD(T, F) static inline T cg_floor_div##F(T a, T b) {     if (!b) return a / b;     T mod = fmod##F(a, b), div = (a - mod) / b, floordiv;     if (mod && ((b < 0) != (mod < 0))) div -= 1;     if (!div) return copysign##F(0, a / b);     floordiv = floor##F(div);     return div - floordiv > (T)0.5 ? floordiv + 1 : floordiv; } static inline T cg_mod##F(T a, T b) {     T mod = fmod##F(a, b);     if (!b) return mod;     if (!mod) return copysign##F(0, b);     return (b < 0) != (mod < 0) ? mod + b : mod; }
-    CG_DIVMOD(double, )
-    CG_DIVMOD(float, f)
-    /* x ** 0.5 is sqrt(x), as numpy 2 computes it ((-inf) ** 0.5 is NaN, (-0.) ** 0.5 is -0.),
-       in every element alike (gcc turns pow(x, 0.5) into sqrt in vector loops only). */
-    static inline double cg_pow(double x, double y) { return y == 0.5 ? sqrt(x) : pow(x, y); }
-    static inline float cg_powf(float x, float y) { return y == 0.5f ? sqrtf(x) : powf(x, y); }
-    /* Integer powers by squaring, wrapping on overflow as numpy's do (through unsigned
-       arithmetic); a negative exponent gives 0 but for the bases 1 and -1 (numpy raises). */
-    #define CG_IPOW(T, U) static inline T cg_ipow_##T(T base, T e) {     if (e < 0) return base == 1 ? 1 : base == -1 ? ((e & 1) ? -1 : 1) : 0;     U result = 1, b = (U)base;     while (e) { if (e & 1) result *= b; b *= b; e >>= 1; }     return (T)result; }
-    CG_IPOW(int8_t, uint32_t)
-    CG_IPOW(int16_t, uint32_t)
-    CG_IPOW(int32_t, uint32_t)
-    CG_IPOW(int64_t, uint64_t)
-    CG_IPOW(uint8_t, uint32_t)
-    CG_IPOW(uint16_t, uint32_t)
-    CG_IPOW(uint32_t, uint32_t)
-    CG_IPOW(uint64_t, uint64_t)
-
-    /* Large loops run on OpenMP threads while this is set; a process forked from this one
-       clears it (gcc's OpenMP runtime cannot run a parallel region after fork). */
-    CODEGEN_KERNEL int cg_threads_allowed = 1;
-
-    /* Products: BLAS above a size, plain loops below it and for strides BLAS cannot take,
-       their inner loop along c's contiguous rows. */
-    #ifdef _OPENMP
-    #include <omp.h>
-    #else
-    #define omp_get_thread_num() 0
-    #define omp_get_num_threads() 1
-    #endif
-    typedef void (*cg_dgemm_t)(char*, char*, int*, int*, int*, double*, double*, int*,
-                               double*, int*, double*, double*, int*);
-    typedef void (*cg_sgemm_t)(char*, char*, int*, int*, int*, float*, float*, int*,
-                               float*, int*, float*, float*, int*);
-    typedef void (*cg_dgemv_t)(char*, int*, int*, double*, double*, int*, double*, int*, double*,
-                               double*, int*);
-    typedef void (*cg_sgemv_t)(char*, int*, int*, float*, float*, int*, float*, int*, float*,
-                               float*, int*);
-    static cg_dgemm_t cg_dgemm;
-    static cg_sgemm_t cg_sgemm;
-    static cg_dgemv_t cg_dgemv;
-    static cg_sgemv_t cg_sgemv;
-    static int cg_blas_state;  /* 0: not loaded yet, 1: loaded, -1: none (plain loops only) */
-    /* set by the module: loads scipy's BLAS (taking the GIL) and calls cg_set_blas */
-    CODEGEN_KERNEL void (*cg_load_blas)(void);
-    
-    /* BLAS's thread count (OpenBLAS's get/set), when the module found them. A call then runs its
-       large products on its own OpenMP threads, each calling BLAS on its share of the output,
-       with BLAS held to one thread for the call (cg_blas_enter, cg_blas_leave) and the call's
-       large loops threaded too: one thread pool, where BLAS's own threads, spinning between
-       products, and OpenMP's, spinning between loops, would fight over the cores. */
-    typedef int (*cg_get_threads_t)(void);
-    typedef void (*cg_set_threads_t)(int);
-    static cg_get_threads_t cg_blas_get_threads;
-    static cg_set_threads_t cg_blas_set_threads;
-    CODEGEN_KERNEL int cg_blas_ours;  /* 1: products and loops share the call's OpenMP threads */
-    
-    CODEGEN_KERNEL void cg_set_blas_threads(void* get, void* set) {
-    #ifdef _OPENMP
-        cg_blas_get_threads = (cg_get_threads_t)get;
-        cg_blas_set_threads = (cg_set_threads_t)set;
-        __atomic_store_n(&cg_blas_ours, get && set, __ATOMIC_RELEASE);
-    #endif
-    }
-    
-    /* Hold BLAS to one thread for a call; returns what cg_blas_leave restores (0: nothing).
-       Only a count above one is changed, so calls overlapping in time leave it as it was. */
-    CODEGEN_KERNEL int cg_blas_enter(void) {
-        int before = 0;
-    #ifdef _OPENMP
-        if (__atomic_load_n(&cg_blas_ours, __ATOMIC_ACQUIRE) && cg_threads_allowed
-                && omp_get_max_threads() > 1) {
-            before = cg_blas_get_threads();
-            if (before > 1)
-                cg_blas_set_threads(1);
-            else
-                before = 0;
-        }
-    #endif
-        return before;
-    }
-    
-    CODEGEN_KERNEL void cg_blas_leave(int before) {
-        if (before > 1)
-            cg_blas_set_threads(before);
-    }
-    
-    /* Whether a product of this many multiply-adds runs on the call's threads: OpenBLAS's own
-       thresholds for threading gemm and gemv. */
-    static int cg_blas_split(double madds, double min) {
-    #ifdef _OPENMP
-        return madds > min && cg_threads_allowed
-            && __atomic_load_n(&cg_blas_ours, __ATOMIC_ACQUIRE) && omp_get_max_threads() > 1;
-    #else
-        return 0;
-    #endif
-    }
-    
-    /* The share of n (rows or columns) that thread t of nt takes, in multiples of 8. */
-    static void cg_share(cg_index n, int t, int nt, cg_index* start, cg_index* len) {
-        cg_index step = ((n + nt - 1) / nt + 7) / 8 * 8;
-        *start = t * step < n ? t * step : n;
-        *len = (*start + step < n ? *start + step : n) - *start;
-    }
-    
-    CODEGEN_KERNEL void cg_set_blas(void* dgemm, void* sgemm, void* dgemv, void* sgemv) {
-        cg_dgemm = (cg_dgemm_t)dgemm;
-        cg_sgemm = (cg_sgemm_t)sgemm;
-        cg_dgemv = (cg_dgemv_t)dgemv;
-        cg_sgemv = (cg_sgemv_t)sgemv;
-        __atomic_store_n(&cg_blas_state, dgemm && sgemm && dgemv && sgemv ? 1 : -1,
-                         __ATOMIC_RELEASE);
-    }
-    
-    static int cg_blas_ready(void) {
-        if (__atomic_load_n(&cg_blas_state, __ATOMIC_ACQUIRE) == 0 && cg_load_blas != 0)
-            cg_load_blas();
-        return __atomic_load_n(&cg_blas_state, __ATOMIC_ACQUIRE) > 0;
-    }
-    
-    /* How BLAS (column-major) sees a row-major view: 'N' as is, 'T' transposed, no copy. */
-    static int cg_layout(cg_index rows, cg_index cols, cg_index s0, cg_index s1,
-                         char* trans, int* ld) {
-        if ((s1 == 1 || cols <= 1) && (rows <= 1 || s0 >= cols)) {
-            *trans = 'N';
-            *ld = (int)(rows > 1 && s0 > 0 ? s0 : (cols > 1 ? cols : 1));
-            return 1;
-        }
-        if ((s0 == 1 || rows <= 1) && (cols <= 1 || s1 >= rows)) {
-            *trans = 'T';
-            *ld = (int)(cols > 1 && s1 > 0 ? s1 : (rows > 1 ? rows : 1));
-            return 1;
-        }
-        return 0;
-    }
-    
-    static inline double cg_dot_d(cg_index k, const double* x, cg_index x0,
-            const double* y, cg_index y0) {
-        double acc = 0;
-        if (x0 == 1 && y0 == 1) {
-            double lane[16] = {0};
-            cg_index p = 0;
-            for (; p + 16 <= k; p += 16)
-                for (int l = 0; l < 16; l++) lane[l] += x[p + l] * y[p + l];
-            for (; p < k; p++) acc += x[p] * y[p];
-            for (int l = 0; l < 16; l++) acc += lane[l];
-        } else {
-            for (cg_index p = 0; p < k; p++) acc += x[p * x0] * y[p * y0];
-        }
-        return acc;
-    }
-    
-    static void cg_gemm_loops_d(cg_index m, cg_index n, cg_index k,
-            const double* a, cg_index a0, cg_index a1,
-            const double* b, cg_index b0, cg_index b1, double* c, cg_index c0) {
-        if (n < 8 && k > n) {
-            for (cg_index i = 0; i < m; i++) {
-                for (cg_index j = 0; j < n; j++) {
-                    c[i * c0 + j] = cg_dot_d(k, a + i * a0, a1, b + j * b1, b0);
-                }
-            }
-            return;
-        }
-        if (b1 == 1 && k >= 1 && k <= 4) {  /* short sums: each row of c in one pass */
-            for (cg_index i = 0; i < m; i++) {
-                const double* ai = a + i * a0;
-                double* ci = c + i * c0;
-                switch (k) {
-                case 1: {
-                    const double s0 = ai[0];
-                    #pragma omp simd
-                    for (cg_index j = 0; j < n; j++)
-                        ci[j] = s0 * b[j];
-                    break;
-                }
-                case 2: {
-                    const double s0 = ai[0]; const double s1 = ai[a1];
-                    #pragma omp simd
-                    for (cg_index j = 0; j < n; j++)
-                        ci[j] = s0 * b[j] + s1 * b[b0 + j];
-                    break;
-                }
-                case 3: {
-                    const double s0 = ai[0]; const double s1 = ai[a1]; const double s2 = ai[2 * a1];
-                    #pragma omp simd
-                    for (cg_index j = 0; j < n; j++)
-                        ci[j] = s0 * b[j] + s1 * b[b0 + j] + s2 * b[2 * b0 + j];
-                    break;
-                }
-                case 4: {
-                    const double s0 = ai[0]; const double s1 = ai[a1]; const double s2 = ai[2 * a1]; const double s3 = ai[3 * a1];
-                    #pragma omp simd
-                    for (cg_index j = 0; j < n; j++)
-                        ci[j] = s0 * b[j] + s1 * b[b0 + j] + s2 * b[2 * b0 + j] + s3 * b[3 * b0 + j];
-                    break;
-                }
-                }
-            }
-            return;
-        }
-        for (cg_index i = 0; i < m; i++) {
-            double* ci = c + i * c0;
-            if (k == 0) {
-                for (cg_index j = 0; j < n; j++) ci[j] = 0;
-                continue;
-            }
-            for (cg_index p = 0; p < k; p++) {  /* the first term sets the row, no zeroing */
-                const double aip = a[i * a0 + p * a1];
-                const double* bp = b + p * b0;
-                if (b1 == 1 && p == 0) {
-                    for (cg_index j = 0; j < n; j++) ci[j] = aip * bp[j];
-                } else if (b1 == 1) {
-                    for (cg_index j = 0; j < n; j++) ci[j] += aip * bp[j];
-                } else if (p == 0) {
-                    for (cg_index j = 0; j < n; j++) ci[j] = aip * bp[j * b1];
-                } else {
-                    for (cg_index j = 0; j < n; j++) ci[j] += aip * bp[j * b1];
-                }
-            }
-        }
-    }
-    
-    static void cg_gemv_loops_d(cg_index m, cg_index k, const double* a, cg_index a0,
-            cg_index a1, const double* x, cg_index x0, double* y, cg_index y0) {
-        if (a0 == 1 && a1 != 1 && y0 == 1 && k >= 1 && k <= 4) {  /* short sums: one pass */
-            switch (k) {
-                case 1: {
-                    const double s0 = x[0];
-                    #pragma omp simd
-                    for (cg_index i = 0; i < m; i++)
-                        y[i] = s0 * a[i];
-                    break;
-                }
-                case 2: {
-                    const double s0 = x[0]; const double s1 = x[x0];
-                    #pragma omp simd
-                    for (cg_index i = 0; i < m; i++)
-                        y[i] = s0 * a[i] + s1 * a[a1 + i];
-                    break;
-                }
-                case 3: {
-                    const double s0 = x[0]; const double s1 = x[x0]; const double s2 = x[2 * x0];
-                    #pragma omp simd
-                    for (cg_index i = 0; i < m; i++)
-                        y[i] = s0 * a[i] + s1 * a[a1 + i] + s2 * a[2 * a1 + i];
-                    break;
-                }
-                case 4: {
-                    const double s0 = x[0]; const double s1 = x[x0]; const double s2 = x[2 * x0]; const double s3 = x[3 * x0];
-                    #pragma omp simd
-                    for (cg_index i = 0; i < m; i++)
-                        y[i] = s0 * a[i] + s1 * a[a1 + i] + s2 * a[2 * a1 + i] + s3 * a[3 * a1 + i];
-                    break;
-                }
-            }
-            return;
-        }
-        if (a0 == 1 && a1 != 1 && y0 == 1 && k > 0) {  /* contiguous columns: y += a[:, p] x[p] */
-            #pragma omp simd
-            for (cg_index i = 0; i < m; i++) y[i] = a[i] * x[0];
-            for (cg_index p = 1; p < k; p++) {
-                const double xp = x[p * x0];
-                const double* ap = a + p * a1;
-                #pragma omp simd
-                for (cg_index i = 0; i < m; i++) y[i] += ap[i] * xp;
-            }
-            return;
-        }
-        for (cg_index i = 0; i < m; i++) y[i * y0] = cg_dot_d(k, a + i * a0, a1, x, x0);
-    }
-    
-    /* BLAS's gemm and gemv on the call's threads (cg_blas_split): c's longer side,
-       or y, shared out, each thread packing the other operand whole. Functions of their own,
-       so that the small products' loops compile as they do alone. */
-    static void __attribute__((noinline)) cg_gemm_shared_d(
-            char tb, char ta, cg_index m, cg_index n, int k, const double* alpha, const double* a,
-            int lda, cg_index a0, const double* b, int ldb, cg_index b1, const double* beta, double* c,
-            int ldc, cg_index c0) {
-        #pragma omp parallel
-        {
-            cg_index start, len;
-            cg_share(m >= n ? m : n, omp_get_thread_num(), omp_get_num_threads(), &start, &len);
-            int li = (int)len, mi = (int)m, ni = (int)n;
-            if (li > 0 && m >= n)
-                cg_dgemm(&tb, &ta, &ni, &li, &k, (double*)alpha, (double*)b, &ldb,
-                          (double*)a + start * a0, &lda, (double*)beta, c + start * c0, &ldc);
-            else if (li > 0)
-                cg_dgemm(&tb, &ta, &li, &mi, &k, (double*)alpha, (double*)b + start * b1, &ldb,
-                          (double*)a, &lda, (double*)beta, c + start, &ldc);
-        }
-    }
-    
-    static void __attribute__((noinline)) cg_gemv_shared_d(
-            char ta, cg_index m, int k, const double* a, int lda, cg_index a0, const double* v,
-            int incv, double* y, int incy, cg_index y0) {
-        double one = 1, zero = 0;
-        #pragma omp parallel
-        {
-            cg_index i0, rows;
-            cg_share(m, omp_get_thread_num(), omp_get_num_threads(), &i0, &rows);
-            int ri = (int)rows;
-            if (ri > 0 && ta == 'N')
-                cg_dgemv("T", &k, &ri, &one, (double*)a + i0 * a0, &lda, (double*)v, &incv, &zero,
-                          y + i0 * y0, &incy);
-            else if (ri > 0)
-                cg_dgemv("N", &ri, &k, &one, (double*)a + i0 * a0, &lda, (double*)v, &incv, &zero,
-                          y + i0 * y0, &incy);
-        }
-    }
-    
-    
-    /* y (m) = a (m x k) . v (k) */
-    CODEGEN_KERNEL void cg_gemv_d(
-            cg_index m,
-            cg_index k,
-            const double* a,
-            cg_index a0,
-            cg_index a1,
-            const double* v,
-            cg_index v0,
-            double* y,
-            cg_index y0) {
-        char ta;
-        int lda, mi = (int)m, ki = (int)k, incv = (int)v0, incy = (int)y0;
-        double one = 1, zero = 0;
-        if (m == 0)
-            return;
-        if (m * k > 32768 && v0 > 0 && cg_layout(m, k, a0, a1, &ta, &lda)
-                && cg_blas_ready()) {
-            /* column-major sees a^T (k x m) for 'N', a (m x k) for 'T' */
-            if (cg_blas_split((double)m * k, 9216))
-                cg_gemv_shared_d(ta, m, ki, a, lda, a0, v, incv, y, incy, y0);
-            else if (ta == 'N')
-                cg_dgemv("T", &ki, &mi, &one, (double*)a, &lda, (double*)v, &incv, &zero, y, &incy);
-            else
-                cg_dgemv("N", &mi, &ki, &one, (double*)a, &lda, (double*)v, &incv, &zero, y, &incy);
-            return;
-        }
-        cg_gemv_loops_d(m, k, a, a0, a1, v, v0, y, y0);
-    }
-    
-    /* c (m x n, rows contiguous) = a (m x k) . b (k x n) */
-    CODEGEN_KERNEL void cg_gemm_d(
-            cg_index m,
-            cg_index n,
-            cg_index k,
-            const double* a,
-            cg_index a0,
-            cg_index a1,
-            const double* b,
-            cg_index b0,
-            cg_index b1,
-            double* c,
-            cg_index c0) {
-        char ta, tb;
-        int lda, ldb, mi = (int)m, ni = (int)n, ki = (int)k;
-        int ldc = (int)(c0 > 0 && m > 1 ? c0 : (n > 1 ? n : 1));
-        double one = 1, zero = 0;
-        if (m == 0 || n == 0)
-            return;
-        if (n == 1) {  /* matrix . column: gemv is much faster than gemm with one column */
-            cg_gemv_d(m, k, a, a0, a1, b, b0, c, c0);
-            return;
-        }
-        if (m == 1) {  /* row . matrix = (matrix^T . row)^T */
-            cg_gemv_d(n, k, b, b1, b0, a, a1, c, 1);
-            return;
-        }
-        if (m * n * k > 32768 && cg_layout(m, k, a0, a1, &ta, &lda)
-                && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {
-            /* row-major c = a.b is column-major c^T = b^T . a^T */
-            if (cg_blas_split((double)m * n * k, 262144)) {
-                cg_gemm_shared_d(tb, ta, m, n, ki, &one, a, lda, a0, b, ldb, b1, &zero, c,
-                                   ldc, c0);
-                return;
-            }
-            cg_dgemm(&tb, &ta, &ni, &mi, &ki, &one, (double*)b, &ldb, (double*)a, &lda, &zero, c, &ldc);
-            return;
-        }
-        cg_gemm_loops_d(m, n, k, a, a0, a1, b, b0, b1, c, c0);
-    }
-    
-    /* out (scalar) = u . v */
-    CODEGEN_KERNEL void cg_dotv_d(
-            cg_index k,
-            const double* u,
-            cg_index u0,
-            const double* v,
-            cg_index v0,
-            double* out) {
-        *out = cg_dot_d(k, u, u0, v, v0);
-    }
-    
-    /* c (m x n) += alpha * a (m x k) . b (k x n) */
-    CODEGEN_KERNEL void cg_gemm_acc_d(
-            cg_index m,
-            cg_index n,
-            cg_index k,
-            const double* a,
-            cg_index a0,
-            cg_index a1,
-            const double* b,
-            cg_index b0,
-            cg_index b1,
-            double* c,
-            cg_index c0,
-            cg_index c1,
-            double alpha) {
-        char ta, tb;
-        int lda, ldb, mi = (int)m, ni = (int)n, ki = (int)k;
-        int ldc = (int)(c0 > 0 && m > 1 ? c0 : (n > 1 ? n : 1));
-        double one = 1;
-        if (c1 == 1 && m * n * k > 32768 && cg_layout(m, k, a0, a1, &ta, &lda)
-                && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {
-            /* row-major c = a.b is column-major c^T = b^T . a^T */
-            if (cg_blas_split((double)m * n * k, 262144)) {
-                cg_gemm_shared_d(tb, ta, m, n, ki, &alpha, a, lda, a0, b, ldb, b1, &one, c,
-                                   ldc, c0);
-                return;
-            }
-            cg_dgemm(&tb, &ta, &ni, &mi, &ki, &alpha, (double*)b, &ldb, (double*)a, &lda, &one, c, &ldc);
-            return;
-        }
-        if (n < 8 && k > n) {
-            for (cg_index i = 0; i < m; i++)
-                for (cg_index j = 0; j < n; j++)
-                    c[i * c0 + j * c1] += alpha * cg_dot_d(k, a + i * a0, a1, b + j * b1, b0);
-            return;
-        }
-        for (cg_index i = 0; i < m; i++) {
-            double* ci = c + i * c0;
-            for (cg_index p = 0; p < k; p++) {
-                const double aip = alpha * a[i * a0 + p * a1];
-                const double* bp = b + p * b0;
-                for (cg_index j = 0; j < n; j++) ci[j * c1] += aip * bp[j * b1];
-            }
-        }
-    }
-    CODEGEN_KERNELS_END
-    #endif
-    """
+# The math of this module is C, in mlp_kernels.c, compiled at -O3 (with
+# -march=native for --arch native): one step function per compiled function, running its
+# kernels and products. This glue, compiled at -O0 (most of its C is Python API calls, which
+# gain little from optimization but would cost most of the build time), checks the arguments,
+# plans the memory, holds the state and calls the step functions.
+cdef extern from "mlp_kernels.h":
     ctypedef Py_ssize_t cg_index
     int cg_threads_allowed
     void (*cg_load_blas)() noexcept nogil
@@ -652,6 +109,173 @@ cdef extern from *:
             const double* v,
             cg_index v0,
             double* out) nogil
+    void cg_step_train(
+            cg_index mlp_input_n0,
+            cg_index mlp_input_n1,
+            cg_index mlp_target_n0,
+            cg_index W_n0,
+            cg_index W_n1,
+            cg_index b_n0,
+            cg_index W_1_n0,
+            cg_index W_1_n1,
+            cg_index b_1_n0,
+            cg_index shared_n0,
+            cg_index shared_n1,
+            cg_index shared_1_n0,
+            cg_index shared_2_n0,
+            cg_index shared_2_n1,
+            cg_index shared_3_n0,
+            double* mlp_input_p,
+            cg_index mlp_input_s0,
+            cg_index mlp_input_s1,
+            double* mlp_target_p,
+            cg_index mlp_target_s0,
+            double* W_p,
+            cg_index W_s0,
+            cg_index W_s1,
+            double* b_p,
+            cg_index b_s0,
+            cg_index b_s1,
+            double* W_1_p,
+            cg_index W_1_s0,
+            cg_index W_1_s1,
+            double* b_1_p,
+            cg_index b_1_s0,
+            cg_index b_1_s1,
+            double* shared_p,
+            cg_index shared_s0,
+            cg_index shared_s1,
+            double* shared_1_p,
+            cg_index shared_1_s0,
+            cg_index shared_1_s1,
+            double* shared_2_p,
+            cg_index shared_2_s0,
+            cg_index shared_2_s1,
+            double* shared_3_p,
+            cg_index shared_3_s0,
+            cg_index shared_3_s1,
+            double* dot_p,
+            cg_index dot_s0,
+            cg_index dot_s1,
+            double* sigmoid_p,
+            cg_index sigmoid_s0,
+            cg_index sigmoid_s1,
+            double* dot_1_p,
+            cg_index dot_1_s0,
+            cg_index dot_1_s1,
+            double* mul_p,
+            cg_index mul_s0,
+            cg_index mul_s1,
+            double* sum_p,
+            double* sum_1_p,
+            cg_index sum_1_s0,
+            cg_index sum_1_s1,
+            double* dot_2_p,
+            cg_index dot_2_s0,
+            cg_index dot_2_s1,
+            double* mul_1_p,
+            cg_index mul_1_s0,
+            cg_index mul_1_s1,
+            double* sum_2_p,
+            cg_index sum_2_s0,
+            cg_index sum_2_s1,
+            double* sub_p,
+            cg_index sub_s0,
+            cg_index sub_s1,
+            double* add_p,
+            cg_index add_s0,
+            cg_index add_s1,
+            double* sub_1_p,
+            cg_index sub_1_s0,
+            cg_index sub_1_s1,
+            double* add_1_p,
+            cg_index add_1_s0,
+            cg_index add_1_s1,
+            double* sub_2_p,
+            cg_index sub_2_s0,
+            cg_index sub_2_s1,
+            double* add_2_p,
+            cg_index add_2_s0,
+            cg_index add_2_s1,
+            double* sub_3_p,
+            cg_index sub_3_s0,
+            cg_index sub_3_s1,
+            double* add_3_p,
+            cg_index add_3_s0,
+            cg_index add_3_s1) nogil
+    void cg_step_predict(
+            cg_index mlp_input_n0,
+            cg_index mlp_input_n1,
+            cg_index W_n0,
+            cg_index W_n1,
+            cg_index b_n0,
+            cg_index W_1_n0,
+            cg_index W_1_n1,
+            cg_index b_1_n0,
+            double* mlp_input_p,
+            cg_index mlp_input_s0,
+            cg_index mlp_input_s1,
+            double* W_p,
+            cg_index W_s0,
+            cg_index W_s1,
+            double* b_p,
+            cg_index b_s0,
+            cg_index b_s1,
+            double* W_1_p,
+            cg_index W_1_s0,
+            cg_index W_1_s1,
+            double* b_1_p,
+            cg_index b_1_s0,
+            cg_index b_1_s1,
+            double* dot_p,
+            cg_index dot_s0,
+            cg_index dot_s1,
+            double* sigmoid_p,
+            cg_index sigmoid_s0,
+            cg_index sigmoid_s1,
+            double* dot_1_p,
+            cg_index dot_1_s0,
+            cg_index dot_1_s1,
+            double* sigmoid_1_p,
+            cg_index sigmoid_1_s0,
+            cg_index sigmoid_1_s1) nogil
+    void cg_step_cost(
+            cg_index mlp_input_n0,
+            cg_index mlp_input_n1,
+            cg_index mlp_target_n0,
+            cg_index W_n0,
+            cg_index W_n1,
+            cg_index b_n0,
+            cg_index W_1_n0,
+            cg_index W_1_n1,
+            cg_index b_1_n0,
+            double* mlp_input_p,
+            cg_index mlp_input_s0,
+            cg_index mlp_input_s1,
+            double* mlp_target_p,
+            cg_index mlp_target_s0,
+            double* W_p,
+            cg_index W_s0,
+            cg_index W_s1,
+            double* b_p,
+            cg_index b_s0,
+            cg_index b_s1,
+            double* W_1_p,
+            cg_index W_1_s0,
+            cg_index W_1_s1,
+            double* b_1_p,
+            cg_index b_1_s0,
+            cg_index b_1_s1,
+            double* dot_p,
+            cg_index dot_s0,
+            cg_index dot_s1,
+            double* sigmoid_p,
+            cg_index sigmoid_s0,
+            cg_index sigmoid_s1,
+            double* dot_1_p,
+            cg_index dot_1_s0,
+            cg_index dot_1_s1,
+            double* sum_p) nogil
 
 __codegen__ = {'backend': 'cython',
  'debug': False,
@@ -1104,707 +728,6 @@ cdef inline Py_ssize_t _dim_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
 
 
 # ================================================================ train
-cdef extern from *:
-    """
-    #ifdef CODEGEN_KERNELS_APART
-    void train_k1_sigmoid(
-            cg_index n0,
-            cg_index n1,
-            const double* dot,
-            cg_index dot_s0,
-            cg_index dot_s1,
-            const double* b,
-            cg_index b_s0,
-            double* sigmoid,
-            cg_index sigmoid_s0,
-            cg_index sigmoid_s1);
-    void train_k3_mul(
-            cg_index n0,
-            cg_index n1,
-            const double* dot_1,
-            cg_index dot_1_s0,
-            cg_index dot_1_s1,
-            const double* b_1,
-            cg_index b_1_s0,
-            const double* dimshuffle,
-            cg_index dimshuffle_s1,
-            double* mul,
-            cg_index mul_s0,
-            cg_index mul_s1,
-            double* sum,
-            double* sum_1,
-            cg_index sum_1_s0);
-    void train_k5_mul(
-            cg_index n0,
-            cg_index n1,
-            const double* sigmoid,
-            cg_index sigmoid_s0,
-            cg_index sigmoid_s1,
-            const double* dot_2,
-            cg_index dot_2_s0,
-            cg_index dot_2_s1,
-            double* mul_1,
-            cg_index mul_1_s0,
-            cg_index mul_1_s1,
-            double* sum_2,
-            cg_index sum_2_s0);
-    void train_k7_add(
-            cg_index n0,
-            cg_index n1,
-            const double* shared,
-            cg_index shared_s0,
-            cg_index shared_s1,
-            const double* W,
-            cg_index W_s0,
-            cg_index W_s1,
-            double* sub,
-            cg_index sub_s0,
-            cg_index sub_s1,
-            double* add,
-            cg_index add_s0,
-            cg_index add_s1);
-    void train_k8_add(
-            cg_index n0,
-            cg_index n1,
-            const double* shared_1,
-            cg_index shared_1_s0,
-            const double* b,
-            cg_index b_s0,
-            double* sub_1,
-            cg_index sub_1_s0,
-            const double* sum_2,
-            cg_index sum_2_s0,
-            double* add_1,
-            cg_index add_1_s0);
-    void train_k10_add(
-            cg_index n0,
-            cg_index n1,
-            const double* shared_2,
-            cg_index shared_2_s0,
-            cg_index shared_2_s1,
-            const double* W_1,
-            cg_index W_1_s0,
-            cg_index W_1_s1,
-            double* sub_2,
-            cg_index sub_2_s0,
-            cg_index sub_2_s1,
-            double* add_2,
-            cg_index add_2_s0,
-            cg_index add_2_s1);
-    void train_k11_add(
-            cg_index n0,
-            cg_index n1,
-            const double* shared_3,
-            cg_index shared_3_s0,
-            const double* b_1,
-            cg_index b_1_s0,
-            double* sub_3,
-            cg_index sub_3_s0,
-            const double* sum_1,
-            cg_index sum_1_s0,
-            double* add_3,
-            cg_index add_3_s0);
-    #else
-    CODEGEN_KERNELS_BEGIN
-
-    /* (dot + b)   [examples/mlp/model.py:24] */
-    /* sigmoid((dot + b))   [examples/mlp/model.py:25] */
-    CODEGEN_KERNEL void train_k1_sigmoid(
-            cg_index n0,
-            cg_index n1,
-            const double* dot,
-            cg_index dot_s0,
-            cg_index dot_s1,
-            const double* b,
-            cg_index b_s0,
-            double* sigmoid,
-            cg_index sigmoid_s0,
-            cg_index sigmoid_s1) {
-        if (n1 == 1 && dot_s0 == 1 && b_s0 == 1 && sigmoid_s0 == 1) {
-            #pragma omp simd
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                double t0 = (dot[i0] + b[i0]);
-                double t1 = ((double)1 / (1 + exp(-t0)));
-                sigmoid[i0] = t1;
-            }
-        } else {
-            if (dot_s1 == 1 && sigmoid_s1 == 1) {
-                if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
-                    #pragma omp parallel for schedule(static)
-                    for (cg_index i0 = 0; i0 < n0; i0++) {
-                        for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
-                            const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                            double cgb0[256];
-                            #pragma omp simd
-                            for (cg_index j1 = 0; j1 < blen1; j1++) {
-                                const cg_index i1 = blk1 + j1;
-                                double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
-                                cgb0[j1] = exp(-t0);
-                            }
-                            #pragma omp simd
-                            for (cg_index j1 = 0; j1 < blen1; j1++) {
-                                const cg_index i1 = blk1 + j1;
-                                double t1 = ((double)1 / (1 + cgb0[j1]));
-                                sigmoid[i0 * sigmoid_s0 + i1] = t1;
-                            }
-                        }
-                    }
-                } else {
-                    for (cg_index i0 = 0; i0 < n0; i0++) {
-                        for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
-                            const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                            double cgb0[256];
-                            #pragma omp simd
-                            for (cg_index j1 = 0; j1 < blen1; j1++) {
-                                const cg_index i1 = blk1 + j1;
-                                double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
-                                cgb0[j1] = exp(-t0);
-                            }
-                            #pragma omp simd
-                            for (cg_index j1 = 0; j1 < blen1; j1++) {
-                                const cg_index i1 = blk1 + j1;
-                                double t1 = ((double)1 / (1 + cgb0[j1]));
-                                sigmoid[i0 * sigmoid_s0 + i1] = t1;
-                            }
-                        }
-                    }
-                }
-            } else {
-                for (cg_index i0 = 0; i0 < n0; i0++) {
-                    for (cg_index i1 = 0; i1 < n1; i1++) {
-                        double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
-                        double t1 = ((double)1 / (1 + exp(-t0)));
-                        sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
-                    }
-                }
-            }
-        }
-    }
-
-    /* (dot_1 + b_1)   [examples/mlp/model.py:24] */
-    /* sigmoid((dot_1 + b_1))   [examples/mlp/model.py:25] */
-    /* (sigmoid((dot_1 + b_1)) - dimshuffle)   [examples/mlp/model.py:44] */
-    /* ((sigmoid((dot_1 + b_1)) - dimshuffle) * (sigmoid((dot_1 + b_1)) - dimshuffle))   [examples/mlp/model.py:44] */
-    /* (TensorConstant{2.0} * (sigmoid((dot_1 + b_1)) - dimshuffle))   [examples/mlp/model.py:44 (grad of pow)] */
-    /* (TensorConstant{1} - sigmoid((dot_1 + b_1)))   [examples/mlp/model.py:25 (grad of sigmoid)] */
-    /* (sigmoid((dot_1 + b_1)) * (TensorConstant{1} - sigmoid((dot_1 + b_1))))   [examples/mlp/model.py:25 (grad of sigmoid)] */
-    /* ((TensorConstant{2.0} * (sigmoid((dot_1 + b_1)) - dimshuffle)) * (sigmoid((dot_1 + b_1)...   [examples/mlp/model.py:25 (grad of sigmoid)] */
-    /* sum(((sigmoid((dot_1 + b_1)) - dimshuffle) * (sigmoid((dot_1 + b_1)) - dimshuffle)))   [examples/mlp/model.py:44] */
-    /* sum(mul, axis=[1], keepdims=True)   [examples/mlp/model.py:24 (grad of add)] */
-    CODEGEN_KERNEL void train_k3_mul(
-            cg_index n0,
-            cg_index n1,
-            const double* dot_1,
-            cg_index dot_1_s0,
-            cg_index dot_1_s1,
-            const double* b_1,
-            cg_index b_1_s0,
-            const double* dimshuffle,
-            cg_index dimshuffle_s1,
-            double* mul,
-            cg_index mul_s0,
-            cg_index mul_s1,
-            double* sum,
-            double* sum_1,
-            cg_index sum_1_s0) {
-        if (dot_1_s1 == 1 && dimshuffle_s1 == 1 && mul_s1 == 1) {
-            sum[0] = 0;
-            for (cg_index i0 = 0; i0 < n0; i0++)
-                sum_1[i0 * sum_1_s0] = 0;
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                double acc0 = 0;
-                double acc1 = 0;
-                for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
-                    const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                    double cgb0[256];
-                    #pragma omp simd
-                    for (cg_index j1 = 0; j1 < blen1; j1++) {
-                        const cg_index i1 = blk1 + j1;
-                        double t0 = (dot_1[i0 * dot_1_s0 + i1] + b_1[i0 * b_1_s0]);
-                        cgb0[j1] = exp(-t0);
-                    }
-                    #pragma omp simd reduction(+:acc0) reduction(+:acc1)
-                    for (cg_index j1 = 0; j1 < blen1; j1++) {
-                        const cg_index i1 = blk1 + j1;
-                        double t1 = ((double)1 / (1 + cgb0[j1]));
-                        double t2 = (t1 - dimshuffle[i1]);
-                        double t3 = (t2 * t2);
-                        double t4 = (2.0 * t2);
-                        double t5 = (1.0 - t1);
-                        double t6 = (t1 * t5);
-                        double t7 = (t4 * t6);
-                        double t8 = t3;
-                        double t9 = t7;
-                        mul[i0 * mul_s0 + i1] = t7;
-                        acc0 = acc0 + t8;
-                        acc1 = acc1 + t9;
-                    }
-                }
-                sum[0] = sum[0] + acc0;
-                sum_1[i0 * sum_1_s0] = sum_1[i0 * sum_1_s0] + acc1;
-            }
-        } else {
-            sum[0] = 0;
-            for (cg_index i0 = 0; i0 < n0; i0++)
-                sum_1[i0 * sum_1_s0] = 0;
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                double acc0 = 0;
-                double acc1 = 0;
-                for (cg_index i1 = 0; i1 < n1; i1++) {
-                    double t0 = (dot_1[i0 * dot_1_s0 + i1 * dot_1_s1] + b_1[i0 * b_1_s0]);
-                    double t1 = ((double)1 / (1 + exp(-t0)));
-                    double t2 = (t1 - dimshuffle[i1 * dimshuffle_s1]);
-                    double t3 = (t2 * t2);
-                    double t4 = (2.0 * t2);
-                    double t5 = (1.0 - t1);
-                    double t6 = (t1 * t5);
-                    double t7 = (t4 * t6);
-                    double t8 = t3;
-                    double t9 = t7;
-                    mul[i0 * mul_s0 + i1 * mul_s1] = t7;
-                    acc0 = acc0 + t8;
-                    acc1 = acc1 + t9;
-                }
-                sum[0] = sum[0] + acc0;
-                sum_1[i0 * sum_1_s0] = sum_1[i0 * sum_1_s0] + acc1;
-            }
-        }
-    }
-
-    /* (TensorConstant{1} - sigmoid)   [examples/mlp/model.py:25 (grad of sigmoid)] */
-    /* (sigmoid * (TensorConstant{1} - sigmoid))   [examples/mlp/model.py:25 (grad of sigmoid)] */
-    /* (dot_2 * (sigmoid * (TensorConstant{1} - sigmoid)))   [examples/mlp/model.py:25 (grad of sigmoid)] */
-    /* sum(mul_1, axis=[1], keepdims=True)   [examples/mlp/model.py:24 (grad of add)] */
-    CODEGEN_KERNEL void train_k5_mul(
-            cg_index n0,
-            cg_index n1,
-            const double* sigmoid,
-            cg_index sigmoid_s0,
-            cg_index sigmoid_s1,
-            const double* dot_2,
-            cg_index dot_2_s0,
-            cg_index dot_2_s1,
-            double* mul_1,
-            cg_index mul_1_s0,
-            cg_index mul_1_s1,
-            double* sum_2,
-            cg_index sum_2_s0) {
-        if (sigmoid_s1 == 1 && dot_2_s1 == 1 && mul_1_s1 == 1) {
-            for (cg_index i0 = 0; i0 < n0; i0++)
-                sum_2[i0 * sum_2_s0] = 0;
-            if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
-                #pragma omp parallel for schedule(static)
-                for (cg_index i0 = 0; i0 < n0; i0++) {
-                    double acc0 = 0;
-                    #pragma omp simd reduction(+:acc0)
-                    for (cg_index i1 = 0; i1 < n1; i1++) {
-                        double t0 = (1.0 - sigmoid[i0 * sigmoid_s0 + i1]);
-                        double t1 = (sigmoid[i0 * sigmoid_s0 + i1] * t0);
-                        double t2 = (dot_2[i0 * dot_2_s0 + i1] * t1);
-                        double t3 = t2;
-                        mul_1[i0 * mul_1_s0 + i1] = t2;
-                        acc0 = acc0 + t3;
-                    }
-                    sum_2[i0 * sum_2_s0] = sum_2[i0 * sum_2_s0] + acc0;
-                }
-            } else {
-                for (cg_index i0 = 0; i0 < n0; i0++) {
-                    double acc0 = 0;
-                    #pragma omp simd reduction(+:acc0)
-                    for (cg_index i1 = 0; i1 < n1; i1++) {
-                        double t0 = (1.0 - sigmoid[i0 * sigmoid_s0 + i1]);
-                        double t1 = (sigmoid[i0 * sigmoid_s0 + i1] * t0);
-                        double t2 = (dot_2[i0 * dot_2_s0 + i1] * t1);
-                        double t3 = t2;
-                        mul_1[i0 * mul_1_s0 + i1] = t2;
-                        acc0 = acc0 + t3;
-                    }
-                    sum_2[i0 * sum_2_s0] = sum_2[i0 * sum_2_s0] + acc0;
-                }
-            }
-        } else {
-            for (cg_index i0 = 0; i0 < n0; i0++)
-                sum_2[i0 * sum_2_s0] = 0;
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                double acc0 = 0;
-                for (cg_index i1 = 0; i1 < n1; i1++) {
-                    double t0 = (1.0 - sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1]);
-                    double t1 = (sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] * t0);
-                    double t2 = (dot_2[i0 * dot_2_s0 + i1 * dot_2_s1] * t1);
-                    double t3 = t2;
-                    mul_1[i0 * mul_1_s0 + i1 * mul_1_s1] = t2;
-                    acc0 = acc0 + t3;
-                }
-                sum_2[i0 * sum_2_s0] = sum_2[i0 * sum_2_s0] + acc0;
-            }
-        }
-    }
-
-    /* (TensorConstant{0.01} * shared)   [examples/mlp/model.py:52] */
-    /* (W - (TensorConstant{0.01} * shared))   [examples/mlp/model.py:52] */
-    /* (TensorConstant{0.9} * shared)   [examples/mlp/model.py:54] */
-    /* (TensorConstant{0.9} * shared), to which the product after this loop adds 0.1 * dot(mul_1, mlp_input.T)   [examples/mlp/model.py:54] */
-    CODEGEN_KERNEL void train_k7_add(
-            cg_index n0,
-            cg_index n1,
-            const double* shared,
-            cg_index shared_s0,
-            cg_index shared_s1,
-            const double* W,
-            cg_index W_s0,
-            cg_index W_s1,
-            double* sub,
-            cg_index sub_s0,
-            cg_index sub_s1,
-            double* add,
-            cg_index add_s0,
-            cg_index add_s1) {
-        if (n1 == 1 && shared_s0 == 1 && W_s0 == 1 && sub_s0 == 1 && add_s0 == 1) {
-            #pragma omp simd
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                double t0 = (0.01 * shared[i0]);
-                double t1 = (W[i0] - t0);
-                double t2 = (0.9 * shared[i0]);
-                double t4 = t2;
-                sub[i0] = t1;
-                add[i0] = t4;
-            }
-        } else {
-            if (shared_s1 == 1 && W_s1 == 1 && sub_s1 == 1 && add_s1 == 1) {
-                if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
-                    #pragma omp parallel for schedule(static)
-                    for (cg_index i0 = 0; i0 < n0; i0++) {
-                        #pragma omp simd
-                        for (cg_index i1 = 0; i1 < n1; i1++) {
-                            double t0 = (0.01 * shared[i0 * shared_s0 + i1]);
-                            double t1 = (W[i0 * W_s0 + i1] - t0);
-                            double t2 = (0.9 * shared[i0 * shared_s0 + i1]);
-                            double t4 = t2;
-                            sub[i0 * sub_s0 + i1] = t1;
-                            add[i0 * add_s0 + i1] = t4;
-                        }
-                    }
-                } else {
-                    for (cg_index i0 = 0; i0 < n0; i0++) {
-                        #pragma omp simd
-                        for (cg_index i1 = 0; i1 < n1; i1++) {
-                            double t0 = (0.01 * shared[i0 * shared_s0 + i1]);
-                            double t1 = (W[i0 * W_s0 + i1] - t0);
-                            double t2 = (0.9 * shared[i0 * shared_s0 + i1]);
-                            double t4 = t2;
-                            sub[i0 * sub_s0 + i1] = t1;
-                            add[i0 * add_s0 + i1] = t4;
-                        }
-                    }
-                }
-            } else {
-                for (cg_index i0 = 0; i0 < n0; i0++) {
-                    for (cg_index i1 = 0; i1 < n1; i1++) {
-                        double t0 = (0.01 * shared[i0 * shared_s0 + i1 * shared_s1]);
-                        double t1 = (W[i0 * W_s0 + i1 * W_s1] - t0);
-                        double t2 = (0.9 * shared[i0 * shared_s0 + i1 * shared_s1]);
-                        double t4 = t2;
-                        sub[i0 * sub_s0 + i1 * sub_s1] = t1;
-                        add[i0 * add_s0 + i1 * add_s1] = t4;
-                    }
-                }
-            }
-        }
-    }
-
-    /* (TensorConstant{0.01} * shared_1)   [examples/mlp/model.py:52] */
-    /* (b - (TensorConstant{0.01} * shared_1))   [examples/mlp/model.py:52] */
-    /* (TensorConstant{0.9} * shared_1)   [examples/mlp/model.py:54] */
-    /* (TensorConstant{0.09999999999999998} * sum_2)   [examples/mlp/model.py:54] */
-    /* ((TensorConstant{0.9} * shared_1) + (TensorConstant{0.09999999999999998} * sum_2))   [examples/mlp/model.py:54] */
-    CODEGEN_KERNEL void train_k8_add(
-            cg_index n0,
-            cg_index n1,
-            const double* shared_1,
-            cg_index shared_1_s0,
-            const double* b,
-            cg_index b_s0,
-            double* sub_1,
-            cg_index sub_1_s0,
-            const double* sum_2,
-            cg_index sum_2_s0,
-            double* add_1,
-            cg_index add_1_s0) {
-        if (n1 == 1 && shared_1_s0 == 1 && b_s0 == 1 && sub_1_s0 == 1 && sum_2_s0 == 1 && add_1_s0 == 1) {
-            #pragma omp simd
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                double t0 = (0.01 * shared_1[i0]);
-                double t1 = (b[i0] - t0);
-                double t2 = (0.9 * shared_1[i0]);
-                double t3 = (0.09999999999999998 * sum_2[i0]);
-                double t4 = (t2 + t3);
-                sub_1[i0] = t1;
-                add_1[i0] = t4;
-            }
-        } else {
-            if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
-                #pragma omp parallel for schedule(static)
-                for (cg_index i0 = 0; i0 < n0; i0++) {
-                    #pragma omp simd
-                    for (cg_index i1 = 0; i1 < n1; i1++) {
-                        double t0 = (0.01 * shared_1[i0 * shared_1_s0]);
-                        double t1 = (b[i0 * b_s0] - t0);
-                        double t2 = (0.9 * shared_1[i0 * shared_1_s0]);
-                        double t3 = (0.09999999999999998 * sum_2[i0 * sum_2_s0]);
-                        double t4 = (t2 + t3);
-                        sub_1[i0 * sub_1_s0] = t1;
-                        add_1[i0 * add_1_s0] = t4;
-                    }
-                }
-            } else {
-                for (cg_index i0 = 0; i0 < n0; i0++) {
-                    #pragma omp simd
-                    for (cg_index i1 = 0; i1 < n1; i1++) {
-                        double t0 = (0.01 * shared_1[i0 * shared_1_s0]);
-                        double t1 = (b[i0 * b_s0] - t0);
-                        double t2 = (0.9 * shared_1[i0 * shared_1_s0]);
-                        double t3 = (0.09999999999999998 * sum_2[i0 * sum_2_s0]);
-                        double t4 = (t2 + t3);
-                        sub_1[i0 * sub_1_s0] = t1;
-                        add_1[i0 * add_1_s0] = t4;
-                    }
-                }
-            }
-        }
-    }
-
-    /* (TensorConstant{0.01} * shared_2)   [examples/mlp/model.py:52] */
-    /* (W_1 - (TensorConstant{0.01} * shared_2))   [examples/mlp/model.py:52] */
-    /* (TensorConstant{0.9} * shared_2)   [examples/mlp/model.py:54] */
-    /* (TensorConstant{0.9} * shared_2), to which the product after this loop adds 0.1 * dot(mul, sigmoid.T)   [examples/mlp/model.py:54] */
-    CODEGEN_KERNEL void train_k10_add(
-            cg_index n0,
-            cg_index n1,
-            const double* shared_2,
-            cg_index shared_2_s0,
-            cg_index shared_2_s1,
-            const double* W_1,
-            cg_index W_1_s0,
-            cg_index W_1_s1,
-            double* sub_2,
-            cg_index sub_2_s0,
-            cg_index sub_2_s1,
-            double* add_2,
-            cg_index add_2_s0,
-            cg_index add_2_s1) {
-        if (n1 == 1 && shared_2_s0 == 1 && W_1_s0 == 1 && sub_2_s0 == 1 && add_2_s0 == 1) {
-            #pragma omp simd
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                double t0 = (0.01 * shared_2[i0]);
-                double t1 = (W_1[i0] - t0);
-                double t2 = (0.9 * shared_2[i0]);
-                double t4 = t2;
-                sub_2[i0] = t1;
-                add_2[i0] = t4;
-            }
-        } else {
-            if (shared_2_s1 == 1 && W_1_s1 == 1 && sub_2_s1 == 1 && add_2_s1 == 1) {
-                if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
-                    #pragma omp parallel for schedule(static)
-                    for (cg_index i0 = 0; i0 < n0; i0++) {
-                        #pragma omp simd
-                        for (cg_index i1 = 0; i1 < n1; i1++) {
-                            double t0 = (0.01 * shared_2[i0 * shared_2_s0 + i1]);
-                            double t1 = (W_1[i0 * W_1_s0 + i1] - t0);
-                            double t2 = (0.9 * shared_2[i0 * shared_2_s0 + i1]);
-                            double t4 = t2;
-                            sub_2[i0 * sub_2_s0 + i1] = t1;
-                            add_2[i0 * add_2_s0 + i1] = t4;
-                        }
-                    }
-                } else {
-                    for (cg_index i0 = 0; i0 < n0; i0++) {
-                        #pragma omp simd
-                        for (cg_index i1 = 0; i1 < n1; i1++) {
-                            double t0 = (0.01 * shared_2[i0 * shared_2_s0 + i1]);
-                            double t1 = (W_1[i0 * W_1_s0 + i1] - t0);
-                            double t2 = (0.9 * shared_2[i0 * shared_2_s0 + i1]);
-                            double t4 = t2;
-                            sub_2[i0 * sub_2_s0 + i1] = t1;
-                            add_2[i0 * add_2_s0 + i1] = t4;
-                        }
-                    }
-                }
-            } else {
-                for (cg_index i0 = 0; i0 < n0; i0++) {
-                    for (cg_index i1 = 0; i1 < n1; i1++) {
-                        double t0 = (0.01 * shared_2[i0 * shared_2_s0 + i1 * shared_2_s1]);
-                        double t1 = (W_1[i0 * W_1_s0 + i1 * W_1_s1] - t0);
-                        double t2 = (0.9 * shared_2[i0 * shared_2_s0 + i1 * shared_2_s1]);
-                        double t4 = t2;
-                        sub_2[i0 * sub_2_s0 + i1 * sub_2_s1] = t1;
-                        add_2[i0 * add_2_s0 + i1 * add_2_s1] = t4;
-                    }
-                }
-            }
-        }
-    }
-
-    /* (TensorConstant{0.01} * shared_3)   [examples/mlp/model.py:52] */
-    /* (b_1 - (TensorConstant{0.01} * shared_3))   [examples/mlp/model.py:52] */
-    /* (TensorConstant{0.9} * shared_3)   [examples/mlp/model.py:54] */
-    /* (TensorConstant{0.09999999999999998} * sum_1)   [examples/mlp/model.py:54] */
-    /* ((TensorConstant{0.9} * shared_3) + (TensorConstant{0.09999999999999998} * sum_1))   [examples/mlp/model.py:54] */
-    CODEGEN_KERNEL void train_k11_add(
-            cg_index n0,
-            cg_index n1,
-            const double* shared_3,
-            cg_index shared_3_s0,
-            const double* b_1,
-            cg_index b_1_s0,
-            double* sub_3,
-            cg_index sub_3_s0,
-            const double* sum_1,
-            cg_index sum_1_s0,
-            double* add_3,
-            cg_index add_3_s0) {
-        if (n1 == 1 && shared_3_s0 == 1 && b_1_s0 == 1 && sub_3_s0 == 1 && sum_1_s0 == 1 && add_3_s0 == 1) {
-            #pragma omp simd
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                double t0 = (0.01 * shared_3[i0]);
-                double t1 = (b_1[i0] - t0);
-                double t2 = (0.9 * shared_3[i0]);
-                double t3 = (0.09999999999999998 * sum_1[i0]);
-                double t4 = (t2 + t3);
-                sub_3[i0] = t1;
-                add_3[i0] = t4;
-            }
-        } else {
-            if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
-                #pragma omp parallel for schedule(static)
-                for (cg_index i0 = 0; i0 < n0; i0++) {
-                    #pragma omp simd
-                    for (cg_index i1 = 0; i1 < n1; i1++) {
-                        double t0 = (0.01 * shared_3[i0 * shared_3_s0]);
-                        double t1 = (b_1[i0 * b_1_s0] - t0);
-                        double t2 = (0.9 * shared_3[i0 * shared_3_s0]);
-                        double t3 = (0.09999999999999998 * sum_1[i0 * sum_1_s0]);
-                        double t4 = (t2 + t3);
-                        sub_3[i0 * sub_3_s0] = t1;
-                        add_3[i0 * add_3_s0] = t4;
-                    }
-                }
-            } else {
-                for (cg_index i0 = 0; i0 < n0; i0++) {
-                    #pragma omp simd
-                    for (cg_index i1 = 0; i1 < n1; i1++) {
-                        double t0 = (0.01 * shared_3[i0 * shared_3_s0]);
-                        double t1 = (b_1[i0 * b_1_s0] - t0);
-                        double t2 = (0.9 * shared_3[i0 * shared_3_s0]);
-                        double t3 = (0.09999999999999998 * sum_1[i0 * sum_1_s0]);
-                        double t4 = (t2 + t3);
-                        sub_3[i0 * sub_3_s0] = t1;
-                        add_3[i0 * add_3_s0] = t4;
-                    }
-                }
-            }
-        }
-    }
-    CODEGEN_KERNELS_END
-    #endif
-    """
-    void train_k1_sigmoid(
-            cg_index n0,
-            cg_index n1,
-            const double* dot,
-            cg_index dot_s0,
-            cg_index dot_s1,
-            const double* b,
-            cg_index b_s0,
-            double* sigmoid,
-            cg_index sigmoid_s0,
-            cg_index sigmoid_s1) nogil
-    void train_k3_mul(
-            cg_index n0,
-            cg_index n1,
-            const double* dot_1,
-            cg_index dot_1_s0,
-            cg_index dot_1_s1,
-            const double* b_1,
-            cg_index b_1_s0,
-            const double* dimshuffle,
-            cg_index dimshuffle_s1,
-            double* mul,
-            cg_index mul_s0,
-            cg_index mul_s1,
-            double* sum,
-            double* sum_1,
-            cg_index sum_1_s0) nogil
-    void train_k5_mul(
-            cg_index n0,
-            cg_index n1,
-            const double* sigmoid,
-            cg_index sigmoid_s0,
-            cg_index sigmoid_s1,
-            const double* dot_2,
-            cg_index dot_2_s0,
-            cg_index dot_2_s1,
-            double* mul_1,
-            cg_index mul_1_s0,
-            cg_index mul_1_s1,
-            double* sum_2,
-            cg_index sum_2_s0) nogil
-    void train_k7_add(
-            cg_index n0,
-            cg_index n1,
-            const double* shared,
-            cg_index shared_s0,
-            cg_index shared_s1,
-            const double* W,
-            cg_index W_s0,
-            cg_index W_s1,
-            double* sub,
-            cg_index sub_s0,
-            cg_index sub_s1,
-            double* add,
-            cg_index add_s0,
-            cg_index add_s1) nogil
-    void train_k8_add(
-            cg_index n0,
-            cg_index n1,
-            const double* shared_1,
-            cg_index shared_1_s0,
-            const double* b,
-            cg_index b_s0,
-            double* sub_1,
-            cg_index sub_1_s0,
-            const double* sum_2,
-            cg_index sum_2_s0,
-            double* add_1,
-            cg_index add_1_s0) nogil
-    void train_k10_add(
-            cg_index n0,
-            cg_index n1,
-            const double* shared_2,
-            cg_index shared_2_s0,
-            cg_index shared_2_s1,
-            const double* W_1,
-            cg_index W_1_s0,
-            cg_index W_1_s1,
-            double* sub_2,
-            cg_index sub_2_s0,
-            cg_index sub_2_s1,
-            double* add_2,
-            cg_index add_2_s0,
-            cg_index add_2_s1) nogil
-    void train_k11_add(
-            cg_index n0,
-            cg_index n1,
-            const double* shared_3,
-            cg_index shared_3_s0,
-            const double* b_1,
-            cg_index b_1_s0,
-            double* sub_3,
-            cg_index sub_3_s0,
-            const double* sum_1,
-            cg_index sum_1_s0,
-            double* add_3,
-            cg_index add_3_s0) nogil
 
 
 _WORKSPACE_train = threading.local()
@@ -1932,34 +855,44 @@ cdef tuple _run_train(W, b, W_1, b_1, shared, shared_1, shared_2, shared_3, mlp_
     add_2 = _reuse(_spare_arrays[5], NPY_FLOAT64, 2, shared_2_n0, shared_2_n1, 0, 0)
     sub_3 = _reuse(_spare_arrays[6], NPY_FLOAT64, 2, b_1_n0, 1, 0, 0)
     add_3 = _reuse(_spare_arrays[7], NPY_FLOAT64, 2, shared_3_n0, 1, 0, 0)
-    dimshuffle = mlp_target[None, :]
-    cdef double* W_p = <double*>_data(W)
-    cdef Py_ssize_t W_s0 = _stride(W, 0, sizeof(double))
-    cdef Py_ssize_t W_s1 = _stride(W, 1, sizeof(double))
     cdef double* mlp_input_p = <double*>_data(mlp_input)
     cdef Py_ssize_t mlp_input_s0 = _stride(mlp_input, 0, sizeof(double))
     cdef Py_ssize_t mlp_input_s1 = _stride(mlp_input, 1, sizeof(double))
-    cdef double* dot_p = <double*>_data(dot)
-    cdef Py_ssize_t dot_s0 = _stride(dot, 0, sizeof(double))
-    cdef Py_ssize_t dot_s1 = _stride(dot, 1, sizeof(double))
+    cdef double* mlp_target_p = <double*>_data(mlp_target)
+    cdef Py_ssize_t mlp_target_s0 = _stride(mlp_target, 0, sizeof(double))
+    cdef double* W_p = <double*>_data(W)
+    cdef Py_ssize_t W_s0 = _stride(W, 0, sizeof(double))
+    cdef Py_ssize_t W_s1 = _stride(W, 1, sizeof(double))
     cdef double* b_p = <double*>_data(b)
     cdef Py_ssize_t b_s0 = _stride(b, 0, sizeof(double))
     cdef Py_ssize_t b_s1 = _stride(b, 1, sizeof(double))
-    cdef double* sigmoid_p = <double*>_data(sigmoid)
-    cdef Py_ssize_t sigmoid_s0 = _stride(sigmoid, 0, sizeof(double))
-    cdef Py_ssize_t sigmoid_s1 = _stride(sigmoid, 1, sizeof(double))
     cdef double* W_1_p = <double*>_data(W_1)
     cdef Py_ssize_t W_1_s0 = _stride(W_1, 0, sizeof(double))
     cdef Py_ssize_t W_1_s1 = _stride(W_1, 1, sizeof(double))
-    cdef double* dot_1_p = <double*>_data(dot_1)
-    cdef Py_ssize_t dot_1_s0 = _stride(dot_1, 0, sizeof(double))
-    cdef Py_ssize_t dot_1_s1 = _stride(dot_1, 1, sizeof(double))
     cdef double* b_1_p = <double*>_data(b_1)
     cdef Py_ssize_t b_1_s0 = _stride(b_1, 0, sizeof(double))
     cdef Py_ssize_t b_1_s1 = _stride(b_1, 1, sizeof(double))
-    cdef double* dimshuffle_p = <double*>_data(dimshuffle)
-    cdef Py_ssize_t dimshuffle_s0 = _stride(dimshuffle, 0, sizeof(double))
-    cdef Py_ssize_t dimshuffle_s1 = _stride(dimshuffle, 1, sizeof(double))
+    cdef double* shared_p = <double*>_data(shared)
+    cdef Py_ssize_t shared_s0 = _stride(shared, 0, sizeof(double))
+    cdef Py_ssize_t shared_s1 = _stride(shared, 1, sizeof(double))
+    cdef double* shared_1_p = <double*>_data(shared_1)
+    cdef Py_ssize_t shared_1_s0 = _stride(shared_1, 0, sizeof(double))
+    cdef Py_ssize_t shared_1_s1 = _stride(shared_1, 1, sizeof(double))
+    cdef double* shared_2_p = <double*>_data(shared_2)
+    cdef Py_ssize_t shared_2_s0 = _stride(shared_2, 0, sizeof(double))
+    cdef Py_ssize_t shared_2_s1 = _stride(shared_2, 1, sizeof(double))
+    cdef double* shared_3_p = <double*>_data(shared_3)
+    cdef Py_ssize_t shared_3_s0 = _stride(shared_3, 0, sizeof(double))
+    cdef Py_ssize_t shared_3_s1 = _stride(shared_3, 1, sizeof(double))
+    cdef double* dot_p = <double*>_data(dot)
+    cdef Py_ssize_t dot_s0 = _stride(dot, 0, sizeof(double))
+    cdef Py_ssize_t dot_s1 = _stride(dot, 1, sizeof(double))
+    cdef double* sigmoid_p = <double*>_data(sigmoid)
+    cdef Py_ssize_t sigmoid_s0 = _stride(sigmoid, 0, sizeof(double))
+    cdef Py_ssize_t sigmoid_s1 = _stride(sigmoid, 1, sizeof(double))
+    cdef double* dot_1_p = <double*>_data(dot_1)
+    cdef Py_ssize_t dot_1_s0 = _stride(dot_1, 0, sizeof(double))
+    cdef Py_ssize_t dot_1_s1 = _stride(dot_1, 1, sizeof(double))
     cdef double* mul_p = <double*>_data(mul)
     cdef Py_ssize_t mul_s0 = _stride(mul, 0, sizeof(double))
     cdef Py_ssize_t mul_s1 = _stride(mul, 1, sizeof(double))
@@ -1976,58 +909,43 @@ cdef tuple _run_train(W, b, W_1, b_1, shared, shared_1, shared_2, shared_3, mlp_
     cdef double* sum_2_p = <double*>_data(sum_2)
     cdef Py_ssize_t sum_2_s0 = _stride(sum_2, 0, sizeof(double))
     cdef Py_ssize_t sum_2_s1 = _stride(sum_2, 1, sizeof(double))
-    cdef double* shared_p = <double*>_data(shared)
-    cdef Py_ssize_t shared_s0 = _stride(shared, 0, sizeof(double))
-    cdef Py_ssize_t shared_s1 = _stride(shared, 1, sizeof(double))
     cdef double* sub_p = <double*>_data(sub)
     cdef Py_ssize_t sub_s0 = _stride(sub, 0, sizeof(double))
     cdef Py_ssize_t sub_s1 = _stride(sub, 1, sizeof(double))
     cdef double* add_p = <double*>_data(add)
     cdef Py_ssize_t add_s0 = _stride(add, 0, sizeof(double))
     cdef Py_ssize_t add_s1 = _stride(add, 1, sizeof(double))
-    cdef double* shared_1_p = <double*>_data(shared_1)
-    cdef Py_ssize_t shared_1_s0 = _stride(shared_1, 0, sizeof(double))
-    cdef Py_ssize_t shared_1_s1 = _stride(shared_1, 1, sizeof(double))
     cdef double* sub_1_p = <double*>_data(sub_1)
     cdef Py_ssize_t sub_1_s0 = _stride(sub_1, 0, sizeof(double))
     cdef Py_ssize_t sub_1_s1 = _stride(sub_1, 1, sizeof(double))
     cdef double* add_1_p = <double*>_data(add_1)
     cdef Py_ssize_t add_1_s0 = _stride(add_1, 0, sizeof(double))
     cdef Py_ssize_t add_1_s1 = _stride(add_1, 1, sizeof(double))
-    cdef double* shared_2_p = <double*>_data(shared_2)
-    cdef Py_ssize_t shared_2_s0 = _stride(shared_2, 0, sizeof(double))
-    cdef Py_ssize_t shared_2_s1 = _stride(shared_2, 1, sizeof(double))
     cdef double* sub_2_p = <double*>_data(sub_2)
     cdef Py_ssize_t sub_2_s0 = _stride(sub_2, 0, sizeof(double))
     cdef Py_ssize_t sub_2_s1 = _stride(sub_2, 1, sizeof(double))
     cdef double* add_2_p = <double*>_data(add_2)
     cdef Py_ssize_t add_2_s0 = _stride(add_2, 0, sizeof(double))
     cdef Py_ssize_t add_2_s1 = _stride(add_2, 1, sizeof(double))
-    cdef double* shared_3_p = <double*>_data(shared_3)
-    cdef Py_ssize_t shared_3_s0 = _stride(shared_3, 0, sizeof(double))
-    cdef Py_ssize_t shared_3_s1 = _stride(shared_3, 1, sizeof(double))
     cdef double* sub_3_p = <double*>_data(sub_3)
     cdef Py_ssize_t sub_3_s0 = _stride(sub_3, 0, sizeof(double))
     cdef Py_ssize_t sub_3_s1 = _stride(sub_3, 1, sizeof(double))
     cdef double* add_3_p = <double*>_data(add_3)
     cdef Py_ssize_t add_3_s0 = _stride(add_3, 0, sizeof(double))
     cdef Py_ssize_t add_3_s1 = _stride(add_3, 1, sizeof(double))
-    cdef int _blas_threads
-    with nogil:
-        _blas_threads = cg_blas_enter()  # BLAS on this call's threads (blas_access)
-        cg_gemm_d(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0)  # dot(W, mlp_input)
-        train_k1_sigmoid(W_n0, mlp_input_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1)  # sigmoid((dot + b))
-        cg_gemm_d(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0)  # dot(W_1, sigmoid)
-        train_k3_mul(W_1_n0, mlp_input_n1, dot_1_p, dot_1_s0, dot_1_s1, b_1_p, b_1_s0, dimshuffle_p, dimshuffle_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0)  # sum(mul, axis=[1], keepdims=True)
-        cg_gemm_d(W_1_n1, mlp_input_n1, W_1_n0, W_1_p, W_1_s1, W_1_s0, mul_p, mul_s0, mul_s1, dot_2_p, dot_2_s0)  # dot(W_1.T, mul)
-        train_k5_mul(W_1_n1, mlp_input_n1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_2_p, dot_2_s0, dot_2_s1, mul_1_p, mul_1_s0, mul_1_s1, sum_2_p, sum_2_s0)  # sum(mul_1, axis=[1], keepdims=True)
-        train_k7_add(shared_n0, shared_n1, shared_p, shared_s0, shared_s1, W_p, W_s0, W_s1, sub_p, sub_s0, sub_s1, add_p, add_s0, add_s1)  # (TensorConstant{0.9} * shared), to which the product after this loop adds 0.1 * dot(mul_1, mlp_input.T)
-        cg_gemm_acc_d(W_1_n1, mlp_input_n0, mlp_input_n1, mul_1_p, mul_1_s0, mul_1_s1, mlp_input_p, mlp_input_s1, mlp_input_s0, add_p, add_s0, add_s1, 0.09999999999999998)  # add += 0.1 * dot(mul_1, mlp_input.T)
-        train_k8_add(shared_1_n0, 1, shared_1_p, shared_1_s0, b_p, b_s0, sub_1_p, sub_1_s0, sum_2_p, sum_2_s0, add_1_p, add_1_s0)  # ((TensorConstant{0.9} * shared_1) + (TensorConstant{0.09999999999999998} * sum_2))
-        train_k10_add(shared_2_n0, shared_2_n1, shared_2_p, shared_2_s0, shared_2_s1, W_1_p, W_1_s0, W_1_s1, sub_2_p, sub_2_s0, sub_2_s1, add_2_p, add_2_s0, add_2_s1)  # (TensorConstant{0.9} * shared_2), to which the product after this loop adds 0.1 * dot(mul, sigmoid.T)
-        cg_gemm_acc_d(W_1_n0, W_n0, mlp_input_n1, mul_p, mul_s0, mul_s1, sigmoid_p, sigmoid_s1, sigmoid_s0, add_2_p, add_2_s0, add_2_s1, 0.09999999999999998)  # add_2 += 0.1 * dot(mul, sigmoid.T)
-        train_k11_add(shared_3_n0, 1, shared_3_p, shared_3_s0, b_1_p, b_1_s0, sub_3_p, sub_3_s0, sum_1_p, sum_1_s0, add_3_p, add_3_s0)  # ((TensorConstant{0.9} * shared_3) + (TensorConstant{0.09999999999999998} * sum_1))
-        cg_blas_leave(_blas_threads)
+    with nogil:  # the kernels and products, in mlp_kernels.c
+        cg_step_train(mlp_input_n0, mlp_input_n1, mlp_target_n0, W_n0, W_n1, b_n0, W_1_n0,
+            W_1_n1, b_1_n0, shared_n0, shared_n1, shared_1_n0, shared_2_n0, shared_2_n1,
+            shared_3_n0, mlp_input_p, mlp_input_s0, mlp_input_s1, mlp_target_p, mlp_target_s0,
+            W_p, W_s0, W_s1, b_p, b_s0, b_s1, W_1_p, W_1_s0, W_1_s1, b_1_p, b_1_s0, b_1_s1,
+            shared_p, shared_s0, shared_s1, shared_1_p, shared_1_s0, shared_1_s1, shared_2_p,
+            shared_2_s0, shared_2_s1, shared_3_p, shared_3_s0, shared_3_s1, dot_p, dot_s0,
+            dot_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0, dot_1_s1, mul_p,
+            mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0, sum_1_s1, dot_2_p, dot_2_s0, dot_2_s1,
+            mul_1_p, mul_1_s0, mul_1_s1, sum_2_p, sum_2_s0, sum_2_s1, sub_p, sub_s0, sub_s1,
+            add_p, add_s0, add_s1, sub_1_p, sub_1_s0, sub_1_s1, add_1_p, add_1_s0, add_1_s1,
+            sub_2_p, sub_2_s0, sub_2_s1, add_2_p, add_2_s0, add_2_s1, sub_3_p, sub_3_s0,
+            sub_3_s1, add_3_p, add_3_s0, add_3_s1)
     return [sum], [sub, add, sub_1, add_1, sub_2, add_2, sub_3, add_3]
 
 
@@ -2074,206 +992,6 @@ def train(mlp_input, mlp_target):
     _outputs = _result[0]
     return _outputs[0]
 # ================================================================ predict
-cdef extern from *:
-    """
-    #ifdef CODEGEN_KERNELS_APART
-    void predict_k1_sigmoid(
-            cg_index n0,
-            cg_index n1,
-            const double* dot,
-            cg_index dot_s0,
-            cg_index dot_s1,
-            const double* b,
-            cg_index b_s0,
-            double* sigmoid,
-            cg_index sigmoid_s0,
-            cg_index sigmoid_s1);
-    void predict_k3_sigmoid(
-            cg_index n0,
-            cg_index n1,
-            const double* dot_1,
-            cg_index dot_1_s0,
-            cg_index dot_1_s1,
-            const double* b_1,
-            cg_index b_1_s0,
-            double* sigmoid_1,
-            cg_index sigmoid_1_s0,
-            cg_index sigmoid_1_s1);
-    #else
-    CODEGEN_KERNELS_BEGIN
-
-    /* (dot + b)   [examples/mlp/model.py:24] */
-    /* sigmoid((dot + b))   [examples/mlp/model.py:25] */
-    CODEGEN_KERNEL void predict_k1_sigmoid(
-            cg_index n0,
-            cg_index n1,
-            const double* dot,
-            cg_index dot_s0,
-            cg_index dot_s1,
-            const double* b,
-            cg_index b_s0,
-            double* sigmoid,
-            cg_index sigmoid_s0,
-            cg_index sigmoid_s1) {
-        if (n1 == 1 && dot_s0 == 1 && b_s0 == 1 && sigmoid_s0 == 1) {
-            #pragma omp simd
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                double t0 = (dot[i0] + b[i0]);
-                double t1 = ((double)1 / (1 + exp(-t0)));
-                sigmoid[i0] = t1;
-            }
-        } else {
-            if (dot_s1 == 1 && sigmoid_s1 == 1) {
-                if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
-                    #pragma omp parallel for schedule(static)
-                    for (cg_index i0 = 0; i0 < n0; i0++) {
-                        for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
-                            const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                            double cgb0[256];
-                            #pragma omp simd
-                            for (cg_index j1 = 0; j1 < blen1; j1++) {
-                                const cg_index i1 = blk1 + j1;
-                                double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
-                                cgb0[j1] = exp(-t0);
-                            }
-                            #pragma omp simd
-                            for (cg_index j1 = 0; j1 < blen1; j1++) {
-                                const cg_index i1 = blk1 + j1;
-                                double t1 = ((double)1 / (1 + cgb0[j1]));
-                                sigmoid[i0 * sigmoid_s0 + i1] = t1;
-                            }
-                        }
-                    }
-                } else {
-                    for (cg_index i0 = 0; i0 < n0; i0++) {
-                        for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
-                            const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                            double cgb0[256];
-                            #pragma omp simd
-                            for (cg_index j1 = 0; j1 < blen1; j1++) {
-                                const cg_index i1 = blk1 + j1;
-                                double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
-                                cgb0[j1] = exp(-t0);
-                            }
-                            #pragma omp simd
-                            for (cg_index j1 = 0; j1 < blen1; j1++) {
-                                const cg_index i1 = blk1 + j1;
-                                double t1 = ((double)1 / (1 + cgb0[j1]));
-                                sigmoid[i0 * sigmoid_s0 + i1] = t1;
-                            }
-                        }
-                    }
-                }
-            } else {
-                for (cg_index i0 = 0; i0 < n0; i0++) {
-                    for (cg_index i1 = 0; i1 < n1; i1++) {
-                        double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
-                        double t1 = ((double)1 / (1 + exp(-t0)));
-                        sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
-                    }
-                }
-            }
-        }
-    }
-
-    /* (dot_1 + b_1)   [examples/mlp/model.py:24] */
-    /* sigmoid((dot_1 + b_1))   [examples/mlp/model.py:25] */
-    CODEGEN_KERNEL void predict_k3_sigmoid(
-            cg_index n0,
-            cg_index n1,
-            const double* dot_1,
-            cg_index dot_1_s0,
-            cg_index dot_1_s1,
-            const double* b_1,
-            cg_index b_1_s0,
-            double* sigmoid_1,
-            cg_index sigmoid_1_s0,
-            cg_index sigmoid_1_s1) {
-        if (n1 == 1 && dot_1_s0 == 1 && b_1_s0 == 1 && sigmoid_1_s0 == 1) {
-            #pragma omp simd
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                double t0 = (dot_1[i0] + b_1[i0]);
-                double t1 = ((double)1 / (1 + exp(-t0)));
-                sigmoid_1[i0] = t1;
-            }
-        } else {
-            if (dot_1_s1 == 1 && sigmoid_1_s1 == 1) {
-                if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
-                    #pragma omp parallel for schedule(static)
-                    for (cg_index i0 = 0; i0 < n0; i0++) {
-                        for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
-                            const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                            double cgb0[256];
-                            #pragma omp simd
-                            for (cg_index j1 = 0; j1 < blen1; j1++) {
-                                const cg_index i1 = blk1 + j1;
-                                double t0 = (dot_1[i0 * dot_1_s0 + i1] + b_1[i0 * b_1_s0]);
-                                cgb0[j1] = exp(-t0);
-                            }
-                            #pragma omp simd
-                            for (cg_index j1 = 0; j1 < blen1; j1++) {
-                                const cg_index i1 = blk1 + j1;
-                                double t1 = ((double)1 / (1 + cgb0[j1]));
-                                sigmoid_1[i0 * sigmoid_1_s0 + i1] = t1;
-                            }
-                        }
-                    }
-                } else {
-                    for (cg_index i0 = 0; i0 < n0; i0++) {
-                        for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
-                            const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                            double cgb0[256];
-                            #pragma omp simd
-                            for (cg_index j1 = 0; j1 < blen1; j1++) {
-                                const cg_index i1 = blk1 + j1;
-                                double t0 = (dot_1[i0 * dot_1_s0 + i1] + b_1[i0 * b_1_s0]);
-                                cgb0[j1] = exp(-t0);
-                            }
-                            #pragma omp simd
-                            for (cg_index j1 = 0; j1 < blen1; j1++) {
-                                const cg_index i1 = blk1 + j1;
-                                double t1 = ((double)1 / (1 + cgb0[j1]));
-                                sigmoid_1[i0 * sigmoid_1_s0 + i1] = t1;
-                            }
-                        }
-                    }
-                }
-            } else {
-                for (cg_index i0 = 0; i0 < n0; i0++) {
-                    for (cg_index i1 = 0; i1 < n1; i1++) {
-                        double t0 = (dot_1[i0 * dot_1_s0 + i1 * dot_1_s1] + b_1[i0 * b_1_s0]);
-                        double t1 = ((double)1 / (1 + exp(-t0)));
-                        sigmoid_1[i0 * sigmoid_1_s0 + i1 * sigmoid_1_s1] = t1;
-                    }
-                }
-            }
-        }
-    }
-    CODEGEN_KERNELS_END
-    #endif
-    """
-    void predict_k1_sigmoid(
-            cg_index n0,
-            cg_index n1,
-            const double* dot,
-            cg_index dot_s0,
-            cg_index dot_s1,
-            const double* b,
-            cg_index b_s0,
-            double* sigmoid,
-            cg_index sigmoid_s0,
-            cg_index sigmoid_s1) nogil
-    void predict_k3_sigmoid(
-            cg_index n0,
-            cg_index n1,
-            const double* dot_1,
-            cg_index dot_1_s0,
-            cg_index dot_1_s1,
-            const double* b_1,
-            cg_index b_1_s0,
-            double* sigmoid_1,
-            cg_index sigmoid_1_s0,
-            cg_index sigmoid_1_s1) nogil
 
 
 _WORKSPACE_predict = threading.local()
@@ -2335,41 +1053,39 @@ cdef tuple _run_predict(W, b, W_1, b_1, mlp_input, _allow_downcast, tuple _spare
     dot, dot_1, = _ws["arrays"]
     sigmoid = dot  # memory reused: dot is not read from then on
     sigmoid_1 = _empty(NPY_FLOAT64, 2, W_1_n0, mlp_input_n1, 0, 0)
-    cdef double* W_p = <double*>_data(W)
-    cdef Py_ssize_t W_s0 = _stride(W, 0, sizeof(double))
-    cdef Py_ssize_t W_s1 = _stride(W, 1, sizeof(double))
     cdef double* mlp_input_p = <double*>_data(mlp_input)
     cdef Py_ssize_t mlp_input_s0 = _stride(mlp_input, 0, sizeof(double))
     cdef Py_ssize_t mlp_input_s1 = _stride(mlp_input, 1, sizeof(double))
-    cdef double* dot_p = <double*>_data(dot)
-    cdef Py_ssize_t dot_s0 = _stride(dot, 0, sizeof(double))
-    cdef Py_ssize_t dot_s1 = _stride(dot, 1, sizeof(double))
+    cdef double* W_p = <double*>_data(W)
+    cdef Py_ssize_t W_s0 = _stride(W, 0, sizeof(double))
+    cdef Py_ssize_t W_s1 = _stride(W, 1, sizeof(double))
     cdef double* b_p = <double*>_data(b)
     cdef Py_ssize_t b_s0 = _stride(b, 0, sizeof(double))
     cdef Py_ssize_t b_s1 = _stride(b, 1, sizeof(double))
-    cdef double* sigmoid_p = <double*>_data(sigmoid)
-    cdef Py_ssize_t sigmoid_s0 = _stride(sigmoid, 0, sizeof(double))
-    cdef Py_ssize_t sigmoid_s1 = _stride(sigmoid, 1, sizeof(double))
     cdef double* W_1_p = <double*>_data(W_1)
     cdef Py_ssize_t W_1_s0 = _stride(W_1, 0, sizeof(double))
     cdef Py_ssize_t W_1_s1 = _stride(W_1, 1, sizeof(double))
-    cdef double* dot_1_p = <double*>_data(dot_1)
-    cdef Py_ssize_t dot_1_s0 = _stride(dot_1, 0, sizeof(double))
-    cdef Py_ssize_t dot_1_s1 = _stride(dot_1, 1, sizeof(double))
     cdef double* b_1_p = <double*>_data(b_1)
     cdef Py_ssize_t b_1_s0 = _stride(b_1, 0, sizeof(double))
     cdef Py_ssize_t b_1_s1 = _stride(b_1, 1, sizeof(double))
+    cdef double* dot_p = <double*>_data(dot)
+    cdef Py_ssize_t dot_s0 = _stride(dot, 0, sizeof(double))
+    cdef Py_ssize_t dot_s1 = _stride(dot, 1, sizeof(double))
+    cdef double* sigmoid_p = <double*>_data(sigmoid)
+    cdef Py_ssize_t sigmoid_s0 = _stride(sigmoid, 0, sizeof(double))
+    cdef Py_ssize_t sigmoid_s1 = _stride(sigmoid, 1, sizeof(double))
+    cdef double* dot_1_p = <double*>_data(dot_1)
+    cdef Py_ssize_t dot_1_s0 = _stride(dot_1, 0, sizeof(double))
+    cdef Py_ssize_t dot_1_s1 = _stride(dot_1, 1, sizeof(double))
     cdef double* sigmoid_1_p = <double*>_data(sigmoid_1)
     cdef Py_ssize_t sigmoid_1_s0 = _stride(sigmoid_1, 0, sizeof(double))
     cdef Py_ssize_t sigmoid_1_s1 = _stride(sigmoid_1, 1, sizeof(double))
-    cdef int _blas_threads
-    with nogil:
-        _blas_threads = cg_blas_enter()  # BLAS on this call's threads (blas_access)
-        cg_gemm_d(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0)  # dot(W, mlp_input)
-        predict_k1_sigmoid(W_n0, mlp_input_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1)  # sigmoid((dot + b))
-        cg_gemm_d(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0)  # dot(W_1, sigmoid)
-        predict_k3_sigmoid(W_1_n0, mlp_input_n1, dot_1_p, dot_1_s0, dot_1_s1, b_1_p, b_1_s0, sigmoid_1_p, sigmoid_1_s0, sigmoid_1_s1)  # sigmoid((dot_1 + b_1))
-        cg_blas_leave(_blas_threads)
+    with nogil:  # the kernels and products, in mlp_kernels.c
+        cg_step_predict(mlp_input_n0, mlp_input_n1, W_n0, W_n1, b_n0, W_1_n0, W_1_n1,
+            b_1_n0, mlp_input_p, mlp_input_s0, mlp_input_s1, W_p, W_s0, W_s1, b_p, b_s0, b_s1,
+            W_1_p, W_1_s0, W_1_s1, b_1_p, b_1_s0, b_1_s1, dot_p, dot_s0, dot_s1, sigmoid_p,
+            sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0, dot_1_s1, sigmoid_1_p, sigmoid_1_s0,
+            sigmoid_1_s1)
     return [sigmoid_1], []
 
 
@@ -2400,190 +1116,6 @@ def predict(mlp_input):
         _lock_release()
     return _outputs[0]
 # ================================================================ cost
-cdef extern from *:
-    """
-    #ifdef CODEGEN_KERNELS_APART
-    void cost_k1_sigmoid(
-            cg_index n0,
-            cg_index n1,
-            const double* dot,
-            cg_index dot_s0,
-            cg_index dot_s1,
-            const double* b,
-            cg_index b_s0,
-            double* sigmoid,
-            cg_index sigmoid_s0,
-            cg_index sigmoid_s1);
-    void cost_k3_mul(
-            cg_index n0,
-            cg_index n1,
-            const double* dot_1,
-            cg_index dot_1_s0,
-            cg_index dot_1_s1,
-            const double* b_1,
-            cg_index b_1_s0,
-            const double* dimshuffle,
-            cg_index dimshuffle_s1,
-            double* sum);
-    #else
-    CODEGEN_KERNELS_BEGIN
-
-    /* (dot + b)   [examples/mlp/model.py:24] */
-    /* sigmoid((dot + b))   [examples/mlp/model.py:25] */
-    CODEGEN_KERNEL void cost_k1_sigmoid(
-            cg_index n0,
-            cg_index n1,
-            const double* dot,
-            cg_index dot_s0,
-            cg_index dot_s1,
-            const double* b,
-            cg_index b_s0,
-            double* sigmoid,
-            cg_index sigmoid_s0,
-            cg_index sigmoid_s1) {
-        if (n1 == 1 && dot_s0 == 1 && b_s0 == 1 && sigmoid_s0 == 1) {
-            #pragma omp simd
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                double t0 = (dot[i0] + b[i0]);
-                double t1 = ((double)1 / (1 + exp(-t0)));
-                sigmoid[i0] = t1;
-            }
-        } else {
-            if (dot_s1 == 1 && sigmoid_s1 == 1) {
-                if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
-                    #pragma omp parallel for schedule(static)
-                    for (cg_index i0 = 0; i0 < n0; i0++) {
-                        for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
-                            const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                            double cgb0[256];
-                            #pragma omp simd
-                            for (cg_index j1 = 0; j1 < blen1; j1++) {
-                                const cg_index i1 = blk1 + j1;
-                                double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
-                                cgb0[j1] = exp(-t0);
-                            }
-                            #pragma omp simd
-                            for (cg_index j1 = 0; j1 < blen1; j1++) {
-                                const cg_index i1 = blk1 + j1;
-                                double t1 = ((double)1 / (1 + cgb0[j1]));
-                                sigmoid[i0 * sigmoid_s0 + i1] = t1;
-                            }
-                        }
-                    }
-                } else {
-                    for (cg_index i0 = 0; i0 < n0; i0++) {
-                        for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
-                            const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                            double cgb0[256];
-                            #pragma omp simd
-                            for (cg_index j1 = 0; j1 < blen1; j1++) {
-                                const cg_index i1 = blk1 + j1;
-                                double t0 = (dot[i0 * dot_s0 + i1] + b[i0 * b_s0]);
-                                cgb0[j1] = exp(-t0);
-                            }
-                            #pragma omp simd
-                            for (cg_index j1 = 0; j1 < blen1; j1++) {
-                                const cg_index i1 = blk1 + j1;
-                                double t1 = ((double)1 / (1 + cgb0[j1]));
-                                sigmoid[i0 * sigmoid_s0 + i1] = t1;
-                            }
-                        }
-                    }
-                }
-            } else {
-                for (cg_index i0 = 0; i0 < n0; i0++) {
-                    for (cg_index i1 = 0; i1 < n1; i1++) {
-                        double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
-                        double t1 = ((double)1 / (1 + exp(-t0)));
-                        sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
-                    }
-                }
-            }
-        }
-    }
-
-    /* (dot_1 + b_1)   [examples/mlp/model.py:24] */
-    /* sigmoid((dot_1 + b_1))   [examples/mlp/model.py:25] */
-    /* (sigmoid((dot_1 + b_1)) - dimshuffle)   [examples/mlp/model.py:44] */
-    /* ((sigmoid((dot_1 + b_1)) - dimshuffle) * (sigmoid((dot_1 + b_1)) - dimshuffle))   [examples/mlp/model.py:44] */
-    /* sum(((sigmoid((dot_1 + b_1)) - dimshuffle) * (sigmoid((dot_1 + b_1)) - dimshuffle)))   [examples/mlp/model.py:44] */
-    CODEGEN_KERNEL void cost_k3_mul(
-            cg_index n0,
-            cg_index n1,
-            const double* dot_1,
-            cg_index dot_1_s0,
-            cg_index dot_1_s1,
-            const double* b_1,
-            cg_index b_1_s0,
-            const double* dimshuffle,
-            cg_index dimshuffle_s1,
-            double* sum) {
-        if (dot_1_s1 == 1 && dimshuffle_s1 == 1) {
-            sum[0] = 0;
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                double acc0 = 0;
-                for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
-                    const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                    double cgb0[256];
-                    #pragma omp simd
-                    for (cg_index j1 = 0; j1 < blen1; j1++) {
-                        const cg_index i1 = blk1 + j1;
-                        double t0 = (dot_1[i0 * dot_1_s0 + i1] + b_1[i0 * b_1_s0]);
-                        cgb0[j1] = exp(-t0);
-                    }
-                    #pragma omp simd reduction(+:acc0)
-                    for (cg_index j1 = 0; j1 < blen1; j1++) {
-                        const cg_index i1 = blk1 + j1;
-                        double t1 = ((double)1 / (1 + cgb0[j1]));
-                        double t2 = (t1 - dimshuffle[i1]);
-                        double t3 = (t2 * t2);
-                        double t4 = t3;
-                        acc0 = acc0 + t4;
-                    }
-                }
-                sum[0] = sum[0] + acc0;
-            }
-        } else {
-            sum[0] = 0;
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                double acc0 = 0;
-                for (cg_index i1 = 0; i1 < n1; i1++) {
-                    double t0 = (dot_1[i0 * dot_1_s0 + i1 * dot_1_s1] + b_1[i0 * b_1_s0]);
-                    double t1 = ((double)1 / (1 + exp(-t0)));
-                    double t2 = (t1 - dimshuffle[i1 * dimshuffle_s1]);
-                    double t3 = (t2 * t2);
-                    double t4 = t3;
-                    acc0 = acc0 + t4;
-                }
-                sum[0] = sum[0] + acc0;
-            }
-        }
-    }
-    CODEGEN_KERNELS_END
-    #endif
-    """
-    void cost_k1_sigmoid(
-            cg_index n0,
-            cg_index n1,
-            const double* dot,
-            cg_index dot_s0,
-            cg_index dot_s1,
-            const double* b,
-            cg_index b_s0,
-            double* sigmoid,
-            cg_index sigmoid_s0,
-            cg_index sigmoid_s1) nogil
-    void cost_k3_mul(
-            cg_index n0,
-            cg_index n1,
-            const double* dot_1,
-            cg_index dot_1_s0,
-            cg_index dot_1_s1,
-            const double* b_1,
-            cg_index b_1_s0,
-            const double* dimshuffle,
-            cg_index dimshuffle_s1,
-            double* sum) nogil
 
 
 _WORKSPACE_cost = threading.local()
@@ -2651,43 +1183,39 @@ cdef tuple _run_cost(W, b, W_1, b_1, mlp_input, mlp_target, _allow_downcast, tup
     dot, dot_1, = _ws["arrays"]
     sigmoid = dot  # memory reused: dot is not read from then on
     sum = _empty(NPY_FLOAT64, 0, 0, 0, 0, 0)
-    dimshuffle = mlp_target[None, :]
-    cdef double* W_p = <double*>_data(W)
-    cdef Py_ssize_t W_s0 = _stride(W, 0, sizeof(double))
-    cdef Py_ssize_t W_s1 = _stride(W, 1, sizeof(double))
     cdef double* mlp_input_p = <double*>_data(mlp_input)
     cdef Py_ssize_t mlp_input_s0 = _stride(mlp_input, 0, sizeof(double))
     cdef Py_ssize_t mlp_input_s1 = _stride(mlp_input, 1, sizeof(double))
-    cdef double* dot_p = <double*>_data(dot)
-    cdef Py_ssize_t dot_s0 = _stride(dot, 0, sizeof(double))
-    cdef Py_ssize_t dot_s1 = _stride(dot, 1, sizeof(double))
+    cdef double* mlp_target_p = <double*>_data(mlp_target)
+    cdef Py_ssize_t mlp_target_s0 = _stride(mlp_target, 0, sizeof(double))
+    cdef double* W_p = <double*>_data(W)
+    cdef Py_ssize_t W_s0 = _stride(W, 0, sizeof(double))
+    cdef Py_ssize_t W_s1 = _stride(W, 1, sizeof(double))
     cdef double* b_p = <double*>_data(b)
     cdef Py_ssize_t b_s0 = _stride(b, 0, sizeof(double))
     cdef Py_ssize_t b_s1 = _stride(b, 1, sizeof(double))
-    cdef double* sigmoid_p = <double*>_data(sigmoid)
-    cdef Py_ssize_t sigmoid_s0 = _stride(sigmoid, 0, sizeof(double))
-    cdef Py_ssize_t sigmoid_s1 = _stride(sigmoid, 1, sizeof(double))
     cdef double* W_1_p = <double*>_data(W_1)
     cdef Py_ssize_t W_1_s0 = _stride(W_1, 0, sizeof(double))
     cdef Py_ssize_t W_1_s1 = _stride(W_1, 1, sizeof(double))
-    cdef double* dot_1_p = <double*>_data(dot_1)
-    cdef Py_ssize_t dot_1_s0 = _stride(dot_1, 0, sizeof(double))
-    cdef Py_ssize_t dot_1_s1 = _stride(dot_1, 1, sizeof(double))
     cdef double* b_1_p = <double*>_data(b_1)
     cdef Py_ssize_t b_1_s0 = _stride(b_1, 0, sizeof(double))
     cdef Py_ssize_t b_1_s1 = _stride(b_1, 1, sizeof(double))
-    cdef double* dimshuffle_p = <double*>_data(dimshuffle)
-    cdef Py_ssize_t dimshuffle_s0 = _stride(dimshuffle, 0, sizeof(double))
-    cdef Py_ssize_t dimshuffle_s1 = _stride(dimshuffle, 1, sizeof(double))
+    cdef double* dot_p = <double*>_data(dot)
+    cdef Py_ssize_t dot_s0 = _stride(dot, 0, sizeof(double))
+    cdef Py_ssize_t dot_s1 = _stride(dot, 1, sizeof(double))
+    cdef double* sigmoid_p = <double*>_data(sigmoid)
+    cdef Py_ssize_t sigmoid_s0 = _stride(sigmoid, 0, sizeof(double))
+    cdef Py_ssize_t sigmoid_s1 = _stride(sigmoid, 1, sizeof(double))
+    cdef double* dot_1_p = <double*>_data(dot_1)
+    cdef Py_ssize_t dot_1_s0 = _stride(dot_1, 0, sizeof(double))
+    cdef Py_ssize_t dot_1_s1 = _stride(dot_1, 1, sizeof(double))
     cdef double* sum_p = <double*>_data(sum)
-    cdef int _blas_threads
-    with nogil:
-        _blas_threads = cg_blas_enter()  # BLAS on this call's threads (blas_access)
-        cg_gemm_d(W_n0, mlp_input_n1, W_n1, W_p, W_s0, W_s1, mlp_input_p, mlp_input_s0, mlp_input_s1, dot_p, dot_s0)  # dot(W, mlp_input)
-        cost_k1_sigmoid(W_n0, mlp_input_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, sigmoid_p, sigmoid_s0, sigmoid_s1)  # sigmoid((dot + b))
-        cg_gemm_d(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0)  # dot(W_1, sigmoid)
-        cost_k3_mul(W_1_n0, mlp_input_n1, dot_1_p, dot_1_s0, dot_1_s1, b_1_p, b_1_s0, dimshuffle_p, dimshuffle_s1, sum_p)  # sum(((sigmoid((dot_1 + b_1)) - dimshuffle) * (sigmoid((dot_1 + b_1)) - dimshuffle)))
-        cg_blas_leave(_blas_threads)
+    with nogil:  # the kernels and products, in mlp_kernels.c
+        cg_step_cost(mlp_input_n0, mlp_input_n1, mlp_target_n0, W_n0, W_n1, b_n0, W_1_n0,
+            W_1_n1, b_1_n0, mlp_input_p, mlp_input_s0, mlp_input_s1, mlp_target_p,
+            mlp_target_s0, W_p, W_s0, W_s1, b_p, b_s0, b_s1, W_1_p, W_1_s0, W_1_s1, b_1_p,
+            b_1_s0, b_1_s1, dot_p, dot_s0, dot_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p,
+            dot_1_s0, dot_1_s1, sum_p)
     return [sum], []
 
 

@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from codegen.backends import cexpr, ckernel
+from codegen.backends import cexpr, ckernel, cstep
 from codegen.backends.templating import environment
 from codegen.lower.memory import in_place_updates, shared_scratch
 from codegen.lower.program import ArgmaxStep, DotStep, LoopKernel, reads, writes
@@ -92,8 +92,9 @@ def function_context(program, debug=False):
              **{v.ref.name: len(v.ref.dims) for v in program.views},
              **{name: data.ndim for name, data in program.constants}}
     leaving = update_names | {r.name for r in program.outputs if hasattr(r, "dims")}
-    c_views = set() if guard else _pointer_views(program, leaving, {r.name for r in refs})
-    base = [r for r in refs if r.name not in c_views]
+    glue_views, base = _view_plan(program, refs, guard)
+    step = cstep.step_function(program, [(name, cexpr.CTYPES[dtype], ndim)
+                                         for name, dtype, ndim in base])
     update_index = {ref.name: k for k, (_, ref) in enumerate(program.updates)}
     in_place = [False] * len(program.updates) if guard else in_place_updates(program)
     # DebugMode returns every array a step wrote, so there each keeps memory of its own
@@ -122,15 +123,19 @@ def function_context(program, debug=False):
             d in re.findall(r"\w+", dim) for b in program.buffers
             if b.ref.name not in leaving for dim in b.ref.dims)) + ")",
         "views": [{"name": v.ref.name, "expr": numpy_view(v, ndims)} for v in program.views
-                  if v.ref.name not in c_views],
-        "pointer_views": [_pointer_view(v) for v in program.views
-                          if v.ref.name in c_views],
+                  if v.ref.name in glue_views],
         "constants": [{"name": name, "value": f"np.array({data.tolist()!r}, "
                                                f"dtype={_py_dtype(str(data.dtype))})"}
                       for name, data in program.constants],
-        "pointers": [{"name": r.name, "ctype": cexpr.CTYPES[r.dtype], "ndim": len(r.dims)}
-                     for r in base],
+        "pointers": [{"name": name, "ctype": cexpr.CTYPES[dtype], "ndim": ndim}
+                     for name, dtype, ndim in base],
         "steps": steps,
+        # the C layer: the step function (<module>_kernels.c) and the glue's call of it
+        "step": step,
+        "step_call": _wrapped_call(step.name, step.args, " " * 12),
+        "step_declaration": ckernel._signature("void", step.name, step.params, " nogil"),
+        "kernel_declarations": [line for s in steps if s["kind"] == "loop"
+                                for line in s["declaration"]],
         "outputs": [_output_text(r, program, copied) for r in program.outputs],
         "updates": [ref.name for _, ref in program.updates],
         "in_place": in_place,
@@ -197,27 +202,53 @@ def _check_table(checks):
     return 'r"""\n' + text + '"""'
 
 
-def _pointer_views(program, leaving, with_pointers):
-    """Names of the views that need no array object: reorderings of other arrays (``W.T``,
-    ``b[:, None]``) that no output, update or numpy-expression view refers to, whose source
-    has a pointer (a kernel uses it, or it is such a view itself)."""
+def _wrapped_call(name, args, indent, width=96):
+    """``name(args)`` over as many lines as it takes, continued at ``indent``."""
+    lines, line = [], f"{name}("
+    for k, arg in enumerate(args):
+        piece = arg + (", " if k + 1 < len(args) else ")")
+        if len(indent) + len(line) + len(piece) > width and line.strip():
+            lines.append(line.rstrip())
+            line = ""
+        line += piece
+    lines.append(line if args else f"{name}()")
+    return ("\n" + indent).join(lines)
+
+
+def _view_plan(program, refs, guard):
+    """(the views the glue makes as numpy arrays, the arrays the step function takes as
+    [(name, dtype, ndim)]).
+
+    The glue makes the copies to contiguous memory and the views an output returns (with the
+    views these are views of), and in DebugMode, where each kernel is called from the glue,
+    every view. The step function takes the arrays its steps use, or views of which they
+    use, that it does not compute itself.
+    """
     views = {v.ref.name: v for v in program.views}
-    chosen = {name for name, v in views.items() if v.kind == "axes"} - leaving
-    while True:
-        needed = {v.source for v in program.views if v.ref.name not in chosen}
-        orphans = {name for name in chosen
-                   if views[name].source not in with_pointers | chosen}
-        drop = (chosen & needed) | orphans
-        if not drop:
-            return chosen
-        chosen -= drop
-
-
-def _pointer_view(view):
-    ctype = cexpr.CTYPES[view.ref.dtype]
-    strides = ["0" if axis is None else f"{view.source}_s{axis}" for axis in view.axes]
-    return {"name": view.ref.name, "ctype": ctype, "source": view.source, "strides": strides,
-            "expr": view.text()}
+    if guard:
+        glue = set(views)
+    else:
+        glue = {name for name, v in views.items() if v.kind == "contiguous"}
+        for ref in program.outputs:
+            name = getattr(ref, "name", None)
+            while name in views and name not in glue:
+                glue.add(name)
+                name = views[name].source
+    needed = {r.name for r in refs}
+    stack = list(needed)
+    while stack:
+        name = stack.pop()
+        if name in views and name not in glue and views[name].source not in needed:
+            needed.add(views[name].source)
+            stack.append(views[name].source)
+    computed = {name for name in needed if name in views and name not in glue}
+    order = ([(a.name, a.dtype, len(a.broadcastable)) for a in program.args]
+             + [(s.local, s.dtype, len(s.broadcastable)) for s in program.state]
+             + [(name, str(data.dtype), data.ndim) for name, data in program.constants]
+             + [(b.ref.name, b.ref.dtype, len(b.ref.dims)) for b in program.buffers]
+             + [(v.ref.name, v.ref.dtype, len(v.ref.dims)) for v in program.views])
+    base = [item for item in order if item[0] in needed and item[0] not in computed]
+    return glue, base
 
 
 _TYPENUMS = {"float64": "NPY_FLOAT64", "float32": "NPY_FLOAT32", "int64": "NPY_INT64",
@@ -281,4 +312,22 @@ def _fill(value):
 
 
 def render_module(module_ctx):
-    return environment().get_template("cython/module.pyx.j2").render(**module_ctx)
+    """{file name: text} of a module: ``<name>.pyx`` (the glue), ``<name>_kernels.c`` (the
+    math: kernels, products, step functions) and ``<name>_kernels.h`` (what the glue calls)."""
+    env = environment()
+    name = module_ctx["module_name"]
+    c_ctx = {**module_ctx, "module": name, "standalone": True,
+             "dim_helpers": cstep.DIM_HELPERS,
+             "functions": [{"name": f["name"], "kernels": f["step"].kernels,
+                            "step": f["step"].lines,
+                            "kernel_prototypes": f["step"].kernel_prototypes,
+                            "step_prototype": f["step"].prototype}
+                           for f in module_ctx["functions"]]}
+    return {f"{name}.pyx": env.get_template("cython/module.pyx.j2").render(**module_ctx),
+            f"{name}_kernels.c": env.get_template("c/kernels.c.j2").render(**c_ctx),
+            f"{name}_kernels.h": env.get_template("c/kernels.h.j2").render(**c_ctx)}
+
+
+def joined(sources):
+    """The files of a module as one text (``codegen show``), each under a line naming it."""
+    return "\n".join(f"# {'-' * 30} {fname}\n{text}" for fname, text in sources.items())
