@@ -96,8 +96,8 @@ def _build_modules(modules, args):
     """Emit every module, then compile them (``-j N``: N compiler processes at once)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from codegen.build import build, compiler_flags
-    from codegen.compile.module import install
+    from codegen.build import compiler_flags
+    from codegen.compile.module import build, install
     flags = compiler_flags(args.arch, args.debug)
     jobs = []
     for module in modules:
@@ -180,8 +180,9 @@ def parser():
     b = sub.add_parser("build", help="build every codegen.Module a spec file defines")
     b.add_argument("spec")
     b.add_argument("--out", default="generated")
-    b.add_argument("--backend", default=None, choices=backends.names(),
-                   help="the compiled backend (default: the one of config.device)")
+    b.add_argument("--backend", default=None,
+                   help="the compiled backend (default: the one of config.device): "
+                   + ", ".join(backends.names()))
     b.add_argument("--debug", action="store_true", help="NaN/Inf and bounds checks per kernel")
     b.add_argument("--floatX", choices=["float32", "float64"])
     b.add_argument("--target", choices=["python", "c", "native", "portable"], default="python",

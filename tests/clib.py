@@ -8,7 +8,7 @@ import numpy as np
 
 from codegen.backends.c import write_library
 from codegen.backends.c.render import MAX_NDIM
-from codegen.compile.module import lower_module
+from codegen.lower.module import lower_module
 
 
 class CArray(ctypes.Structure):

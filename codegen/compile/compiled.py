@@ -5,8 +5,9 @@ import hashlib
 import numpy as np
 
 from codegen.backends import numpy as reference
-from codegen.build import build, compiler_flags, load
+from codegen.build import compiler_flags, load
 from codegen.compile import graphcache
+from codegen.files import joined
 
 
 class DebugModeError(AssertionError):
@@ -34,6 +35,7 @@ class CompiledExecutable:
         hit = graphcache.lookup(key) if key else None
         if hit is None:
             module_name, source, _ = self._generate()
+            from codegen.compile.module import build
             path = build(module_name, source, self._flags)
             if key:
                 graphcache.store(key, module_name, path)
@@ -47,7 +49,8 @@ class CompiledExecutable:
         """(module name, source, kernel program); generated again when needed after a
         graph-cache hit skipped it."""
         if self._generated is None:
-            from codegen.compile.module import FunctionSpec, assemble
+            from codegen.compile.module import assemble
+            from codegen.lower.module import FunctionSpec
             spec = FunctionSpec(self._fname, self._ins, self._fgraph, False,
                                 self._allow_downcast)
             sources, _, programs = assemble("module", [spec], self.mode.guard,
@@ -62,7 +65,6 @@ class CompiledExecutable:
 
     @property
     def source(self):
-        from codegen.backends.cython.render import joined
         return joined(self._generate()[1])
 
     @property

@@ -21,7 +21,8 @@ def write_library(module_name, specs, out_dir, spec_path="<interactive>", arch=N
     """Emit and compile the library of a module into ``out_dir/<module>/``; returns the paths
     written (header, source, library, state folder)."""
     from codegen.backends.c.render import render_library
-    from codegen.compile.module import _replacing, _write_if_changed, lower_module
+    from codegen.files import replacing, write_if_changed
+    from codegen.lower.module import lower_module
     programs, docs, state_spec, initial = lower_module(specs)
     state = [(name, dtype, bc) for name, (dtype, bc) in sorted(state_spec.items())]
     folder = os.path.join(out_dir, module_name)
@@ -33,10 +34,10 @@ def write_library(module_name, specs, out_dir, spec_path="<interactive>", arch=N
     os.makedirs(state_dir, exist_ok=True)
     h_path = os.path.join(folder, f"{module_name}.h")
     c_path = os.path.join(folder, f"{module_name}.c")
-    _write_if_changed(h_path, header)
-    _write_if_changed(c_path, source)
+    write_if_changed(h_path, header)
+    write_if_changed(c_path, source)
     for name, value in initial.items():
-        with _replacing(os.path.join(state_dir, f"{name}.npy")) as f:
+        with replacing(os.path.join(state_dir, f"{name}.npy")) as f:
             np.save(f, np.ascontiguousarray(value))
     lib = os.path.join(folder, f"lib{module_name}.so")
     compile_library(c_path, lib, arch)

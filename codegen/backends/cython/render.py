@@ -326,8 +326,3 @@ def render_module(module_ctx):
     return {f"{name}.pyx": env.get_template("cython/module.pyx.j2").render(**module_ctx),
             f"{name}_kernels.c": env.get_template("c/kernels.c.j2").render(**c_ctx),
             f"{name}_kernels.h": env.get_template("c/kernels.h.j2").render(**c_ctx)}
-
-
-def joined(sources):
-    """The files of a module as one text (``codegen show``), each under a line naming it."""
-    return "\n".join(f"# {'-' * 30} {fname}\n{text}" for fname, text in sources.items())

@@ -1,0 +1,53 @@
+"""A module of the Python target, rendered by the Cython backend: ``<name>.pyx`` (the glue),
+``<name>_kernels.c`` and ``<name>_kernels.h`` (the C layer)."""
+
+import hashlib
+import pprint
+
+import codegen
+from codegen.backends import cexpr, ckernel
+from codegen.backends.cython import render
+from codegen.lower.module import lower_module
+from codegen.lower.program import DotStep
+
+
+def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(),
+             regenerate=None):
+    """({file name: text}, {state name: initial array}, programs) of a module of
+    ``specs``."""
+    programs, docs, state_spec, initial = lower_module(specs)
+    functions = []
+    for spec, program, doc in zip(specs, programs, docs):
+        ctx = render.function_context(program, debug)
+        ctx["doc"] = doc
+        ctx["single"] = spec.single
+        ctx["allow_downcast"] = repr(spec.allow_downcast)
+        ctx["updated"] = [name for name, _ in program.updates]
+        functions.append(ctx)
+    state_index = {name: i for i, name in enumerate(sorted(state_spec))}
+    for ctx, program in zip(functions, programs):
+        ctx["state_positions"] = ", ".join(f"{state_index[s.name]} {s.name}"
+                                           for s in program.state)
+    product_types = sorted({step.out.dtype for program in programs for step in program.steps
+                            if isinstance(step, DotStep)})
+    accumulating = sorted({step.out.dtype for program in programs for step in program.steps
+                           if isinstance(step, DotStep) and step.accumulate})
+    prototypes, declarations = ckernel.product_declarations(product_types, accumulating)
+    graph_hash = hashlib.sha256("\n".join(p.describe() for p in programs).encode()).hexdigest()
+    metadata = {"generator": f"codegen {codegen.__version__}", "graph_hash": graph_hash[:16],
+                "backend": "cython", "flags": list(flags), "debug": debug,
+                "signature": {f["name"]: f["doc"].split("\n")[0] for f in functions}}
+    ctx = {"module_name": module_name, "version": codegen.__version__, "spec": spec_path,
+           "graph_hash": graph_hash[:16], "flags": " ".join(flags) or "default",
+           "regenerate": regenerate or f"codegen build {spec_path}",
+           "metadata": pprint.pformat(metadata, sort_dicts=True, width=96),
+           "state_spec": repr({k: (d, bc) for k, (d, bc) in sorted(state_spec.items())}),
+           "state_file": f"{module_name}_state.npz", "functions": functions,
+           "state": [{"name": n} for n in sorted(state_spec)],
+           "state_index": state_index,
+           "c_helpers": cexpr.C_HELPERS.rstrip("\n").split("\n"),
+           "simd_math": ckernel.SIMD_MATH,
+           "product_code": ckernel.product_code(product_types, accumulating),
+           "product_prototypes": prototypes, "product_declarations": declarations,
+           "debug": "True" if debug else "False"}
+    return render.render_module(ctx), initial, programs
