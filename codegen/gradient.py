@@ -157,8 +157,9 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, out_type=None, abs_tol=N
     >>> verify_grad(lambda x: T.tanh(x) * 2, [np.array([0.1, -0.4])])
     True
     """
-    from codegen.compile.function import function
+    from codegen.graph import late
     from codegen.tensor import basic as t
+    function = late.get("function")
     rng = rng if rng is not None else np.random.default_rng(0)
     eps, rel_tol, abs_tol = eps or 1e-6, rel_tol or 1e-6, abs_tol or 1e-8
     mode = mode or "FAST_COMPILE"

@@ -8,7 +8,7 @@ import numpy as np
 from codegen.backends import numpy as reference
 from codegen.compile.inputs import as_in, convert_value
 from codegen.compile.mode import as_mode
-from codegen.graph import SharedVariable, Variable
+from codegen.graph import SharedVariable, Variable, late
 from codegen.graph.basic import clone_replace
 from codegen.graph.fgraph import FunctionGraph
 
@@ -208,3 +208,6 @@ def make_executable(fgraph, mode, ins, name, allow_downcast):
     resolve()  # config.device names a backend that builds here, or a clear error
     from codegen.compile.compiled import CompiledExecutable
     return CompiledExecutable(fgraph, ins, name, mode, allow_downcast)
+
+
+late.provide("function", function)

@@ -1,0 +1,68 @@
+"""One direction: no stage of codegen imports a later one (at the top of a file or inside a
+function). A later stage that an earlier one calls at run time registers itself
+(``codegen.graph.late``)."""
+
+import ast
+import os
+
+ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "codegen")
+
+#: In order: a stage may import its own and earlier ones.
+STAGES = [
+    ("config", "files", "graph", "printing"),  # the foundation
+    ("ops", "tensor"),  # the graph language users write in
+    ("rewrite",),
+    ("grad", "gradient"),  # gradients are built, then simplified by rewrites
+    ("lower",),
+    ("backends", "build", "cython_tables"),
+    ("compile",),
+    ("cli", "__init__", "__main__", "tensor/__init__"),  # namespaces and the command
+]
+STAGE_OF = {name: k for k, names in enumerate(STAGES) for name in names}
+
+
+def _imports():
+    """(file, line, importing stage, imported stage) of every codegen import."""
+    found = []
+    for folder, _, files in os.walk(ROOT):
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, ROOT)
+            part = rel.split(os.sep)[0]
+            stage = part[:-3] if part.endswith(".py") else part
+            if rel == os.path.join("tensor", "__init__.py"):  # `import codegen.tensor as T`
+                stage = "tensor/__init__"
+            with open(path) as f:
+                tree = ast.parse(f.read())
+            for node in ast.walk(tree):
+                targets = []
+                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                elif isinstance(node, ast.Import):
+                    targets = [a.name for a in node.names]
+                for target in targets:
+                    parts = target.split(".")
+                    if parts[0] == "codegen" and len(parts) > 1 and parts[1] in STAGE_OF:
+                        found.append((rel, node.lineno, stage, parts[1]))
+    return sorted(set(found))
+
+
+def test_every_part_of_the_package_has_a_stage():
+    parts = {p[:-3] if p.endswith(".py") else p for p in os.listdir(ROOT)
+             if p.endswith(".py") or os.path.isdir(os.path.join(ROOT, p, ""))}
+    parts -= {"__pycache__", "templates"}
+    assert parts <= set(STAGE_OF), sorted(parts - set(STAGE_OF))
+
+
+def test_no_stage_imports_a_later_one():
+    backward = [f"{path}:{line}: {stage} imports {target}"
+                for path, line, stage, target in _imports()
+                if STAGE_OF[target] > STAGE_OF[stage]]
+    assert backward == [], "\n".join(backward)
+
+
+def test_the_check_sees_imports_inside_functions():
+    # compile/compiled.py imports codegen.lower.module inside a method
+    assert ("compile/compiled.py", "compile", "lower") in {(p, s, t) for p, _, s, t in _imports()}
