@@ -485,80 +485,10 @@ class Lowerer:
     # ------------------------------------------------------------------ other nodes
 
     def _lower_node(self, node):
-        op = node.op
-        var = node.out
-        origin = self.origin(node)
-        if isinstance(op, DimShuffle):
-            src = self.array(node.inputs[0])
-            self._view(var, src.name, self.hint(var), "axes",
-                       axes=tuple(None if i == "x" else i for i in op.new_order))
-        elif isinstance(op, Subtensor):
-            src = self.array(node.inputs[0])
-            self._add_index_checks(node, node.inputs[0], src.dims, op.idx)
-            self._view(var, src.name, self.hint(var), "index", index=_index(op.idx))
-        elif isinstance(op, SplitPiece):
-            self._lower_split(node)
-        elif isinstance(op, Reshape):
-            src = self._contiguous(node.inputs[0])
-            dims = self._out_dims(var)
-            self._add_reshape_check(node, src, dims)
-            self._view(var, src.name, self.hint(var), "reshape")
-        elif isinstance(op, Dot):
-            self._add_checks(node)
-            a, b = (self.array(v) for v in node.inputs)
-            out = self._buffer(var, self.hint(var))
-            self.steps.append(DotStep(self._step_name(out.name), out, a, b,
-                                      (origin,), trans=op.trans))
-        elif isinstance(op, ARange):
-            kind, n = self.val(node.inputs[0])
-            dim = n.value if n.op == "dim" else str(int(n.value))
-            out = self._buffer(var, self.hint(var), dims=(f"{dim}",))
-            body = (Assign("v", "int64", Expr("index", value=0, dtype="int64"), origin),)
-            self.steps.append(LoopKernel(self._step_name(out.name), out.dims,
-                                         (Operand(out, (0,), "out"),), (), body,
-                                         (Store(0, "v"),), (origin,)))
-        elif isinstance(op, Argmax):
-            self._add_checks(node)
-            x = self.array(node.inputs[0])
-            out = self._buffer(var, self.hint(var))
-            self.steps.append(ArgmaxStep(self._step_name(out.name), out, x,
-                                         op.axis, (origin,)))
-        elif isinstance(op, Concatenate):
-            self._add_checks(node)
-            out = self._buffer(var, self.hint(var))
-            offset = "0"
-            for k, inp in enumerate(node.inputs):
-                src = self.array(inp)
-                end = f"{offset} + {src.dims[op.axis]}" if offset != "0" else src.dims[op.axis]
-                piece = ArrayRef(self.names.new(f"{out.name}_part{k}"), var.dtype, src.dims)
-                self.views.append(View(piece, out.name, "index",
-                                       index=_axis_slice(var.ndim, op.axis, offset, end)))
-                self.kinds[piece.name] = "view"
-                self._identity_loop(self._step_name(piece.name), src, piece,
-                                    inp.broadcastable, origin)
-                offset = end
-        elif isinstance(op, SubtensorGrad):
-            x, gz = node.inputs
-            self._add_index_checks(node, x, self.shape(x), op.idx)
-            out = self._buffer(var, self.hint(var), fill=0, dims=self.shape(x))
-            src = self.array(gz)
-            piece = ArrayRef(self.names.new(f"{out.name}_part"), var.dtype, src.dims)
-            self.views.append(View(piece, out.name, "index", index=_index(op.idx)))
-            self.kinds[piece.name] = "view"
-            self._identity_loop(self._step_name(piece.name), src, piece,
-                                gz.broadcastable, origin)
-        else:
-            raise NotImplementedError(f"the compiled backend cannot lower {op} yet")
-
-    def _lower_split(self, node):
-        op = node.op
-        gz, xs = node.inputs[0], node.inputs[1:]
-        src = self.array(gz)
-        start = " + ".join(self.shape(x)[op.axis] for x in xs[: op.k]) or "0"
-        stop = f"{start} + {self.shape(xs[op.k])[op.axis]}" if start != "0" else \
-            self.shape(xs[op.k])[op.axis]
-        self._view(node.out, src.name, self.hint(node.out), "index",
-                   index=_axis_slice(gz.ndim, op.axis, start, stop))
+        for cls in type(node.op).__mro__:
+            if cls in NODE_LOWERINGS:
+                return NODE_LOWERINGS[cls](self, node, self.origin(node))
+        raise NotImplementedError(f"the compiled backend cannot lower {node.op} yet")
 
     def _contiguous(self, var):
         src = self.array(var)
@@ -593,6 +523,105 @@ class Lowerer:
         self.checks.append(Check(total_in, total_out, f"reshape: cannot reshape "
                                  f"{node.inputs[0].label()} to {node.op.shape}",
                                  _where_text(node)))
+
+
+# ---------------------------------------------------------------------- ops that are not maps
+# Each op that is neither elementwise nor a reduction (those are fused into loops, see
+# ``Lowerer._lower_group``) lowers through its row of NODE_LOWERINGS: views, products, and the
+# loops of their own that it needs.
+
+def _lower_dimshuffle(lw, node, origin):
+    src = lw.array(node.inputs[0])
+    lw._view(node.out, src.name, lw.hint(node.out), "axes",
+             axes=tuple(None if i == "x" else i for i in node.op.new_order))
+
+
+def _lower_subtensor(lw, node, origin):
+    src = lw.array(node.inputs[0])
+    lw._add_index_checks(node, node.inputs[0], src.dims, node.op.idx)
+    lw._view(node.out, src.name, lw.hint(node.out), "index", index=_index(node.op.idx))
+
+
+def _lower_split_piece(lw, node, origin):
+    op = node.op
+    gz, xs = node.inputs[0], node.inputs[1:]
+    src = lw.array(gz)
+    start = " + ".join(lw.shape(x)[op.axis] for x in xs[: op.k]) or "0"
+    stop = f"{start} + {lw.shape(xs[op.k])[op.axis]}" if start != "0" else \
+        lw.shape(xs[op.k])[op.axis]
+    lw._view(node.out, src.name, lw.hint(node.out), "index",
+             index=_axis_slice(gz.ndim, op.axis, start, stop))
+
+
+def _lower_reshape(lw, node, origin):
+    src = lw._contiguous(node.inputs[0])
+    lw._add_reshape_check(node, src, lw._out_dims(node.out))
+    lw._view(node.out, src.name, lw.hint(node.out), "reshape")
+
+
+def _lower_dot(lw, node, origin):
+    lw._add_checks(node)
+    a, b = (lw.array(v) for v in node.inputs)
+    out = lw._buffer(node.out, lw.hint(node.out))
+    lw.steps.append(DotStep(lw._step_name(out.name), out, a, b, (origin,), trans=node.op.trans))
+
+
+def _lower_arange(lw, node, origin):
+    kind, n = lw.val(node.inputs[0])
+    dim = n.value if n.op == "dim" else str(int(n.value))
+    out = lw._buffer(node.out, lw.hint(node.out), dims=(f"{dim}",))
+    body = (Assign("v", "int64", Expr("index", value=0, dtype="int64"), origin),)
+    lw.steps.append(LoopKernel(lw._step_name(out.name), out.dims, (Operand(out, (0,), "out"),),
+                               (), body, (Store(0, "v"),), (origin,)))
+
+
+def _lower_argmax(lw, node, origin):
+    lw._add_checks(node)
+    x = lw.array(node.inputs[0])
+    out = lw._buffer(node.out, lw.hint(node.out))
+    lw.steps.append(ArgmaxStep(lw._step_name(out.name), out, x, node.op.axis, (origin,)))
+
+
+def _lower_concatenate(lw, node, origin):
+    op, var = node.op, node.out
+    lw._add_checks(node)
+    out = lw._buffer(var, lw.hint(var))
+    offset = "0"
+    for k, inp in enumerate(node.inputs):
+        src = lw.array(inp)
+        end = f"{offset} + {src.dims[op.axis]}" if offset != "0" else src.dims[op.axis]
+        piece = ArrayRef(lw.names.new(f"{out.name}_part{k}"), var.dtype, src.dims)
+        lw.views.append(View(piece, out.name, "index",
+                             index=_axis_slice(var.ndim, op.axis, offset, end)))
+        lw.kinds[piece.name] = "view"
+        lw._identity_loop(lw._step_name(piece.name), src, piece, inp.broadcastable, origin)
+        offset = end
+
+
+def _lower_subtensor_grad(lw, node, origin):
+    x, gz = node.inputs
+    var = node.out
+    lw._add_index_checks(node, x, lw.shape(x), node.op.idx)
+    out = lw._buffer(var, lw.hint(var), fill=0, dims=lw.shape(x))
+    src = lw.array(gz)
+    piece = ArrayRef(lw.names.new(f"{out.name}_part"), var.dtype, src.dims)
+    lw.views.append(View(piece, out.name, "index", index=_index(node.op.idx)))
+    lw.kinds[piece.name] = "view"
+    lw._identity_loop(lw._step_name(piece.name), src, piece, gz.broadcastable, origin)
+
+
+#: How each op that is not a map or a reduction lowers: (lowerer, node, origin) -> None.
+NODE_LOWERINGS = {
+    DimShuffle: _lower_dimshuffle,
+    Subtensor: _lower_subtensor,
+    SplitPiece: _lower_split_piece,
+    Reshape: _lower_reshape,
+    Dot: _lower_dot,
+    ARange: _lower_arange,
+    Argmax: _lower_argmax,
+    Concatenate: _lower_concatenate,
+    SubtensorGrad: _lower_subtensor_grad,
+}
 
 
 def _schedule(nodes, group_of):
