@@ -359,10 +359,54 @@ cdef bint _state_missing(list values):
 _convert_input = _shape_failure = _check_extents = _check_finite = _cython_blas = None
 _load_initial_state = _unset_state = None
 
+# the text of codegen/graph/casting.py, then of codegen/backends/cython/runtime.py
 _PYTHON_RUNTIME = r'''
-# The Python-level runtime of a generated module: argument conversion, error messages, the
-# state API and DebugMode checks. None of it is on the hot path; the module runs it once at
-# import (compiling it through Cython would double the module's build time).
+# ---- codegen/graph/casting.py
+import numpy as np
+
+
+def can_cast_input(value, dtype, allow_downcast=None):
+    """Theano's casting rule for a value given where ``dtype`` is expected.
+
+    Arrays cast safely (int64 -> float64 yes, float64 -> float32 no) unless downcasting is
+    allowed; Python scalars, and lists of them, are accepted when the conversion is exact
+    (``[1, 2]`` for an int32 vector), and Python floats for float32 inputs (as Theano does
+    for floatX).
+    """
+    if allow_downcast:
+        return True
+    target = np.dtype(dtype)
+    if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
+        if isinstance(value, float):
+            return target.kind == "f"
+        converted = np.asarray(value).astype(target)
+        return converted.item() == value
+    arr = np.asarray(value)
+    if np.can_cast(arr.dtype, target, casting="safe"):
+        return True
+    if isinstance(value, (list, tuple)):  # Python numbers, as scalars of them are
+        if target.kind == "f" and arr.dtype.kind == "f":
+            return True
+        with np.errstate(all="ignore"):
+            return bool(np.all(arr.astype(target).astype(arr.dtype) == arr))
+    return False
+
+
+# ---- codegen/backends/cython/runtime.py
+import os
+
+import numpy as np
+
+try:
+    can_cast_input  # embedded: casting.py ran just before this file
+except NameError:
+    from codegen.graph.casting import can_cast_input
+
+# defined by the generated module before this file runs; placeholders otherwise
+_STATE_SPEC = globals().get("_STATE_SPEC", {})
+_STATE_FILE = globals().get("_STATE_FILE", "")
+_state = globals().get("_state", [])
+_lock = globals().get("_lock")
 
 
 def _type_name(dtype, bc):
@@ -388,7 +432,6 @@ def _convert_input(value, name, fname, dtype, bc, allow_downcast):
     expected = _type_name(dtype.name, bc)
     if value is None:
         raise TypeError(f"{where}: expected {expected}, got None")
-    python_scalar = isinstance(value, (bool, int, float)) and not isinstance(value, np.generic)
     try:
         arr = np.asarray(value)
     except Exception as exc:
@@ -398,19 +441,8 @@ def _convert_input(value, name, fname, dtype, bc, allow_downcast):
         raise TypeError(f"{where}: expected {expected}, got {type(value).__name__} of dtype "
                         f"{arr.dtype}")
     if arr.dtype != dtype:
-        if allow_downcast:
-            ok = True
-        elif python_scalar and isinstance(value, float):
-            ok = dtype.kind == 'f'
-        elif python_scalar:
-            ok = arr.astype(dtype).item() == value
-        else:
-            ok = np.can_cast(arr.dtype, dtype, casting='safe')
-            if not ok and isinstance(value, (list, tuple)):  # Python numbers: exact ones
-                with np.errstate(all='ignore'):
-                    ok = (dtype.kind == 'f' and arr.dtype.kind == 'f') or bool(
-                        np.all(arr.astype(dtype).astype(arr.dtype) == arr))
-        if not ok:
+        plain = value if not isinstance(value, (np.ndarray, np.generic)) else arr
+        if not can_cast_input(plain, dtype, allow_downcast):
             raise TypeError(f"{where}: expected {dtype.name}, got {arr.dtype}; casting would "
                             f"lose precision (pass allow_input_downcast=True to function(), "
                             f"or give {dtype.name} data)")

@@ -4,6 +4,7 @@ Python decides every name, expression and loop line here; the templates under
 ``templates/cython/`` only splice them into a skeleton.
 """
 
+import os
 import re
 
 import numpy as np
@@ -311,6 +312,32 @@ def _fill(value):
     return repr(value)
 
 
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def python_runtime():
+    """The Python-level runtime a generated module embeds: the code of
+    ``codegen/graph/casting.py``, then of ``codegen/backends/cython/runtime.py`` (without their
+    docstrings, which would replace the module's own ``__doc__``)."""
+    import ast
+
+    import codegen.backends.cython.runtime as runtime
+    import codegen.graph.casting as casting
+    texts = []
+    for module in (casting, runtime):
+        with open(module.__file__) as f:
+            text = f.read()
+        first = ast.parse(text).body[0]
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+            text = "".join(text.splitlines(True)[first.end_lineno:])
+        where = os.path.relpath(module.__file__, os.path.dirname(_PACKAGE))
+        texts.append(f"# ---- {where}\n" + text.strip())
+    text = "\n\n\n".join(texts)
+    if "'" * 3 in text or text.endswith("\\"):
+        raise AssertionError("the runtime's text must fit in a raw string of three quotes")
+    return text
+
+
 def render_module(module_ctx):
     """{file name: text} of a module: ``<name>.pyx`` (the glue), ``<name>_kernels.c`` (the
     math: kernels, products, step functions) and ``<name>_kernels.h`` (what the glue calls)."""
@@ -323,6 +350,7 @@ def render_module(module_ctx):
                             "kernel_prototypes": f["step"].kernel_prototypes,
                             "step_prototype": f["step"].prototype}
                            for f in module_ctx["functions"]]}
-    return {f"{name}.pyx": env.get_template("cython/module.pyx.j2").render(**module_ctx),
+    pyx_ctx = {**module_ctx, "python_runtime": python_runtime()}
+    return {f"{name}.pyx": env.get_template("cython/module.pyx.j2").render(**pyx_ctx),
             f"{name}_kernels.c": env.get_template("c/kernels.c.j2").render(**c_ctx),
             f"{name}_kernels.h": env.get_template("c/kernels.h.j2").render(**c_ctx)}

@@ -1,6 +1,27 @@
-# The Python-level runtime of a generated module: argument conversion, error messages, the
-# state API and DebugMode checks. None of it is on the hot path; the module runs it once at
-# import (compiling it through Cython would double the module's build time).
+"""The Python-level runtime of every generated module: argument conversion, error messages,
+the state API and DebugMode checks.
+
+A generated module imports nothing of codegen: it embeds the text of ``codegen/graph/casting.py``
+and of this file and runs them once at import, in its own namespace, after defining the names
+below (its state spec, state file, state list and lock). None of it is on the hot path, and
+compiling it through Cython would double the module's build time. As a module of codegen it is
+linted and unit-tested (tests/test_runtime.py), with placeholders for those names.
+"""
+
+import os
+
+import numpy as np
+
+try:
+    can_cast_input  # embedded: casting.py ran just before this file
+except NameError:
+    from codegen.graph.casting import can_cast_input
+
+# defined by the generated module before this file runs; placeholders otherwise
+_STATE_SPEC = globals().get("_STATE_SPEC", {})
+_STATE_FILE = globals().get("_STATE_FILE", "")
+_state = globals().get("_state", [])
+_lock = globals().get("_lock")
 
 
 def _type_name(dtype, bc):
@@ -26,7 +47,6 @@ def _convert_input(value, name, fname, dtype, bc, allow_downcast):
     expected = _type_name(dtype.name, bc)
     if value is None:
         raise TypeError(f"{where}: expected {expected}, got None")
-    python_scalar = isinstance(value, (bool, int, float)) and not isinstance(value, np.generic)
     try:
         arr = np.asarray(value)
     except Exception as exc:
@@ -36,19 +56,8 @@ def _convert_input(value, name, fname, dtype, bc, allow_downcast):
         raise TypeError(f"{where}: expected {expected}, got {type(value).__name__} of dtype "
                         f"{arr.dtype}")
     if arr.dtype != dtype:
-        if allow_downcast:
-            ok = True
-        elif python_scalar and isinstance(value, float):
-            ok = dtype.kind == 'f'
-        elif python_scalar:
-            ok = arr.astype(dtype).item() == value
-        else:
-            ok = np.can_cast(arr.dtype, dtype, casting='safe')
-            if not ok and isinstance(value, (list, tuple)):  # Python numbers: exact ones
-                with np.errstate(all='ignore'):
-                    ok = (dtype.kind == 'f' and arr.dtype.kind == 'f') or bool(
-                        np.all(arr.astype(dtype).astype(arr.dtype) == arr))
-        if not ok:
+        plain = value if not isinstance(value, (np.ndarray, np.generic)) else arr
+        if not can_cast_input(plain, dtype, allow_downcast):
             raise TypeError(f"{where}: expected {dtype.name}, got {arr.dtype}; casting would "
                             f"lose precision (pass allow_input_downcast=True to function(), "
                             f"or give {dtype.name} data)")
