@@ -136,21 +136,35 @@ def test_rewritten_training_graph_is_small():
     assert full <= 2.2 * forward, (forward, full)
 
 
-@pytest.fixture(scope="module")
-def compiled_grads(tmp_path_factory):
-    """Every gradient case compiled into one module (one build for the whole table)."""
-    from codegen.compile.module import load_module
+def _grad_module():
+    """Every gradient case as a function of one module (one build for the whole table)."""
     module = codegen.Module("grad_table")
     for k, (name, build, _) in enumerate(GRAD_CASES):
         x, c = T.matrix("x"), T.col("c")
         cost = build(x, c)
         module.add_function(f"case{k}", [x, c], [cost] + T.grad(cost, [x, c]),
                             on_unused_input="ignore")
-    return load_module(module.build(str(tmp_path_factory.mktemp("grad_table"))))
+    return module
 
 
+@pytest.fixture(scope="module")
+def compiled_grads(tmp_path_factory):
+    from codegen.compile.module import load_module
+    return load_module(_grad_module().build(str(tmp_path_factory.mktemp("grad_table"))))
+
+
+@pytest.fixture(scope="module")
+def c_grads(tmp_path_factory):
+    """The same module as a C library (the c target), called through ctypes."""
+    from clib import CLibrary
+    lib = CLibrary(_grad_module(), str(tmp_path_factory.mktemp("grad_table_c")))
+    yield lambda name, *values: lib.call(name, *values)
+    lib.close()
+
+
+@pytest.mark.parametrize("target", ["cython", "c"])
 @pytest.mark.parametrize("k", range(len(GRAD_CASES)), ids=[c[0] for c in GRAD_CASES])
-def test_cython_gradients_match_reference(compiled_grads, k):
+def test_compiled_gradients_match_reference(request, target, k):
     name, build, domain = GRAD_CASES[k]
     rng = np.random.default_rng(k)
     values = [rng.uniform(*domain, size=(3, 4)), rng.uniform(*domain, size=(3, 1))]
@@ -158,6 +172,9 @@ def test_cython_gradients_match_reference(compiled_grads, k):
     cost = build(x, c)
     ref = codegen.function([x, c], [cost] + T.grad(cost, [x, c]), mode="FAST_COMPILE",
                            on_unused_input="ignore")(*values)
-    got = getattr(compiled_grads, f"case{k}")(*values)
+    if target == "cython":
+        got = getattr(request.getfixturevalue("compiled_grads"), f"case{k}")(*values)
+    else:
+        got = request.getfixturevalue("c_grads")(f"case{k}", *values)
     for g, r in zip(got, ref):
         np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-13)

@@ -1,4 +1,5 @@
-"""Table-driven op tests: every op against numpy, on the reference and the Cython backend."""
+"""Table-driven op tests: every op against numpy, on the reference, the Cython backend and the
+c target (the C library, called through ctypes)."""
 
 import numpy as np
 import pytest
@@ -115,21 +116,40 @@ def test_reference_matches_numpy(case):
     np.testing.assert_allclose(f(*values), ref(*values), rtol=1e-12, atol=1e-12)
 
 
-@pytest.fixture(scope="module")
-def compiled_all(tmp_path_factory):
-    """Every case compiled into one module (one build for the whole table)."""
+def _table_module():
+    """Every case as a function of one module (one build for the whole table)."""
     module = codegen.Module("ops_table")
     for k, (name, inputs, out, _, _) in enumerate(CASES):
         clones = [T.tensor(v.dtype, v.broadcastable, v.name) for v in inputs]
         module.add_function(f"case{k}", clones, out, givens=dict(zip(inputs, clones)))
+    return module
+
+
+@pytest.fixture(scope="module")
+def compiled_all(tmp_path_factory):
     from codegen.compile.module import load_module
-    return load_module(module.build(str(tmp_path_factory.mktemp("ops_table"))))
+    return load_module(_table_module().build(str(tmp_path_factory.mktemp("ops_table"))))
+
+
+@pytest.fixture(scope="module")
+def c_library(tmp_path_factory):
+    from clib import CLibrary
+    lib = CLibrary(_table_module(), str(tmp_path_factory.mktemp("ops_table_c")))
+    yield lib
+    lib.close()
 
 
 @pytest.mark.parametrize("k", range(len(CASES)), ids=IDS)
 def test_cython_matches_numpy(compiled_all, k):
     name, inputs, out, ref, values = CASES[k]
     got = getattr(compiled_all, f"case{k}")(*values)
+    np.testing.assert_allclose(got, ref(*values), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", range(len(CASES)), ids=IDS)
+def test_c_target_matches_numpy(c_library, k):
+    name, inputs, out, ref, values = CASES[k]
+    (got,) = c_library.call(f"case{k}", *values)
     np.testing.assert_allclose(got, ref(*values), rtol=1e-12, atol=1e-12)
 
 
