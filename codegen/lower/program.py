@@ -240,9 +240,15 @@ class Program:
 
     def describe(self):
         """A readable listing of the kernel program (``debugprint`` of a compiled function)."""
+        from codegen.lower.memory import in_place_updates, shared_scratch
         lines = [f"program {self.name}({', '.join(a.name for a in self.args)})"]
+        for c in self.checks:
+            lines.append(f"  check  {c.lhs} {'>=' if c.at_least else '=='} {c.rhs}   "
+                         f"{c.message}")
+        reuse = {name: owner for name, owner, _ in shared_scratch(self)}
         for b in self.buffers:
-            lines.append(f"  buffer {b.ref.name}: {b.ref.dtype}[{', '.join(b.ref.dims)}]")
+            lines.append(f"  buffer {b.ref.name}: {b.ref.dtype}[{', '.join(b.ref.dims)}]"
+                         + (f"  (memory of {reuse[b.ref.name]})" if b.ref.name in reuse else ""))
         for v in self.views:
             lines.append(f"  view   {v.ref.name} = {v.text()}")
         for step in self.steps:
@@ -252,6 +258,6 @@ class Program:
                 lines.append(f"  {step.kind:6s} {step.name}")
             for o in step.origins:
                 lines.append(f"           {o.text}   {o.where}")
-        for state, ref in self.updates:
-            lines.append(f"  update {state} <- {ref.name}")
+        for (state, ref), in_place in zip(self.updates, in_place_updates(self)):
+            lines.append(f"  update {state} <- {ref.name}" + ("  (in place)" if in_place else ""))
         return "\n".join(lines)
