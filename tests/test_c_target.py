@@ -190,3 +190,20 @@ def test_cli_target_c(tmp_path):
     names = sorted(os.listdir(tmp_path / "mlp"))
     assert names == ["libmlp.so", "mlp.c", "mlp.h", "mlp_state"]
     assert "/* dot(W, mlp_input) [" in (tmp_path / "mlp" / "mlp.c").read_text()
+
+
+def test_large_products_through_the_blas_found_at_build_time(tmp_path):
+    """Products above ckernel.SMALL_PRODUCT call the BLAS the library was linked with (when
+    one was found: OpenBLAS or the reference BLAS), else the built-in loops; numpy's values."""
+    a, b = T.dmatrix("a"), T.dmatrix("b")
+    m = codegen.Module("clib_big")
+    m.add_function("f", [a, b], [T.dot(a, b), T.dot(a.T, a)])
+    lib = CLibrary(m, str(tmp_path))
+    try:
+        rng = np.random.default_rng(0)
+        A, B = rng.standard_normal((200, 300)), rng.standard_normal((300, 100))
+        ab, ata = lib.call("f", A, B)
+        np.testing.assert_allclose(ab, A @ B, rtol=1e-12, atol=1e-11)
+        np.testing.assert_allclose(ata, A.T @ A, rtol=1e-12, atol=1e-11)
+    finally:
+        lib.close()
