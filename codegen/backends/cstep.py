@@ -42,11 +42,31 @@ def step_name(program):
     return f"cg_step_{program.name}"
 
 
-def step_function(program, base, kind="CODEGEN_KERNEL void"):
+class CpuStrategy:
+    """How the CPU turns the steps of a kernel program into C: loop nests (OpenMP, libmvec
+    blocks: ``ckernel``) and products through BLAS or loops."""
+
+    name = "cpu"
+
+    def step(self, step, blas):
+        """(kernel C lines or None, its prototype lines, the C statement that runs it)."""
+        if isinstance(step, DotStep):
+            return None, [], ckernel.product_call(step)
+        kernel = (ckernel.loop_kernel(step, threads="with_blas" if blas else True)
+                  if isinstance(step, LoopKernel) else ckernel.argmax_kernel(step))
+        return kernel.c_lines, kernel.prototype, kernel.call
+
+    def uses_blas(self, program):
+        return any(isinstance(s, DotStep) and s.out.dtype in ckernel.BLAS_DTYPES
+                   for s in program.steps)
+
+
+def step_function(program, base, kind="CODEGEN_KERNEL void", strategy=None):
     """The step function of ``program``; ``base``: [(name, C type, ndim)] of the arrays its
-    caller passes (every view not among them is computed inside)."""
-    blas = any(isinstance(s, DotStep) and s.out.dtype in ckernel.BLAS_DTYPES
-               for s in program.steps)
+    caller passes (every view not among them is computed inside); ``strategy``: how steps
+    become kernels (the CPU's by default)."""
+    strategy = strategy or CpuStrategy()
+    blas = strategy.uses_blas(program)
     params, args = [], []
     for d, _, _ in program.dims:
         params.append(f"cg_index {d}")
@@ -77,14 +97,11 @@ def step_function(program, base, kind="CODEGEN_KERNEL void"):
     if blas:
         body.append("int cg_blas_before = cg_blas_enter();  /* BLAS on this call's threads */")
     for step in program.steps:
-        if isinstance(step, DotStep):
-            call, origins = ckernel.product_call(step), step.origins
-        else:
-            kernel = (ckernel.loop_kernel(step, threads="with_blas" if blas else True)
-                      if isinstance(step, LoopKernel) else ckernel.argmax_kernel(step))
-            kernels.append(kernel.c_lines)
-            prototypes += kernel.prototype
-            call, origins = kernel.call, step.origins
+        c_lines, prototype, call = strategy.step(step, blas)
+        if c_lines is not None:
+            kernels.append(c_lines)
+            prototypes += prototype
+        origins = step.origins
         where = comment(origins[-1].where)
         body.append(f"{call};  /* {comment(origins[-1].text)}{f' [{where}]' if where else ''} */")
     if blas:

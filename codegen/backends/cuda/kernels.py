@@ -1,0 +1,212 @@
+"""CUDA kernels from the kernel program: the strategy of the CUDA backend for the C layer.
+
+- A map (a loop kernel that stores only) is a grid-stride kernel over all its elements, each
+  thread turning its flat index into loop indices; 64-bit indexing throughout.
+- A loop kernel with reductions runs its whole loop nest on one thread, in the order the CPU
+  runs it: deterministic (no float atomics), and right, but slow for large reductions;
+  block and warp-shuffle stages are the next step.
+- argmax: one thread per output element.
+- Products: plain kernels, one thread per output element summing along k in order (the
+  same functions as the CPU's, ``cg_gemm_d`` ..., so that ``ckernel.product_call`` serves
+  both); cuBLAS is the next step.
+
+Kernels are launched through ``CG_LAUNCH(kernel, blocks, threads, args...)``, which is
+``kernel<<<blocks, threads>>>(args...)`` under nvcc and a loop over blocks and threads in the
+emulation (``emulation.h``), so that the same ``.cu`` runs on the host in tests.
+"""
+
+from codegen.backends import cexpr, ckernel
+from codegen.backends.ckernel import Kernel, _index, identity
+from codegen.lower.program import ArgmaxStep, DotStep, LoopKernel
+
+#: The C table on CUDA: C_OPS, with what differs. The CPU's tanh (expm1 form, for libmvec)
+#: stays out: CUDA's tanh is fast and as accurate.
+CUDA_OPS = {**cexpr.C_OPS, "tanh": "tanh{f}({0})"}
+
+#: Threads per block of every launch.
+THREADS = 256
+
+
+def _operands(kernel):
+    params = [f"cg_index n{a}" for a in range(len(kernel.dims))]
+    args = list(kernel.dims)
+    for op in kernel.operands:
+        const = "const " if op.role == "in" else ""
+        params.append(f"{const}{cexpr.CTYPES[op.ref.dtype]}* {op.ref.name}")
+        args.append(f"{op.ref.name}_p")
+        for axis in sorted({a for a in op.axes if a is not None}):
+            params.append(f"cg_index {op.ref.name}_s{axis}")
+            args.append(f"{op.ref.name}_s{axis}")
+    return params, args
+
+
+def loop_kernel(kernel):
+    """(Kernel, whether it is a map) for a ``LoopKernel``."""
+    n = len(kernel.dims)
+    params, args = _operands(kernel)
+    dim_params = {}
+
+    def dim(text):
+        return dim_params.setdefault(text, f"d{len(dim_params)}")
+
+    loads = {i: f"{op.ref.name}[{_index(op.ref.name, op.axes)}]"
+             for i, op in enumerate(kernel.operands)}
+    body = [f"{cexpr.CTYPES[a.dtype]} {a.local} = "
+            f"{cexpr.render(a.expr, loads.__getitem__, dim, CUDA_OPS)};" for a in kernel.body]
+    reduces = any(store.combine for store in kernel.stores)
+    for store in kernel.stores:
+        target = loads[store.operand]
+        value = (cexpr.COMBINE[store.combine].format(target, store.local) if store.combine
+                 else store.local)
+        body.append(f"{target} = {value};")
+    if not reduces:
+        total = " * ".join(f"n{a}" for a in range(n)) or "1"
+        lines = [f"const cg_index total = {total};",
+                 "for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < total;",
+                 "        e += (cg_index)gridDim.x * blockDim.x) {"]
+        if n:
+            lines.append("    cg_index rest = e;")
+            for a in reversed(range(1, n)):
+                lines.append(f"    const cg_index i{a} = rest % n{a};")
+                lines.append(f"    rest /= n{a};")
+            lines.append("    const cg_index i0 = rest;")
+        lines += ["    " + line for line in body] + ["}"]
+    else:
+        init = []
+        for store in kernel.stores:
+            if store.combine:
+                op = kernel.operands[store.operand]
+                mapped = [loop for loop, axis in enumerate(op.axes) if axis is not None]
+                for depth, loop in enumerate(mapped):
+                    init.append("    " * depth + f"for (cg_index i{loop} = 0; i{loop} < n{loop}; "
+                                f"i{loop}++)")
+                init.append("    " * len(mapped) + f"{loads[store.operand]} = "
+                            f"{identity(store.combine, op.ref.dtype)};")
+        lines = (["if (blockIdx.x != 0 || threadIdx.x != 0) return;  /* one thread: in order */"]
+                 + init + ckernel._loops(n, body))
+    for text, name in dim_params.items():
+        params.append(f"cg_index {name}")
+        args.append(text)
+    origins = [(o.text, o.where) for o in kernel.origins]
+    return Kernel(kernel.name, params, args, origins, lines, "__global__ void"), not reduces
+
+
+def argmax_kernel(step):
+    """argmax along one axis, one thread per output element (first maximum; NaN wins)."""
+    x, out = step.x, step.out
+    outer = [a for a in range(len(x.dims)) if a != step.axis]
+    ctype = cexpr.CTYPES[x.dtype]
+    params = [f"cg_index n{j}" for j in range(len(outer))] + ["cg_index m"]
+    args = [x.dims[a] for a in outer] + [x.dims[step.axis]]
+    params += [f"const {ctype}* {x.name}"] + [f"cg_index {x.name}_s{a}"
+                                               for a in range(len(x.dims))]
+    args += [f"{x.name}_p"] + [f"{x.name}_s{a}" for a in range(len(x.dims))]
+    params += [f"int64_t* {out.name}"] + [f"cg_index {out.name}_s{j}"
+                                          for j in range(len(outer))]
+    args += [f"{out.name}_p"] + [f"{out.name}_s{j}" for j in range(len(outer))]
+    total = " * ".join(f"n{j}" for j in range(len(outer))) or "1"
+    base = " + ".join(f"i{j} * {x.name}_s{a}" for j, a in enumerate(outer)) or "0"
+    out_idx = " + ".join(f"i{j} * {out.name}_s{j}" for j in range(len(outer))) or "0"
+    lines = [f"const cg_index total = {total};",
+             "for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < total;",
+             "        e += (cg_index)gridDim.x * blockDim.x) {",
+             "    cg_index rest = e;"]
+    for j in reversed(range(1, len(outer))):
+        lines += [f"    const cg_index i{j} = rest % n{j};", f"    rest /= n{j};"]
+    if outer:
+        lines.append("    const cg_index i0 = rest;")
+    lines += [f"    const {ctype}* row = {x.name} + {base};",
+              "    cg_index best_k = 0;",
+              f"    {ctype} best = row[0];",
+              "    for (cg_index k = 1; k < m; k++) {",
+              f"        {ctype} v = row[k * {x.name}_s{step.axis}];",
+              "        if (best == best && (v > best || v != v)) {",
+              "            best = v;",
+              "            best_k = k;",
+              "        }",
+              "    }",
+              f"    {out.name}[{out_idx}] = best_k;",
+              "}"]
+    origins = [(o.text, o.where) for o in step.origins]
+    return Kernel(step.name, params, args, origins, lines, "__global__ void")
+
+
+def launch(kernel, is_map, total):
+    """The C launch of a kernel over ``total`` elements (a C expression)."""
+    blocks = f"cg_blocks({total})" if is_map else "1"
+    threads = str(THREADS) if is_map else "1"
+    return f"CG_LAUNCH({kernel.name}, {blocks}, {threads}, {', '.join(kernel.args)})"
+
+
+class Strategy:
+    """How the CUDA backend turns the steps of a kernel program into kernels and launches
+    (the CPU's is ``cstep.CpuStrategy``)."""
+
+    name = "cuda"
+
+    def step(self, step, blas):
+        """(kernel C lines or None, its prototype lines, the C statement that runs it)."""
+        if isinstance(step, DotStep):
+            return None, [], ckernel.product_call(step)
+        if isinstance(step, LoopKernel):
+            kernel, is_map = loop_kernel(step)
+            total = " * ".join(f"({d})" for d in step.dims) or "1"
+        elif isinstance(step, ArgmaxStep):
+            kernel, is_map = argmax_kernel(step), True
+            total = " * ".join(f"({d})" for a, d in enumerate(step.x.dims)
+                               if a != step.axis) or "1"
+        else:
+            raise NotImplementedError(f"the CUDA backend cannot run a {step.kind} step")
+        return kernel.c_lines, kernel.prototype, launch(kernel, is_map, total)
+
+    def uses_blas(self, program):
+        return False
+
+
+def products(dtypes, accumulating=()):
+    """C lines of the products of ``dtypes``: one kernel per element type, and host functions
+    with the CPU's names and arguments (``cg_gemm_d``, ``cg_gemm_acc_d``, ``cg_gemv_d``,
+    ``cg_dotv_d``) that launch it."""
+    lines = []
+    for dtype in dtypes:
+        T, x = cexpr.CTYPES[dtype], ckernel.PRODUCT_SUFFIX[dtype]
+        lines += f"""
+/* c[i, j] (+)= alpha * sum_p a[i, p] b[p, j], one thread per element of c, p in order */
+__global__ void cg_product_{x}(cg_index m, cg_index n, cg_index k, const {T}* a, cg_index a0,
+        cg_index a1, const {T}* b, cg_index b0, cg_index b1, {T}* c, cg_index c0,
+        cg_index c1, {T} alpha, int accumulate) {{
+    for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < m * n;
+            e += (cg_index)gridDim.x * blockDim.x) {{
+        const cg_index i = e / n, j = e % n;
+        {T} acc = k > 0 ? a[i * a0] * b[j * b1] : 0;
+        for (cg_index p = 1; p < k; p++) acc += a[i * a0 + p * a1] * b[p * b0 + j * b1];
+        c[i * c0 + j * c1] = accumulate ? c[i * c0 + j * c1] + alpha * acc : acc;
+    }}
+}}
+
+static void cg_gemm_{x}(cg_index m, cg_index n, cg_index k, const {T}* a, cg_index a0,
+        cg_index a1, const {T}* b, cg_index b0, cg_index b1, {T}* c, cg_index c0) {{
+    CG_LAUNCH(cg_product_{x}, cg_blocks(m * n), {THREADS}, m, n, k, a, a0, a1, b, b0, b1, c,
+              c0, 1, ({T})1, 0);
+}}
+
+static void cg_gemv_{x}(cg_index m, cg_index k, const {T}* a, cg_index a0, cg_index a1,
+        const {T}* v, cg_index v0, {T}* y, cg_index y0) {{
+    CG_LAUNCH(cg_product_{x}, cg_blocks(m), {THREADS}, m, 1, k, a, a0, a1, v, v0, 0, y, y0, 0,
+              ({T})1, 0);
+}}
+
+static void cg_dotv_{x}(cg_index k, const {T}* u, cg_index u0, const {T}* v, cg_index v0,
+        {T}* out) {{
+    CG_LAUNCH(cg_product_{x}, 1, 1, 1, 1, k, u, 0, u0, v, v0, 0, out, 0, 0, ({T})1, 0);
+}}
+""".split("\n")
+        if dtype in accumulating:
+            lines += f"""static void cg_gemm_acc_{x}(cg_index m, cg_index n, cg_index k,
+        const {T}* a, cg_index a0, cg_index a1, const {T}* b, cg_index b0, cg_index b1,
+        {T}* c, cg_index c0, cg_index c1, {T} alpha) {{
+    CG_LAUNCH(cg_product_{x}, cg_blocks(m * n), {THREADS}, m, n, k, a, a0, a1, b, b0, b1, c,
+              c0, c1, alpha, 1);
+}}
+""".split("\n")
+    return lines
