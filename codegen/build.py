@@ -109,7 +109,21 @@ def _progress(message, quiet):
         print(f"codegen: {message}", file=sys.stderr, flush=True)
 
 
-def _compile(name, build_dir, flags, quiet):
+class CKernels:
+    """How the C layer (``<name>_kernels.c``) compiles: the C compiler, at -O3."""
+
+    suffix = "_kernels.c"
+    key = ""
+
+    def command(self, path, obj, flags, cc):
+        k_flags = [f for f in flags if not f.startswith("-O")] + ["-O3"]
+        return cc + k_flags + ([] if "-g" in flags else ["-g0"]) + ["-c", path, "-o", obj]
+
+    def libs(self):
+        return []
+
+
+def _compile(name, build_dir, flags, quiet, kernels):
     """The kernels' C file (``<name>_kernels.c``) in a compiler process, Cython in this one
     meanwhile, then the glue Cython wrote in another compiler process while the kernels
     finish, then one link.
@@ -128,12 +142,10 @@ def _compile(name, build_dir, flags, quiet):
     cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
     t0 = time.perf_counter()
     glue = None
-    k_path = os.path.join(build_dir, name + "_kernels.c")
+    k_path = os.path.join(build_dir, name + kernels.suffix)
     k_obj = os.path.join(build_dir, name + "_kernels.o")
-    k_flags = [f for f in flags if not f.startswith("-O")] + ["-O3"]
-    k_command = (cc + cflags + k_flags + ([] if "-g" in flags else ["-g0"])
-                 + ["-c", k_path, "-o", k_obj])
-    kernels = subprocess.Popen(k_command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    k_command = kernels.command(k_path, k_obj, flags, cc + cflags)
+    apart = subprocess.Popen(k_command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     try:
         options = CompilationOptions(default_options, language_level=3, output_file=c_path)
@@ -156,23 +168,24 @@ def _compile(name, build_dir, flags, quiet):
                       + ["-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION", f"-I{build_dir}",
                          f"-I{np.get_include()}", f"-I{sysconfig.get_paths()['include']}"])
         link = shlex.split(sysconfig.get_config_var("LDSHARED") or "cc -shared")
-        libs = (["-lmvec"] if "-DCODEGEN_SIMD_MATH" in flags else []) + ["-lm"]
+        libs = (kernels.libs() + (["-lmvec"] if "-DCODEGEN_SIMD_MATH" in flags else [])
+                + ["-lm"])
         # the glue compiles on the core Cython used while the kernels finish on theirs
         g_obj = os.path.join(build_dir, name + ".o")
         glue_command = cc + glue_flags + ["-c", c_path, "-o", g_obj]
         glue = subprocess.Popen(glue_command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
-        _, err = kernels.communicate()
-        if kernels.returncode != 0:
+        _, err = apart.communicate()
+        if apart.returncode != 0:
             raise BuildError(f"compiling the kernels of {name} failed (exit "
-                             f"{kernels.returncode}):\n{' '.join(k_command)}\n{err[-4000:]}")
+                             f"{apart.returncode}):\n{' '.join(k_command)}\n{err[-4000:]}")
         _, err = glue.communicate()
         if glue.returncode != 0:
             raise BuildError(f"compiling {name} failed (exit {glue.returncode}):\n"
                              f"{' '.join(glue_command)}\n{err[-4000:]}")
         _run(name, link + cflags + list(flags) + [g_obj, k_obj, "-o", target] + libs)
     finally:
-        for process in (kernels, glue):
+        for process in (apart, glue):
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
@@ -188,11 +201,13 @@ def _run(name, command):
                          f"{' '.join(command)}\n{out.stderr[-4000:]}")
 
 
-def build(name, sources, flags, quiet=True):
+def build(name, sources, flags, quiet=True, kernels=None):
     """Path of the built extension of ``sources`` ({file name: text}: ``<name>.pyx``,
     ``<name>_kernels.c`` and ``.h``): from the cache when an entry is there and verified,
-    else built now (a damaged entry is replaced)."""
-    key = cache_key(name, sources, flags)
+    else built now (a damaged entry is replaced). ``kernels``: how the C layer compiles
+    (``CKernels``, or the CUDA backend's)."""
+    kernels = kernels or CKernels()
+    key = cache_key(name, sources, list(flags) + [kernels.key])
     root = os.path.abspath(config.cache_dir)
     final = os.path.join(root, f"{name}-{key[:20]}")
     target = os.path.join(final, name + _ext_suffix())
@@ -209,7 +224,7 @@ def build(name, sources, flags, quiet=True):
             for fname, text in sources.items():
                 with open(os.path.join(tmp, fname), "w") as f:
                     f.write(text)
-            built = _compile(name, tmp, flags, quiet)
+            built = _compile(name, tmp, flags, quiet, kernels)
             stage = tempfile.mkdtemp(prefix=f".{name}-stage-", dir=root)
             shutil.copy2(built, os.path.join(stage, name + _ext_suffix()))
             for fname in sources:

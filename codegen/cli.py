@@ -74,6 +74,7 @@ def cmd_build(args):
     if args.target == "c" and args.debug:
         raise UsageError("--debug builds Python modules only (drop it with --target c)")
     backend = backends.resolve(backend=args.backend)
+    config.device = backends.get(backend).DEVICES[0]  # what every step of the build reads
     options = repr((os.path.abspath(args.spec), args.debug, args.floatX, args.target, args.arch,
                     backend))
     stem = os.path.splitext(os.path.basename(args.spec))[0]

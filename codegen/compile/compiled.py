@@ -30,8 +30,12 @@ class CompiledExecutable:
         self._generated = None
         # the graph cache skips rewriting, lowering and rendering for a graph built before;
         # compare mode needs the kernel program itself, so it always generates
+        from codegen import backends
+        backend = backends.resolve()
+        variant = getattr(backends.get(backend), "variant", lambda: "")()
         key = None if mode.compare else graphcache.graph_key(
-            fgraph, ins, self._fname, (self._flags, repr(mode.guard), repr(allow_downcast)))
+            fgraph, ins, self._fname, (self._flags, repr(mode.guard), repr(allow_downcast),
+                                       backend, variant))
         hit = graphcache.lookup(key) if key else None
         if hit is None:
             module_name, source, _ = self._generate()

@@ -135,7 +135,8 @@ def launch(kernel, is_map, total):
     """The C launch of a kernel over ``total`` elements (a C expression)."""
     blocks = f"cg_blocks({total})" if is_map else "1"
     threads = str(THREADS) if is_map else "1"
-    return f"CG_LAUNCH({kernel.name}, {blocks}, {threads}, {', '.join(kernel.args)})"
+    args = kernel.call[len(kernel.name) + 1:-1]  # the call is name(args)
+    return f"CG_LAUNCH({kernel.name}, {blocks}, {threads}, {args})"
 
 
 class Strategy:

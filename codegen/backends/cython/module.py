@@ -12,13 +12,13 @@ from codegen.lower.program import DotStep
 
 
 def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(),
-             regenerate=None):
-    """({file name: text}, {state name: initial array}, programs) of a module of
-    ``specs``."""
+             regenerate=None, device="cpu"):
+    """({file name: text}, {state name: initial array}, programs) of a module of ``specs``;
+    ``device``: the C layer under the glue, the CPU's or CUDA's (codegen.backends.cuda)."""
     programs, docs, state_spec, initial = lower_module(specs)
     functions = []
     for spec, program, doc in zip(specs, programs, docs):
-        ctx = render.function_context(program, debug)
+        ctx = render.function_context(program, debug, device)
         ctx["doc"] = doc
         ctx["single"] = spec.single
         ctx["allow_downcast"] = repr(spec.allow_downcast)
@@ -32,10 +32,16 @@ def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(
                             if isinstance(step, DotStep)})
     accumulating = sorted({step.out.dtype for program in programs for step in program.steps
                            if isinstance(step, DotStep) and step.accumulate})
-    prototypes, declarations = ckernel.product_declarations(product_types, accumulating)
+    if device == "cuda":
+        from codegen.backends.cuda.kernels import products
+        product_code, prototypes, declarations = products(product_types, accumulating), [], []
+    else:
+        product_code = ckernel.product_code(product_types, accumulating)
+        prototypes, declarations = ckernel.product_declarations(product_types, accumulating)
     graph_hash = hashlib.sha256("\n".join(p.describe() for p in programs).encode()).hexdigest()
     metadata = {"generator": f"codegen {codegen.__version__}", "graph_hash": graph_hash[:16],
-                "backend": "cython", "flags": list(flags), "debug": debug,
+                "backend": "cuda" if device == "cuda" else "cython", "flags": list(flags),
+                "debug": debug,
                 "signature": {f["name"]: f["doc"].split("\n")[0] for f in functions}}
     ctx = {"module_name": module_name, "version": codegen.__version__, "spec": spec_path,
            "graph_hash": graph_hash[:16], "flags": " ".join(flags) or "default",
@@ -47,7 +53,7 @@ def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(
            "state_index": state_index,
            "c_helpers": cexpr.C_HELPERS.rstrip("\n").split("\n"),
            "simd_math": ckernel.SIMD_MATH,
-           "product_code": ckernel.product_code(product_types, accumulating),
+           "product_code": product_code, "device": device,
            "product_prototypes": prototypes, "product_declarations": declarations,
            "debug": "True" if debug else "False"}
     return render.render_module(ctx), initial, programs

@@ -48,8 +48,10 @@ def _output_text(ref, program, copied):
     raise NotImplementedError("scalar expression output")
 
 
-def function_context(program, debug=False):
-    """What the function template needs for one compiled function.
+def function_context(program, debug=False, device="cpu"):
+    """What the function template needs for one compiled function; ``device``: the C layer
+    it calls, the CPU's (``cg_step_<f>``) or CUDA's (``cg_call_<f>``, which moves the arrays
+    to the device and back).
 
     ``debug``: False, True (NaN and Inf checks) or (nan_is_error, inf_is_error, big_is_error).
     """
@@ -94,8 +96,17 @@ def function_context(program, debug=False):
              **{name: data.ndim for name, data in program.constants}}
     leaving = update_names | {r.name for r in program.outputs if hasattr(r, "dims")}
     glue_views, base = _view_plan(program, refs, guard)
-    step = cstep.step_function(program, [(name, cexpr.CTYPES[dtype], ndim)
-                                         for name, dtype, ndim in base])
+    c_base = [(name, cexpr.CTYPES[dtype], ndim) for name, dtype, ndim in base]
+    if device == "cuda":
+        from codegen.backends.cuda import layer
+        step = cstep.step_function(program, c_base, strategy=layer.strategy())
+        call = layer.call_function(program, step, base)
+        call_text = "_err = " + _wrapped_call(call.name, step.args, " " * 12)
+        declaration = ckernel._signature("int", call.name, step.params, " nogil")
+    else:
+        step = cstep.step_function(program, c_base)
+        call, call_text = None, _wrapped_call(step.name, step.args, " " * 12)
+        declaration = ckernel._signature("void", step.name, step.params, " nogil")
     update_index = {ref.name: k for k, (_, ref) in enumerate(program.updates)}
     in_place = [False] * len(program.updates) if guard else in_place_updates(program)
     # DebugMode returns every array a step wrote, so there each keeps memory of its own
@@ -133,8 +144,9 @@ def function_context(program, debug=False):
         "steps": steps,
         # the C layer: the step function (<module>_kernels.c) and the glue's call of it
         "step": step,
-        "step_call": _wrapped_call(step.name, step.args, " " * 12),
-        "step_declaration": ckernel._signature("void", step.name, step.params, " nogil"),
+        "call": call,  # CUDA: the call that moves the arrays (codegen.backends.cuda.layer)
+        "step_call": call_text,
+        "step_declaration": declaration,
         "kernel_declarations": [line for s in steps if s["kind"] == "loop"
                                 for line in s["declaration"]],
         "outputs": [_output_text(r, program, copied) for r in program.outputs],
@@ -343,14 +355,21 @@ def render_module(module_ctx):
     math: kernels, products, step functions) and ``<name>_kernels.h`` (what the glue calls)."""
     env = environment()
     name = module_ctx["module_name"]
+    cuda = module_ctx.get("device") == "cuda"
     c_ctx = {**module_ctx, "module": name, "standalone": True,
              "dim_helpers": cstep.DIM_HELPERS,
              "functions": [{"name": f["name"], "kernels": f["step"].kernels,
                             "step": f["step"].lines,
                             "kernel_prototypes": f["step"].kernel_prototypes,
-                            "step_prototype": f["step"].prototype}
+                            "step_prototype": f["step"].prototype,
+                            **(f["call"].context() if cuda else {})}
                            for f in module_ctx["functions"]]}
     pyx_ctx = {**module_ctx, "python_runtime": python_runtime()}
+    layer, suffix = ("cuda", "cu") if cuda else ("c", "c")
+    if cuda:
+        from codegen.backends.cuda.kernels import THREADS
+        c_ctx["threads"] = THREADS
     return {f"{name}.pyx": env.get_template("cython/module.pyx.j2").render(**pyx_ctx),
-            f"{name}_kernels.c": env.get_template("c/kernels.c.j2").render(**c_ctx),
-            f"{name}_kernels.h": env.get_template("c/kernels.h.j2").render(**c_ctx)}
+            f"{name}_kernels.{suffix}": env.get_template(f"{layer}/kernels.{suffix}.j2")
+            .render(**c_ctx),
+            f"{name}_kernels.h": env.get_template(f"{layer}/kernels.h.j2").render(**c_ctx)}

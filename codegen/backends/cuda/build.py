@@ -1,0 +1,70 @@
+"""Building a CUDA module: the CUDA layer by nvcc (a fat binary: SASS for sm_80 and sm_90,
+and PTX for later GPUs; the CUDA runtime linked statically), or by the host's C++ compiler
+with ``emulation.h`` when CODEGEN_CUDA_EMULATION is set; the glue as on the CPU."""
+
+import functools
+import os
+import shutil
+import subprocess
+
+from codegen import build as cpu_build
+from codegen.backends.cuda import emulated
+
+EMULATION_HEADER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "emulation.h")
+
+#: The GPUs whose machine code the binary carries, and the PTX that later ones compile.
+ARCHITECTURES = ["-gencode", "arch=compute_80,code=sm_80",
+                 "-gencode", "arch=compute_90,code=[sm_90,compute_90]"]
+
+
+class CudaKernels:
+    suffix = "_kernels.cu"
+
+    def __init__(self):
+        self.emulated = emulated()
+        self.key = "cuda:" + ("emulated:" + _file_text(EMULATION_HEADER) if self.emulated
+                              else _nvcc_version())
+
+    def command(self, path, obj, flags, cc):
+        if self.emulated:
+            cxx = shutil.which("g++") or "c++"
+            return [cxx, "-x", "c++", "-std=c++17", "-O1", "-fPIC", "-fwrapv", "-g0",
+                    "-ffp-contract=off", "-include", EMULATION_HEADER, "-c", path, "-o", obj]
+        return ["nvcc", "-O3", "-std=c++17", "-Xcompiler", "-fPIC", "-fmad=false",
+                *ARCHITECTURES, "-c", path, "-o", obj]
+
+    def libs(self):
+        if self.emulated:
+            return ["-lstdc++", "-lpthread"]
+        return [f"-L{_cuda_lib_dir()}", "-lcudart_static", "-ldl", "-lrt", "-lpthread",
+                "-lstdc++"]
+
+
+def build(name, sources, flags, quiet=True):
+    return cpu_build.build(name, sources, flags, quiet, kernels=CudaKernels())
+
+
+def _file_text(path):
+    with open(path) as f:
+        return f.read()
+
+
+@functools.lru_cache(maxsize=None)
+def _nvcc_version():
+    out = subprocess.run(["nvcc", "--version"], capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1] if out.stdout else "nvcc"
+
+
+@functools.lru_cache(maxsize=None)
+def _cuda_lib_dir():
+    """The toolkit's library folder (libcudart_static.a), found from nvcc's place."""
+    nvcc = os.path.realpath(shutil.which("nvcc") or "nvcc")
+    for lib in ("lib64", "lib", os.path.join("targets", "x86_64-linux", "lib")):
+        folder = os.path.join(os.path.dirname(os.path.dirname(nvcc)), lib)
+        if os.path.exists(os.path.join(folder, "libcudart_static.a")):
+            return folder
+    for folder in ("/usr/local/cuda/lib64", "/usr/lib/x86_64-linux-gnu"):
+        if os.path.exists(os.path.join(folder, "libcudart_static.a")):
+            return folder
+    raise cpu_build.BuildError("libcudart_static.a (the CUDA runtime) was not found next to "
+                               f"nvcc ({nvcc}); install the CUDA toolkit")
