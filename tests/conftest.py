@@ -32,3 +32,25 @@ def rng():
 def pytest_sessionfinish(session, exitstatus):
     if _OWN_CACHE is not None:
         shutil.rmtree(_OWN_CACHE, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def cuda_emulated():
+    """Build for the CUDA backend with its kernels run on the host (emulation.h): call the
+    returned function around a build; it restores the device and the environment after."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def emulated():
+        saved_device, saved_env = codegen.config.device, os.environ.get("CODEGEN_CUDA_EMULATION")
+        codegen.config.device = "cuda"
+        os.environ["CODEGEN_CUDA_EMULATION"] = "1"
+        try:
+            yield
+        finally:
+            codegen.config.device = saved_device
+            if saved_env is None:
+                del os.environ["CODEGEN_CUDA_EMULATION"]
+            else:
+                os.environ["CODEGEN_CUDA_EMULATION"] = saved_env
+    return emulated

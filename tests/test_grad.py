@@ -154,6 +154,16 @@ def compiled_grads(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def cuda_grads(tmp_path_factory, cuda_emulated):
+    """The same module on the CUDA backend, its kernels run on the host (emulation.h)."""
+    from codegen.compile.module import load_module
+    with cuda_emulated():
+        module = load_module(_grad_module().build(str(tmp_path_factory.mktemp("grad_cuda"))))
+    assert module.__codegen__["backend"] == "cuda"
+    return module
+
+
+@pytest.fixture(scope="module")
 def c_grads(tmp_path_factory):
     """The same module as a C library (the c target), called through ctypes."""
     from clib import CLibrary
@@ -162,7 +172,7 @@ def c_grads(tmp_path_factory):
     lib.close()
 
 
-@pytest.mark.parametrize("target", ["cython", "c"])
+@pytest.mark.parametrize("target", ["cython", "cuda", "c"])
 @pytest.mark.parametrize("k", range(len(GRAD_CASES)), ids=[c[0] for c in GRAD_CASES])
 def test_compiled_gradients_match_reference(request, target, k):
     name, build, domain = GRAD_CASES[k]
@@ -172,8 +182,9 @@ def test_compiled_gradients_match_reference(request, target, k):
     cost = build(x, c)
     ref = codegen.function([x, c], [cost] + T.grad(cost, [x, c]), mode="FAST_COMPILE",
                            on_unused_input="ignore")(*values)
-    if target == "cython":
-        got = getattr(request.getfixturevalue("compiled_grads"), f"case{k}")(*values)
+    if target in ("cython", "cuda"):
+        fixture = "compiled_grads" if target == "cython" else "cuda_grads"
+        got = getattr(request.getfixturevalue(fixture), f"case{k}")(*values)
     else:
         got = request.getfixturevalue("c_grads")(f"case{k}", *values)
     for g, r in zip(got, ref):

@@ -1,5 +1,6 @@
-"""Table-driven op tests: every op against numpy, on the reference, the Cython backend and the
-c target (the C library, called through ctypes)."""
+"""Table-driven op tests: every op against numpy, on the reference, the Cython backend, the
+CUDA backend (its kernels run on the host by emulation.h) and the c target (the C library,
+called through ctypes)."""
 
 import numpy as np
 import pytest
@@ -132,6 +133,16 @@ def compiled_all(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def cuda_all(tmp_path_factory, cuda_emulated):
+    """The table on the CUDA backend, its kernels run on the host (emulation.h)."""
+    from codegen.compile.module import load_module
+    with cuda_emulated():
+        module = load_module(_table_module().build(str(tmp_path_factory.mktemp("ops_cuda"))))
+    assert module.__codegen__["backend"] == "cuda"
+    return module
+
+
+@pytest.fixture(scope="module")
 def c_library(tmp_path_factory):
     from clib import CLibrary
     lib = CLibrary(_table_module(), str(tmp_path_factory.mktemp("ops_table_c")))
@@ -143,6 +154,13 @@ def c_library(tmp_path_factory):
 def test_cython_matches_numpy(compiled_all, k):
     name, inputs, out, ref, values = CASES[k]
     got = getattr(compiled_all, f"case{k}")(*values)
+    np.testing.assert_allclose(got, ref(*values), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", range(len(CASES)), ids=IDS)
+def test_cuda_emulated_matches_numpy(cuda_all, k):
+    name, inputs, out, ref, values = CASES[k]
+    got = getattr(cuda_all, f"case{k}")(*values)
     np.testing.assert_allclose(got, ref(*values), rtol=1e-12, atol=1e-12)
 
 

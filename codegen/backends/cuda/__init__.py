@@ -25,9 +25,14 @@ def variant():
     return "emulated" if emulated() else "nvcc"
 
 
+def nvcc():
+    """The path of nvcc, or None."""
+    return shutil.which("nvcc")
+
+
 def missing():
     """What this machine lacks to build CUDA modules, or None."""
-    if emulated() or shutil.which("nvcc"):
+    if emulated() or nvcc():
         return None
     return ("nvcc (the CUDA toolkit) is not on PATH; install the toolkit, or set "
             "CODEGEN_CUDA_EMULATION=1 to run the kernels on the host")
@@ -43,5 +48,5 @@ def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(
 
 
 def build(name, sources, flags, quiet=True):
-    from codegen.backends.cuda.build import build
+    from codegen.backends.cuda.toolchain import build
     return build(name, sources, flags, quiet)

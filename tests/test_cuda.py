@@ -1,0 +1,131 @@
+"""The CUDA backend: modules built by nvcc (where it is installed) import without a GPU and
+say why at their first call; with CODEGEN_CUDA_EMULATION the same .cu runs on the host and
+trains the tutorial MLP as the CPU module does. Tests marked gpu need a real device."""
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import codegen
+import codegen.tensor as T
+from codegen.compile.module import load_module
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "examples", "mlp"))
+
+
+def _mlp_module():
+    from model import build_mlp, gradient_updates_momentum, make_data
+    X, y = make_data()
+    mlp = build_mlp(X)
+    x, target = T.matrix("mlp_input"), T.vector("mlp_target")
+    cost = mlp.squared_error(x, target)
+    module = codegen.Module("mlp_cuda_test")
+    module.add_function("train", [x, target], cost,
+                        updates=gradient_updates_momentum(cost, mlp.params, 0.01, 0.9))
+    module.add_function("predict", [x], mlp.output(x))
+    return module, X, y
+
+
+def _has_gpu():
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.returncode == 0 and "GPU" in out.stdout
+
+
+def test_mlp_on_emulated_cuda_trains_as_on_the_cpu(tmp_path, cuda_emulated):
+    module, X, y = _mlp_module()
+    cpu = load_module(module.build(str(tmp_path / "cpu")))
+    module, _, _ = _mlp_module()
+    module.name = "mlp_cuda_test_gpu"
+    with cuda_emulated():
+        gpu = load_module(module.build(str(tmp_path / "cuda")))
+    assert gpu.__codegen__["backend"] == "cuda" and cpu.__codegen__["backend"] == "cython"
+    cpu_costs = [float(cpu.train(X, y)) for _ in range(20)]
+    gpu_costs = [float(gpu.train(X, y)) for _ in range(20)]
+    np.testing.assert_allclose(gpu_costs, cpu_costs, rtol=1e-12)
+    for name, value in cpu.state().items():
+        np.testing.assert_allclose(gpu.get_value(name), value, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(gpu.predict(X), cpu.predict(X), rtol=1e-12)
+    assert cpu_costs[-1] < cpu_costs[0]
+
+
+def test_emitted_cu_reads_like_the_c_layer(tmp_path, cuda_emulated):
+    x = T.matrix("x")
+    module = codegen.Module("cu_text")
+    module.add_function("f", [x], [T.exp(x) * 2, T.sum(x, axis=1)])
+    with cuda_emulated():
+        sources = module.sources(spec_path="tests/test_cuda.py")
+    cu = sources["cu_text_kernels.cu"]
+    assert "__global__ void f_k0_mul(" in cu and "CG_LAUNCH(f_k0_mul, cg_blocks(" in cu
+    assert "e += (cg_index)gridDim.x * blockDim.x" in cu  # grid-stride
+    assert "/* (TensorConstant{2} * exp(x))   [" in cu and "test_cuda.py:" in cu
+    assert "cg_tanh_u" not in cu.split("/* ====")[1]  # the CPU's helpers stay out of kernels
+    assert 'extern "C" int cg_call_f(' in cu
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed")
+def test_nvcc_build_imports_without_a_gpu_and_says_why_at_the_first_call(tmp_path):
+    """codegen build --backend cuda: a fat binary with the CUDA runtime inside; the module
+    imports with numpy alone, and without a device its first call says why."""
+    spec = tmp_path / "spec.py"
+    spec.write_text(textwrap.dedent("""
+        import numpy as np
+        import codegen, codegen.tensor as T
+        w = codegen.shared(np.ones(3), name="w")
+        x = T.vector("x")
+        m = codegen.Module("cu_small")
+        m.add_function("f", [x], T.dot(w, T.exp(x)), updates=[(w, w * 2)])
+    """))
+    env = {k: v for k, v in os.environ.items() if k != "CODEGEN_CUDA_EMULATION"}
+    out = subprocess.run([sys.executable, "-m", "codegen", "build", str(spec), "--backend",
+                          "cuda", "--out", str(tmp_path)], capture_output=True, text=True,
+                         cwd=ROOT, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    folder = tmp_path / "cu_small"
+    assert (folder / "cu_small_kernels.cu").exists()
+    libs = subprocess.run(["ldd", str(next(folder.glob("cu_small*.so")))],
+                          capture_output=True, text=True).stdout
+    assert "libcudart" not in libs  # the CUDA runtime is linked in
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(folder)!r})
+        import numpy as np, cu_small
+        assert not [m for m in sys.modules if m.startswith("codegen")]
+        try:
+            print(repr(float(cu_small.f(np.zeros(3)))))
+        except RuntimeError as exc:
+            print(exc)
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env={**env, "PYTHONPATH": ""}, timeout=120)
+    assert run.returncode == 0, run.stderr
+    if _has_gpu():
+        assert run.stdout.strip() == "3.0"
+    else:
+        assert run.stdout.startswith("f: no CUDA device: "), run.stdout
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _has_gpu(), reason="no NVIDIA GPU here")
+def test_mlp_on_a_gpu_trains_as_on_the_cpu(tmp_path):
+    module, X, y = _mlp_module()
+    cpu = load_module(module.build(str(tmp_path / "cpu")))
+    module, _, _ = _mlp_module()
+    module.name = "mlp_cuda_test_gpu"
+    saved = codegen.config.device
+    codegen.config.device = "cuda"
+    try:
+        gpu = load_module(module.build(str(tmp_path / "cuda")))
+    finally:
+        codegen.config.device = saved
+    cpu_costs = [float(cpu.train(X, y)) for _ in range(20)]
+    gpu_costs = [float(gpu.train(X, y)) for _ in range(20)]
+    np.testing.assert_allclose(gpu_costs, cpu_costs, rtol=1e-9)
