@@ -1,6 +1,6 @@
 PY ?= python
 
-.PHONY: setup mlp test tutorial bench fuzz reliability clean
+.PHONY: setup mlp test tutorial bench fuzz reliability gpu-check clean
 
 setup:
 	$(PY) -m pip install -q -e '.[test,examples]'
@@ -26,6 +26,12 @@ fuzz:
 # caches, memory; about 12 minutes); QUICK=1 runs a small share of each
 reliability:
 	$(PY) tests/reliability.py $(if $(QUICK),--quick)
+
+# on the GPU machine (make gpu-check PY=python3): the CUDA tests on the device, the MLP on
+# CUDA against the CPU, W2-W4 against PyTorch on the card; writes benchmarks/results/gpu.md
+# (at most 8 minutes)
+gpu-check:
+	PYTHONPATH=$(CURDIR) $(PY) benchmarks/gpu_check.py
 
 clean:
 	$(MAKE) -C examples/mlp clean

@@ -201,6 +201,12 @@ def _interleaved_round(workload, case, names, round_, slices, missing):
             process.wait(timeout=60)
 
 
+def _cpu_names(module):
+    """The implementations of the CPU table: all but those on a GPU (``*_cuda``, timed by
+    benchmarks/gpu_check.py)."""
+    return [name for name in module.IMPLEMENTATIONS if not name.endswith("cuda")]
+
+
 def run_workload(workload, processes=3, impls=None, slices=10):
     """{case: {impl: median seconds or None (missing)}} for one workload script.
 
@@ -214,7 +220,7 @@ def run_workload(workload, processes=3, impls=None, slices=10):
     results = {}
     if not hasattr(module, "measure"):
         for case in module.CASES:
-            names = list(impls or module.IMPLEMENTATIONS)
+            names = list(impls or _cpu_names(module))
             medians, missing = {impl: [] for impl in names}, {}
             for round_ in range(processes):
                 for impl, seconds in _interleaved_round(workload, case, names, round_, slices,
@@ -223,7 +229,7 @@ def run_workload(workload, processes=3, impls=None, slices=10):
             results[case] = _summary(module, case, names, medians, missing)
         return results
     for case in module.CASES:
-        names = list(impls or module.IMPLEMENTATIONS)
+        names = list(impls or _cpu_names(module))
         medians = {impl: [] for impl in names}
         missing = {}
         for round_ in range(max(processes, BUILD_PROCESSES)):

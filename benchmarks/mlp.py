@@ -97,11 +97,12 @@ def numpy_infer(sizes, N, dtype):
 
 # ---------------------------------------------------------------- codegen
 
-def _codegen_module(sizes, N, dtype, train):
+def _codegen_module(sizes, N, dtype, train, device="cpu"):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     import codegen
     import codegen.tensor as T
     from codegen.compile.module import load_module
+    codegen.config.device = device
     params, X, Y = initial(sizes, N, dtype)
     shared = [codegen.shared(p, name=f"{'Wb'[i % 2]}{i // 2}", broadcastable=(False, i % 2 == 1))
               for i, p in enumerate(params)]
@@ -111,7 +112,8 @@ def _codegen_module(sizes, N, dtype, train):
     for W, b in zip(shared[::2], shared[1::2]):
         h = T.nnet.sigmoid(T.dot(W, h) + b)
     cost = T.sum((h - y) ** 2)
-    module = codegen.Module(f"bench_mlp_{'_'.join(map(str, sizes))}_{dtype}")
+    module = codegen.Module(f"bench_mlp_{'_'.join(map(str, sizes))}_{dtype}"
+                            + ("" if device == "cpu" else f"_{device}"))
     if train:
         updates = []
         for p in shared:
@@ -126,8 +128,8 @@ def _codegen_module(sizes, N, dtype, train):
     return load_module(module.build(out)), X, Y
 
 
-def codegen_train(sizes, N, dtype):
-    mod, X, Y = _codegen_module(sizes, N, dtype, True)
+def codegen_train(sizes, N, dtype, device="cpu"):
+    mod, X, Y = _codegen_module(sizes, N, dtype, True, device)
     initial_state = mod.state()
 
     def check():
@@ -140,8 +142,8 @@ def codegen_train(sizes, N, dtype):
     return (lambda: mod.train(X, Y)), check
 
 
-def codegen_infer(sizes, N, dtype):
-    mod, X, _ = _codegen_module(sizes, N, dtype, False)
+def codegen_infer(sizes, N, dtype, device="cpu"):
+    mod, X, _ = _codegen_module(sizes, N, dtype, False, device)
     return (lambda: mod.predict(X)), (lambda: [mod.predict(X)])
 
 
@@ -233,35 +235,67 @@ def _jax(sizes, N, dtype, train):
 
 # ---------------------------------------------------------------- PyTorch (eager)
 
-def _torch(sizes, N, dtype, train):
+def _cuda_ready():
+    """Raise Missing unless a CUDA device and nvcc are here (the GPU workloads)."""
+    import shutil
+    import subprocess
+    if shutil.which("nvcc") is None:
+        raise Missing("nvcc (the CUDA toolkit)")
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        raise Missing("an NVIDIA GPU (no nvidia-smi)") from None
+    if out.returncode != 0 or "GPU" not in out.stdout:
+        raise Missing("an NVIDIA GPU")
+
+
+def codegen_cuda(train):
+    def setup(**case):
+        _cuda_ready()
+        return (codegen_train if train else codegen_infer)(**case, device="cuda")
+    return setup
+
+
+def _torch(sizes, N, dtype, train, device="cpu", compiled=False):
     try:
         import torch
     except ImportError as exc:
         raise Missing(f"torch ({exc})") from None
+    if device == "cuda" and not torch.cuda.is_available():
+        raise Missing("torch with a CUDA device")
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     params, X, Y = initial(sizes, N, dtype)
-    ps = [torch.tensor(p, requires_grad=train) for p in params]
-    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+    ps = [torch.tensor(p, requires_grad=train, device=device) for p in params]
+    Xt, Yt = torch.from_numpy(X).to(device), torch.from_numpy(Y).to(device)
+    done = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     def forward(x):
         for W, b in zip(ps[::2], ps[1::2]):
             x = torch.sigmoid(W @ x + b)
         return x
 
+    if compiled:
+        forward = torch.compile(forward)
     if not train:
         def infer():
             with torch.no_grad():
-                return forward(Xt)
-        return infer, (lambda: [infer().numpy()])
+                out = forward(Xt)
+            done()
+            return out
+        return infer, (lambda: [infer().cpu().numpy()])
     moms = [torch.zeros_like(p) for p in ps]
 
-    def step():
-        cost = ((forward(Xt) - Yt) ** 2).sum()
+    def update(cost):
         grads = torch.autograd.grad(cost, ps)
         with torch.no_grad():
             for p, m, g in zip(ps, moms, grads):
                 p.sub_(LR * m)
                 m.mul_(MOMENTUM).add_((1 - MOMENTUM) * g)
+
+    def step():
+        cost = ((forward(Xt) - Yt) ** 2).sum()
+        update(cost)
+        done()
         return cost
 
     def check():
@@ -272,7 +306,7 @@ def _torch(sizes, N, dtype, train):
                 m.zero_()
         for _ in range(2):
             c = step()
-        return [c.detach().numpy()] + [p.detach().numpy() for p in ps]
+        return [c.detach().cpu().numpy()] + [p.detach().cpu().numpy() for p in ps]
     return step, check
 
 
@@ -285,4 +319,9 @@ def implementations(train):
         "pytensor_c": lambda **k: _pytensor(**k, train=train, linker="cvm"),
         "jax": lambda **k: _jax(**k, train=train),
         "torch": lambda **k: _torch(**k, train=train),
+        # on a GPU (make gpu-check); Missing elsewhere
+        "codegen_cuda": codegen_cuda(train),
+        "torch_cuda": lambda **k: _torch(**k, train=train, device="cuda"),
+        "torch_compile_cuda": lambda **k: _torch(**k, train=train, device="cuda",
+                                                 compiled=True),
     }

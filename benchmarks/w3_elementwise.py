@@ -30,16 +30,18 @@ def numpy_impl(n):
     return run, (lambda: list(run()))
 
 
-def codegen_impl(n):
+def codegen_impl(n, device="cpu"):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     import codegen
     import codegen.tensor as T
     from codegen.compile.module import load_module
+    codegen.config.device = device
     x = T.vector("x")
     f = T.sum(T.tanh(x) * T.exp(-x * x) + 0.5 * x ** 2)
-    module = codegen.Module("bench_w3")
+    module = codegen.Module("bench_w3" + ("" if device == "cpu" else f"_{device}"))
     module.add_function("f_and_grad", [x], [f, T.grad(f, x)])
-    out = os.path.join(os.environ.get("CODEGEN_CACHE_DIR", "/tmp"), "bench-modules", "w3")
+    out = os.path.join(os.environ.get("CODEGEN_CACHE_DIR", "/tmp"), "bench-modules",
+                       module.name)
     mod = load_module(module.build(out))
     xv = data(n)
     return (lambda: mod.f_and_grad(xv)), (lambda: mod.f_and_grad(xv))
@@ -80,22 +82,34 @@ def jax_impl(n):
     return run, (lambda: [np.asarray(a) for a in run()])
 
 
-def torch_impl(n):
+def torch_impl(n, device="cpu"):
     try:
         import torch
     except ImportError as exc:
         raise Missing(f"torch ({exc})") from None
+    if device == "cuda" and not torch.cuda.is_available():
+        raise Missing("torch with a CUDA device")
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
-    xv = torch.from_numpy(data(n))
+    xv = torch.from_numpy(data(n)).to(device)
+    done = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     def run():
         x = xv.clone().requires_grad_(True)
         f = (torch.tanh(x) * torch.exp(-x * x) + 0.5 * x ** 2).sum()
         (g,) = torch.autograd.grad(f, x)
+        done()
         return f, g
-    return run, (lambda: [a.detach().numpy() for a in run()])
+    return run, (lambda: [a.detach().cpu().numpy() for a in run()])
+
+
+def codegen_cuda_impl(n):
+    from mlp import _cuda_ready
+    _cuda_ready()
+    return codegen_impl(n, device="cuda")
 
 
 IMPLEMENTATIONS = {"codegen": codegen_impl, "numpy": numpy_impl, "pytensor": pytensor_impl,
                    "pytensor_c": lambda n: pytensor_impl(n, "cvm"), "jax": jax_impl,
-                   "torch": torch_impl}
+                   "torch": torch_impl,
+                   # on a GPU (make gpu-check); Missing elsewhere
+                   "codegen_cuda": codegen_cuda_impl, "torch_cuda": lambda n: torch_impl(n, "cuda")}

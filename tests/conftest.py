@@ -36,15 +36,17 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture(scope="session")
 def cuda_emulated():
-    """Build for the CUDA backend with its kernels run on the host (emulation.h): call the
-    returned function around a build; it restores the device and the environment after."""
+    """Build for the CUDA backend with its kernels run on the host (emulation.h), or on the
+    GPU when CODEGEN_TEST_CUDA=device (make gpu-check): call the returned function around a
+    build; it restores the device and the environment after."""
     import contextlib
 
     @contextlib.contextmanager
     def emulated():
         saved_device, saved_env = codegen.config.device, os.environ.get("CODEGEN_CUDA_EMULATION")
         codegen.config.device = "cuda"
-        os.environ["CODEGEN_CUDA_EMULATION"] = "1"
+        os.environ["CODEGEN_CUDA_EMULATION"] = \
+            "0" if os.environ.get("CODEGEN_TEST_CUDA") == "device" else "1"
         try:
             yield
         finally:
