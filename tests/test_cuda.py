@@ -129,3 +129,36 @@ def test_mlp_on_a_gpu_trains_as_on_the_cpu(tmp_path):
     cpu_costs = [float(cpu.train(X, y)) for _ in range(20)]
     gpu_costs = [float(gpu.train(X, y)) for _ in range(20)]
     np.testing.assert_allclose(gpu_costs, cpu_costs, rtol=1e-9)
+
+
+def test_the_state_stays_on_the_device_between_calls(tmp_path, cuda_emulated):
+    """After the first call, a training step copies only its inputs to the device and its
+    outputs back; get_value, state(), save, set_value and a function that returns the state
+    see and change the values the device holds."""
+    import ctypes
+    w = codegen.shared(np.arange(4.0), name="w")
+    x = T.vector("x")
+    m = codegen.Module("cu_state")
+    m.add_function("step", [x], T.sum(w * x), updates=[(w, w + x)])
+    m.add_function("peek", [], w * 1.0)
+    m.add_function("whole", [], w)
+    with cuda_emulated():
+        mod = load_module(m.build(str(tmp_path)))
+    copied = ctypes.CDLL(mod.__file__).cg_cuda_copied_bytes
+    copied.restype = ctypes.c_longlong
+    ones = np.ones(4)
+    assert float(mod.step(ones)) == 6.0  # w = 0 1 2 3, then 1 2 3 4 on the device
+    to_device, back = copied(0), copied(1)
+    assert float(mod.step(ones)) == 10.0  # w = 2 3 4 5
+    assert copied(0) - to_device == 4 * 8  # x only: w stayed on the device
+    assert copied(1) - back == 8  # the cost only: the new w stayed there too
+    np.testing.assert_array_equal(mod.peek(), [2, 3, 4, 5])
+    np.testing.assert_array_equal(mod.whole(), [2, 3, 4, 5])  # a function returning the state
+    np.testing.assert_array_equal(mod.get_value("w"), [2, 3, 4, 5])
+    mod.set_value("w", np.zeros(4))
+    assert float(mod.step(ones)) == 0.0  # set_value reached the device
+    assert mod.state()["w"].tolist() == [1, 1, 1, 1]
+    mod.save(str(tmp_path / "s.npz"))
+    mod.step(ones)
+    mod.load(str(tmp_path / "s.npz"))
+    assert float(mod.step(ones)) == 4.0 and mod.get_value("w").tolist() == [2, 2, 2, 2]

@@ -577,12 +577,21 @@ def _checked_state(name, value):
     return _as_input(value, name, "set_value", np.dtype(dtype), bc, False).copy()
 
 
+def _host_state():
+    """Bring the state arrays up to date on the host where a newer value lives on a device
+    (a CUDA module defines ``_sync_device_state``); called with the lock held."""
+    sync = globals().get("_sync_device_state")
+    if sync is not None:
+        sync()
+
+
 def get_value(name):
     """A copy of the state array ``name``."""
     i = _index(name)
     with _lock:
         if _state[i] is None:
             raise KeyError(f"state {name!r} is not set; call set_value or load first")
+        _host_state()
         return _state[i].copy()
 
 
@@ -597,6 +606,7 @@ def set_value(name, value):
 def state():
     """A dict of copies of every state array."""
     with _lock:
+        _host_state()
         return {name: _state[i].copy() for name, i in _STATE_INDEX.items()
                 if _state[i] is not None}
 
@@ -757,6 +767,7 @@ cdef inline Py_ssize_t _slice_len(Py_ssize_t n, Py_ssize_t start, Py_ssize_t sto
 cdef inline Py_ssize_t _dim_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     """a // b for dims (never negative), 0 when b is 0."""
     return a // b if b != 0 else 0
+
 
 
 # ================================================================ train

@@ -1,16 +1,20 @@
 """The CUDA layer's host side: for each compiled function, the call the glue makes
-(``cg_call_<f>``), which puts the arrays on the device, runs the step function and copies
-back what the step wrote.
+(``cg_call_<f>``): it puts the arrays the steps read on the device, runs the step function,
+and copies back what the call returns.
 
-This first version moves every array of a call (the state included) to the device and back
-at each call; keeping the state and the workspace on the device is the next step.
+The state lives on the device: each state array has a device copy (a mirror) that stays
+between calls, keyed by the host array it stands for. A call copies a state array to the
+device only when its mirror is not of that host array (the first call, or after set_value
+or load replaced it); new state is computed on the device and becomes the mirror of the host
+array the glue gave for it, whose contents are then out of date until the glue asks for them
+(``cg_sync_state``: get_value, state(), save), or a function returns that state.
 """
 
 from dataclasses import dataclass
 
 from codegen.backends import cexpr, ckernel, cstep
 from codegen.backends.cuda.kernels import Strategy
-from codegen.lower.program import view_root, writes
+from codegen.lower.program import view_root
 
 
 def strategy():
@@ -22,7 +26,7 @@ class Call:
     name: str
     head: list  # C lines of the definition's head
     prototype: list
-    arrays: list  # {name, ctype, dims, written}
+    arrays: list  # {name, ctype, dims, copy_in, copy_back, state, new_state, old, returned}
     step_name: str
     device_args: list
 
@@ -32,18 +36,27 @@ class Call:
                 "device_args": self.device_args}
 
 
-def call_function(program, step, base):
+def call_function(program, step, base, state_index):
     """The ``cg_call_<f>`` of ``program`` around its step function; ``base``: the arrays the
-    glue passes, [(name, dtype, ndim)] (their host pointers and strides)."""
+    glue passes, [(name, dtype, ndim)] (their host pointers and strides); ``state_index``:
+    the module's position of each state array (its mirror)."""
     root = view_root(program)
-    written = {root(name) for s in program.steps for name in writes(s)}
+    returned = {root(r.name) for r in program.outputs if hasattr(r, "dims")}
+    # the steps write these before they read them: nothing to copy in
+    unset = {b.ref.name for b in program.buffers if b.fill is None}
+    state_of = {s.local: state_index[s.name] for s in program.state}
+    new_state_of = {ref.name: state_index[name] for name, ref in program.updates}
+    local_of = {state_index[s.name]: s.local for s in program.state}
     arrays, device_args = [], []
-    by_name = {}
     for name, dtype, ndim in base:
-        dims = cstep._dims_of(program, name)
-        by_name[name] = {"name": name, "ctype": cexpr.CTYPES[dtype], "dims": list(dims),
-                         "written": name in written}
-        arrays.append(by_name[name])
+        arrays.append({"name": name, "ctype": cexpr.CTYPES[dtype],
+                       "dims": list(cstep._dims_of(program, name)),
+                       "copy_in": name not in unset,
+                       "copy_back": name in returned,
+                       "state": state_of.get(name), "new_state": new_state_of.get(name),
+                       # the old value of the state this one replaces, when it is passed too
+                       "old": local_of.get(new_state_of.get(name)),
+                       "returned": name in returned})
     for d, _, _ in program.dims:
         device_args.append(d)
     for name, dtype, ndim in base:

@@ -16,15 +16,15 @@ def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(
     """({file name: text}, {state name: initial array}, programs) of a module of ``specs``;
     ``device``: the C layer under the glue, the CPU's or CUDA's (codegen.backends.cuda)."""
     programs, docs, state_spec, initial = lower_module(specs)
+    state_index = {name: i for i, name in enumerate(sorted(state_spec))}
     functions = []
     for spec, program, doc in zip(specs, programs, docs):
-        ctx = render.function_context(program, debug, device)
+        ctx = render.function_context(program, debug, device, state_index)
         ctx["doc"] = doc
         ctx["single"] = spec.single
         ctx["allow_downcast"] = repr(spec.allow_downcast)
         ctx["updated"] = [name for name, _ in program.updates]
         functions.append(ctx)
-    state_index = {name: i for i, name in enumerate(sorted(state_spec))}
     for ctx, program in zip(functions, programs):
         ctx["state_positions"] = ", ".join(f"{state_index[s.name]} {s.name}"
                                            for s in program.state)

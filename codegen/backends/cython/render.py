@@ -12,7 +12,7 @@ import numpy as np
 from codegen.backends import cexpr, ckernel, cstep
 from codegen.backends.templating import environment
 from codegen.lower.memory import in_place_updates, shared_scratch
-from codegen.lower.program import ArgmaxStep, DotStep, LoopKernel, reads, writes
+from codegen.lower.program import ArgmaxStep, DotStep, LoopKernel, reads, view_root, writes
 
 
 def comment(text):
@@ -48,7 +48,7 @@ def _output_text(ref, program, copied):
     raise NotImplementedError("scalar expression output")
 
 
-def function_context(program, debug=False, device="cpu"):
+def function_context(program, debug=False, device="cpu", state_index=None):
     """What the function template needs for one compiled function; ``device``: the C layer
     it calls, the CPU's (``cg_step_<f>``) or CUDA's (``cg_call_<f>``, which moves the arrays
     to the device and back).
@@ -96,11 +96,16 @@ def function_context(program, debug=False, device="cpu"):
              **{name: data.ndim for name, data in program.constants}}
     leaving = update_names | {r.name for r in program.outputs if hasattr(r, "dims")}
     glue_views, base = _view_plan(program, refs, guard)
+    if device == "cuda":  # state the call returns is brought to the host by the call
+        root = view_root(program)
+        returned = {root(r.name) for r in program.outputs if hasattr(r, "dims")}
+        base += [(s.local, s.dtype, len(s.broadcastable)) for s in program.state
+                 if s.local in returned and all(s.local != name for name, _, _ in base)]
     c_base = [(name, cexpr.CTYPES[dtype], ndim) for name, dtype, ndim in base]
     if device == "cuda":
         from codegen.backends.cuda import layer
         step = cstep.step_function(program, c_base, strategy=layer.strategy())
-        call = layer.call_function(program, step, base)
+        call = layer.call_function(program, step, base, state_index)
         call_text = "_err = " + _wrapped_call(call.name, step.args, " " * 12)
         declaration = ckernel._signature("int", call.name, step.params, " nogil")
     else:
@@ -110,7 +115,8 @@ def function_context(program, debug=False, device="cpu"):
     update_index = {ref.name: k for k, (_, ref) in enumerate(program.updates)}
     in_place = [False] * len(program.updates) if guard else in_place_updates(program)
     # DebugMode returns every array a step wrote, so there each keeps memory of its own
-    taken = [] if guard else shared_scratch(program)
+    # (and on CUDA, where the glue's arrays are the host's side of the device's)
+    taken = [] if guard or device == "cuda" else shared_scratch(program)
     takers = {name for name, _, _ in taken}
     return {
         "name": program.name,
