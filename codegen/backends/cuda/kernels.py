@@ -2,9 +2,11 @@
 
 - A map (a loop kernel that stores only) is a grid-stride kernel over all its elements, each
   thread turning its flat index into loop indices; 64-bit indexing throughout.
-- A loop kernel with reductions runs its whole loop nest on one thread, in the order the CPU
-  runs it: deterministic (no float atomics), and right, but slow for large reductions;
-  block and warp-shuffle stages are the next step.
+- A loop kernel with reductions is a thread per element of the reductions' targets (a row
+  sum: a thread per row), each summing the reduced axes in the CPU's order: deterministic
+  (no float atomics). A reduction to fewer axes than another in the same kernel, or to a
+  scalar, runs on one thread: right, but slow for large ones; block and warp-shuffle stages
+  are the next step.
 - argmax: one thread per output element.
 - Products: plain kernels, one thread per output element summing along k in order (the
   same functions as the CPU's, ``cg_gemm_d`` ..., so that ``ckernel.product_call`` serves
@@ -72,23 +74,62 @@ def loop_kernel(kernel):
             lines.append("    const cg_index i0 = rest;")
         lines += ["    " + line for line in body] + ["}"]
     else:
-        init = []
-        for store in kernel.stores:
-            if store.combine:
-                op = kernel.operands[store.operand]
-                mapped = [loop for loop, axis in enumerate(op.axes) if axis is not None]
-                for depth, loop in enumerate(mapped):
-                    init.append("    " * depth + f"for (cg_index i{loop} = 0; i{loop} < n{loop}; "
-                                f"i{loop}++)")
-                init.append("    " * len(mapped) + f"{loads[store.operand]} = "
-                            f"{identity(store.combine, op.ref.dtype)};")
-        lines = (["if (blockIdx.x != 0 || threadIdx.x != 0) return;  /* one thread: in order */"]
-                 + init + ckernel._loops(n, body))
+        kept = {tuple(loop for loop, axis in enumerate(kernel.operands[st.operand].axes)
+                      if axis is not None) for st in kernel.stores if st.combine}
+        if len(kept) == 1 and next(iter(kept)):
+            lines = _per_output_element(kernel, next(iter(kept)), loads, body)
+        else:
+            lines = _one_thread(kernel, loads, body)
     for text, name in dim_params.items():
         params.append(f"cg_index {name}")
         args.append(text)
     origins = [(o.text, o.where) for o in kernel.origins]
-    return Kernel(kernel.name, params, args, origins, lines, "__global__ void"), not reduces
+    parallel = not reduces or len(kept) == 1 and bool(next(iter(kept)))
+    return Kernel(kernel.name, params, args, origins, lines, "__global__ void"), parallel
+
+
+def _per_output_element(kernel, kept, loads, body):
+    """A reduction whose targets all follow the loop axes ``kept``: a thread per element of
+    those axes (grid-stride), summing the other axes in the CPU's order."""
+    n = len(kernel.dims)
+    total = " * ".join(f"n{a}" for a in kept)
+    lines = [f"const cg_index total = {total};",
+             "for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < total;",
+             "        e += (cg_index)gridDim.x * blockDim.x) {",
+             "    cg_index rest = e;"]
+    for a in reversed(kept[1:]):
+        lines += [f"    const cg_index i{a} = rest % n{a};", f"    rest /= n{a};"]
+    lines.append(f"    const cg_index i{kept[0]} = rest;")
+    for store in kernel.stores:
+        if store.combine:
+            op = kernel.operands[store.operand]
+            lines.append(f"    {loads[store.operand]} = {identity(store.combine, op.ref.dtype)};")
+    inner, depth = [], 0
+    for a in range(n):
+        if a not in kept:
+            inner.append("    " * depth + f"for (cg_index i{a} = 0; i{a} < n{a}; i{a}++) {{")
+            depth += 1
+    inner += ["    " * depth + line for line in body]
+    inner += ["    " * d + "}" for d in reversed(range(depth))]
+    return lines + ["    " + line for line in inner] + ["}"]
+
+
+def _one_thread(kernel, loads, body):
+    """A reduction whose targets follow different axes: its whole loop nest on one thread, in
+    the CPU's order."""
+    n = len(kernel.dims)
+    init = []
+    for store in kernel.stores:
+        if store.combine:
+            op = kernel.operands[store.operand]
+            mapped = [loop for loop, axis in enumerate(op.axes) if axis is not None]
+            for depth, loop in enumerate(mapped):
+                init.append("    " * depth + f"for (cg_index i{loop} = 0; i{loop} < n{loop}; "
+                            f"i{loop}++)")
+            init.append("    " * len(mapped) + f"{loads[store.operand]} = "
+                        f"{identity(store.combine, op.ref.dtype)};")
+    return (["if (blockIdx.x != 0 || threadIdx.x != 0) return;  /* one thread: in order */"]
+            + init + ckernel._loops(n, body))
 
 
 def argmax_kernel(step):
@@ -131,6 +172,15 @@ def argmax_kernel(step):
     return Kernel(step.name, params, args, origins, lines, "__global__ void")
 
 
+def _parallel_axes(kernel):
+    """The loop axes a kernel's threads split: all of a map's, a reduction's kept ones."""
+    kept = {tuple(loop for loop, axis in enumerate(kernel.operands[st.operand].axes)
+                  if axis is not None) for st in kernel.stores if st.combine}
+    if not kept:
+        return tuple(range(len(kernel.dims)))
+    return next(iter(kept)) if len(kept) == 1 else ()
+
+
 def launch(kernel, is_map, total):
     """The C launch of a kernel over ``total`` elements (a C expression)."""
     blocks = f"cg_blocks({total})" if is_map else "1"
@@ -151,7 +201,7 @@ class Strategy:
             return None, [], ckernel.product_call(step)
         if isinstance(step, LoopKernel):
             kernel, is_map = loop_kernel(step)
-            total = " * ".join(f"({d})" for d in step.dims) or "1"
+            total = " * ".join(f"({step.dims[a]})" for a in _parallel_axes(step)) or "1"
         elif isinstance(step, ArgmaxStep):
             kernel, is_map = argmax_kernel(step), True
             total = " * ".join(f"({d})" for a, d in enumerate(step.x.dims)
