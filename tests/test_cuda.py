@@ -162,3 +162,21 @@ def test_the_state_stays_on_the_device_between_calls(tmp_path, cuda_emulated):
     mod.step(ones)
     mod.load(str(tmp_path / "s.npz"))
     assert float(mod.step(ones)) == 4.0 and mod.get_value("w").tolist() == [2, 2, 2, 2]
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed")
+def test_nvcc_builds_the_op_table_and_the_mlp(tmp_path, monkeypatch):
+    """The CUDA layer of the whole op table and of the tutorial MLP compiles with nvcc for
+    sm_80 and sm_90 (what the emulated tests run, the device compiler accepts)."""
+    from test_ops import _table_module
+    monkeypatch.delenv("CODEGEN_CUDA_EMULATION", raising=False)
+    monkeypatch.setattr(codegen.config, "device", "cuda")
+    table = load_module(_table_module().build(str(tmp_path / "ops")))
+    mlp, _, _ = _mlp_module()
+    mlp.name = "mlp_nvcc"
+    trained = load_module(mlp.build(str(tmp_path / "mlp")))
+    assert table.__codegen__["backend"] == trained.__codegen__["backend"] == "cuda"
+    if shutil.which("cuobjdump"):  # the fat binary holds sm_80 and sm_90 machine code
+        listing = subprocess.run(["cuobjdump", "--list-elf", trained.__file__],
+                                 capture_output=True, text=True).stdout
+        assert "sm_80" in listing and "sm_90" in listing, listing

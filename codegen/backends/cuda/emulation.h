@@ -1,17 +1,20 @@
 /* Running the CUDA C that codegen emits on the host, for tests on machines without a GPU.
  *
- * `codegen` builds a module's .cu with the host C++ compiler and this header force-included
- * (-include) when config.cuda_emulation is set: kernels become host functions, a launch runs
- * its blocks in sequence and a block's threads in sequence, and the runtime calls the module
- * makes (memory, copies, device count, errors) act on host memory. Launch limits are checked
- * as a device would. Kernels that synchronize threads (__syncthreads, __shared__, warp
- * shuffles) need a block's threads to run as threads of their own; codegen emits none yet.
+ * `codegen` builds a module's .cu with the host C++ compiler, OpenMP, and this header
+ * force-included (-include) when CODEGEN_CUDA_EMULATION is set: a launch runs its blocks in
+ * sequence and each block's threads as the threads of an OpenMP team, so that
+ * __syncthreads() is a barrier of the team, __shared__ storage is one static array the team
+ * shares, and a warp shuffle goes through a table of the block's values between two
+ * barriers (every thread of a block must reach it, as codegen's kernels do). The runtime
+ * calls the module makes (memory, copies, the device count, errors) act on host memory.
+ * Launch limits are checked as a device would.
  */
 #ifndef CODEGEN_CUDA_EMULATION_H
 #define CODEGEN_CUDA_EMULATION_H
 
 #define CODEGEN_CUDA_EMULATION 1
 
+#include <omp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +23,32 @@
 #define __global__
 #define __device__
 #define __host__
+#define __shared__ static
 
 struct cg_emu_dim3 {
     unsigned int x, y, z;
 };
-static thread_local cg_emu_dim3 blockIdx, threadIdx, blockDim, gridDim;
+/* one block runs at a time: its index and the launch's shape are the team's; each thread
+   has its own index */
+static cg_emu_dim3 blockIdx, blockDim, gridDim;
+static thread_local cg_emu_dim3 threadIdx;
 
-/* a launch: every block, every thread, in order; limits as on a device */
+#define __syncthreads() _Pragma("omp barrier")
+
+/* __shfl_down_sync: the value of the thread `offset` lanes up in the same warp of 32 (its
+   own where that falls outside the warp), read between two barriers of the block */
+template <typename T>
+static T __shfl_down_sync(unsigned int, T value, int offset) {
+    static T table[1024];
+    unsigned int t = threadIdx.x;
+    table[t] = value;
+    _Pragma("omp barrier")
+    T got = (t % 32) + offset < 32 && t + offset < blockDim.x ? table[t + offset] : value;
+    _Pragma("omp barrier")
+    return got;
+}
+
+/* a launch: every block in turn, its threads as an OpenMP team; limits as on a device */
 #define CG_LAUNCH(kernel, blocks, threads, ...)                                             \
     do {                                                                                    \
         unsigned long long cg_b_ = (blocks), cg_t_ = (threads);                             \
@@ -37,9 +59,20 @@ static thread_local cg_emu_dim3 blockIdx, threadIdx, blockDim, gridDim;
         }                                                                                   \
         gridDim.x = (unsigned)cg_b_; blockDim.x = (unsigned)cg_t_;                          \
         gridDim.y = gridDim.z = blockDim.y = blockDim.z = 1;                                \
-        for (blockIdx.x = 0; blockIdx.x < gridDim.x; blockIdx.x++)                          \
-            for (threadIdx.x = 0; threadIdx.x < blockDim.x; threadIdx.x++)                  \
+        for (blockIdx.x = 0; blockIdx.x < gridDim.x; blockIdx.x++) {                        \
+            _Pragma("omp parallel num_threads(cg_t_)")                                      \
+            {                                                                               \
+                if (omp_get_num_threads() != (int)cg_t_) {                                  \
+                    fprintf(stderr, "emulated launch of " #kernel ": %d threads, not "      \
+                            "%llu (OMP_DYNAMIC or a thread limit)\n",                       \
+                            omp_get_num_threads(), cg_t_);                                  \
+                    abort();                                                                \
+                }                                                                           \
+                threadIdx.x = (unsigned)omp_get_thread_num();                               \
+                threadIdx.y = threadIdx.z = 0;                                              \
                 kernel(__VA_ARGS__);                                                        \
+            }                                                                               \
+        }                                                                                   \
     } while (0)
 
 typedef int cudaError_t;

@@ -25,8 +25,12 @@ from codegen.lower.program import ArgmaxStep, DotStep, LoopKernel
 #: stays out: CUDA's tanh is fast and as accurate.
 CUDA_OPS = {**cexpr.C_OPS, "tanh": "tanh{f}({0})"}
 
-#: Threads per block of every launch.
+#: Threads per block of every launch (a power of two, at least 64).
 THREADS = 256
+#: A reduction to scalars splits its elements among at most this many blocks, each writing
+#: one partial result per target into the module's partials buffer, which one block then
+#: combines; at most MAX_TOTALS targets per kernel (more run on one thread).
+PARTIAL_BLOCKS, MAX_TOTALS = 1024, 8
 
 
 def _operands(kernel):
@@ -78,6 +82,8 @@ def loop_kernel(kernel):
                       if axis is not None) for st in kernel.stores if st.combine}
         if len(kept) == 1 and next(iter(kept)):
             lines = _per_output_element(kernel, next(iter(kept)), loads, body)
+        elif kept == {()} and sum(1 for st in kernel.stores if st.combine) <= MAX_TOTALS:
+            return _block_reduction(kernel, params, args, loads, body, dim_params), "total"
         else:
             lines = _one_thread(kernel, loads, body)
     for text, name in dim_params.items():
@@ -112,6 +118,88 @@ def _per_output_element(kernel, kept, loads, body):
     inner += ["    " * depth + line for line in body]
     inner += ["    " * d + "}" for d in reversed(range(depth))]
     return lines + ["    " + line for line in inner] + ["}"]
+
+
+def _tree(red, combine, ctype, identity_text, value):
+    """Lines combining the block's values in shared array ``red`` into ``value`` on thread 0:
+    a tree over shared memory down to a warp, then warp shuffles; every thread takes part
+    (the fixed order makes the result the same every run)."""
+    c = cexpr.COMBINE[combine]
+    return [f"{red}[threadIdx.x] = {value};",
+            "__syncthreads();",
+            "for (unsigned int s = blockDim.x / 2; s >= 32; s >>= 1) {",
+            f"    if (threadIdx.x < s) {red}[threadIdx.x] = "
+            + c.format(f"{red}[threadIdx.x]", f"{red}[threadIdx.x + s]") + ";",
+            "    __syncthreads();",
+            "}",
+            f"{value} = threadIdx.x < 32 ? {red}[threadIdx.x] : {identity_text};",
+            "for (int off = 16; off > 0; off >>= 1) {",
+            # every thread shuffles once per round (the combine may name its operand twice)
+            f"    {ctype} other = __shfl_down_sync(0xffffffffu, {value}, off);",
+            f"    {value} = " + c.format(value, "other") + ";",
+            "}"]
+
+
+def _block_reduction(kernel, params, args, loads, body, dim_params):
+    """A loop kernel whose reductions are all to scalars: a grid-stride pass in which each
+    thread combines its elements, a tree and warp shuffles per block into the partials
+    buffer, and a second kernel of one block combining the blocks' partials into the
+    targets. Deterministic: the blocks, each thread's elements and the trees depend on the
+    sizes alone."""
+    n = len(kernel.dims)
+    totals = [(k, st) for k, st in enumerate(kernel.stores) if st.combine]
+    # the body with the targets' stores combining into registers instead
+    body = list(body)
+    for j, (_, st) in enumerate(totals):
+        target = loads[st.operand]
+        old = f"{target} = " + cexpr.COMBINE[st.combine].format(target, st.local) + ";"
+        body[body.index(old)] = f"acc{j} = " + cexpr.COMBINE[st.combine].format(
+            f"acc{j}", st.local) + ";"
+    types = [(cexpr.CTYPES[kernel.operands[st.operand].ref.dtype],
+              identity(st.combine, kernel.operands[st.operand].ref.dtype)) for _, st in totals]
+    lines = [f"__shared__ {t} cg_red{j}[{THREADS}];" for j, (t, _) in enumerate(types)]
+    lines += [f"{t} acc{j} = {ident};" for j, (t, ident) in enumerate(types)]
+    total = " * ".join(f"n{a}" for a in range(n)) or "1"
+    lines += [f"const cg_index total = {total};",
+              "for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < total;",
+              "        e += (cg_index)gridDim.x * blockDim.x) {"]
+    if n:
+        lines.append("    cg_index rest = e;")
+        for a in reversed(range(1, n)):
+            lines += [f"    const cg_index i{a} = rest % n{a};", f"    rest /= n{a};"]
+        lines.append("    const cg_index i0 = rest;")
+    lines += ["    " + line for line in body] + ["}"]
+    for j, ((_, st), (t, ident)) in enumerate(zip(totals, types)):
+        lines += _tree(f"cg_red{j}", st.combine, t, ident, f"acc{j}")
+        lines.append(f"if (threadIdx.x == 0) (({t}*)cg_partials)[{j * PARTIAL_BLOCKS} + "
+                     f"blockIdx.x] = acc{j};")
+    for text, name in dim_params.items():
+        params.append(f"cg_index {name}")
+        args.append(text)
+    params = params + ["char* cg_partials"]
+    args = args + ["cg_partials"]
+    origins = [(o.text, o.where) for o in kernel.origins]
+    first = Kernel(kernel.name, params, args, origins, lines, "__global__ void")
+    # the second: the blocks' partials into the targets
+    size = " * ".join(f"({d})" for d in kernel.dims) or "1"
+    f_params = ["cg_index nblocks", "const char* cg_partials"]
+    f_args = [f"cg_blocks_of_totals({size})", "cg_partials"]
+    f_lines = [f"__shared__ {t} cg_red{j}[{THREADS}];" for j, (t, _) in enumerate(types)]
+    for j, ((_, st), (t, ident)) in enumerate(zip(totals, types)):
+        op = kernel.operands[st.operand]
+        f_params.append(f"{t}* {op.ref.name}")
+        f_args.append(f"{op.ref.name}_p")
+        c = cexpr.COMBINE[st.combine]
+        f_lines += [f"{t} acc{j} = {ident};",
+                    "for (cg_index b = threadIdx.x; b < nblocks; b += blockDim.x)",
+                    f"    acc{j} = " + c.format(f"acc{j}", f"((const {t}*)cg_partials)"
+                                                f"[{j * PARTIAL_BLOCKS} + b]") + ";"]
+        f_lines += _tree(f"cg_red{j}", st.combine, t, ident, f"acc{j}")
+        f_lines.append(f"if (threadIdx.x == 0) {op.ref.name}[0] = acc{j};")
+    finish = Kernel(f"{kernel.name}_total", f_params, f_args,
+                    [(f"the blocks' partial results of {kernel.name}", "")], f_lines,
+                    "__global__ void")
+    return first, finish
 
 
 def _one_thread(kernel, loads, body):
@@ -201,6 +289,15 @@ class Strategy:
             return None, [], ckernel.product_call(step)
         if isinstance(step, LoopKernel):
             kernel, is_map = loop_kernel(step)
+            if is_map == "total":  # two kernels: the blocks' partials, then the totals
+                first, finish = kernel
+                total = " * ".join(f"({d})" for d in step.dims) or "1"
+                call = (f"CG_LAUNCH({first.name}, cg_blocks_of_totals({total}), {THREADS}, "
+                        f"{first.call[len(first.name) + 1:-1]}); "
+                        f"CG_LAUNCH({finish.name}, 1, {THREADS}, "
+                        f"{finish.call[len(finish.name) + 1:-1]})")
+                return first.c_lines + [""] + finish.c_lines, \
+                    first.prototype + finish.prototype, call
             total = " * ".join(f"({step.dims[a]})" for a in _parallel_axes(step)) or "1"
         elif isinstance(step, ArgmaxStep):
             kernel, is_map = argmax_kernel(step), True

@@ -29,13 +29,14 @@ class CudaKernels:
         if self.emulated:
             cxx = shutil.which("g++") or "c++"
             return [cxx, "-x", "c++", "-std=c++17", "-O1", "-fPIC", "-fwrapv", "-g0",
-                    "-ffp-contract=off", "-include", EMULATION_HEADER, "-c", path, "-o", obj]
+                    "-fopenmp", "-ffp-contract=off", "-include", EMULATION_HEADER, "-c", path,
+                    "-o", obj]
         return ["nvcc", "-O3", "-std=c++17", "-Xcompiler", "-fPIC", "-fmad=false",
                 *ARCHITECTURES, "-c", path, "-o", obj]
 
     def libs(self):
         if self.emulated:
-            return ["-lstdc++", "-lpthread"]
+            return ["-fopenmp", "-lstdc++", "-lpthread"]
         return [f"-L{_cuda_lib_dir()}", "-lcudart_static", "-ldl", "-lrt", "-lpthread",
                 "-lstdc++"]
 
