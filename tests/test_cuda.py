@@ -180,3 +180,27 @@ def test_nvcc_builds_the_op_table_and_the_mlp(tmp_path, monkeypatch):
         listing = subprocess.run(["cuobjdump", "--list-elf", trained.__file__],
                                  capture_output=True, text=True).stdout
         assert "sm_80" in listing and "sm_90" in listing, listing
+
+
+def test_large_products_go_through_cublas_arithmetic(tmp_path, cuda_emulated):
+    """Products above kernels.CUBLAS_MIN call cuBLAS's gemm (row-major as column-major, the
+    transposes from the strides, beta = 1 for the momentum fold); emulated, that gemm runs
+    on the host with cuBLAS's conventions. Values as numpy's, float64 and float32."""
+    rng = np.random.default_rng(3)
+    for dtype in ("float64", "float32"):
+        a, b = T.tensor(dtype, (False, False), "a"), T.tensor(dtype, (False, False), "b")
+        w = codegen.shared(rng.standard_normal((60, 40)).astype(dtype), name="w")
+        m = codegen.Module(f"cu_big_{dtype}")
+        m.add_function("prod", [a, b], [T.dot(a, b), T.dot(a.T, a), T.dot(b.T, a.T)])
+        m.add_function("fold", [a, b], [], updates=[(w, 0.5 * w + 0.25 * T.dot(a, b))])
+        with cuda_emulated():
+            mod = load_module(m.build(str(tmp_path / dtype)))
+        A = rng.standard_normal((60, 70)).astype(dtype)
+        B = rng.standard_normal((70, 40)).astype(dtype)
+        tol = 1e-12 if dtype == "float64" else 1e-4
+        for got, want in zip(mod.prod(A, B), [A @ B, A.T @ A, B.T @ A.T]):
+            np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 10)
+        before = mod.get_value("w")
+        mod.fold(A, B)
+        np.testing.assert_allclose(mod.get_value("w"), 0.5 * before + 0.25 * (A @ B),
+                                   rtol=tol, atol=tol * 10)

@@ -75,6 +75,23 @@ static T __shfl_down_sync(unsigned int, T value, int offset) {
         }                                                                                   \
     } while (0)
 
+/* cuBLAS's gemm as the module calls it (column-major, op 0 = N, 1 = T), on the host: so the
+   emulated products above the cuBLAS size go through the same row-major-as-column-major
+   arithmetic, transposes and beta as on a device. */
+template <typename T>
+static int cg_emu_gemm(void*, int op_a, int op_b, int m, int n, int k, const T* alpha,
+                       const T* a, int lda, const T* b, int ldb, const T* beta, T* c, int ldc) {
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < m; i++) {
+            T sum = 0;
+            for (int p = 0; p < k; p++)
+                sum += (op_a ? a[p + i * lda] : a[i + p * lda])
+                     * (op_b ? b[j + p * ldb] : b[p + j * ldb]);
+            c[i + j * ldc] = *alpha * sum + (*beta != 0 ? *beta * c[i + j * ldc] : 0);
+        }
+    return 0;
+}
+
 typedef int cudaError_t;
 enum { cudaSuccess = 0, cudaErrorMemoryAllocation = 2 };
 enum cudaMemcpyKind { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2 };

@@ -8,9 +8,9 @@
   scalar, runs on one thread: right, but slow for large ones; block and warp-shuffle stages
   are the next step.
 - argmax: one thread per output element.
-- Products: plain kernels, one thread per output element summing along k in order (the
-  same functions as the CPU's, ``cg_gemm_d`` ..., so that ``ckernel.product_call`` serves
-  both); cuBLAS is the next step.
+- Products: the CPU's functions (``cg_gemm_d`` ..., so that ``ckernel.product_call``
+  serves both): float matrix products above CUBLAS_MIN through cuBLAS's gemm, the rest
+  plain kernels, one thread per output element summing along k in order.
 
 Kernels are launched through ``CG_LAUNCH(kernel, blocks, threads, args...)``, which is
 ``kernel<<<blocks, threads>>>(args...)`` under nvcc and a loop over blocks and threads in the
@@ -311,6 +311,33 @@ class Strategy:
         return False
 
 
+#: Above this many multiply-adds a float product calls cuBLAS (when its operands' strides
+#: let it), below it the plain kernel.
+CUBLAS_MIN = 32768
+
+
+def _cublas_branch(dtype, x, beta, when=""):
+    """C lines of a product that calls cuBLAS's gemm (row-major c = a.b as column-major
+    c^T = b^T a^T, the transposes from the strides, beta = 1 to add into c) when cuBLAS was
+    loaded and the sizes and strides allow; nothing for integer products."""
+    if dtype not in ("float32", "float64"):
+        return ""
+    T = cexpr.CTYPES[dtype]
+    alpha = "alpha" if beta == "1" else f"({T})1"
+    return f"""    char ta, tb;
+    int lda, ldb;
+    if ({when}cg_cublas_{x}gemm != NULL && m * n * k > {CUBLAS_MIN} && m < 2147483647
+            && n < 2147483647 && k < 2147483647 && (c0 >= n || m == 1)
+            && cg_layout(m, k, a0, a1, &ta, &lda) && cg_layout(k, n, b0, b1, &tb, &ldb)) {{
+        const {T} scale = {alpha}, keep = ({T}){beta};
+        int ldc = (int)(m > 1 && c0 > 0 ? c0 : (n > 1 ? n : 1));
+        cg_cublas_{x}gemm(cg_cublas_handle, tb == 'T', ta == 'T', (int)n, (int)m, (int)k,
+                          &scale, b, ldb, a, lda, &keep, c, ldc);
+        return;
+    }}
+"""
+
+
 def products(dtypes, accumulating=()):
     """C lines of the products of ``dtypes``: one kernel per element type, and host functions
     with the CPU's names and arguments (``cg_gemm_d``, ``cg_gemm_acc_d``, ``cg_gemv_d``,
@@ -318,6 +345,8 @@ def products(dtypes, accumulating=()):
     lines = []
     for dtype in dtypes:
         T, x = cexpr.CTYPES[dtype], ckernel.PRODUCT_SUFFIX[dtype]
+        gemm_cublas = _cublas_branch(dtype, x, "0")
+        acc_cublas = _cublas_branch(dtype, x, "1", "c1 == 1 && ")
         lines += f"""
 /* c[i, j] (+)= alpha * sum_p a[i, p] b[p, j], one thread per element of c, p in order */
 __global__ void cg_product_{x}(cg_index m, cg_index n, cg_index k, const {T}* a, cg_index a0,
@@ -334,8 +363,8 @@ __global__ void cg_product_{x}(cg_index m, cg_index n, cg_index k, const {T}* a,
 
 static void cg_gemm_{x}(cg_index m, cg_index n, cg_index k, const {T}* a, cg_index a0,
         cg_index a1, const {T}* b, cg_index b0, cg_index b1, {T}* c, cg_index c0) {{
-    CG_LAUNCH(cg_product_{x}, cg_blocks(m * n), {THREADS}, m, n, k, a, a0, a1, b, b0, b1, c,
-              c0, 1, ({T})1, 0);
+{gemm_cublas}    CG_LAUNCH(cg_product_{x}, cg_blocks(m * n), {THREADS}, m, n, k, a, a0, a1, b, b0,
+              b1, c, c0, 1, ({T})1, 0);
 }}
 
 static void cg_gemv_{x}(cg_index m, cg_index k, const {T}* a, cg_index a0, cg_index a1,
@@ -353,8 +382,8 @@ static void cg_dotv_{x}(cg_index k, const {T}* u, cg_index u0, const {T}* v, cg_
             lines += f"""static void cg_gemm_acc_{x}(cg_index m, cg_index n, cg_index k,
         const {T}* a, cg_index a0, cg_index a1, const {T}* b, cg_index b0, cg_index b1,
         {T}* c, cg_index c0, cg_index c1, {T} alpha) {{
-    CG_LAUNCH(cg_product_{x}, cg_blocks(m * n), {THREADS}, m, n, k, a, a0, a1, b, b0, b1, c,
-              c0, c1, alpha, 1);
+{acc_cublas}    CG_LAUNCH(cg_product_{x}, cg_blocks(m * n), {THREADS}, m, n, k, a, a0, a1, b, b0,
+              b1, c, c0, c1, alpha, 1);
 }}
 """.split("\n")
     return lines

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from codegen.backends import cexpr, ckernel, cstep
 from codegen.backends.cuda.kernels import Strategy
-from codegen.lower.program import view_root
+from codegen.lower.program import DotStep, view_root
 
 
 def strategy():
@@ -30,10 +30,12 @@ class Call:
     step_name: str
     device_args: list
 
+    float_products: bool = False  # the call loads cuBLAS first
+
     def context(self):
         return {"call_head": self.head, "call_prototype": self.prototype,
                 "arrays": self.arrays, "step_name": self.step_name,
-                "device_args": self.device_args}
+                "device_args": self.device_args, "float_products": self.float_products}
 
 
 def call_function(program, step, base, state_index):
@@ -65,5 +67,7 @@ def call_function(program, step, base, state_index):
         device_args += [f"{name}_s{k}" for k in range(ndim)]
     name = f"cg_call_{program.name}"
     head = ckernel._signature('extern "C" int', name, step.params, " {")
+    floats = any(isinstance(s, DotStep) and s.out.dtype in ("float32", "float64")
+                 for s in program.steps)
     return Call(name, head, ckernel._signature("int", name, step.params, ";"), arrays,
-                step.name, device_args)
+                step.name, device_args, floats)
