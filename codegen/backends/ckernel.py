@@ -367,8 +367,9 @@ def _single_column(kernel, table, dim):
     return [f"if ({' && '.join(test)}) {{"] + ["    " + line for line in nest]
 
 
-def argmax_kernel(step):
-    """argmax along one axis: the first maximal element wins, NaN counts as maximal."""
+def argmax_signature(step):
+    """(params, args, outer axes, C type, the row's offset, the output's offset) of an argmax
+    kernel, whichever target runs it: loop i{j} runs over outer axis j, k along the axis."""
     x, out = step.x, step.out
     outer = [a for a in range(len(x.dims)) if a != step.axis]
     ctype = cexpr.CTYPES[x.dtype]
@@ -382,6 +383,13 @@ def argmax_kernel(step):
     args += [f"{out.name}_p"] + [f"{out.name}_s{j}" for j in range(len(outer))]
     base = " + ".join(f"i{j} * {x.name}_s{a}" for j, a in enumerate(outer)) or "0"
     out_idx = " + ".join(f"i{j} * {out.name}_s{j}" for j in range(len(outer))) or "0"
+    return params, args, outer, ctype, base, out_idx
+
+
+def argmax_kernel(step):
+    """argmax along one axis: the first maximal element wins, NaN counts as maximal."""
+    x, out = step.x, step.out
+    params, args, outer, ctype, base, out_idx = argmax_signature(step)
     body = [f"const {ctype}* row = {x.name} + {base};",
             "cg_index best_k = 0;",
             f"{ctype} best = row[0];",
@@ -503,6 +511,24 @@ static void cg_gemv_loops_{suffix}(cg_index m, cg_index k, const {T}* a, cg_inde
 SMALL_PRODUCT = 32768
 
 
+#: How BLAS and cuBLAS (column-major) see a row-major view, in C.
+LAYOUT = """/* How BLAS (column-major) sees a row-major view: 'N' as is, 'T' transposed, no copy. */
+static int cg_layout(cg_index rows, cg_index cols, cg_index s0, cg_index s1,
+                     char* trans, int* ld) {
+    if ((s1 == 1 || cols <= 1) && (rows <= 1 || s0 >= cols)) {
+        *trans = 'N';
+        *ld = (int)(rows > 1 && s0 > 0 ? s0 : (cols > 1 ? cols : 1));
+        return 1;
+    }
+    if ((s0 == 1 || rows <= 1) && (cols <= 1 || s1 >= rows)) {
+        *trans = 'T';
+        *ld = (int)(cols > 1 && s1 > 0 ? s1 : (rows > 1 ? rows : 1));
+        return 1;
+    }
+    return 0;
+}""".split("\n")
+
+
 def blas_access():
     """C lines shared by the products of every element type: scipy's BLAS, reached through
     function pointers that the module sets the first time a product is large enough to need
@@ -604,21 +630,7 @@ static int cg_blas_ready(void) {
     return __atomic_load_n(&cg_blas_state, __ATOMIC_ACQUIRE) > 0;
 }
 
-/* How BLAS (column-major) sees a row-major view: 'N' as is, 'T' transposed, no copy. */
-static int cg_layout(cg_index rows, cg_index cols, cg_index s0, cg_index s1,
-                     char* trans, int* ld) {
-    if ((s1 == 1 || cols <= 1) && (rows <= 1 || s0 >= cols)) {
-        *trans = 'N';
-        *ld = (int)(rows > 1 && s0 > 0 ? s0 : (cols > 1 ? cols : 1));
-        return 1;
-    }
-    if ((s0 == 1 || rows <= 1) && (cols <= 1 || s1 >= rows)) {
-        *trans = 'T';
-        *ld = (int)(cols > 1 && s1 > 0 ? s1 : (rows > 1 ? rows : 1));
-        return 1;
-    }
-    return 0;
-}""".split("\n")
+""".split("\n")[:-1] + LAYOUT
 
 
 #: The suffix of each element type's product functions (``cg_gemm_d``); float64 and float32

@@ -223,19 +223,8 @@ def _one_thread(kernel, loads, body):
 def argmax_kernel(step):
     """argmax along one axis, one thread per output element (first maximum; NaN wins)."""
     x, out = step.x, step.out
-    outer = [a for a in range(len(x.dims)) if a != step.axis]
-    ctype = cexpr.CTYPES[x.dtype]
-    params = [f"cg_index n{j}" for j in range(len(outer))] + ["cg_index m"]
-    args = [x.dims[a] for a in outer] + [x.dims[step.axis]]
-    params += [f"const {ctype}* {x.name}"] + [f"cg_index {x.name}_s{a}"
-                                               for a in range(len(x.dims))]
-    args += [f"{x.name}_p"] + [f"{x.name}_s{a}" for a in range(len(x.dims))]
-    params += [f"int64_t* {out.name}"] + [f"cg_index {out.name}_s{j}"
-                                          for j in range(len(outer))]
-    args += [f"{out.name}_p"] + [f"{out.name}_s{j}" for j in range(len(outer))]
+    params, args, outer, ctype, base, out_idx = ckernel.argmax_signature(step)
     total = " * ".join(f"n{j}" for j in range(len(outer))) or "1"
-    base = " + ".join(f"i{j} * {x.name}_s{a}" for j, a in enumerate(outer)) or "0"
-    out_idx = " + ".join(f"i{j} * {out.name}_s{j}" for j in range(len(outer))) or "0"
     lines = [f"const cg_index total = {total};",
              "for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < total;",
              "        e += (cg_index)gridDim.x * blockDim.x) {",

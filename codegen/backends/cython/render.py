@@ -374,7 +374,8 @@ def render_module(module_ctx):
     layer, suffix = ("cuda", "cu") if cuda else ("c", "c")
     if cuda:
         from codegen.backends.cuda.kernels import MAX_TOTALS, PARTIAL_BLOCKS, THREADS
-        c_ctx.update(threads=THREADS, partial_blocks=PARTIAL_BLOCKS, max_totals=MAX_TOTALS)
+        c_ctx.update(threads=THREADS, partial_blocks=PARTIAL_BLOCKS, max_totals=MAX_TOTALS,
+                     layout=ckernel.LAYOUT)
     return {f"{name}.pyx": env.get_template("cython/module.pyx.j2").render(**pyx_ctx),
             f"{name}_kernels.{suffix}": env.get_template(f"{layer}/kernels.{suffix}.j2")
             .render(**c_ctx),
