@@ -22,7 +22,9 @@ def emulated():
 
 def variant():
     """What else a built module depends on: emulated, or built by nvcc."""
-    return "emulated" if emulated() else "nvcc"
+    if emulated():
+        return "emulated:" + os.environ.get("CODEGEN_CUDA_SANITIZE", "")
+    return "nvcc"
 
 
 def nvcc():

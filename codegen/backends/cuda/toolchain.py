@@ -22,21 +22,26 @@ class CudaKernels:
 
     def __init__(self):
         self.emulated = emulated()
-        self.key = "cuda:" + ("emulated:" + _file_text(EMULATION_HEADER) if self.emulated
-                              else _nvcc_version())
+        # CODEGEN_CUDA_SANITIZE=address: the emulated kernels under AddressSanitizer (the
+        # process then needs libasan preloaded: .ci/run does it)
+        self.sanitize = (["-fsanitize=" + os.environ["CODEGEN_CUDA_SANITIZE"],
+                          "-fno-omit-frame-pointer"]
+                         if self.emulated and os.environ.get("CODEGEN_CUDA_SANITIZE") else [])
+        self.key = "cuda:" + ("emulated:" + " ".join(self.sanitize) + _file_text(EMULATION_HEADER)
+                              if self.emulated else _nvcc_version())
 
     def command(self, path, obj, flags, cc):
         if self.emulated:
             cxx = shutil.which("g++") or "c++"
-            return [cxx, "-x", "c++", "-std=c++17", "-O1", "-fPIC", "-fwrapv", "-g0",
-                    "-fopenmp", "-ffp-contract=off", "-include", EMULATION_HEADER, "-c", path,
-                    "-o", obj]
+            return [cxx, "-x", "c++", "-std=c++17", "-O1", "-fPIC", "-fwrapv", "-g",
+                    "-fopenmp", "-ffp-contract=off", *self.sanitize, "-include",
+                    EMULATION_HEADER, "-c", path, "-o", obj]
         return ["nvcc", "-O3", "-std=c++17", "-Xcompiler", "-fPIC", "-fmad=false",
                 *ARCHITECTURES, "-c", path, "-o", obj]
 
     def libs(self):
         if self.emulated:
-            return ["-fopenmp", "-lstdc++", "-lpthread"]
+            return [*self.sanitize, "-fopenmp", "-lstdc++", "-lpthread"]
         return [f"-L{_cuda_lib_dir()}", "-lcudart_static", "-ldl", "-lrt", "-lpthread",
                 "-lstdc++"]
 
