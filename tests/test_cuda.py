@@ -204,3 +204,47 @@ def test_large_products_go_through_cublas_arithmetic(tmp_path, cuda_emulated):
         mod.fold(A, B)
         np.testing.assert_allclose(mod.get_value("w"), 0.5 * before + 0.25 * (A @ B),
                                    rtol=tol, atol=tol * 10)
+
+
+class _DeviceArray:
+    """An array that says it is in device memory (``__cuda_array_interface__``), as CuPy's
+    and PyTorch's do; under the emulation device memory is host memory, so it can be a
+    numpy array's."""
+
+    def __init__(self, array):
+        self.array = array
+
+    @property
+    def __cuda_array_interface__(self):
+        a = self.array
+        return {"shape": a.shape, "typestr": a.dtype.str, "data": (a.ctypes.data, False),
+                "strides": None if a.flags.c_contiguous else a.strides, "version": 3}
+
+
+def test_device_arrays_are_read_where_they_are(tmp_path, cuda_emulated):
+    """An argument with __cuda_array_interface__ goes to the kernels without a copy; its dtype
+    must be the argument's, and a function that returns an argument takes numpy only."""
+    import ctypes
+    x, y = T.dmatrix("x"), T.dvector("y")
+    m = codegen.Module("cu_cai")
+    m.add_function("f", [x, y], [T.exp(x) * y, T.sum(x)])
+    m.add_function("same", [y], y)
+    with cuda_emulated():
+        mod = load_module(m.build(str(tmp_path)))
+    copied = ctypes.CDLL(mod.__file__).cg_cuda_copied_bytes
+    copied.restype = ctypes.c_longlong
+    X = np.arange(12.0).reshape(3, 4) / 10
+    Y = np.array([1.0, -2.0, 3.0, 0.5])
+    want = mod.f(X, Y)
+    before = copied(0)
+    got = mod.f(_DeviceArray(X), _DeviceArray(Y))
+    assert copied(0) == before  # nothing copied in
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    strided = np.arange(24.0).reshape(3, 8)[:, ::2] / 10  # strides from the interface
+    np.testing.assert_array_equal(mod.f(_DeviceArray(strided), Y)[0], mod.f(strided, Y)[0])
+    with pytest.raises(TypeError, match="argument 'y': expected float64 on the device, got "
+                                        "float32"):
+        mod.f(X, _DeviceArray(Y.astype(np.float32)))
+    with pytest.raises(TypeError, match="returns the argument itself"):
+        mod.same(_DeviceArray(Y))

@@ -49,6 +49,7 @@ def call_function(program, step, base, state_index):
     state_of = {s.local: state_index[s.name] for s in program.state}
     new_state_of = {ref.name: state_index[name] for name, ref in program.updates}
     local_of = {state_index[s.name]: s.local for s in program.state}
+    arg_index = {a.name: k for k, a in enumerate(program.args)}
     arrays, device_args = [], []
     for name, dtype, ndim in base:
         arrays.append({"name": name, "ctype": cexpr.CTYPES[dtype],
@@ -58,7 +59,9 @@ def call_function(program, step, base, state_index):
                        "state": state_of.get(name), "new_state": new_state_of.get(name),
                        # the old value of the state this one replaces, when it is passed too
                        "old": local_of.get(new_state_of.get(name)),
-                       "returned": name in returned})
+                       "returned": name in returned,
+                       # bit of cg_on_device saying the glue passed device memory
+                       "arg": arg_index.get(name) if arg_index.get(name, 64) < 64 else None})
     for d, _, _ in program.dims:
         device_args.append(d)
     for name, dtype, ndim in base:
@@ -66,8 +69,9 @@ def call_function(program, step, base, state_index):
         device_args.append(f"({ctype}*){name}_device - {name}_lo")
         device_args += [f"{name}_s{k}" for k in range(ndim)]
     name = f"cg_call_{program.name}"
-    head = ckernel._signature('extern "C" int', name, step.params, " {")
+    params = step.params + ["unsigned long long cg_on_device"]
+    head = ckernel._signature('extern "C" int', name, params, " {")
     floats = any(isinstance(s, DotStep) and s.out.dtype in ("float32", "float64")
                  for s in program.steps)
-    return Call(name, head, ckernel._signature("int", name, step.params, ";"), arrays,
+    return Call(name, head, ckernel._signature("int", name, params, ";"), arrays,
                 step.name, device_args, floats)

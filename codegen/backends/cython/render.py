@@ -106,8 +106,9 @@ def function_context(program, debug=False, device="cpu", state_index=None):
         from codegen.backends.cuda import layer
         step = cstep.step_function(program, c_base, strategy=layer.strategy())
         call = layer.call_function(program, step, base, state_index)
-        call_text = "_err = " + _wrapped_call(call.name, step.args, " " * 12)
-        declaration = ckernel._signature("int", call.name, step.params, " nogil")
+        call_text = "_err = " + _wrapped_call(call.name, step.args + ["_on_device"], " " * 12)
+        declaration = ckernel._signature("int", call.name,
+                                         step.params + ["unsigned long long"], " nogil")
     else:
         step = cstep.step_function(program, c_base)
         call, call_text = None, _wrapped_call(step.name, step.args, " " * 12)
@@ -151,6 +152,8 @@ def function_context(program, debug=False, device="cpu", state_index=None):
         # the C layer: the step function (<module>_kernels.c) and the glue's call of it
         "step": step,
         "call": call,  # CUDA: the call that moves the arrays (codegen.backends.cuda.layer)
+        "returned_args": {r.name for r in program.outputs if hasattr(r, "dims")}
+        & {a.name for a in program.args},
         "step_call": call_text,
         "step_declaration": declaration,
         "kernel_declarations": [line for s in steps if s["kind"] == "loop"
