@@ -52,6 +52,10 @@ UNARY = [
     ("concat", lambda x: T.concatenate([x, 2 * x], axis=1),
      lambda x: np.concatenate([x, 2 * x], axis=1), (-3, 3)),
     ("stack", lambda x: T.stack([x, x + 1]), lambda x: np.stack([x, x + 1]), (-3, 3)),
+    ("alloc", lambda x: T.alloc(x, 2, x.shape[0], x.shape[1]) * 2.0,
+     lambda x: np.broadcast_to(x, (2,) + x.shape) * 2.0, (-3, 3)),
+    ("alloc_col", lambda x: x + T.alloc(0.5, x.shape[0], 1) * x.sum(axis=1, keepdims=True),
+     lambda x: x + 0.5 * x.sum(axis=1, keepdims=True), (-3, 3)),
     ("const_array", lambda x: T.dot(x, np.arange(4.0)) + x.sum(axis=1) * np.array([1.0, 2, 3]),
      lambda x: x @ np.arange(4.0) + x.sum(axis=1) * np.array([1.0, 2, 3]), (-3, 3)),
 ]

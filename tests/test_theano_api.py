@@ -133,7 +133,7 @@ def test_theano_apis_codegen_lacks_say_so():
     never had stays an AttributeError."""
     import codegen.tensor.nnet as nnet
     for lookup, name in [(lambda: codegen.scan, "theano.scan"),
-                         (lambda: T.alloc, "theano.tensor.alloc"),
+                         (lambda: T.set_subtensor, "theano.tensor.set_subtensor"),
                          (lambda: nnet.conv2d, "theano.tensor.nnet.conv2d")]:
         with pytest.raises(NotImplementedError, match=name.replace(".", r"\.")):
             lookup()
@@ -187,3 +187,22 @@ def test_gradients_and_hessians_through_indexing(mode):
     want[0, :] += 2 * xs
     want[:, 0] += 2 * xs
     np.testing.assert_allclose(h(xs), want, rtol=1e-12)
+
+
+def test_alloc_fills_symbolic_shapes_with_its_gradient():
+    x, b, s = T.matrix("x"), T.vector("b"), T.scalar("s")
+    outs = [T.alloc(0.0, x.shape[0], 3), T.alloc(b, x.shape[1] * 2, b.shape[0]),
+            T.alloc(s, 2, 1, x.shape[0])]
+    X, B = np.ones((2, 3)), np.arange(4.0)
+    for mode in ("FAST_COMPILE", "FAST_RUN"):
+        got = codegen.function([x, b, s], outs, mode=mode)(X, B, 5.0)
+        np.testing.assert_array_equal(got[0], np.zeros((2, 3)))
+        np.testing.assert_array_equal(got[1], np.broadcast_to(B, (6, 4)))
+        np.testing.assert_array_equal(got[2], np.full((2, 1, 2), 5.0))
+        assert got[2].shape == (2, 1, 2)
+    assert T.alloc(s, 2, 1, x.shape[0]).broadcastable == (False, True, False)
+    g = T.grad(T.sum(T.alloc(b, 3, b.shape[0]) * np.arange(4.0)), b)
+    np.testing.assert_array_equal(codegen.function([b], g)(B), [0.0, 3.0, 6.0, 9.0])
+    for mode in ("FAST_COMPILE", "FAST_RUN"):
+        with pytest.raises(ValueError, match="alloc: .*b"):
+            codegen.function([b], T.alloc(b, 2, 5), mode=mode)(B)

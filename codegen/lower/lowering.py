@@ -29,6 +29,7 @@ from codegen.ops.blas import Dot
 from codegen.ops.elemwise import Elemwise
 from codegen.ops.reduce import Argmax
 from codegen.ops.shape import (
+    Alloc,
     ARange,
     Concatenate,
     DimShuffle,
@@ -610,8 +611,59 @@ def _lower_subtensor_grad(lw, node, origin):
     lw._identity_loop(lw._step_name(piece.name), src, piece, gz.broadcastable, origin)
 
 
+def _dim_text(expr, op):
+    """A scalar computed from shapes and constants as a dim expression (the dim language of
+    ``lower.program``), or NotImplementedError naming ``op``."""
+    if expr.op == "dim":
+        return expr.value
+    if expr.op == "const" and float(expr.value) == int(expr.value):
+        return str(int(expr.value))
+    if expr.op in ("add", "sub", "mul") and len(expr.args) == 2:
+        sign = {"add": "+", "sub": "-", "mul": "*"}[expr.op]
+        return f"({_dim_text(expr.args[0], op)} {sign} {_dim_text(expr.args[1], op)})"
+    if expr.op.startswith("cast_") and len(expr.args) == 1:
+        return _dim_text(expr.args[0], op)
+    raise NotImplementedError(f"{op}: the compiled backends take lengths that are constants, "
+                              f"shapes (x.shape[0]) or their sums and products")
+
+
+def _lower_alloc(lw, node, origin):
+    value, lengths = node.inputs[0], node.inputs[1:]
+    var = node.out
+    dims = []
+    for n, bc in zip(lengths, var.broadcastable):
+        kind, expr = lw.val(n)
+        if kind != "scalar":
+            raise NotImplementedError("alloc: the compiled backends take lengths that are "
+                                      "constants or shapes (x.shape[0])")
+        dims.append("1" if bc else _dim_text(expr, "alloc"))
+    lead = var.ndim - value.ndim
+    out = lw._buffer(var, lw.hint(var), dims=tuple(dims))
+    kind, v = lw.val(value)
+    operands = []
+    if kind == "scalar":
+        expr = v
+    else:
+        src = lw.array(value)
+        for j, bc in enumerate(value.broadcastable):
+            if not bc and src.dims[j] != dims[lead + j]:
+                lw.checks.append(Check(src.dims[j], dims[lead + j],
+                                       f"alloc: dimension {j} of {value.label()} must equal "
+                                       f"length {lead + j}", _where_text(node),
+                                       ((value.label(), tuple(src.dims)),)))
+        axes = tuple(None if a < lead or value.broadcastable[a - lead] else a - lead
+                     for a in range(var.ndim))
+        operands.append(Operand(src, axes, "in"))
+        expr = Expr("load", value=0, dtype=value.dtype)
+    operands.append(Operand(out, _axis_map(var.broadcastable), "out"))
+    lw.steps.append(LoopKernel(lw._step_name(out.name), out.dims, tuple(operands), (),
+                               (Assign("v", var.dtype, expr, origin),),
+                               (Store(len(operands) - 1, "v"),), (origin,)))
+
+
 #: How each op that is not a map or a reduction lowers: (lowerer, node, origin) -> None.
 NODE_LOWERINGS = {
+    Alloc: _lower_alloc,
     DimShuffle: _lower_dimshuffle,
     Subtensor: _lower_subtensor,
     SplitPiece: _lower_split_piece,

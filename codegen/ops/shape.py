@@ -403,3 +403,41 @@ class ARange(Op):
 
     def grad(self, node, output_grads):
         return [None]
+
+
+class Alloc(Op):
+    """``alloc(value, *shape)``: ``value`` broadcast to ``shape`` (Theano's ``T.alloc``), its
+    axes aligned with the last ones; each length an int scalar: a constant, a shape
+    (``x.shape[0]``) or sums and products of those."""
+
+    def make_node(self, value, *shape):
+        if value.ndim > len(shape):
+            raise TypeError(f"alloc: a {value.ndim}-d value cannot fill {len(shape)} axes")
+        for k, n in enumerate(shape):
+            if n.ndim != 0 or n.dtype[0] not in "iu":
+                raise TypeError(f"alloc: length {k} must be an int scalar, got {n.type}")
+        lead = len(shape) - value.ndim
+        bc = tuple(_is_one(n) and (k < lead or value.broadcastable[k - lead])
+                   for k, n in enumerate(shape))
+        return Apply(self, [value, *shape], [TensorType(value.dtype, bc)])
+
+    def perform(self, node, values):
+        value, *shape = values
+        shape = tuple(int(n) for n in shape)
+        try:
+            return [np.array(np.broadcast_to(value, shape))]
+        except ValueError:
+            raise op_error(ValueError, node, f"cannot fill shape {shape} with "
+                                             f"{describe(node.inputs[0], value)}") from None
+
+    def grad(self, node, output_grads):
+        (gz,) = output_grads
+        value = node.inputs[0]
+        lead = node.out.ndim - value.ndim
+        g = _tensor().sum(gz, axis=list(range(lead))) if lead else gz
+        return [g] + [None] * (len(node.inputs) - 1)
+
+
+def _is_one(n):
+    from codegen.graph import Constant
+    return isinstance(n, Constant) and int(n.data) == 1

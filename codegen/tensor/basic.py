@@ -17,6 +17,7 @@ from codegen.ops.elemwise import elemwise
 from codegen.ops.reduce import Argmax, Reduce
 from codegen.ops.scalar import cast_op, weak_scalar_dtype
 from codegen.ops.shape import (
+    Alloc,
     ARange,
     Concatenate,
     DimShuffle,
@@ -348,6 +349,11 @@ class SymbolicShape(tuple):
 def shape(x):
     """``x.shape``, Theano's ``T.shape(x)`` (see ``SymbolicShape``)."""
     return SymbolicShape(as_tensor_variable(x))
+
+
+def alloc(value, *shape):
+    """``value`` broadcast to ``shape`` (Theano's ``T.alloc``): ``T.alloc(0., x.shape[0], 10)``."""
+    return Alloc()(as_tensor_variable(value), *(as_tensor_variable(n) for n in shape))
 
 
 def arange(n):
