@@ -125,6 +125,21 @@ class Kernel:
         self.call = f"{name}({', '.join(args)})"
 
 
+def loop_signature(kernel):
+    """(params, args) of a loop kernel, whichever target runs it: the loop lengths ``n0``...,
+    then each operand's pointer and the strides of the axes it is indexed along."""
+    params = [f"cg_index n{a}" for a in range(len(kernel.dims))]
+    args = list(kernel.dims)
+    for op in kernel.operands:
+        const = "const " if op.role == "in" else ""
+        params.append(f"{const}{cexpr.CTYPES[op.ref.dtype]}* {op.ref.name}")
+        args.append(f"{op.ref.name}_p")
+        for axis in sorted({a for a in op.axes if a is not None}):
+            params.append(f"cg_index {op.ref.name}_s{axis}")
+            args.append(f"{op.ref.name}_s{axis}")
+    return params, args
+
+
 def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
     """A fused loop: per element, load operands, compute the assignments, store or reduce.
 
@@ -135,20 +150,12 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
     on the call's threads too ("with_blas", in functions with products), or never (False).
     """
     n = len(kernel.dims)
-    params = [f"cg_index n{a}" for a in range(n)]
-    args = list(kernel.dims)
+    params, args = loop_signature(kernel)
     dim_params = {}
 
     def dim(text):
         return dim_params.setdefault(text, f"d{len(dim_params)}")
 
-    for op in kernel.operands:
-        const = "const " if op.role == "in" else ""
-        params.append(f"{const}{cexpr.CTYPES[op.ref.dtype]}* {op.ref.name}")
-        args.append(f"{op.ref.name}_p")
-        for axis in sorted({a for a in op.axes if a is not None}):
-            params.append(f"cg_index {op.ref.name}_s{axis}")
-            args.append(f"{op.ref.name}_s{axis}")
     before, after, simd, row_acc = [], [], [], {}
     for store in kernel.stores:
         op = kernel.operands[store.operand]

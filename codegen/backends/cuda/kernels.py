@@ -33,23 +33,10 @@ THREADS = 256
 PARTIAL_BLOCKS, MAX_TOTALS = 1024, 8
 
 
-def _operands(kernel):
-    params = [f"cg_index n{a}" for a in range(len(kernel.dims))]
-    args = list(kernel.dims)
-    for op in kernel.operands:
-        const = "const " if op.role == "in" else ""
-        params.append(f"{const}{cexpr.CTYPES[op.ref.dtype]}* {op.ref.name}")
-        args.append(f"{op.ref.name}_p")
-        for axis in sorted({a for a in op.axes if a is not None}):
-            params.append(f"cg_index {op.ref.name}_s{axis}")
-            args.append(f"{op.ref.name}_s{axis}")
-    return params, args
-
-
 def loop_kernel(kernel):
     """(Kernel, whether it is a map) for a ``LoopKernel``."""
     n = len(kernel.dims)
-    params, args = _operands(kernel)
+    params, args = ckernel.loop_signature(kernel)
     dim_params = {}
 
     def dim(text):
