@@ -261,25 +261,23 @@ class _Function:
         self.emit(f"{self.step.name}({', '.join(self.step.args)});")
         # outputs that are views: their pointers, computed again here
         views = {v.ref.name: v for v in p.views}
-        done = set(arrays)
+        after = []
 
         def view(name):
-            if name in done:
+            if name in arrays:
                 return
             v = views[name]
             view(v.source)
-            self.emit_after += view_lines(v, arrays[v.source][0], arrays[v.source][1])
+            after.extend(view_lines(v, arrays[v.source][0], arrays[v.source][1]))
             arrays[name] = (arrays[v.source][0], v.ref.dims)
-            done.add(name)
 
-        self.emit_after = []
         for ref in p.outputs:
             if hasattr(ref, "dims") and ref.name in views:
                 view(ref.name)
-        self.out_lines = self.emit_after + out_lines
+        self.out_lines = after + out_lines
 
 
-def _header_doc(program, spec_doc, prefix):
+def _header_doc(program, spec_doc):
     lines = [line.strip() for line in spec_doc.split("\n")]
     for k, ref in enumerate(program.outputs):
         if hasattr(ref, "dims"):
@@ -320,7 +318,7 @@ def render_library(module_name, programs, docs, state, initial_note, version, sp
                    "descr": NPY_DESCR[d], "itemsize": np.dtype(d).itemsize}
                   for n, d, bc in state],
         "functions": [{"name": f.name, "params": f.params, "body": f.lines,
-                       "doc": _header_doc(f.p, f.doc, prefix), "step": f.step.lines,
+                       "doc": _header_doc(f.p, f.doc), "step": f.step.lines,
                        "kernels": f.step.kernels, "constants": f.constants,
                        "outputs": f.out_lines, "commits": f.commits}
                       for f in functions],
