@@ -246,6 +246,8 @@ class Lowerer:
         for lhs, rhs, message in node.op.shape_checks(node, shapes):
             if lhs == rhs or (lhs == "1" and rhs == "1"):
                 continue
+            if any({c.lhs, c.rhs} == {lhs, rhs} and not c.at_least for c in self.checks):
+                continue  # checked already (by an earlier op, which the error then names)
             operands = tuple((v.label(), tuple(self.shape(v))) for v in node.inputs
                              if self.val_kind(v) not in ("scalar", "local"))
             self.checks.append(Check(lhs, rhs, f"{node.op.short_name()}: {message}",
