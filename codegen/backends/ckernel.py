@@ -183,16 +183,7 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
             lines.append(f"{target} = {value};")
         return lines
 
-    init = []
-    for store in kernel.stores:
-        if store.combine:  # reduction targets start at the identity, set here, not by callers
-            op = kernel.operands[store.operand]
-            mapped = [loop for loop, axis in enumerate(op.axes) if axis is not None]
-            for depth, loop in enumerate(mapped):
-                init.append("    " * depth + f"for (cg_index i{loop} = 0; i{loop} < n{loop}; "
-                            f"i{loop}++)")
-            init.append("    " * len(mapped) + f"{op.ref.name}[{_index(op.ref.name, op.axes)}] = "
-                        f"{identity(store.combine, op.ref.dtype)};")
+    init = reduction_init(kernel)
     if n == 0:
         lines = init + body(False)
     else:
@@ -240,6 +231,22 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
     exact = any(cexpr.converts_float_to_int(a.expr) for a in kernel.body)
     return Kernel(kernel.name, params, args, origins, lines,
                   "CODEGEN_KERNEL CG_EXACT_CASTS void" if exact else "CODEGEN_KERNEL void")
+
+
+def reduction_init(kernel):
+    """C lines setting every reduction target of a loop kernel to its identity (the kernel
+    sets its targets' start, not its callers), whichever target runs it."""
+    init = []
+    for store in kernel.stores:
+        if store.combine:
+            op = kernel.operands[store.operand]
+            mapped = [loop for loop, axis in enumerate(op.axes) if axis is not None]
+            for depth, loop in enumerate(mapped):
+                init.append("    " * depth + f"for (cg_index i{loop} = 0; i{loop} < n{loop}; "
+                            f"i{loop}++)")
+            init.append("    " * len(mapped) + f"{op.ref.name}[{_index(op.ref.name, op.axes)}] = "
+                        f"{identity(store.combine, op.ref.dtype)};")
+    return init
 
 
 def _assignments(kernel, loads, dim, table, replace=None, unused=()):

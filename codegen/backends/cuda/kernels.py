@@ -65,14 +65,13 @@ def loop_kernel(kernel):
             lines.append("    const cg_index i0 = rest;")
         lines += ["    " + line for line in body] + ["}"]
     else:
-        kept = {tuple(loop for loop, axis in enumerate(kernel.operands[st.operand].axes)
-                      if axis is not None) for st in kernel.stores if st.combine}
+        kept = _kept_axes(kernel)
         if len(kept) == 1 and next(iter(kept)):
             lines = _per_output_element(kernel, next(iter(kept)), loads, body)
         elif kept == {()} and sum(1 for st in kernel.stores if st.combine) <= MAX_TOTALS:
             return _block_reduction(kernel, params, args, loads, body, dim_params), "total"
         else:
-            lines = _one_thread(kernel, loads, body)
+            lines = _one_thread(kernel, body)
     for text, name in dim_params.items():
         params.append(f"cg_index {name}")
         args.append(text)
@@ -189,22 +188,11 @@ def _block_reduction(kernel, params, args, loads, body, dim_params):
     return first, finish
 
 
-def _one_thread(kernel, loads, body):
+def _one_thread(kernel, body):
     """A reduction whose targets follow different axes: its whole loop nest on one thread, in
     the CPU's order."""
-    n = len(kernel.dims)
-    init = []
-    for store in kernel.stores:
-        if store.combine:
-            op = kernel.operands[store.operand]
-            mapped = [loop for loop, axis in enumerate(op.axes) if axis is not None]
-            for depth, loop in enumerate(mapped):
-                init.append("    " * depth + f"for (cg_index i{loop} = 0; i{loop} < n{loop}; "
-                            f"i{loop}++)")
-            init.append("    " * len(mapped) + f"{loads[store.operand]} = "
-                        f"{identity(store.combine, op.ref.dtype)};")
     return (["if (blockIdx.x != 0 || threadIdx.x != 0) return;  /* one thread: in order */"]
-            + init + ckernel._loops(n, body))
+            + ckernel.reduction_init(kernel) + ckernel._loops(len(kernel.dims), body))
 
 
 def argmax_kernel(step):
@@ -236,10 +224,15 @@ def argmax_kernel(step):
     return Kernel(step.name, params, args, origins, lines, "__global__ void")
 
 
+def _kept_axes(kernel):
+    """The distinct sets of loop axes that a kernel's reduction targets follow."""
+    return {tuple(loop for loop, axis in enumerate(kernel.operands[st.operand].axes)
+                  if axis is not None) for st in kernel.stores if st.combine}
+
+
 def _parallel_axes(kernel):
     """The loop axes a kernel's threads split: all of a map's, a reduction's kept ones."""
-    kept = {tuple(loop for loop, axis in enumerate(kernel.operands[st.operand].axes)
-                  if axis is not None) for st in kernel.stores if st.combine}
+    kept = _kept_axes(kernel)
     if not kept:
         return tuple(range(len(kernel.dims)))
     return next(iter(kept)) if len(kept) == 1 else ()
