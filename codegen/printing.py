@@ -40,8 +40,14 @@ def debugprint(obj, file=None, print_type=True):
     """An indented tree of the graph of ``obj`` (a variable, a list of them, or a function).
 
     Each line: the op or variable, an id to spot shared subgraphs, its type and where the user
-    built it. A compiled function prints its kernel program instead.
+    built it. A compiled function prints its kernel program instead. ``file="str"`` returns
+    the text instead of printing it, as Theano's does.
     """
+    if file == "str":
+        import io
+        text = io.StringIO()
+        debugprint(obj, text, print_type)
+        return text.getvalue()
     file = file or sys.stdout
     if hasattr(obj, "debug_text"):
         print(obj.debug_text(), file=file)

@@ -76,6 +76,26 @@ BINARY = [
                     + (1 - 1 / (1 + np.exp(-y))) * np.log(1 - 1 / (1 + np.exp(-x))))),
 ]
 
+# with an int scalar argument i: slices, indices and lengths computed from it at run time
+INDEXED = [
+    ("sym_slice", lambda x, i: x[i:i + 2] * 2, lambda x, i: x[i:i + 2] * 2, 1),
+    ("sym_slice_neg", lambda x, i: x[-i:, :i] + 1, lambda x, i: x[-i:, :i] + 1, 2),
+    ("sym_slice_past_end", lambda x, i: x[i * 2:] + 1, lambda x, i: x[i * 2:] + 1, 2),
+    ("sym_index", lambda x, i: x[i] * x[-i, :] + x[i, -i],
+     lambda x, i: x[i] * x[-i, :] + x[i, -i], 1),
+    ("arange_i", lambda x, i: T.arange(i) * x.sum(), lambda x, i: np.arange(i) * x.sum(), 3),
+    ("alloc_i", lambda x, i: T.alloc(x[0, 0], i, 2), lambda x, i: np.full((i, 2), x[0, 0]), 2),
+    ("sym_slice_grad", lambda x, i: T.grad(T.sum(x[i:, 1:i + 2] ** 2), x),
+     lambda x, i: _written(np.zeros_like(x), (slice(i, None), slice(1, i + 2)),
+                           2 * x[i:, 1:i + 2]), 1),
+]
+
+
+def _written(a, index, value):
+    a[index] = value
+    return a
+
+
 MATRIX = (3, 4)
 
 
@@ -98,6 +118,10 @@ def cases():
     for row in BINARY:
         out.append(_binary_case(rng, row, [MATRIX, MATRIX]))
         out.append(_binary_case(rng, row, [MATRIX, (MATRIX[1],)]))
+    for name, build, ref, i in INDEXED:
+        x, n = T.matrix("x"), T.lscalar("i")
+        out.append((name, [x, n], build(x, n), ref,
+                    [rng.uniform(-3, 3, MATRIX), np.int64(i)]))
     dot_shapes = [((3, 4), (4, 5)), ((3, 4), (4,)), ((4,), (4, 5)), ((4,), (4,))]
     for sa, sb in dot_shapes:
         a = T.tensor("float64", [False] * len(sa), "a")

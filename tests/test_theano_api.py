@@ -206,3 +206,51 @@ def test_alloc_fills_symbolic_shapes_with_its_gradient():
     for mode in ("FAST_COMPILE", "FAST_RUN"):
         with pytest.raises(ValueError, match="alloc: .*b"):
             codegen.function([b], T.alloc(b, 2, 5), mode=mode)(B)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_minibatches_through_givens_as_the_tutorials_feed_them(mode):
+    """``givens={x: train_set_x[index * bs:(index + 1) * bs]}``: the dataset stays in the
+    module's state and the minibatch is a view of it; the steps match numpy's."""
+    rng = np.random.RandomState(3)
+    bs = 20
+    data_x, data_y = rng.randn(100, 5), rng.randn(100, 3)
+    train_set_x = codegen.shared(data_x, name="train_set_x")
+    train_set_y = codegen.shared(data_y, name="train_set_y")
+    W = codegen.shared(np.zeros((5, 3)), name="W")
+    x, y, index = T.matrix("x"), T.matrix("y"), T.lscalar("index")
+    cost = T.mean((T.dot(x, W) - y) ** 2)
+    train = codegen.function([index], cost, updates=[(W, W - 0.1 * T.grad(cost, W))],
+                             givens={x: train_set_x[index * bs:(index + 1) * bs],
+                                     y: train_set_y[index * bs:(index + 1) * bs]}, mode=mode)
+    w = np.zeros((5, 3))
+    for step in range(12):
+        i = step % 6  # minibatch 5 is past the end: empty, as numpy's slice
+        xb, yb = data_x[i * bs:(i + 1) * bs], data_y[i * bs:(i + 1) * bs]
+        e = xb @ w - yb
+        expected = np.mean(e ** 2) if e.size else np.nan
+        got = train(i)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+        if e.size:
+            w = w - 0.1 * (2 * xb.T @ e / e.size)
+        else:
+            w = w * np.nan
+        if i == 5:
+            W.set_value(np.zeros((5, 3)))
+            w = np.zeros((5, 3))
+    np.testing.assert_allclose(W.get_value(), w, rtol=1e-12, atol=1e-14)
+    if mode == "FAST_RUN":
+        listing = codegen.printing.debugprint(train, file="str")
+        assert "view   subtensor = train_set_x[(20 * index_v):(20 * (1 + index_v)), :]" \
+            in listing and "copy" not in listing
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_symbolic_indices_out_of_range_name_the_op_and_line(mode):
+    X = codegen.shared(np.arange(12.0).reshape(4, 3), name="X")
+    i = T.iscalar("i")
+    f = codegen.function([i], X[i] * 2, mode=mode)
+    np.testing.assert_array_equal(f(-4), [0, 2, 4])
+    for bad in (4, -5):
+        with pytest.raises(IndexError, match=r"index .*out of bounds.*\n.*test_theano_api.py"):
+            f(bad)

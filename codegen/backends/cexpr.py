@@ -224,7 +224,7 @@ def render(expr, load, dim, table=C_OPS, replace=None):
     if expr.op == "const":
         return literal(expr.value, expr.dtype)
     if expr.op == "dim":
-        return f"((int64_t){dim(expr.value)})"
+        return f"(({CTYPES[expr.dtype]}){dim(expr.value)})"
     if expr.op == "index":
         return f"i{expr.value}"
     args = render_args(expr, load, dim, table, replace)

@@ -150,7 +150,7 @@ def view_lines(v, ctype, src_dims):
             if isinstance(item, str):
                 n = src_dims[k]
                 offset.append(f"({item} < 0 ? {item} + ({n}) : {item}) * {src}_s{k}"
-                              if item.startswith("-") else f"{item} * {src}_s{k}")
+                              if not item.isdigit() else f"{item} * {src}_s{k}")
                 continue
             step = item.step or 1
             given = (item.start is not None) | ((item.stop is not None) << 1)

@@ -38,6 +38,7 @@ from codegen.ops.shape import (
     SplitPiece,
     Subtensor,
     SubtensorGrad,
+    Sym,
 )
 from codegen.printing import pp
 
@@ -92,7 +93,7 @@ class Names:
         # the locals of C kernels
         "int64_t", "row", "best", "best_k", "k", "m", "v"])
     KERNEL_LOCAL = re.compile(r"^(?:[nidtj]|acc|blk|blen|cgb)[0-9]+$")
-    DERIVED = re.compile(r"_(?:p|s[0-9]+|n[0-9]+)$|_t$")  # and POSIX's types end in _t
+    DERIVED = re.compile(r"_(?:p|v|s[0-9]+|n[0-9]+)$|_t$")  # and POSIX's types end in _t
     MACRO_LIKE = re.compile(r"^(?:(?=(?:[^A-Z]*[A-Z]){2})[A-Z0-9_]{3,}|I|"
                             r"(?:Py|PY|Npy|NPY|npy|PRI|SCN|M_|L_|P_|MyPy|cg_|CG_|CODEGEN|pyx|"
                             r"__pyx).*)$")
@@ -169,6 +170,11 @@ class Lowerer:
             name = self.names.new(hint)
             self._declare_array(var, name, "arg")
             self.display[var.id] = name
+            if var.ndim == 0 and var.dtype[0] in "iu":
+                # an int scalar argument is read once per call, as a dim: slice bounds,
+                # indices and lengths computed from it are dim expressions
+                self.dims.append((f"{name}_v", name, None))
+                self.vals[var.id] = ("scalar", Expr("dim", value=f"{name}_v", dtype=var.dtype))
             args.append(Arg(name, var.dtype, var.broadcastable, self.defaults.get(var.id)))
         state = []
         for var in self.fgraph.shared:
@@ -237,7 +243,19 @@ class Lowerer:
     def _out_dims(self, var):
         node = var.owner
         shapes = [self.shape(v) for v in node.inputs]
+        if getattr(node.op, "reads_values", False):
+            return node.op.infer_shape(node, shapes, values=self.values(node))[var.index]
         return node.op.infer_shape(node, shapes)[var.index]
+
+    def values(self, node):
+        """The dim expression of the value of each int scalar input of ``node`` (None for
+        the others)."""
+        out = []
+        for v in node.inputs:
+            kind, ref = self.val(v) if v.ndim == 0 else (None, None)
+            out.append(_dim_text(ref, node.op.short_name()) if kind == "scalar"
+                       and v.dtype[0] in "iu" else None)
+        return out
 
     def _add_checks(self, node):
         if not hasattr(node.op, "shape_checks"):
@@ -344,7 +362,8 @@ class Lowerer:
             if v.owner is not None:
                 if id(v.owner) not in scalar_ids:
                     return False
-            elif not (isinstance(v, Constant) and v.data.size == 1):
+            elif not ((isinstance(v, Constant) and v.data.size == 1)
+                      or self.vals.get(v.id, ("",))[0] == "scalar"):
                 return False
         return True
 
@@ -504,19 +523,26 @@ class Lowerer:
             return view
         return self._copy(var, src, f"{src.name}_c")
 
-    def _add_index_checks(self, node, x, dims, idx):
+    def _add_index_checks(self, node, x, dims, idx, values=()):
         """An integer index must fall within its axis (numpy raises IndexError): a check
-        that the axis is long enough, ``dim >= i + 1`` (``dim >= -i`` for negative ``i``)."""
+        that the axis is long enough, ``dim >= i + 1`` (``dim >= -i`` for negative ``i``;
+        both for an index known at run time, ``values[k]`` for ``Sym(k)``)."""
         for axis, item in enumerate(idx):
             if isinstance(item, slice):
                 continue
-            need = item + 1 if item >= 0 else -item
-            if dims[axis].isdigit() and int(dims[axis]) >= need:
-                continue
-            self.checks.append(Check(
-                dims[axis], str(need), f"{node.op.short_name()}: index {item} is out of bounds "
-                f"for axis {axis} of {x.label()}", _where_text(node),
-                ((x.label(), tuple(dims)),), at_least=True))
+            if isinstance(item, int):
+                needs, shown = [str(item + 1 if item >= 0 else -item)], str(item)
+            else:
+                value = values[item.k]
+                scalar = node.inputs[len(node.inputs) - len(values) + item.k]
+                needs, shown = [f"{value} + 1", f"-({value})"], scalar.label()
+            for need in needs:
+                if dims[axis].isdigit() and need.isdigit() and int(dims[axis]) >= int(need):
+                    continue
+                self.checks.append(Check(
+                    dims[axis], need, f"{node.op.short_name()}: index {shown} is out of "
+                    f"bounds for axis {axis} of {x.label()}", _where_text(node),
+                    ((x.label(), tuple(dims)),), at_least=True))
 
     def _add_reshape_check(self, node, src, dims):
         if len(node.inputs) == 2 or -1 in node.op.shape:
@@ -541,8 +567,10 @@ def _lower_dimshuffle(lw, node, origin):
 
 def _lower_subtensor(lw, node, origin):
     src = lw.array(node.inputs[0])
-    lw._add_index_checks(node, node.inputs[0], src.dims, node.op.idx)
-    lw._view(node.out, src.name, lw.hint(node.out), "index", index=_index(node.op.idx))
+    values = lw.values(node)[1:]
+    lw._add_index_checks(node, node.inputs[0], src.dims, node.op.idx, values)
+    lw._view(node.out, src.name, lw.hint(node.out), "index",
+             index=_index(node.op.idx, values))
 
 
 def _lower_split_piece(lw, node, origin):
@@ -571,8 +599,13 @@ def _lower_dot(lw, node, origin):
 
 def _lower_arange(lw, node, origin):
     kind, n = lw.val(node.inputs[0])
-    dim = n.value if n.op == "dim" else str(int(n.value))
-    out = lw._buffer(node.out, lw.hint(node.out), dims=(f"{dim}",))
+    if kind != "scalar":
+        raise NotImplementedError("arange: the compiled backends take a length that is a "
+                                  "constant, an int scalar argument or a shape")
+    length = _dim_text(n, "arange")
+    if not (length.isdigit() or any(length == d for d, _, axis in lw.dims if axis is not None)):
+        length = f"_slice_len({length}, 0, 0, 1, 0)"  # numpy's arange(-2) is empty
+    out = lw._buffer(node.out, lw.hint(node.out), dims=(length,))
     body = (Assign("v", "int64", Expr("index", value=0, dtype="int64"), origin),)
     lw.steps.append(LoopKernel(lw._step_name(out.name), out.dims, (Operand(out, (0,), "out"),),
                                (), body, (Store(0, "v"),), (origin,)))
@@ -602,13 +635,14 @@ def _lower_concatenate(lw, node, origin):
 
 
 def _lower_subtensor_grad(lw, node, origin):
-    x, gz = node.inputs
+    x, gz = node.inputs[:2]
     var = node.out
-    lw._add_index_checks(node, x, lw.shape(x), node.op.idx)
+    values = lw.values(node)[2:]
+    lw._add_index_checks(node, x, lw.shape(x), node.op.idx, values)
     out = lw._buffer(var, lw.hint(var), fill=0, dims=lw.shape(x))
     src = lw.array(gz)
     piece = ArrayRef(lw.names.new(f"{out.name}_part"), var.dtype, src.dims)
-    lw.views.append(View(piece, out.name, "index", index=_index(node.op.idx)))
+    lw.views.append(View(piece, out.name, "index", index=_index(node.op.idx, values)))
     lw.kinds[piece.name] = "view"
     lw._identity_loop(lw._step_name(piece.name), src, piece, gz.broadcastable, origin)
 
@@ -623,10 +657,13 @@ def _dim_text(expr, op):
     if expr.op in ("add", "sub", "mul") and len(expr.args) == 2:
         sign = {"add": "+", "sub": "-", "mul": "*"}[expr.op]
         return f"({_dim_text(expr.args[0], op)} {sign} {_dim_text(expr.args[1], op)})"
+    if expr.op == "neg" and len(expr.args) == 1:
+        return f"(-{_dim_text(expr.args[0], op)})"
     if expr.op.startswith("cast_") and len(expr.args) == 1:
         return _dim_text(expr.args[0], op)
-    raise NotImplementedError(f"{op}: the compiled backends take lengths that are constants, "
-                              f"shapes (x.shape[0]) or their sums and products")
+    raise NotImplementedError(f"{op}: the compiled backends take lengths, bounds and indices "
+                              f"that are constants, int scalar arguments, shapes "
+                              f"(x.shape[0]) or their sums and products")
 
 
 def _lower_alloc(lw, node, origin):
@@ -637,7 +674,8 @@ def _lower_alloc(lw, node, origin):
         kind, expr = lw.val(n)
         if kind != "scalar":
             raise NotImplementedError("alloc: the compiled backends take lengths that are "
-                                      "constants or shapes (x.shape[0])")
+                                      "constants, int scalar arguments, shapes (x.shape[0]) "
+                                      "or their sums and products")
         dims.append("1" if bc else _dim_text(expr, "alloc"))
     lead = var.ndim - value.ndim
     out = lw._buffer(var, lw.hint(var), dims=tuple(dims))
@@ -725,10 +763,13 @@ def _axis_map(broadcastable):
     return tuple(None if bc else a for a, bc in enumerate(broadcastable))
 
 
-def _index(idx):
-    """An op's index (ints and slices of ints) as a view's: dim expressions and Slices."""
-    return tuple(Slice(*(None if p is None else str(p) for p in (item.start, item.stop)),
-                       item.step) if isinstance(item, slice) else str(item) for item in idx)
+def _index(idx, values=()):
+    """An op's index (ints, slices, ``Sym``s standing for ``values[k]``, dim expressions)
+    as a view's: dim expressions and Slices."""
+    def part(p):
+        return None if p is None else (values[p.k] if isinstance(p, Sym) else str(p))
+    return tuple(Slice(part(item.start), part(item.stop), item.step)
+                 if isinstance(item, slice) else part(item) for item in idx)
 
 
 def _axis_slice(ndim, axis, start, stop):

@@ -3,6 +3,8 @@
 Compiled backends lower most of them to views (new strides over the same memory).
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from codegen.graph import Apply, Op, TensorType, op_error
@@ -149,35 +151,114 @@ class Reshape(Op):
         return grads + [None] * (len(node.inputs) - 1)
 
 
+@dataclass(frozen=True)
+class Sym:
+    """A symbolic part of an index: the value of the op's input ``1 + k`` (an int scalar:
+    ``x[i]``, ``X[index * 20:(index + 1) * 20]``)."""
+
+    k: int
+
+    def __repr__(self):
+        return f"${self.k}"
+
+
+def _int_part(part, scalars, what):
+    """An int, or a Sym for an int scalar variable (appended to ``scalars``)."""
+    from codegen.graph import Constant, Variable
+    if part is None:
+        return None
+    if isinstance(part, (int, np.integer)) and not isinstance(part, (bool, np.bool_)):
+        return int(part)
+    if isinstance(part, Constant) and part.ndim == 0 and part.dtype[0] in "iu":
+        return int(part.data)
+    if isinstance(part, Variable):
+        if part.ndim != 0 or part.dtype[0] not in "iu":
+            raise TypeError(f"indexing: {what} must be an int scalar, got {part.type}")
+        scalars.append(part)
+        return Sym(len(scalars) - 1)
+    raise TypeError(f"indexing: {what} must be an int or an int scalar, got "
+                    f"{type(part).__name__}")
+
+
 def _normalize_index(index, ndim):
+    """(index, scalars): ``index`` with ints, slices and ``Sym``s standing for ``scalars``
+    (int scalar variables), padded with full slices to ``ndim`` items."""
     if not isinstance(index, tuple):
         index = (index,)
-    out = []
+    out, scalars = [], []
     for item in index:
         if isinstance(item, slice):
-            for part in (item.start, item.stop, item.step):
-                if part is not None and not isinstance(part, (int, np.integer)):
-                    raise TypeError("indexing: slice bounds must be Python ints")
-            if item.step == 0:
+            start, stop, step = (_int_part(p, scalars, "a slice bound")
+                                 for p in (item.start, item.stop, item.step))
+            if isinstance(step, Sym):
+                raise NotImplementedError("indexing: a slice step must be a Python int "
+                                          "(symbolic steps are not supported)")
+            if step == 0:
                 raise ValueError("indexing: slice step cannot be zero")
-            out.append(slice(item.start, item.stop, item.step))
-        elif isinstance(item, (int, np.integer)):
-            out.append(int(item))
+            out.append(slice(start, stop, step))
         else:
-            raise TypeError(f"indexing: expected ints and slices, got {type(item).__name__}")
+            out.append(_int_part(item, scalars, "an index"))
     if len(out) > ndim:
         raise IndexError(f"indexing: too many indices ({len(out)}) for a {ndim}-d tensor")
-    return tuple(out) + (slice(None),) * (ndim - len(out))
+    return tuple(out) + (slice(None),) * (ndim - len(out)), scalars
 
 
 def _slice_key(idx):
     return tuple((i.start, i.stop, i.step) if isinstance(i, slice) else i for i in idx)
 
 
+def _bind(idx, values):
+    """``idx`` with each Sym replaced by its value (``values``: the op's scalar inputs)."""
+    def part(p):
+        return int(values[p.k]) if isinstance(p, Sym) else p
+    return tuple(slice(part(i.start), part(i.stop), i.step) if isinstance(i, slice) else part(i)
+                 for i in idx)
+
+
+def _index_text(item, names):
+    """An index item in numpy's notation, Syms by the names of their scalars."""
+    def part(p):
+        return "" if p is None else (names[p.k] if isinstance(p, Sym) else str(p))
+    if isinstance(item, slice):
+        return (part(item.start) + ":" + part(item.stop)
+                + (f":{item.step}" if item.step is not None else ""))
+    return part(item)
+
+
+def _has_sym(idx):
+    return any(isinstance(p, Sym) for i in idx
+               for p in ((i.start, i.stop) if isinstance(i, slice) else (i,)))
+
+
+def slice_dims(shape, idx, values):
+    """The dims of ``x[idx]`` for ``x`` of ``shape`` (dim expressions); ``values``: the dim
+    expression of each Sym's scalar (None: not known, NotImplementedError)."""
+    def part(p):
+        if isinstance(p, Sym):
+            if values is None or values[p.k] is None:
+                raise NotImplementedError("the length of a slice with symbolic bounds")
+            return values[p.k]
+        return p
+    out = []
+    for dim, item in zip(shape, idx):
+        if isinstance(item, slice):
+            flags = (item.start is not None) + 2 * (item.stop is not None)
+            if flags == 0 and (item.step or 1) == 1:
+                out.append(dim)  # x[:]
+                continue
+            start, stop = part(item.start), part(item.stop)
+            out.append(f"_slice_len({dim}, {start if start is not None else 0}, "
+                       f"{stop if stop is not None else 0}, {item.step or 1}, {flags})")
+    return tuple(out)
+
+
 class Subtensor(Op):
-    """``x[idx]`` with ints and slices whose bounds are Python ints."""
+    """``x[idx]`` with ints and slices; a bound or index may be an int scalar variable
+    (a ``Sym`` for the op's input ``1 + k``)."""
 
     props = ("key_",)
+    #: the lowerer gives ``infer_shape`` the dim expressions of the scalar inputs' values
+    reads_values = True
 
     def __init__(self, idx):
         self.idx = tuple(idx)
@@ -186,56 +267,45 @@ class Subtensor(Op):
     def short_name(self):
         return "subtensor"
 
-    def make_node(self, x):
-        node = Apply(self, [x], [])
+    def make_node(self, x, *scalars):
+        node = Apply(self, [x, *scalars], [])
         bc, shape = [], []
         for axis, item in enumerate(self.idx):
+            n = x.type.shape[axis]
             if isinstance(item, slice):
-                n = x.type.shape[axis]
-                length = len(range(*item.indices(n))) if n is not None else None
+                static = not any(isinstance(p, Sym) for p in (item.start, item.stop))
+                length = len(range(*item.indices(n))) if n is not None and static else None
                 bc.append(length == 1 if length is not None else False)
                 shape.append(length)
-            elif x.type.shape[axis] is not None and not (
-                    -x.type.shape[axis] <= item < x.type.shape[axis]):
+            elif isinstance(item, int) and n is not None and not -n <= item < n:
                 raise op_error(IndexError, node, f"index {item} is out of bounds for dimension "
-                               f"{axis} of {describe(x)} with length {x.type.shape[axis]}")
+                               f"{axis} of {describe(x)} with length {n}")
         out_type = TensorType(x.dtype, bc, shape)
         node.outputs = [out_type.variable_class(out_type, owner=node, index=0)]
         return node
 
     def format(self, node, args):
-        parts = []
-        for item in self.idx:
-            if isinstance(item, slice):
-                text = ":".join("" if p is None else str(p) for p in (item.start, item.stop))
-                parts.append(text + (f":{item.step}" if item.step is not None else ""))
-            else:
-                parts.append(str(item))
-        return f"{args[0]}[{', '.join(parts)}]"
+        return f"{args[0]}[{', '.join(_index_text(i, args[1:]) for i in self.idx)}]"
 
     def perform(self, node, values):
-        (x,) = values
+        x = values[0]
         try:
-            return [np.asarray(x[self.idx])]
+            return [np.asarray(x[_bind(self.idx, values[1:])])]
         except IndexError as exc:
             raise op_error(IndexError, node, f"{exc} ({describe(node.inputs[0], x)})") from None
 
-    def infer_shape(self, node, input_shapes):
-        (shape,) = input_shapes
-        out = []
-        for dim, item in zip(shape, self.idx):
-            if isinstance(item, slice):
-                flags = (item.start is not None) + 2 * (item.stop is not None)
-                out.append(f"_slice_len({dim}, {item.start or 0}, {item.stop or 0}, "
-                           f"{item.step or 1}, {flags})")
-        return [tuple(out)]
+    def infer_shape(self, node, input_shapes, values=None):
+        return [slice_dims(input_shapes[0], self.idx, values and values[1:])]
 
     def grad(self, node, output_grads):
         (gz,) = output_grads
-        return [SubtensorGrad(self.idx)(node.inputs[0], gz)]
+        scalars = node.inputs[1:]
+        return [SubtensorGrad(self.idx)(node.inputs[0], gz, *scalars)] + [None] * len(scalars)
 
     def batch(self, node, inputs, batched):
-        return Subtensor((slice(None),) + self.idx)(inputs[0])
+        if any(batched[1:]):
+            raise NotImplementedError("indexing with an index that varies along the batch")
+        return Subtensor((slice(None),) + self.idx)(*inputs)
 
 
 class SubtensorGrad(Op):
@@ -250,13 +320,13 @@ class SubtensorGrad(Op):
     def short_name(self):
         return "subtensor_grad"
 
-    def make_node(self, x, gz):
-        return Apply(self, [x, gz], [x.type])
+    def make_node(self, x, gz, *scalars):
+        return Apply(self, [x, gz, *scalars], [x.type])
 
     def perform(self, node, values):
-        x, gz = values
+        x, gz = values[:2]
         out = np.zeros_like(x)
-        out[self.idx] = gz
+        out[_bind(self.idx, values[2:])] = gz
         return [out]
 
     def infer_shape(self, node, input_shapes):
@@ -264,21 +334,24 @@ class SubtensorGrad(Op):
 
     def grad(self, node, output_grads):
         (gz,) = output_grads
-        return [None, Subtensor(self.idx)(gz)]
+        scalars = node.inputs[2:]
+        return [None, Subtensor(self.idx)(gz, *scalars)] + [None] * len(scalars)
 
     def batch(self, node, inputs, batched):
         """Zeros shaped like a batch of x, each with its gz written in: x (which only gives
         the shape) is broadcast along the batch axis when it has none, taking the batch's
         length from gz."""
         from codegen.tensor import basic as t
-        x, gz = inputs
+        x, gz, scalars = inputs[0], inputs[1], inputs[2:]
+        if any(batched[2:]):
+            raise NotImplementedError("indexing with an index that varies along the batch")
         if not batched[1]:
             gz = DimShuffle(["x"] + list(range(gz.ndim)))(gz)
         if not batched[0]:
             batch = t.arange(t.shape_of(gz, 0))  # a vector of the batch's length
             along = DimShuffle([0] + ["x"] * x.ndim)(t.zeros_like(batch, x.dtype))
             x = DimShuffle(["x"] + list(range(x.ndim)))(x) + along
-        return SubtensorGrad((slice(None),) + self.idx)(x, gz)
+        return SubtensorGrad((slice(None),) + self.idx)(x, gz, *scalars)
 
 
 class Concatenate(Op):

@@ -434,7 +434,11 @@ def subtensor(x, index):
     x = as_tensor_variable(x)
     items = _expand_ellipsis(index if isinstance(index, tuple) else (index,), x.ndim)
     plain = tuple(item for item in items if item is not None)
-    out = Subtensor(_normalize_index(plain, x.ndim))(x) if plain else x
+    if plain:
+        idx, scalars = _normalize_index(plain, x.ndim)
+        out = Subtensor(idx)(x, *scalars)
+    else:
+        out = x
     if len(plain) == len(items):
         return out
     pattern, kept = [], iter(range(out.ndim))

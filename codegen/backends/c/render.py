@@ -130,7 +130,9 @@ class _Function:
             dim_of[(name, axis)] = d
         locals_ = {s.local: s for s in p.state}
         for d, name, axis in p.dims:
-            if name in locals_:
+            if axis is None:  # the value of an int scalar argument
+                self.emit(f"cg_index {d} = (cg_index){name}[0];")
+            elif name in locals_:
                 self.emit(f"cg_index {d} = (cg_index)m->state[{state_index[locals_[name].name]}]"
                           f".dims[{axis}];")
         # ---------------- shape checks

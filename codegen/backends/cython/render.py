@@ -44,7 +44,7 @@ def _output_text(ref, program, copied):
     if ref.op == "const":
         return f"np.asarray({ref.value!r}, dtype={_py_dtype(ref.dtype)})"
     if ref.op == "dim":
-        return f"np.asarray({ref.value}, dtype=np.int64)"
+        return f"np.asarray({ref.value}, dtype={_py_dtype(ref.dtype)})"
     raise NotImplementedError("scalar expression output")
 
 
@@ -123,9 +123,14 @@ def function_context(program, debug=False, device="cpu", state_index=None):
         "name": program.name,
         "args": [{"name": a.name, "dtype": a.dtype, "pydtype": _py_dtype(a.dtype),
                   "bc": tuple(a.broadcastable), "default": a.default,
-                  "ready": _ready_test(a)} for a in program.args],
+                  "ready": _ready_test(a),
+                  # read on the host as a dim: never taken from device memory
+                  "value_dim": any(n == a.name and axis is None
+                                   for _, n, axis in program.dims)} for a in program.args],
         "state": program.state,
-        "dims": [(d, f"_dim({name}, {axis})") for d, name, axis in program.dims],
+        # a dim is an axis's length, or the value of an int scalar (axis None)
+        "dims": [(d, f"_dim({name}, {axis})" if axis is not None else f"int({name})")
+                 for d, name, axis in program.dims],
         # one C test for all shape checks; the message is built only when one fails
         "check_any": [f"{_operand(c.lhs)} {'<' if c.at_least else '!='} {_operand(c.rhs)}  "
                       f"# {comment(c.message)}" for c in program.checks],
