@@ -90,6 +90,57 @@ INDEXED = [
                            2 * x[i:, 1:i + 2]), 1),
 ]
 
+# with an integer array argument k: numpy's advanced indexing, and writing into parts
+GATHERED = [
+    ("take_rows", lambda x, k: x[k] * 2, lambda x, k: x[k] * 2, [2, 0, 2]),
+    ("take_rows_grad", lambda x, k: T.grad(T.sum(x[k] ** 2), x),
+     lambda x, k: _added(np.zeros_like(x), k, 2 * x[k]), [2, 0, 2, -1]),
+    ("take_pairs", lambda x, k: x[T.arange(k.shape[0]), k], lambda x, k: x[np.arange(3), k],
+     [3, 0, -2]),
+    ("nll_grad", lambda x, k: T.grad(-T.mean(T.log(T.nnet.softmax(x))[T.arange(k.shape[0]), k]),
+                                     x),
+     lambda x, k: (_softmax(x) - np.eye(4)[k]) / 3, [3, 0, 1]),
+    ("take_cols", lambda x, k: x[:, k] + 1, lambda x, k: x[:, k] + 1, [1, 3, 3]),
+    ("take_by_matrix", lambda x, k: x[k] - 1, lambda x, k: x[k] - 1, [[0, 1], [2, 2]]),
+    ("take_after_int", lambda x, k: x[1, k], lambda x, k: x[1, k], [3, 1]),
+    ("inc_rows", lambda x, k: T.inc_subtensor(x[k], 1.5),
+     lambda x, k: _added(x.copy(), k, 1.5), [0, 2, 0]),
+    ("set_cols", lambda x, k: T.set_subtensor(x[:, k], x[:, 0].dimshuffle(0, "x")),
+     lambda x, k: _written(x.copy(), (slice(None), k), x[:, :1]), [1, 2]),
+    ("inc_rows_grad", lambda x, k: T.grad(T.sum(T.inc_subtensor(x[k], x[k] * 3) ** 2), x),
+     lambda x, k: _inc_rows_grad(x, k), [0, 2, 0]),
+    ("inc_slice", lambda x, k: T.inc_subtensor(x[1:, ::2], x[:2, :2]) + k.sum(),
+     lambda x, k: _added(x.copy(), (slice(1, None), slice(None, None, 2)), x[:2, :2]) + k.sum(),
+     [1]),
+    ("set_row_grad", lambda x, k: T.grad(T.sum(T.set_subtensor(x[0], x[1] * 2) ** 2), x)
+     + k.sum(), lambda x, k: _set_row_grad(x) + k.sum(), [0]),
+]
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _added(a, index, value):
+    np.add.at(a, index, value)
+    return a
+
+
+def _inc_rows_grad(x, k):
+    y = _added(x.copy(), k, x[k] * 3)  # the sum of squares of y, back to x
+    g = 2 * y
+    return g + _added(np.zeros_like(x), k, 3 * g[k])
+
+
+def _set_row_grad(x):
+    y = x.copy()
+    y[0] = x[1] * 2
+    g = np.zeros_like(x)
+    g[1:] = 2 * y[1:]
+    g[1] += 2 * 2 * y[0]
+    return g
+
 
 def _written(a, index, value):
     a[index] = value
@@ -122,6 +173,10 @@ def cases():
         x, n = T.matrix("x"), T.lscalar("i")
         out.append((name, [x, n], build(x, n), ref,
                     [rng.uniform(-3, 3, MATRIX), np.int64(i)]))
+    for name, build, ref, k in GATHERED:
+        k = np.array(k, dtype="int32")
+        x, n = T.matrix("x"), T.tensor("int32", [False] * k.ndim, "k")
+        out.append((name, [x, n], build(x, n), ref, [rng.uniform(-3, 3, MATRIX), k]))
     dot_shapes = [((3, 4), (4, 5)), ((3, 4), (4,)), ((4,), (4, 5)), ((4,), (4,))]
     for sa, sb in dot_shapes:
         a = T.tensor("float64", [False] * len(sa), "a")

@@ -120,8 +120,9 @@ class Kernel:
         self.name = name
         self.origins = [(comment(t), comment(w)) for t, w in origins]
         self.c_lines = _function(name, params, origins, body, kind)
-        self.prototype = _signature("void", name, params, ";")
-        self.declaration = _signature("void", name, params, " nogil")  # Cython's
+        returns = kind.split()[-1]  # void, or int for a kernel that may fail
+        self.prototype = _signature(returns, name, params, ";")
+        self.declaration = _signature(returns, name, params, " nogil")  # Cython's
         self.call = f"{name}({', '.join(args)})"
 
 
@@ -417,6 +418,84 @@ def argmax_kernel(step):
             f"{out.name}[{out_idx}] = best_k;"]
     origins = [(o.text, o.where) for o in step.origins]
     return Kernel(step.name, params, args, origins, _loops(len(outer), body))
+
+
+def gather_loop_dims(step):
+    """The loop lengths of a gather or scatter (``GatherStep``): the gathered shape, the
+    big array's axes before and after the indexed ones around the index arrays' shape."""
+    big, k = step.big(), len(step.idx)
+    m = max(len(i.dims) for i in step.idx)
+    common = ["1"] * m
+    for i in step.idx:
+        for a, d in enumerate(i.dims):
+            if d != "1" and common[m - len(i.dims) + a] == "1":
+                common[m - len(i.dims) + a] = d
+    return list(big.dims[:step.axis]) + common + list(big.dims[step.axis + k:]), m
+
+
+def gather_signature(step):
+    """(params, args, element, rank, m) of a gather or scatter kernel, whichever target runs it:
+    loop ``i{a}`` runs over axis ``a`` of the gathered shape, of which axes ``axis`` to
+    ``axis + m - 1`` are the index arrays'; ``element(fail)`` gives the C lines for one
+    element, running ``fail`` (and touching nothing) when an index is out of range."""
+    small, big, axis, k = step.small(), step.big(), step.axis, len(step.idx)
+    dims, m = gather_loop_dims(step)
+    r = len(dims)
+    ctype = cexpr.CTYPES[small.dtype]
+    params = [f"cg_index n{a}" for a in range(r)]
+    args = list(dims)
+    const_small, const_big = ("", "const ") if step.kind == "gather" else ("const ", "")
+    params.append(f"{const_small}{ctype}* {small.name}")
+    args.append(f"{small.name}_p")
+    params += [f"cg_index {small.name}_s{a}" for a in range(r)]
+    args += [f"{small.name}_s{a}" for a in range(r)]
+    params.append(f"{const_big}{ctype}* {big.name}")
+    args.append(f"{big.name}_p")
+    params += [f"cg_index {big.name}_s{a}" for a in range(len(big.dims))]
+    args += [f"{big.name}_s{a}" for a in range(len(big.dims))]
+    params += [f"cg_index {big.name}_n{axis + j}" for j in range(k)]
+    args += [big.dims[axis + j] for j in range(k)]
+    for i in step.idx:
+        params.append(f"const {cexpr.CTYPES[i.dtype]}* {i.name}")
+        args.append(f"{i.name}_p")
+        params += [f"cg_index {i.name}_s{a}" for a in range(len(i.dims))]
+        args += [f"{i.name}_s{a}" for a in range(len(i.dims))]
+
+    def element(fail):
+        outer = [f"i{a} * {big.name}_s{a}" for a in range(axis)]
+        outer += [f"i{axis + m + p} * {big.name}_s{axis + k + p}"
+                  for p in range(len(big.dims) - axis - k)]
+        lines = [f"cg_index o = {' + '.join(outer) or '0'};", "int ok = 1;"]
+        for j, i in enumerate(step.idx):
+            lead = axis + m - len(i.dims)
+            at = " + ".join(f"i{lead + a} * {i.name}_s{a}" for a, d in enumerate(i.dims)
+                            if d != "1") or "0"
+            n = f"{big.name}_n{axis + j}"
+            lines += [f"cg_index v{j} = (cg_index){i.name}[{at}];",
+                      f"if (v{j} < 0) v{j} += {n};",
+                      f"if (v{j} < 0 || v{j} >= {n}) ok = 0;",
+                      f"o += v{j} * {big.name}_s{axis + j};"]
+        at = " + ".join(f"i{a} * {small.name}_s{a}" for a in range(r)
+                        if small.dims[a] != "1") or "0"
+        if step.kind == "gather":
+            write = f"{small.name}[{at}] = {big.name}[o];"
+        elif step.combine == "set":
+            write = f"{big.name}[o] = {small.name}[{at}];"
+        elif small.dtype == "bool":
+            write = f"{big.name}[o] = {big.name}[o] || {small.name}[{at}];"
+        else:
+            write = f"{big.name}[o] += {small.name}[{at}];"
+        return lines + [f"if (ok) {write}", f"else {fail}"]
+    return params, args, element, r, m
+
+
+def gather_kernel(step):
+    """A gather or scatter on the CPU: the gathered shape's loops in order (a scatter's
+    repeated indices add up in that order); returns 1 when an index was out of range."""
+    params, args, element, r, _ = gather_signature(step)
+    lines = ["int bad = 0;"] + _loops(r, element("bad = 1;")) + ["return bad;"]
+    origins = [(o.text, o.where) for o in step.origins]
+    return Kernel(step.name, params, args, origins, lines, "CODEGEN_KERNEL int")
 
 
 def _short_sums(ctype, target, scalar, vector, index, count):

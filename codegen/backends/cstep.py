@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from codegen.backends import ckernel
 from codegen.backends.ckernel import comment
-from codegen.lower.program import DotStep, LoopKernel, reads, writes
+from codegen.lower.program import DotStep, GatherStep, LoopKernel, reads, writes
 
 
 @dataclass
@@ -52,8 +52,12 @@ class CpuStrategy:
         """(kernel C lines or None, its prototype lines, the C statement that runs it)."""
         if isinstance(step, DotStep):
             return None, [], ckernel.product_call(step)
-        kernel = (ckernel.loop_kernel(step, threads="with_blas" if blas else True)
-                  if isinstance(step, LoopKernel) else ckernel.argmax_kernel(step))
+        if isinstance(step, GatherStep):
+            kernel = ckernel.gather_kernel(step)
+        elif isinstance(step, LoopKernel):
+            kernel = ckernel.loop_kernel(step, threads="with_blas" if blas else True)
+        else:
+            kernel = ckernel.argmax_kernel(step)
         return kernel.c_lines, kernel.prototype, kernel.call
 
     def uses_blas(self, program):
@@ -61,10 +65,14 @@ class CpuStrategy:
                    for s in program.steps)
 
 
-def step_function(program, base, kind="CODEGEN_KERNEL void", strategy=None):
+def step_function(program, base, kind="CODEGEN_KERNEL int", strategy=None):
     """The step function of ``program``; ``base``: [(name, C type, ndim)] of the arrays its
     caller passes (every view not among them is computed inside); ``strategy``: how steps
-    become kernels (the CPU's by default)."""
+    become kernels (the CPU's by default).
+
+    It returns 0, or 1 + the position in ``program.failures`` of the failure that stopped
+    it (a step that may fail, a gather, is a call returning nonzero when it did: the steps
+    after it do not run)."""
     strategy = strategy or CpuStrategy()
     blas = strategy.uses_blas(program)
     params, args = [], []
@@ -96,6 +104,10 @@ def step_function(program, base, kind="CODEGEN_KERNEL void", strategy=None):
     kernels, prototypes = [], []
     if blas:
         body.append("int cg_blas_before = cg_blas_enter();  /* BLAS on this call's threads */")
+    fallible = any(isinstance(step, GatherStep) for step in program.steps)
+    if fallible:
+        body += ["int cg_failed = 0;", "do {  /* a failing step breaks out */"]
+    pad = "    " if fallible else ""
     for step in program.steps:
         c_lines, prototype, call = strategy.step(step, blas)
         if c_lines is not None:
@@ -103,14 +115,24 @@ def step_function(program, base, kind="CODEGEN_KERNEL void", strategy=None):
             prototypes += prototype
         origins = step.origins
         where = comment(origins[-1].where)
-        body.append(f"{call};  /* {comment(origins[-1].text)}{f' [{where}]' if where else ''} */")
+        note = f"/* {comment(origins[-1].text)}{f' [{where}]' if where else ''} */"
+        if isinstance(step, GatherStep):
+            body += [f"{pad}if ({call}) {{  {note}",
+                     f"{pad}    cg_failed = {step.failure + 1};  /* an index out of range */",
+                     f"{pad}    break;", f"{pad}}}"]
+        else:
+            body.append(f"{pad}{call};  {note}")
+    if fallible:
+        body.append("} while (0);")
     if blas:
         body.append("cg_blas_leave(cg_blas_before);")
+    body.append(f"return {'cg_failed' if fallible else '0'};")
     name = step_name(program)
     head = ckernel._signature(kind, name, params, " {")
-    lines = ([f"/* {program.name}: every kernel and product of one call, in order */"] + head
+    lines = ([f"/* {program.name}: every kernel and product of one call, in order; returns 0, "
+              f"or 1 + the failure that stopped it */"] + head
              + ["    " + line for line in body] + ["}"])
-    return StepFunction(name, params, args, lines, ckernel._signature("void", name, params, ";"),
+    return StepFunction(name, params, args, lines, ckernel._signature("int", name, params, ";"),
                         kernels, prototypes, blas)
 
 

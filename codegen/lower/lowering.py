@@ -15,6 +15,7 @@ from codegen.lower.program import (
     Check,
     DotStep,
     Expr,
+    GatherStep,
     LoopKernel,
     Operand,
     Origin,
@@ -27,6 +28,7 @@ from codegen.lower.program import (
 from codegen.lower.shapes import symbolic_shapes, unify_dims
 from codegen.ops.blas import Dot
 from codegen.ops.elemwise import Elemwise
+from codegen.ops.indexing import AdvancedIncSubtensor, Gather, IncSubtensor, index_dims
 from codegen.ops.reduce import Argmax
 from codegen.ops.shape import (
     Alloc,
@@ -39,6 +41,7 @@ from codegen.ops.shape import (
     Subtensor,
     SubtensorGrad,
     Sym,
+    slice_dims,
 )
 from codegen.printing import pp
 
@@ -147,6 +150,7 @@ class Lowerer:
         self.taken = set()  # buffers that became new state
         self.display = {}  # variable id -> name in the generated code (for comments)
         self.materialized = []
+        self.failures = []  # (message, where) of each step that may fail
 
     # ------------------------------------------------------------------ leaves
 
@@ -339,7 +343,8 @@ class Lowerer:
                    for target, (_, value) in zip(targets, self.fgraph.updates)]
         return Program(self.name, args, state, self.dims, self.checks, self.constants,
                        self.buffers, self.views, self.steps, out_refs, updates,
-                       materialized=self.materialized, fgraph=self.fgraph)
+                       materialized=self.materialized, fgraph=self.fgraph,
+                       failures=self.failures)
 
     def _needs_array(self, output):
         """Whether an output computed as a scalar expression needs an array: one of shape
@@ -701,8 +706,111 @@ def _lower_alloc(lw, node, origin):
                                (Store(len(operands) - 1, "v"),), (origin,)))
 
 
+def _failure(lw, node, message):
+    """The position of a new failure of the program: ``message`` (naming the op) and the
+    user's line."""
+    lw.failures.append((f"{node.op.short_name()}: {message}", _where_text(node)))
+    return len(lw.failures) - 1
+
+
+def _index_arrays(lw, node, idxs):
+    """The ArrayRefs of a node's index arrays, after the checks that they broadcast."""
+    lw._add_checks(node)
+    return tuple(lw.array(i) for i in idxs)
+
+
+def _lower_gather(lw, node, origin):
+    x, idxs = node.inputs[0], node.inputs[1:]
+    refs = _index_arrays(lw, node, idxs)
+    src = lw.array(x)
+    out = lw._buffer(node.out, lw.hint(node.out))
+    axes = ", ".join(str(node.op.axis + j) for j in range(len(idxs)))
+    failure = _failure(lw, node, f"an index is out of bounds for axis {axes} of {x.label()}")
+    lw.steps.append(GatherStep(lw._step_name(out.name), out, src, refs, node.op.axis,
+                               (origin,), failure))
+
+
+def _broadcast_value(lw, y, rank):
+    """``y`` as an array of ``rank`` axes (leading broadcast axes added by a view)."""
+    ref = lw.array(y)
+    if y.ndim == rank:
+        return ref
+    lead = rank - y.ndim
+    view = ArrayRef(lw.names.new(f"{ref.name}_b"), ref.dtype, ("1",) * lead + tuple(ref.dims))
+    lw.views.append(View(view, ref.name, "axes",
+                         axes=(None,) * lead + tuple(range(y.ndim))))
+    lw.kinds[view.name] = "view"
+    return view
+
+
+def _lower_advanced_inc(lw, node, origin):
+    op, var = node.op, node.out
+    x, y, idxs = node.inputs[0], node.inputs[1], node.inputs[2:]
+    refs = _index_arrays(lw, node, idxs)
+    if op.zeros:
+        out = lw._buffer(var, lw.hint(var), fill=0, dims=lw.shape(x))
+    else:
+        src = lw.array(x)
+        out = lw._buffer(var, lw.hint(var), dims=src.dims)
+        lw._identity_loop(lw._step_name(out.name), src, out, x.broadcastable,
+                          Origin(f"{out.name} = copy of {x.label()}", origin.where))
+    k = len(idxs)
+    rank = op.axis + len(index_dims([r.dims for r in refs], idxs)) + x.ndim - op.axis - k
+    value = _broadcast_value(lw, y, rank)
+    axes = ", ".join(str(op.axis + j) for j in range(k))
+    failure = _failure(lw, node, f"an index is out of bounds for axis {axes} of {x.label()}")
+    lw.steps.append(GatherStep(lw._step_name(out.name), out, value, refs, op.axis, (origin,),
+                               failure, combine="set" if op.set_instead_of_inc else "add",
+                               kind="scatter"))
+
+
+def _lower_inc_subtensor(lw, node, origin):
+    op, var = node.op, node.out
+    x, y = node.inputs[:2]
+    values = lw.values(node)[2:]
+    src = lw.array(x)
+    lw._add_index_checks(node, x, src.dims, op.idx, values)
+    out = lw._buffer(var, lw.hint(var), dims=src.dims)
+    lw._identity_loop(lw._step_name(out.name), src, out, x.broadcastable,
+                      Origin(f"{out.name} = copy of {x.label()}", origin.where))
+    piece_dims = slice_dims(src.dims, op.idx, values)
+    piece = ArrayRef(lw.names.new(f"{out.name}_part"), var.dtype, piece_dims)
+    lw.views.append(View(piece, out.name, "index", index=_index(op.idx, values)))
+    lw.kinds[piece.name] = "view"
+    value = lw.array(y)
+    lead = len(piece_dims) - y.ndim
+    for a, bc in enumerate(y.broadcastable):
+        if not bc and value.dims[a] != piece_dims[lead + a]:
+            lw.checks.append(Check(piece_dims[lead + a], value.dims[a],
+                                   f"{op.short_name()}: dimension {a} of the value "
+                                   f"{y.label()} must equal that of the part it goes into",
+                                   _where_text(node),
+                                   ((y.label(), tuple(value.dims)),)))
+    part_axes = _axis_map([False] * len(piece_dims))
+    y_axes = tuple(None if a < lead or y.broadcastable[a - lead] else a - lead
+                   for a in range(len(piece_dims)))
+    operands = [Operand(value, y_axes, "in")]
+    expr = Expr("load", value=0, dtype=y.dtype)
+    if y.dtype != var.dtype:
+        expr = Expr(f"cast_{var.dtype}", (expr,), dtype=var.dtype)
+    if not op.set_instead_of_inc:  # read through a view of its own: a kernel's operands
+        # have distinct names (this one is read and written element for element)
+        before = ArrayRef(lw.names.new(f"{out.name}_old"), var.dtype, piece_dims)
+        lw.views.append(View(before, out.name, "index", index=_index(op.idx, values)))
+        lw.kinds[before.name] = "view"
+        operands.append(Operand(before, part_axes, "in"))
+        expr = Expr("add", (Expr("load", value=1, dtype=var.dtype), expr), dtype=var.dtype)
+    operands.append(Operand(piece, part_axes, "out"))
+    lw.steps.append(LoopKernel(lw._step_name(piece.name), piece_dims, tuple(operands), (),
+                               (Assign("v", var.dtype, expr, origin),),
+                               (Store(len(operands) - 1, "v"),), (origin,)))
+
+
 #: How each op that is not a map or a reduction lowers: (lowerer, node, origin) -> None.
 NODE_LOWERINGS = {
+    Gather: _lower_gather,
+    AdvancedIncSubtensor: _lower_advanced_inc,
+    IncSubtensor: _lower_inc_subtensor,
     Alloc: _lower_alloc,
     DimShuffle: _lower_dimshuffle,
     Subtensor: _lower_subtensor,

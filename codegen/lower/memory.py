@@ -19,7 +19,7 @@ Reads through views count as reads of the array viewed; an output that is a view
 buffer keeps it alive to the end of the call.
 """
 
-from codegen.lower.program import LoopKernel, reads, view_root, writes
+from codegen.lower.program import GatherStep, LoopKernel, reads, view_root, writes
 
 
 def shared_scratch(program):
@@ -88,8 +88,9 @@ def in_place_updates(program):
     """For each update, whether its new value may be written over the state array it
     replaces (when no reader holds that array). It may when the loop kernel writing it reads
     the old array, if at all, only element by element at the index it writes, and no later
-    step, output or view reads the old array: the new state then needs no second array, and
-    the memory a step touches stays the same from call to call."""
+    step, output or view reads the old array, and no step that may fail comes after it: the
+    new state then needs no second array, and the memory a step touches stays the same from
+    call to call."""
     root = view_root(program)
     local = {s.name: s.local for s in program.state}
     returned = {root(r.name) for r in program.outputs if hasattr(r, "dims")}
@@ -105,7 +106,9 @@ def in_place_updates(program):
         step = program.steps[writer]
         axes = next(op.axes for op in step.operands if op.ref.name == new.name)
         flags.append(
-            all(op.axes == axes for op in step.operands if op.ref.name == old)
+            # a step that may fail (a gather) after it would leave the state half updated
+            not any(isinstance(later, GatherStep) for later in program.steps[writer + 1:])
+            and all(op.axes == axes for op in step.operands if op.ref.name == old)
             and not any(root(op.ref.name) == old and op.ref.name != old
                         for op in step.operands)
             and not any(root(name) == old for later in program.steps[writer + 1:]

@@ -99,12 +99,44 @@ class DotStep:
     alpha: float = 1.0
 
 
+@dataclass(frozen=True)
+class GatherStep:
+    """Indexing with integer arrays (``kind`` 'gather'): ``out = x[..., i0, i1, ..., ...]``,
+    the index arrays ``idx`` (broadcast together, right-aligned) taking x's axes ``axis``,
+    ``axis + 1``, ...; or (``kind`` 'scatter') the other way: ``out[..., i0, ...] (op)= x``
+    for each element of ``x`` (the gathered shape) in order, ``combine`` 'add' or 'set'.
+
+    Negative indices count from the end; an index out of range stops the call with failure
+    ``failure`` of the program (nothing is read or written out of bounds)."""
+
+    name: str
+    out: ArrayRef
+    x: ArrayRef
+    idx: tuple  # ArrayRef per indexed axis
+    axis: int
+    origins: tuple
+    failure: int
+    combine: str = None
+    kind: str = "gather"
+
+    def big(self):
+        """The array the indices select elements of: x for a gather, out for a scatter."""
+        return self.x if self.kind == "gather" else self.out
+
+    def small(self):
+        """The array in loop order (the gathered shape): out for a gather, x for a scatter."""
+        return self.out if self.kind == "gather" else self.x
+
+
 def reads(step):
     """Names of the arrays a step reads (an accumulating product reads its output too)."""
     if isinstance(step, LoopKernel):
         return [op.ref.name for op in step.operands if op.role == "in"]
     if isinstance(step, DotStep):
         return [step.a.name, step.b.name] + ([step.out.name] if step.accumulate else [])
+    if isinstance(step, GatherStep):
+        return ([step.x.name] + [i.name for i in step.idx]
+                + ([step.out.name] if step.kind == "scatter" else []))
     return [step.x.name]
 
 
@@ -236,6 +268,9 @@ class Program:
     doc: str = ""
     #: (array name, graph variable, Origin) of every array a step writes, in step order
     materialized: list = field(default_factory=list)
+    #: (message, where) of each way a step can fail (an index out of range): a step function
+    #: returns 1 + the position of the failure that stopped it
+    failures: list = field(default_factory=list)
     fgraph: object = None  # the rewritten FunctionGraph this program implements
 
     def describe(self):

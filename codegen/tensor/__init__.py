@@ -30,8 +30,7 @@ __all__ = list(_basic_all) + ["nnet", "grad", "Rop", "Lop", "TensorConstant",
                               "TensorSharedVariable", "TensorVariable"]
 
 #: Theano's tensor APIs that codegen does not have yet
-_MISSING = ("inc_subtensor", "set_subtensor", "advanced_subtensor",
-            "shared_randomstreams", "raw_random", "signal", "extra_ops", "tensordot", "batched_dot",
+_MISSING = ("shared_randomstreams", "raw_random", "signal", "extra_ops", "tensordot", "batched_dot",
             "outer", "argsort", "sort", "cumsum", "cumprod", "repeat", "tile", "roll", "diag",
             "nlinalg", "slinalg", "fft", "round", "floor", "ceil", "iround", "erf", "erfinv",
             "gammaln", "arctan2", "nonzero", "unbroadcast", "patternbroadcast", "addbroadcast",

@@ -14,6 +14,7 @@ from codegen.config import config
 from codegen.graph import Constant, TensorType, Variable
 from codegen.ops.blas import dot as _dot
 from codegen.ops.elemwise import elemwise
+from codegen.ops.indexing import AdvancedIncSubtensor, Gather, IncSubtensor
 from codegen.ops.reduce import Argmax, Reduce
 from codegen.ops.scalar import cast_op, weak_scalar_dtype
 from codegen.ops.shape import (
@@ -429,10 +430,13 @@ def flatten(x, ndim=1):
 
 
 def subtensor(x, index):
-    """``x[index]``: ints, slices with int bounds, ``...`` and ``None`` (a new broadcastable
-    axis, numpy's newaxis)."""
+    """``x[index]``: ints, slices (bounds: ints or int scalars), ``...``, ``None`` (a new
+    broadcastable axis, numpy's newaxis) and integer arrays (numpy's advanced indexing:
+    ``W[idx]``, ``p[T.arange(n), y]``)."""
     x = as_tensor_variable(x)
     items = _expand_ellipsis(index if isinstance(index, tuple) else (index,), x.ndim)
+    if builtins.any(_is_index_array(item) for item in items):
+        return _advanced_subtensor(x, items)
     plain = tuple(item for item in items if item is not None)
     if plain:
         idx, scalars = _normalize_index(plain, x.ndim)
@@ -448,6 +452,74 @@ def subtensor(x, index):
         elif isinstance(item, slice):
             pattern.append(next(kept))
     return dimshuffle(out, pattern + list(kept))
+
+
+def _is_index_array(item):
+    if isinstance(item, Variable):
+        return item.ndim > 0
+    return isinstance(item, (list, np.ndarray)) and np.ndim(item) > 0
+
+
+def _advanced_subtensor(x, items):
+    """``x[items]`` with integer arrays among the items: the ints and slices first (a view),
+    then the arrays, which must take adjacent axes of what is left; their shape goes where
+    they are, or first when ints stand apart from them (numpy's rule)."""
+    if builtins.any(item is None for item in items):
+        raise NotImplementedError("indexing: None (newaxis) together with integer arrays")
+    arrays = {}
+    for k, item in enumerate(items):
+        if _is_index_array(item):
+            a = as_tensor_variable(item)
+            if a.dtype == "bool":
+                raise NotImplementedError("indexing with a boolean mask (its length depends "
+                                          "on the data): use T.switch, or nonzero indices")
+            if a.dtype[0] not in "iu":
+                raise TypeError(f"indexing: index arrays must be integers, got {a.type}")
+            arrays[k] = a
+    basic = tuple(slice(None) if k in arrays else item for k, item in enumerate(items))
+    base = subtensor(x, basic) if builtins.any(
+        not (isinstance(i, slice) and i == slice(None)) for i in basic) else x
+    # the axis of base that each array indexes: the axes before it that ints did not drop
+    kept = [k for k, item in enumerate(basic) if isinstance(item, slice)]
+    kept += list(range(len(basic), x.ndim))
+    positions = [kept.index(k) for k in sorted(arrays)]
+    if positions != list(range(positions[0], positions[0] + len(positions))):
+        raise NotImplementedError("indexing: integer arrays separated by slices")
+    out = Gather(positions[0])(base, *(arrays[k] for k in sorted(arrays)))
+    advanced = [k for k, item in enumerate(items) if k in arrays or not isinstance(item, slice)]
+    if advanced == list(range(advanced[0], advanced[-1] + 1)) or positions[0] == 0:
+        return out
+    m = out.ndim - (base.ndim - len(positions))  # numpy puts the arrays' axes first
+    first = positions[0]
+    order = list(range(first, first + m)) + [a for a in range(out.ndim)
+                                              if not first <= a < first + m]
+    return dimshuffle(out, order)
+
+
+def inc_subtensor(x, y, inplace=False, set_instead_of_inc=False,
+                  tolerate_inplace_aliasing=False):
+    """The tensor ``x`` was indexed from, with ``y`` added to that part (Theano's
+    ``T.inc_subtensor(a[2:], y)``); repeated integer indices add up."""
+    y = as_tensor_variable(y)
+    node = getattr(x, "owner", None)
+    if node is None or not isinstance(node.op, (Subtensor, Gather)):
+        name = "set_subtensor" if set_instead_of_inc else "inc_subtensor"
+        raise TypeError(f"{name}: x must be a part of a tensor (a[...]), got "
+                        f"{getattr(x, 'type', type(x).__name__)}")
+    if y.dtype != x.dtype:
+        if not np.can_cast(y.dtype, x.dtype, "same_kind"):
+            raise TypeError(f"inc_subtensor: cannot write {y.type} into {x.type}")
+        y = cast(y, x.dtype)
+    if isinstance(node.op, Subtensor):
+        return IncSubtensor(node.op.idx, set_instead_of_inc)(node.inputs[0], y, *node.inputs[1:])
+    return AdvancedIncSubtensor(node.op.axis, set_instead_of_inc)(node.inputs[0], y,
+                                                                   *node.inputs[1:])
+
+
+def set_subtensor(x, y, inplace=False, tolerate_inplace_aliasing=False):
+    """The tensor ``x`` was indexed from, with ``y`` written over that part (Theano's
+    ``T.set_subtensor(a[idx], y)``)."""
+    return inc_subtensor(x, y, set_instead_of_inc=True)
 
 
 def _expand_ellipsis(items, ndim):

@@ -259,8 +259,15 @@ class _Function:
                           f"{b.ref.name}_p[i] = {value};")
         # ---------------- the step: views, kernels and products (cstep)
         base = [(name, T, len(dims)) for name, (T, dims) in arrays.items()]
-        self.step = step_function(p, base, kind="static void")
-        self.emit(f"{self.step.name}({', '.join(self.step.args)});")
+        self.step = step_function(p, base, kind="static int")
+        if p.failures:
+            self.emit(f"int cg_failed = {self.step.name}({', '.join(self.step.args)});")
+            for k, (message, where) in enumerate(p.failures):
+                where = f" [{comment(where)}]" if where else ""
+                self.emit(f"if (cg_failed == {k + 1}) "
+                          + self.fail("INDEX", f"{where_fn}: {message}{where}"))
+        else:
+            self.emit(f"{self.step.name}({', '.join(self.step.args)});")
         # outputs that are views: their pointers, computed again here
         views = {v.ref.name: v for v in p.views}
         after = []

@@ -19,7 +19,7 @@ emulation (``emulation.h``), so that the same ``.cu`` runs on the host in tests.
 
 from codegen.backends import cexpr, ckernel
 from codegen.backends.ckernel import Kernel, _index, identity
-from codegen.lower.program import ArgmaxStep, DotStep, LoopKernel
+from codegen.lower.program import ArgmaxStep, DotStep, GatherStep, LoopKernel
 
 #: The C table on CUDA: C_OPS, with what differs. The CPU's tanh (expm1 form, for libmvec)
 #: stays out: CUDA's tanh is fast and as accurate.
@@ -224,6 +224,47 @@ def argmax_kernel(step):
     return Kernel(step.name, params, args, origins, lines, "__global__ void")
 
 
+def gather_kernel(step):
+    """(kernel and its launching function, the launching call) of a gather or scatter: a
+    gather is a thread per element (grid-stride); a scatter a thread per element of the axes
+    around the indexed ones, which runs through the index arrays' shape in order, so that
+    repeated indices add up in the CPU's order (deterministic, no atomics). An index out of
+    range sets the module's fault flag; the launching function returns it (cg_faulted)."""
+    params, args, element, r, m = ckernel.gather_signature(step)
+    axis = step.axis
+    spread = list(range(r)) if step.kind == "gather" else \
+        [a for a in range(r) if not axis <= a < axis + m]
+    total = " * ".join(f"n{a}" for a in spread) or "1"
+    lines = [f"const cg_index total = {total};",
+             "for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < total;",
+             "        e += (cg_index)gridDim.x * blockDim.x) {"]
+    if spread:
+        lines.append("    cg_index rest = e;")
+        for a in reversed(spread[1:]):
+            lines += [f"    const cg_index i{a} = rest % n{a};", f"    rest /= n{a};"]
+        lines.append(f"    const cg_index i{spread[0]} = rest;")
+    inner, depth = [], 0
+    for a in range(r):
+        if a not in spread:
+            inner.append("    " * depth + f"for (cg_index i{a} = 0; i{a} < n{a}; i{a}++) {{")
+            depth += 1
+    inner += ["    " * depth + line for line in element("*cg_fault = 1;")]
+    inner += ["    " * d + "}" for d in reversed(range(depth))]
+    lines += ["    " + line for line in inner] + ["}"]
+    origins = [(o.text, o.where) for o in step.origins]
+    kernel = Kernel(step.name, params + ["int* cg_fault"], args + ["cg_fault"], origins, lines,
+                    "__global__ void")
+    launcher = f"{step.name}_run"
+    sizes = [p.split()[-1] for p in params]
+    run = (ckernel._signature("static int", launcher, params, " {")
+           + [f"    CG_LAUNCH({step.name}, cg_blocks({total}), {THREADS}, "
+              f"{', '.join(sizes + ['cg_fault'])});",
+              "    return cg_faulted();",
+              "}"])
+    return kernel.c_lines + [""] + run, kernel.prototype, \
+        f"{launcher}({', '.join(args)})"
+
+
 def _kept_axes(kernel):
     """The distinct sets of loop axes that a kernel's reduction targets follow."""
     return {tuple(loop for loop, axis in enumerate(kernel.operands[st.operand].axes)
@@ -268,6 +309,8 @@ class Strategy:
                 return first.c_lines + [""] + finish.c_lines, \
                     first.prototype + finish.prototype, call
             total = " * ".join(f"({step.dims[a]})" for a in _parallel_axes(step)) or "1"
+        elif isinstance(step, GatherStep):
+            return gather_kernel(step)
         elif isinstance(step, ArgmaxStep):
             kernel, is_map = argmax_kernel(step), True
             total = " * ".join(f"({d})" for a, d in enumerate(step.x.dims)

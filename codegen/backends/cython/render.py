@@ -12,7 +12,15 @@ import numpy as np
 from codegen.backends import cexpr, ckernel, cstep
 from codegen.backends.templating import environment
 from codegen.lower.memory import in_place_updates, shared_scratch
-from codegen.lower.program import ArgmaxStep, DotStep, LoopKernel, reads, view_root, writes
+from codegen.lower.program import (
+    ArgmaxStep,
+    DotStep,
+    GatherStep,
+    LoopKernel,
+    reads,
+    view_root,
+    writes,
+)
 
 
 def comment(text):
@@ -30,6 +38,9 @@ def _array_refs(program):
                 refs[r.name] = r
         elif isinstance(step, ArgmaxStep):
             for r in (step.x, step.out):
+                refs[r.name] = r
+        elif isinstance(step, GatherStep):
+            for r in (step.x, step.out, *step.idx):
                 refs[r.name] = r
     return list(refs.values())
 
@@ -65,11 +76,17 @@ def function_context(program, debug=False, device="cpu", state_index=None):
                for step in program.steps)
     threads = "with_blas" if blas else True
     for step in program.steps:
-        if isinstance(step, (LoopKernel, ArgmaxStep)):
-            kernel = (ckernel.loop_kernel(step, threads=threads) if isinstance(step, LoopKernel)
-                      else ckernel.argmax_kernel(step))
+        if isinstance(step, (LoopKernel, ArgmaxStep, GatherStep)):
+            if isinstance(step, LoopKernel):
+                kernel = ckernel.loop_kernel(step, threads=threads)
+            elif isinstance(step, GatherStep):
+                kernel = ckernel.gather_kernel(step)
+            else:
+                kernel = ckernel.argmax_kernel(step)
             outs = writes(step)
             steps.append({"kind": "loop", "name": kernel.name,
+                          # a gather returns nonzero for an index out of range
+                          "failure": getattr(step, "failure", None),
                           "c_lines": kernel.c_lines, "prototype": kernel.prototype,
                           "declaration": kernel.declaration,
                           "call": kernel.call,
@@ -77,6 +94,7 @@ def function_context(program, debug=False, device="cpu", state_index=None):
                           "extents": _extents(step)})
         else:
             steps.append({"kind": "dot", "name": step.name, "call": ckernel.product_call(step),
+                          "failure": None,
                           "origins": [(comment(o.text), comment(o.where)) for o in step.origins],
                           # the values it read: an accumulating product's own output
                           # has changed by the time a check reports them
@@ -111,8 +129,10 @@ def function_context(program, debug=False, device="cpu", state_index=None):
                                          step.params + ["unsigned long long"], " nogil")
     else:
         step = cstep.step_function(program, c_base)
-        call, call_text = None, _wrapped_call(step.name, step.args, " " * 12)
-        declaration = ckernel._signature("void", step.name, step.params, " nogil")
+        call = None
+        call_text = (("_err = " if program.failures else "")
+                     + _wrapped_call(step.name, step.args, " " * 12))
+        declaration = ckernel._signature("int", step.name, step.params, " nogil")
     update_index = {ref.name: k for k, (_, ref) in enumerate(program.updates)}
     in_place = [False] * len(program.updates) if guard else in_place_updates(program)
     # DebugMode returns every array a step wrote, so there each keeps memory of its own
@@ -135,6 +155,8 @@ def function_context(program, debug=False, device="cpu", state_index=None):
         "check_any": [f"{_operand(c.lhs)} {'<' if c.at_least else '!='} {_operand(c.rhs)}  "
                       f"# {comment(c.message)}" for c in program.checks],
         "check_table": _check_table(program.checks),
+        # (message, where) of each way a step can fail (an index out of range)
+        "failure_table": repr(tuple(program.failures)),
         # fresh: arrays that leave the call (outputs, new state); scratch: reused across calls
         "fresh": [_buffer(b, update_index.get(b.ref.name)) for b in program.buffers
                   if b.ref.name in leaving],
@@ -312,6 +334,10 @@ def _extents(step):
     if isinstance(step, LoopKernel):
         pairs = [(op.ref.name, [(step.dims[loop], axis) for loop, axis in enumerate(op.axes)
                                 if axis is not None]) for op in step.operands]
+    elif isinstance(step, GatherStep):  # the array in loop order; the indices check themselves
+        dims, _ = ckernel.gather_loop_dims(step)
+        small = step.small()
+        pairs = [(small.name, [(d, a) for a, d in enumerate(dims) if small.dims[a] != "1"])]
     else:  # argmax
         outer = [a for a in range(len(step.x.dims)) if a != step.axis]
         pairs = [(step.x.name, [(step.x.dims[a], a) for a in range(len(step.x.dims))]),

@@ -90,6 +90,12 @@ def _dim_div(a, b):
     return a // b if b else 0
 
 
+def _step_failure(failures, k):
+    """The error of failure ``k`` of a function's steps (an index out of range)."""
+    message, where = failures[k]
+    return IndexError(message + (f"\n  {where}" if where else ""))
+
+
 def _shape_failure(checks, dims):
     """The error for the first failing shape check, given the call's dims; ``checks`` is the
     text of the check table (a Python literal)."""

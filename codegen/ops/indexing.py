@@ -1,0 +1,276 @@
+"""Indexing with integer arrays (numpy's advanced indexing) and writing into indexed parts.
+
+- ``Gather(axis)``: ``x[..., i0, i1, ...]``, the index arrays taking ``x``'s axes ``axis``,
+  ``axis + 1``, ... (broadcast together, their shape in place of those axes): ``W[idx]``,
+  ``p[T.arange(n), y]``.
+- ``AdvancedIncSubtensor(axis, set_instead_of_inc)``: ``x`` with ``y`` added to (or written
+  into) the elements a ``Gather`` of the same indices reads; repeated indices add up, in
+  order. With ``zeros``, ``x`` gives only the shape (the gradient of a gather).
+- ``IncSubtensor(idx, set_instead_of_inc)``: the same for ints and slices
+  (``T.inc_subtensor(x[2:, 0], y)``).
+
+Negative indices count from the end; an index out of range is an IndexError naming the op
+and the user's line, on every backend (compiled code checks each index before it reads or
+writes).
+"""
+
+import numpy as np
+
+from codegen.graph import Apply, Op, TensorType, op_error
+from codegen.graph.errors import describe
+from codegen.ops.shape import Subtensor, _bind, _index_text, _slice_key
+
+
+def _index_shape(idxs):
+    """(broadcastable, static shape) of index arrays broadcast together (right-aligned)."""
+    m = max(i.ndim for i in idxs)
+    bc, shape = [True] * m, [1] * m
+    for i in idxs:
+        for a in range(i.ndim):
+            k = m - i.ndim + a
+            if not i.broadcastable[a]:
+                bc[k] = False
+                shape[k] = i.type.shape[a] if shape[k] in (1, None) else shape[k]
+    return bc, [s if not b else 1 for s, b in zip(shape, bc)]
+
+
+def index_dims(idx_shapes, idxs):
+    """The dims of the index arrays' common shape (dim expressions), right-aligned."""
+    m = max(len(s) for s in idx_shapes)
+    dims = ["1"] * m
+    for shape, i in zip(idx_shapes, idxs):
+        for a, d in enumerate(shape):
+            if not i.broadcastable[a] and dims[m - len(shape) + a] == "1":
+                dims[m - len(shape) + a] = d
+    return dims
+
+
+def _index_checks(idxs, shapes, what):
+    """Dims of the index arrays that must be equal (their non-broadcast axes, right-aligned)."""
+    m = max(len(s) for s in shapes)
+    checks = []
+    for k in range(m):
+        dims = [(i, s[k - (m - len(s))]) for i, s in zip(idxs, shapes)
+                if k >= m - len(s) and not i.broadcastable[k - (m - len(s))]]
+        for (v0, d0), (v1, d1) in zip(dims, dims[1:]):
+            if d0 != d1:
+                checks.append((d0, d1, f"{what}: the index arrays {v0.label()} and "
+                                       f"{v1.label()} must have equal lengths (axis {k})"))
+    return checks
+
+
+def _check_indices(idxs):
+    for i in idxs:
+        if i.dtype[0] not in "iu":
+            raise TypeError(f"indexing: index arrays must be integers, got {i.type}")
+
+
+class Gather(Op):
+    """``x[(slice(None),) * axis + (i0, i1, ...)]``."""
+
+    props = ("axis",)
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def short_name(self):
+        return "advanced_subtensor"
+
+    def make_node(self, x, *idxs):
+        _check_indices(idxs)
+        k = len(idxs)
+        node = Apply(self, [x, *idxs], [])
+        if self.axis + k > x.ndim:
+            raise op_error(IndexError, node, f"too many indices for {describe(x)}")
+        bc, shape = _index_shape(idxs)
+        xs = x.type.shape
+        out_type = TensorType(
+            x.dtype, x.broadcastable[:self.axis] + tuple(bc) + x.broadcastable[self.axis + k:],
+            tuple(xs[:self.axis]) + tuple(shape) + tuple(xs[self.axis + k:]))
+        node.outputs = [out_type.variable_class(out_type, owner=node, index=0)]
+        return node
+
+    def format(self, node, args):
+        return f"{args[0]}[{', '.join([':'] * self.axis + list(args[1:]))}]"
+
+    def perform(self, node, values):
+        x, idxs = values[0], values[1:]
+        try:
+            return [np.asarray(x[(slice(None),) * self.axis + tuple(idxs)])]
+        except IndexError as exc:
+            raise op_error(IndexError, node, f"{exc} ({describe(node.inputs[0], x)})") from None
+
+    def infer_shape(self, node, input_shapes):
+        x, k = input_shapes[0], len(node.inputs) - 1
+        return [tuple(x[:self.axis]) + tuple(index_dims(input_shapes[1:], node.inputs[1:]))
+                + tuple(x[self.axis + k:])]
+
+    def shape_checks(self, node, input_shapes):
+        return _index_checks(node.inputs[1:], input_shapes[1:], "advanced_subtensor")
+
+    def grad(self, node, output_grads):
+        (gz,) = output_grads
+        x, idxs = node.inputs[0], node.inputs[1:]
+        return ([AdvancedIncSubtensor(self.axis, zeros=True)(x, gz, *idxs)]
+                + [None] * len(idxs))
+
+
+class AdvancedIncSubtensor(Op):
+    """``x`` with ``y`` added into (or, with ``set_instead_of_inc``, written over) the
+    elements ``Gather(axis)(x, *idxs)`` reads; ``y`` broadcasts to that shape. Repeated
+    indices add up in order (numpy's ``np.add.at``; the last written wins for a set). With
+    ``zeros``, the result starts from zeros shaped like ``x``."""
+
+    props = ("axis", "set_instead_of_inc", "zeros")
+
+    def __init__(self, axis, set_instead_of_inc=False, zeros=False):
+        self.axis, self.set_instead_of_inc, self.zeros = axis, set_instead_of_inc, zeros
+
+    def short_name(self):
+        return "advanced_set_subtensor" if self.set_instead_of_inc else \
+            "advanced_inc_subtensor"
+
+    def make_node(self, x, y, *idxs):
+        _check_indices(idxs)
+        node = Apply(self, [x, y, *idxs], [x.type])
+        if y.dtype != x.dtype:
+            raise op_error(TypeError, node, f"the value {describe(y)} must have the dtype of "
+                           f"{describe(x)} (cast it first)")
+        if self.axis + len(idxs) > x.ndim:
+            raise op_error(IndexError, node, f"too many indices for {describe(x)}")
+        _check_value(node, x, y, self.axis, idxs)
+        return node
+
+    def perform(self, node, values):
+        x, y, idxs = values[0], values[1], values[2:]
+        out = np.zeros_like(x) if self.zeros else x.copy()
+        where = (slice(None),) * self.axis + tuple(idxs)
+        try:
+            if self.set_instead_of_inc:
+                out[where] = y
+            else:
+                np.add.at(out, where, y)
+        except IndexError as exc:
+            raise op_error(IndexError, node, f"{exc} ({describe(node.inputs[0], x)})") from None
+        return [out]
+
+    def infer_shape(self, node, input_shapes):
+        return [input_shapes[0]]
+
+    def shape_checks(self, node, input_shapes):
+        x, k = input_shapes[0], len(node.inputs) - 2
+        piece = (tuple(x[:self.axis]) + tuple(index_dims(input_shapes[2:], node.inputs[2:]))
+                 + tuple(x[self.axis + k:]))
+        return (_index_checks(node.inputs[2:], input_shapes[2:], self.short_name())
+                + _value_checks(node.inputs[1], input_shapes[1], piece, self.short_name()))
+
+    def grad(self, node, output_grads):
+        (gz,) = output_grads
+        y, idxs = node.inputs[1], node.inputs[2:]
+        gy = _reduce_to(Gather(self.axis)(gz, *idxs), y)
+        if self.zeros:
+            gx = None
+        elif self.set_instead_of_inc:
+            gx = AdvancedIncSubtensor(self.axis, True)(gz, _zero(gz), *idxs)
+        else:
+            gx = gz
+        return [gx, gy] + [None] * len(idxs)
+
+
+class IncSubtensor(Op):
+    """``x`` with ``y`` added into (or written over) ``x[idx]`` (ints, slices and ``Sym``s
+    for int scalar inputs, as ``Subtensor``'s); ``y`` broadcasts to that part's shape."""
+
+    props = ("key_", "set_instead_of_inc")
+    reads_values = True
+
+    def __init__(self, idx, set_instead_of_inc=False):
+        self.idx = tuple(idx)
+        self.key_ = _slice_key(self.idx)
+        self.set_instead_of_inc = set_instead_of_inc
+
+    def short_name(self):
+        return "set_subtensor" if self.set_instead_of_inc else "inc_subtensor"
+
+    def make_node(self, x, y, *scalars):
+        node = Apply(self, [x, y, *scalars], [x.type])
+        piece = Subtensor(self.idx).make_node(x, *scalars).outputs[0]
+        _check_broadcast(node, piece, y)
+        return node
+
+    def format(self, node, args):
+        index = ", ".join(_index_text(i, args[2:]) for i in self.idx)
+        return f"{self.short_name()}({args[0]}[{index}], {args[1]})"
+
+    def perform(self, node, values):
+        x, y = values[:2]
+        out = x.copy()
+        where = _bind(self.idx, values[2:])
+        try:
+            if self.set_instead_of_inc:
+                out[where] = y
+            else:
+                out[where] += y
+        except IndexError as exc:
+            raise op_error(IndexError, node, f"{exc} ({describe(node.inputs[0], x)})") from None
+        return [out]
+
+    def infer_shape(self, node, input_shapes, values=None):
+        return [input_shapes[0]]
+
+    def grad(self, node, output_grads):
+        (gz,) = output_grads
+        y, scalars = node.inputs[1], node.inputs[2:]
+        gy = _reduce_to(Subtensor(self.idx)(gz, *scalars), y)
+        gx = (IncSubtensor(self.idx, True)(gz, _zero(gz), *scalars)
+              if self.set_instead_of_inc else gz)
+        return [gx, gy] + [None] * len(scalars)
+
+
+def _zero(like):
+    from codegen.tensor.basic import constant
+    return constant(np.zeros((), dtype=like.dtype))
+
+
+def _check_value(node, x, y, axis, idxs):
+    """``y`` must broadcast to the shape of the part of ``x`` the indices select."""
+    bc, _ = _index_shape(idxs)
+    piece_bc = x.broadcastable[:axis] + tuple(bc) + x.broadcastable[axis + len(idxs):]
+    piece = TensorType(x.dtype, piece_bc)()
+    _check_broadcast(node, piece, y)
+
+
+def _check_broadcast(node, piece, y):
+    if y.ndim > piece.ndim:
+        raise op_error(ValueError, node, f"the value {describe(y)} has more dimensions than "
+                       f"the part it goes into ({piece.ndim})")
+    lead = piece.ndim - y.ndim
+    for a in range(y.ndim):
+        if piece.broadcastable[lead + a] and not y.broadcastable[a]:
+            raise op_error(ValueError, node, f"dimension {a} of the value {describe(y)} must be "
+                           f"broadcastable: the part it goes into has length 1 there")
+    if np.result_type(piece.dtype, y.dtype) != np.dtype(piece.dtype) and \
+            not np.can_cast(y.dtype, piece.dtype, "same_kind"):
+        raise op_error(TypeError, node, f"cannot write {describe(y)} into {piece.dtype}")
+
+
+def _value_checks(y, y_shape, piece, what):
+    lead = len(piece) - len(y_shape)
+    return [(piece[lead + a], d, f"{what}: dimension {a} of the value {y.label()} must equal "
+                                 f"that of the part it goes into")
+            for a, d in enumerate(y_shape) if not y.broadcastable[a] and piece[lead + a] != d]
+
+
+def _reduce_to(g, y):
+    """``g`` (the shape of the part ``y`` was broadcast to) summed back to ``y``'s shape."""
+    from codegen.tensor import basic as t
+    lead = g.ndim - y.ndim
+    if lead:
+        g = t.sum(g, axis=list(range(lead)))
+    axes = [a for a in range(y.ndim) if y.broadcastable[a] and not g.broadcastable[a]]
+    if axes:
+        g = t.sum(g, axis=axes, keepdims=True)
+    return t.cast(g, y.dtype) if g.dtype != y.dtype else g
+
+
+__all__ = ["Gather", "AdvancedIncSubtensor", "IncSubtensor"]
