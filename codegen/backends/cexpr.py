@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from codegen.ops.random import C_RANDOM, C_RANDOM_OPS
 from codegen.ops.scalar import COMPARISONS, operand_dtypes
 
 CTYPES = {"float64": "double", "float32": "float", "int64": "int64_t", "int32": "int32_t",
@@ -56,6 +57,7 @@ C_OPS = {
     "xor": "(({0} != 0) != ({1} != 0))",
     "invert": "(!{0})",
     "cast_bool": "({0} != 0)",  # NaN and 0.5 are true, as in numpy
+    **C_RANDOM_OPS,  # draws of random variables (codegen.ops.random)
 }
 
 #: Ops whose C calls a vector math function (libmvec when available): the call, and the rest
@@ -145,6 +147,17 @@ CG_IPOW(uint16_t, uint32_t)
 CG_IPOW(uint32_t, uint32_t)
 CG_IPOW(uint64_t, uint64_t)
 """
+
+
+def helpers(programs):
+    """The lines of C_HELPERS, and of the random draws' C where a program draws."""
+    def draws(expr):
+        return expr.op in C_RANDOM_OPS or any(draws(a) for a in expr.args)
+    text = C_HELPERS
+    if any(draws(a.expr) for p in programs for step in p.steps
+           for a in getattr(step, "body", ()) if hasattr(a, "expr")):
+        text += C_RANDOM
+    return text.rstrip("\n").split("\n")
 
 #: How a reduction combines the accumulator {0} with a new value {1}.
 COMBINE = {"add": "{0} + {1}", "mul": "{0} * {1}", "maximum": C_OPS["maximum"],

@@ -379,7 +379,16 @@ def _single_column(kernel, table, dim):
     body = _assignments(kernel, loads, dim, table)
     body += [f"{loads[store.operand]} = {store.local};" for store in kernel.stores]
     nest = _nest(n - 1, _inner_loop(n - 1, body, "#pragma omp simd"))
+    if any(_reads_index(a.expr, n - 1) for a in kernel.body):
+        nest = [f"const cg_index i{n - 1} = 0;  /* the column's one element */"] + nest
     return [f"if ({' && '.join(test)}) {{"] + ["    " + line for line in nest]
+
+
+def _reads_index(expr, axis):
+    """Whether ``expr`` reads the loop index of ``axis`` (``Expr('index')``)."""
+    if expr.op == "index":
+        return expr.value == axis
+    return any(_reads_index(a, axis) for a in expr.args)
 
 
 def argmax_signature(step):

@@ -172,13 +172,19 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None,
     >>> float(f(3))
     9.0
     """
-    ins, fgraph, single = prepare(inputs, outputs, updates, givens, name, on_unused_input)
+    ins, fgraph, single = prepare(inputs, outputs, updates, givens, name, on_unused_input,
+                                  no_default_updates)
     executable = make_executable(fgraph, mode, ins, name, allow_input_downcast)
     return Function(ins, fgraph, single, executable, name, allow_input_downcast)
 
 
-def prepare(inputs, outputs, updates=None, givens=None, name=None, on_unused_input="raise"):
-    """Normalize function() arguments: (In specs, FunctionGraph, whether one output)."""
+def prepare(inputs, outputs, updates=None, givens=None, name=None, on_unused_input="raise",
+            no_default_updates=False):
+    """Normalize function() arguments: (In specs, FunctionGraph, whether one output).
+
+    A shared variable of the graph with a ``default_update`` (a random stream's state) is
+    updated with it unless ``updates`` update it, or ``no_default_updates`` is True or
+    lists it (Theano's rule)."""
     ins = [as_in(i) for i in inputs]
     for spec in ins:
         if not isinstance(spec.variable, Variable) or isinstance(spec.variable, SharedVariable):
@@ -196,6 +202,13 @@ def prepare(inputs, outputs, updates=None, givens=None, name=None, on_unused_inp
         new = clone_replace(outs + [v for _, v in pairs], replace)
         outs, pairs = new[: len(outs)], [(s, v) for (s, _), v in zip(pairs, new[len(outs):])]
     fgraph = FunctionGraph([spec.variable for spec in ins], outs, pairs, name)
+    if no_default_updates is not True:
+        skip = {id(v) for v in (no_default_updates or [])} | {id(s) for s, _ in pairs}
+        extra = [(s, s.default_update) for s in fgraph.shared
+                 if getattr(s, "default_update", None) is not None and id(s) not in skip]
+        if extra:
+            pairs = pairs + extra
+            fgraph = FunctionGraph([spec.variable for spec in ins], outs, pairs, name)
     _check_inputs(fgraph, ins, on_unused_input)
     return ins, fgraph, single
 

@@ -48,7 +48,8 @@ class Module:
         self.names = Names()
 
     def add_function(self, fname, inputs, outputs=None, updates=None, givens=None,
-                     allow_input_downcast=None, on_unused_input="raise"):
+                     allow_input_downcast=None, on_unused_input="raise",
+                     no_default_updates=False):
         """Add callable ``fname``; arguments as for ``codegen.function``."""
         if not usable_function_name(fname):
             raise ValueError(f"Module.add_function: {fname!r} is not a usable function name "
@@ -56,7 +57,8 @@ class Module:
                              f"and none of {', '.join(MODULE_NAMES)})")
         if any(s.name == fname for s in self.specs):
             raise ValueError(f"Module.add_function: {fname!r} is already defined")
-        ins, fgraph, single = prepare(inputs, outputs, updates, givens, fname, on_unused_input)
+        ins, fgraph, single = prepare(inputs, outputs, updates, givens, fname, on_unused_input,
+                                      no_default_updates)
         self.specs.append(FunctionSpec(fname, ins, fgraph, single, allow_input_downcast))
         return self
 

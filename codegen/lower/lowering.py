@@ -29,6 +29,7 @@ from codegen.lower.shapes import symbolic_shapes, unify_dims
 from codegen.ops.blas import Dot
 from codegen.ops.elemwise import Elemwise
 from codegen.ops.indexing import AdvancedIncSubtensor, Gather, IncSubtensor, index_dims
+from codegen.ops.random import RandomVariable
 from codegen.ops.reduce import Argmax
 from codegen.ops.shape import (
     Alloc,
@@ -806,8 +807,76 @@ def _lower_inc_subtensor(lw, node, origin):
                                (Store(len(operands) - 1, "v"),), (origin,)))
 
 
+def _lower_random(lw, node, origin):
+    """Draws as a loop over the result's elements, each a function of its flat index and the
+    stream state (``codegen.ops.random``): no state but the counter, any order, any threads."""
+    op, var = node.op, node.out
+    rng, params, lengths = node.inputs[0], node.inputs[1:3], node.inputs[3:]
+    dims = []
+    for n, bc in zip(lengths, var.broadcastable):
+        kind, expr = lw.val(n)
+        if kind != "scalar":
+            raise NotImplementedError(f"{op.short_name()}: the compiled backends take lengths "
+                                      f"that are constants, int scalar arguments, shapes "
+                                      f"(x.shape[0]) or their sums and products")
+        dims.append("1" if bc else _dim_text(expr, op.short_name()))
+    out = lw._buffer(var, lw.hint(var), dims=tuple(dims))
+    state = lw.array(rng)
+    lw.checks.append(Check(state.dims[0], "2", f"{op.short_name()}: the stream state "
+                           f"{rng.label()} must be [seed, counter]", _where_text(node),
+                           ((rng.label(), tuple(state.dims)),), at_least=True))
+    r = len(dims)
+    operands, loads = [], []
+    for k, what in enumerate(("seed", "counter")):
+        view = ArrayRef(lw.names.new(f"{state.name}_{what}"), "int64", ())
+        lw.views.append(View(view, state.name, "index", index=(str(k),)))
+        lw.kinds[view.name] = "view"
+        operands.append(Operand(view, (None,) * r, "in"))
+        loads.append(Expr("load", value=k, dtype="int64"))
+    seed, counter = loads
+    values = []
+    for p in params:
+        kind, v = lw.val(p)
+        if kind != "scalar":
+            operands.append(Operand(lw.array(p), (None,) * r, "in"))
+            v = Expr("load", value=len(operands) - 1, dtype=p.dtype)
+        values.append(v)
+    flat = None  # the element's flat index, C order
+    for a in range(r):
+        if dims[a] == "1":
+            continue
+        later = [d for d in dims[a + 1:] if d != "1"]
+        term = Expr("index", value=a, dtype="int64")
+        if later:
+            term = Expr("mul", (term, Expr("dim", value=" * ".join(f"({d})" for d in later),
+                                            dtype="int64")), dtype="int64")
+        flat = term if flat is None else Expr("add", (flat, term), dtype="int64")
+    flat = flat or Expr("const", value=0, dtype="int64")
+    T = var.dtype
+
+    def arith(name, *args):
+        return Expr(name, args, dtype=T)
+    if op.dist == "uniform":
+        u = Expr("rand_uniform", (flat, counter, seed),
+                 dtype="float32" if T == "float32" else "float64")
+        low, high = values
+        expr = arith("add", low, arith("mul", arith("sub", high, low), u))
+    elif op.dist == "normal":
+        z = Expr("rand_normal", (flat, counter, seed), dtype="float32" if T == "float32"
+                 else "float64")
+        avg, std = values
+        expr = arith("add", avg, arith("mul", std, z))
+    else:
+        expr = Expr("rand_bernoulli", (flat, counter, seed, values[0]), dtype=T)
+    operands.append(Operand(out, _axis_map(var.broadcastable), "out"))
+    lw.steps.append(LoopKernel(lw._step_name(out.name), out.dims, tuple(operands), (),
+                               (Assign("v", T, expr, origin),),
+                               (Store(len(operands) - 1, "v"),), (origin,)))
+
+
 #: How each op that is not a map or a reduction lowers: (lowerer, node, origin) -> None.
 NODE_LOWERINGS = {
+    RandomVariable: _lower_random,
     Gather: _lower_gather,
     AdvancedIncSubtensor: _lower_advanced_inc,
     IncSubtensor: _lower_inc_subtensor,

@@ -204,7 +204,9 @@ ROWS = [
 SCALAR_OPS = {row.name: row for row in ROWS}
 
 COMPARISONS = frozenset({"eq", "neq", "lt", "le", "gt", "ge"})
-_AS_GIVEN = frozenset({"and_", "or_", "xor", "invert", "second", "zero_grad"})
+_AS_GIVEN = frozenset({"and_", "or_", "xor", "invert", "second", "zero_grad",
+                       # draws (codegen.ops.random): index, counter, seed, p as they are
+                       "rand_uniform", "rand_normal", "rand_bernoulli"})
 
 
 def operand_dtypes(name, dtypes, out_dtype):

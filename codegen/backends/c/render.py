@@ -333,7 +333,7 @@ def render_library(module_name, programs, docs, state, initial_note, version, sp
                       for f in functions],
         "dim_helpers": DIM_HELPERS, "standalone": False,
         "slots": max(slots, 1),
-        "c_helpers": cexpr.C_HELPERS.rstrip("\n").split("\n"),
+        "c_helpers": cexpr.helpers(programs),
         "simd_math": ckernel.SIMD_MATH,
         "product_code": ckernel.product_code(product_types, accumulating),
     }

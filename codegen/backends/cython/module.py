@@ -51,7 +51,7 @@ def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(
            "state_file": f"{module_name}_state.npz", "functions": functions,
            "state": [{"name": n} for n in sorted(state_spec)],
            "state_index": state_index,
-           "c_helpers": cexpr.C_HELPERS.rstrip("\n").split("\n"),
+           "c_helpers": cexpr.helpers(programs),
            "simd_math": ckernel.SIMD_MATH,
            "product_code": product_code, "device": device,
            "product_prototypes": prototypes, "product_declarations": declarations,

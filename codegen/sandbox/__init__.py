@@ -1,0 +1,1 @@
+"""``codegen.sandbox``: the parts of Theano's ``theano.sandbox`` that programs use."""
