@@ -254,3 +254,33 @@ def test_symbolic_indices_out_of_range_name_the_op_and_line(mode):
     for bad in (4, -5):
         with pytest.raises(IndexError, match=r"index .*out of bounds.*\n.*test_theano_api.py"):
             f(bad)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_models_and_compiled_functions_pickle(mode, tmp_path):
+    """The tutorials save the best model with pickle and load it to predict; a compiled
+    function pickles with its shared values and is compiled again when loaded."""
+    rng = np.random.RandomState(0)
+    x, y = T.matrix("x"), T.ivector("y")
+    W = codegen.shared(rng.randn(4, 3), name="W")
+    b = codegen.shared(np.zeros(3), name="b")
+    p = T.nnet.softmax(T.dot(x, W) + b)
+    cost = -T.mean(T.log(p)[T.arange(y.shape[0]), y])
+    model = {"input": x, "y_pred": T.argmax(p, axis=1), "params": [W, b]}
+    train = codegen.function([x, y], cost, updates=[(q, q - 0.5 * T.grad(cost, q))
+                                                     for q in (W, b)], mode=mode)
+    xv, yv = rng.randn(6, 4), np.array([0, 1, 2, 0, 1, 2], dtype="int32")
+    train(xv, yv)
+    path = tmp_path / "best_model.pkl"
+    with open(path, "wb") as f:
+        pickle.dump((model, train), f)
+    with open(path, "rb") as f:
+        model2, train2 = pickle.load(f)
+    predict = codegen.function([model2["input"]], model2["y_pred"], mode=mode)
+    np.testing.assert_array_equal(predict(xv), np.argmax(xv @ W.get_value() + b.get_value(), 1))
+    # the loaded function trains the loaded parameters, as the original trains its own
+    expected = [float(train(xv, yv)) for _ in range(3)]
+    got = [float(train2(xv, yv)) for _ in range(3)]
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    np.testing.assert_allclose(model2["params"][0].get_value(), W.get_value(), rtol=1e-12)
+    assert train2.mode == mode and repr(train2).startswith("<codegen.Function")

@@ -49,6 +49,25 @@ class Function:
         self._containers = [var.container for var in fgraph.shared]
         self._updated = [fgraph.shared.index(var) for var, _ in fgraph.updates]
 
+    mode = None  # as given to function(): a pickled function is compiled again with it
+
+    def __getstate__(self):
+        """What a pickle keeps: the graph (with the shared variables and their values), the
+        inputs and the mode; unpickling compiles again (from the cache when built before)."""
+        return {"ins": self.ins, "fgraph": self.fgraph, "single": self.single,
+                "name": self.name, "allow_downcast": self.allow_downcast, "mode": self.mode,
+                "updated": self._updated,
+                "values": [c.value for c in self._containers]}
+
+    def __setstate__(self, state):
+        executable = make_executable(state["fgraph"], state["mode"], state["ins"],
+                                     state["name"], state["allow_downcast"])
+        self.__init__(state["ins"], state["fgraph"], state["single"], executable,
+                      state["name"], state["allow_downcast"])
+        self.mode, self._updated = state["mode"], state["updated"]
+        for container, value in zip(self._containers, state["values"]):
+            container.value = value
+
     def copy(self, share_memory=False, swap=None, delete_updates=False, name=None):
         """Theano's ``Function.copy``: the same compiled function with its own copies of the
         shared values (or the same ones with ``share_memory``), ``swap`` ({shared variable:
@@ -56,6 +75,7 @@ class Function:
         shared values as they are."""
         new = Function(self.ins, self.fgraph, self.single, self.executable,
                        name or self.name, self.allow_downcast)
+        new.mode = self.mode
         if not share_memory:
             new._containers = [type(c)(c.value.copy()) for c in self._containers]
         for old, other in (swap or {}).items():
@@ -175,7 +195,9 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None,
     ins, fgraph, single = prepare(inputs, outputs, updates, givens, name, on_unused_input,
                                   no_default_updates)
     executable = make_executable(fgraph, mode, ins, name, allow_input_downcast)
-    return Function(ins, fgraph, single, executable, name, allow_input_downcast)
+    f = Function(ins, fgraph, single, executable, name, allow_input_downcast)
+    f.mode = mode
+    return f
 
 
 def prepare(inputs, outputs, updates=None, givens=None, name=None, on_unused_input="raise",

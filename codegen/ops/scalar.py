@@ -69,6 +69,16 @@ class ScalarOp:
     def __repr__(self):
         return self.name
 
+    def __reduce__(self):  # by name: the registry's op is the one (its impl is a closure)
+        return (scalar_op_named, (self.name,))
+
+
+def scalar_op_named(name):
+    """The registered scalar op called ``name`` (casts are made on first use)."""
+    if name.startswith("cast_") and name not in SCALAR_OPS:
+        return cast_op(name[len("cast_"):])
+    return SCALAR_OPS[name]
+
 
 def _tensor():
     from codegen.tensor import basic

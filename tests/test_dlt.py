@@ -1,0 +1,154 @@
+"""The DeepLearningTutorials' training loops as written (examples/dlt: logistic regression,
+the MLP, the denoising autoencoder), step for step against numpy implementations of the same
+models (1e-9), on small data."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import codegen
+from codegen.ops.random import philox, uniform01
+
+DLT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples",
+                   "dlt")
+sys.path.insert(0, DLT)  # the examples import each other as the tutorials do
+import logistic_sgd  # noqa: E402
+
+
+def _example(name):
+    """An example by its file (a name of its own: other tests import modules named mlp)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f"dlt_{name}", os.path.join(DLT, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+mlp = _example("mlp")
+dA_tutorial = _example("dA")
+
+STEPS = 12
+
+
+@pytest.fixture(scope="module")
+def datasets():
+    return logistic_sgd.load_data(n_train=120, n_valid=40, n_test=40)
+
+
+def _dataset(datasets, k):
+    x, y = datasets[k]
+    return x.get_value(), y.owner.inputs[0].get_value().astype("int32")
+
+
+def _softmax(a):
+    e = np.exp(a - a.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _close(got, expected):
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["FAST_RUN", "FAST_COMPILE"])
+def test_logistic_regression_step_for_step(datasets, mode):
+    codegen.config.mode, saved = mode, codegen.config.mode
+    try:
+        classifier, train_model, validate_model, test_model = logistic_sgd.build_model(
+            datasets, learning_rate=0.13, batch_size=20)
+    finally:
+        codegen.config.mode = saved
+    X, Y = _dataset(datasets, 0)
+    W, b = np.zeros((784, 10)), np.zeros(10)
+    for step in range(STEPS):
+        i = step % 6
+        x, y = X[i * 20:(i + 1) * 20], Y[i * 20:(i + 1) * 20]
+        p = _softmax(x @ W + b)
+        cost = -np.mean(np.log(p)[np.arange(20), y])
+        d = p.copy()
+        d[np.arange(20), y] -= 1
+        d /= 20
+        W, b = W - 0.13 * (x.T @ d), b - 0.13 * d.sum(axis=0)
+        _close(train_model(i), cost)
+        _close(classifier.W.get_value(), W)
+        _close(classifier.b.get_value(), b)
+    vx, vy = _dataset(datasets, 1)
+    expected = np.mean(np.argmax(vx[:20] @ W + b, axis=1) != vy[:20])
+    _close(validate_model(0), expected)
+
+
+def test_mlp_step_for_step(datasets):
+    L1, L2, lr = 0.001, 0.0001, 0.01
+    classifier, train_model, _, _ = mlp.build_model(datasets, lr, L1, L2, batch_size=20,
+                                                    n_hidden=30)
+    W1, b1, W2, b2 = (p.get_value().copy() for p in classifier.params)
+    X, Y = _dataset(datasets, 0)
+    for step in range(STEPS):
+        i = step % 6
+        x, y = X[i * 20:(i + 1) * 20], Y[i * 20:(i + 1) * 20]
+        h = np.tanh(x @ W1 + b1)
+        p = _softmax(h @ W2 + b2)
+        cost = (-np.mean(np.log(p)[np.arange(20), y])
+                + L1 * (np.abs(W1).sum() + np.abs(W2).sum())
+                + L2 * ((W1 ** 2).sum() + (W2 ** 2).sum()))
+        d = p.copy()
+        d[np.arange(20), y] -= 1
+        d /= 20
+        gW2 = h.T @ d + L1 * np.sign(W2) + 2 * L2 * W2
+        gb2 = d.sum(axis=0)
+        dh = (d @ W2.T) * (1 - h ** 2)
+        gW1 = x.T @ dh + L1 * np.sign(W1) + 2 * L2 * W1
+        gb1 = dh.sum(axis=0)
+        W1, b1, W2, b2 = W1 - lr * gW1, b1 - lr * gb1, W2 - lr * gW2, b2 - lr * gb2
+        _close(train_model(i), cost)
+        for param, value in zip(classifier.params, (W1, b1, W2, b2)):
+            _close(param.get_value(), value)
+
+
+@pytest.mark.parametrize("corruption", [0.0, 0.3])
+def test_denoising_autoencoder_step_for_step(datasets, corruption):
+    """The mask is the stream's own (Philox at the stream's seed and counter), computed here
+    by numpy from the stream state the module holds."""
+    lr = 0.1
+    X, _ = _dataset(datasets, 0)
+    da, train_da = dA_tutorial.build_model(datasets[0][0], corruption, lr, batch_size=20,
+                                           n_hidden=25)
+    W, b, bp = (p.get_value().copy() for p in da.params)
+    (stream, _), = da.theano_rng.state_updates
+    for step in range(STEPS):
+        i = step % 6
+        x = X[i * 20:(i + 1) * 20]
+        seed, counter = stream.get_value()
+        u = uniform01(philox(np.arange(x.size, dtype=np.uint64), counter, seed), "float64")
+        tilde = (u < 1 - corruption).reshape(x.shape) * x
+        y = 1 / (1 + np.exp(-(tilde @ W + b)))
+        z = 1 / (1 + np.exp(-(y @ W.T + bp)))
+        cost = np.mean(-np.sum(x * np.log(z) + (1 - x) * np.log(1 - z), axis=1))
+        dz = (z - x) / 20  # through the sigmoid and the cross-entropy
+        dy = (dz @ W) * y * (1 - y)
+        gW = tilde.T @ dy + dz.T @ y
+        W, b, bp = W - lr * gW, b - lr * dy.sum(axis=0), bp - lr * dz.sum(axis=0)
+        _close(train_da(i), cost)
+        for param, value in zip(da.params, (W, b, bp)):
+            _close(param.get_value(), value)
+    assert stream.get_value()[1] == STEPS  # one draw per call
+
+
+def test_logistic_regression_on_emulated_cuda(datasets, cuda_emulated):
+    with cuda_emulated():
+        classifier, train_model, _, _ = logistic_sgd.build_model(datasets, 0.13, 20)
+        costs = [float(train_model(i % 6)) for i in range(6)]
+    reference, train_ref, _, _ = logistic_sgd.build_model(datasets, 0.13, 20)
+    expected = [float(train_ref(i % 6)) for i in range(6)]
+    _close(costs, expected)
+    _close(classifier.W.get_value(), reference.W.get_value())
+
+
+def test_the_examples_write_their_learning_curves(tmp_path, datasets):
+    png = str(tmp_path / "curves.png")
+    history = logistic_sgd.sgd_optimization(n_epochs=3, batch_size=20, datasets=datasets,
+                                            png=png)
+    assert len(history["validation"][0]) == 3
+    with open(png, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
