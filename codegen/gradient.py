@@ -52,7 +52,18 @@ def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise
     proxy = t.sum(expression * seed)
     vjps = grad(proxy, wrt_list, consider_constant, disconnected_inputs)
     eye = t.eye(t.shape_of(expression, 0), expression.dtype)
-    rows = simplify(batch_graph(vjps, {seed.id: eye}))
+    try:
+        rows = simplify(batch_graph(vjps, {seed.id: eye}))
+    except NotImplementedError as exc:
+        # an op without a batching rule: one gradient per row, when the rows are known
+        n = expression.type.shape[0] if expression.type.shape is not None else None
+        if n is None:
+            raise NotImplementedError(f"{exc}; and the length of {expression.label()} is not "
+                                      f"known when the graph is built, so its rows cannot be "
+                                      f"taken one by one either") from None
+        per_row = [grad(expression[i], wrt_list, consider_constant, disconnected_inputs)
+                   for i in range(n)]
+        rows = [t.stack([r[k] for r in per_row]) for k in range(len(wrt_list))]
     return rows[0] if single else rows
 
 

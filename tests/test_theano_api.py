@@ -284,3 +284,50 @@ def test_models_and_compiled_functions_pickle(mode, tmp_path):
     np.testing.assert_allclose(got, expected, rtol=1e-12)
     np.testing.assert_allclose(model2["params"][0].get_value(), W.get_value(), rtol=1e-12)
     assert train2.mode == mode and repr(train2).startswith("<codegen.Function")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_hessians_through_integer_indexing_and_writes(mode):
+    from codegen import gradient
+    x, k = T.vector("x"), T.ivector("k")
+    H = gradient.hessian(T.sum(x[k] ** 3) + T.sum(T.inc_subtensor(x[1:], x[:-1] * 2) ** 2), x)
+    J = gradient.jacobian(T.concatenate([x ** 2, T.set_subtensor(x[k], 0.0) * x]), x)
+    f = codegen.function([x, k], [H, J], mode=mode)
+    xv, kv = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0, 2, 2], dtype="int32")
+    h, j = f(xv, kv)
+    # by hand: 6 x_i times the count of i in k on the diagonal, and the inc's quadratic form
+    expected = np.diag(6 * xv * np.bincount(kv, minlength=4))
+    A = np.eye(4) + 2 * np.eye(4, k=-1)  # y = A x
+    expected += 2 * A.T @ A
+    np.testing.assert_allclose(h, expected, rtol=1e-12)
+    mask = np.ones(4)
+    mask[kv] = 0
+    np.testing.assert_allclose(j, np.vstack([np.diag(2 * xv), np.diag(2 * xv * mask)]),
+                               rtol=1e-12)
+
+
+def test_jacobian_of_an_op_without_a_batching_rule_takes_rows_one_by_one():
+    """An op that says nothing about batches: the rows of a jacobian of known length are
+    gradients taken one by one; of unknown length, a clear error."""
+    from codegen import gradient
+    from codegen.graph import Apply, Op
+
+    class Twice(Op):
+        def make_node(self, x):
+            return Apply(self, [x], [x.type])
+
+        def perform(self, node, values):
+            return [values[0] * 2]
+
+        def grad(self, node, output_grads):
+            return [Twice()(output_grads[0])]  # the gradient graph holds the op too
+
+        def infer_shape(self, node, input_shapes):
+            return [input_shapes[0]]
+
+    x = T.vector("x")
+    J = gradient.jacobian(Twice()(x ** 2) * np.ones(3), x)
+    f = codegen.function([x], J, mode="FAST_COMPILE")
+    np.testing.assert_allclose(f(np.array([1.0, 2.0, 3.0])), np.diag([4.0, 8.0, 12.0]))
+    with pytest.raises(NotImplementedError, match="does not support batching.*not known"):
+        gradient.jacobian(Twice()(x ** 2), x)

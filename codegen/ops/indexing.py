@@ -114,6 +114,13 @@ class Gather(Op):
         return ([AdvancedIncSubtensor(self.axis, zeros=True)(x, gz, *idxs)]
                 + [None] * len(idxs))
 
+    def batch(self, node, inputs, batched):
+        """A batch of x, indexed by the same arrays: one axis further along."""
+        if any(batched[1:]):
+            raise NotImplementedError("advanced_subtensor: index arrays that vary along the "
+                                      "batch (jacobian/hessian)")
+        return Gather(self.axis + 1)(*inputs)
+
 
 class AdvancedIncSubtensor(Op):
     """``x`` with ``y`` added into (or, with ``set_instead_of_inc``, written over) the
@@ -176,6 +183,14 @@ class AdvancedIncSubtensor(Op):
             gx = gz
         return [gx, gy] + [None] * len(idxs)
 
+    def batch(self, node, inputs, batched):
+        if any(batched[2:]):
+            raise NotImplementedError(f"{self.short_name()}: index arrays that vary along the "
+                                      f"batch (jacobian/hessian)")
+        x, y = _batched_pair(node, inputs, batched)
+        return AdvancedIncSubtensor(self.axis + 1, self.set_instead_of_inc, self.zeros)(
+            x, y, *inputs[2:])
+
 
 class IncSubtensor(Op):
     """``x`` with ``y`` added into (or written over) ``x[idx]`` (ints, slices and ``Sym``s
@@ -225,6 +240,35 @@ class IncSubtensor(Op):
         gx = (IncSubtensor(self.idx, True)(gz, _zero(gz), *scalars)
               if self.set_instead_of_inc else gz)
         return [gx, gy] + [None] * len(scalars)
+
+    def batch(self, node, inputs, batched):
+        if any(batched[2:]):
+            raise NotImplementedError(f"{self.short_name()}: an index that varies along the "
+                                      f"batch (jacobian/hessian)")
+        x, y = _batched_pair(node, inputs, batched)
+        return IncSubtensor((slice(None),) + self.idx, self.set_instead_of_inc)(
+            x, y, *inputs[2:])
+
+
+def _batched_pair(node, inputs, batched):
+    """(x, y) of a write into part of x, both with the batch as their first axis: x broadcast
+    along it when it has none (its length from y's), y's batch axis put before the axes it
+    is broadcast along."""
+    from codegen.ops.shape import DimShuffle
+    from codegen.tensor import basic as t
+    x, y = inputs[0], inputs[1]
+    x0, y0 = node.inputs[0], node.inputs[1]
+    if batched[1]:
+        lead = x0.ndim - y0.ndim  # y's axes align with x's last ones
+        if lead:
+            y = DimShuffle([0] + ["x"] * lead + list(range(1, y0.ndim + 1)))(y)
+    if not batched[0]:
+        if not batched[1]:
+            raise NotImplementedError("batching a write with neither part batched")
+        batch = t.arange(t.shape_of(y, 0))
+        along = DimShuffle([0] + ["x"] * x0.ndim)(t.zeros_like(batch, x0.dtype))
+        x = DimShuffle(["x"] + list(range(x0.ndim)))(x) + along
+    return x, y
 
 
 def _zero(like):

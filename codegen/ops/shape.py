@@ -403,6 +403,14 @@ class Concatenate(Op):
         (gz,) = output_grads
         return [SplitPiece(self.axis, k)(gz, *node.inputs) for k in range(len(node.inputs))]
 
+    def batch(self, node, inputs, batched):
+        """Joined along the next axis; an input without the batch axis is broadcast along
+        it (its length taken from a batched one)."""
+        from codegen.tensor import basic as t
+        n = t.shape_of(inputs[batched.index(True)], 0)
+        padded = [x if b else t.alloc(x, n, *t.shape(x)) for x, b in zip(inputs, batched)]
+        return Concatenate(self.axis + 1)(*padded)
+
 
 class SplitPiece(Op):
     """Piece ``k`` of ``gz`` split along ``axis`` into the lengths of ``xs``."""
@@ -431,6 +439,21 @@ class SplitPiece(Op):
 
     def grad(self, node, output_grads):
         raise NotImplementedError("split_piece is only used inside gradients")
+
+    def batch(self, node, inputs, batched):
+        """The piece of each gz in the batch: a slice along the next axis, its bounds the
+        lengths of the pieces before it."""
+        from codegen.tensor import basic as t
+        if any(batched[1:]):
+            raise NotImplementedError("split_piece: pieces whose lengths vary along the batch")
+        gz, xs = inputs[0], inputs[1:]
+        start = 0
+        for x in xs[: self.k]:
+            start = start + t.shape_of(x, self.axis)
+        stop = start + t.shape_of(xs[self.k], self.axis)
+        index = [slice(None)] * gz.ndim
+        index[self.axis + 1] = slice(start, stop)
+        return gz[tuple(index)]
 
 
 class ShapeOf(Op):
