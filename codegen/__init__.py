@@ -20,7 +20,7 @@ from codegen.tensor.basic import shared  # noqa: E402
 def __getattr__(name):
     # stages after the front end load on first use, keeping `import codegen` light
     import importlib
-    if name in ("gradient", "printing", "compile", "sandbox"):
+    if name in ("gradient", "printing", "compile", "sandbox", "ifelse"):
         return importlib.import_module(f"codegen.{name}")
     if name == "grad":
         from codegen.gradient import grad
@@ -36,7 +36,7 @@ def __getattr__(name):
 
 
 #: Theano's top-level APIs that codegen does not have yet
-_MISSING = ("scan", "map", "reduce", "foldl", "foldr", "scan_module", "ifelse",
+_MISSING = ("scan", "map", "reduce", "foldl", "foldr", "scan_module",
             "ProfileStats", "OpFromGraph", "sparse", "typed_list", "clone",
             "d3viz")
 

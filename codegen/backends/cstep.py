@@ -64,6 +64,10 @@ class CpuStrategy:
         return any(isinstance(s, DotStep) and s.out.dtype in ckernel.BLAS_DTYPES
                    for s in program.steps)
 
+    def condition(self, name):
+        """C test of a 0-d array being nonzero (an ifelse's condition)."""
+        return f"({name}_p[0] != 0)"
+
 
 def step_function(program, base, kind="CODEGEN_KERNEL int", strategy=None):
     """The step function of ``program``; ``base``: [(name, C type, ndim)] of the arrays its
@@ -101,6 +105,9 @@ def step_function(program, base, kind="CODEGEN_KERNEL int", strategy=None):
     for step in program.steps:
         for name in reads(step) + writes(step):
             view(name)
+    for when in program.guards.values():
+        for name, _ in when:
+            view(name)
     kernels, prototypes = [], []
     if blas:
         body.append("int cg_blas_before = cg_blas_enter();  /* BLAS on this call's threads */")
@@ -117,11 +124,17 @@ def step_function(program, base, kind="CODEGEN_KERNEL int", strategy=None):
         where = comment(origins[-1].where)
         note = f"/* {comment(origins[-1].text)}{f' [{where}]' if where else ''} */"
         if isinstance(step, GatherStep):
-            body += [f"{pad}if ({call}) {{  {note}",
-                     f"{pad}    cg_failed = {step.failure + 1};  /* an index out of range */",
-                     f"{pad}    break;", f"{pad}}}"]
+            lines = [f"if ({call}) {{  {note}",
+                     f"    cg_failed = {step.failure + 1};  /* an index out of range */",
+                     "    break;", "}"]
         else:
-            body.append(f"{pad}{call};  {note}")
+            lines = [f"{call};  {note}"]
+        when = program.guards.get(step.name)
+        if when:  # only one branch of an ifelse needs it
+            test = " && ".join(strategy.condition(name) if taken
+                               else f"!{strategy.condition(name)}" for name, taken in when)
+            lines = [f"if ({test}) {{"] + ["    " + line for line in lines] + ["}"]
+        body += [pad + line for line in lines]
     if fallible:
         body.append("} while (0);")
     if blas:

@@ -64,6 +64,8 @@ def _next_fold(program):
         loop = program.steps[j]
         if not isinstance(loop, LoopKernel):
             continue
+        if program.guards.get(step.name) != program.guards.get(loop.name):
+            continue  # run under different conditions (ifelse)
         first = step.origins[0]
         split = _split_term(loop, g, step.out, first.text)
         if split is None:

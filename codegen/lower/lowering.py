@@ -28,6 +28,7 @@ from codegen.lower.program import (
 from codegen.lower.shapes import symbolic_shapes, unify_dims
 from codegen.ops.blas import Dot
 from codegen.ops.elemwise import Elemwise
+from codegen.ops.ifelse import IfElse
 from codegen.ops.indexing import AdvancedIncSubtensor, Gather, IncSubtensor, index_dims
 from codegen.ops.random import RandomVariable
 from codegen.ops.reduce import Argmax
@@ -152,6 +153,8 @@ class Lowerer:
         self.display = {}  # variable id -> name in the generated code (for comments)
         self.materialized = []
         self.failures = []  # (message, where) of each step that may fail
+        self.guards = {}  # step name -> ((condition array, taken), ...)
+        self.conditions = {}  # condition variable id -> its 0-d ArrayRef
 
     # ------------------------------------------------------------------ leaves
 
@@ -324,16 +327,32 @@ class Lowerer:
                                        self._leaf_shape)
         required = [Check(lhs, rhs, f"{node.op.short_name()}: {message}", _where_text(node))
                     for lhs, rhs, message, node in merges]
-        group_of, groups = fuse(nodes, lambda n: id(n) in scalar_ids,
-                                lambda v: canonical(shapes.get(v.id)))
+        guards = branch_guards(nodes, outputs)
+
+        def loop_key(v):  # loops run under one condition: nodes under others do not fuse
+            shape = canonical(shapes.get(v.id))
+            when = guards.get(id(v.owner)) if v.owner is not None else None
+            if shape is None or not when:
+                return shape
+            return tuple(shape) + (("when",) + tuple((c.id, t) for c, t in when),)
+        group_of, groups = fuse(nodes, lambda n: id(n) in scalar_ids, loop_key)
         sink(groups, group_of, nodes, outputs)
-        for unit in _schedule(nodes, group_of):
+        after = {id(n): [c.owner for c, _ in g if c.owner is not None]
+                 for n in nodes for g in [guards.get(id(n), ())] if g}
+        for unit in _schedule(nodes, group_of, after):
+            members = unit if isinstance(unit, list) else [unit]
+            when = guards.get(id(members[0]), ())
+            if any(guards.get(id(m), ()) != when for m in members):
+                when = ()
+            self._conditions(when)
+            first = len(self.steps)
             if isinstance(unit, list):
                 self._lower_group(group_of[id(unit[0])], users, outputs)
             elif id(unit) in scalar_ids:
                 self._lower_scalar(unit)
             else:
                 self._lower_node(unit)
+            self._guard(first, when)
         equal = [c for c in self.checks if not c.at_least]
         emitted = {(c.lhs, c.rhs) for c in equal} | {(c.rhs, c.lhs) for c in equal}
         self.checks.extend(c for c in required if (c.lhs, c.rhs) not in emitted)
@@ -345,7 +364,23 @@ class Lowerer:
         return Program(self.name, args, state, self.dims, self.checks, self.constants,
                        self.buffers, self.views, self.steps, out_refs, updates,
                        materialized=self.materialized, fgraph=self.fgraph,
-                       failures=self.failures)
+                       failures=self.failures, guards=self.guards)
+
+    def _conditions(self, when):
+        """The 0-d arrays of the conditions ``when`` names, computed (each under the
+        conditions before it) if they are not yet."""
+        for k, (cond, _) in enumerate(when):
+            if cond.id not in self.conditions:
+                first = len(self.steps)
+                self.conditions[cond.id] = self.array(cond)
+                self._guard(first, when[:k])
+
+    def _guard(self, first, when):
+        """Steps ``first``... run only under the conditions ``when``."""
+        if when:
+            names = tuple((self.conditions[c.id].name, taken) for c, taken in when)
+            for step in self.steps[first:]:
+                self.guards[step.name] = names
 
     def _needs_array(self, output):
         """Whether an output computed as a scalar expression needs an array: one of shape
@@ -874,8 +909,72 @@ def _lower_random(lw, node, origin):
                                (Store(len(operands) - 1, "v"),), (origin,)))
 
 
+def branch_guards(nodes, outputs):
+    """id(node) -> ((condition variable, taken), ...) for the nodes that only the branches
+    of ifelse nodes need: the conditions common to every way an output reaches the node
+    (from the outermost ifelse in). A node with no entry runs whatever the conditions."""
+    contexts = {}  # id(node) -> the contexts it is reached in
+    seen = set()
+    stack = [(v.owner, ()) for v in outputs if v.owner is not None]
+    while stack:
+        node, ctx = stack.pop()
+        key = (id(node), tuple((c.id, t) for c, t in ctx))
+        if key in seen:
+            continue
+        seen.add(key)
+        contexts.setdefault(id(node), []).append(ctx)
+        if isinstance(node.op, IfElse):
+            cond, n = node.inputs[0], node.op.n
+            parts = [(cond, ctx)] + [(v, ctx + ((cond, True),)) for v in node.inputs[1:1 + n]] \
+                + [(v, ctx + ((cond, False),)) for v in node.inputs[1 + n:]]
+        else:
+            parts = [(v, ctx) for v in node.inputs]
+        stack.extend((v.owner, c) for v, c in parts if v.owner is not None)
+    guards = {}
+    for node in nodes:
+        ctxs = contexts.get(id(node))
+        if not ctxs:
+            continue
+        common = ctxs[0]
+        for ctx in ctxs[1:]:
+            k = 0
+            while k < min(len(common), len(ctx)) and common[k][0] is ctx[k][0] \
+                    and common[k][1] == ctx[k][1]:
+                k += 1
+            common = common[:k]
+        if common:
+            guards[id(node)] = common
+    return guards
+
+
+def _lower_ifelse(lw, node, origin):
+    """Each output: the value of the branch the condition picks, in one loop (the steps only
+    a branch needs ran under its condition: ``Program.guards``)."""
+    cond, n = node.inputs[0], node.op.n
+    lw._conditions(((cond, True),))
+    cref = lw.conditions[cond.id]
+    lw._add_checks(node)
+    for k, var in enumerate(node.outputs):
+        out = lw._buffer(var, lw.hint(var))
+        operands = [Operand(cref, (None,) * var.ndim, "in")]
+        loads = [Expr("load", value=0, dtype=cond.dtype)]
+        for v in (node.inputs[1 + k], node.inputs[1 + n + k]):
+            kind, ref = lw.val(v)
+            if kind == "scalar":
+                loads.append(ref)
+                continue
+            operands.append(Operand(lw.array(v), _axis_map(v.broadcastable), "in"))
+            loads.append(Expr("load", value=len(operands) - 1, dtype=v.dtype))
+        operands.append(Operand(out, _axis_map(var.broadcastable), "out"))
+        expr = Expr("switch", tuple(loads), dtype=var.dtype)
+        lw.steps.append(LoopKernel(lw._step_name(out.name), out.dims, tuple(operands), (),
+                                   (Assign("v", var.dtype, expr, origin),),
+                                   (Store(len(operands) - 1, "v"),), (origin,)))
+
+
 #: How each op that is not a map or a reduction lowers: (lowerer, node, origin) -> None.
 NODE_LOWERINGS = {
+    IfElse: _lower_ifelse,
     RandomVariable: _lower_random,
     Gather: _lower_gather,
     AdvancedIncSubtensor: _lower_advanced_inc,
@@ -893,8 +992,9 @@ NODE_LOWERINGS = {
 }
 
 
-def _schedule(nodes, group_of):
-    """Nodes and fused groups (as lists of nodes) in an order where inputs come first."""
+def _schedule(nodes, group_of, after=None):
+    """Nodes and fused groups (as lists of nodes) in an order where inputs come first (and
+    the nodes ``after[id(node)]`` lists: the conditions of its guard)."""
     unit_of, units = {}, []
     for node in nodes:
         group = group_of.get(id(node))
@@ -911,6 +1011,9 @@ def _schedule(nodes, group_of):
         for inp in node.inputs:
             if inp.owner is not None and unit_of[id(inp.owner)] != u:
                 deps[u].add(unit_of[id(inp.owner)])
+        for before in (after or {}).get(id(node), ()):
+            if id(before) in unit_of and unit_of[id(before)] != u:
+                deps[u].add(unit_of[id(before)])
     order, state = [], [0] * len(units)
 
     def visit(u):

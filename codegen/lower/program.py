@@ -271,6 +271,10 @@ class Program:
     #: (message, where) of each way a step can fail (an index out of range): a step function
     #: returns 1 + the position of the failure that stopped it
     failures: list = field(default_factory=list)
+    #: step name -> ((0-d array name, taken), ...): the step runs only when each array is
+    #: nonzero (taken True) or zero (False), in order: the steps only one branch of an
+    #: ifelse needs
+    guards: dict = field(default_factory=dict)
     fgraph: object = None  # the rewritten FunctionGraph this program implements
 
     def describe(self):
@@ -287,10 +291,13 @@ class Program:
         for v in self.views:
             lines.append(f"  view   {v.ref.name} = {v.text()}")
         for step in self.steps:
+            when = self.guards.get(step.name)
+            when = ("   when " + " and ".join(c if taken else f"not {c}" for c, taken in when)
+                    if when else "")
             if getattr(step, "accumulate", False):
-                lines.append(f"  dot    {step.out.name} += {step.alpha!r} * {step.name}")
+                lines.append(f"  dot    {step.out.name} += {step.alpha!r} * {step.name}{when}")
             else:
-                lines.append(f"  {step.kind:6s} {step.name}")
+                lines.append(f"  {step.kind:6s} {step.name}{when}")
             for o in step.origins:
                 lines.append(f"           {o.text}   {o.where}")
         for (state, ref), in_place in zip(self.updates, in_place_updates(self)):

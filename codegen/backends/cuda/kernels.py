@@ -322,6 +322,11 @@ class Strategy:
     def uses_blas(self, program):
         return False
 
+    def condition(self, name):
+        """Whether a 0-d array in device memory is nonzero (read on the host: an ifelse's
+        condition decides which launches happen)."""
+        return f"cg_device_true({name}_p)"
+
 
 #: Above this many multiply-adds a float product calls cuBLAS (when its operands' strides
 #: let it), below it the plain kernel.

@@ -87,6 +87,7 @@ def function_context(program, debug=False, device="cpu", state_index=None):
             steps.append({"kind": "loop", "name": kernel.name,
                           # a gather returns nonzero for an index out of range
                           "failure": getattr(step, "failure", None),
+                          "guard": _guard_test(program, step),
                           "c_lines": kernel.c_lines, "prototype": kernel.prototype,
                           "declaration": kernel.declaration,
                           "call": kernel.call,
@@ -94,7 +95,7 @@ def function_context(program, debug=False, device="cpu", state_index=None):
                           "extents": _extents(step)})
         else:
             steps.append({"kind": "dot", "name": step.name, "call": ckernel.product_call(step),
-                          "failure": None,
+                          "failure": None, "guard": _guard_test(program, step),
                           "origins": [(comment(o.text), comment(o.where)) for o in step.origins],
                           # the values it read: an accumulating product's own output
                           # has changed by the time a check reports them
@@ -326,6 +327,15 @@ def _alloc(ref, update):
     if update is None:
         return f"_empty({typenum}, {ndim}, {dims})"
     return f"_reuse(_spare_arrays[{update}], {typenum}, {ndim}, {dims})"
+
+
+def _guard_test(program, step):
+    """Cython's test of the conditions a step runs under (DebugMode calls each kernel from
+    the glue), or None."""
+    when = program.guards.get(step.name)
+    if not when:
+        return None
+    return " and ".join(f"{'' if taken else 'not '}{name}_p[0]" for name, taken in when)
 
 
 def _extents(step):

@@ -42,13 +42,41 @@ def evaluate(outputs, inputs_to_values):
 
 
 def run_all(outputs, values):
-    """Like ``run``, but the value of every variable computed, by variable id."""
+    """Like ``run``, but the value of every variable computed, by variable id. A lazy op
+    (``ifelse``) says which inputs it needs as their values come (``op.needed``): the
+    nodes only an untaken branch needs are not run, and have no value here."""
     values = dict(values)
-    for node in toposort(outputs):
-        args = [input_value(v, values) for v in node.inputs]
-        for var, val in zip(node.outputs, node.op.perform(node, args)):
-            values[var.id] = val
+    nodes = toposort(outputs)
+    if not any(getattr(node.op, "lazy", False) for node in nodes):
+        for node in nodes:
+            _perform(node, values)
+        return values
+    stack = list(reversed(outputs))
+    while stack:  # on demand, without recursion
+        var = stack[-1]
+        if var.owner is None or var.id in values:
+            stack.pop()
+            continue
+        node = var.owner
+        needed = node.op.needed(node, values) if getattr(node.op, "lazy", False) \
+            else node.inputs
+        missing = [v for v in needed if v.owner is not None and v.id not in values]
+        if missing:
+            stack.extend(reversed(missing))
+            continue
+        if getattr(node.op, "lazy", False) and len(node.op.needed(node, values)) != \
+                len(needed):
+            continue  # the condition is known now: ask again
+        stack.pop()
+        _perform(node, values, {v.id for v in needed})
     return values
+
+
+def _perform(node, values, needed=None):
+    args = [input_value(v, values) if needed is None or v.id in needed else None
+            for v in node.inputs]
+    for var, val in zip(node.outputs, node.op.perform(node, args)):
+        values[var.id] = val
 
 
 late.provide("evaluate", evaluate)
