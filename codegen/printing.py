@@ -89,3 +89,69 @@ def debugprint(obj, file=None, print_type=True):
 
 
 pprint = pp  # Theano's name for it: theano.printing.pprint(y)
+
+
+def pydotprint(fct, outfile=None, compact=True, format="png", with_ids=False,
+               print_output_file=True, return_image=False, **unused):
+    """Theano's ``pydotprint``: the graph of a function or variable(s) as a Graphviz drawing.
+
+    The DOT text is written as is (``format='dot'``), or drawn by Graphviz's ``dot`` in
+    ``format`` when it is installed; without it, the ``.dot`` file is written instead and a
+    warning says so. ``return_image=True`` returns the bytes instead of writing a file.
+    """
+    import shutil
+    import subprocess
+    import warnings
+    outputs = (fct.fgraph.outputs if hasattr(fct, "fgraph")
+               else list(fct) if isinstance(fct, (list, tuple)) else [fct])
+    lines = ["digraph G {", "  node [fontname=Helvetica];"]
+    ids = {}
+
+    def node_id(key, label, shape):
+        if key not in ids:
+            ids[key] = f"n{len(ids)}"
+            label = label.replace("\\\\", "/").replace('"', "'")
+            lines.append(f'  {ids[key]} [label="{label}", shape={shape}];')
+        return ids[key]
+
+    seen = set()
+    stack = list(outputs)
+    while stack:
+        var = stack.pop()
+        if var.id in seen:
+            continue
+        seen.add(var.id)
+        if var.owner is None:
+            node_id(var.id, _leaf(var) + (f" {var.type}" if not compact else ""), "box")
+            continue
+        node = var.owner
+        op = node_id(id(node), str(node.op) + (f" id={id(node)}" if with_ids else ""),
+                     "ellipse")
+        for k, inp in enumerate(node.inputs):
+            src = (node_id(inp.id, _leaf(inp), "box") if inp.owner is None
+                   else node_id(id(inp.owner), str(inp.owner.op), "ellipse"))
+            lines.append(f'  {src} -> {op} [label="{k} {inp.type}"];')
+            stack.append(inp)
+    for k, var in enumerate(outputs):
+        out = node_id(f"out{k}", f"output {k}: {var.label()}", "plaintext")
+        src = (node_id(id(var.owner), str(var.owner.op), "ellipse") if var.owner is not None
+               else node_id(var.id, _leaf(var), "box"))
+        lines.append(f"  {src} -> {out};")
+    text = "\n".join(lines + ["}"]) + "\n"
+    dot = shutil.which("dot") if format != "dot" else None
+    if format != "dot" and dot is None:
+        warnings.warn("pydotprint: Graphviz's `dot` is not installed; writing the DOT text",
+                      stacklevel=2)
+        format = "dot"
+    data = (subprocess.run([dot, f"-T{format}"], input=text.encode(), capture_output=True,
+                           check=True).stdout if format != "dot" else text.encode())
+    if return_image:
+        return data
+    outfile = outfile or f"pydotprint.{format}"
+    if format == "dot" and not outfile.endswith(".dot"):
+        outfile = outfile.rsplit(".", 1)[0] + ".dot"
+    with open(outfile, "wb") as f:
+        f.write(data)
+    if print_output_file:
+        print("The output file is available at", outfile)
+    return None

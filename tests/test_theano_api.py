@@ -331,3 +331,14 @@ def test_jacobian_of_an_op_without_a_batching_rule_takes_rows_one_by_one():
     np.testing.assert_allclose(f(np.array([1.0, 2.0, 3.0])), np.diag([4.0, 8.0, 12.0]))
     with pytest.raises(NotImplementedError, match="does not support batching.*not known"):
         gradient.jacobian(Twice()(x ** 2), x)
+
+
+def test_pydotprint_writes_the_graph(tmp_path):
+    x, y = T.vector("x"), T.vector("y")
+    f = codegen.function([x, y], T.sum(x * y) + 1, mode="FAST_COMPILE")
+    path = str(tmp_path / "graph.dot")
+    codegen.printing.pydotprint(f, outfile=path, format="dot", print_output_file=False)
+    with open(path) as fh:
+        text = fh.read()
+    assert text.startswith("digraph G {") and "mul" in text and "sum" in text
+    assert text.count("->") >= 5 and 'label="x"' in text

@@ -4,9 +4,6 @@ fused code for free."""
 from codegen.tensor.basic import (
     arange,
     as_tensor_variable,
-    cast,
-    dimshuffle,
-    eq,
     exp,
     log,
     max,
@@ -65,23 +62,53 @@ def categorical_crossentropy(coding_dist, true_dist):
     if true_dist.ndim == coding_dist.ndim:
         return -sum(true_dist * log(coding_dist), axis=-1)
     if coding_dist.ndim == 2 and true_dist.ndim == 1 and not true_dist.dtype.startswith("float"):
-        classes = arange(shape_of(coding_dist, 1))
-        one_hot = cast(eq(dimshuffle(true_dist, (0, "x")), dimshuffle(classes, ("x", 0))),
-                       coding_dist.dtype)
-        return -sum(one_hot * log(coding_dist), axis=-1)
+        # the probability of each row's label, picked by integer-array indexing (a label out
+        # of range is an IndexError); its gradient is a scatter into the picked elements
+        return -log(coding_dist[arange(shape_of(true_dist, 0)), true_dist])
     raise TypeError("categorical_crossentropy: true_dist must have the shape of coding_dist "
                     f"or be integer labels, one per row; got {true_dist.type} for "
                     f"{coding_dist.type}")
 
 
+def elu(x, alpha=1):
+    """x for x > 0, alpha * (exp(x) - 1) below."""
+    x = as_tensor_variable(x)
+    return switch(x > 0, x, alpha * (exp(x) - 1))
+
+
+def selu(x):
+    """The scaled elu of Klambauer et al. (2017), Theano's constants."""
+    return 1.0507009873554805 * elu(x, 1.6732632423543772)
+
+
+def hard_sigmoid(x):
+    """clip(0.2 x + 0.5, 0, 1), Theano's piecewise-linear sigmoid."""
+    x = as_tensor_variable(x)
+    y = x * 0.2 + 0.5
+    return switch(y < 0, 0 * y, switch(y > 1, 0 * y + 1, y))
+
+
+def ultra_fast_sigmoid(x):
+    """Theano's fast approximation of the sigmoid; here the sigmoid itself (as fast in fused
+    compiled loops, and exact)."""
+    return sigmoid(x)
+
+
+def sigmoid_binary_crossentropy(output, target):
+    """binary_crossentropy(sigmoid(output), target), computed from the logits without
+    overflow: softplus(output) - target * output."""
+    output = as_tensor_variable(output)
+    return softplus(output) - target * output
+
+
 __all__ = ["relu", "softmax", "log_softmax", "binary_crossentropy", "categorical_crossentropy",
-           "sigmoid", "softplus", "mean"]
+           "sigmoid", "softplus", "mean", "elu", "selu", "hard_sigmoid", "ultra_fast_sigmoid",
+           "sigmoid_binary_crossentropy"]
 
 
 #: Theano's nnet APIs that codegen does not have yet
-_MISSING = ("conv2d", "conv", "neighbours", "crossentropy_softmax_1hot", "categorical_crossentropy",
-            "h_softmax", "bn", "batch_normalization", "ctc", "elu", "selu", "hard_sigmoid",
-            "ultra_fast_sigmoid", "sigmoid_binary_crossentropy", "abstract_conv", "conv3d")
+_MISSING = ("conv2d", "conv", "neighbours", "crossentropy_softmax_1hot", "h_softmax", "bn",
+            "batch_normalization", "ctc", "abstract_conv", "conv3d")
 
 
 def __getattr__(name):
