@@ -248,3 +248,62 @@ def test_device_arrays_are_read_where_they_are(tmp_path, cuda_emulated):
         mod.f(X, _DeviceArray(Y.astype(np.float32)))
     with pytest.raises(TypeError, match="returns the argument itself"):
         mod.same(_DeviceArray(Y))
+
+
+class _DLPackDeviceArray:
+    """A DLPack producer that says its tensor is on a CUDA device (kDLCUDA), as PyTorch's,
+    CuPy's and JAX's device arrays do; under the emulation its memory is a numpy array's."""
+
+    def __init__(self, array):
+        self.array = array
+        self.streams = []
+
+    def __dlpack_device__(self):
+        return (2, 0)
+
+    def __dlpack__(self, stream=None):
+        import ctypes
+        a = self.array
+        self.streams.append(stream)
+
+        class DLManagedTensor(ctypes.Structure):
+            _fields_ = [("data", ctypes.c_void_p), ("device_type", ctypes.c_int32),
+                        ("device_id", ctypes.c_int32), ("ndim", ctypes.c_int32),
+                        ("code", ctypes.c_uint8), ("bits", ctypes.c_uint8),
+                        ("lanes", ctypes.c_uint16), ("shape", ctypes.POINTER(ctypes.c_int64)),
+                        ("strides", ctypes.POINTER(ctypes.c_int64)),
+                        ("byte_offset", ctypes.c_uint64), ("manager_ctx", ctypes.c_void_p),
+                        ("deleter", ctypes.c_void_p)]
+        self.shape = (ctypes.c_int64 * a.ndim)(*a.shape)
+        self.strides = (ctypes.c_int64 * a.ndim)(*(s // a.itemsize for s in a.strides))
+        code = {"i": 0, "u": 1, "f": 2}[a.dtype.kind]
+        self.tensor = DLManagedTensor(a.ctypes.data, 2, 0, a.ndim, code, a.itemsize * 8, 1,
+                                      self.shape, self.strides, 0, None, None)
+        new = ctypes.pythonapi.PyCapsule_New
+        new.restype, new.argtypes = ctypes.py_object, [ctypes.c_void_p, ctypes.c_char_p,
+                                                       ctypes.c_void_p]
+        return new(ctypes.addressof(self.tensor), b"dltensor", None)
+
+
+def test_dlpack_device_arrays_are_read_where_they_are(tmp_path, cuda_emulated):
+    """An argument with __dlpack__ on a CUDA device goes to the kernels without a copy,
+    asked for on the legacy default stream, the one the kernels run on."""
+    import ctypes
+    x, y = T.dmatrix("x"), T.dvector("y")
+    m = codegen.Module("cu_dlpack")
+    m.add_function("f", [x, y], [T.exp(x) * y, T.sum(x)])
+    with cuda_emulated():
+        mod = load_module(m.build(str(tmp_path)))
+    copied = ctypes.CDLL(mod.__file__).cg_cuda_copied_bytes
+    copied.restype = ctypes.c_longlong
+    X = np.arange(24.0).reshape(3, 8)[:, ::2] / 10  # strided
+    Y = np.array([1.0, -2.0, 3.0, 0.5])
+    want = mod.f(X, Y)
+    before = copied(0)
+    dx, dy = _DLPackDeviceArray(X), _DLPackDeviceArray(Y)
+    got = mod.f(dx, dy)
+    assert copied(0) == before and dx.streams == [1] and dy.streams == [1]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    with pytest.raises(TypeError, match="expected float64 on the device, got int64"):
+        mod.f(X, _DLPackDeviceArray(np.arange(4)))
