@@ -221,6 +221,12 @@ class _DeviceArray:
                 "strides": None if a.flags.c_contiguous else a.strides, "version": 3}
 
 
+_EMULATED_ONLY = pytest.mark.skipif(
+    os.environ.get("CODEGEN_TEST_CUDA") == "device",
+    reason="host memory posing as device memory: under the emulation only")
+
+
+@_EMULATED_ONLY
 def test_device_arrays_are_read_where_they_are(tmp_path, cuda_emulated):
     """An argument with __cuda_array_interface__ goes to the kernels without a copy; its dtype
     must be the argument's, and a function that returns an argument takes numpy only."""
@@ -285,6 +291,7 @@ class _DLPackDeviceArray:
         return new(ctypes.addressof(self.tensor), b"dltensor", None)
 
 
+@_EMULATED_ONLY
 def test_dlpack_device_arrays_are_read_where_they_are(tmp_path, cuda_emulated):
     """An argument with __dlpack__ on a CUDA device goes to the kernels without a copy,
     asked for on the legacy default stream, the one the kernels run on."""
@@ -307,3 +314,49 @@ def test_dlpack_device_arrays_are_read_where_they_are(tmp_path, cuda_emulated):
         np.testing.assert_array_equal(g, w)
     with pytest.raises(TypeError, match="expected float64 on the device, got int64"):
         mod.f(X, _DLPackDeviceArray(np.arange(4)))
+
+
+class _OnlyDLPack:
+    """A device tensor seen through DLPack alone (its __cuda_array_interface__ hidden)."""
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+    def __dlpack__(self, stream=None):
+        return self.tensor.__dlpack__(stream=stream)
+
+    def __dlpack_device__(self):
+        return self.tensor.__dlpack_device__()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _has_gpu(), reason="no NVIDIA GPU here")
+def test_torch_tensors_on_the_gpu_go_in_without_a_copy(tmp_path):
+    """PyTorch CUDA tensors through __cuda_array_interface__ and through DLPack alone, made
+    on a side stream: read where they are, after that stream's work."""
+    import ctypes
+    torch = pytest.importorskip("torch")
+    x, y = T.dmatrix("x"), T.dvector("y")
+    m = codegen.Module("cu_torch")
+    m.add_function("f", [x, y], [T.exp(x) * y, T.sum(x)])
+    saved = codegen.config.device
+    codegen.config.device = "cuda"
+    try:
+        mod = load_module(m.build(str(tmp_path)))
+    finally:
+        codegen.config.device = saved
+    copied = ctypes.CDLL(mod.__file__).cg_cuda_copied_bytes
+    copied.restype = ctypes.c_longlong
+    X = np.arange(12.0).reshape(3, 4) / 10
+    Y = np.array([1.0, -2.0, 3.0, 0.5])
+    want = mod.f(X, Y)
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        tx = torch.tensor(X, device="cuda") * 1.0
+        ty = torch.tensor(Y, device="cuda") * 1.0
+    before = copied(0)
+    for args in ((tx, ty), (_OnlyDLPack(tx), _OnlyDLPack(ty))):
+        got = mod.f(*args)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+    assert copied(0) == before
