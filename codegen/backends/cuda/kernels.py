@@ -53,17 +53,7 @@ def loop_kernel(kernel):
                  else store.local)
         body.append(f"{target} = {value};")
     if not reduces:
-        total = " * ".join(f"n{a}" for a in range(n)) or "1"
-        lines = [f"const cg_index total = {total};",
-                 "for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < total;",
-                 "        e += (cg_index)gridDim.x * blockDim.x) {"]
-        if n:
-            lines.append("    cg_index rest = e;")
-            for a in reversed(range(1, n)):
-                lines.append(f"    const cg_index i{a} = rest % n{a};")
-                lines.append(f"    rest /= n{a};")
-            lines.append("    const cg_index i0 = rest;")
-        lines += ["    " + line for line in body] + ["}"]
+        lines = threads_over(list(range(n)), n, body)
     else:
         kept = _kept_axes(kernel)
         if len(kept) == 1 and next(iter(kept)):
@@ -80,30 +70,35 @@ def loop_kernel(kernel):
     return Kernel(kernel.name, params, args, origins, lines, "__global__ void"), parallel
 
 
-def _per_output_element(kernel, kept, loads, body):
-    """A reduction whose targets all follow the loop axes ``kept``: a thread per element of
-    those axes (grid-stride), summing the other axes in the CPU's order."""
-    n = len(kernel.dims)
-    total = " * ".join(f"n{a}" for a in kept)
+def threads_over(axes, n, body, before=()):
+    """Lines of a grid-stride loop with a thread per element of the loop axes ``axes`` (of
+    ``n``; each thread turns its flat index into those ``i{a}``), running ``before`` and
+    then, in order, the other axes' loops around ``body``."""
+    total = " * ".join(f"n{a}" for a in axes) or "1"
     lines = [f"const cg_index total = {total};",
              "for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < total;",
-             "        e += (cg_index)gridDim.x * blockDim.x) {",
-             "    cg_index rest = e;"]
-    for a in reversed(kept[1:]):
-        lines += [f"    const cg_index i{a} = rest % n{a};", f"    rest /= n{a};"]
-    lines.append(f"    const cg_index i{kept[0]} = rest;")
-    for store in kernel.stores:
-        if store.combine:
-            op = kernel.operands[store.operand]
-            lines.append(f"    {loads[store.operand]} = {identity(store.combine, op.ref.dtype)};")
-    inner, depth = [], 0
+             "        e += (cg_index)gridDim.x * blockDim.x) {"]
+    if axes:
+        lines.append("    cg_index rest = e;")
+        for a in reversed(axes[1:]):
+            lines += [f"    const cg_index i{a} = rest % n{a};", f"    rest /= n{a};"]
+        lines.append(f"    const cg_index i{axes[0]} = rest;")
+    inner, depth = list(before), 0
     for a in range(n):
-        if a not in kept:
+        if a not in axes:
             inner.append("    " * depth + f"for (cg_index i{a} = 0; i{a} < n{a}; i{a}++) {{")
             depth += 1
     inner += ["    " * depth + line for line in body]
     inner += ["    " * d + "}" for d in reversed(range(depth))]
     return lines + ["    " + line for line in inner] + ["}"]
+
+
+def _per_output_element(kernel, kept, loads, body):
+    """A reduction whose targets all follow the loop axes ``kept``: a thread per element of
+    those axes (grid-stride), summing the other axes in the CPU's order."""
+    start = [f"{loads[st.operand]} = {identity(st.combine, kernel.operands[st.operand].ref.dtype)};"
+             for st in kernel.stores if st.combine]
+    return threads_over(list(kept), len(kernel.dims), body, start)
 
 
 def _tree(red, combine, ctype, identity_text, value):
@@ -235,22 +230,7 @@ def gather_kernel(step):
     spread = list(range(r)) if step.kind == "gather" else \
         [a for a in range(r) if not axis <= a < axis + m]
     total = " * ".join(f"n{a}" for a in spread) or "1"
-    lines = [f"const cg_index total = {total};",
-             "for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < total;",
-             "        e += (cg_index)gridDim.x * blockDim.x) {"]
-    if spread:
-        lines.append("    cg_index rest = e;")
-        for a in reversed(spread[1:]):
-            lines += [f"    const cg_index i{a} = rest % n{a};", f"    rest /= n{a};"]
-        lines.append(f"    const cg_index i{spread[0]} = rest;")
-    inner, depth = [], 0
-    for a in range(r):
-        if a not in spread:
-            inner.append("    " * depth + f"for (cg_index i{a} = 0; i{a} < n{a}; i{a}++) {{")
-            depth += 1
-    inner += ["    " * depth + line for line in element("*cg_fault = 1;")]
-    inner += ["    " * d + "}" for d in reversed(range(depth))]
-    lines += ["    " + line for line in inner] + ["}"]
+    lines = threads_over(spread, r, element("*cg_fault = 1;"))
     origins = [(o.text, o.where) for o in step.origins]
     kernel = Kernel(step.name, params + ["int* cg_fault"], args + ["cg_fault"], origins, lines,
                     "__global__ void")
