@@ -360,3 +360,21 @@ def test_torch_tensors_on_the_gpu_go_in_without_a_copy(tmp_path):
         for g, w in zip(got, want):
             np.testing.assert_array_equal(g, w)
     assert copied(0) == before
+
+
+def test_nan_guard_checks_each_kernel_on_the_device(tmp_path, cuda_emulated):
+    """NanGuardMode on CUDA: the step that first writes a NaN stops the call with the op
+    and line that built it; the state is left as it was; the same function runs clean on
+    good data."""
+    from codegen.compile.mode import NanGuardMode
+    x = T.vector("x")
+    w = codegen.shared(np.ones(3), name="w")
+    y = T.log(x) * w
+    with cuda_emulated():
+        f = codegen.function([x], T.sum(y), updates=[(w, w + 1)],
+                             mode=NanGuardMode(nan_is_error=True, inf_is_error=True))
+    assert "cuda" in repr(f.executable.module.__codegen__["backend"])
+    np.testing.assert_allclose(f(np.array([1.0, 2.0, 3.0])), np.log(6.0))
+    with pytest.raises(FloatingPointError, match=r"produced NaN.*log\(x\)[\s\S]*test_cuda.py"):
+        f(np.array([1.0, -1.0, 3.0]))
+    np.testing.assert_array_equal(w.get_value(), [2.0, 2.0, 2.0])

@@ -27,6 +27,9 @@ class StepFunction:
     kernels: list  # C lines of each kernel it calls
     kernel_prototypes: list
     blas: bool  # whether a product may call BLAS
+    #: (message, where, kind) of each failure it returns (1 + the position): the program's
+    #: (kind 'index'), then the strategy's checks of what steps wrote (kind 'float')
+    failures: list = None
 
 
 def contiguous_strides(dims):
@@ -111,7 +114,9 @@ def step_function(program, base, kind="CODEGEN_KERNEL int", strategy=None):
     kernels, prototypes = [], []
     if blas:
         body.append("int cg_blas_before = cg_blas_enter();  /* BLAS on this call's threads */")
-    fallible = any(isinstance(step, GatherStep) for step in program.steps)
+    failures = [(message, where, "index") for message, where in program.failures]
+    checks = getattr(strategy, "checks", None)  # NaN and Inf checks of a debug build
+    fallible = any(isinstance(step, GatherStep) for step in program.steps) or checks
     if fallible:
         body += ["int cg_failed = 0;", "do {  /* a failing step breaks out */"]
     pad = "    " if fallible else ""
@@ -129,6 +134,11 @@ def step_function(program, base, kind="CODEGEN_KERNEL int", strategy=None):
                      "    break;", "}"]
         else:
             lines = [f"{call};  {note}"]
+        for setup, test, message in (checks(program, step) if checks else ()):
+            failures.append((message, origins[-1].where, "float"))
+            lines += (["{"] + ["    " + line for line in setup]
+                      + [f"    if ({test}) {{", f"        cg_failed = {len(failures)};",
+                         "        break;", "    }", "}"])
         when = program.guards.get(step.name)
         if when:  # only one branch of an ifelse needs it
             test = " && ".join(strategy.condition(name) if taken
@@ -146,7 +156,7 @@ def step_function(program, base, kind="CODEGEN_KERNEL int", strategy=None):
               f"or 1 + the failure that stopped it */"] + head
              + ["    " + line for line in body] + ["}"])
     return StepFunction(name, params, args, lines, ckernel._signature("int", name, params, ";"),
-                        kernels, prototypes, blas)
+                        kernels, prototypes, blas, failures)
 
 
 def _dims_of(program, name):

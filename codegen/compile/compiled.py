@@ -32,6 +32,11 @@ class CompiledExecutable:
         # compare mode needs the kernel program itself, so it always generates
         from codegen import backends
         backend = backends.resolve()
+        if mode.compare and backend == "cuda":
+            raise NotImplementedError("DebugMode(compare=True) compares each kernel's values "
+                                      "with the numpy reference on the CPU backend only; on "
+                                      "CUDA, NanGuardMode and DebugMode() check each kernel's "
+                                      "outputs for NaN and Inf on the device")
         variant = getattr(backends.get(backend), "variant", lambda: "")()
         key = None if mode.compare else graphcache.graph_key(
             fgraph, ins, self._fname, (self._flags, repr(mode.guard), repr(allow_downcast),

@@ -42,9 +42,6 @@ def missing():
 
 def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(),
              regenerate=None):
-    if debug:
-        raise NotImplementedError("DebugMode and NanGuardMode do not run on the CUDA backend "
-                                  "yet: use them with device='cpu'")
     from codegen.backends.cython.module import assemble
     return assemble(module_name, specs, debug, spec_path, flags, regenerate, device="cuda")
 

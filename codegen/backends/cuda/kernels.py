@@ -19,7 +19,7 @@ emulation (``emulation.h``), so that the same ``.cu`` runs on the host in tests.
 
 from codegen.backends import cexpr, ckernel
 from codegen.backends.ckernel import Kernel, _index, identity
-from codegen.lower.program import ArgmaxStep, DotStep, GatherStep, LoopKernel
+from codegen.lower.program import ArgmaxStep, DotStep, GatherStep, LoopKernel, writes
 
 #: The C table on CUDA: C_OPS, with what differs. The CPU's tanh (expm1 form, for libmvec)
 #: stays out: CUDA's tanh is fast and as accurate.
@@ -245,6 +245,14 @@ def gather_kernel(step):
         f"{launcher}({', '.join(args)})"
 
 
+def _array_ref(program, name):
+    """The ArrayRef called ``name`` in ``program`` (a buffer or a view), or None."""
+    for item in list(program.buffers) + list(program.views):
+        if item.ref.name == name:
+            return item.ref
+    return None
+
+
 def _kept_axes(kernel):
     """The distinct sets of loop axes that a kernel's reduction targets follow."""
     return {tuple(loop for loop, axis in enumerate(kernel.operands[st.operand].axes)
@@ -272,6 +280,33 @@ class Strategy:
     (the CPU's is ``cstep.CpuStrategy``)."""
 
     name = "cuda"
+
+    def __init__(self, guard=None):
+        self.guard = guard
+        if guard:
+            self.checks = self._checks
+
+    def _checks(self, program, step):
+        """NanGuardMode on the device: after a step, each float array it wrote is checked
+        where it is (a kernel sets the fault flag); [(C lines before, C test, failure
+        message)]."""
+        from codegen.backends.cstep import _dims_of
+        nan, inf, big = self.guard
+        flags = int(bool(nan)) | int(bool(inf)) << 1 | int(bool(big)) << 2
+        out = []
+        for name in writes(step):
+            ref = _array_ref(program, name)
+            if ref is None or not ref.dtype.startswith("float"):
+                continue
+            dims = list(ref.dims) if hasattr(ref, "dims") else list(_dims_of(program, name))
+            nd = len(dims)
+            n = ", ".join([f"(cg_index)({d})" for d in dims] + ["0"])
+            st = ", ".join([f"{name}_s{k}" for k in range(nd)] + ["0"])
+            out.append(([f"const cg_index cg_n[] = {{{n}}}, cg_s[] = {{{st}}};"],
+                        f"cg_nonfinite({name}_p, {nd}, cg_n, cg_s, {flags})",
+                        f"{step.name}: produced NaN, Inf or values above 1e10 in {name} "
+                        f"(NanGuardMode, on the device): {step.origins[-1].text}"))
+        return out
 
     def step(self, step, blas):
         """(kernel C lines or None, its prototype lines, the C statement that runs it)."""

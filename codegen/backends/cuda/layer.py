@@ -17,8 +17,10 @@ from codegen.backends.cuda.kernels import Strategy
 from codegen.lower.program import DotStep, view_root
 
 
-def strategy():
-    return Strategy()
+def strategy(guard=None):
+    """How steps become CUDA kernels; ``guard``: (nan_is_error, inf_is_error, big_is_error)
+    of NanGuardMode, checked on the device after each step."""
+    return Strategy(guard)
 
 
 @dataclass

@@ -67,6 +67,9 @@ def function_context(program, debug=False, device="cpu", state_index=None):
     ``debug``: False, True (NaN and Inf checks) or (nan_is_error, inf_is_error, big_is_error).
     """
     guard = (True, True, False) if debug is True else debug
+    device_guard = None
+    if device == "cuda" and guard:  # checked on the device, by the step function
+        device_guard, guard = guard, False
     steps = []
     # One thread pool per call: where BLAS runs with its own threads, OpenMP threads still
     # spinning after a loop would compete with them (3x slower on 2 cores, measured). So a
@@ -123,7 +126,7 @@ def function_context(program, debug=False, device="cpu", state_index=None):
     c_base = [(name, cexpr.CTYPES[dtype], ndim) for name, dtype, ndim in base]
     if device == "cuda":
         from codegen.backends.cuda import layer
-        step = cstep.step_function(program, c_base, strategy=layer.strategy())
+        step = cstep.step_function(program, c_base, strategy=layer.strategy(device_guard))
         call = layer.call_function(program, step, base, state_index)
         call_text = "_err = " + _wrapped_call(call.name, step.args + ["_on_device"], " " * 12)
         declaration = ckernel._signature("int", call.name,
@@ -157,7 +160,7 @@ def function_context(program, debug=False, device="cpu", state_index=None):
                       f"# {comment(c.message)}" for c in program.checks],
         "check_table": _check_table(program.checks),
         # (message, where) of each way a step can fail (an index out of range)
-        "failure_table": repr(tuple(program.failures)),
+        "failure_table": repr(tuple(step.failures)),
         # fresh: arrays that leave the call (outputs, new state); scratch: reused across calls
         "fresh": [_buffer(b, update_index.get(b.ref.name)) for b in program.buffers
                   if b.ref.name in leaving],

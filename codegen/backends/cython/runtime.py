@@ -91,9 +91,11 @@ def _dim_div(a, b):
 
 
 def _step_failure(failures, k):
-    """The error of failure ``k`` of a function's steps (an index out of range)."""
-    message, where = failures[k]
-    return IndexError(message + (f"\n  {where}" if where else ""))
+    """The error of failure ``k`` of a function's steps: an index out of range (IndexError),
+    or NaN/Inf found by NanGuardMode on the device (FloatingPointError)."""
+    message, where, kind = failures[k]
+    error = FloatingPointError if kind == "float" else IndexError
+    return error(message + (f"\n  {where}" if where else ""))
 
 
 def _shape_failure(checks, dims):
