@@ -138,7 +138,9 @@ def function_context(program, debug=False, device="cpu", state_index=None):
                      + _wrapped_call(step.name, step.args, " " * 12))
         declaration = ckernel._signature("int", step.name, step.params, " nogil")
     update_index = {ref.name: k for k, (_, ref) in enumerate(program.updates)}
-    in_place = [False] * len(program.updates) if guard else in_place_updates(program)
+    # a checking build may stop after any step: new state goes to memory of its own
+    in_place = ([False] * len(program.updates) if guard or device_guard
+                else in_place_updates(program))
     # DebugMode returns every array a step wrote, so there each keeps memory of its own
     # (and on CUDA, where the glue's arrays are the host's side of the device's)
     taken = [] if guard or device == "cuda" else shared_scratch(program)
