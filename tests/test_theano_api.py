@@ -134,7 +134,7 @@ def test_theano_apis_codegen_lacks_say_so():
     import codegen.tensor.nnet as nnet
     for lookup, name in [(lambda: codegen.scan, "theano.scan"),
                          (lambda: T.cumsum, "theano.tensor.cumsum"),
-                         (lambda: nnet.conv2d, "theano.tensor.nnet.conv2d")]:
+                         (lambda: nnet.conv3d, "theano.tensor.nnet.conv3d")]:
         with pytest.raises(NotImplementedError, match=name.replace(".", r"\.")):
             lookup()
     with pytest.raises(AttributeError, match="codegen.tensor"):

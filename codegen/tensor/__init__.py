@@ -30,7 +30,7 @@ __all__ = list(_basic_all) + ["nnet", "grad", "Rop", "Lop", "TensorConstant",
                               "TensorSharedVariable", "TensorVariable"]
 
 #: Theano's tensor APIs that codegen does not have yet
-_MISSING = ("raw_random", "signal", "extra_ops", "tensordot", "batched_dot",
+_MISSING = ("raw_random", "extra_ops", "tensordot", "batched_dot",
             "outer", "argsort", "sort", "cumsum", "cumprod", "repeat", "tile", "roll", "diag",
             "nlinalg", "slinalg", "fft", "round", "floor", "ceil", "iround", "erf", "erfinv",
             "gammaln", "arctan2", "nonzero", "unbroadcast", "patternbroadcast", "addbroadcast",
@@ -38,7 +38,7 @@ _MISSING = ("raw_random", "signal", "extra_ops", "tensordot", "batched_dot",
 
 
 def __getattr__(name):
-    if name == "shared_randomstreams":
+    if name in ("shared_randomstreams", "signal"):
         import importlib
         return importlib.import_module("codegen.tensor.shared_randomstreams")
     from codegen.graph.errors import missing_theano_api

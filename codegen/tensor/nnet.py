@@ -1,6 +1,8 @@
 """Neural-network functions (``T.nnet``), built from primitives so they get gradients and
 fused code for free."""
 
+from types import SimpleNamespace
+
 from codegen.tensor.basic import (
     arange,
     as_tensor_variable,
@@ -15,6 +17,7 @@ from codegen.tensor.basic import (
     switch,
     zero_grad,
 )
+from codegen.tensor.conv import conv2d
 
 
 def relu(x, alpha=0):
@@ -101,13 +104,23 @@ def sigmoid_binary_crossentropy(output, target):
     return softplus(output) - target * output
 
 
+def _conv_conv2d(input, filters, filter_shape=None, image_shape=None, border_mode="valid",
+                 subsample=(1, 1), **unused):
+    """The older ``theano.tensor.nnet.conv.conv2d`` (a convolution: filters flipped)."""
+    return conv2d(input, filters, input_shape=image_shape, filter_shape=filter_shape,
+                  border_mode=border_mode, subsample=subsample)
+
+
+#: ``from theano.tensor.nnet import conv; conv.conv2d(...)``, the older spelling
+conv = SimpleNamespace(conv2d=_conv_conv2d)
+
 __all__ = ["relu", "softmax", "log_softmax", "binary_crossentropy", "categorical_crossentropy",
            "sigmoid", "softplus", "mean", "elu", "selu", "hard_sigmoid", "ultra_fast_sigmoid",
-           "sigmoid_binary_crossentropy"]
+           "sigmoid_binary_crossentropy", "conv2d", "conv"]
 
 
 #: Theano's nnet APIs that codegen does not have yet
-_MISSING = ("conv2d", "conv", "neighbours", "crossentropy_softmax_1hot", "h_softmax", "bn",
+_MISSING = ("neighbours", "crossentropy_softmax_1hot", "h_softmax", "bn",
             "batch_normalization", "ctc", "abstract_conv", "conv3d")
 
 

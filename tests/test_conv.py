@@ -1,0 +1,171 @@
+"""conv2d and pool_2d against numpy loops and finite differences, on the reference, the
+Cython backend, emulated CUDA and the c target."""
+
+import numpy as np
+import pytest
+
+import codegen
+import codegen.tensor as T
+from codegen.compile.module import load_module
+from codegen.gradient import verify_grad
+from codegen.tensor.signal import pool
+
+IN, FILT = (2, 3, 7, 6), (4, 3, 3, 2)
+
+
+def np_conv(x, f, mode="valid", stride=(1, 1), flip=True, dil=(1, 1)):
+    f = f[:, :, ::-1, ::-1] if flip else f
+    kh, kw = f.shape[2:]
+    eh, ew = dil[0] * (kh - 1) + 1, dil[1] * (kw - 1) + 1
+    ph, pw = {"valid": (0, 0), "full": (eh - 1, ew - 1), "half": (eh // 2, ew // 2)}.get(
+        mode, mode)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    oh = (xp.shape[2] - eh) // stride[0] + 1
+    ow = (xp.shape[3] - ew) // stride[1] + 1
+    out = np.zeros((x.shape[0], f.shape[0], oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            r, c = i * stride[0], j * stride[1]
+            patch = xp[:, :, r:r + eh:dil[0], c:c + ew:dil[1]]
+            out[:, :, i, j] = np.einsum("bchw,fchw->bf", patch, f)
+    return out
+
+
+def np_pool(x, ws, stride=None, pad=(0, 0), mode="max", ignore_border=True):
+    stride = stride or ws
+    b, c, h, w = x.shape
+    ph, pw = pad
+    if ignore_border:
+        oh, ow = (h + 2 * ph - ws[0]) // stride[0] + 1, (w + 2 * pw - ws[1]) // stride[1] + 1
+    else:
+        oh = (h - 1) // stride[0] + 1 if stride[0] >= ws[0] else \
+            max(0, (h - 1 - ws[0] + stride[0]) // stride[0]) + 1
+        ow = (w - 1) // stride[1] + 1 if stride[1] >= ws[1] else \
+            max(0, (w - 1 - ws[1] + stride[1]) // stride[1]) + 1
+    out = np.zeros((b, c, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            r0, c0 = i * stride[0] - ph, j * stride[1] - pw
+            r1, c1 = r0 + ws[0], c0 + ws[1]
+            win = x[:, :, max(r0, 0):min(r1, h), max(c0, 0):min(c1, w)]
+            if mode == "max":
+                out[:, :, i, j] = win.max(axis=(2, 3))
+            elif mode == "sum":
+                out[:, :, i, j] = win.sum(axis=(2, 3))
+            elif mode == "average_exc_pad":
+                out[:, :, i, j] = win.mean(axis=(2, 3))
+            else:  # average_inc_pad: the padding counts, a partial window's outside not
+                rows = min(r1, h + ph) - max(r0, -ph)
+                cols = min(c1, w + pw) - max(c0, -pw)
+                out[:, :, i, j] = win.sum(axis=(2, 3)) / (rows * cols)
+    return out
+
+
+CONVS = [dict(), dict(border_mode="full"), dict(border_mode="half"),
+         dict(border_mode=(1, 2), subsample=(2, 1)), dict(filter_flip=False),
+         dict(filter_dilation=(2, 1))]
+POOLS = [dict(ws=(2, 2)), dict(ws=(3, 2), stride=(1, 2)), dict(ws=(2, 2), mode="sum"),
+         dict(ws=(2, 3), ignore_border=False), dict(ws=(3, 3), stride=(2, 2), ignore_border=False),
+         dict(ws=(2, 2), pad=(1, 1), mode="average_inc_pad"),
+         dict(ws=(2, 2), pad=(1, 1), mode="average_exc_pad"), dict(ws=(3, 2), pad=(1, 0))]
+
+
+def _conv_case(kw):
+    def ref(x, f):
+        return np_conv(x, f, kw.get("border_mode", "valid"), kw.get("subsample", (1, 1)),
+                       kw.get("filter_flip", True), kw.get("filter_dilation", (1, 1)))
+    return ref
+
+
+def _pool_case(kw):
+    def ref(x):
+        return np_pool(x, kw["ws"], kw.get("stride"), kw.get("pad", (0, 0)),
+                       kw.get("mode", "max"), kw.get("ignore_border", True))
+    return ref
+
+
+def _x():
+    return T.tensor("float64", (False,) * 4, "x", shape=(None,) + IN[1:])
+
+
+def _values():
+    rng = np.random.RandomState(0)
+    return rng.randn(*IN), rng.randn(*FILT)
+
+
+def _module(name):
+    m = codegen.Module(name)
+    for k, kw in enumerate(CONVS):
+        x, w = _x(), T.tensor4("w")
+        m.add_function(f"conv{k}", [x, w], T.nnet.conv2d(x, w, filter_shape=FILT, **kw))
+    for k, kw in enumerate(POOLS):
+        x = _x()
+        m.add_function(f"pool{k}", [x], pool.pool_2d(x, **kw))
+    return m
+
+
+def _check(call):
+    xv, wv = _values()
+    for k, kw in enumerate(CONVS):
+        np.testing.assert_allclose(call(f"conv{k}", xv, wv), _conv_case(kw)(xv, wv),
+                                   rtol=1e-12, atol=1e-12, err_msg=str(kw))
+    for k, kw in enumerate(POOLS):
+        np.testing.assert_allclose(call(f"pool{k}", xv), _pool_case(kw)(xv), rtol=1e-12,
+                                   atol=1e-12, err_msg=str(kw))
+
+
+@pytest.mark.parametrize("mode", ["FAST_COMPILE", "FAST_RUN"])
+def test_through_function(mode):
+    specs = {s.name: s for s in _module("unused").specs}
+
+    def call(name, *args):
+        s = specs[name]
+        return codegen.function([i.variable for i in s.ins], s.fgraph.outputs[0],
+                                mode=mode)(*args)
+    _check(call)
+
+
+def test_on_the_cython_backend(tmp_path):
+    mod = load_module(_module("conv_cython").build(str(tmp_path)))
+    _check(lambda name, *args: getattr(mod, name)(*args))
+
+
+def test_on_emulated_cuda(tmp_path, cuda_emulated):
+    with cuda_emulated():
+        mod = load_module(_module("conv_cuda").build(str(tmp_path)))
+    _check(lambda name, *args: getattr(mod, name)(*args))
+
+
+def test_in_the_c_library(tmp_path):
+    from clib import CLibrary
+    lib = CLibrary(_module("conv_c"), str(tmp_path))
+    try:
+        _check(lambda name, *args: lib.call(name, *args)[0])
+    finally:
+        lib.close()
+
+
+@pytest.mark.parametrize("kw", CONVS[:4], ids=str)
+def test_conv2d_gradients_against_finite_differences(kw):
+    rng = np.random.RandomState(1)
+    xv, wv = rng.randn(2, 2, 5, 4), rng.randn(3, 2, 3, 2)
+
+    def fn(x, w):
+        x = T.as_tensor_variable(x)
+        return T.nnet.conv2d(x, w, input_shape=(None, 2, 5, 4), filter_shape=(3, 2, 3, 2), **kw)
+    verify_grad(fn, [xv, wv], rng=rng)
+
+
+@pytest.mark.parametrize("kw", POOLS, ids=str)
+def test_pool_gradients_against_finite_differences(kw):
+    rng = np.random.RandomState(2)
+    xv = rng.permutation(2 * 2 * 5 * 4).reshape(2, 2, 5, 4) / 7.0  # no ties for max
+
+    def fn(x):
+        return pool.pool_2d(_shaped(x), **kw)
+    verify_grad(fn, [xv], rng=rng)
+
+
+def _shaped(x):
+    """``x`` with its shape known past the first axis (a reshape to it)."""
+    return x.reshape((-1, 2, 5, 4))
