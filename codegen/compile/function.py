@@ -48,6 +48,13 @@ class Function:
         # where the values of the shared inputs live, and which of them the call updates
         self._containers = [var.container for var in fgraph.shared]
         self._updated = [fgraph.shared.index(var) for var, _ in fgraph.updates]
+        # the fast path of a call with every argument positional: an ndarray of the input's
+        # dtype and rank is taken as it is (the compiled glue checks the rest), anything
+        # else goes through convert_value; the compiled function is called directly
+        self._exact = [(spec.variable.type.numpy_dtype, spec.variable.ndim,
+                        any(spec.variable.broadcastable)) for spec in ins]
+        self._direct = getattr(executable, "direct", None)
+        self._written = [self._containers[i] for i in self._updated]
 
     mode = None  # as given to function(): a pickled function is compiled again with it
 
@@ -65,6 +72,7 @@ class Function:
         self.__init__(state["ins"], state["fgraph"], state["single"], executable,
                       state["name"], state["allow_downcast"])
         self.mode, self._updated = state["mode"], state["updated"]
+        self._written = [self._containers[i] for i in self._updated]
         for container, value in zip(self._containers, state["values"]):
             container.value = value
 
@@ -85,6 +93,7 @@ class Function:
             new._containers[self.fgraph.shared.index(old)] = other.container
         if delete_updates:
             new._updated = []
+        new._written = [new._containers[i] for i in new._updated]
         return new
 
     def __repr__(self):
@@ -115,6 +124,25 @@ class Function:
         return out
 
     def __call__(self, *args, **kwargs):
+        if self._direct is not None and not kwargs and len(args) == len(self._exact):
+            values = [v if type(v) is np.ndarray and v.dtype == dtype and v.ndim == ndim
+                      and not bc else None for v, (dtype, ndim, bc) in zip(args, self._exact)]
+            if any(v is None for v in values):
+                values = self._bind(args, kwargs)
+            with self._lock:
+                try:
+                    result = self._direct(*[c.value for c in self._containers], *values,
+                                          self.allow_downcast)
+                except Exception as exc:
+                    if getattr(exc, "node", None) is not None:
+                        raise exc.with_traceback(None) from None
+                    raise
+                for container, value in zip(self._written, result[1]):
+                    container.value = value
+            outputs = result[0]
+            if self.single:
+                return outputs[0] if outputs else None
+            return outputs
         values = self._bind(args, kwargs)
         with self._lock:
             state = [container.value for container in self._containers]
