@@ -102,3 +102,12 @@ def test_branches_of_different_shapes():
         compiled(1.0, np.arange(4.0))
     with pytest.raises(TypeError, match="must have one type"):
         ifelse(c, x, T.matrix("m"))
+
+
+@pytest.mark.parametrize("mode", ["FAST_COMPILE", "FAST_RUN"])
+def test_an_int_argument_as_condition_and_as_a_length(mode):
+    """n decides the branch and sizes a slice in it: stored as a condition, it stays a dim."""
+    n, x = T.iscalar("n"), T.vector("x")
+    f = codegen.function([n, x], ifelse(T.gt(n, 1), T.sum(x[:n]), T.sum(x)) + ifelse(n, 1, 2),
+                         mode=mode)
+    assert f(3, np.arange(4.0)) == 4.0 and f(0, np.arange(4.0)) == 8.0

@@ -155,6 +155,7 @@ class Lowerer:
         self.failures = []  # (message, where) of each step that may fail
         self.guards = {}  # step name -> ((condition array, taken), ...)
         self.conditions = {}  # condition variable id -> its 0-d ArrayRef
+        self.stored = {}  # scalar variable id -> the array a loop of one element stored it in
 
     # ------------------------------------------------------------------ leaves
 
@@ -220,6 +221,8 @@ class Lowerer:
         kind, ref = self.val(var)
         if kind == "array":
             return ref
+        if var.id in self.stored:
+            return self.stored[var.id]
         dims = ("1",) * var.ndim
         buf = ArrayRef(self.names.new(self.hint(var)), var.dtype, dims)
         # a constant, or a value computed from shapes and constants: a loop of one element
@@ -232,7 +235,7 @@ class Lowerer:
             self._step_name(buf.name), dims, (Operand(buf, _axis_map(var.broadcastable),
                                                       "out"),), (),
             (Assign("v", var.dtype, ref, origin),), (Store(0, "v"),), (origin,)))
-        self.vals[var.id] = ("array", buf)
+        self.stored[var.id] = buf  # it stays a scalar (a dim, say) for its other uses
         return buf
 
     # ------------------------------------------------------------------ helpers
