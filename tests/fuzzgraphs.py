@@ -133,7 +133,7 @@ def _int_safe(x):
 
 def _node(draw, pool, ops):
     kind = draw(st.sampled_from(["unary", "binary", "binary", "compare", "switch", "cast",
-                                 "reduce", "shape", "index"]))
+                                 "reduce", "shape", "index", "gather", "write", "ifelse"]))
     a = _pick(draw, pool)
     if kind == "unary":
         name = draw(st.sampled_from(UNARY))
@@ -175,6 +175,27 @@ def _node(draw, pool, ops):
         ops.add("subtensor")
         return a[draw(st.sampled_from([0, -1, slice(1, None), slice(None, None, -1),
                                        (Ellipsis, 0), (slice(None), None)]))]
+    if kind == "gather" and a.ndim > 0:  # integer-array indexing, indices within the axis
+        ops.add("advanced_subtensor")
+        picks = np.array(draw(st.lists(st.integers(-9, 9), min_size=1, max_size=4)),
+                         dtype="int64")
+        return a[T.mod(picks, T.maximum(a.shape[0], 1))]
+    if kind == "write" and a.ndim > 0:  # inc_subtensor / set_subtensor, basic or advanced
+        where = draw(st.sampled_from(["slice", "repeat"]))
+        value = np.asarray(draw(st.sampled_from([1, -2, 0])), dtype=a.dtype)
+        part = a[1:] if where == "slice" else a[T.mod(np.array([0, 0, -1]),
+                                                      T.maximum(a.shape[0], 1))]
+        if draw(st.booleans()):
+            ops.add("set_subtensor")
+            return T.set_subtensor(part, value)
+        ops.add("inc_subtensor")
+        return T.inc_subtensor(part, value)
+    if kind == "ifelse":
+        from codegen.ifelse import ifelse
+        ops.add("ifelse")
+        b = T.cast(_pick(draw, pool), a.dtype) if a.dtype != "bool" else a
+        cond = T.gt(T.sum(T.cast(b, "float64")), 0)
+        return ifelse(cond, a, -a if a.dtype != "bool" else ~a)
     if kind == "shape" and a.ndim > 0:
         ops.add("reshape" if draw(st.booleans()) else "dimshuffle")
         if "reshape" in ops:
