@@ -109,7 +109,7 @@ cdef extern from "mlp_kernels.h":
             const double* v,
             cg_index v0,
             double* out) nogil
-    void cg_step_train(
+    int cg_step_train(
             cg_index mlp_input_n0,
             cg_index mlp_input_n1,
             cg_index mlp_target_n0,
@@ -203,7 +203,7 @@ cdef extern from "mlp_kernels.h":
             double* add_3_p,
             cg_index add_3_s0,
             cg_index add_3_s1) nogil
-    void cg_step_predict(
+    int cg_step_predict(
             cg_index mlp_input_n0,
             cg_index mlp_input_n1,
             cg_index W_n0,
@@ -239,7 +239,7 @@ cdef extern from "mlp_kernels.h":
             double* sigmoid_1_p,
             cg_index sigmoid_1_s0,
             cg_index sigmoid_1_s1) nogil
-    void cg_step_cost(
+    int cg_step_cost(
             cg_index mlp_input_n0,
             cg_index mlp_input_n1,
             cg_index mlp_target_n0,
@@ -356,7 +356,7 @@ cdef bint _state_missing(list values):
 # path, and compiling it through Cython would double the build time of every module.
 
 # defined by the runtime, named here for the compiler:
-_convert_input = _shape_failure = _check_extents = _check_finite = _cython_blas = None
+_convert_input = _shape_failure = _step_failure = _check_extents = _check_finite = _cython_blas = None
 _load_initial_state = _unset_state = None
 
 # the text of codegen/graph/casting.py, then of codegen/backends/cython/runtime.py
@@ -473,6 +473,14 @@ def _slice_len(n, start, stop, step, given):
 def _dim_div(a, b):
     """a // b for dims, 0 when b is 0."""
     return a // b if b else 0
+
+
+def _step_failure(failures, k):
+    """The error of failure ``k`` of a function's steps: an index out of range (IndexError),
+    or NaN/Inf found by NanGuardMode on the device (FloatingPointError)."""
+    message, where, kind = failures[k]
+    error = FloatingPointError if kind == "float" else IndexError
+    return error(message + (f"\n  {where}" if where else ""))
 
 
 def _shape_failure(checks, dims):

@@ -1027,8 +1027,8 @@ CODEGEN_KERNEL void train_k11_add(
     }
 }
 
-/* train: every kernel and product of one call, in order */
-CODEGEN_KERNEL void cg_step_train(
+/* train: every kernel and product of one call, in order; returns 0, or 1 + the failure that stopped it */
+CODEGEN_KERNEL int cg_step_train(
         cg_index mlp_input_n0,
         cg_index mlp_input_n1,
         cg_index mlp_target_n0,
@@ -1139,6 +1139,7 @@ CODEGEN_KERNEL void cg_step_train(
     cg_gemm_acc_d(W_1_n0, W_n0, mlp_input_n1, mul_p, mul_s0, mul_s1, sigmoid_p, sigmoid_s1, sigmoid_s0, add_2_p, add_2_s0, add_2_s1, 0.09999999999999998);  /* add_2 += 0.1 * dot(mul, sigmoid.T) [examples/mlp/model.py:24 (grad of dot)] */
     train_k11_add(shared_3_n0, 1, shared_3_p, shared_3_s0, b_1_p, b_1_s0, sub_3_p, sub_3_s0, sum_1_p, sum_1_s0, add_3_p, add_3_s0);  /* ((TensorConstant{0.9} * shared_3) + (TensorConstant{0.09999999999999998} * sum_1)) [examples/mlp/model.py:54] */
     cg_blas_leave(cg_blas_before);
+    return 0;
 }
 
 /* ================================================================== predict */
@@ -1291,8 +1292,8 @@ CODEGEN_KERNEL void predict_k3_sigmoid(
     }
 }
 
-/* predict: every kernel and product of one call, in order */
-CODEGEN_KERNEL void cg_step_predict(
+/* predict: every kernel and product of one call, in order; returns 0, or 1 + the failure that stopped it */
+CODEGEN_KERNEL int cg_step_predict(
         cg_index mlp_input_n0,
         cg_index mlp_input_n1,
         cg_index W_n0,
@@ -1334,6 +1335,7 @@ CODEGEN_KERNEL void cg_step_predict(
     cg_gemm_d(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0);  /* dot(W_1, sigmoid) [examples/mlp/model.py:24] */
     predict_k3_sigmoid(W_1_n0, mlp_input_n1, dot_1_p, dot_1_s0, dot_1_s1, b_1_p, b_1_s0, sigmoid_1_p, sigmoid_1_s0, sigmoid_1_s1);  /* sigmoid((dot_1 + b_1)) [examples/mlp/model.py:25] */
     cg_blas_leave(cg_blas_before);
+    return 0;
 }
 
 /* ================================================================== cost */
@@ -1470,8 +1472,8 @@ CODEGEN_KERNEL void cost_k3_mul(
     }
 }
 
-/* cost: every kernel and product of one call, in order */
-CODEGEN_KERNEL void cg_step_cost(
+/* cost: every kernel and product of one call, in order; returns 0, or 1 + the failure that stopped it */
+CODEGEN_KERNEL int cg_step_cost(
         cg_index mlp_input_n0,
         cg_index mlp_input_n1,
         cg_index mlp_target_n0,
@@ -1517,4 +1519,5 @@ CODEGEN_KERNEL void cg_step_cost(
     cg_gemm_d(W_1_n0, mlp_input_n1, W_1_n1, W_1_p, W_1_s0, W_1_s1, sigmoid_p, sigmoid_s0, sigmoid_s1, dot_1_p, dot_1_s0);  /* dot(W_1, sigmoid) [examples/mlp/model.py:24] */
     cost_k3_mul(W_1_n0, mlp_input_n1, dot_1_p, dot_1_s0, dot_1_s1, b_1_p, b_1_s0, dimshuffle_p, dimshuffle_s1, sum_p);  /* sum(((sigmoid((dot_1 + b_1)) - dimshuffle) * (sigmoid((dot_1 + b_1)) - dimshuffle))) [examples/mlp/model.py:44] */
     cg_blas_leave(cg_blas_before);
+    return 0;
 }

@@ -162,7 +162,7 @@ void train_k11_add(
         cg_index sum_1_s0,
         double* add_3,
         cg_index add_3_s0);
-void cg_step_train(
+int cg_step_train(
         cg_index mlp_input_n0,
         cg_index mlp_input_n1,
         cg_index mlp_target_n0,
@@ -280,7 +280,7 @@ void predict_k3_sigmoid(
         double* sigmoid_1,
         cg_index sigmoid_1_s0,
         cg_index sigmoid_1_s1);
-void cg_step_predict(
+int cg_step_predict(
         cg_index mlp_input_n0,
         cg_index mlp_input_n1,
         cg_index W_n0,
@@ -340,7 +340,7 @@ void cost_k3_mul(
         const double* dimshuffle,
         cg_index dimshuffle_s1,
         double* sum);
-void cg_step_cost(
+int cg_step_cost(
         cg_index mlp_input_n0,
         cg_index mlp_input_n1,
         cg_index mlp_target_n0,
