@@ -14,7 +14,7 @@ from codegen.compile.function import Function, function  # noqa: E402
 from codegen.compile.inputs import In, Param  # noqa: E402
 from codegen.config import config  # noqa: E402
 from codegen.printing import debugprint, pp  # noqa: E402
-from codegen.tensor.basic import shared  # noqa: E402
+from codegen.tensor.basic import dot, shared  # noqa: E402
 
 
 def __getattr__(name):
@@ -22,6 +22,11 @@ def __getattr__(name):
     import importlib
     if name in ("gradient", "printing", "compile", "sandbox", "ifelse"):
         return importlib.import_module(f"codegen.{name}")
+    if name in ("scan", "map", "reduce", "foldl", "foldr"):
+        from codegen import scan_module
+        return getattr(scan_module, name)
+    if name == "scan_module":
+        return importlib.import_module("codegen.scan_module")
     if name == "grad":
         from codegen.gradient import grad
         return grad
@@ -36,10 +41,9 @@ def __getattr__(name):
 
 
 #: Theano's top-level APIs that codegen does not have yet
-_MISSING = ("scan", "map", "reduce", "foldl", "foldr", "scan_module",
-            "ProfileStats", "OpFromGraph", "sparse", "typed_list", "clone",
+_MISSING = ("ProfileStats", "OpFromGraph", "sparse", "typed_list", "clone",
             "d3viz")
 
 
-__all__ = ["In", "Module", "Param", "config", "debugprint", "function", "grad", "gradient",
+__all__ = ["In", "Module", "Param", "config", "debugprint", "dot", "function", "grad", "gradient",
            "pp", "shared", "tensor", "Function"]

@@ -53,7 +53,14 @@ def test_known_and_broadcastable_lengths_are_constants():
     assert not isinstance(row.shape[1], T.TensorConstant)
 
 
-def test_a_reshape_computed_at_run_time_says_it_is_not_supported():
-    x = T.matrix("x")
-    with pytest.raises(NotImplementedError, match="reshape to lengths computed at run time"):
-        T.reshape(x, (x.shape[0] * 2, -1))
+@pytest.mark.parametrize("mode", ["FAST_COMPILE", "FAST_RUN"])
+def test_a_reshape_to_lengths_computed_at_run_time(mode):
+    x, k = T.matrix("x"), T.iscalar("k")
+    f = codegen.function([x, k], [T.reshape(x, (x.shape[0] * 2, -1)),
+                                  T.reshape(x, (k, x.shape[1] // k, x.shape[0]))], mode=mode)
+    value = np.arange(12.0).reshape(2, 6)
+    a, b = f(value, 3)
+    np.testing.assert_array_equal(a, value.reshape(4, 3))
+    np.testing.assert_array_equal(b, value.reshape(3, 2, 2))
+    with pytest.raises(ValueError, match="reshape"):
+        f(value, 5)

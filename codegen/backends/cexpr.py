@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from codegen.lower.program import all_steps
 from codegen.ops.random import C_RANDOM, C_RANDOM_OPS
 from codegen.ops.scalar import COMPARISONS, operand_dtypes
 
@@ -154,7 +155,7 @@ def helpers(programs):
     def draws(expr):
         return expr.op in C_RANDOM_OPS or any(draws(a) for a in expr.args)
     text = C_HELPERS
-    if any(draws(a.expr) for p in programs for step in p.steps
+    if any(draws(a.expr) for p in programs for step in all_steps(p.steps)
            for a in getattr(step, "body", ()) if hasattr(a, "expr")):
         text += C_RANDOM
     return text.rstrip("\n").split("\n")

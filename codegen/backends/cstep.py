@@ -12,9 +12,17 @@ it: the math is here, in C, once.
 
 from dataclasses import dataclass
 
-from codegen.backends import ckernel
+from codegen.backends import cexpr, ckernel
 from codegen.backends.ckernel import comment
-from codegen.lower.program import DotStep, GatherStep, LoopKernel, reads, writes
+from codegen.lower.program import (
+    DotStep,
+    GatherStep,
+    LoopKernel,
+    ScanStep,
+    all_steps,
+    reads,
+    writes,
+)
 
 
 @dataclass
@@ -65,7 +73,7 @@ class CpuStrategy:
 
     def uses_blas(self, program):
         return any(isinstance(s, DotStep) and s.out.dtype in ckernel.BLAS_DTYPES
-                   for s in program.steps)
+                   for s in all_steps(program.steps))
 
     def condition(self, name):
         """C test of a 0-d array being nonzero (an ifelse's condition)."""
@@ -108,43 +116,28 @@ def step_function(program, base, kind="CODEGEN_KERNEL int", strategy=None):
     for step in program.steps:
         for name in reads(step) + writes(step):
             view(name)
-    for when in program.guards.values():
-        for name, _ in when:
+    for step in program.steps:
+        for name, _ in program.guards.get(step.name, ()):
             view(name)
     kernels, prototypes = [], []
     if blas:
         body.append("int cg_blas_before = cg_blas_enter();  /* BLAS on this call's threads */")
     failures = [(message, where, "index") for message, where in program.failures]
     checks = getattr(strategy, "checks", None)  # NaN and Inf checks of a debug build
-    fallible = any(isinstance(step, GatherStep) for step in program.steps) or checks
+    fallible = any(isinstance(step, GatherStep)
+                   for step in all_steps(program.steps)) or checks
     if fallible:
         body += ["int cg_failed = 0;", "do {  /* a failing step breaks out */"]
     pad = "    " if fallible else ""
+    emit = _Emitter(program, strategy, blas, kernels, prototypes)
     for step in program.steps:
-        c_lines, prototype, call = strategy.step(step, blas)
-        if c_lines is not None:
-            kernels.append(c_lines)
-            prototypes += prototype
-        origins = step.origins
-        where = comment(origins[-1].where)
-        note = f"/* {comment(origins[-1].text)}{f' [{where}]' if where else ''} */"
-        if isinstance(step, GatherStep):
-            lines = [f"if ({call}) {{  {note}",
-                     f"    cg_failed = {step.failure + 1};  /* an index out of range */",
-                     "    break;", "}"]
-        else:
-            lines = [f"{call};  {note}"]
+        lines = emit.lines(step)
         for setup, test, message in (checks(program, step) if checks else ()):
-            failures.append((message, origins[-1].where, "float"))
+            failures.append((message, step.origins[-1].where, "float"))
             lines += (["{"] + ["    " + line for line in setup]
                       + [f"    if ({test}) {{", f"        cg_failed = {len(failures)};",
                          "        break;", "    }", "}"])
-        when = program.guards.get(step.name)
-        if when:  # only one branch of an ifelse needs it
-            test = " && ".join(strategy.condition(name) if taken
-                               else f"!{strategy.condition(name)}" for name, taken in when)
-            lines = [f"if ({test}) {{"] + ["    " + line for line in lines] + ["}"]
-        body += [pad + line for line in lines]
+        body += [pad + line for line in emit.guarded(step, lines)]
     if fallible:
         body.append("} while (0);")
     if blas:
@@ -157,6 +150,81 @@ def step_function(program, base, kind="CODEGEN_KERNEL int", strategy=None):
              + ["    " + line for line in body] + ["}"])
     return StepFunction(name, params, args, lines, ckernel._signature("int", name, params, ";"),
                         kernels, prototypes, blas, failures)
+
+
+class _Emitter:
+    """The C statements of steps, and the kernels they call (added to ``kernels``)."""
+
+    def __init__(self, program, strategy, blas, kernels, prototypes):
+        self.program, self.strategy, self.blas = program, strategy, blas
+        self.kernels, self.prototypes = kernels, prototypes
+
+    def lines(self, step):
+        """The statements running ``step``; one that fails breaks out of the enclosing loop
+        with ``cg_failed`` set to 1 + its failure."""
+        origins = step.origins
+        where = comment(origins[-1].where)
+        note = f"/* {comment(origins[-1].text)}{f' [{where}]' if where else ''} */"
+        if isinstance(step, ScanStep):
+            kernel = scan_kernel(self.program, step, self.strategy, self.blas, self)
+            if any(isinstance(s, GatherStep) for s in all_steps(step.steps)):
+                return [f"if ((cg_failed = {kernel.call})) break;  {note}"]
+            return [f"{kernel.call};  {note}"]
+        c_lines, prototype, call = self.strategy.step(step, self.blas)
+        if c_lines is not None:
+            self.kernels.append(c_lines)
+            self.prototypes += prototype
+        if isinstance(step, GatherStep):
+            return [f"if ({call}) {{  {note}",
+                    f"    cg_failed = {step.failure + 1};  /* an index out of range */",
+                    "    break;", "}"]
+        return [f"{call};  {note}"]
+
+    def guarded(self, step, lines):
+        """``lines`` under the conditions the step runs under (one branch of an ifelse)."""
+        when = self.program.guards.get(step.name)
+        if not when:
+            return lines
+        test = " && ".join(self.strategy.condition(name) if taken
+                           else f"!{self.strategy.condition(name)}" for name, taken in when)
+        return [f"if ({test}) {{"] + ["    " + line for line in lines] + ["}"]
+
+
+def scan_kernel(program, step, strategy, blas, emit=None):
+    """The C function running a loop (``ScanStep``): the call's dims and the arrays it
+    touches in; each iteration computes its views, then runs the body's steps. It returns 0,
+    or 1 + the failure that stopped it. Its body's kernels go to ``emit``'s list."""
+    emit = emit or _Emitter(program, strategy, blas, [], [])
+    params, args = [], []
+    for d, _, _ in program.dims:
+        params.append(f"cg_index {d}")
+        args.append(d)
+    ctypes, dims = {}, {}
+    for ref in step.arrays:
+        ctype = cexpr.CTYPES[ref.dtype]
+        params.append(f"{ctype}* {ref.name}_p")
+        args.append(f"{ref.name}_p")
+        for k in range(len(ref.dims)):
+            params.append(f"cg_index {ref.name}_s{k}")
+            args.append(f"{ref.name}_s{k}")
+        ctypes[ref.name], dims[ref.name] = ctype, ref.dims
+    inner = []
+    for v in step.views:
+        inner += view_lines(v, ctypes[v.source], dims[v.source])
+        ctypes[v.ref.name], dims[v.ref.name] = ctypes[v.source], v.ref.dims
+    for s in step.steps:
+        inner += emit.guarded(s, emit.lines(s))
+    origin = step.origins[-1]
+    where = comment(origin.where)
+    body = ["int cg_failed = 0;",
+            f"for (cg_index {step.index} = 0; {step.index} < {step.length}; "
+            f"{step.index}++) {{  /* {comment(origin.text)}{f' [{where}]' if where else ''} */"]
+    body += ["    " + line for line in inner] + ["}", "return cg_failed;"]
+    kernel = ckernel.Kernel(step.name, params, args, [(origin.text, origin.where)], body,
+                            "CODEGEN_KERNEL int")
+    emit.kernels.append(kernel.c_lines)
+    emit.prototypes.extend(kernel.prototype)
+    return kernel
 
 
 def _dims_of(program, name):
@@ -219,9 +287,13 @@ def view_lines(v, ctype, src_dims):
 
 #: The dims helpers (``lower.program``'s dim language) and the slice start, in C.
 DIM_HELPERS = """\
-/* dims: a // b (0 when b is 0), and numpy's slice rules */
+/* dims: a // b (0 when b is 0), the smaller of two, and numpy's slice rules */
 static inline cg_index _dim_div(cg_index a, cg_index b) {
     return b != 0 ? a / b : 0;
+}
+
+static inline cg_index _dim_min(cg_index a, cg_index b) {
+    return a < b ? a : b;
 }
 
 static inline cg_index _slice_len(cg_index n, cg_index start, cg_index stop, cg_index step,

@@ -9,7 +9,7 @@ builds record the forward node's line with the role ``grad of <op>``.
 
 import warnings
 
-from codegen.graph import SharedVariable, toposort
+from codegen.graph import SharedVariable, late, toposort
 from codegen.graph.basic import Provenance, provenance_as
 from codegen.graph.errors import GraphError
 
@@ -118,5 +118,7 @@ def _where(var, cost):
         return ("<unknown>", 0)
     return (prov.filename, prov.lineno)
 
+
+late.provide("grad_raw", grad_raw)
 
 __all__ = ["DisconnectedInputError", "SharedVariable", "grad_raw"]

@@ -2,6 +2,8 @@
 
 import re
 
+import numpy as np
+
 from codegen.graph import Constant, clients, toposort
 from codegen.graph.errors import source_line
 from codegen.lower.accumulate import fold_accumulating_products
@@ -20,10 +22,14 @@ from codegen.lower.program import (
     Operand,
     Origin,
     Program,
+    ScanStep,
     Slice,
     StateRef,
     Store,
     View,
+    all_steps,
+    step_arrays,
+    writes,
 )
 from codegen.lower.shapes import symbolic_shapes, unify_dims
 from codegen.ops.blas import Dot
@@ -32,6 +38,7 @@ from codegen.ops.ifelse import IfElse
 from codegen.ops.indexing import AdvancedIncSubtensor, Gather, IncSubtensor, index_dims
 from codegen.ops.random import RandomVariable
 from codegen.ops.reduce import Argmax
+from codegen.ops.scan import Scan
 from codegen.ops.shape import (
     Alloc,
     ARange,
@@ -128,7 +135,8 @@ def origin_of(node, names=None):
     text = pp(node.outputs[0], names) if len(node.outputs) == 1 else str(node.op)
     if len(text) > 90:
         text = text[:87] + "..."
-    return Origin(f"{node.out.name + ' = ' if node.out.name else ''}{text}", where)
+    name = node.outputs[0].name if len(node.outputs) == 1 else None
+    return Origin(f"{name + ' = ' if name else ''}{text}", where)
 
 
 def _where_text(node):
@@ -264,6 +272,12 @@ class Lowerer:
         out = []
         for v in node.inputs:
             kind, ref = self.val(v) if v.ndim == 0 else (None, None)
+            if kind == "array" and v.dtype[0] in "iu":
+                raise NotImplementedError(
+                    f"{node.op.short_name()}: the compiled backends take lengths, bounds and "
+                    f"indices known before the steps run (constants, int scalar arguments, "
+                    f"shapes, a loop's index), not {v.label()}, which a step computes"
+                    f"{_where_text(node) and ' (' + _where_text(node) + ')'}")
             out.append(_dim_text(ref, node.op.short_name()) if kind == "scalar"
                        and v.dtype[0] in "iu" else None)
         return out
@@ -315,7 +329,19 @@ class Lowerer:
 
     def lower(self):
         args, state = self._leaves()
-        outputs = self.fgraph.all_outputs
+        self._lower_graph(self.fgraph.all_outputs)
+        out_refs = [self.array(v) if self._needs_array(v) else self.val(v)[1]
+                    for v in self.fgraph.outputs]
+        targets = self._update_state(state)
+        updates = [(target.name, self._fresh(value))
+                   for target, (_, value) in zip(targets, self.fgraph.updates)]
+        return Program(self.name, args, state, self.dims, self.checks, self.constants,
+                       self.buffers, self.views, self.steps, out_refs, updates,
+                       materialized=self.materialized, fgraph=self.fgraph,
+                       failures=self.failures, guards=self.guards)
+
+    def _lower_graph(self, outputs):
+        """Steps computing ``outputs`` (their inputs bound in ``self.vals`` already)."""
         nodes = toposort(outputs)
         users = clients(outputs)
         # scalar nodes first pass: decided in order since scalar-ness flows forward
@@ -359,15 +385,6 @@ class Lowerer:
         equal = [c for c in self.checks if not c.at_least]
         emitted = {(c.lhs, c.rhs) for c in equal} | {(c.rhs, c.lhs) for c in equal}
         self.checks.extend(c for c in required if (c.lhs, c.rhs) not in emitted)
-        out_refs = [self.array(v) if self._needs_array(v) else self.val(v)[1]
-                    for v in self.fgraph.outputs]
-        targets = self._update_state(state)
-        updates = [(target.name, self._fresh(value))
-                   for target, (_, value) in zip(targets, self.fgraph.updates)]
-        return Program(self.name, args, state, self.dims, self.checks, self.constants,
-                       self.buffers, self.views, self.steps, out_refs, updates,
-                       materialized=self.materialized, fgraph=self.fgraph,
-                       failures=self.failures, guards=self.guards)
 
     def _conditions(self, when):
         """The 0-d arrays of the conditions ``when`` names, computed (each under the
@@ -589,7 +606,7 @@ class Lowerer:
                     ((x.label(), tuple(dims)),), at_least=True))
 
     def _add_reshape_check(self, node, src, dims):
-        if len(node.inputs) == 2 or -1 in node.op.shape:
+        if node.op.shape is None or -1 in node.op.shape:
             return
         total_in = " * ".join(f"({d})" for d in src.dims) or "1"
         total_out = " * ".join(f"({d})" for d in dims) or "1"
@@ -701,13 +718,17 @@ def _dim_text(expr, op):
     if expr.op in ("add", "sub", "mul") and len(expr.args) == 2:
         sign = {"add": "+", "sub": "-", "mul": "*"}[expr.op]
         return f"({_dim_text(expr.args[0], op)} {sign} {_dim_text(expr.args[1], op)})"
+    if expr.op == "floor_div" and len(expr.args) == 2:  # of lengths: never negative
+        return f"_dim_div({_dim_text(expr.args[0], op)}, {_dim_text(expr.args[1], op)})"
+    if expr.op == "minimum" and len(expr.args) == 2:
+        return f"_dim_min({_dim_text(expr.args[0], op)}, {_dim_text(expr.args[1], op)})"
     if expr.op == "neg" and len(expr.args) == 1:
         return f"(-{_dim_text(expr.args[0], op)})"
     if expr.op.startswith("cast_") and len(expr.args) == 1:
         return _dim_text(expr.args[0], op)
     raise NotImplementedError(f"{op}: the compiled backends take lengths, bounds and indices "
                               f"that are constants, int scalar arguments, shapes "
-                              f"(x.shape[0]) or their sums and products")
+                              f"(x.shape[0]) or their sums, products and quotients")
 
 
 def _lower_alloc(lw, node, origin):
@@ -875,8 +896,18 @@ def _lower_random(lw, node, origin):
     values = []
     for p in params:
         kind, v = lw.val(p)
-        if kind != "scalar":
-            operands.append(Operand(lw.array(p), (None,) * r, "in"))
+        if kind != "scalar":  # one value per draw, broadcast (right-aligned) over the draws
+            ref = lw.array(p)
+            lead = r - p.ndim
+            axes = tuple(None if a < lead or p.broadcastable[a - lead] else a - lead
+                         for a in range(r))
+            for a, axis in enumerate(axes):
+                if axis is not None and ref.dims[axis] != dims[a]:
+                    lw.checks.append(Check(ref.dims[axis], dims[a], f"{op.short_name()}: "
+                                           f"dimension {axis} of the parameter {p.label()} "
+                                           f"must equal the draws' {a}", _where_text(node),
+                                           ((p.label(), tuple(ref.dims)),)))
+            operands.append(Operand(ref, axes, "in"))
             v = Expr("load", value=len(operands) - 1, dtype=p.dtype)
         values.append(v)
     flat = None  # the element's flat index, C order
@@ -975,8 +1006,240 @@ def _lower_ifelse(lw, node, origin):
                                    (Store(len(operands) - 1, "v"),), (origin,)))
 
 
+def _copy_kernel(lw, name, value, var, dst, origin):
+    """A loop storing ``value`` (the lowered value of ``var``: an array or a scalar
+    expression) into every element of ``dst`` (``var`` broadcast where it is broadcastable)."""
+    kind, ref = value
+    operands = []
+    if kind == "scalar":
+        expr = ref
+    else:
+        lead = len(dst.dims) - var.ndim
+        operands.append(Operand(ref, tuple(
+            None if a < lead or var.broadcastable[a - lead] else a - lead
+            for a in range(len(dst.dims))), "in"))
+        expr = Expr("load", value=0, dtype=var.dtype)
+    if expr.dtype != dst.dtype:
+        expr = Expr(f"cast_{dst.dtype}", (expr,), dtype=dst.dtype)
+    operands.append(Operand(dst, tuple(range(len(dst.dims))), "out"))
+    return LoopKernel(name, dst.dims, tuple(operands), (), (Assign("v", dst.dtype, expr, origin),),
+                      (Store(len(operands) - 1, "v"),), (origin,))
+
+
+def _counts_from_zero(var):
+    """Whether element ``t`` of ``var`` is ``t``: ``arange(k)``, or a slice of it from 0."""
+    node = var.owner
+    while node is not None and isinstance(node.op, Subtensor) and len(node.op.idx) == 1 \
+            and isinstance(node.op.idx[0], slice) and node.op.idx[0].start in (None, 0) \
+            and node.op.idx[0].step in (None, 1):
+        var = node.inputs[0]
+        node = var.owner
+    if isinstance(var, Constant):  # arange(k) folded into a constant
+        data = var.data
+        return data.ndim == 1 and np.array_equal(data, np.arange(len(data)))
+    return node is not None and isinstance(node.op, ARange)
+
+
+def _checks_over_iterations(lw, first, t, n, name, where):
+    """The checks of a loop's body that name its index ``t`` (an index ``t + 1`` must be
+    within an axis) made for every iteration at once, before the loop: at its first and last
+    iteration (the index expressions are sums and products, monotonic in ``t``), and not at
+    all when it has none."""
+    made = lw.checks[first:]
+    del lw.checks[first:]
+    for c in made:
+        uses = [bool(re.search(rf"\b{t}\b", x)) for x in (c.lhs, c.rhs)]
+        if not any(uses):
+            lw.checks.append(c)
+            continue
+        if not c.at_least:
+            raise NotImplementedError(f"{name}: a shape that changes from one iteration to "
+                                      f"the next ({c.message}) ({where})")
+        for value in ("0", f"({n} - 1)"):
+            lhs, rhs = (re.sub(rf"\b{t}\b", value, x) for x in (c.lhs, c.rhs))
+            lw.checks.append(Check(lhs, f"_dim_min({n}, 1) * ({rhs})", c.message, c.where,
+                                   c.operands, at_least=True))
+
+
+def _lower_scan(lw, node, origin):
+    """A loop in the step function over the steps of the body (``ScanStep``): the body's
+    inputs are views at the iteration's index, its outputs are copied into the state's slot
+    and the stacked outputs' row; the arrays of one iteration are the call's, planned once."""
+    from codegen.ops.scan import clone_inner
+    from codegen.rewrite import optimize
+    op = node.op
+    where = _where_text(node)
+    n = lw.values(node)[0]
+    if n is None:
+        raise NotImplementedError(f"{op.name}: the compiled backends take a number of steps "
+                                  f"that is a constant, an int scalar argument or a shape")
+    _, seqs, inits, nonseqs = op.outer_parts(node.inputs)
+    lengths = op.lengths()
+    seq_refs = [lw.array(v) for v in seqs]
+    init_refs = [lw.array(v) for v in inits]
+    for k, (v, ref) in enumerate(zip(seqs, seq_refs)):
+        if ref.dims[0] != n:
+            lw.checks.append(Check(ref.dims[0], n, f"{op.name}: sequence {k} ({v.label()}) is "
+                                   f"shorter than the number of steps", where,
+                                   ((v.label(), tuple(ref.dims)),), at_least=True))
+    for k, (v, ref, L) in enumerate(zip(inits, init_refs, lengths)):
+        if ref.dims[0] != str(L):
+            lw.checks.append(Check(ref.dims[0], str(L), f"{op.name}: a state with taps back "
+                                   f"to -{L} needs {L} initial values", where,
+                                   ((v.label(), tuple(ref.dims)),)))
+    # the outputs' memory, and the initial values in the states' first rows
+    bufs = []
+    for k, (var, init, L, store) in enumerate(zip(node.outputs, init_refs, lengths, op.store)):
+        first = str(L) if store == "last" else (f"{L} + {n}" if n != "0" else str(L))
+        buf = lw._buffer(var, f"{lw.hint(var)}_{'last' if store == 'last' else 'all'}",
+                         dims=(first,) + tuple(init.dims[1:]))
+        bufs.append(buf)
+        head = buf
+        if store == "all":
+            head = ArrayRef(lw.names.new(f"{buf.name}_init"), buf.dtype, init.dims)
+            lw.views.append(View(head, buf.name, "index",
+                                 index=_axis_slice(len(buf.dims), 0, None, str(L))))
+            lw.kinds[head.name] = "view"
+        lw.steps.append(_copy_kernel(lw, lw._step_name(head.name), ("array", init), inits[k],
+                                     head, Origin(f"{buf.name}[:{L}] = {inits[k].label()}",
+                                                  origin.where)))
+    # one iteration: the body, on views at index t
+    ins, outs = clone_inner(op.inner_inputs, op.inner_outputs)
+    outs = optimize(outs)
+    inner_seqs = ins[:op.n_seqs]
+    inner_taps, k = [], op.n_seqs
+    for lags in op.taps:
+        inner_taps.append(ins[k:k + len(lags)])
+        k += len(lags)
+    inner_nonseqs = ins[k:]
+    t = lw.names.new("t")
+    saved = lw.steps, lw.views, len(lw.materialized), len(lw.buffers)
+    lw.steps, lw.views = [], []
+
+    def at(source, var, hint, first):  # source[first, ...], a view made at each iteration
+        ref = ArrayRef(lw.names.new(hint), var.dtype, tuple(source.dims[1:]))
+        lw.views.append(View(ref, source.name, "index",
+                             index=(first,) + (Slice(),) * (len(source.dims) - 1)))
+        lw.kinds[ref.name] = "view"
+        return ref
+
+    for var, ref, outer in zip(inner_seqs, seq_refs, seqs):
+        if _counts_from_zero(outer):  # arange(...)[t] is t: an index known in the loop
+            lw.vals[var.id] = ("scalar", Expr("dim", value=t, dtype=var.dtype))
+            lw.display[var.id] = t
+            continue
+        lw.vals[var.id] = ("array", at(ref, var, f"{ref.name}_t", t))
+        lw.display[var.id] = lw.vals[var.id][1].name
+    for taps, lags, buf, L, store in zip(inner_taps, op.taps, bufs, lengths, op.store):
+        for var, lag in zip(taps, lags):
+            back = L - lag
+            first = str(back) if store == "last" else (f"{t} + {back}" if back else t)
+            lw.vals[var.id] = ("array", at(buf, var, f"{buf.name}_{lag}", first))
+            lw.display[var.id] = lw.vals[var.id][1].name
+    for var, outer in zip(inner_nonseqs, nonseqs):
+        lw.vals[var.id] = lw.val(outer)
+        lw.display[var.id] = lw.display.get(outer.id, outer.label())
+    n_checks = len(lw.checks)
+    lw._lower_graph(outs)
+    del lw.materialized[saved[2]:]  # the arrays of one iteration are not the graph's values
+    _checks_over_iterations(lw, n_checks, t, n, op.name, where)
+    for b in lw.buffers[saved[3]:]:
+        if any(re.search(rf"\b{t}\b", d) for d in b.ref.dims):
+            raise NotImplementedError(f"{op.name}: an array whose shape changes from one "
+                                      f"iteration to the next ({b.ref.name}) (" + where + ")")
+    m = op.n_states
+    values = [lw.val(v) for v in outs]
+    # the new values into the states' slots, the stacked outputs' rows
+    slots = []
+    for k, (var, buf, L, store) in enumerate(zip(outs[:m], bufs, lengths, op.store)):
+        if store == "all":
+            slots.append(at(buf, var, f"{buf.name}_new", f"{t} + {L}"))
+            continue
+        kind, ref = values[k]
+        if kind == "array" and lw.kinds.get(ref.name) == "view":  # may read the window
+            tmp = ArrayRef(lw.names.new(f"{buf.name}_tmp"), buf.dtype, ref.dims)
+            lw.buffers.append(Buffer(tmp))
+            lw.kinds[tmp.name] = "buffer"
+            lw.steps.append(_copy_kernel(lw, lw._step_name(tmp.name), values[k], var, tmp,
+                                         Origin(f"{tmp.name} = {var.label()}", origin.where)))
+            values[k] = ("array", tmp)
+        if L > 1:  # the window moves on by one
+            tmp = ArrayRef(lw.names.new(f"{buf.name}_shift"), buf.dtype,
+                           (str(L - 1),) + tuple(buf.dims[1:]))
+            lw.buffers.append(Buffer(tmp))
+            lw.kinds[tmp.name] = "buffer"
+            bc = (False,) * len(buf.dims)
+            later = ArrayRef(lw.names.new(f"{buf.name}_later"), buf.dtype, tmp.dims)
+            lw.views.append(View(later, buf.name, "index",
+                                 index=_axis_slice(len(buf.dims), 0, "1", str(L))))
+            earlier = ArrayRef(lw.names.new(f"{buf.name}_earlier"), buf.dtype, tmp.dims)
+            lw.views.append(View(earlier, buf.name, "index",
+                                 index=_axis_slice(len(buf.dims), 0, "0", str(L - 1))))
+            for src, dst in ((later, tmp), (tmp, earlier)):
+                lw.kinds[src.name] = lw.kinds.get(src.name, "view")
+                lw.steps.append(LoopKernel(
+                    lw._step_name(dst.name), dst.dims,
+                    (Operand(src, _axis_map(bc), "in"), Operand(dst, _axis_map(bc), "out")),
+                    (), (Assign("v", buf.dtype, Expr("load", value=0, dtype=buf.dtype),
+                                origin),), (Store(1, "v"),), (origin,)))
+        slots.append(at(buf, var, f"{buf.name}_new", str(L - 1)))
+    stacked = []
+    for k, var in enumerate(node.outputs[m:]):
+        kind, ref = values[m + k]
+        dims = ref.dims if kind == "array" else ("1",) * outs[m + k].ndim
+        out = lw._buffer(var, lw.hint(var), dims=(n,) + tuple(dims))
+        stacked.append(out)
+        slots.append(at(out, outs[m + k], f"{out.name}_row", t))
+    for k, (var, slot) in enumerate(zip(outs, slots)):
+        lw.steps.append(_copy_kernel(lw, lw._step_name(slot.name), values[k], var, slot,
+                                     Origin(f"{slot.name} = {lw.display.get(var.id, var.label())}",
+                                            origin.where)))
+    # buffers filled before the steps run are filled at each iteration instead
+    fills = []
+    for j in range(saved[3], len(lw.buffers)):
+        b = lw.buffers[j]
+        if b.fill is not None:
+            lw.buffers[j] = Buffer(b.ref)
+            fills.append(LoopKernel(
+                lw._step_name(f"{b.ref.name}_fill"), b.ref.dims,
+                (Operand(b.ref, tuple(range(len(b.ref.dims))), "out"),), (),
+                (Assign("v", b.ref.dtype, Expr("const", value=b.fill, dtype=b.ref.dtype),
+                        origin),), (Store(0, "v"),), (origin,)))
+    inner_steps, inner_views = fills + lw.steps, lw.views
+    lw.steps, lw.views = saved[0], saved[1]
+    # the arrays of the call the loop touches, by their names in the call
+    local = {v.ref.name: v.source for v in inner_views}
+
+    def root(name):
+        while name in local:
+            name = local[name]
+        return name
+    known = {ref.name: ref for kind, ref in lw.vals.values() if kind == "array"}
+    known.update({b.ref.name: b.ref for b in lw.buffers})
+    known.update({v.ref.name: v.ref for v in lw.views})
+    touched, written = {}, set()
+    for step in inner_steps:
+        for ref in step_arrays(step):
+            name = root(ref.name)
+            touched.setdefault(name, known.get(name, ref))
+        written.update(root(name) for name in writes(step))
+    for v in inner_views:
+        name = root(v.source)
+        touched.setdefault(name, known[name])
+    for step in all_steps(inner_steps):
+        for name, _ in lw.guards.get(step.name, ()):
+            if root(name) in known:
+                touched.setdefault(root(name), known[root(name)])
+    arrays = tuple(touched[name] for name in sorted(touched))
+    lw.steps.append(ScanStep(lw._step_name(op.name), t, n, tuple(inner_views), tuple(inner_steps),
+                             (origin,), arrays, tuple(sorted(set(touched) - written))))
+    for var, buf in zip(node.outputs, bufs + stacked):
+        lw.vals[var.id] = ("array", buf)
+
+
 #: How each op that is not a map or a reduction lowers: (lowerer, node, origin) -> None.
 NODE_LOWERINGS = {
+    Scan: _lower_scan,
     IfElse: _lower_ifelse,
     RandomVariable: _lower_random,
     Gather: _lower_gather,

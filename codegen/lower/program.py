@@ -2,9 +2,10 @@
 
 Dimensions are integer expressions over the argument dims (``A_n0``), in a small language
 that C, Cython and Python read alike: names, integers, ``+``, ``-``, ``*``, parentheses and
-the helpers ``_dim_div(a, b)`` (a // b, 0 when b is 0) and ``_slice_len(n, start, stop,
-step, given)``. Scalar computations are a tiny expression tree (``Expr``) that each backend
-prints from its own table. Nothing in a program is text of a host language.
+the helpers ``_dim_div(a, b)`` (a // b, 0 when b is 0), ``_dim_min(a, b)`` and
+``_slice_len(n, start, stop, step, given)``. Scalar computations are a tiny expression
+tree (``Expr``) that each backend prints from its own table. Nothing in a program is text
+of a host language.
 """
 
 from dataclasses import dataclass, field
@@ -128,8 +129,29 @@ class GatherStep:
         return self.out if self.kind == "gather" else self.x
 
 
+@dataclass(frozen=True)
+class ScanStep:
+    """A loop over ``length`` iterations (``index`` counts them) of the ``steps`` of one
+    iteration (a ``Scan`` node's body), which read and write the arrays ``views`` computes at
+    each iteration (element ``index`` of a sequence, the slot of a state) and the call's other
+    arrays. ``arrays``: the arrays of the call it touches (by their names in the call):
+    ``inputs`` are read, the others written (and read: the arrays of one iteration)."""
+
+    name: str
+    index: str
+    length: str
+    views: tuple
+    steps: tuple
+    origins: tuple
+    arrays: tuple  # ArrayRef of every array of the call it reads or writes
+    inputs: tuple  # names of those it only reads
+    kind: str = "scan"
+
+
 def reads(step):
     """Names of the arrays a step reads (an accumulating product reads its output too)."""
+    if isinstance(step, ScanStep):
+        return [a.name for a in step.arrays]
     if isinstance(step, LoopKernel):
         return [op.ref.name for op in step.operands if op.role == "in"]
     if isinstance(step, DotStep):
@@ -138,6 +160,27 @@ def reads(step):
         return ([step.x.name] + [i.name for i in step.idx]
                 + ([step.out.name] if step.kind == "scatter" else []))
     return [step.x.name]
+
+
+def all_steps(steps):
+    """The steps, and inside each loop (``ScanStep``) the steps of its body, in order."""
+    for step in steps:
+        yield step
+        if isinstance(step, ScanStep):
+            yield from all_steps(step.steps)
+
+
+def step_arrays(step):
+    """The ArrayRefs a step reads or writes."""
+    if isinstance(step, ScanStep):
+        return list(step.arrays)
+    if isinstance(step, LoopKernel):
+        return [op.ref for op in step.operands]
+    if isinstance(step, DotStep):
+        return [step.a, step.b, step.out]
+    if isinstance(step, GatherStep):
+        return [step.x, step.out, *step.idx]
+    return [step.x, step.out]
 
 
 def view_root(program):
@@ -154,6 +197,8 @@ def view_root(program):
 
 def writes(step):
     """Names of the arrays a step writes."""
+    if isinstance(step, ScanStep):
+        return [a.name for a in step.arrays if a.name not in step.inputs]
     if isinstance(step, LoopKernel):
         return [op.ref.name for op in step.operands if op.role != "in"]
     return [step.out.name]
@@ -290,16 +335,26 @@ class Program:
                          + (f"  (memory of {reuse[b.ref.name]})" if b.ref.name in reuse else ""))
         for v in self.views:
             lines.append(f"  view   {v.ref.name} = {v.text()}")
-        for step in self.steps:
+        self._describe_steps(self.steps, lines, "  ")
+        for (state, ref), in_place in zip(self.updates, in_place_updates(self)):
+            lines.append(f"  update {state} <- {ref.name}" + ("  (in place)" if in_place else ""))
+        return "\n".join(lines)
+
+    def _describe_steps(self, steps, lines, pad):
+        for step in steps:
             when = self.guards.get(step.name)
             when = ("   when " + " and ".join(c if taken else f"not {c}" for c, taken in when)
                     if when else "")
             if getattr(step, "accumulate", False):
-                lines.append(f"  dot    {step.out.name} += {step.alpha!r} * {step.name}{when}")
+                lines.append(f"{pad}dot    {step.out.name} += {step.alpha!r} * {step.name}{when}")
+            elif isinstance(step, ScanStep):
+                lines.append(f"{pad}scan   {step.name}: for {step.index} in "
+                             f"range({step.length}){when}")
             else:
-                lines.append(f"  {step.kind:6s} {step.name}{when}")
+                lines.append(f"{pad}{step.kind:6s} {step.name}{when}")
             for o in step.origins:
-                lines.append(f"           {o.text}   {o.where}")
-        for (state, ref), in_place in zip(self.updates, in_place_updates(self)):
-            lines.append(f"  update {state} <- {ref.name}" + ("  (in place)" if in_place else ""))
-        return "\n".join(lines)
+                lines.append(f"{pad}         {o.text}   {o.where}")
+            if isinstance(step, ScanStep):
+                for v in step.views:
+                    lines.append(f"{pad}    view   {v.ref.name} = {v.text()}")
+                self._describe_steps(step.steps, lines, pad + "    ")

@@ -139,11 +139,11 @@ class RandomVariable(Op):
             if n.ndim != 0 or n.dtype[0] not in "iu":
                 raise TypeError(f"{self.short_name()}: length {k} must be an int scalar, "
                                 f"got {n.type}")
-        for p in (a, b):
-            if p.ndim != 0:
-                raise NotImplementedError(f"{self.short_name()}: parameters that are not "
-                                          f"scalars (got {p.type})")
         bc = tuple(_is_one(n) for n in lengths)
+        for p in (a, b):  # a parameter per element: broadcast against the draws' shape
+            if p.ndim > len(lengths):
+                raise TypeError(f"{self.short_name()}: a parameter of {p.ndim} axes for "
+                                f"draws of {len(lengths)} ({p.type})")
         return Apply(self, [rng, a, b, *lengths], [TensorType(self.dtype, bc)])
 
     def perform(self, node, values):
@@ -154,15 +154,22 @@ class RandomVariable(Op):
         seed, counter = int(rng[0]), int(rng[1])
         words = philox(np.arange(int(np.prod(shape)), dtype=np.uint64), counter, seed)
         dtype = np.dtype(self.dtype)
+        try:
+            np.broadcast_shapes(np.shape(a), np.shape(b), shape)
+        except ValueError:
+            raise op_error(ValueError, node, f"parameters of shapes {np.shape(a)} and "
+                           f"{np.shape(b)} for draws of shape {shape}") from None
         if self.dist == "uniform":
             u = uniform01(words, "float32" if dtype == np.float32 else "float64").astype(dtype)
+            u = u.reshape(shape)
             out = a.astype(dtype) + (b.astype(dtype) - a.astype(dtype)) * u
         elif self.dist == "normal":
-            z = standard_normal(words).astype(dtype)
+            z = standard_normal(words).astype(dtype).reshape(shape)
             out = a.astype(dtype) + b.astype(dtype) * z
         else:
-            out = (_res53(words[0], words[1]) < np.float64(a)).astype(dtype)
-        return [np.asarray(out, dtype=dtype).reshape(shape)]
+            u = _res53(words[0], words[1]).reshape(shape)
+            out = (u < np.asarray(a, dtype=np.float64)).astype(dtype)
+        return [np.broadcast_to(np.asarray(out, dtype=dtype), shape).copy()]
 
     def grad(self, node, output_grads):
         return [None] * len(node.inputs)

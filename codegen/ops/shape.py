@@ -87,13 +87,16 @@ class DimShuffle(Op):
 
 
 class Reshape(Op):
-    """Reshape to ``shape``: entries are lengths, -1 (inferred) or ('d', k), input dim k.
+    """Reshape to ``shape``: entries are lengths, -1 (inferred), ('d', k), input dim k, or
+    ``Sym(k)``, the value of the int scalar input ``1 + k`` (``x.shape[0] * 2``, say).
 
     With a second input ``like`` and ``shape`` None, reshape to ``like``'s shape (used by
     the gradient, where the target shape is only known at run time).
     """
 
     props = ("shape",)
+    #: the lowerer gives ``infer_shape`` the dim expressions of the scalar inputs' values
+    reads_values = True
 
     def __init__(self, shape):
         self.shape = None if shape is None else tuple(shape)
@@ -101,8 +104,9 @@ class Reshape(Op):
     def short_name(self):
         return "reshape"
 
-    def make_node(self, x, like=None):
-        inputs = [x] if like is None else [x, like]
+    def make_node(self, x, *rest):
+        like = rest[0] if self.shape is None else None
+        inputs = [x, *rest]
         node = Apply(self, inputs, [])
         if like is not None:
             out_type = TensorType(x.dtype, like.broadcastable, like.type.shape)
@@ -118,26 +122,33 @@ class Reshape(Op):
     def batch(self, node, inputs, batched):
         if len(inputs) == 2 or not batched[0]:
             return super().batch(node, inputs, batched)
+        if any(batched[1:]):
+            raise NotImplementedError("reshape to lengths that vary along the batch")
         shape = [("d", 0)] + [("d", s[1] + 1) if isinstance(s, tuple) else s for s in self.shape]
-        return Reshape(shape)(inputs[0])
+        return Reshape(shape)(*inputs)
 
-    def target_shape(self, x_shape):
-        return tuple(x_shape[s[1]] if isinstance(s, tuple) else s for s in self.shape)
+    def target_shape(self, x_shape, values=()):
+        return tuple(x_shape[s[1]] if isinstance(s, tuple) else
+                     int(values[s.k]) if isinstance(s, Sym) else s for s in self.shape)
 
     def perform(self, node, values):
         x = values[0]
-        target = values[1].shape if len(values) == 2 else self.target_shape(x.shape)
+        target = values[1].shape if self.shape is None else \
+            self.target_shape(x.shape, values[1:])
         try:
             return [x.reshape(target)]
         except ValueError:
             raise op_error(ValueError, node, f"cannot reshape {describe(node.inputs[0], x)} "
                                              f"to {tuple(target)}") from None
 
-    def infer_shape(self, node, input_shapes):
-        if len(input_shapes) == 2:
+    def infer_shape(self, node, input_shapes, values=None):
+        if self.shape is None:
             return [input_shapes[1]]
         x_shape = input_shapes[0]
-        dims = [x_shape[s[1]] if isinstance(s, tuple) else str(s) for s in self.shape]
+        if any(isinstance(s, Sym) for s in self.shape) and not values:
+            raise NotImplementedError("reshape: lengths known when lowering")
+        dims = [x_shape[s[1]] if isinstance(s, tuple) else values[1 + s.k]
+                if isinstance(s, Sym) else str(s) for s in self.shape]
         if "-1" in dims:
             total = " * ".join(f"({d})" for d in x_shape) or "1"
             others = " * ".join(f"({d})" for d in dims if d != "-1") or "1"

@@ -25,6 +25,7 @@ from codegen.ops.shape import (
     Reshape,
     ShapeOf,
     Subtensor,
+    Sym,
     _normalize_index,
 )
 from codegen.tensor.var import TensorConstant, TensorSharedVariable
@@ -243,10 +244,20 @@ def ones_like(x, dtype=None):
 
 
 def dot(a, b):
-    """Matrix/vector product; a scalar operand gives an elementwise product."""
+    """Matrix/vector product; a scalar operand gives an elementwise product; an operand of
+    more axes contracts its last with ``b``'s first (numpy's ``dot`` for ``b`` of 1 or 2
+    axes): ``dot(emb, W)`` for an ``emb`` of (time, batch, features)."""
     a, b = as_tensor_variable(a), as_tensor_variable(b)
     if a.ndim == 0 or b.ndim == 0:
         return mul(a, b)
+    if a.ndim > 2 and b.ndim <= 2:
+        rows = reshape(a, (-1, shape_of(a, a.ndim - 1)))
+        out = _dot(rows, b)
+        lead = [shape_of(a, k) for k in range(a.ndim - 1)]
+        return reshape(out, lead + ([shape_of(b, 1)] if b.ndim == 2 else []))
+    if b.ndim > 2:
+        raise NotImplementedError(f"dot: a second operand of {b.ndim} axes ({b.type}); "
+                                  f"use tensordot")
     return _dot(a, b)
 
 
@@ -384,14 +395,17 @@ def reshape(x, shape):
     x = as_tensor_variable(x)
     if isinstance(shape, (int, np.integer, Variable)):
         shape = (shape,)
-    entries = [_reshape_entry(x, s) for s in shape]
-    if all(e is not None for e in entries):
-        return Reshape(tuple(entries))(x)
     like = _whole_shape_of(shape)
-    if like is None:
-        raise NotImplementedError("reshape to lengths computed at run time (other than "
-                                  "x.shape[k] or another variable's whole shape)")
-    return Reshape(None)(x, like)
+    if like is not None and like is not x:
+        return Reshape(None)(x, like)
+    entries, scalars = [], []
+    for s in shape:
+        e = _reshape_entry(x, s)
+        if e is None:  # an int scalar computed at run time
+            e = Sym(len(scalars))
+            scalars.append(s)
+        entries.append(e)
+    return Reshape(tuple(entries))(x, *scalars)
 
 
 def _reshape_entry(x, s):
@@ -404,6 +418,9 @@ def _reshape_entry(x, s):
             and s.owner.inputs[0] is x:
         return ("d", s.owner.op.axis)
     if isinstance(s, Variable):
+        if s.ndim != 0 or s.dtype[0] not in "iu":
+            raise TypeError(f"reshape: shape entries must be ints or int scalars, got "
+                            f"{s.type}")
         return None
     raise TypeError(f"reshape: shape entries must be ints or int scalars, got "
                     f"{type(s).__name__}")

@@ -15,7 +15,7 @@ from codegen.backends.ckernel import comment
 from codegen.backends.cstep import DIM_HELPERS, contiguous_strides, step_function, view_lines
 from codegen.backends.templating import environment
 from codegen.lower.memory import in_place_updates, shared_scratch
-from codegen.lower.program import DotStep
+from codegen.lower.program import DotStep, all_steps
 
 #: The most axes an array of the library's interface has (``<module>_array.dims``).
 MAX_NDIM = 8
@@ -314,9 +314,9 @@ def render_library(module_name, programs, docs, state, initial_note, version, sp
         if len(bc) > MAX_NDIM:
             raise NotImplementedError(f"the c target: state {name!r} has more than "
                                       f"{MAX_NDIM} axes")
-    product_types = sorted({s.out.dtype for p in programs for s in p.steps
+    product_types = sorted({s.out.dtype for p in programs for s in all_steps(p.steps)
                             if isinstance(s, DotStep)})
-    accumulating = sorted({s.out.dtype for p in programs for s in p.steps
+    accumulating = sorted({s.out.dtype for p in programs for s in all_steps(p.steps)
                            if isinstance(s, DotStep) and s.accumulate})
     ctx = {
         "module": module_name, "prefix": prefix, "PREFIX": prefix.upper(),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from codegen.backends import cexpr, ckernel, cstep
 from codegen.backends.cuda.kernels import Strategy
-from codegen.lower.program import DotStep, view_root
+from codegen.lower.program import DotStep, all_steps, view_root
 
 
 def strategy(guard=None):
@@ -74,6 +74,6 @@ def call_function(program, step, base, state_index):
     params = step.params + ["unsigned long long cg_on_device"]
     head = ckernel._signature('extern "C" int', name, params, " {")
     floats = any(isinstance(s, DotStep) and s.out.dtype in ("float32", "float64")
-                 for s in program.steps)
+                 for s in all_steps(program.steps))
     return Call(name, head, ckernel._signature("int", name, params, ";"), arrays,
                 step.name, device_args, floats)

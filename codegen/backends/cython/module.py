@@ -8,7 +8,7 @@ import codegen
 from codegen.backends import cexpr, ckernel
 from codegen.backends.cython import render
 from codegen.lower.module import lower_module
-from codegen.lower.program import DotStep
+from codegen.lower.program import DotStep, all_steps
 
 
 def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(),
@@ -28,9 +28,11 @@ def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(
     for ctx, program in zip(functions, programs):
         ctx["state_positions"] = ", ".join(f"{state_index[s.name]} {s.name}"
                                            for s in program.state)
-    product_types = sorted({step.out.dtype for program in programs for step in program.steps
+    product_types = sorted({step.out.dtype for program in programs
+                            for step in all_steps(program.steps)
                             if isinstance(step, DotStep)})
-    accumulating = sorted({step.out.dtype for program in programs for step in program.steps
+    accumulating = sorted({step.out.dtype for program in programs
+                            for step in all_steps(program.steps)
                            if isinstance(step, DotStep) and step.accumulate})
     if device == "cuda":
         from codegen.backends.cuda.kernels import products

@@ -17,7 +17,10 @@ from codegen.lower.program import (
     DotStep,
     GatherStep,
     LoopKernel,
+    ScanStep,
+    all_steps,
     reads,
+    step_arrays,
     view_root,
     writes,
 )
@@ -30,18 +33,8 @@ def comment(text):
 def _array_refs(program):
     refs = {}
     for step in program.steps:
-        if isinstance(step, LoopKernel):
-            for op in step.operands:
-                refs[op.ref.name] = op.ref
-        elif isinstance(step, DotStep):
-            for r in (step.a, step.b, step.out):
-                refs[r.name] = r
-        elif isinstance(step, ArgmaxStep):
-            for r in (step.x, step.out):
-                refs[r.name] = r
-        elif isinstance(step, GatherStep):
-            for r in (step.x, step.out, *step.idx):
-                refs[r.name] = r
+        for r in step_arrays(step):
+            refs[r.name] = r
     return list(refs.values())
 
 
@@ -76,10 +69,20 @@ def function_context(program, debug=False, device="cpu", state_index=None):
     # function whose products may call BLAS threads its loops only while BLAS runs on the
     # call's OpenMP threads (``cg_blas_enter`` in ckernel.blas_access).
     blas = any(isinstance(step, DotStep) and step.out.dtype in ckernel.BLAS_DTYPES
-               for step in program.steps)
+               for step in all_steps(program.steps))
     threads = "with_blas" if blas else True
     for step in program.steps:
-        if isinstance(step, (LoopKernel, ArgmaxStep, GatherStep)):
+        if isinstance(step, ScanStep):  # the loop as one step (its body is checked whole)
+            kernel = cstep.scan_kernel(program, step, cstep.CpuStrategy(), blas)
+            steps.append({"kind": "loop", "name": kernel.name, "failure": None,
+                          "failure_code": any(isinstance(s, GatherStep)
+                                              for s in all_steps(step.steps)),
+                          "guard": _guard_test(program, step),
+                          "c_lines": kernel.c_lines, "prototype": kernel.prototype,
+                          "declaration": kernel.declaration, "call": kernel.call,
+                          "origins": kernel.origins, "outs": writes(step), "ins": reads(step),
+                          "extents": "()"})
+        elif isinstance(step, (LoopKernel, ArgmaxStep, GatherStep)):
             if isinstance(step, LoopKernel):
                 kernel = ckernel.loop_kernel(step, threads=threads)
             elif isinstance(step, GatherStep):
@@ -89,7 +92,7 @@ def function_context(program, debug=False, device="cpu", state_index=None):
             outs = writes(step)
             steps.append({"kind": "loop", "name": kernel.name,
                           # a gather returns nonzero for an index out of range
-                          "failure": getattr(step, "failure", None),
+                          "failure": getattr(step, "failure", None), "failure_code": False,
                           "guard": _guard_test(program, step),
                           "c_lines": kernel.c_lines, "prototype": kernel.prototype,
                           "declaration": kernel.declaration,
@@ -98,7 +101,8 @@ def function_context(program, debug=False, device="cpu", state_index=None):
                           "extents": _extents(step)})
         else:
             steps.append({"kind": "dot", "name": step.name, "call": ckernel.product_call(step),
-                          "failure": None, "guard": _guard_test(program, step),
+                          "failure": None, "failure_code": False,
+                          "guard": _guard_test(program, step),
                           "origins": [(comment(o.text), comment(o.where)) for o in step.origins],
                           # the values it read: an accumulating product's own output
                           # has changed by the time a check reports them

@@ -90,6 +90,11 @@ def _dim_div(a, b):
     return a // b if b else 0
 
 
+def _dim_min(a, b):
+    """The smaller of two dims."""
+    return a if a < b else b
+
+
 def _step_failure(failures, k):
     """The error of failure ``k`` of a function's steps: an index out of range (IndexError),
     or NaN/Inf found by NanGuardMode on the device (FloatingPointError)."""
@@ -102,7 +107,7 @@ def _shape_failure(checks, dims):
     """The error for the first failing shape check, given the call's dims; ``checks`` is the
     text of the check table (a Python literal)."""
     import ast
-    scope = {"_slice_len": _slice_len, "_dim_div": _dim_div}
+    scope = {"_slice_len": _slice_len, "_dim_div": _dim_div, "_dim_min": _dim_min}
     for lhs, rhs, message, where, operands, at_least in ast.literal_eval(checks.lstrip("\n")):
         lhs, rhs = eval(lhs, scope, dims), eval(rhs, scope, dims)
         if (lhs < rhs) if at_least else (lhs != rhs):

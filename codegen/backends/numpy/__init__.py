@@ -80,3 +80,4 @@ def _perform(node, values, needed=None):
 
 
 late.provide("evaluate", evaluate)
+late.provide("run", run)
