@@ -174,3 +174,103 @@ def test_lenet_as_written_matches_the_reference_step_for_step(datasets):
     for a, b in zip(p1, p2):
         _close(a, b)
     assert v1 == v2 and len(set(c1)) == 4  # the steps changed the parameters
+
+
+def _lstm_numpy(p, x, m, y):
+    """The tutorial's LSTM classifier in numpy, float64: (cost, gradients by name), the
+    backward pass written out (backpropagation through time)."""
+    p = {k: v.astype(np.float64) for k, v in p.items()}
+    m = m.astype(np.float64)
+    d = p["lstm_U"].shape[0]
+    W, U, b, Uc, bc = p["lstm_W"], p["lstm_U"], p["lstm_b"], p["U"], p["b"]
+    sig = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
+    emb = p["Wemb"][x]
+    sb = emb @ W + b
+    T_, B = x.shape
+    h, c = np.zeros((B, d)), np.zeros((B, d))
+    saved, hs = [], []
+    for t in range(T_):
+        pre = h @ U + sb[t] + b
+        i, f, o, g = sig(pre[:, :d]), sig(pre[:, d:2 * d]), sig(pre[:, 2 * d:3 * d]), \
+            np.tanh(pre[:, 3 * d:])
+        mt = m[t][:, None]
+        c_t = mt * (f * c + i * g) + (1 - mt) * c
+        h_t = mt * (o * np.tanh(c_t)) + (1 - mt) * h
+        saved.append((h, c, i, f, o, g, c_t))
+        h, c = h_t, c_t
+        hs.append(h_t)
+    hs = np.array(hs)
+    msum = m.sum(axis=0)
+    proj = (hs * m[:, :, None]).sum(axis=0) / msum[:, None]
+    pred = _softmax(proj @ Uc + bc)
+    py = pred[np.arange(B), y] + 1e-8
+    cost = -np.log(py).mean()
+    dp = np.zeros_like(pred)
+    dp[np.arange(B), y] = -1 / (B * py)
+    dlog = pred * (dp - (dp * pred).sum(axis=1, keepdims=True))
+    grads = {"U": proj.T @ dlog, "b": dlog.sum(axis=0)}
+    dproj = dlog @ Uc.T
+    dU, db, dsb = np.zeros_like(U), np.zeros_like(b), np.zeros_like(sb)
+    dh_next, dc_next = np.zeros((B, d)), np.zeros((B, d))
+    for t in reversed(range(T_)):
+        h_prev, c_prev, i, f, o, g, c_t = saved[t]
+        mt = m[t][:, None]
+        dh = dproj * mt / msum[:, None] + dh_next
+        dh_new, dh_prev = mt * dh, (1 - mt) * dh
+        do = dh_new * np.tanh(c_t)
+        dc = dc_next + dh_new * o * (1 - np.tanh(c_t) ** 2)
+        dc_new, dc_prev = mt * dc, (1 - mt) * dc
+        dc_prev = dc_prev + dc_new * f
+        dpre = np.concatenate([dc_new * g * i * (1 - i), dc_new * c_prev * f * (1 - f),
+                               do * o * (1 - o), dc_new * i * (1 - g ** 2)], axis=1)
+        dU += h_prev.T @ dpre
+        db += dpre.sum(axis=0)
+        dsb[t] = dpre
+        dh_next, dc_next = dh_prev + dpre @ U.T, dc_prev
+    grads["lstm_U"] = dU
+    grads["lstm_W"] = np.einsum("tbi,tbj->ij", emb, dsb)
+    grads["lstm_b"] = db + dsb.sum(axis=(0, 1))
+    dWemb = np.zeros_like(p["Wemb"])
+    np.add.at(dWemb, x, dsb @ W.T)
+    grads["Wemb"] = dWemb
+    return cost, grads
+
+
+@pytest.mark.parametrize("mode", ["FAST_RUN", "FAST_COMPILE"])
+def test_lstm_step_for_step(mode):
+    """lstm.py's model and adadelta, as written (float32), three updates on a minibatch of
+    reviews of different lengths (the mask), against the numpy LSTM in float64."""
+    lstm = _example("lstm")
+    saved = codegen.config.mode, codegen.config.floatX
+    codegen.config.mode, codegen.config.floatX = mode, "float32"
+    try:
+        options = dict(n_words=60, dim_proj=6, ydim=2, use_dropout=False)
+        params = lstm.init_params(options, np.random.RandomState(5))
+        tparams = lstm.init_tparams(params)
+        _, _, x, mask, y, _, f_pred, cost = lstm.build_model(tparams, options)
+        grads = codegen.tensor.grad(cost, wrt=list(tparams.values()))
+        lr = codegen.tensor.scalar(name="lr")
+        f_grad_shared, f_update = lstm.adadelta(lr, tparams, grads, x, mask, y, cost)
+        reviews, labels = lstm.make_reviews(5, 9, n_words=60, shortest=3, longest=9)
+        xv, mv, yv = lstm.prepare_data(reviews, labels)
+    finally:
+        codegen.config.mode, codegen.config.floatX = saved
+    assert mv.min() == 0  # some reviews are padded
+    p = {k: v.astype(np.float64) for k, v in params.items()}
+    zg = {k: np.zeros_like(v) for k, v in p.items()}
+    ru2 = {k: np.zeros_like(v) for k, v in p.items()}
+    rg2 = {k: np.zeros_like(v) for k, v in p.items()}
+    for _ in range(3):
+        cost_np, g = _lstm_numpy(p, xv, mv, yv)
+        np.testing.assert_allclose(f_grad_shared(xv, mv, yv), cost_np, rtol=1e-5)
+        f_update(0.0)
+        for k in p:  # adadelta in numpy
+            zg[k] = g[k]
+            rg2[k] = 0.95 * rg2[k] + 0.05 * g[k] ** 2
+            step = -np.sqrt(ru2[k] + 1e-6) / np.sqrt(rg2[k] + 1e-6) * zg[k]
+            ru2[k] = 0.95 * ru2[k] + 0.05 * step ** 2
+            p[k] = p[k] + step
+        for k, shared in tparams.items():
+            np.testing.assert_allclose(shared.get_value(), p[k], rtol=1e-4, atol=2e-7,
+                                       err_msg=k)
+    assert f_pred(xv, mv).shape == (5,)
