@@ -274,3 +274,53 @@ def test_lstm_step_for_step(mode):
             np.testing.assert_allclose(shared.get_value(), p[k], rtol=1e-4, atol=2e-7,
                                        err_msg=k)
     assert f_pred(xv, mv).shape == (5,)
+
+
+def _elman_cost(p, idxs, y):
+    """rnnslu's sentence cost in numpy (float64)."""
+    emb, wx, wh, w, bh, b, h0 = p
+    x = emb[idxs].reshape(len(idxs), -1)
+    h, cost = h0, 0.0
+    for t in range(len(x)):
+        h = 1 / (1 + np.exp(-(x[t] @ wx + h @ wh + bh)))
+        s = _softmax((h @ w + b)[None])[0]
+        cost -= np.log(s[y[t]])
+    return cost / len(x)
+
+
+@pytest.mark.parametrize("mode", ["FAST_RUN", "FAST_COMPILE"])
+def test_rnnslu_step_for_step(mode):
+    """rnnslu.py's Elman network trained sentence by sentence (SGD, then the embeddings
+    renormalized) against numpy: its cost, and each update against finite differences of
+    numpy's cost (windows past the sentence's ends read the padding row, index -1)."""
+    rnnslu = _example("rnnslu")
+    codegen.config.mode, saved = mode, codegen.config.mode
+    try:
+        np.random.seed(4)
+        rnn = rnnslu.RNNSLU(nh=4, nc=3, ne=9, de=2, cs=3)
+    finally:
+        codegen.config.mode = saved
+    rng = np.random.default_rng(2)
+    lr = 0.1
+    for length in (4, 1, 6):
+        sentence = rng.integers(0, 9, length)
+        labels = rng.integers(0, 3, length).astype("int32")
+        idxs = np.asarray(rnnslu.contextwin(sentence, 3)).astype("int32")
+        before = [p.get_value() for p in rnn.params]
+        cost = rnn.train(sentence, labels, 3, lr)
+        np.testing.assert_allclose(cost, _elman_cost(before, idxs, labels), rtol=1e-10)
+        expected = []
+        for k, p in enumerate(before):
+            num = np.zeros_like(p)
+            for j in np.ndindex(p.shape):
+                moved = [q.copy() for q in before]
+                moved[k][j] += 1e-6
+                up = _elman_cost(moved, idxs, labels)
+                moved[k][j] -= 2e-6
+                num[j] = (up - _elman_cost(moved, idxs, labels)) / 2e-6
+            expected.append(p - lr * num)
+        expected[0] = expected[0] / np.sqrt((expected[0] ** 2).sum(axis=1))[:, None]
+        for p, want in zip(rnn.params, expected):
+            np.testing.assert_allclose(p.get_value(), want, rtol=1e-6, atol=1e-8,
+                                       err_msg=p.name)
+    assert rnn.classify(idxs).shape == (6,)
