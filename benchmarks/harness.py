@@ -69,6 +69,23 @@ def time_slice(step, n):
     return (time.perf_counter() - t0) / n
 
 
+def cycling(train_on, batches, reset, values):
+    """(step, check): step trains on the next minibatch of ``batches`` in turn; check resets
+    the parameters and returns the cost and parameters after minibatches 0 and 1."""
+    state = {"k": 0}
+
+    def step():
+        k = state["k"]
+        state["k"] = (k + 1) % len(batches)
+        return train_on(*batches[k])
+
+    def check():
+        reset()
+        cost = [train_on(*batches[k]) for k in (0, 1)][-1]
+        return [np.asarray(cost)] + [np.asarray(v) for v in values()]
+    return step, check
+
+
 def _say(row):
     print(json.dumps(row), flush=True)
 

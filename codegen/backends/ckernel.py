@@ -498,11 +498,22 @@ def gather_signature(step):
     return params, args, element, r, m
 
 
-def gather_kernel(step):
+def gather_kernel(step, threads=True):
     """A gather or scatter on the CPU: the gathered shape's loops in order (a scatter's
-    repeated indices add up in that order); returns 1 when an index was out of range."""
+    repeated indices add up in that order); returns 1 when an index was out of range.
+
+    Large ones split their outermost loop among threads (``threads`` as for loop kernels):
+    a gather's elements are independent; a scatter's only along an axis before the indexed
+    ones, where each thread then writes elements of its own, in the same order."""
     params, args, element, r, _ = gather_signature(step)
-    lines = ["int bad = 0;"] + _loops(r, element("bad = 1;")) + ["return bad;"]
+    nest = _loops(r, element("bad = 1;"))
+    if threads and r and (step.kind == "gather" or step.axis > 0):
+        total = " * ".join(f"n{a}" for a in range(r))
+        ours = "cg_blas_ours && " if threads == "with_blas" else ""
+        nest = _threads_or_not(
+            ["#pragma omp parallel for schedule(static) reduction(|:bad)"] + nest,
+            f"cg_threads_allowed && {ours}{total} >= {PARALLEL_MIN}", None)
+    lines = ["int bad = 0;"] + nest + ["return bad;"]
     origins = [(o.text, o.where) for o in step.origins]
     return Kernel(step.name, params, args, origins, lines, "CODEGEN_KERNEL int")
 

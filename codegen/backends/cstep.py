@@ -64,7 +64,7 @@ class CpuStrategy:
         if isinstance(step, DotStep):
             return None, [], ckernel.product_call(step)
         if isinstance(step, GatherStep):
-            kernel = ckernel.gather_kernel(step)
+            kernel = ckernel.gather_kernel(step, threads="with_blas" if blas else True)
         elif isinstance(step, LoopKernel):
             kernel = ckernel.loop_kernel(step, threads="with_blas" if blas else True)
         else:

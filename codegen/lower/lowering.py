@@ -1,6 +1,7 @@
 """Lowering: a rewritten FunctionGraph becomes a kernel program (``program.Program``)."""
 
 import re
+from dataclasses import replace
 
 import numpy as np
 
@@ -28,6 +29,8 @@ from codegen.lower.program import (
     Store,
     View,
     all_steps,
+    reads,
+    renamed,
     step_arrays,
     writes,
 )
@@ -1026,6 +1029,74 @@ def _copy_kernel(lw, name, value, var, dst, origin):
                       (Store(len(operands) - 1, "v"),), (origin,))
 
 
+def _written_in_place(lw, k, values, first_buffer, local, state, store, L):
+    """Whether output ``k`` of a loop's body may be computed in its slot: it is a buffer of
+    the body's own (not filled, not another output's, not a condition); and, for a state that
+    keeps only its last value (the slot is the window its tap reads), no step reads the window
+    after the one that writes the value, which reads it, if at all, element for element at the
+    index it writes."""
+    kind, ref = values[k]
+    buffers = {b.ref.name: b for b in lw.buffers[first_buffer:]}
+    if kind != "array" or ref.name not in buffers or buffers[ref.name].fill is not None:
+        return False
+    if any(j != k and v[0] == "array" and v[1].name == ref.name for j, v in enumerate(values)):
+        return False
+    if any(ref.name == name for when in lw.guards.values() for name, _ in when):
+        return False
+    if state is None or store == "all":  # a row, a slot the body never reads
+        return True
+    if L != 1:
+        return False
+
+    def root(name):
+        while name in local:
+            name = local[name]
+        return name
+    writer = next(i for i, step in enumerate(lw.steps)
+                  if any(root(name) == ref.name for name in writes(step)))
+    if ref.name not in writes(lw.steps[writer]):  # written through views (its parts)
+        return False
+    if any(root(name) == state for step in lw.steps[writer + 1:] for name in reads(step)):
+        return False
+    step = lw.steps[writer]
+    window = [op for op in getattr(step, "operands", ()) if root(op.ref.name) == state]
+    if not any(root(name) == state for name in reads(step)):
+        return True
+    if not isinstance(step, LoopKernel) or len({op.ref.name for op in window}) != 1:
+        return False
+    out = next(op for op in step.operands if op.ref.name == ref.name)
+    return out.role == "out" and all(op.role == "in" and op.axes == out.axes for op in window)
+
+
+def _views_in_order(views):
+    """``views`` with each after the view it is of."""
+    by_name = {v.ref.name: v for v in views}
+    done, out = set(), []
+
+    def add(v):
+        if v.ref.name in done:
+            return
+        if v.source in by_name:
+            add(by_name[v.source])
+        done.add(v.ref.name)
+        out.append(v)
+    for v in views:
+        add(v)
+    return out
+
+
+def _identity(step, views):
+    """Whether ``step`` is a loop copying an array onto itself (``views``: name -> what a view
+    is, views of the same elements being the same array)."""
+    if not (isinstance(step, LoopKernel) and len(step.operands) == 2 and len(step.body) == 1):
+        return False
+    a, b = (op.ref.name for op in step.operands)
+    return ((a == b or (a in views and views.get(a) == views.get(b)))
+            and step.operands[0].axes == step.operands[1].axes
+            and step.body[0].expr == Expr("load", value=0, dtype=step.body[0].expr.dtype)
+            and step.stores == (Store(1, step.body[0].local),))
+
+
 def _counts_from_zero(var):
     """Whether element ``t`` of ``var`` is ``t``: ``arange(k)``, or a slice of it from 0."""
     node = var.owner
@@ -1149,6 +1220,11 @@ def _lower_scan(lw, node, origin):
                                       f"iteration to the next ({b.ref.name}) (" + where + ")")
     m = op.n_states
     values = [lw.val(v) for v in outs]
+    # products added into the loop that reads them, within the body (see accumulate.py)
+    body = Program(op.name, [], [], [], [], [], lw.buffers[saved[3]:], lw.views, lw.steps,
+                   [ref for kind, ref in values if kind == "array"], [], guards=lw.guards)
+    fold_accumulating_products(body)
+    lw.buffers[saved[3]:] = body.buffers
     # the new values into the states' slots, the stacked outputs' rows
     slots = []
     for k, (var, buf, L, store) in enumerate(zip(outs[:m], bufs, lengths, op.store)):
@@ -1190,10 +1266,33 @@ def _lower_scan(lw, node, origin):
         out = lw._buffer(var, lw.hint(var), dims=(n,) + tuple(dims))
         stacked.append(out)
         slots.append(at(out, outs[m + k], f"{out.name}_row", t))
+    # each value goes into its slot: computed there (the buffer of the step that writes it
+    # renamed to the slot) where nothing reads the slot's old value after that, else copied
+    local = {v.ref.name: v.source for v in lw.views}
+    renames = {}
     for k, (var, slot) in enumerate(zip(outs, slots)):
+        kind, ref = values[k]
+        if kind == "array":
+            for a in range(var.ndim):
+                if not var.broadcastable[a] and ref.dims[a] != slot.dims[a]:
+                    lw.checks.append(Check(
+                        ref.dims[a], slot.dims[a], f"{op.name}: dimension {a} of the step's "
+                        f"output {k} ({var.label()}) must stay the same in every iteration "
+                        f"(as its initial value's)", where, ((var.label(), tuple(ref.dims)),)))
+        if _written_in_place(lw, k, values, saved[3], local, bufs[k].name if k < m else None,
+                             op.store[k] if k < m else "all", lengths[k] if k < m else 0):
+            renames[ref.name] = slot
+            continue
         lw.steps.append(_copy_kernel(lw, lw._step_name(slot.name), values[k], var, slot,
                                      Origin(f"{slot.name} = {lw.display.get(var.id, var.label())}",
                                             origin.where)))
+    if renames:
+        same = {v.ref.name: (v.source, v.kind, v.axes, v.index) for v in lw.views}
+        lw.steps = [s for s in (renamed(step, renames) for step in lw.steps)
+                    if not _identity(s, same)]
+        lw.buffers = [b for b in lw.buffers if b.ref.name not in renames]
+        lw.views = _views_in_order([replace(v, source=renames[v.source].name)
+                                    if v.source in renames else v for v in lw.views])
     # buffers filled before the steps run are filled at each iteration instead
     fills = []
     for j in range(saved[3], len(lw.buffers)):

@@ -8,7 +8,7 @@ tree (``Expr``) that each backend prints from its own table. Nothing in a progra
 of a host language.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -181,6 +181,27 @@ def step_arrays(step):
     if isinstance(step, GatherStep):
         return [step.x, step.out, *step.idx]
     return [step.x, step.out]
+
+
+def renamed(step, mapping):
+    """``step`` with the arrays ``mapping`` names (name -> ArrayRef) replaced."""
+    def ref(r):
+        return mapping.get(r.name, r)
+    if isinstance(step, ScanStep):
+        return replace(step, arrays=tuple(ref(a) for a in step.arrays),
+                       inputs=tuple(mapping[n].name if n in mapping else n for n in step.inputs),
+                       views=tuple(replace(v, source=ref(ArrayRef(v.source, "", ())).name)
+                                   for v in step.views),
+                       steps=tuple(renamed(s, mapping) for s in step.steps))
+    if isinstance(step, LoopKernel):
+        return replace(step, operands=tuple(replace(op, ref=ref(op.ref))
+                                            for op in step.operands))
+    if isinstance(step, DotStep):
+        return replace(step, out=ref(step.out), a=ref(step.a), b=ref(step.b))
+    if isinstance(step, GatherStep):
+        return replace(step, out=ref(step.out), x=ref(step.x),
+                       idx=tuple(ref(i) for i in step.idx))
+    return replace(step, out=ref(step.out), x=ref(step.x))
 
 
 def view_root(program):

@@ -126,8 +126,34 @@ def scan_grad(node, output_grads):
                 row = carries[k][j + 1] + row
             rows.append(row)
         new_carries.append(rows[0] if L == 1 else t.stack(rows))
+    # sum_t X_t^T Y_t (a weight's gradient through a product) is one product after the loop
+    # of X and Y stacked over the iterations: one large gemm instead of one small per step
+    pushed = {}  # k -> [(X, Y)]
+    for k in float_ns:
+        g = grads.get(fresh_ns[k].id)
+        if g is None:
+            continue
+        kept, out = [], []
+        for term in _terms(g):
+            pair = _outer_product(term)
+            (out if pair is not None and term.dtype == g.dtype else kept).append(
+                pair if pair is not None and term.dtype == g.dtype else term)
+        if out:
+            pushed[k] = out
+            if kept:
+                total_k = kept[0]
+                for term in kept[1:]:
+                    total_k = total_k + term
+                grads[fresh_ns[k].id] = total_k
+            else:
+                del grads[fresh_ns[k].id]
+    float_ns = [k for k in float_ns if k not in pushed or fresh_ns[k].id in grads]
+    factors = []  # per-iteration values stacked for the products after the loop
+    for pairs in pushed.values():
+        for x_t, y_t in pairs:
+            factors += [v for v in (x_t, y_t) if all(v is not f for f in factors)]
     new_accs = [accs[k] + d(fresh_ns[k]) for k in float_ns]
-    seq_grads = [d(v) for v in fresh_seq if _float(v)]
+    seq_grads = [d(v) for v in fresh_seq if _float(v)] + factors
 
     # the backward loop: its sequences reversed, over the last n_b iterations
     n_b = n if op.truncate is None or op.truncate < 0 else t.minimum(n, op.truncate)
@@ -188,8 +214,55 @@ def scan_grad(node, output_grads):
     float_seqs = [k for k, v in enumerate(fresh_seq) if _float(v)]
     for j, k in enumerate(float_seqs):
         stacked = results[len(states) + len(float_ns) + j][::-1]
-        g_inputs[1 + k] = t.set_subtensor(t.zeros_like(seqs[k])[start:n], stacked)
+        if n_b is n and _length_of(n, seqs[k]):  # every element was read
+            g_inputs[1 + k] = stacked
+        else:
+            g_inputs[1 + k] = t.set_subtensor(t.zeros_like(seqs[k])[start:n], stacked)
+    first = len(states) + len(float_ns) + len(float_seqs)
+    for k, pairs in pushed.items():
+        for x_t, y_t in pairs:
+            xs, ys = (results[first + next(j for j, f in enumerate(factors) if f is v)]
+                      for v in (x_t, y_t))
+            rows = t.reshape(xs, (-1, t.shape_of(xs, 2)))
+            term = t.dot(rows.T, t.reshape(ys, (-1, t.shape_of(ys, 2))))
+            slot = 1 + op.n_seqs + m + k
+            g_inputs[slot] = term if g_inputs[slot] is None else g_inputs[slot] + term
     return g_inputs
+
+
+def _length_of(n, x):
+    """Whether ``n`` is ``x.shape[0]``."""
+    from codegen.ops.shape import ShapeOf
+    return (n.owner is not None and isinstance(n.owner.op, ShapeOf) and n.owner.op.axis == 0
+            and n.owner.inputs[0] is x)
+
+
+def _terms(g):
+    """The terms of a sum (``a + b + c`` -> [a, b, c])."""
+    from codegen.ops.elemwise import is_elemwise
+    if g.owner is not None and is_elemwise(g.owner, "add") and len(g.owner.inputs) == 2 \
+            and all(v.broadcastable == g.broadcastable for v in g.owner.inputs):
+        return _terms(g.owner.inputs[0]) + _terms(g.owner.inputs[1])
+    return [g]
+
+
+def _outer_product(term):
+    """(X, Y) when ``term`` is ``dot(X.T, Y)`` of two matrices, else None."""
+    from codegen.ops.blas import Dot
+    from codegen.ops.shape import DimShuffle
+    node = term.owner
+    if node is None or not isinstance(node.op, Dot) or term.ndim != 2:
+        return None
+    a, b = node.inputs
+    if node.op.trans[1] or a.ndim != 2 or b.ndim != 2:
+        return None
+    if node.op.trans[0]:
+        return a, b
+    owner = a.owner
+    if owner is not None and isinstance(owner.op, DimShuffle) and \
+            tuple(owner.op.new_order) == (1, 0):
+        return owner.inputs[0], b
+    return None
 
 
 def _used(outputs, candidates):

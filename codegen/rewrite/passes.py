@@ -54,10 +54,62 @@ def _same_type_or_cast(candidate, like):
     return candidate if candidate.dtype == like.dtype else _t().cast(candidate, like.dtype)
 
 
+def _tiled_pieces(node):
+    """``add`` of the gradients of slices that tile one axis of the same array (the gates of
+    an LSTM: ``pre[:, :n]``, ``pre[:, n:2n]``, ...): their concatenation, plus the other
+    terms; each gradient alone is an array of zeros with one part written."""
+    from codegen.ops.elemwise import is_elemwise
+    from codegen.ops.shape import SubtensorGrad
+    terms, stack = [], [node.out]
+    while stack:
+        v = stack.pop()
+        if v.owner is not None and is_elemwise(v.owner, "add") and \
+                v.broadcastable == node.out.broadcastable and (v is node.out or len(
+                    v.owner.inputs) == 2):
+            stack.extend(reversed(v.owner.inputs))
+        else:
+            terms.append(v)
+    pieces = {}
+    for v in terms:
+        o = v.owner
+        if o is None or not isinstance(o.op, SubtensorGrad) or len(o.inputs) != 2:
+            continue
+        axes = [a for a, item in enumerate(o.op.idx) if item != slice(None)]
+        if len(axes) != 1 or len(o.op.idx) != v.ndim:
+            continue
+        item = o.op.idx[axes[0]]
+        if not isinstance(item, slice) or item.step not in (None, 1) or \
+                not all(p is None or (isinstance(p, int) and p >= 0)
+                        for p in (item.start, item.stop)):
+            continue
+        pieces.setdefault((o.inputs[0].id, axes[0]), []).append((item.start or 0, item.stop,
+                                                               v))
+    for (_, axis), found in pieces.items():
+        found.sort(key=lambda p: p[0])
+        ends = [p[1] for p in found]
+        if len(found) < 2 or found[0][0] != 0 or ends[-1] is not None or any(
+                e is None or e != nxt[0] for e, nxt in zip(ends[:-1], found[1:])):
+            continue
+        joined = _t().concatenate([v.owner.inputs[1] for _, _, v in found], axis=axis)
+        if joined.dtype != node.out.dtype:
+            joined = _t().cast(joined, node.out.dtype)
+        used = {id(v) for _, _, v in found}
+        total = joined
+        for v in terms:
+            if id(v) not in used:
+                total = total + v
+        return total
+    return None
+
+
 def _simplify_elemwise(node):
     t = _t()
     name = node.op.scalar_op.name
     ins, out = node.inputs, node.out
+    if name == "add":
+        tiled = _tiled_pieces(node)
+        if tiled is not None:
+            return _same_type_or_cast(tiled, out)
     if name == "mul":
         for a, b in (ins, ins[::-1]):
             if _is_const(b, 1):

@@ -86,7 +86,7 @@ def function_context(program, debug=False, device="cpu", state_index=None):
             if isinstance(step, LoopKernel):
                 kernel = ckernel.loop_kernel(step, threads=threads)
             elif isinstance(step, GatherStep):
-                kernel = ckernel.gather_kernel(step)
+                kernel = ckernel.gather_kernel(step, threads=threads)
             else:
                 kernel = ckernel.argmax_kernel(step)
             outs = writes(step)
