@@ -86,6 +86,28 @@ def cycling(train_on, batches, reset, values):
     return step, check
 
 
+def jax_sgd(loss, params, xs, ys, lr):
+    """(step, check) of SGD on ``loss(params, x, y)`` under ``jax.jit``, cycling through the
+    minibatches ``xs``, ``ys`` (numpy arrays) from ``params``."""
+    import jax
+    import jax.numpy as jnp
+
+    @jax.jit
+    def update(ps, x, y):
+        cost, gs = jax.value_and_grad(loss)(ps, x, y)
+        return cost, [p - lr * g for p, g in zip(ps, gs)]
+
+    state = {"p": [jnp.asarray(p) for p in params]}
+
+    def train_on(x, y):
+        cost, state["p"] = update(state["p"], x, y)
+        return cost.block_until_ready()
+
+    return cycling(train_on, [(jnp.asarray(x), jnp.asarray(y)) for x, y in zip(xs, ys)],
+                   lambda: state.update(p=[jnp.asarray(p) for p in params]),
+                   lambda: state["p"])
+
+
 def _say(row):
     print(json.dumps(row), flush=True)
 

@@ -1,6 +1,6 @@
 """Run every workload (or those named) and write results/latest.md, .json and ratios.png.
 
-    python benchmarks/run.py [W1 W2 W3 W4 B] [--processes 3] [--slices 10]
+    python benchmarks/run.py [W1 W2 W3 W4 W6 W7 B] [--processes 3] [--slices 10]
 """
 
 import argparse
@@ -16,7 +16,7 @@ sys.path.insert(0, HERE)
 import harness  # noqa: E402
 
 WORKLOADS = {"W1": "w1_mlp_step", "W2": "w2_wide_mlp", "W3": "w3_elementwise",
-             "W4": "w4_inference", "B": "b_build"}
+             "W4": "w4_inference", "W6": "w6_lenet", "W7": "w7_lstm", "B": "b_build"}
 
 
 def machine():

@@ -13,7 +13,7 @@ import os
 import sys
 
 import numpy as np
-from harness import Missing, cycling
+from harness import Missing, cycling, jax_sgd
 from numpy.lib.stride_tricks import sliding_window_view
 
 NAME = "W6"
@@ -190,20 +190,7 @@ def jax_impl(B, dtype):
         logp = jax.nn.log_softmax(h @ Wo + bo)
         return -logp[jnp.arange(x.shape[0]), y].mean()
 
-    @jax.jit
-    def update(ps, x, y):
-        cost, gs = jax.value_and_grad(loss)(ps, x, y)
-        return cost, [p - LR * g for p, g in zip(ps, gs)]
-
-    state = {"p": [jnp.asarray(p) for p in params]}
-
-    def train_on(x, y):
-        cost, state["p"] = update(state["p"], x, y)
-        return cost.block_until_ready()
-
-    return cycling(train_on, [(jnp.asarray(x), jnp.asarray(y)) for x, y in zip(xs, ys)],
-                   lambda: state.update(p=[jnp.asarray(p) for p in params]),
-                   lambda: state["p"])
+    return jax_sgd(loss, params, xs, ys, LR)
 
 
 # ---------------------------------------------------------------- PyTensor

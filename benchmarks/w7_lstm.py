@@ -15,7 +15,7 @@ import os
 import sys
 
 import numpy as np
-from harness import Missing, cycling
+from harness import Missing, cycling, jax_sgd
 
 NAME = "W7"
 CASES = {"T=50 B=16 H=128": {"T": 50, "B": 16, "H": 128, "dtype": "float32"}}
@@ -253,20 +253,7 @@ def _jax(T, B, H, dtype):
         logp = jax.nn.log_softmax(logits)
         return -logp[jnp.arange(B), yj].mean()
 
-    @jax.jit
-    def update(ps, xj, yj):
-        cost, gs = jax.value_and_grad(loss)(ps, xj, yj)
-        return cost, [p - LR * g for p, g in zip(ps, gs)]
-
-    state = {"p": [jnp.asarray(p) for p in params]}
-
-    def train_on(xj, yj):
-        cost, state["p"] = update(state["p"], xj, yj)
-        return cost.block_until_ready()
-
-    return cycling(train_on, [(jnp.asarray(x), jnp.asarray(y)) for x, y in zip(xs, ys)],
-                   lambda: state.update(p=[jnp.asarray(p) for p in params]),
-                   lambda: state["p"])
+    return jax_sgd(loss, params, xs, ys, LR)
 
 
 # ---------------------------------------------------------------- PyTensor

@@ -94,9 +94,9 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
             if piece is not x and x.name:
                 piece.name = x.name
             outer_seqs.append(piece)
+            shift = f"+{tap}" if tap > 0 else (str(tap) if tap else "")
             inner = TensorType(x.dtype, x.broadcastable[1:])(
-                f"{x.name}[t{'+' if tap >= low and tap > 0 else ''}{tap if tap else ''}]"
-                if x.name else None)
+                f"{x.name}[t{shift}]" if x.name else None)
             inner_seqs.append(inner)
     # states and per-iteration outputs
     infos = _as_list(outputs_info)
