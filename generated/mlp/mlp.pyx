@@ -475,6 +475,11 @@ def _dim_div(a, b):
     return a // b if b else 0
 
 
+def _dim_min(a, b):
+    """The smaller of two dims."""
+    return a if a < b else b
+
+
 def _step_failure(failures, k):
     """The error of failure ``k`` of a function's steps: an index out of range (IndexError),
     or NaN/Inf found by NanGuardMode on the device (FloatingPointError)."""
@@ -487,7 +492,7 @@ def _shape_failure(checks, dims):
     """The error for the first failing shape check, given the call's dims; ``checks`` is the
     text of the check table (a Python literal)."""
     import ast
-    scope = {"_slice_len": _slice_len, "_dim_div": _dim_div}
+    scope = {"_slice_len": _slice_len, "_dim_div": _dim_div, "_dim_min": _dim_min}
     for lhs, rhs, message, where, operands, at_least in ast.literal_eval(checks.lstrip("\n")):
         lhs, rhs = eval(lhs, scope, dims), eval(rhs, scope, dims)
         if (lhs < rhs) if at_least else (lhs != rhs):
@@ -775,6 +780,10 @@ cdef inline Py_ssize_t _slice_len(Py_ssize_t n, Py_ssize_t start, Py_ssize_t sto
 cdef inline Py_ssize_t _dim_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
     """a // b for dims (never negative), 0 when b is 0."""
     return a // b if b != 0 else 0
+
+
+cdef inline Py_ssize_t _dim_min(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return a if a < b else b
 
 
 

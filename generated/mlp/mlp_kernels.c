@@ -72,9 +72,13 @@ CG_IPOW(uint8_t, uint32_t)
 CG_IPOW(uint16_t, uint32_t)
 CG_IPOW(uint32_t, uint32_t)
 CG_IPOW(uint64_t, uint64_t)
-/* dims: a // b (0 when b is 0), and numpy's slice rules */
+/* dims: a // b (0 when b is 0), the smaller of two, and numpy's slice rules */
 static inline cg_index _dim_div(cg_index a, cg_index b) {
     return b != 0 ? a / b : 0;
+}
+
+static inline cg_index _dim_min(cg_index a, cg_index b) {
+    return a < b ? a : b;
 }
 
 static inline cg_index _slice_len(cg_index n, cg_index start, cg_index stop, cg_index step,
