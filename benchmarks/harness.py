@@ -86,6 +86,28 @@ def cycling(train_on, batches, reset, values):
     return step, check
 
 
+def codegen_sgd(name, inputs, cost, shared, lr, xs, ys):
+    """(step, check) of a codegen module ``name`` whose ``train(x, y)`` returns ``cost`` and
+    takes one SGD step of ``shared``, cycling through the minibatches ``xs``, ``ys``."""
+    import codegen
+    import codegen.tensor as T
+    from codegen.compile.module import load_module
+    lr = np.asarray(lr, shared[0].dtype)
+    module = codegen.Module(name)
+    module.add_function("train", inputs, cost,
+                        updates=[(p, p - lr * g) for p, g in zip(shared, T.grad(cost, shared))])
+    out = os.path.join(os.environ.get("CODEGEN_CACHE_DIR", "/tmp"), "bench-modules", name)
+    mod = load_module(module.build(out))
+    start = mod.state()
+
+    def reset():
+        for key, value in start.items():
+            mod.set_value(key, value)
+
+    return cycling(mod.train, list(zip(xs, ys)), reset,
+                   lambda: [mod.get_value(p.name) for p in shared])
+
+
 def jax_sgd(loss, params, xs, ys, lr):
     """(step, check) of SGD on ``loss(params, x, y)`` under ``jax.jit``, cycling through the
     minibatches ``xs``, ``ys`` (numpy arrays) from ``params``."""

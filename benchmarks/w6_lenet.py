@@ -13,7 +13,7 @@ import os
 import sys
 
 import numpy as np
-from harness import Missing, cycling, jax_sgd
+from harness import Missing, codegen_sgd, cycling, jax_sgd
 from numpy.lib.stride_tricks import sliding_window_view
 
 NAME = "W6"
@@ -100,7 +100,6 @@ def codegen_impl(B, dtype):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     import codegen
     import codegen.tensor as T
-    from codegen.compile.module import load_module
     from codegen.tensor.signal.pool import pool_2d
     params, xs, ys = initial(B, dtype)
     names = ["W0", "b0", "W1", "b1", "Wh", "bh", "Wo", "bo"]
@@ -117,19 +116,7 @@ def codegen_impl(B, dtype):
     h = T.tanh(T.dot(a1.flatten(2), Wh) + bh)
     p = T.nnet.softmax(T.dot(h, Wo) + bo)
     cost = -T.mean(T.log(p)[T.arange(y.shape[0]), y])
-    updates = [(q, q - np.asarray(LR, dtype) * g) for q, g in zip(shared, T.grad(cost, shared))]
-    module = codegen.Module(f"bench_lenet_{B}_{dtype}")
-    module.add_function("train", [x, y], cost, updates=updates)
-    out = os.path.join(os.environ.get("CODEGEN_CACHE_DIR", "/tmp"), "bench-modules",
-                       module.name)
-    mod = load_module(module.build(out))
-    start = mod.state()
-
-    def reset():
-        for name, value in start.items():
-            mod.set_value(name, value)
-
-    return cycling(mod.train, list(zip(xs, ys)), reset, lambda: [mod.get_value(n) for n in names])
+    return codegen_sgd(f"bench_lenet_{B}_{dtype}", [x, y], cost, shared, LR, xs, ys)
 
 
 # ---------------------------------------------------------------- PyTorch

@@ -15,7 +15,7 @@ import os
 import sys
 
 import numpy as np
-from harness import Missing, cycling, jax_sgd
+from harness import Missing, codegen_sgd, cycling, jax_sgd
 
 NAME = "W7"
 CASES = {"T=50 B=16 H=128": {"T": 50, "B": 16, "H": 128, "dtype": "float32"}}
@@ -114,7 +114,6 @@ def codegen_impl(T, B, H, dtype):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     import codegen
     import codegen.tensor as tt
-    from codegen.compile.module import load_module
     params, xs_, ys_ = initial(T, B, H, dtype)
     W, U, b, V, c = (codegen.shared(p, name=n) for p, n in zip(params, "WUbVc"))
     xs = tt.tensor(dtype, (False, False, False), "x")
@@ -135,20 +134,7 @@ def codegen_impl(T, B, H, dtype):
     pred = tt.nnet.softmax(tt.dot(proj, V) + c)
     cost = -tt.log(pred[tt.arange(xs.shape[1]), ys]).mean()
     shared = [W, U, b, V, c]
-    updates = [(p, p - np.asarray(LR, dtype) * g) for p, g in zip(shared, tt.grad(cost, shared))]
-    module = codegen.Module(f"bench_lstm_{T}_{B}_{H}_{dtype}")
-    module.add_function("train", [xs, ys], cost, updates=updates)
-    out = os.path.join(os.environ.get("CODEGEN_CACHE_DIR", "/tmp"), "bench-modules",
-                       module.name)
-    mod = load_module(module.build(out))
-    start = mod.state()
-
-    def reset():
-        for name, value in start.items():
-            mod.set_value(name, value)
-
-    return cycling(mod.train, list(zip(xs_, ys_)), reset,
-                   lambda: [mod.get_value(n) for n in "WUbVc"])
+    return codegen_sgd(f"bench_lstm_{T}_{B}_{H}_{dtype}", [xs, ys], cost, shared, LR, xs_, ys_)
 
 
 # ---------------------------------------------------------------- PyTorch
