@@ -81,11 +81,21 @@ def debugprint(obj, file=None, print_type=True):
         seen.add(v.id)
         print(line, file=file)
         if v.owner is not None:
+            if getattr(v.owner.op, "inner_outputs", None) is not None and \
+                    all(v.owner is not n for n in loops):
+                loops.append(v.owner)
             for inp in v.owner.inputs:
                 walk(inp, prefix.replace("|", " ").replace("-", " ") + " |")
 
+    loops = []  # nodes with a graph of their own (a loop's body), printed after
     for out in outputs:
         walk(out, "")
+    if loops:
+        print("\nInner graphs:", file=file)
+    for node in loops:  # grows as bodies with loops of their own are printed
+        print(f"\n{node.op} [id {label(node.outputs[0])}]", file=file)
+        for out in node.op.inner_outputs:
+            walk(out, " >")
 
 
 pprint = pp  # Theano's name for it: theano.printing.pprint(y)

@@ -131,8 +131,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
             buf = init[:L]
             elem = TensorType(init.dtype, init.broadcastable[1:])
         state_inits.append(buf)
-        state_inner.append([elem(f"{init.name}[t-{lag}]" if init.name else None)
-                            for lag in lags])
+        state_inner.append([elem(f"{init.name or 'state'}[t-{lag}]") for lag in lags])
     explicit = [t.as_tensor_variable(v) if not isinstance(v, Variable) else v
                 for v in _as_list(non_sequences)]
 

@@ -324,6 +324,16 @@ def test_only_the_history_read_is_kept():
     assert "_all: float64[1 + s_n0]" in listing
 
 
+def test_debugprint_shows_the_body():
+    x, w = T.matrix("x"), T.matrix("w")
+    hs, _ = codegen.scan(lambda xt, h: T.tanh(xt + T.dot(h, w)), sequences=x,
+                         outputs_info=T.zeros_like(x[0]))
+    text = codegen.printing.debugprint(hs.sum(), file="str")
+    body = text.split("Inner graphs:")[1]
+    assert "scan{1 seq, 1 state, 0 out}" in body and " >tanh" in body
+    assert "x[t]" in body and "state[t-1]" in body and "test_scan.py" in body
+
+
 def test_nested_loops(tutorial):
     x = T.matrix("x")
     outer, _ = codegen.scan(lambda row: codegen.scan(lambda v, acc: acc * 2 + v, sequences=row,
