@@ -133,7 +133,8 @@ def _int_safe(x):
 
 def _node(draw, pool, ops):
     kind = draw(st.sampled_from(["unary", "binary", "binary", "compare", "switch", "cast",
-                                 "reduce", "shape", "index", "gather", "write", "ifelse"]))
+                                 "reduce", "shape", "index", "gather", "write", "ifelse",
+                                 "loop"]))
     a = _pick(draw, pool)
     if kind == "unary":
         name = draw(st.sampled_from(UNARY))
@@ -196,6 +197,22 @@ def _node(draw, pool, ops):
         b = T.cast(_pick(draw, pool), a.dtype) if a.dtype != "bool" else a
         cond = T.gt(T.sum(T.cast(b, "float64")), 0)
         return ifelse(cond, a, -a if a.dtype != "bool" else ~a)
+    if kind == "loop" and a.ndim > 0:  # scan over a's rows: a state, stacked or the last
+        name = draw(st.sampled_from(UNARY))
+        scale = draw(st.sampled_from([0.5, -1.0, 1.0]))
+        variant = draw(st.sampled_from(["stacked", "last", "backwards", "two taps"]))
+        ops.add(f"scan {variant} {name}")
+        x = T.clip(a if a.dtype in FLOATS else T.cast(a, "float64"), -1e3, 1e3)
+        step = getattr(T, name)
+        if variant == "two taps":
+            init = T.stack([T.zeros_like(x[0]), T.ones_like(x[0])])
+            out, _ = codegen.scan(lambda xt, tm2, tm1: tm2 * scale + step(xt) - tm1 * 0.25,
+                                  sequences=x, outputs_info=dict(initial=init, taps=[-2, -1]))
+            return out
+        out, _ = codegen.scan(lambda xt, acc: acc * scale + step(xt), sequences=x,
+                              outputs_info=T.zeros_like(x[0]),
+                              go_backwards=variant == "backwards")
+        return out[-1] if variant == "last" else out
     if kind == "shape" and a.ndim > 0:
         ops.add("reshape" if draw(st.booleans()) else "dimshuffle")
         if "reshape" in ops:

@@ -162,3 +162,14 @@ def test_scratch_memory_is_not_shared_where_an_element_would_be_overwritten_firs
     assert shared_scratch(program([write_a, same, last], fills=("t",))) == []
     numpy_view = View(aT, "a", "a.T.copy()")  # what numpy does with it is not seen
     assert shared_scratch(program([write_a, same, last], [numpy_view])) == []
+
+
+def test_a_reduction_of_a_reduction_over_the_same_loop_shape():
+    """sum(prod(a, keepdims)) of a broadcastable a: both loop over one element, but the sum
+    reads the product only once it is complete, so they are two loops (they were one, and the
+    kernel took the product as both its input and its target; found by the fuzzer)."""
+    a = T.tensor("float64", (True,), name="a")
+    p = T.prod(T.clip(a, -10, 10), axis=0, keepdims=True)
+    f = codegen.function([a], [T.sum(p) * 2, T.grad(T.sum(p) * T.sum(p), a)])
+    total, grad = f(np.array([-3.0]))
+    assert total == -6.0 and grad.tolist() == [-6.0]

@@ -86,7 +86,8 @@ def fuse(nodes, is_scalar, loop_shape):
             (x,) = node.inputs
             g = group_of.get(id(x.owner)) if x.owner is not None else None
             # x may have other users: the loop then stores it as well as reducing it
-            if g is None or g.key is None or g.key != key(x):
+            # (not when x is a reduction of that loop: complete only after the whole loop)
+            if g is None or g.key is None or g.key != key(x) or x.owner in g.reduces:
                 g = Group(len(groups), x.broadcastable)
                 g.key = key(x)
                 groups.append(g)
