@@ -362,3 +362,23 @@ def test_errors():
         codegen.scan_module.until(T.scalar() > 0)
     with pytest.raises(ValueError, match="give n_steps, or sequences"):
         codegen.scan(lambda: T.constant(1.0))
+
+
+@pytest.mark.parametrize("mode", ["FAST_COMPILE", "FAST_RUN"])
+def test_second_order_gradients_through_a_loop(mode):
+    """The gradient of a loop is a loop: differentiated again, against finite differences."""
+    x, w = T.matrix("x"), T.matrix("w")
+    hs, _ = codegen.scan(lambda xt, h: T.tanh(xt + T.dot(h, w)), sequences=x,
+                         outputs_info=T.zeros_like(x[0]))
+    g = T.grad((hs ** 2).sum(), w)
+    f = codegen.function([x, w], T.grad((g ** 2).sum(), w), mode=mode)
+    first = codegen.function([x, w], (g ** 2).sum(), mode="FAST_COMPILE")
+    rng = np.random.default_rng(0)
+    xv, wv = rng.standard_normal((4, 3)) * 0.5, rng.standard_normal((3, 3)) * 0.5
+    num = np.zeros_like(wv)
+    for i in np.ndindex(wv.shape):
+        up, down = wv.copy(), wv.copy()
+        up[i] += 1e-6
+        down[i] -= 1e-6
+        num[i] = (first(xv, up) - first(xv, down)) / 2e-6
+    np.testing.assert_allclose(f(xv, wv), num, rtol=1e-6, atol=1e-7)
