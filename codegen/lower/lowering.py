@@ -1009,7 +1009,7 @@ def _lower_ifelse(lw, node, origin):
                                    (Store(len(operands) - 1, "v"),), (origin,)))
 
 
-def _copy_kernel(lw, name, value, var, dst, origin):
+def _copy_kernel(name, value, var, dst, origin):
     """A loop storing ``value`` (the lowered value of ``var``: an array or a scalar
     expression) into every element of ``dst`` (``var`` broadcast where it is broadcastable)."""
     kind, ref = value
@@ -1171,7 +1171,7 @@ def _lower_scan(lw, node, origin):
             lw.views.append(View(head, buf.name, "index",
                                  index=_axis_slice(len(buf.dims), 0, None, str(L))))
             lw.kinds[head.name] = "view"
-        lw.steps.append(_copy_kernel(lw, lw._step_name(head.name), ("array", init), inits[k],
+        lw.steps.append(_copy_kernel(lw._step_name(head.name), ("array", init), inits[k],
                                      head, Origin(f"{buf.name}[:{L}] = {inits[k].label()}",
                                                   origin.where)))
     # one iteration: the body, on views at index t
@@ -1236,7 +1236,7 @@ def _lower_scan(lw, node, origin):
             tmp = ArrayRef(lw.names.new(f"{buf.name}_tmp"), buf.dtype, ref.dims)
             lw.buffers.append(Buffer(tmp))
             lw.kinds[tmp.name] = "buffer"
-            lw.steps.append(_copy_kernel(lw, lw._step_name(tmp.name), values[k], var, tmp,
+            lw.steps.append(_copy_kernel(lw._step_name(tmp.name), values[k], var, tmp,
                                          Origin(f"{tmp.name} = {var.label()}", origin.where)))
             values[k] = ("array", tmp)
         if L > 1:  # the window moves on by one
@@ -1283,7 +1283,7 @@ def _lower_scan(lw, node, origin):
                              op.store[k] if k < m else "all", lengths[k] if k < m else 0):
             renames[ref.name] = slot
             continue
-        lw.steps.append(_copy_kernel(lw, lw._step_name(slot.name), values[k], var, slot,
+        lw.steps.append(_copy_kernel(lw._step_name(slot.name), values[k], var, slot,
                                      Origin(f"{slot.name} = {lw.display.get(var.id, var.label())}",
                                             origin.where)))
     if renames:

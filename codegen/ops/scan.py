@@ -46,7 +46,6 @@ class Scan(Op):
         self.truncate = truncate
         self.name = name
         self.signature = inner_signature(self.inner_inputs, self.inner_outputs)
-        self._order = None
 
     # ------------------------------------------------------------------ layout
 
@@ -131,11 +130,11 @@ class Scan(Op):
         nitsots = [[] for _ in range(self.n_nitsot)]
         m = self.n_states
         outputs = self.inner_outputs
+        inner_seqs, inner_taps, inner_nonseqs = self.inner_parts()
         for t in range(n):
             given = {}
-            for inner, seq in zip(self.inner_inputs, seqs):
+            for inner, seq in zip(inner_seqs, seqs):
                 given[inner.id] = seq[t]
-            _, inner_taps, inner_nonseqs = self.inner_parts()
             for buf, L, lags, taps in zip(bufs, lengths, self.taps, inner_taps):
                 for lag, inner in zip(lags, taps):
                     given[inner.id] = buf[t + L - lag]
@@ -163,51 +162,15 @@ class Scan(Op):
                 out.append(np.zeros((0,) * (inner.ndim + 1), dtype=inner.dtype))
         return out
 
-    def infer_shape(self, node, input_shapes, values=None):
-        n = values[0] if values else None
-        if n is None:
-            raise NotImplementedError("scan: the number of steps is known when lowering")
-        inner = inner_shapes(self, input_shapes)
-        shapes = []
-        for init, L, store in zip(self.outer_parts(input_shapes)[2], self.lengths(),
-                                  self.store):
-            shapes.append(((f"{L} + {n}" if store == "all" else str(L)),) + tuple(init[1:]))
-        for out in self.inner_outputs[self.n_states:]:
-            shapes.append((n,) + tuple(inner[out.id]))
-        return shapes
+    def infer_shape(self, node, input_shapes):
+        raise NotImplementedError("scan: the lowering takes a loop's shapes from its body, "
+                                  "once lowered")
 
     # ------------------------------------------------------------------ gradient
 
     def grad(self, node, output_grads):
         from codegen.ops.scan_grad import scan_grad
         return scan_grad(node, output_grads)
-
-
-def inner_shapes(op, outer_shapes):
-    """The shape (dim expressions over the outer graph's) of every inner variable."""
-    n_steps, seqs, inits, nonseqs = op.outer_parts(outer_shapes)
-    inner_seqs, inner_taps, inner_nonseqs = op.inner_parts()
-    shapes = {}
-    for inner, outer in zip(inner_seqs, seqs):
-        shapes[inner.id] = tuple(outer[1:])
-    for taps, outer in zip(inner_taps, inits):
-        for inner in taps:
-            shapes[inner.id] = tuple(outer[1:])
-    for inner, outer in zip(inner_nonseqs, nonseqs):
-        shapes[inner.id] = tuple(outer)
-
-    def shape(var):
-        if var.id in shapes:
-            return shapes[var.id]
-        if isinstance(var, Constant):
-            return tuple(str(n) for n in var.data.shape)
-        raise NotImplementedError(f"scan: no shape for {var.label()}")
-
-    for nd in toposort(op.inner_outputs):
-        outs = nd.op.infer_shape(nd, [shape(v) for v in nd.inputs])
-        for var, s in zip(nd.outputs, outs):
-            shapes[var.id] = tuple(s)
-    return {**shapes, **{v.id: shape(v) for v in op.inner_outputs}}
 
 
 def inner_signature(inputs, outputs):
@@ -278,4 +241,4 @@ def _where(node):
     return f"\n  built at {p}" if p is not None else ""
 
 
-__all__ = ["Scan", "clone_inner", "inner_shapes", "inner_signature"]
+__all__ = ["Scan", "clone_inner", "inner_signature"]
