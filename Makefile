@@ -2,8 +2,9 @@ PY ?= python
 
 .PHONY: setup mlp test tutorial bench fuzz reliability gpu-check clean
 
+# the tests of data-parallel training and Dask inference need the mpi and dask extras
 setup:
-	$(PY) -m pip install -q -e '.[test,examples]'
+	$(PY) -m pip install -q -e '.[test,examples,mpi,dask]'
 
 mlp: setup
 	$(MAKE) -C examples/mlp train predict PY=$(PY)

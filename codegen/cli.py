@@ -76,7 +76,7 @@ def cmd_build(args):
     backend = backends.resolve(backend=args.backend)
     config.device = backends.get(backend).DEVICES[0]  # what every step of the build reads
     options = repr((os.path.abspath(args.spec), args.debug, args.floatX, args.target, args.arch,
-                    backend))
+                    backend, args.data_parallel))
     stem = os.path.splitext(os.path.basename(args.spec))[0]
     stamp_path = os.path.join(args.out, f".codegen-build-{stem}.json")
     if _up_to_date(stamp_path, options):
@@ -84,7 +84,10 @@ def cmd_build(args):
         return 0
     before = set(sys.modules)
     build_all = _build_libraries if args.target == "c" else _build_modules
-    outputs = build_all(_load_spec(args.spec), args)
+    modules = _load_spec(args.spec)
+    for module in modules:
+        module.data_parallel = module.data_parallel or args.data_parallel
+    outputs = build_all(modules, args)
     inputs = _sources_loaded_by(args.spec, before)
     os.makedirs(args.out, exist_ok=True)
     with open(stamp_path, "w") as f:
@@ -132,7 +135,7 @@ def _build_libraries(modules, args):
     outputs = []
     for module in modules:
         t0 = time.perf_counter()
-        paths = write_library(module.name, module.specs, args.out, os.path.relpath(args.spec),
+        paths = write_library(module.name, module.functions(), args.out, os.path.relpath(args.spec),
                               args.arch)
         outputs += [os.path.abspath(p) for p in paths]
         print(f"codegen: built C library {module.name} -> "
@@ -191,6 +194,9 @@ def parser():
                    "header, for callers without Python (native, portable: as --arch)")
     b.add_argument("--arch", choices=["native", "portable"], default=None,
                    help="the machine code: this CPU's instructions, or portable x86-64")
+    b.add_argument("--data-parallel", action="store_true",
+                   help="also build <f>_gradients and <f>_apply for each training function f, "
+                   "for data-parallel training (gradients all-reduced between the two)")
     b.add_argument("-j", type=int, default=1, help="compile N modules at once")
     b.set_defaults(func=cmd_build)
     s = sub.add_parser("show", help="print the emitted source of a spec or a .pyx")

@@ -29,7 +29,22 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
     present = [g for g in grads if g is not None]
     simplified = iter(simplify(present))
     grads = [next(simplified) if g is not None else None for g in grads]
+    _tag_gradients(cost, wrt_list, grads)
     return grads[0] if single else grads
+
+
+def _tag_gradients(cost, wrt, grads):
+    """Mark each gradient this call built with the variable it differentiates with respect
+    to (``g.tag.gradient_of``): a data-parallel split reduces exactly these. A result that is a
+    variable of the cost's graph (the gradient of ``sum(x * w)`` is ``x``) or a constant is
+    not marked, since marking it would mark it for every other graph that uses it."""
+    from codegen.graph import Constant, toposort
+    known = {v.id for v in wrt} | {cost.id}
+    for node in toposort([cost]):
+        known.update(v.id for v in node.inputs)
+    for g, var in zip(grads, wrt):
+        if g is not None and not isinstance(g, Constant) and g.id not in known:
+            g.tag.gradient_of = var
 
 
 def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise"):

@@ -44,6 +44,8 @@ UNARY = [
     ("prod", lambda x: T.prod(x, axis=0), lambda x: np.prod(x, axis=0), (0.5, 1.5)),
     ("argmax", lambda x: T.argmax(x, axis=1), lambda x: np.argmax(x, axis=1), (-3, 3)),
     ("transpose", lambda x: x.T * 1.0, lambda x: x.T, (-3, 3)),
+    ("specify_shape", lambda x: T.specify_shape(x, (3, x.shape[0] + 1)) * 2,
+     lambda x: x * 2, (-3, 3)),
     ("dimshuffle", lambda x: x.dimshuffle(1, "x", 0) + 0.5, lambda x: x.T[:, None, :] + 0.5,
      (-3, 3)),
     ("reshape", lambda x: x.reshape((-1,)) * 2, lambda x: x.reshape(-1) * 2, (-3, 3)),

@@ -40,12 +40,15 @@ def usable_function_name(fname):
 class Module:
     """A named collection of compiled functions sharing state, for ahead-of-time builds."""
 
-    def __init__(self, name):
+    def __init__(self, name, data_parallel=False):
         if sanitize(name) != name:
             raise ValueError(f"Module: name must be an identifier, got {name!r}")
         self.name = name
         self.specs = []
         self.names = Names()
+        #: also build ``<f>_gradients`` and ``<f>_apply`` for each function ``f`` whose updates
+        #: read gradients (``codegen build --data-parallel``; see ``codegen.compile.parallel``)
+        self.data_parallel = data_parallel
 
     def add_function(self, fname, inputs, outputs=None, updates=None, givens=None,
                      allow_input_downcast=None, on_unused_input="raise",
@@ -62,10 +65,25 @@ class Module:
         self.specs.append(FunctionSpec(fname, ins, fgraph, single, allow_input_downcast))
         return self
 
+    def functions(self):
+        """The specs of every function the module defines: those added, and with
+        ``data_parallel`` the split of each training function."""
+        if not self.data_parallel:
+            return list(self.specs)
+        from codegen.compile.parallel import split
+        out = list(self.specs)
+        for spec in self.specs:
+            for extra in split(spec):
+                if any(s.name == extra.name for s in out):
+                    raise ValueError(f"Module {self.name!r}: data-parallel training adds "
+                                     f"{extra.name!r}, which the module already defines")
+                out.append(extra)
+        return out
+
     def sources(self, debug=False, spec_path="<interactive>", target=None):
         """{file name: text} of the generated module."""
         flags = compiler_flags(target, debug)
-        return assemble(self.name, self.specs, debug, spec_path, flags)[0]
+        return assemble(self.name, self.functions(), debug, spec_path, flags)[0]
 
     def source(self, debug=False, spec_path="<interactive>", target=None):
         """The generated files as one text (``codegen show``)."""
@@ -75,7 +93,7 @@ class Module:
         """Write the generated files (``<name>.pyx``, ``<name>_kernels.c``, ``.h``) and the
         initial state into ``out_dir``; return {file name: path}."""
         flags = compiler_flags(target, debug)
-        sources, initial, _ = assemble(self.name, self.specs, debug, spec_path, flags)
+        sources, initial, _ = assemble(self.name, self.functions(), debug, spec_path, flags)
         os.makedirs(out_dir, exist_ok=True)
         paths = {}
         for fname, text in sources.items():

@@ -360,5 +360,7 @@ def clone_replace(outputs, replace):
         for old, new in zip(node.outputs, new_node.outputs):
             if old.name and not new.name:
                 new.name = old.name
+            if getattr(old.tag, "gradient_of", None) is not None:  # see gradient.grad
+                new.tag.gradient_of = old.tag.gradient_of
             mapping[old.id] = new
     return [mapping.get(v.id, v) for v in outputs]

@@ -49,6 +49,7 @@ from codegen.ops.shape import (
     DimShuffle,
     Reshape,
     ShapeOf,
+    SpecifyShape,
     SplitPiece,
     Subtensor,
     SubtensorGrad,
@@ -609,12 +610,18 @@ class Lowerer:
                     ((x.label(), tuple(dims)),), at_least=True))
 
     def _add_reshape_check(self, node, src, dims):
-        if node.op.shape is None or -1 in node.op.shape:
+        """The sizes before and after agree (a reshape to another variable's shape too: the
+        gradient's always do, a user's need not)."""
+        if node.op.shape is not None and -1 in node.op.shape:
             return
         total_in = " * ".join(f"({d})" for d in src.dims) or "1"
         total_out = " * ".join(f"({d})" for d in dims) or "1"
+        if total_in == total_out:
+            return
+        target = node.op.shape if node.op.shape is not None else \
+            f"the shape of {node.inputs[1].label()}"
         self.checks.append(Check(total_in, total_out, f"reshape: cannot reshape "
-                                 f"{node.inputs[0].label()} to {node.op.shape}",
+                                 f"{node.inputs[0].label()} to {target}",
                                  _where_text(node)))
 
 
@@ -652,6 +659,19 @@ def _lower_reshape(lw, node, origin):
     src = lw._contiguous(node.inputs[0])
     lw._add_reshape_check(node, src, lw._out_dims(node.out))
     lw._view(node.out, src.name, lw.hint(node.out), "reshape")
+
+
+def _lower_specify_shape(lw, node, origin):
+    x = node.inputs[0]
+    src = lw.array(x)
+    shape = tuple(lw.values(node)[1 + s.k] if isinstance(s, Sym) else str(s)
+                  for s in node.op.shape)
+    for have, want in zip(src.dims, shape):
+        if have != want:
+            lw.checks.append(Check(have, want, f"specify_shape: {x.label()} does not have the "
+                                   f"shape given", _where_text(node),
+                                   ((x.label(), tuple(src.dims)), ("expected", shape))))
+    lw._view(node.out, src.name, lw.hint(node.out), "axes", axes=tuple(range(x.ndim)))
 
 
 def _lower_dot(lw, node, origin):
@@ -1349,6 +1369,7 @@ NODE_LOWERINGS = {
     Subtensor: _lower_subtensor,
     SplitPiece: _lower_split_piece,
     Reshape: _lower_reshape,
+    SpecifyShape: _lower_specify_shape,
     Dot: _lower_dot,
     ARange: _lower_arange,
     Argmax: _lower_argmax,

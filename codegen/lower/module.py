@@ -8,9 +8,12 @@ from codegen.rewrite import optimize_fgraph
 
 
 class FunctionSpec:
-    def __init__(self, name, ins, fgraph, single, allow_downcast):
+    def __init__(self, name, ins, fgraph, single, allow_downcast, layout=()):
         self.name, self.ins, self.fgraph = name, ins, fgraph
         self.single, self.allow_downcast = single, allow_downcast
+        #: [(shared variable, shape)]: what a flat gradient vector holds, in order (the
+        #: functions of a data-parallel split; see codegen.compile.parallel)
+        self.layout = list(layout)
 
 
 def _default_literal(value, var):
@@ -22,7 +25,17 @@ def _type_text(var):
     return f"{var.dtype} {var.type.kind_name()}"
 
 
-def _doc(spec, program):
+def _layout_lines(spec, snames):
+    lines, offset = [], 0
+    for var, shape in spec.layout:
+        size = int(np.prod(shape, dtype=np.int64))
+        lines.append(f"gradients[{offset}:{offset + size}]: gradient of {snames[var.id]!r}, "
+                     f"shape {tuple(shape)}")
+        offset += size
+    return lines
+
+
+def _doc(spec, program, snames):
     args = ", ".join(f"{a.name}: {_type_text(v)}" + (" = default" if a.default else "")
                      for a, v in zip(program.args, spec.fgraph.inputs))
     outs = ", ".join(_type_text(v) for v in spec.fgraph.outputs) or "None"
@@ -32,6 +45,7 @@ def _doc(spec, program):
         lines.append(f"{a.name}: {v.dtype} array of shape ({dims})")
     for (name, _), (var, _) in zip(program.updates, spec.fgraph.updates):
         lines.append(f"updates state {name!r} ({_type_text(var)})")  # get_value's names
+    lines += _layout_lines(spec, snames)
     return "\n    ".join(lines)
 
 
@@ -63,7 +77,7 @@ def lower_module(specs):
                     if i.has_default}
         program = lower(fgraph, spec.name, hints, snames, defaults)
         programs.append(program)
-        docs.append(_doc(spec, program))
+        docs.append(_doc(spec, program, snames))
         for var in fgraph.shared:
             state_spec[snames[var.id]] = (var.dtype, tuple(var.broadcastable))
             initial[snames[var.id]] = var.container.value

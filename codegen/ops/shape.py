@@ -497,6 +497,46 @@ class ShapeOf(Op):
         return ShapeOf(self.axis + 1)(inputs[0])
 
 
+class SpecifyShape(Op):
+    """``x`` itself, once its shape is checked to be ``shape`` (Theano's specify_shape): ints
+    and ``Sym`` entries (int scalars, as a reshape's lengths)."""
+
+    props = ("shape",)
+    reads_values = True
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def short_name(self):
+        return "specify_shape"
+
+    def make_node(self, x, *scalars):
+        node = Apply(self, [x, *scalars], [])
+        if len(self.shape) != x.ndim:
+            raise op_error(ValueError, node, f"{x.label()} has {x.ndim} dimensions, the shape "
+                                             f"given {len(self.shape)}")
+        static = tuple(s if isinstance(s, int) else None for s in self.shape)
+        out_type = TensorType(x.dtype, x.broadcastable, static)
+        node.outputs = [out_type.variable_class(out_type, owner=node, index=0)]
+        return node
+
+    def target(self, values):
+        return tuple(int(values[s.k]) if isinstance(s, Sym) else s for s in self.shape)
+
+    def perform(self, node, values):
+        x, target = values[0], self.target(values[1:])
+        if x.shape != target:
+            raise op_error(ValueError, node, f"{describe(node.inputs[0], x)}, expected shape "
+                                             f"{target}")
+        return [x]
+
+    def infer_shape(self, node, input_shapes, values=None):
+        return [input_shapes[0]]
+
+    def grad(self, node, output_grads):
+        return [output_grads[0]] + [None] * (len(node.inputs) - 1)
+
+
 class ARange(Op):
     """``[0, 1, ..., n-1]`` as int64, for an int scalar ``n`` (a constant or a shape)."""
 

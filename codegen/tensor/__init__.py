@@ -34,7 +34,7 @@ _MISSING = ("raw_random", "extra_ops", "tensordot", "batched_dot",
             "outer", "argsort", "sort", "cumsum", "cumprod", "repeat", "tile", "roll", "diag",
             "nlinalg", "slinalg", "fft", "round", "floor", "ceil", "iround", "erf", "erfinv",
             "gammaln", "arctan2", "nonzero", "unbroadcast", "patternbroadcast", "addbroadcast",
-            "specify_shape", "opt", "blas")
+            "opt", "blas")
 
 
 def __getattr__(name):

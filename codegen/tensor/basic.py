@@ -24,6 +24,7 @@ from codegen.ops.shape import (
     DimShuffle,
     Reshape,
     ShapeOf,
+    SpecifyShape,
     Subtensor,
     Sym,
     _normalize_index,
@@ -436,6 +437,22 @@ def _whole_shape_of(shape):
                                       for k, o in enumerate(owners)):
         return None
     return like
+
+
+def specify_shape(x, shape):
+    """``x``, checked at run time to have ``shape`` (ints and int scalars)."""
+    x = as_tensor_variable(x)
+    entries, scalars = [], []
+    for s in shape:
+        if isinstance(s, (int, np.integer)) or (isinstance(s, Constant) and s.ndim == 0):
+            entries.append(int(s.data) if isinstance(s, Constant) else int(s))
+            continue
+        if not isinstance(s, Variable) or s.ndim != 0 or s.dtype[0] not in "iu":
+            raise TypeError(f"specify_shape: shape entries must be ints or int scalars, got "
+                            f"{getattr(s, 'type', type(s).__name__)}")
+        entries.append(Sym(len(scalars)))
+        scalars.append(s)
+    return SpecifyShape(entries)(x, *scalars)
 
 
 def flatten(x, ndim=1):
