@@ -414,8 +414,8 @@ class Lowerer:
 
     def _leaf_shape(self, var):
         kind, ref = self.vals.get(var.id, (None, None))
-        if kind == "array":
-            return ref.dims
+        if kind is not None:
+            return tuple(self.shape(var))
         if isinstance(var, Constant):
             return tuple(str(n) for n in var.data.shape)
         return None

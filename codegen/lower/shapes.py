@@ -12,12 +12,36 @@ def symbolic_shapes(nodes, leaf_shape):
     for node in nodes:
         ins = [shape(v) for v in node.inputs]
         try:
-            outs = node.op.infer_shape(node, ins) if None not in ins else None
+            if None in ins:
+                outs = None
+            elif getattr(node.op, "reads_values", False):
+                outs = node.op.infer_shape(node, ins, values=[_value_text(v, shape)
+                                                              for v in node.inputs])
+            else:
+                outs = node.op.infer_shape(node, ins)
         except NotImplementedError:
             outs = None
         for i, out in enumerate(node.outputs):
             shapes[out.id] = tuple(outs[i]) if outs is not None else None
     return shapes
+
+
+def _value_text(var, shape):
+    """The value of an int scalar that a shape depends on, as a dim expression where it is a
+    constant or a length (``x.shape[0]``), else a stand-in (a slice's bound ``index * 20``):
+    the same variable gives the same text, so loops over a slice computed at run time still
+    fuse. Stand-ins only key the fusion; they are never emitted."""
+    from codegen.graph import Constant
+    from codegen.ops.shape import ShapeOf
+    if var.ndim != 0 or var.dtype[0] not in "iu":
+        return None
+    if isinstance(var, Constant):
+        return str(int(var.data))
+    if var.owner is not None and isinstance(var.owner.op, ShapeOf):
+        dims = shape(var.owner.inputs[0])
+        if dims is not None:
+            return dims[var.owner.op.axis]
+    return f"@value{var.id}"
 
 
 def unify_dims(nodes, shapes, declared, leaf_shape):

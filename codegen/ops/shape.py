@@ -545,8 +545,17 @@ class ARange(Op):
             raise TypeError(f"arange: expected an int scalar, got {n.type}")
         return Apply(self, [n], [TensorType("int64", (False,))])
 
+    #: the lowerer gives ``infer_shape`` the dim expression of the length's value
+    reads_values = True
+
     def perform(self, node, values):
         return [np.arange(int(values[0]), dtype="int64")]
+
+    def infer_shape(self, node, input_shapes, values=None):
+        if not values or values[0] is None:
+            raise NotImplementedError("arange: a length known when lowering")
+        n = values[0]
+        return [(n if n.isdigit() else f"_slice_len({n}, 0, 0, 1, 0)",)]
 
     def grad(self, node, output_grads):
         return [None]
