@@ -153,11 +153,12 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
     n = len(kernel.dims)
     params, args = loop_signature(kernel)
     dim_params = {}
+    policy = threads
 
     def dim(text):
         return dim_params.setdefault(text, f"d{len(dim_params)}")
 
-    before, after, simd, row_acc = [], [], [], {}
+    before, after, after_accs, simd, row_acc = [], [], [], [], {}
     for store in kernel.stores:
         op = kernel.operands[store.operand]
         if store.combine and n and op.axes[-1] is None and op.ref.dtype.startswith("float"):
@@ -167,6 +168,7 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
             before.append(f"{cexpr.CTYPES[op.ref.dtype]} {acc} = "
                           f"{identity(store.combine, op.ref.dtype)};")
             after.append(f"{target} = " + cexpr.COMBINE[store.combine].format(target, acc) + ";")
+            after_accs.append(acc)
             simd.append(_SIMD_REDUCTION.get(store.combine) and
                         f"reduction({_SIMD_REDUCTION[store.combine]}:{acc})")
 
@@ -213,8 +215,12 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
         # Threads only for the contiguous nest (strided and single-column ones are rare where
         # loops are large), chosen by a C test around it: an OpenMP region that its if()
         # clause runs on one thread still sets up a team, about 1 us a loop (W1's step: 25%).
-        contiguous = init + _threads_or_not(_nest(n, inner, before, after, threads),
-                                            condition, serial)
+        totals = _row_totals(kernel, row_acc) if policy and not threads and n == 2 else None
+        if totals:
+            contiguous = init + _chunked_rows(inner, before, after, after_accs, totals, policy)
+        else:
+            contiguous = init + _threads_or_not(_nest(n, inner, before, after, threads),
+                                                condition, serial)
         if inner_strides:
             strided = _nest(n, _inner_loop(n, body(False)), before, after)
             lines = ([f"if ({' && '.join(inner_strides)}) {{"]
@@ -232,6 +238,62 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
     exact = any(cexpr.converts_float_to_int(a.expr) for a in kernel.body)
     return Kernel(kernel.name, params, args, origins, lines,
                   "CODEGEN_KERNEL CG_EXACT_CASTS void" if exact else "CODEGEN_KERNEL void")
+
+
+#: Row chunks of a loop that sums a whole 2-d array to one value (``sum(W * W)``): each chunk
+#: of rows is summed on its own, by whichever thread, then the chunks' sums in order, so the
+#: result does not depend on the number of threads.
+ROW_CHUNKS = 64
+
+
+def _row_totals(kernel, row_acc):
+    """[(register, target, combine, C type)] of the whole-array reductions that keep a
+    2-d loop off the threads, when they are all that does (each reduced along the rows into
+    its register, then into one element); else None."""
+    totals = []
+    for store in kernel.stores:
+        if not store.combine:
+            continue
+        op = kernel.operands[store.operand]
+        if op.axes[0] is not None:
+            continue  # one target per row: rows stay independent
+        if store.operand not in row_acc or op.axes != (None, None) \
+                or store.combine not in _SIMD_REDUCTION:
+            return None
+        totals.append((row_acc[store.operand], f"{op.ref.name}[0]", store.combine,
+                       cexpr.CTYPES[op.ref.dtype], op.ref.dtype))
+    return totals or None
+
+
+def _chunked_rows(inner, before, after, after_accs, totals, policy):
+    """The loop nest of a 2-d kernel with whole-array reductions, on threads when large: the
+    rows in ROW_CHUNKS fixed chunks, each chunk's total kept apart, then the totals added in
+    chunk order (the same bits on any number of threads). Small loops run as before."""
+    acc_of = {acc for acc, *_ in totals}
+    per_row = [line for line, acc in zip(after, after_accs) if acc not in acc_of]
+    when = "cg_threads_allowed && cg_blas_ours" if policy == "with_blas" \
+        else "cg_threads_allowed"
+    lines = [f"if (n0 * n1 >= {PARALLEL_MIN}) {{"]
+    lines += [f"    {ctype} cg_chunk_{acc}[{ROW_CHUNKS}];" for acc, _, _, ctype, _ in totals]
+    lines += [f"    #pragma omp parallel for schedule(static) if({when})",
+              f"    for (cg_index cg_c = 0; cg_c < {ROW_CHUNKS}; cg_c++) {{"]
+    lines += [f"        {ctype} cg_part_{acc} = {identity(combine, dtype)};"
+              for acc, _, combine, ctype, dtype in totals]
+    lines += [f"        for (cg_index i0 = cg_c * n0 / {ROW_CHUNKS}; i0 < (cg_c + 1) * n0 / "
+              f"{ROW_CHUNKS}; i0++) {{"]
+    lines += ["            " + line for line in list(before) + list(inner) + per_row]
+    lines += ["            " + f"cg_part_{acc} = "
+              + cexpr.COMBINE[combine].format(f"cg_part_{acc}", acc) + ";"
+              for acc, _, combine, _, _ in totals]
+    lines += ["        }"]
+    lines += [f"        cg_chunk_{acc}[cg_c] = cg_part_{acc};" for acc, *_ in totals]
+    lines += ["    }", f"    for (cg_index cg_c = 0; cg_c < {ROW_CHUNKS}; cg_c++) {{"]
+    lines += [f"        {target} = "
+              + cexpr.COMBINE[combine].format(target, f"cg_chunk_{acc}[cg_c]") + ";"
+              for acc, target, combine, _, _ in totals]
+    lines += ["    }", "} else {"]
+    lines += ["    " + line for line in _nest(2, inner, before, after)]
+    return lines + ["}"]
 
 
 def reduction_init(kernel):
