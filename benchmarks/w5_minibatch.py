@@ -141,22 +141,22 @@ def _torch_step(torch, dtype):
     return step, load, weights
 
 
-def torch_impl(dtype):
+def _torch():
     try:
         import torch
     except ImportError as exc:
         raise Missing(f"torch ({exc})") from None
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
-    step, load, weights = _torch_step(torch, dtype)
+    return torch
+
+
+def torch_impl(dtype):
+    step, load, weights = _torch_step(_torch(), dtype)
     return cycling(step, batches(), load, lambda: [w.detach() for w in weights])
 
 
 def torch_compile_impl(dtype):
-    try:
-        import torch
-    except ImportError as exc:
-        raise Missing(f"torch ({exc})") from None
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    torch = _torch()
     step, load, weights = _torch_step(torch, dtype)
     compiled = torch.compile(step, dynamic=False)
     return cycling(lambda k: compiled(torch.tensor(k)), batches(), load,

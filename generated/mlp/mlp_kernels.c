@@ -636,37 +636,81 @@ CODEGEN_KERNEL void train_k3_mul(
         sum[0] = 0;
         for (cg_index i0 = 0; i0 < n0; i0++)
             sum_1[i0 * sum_1_s0] = 0;
-        for (cg_index i0 = 0; i0 < n0; i0++) {
-            double acc0 = 0;
-            double acc1 = 0;
-            for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
-                const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                double cgb0[256];
-                #pragma omp simd
-                for (cg_index j1 = 0; j1 < blen1; j1++) {
-                    const cg_index i1 = blk1 + j1;
-                    double t0 = (dot_1[i0 * dot_1_s0 + i1] + b_1[i0 * b_1_s0]);
-                    cgb0[j1] = exp(-t0);
+        if (n0 * n1 >= 65536) {
+            double cg_chunk_acc0[64];
+            #pragma omp parallel for schedule(static) if(cg_threads_allowed && cg_blas_ours)
+            for (cg_index cg_c = 0; cg_c < 64; cg_c++) {
+                double cg_part_acc0 = 0;
+                for (cg_index i0 = cg_c * n0 / 64; i0 < (cg_c + 1) * n0 / 64; i0++) {
+                    double acc0 = 0;
+                    double acc1 = 0;
+                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                        double cgb0[256];
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t0 = (dot_1[i0 * dot_1_s0 + i1] + b_1[i0 * b_1_s0]);
+                            cgb0[j1] = exp(-t0);
+                        }
+                        #pragma omp simd reduction(+:acc0) reduction(+:acc1)
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t1 = ((double)1 / (1 + cgb0[j1]));
+                            double t2 = (t1 - dimshuffle[i1]);
+                            double t3 = (t2 * t2);
+                            double t4 = (2.0 * t2);
+                            double t5 = (1.0 - t1);
+                            double t6 = (t1 * t5);
+                            double t7 = (t4 * t6);
+                            double t8 = t3;
+                            double t9 = t7;
+                            mul[i0 * mul_s0 + i1] = t7;
+                            acc0 = acc0 + t8;
+                            acc1 = acc1 + t9;
+                        }
+                    }
+                    sum_1[i0 * sum_1_s0] = sum_1[i0 * sum_1_s0] + acc1;
+                    cg_part_acc0 = cg_part_acc0 + acc0;
                 }
-                #pragma omp simd reduction(+:acc0) reduction(+:acc1)
-                for (cg_index j1 = 0; j1 < blen1; j1++) {
-                    const cg_index i1 = blk1 + j1;
-                    double t1 = ((double)1 / (1 + cgb0[j1]));
-                    double t2 = (t1 - dimshuffle[i1]);
-                    double t3 = (t2 * t2);
-                    double t4 = (2.0 * t2);
-                    double t5 = (1.0 - t1);
-                    double t6 = (t1 * t5);
-                    double t7 = (t4 * t6);
-                    double t8 = t3;
-                    double t9 = t7;
-                    mul[i0 * mul_s0 + i1] = t7;
-                    acc0 = acc0 + t8;
-                    acc1 = acc1 + t9;
-                }
+                cg_chunk_acc0[cg_c] = cg_part_acc0;
             }
-            sum[0] = sum[0] + acc0;
-            sum_1[i0 * sum_1_s0] = sum_1[i0 * sum_1_s0] + acc1;
+            for (cg_index cg_c = 0; cg_c < 64; cg_c++) {
+                sum[0] = sum[0] + cg_chunk_acc0[cg_c];
+            }
+        } else {
+            for (cg_index i0 = 0; i0 < n0; i0++) {
+                double acc0 = 0;
+                double acc1 = 0;
+                for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                    const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                    double cgb0[256];
+                    #pragma omp simd
+                    for (cg_index j1 = 0; j1 < blen1; j1++) {
+                        const cg_index i1 = blk1 + j1;
+                        double t0 = (dot_1[i0 * dot_1_s0 + i1] + b_1[i0 * b_1_s0]);
+                        cgb0[j1] = exp(-t0);
+                    }
+                    #pragma omp simd reduction(+:acc0) reduction(+:acc1)
+                    for (cg_index j1 = 0; j1 < blen1; j1++) {
+                        const cg_index i1 = blk1 + j1;
+                        double t1 = ((double)1 / (1 + cgb0[j1]));
+                        double t2 = (t1 - dimshuffle[i1]);
+                        double t3 = (t2 * t2);
+                        double t4 = (2.0 * t2);
+                        double t5 = (1.0 - t1);
+                        double t6 = (t1 * t5);
+                        double t7 = (t4 * t6);
+                        double t8 = t3;
+                        double t9 = t7;
+                        mul[i0 * mul_s0 + i1] = t7;
+                        acc0 = acc0 + t8;
+                        acc1 = acc1 + t9;
+                    }
+                }
+                sum[0] = sum[0] + acc0;
+                sum_1[i0 * sum_1_s0] = sum_1[i0 * sum_1_s0] + acc1;
+            }
         }
     } else {
         sum[0] = 0;
@@ -1436,28 +1480,63 @@ CODEGEN_KERNEL void cost_k3_mul(
         double* sum) {
     if (dot_1_s1 == 1 && dimshuffle_s1 == 1) {
         sum[0] = 0;
-        for (cg_index i0 = 0; i0 < n0; i0++) {
-            double acc0 = 0;
-            for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
-                const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
-                double cgb0[256];
-                #pragma omp simd
-                for (cg_index j1 = 0; j1 < blen1; j1++) {
-                    const cg_index i1 = blk1 + j1;
-                    double t0 = (dot_1[i0 * dot_1_s0 + i1] + b_1[i0 * b_1_s0]);
-                    cgb0[j1] = exp(-t0);
+        if (n0 * n1 >= 65536) {
+            double cg_chunk_acc0[64];
+            #pragma omp parallel for schedule(static) if(cg_threads_allowed && cg_blas_ours)
+            for (cg_index cg_c = 0; cg_c < 64; cg_c++) {
+                double cg_part_acc0 = 0;
+                for (cg_index i0 = cg_c * n0 / 64; i0 < (cg_c + 1) * n0 / 64; i0++) {
+                    double acc0 = 0;
+                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                        double cgb0[256];
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t0 = (dot_1[i0 * dot_1_s0 + i1] + b_1[i0 * b_1_s0]);
+                            cgb0[j1] = exp(-t0);
+                        }
+                        #pragma omp simd reduction(+:acc0)
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t1 = ((double)1 / (1 + cgb0[j1]));
+                            double t2 = (t1 - dimshuffle[i1]);
+                            double t3 = (t2 * t2);
+                            double t4 = t3;
+                            acc0 = acc0 + t4;
+                        }
+                    }
+                    cg_part_acc0 = cg_part_acc0 + acc0;
                 }
-                #pragma omp simd reduction(+:acc0)
-                for (cg_index j1 = 0; j1 < blen1; j1++) {
-                    const cg_index i1 = blk1 + j1;
-                    double t1 = ((double)1 / (1 + cgb0[j1]));
-                    double t2 = (t1 - dimshuffle[i1]);
-                    double t3 = (t2 * t2);
-                    double t4 = t3;
-                    acc0 = acc0 + t4;
-                }
+                cg_chunk_acc0[cg_c] = cg_part_acc0;
             }
-            sum[0] = sum[0] + acc0;
+            for (cg_index cg_c = 0; cg_c < 64; cg_c++) {
+                sum[0] = sum[0] + cg_chunk_acc0[cg_c];
+            }
+        } else {
+            for (cg_index i0 = 0; i0 < n0; i0++) {
+                double acc0 = 0;
+                for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                    const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                    double cgb0[256];
+                    #pragma omp simd
+                    for (cg_index j1 = 0; j1 < blen1; j1++) {
+                        const cg_index i1 = blk1 + j1;
+                        double t0 = (dot_1[i0 * dot_1_s0 + i1] + b_1[i0 * b_1_s0]);
+                        cgb0[j1] = exp(-t0);
+                    }
+                    #pragma omp simd reduction(+:acc0)
+                    for (cg_index j1 = 0; j1 < blen1; j1++) {
+                        const cg_index i1 = blk1 + j1;
+                        double t1 = ((double)1 / (1 + cgb0[j1]));
+                        double t2 = (t1 - dimshuffle[i1]);
+                        double t3 = (t2 * t2);
+                        double t4 = t3;
+                        acc0 = acc0 + t4;
+                    }
+                }
+                sum[0] = sum[0] + acc0;
+            }
         }
     } else {
         sum[0] = 0;
