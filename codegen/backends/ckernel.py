@@ -247,7 +247,7 @@ ROW_CHUNKS = 64
 
 
 def _row_totals(kernel, row_acc):
-    """[(register, target, combine, C type)] of the whole-array reductions that keep a
+    """[(register, target, combine, C type, dtype)] of the whole-array reductions that keep a
     2-d loop off the threads, when they are all that does (each reduced along the rows into
     its register, then into one element); else None."""
     totals = []

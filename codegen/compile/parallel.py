@@ -22,7 +22,7 @@ such as a learning rate, are passed on to ``<name>_apply``).
 import numpy as np
 
 from codegen.compile.inputs import In
-from codegen.graph import SharedVariable, toposort
+from codegen.graph import SharedVariable, descendants, toposort
 from codegen.graph.basic import Provenance, clone_replace, provenance_as
 from codegen.graph.fgraph import FunctionGraph
 from codegen.lower.module import FunctionSpec
@@ -30,15 +30,6 @@ from codegen.lower.module import FunctionSpec
 
 class DataParallelError(ValueError):
     pass
-
-
-def _reads_inputs(fgraph):
-    """Ids of the variables that depend on one of ``fgraph``'s inputs."""
-    reach = {v.id for v in fgraph.inputs}
-    for node in toposort(fgraph.all_outputs):
-        if any(i.id in reach for i in node.inputs):
-            reach.update(o.id for o in node.outputs)
-    return reach
 
 
 def _gradients_read(values, data):
@@ -130,7 +121,7 @@ def split(spec):
     no gradient of the data (nothing to reduce)."""
     from codegen.tensor import basic as t
     fgraph, name = spec.fgraph, spec.name
-    data = _reads_inputs(fgraph)
+    data = descendants(fgraph.all_outputs, fgraph.inputs)  # what reads the data
     values = [v for _, v in fgraph.updates]
     grads = _gradients_read(values, data)
     if not grads:

@@ -9,7 +9,7 @@ builds record the forward node's line with the role ``grad of <op>``.
 
 import warnings
 
-from codegen.graph import SharedVariable, late, toposort
+from codegen.graph import SharedVariable, descendants, late, toposort
 from codegen.graph.basic import Provenance, provenance_as
 from codegen.graph.errors import GraphError
 
@@ -21,16 +21,6 @@ class DisconnectedInputError(GraphError, ValueError):
 def _tensor():
     from codegen.tensor import basic
     return basic
-
-
-def _connected(roots, wrt, constants):
-    """Ids of variables on some path from a ``wrt`` variable to one of ``roots``."""
-    reach = {v.id for v in wrt}
-    order = toposort(roots)
-    for node in order:
-        if any(i.id in reach and i.id not in constants for i in node.inputs):
-            reach.update(o.id for o in node.outputs)
-    return reach
 
 
 def _fit(grad, var):
@@ -75,7 +65,7 @@ def grad_raw(cost, wrt, consider_constant=(), disconnected_inputs="raise", known
         raise TypeError("grad: give a cost, or known_grads to start from")
     roots = [cost] if cost is not None else list(known_grads)
     constants = {v.id for v in consider_constant or ()}
-    reach = _connected(roots, wrt, constants)
+    reach = descendants(roots, wrt, constants)  # the variables a wrt one reaches
     contribs = {cost.id: [t.ones_like(cost)]} if cost is not None else {}
     for var, g in (known_grads or {}).items():
         contribs.setdefault(var.id, []).append(t.as_tensor_variable(g))

@@ -8,6 +8,7 @@ from codegen.graph.basic import (
                                  SharedVariable,
                                  Variable,
                                  clients,
+                                 descendants,
                                  graph_inputs,
                                  toposort,
 )
@@ -15,5 +16,6 @@ from codegen.graph.errors import GraphError, op_error, where
 from codegen.graph.type import TensorType, can_cast_input
 
 __all__ = ["Apply", "Constant", "GraphError", "Op", "Provenance", "SharedVariable",
-           "TensorType", "Variable", "can_cast_input", "clients", "graph_inputs", "op_error",
+           "TensorType", "Variable", "can_cast_input", "clients", "descendants",
+           "graph_inputs", "op_error",
            "toposort", "where"]

@@ -321,6 +321,16 @@ def toposort(outputs):
     return order
 
 
+def descendants(roots, sources, blocked=()):
+    """Ids of ``sources`` and of every variable of ``roots``' graph computed from one of them,
+    not through the ids in ``blocked``."""
+    reach = {v.id for v in sources}
+    for node in toposort(roots):
+        if any(i.id in reach and i.id not in blocked for i in node.inputs):
+            reach.update(o.id for o in node.outputs)
+    return reach
+
+
 def graph_inputs(outputs):
     """Variables without owner (inputs, constants, shared) that ``outputs`` depend on."""
     found, seen = [], set()

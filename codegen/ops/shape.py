@@ -173,8 +173,9 @@ class Sym:
         return f"${self.k}"
 
 
-def _int_part(part, scalars, what):
-    """An int, or a Sym for an int scalar variable (appended to ``scalars``)."""
+def _int_part(part, scalars, what, op="indexing"):
+    """An int, or a Sym for an int scalar variable (appended to ``scalars``); ``what`` and
+    ``op`` name it in errors."""
     from codegen.graph import Constant, Variable
     if part is None:
         return None
@@ -184,10 +185,10 @@ def _int_part(part, scalars, what):
         return int(part.data)
     if isinstance(part, Variable):
         if part.ndim != 0 or part.dtype[0] not in "iu":
-            raise TypeError(f"indexing: {what} must be an int scalar, got {part.type}")
+            raise TypeError(f"{op}: {what} must be an int scalar, got {part.type}")
         scalars.append(part)
         return Sym(len(scalars) - 1)
-    raise TypeError(f"indexing: {what} must be an int or an int scalar, got "
+    raise TypeError(f"{op}: {what} must be an int or an int scalar, got "
                     f"{type(part).__name__}")
 
 

@@ -27,6 +27,7 @@ from codegen.ops.shape import (
     SpecifyShape,
     Subtensor,
     Sym,
+    _int_part,
     _normalize_index,
 )
 from codegen.tensor.var import TensorConstant, TensorSharedVariable
@@ -442,16 +443,10 @@ def _whole_shape_of(shape):
 def specify_shape(x, shape):
     """``x``, checked at run time to have ``shape`` (ints and int scalars)."""
     x = as_tensor_variable(x)
-    entries, scalars = [], []
-    for s in shape:
-        if isinstance(s, (int, np.integer)) or (isinstance(s, Constant) and s.ndim == 0):
-            entries.append(int(s.data) if isinstance(s, Constant) else int(s))
-            continue
-        if not isinstance(s, Variable) or s.ndim != 0 or s.dtype[0] not in "iu":
-            raise TypeError(f"specify_shape: shape entries must be ints or int scalars, got "
-                            f"{getattr(s, 'type', type(s).__name__)}")
-        entries.append(Sym(len(scalars)))
-        scalars.append(s)
+    if any(s is None for s in shape):
+        raise TypeError("specify_shape: a shape entry must be an int or an int scalar, got None")
+    scalars = []
+    entries = [_int_part(s, scalars, "a shape entry", "specify_shape") for s in shape]
     return SpecifyShape(entries)(x, *scalars)
 
 
