@@ -329,6 +329,122 @@ class _OnlyDLPack:
         return self.tensor.__dlpack_device__()
 
 
+def _device_outputs_module(tmp_path, cuda_emulated):
+    w = codegen.shared(np.arange(6.0).reshape(2, 3), name="w")
+    x = T.dmatrix("x")
+    y = T.tanh(T.dot(x, w))
+    m = codegen.Module("cu_outputs")
+    # a buffer, a view of it, the old state, the new state, a scalar, a constant
+    m.add_function("step", [x], [y, y.T, w, w + 1, T.sum(x), T.constant(2.5)],
+                   updates=[(w, w + 1)])
+    m.add_function("double", [x], 2 * x)
+    with cuda_emulated():
+        return load_module(m.build(str(tmp_path)))
+
+
+def _copied(mod):
+    import ctypes
+    copied = ctypes.CDLL(mod.__file__).cg_cuda_copied_bytes
+    copied.restype = ctypes.c_longlong
+    return copied
+
+
+def _dlpack_tensor(capsule):
+    """The DLTensor a "dltensor" capsule holds: (data, device, shape, strides, type)."""
+    import ctypes
+
+    class DLTensor(ctypes.Structure):
+        _fields_ = [("data", ctypes.c_void_p), ("device_type", ctypes.c_int32),
+                    ("device_id", ctypes.c_int32), ("ndim", ctypes.c_int32),
+                    ("code", ctypes.c_uint8), ("bits", ctypes.c_uint8),
+                    ("lanes", ctypes.c_uint16), ("shape", ctypes.POINTER(ctypes.c_int64)),
+                    ("strides", ctypes.POINTER(ctypes.c_int64)),
+                    ("byte_offset", ctypes.c_uint64)]
+    get = ctypes.pythonapi.PyCapsule_GetPointer
+    get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    t = DLTensor.from_address(get(capsule, b"dltensor"))
+    return (t.data + t.byte_offset, (t.device_type, t.device_id),
+            tuple(t.shape[k] for k in range(t.ndim)), tuple(t.strides[k] for k in range(t.ndim)),
+            (t.code, t.bits, t.lanes))
+
+
+@_EMULATED_ONLY
+def test_outputs_stay_on_the_device(tmp_path, cuda_emulated):
+    """outputs='device': every output comes back as the module's DeviceArray, with the values
+    and layout of the numpy outputs, nothing copied to the host; it goes back into a
+    function where it is; its memory is given back when the last array over it goes."""
+    import ctypes
+    mod = _device_outputs_module(tmp_path, cuda_emulated)
+    copied = _copied(mod)
+    X = np.arange(8.0).reshape(4, 2) / 10
+    want = mod.step(X)
+    mod.set_value("w", np.arange(6.0).reshape(2, 3))
+    back = copied(1)
+    got = mod.step(X, outputs="device")
+    assert copied(1) == back  # nothing came to the host
+    assert all(type(g).__name__ == "DeviceArray" for g in got)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype
+        np.testing.assert_array_equal(g.get(), w)
+        np.testing.assert_array_equal(np.asarray(g), w)
+    np.testing.assert_array_equal(mod.get_value("w"), np.arange(6.0).reshape(2, 3) + 1)
+    y, yt = got[0], got[1]
+    face = yt.__cuda_array_interface__  # a view: same memory, transposed strides
+    assert face["strides"] == (8, 24) and face["data"][0] == y.address
+    assert y.__cuda_array_interface__["strides"] is None  # C-contiguous
+    # under the emulation device memory is the host's: read it through the interface
+    raw = (ctypes.c_double * 12).from_address(face["data"][0])
+    np.testing.assert_array_equal(np.frombuffer(raw).reshape(4, 3), want[0])
+    # back into a function where it is: nothing copied in
+    before = copied(0)
+    doubled = mod.double(got[0], outputs="device")
+    assert copied(0) == before
+    np.testing.assert_array_equal(doubled.get(), 2 * want[0])
+    np.testing.assert_array_equal(mod.double(yt), 2 * want[1])  # strided, to numpy
+    # DLPack: the same memory, kept alive by the capsule
+    capsule = yt.__dlpack__()
+    assert yt.__dlpack_device__() == (2, 0)
+    assert _dlpack_tensor(capsule) == (y.address, (2, 0), (3, 4), (1, 3), (2, 64, 1))
+    in_use = mod._device_memory_in_use()
+    assert in_use == 6  # y and y.T share one block
+    del got, g, y, yt, face
+    assert mod._device_memory_in_use() == 2  # the capsule's array, and `doubled`
+    del capsule
+    del doubled
+    assert mod._device_memory_in_use() == 0
+    with pytest.raises(ValueError, match="outputs must be 'numpy' or 'device', got 'gpu'"):
+        mod.step(X, outputs="gpu")
+    with pytest.raises(ValueError, match="shape"):  # a failed call: no state change
+        mod.step(np.ones((4, 5)), outputs="device")
+    np.testing.assert_array_equal(mod.get_value("w"), np.arange(6.0).reshape(2, 3) + 1)
+    assert mod._device_memory_in_use() == 0
+    out = mod.double(X, outputs="device")
+    with pytest.raises(TypeError, match="does not pickle"):
+        import pickle
+        pickle.dumps(out)
+    with pytest.raises(BufferError, match="copy=True"):
+        out.__dlpack__(copy=True)
+
+
+@_EMULATED_ONLY
+def test_function_outputs_on_the_device(cuda_emulated):
+    """codegen.function's functions take outputs='device' on CUDA, and say what it needs
+    elsewhere."""
+    x = T.dvector("x")
+    w = codegen.shared(np.ones(3), name="w")
+    with cuda_emulated():
+        f = codegen.function([x], [x * w, T.sum(x)], updates=[(w, w * 2)])
+    out = f(np.arange(3.0), outputs="device")
+    assert [type(o).__name__ for o in out] == ["DeviceArray", "DeviceArray"]
+    np.testing.assert_array_equal(out[0].get(), [0, 1, 2])
+    assert float(out[1].get()) == 3.0
+    np.testing.assert_array_equal(w.get_value(), [2, 2, 2])
+    np.testing.assert_array_equal(f(np.arange(3.0))[0], [0, 2, 4])  # numpy by default
+    cpu = codegen.function([x], x * 2)
+    with pytest.raises(ValueError, match="outputs='device' needs a function compiled for CUDA"):
+        cpu(np.arange(3.0), outputs="device")
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not _has_gpu(), reason="no NVIDIA GPU here")
 def test_torch_tensors_on_the_gpu_go_in_without_a_copy(tmp_path):
@@ -360,6 +476,77 @@ def test_torch_tensors_on_the_gpu_go_in_without_a_copy(tmp_path):
         for g, w in zip(got, want):
             np.testing.assert_array_equal(g, w)
     assert copied(0) == before
+
+
+def test_maps_have_a_contiguous_variant_chosen_at_run_time(tmp_path, cuda_emulated):
+    """A map over a matrix indexes by the flat index when every operand is C-contiguous,
+    and by strides otherwise: both agree with numpy; a map with a broadcast operand has the
+    strided form only."""
+    x, y, v = T.dmatrix("x"), T.dmatrix("y"), T.dvector("v")
+    m = codegen.Module("cu_variants")
+    m.add_function("f", [x, y], T.exp(x) * y + 1)
+    m.add_function("g", [x, v], x * v)
+    with cuda_emulated():
+        path = m.build(str(tmp_path))
+        mod = load_module(path)
+    with open(tmp_path / "cu_variants_kernels.cu") as f:
+        cu = f.read()
+    assert cu.count("every operand C-contiguous: the flat index is the offset") == 1
+    assert "add[e] = " in cu and "x_s0 == n1" in cu
+    rng = np.random.default_rng(0)
+    a, b = rng.random((6, 8)), rng.random((6, 8))
+    for xa, ya in ((a, b), (a[::2, ::2], b[1::2, 1::2]), (a.T, b.T), (a[:1], b[:1])):
+        np.testing.assert_allclose(mod.f(xa, ya), np.exp(xa) * ya + 1, rtol=1e-15)
+    np.testing.assert_array_equal(mod.g(a, b[0]), a * b[0])
+
+
+def test_cublas_is_looked_for_in_the_wheel_and_by_cuda_pathfinder(tmp_path, cuda_emulated,
+                                                                   monkeypatch):
+    """The glue's list of places for cuBLAS (asked for when a product first needs it):
+    the nvidia-cublas wheel's libraries, then what cuda-pathfinder finds."""
+    import types
+    m = codegen.Module("cu_finder")
+    x = T.dmatrix("x")
+    m.add_function("f", [x], T.dot(x, x))
+    with cuda_emulated():
+        mod = load_module(m.build(str(tmp_path)))
+    found = types.SimpleNamespace(abs_path="/opt/found/libcublas.so.13")
+    pathfinder = types.ModuleType("cuda.pathfinder")
+    pathfinder.load_nvidia_dynamic_lib = lambda name: found if name == "cublas" else None
+    monkeypatch.setitem(sys.modules, "cuda", types.ModuleType("cuda"))
+    monkeypatch.setitem(sys.modules, "cuda.pathfinder", pathfinder)
+    assert mod._cublas_files()[-1] == "/opt/found/libcublas.so.13"
+
+    def missing(name):
+        raise RuntimeError("not found")
+    pathfinder.load_nvidia_dynamic_lib = missing
+    assert "/opt/found/libcublas.so.13" not in mod._cublas_files()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _has_gpu(), reason="no NVIDIA GPU here")
+def test_device_outputs_go_to_torch_and_cupy_without_a_copy(tmp_path, cuda_emulated):
+    """DeviceArrays read by PyTorch (DLPack and the interface) and CuPy where they are: the
+    same addresses, the values of the numpy outputs."""
+    torch = pytest.importorskip("torch")
+    mod = _device_outputs_module(tmp_path, cuda_emulated)
+    X = np.arange(8.0).reshape(4, 2) / 10
+    want = mod.step(X)
+    mod.set_value("w", np.arange(6.0).reshape(2, 3))
+    got = mod.step(X, outputs="device")
+    for g, w in zip(got[:2], want[:2]):
+        t = torch.from_dlpack(g)
+        assert t.device.type == "cuda" and t.data_ptr() == g.address
+        np.testing.assert_array_equal(t.cpu().numpy(), w)
+        t2 = torch.as_tensor(g, device="cuda")  # through __cuda_array_interface__
+        assert t2.data_ptr() == g.address
+    try:
+        import cupy
+    except ImportError:
+        return
+    c = cupy.asarray(got[1])
+    assert c.data.ptr == got[1].address
+    np.testing.assert_array_equal(cupy.asnumpy(c), want[1])
 
 
 def test_nan_guard_checks_each_kernel_on_the_device(tmp_path, cuda_emulated):

@@ -52,6 +52,7 @@ class CompiledExecutable:
             module_name, path = hit
         self.module = load(module_name, path)
         self.impl = getattr(self.module, f"_impl_{self._fname}")
+        self.device = backends.get(backend).DEVICES[0]  # where the state and kernels live
         self.allow_downcast = allow_downcast
         # Function's fast path: impl(*state, *arguments, allow_downcast) gives (outputs,
         # new state) (the outputs ndarrays already); DebugMode's comparison needs run()

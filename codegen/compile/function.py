@@ -143,21 +143,43 @@ class Function:
             if self.single:
                 return outputs[0] if outputs else None
             return outputs
+        on_device = False
+        if "outputs" in kwargs and "outputs" not in self._names:
+            on_device = self._outputs_on_device(kwargs.pop("outputs"))
         values = self._bind(args, kwargs)
         with self._lock:
             state = [container.value for container in self._containers]
             try:
-                outputs, new_state = self.executable.run(values, state)
+                if on_device:
+                    outputs, new_state = self.executable.impl(*state, *values,
+                                                              self.allow_downcast, True)
+                else:
+                    outputs, new_state = self.executable.run(values, state)
             except Exception as exc:
                 if getattr(exc, "node", None) is not None:
                     raise exc.with_traceback(None) from None
                 raise
             for i, value in zip(self._updated, new_state):
                 self._containers[i].value = value
-        outputs = [np.asarray(o) for o in outputs]
+        if not on_device:
+            outputs = [np.asarray(o) for o in outputs]
         if self.single:
             return outputs[0] if outputs else None
         return outputs
+
+    def _outputs_on_device(self, where):
+        """Whether a call's ``outputs=`` asks for them on the device (CUDA's DeviceArray)."""
+        if where == "numpy":
+            return False
+        if where != "device":
+            raise ValueError(f"{self.name}(): outputs must be 'numpy' or 'device', got "
+                             f"{where!r}")
+        if getattr(self.executable, "device", "cpu") != "cuda":
+            raise ValueError(f"{self.name}(): outputs='device' needs a function compiled for "
+                             f"CUDA (config.device = 'cuda'); this one runs on "
+                             f"{getattr(self.executable, 'device', 'cpu')} "
+                             f"({self.executable.kind})")
+        return True
 
     def debug_text(self):
         return self.executable.debug_text()

@@ -86,7 +86,7 @@ False None True and as assert async await break class continue def del elif else
 finally for from global if import in is lambda nonlocal not or pass raise return try while
 with yield match case type np cnp os threading self len range object print int float
 tuple list dict str bool isinstance cdef cpdef ctypedef cimport struct union nogil gil
-prange inline const unsigned include DEF IF ELIF ELSE
+prange inline const unsigned include DEF IF ELIF ELSE outputs
 """.split()
 
 

@@ -94,10 +94,18 @@ static int cg_emu_gemm(void*, int op_a, int op_b, int m, int n, int k, const T* 
 
 typedef int cudaError_t;
 enum { cudaSuccess = 0, cudaErrorMemoryAllocation = 2 };
-enum cudaMemcpyKind { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2 };
+enum cudaMemcpyKind {
+    cudaMemcpyHostToDevice = 1,
+    cudaMemcpyDeviceToHost = 2,
+    cudaMemcpyDeviceToDevice = 3
+};
 
 static inline cudaError_t cudaGetDeviceCount(int* count) {
     *count = 1;
+    return cudaSuccess;
+}
+static inline cudaError_t cudaGetDevice(int* device) {
+    *device = 0;
     return cudaSuccess;
 }
 static inline cudaError_t cudaMalloc(void** p, size_t size) {

@@ -1,7 +1,10 @@
 """CUDA kernels from the kernel program: the strategy of the CUDA backend for the C layer.
 
 - A map (a loop kernel that stores only) is a grid-stride kernel over all its elements, each
-  thread turning its flat index into loop indices; 64-bit indexing throughout.
+  thread turning its flat index into loop indices; 64-bit indexing throughout. A map of two
+  or more axes whose operands each span every axis (or none) has a second, contiguous
+  variant, chosen at run time when all of them are C-contiguous: there the flat index is the
+  offset, with no divisions.
 - A loop kernel with reductions is a thread per element of the reductions' targets (a row
   sum: a thread per row), each summing the reduced axes in the CPU's order: deterministic
   (no float atomics). A reduction to fewer axes than another in the same kernel, or to a
@@ -42,18 +45,31 @@ def loop_kernel(kernel):
     def dim(text):
         return dim_params.setdefault(text, f"d{len(dim_params)}")
 
+    def body_of(loads):
+        body = [f"{cexpr.CTYPES[a.dtype]} {a.local} = "
+                f"{cexpr.render(a.expr, loads.__getitem__, dim, CUDA_OPS)};"
+                for a in kernel.body]
+        for store in kernel.stores:
+            target = loads[store.operand]
+            value = (cexpr.COMBINE[store.combine].format(target, store.local) if store.combine
+                     else store.local)
+            body.append(f"{target} = {value};")
+        return body
+
     loads = {i: f"{op.ref.name}[{_index(op.ref.name, op.axes)}]"
              for i, op in enumerate(kernel.operands)}
-    body = [f"{cexpr.CTYPES[a.dtype]} {a.local} = "
-            f"{cexpr.render(a.expr, loads.__getitem__, dim, CUDA_OPS)};" for a in kernel.body]
+    body = body_of(loads)
     reduces = any(store.combine for store in kernel.stores)
-    for store in kernel.stores:
-        target = loads[store.operand]
-        value = (cexpr.COMBINE[store.combine].format(target, store.local) if store.combine
-                 else store.local)
-        body.append(f"{target} = {value};")
     if not reduces:
         lines = threads_over(list(range(n)), n, body)
+        test = _contiguous_test(kernel)
+        if test:
+            flat = body_of({i: f"{op.ref.name}[{'e' if _spans_all(op, n) else '0'}]"
+                            for i, op in enumerate(kernel.operands)})
+            head = ("if (" + "\n        && ".join(test) + ") {").splitlines()
+            lines = (["/* every operand C-contiguous: the flat index is the offset */", *head]
+                     + ["    " + line for line in threads_over(list(range(n)), n, flat, flat=True)]
+                     + ["} else {"] + ["    " + line for line in lines] + ["}"])
     else:
         kept = _kept_axes(kernel)
         if len(kept) == 1 and next(iter(kept)):
@@ -70,14 +86,39 @@ def loop_kernel(kernel):
     return Kernel(kernel.name, params, args, origins, lines, "__global__ void"), parallel
 
 
-def threads_over(axes, n, body, before=()):
+def _spans_all(op, n):
+    return [a for a in op.axes] == list(range(n))
+
+
+def _contiguous_test(kernel):
+    """The run-time tests of a map's contiguous variant (all its operands C-contiguous over
+    the loop's shape; an axis of length 1 takes any stride), or None where it has none: one
+    axis (no divisions to save), or an operand that spans some axes but not all."""
+    n = len(kernel.dims)
+    if n < 2 or not all(_spans_all(op, n) or all(a is None for a in op.axes)
+                        for op in kernel.operands):
+        return None
+    terms = []
+    for op in kernel.operands:
+        if not _spans_all(op, n):
+            continue
+        for k in range(n):
+            inner = " * ".join(f"n{j}" for j in range(k + 1, n)) or "1"
+            terms.append(f"(n{k} == 1 || {op.ref.name}_s{k} == {inner})")
+    return terms or None
+
+
+def threads_over(axes, n, body, before=(), flat=False):
     """Lines of a grid-stride loop with a thread per element of the loop axes ``axes`` (of
     ``n``; each thread turns its flat index into those ``i{a}``), running ``before`` and
-    then, in order, the other axes' loops around ``body``."""
+    then, in order, the other axes' loops around ``body``; ``flat``: over every element of
+    the loop (``axes`` all of them), the body indexing by the flat index ``e`` itself."""
     total = " * ".join(f"n{a}" for a in axes) or "1"
     lines = [f"const cg_index total = {total};",
              "for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < total;",
              "        e += (cg_index)gridDim.x * blockDim.x) {"]
+    if flat:
+        return lines + ["    " + line for line in body] + ["}"]
     if axes:
         lines.append("    cg_index rest = e;")
         for a in reversed(axes[1:]):

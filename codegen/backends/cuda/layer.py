@@ -8,6 +8,14 @@ device only when its mirror is not of that host array (the first call, or after 
 or load replaced it); new state is computed on the device and becomes the mirror of the host
 array the glue gave for it, whose contents are then out of date until the glue asks for them
 (``cg_sync_state``: get_value, state(), save), or a function returns that state.
+
+Outputs come back to the host by default. Called with ``outputs='device'`` (the glue passes
+``cg_device_out``), every array the call returns instead stays on the device, in memory of
+its own that the caller takes over (``cg_device_free`` gives it back): a buffer the steps
+compute is written there directly; returned state and arguments are copied there on the
+device. ``cg_device_out[k]`` is then the address of the k-th returned array's memory, which
+holds the elements its host array spans, from the lowest address (the glue's views of it keep
+their offsets and strides).
 """
 
 from dataclasses import dataclass
@@ -28,14 +36,20 @@ class Call:
     name: str
     head: list  # C lines of the definition's head
     prototype: list
-    arrays: list  # {name, ctype, dims, copy_in, copy_back, state, new_state, old, returned}
+    arrays: list  # {name, ctype, dims, copy_in, copy_back, state, new_state, old, returned,
+    #                buffer, out}
     step_name: str
     device_args: list
 
     float_products: bool = False  # the call loads cuBLAS first
 
+    @property
+    def returned(self):
+        """The names of the arrays the call returns, in the order of ``cg_device_out``."""
+        return [a["name"] for a in self.arrays if a["returned"]]
+
     def context(self):
-        return {"call_head": self.head, "call_prototype": self.prototype,
+        return {"call_head": self.head, "returned": self.returned, "call_prototype": self.prototype,
                 "arrays": self.arrays, "step_name": self.step_name,
                 "device_args": self.device_args, "float_products": self.float_products}
 
@@ -52,8 +66,10 @@ def call_function(program, step, base, state_index):
     new_state_of = {ref.name: state_index[name] for name, ref in program.updates}
     local_of = {state_index[s.name]: s.local for s in program.state}
     arg_index = {a.name: k for k, a in enumerate(program.args)}
+    buffers = {b.ref.name for b in program.buffers}
     arrays, device_args = [], []
     for name, dtype, ndim in base:
+        out = sum(a["returned"] for a in arrays) if name in returned else None
         arrays.append({"name": name, "ctype": cexpr.CTYPES[dtype],
                        "dims": list(cstep._dims_of(program, name)),
                        "copy_in": name not in unset,
@@ -62,6 +78,9 @@ def call_function(program, step, base, state_index):
                        # the old value of the state this one replaces, when it is passed too
                        "old": local_of.get(new_state_of.get(name)),
                        "returned": name in returned,
+                       "out": out,  # its place in cg_device_out
+                       # computed by the steps (not state, an argument or a constant)
+                       "buffer": name in buffers and name not in new_state_of,
                        # bit of cg_on_device saying the glue passed device memory
                        "arg": arg_index.get(name) if arg_index.get(name, 64) < 64 else None})
     for d, _, _ in program.dims:
@@ -71,7 +90,8 @@ def call_function(program, step, base, state_index):
         device_args.append(f"({ctype}*){name}_device - {name}_lo")
         device_args += [f"{name}_s{k}" for k in range(ndim)]
     name = f"cg_call_{program.name}"
-    params = step.params + ["unsigned long long cg_on_device"]
+    params = step.params + ["unsigned long long cg_on_device",
+                            "unsigned long long* cg_device_out"]
     head = ckernel._signature('extern "C" int', name, params, " {")
     floats = any(isinstance(s, DotStep) and s.out.dtype in ("float32", "float64")
                  for s in all_steps(program.steps))

@@ -52,6 +52,19 @@ def _output_text(ref, program, copied):
     raise NotImplementedError("scalar expression output")
 
 
+def _device_output_text(ref, program, copied, call):
+    """The glue's expression of an output left on the device (outputs='device'): a
+    DeviceArray over the memory the call returned it in, or a copy to the device of what
+    the glue holds (an output no step wrote)."""
+    if not hasattr(ref, "dims"):
+        return f"_to_device({_output_text(ref, program, copied)})"
+    root = view_root(program)(ref.name)
+    if call is None or root not in call.returned:
+        return f"_to_device({ref.name})"
+    k = call.returned.index(root)
+    return f"_device_array(_device_outputs[{k}], {root}, {ref.name}, _owners, {k})"
+
+
 def function_context(program, debug=False, device="cpu", state_index=None):
     """What the function template needs for one compiled function; ``device``: the C layer
     it calls, the CPU's (``cg_step_<f>``) or CUDA's (``cg_call_<f>``, which moves the arrays
@@ -132,9 +145,11 @@ def function_context(program, debug=False, device="cpu", state_index=None):
         from codegen.backends.cuda import layer
         step = cstep.step_function(program, c_base, strategy=layer.strategy(device_guard))
         call = layer.call_function(program, step, base, state_index)
-        call_text = "_err = " + _wrapped_call(call.name, step.args + ["_on_device"], " " * 12)
-        declaration = ckernel._signature("int", call.name,
-                                         step.params + ["unsigned long long"], " nogil")
+        call_text = "_err = " + _wrapped_call(
+            call.name, step.args + ["_on_device", "_device_out_p"], " " * 12)
+        declaration = ckernel._signature(
+            "int", call.name, step.params + ["unsigned long long", "unsigned long long*"],
+            " nogil")
     else:
         step = cstep.step_function(program, c_base)
         call = None
@@ -196,6 +211,9 @@ def function_context(program, debug=False, device="cpu", state_index=None):
         "kernel_declarations": [line for s in steps if s["kind"] == "loop"
                                 for line in s["declaration"]],
         "outputs": [_output_text(r, program, copied) for r in program.outputs],
+        # CUDA, called with outputs='device'
+        "device_outputs": ([_device_output_text(r, program, copied, call)
+                            for r in program.outputs] if device == "cuda" else []),
         "updates": [ref.name for _, ref in program.updates],
         "in_place": in_place,
         "keeps_spares": not all(in_place),  # some update goes into the array replaced before
