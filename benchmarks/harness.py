@@ -166,12 +166,49 @@ def run_one(workload, case, impl):
     _say({"seconds": statistics.median(time_slice(step, n) for _ in range(7))})
 
 
+class PeakMemory:
+    """This process's peak resident memory from now on: Linux's VmHWM, reset through
+    /proc/self/clear_refs (where the kernel allows it; else the peak since the process
+    started), and what was resident at the start."""
+
+    def __init__(self):
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            self.reset = True
+        except OSError:
+            self.reset = False
+        self.start_kb = _status_kb("VmRSS")
+
+    def read(self):
+        """{"peak_mb": the peak, "added_mb": the peak above the start, "reset": ...}"""
+        peak = _status_kb("VmHWM")
+        if peak is None or self.start_kb is None:
+            return {}
+        return {"peak_mb": peak / 1024, "added_mb": max(peak - self.start_kb, 0) / 1024,
+                "reset": self.reset}
+
+
+def _status_kb(field):
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def serve(workload, case, impl):
     """In this process: set up and verify, say how many calls fill a slice, then time one slice
-    per "time" line read from stdin (one JSON line each) until end of input."""
+    per "time" line read from stdin (one JSON line each) until end of input; then say the
+    peak resident memory from the end of set-up on (PeakMemory: the libraries, the model and
+    the largest memory the calls took at once)."""
     _, _, step = _set_up(workload, case, impl)
     if step is None:
         return
+    memory = PeakMemory()
     n = slice_calls(step)
     _say({"ready": n})
     for line in sys.stdin:
@@ -180,6 +217,7 @@ def serve(workload, case, impl):
             if len(command) > 1:  # this thread only: pools started during set-up keep theirs
                 os.sched_setaffinity(0, {int(command[1])})
             _say({"seconds": time_slice(step, n)})
+    _say({"memory": memory.read()})
 
 
 def _command(mode, workload, case, impl):
@@ -216,8 +254,9 @@ def _row(process, what):
     return json.loads(line)
 
 
-def _interleaved_round(workload, case, names, round_, slices, missing):
-    """{impl: median seconds per call over its slices} for one round of processes."""
+def _interleaved_round(workload, case, names, round_, slices, missing, memory=None):
+    """{impl: median seconds per call over its slices} for one round of processes; each
+    one's peak memory (PeakMemory.read) into ``memory[impl]`` when given."""
     servers = {}
     try:
         for impl in names:  # set up one at a time: set-up is not timed, but it loads the CPU
@@ -258,7 +297,10 @@ def _interleaved_round(workload, case, names, round_, slices, missing):
     finally:
         for process in servers.values():
             process.stdin.close()
-        for process in servers.values():
+        for impl, process in servers.items():
+            line = process.stdout.readline()  # the memory row, said at the end of input
+            if memory is not None and line.strip():
+                memory.setdefault(impl, []).append(json.loads(line).get("memory", {}))
             process.wait(timeout=60)
 
 
@@ -268,8 +310,10 @@ def _cpu_names(module):
     return [name for name in module.IMPLEMENTATIONS if not name.endswith("cuda")]
 
 
-def run_workload(workload, processes=3, impls=None, slices=10):
-    """{case: {impl: median seconds or None (missing)}} for one workload script.
+def run_workload(workload, processes=3, impls=None, slices=10, memory=None):
+    """{case: {impl: median seconds or None (missing)}} for one workload script; with
+    ``memory`` (a dict), also {case: {impl: {"peak_mb", "added_mb"}}} into it: the largest
+    over the rounds of each process's peak resident memory while timed.
 
     Step workloads run in ``processes`` rounds of interleaved slices (see the module's
     docstring). Workloads that time something else (``measure``: a build in a fresh process)
@@ -282,12 +326,17 @@ def run_workload(workload, processes=3, impls=None, slices=10):
     if not hasattr(module, "measure"):
         for case in module.CASES:
             names = list(impls or _cpu_names(module))
-            medians, missing = {impl: [] for impl in names}, {}
+            medians, missing, peaks = {impl: [] for impl in names}, {}, {}
             for round_ in range(processes):
                 for impl, seconds in _interleaved_round(workload, case, names, round_, slices,
-                                                        missing).items():
+                                                        missing, peaks).items():
                     medians[impl].append(seconds)
             results[case] = _summary(module, case, names, medians, missing)
+            if memory is not None:
+                memory[case] = {impl: {key: max(r.get(key, 0) for r in rows)
+                                       for key in ("peak_mb", "added_mb")}
+                                for impl, rows in peaks.items()
+                                if impl not in missing and all(rows)}
         return results
     for case in module.CASES:
         names = list(impls or _cpu_names(module))
@@ -335,17 +384,23 @@ def _fmt(seconds):
     return f"{seconds * 1e9:.3g} ns"
 
 
-def markdown(all_results, names):
-    lines = ["| workload | case | implementation | time | peer / codegen |",
-             "| --- | --- | --- | --- | --- |"]
+def markdown(all_results, names, memory=None):
+    """The table; ``memory``: {workload: {case: {impl: {"peak_mb", "added_mb"}}}} for its
+    memory columns."""
+    lines = ["| workload | case | implementation | time | peer / codegen | peak RSS | "
+             "added by the calls |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for workload, results in all_results.items():
         for case, row in results.items():
             base = row.get("codegen")
             for impl, seconds in row.items():
                 ratio = (f"{seconds / base:.2f}x" if seconds is not None and base
                          and impl != "codegen" else "")
+                used = ((memory or {}).get(workload) or {}).get(case, {}).get(impl)
+                peak, added = ((f"{used['peak_mb']:.0f} MB", f"{used['added_mb']:.1f} MB")
+                               if used else ("", ""))
                 lines.append(f"| {names[workload]} | {case} | {impl} | {_fmt(seconds)} | "
-                             f"{ratio} |")
+                             f"{ratio} | {peak} | {added} |")
     return "\n".join(lines)
 
 

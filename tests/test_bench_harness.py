@@ -102,3 +102,28 @@ IMPLEMENTATIONS["crash"] = _crash
     shown = capsys.readouterr().out
     assert "absent: missing: toylib is not installed" in shown
     assert "wrong: failed:" in shown and "crash: failed:" in shown, shown
+
+
+def test_peak_memory_of_each_implementation_is_reported(harness, tmp_path):
+    """Each process says its peak resident memory while timed: an implementation whose
+    calls take 64 MB at once shows it above the one that takes none."""
+    _write(tmp_path, "toy_mem", WORKLOAD + '''
+
+def _hog(n):
+    def step():
+        block = np.ones(8 << 20)  # 64 MB, touched
+        return block.sum()
+    return step, lambda: [np.arange(n, dtype="float64")]
+
+
+IMPLEMENTATIONS["hog"] = _hog
+''')
+    memory = {}
+    result = harness.run_workload("toy_mem", processes=1, slices=2, memory=memory)["small"]
+    assert result["hog"] is not None
+    used = memory["small"]
+    assert used["hog"]["added_mb"] >= 60 > used["fast"]["added_mb"] + 30
+    assert used["hog"]["peak_mb"] > used["hog"]["added_mb"]  # the interpreter and numpy too
+    table = harness.markdown({"toy_mem": {"small": result}}, {"toy_mem": "T"},
+                             {"toy_mem": memory})
+    assert "| T | small | hog |" in table and " MB |" in table

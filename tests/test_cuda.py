@@ -500,6 +500,32 @@ def test_maps_have_a_contiguous_variant_chosen_at_run_time(tmp_path, cuda_emulat
     np.testing.assert_array_equal(mod.g(a, b[0]), a * b[0])
 
 
+def test_reductions_along_different_axes_run_in_parallel_launches(tmp_path, cuda_emulated):
+    """One fused loop with a total, row sums, column sums and a plain store (updating its
+    own input in place): a launch per set of axes, none on one thread, the values numpy's;
+    the launch doing the plain store runs last, so the others read the old values."""
+    w = codegen.shared(np.arange(12.0).reshape(3, 4) / 7, name="w")
+    x = T.dmatrix("x")
+    e = T.exp(w) * x
+    m = codegen.Module("cu_groups")
+    m.add_function("f", [x], [T.sum(e * e), T.sum(e, axis=1), T.sum(e, axis=0)],
+                   updates=[(w, w - 0.5 * e)])
+    with cuda_emulated():
+        mod = load_module(m.build(str(tmp_path)))
+    with open(tmp_path / "cu_groups_kernels.cu") as f:
+        cu = f.read()
+    assert "one thread: in order" not in cu
+    assert cu.count("__global__ void f_k0_") >= 4  # 3 sets (one a total: two kernels)
+    X = np.linspace(-1, 1, 12).reshape(3, 4)
+    W = np.arange(12.0).reshape(3, 4) / 7
+    E = np.exp(W) * X
+    got = mod.f(X)
+    np.testing.assert_allclose(got[0], np.sum(E * E), rtol=1e-13)
+    np.testing.assert_allclose(got[1], E.sum(axis=1), rtol=1e-13)
+    np.testing.assert_allclose(got[2], E.sum(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(mod.get_value("w"), W - 0.5 * E, rtol=1e-13)
+
+
 def test_cublas_is_looked_for_in_the_wheel_and_by_cuda_pathfinder(tmp_path, cuda_emulated,
                                                                    monkeypatch):
     """The glue's list of places for cuBLAS (asked for when a product first needs it):

@@ -7,9 +7,12 @@
   offset, with no divisions.
 - A loop kernel with reductions is a thread per element of the reductions' targets (a row
   sum: a thread per row), each summing the reduced axes in the CPU's order: deterministic
-  (no float atomics). A reduction to fewer axes than another in the same kernel, or to a
-  scalar, runs on one thread: right, but slow for large ones; block and warp-shuffle stages
-  are the next step.
+  (no float atomics). Reductions to scalars split the elements among blocks, combined by a
+  tree in shared memory and warp shuffles, then a second kernel of one block. A loop whose
+  reductions follow different axes (the MLP's cost and its bias gradient, fused) is launched
+  once per set of axes, each launch computing the body and storing that set's targets (the
+  last also its plain stores, so that an earlier launch never reads a value a store has
+  replaced).
 - argmax: one thread per output element.
 - Products: the CPU's functions (``cg_gemm_d`` ..., so that ``ckernel.product_call``
   serves both): float matrix products above CUBLAS_MIN through cuBLAS's gemm, the rest
@@ -19,6 +22,9 @@ Kernels are launched through ``CG_LAUNCH(kernel, blocks, threads, args...)``, wh
 ``kernel<<<blocks, threads>>>(args...)`` under nvcc and a loop over blocks and threads in the
 emulation (``emulation.h``), so that the same ``.cu`` runs on the host in tests.
 """
+
+import re
+from dataclasses import replace
 
 from codegen.backends import cexpr, ckernel
 from codegen.backends.ckernel import Kernel, _index, identity
@@ -63,9 +69,10 @@ def loop_kernel(kernel):
     if not reduces:
         lines = threads_over(list(range(n)), n, body)
         test = _contiguous_test(kernel)
-        if test:
-            flat = body_of({i: f"{op.ref.name}[{'e' if _spans_all(op, n) else '0'}]"
-                            for i, op in enumerate(kernel.operands)})
+        flat = body_of({i: f"{op.ref.name}[{'e' if _spans_all(op, n) else '0'}]"
+                        for i, op in enumerate(kernel.operands)})
+        if test and not any(re.search(r"\bi\d+\b", line) for line in flat):
+            # (a body reading the loop indices themselves, a random draw's, has no variant)
             head = ("if (" + "\n        && ".join(test) + ") {").splitlines()
             lines = (["/* every operand C-contiguous: the flat index is the offset */", *head]
                      + ["    " + line for line in threads_over(list(range(n)), n, flat, flat=True)]
@@ -84,6 +91,24 @@ def loop_kernel(kernel):
     origins = [(o.text, o.where) for o in kernel.origins]
     parallel = not reduces or len(kept) == 1 and bool(next(iter(kept)))
     return Kernel(kernel.name, params, args, origins, lines, "__global__ void"), parallel
+
+
+def reduction_groups(kernel):
+    """The kernels that run ``kernel`` when its reductions follow different sets of axes:
+    one per set, in order of the sets, with that set's reductions; the last also does the
+    plain stores. Otherwise [kernel]."""
+    kept_of = {k: tuple(loop for loop, axis in enumerate(kernel.operands[st.operand].axes)
+                        if axis is not None)
+               for k, st in enumerate(kernel.stores) if st.combine}
+    sets = sorted(set(kept_of.values()))
+    if len(sets) < 2:
+        return [kernel]
+    groups = []
+    for j, kept in enumerate(sets):
+        stores = tuple(st for k, st in enumerate(kernel.stores)
+                       if kept_of.get(k) == kept or (j == len(sets) - 1 and not st.combine))
+        groups.append(replace(kernel, name=f"{kernel.name}_{j}", stores=stores))
+    return groups
 
 
 def _spans_all(op, n):
@@ -225,8 +250,8 @@ def _block_reduction(kernel, params, args, loads, body, dim_params):
 
 
 def _one_thread(kernel, body):
-    """A reduction whose targets follow different axes: its whole loop nest on one thread, in
-    the CPU's order."""
+    """More reductions to scalars than a block reduction holds (MAX_TOTALS) in one loop: its
+    whole loop nest on one thread, in the CPU's order."""
     return (["if (blockIdx.x != 0 || threadIdx.x != 0) return;  /* one thread: in order */"]
             + ckernel.reduction_init(kernel) + ckernel._loops(len(kernel.dims), body))
 
@@ -353,6 +378,11 @@ class Strategy:
         """(kernel C lines or None, its prototype lines, the C statement that runs it)."""
         if isinstance(step, DotStep):
             return None, [], ckernel.product_call(step)
+        if isinstance(step, LoopKernel) and len(reduction_groups(step)) > 1:
+            parts = [self.step(group, blas) for group in reduction_groups(step)]
+            return ([line for lines, _, _ in parts for line in lines + [""]][:-1],
+                    [line for _, prototype, _ in parts for line in prototype],
+                    "; ".join(call for _, _, call in parts))
         if isinstance(step, LoopKernel):
             kernel, is_map = loop_kernel(step)
             if is_map == "total":  # two kernels: the blocks' partials, then the totals
