@@ -97,11 +97,11 @@ def numpy_infer(sizes, N, dtype):
 
 # ---------------------------------------------------------------- codegen
 
-def _codegen_module(sizes, N, dtype, train, device="cpu"):
+def _codegen_graph(sizes, N, dtype, train, device="cpu"):
+    """(inputs, output, updates, the parameters' shared variables, X, Y) of the step."""
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     import codegen
     import codegen.tensor as T
-    from codegen.compile.module import load_module
     codegen.config.device = device
     params, X, Y = initial(sizes, N, dtype)
     shared = [codegen.shared(p, name=f"{'Wb'[i % 2]}{i // 2}", broadcastable=(False, i % 2 == 1))
@@ -112,17 +112,23 @@ def _codegen_module(sizes, N, dtype, train, device="cpu"):
     for W, b in zip(shared[::2], shared[1::2]):
         h = T.nnet.sigmoid(T.dot(W, h) + b)
     cost = T.sum((h - y) ** 2)
+    if not train:
+        return [x], h, [], shared, X, Y
+    updates = []
+    for p in shared:
+        m = codegen.shared(np.zeros_like(p.get_value()), broadcastable=p.broadcastable)
+        updates.append((p, p - LR * m))
+        updates.append((m, MOMENTUM * m + (1.0 - MOMENTUM) * T.grad(cost, p)))
+    return [x, y], cost, updates, shared, X, Y
+
+
+def _codegen_module(sizes, N, dtype, train, device="cpu"):
+    import codegen
+    from codegen.compile.module import load_module
+    inputs, output, updates, _, X, Y = _codegen_graph(sizes, N, dtype, train, device)
     module = codegen.Module(f"bench_mlp_{'_'.join(map(str, sizes))}_{dtype}"
                             + ("" if device == "cpu" else f"_{device}"))
-    if train:
-        updates = []
-        for p in shared:
-            m = codegen.shared(np.zeros_like(p.get_value()), broadcastable=p.broadcastable)
-            updates.append((p, p - LR * m))
-            updates.append((m, MOMENTUM * m + (1.0 - MOMENTUM) * T.grad(cost, p)))
-        module.add_function("train", [x, y], cost, updates=updates)
-    else:
-        module.add_function("predict", [x], h)
+    module.add_function("train" if train else "predict", inputs, output, updates=updates)
     out = os.path.join(os.environ.get("CODEGEN_CACHE_DIR", "/tmp"), "bench-modules",
                        module.name)
     return load_module(module.build(out)), X, Y
@@ -140,6 +146,22 @@ def codegen_train(sizes, N, dtype, device="cpu"):
         state = mod.state()
         return [cost] + [state[f"{'Wb'[i % 2]}{i // 2}"] for i in range(2 * (len(sizes) - 1))]
     return (lambda: mod.train(X, Y)), check
+
+
+def codegen_function_train(sizes, N, dtype):
+    """The same step through ``codegen.function``, as the tutorial's users call it."""
+    import codegen
+    inputs, cost, updates, shared, X, Y = _codegen_graph(sizes, N, dtype, True)
+    train = codegen.function(inputs, cost, updates=updates)
+    initial_values = [p.get_value() for p in shared]
+
+    def check():
+        for p, value in zip(shared, initial_values):
+            p.set_value(value)
+        for _ in range(2):
+            cost = train(X, Y)
+        return [cost] + [p.get_value() for p in shared]
+    return (lambda: train(X, Y)), check
 
 
 def codegen_infer(sizes, N, dtype, device="cpu"):
@@ -314,6 +336,7 @@ def implementations(train):
     """Implementation name -> setup(sizes, N, dtype) for the train step or the forward pass."""
     return {
         "codegen": codegen_train if train else codegen_infer,
+        **({"codegen_function": codegen_function_train} if train else {}),
         "numpy": numpy_train if train else numpy_infer,
         "pytensor": lambda **k: _pytensor(**k, train=train, linker="default"),
         "pytensor_c": lambda **k: _pytensor(**k, train=train, linker="cvm"),

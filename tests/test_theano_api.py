@@ -76,6 +76,37 @@ def test_hessian_times_vector_as_theanos_tutorial_writes_it(mode):
         f([4, 4, 4], [2, 2])
 
 
+def test_compiled_function_calls_in_c_and_spares_what_others_hold():
+    """A compiled function's call runs in C (the module's _Call_<f>): the new state goes
+    into the arrays it replaces when no one else holds them, and leaves an array someone
+    holds (a borrowed get_value) as it was; arguments it cannot take as given go through
+    the Function's conversion, with its messages."""
+    w = codegen.shared(np.arange(4.0), name="w")
+    m = codegen.shared(np.zeros(4), name="m")
+    x = T.dvector("x")
+    step = codegen.function([x], T.sum(w * x), updates=[(w, w + x), (m, 0.5 * m + w)])
+    assert type(step._caller).__name__ == "_Call_fn"  # the module's function is fn
+    ones = np.ones(4)
+    assert float(step(ones)) == 6.0
+    held = w.get_value(borrow=True)  # held: the next call must leave it as it is
+    assert float(step(ones)) == 10.0
+    np.testing.assert_array_equal(held, [1, 2, 3, 4])
+    np.testing.assert_array_equal(w.get_value(), [2, 3, 4, 5])
+    del held
+    before = id(w.get_value(borrow=True))
+    step(ones)
+    assert id(w.get_value(borrow=True)) == before  # no one else held it: written in place
+    np.testing.assert_array_equal(w.get_value(), [3, 4, 5, 6])
+    want_w, want_m = np.arange(4.0), np.zeros(4)
+    for _ in range(3):  # updates read the old values
+        want_w, want_m = want_w + 1, 0.5 * want_m + want_w
+    np.testing.assert_array_equal(m.get_value(), want_m)
+    assert float(step([1, 1, 1, 1])) == 18.0  # a list: converted, then the same step
+    with pytest.raises(TypeError, match=r"function\(\): argument 'x': expected float64"):
+        step(np.ones(4, dtype=np.complex128))
+    np.testing.assert_array_equal(w.get_value(), [4, 5, 6, 7])  # the failed call changed nothing
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_function_copy(mode):
     """Theano's Function.copy: own state by default, shared with share_memory, values from

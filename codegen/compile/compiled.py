@@ -57,6 +57,9 @@ class CompiledExecutable:
         # Function's fast path: impl(*state, *arguments, allow_downcast) gives (outputs,
         # new state) (the outputs ndarrays already); DebugMode's comparison needs run()
         self.direct = self.impl if not mode.compare else None
+        # the whole call in C (the module's _Call_<f>: containers, lock, step), on the CPU
+        self.caller_type = (getattr(self.module, f"_Call_{self._fname}", None)
+                            if not mode.compare else None)
 
     def _generate(self):
         """(module name, source, kernel program); generated again when needed after a
@@ -66,6 +69,7 @@ class CompiledExecutable:
             from codegen.lower.module import FunctionSpec
             spec = FunctionSpec(self._fname, self._ins, self._fgraph, False,
                                 self._allow_downcast)
+            spec.for_function = True
             sources, _, programs = assemble("module", [spec], self.mode.guard,
                                             flags=self._flags)
             digest = hashlib.sha256()

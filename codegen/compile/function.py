@@ -54,7 +54,15 @@ class Function:
         self._exact = [(spec.variable.type.numpy_dtype, spec.variable.ndim,
                         any(spec.variable.broadcastable)) for spec in ins]
         self._direct = getattr(executable, "direct", None)
+        self._link()
+
+    def _link(self):
+        """Bind the call to the containers and updates as they now are: the containers the
+        updates write, and the module's call in C (``_Call_<f>``) over them."""
         self._written = [self._containers[i] for i in self._updated]
+        caller_type = getattr(self.executable, "caller_type", None)
+        self._caller = (caller_type(self._containers, self._written, self._lock,
+                                    self.allow_downcast) if caller_type is not None else None)
 
     mode = None  # as given to function(): a pickled function is compiled again with it
 
@@ -72,7 +80,7 @@ class Function:
         self.__init__(state["ins"], state["fgraph"], state["single"], executable,
                       state["name"], state["allow_downcast"])
         self.mode, self._updated = state["mode"], state["updated"]
-        self._written = [self._containers[i] for i in self._updated]
+        self._link()
         for container, value in zip(self._containers, state["values"]):
             container.value = value
 
@@ -93,7 +101,7 @@ class Function:
             new._containers[self.fgraph.shared.index(old)] = other.container
         if delete_updates:
             new._updated = []
-        new._written = [new._containers[i] for i in new._updated]
+        new._link()
         return new
 
     def __repr__(self):
@@ -124,6 +132,17 @@ class Function:
         return out
 
     def __call__(self, *args, **kwargs):
+        if self._caller is not None and not kwargs:
+            try:
+                outputs = self._caller(args)
+            except Exception as exc:
+                if getattr(exc, "node", None) is not None:
+                    raise exc.with_traceback(None) from None
+                raise
+            if outputs is not None:
+                if self.single:
+                    return outputs[0] if outputs else None
+                return outputs
         if self._direct is not None and not kwargs and len(args) == len(self._exact):
             values = [v if type(v) is np.ndarray and v.dtype == dtype and v.ndim == ndim
                       and not bc else None for v, (dtype, ndim, bc) in zip(args, self._exact)]

@@ -182,11 +182,23 @@ class SharedVariable(Variable):
         return self.name or f"<shared {self.type.kind_name()}>"
 
 
-class _Container:
-    __slots__ = ("value",)
+class _Container(list):
+    """Where a shared variable's value lives: a list of that one array, so that the compiled
+    call of ``codegen.function`` (a generated module's ``_Call_<f>``) reads and writes it as
+    a list item, in C."""
+
+    __slots__ = ()
 
     def __init__(self, value):
-        self.value = value
+        super().__init__((value,))
+
+    @property
+    def value(self):
+        return self[0]
+
+    @value.setter
+    def value(self, value):
+        self[0] = value
 
 
 class Apply:

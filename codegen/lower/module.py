@@ -14,6 +14,8 @@ class FunctionSpec:
         #: [(shared variable, shape)]: what a flat gradient vector holds, in order (the
         #: functions of a data-parallel split; see codegen.compile.parallel)
         self.layout = list(layout)
+        #: compiled for codegen.function, whose call is then all in C (the module's _Call_<f>)
+        self.for_function = False
 
 
 def _default_literal(value, var):

@@ -24,6 +24,10 @@ def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(
         ctx["single"] = spec.single
         ctx["allow_downcast"] = repr(spec.allow_downcast)
         ctx["updated"] = [name for name, _ in program.updates]
+        ctx["for_function"] = spec.for_function and device != "cuda"
+        # where each update's state is among the function's own (its containers, in order)
+        ctx["update_positions"] = [[s.name for s in program.state].index(name)
+                                   for name, _ in program.updates]
         functions.append(ctx)
     for ctx, program in zip(functions, programs):
         ctx["state_positions"] = ", ".join(f"{state_index[s.name]} {s.name}"
