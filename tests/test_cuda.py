@@ -591,3 +591,26 @@ def test_nan_guard_checks_each_kernel_on_the_device(tmp_path, cuda_emulated):
     with pytest.raises(FloatingPointError, match=r"produced NaN.*log\(x\)[\s\S]*test_cuda.py"):
         f(np.array([1.0, -1.0, 3.0]))
     np.testing.assert_array_equal(w.get_value(), [2.0, 2.0, 2.0])
+
+
+def test_emitted_cu_golden(cuda_emulated):
+    """The CUDA layer of a small training step, byte for byte (CODEGEN_UPDATE_GOLDEN=1
+    rewrites tests/golden/cuda_layer.cu): maps with their contiguous variant, a cost summed by
+    blocks, a row sum launched beside it, a product, and the call moving the arrays."""
+    W = codegen.shared(np.ones((3, 2)), name="W")
+    b = codegen.shared(np.ones((3, 1)), name="b", broadcastable=(False, True))
+    x, y = T.matrix("x"), T.matrix("y")
+    h = T.nnet.sigmoid(T.dot(W, x) + b)
+    cost = T.sum((h - y) ** 2)
+    module = codegen.Module("layer")
+    module.add_function("train", [x, y], cost,
+                        updates=[(p, p - 0.1 * T.grad(cost, p)) for p in (W, b)])
+    with cuda_emulated():
+        got = module.sources(spec_path="tests/test_cuda.py")["layer_kernels.cu"]
+    path = os.path.join(ROOT, "tests", "golden", "cuda_layer.cu")
+    if os.environ.get("CODEGEN_UPDATE_GOLDEN"):
+        with open(path, "w") as f:
+            f.write(got)
+    with open(path) as f:
+        assert got == f.read()
+    assert "every operand C-contiguous" in got and "train_k" in got

@@ -178,7 +178,8 @@ class _Emitter:
             return [f"if ({call}) {{  {note}",
                     f"    cg_failed = {step.failure + 1};  /* an index out of range */",
                     "    break;", "}"]
-        return [f"{call};  {note}"]
+        *first, last = call.split("; ")  # several launches: a line each, the note on the last
+        return [f"{part};" for part in first] + [f"{last};  {note}"]
 
     def guarded(self, step, lines):
         """``lines`` under the conditions the step runs under (one branch of an ifelse)."""
