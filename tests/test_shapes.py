@@ -64,3 +64,22 @@ def test_a_reshape_to_lengths_computed_at_run_time(mode):
     np.testing.assert_array_equal(b, value.reshape(3, 2, 2))
     with pytest.raises(ValueError, match="reshape"):
         f(value, 5)
+
+
+def test_a_reshape_with_minus_one_checks_the_size_and_reads_simply():
+    from codegen.ops.shape import dim_quotient
+    x = T.tensor3("x")
+    flat = x.reshape((-1, 4))
+    f = codegen.function([x], [flat.sum(axis=1), flat.reshape((x.shape[0], -1)).shape])
+    value = np.arange(24.0).reshape(2, 3, 4)
+    sums, shape = f(value)
+    np.testing.assert_array_equal(sums, value.reshape(-1, 4).sum(axis=1))
+    np.testing.assert_array_equal(shape, [2, 12])
+    with pytest.raises(ValueError, match=r"cannot reshape x to \(-1, 4\).*\(2, 3, 5\)"):
+        f(np.zeros((2, 3, 5)))  # 30 elements are not rows of 4
+    # constant and common factors cancel: (n * 576, 20) -> (-1, 24, 24, 20) is n
+    n = dim_quotient(["x_n0", "x_n1"], ["784"])
+    assert n == "_dim_div(x_n0 * x_n1, 784)"
+    assert dim_quotient([f"({n} * 576)", "20"], ["24", "24", "20"]) == n
+    assert dim_quotient([n, "50", "4", "4"], [n]) == "800"
+    assert dim_quotient(["(a + b)", "6"], ["4"]) == "_dim_div((a + b) * 3, 2)"

@@ -54,6 +54,7 @@ from codegen.ops.shape import (
     Subtensor,
     SubtensorGrad,
     Sym,
+    dim_factors,
     slice_dims,
 )
 from codegen.printing import pp
@@ -612,17 +613,17 @@ class Lowerer:
     def _add_reshape_check(self, node, src, dims):
         """The sizes before and after agree (a reshape to another variable's shape too: the
         gradient's always do, a user's need not)."""
-        if node.op.shape is not None and -1 in node.op.shape:
-            return
+        same = dim_factors(src.dims), dim_factors(dims)
+        if same[0][0] == same[1][0] and sorted(same[0][1]) == sorted(same[1][1]):
+            return  # the same product (n * 800 and n * 50 * 4 * 4), or -1 made it so
         total_in = " * ".join(f"({d})" for d in src.dims) or "1"
         total_out = " * ".join(f"({d})" for d in dims) or "1"
-        if total_in == total_out:
-            return
         target = node.op.shape if node.op.shape is not None else \
             f"the shape of {node.inputs[1].label()}"
         self.checks.append(Check(total_in, total_out, f"reshape: cannot reshape "
                                  f"{node.inputs[0].label()} to {target}",
-                                 _where_text(node)))
+                                 _where_text(node),
+                                 ((node.inputs[0].label(), tuple(src.dims)),)))
 
 
 # ---------------------------------------------------------------------- ops that are not maps

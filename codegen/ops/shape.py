@@ -3,6 +3,7 @@
 Compiled backends lower most of them to views (new strides over the same memory).
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,9 +151,7 @@ class Reshape(Op):
         dims = [x_shape[s[1]] if isinstance(s, tuple) else values[1 + s.k]
                 if isinstance(s, Sym) else str(s) for s in self.shape]
         if "-1" in dims:
-            total = " * ".join(f"({d})" for d in x_shape) or "1"
-            others = " * ".join(f"({d})" for d in dims if d != "-1") or "1"
-            dims[dims.index("-1")] = f"_dim_div({total}, {others})"
+            dims[dims.index("-1")] = dim_quotient(x_shape, [d for d in dims if d != "-1"])
         return [tuple(dims)]
 
     def grad(self, node, output_grads):
@@ -160,6 +159,70 @@ class Reshape(Op):
         x = node.inputs[0]
         grads = [Reshape(None)(gz, x)]
         return grads + [None] * (len(node.inputs) - 1)
+
+
+def _split_top(text, signs):
+    """``text`` cut at the characters of ``signs`` outside parentheses (a leading sign is
+    part of its term)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and ch in signs and text[:i].strip():
+            parts.append(text[start:i])
+            start = i + 1
+    return [p.strip() for p in parts + [text[start:]]]
+
+
+def _wraps(text):
+    """Whether ``text`` is one parenthesized expression, ``(...)``."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return False
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 0 and i < len(text) - 1:
+            return False
+    return True
+
+
+def dim_factors(dims):
+    """(integer coefficient, other factors in order) of the product of the dim expressions
+    ``dims``, parentheses around products opened."""
+    coefficient, atoms, todo = 1, [], [str(d).strip() for d in dims]
+    while todo:
+        d = todo.pop(0)
+        factors = _split_top(d, "*")
+        if len(factors) > 1:
+            todo[:0] = factors
+        elif _wraps(d) and len(_split_top(d[1:-1], "+-")) == 1:
+            todo.insert(0, d[1:-1].strip())
+        elif d.isdigit():
+            coefficient *= int(d)
+        else:
+            atoms.append(d if len(_split_top(d, "+-")) == 1 else f"({d})")
+    return coefficient, atoms
+
+
+def dim_quotient(numerator, denominator):
+    """The dim expression of ``prod(numerator) // prod(denominator)`` (lists of dim
+    expressions), common factors cancelled: reshaping ``(n * 576, 20)`` to ``(-1, 24, 24,
+    20)`` gives ``n``, not a quotient of products, so that the emitted code stays readable
+    and equal lengths read alike."""
+    c, atoms = dim_factors(numerator)
+    d, below = dim_factors(denominator)
+    if c == 0:
+        return "0"
+    if d == 0:  # _dim_div(a, 0) is 0
+        return "0"
+    for atom in list(below):  # n * 800 // n is 800 (an empty array keeps its 800 columns)
+        if atom in atoms:
+            atoms.remove(atom)
+            below.remove(atom)
+    g = math.gcd(c, d)
+    c, d = c // g, d // g
+    top = " * ".join(atoms + ([str(c)] if c != 1 or not atoms else []))
+    bottom = " * ".join(below + ([str(d)] if d != 1 or not below else []))
+    return top if bottom == "1" else f"_dim_div({top}, {bottom})"
 
 
 @dataclass(frozen=True)
