@@ -613,8 +613,8 @@ class Lowerer:
     def _add_reshape_check(self, node, src, dims):
         """The sizes before and after agree (a reshape to another variable's shape too: the
         gradient's always do, a user's need not)."""
-        same = dim_factors(src.dims), dim_factors(dims)
-        if same[0][0] == same[1][0] and sorted(same[0][1]) == sorted(same[1][1]):
+        (c_in, atoms_in), (c_out, atoms_out) = dim_factors(src.dims), dim_factors(dims)
+        if c_in == c_out and sorted(atoms_in) == sorted(atoms_out):
             return  # the same product (n * 800 and n * 50 * 4 * 4), or -1 made it so
         total_in = " * ".join(f"({d})" for d in src.dims) or "1"
         total_out = " * ".join(f"({d})" for d in dims) or "1"

@@ -210,9 +210,7 @@ def dim_quotient(numerator, denominator):
     and equal lengths read alike."""
     c, atoms = dim_factors(numerator)
     d, below = dim_factors(denominator)
-    if c == 0:
-        return "0"
-    if d == 0:  # _dim_div(a, 0) is 0
+    if c == 0 or d == 0:  # _dim_div(a, 0) is 0
         return "0"
     for atom in list(below):  # n * 800 // n is 800 (an empty array keeps its 800 columns)
         if atom in atoms:
