@@ -2,6 +2,8 @@
 and new state written into the arrays it replaced. One module, one build."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -74,6 +76,11 @@ def mod(tmp_path_factory):
     b_ = a_.T * 2 + a_
     d2 = T.dot(sw, T.tanh(T.dot(sw, b_)) + 1)
     m.add_function("shared_scratch", [sq, sw], [T.sum(d2 * b_), T.sum(T.dot(sw, a_) * d2)])
+    # a reduction over a transposed array (the strided nest, threaded too) and a reshape of
+    # a reshape of a buffer (a view: no copy)
+    t_ = T.matrix("t_")
+    m.add_function("strided_reductions", [t_], [T.max(t_.T, axis=1), T.sum(t_.T * 2, axis=1)])
+    m.add_function("reshaped", [t_], (T.exp(t_) * 2).reshape((-1,)).reshape((-1, 4)))
     return load_module(m.build(str(tmp_path_factory.mktemp("kernels"))))
 
 
@@ -457,3 +464,50 @@ def test_a_call_leaves_the_blas_thread_count_as_it_found_it(mod):
     source = _function_source(mod, "products")
     assert "cg_blas_enter()" in source and "cg_blas_leave(" in source
     assert "cg_blas_enter" not in _function_source(mod, "products_int")  # no BLAS there
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (310, 427)])  # one thread, threads
+def test_reductions_over_a_transposed_array(mod, shape):
+    t = np.random.RandomState(11).randn(*shape)
+    got = mod.strided_reductions(t)
+    np.testing.assert_array_equal(got[0], t.max(axis=0))
+    np.testing.assert_allclose(got[1], (t * 2).sum(axis=0), rtol=1e-12)
+    source = _function_source(mod, "strided_reductions")
+    # one kernel: its contiguous nest and its strided one, both threaded
+    assert "_s1 == 1) {" in source and source.count("#pragma omp parallel for") == 2
+
+
+def test_a_reshape_of_a_reshaped_buffer_is_a_view(mod):
+    t = np.random.RandomState(12).randn(6, 10)
+    np.testing.assert_allclose(mod.reshaped(t), (np.exp(t) * 2).reshape(-1, 4), rtol=1e-12)
+    assert "copy of" not in _function_source(mod, "reshaped")
+
+
+def test_long_sums_in_parts_give_the_same_bits_on_any_number_of_threads(mod, tmp_path):
+    """A weight gradient's product (k much longer than c's sides: cg_k_parts) sums k in parts
+    whose number depends on the shape only: one thread and two give the same bits, and
+    numpy's values."""
+    rng = np.random.RandomState(13)
+    p, q = rng.randn(5000, 24), rng.randn(5000, 20)
+    e = rng.randn(24, 20)
+    args = tmp_path / "args.npz"
+    np.savez(args, p=p, q=q, e=e)
+    script = (f"import numpy as np; from codegen.compile.module import load_module; "
+              f"m = load_module({mod.__file__!r}); a = np.load({str(args)!r}); "
+              f"r = [m.products(a['p'].T.copy(), a['q'], a['e'][:, 0])[0], "
+              f"m.acc_forms(a['p'].T, a['q'], a['p'].T, a['q'], a['p'].T, a['q'], a['e'])[0], "
+              f"m.products32(a['p'].T.astype('f4'), a['q'].astype('f4'), "
+              f"a['e'][:, 0].astype('f4'))[0]]; "
+              f"print(''.join(x.tobytes().hex() for x in r))")
+    outputs = []
+    for threads in ("1", "2"):
+        env = dict(os.environ, OMP_NUM_THREADS=threads)
+        outputs.append(subprocess.run([sys.executable, "-c", script], env=env, check=True,
+                                      capture_output=True, text=True).stdout)
+    assert outputs[0] == outputs[1] and len(outputs[0]) > 1000
+    got = mod.products(p.T.copy(), q, e[:, 0])[0]
+    np.testing.assert_allclose(got, p.T @ q, rtol=1e-11, atol=1e-11)
+    got = mod.acc_forms(p.T, q, p.T, q, p.T, q, e)[0]
+    np.testing.assert_allclose(got, e - 0.5 * (p.T @ q), rtol=1e-11, atol=1e-11)
+    assert "cg_gemm_parts_d(" in open(os.path.join(os.path.dirname(mod.__file__),
+                                                  "kernels_test_kernels.c")).read()

@@ -212,9 +212,10 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
             inner = _inner_loop(n, body(True), pragma)
         # The contiguity test sits outside the whole nest: gcc leaves a reduction loop
         # unvectorized when the test sits between the outer and the inner loop.
-        # Threads only for the contiguous nest (strided and single-column ones are rare where
-        # loops are large), chosen by a C test around it: an OpenMP region that its if()
-        # clause runs on one thread still sets up a team, about 1 us a loop (W1's step: 25%).
+        # Threads for the contiguous and the strided nest (a reduction over a transposed
+        # view: pooling a convolution's output), not the single-column one, chosen by a C
+        # test around it: an OpenMP region that its if() clause runs on one thread still
+        # sets up a team, about 1 us a loop (W1's step: 25%).
         totals = _row_totals(kernel, row_acc) if policy and not threads and n == 2 else None
         if totals:
             contiguous = init + _chunked_rows(inner, before, after, after_accs, totals, policy)
@@ -222,7 +223,8 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
             contiguous = init + _threads_or_not(_nest(n, inner, before, after, threads),
                                                 condition, serial)
         if inner_strides:
-            strided = _nest(n, _inner_loop(n, body(False)), before, after)
+            strided = _threads_or_not(_nest(n, _inner_loop(n, body(False)), before, after,
+                                            threads), threads and condition, None)
             lines = ([f"if ({' && '.join(inner_strides)}) {{"]
                      + ["    " + line for line in contiguous] + ["} else {"]
                      + ["    " + line for line in init + strided] + ["}"])
@@ -704,12 +706,19 @@ static int cg_layout(cg_index rows, cg_index cols, cg_index s0, cg_index s1,
 }""".split("\n")
 
 
+#: A product's k is summed in parts (``cg_k_parts``) where it is at least this many times c's
+#: longer side, each part at least K_PARTS_MIN long, at most K_PARTS_MAX parts (measured
+#: with LeNet's weight gradients: 25 x 20 x 36864 and 500 x 50 x 4096 on 2 cores).
+K_PARTS_RATIO, K_PARTS_MIN, K_PARTS_MAX = 4, 256, 8
+
+
 def blas_access():
     """C lines shared by the products of every element type: scipy's BLAS, reached through
     function pointers that the module sets the first time a product is large enough to need
     them (``cg_load_blas``: a module whose products are all small never imports scipy), and
     how BLAS sees a strided view."""
-    return """#ifdef _OPENMP
+    return [f"#define CG_K_PARTS_RATIO {K_PARTS_RATIO}", f"#define CG_K_PARTS_MIN {K_PARTS_MIN}",
+            f"#define CG_K_PARTS_MAX {K_PARTS_MAX}"] + """#ifdef _OPENMP
 #include <omp.h>
 #else
 #define omp_get_thread_num() 0
@@ -788,6 +797,39 @@ static void cg_share(cg_index n, int t, int nt, cg_index* start, cg_index* len) 
     cg_index step = ((n + nt - 1) / nt + 7) / 8 * 8;
     *start = t * step < n ? t * step : n;
     *len = (*start + step < n ? *start + step : n) - *start;
+}
+
+/* Long sums over few outputs (a weight's gradient over many rows: k several times c's
+   longer side) run as `parts` products over consecutive shares of k, each into its own
+   block (the first into c), added to c in order: the shares run on the call's threads
+   without each packing a whole operand, and the number of parts depends on the shape
+   only, so the bits do not depend on the thread count. One part where k is not that long. */
+static int cg_k_parts(cg_index m, cg_index n, cg_index k) {
+    cg_index side = m > n ? m : n, parts = k / (CG_K_PARTS_RATIO * side);
+    if (k / CG_K_PARTS_MIN < parts)
+        parts = k / CG_K_PARTS_MIN;
+    return parts < 2 ? 1 : (parts > CG_K_PARTS_MAX ? CG_K_PARTS_MAX : (int)parts);
+}
+
+/* Part g's share of k: multiples of 16 but the last. */
+static void cg_k_share(cg_index k, int g, int parts, cg_index* start, cg_index* len) {
+    cg_index step = ((k + parts - 1) / parts + 15) / 16 * 16;
+    *start = g * step < k ? g * step : k;
+    *len = (*start + step < k ? *start + step : k) - *start;
+}
+
+/* The calling thread's scratch for the parts' blocks, kept between calls and grown as
+   needed (NULL when it cannot be had: the product then runs whole). */
+static __thread void* cg_scratch_p;
+static __thread size_t cg_scratch_bytes;
+
+static void* cg_scratch(size_t bytes) {
+    if (bytes > cg_scratch_bytes) {
+        free(cg_scratch_p);
+        cg_scratch_p = malloc(bytes);
+        cg_scratch_bytes = cg_scratch_p ? bytes : 0;
+    }
+    return cg_scratch_p;
 }
 
 CODEGEN_KERNEL void cg_set_blas(void* dgemm, void* sgemm, void* dgemv, void* sgemv) {
@@ -908,6 +950,41 @@ static void __attribute__((noinline)) cg_gemm_shared_{x}(
     }}
 }}
 
+/* c = alpha a.b + beta c as cg_k_parts' parts (c rows contiguous, b's rows b0 apart, a's
+   columns a1 apart): part g of k into c (g = 0) or block g - 1 of the scratch, then the
+   blocks added to c in order. */
+static void __attribute__((noinline)) cg_gemm_parts_{x}(
+        int parts, char tb, char ta, cg_index m, cg_index n, cg_index k, const {T}* alpha,
+        const {T}* a, int lda, cg_index a1, const {T}* b, int ldb, cg_index b0,
+        const {T}* beta, {T}* c, int ldc, cg_index c0) {{
+    {T}* blocks = ({T}*)cg_scratch((size_t)(parts - 1) * m * n * sizeof({T}));
+    int mi = (int)m, ni = (int)n, ki = (int)k;
+    if (!blocks) {{
+        cg_{x}gemm(&tb, &ta, &ni, &mi, &ki, ({T}*)alpha, ({T}*)b, &ldb, ({T}*)a, &lda,
+                  ({T}*)beta, c, &ldc);
+        return;
+    }}
+    int threads = cg_blas_split((double)m * n * k, 262144);
+    #pragma omp parallel for schedule(static) if(threads)
+    for (int g = 0; g < parts; g++) {{
+        cg_index start, len;
+        cg_k_share(k, g, parts, &start, &len);
+        {T} zero = 0;
+        int li = (int)len, ldo = g == 0 ? ldc : ni;
+        cg_{x}gemm(&tb, &ta, &ni, &mi, &li, ({T}*)alpha, ({T}*)b + start * b0, &ldb,
+                  ({T}*)a + start * a1, &lda, g == 0 ? ({T}*)beta : &zero,
+                  g == 0 ? c : blocks + (g - 1) * m * n, &ldo);
+    }}
+    #pragma omp parallel for schedule(static) if(threads && m * n >= {PARALLEL_MIN})
+    for (cg_index i = 0; i < m; i++) {{
+        for (int g = 1; g < parts; g++) {{
+            const {T}* block = blocks + (g - 1) * m * n + i * n;
+            for (cg_index j = 0; j < n; j++)
+                c[i * c0 + j] += block[j];
+        }}
+    }}
+}}
+
 static void __attribute__((noinline)) cg_gemv_shared_{x}(
         char ta, cg_index m, int k, const {T}* a, int lda, cg_index a0, const {T}* v,
         int incv, {T}* y, int incy, cg_index y0) {{
@@ -966,6 +1043,12 @@ def _gemm_blas(T, x, constants, alpha, beta, when=""):
     if ({when}m * n * k > {SMALL_PRODUCT} && cg_layout(m, k, a0, a1, &ta, &lda)
             && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {{
         /* row-major c = a.b is column-major c^T = b^T . a^T */
+        int parts = cg_k_parts(m, n, k);
+        if (parts > 1) {{
+            cg_gemm_parts_{x}(parts, tb, ta, m, n, k, {alpha}, a, lda, a1, b, ldb, b0, {beta},
+                              c, ldc, c0);
+            return;
+        }}
         if (cg_blas_split((double)m * n * k, 262144)) {{
             cg_gemm_shared_{x}(tb, ta, m, n, ki, {alpha}, a, lda, a0, b, ldb, b1, {beta}, c,
                                ldc, c0);

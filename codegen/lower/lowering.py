@@ -578,9 +578,21 @@ class Lowerer:
                 return NODE_LOWERINGS[cls](self, node, self.origin(node))
         raise NotImplementedError(f"the compiled backend cannot lower {node.op} yet")
 
+    def _is_contiguous(self, name):
+        """Whether array ``name`` is known to be C-contiguous: a buffer, a constant, or a
+        reshape (or a contiguous view) of one."""
+        kind = self.kinds.get(name)
+        if kind in ("buffer", "const"):
+            return True
+        if kind != "view":
+            return False
+        view = next(v for v in reversed(self.views) if v.ref.name == name)
+        return view.kind in ("reshape", "contiguous") and (
+            view.kind == "contiguous" or self._is_contiguous(view.source))
+
     def _contiguous(self, var):
         src = self.array(var)
-        if self.kinds.get(src.name) in ("buffer", "const"):
+        if self._is_contiguous(src.name):
             return src
         if self.kinds.get(src.name) in ("arg", "state"):
             view = ArrayRef(self.names.new(f"{src.name}_c"), src.dtype, src.dims)
