@@ -76,10 +76,11 @@ def mod(tmp_path_factory):
     b_ = a_.T * 2 + a_
     d2 = T.dot(sw, T.tanh(T.dot(sw, b_)) + 1)
     m.add_function("shared_scratch", [sq, sw], [T.sum(d2 * b_), T.sum(T.dot(sw, a_) * d2)])
-    # a reduction over a transposed array (the strided nest, threaded too) and a reshape of
-    # a reshape of a buffer (a view: no copy)
+    # reductions and vector math over every other column (the strided nest: threaded, its
+    # calls in blocks too) and a reshape of a reshape of a buffer (a view: no copy)
     t_ = T.matrix("t_")
-    m.add_function("strided_reductions", [t_], [T.max(t_.T, axis=1), T.sum(t_.T * 2, axis=1)])
+    m.add_function("strided_reductions", [t_], [T.max(t_[:, ::2], axis=1),
+                                                 T.sum(T.tanh(t_[:, ::2]) * 2, axis=1)])
     m.add_function("reshaped", [t_], (T.exp(t_) * 2).reshape((-1,)).reshape((-1, 4)))
     return load_module(m.build(str(tmp_path_factory.mktemp("kernels"))))
 
@@ -466,15 +467,17 @@ def test_a_call_leaves_the_blas_thread_count_as_it_found_it(mod):
     assert "cg_blas_enter" not in _function_source(mod, "products_int")  # no BLAS there
 
 
-@pytest.mark.parametrize("shape", [(3, 4), (310, 427)])  # one thread, threads
-def test_reductions_over_a_transposed_array(mod, shape):
+@pytest.mark.parametrize("shape", [(3, 4), (310, 855)])  # one thread, threads
+def test_reductions_and_vector_math_over_strided_rows(mod, shape):
     t = np.random.RandomState(11).randn(*shape)
     got = mod.strided_reductions(t)
-    np.testing.assert_array_equal(got[0], t.max(axis=0))
-    np.testing.assert_allclose(got[1], (t * 2).sum(axis=0), rtol=1e-12)
+    np.testing.assert_array_equal(got[0], t[:, ::2].max(axis=1))
+    np.testing.assert_allclose(got[1], (np.tanh(t[:, ::2]) * 2).sum(axis=1), rtol=1e-12)
     source = _function_source(mod, "strided_reductions")
-    # one kernel: its contiguous nest and its strided one, both threaded
+    # one kernel: its contiguous nest and its strided one, both threaded, both with tanh's
+    # calls made a block at a time
     assert "_s1 == 1) {" in source and source.count("#pragma omp parallel for") == 2
+    assert source.count("cgb0[j1] = cg_tanh_u(") == 4  # threads or not, each nest
 
 
 def test_a_reshape_of_a_reshaped_buffer_is_a_view(mod):

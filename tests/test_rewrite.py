@@ -104,3 +104,35 @@ def test_rewrites_keep_provenance_and_values():
     value = np.array([[1.0, 2.0], [3.0, 4.0]])
     got = codegen.function([x], out, mode="FAST_COMPILE")(value)
     np.testing.assert_allclose(got, 2 * value)
+
+
+def test_permuted_arrays_are_split_and_reduced_in_their_own_order():
+    """A split of a permuted array is a permuted split (a view, where it was a transposed
+    copy), and a reduction of a permuted array the permuted reduction (its loops read the
+    array in its own order): pooling a convolution's output, computed as (batch, rows,
+    columns, filters), in Theano's (batch, filters, rows, columns) order."""
+    t4 = T.tensor4("t4")
+    nhwc = t4.reshape((-1, 4, 4, 3))
+    tiles = nhwc.dimshuffle(0, 3, 1, 2).reshape((-1, 3, 2, 2, 2, 2))
+    pooled = T.max(tiles, axis=(3, 5))
+    (out_tiles, out_pooled) = simplify([tiles, pooled])
+    assert codegen.pp(out_tiles) == "reshape(reshape(t4)).dimshuffle(0, 5, 1, 2, 3, 4)"
+    assert codegen.pp(out_pooled) == "max(reshape(reshape(t4)), axis=[2, 4]).dimshuffle(0, 3, 1, 2)"
+    # lengths that do not only split, or that are not known, are left alone
+    for kept in (nhwc.dimshuffle(0, 3, 1, 2).reshape((-1, 2, 2, 2, 2, 3)),
+                 nhwc.dimshuffle(0, 3, 1, 2).reshape((-1, 3, 16)),
+                 t4.dimshuffle(0, 3, 1, 2).reshape((-1, 3, 2, 2, 2, 2))):
+        assert simplify([kept])[0].owner.inputs[0].owner.op == kept.owner.inputs[0].owner.op
+    kept = T.sum(x.T, axis=1, keepdims=True)
+    assert codegen.pp(simplify([kept])[0]) == "sum(x, axis=[0], keepdims=True).T"
+    value = np.random.RandomState(0).randn(2, 4, 4, 3)
+    want = value.transpose(0, 3, 1, 2).reshape(2, 3, 2, 2, 2, 2)
+    m = np.random.RandomState(1).randn(5, 7)
+    for mode in ("FAST_RUN", "FAST_COMPILE"):
+        f = codegen.function([t4, x], [tiles, pooled, kept, T.max(x.T, axis=0) * 2],
+                             mode=mode)
+        got = f(value, m)
+        np.testing.assert_array_equal(got[0], want)
+        np.testing.assert_array_equal(got[1], want.max(axis=(3, 5)))
+        np.testing.assert_allclose(got[2], m.T.sum(axis=1, keepdims=True), rtol=1e-12)
+        np.testing.assert_array_equal(got[3], m.T.max(axis=0) * 2)

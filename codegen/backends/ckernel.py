@@ -223,8 +223,15 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
             contiguous = init + _threads_or_not(_nest(n, inner, before, after, threads),
                                                 condition, serial)
         if inner_strides:
-            strided = _threads_or_not(_nest(n, _inner_loop(n, body(False)), before, after,
-                                            threads), threads and condition, None)
+            # vector math in blocks here too: the calls take a block of strided loads
+            split = _split_calls(kernel, loads_of(False), dim, table, n - 1)
+            if split:
+                calls, replace, unused = split
+                inner = _blocked_loop(n, calls, body(False, replace, unused), None, simd)
+            else:
+                inner = _inner_loop(n, body(False))
+            strided = _threads_or_not(_nest(n, inner, before, after, threads),
+                                      threads and condition, None)
             lines = ([f"if ({' && '.join(inner_strides)}) {{"]
                      + ["    " + line for line in contiguous] + ["} else {"]
                      + ["    " + line for line in init + strided] + ["}"])

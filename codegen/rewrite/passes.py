@@ -6,7 +6,8 @@ from codegen.graph import Constant, toposort
 from codegen.graph.basic import provenance_as
 from codegen.ops.blas import fold_transposes
 from codegen.ops.elemwise import Elemwise, constant_value, is_elemwise
-from codegen.ops.shape import DimShuffle, ShapeOf
+from codegen.ops.reduce import Reduce
+from codegen.ops.shape import DimShuffle, Reshape, ShapeOf
 from codegen.rewrite.walker import apply_local
 
 FOLD_LIMIT = 1 << 16  # elements; bigger constants stay computed at run time
@@ -226,6 +227,78 @@ def _compose_dimshuffle(node):
     return None
 
 
+def _permutation(var):
+    """The order of ``var``'s DimShuffle when it only permutes axes, else None."""
+    if var.owner is None or not isinstance(var.owner.op, DimShuffle):
+        return None
+    order = var.owner.op.new_order
+    if "x" in order or len(order) != var.owner.inputs[0].ndim or \
+            list(order) == list(range(len(order))):
+        return None
+    return order
+
+
+def _split_groups(lengths, target):
+    """For each of ``lengths`` (None: unknown), the positions of ``target`` (ints, at most
+    one -1) whose lengths split it, or None when ``target`` does more than split axes (an
+    unknown length must be split into the -1 alone)."""
+    groups, pos = [], 0
+    for length in lengths:
+        if length is None:
+            if pos >= len(target) or target[pos] != -1:
+                return None
+            groups.append([pos])
+            pos += 1
+            continue
+        group, product = [], 1
+        while pos < len(target) and target[pos] != -1 and (not group or product < length):
+            group.append(pos)
+            product *= target[pos]
+            pos += 1
+        if length == 0 or product != length:
+            return None
+        groups.append(group)
+    return groups if pos == len(target) and groups else None
+
+
+def _split_through_dimshuffle(node):
+    """``x.dimshuffle(p).reshape(s)``, where ``s`` only splits axes, is
+    ``x.reshape(s').dimshuffle(p')``: a view of ``x`` where it was a transposed copy."""
+    x, shape = node.inputs[0], node.op.shape
+    order = _permutation(x)
+    if order is None or shape is None or len(node.inputs) != 1 or \
+            any(not isinstance(s, int) for s in shape):
+        return None
+    groups = _split_groups(x.type.shape, shape)
+    if groups is None or all(len(g) == 1 for g in groups):
+        return None
+    src = x.owner.inputs[0]
+    split, positions = [], {}
+    for axis in range(src.ndim):
+        k = order.index(axis)
+        positions[k] = list(range(len(split), len(split) + len(groups[k])))
+        split += [shape[i] for i in groups[k]]
+    return DimShuffle([p for k in range(len(order)) for p in positions[k]])(Reshape(split)(src))
+
+
+def _reduce_before_dimshuffle(node):
+    """A reduction of a permuted array is the permuted reduction of the array: the loops
+    then read it in its own order (pooling a convolution's output, computed as (batch,
+    rows, columns, filters), over windows of rows and columns: the filters are the
+    contiguous inner loop, where they were a stride)."""
+    x, op = node.inputs[0], node.op
+    order = _permutation(x)
+    if order is None:
+        return None
+    src = x.owner.inputs[0]
+    reduced = Reduce(op.combine, [order[a] for a in op.axes], op.keepdims)(src)
+    if op.keepdims:
+        return DimShuffle(order)(reduced)
+    kept = sorted(order[k] for k in range(len(order)) if k not in op.axes)
+    return DimShuffle([kept.index(order[k]) for k in range(len(order))
+                       if k not in op.axes])(reduced)
+
+
 def simplify_node(node):
     folded = fold_node(node)
     if folded is not None:
@@ -234,6 +307,10 @@ def simplify_node(node):
         return _simplify_elemwise(node)
     if isinstance(node.op, DimShuffle):
         return _compose_dimshuffle(node)
+    if isinstance(node.op, Reshape):
+        return _split_through_dimshuffle(node)
+    if isinstance(node.op, Reduce):
+        return _reduce_before_dimshuffle(node)
     return fold_transposes(node)
 
 
