@@ -118,9 +118,13 @@ def test_permuted_arrays_are_split_and_reduced_in_their_own_order():
     (out_tiles, out_pooled) = simplify([tiles, pooled])
     assert codegen.pp(out_tiles) == "reshape(reshape(t4)).dimshuffle(0, 5, 1, 2, 3, 4)"
     assert codegen.pp(out_pooled) == "max(reshape(reshape(t4)), axis=[2, 4]).dimshuffle(0, 3, 1, 2)"
-    # lengths that do not only split, or that are not known, are left alone
+    # axes merged that are neighbours in the array, in its order: a view too
+    merged = nhwc.dimshuffle(0, 3, 1, 2).reshape((-1, 3, 16))
+    assert codegen.pp(simplify([merged])[0]) == "reshape(reshape(t4)).dimshuffle(0, 2, 1)"
+    # lengths that do not pair so, merged axes that are not neighbours there, lengths not
+    # known: left alone
     for kept in (nhwc.dimshuffle(0, 3, 1, 2).reshape((-1, 2, 2, 2, 2, 3)),
-                 nhwc.dimshuffle(0, 3, 1, 2).reshape((-1, 3, 16)),
+                 nhwc.dimshuffle(0, 3, 1, 2).reshape((-1, 48)),
                  t4.dimshuffle(0, 3, 1, 2).reshape((-1, 3, 2, 2, 2, 2))):
         assert simplify([kept])[0].owner.inputs[0].owner.op == kept.owner.inputs[0].owner.op
     kept = T.sum(x.T, axis=1, keepdims=True)
@@ -129,9 +133,10 @@ def test_permuted_arrays_are_split_and_reduced_in_their_own_order():
     want = value.transpose(0, 3, 1, 2).reshape(2, 3, 2, 2, 2, 2)
     m = np.random.RandomState(1).randn(5, 7)
     for mode in ("FAST_RUN", "FAST_COMPILE"):
-        f = codegen.function([t4, x], [tiles, pooled, kept, T.max(x.T, axis=0) * 2],
+        f = codegen.function([t4, x], [tiles, pooled, kept, T.max(x.T, axis=0) * 2, merged],
                              mode=mode)
         got = f(value, m)
+        np.testing.assert_array_equal(got[4], value.transpose(0, 3, 1, 2).reshape(2, 3, 16))
         np.testing.assert_array_equal(got[0], want)
         np.testing.assert_array_equal(got[1], want.max(axis=(3, 5)))
         np.testing.assert_allclose(got[2], m.T.sum(axis=1, keepdims=True), rtol=1e-12)

@@ -238,47 +238,101 @@ def _permutation(var):
     return order
 
 
-def _split_groups(lengths, target):
-    """For each of ``lengths`` (None: unknown), the positions of ``target`` (ints, at most
-    one -1) whose lengths split it, or None when ``target`` does more than split axes (an
-    unknown length must be split into the -1 alone)."""
-    groups, pos = [], 0
-    for length in lengths:
-        if length is None:
-            if pos >= len(target) or target[pos] != -1:
+def _regroup(lengths, target):
+    """[(axes, positions)]: runs of ``lengths`` (None: unknown) paired in order with runs of
+    ``target`` (ints, -1: unknown) of the same product, one side of each pair a single
+    entry (an axis split, or axes merged); an unknown length pairs with -1 alone. None when
+    the two do not pair so."""
+    if any(n == 0 for n in lengths):
+        return None
+    pairs, a, t = [], 0, 0
+    while a < len(lengths) and t < len(target):
+        n, m = lengths[a], target[t]
+        if n is None or m == -1:
+            if n is not None or m != -1:
                 return None
-            groups.append([pos])
-            pos += 1
-            continue
-        group, product = [], 1
-        while pos < len(target) and target[pos] != -1 and (not group or product < length):
-            group.append(pos)
-            product *= target[pos]
-            pos += 1
-        if length == 0 or product != length:
-            return None
-        groups.append(group)
-    return groups if pos == len(target) and groups else None
+            pairs.append(([a], [t]))
+            a, t = a + 1, t + 1
+        elif n >= m:  # axis a split into target[t], target[t + 1], ...
+            group, product = [t], m
+            t += 1
+            while product < n and t < len(target) and target[t] != -1:
+                product, group = product * target[t], group + [t]
+                t += 1
+            if product != n:
+                return None
+            pairs.append(([a], group))
+            a += 1
+        else:  # axes a, a + 1, ... merged into target[t]
+            group, product = [a], n
+            a += 1
+            while product < m and a < len(lengths) and lengths[a] is not None:
+                product, group = product * lengths[a], group + [a]
+                a += 1
+            if product != m:
+                return None
+            pairs.append((group, [t]))
+            t += 1
+    return pairs if a == len(lengths) and t == len(target) else None
 
 
-def _split_through_dimshuffle(node):
-    """``x.dimshuffle(p).reshape(s)``, where ``s`` only splits axes, is
-    ``x.reshape(s').dimshuffle(p')``: a view of ``x`` where it was a transposed copy."""
-    x, shape = node.inputs[0], node.op.shape
+def _reshape_target(node):
+    """A reshape's lengths as ints and at most one -1, or None (lengths computed at run
+    time); a reshape to another variable's shape uses that variable's static shape."""
+    op = node.op
+    if op.shape is None:
+        shape = tuple(-1 if n is None else n for n in node.inputs[1].type.shape)
+    elif len(node.inputs) == 1 and all(isinstance(n, int) for n in op.shape):
+        shape = op.shape
+    else:
+        return None
+    return shape if shape.count(-1) <= 1 else None
+
+
+def _reshape_before_dimshuffle(node):
+    """``x.dimshuffle(p).reshape(s)``, where ``s`` splits axes, or merges axes that are
+    neighbours in ``x`` in the same order, is ``x.reshape(s').dimshuffle(p')``: a view of
+    ``x`` where it was a transposed copy (pooling windows of a convolution's output,
+    computed as (batch, rows, columns, filters), in Theano's (batch, filters, rows,
+    columns) order; the gradient's way back)."""
+    x, shape = node.inputs[0], _reshape_target(node)
     order = _permutation(x)
-    if order is None or shape is None or len(node.inputs) != 1 or \
-            any(not isinstance(s, int) for s in shape):
+    if order is None or shape is None:
         return None
-    groups = _split_groups(x.type.shape, shape)
-    if groups is None or all(len(g) == 1 for g in groups):
+    pairs = _regroup(x.type.shape, shape)
+    if pairs is None or all(len(axes) == len(positions) == 1 for axes, positions in pairs):
         return None
+    if any(order[b] != order[a] + 1 for axes, _ in pairs for a, b in zip(axes, axes[1:])):
+        return None  # merged axes that are not neighbours in x
+    pair_of = {axis: k for k, (axes, _) in enumerate(pairs) for axis in axes}
+    lengths, placed = [], {}
+    for axis in range(len(order)):  # x's axes in order, each pair where its first one is
+        k = pair_of[order.index(axis)]
+        if k not in placed:
+            positions = pairs[k][1]
+            placed[k] = list(range(len(lengths), len(lengths) + len(positions)))
+            lengths += [shape[i] for i in positions]
     src = x.owner.inputs[0]
-    split, positions = [], {}
-    for axis in range(src.ndim):
-        k = order.index(axis)
-        positions[k] = list(range(len(split), len(split) + len(groups[k])))
-        split += [shape[i] for i in groups[k]]
-    return DimShuffle([p for k in range(len(order)) for p in positions[k]])(Reshape(split)(src))
+    return DimShuffle([i for k in range(len(pairs)) for i in placed[k]])(
+        Reshape(lengths)(src))
+
+
+def _elemwise_before_dimshuffle(node):
+    """An elementwise op of arrays permuted alike (and of arrays broadcast along some axes)
+    is the permuted op of the arrays: its loops read them in their own order."""
+    ins = node.inputs
+    orders = [_permutation(v) for v in ins]
+    found = {o for o in orders if o is not None}
+    if len(found) != 1:
+        return None
+    (order,) = found
+    if any(v.ndim != len(order) or (o is None and not any(v.broadcastable))
+           for v, o in zip(ins, orders)):
+        return None  # an array of full lengths in the other order
+    back = [order.index(axis) for axis in range(len(order))]
+    new = [v.owner.inputs[0] if o is not None else DimShuffle(back)(v)
+           for v, o in zip(ins, orders)]
+    return DimShuffle(order)(node.op(*new))
 
 
 def _reduce_before_dimshuffle(node):
@@ -304,11 +358,12 @@ def simplify_node(node):
     if folded is not None:
         return folded
     if isinstance(node.op, Elemwise):
-        return _simplify_elemwise(node)
+        simpler = _simplify_elemwise(node)
+        return simpler if simpler is not None else _elemwise_before_dimshuffle(node)
     if isinstance(node.op, DimShuffle):
         return _compose_dimshuffle(node)
     if isinstance(node.op, Reshape):
-        return _split_through_dimshuffle(node)
+        return _reshape_before_dimshuffle(node)
     if isinstance(node.op, Reduce):
         return _reduce_before_dimshuffle(node)
     return fold_transposes(node)
