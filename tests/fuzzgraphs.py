@@ -174,8 +174,12 @@ def _node(draw, pool, ops):
         return getattr(T, name)(a, axis=axis, keepdims=keepdims)
     if kind == "index" and a.ndim > 0:
         ops.add("subtensor")
-        return a[draw(st.sampled_from([0, -1, slice(1, None), slice(None, None, -1),
-                                       (Ellipsis, 0), (slice(None), None)]))]
+        items = [slice(1, None), slice(None, None, -1), (slice(None), None)]
+        if a.type.shape[0] != 0:  # an integer index into an axis known to be empty raises
+            items += [0, -1]
+        if a.type.shape[-1] != 0:
+            items.append((Ellipsis, 0))
+        return a[draw(st.sampled_from(items))]
     if kind == "gather" and a.ndim > 0:  # integer-array indexing, indices within the axis
         ops.add("advanced_subtensor")
         picks = np.array(draw(st.lists(st.integers(-9, 9), min_size=1, max_size=4)),
