@@ -115,6 +115,9 @@ CODEGEN_KERNEL int cg_threads_allowed = 1;
 
 /* Products: BLAS above a size, plain loops below it and for strides BLAS cannot take, their
    inner loop along c's contiguous rows. */
+#define CG_K_PARTS_RATIO 4
+#define CG_K_PARTS_MIN 256
+#define CG_K_PARTS_MAX 8
 #ifdef _OPENMP
 #include <omp.h>
 #else
@@ -194,6 +197,39 @@ static void cg_share(cg_index n, int t, int nt, cg_index* start, cg_index* len) 
     cg_index step = ((n + nt - 1) / nt + 7) / 8 * 8;
     *start = t * step < n ? t * step : n;
     *len = (*start + step < n ? *start + step : n) - *start;
+}
+
+/* Long sums over few outputs (a weight's gradient over many rows: k several times c's
+   longer side) run as `parts` products over consecutive shares of k, each into its own
+   block (the first into c), added to c in order: the shares run on the call's threads
+   without each packing a whole operand, and the number of parts depends on the shape
+   only, so the bits do not depend on the thread count. One part where k is not that long. */
+static int cg_k_parts(cg_index m, cg_index n, cg_index k) {
+    cg_index side = m > n ? m : n, parts = k / (CG_K_PARTS_RATIO * side);
+    if (k / CG_K_PARTS_MIN < parts)
+        parts = k / CG_K_PARTS_MIN;
+    return parts < 2 ? 1 : (parts > CG_K_PARTS_MAX ? CG_K_PARTS_MAX : (int)parts);
+}
+
+/* Part g's share of k: multiples of 16 but the last. */
+static void cg_k_share(cg_index k, int g, int parts, cg_index* start, cg_index* len) {
+    cg_index step = ((k + parts - 1) / parts + 15) / 16 * 16;
+    *start = g * step < k ? g * step : k;
+    *len = (*start + step < k ? *start + step : k) - *start;
+}
+
+/* The calling thread's scratch for the parts' blocks, kept between calls and grown as
+   needed (NULL when it cannot be had: the product then runs whole). */
+static __thread void* cg_scratch_p;
+static __thread size_t cg_scratch_bytes;
+
+static void* cg_scratch(size_t bytes) {
+    if (bytes > cg_scratch_bytes) {
+        free(cg_scratch_p);
+        cg_scratch_p = malloc(bytes);
+        cg_scratch_bytes = cg_scratch_p ? bytes : 0;
+    }
+    return cg_scratch_p;
 }
 
 CODEGEN_KERNEL void cg_set_blas(void* dgemm, void* sgemm, void* dgemv, void* sgemv) {
@@ -383,6 +419,41 @@ static void __attribute__((noinline)) cg_gemm_shared_d(
     }
 }
 
+/* c = alpha a.b + beta c as cg_k_parts' parts (c rows contiguous, b's rows b0 apart, a's
+   columns a1 apart): part g of k into c (g = 0) or block g - 1 of the scratch, then the
+   blocks added to c in order. */
+static void __attribute__((noinline)) cg_gemm_parts_d(
+        int parts, char tb, char ta, cg_index m, cg_index n, cg_index k, const double* alpha,
+        const double* a, int lda, cg_index a1, const double* b, int ldb, cg_index b0,
+        const double* beta, double* c, int ldc, cg_index c0) {
+    double* blocks = (double*)cg_scratch((size_t)(parts - 1) * m * n * sizeof(double));
+    int mi = (int)m, ni = (int)n, ki = (int)k;
+    if (!blocks) {
+        cg_dgemm(&tb, &ta, &ni, &mi, &ki, (double*)alpha, (double*)b, &ldb, (double*)a, &lda,
+                  (double*)beta, c, &ldc);
+        return;
+    }
+    int threads = cg_blas_split((double)m * n * k, 262144);
+    #pragma omp parallel for schedule(static) if(threads)
+    for (int g = 0; g < parts; g++) {
+        cg_index start, len;
+        cg_k_share(k, g, parts, &start, &len);
+        double zero = 0;
+        int li = (int)len, ldo = g == 0 ? ldc : ni;
+        cg_dgemm(&tb, &ta, &ni, &mi, &li, (double*)alpha, (double*)b + start * b0, &ldb,
+                  (double*)a + start * a1, &lda, g == 0 ? (double*)beta : &zero,
+                  g == 0 ? c : blocks + (g - 1) * m * n, &ldo);
+    }
+    #pragma omp parallel for schedule(static) if(threads && m * n >= 65536)
+    for (cg_index i = 0; i < m; i++) {
+        for (int g = 1; g < parts; g++) {
+            const double* block = blocks + (g - 1) * m * n + i * n;
+            for (cg_index j = 0; j < n; j++)
+                c[i * c0 + j] += block[j];
+        }
+    }
+}
+
 static void __attribute__((noinline)) cg_gemv_shared_d(
         char ta, cg_index m, int k, const double* a, int lda, cg_index a0, const double* v,
         int incv, double* y, int incy, cg_index y0) {
@@ -462,6 +533,12 @@ CODEGEN_KERNEL void cg_gemm_d(
     if (m * n * k > 32768 && cg_layout(m, k, a0, a1, &ta, &lda)
             && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {
         /* row-major c = a.b is column-major c^T = b^T . a^T */
+        int parts = cg_k_parts(m, n, k);
+        if (parts > 1) {
+            cg_gemm_parts_d(parts, tb, ta, m, n, k, &one, a, lda, a1, b, ldb, b0, &zero,
+                              c, ldc, c0);
+            return;
+        }
         if (cg_blas_split((double)m * n * k, 262144)) {
             cg_gemm_shared_d(tb, ta, m, n, ki, &one, a, lda, a0, b, ldb, b1, &zero, c,
                                ldc, c0);
@@ -506,6 +583,12 @@ CODEGEN_KERNEL void cg_gemm_acc_d(
     if (c1 == 1 && m * n * k > 32768 && cg_layout(m, k, a0, a1, &ta, &lda)
             && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {
         /* row-major c = a.b is column-major c^T = b^T . a^T */
+        int parts = cg_k_parts(m, n, k);
+        if (parts > 1) {
+            cg_gemm_parts_d(parts, tb, ta, m, n, k, &alpha, a, lda, a1, b, ldb, b0, &one,
+                              c, ldc, c0);
+            return;
+        }
         if (cg_blas_split((double)m * n * k, 262144)) {
             cg_gemm_shared_d(tb, ta, m, n, ki, &alpha, a, lda, a0, b, ldb, b1, &one, c,
                                ldc, c0);
@@ -595,11 +678,42 @@ CODEGEN_KERNEL void train_k1_sigmoid(
                 }
             }
         } else {
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                for (cg_index i1 = 0; i1 < n1; i1++) {
-                    double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
-                    double t1 = ((double)1 / (1 + exp(-t0)));
-                    sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
+            if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
+                #pragma omp parallel for schedule(static)
+                for (cg_index i0 = 0; i0 < n0; i0++) {
+                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                        double cgb0[256];
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
+                            cgb0[j1] = exp(-t0);
+                        }
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t1 = ((double)1 / (1 + cgb0[j1]));
+                            sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
+                        }
+                    }
+                }
+            } else {
+                for (cg_index i0 = 0; i0 < n0; i0++) {
+                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                        double cgb0[256];
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
+                            cgb0[j1] = exp(-t0);
+                        }
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t1 = ((double)1 / (1 + cgb0[j1]));
+                            sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
+                        }
+                    }
                 }
             }
         }
@@ -719,20 +833,30 @@ CODEGEN_KERNEL void train_k3_mul(
         for (cg_index i0 = 0; i0 < n0; i0++) {
             double acc0 = 0;
             double acc1 = 0;
-            for (cg_index i1 = 0; i1 < n1; i1++) {
-                double t0 = (dot_1[i0 * dot_1_s0 + i1 * dot_1_s1] + b_1[i0 * b_1_s0]);
-                double t1 = ((double)1 / (1 + exp(-t0)));
-                double t2 = (t1 - dimshuffle[i1 * dimshuffle_s1]);
-                double t3 = (t2 * t2);
-                double t4 = (2.0 * t2);
-                double t5 = (1.0 - t1);
-                double t6 = (t1 * t5);
-                double t7 = (t4 * t6);
-                double t8 = t3;
-                double t9 = t7;
-                mul[i0 * mul_s0 + i1 * mul_s1] = t7;
-                acc0 = acc0 + t8;
-                acc1 = acc1 + t9;
+            for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                double cgb0[256];
+                #pragma omp simd
+                for (cg_index j1 = 0; j1 < blen1; j1++) {
+                    const cg_index i1 = blk1 + j1;
+                    double t0 = (dot_1[i0 * dot_1_s0 + i1 * dot_1_s1] + b_1[i0 * b_1_s0]);
+                    cgb0[j1] = exp(-t0);
+                }
+                for (cg_index j1 = 0; j1 < blen1; j1++) {
+                    const cg_index i1 = blk1 + j1;
+                    double t1 = ((double)1 / (1 + cgb0[j1]));
+                    double t2 = (t1 - dimshuffle[i1 * dimshuffle_s1]);
+                    double t3 = (t2 * t2);
+                    double t4 = (2.0 * t2);
+                    double t5 = (1.0 - t1);
+                    double t6 = (t1 * t5);
+                    double t7 = (t4 * t6);
+                    double t8 = t3;
+                    double t9 = t7;
+                    mul[i0 * mul_s0 + i1 * mul_s1] = t7;
+                    acc0 = acc0 + t8;
+                    acc1 = acc1 + t9;
+                }
             }
             sum[0] = sum[0] + acc0;
             sum_1[i0 * sum_1_s0] = sum_1[i0 * sum_1_s0] + acc1;
@@ -794,17 +918,33 @@ CODEGEN_KERNEL void train_k5_mul(
     } else {
         for (cg_index i0 = 0; i0 < n0; i0++)
             sum_2[i0 * sum_2_s0] = 0;
-        for (cg_index i0 = 0; i0 < n0; i0++) {
-            double acc0 = 0;
-            for (cg_index i1 = 0; i1 < n1; i1++) {
-                double t0 = (1.0 - sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1]);
-                double t1 = (sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] * t0);
-                double t2 = (dot_2[i0 * dot_2_s0 + i1 * dot_2_s1] * t1);
-                double t3 = t2;
-                mul_1[i0 * mul_1_s0 + i1 * mul_1_s1] = t2;
-                acc0 = acc0 + t3;
+        if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
+            #pragma omp parallel for schedule(static)
+            for (cg_index i0 = 0; i0 < n0; i0++) {
+                double acc0 = 0;
+                for (cg_index i1 = 0; i1 < n1; i1++) {
+                    double t0 = (1.0 - sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1]);
+                    double t1 = (sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] * t0);
+                    double t2 = (dot_2[i0 * dot_2_s0 + i1 * dot_2_s1] * t1);
+                    double t3 = t2;
+                    mul_1[i0 * mul_1_s0 + i1 * mul_1_s1] = t2;
+                    acc0 = acc0 + t3;
+                }
+                sum_2[i0 * sum_2_s0] = sum_2[i0 * sum_2_s0] + acc0;
             }
-            sum_2[i0 * sum_2_s0] = sum_2[i0 * sum_2_s0] + acc0;
+        } else {
+            for (cg_index i0 = 0; i0 < n0; i0++) {
+                double acc0 = 0;
+                for (cg_index i1 = 0; i1 < n1; i1++) {
+                    double t0 = (1.0 - sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1]);
+                    double t1 = (sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] * t0);
+                    double t2 = (dot_2[i0 * dot_2_s0 + i1 * dot_2_s1] * t1);
+                    double t3 = t2;
+                    mul_1[i0 * mul_1_s0 + i1 * mul_1_s1] = t2;
+                    acc0 = acc0 + t3;
+                }
+                sum_2[i0 * sum_2_s0] = sum_2[i0 * sum_2_s0] + acc0;
+            }
         }
     }
 }
@@ -867,14 +1007,28 @@ CODEGEN_KERNEL void train_k7_add(
                 }
             }
         } else {
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                for (cg_index i1 = 0; i1 < n1; i1++) {
-                    double t0 = (0.01 * shared[i0 * shared_s0 + i1 * shared_s1]);
-                    double t1 = (W[i0 * W_s0 + i1 * W_s1] - t0);
-                    double t2 = (0.9 * shared[i0 * shared_s0 + i1 * shared_s1]);
-                    double t4 = t2;
-                    sub[i0 * sub_s0 + i1 * sub_s1] = t1;
-                    add[i0 * add_s0 + i1 * add_s1] = t4;
+            if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
+                #pragma omp parallel for schedule(static)
+                for (cg_index i0 = 0; i0 < n0; i0++) {
+                    for (cg_index i1 = 0; i1 < n1; i1++) {
+                        double t0 = (0.01 * shared[i0 * shared_s0 + i1 * shared_s1]);
+                        double t1 = (W[i0 * W_s0 + i1 * W_s1] - t0);
+                        double t2 = (0.9 * shared[i0 * shared_s0 + i1 * shared_s1]);
+                        double t4 = t2;
+                        sub[i0 * sub_s0 + i1 * sub_s1] = t1;
+                        add[i0 * add_s0 + i1 * add_s1] = t4;
+                    }
+                }
+            } else {
+                for (cg_index i0 = 0; i0 < n0; i0++) {
+                    for (cg_index i1 = 0; i1 < n1; i1++) {
+                        double t0 = (0.01 * shared[i0 * shared_s0 + i1 * shared_s1]);
+                        double t1 = (W[i0 * W_s0 + i1 * W_s1] - t0);
+                        double t2 = (0.9 * shared[i0 * shared_s0 + i1 * shared_s1]);
+                        double t4 = t2;
+                        sub[i0 * sub_s0 + i1 * sub_s1] = t1;
+                        add[i0 * add_s0 + i1 * add_s1] = t4;
+                    }
                 }
             }
         }
@@ -1000,14 +1154,28 @@ CODEGEN_KERNEL void train_k10_add(
                 }
             }
         } else {
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                for (cg_index i1 = 0; i1 < n1; i1++) {
-                    double t0 = (0.01 * shared_2[i0 * shared_2_s0 + i1 * shared_2_s1]);
-                    double t1 = (W_1[i0 * W_1_s0 + i1 * W_1_s1] - t0);
-                    double t2 = (0.9 * shared_2[i0 * shared_2_s0 + i1 * shared_2_s1]);
-                    double t4 = t2;
-                    sub_2[i0 * sub_2_s0 + i1 * sub_2_s1] = t1;
-                    add_2[i0 * add_2_s0 + i1 * add_2_s1] = t4;
+            if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
+                #pragma omp parallel for schedule(static)
+                for (cg_index i0 = 0; i0 < n0; i0++) {
+                    for (cg_index i1 = 0; i1 < n1; i1++) {
+                        double t0 = (0.01 * shared_2[i0 * shared_2_s0 + i1 * shared_2_s1]);
+                        double t1 = (W_1[i0 * W_1_s0 + i1 * W_1_s1] - t0);
+                        double t2 = (0.9 * shared_2[i0 * shared_2_s0 + i1 * shared_2_s1]);
+                        double t4 = t2;
+                        sub_2[i0 * sub_2_s0 + i1 * sub_2_s1] = t1;
+                        add_2[i0 * add_2_s0 + i1 * add_2_s1] = t4;
+                    }
+                }
+            } else {
+                for (cg_index i0 = 0; i0 < n0; i0++) {
+                    for (cg_index i1 = 0; i1 < n1; i1++) {
+                        double t0 = (0.01 * shared_2[i0 * shared_2_s0 + i1 * shared_2_s1]);
+                        double t1 = (W_1[i0 * W_1_s0 + i1 * W_1_s1] - t0);
+                        double t2 = (0.9 * shared_2[i0 * shared_2_s0 + i1 * shared_2_s1]);
+                        double t4 = t2;
+                        sub_2[i0 * sub_2_s0 + i1 * sub_2_s1] = t1;
+                        add_2[i0 * add_2_s0 + i1 * add_2_s1] = t4;
+                    }
                 }
             }
         }
@@ -1255,11 +1423,42 @@ CODEGEN_KERNEL void predict_k1_sigmoid(
                 }
             }
         } else {
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                for (cg_index i1 = 0; i1 < n1; i1++) {
-                    double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
-                    double t1 = ((double)1 / (1 + exp(-t0)));
-                    sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
+            if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
+                #pragma omp parallel for schedule(static)
+                for (cg_index i0 = 0; i0 < n0; i0++) {
+                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                        double cgb0[256];
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
+                            cgb0[j1] = exp(-t0);
+                        }
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t1 = ((double)1 / (1 + cgb0[j1]));
+                            sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
+                        }
+                    }
+                }
+            } else {
+                for (cg_index i0 = 0; i0 < n0; i0++) {
+                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                        double cgb0[256];
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
+                            cgb0[j1] = exp(-t0);
+                        }
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t1 = ((double)1 / (1 + cgb0[j1]));
+                            sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
+                        }
+                    }
                 }
             }
         }
@@ -1329,11 +1528,42 @@ CODEGEN_KERNEL void predict_k3_sigmoid(
                 }
             }
         } else {
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                for (cg_index i1 = 0; i1 < n1; i1++) {
-                    double t0 = (dot_1[i0 * dot_1_s0 + i1 * dot_1_s1] + b_1[i0 * b_1_s0]);
-                    double t1 = ((double)1 / (1 + exp(-t0)));
-                    sigmoid_1[i0 * sigmoid_1_s0 + i1 * sigmoid_1_s1] = t1;
+            if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
+                #pragma omp parallel for schedule(static)
+                for (cg_index i0 = 0; i0 < n0; i0++) {
+                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                        double cgb0[256];
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t0 = (dot_1[i0 * dot_1_s0 + i1 * dot_1_s1] + b_1[i0 * b_1_s0]);
+                            cgb0[j1] = exp(-t0);
+                        }
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t1 = ((double)1 / (1 + cgb0[j1]));
+                            sigmoid_1[i0 * sigmoid_1_s0 + i1 * sigmoid_1_s1] = t1;
+                        }
+                    }
+                }
+            } else {
+                for (cg_index i0 = 0; i0 < n0; i0++) {
+                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                        double cgb0[256];
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t0 = (dot_1[i0 * dot_1_s0 + i1 * dot_1_s1] + b_1[i0 * b_1_s0]);
+                            cgb0[j1] = exp(-t0);
+                        }
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t1 = ((double)1 / (1 + cgb0[j1]));
+                            sigmoid_1[i0 * sigmoid_1_s0 + i1 * sigmoid_1_s1] = t1;
+                        }
+                    }
                 }
             }
         }
@@ -1451,11 +1681,42 @@ CODEGEN_KERNEL void cost_k1_sigmoid(
                 }
             }
         } else {
-            for (cg_index i0 = 0; i0 < n0; i0++) {
-                for (cg_index i1 = 0; i1 < n1; i1++) {
-                    double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
-                    double t1 = ((double)1 / (1 + exp(-t0)));
-                    sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
+            if (cg_threads_allowed && cg_blas_ours && n0 * n1 >= 65536) {
+                #pragma omp parallel for schedule(static)
+                for (cg_index i0 = 0; i0 < n0; i0++) {
+                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                        double cgb0[256];
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
+                            cgb0[j1] = exp(-t0);
+                        }
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t1 = ((double)1 / (1 + cgb0[j1]));
+                            sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
+                        }
+                    }
+                }
+            } else {
+                for (cg_index i0 = 0; i0 < n0; i0++) {
+                    for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                        const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                        double cgb0[256];
+                        #pragma omp simd
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
+                            cgb0[j1] = exp(-t0);
+                        }
+                        for (cg_index j1 = 0; j1 < blen1; j1++) {
+                            const cg_index i1 = blk1 + j1;
+                            double t1 = ((double)1 / (1 + cgb0[j1]));
+                            sigmoid[i0 * sigmoid_s0 + i1 * sigmoid_s1] = t1;
+                        }
+                    }
                 }
             }
         }
@@ -1542,13 +1803,23 @@ CODEGEN_KERNEL void cost_k3_mul(
         sum[0] = 0;
         for (cg_index i0 = 0; i0 < n0; i0++) {
             double acc0 = 0;
-            for (cg_index i1 = 0; i1 < n1; i1++) {
-                double t0 = (dot_1[i0 * dot_1_s0 + i1 * dot_1_s1] + b_1[i0 * b_1_s0]);
-                double t1 = ((double)1 / (1 + exp(-t0)));
-                double t2 = (t1 - dimshuffle[i1 * dimshuffle_s1]);
-                double t3 = (t2 * t2);
-                double t4 = t3;
-                acc0 = acc0 + t4;
+            for (cg_index blk1 = 0; blk1 < n1; blk1 += 256) {
+                const cg_index blen1 = n1 - blk1 < 256 ? n1 - blk1 : 256;
+                double cgb0[256];
+                #pragma omp simd
+                for (cg_index j1 = 0; j1 < blen1; j1++) {
+                    const cg_index i1 = blk1 + j1;
+                    double t0 = (dot_1[i0 * dot_1_s0 + i1 * dot_1_s1] + b_1[i0 * b_1_s0]);
+                    cgb0[j1] = exp(-t0);
+                }
+                for (cg_index j1 = 0; j1 < blen1; j1++) {
+                    const cg_index i1 = blk1 + j1;
+                    double t1 = ((double)1 / (1 + cgb0[j1]));
+                    double t2 = (t1 - dimshuffle[i1 * dimshuffle_s1]);
+                    double t3 = (t2 * t2);
+                    double t4 = t3;
+                    acc0 = acc0 + t4;
+                }
             }
             sum[0] = sum[0] + acc0;
         }
