@@ -227,10 +227,11 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
             split = _split_calls(kernel, loads_of(False), dim, table, n - 1)
             if split:
                 calls, replace, unused = split
-                inner = _blocked_loop(n, calls, body(False, replace, unused), None, simd)
+                strided_inner = _blocked_loop(n, calls, body(False, replace, unused), None,
+                                              simd)
             else:
-                inner = _inner_loop(n, body(False))
-            strided = _threads_or_not(_nest(n, inner, before, after, threads),
+                strided_inner = _inner_loop(n, body(False))
+            strided = _threads_or_not(_nest(n, strided_inner, before, after, threads),
                                       threads and condition, None)
             lines = ([f"if ({' && '.join(inner_strides)}) {{"]
                      + ["    " + line for line in contiguous] + ["} else {"]
@@ -713,6 +714,10 @@ static int cg_layout(cg_index rows, cg_index cols, cg_index s0, cg_index s1,
 }""".split("\n")
 
 
+#: OpenBLAS's own threshold (multiply-adds) for threading gemm: larger products run on the
+#: call's threads.
+GEMM_THREADS_MIN = 262144
+
 #: A product's k is summed in parts (``cg_k_parts``) where it is at least this many times c's
 #: longer side, each part at least K_PARTS_MIN long, at most K_PARTS_MAX parts (measured
 #: with LeNet's weight gradients: 25 x 20 x 36864 and 500 x 50 x 4096 on 2 cores).
@@ -799,7 +804,8 @@ static int cg_blas_split(double madds, double min) {
 #endif
 }
 
-/* The share of n (rows or columns) that thread t of nt takes, in multiples of 8. */
+/* The share of n (rows or columns, or a product's k) that thread or part t of nt takes,
+   in multiples of 8. */
 static void cg_share(cg_index n, int t, int nt, cg_index* start, cg_index* len) {
     cg_index step = ((n + nt - 1) / nt + 7) / 8 * 8;
     *start = t * step < n ? t * step : n;
@@ -816,13 +822,6 @@ static int cg_k_parts(cg_index m, cg_index n, cg_index k) {
     if (k / CG_K_PARTS_MIN < parts)
         parts = k / CG_K_PARTS_MIN;
     return parts < 2 ? 1 : (parts > CG_K_PARTS_MAX ? CG_K_PARTS_MAX : (int)parts);
-}
-
-/* Part g's share of k: multiples of 16 but the last. */
-static void cg_k_share(cg_index k, int g, int parts, cg_index* start, cg_index* len) {
-    cg_index step = ((k + parts - 1) / parts + 15) / 16 * 16;
-    *start = g * step < k ? g * step : k;
-    *len = (*start + step < k ? *start + step : k) - *start;
 }
 
 /* The calling thread's scratch for the parts' blocks, kept between calls and grown as
@@ -971,11 +970,11 @@ static void __attribute__((noinline)) cg_gemm_parts_{x}(
                   ({T}*)beta, c, &ldc);
         return;
     }}
-    int threads = cg_blas_split((double)m * n * k, 262144);
+    int threads = cg_blas_split((double)m * n * k, {GEMM_THREADS_MIN});
     #pragma omp parallel for schedule(static) if(threads)
     for (int g = 0; g < parts; g++) {{
         cg_index start, len;
-        cg_k_share(k, g, parts, &start, &len);
+        cg_share(k, g, parts, &start, &len);
         {T} zero = 0;
         int li = (int)len, ldo = g == 0 ? ldc : ni;
         cg_{x}gemm(&tb, &ta, &ni, &mi, &li, ({T}*)alpha, ({T}*)b + start * b0, &ldb,
@@ -1056,7 +1055,7 @@ def _gemm_blas(T, x, constants, alpha, beta, when=""):
                               c, ldc, c0);
             return;
         }}
-        if (cg_blas_split((double)m * n * k, 262144)) {{
+        if (cg_blas_split((double)m * n * k, {GEMM_THREADS_MIN})) {{
             cg_gemm_shared_{x}(tb, ta, m, n, ki, {alpha}, a, lda, a0, b, ldb, b1, {beta}, c,
                                ldc, c0);
             return;

@@ -587,8 +587,9 @@ class Lowerer:
         if kind != "view":
             return False
         view = next(v for v in reversed(self.views) if v.ref.name == name)
-        return view.kind in ("reshape", "contiguous") and (
-            view.kind == "contiguous" or self._is_contiguous(view.source))
+        if view.kind == "reshape":
+            return self._is_contiguous(view.source)
+        return view.kind == "contiguous"
 
     def _contiguous(self, var):
         src = self.array(var)

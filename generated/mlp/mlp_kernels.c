@@ -192,7 +192,8 @@ static int cg_blas_split(double madds, double min) {
 #endif
 }
 
-/* The share of n (rows or columns) that thread t of nt takes, in multiples of 8. */
+/* The share of n (rows or columns, or a product's k) that thread or part t of nt takes,
+   in multiples of 8. */
 static void cg_share(cg_index n, int t, int nt, cg_index* start, cg_index* len) {
     cg_index step = ((n + nt - 1) / nt + 7) / 8 * 8;
     *start = t * step < n ? t * step : n;
@@ -209,13 +210,6 @@ static int cg_k_parts(cg_index m, cg_index n, cg_index k) {
     if (k / CG_K_PARTS_MIN < parts)
         parts = k / CG_K_PARTS_MIN;
     return parts < 2 ? 1 : (parts > CG_K_PARTS_MAX ? CG_K_PARTS_MAX : (int)parts);
-}
-
-/* Part g's share of k: multiples of 16 but the last. */
-static void cg_k_share(cg_index k, int g, int parts, cg_index* start, cg_index* len) {
-    cg_index step = ((k + parts - 1) / parts + 15) / 16 * 16;
-    *start = g * step < k ? g * step : k;
-    *len = (*start + step < k ? *start + step : k) - *start;
 }
 
 /* The calling thread's scratch for the parts' blocks, kept between calls and grown as
@@ -437,7 +431,7 @@ static void __attribute__((noinline)) cg_gemm_parts_d(
     #pragma omp parallel for schedule(static) if(threads)
     for (int g = 0; g < parts; g++) {
         cg_index start, len;
-        cg_k_share(k, g, parts, &start, &len);
+        cg_share(k, g, parts, &start, &len);
         double zero = 0;
         int li = (int)len, ldo = g == 0 ? ldc : ni;
         cg_dgemm(&tb, &ta, &ni, &mi, &li, (double*)alpha, (double*)b + start * b0, &ldb,
