@@ -14,6 +14,7 @@ from codegen.backends.ckernel import PARALLEL_MIN
 from codegen.compile.module import load_module
 
 BIG = PARALLEL_MIN * 3 + 7  # above the threading threshold, not a multiple of anything
+RNN_U = np.random.RandomState(5).randn(6, 6) * 0.4
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +83,14 @@ def mod(tmp_path_factory):
     m.add_function("strided_reductions", [t_], [T.max(t_[:, ::2], axis=1),
                                                  T.sum(T.tanh(t_[:, ::2]) * 2, axis=1)])
     m.add_function("reshaped", [t_], (T.exp(t_) * 2).reshape((-1,)).reshape((-1, 4)))
+    # a recurrent network over a minibatch, and its gradient: loops whose rows are
+    # independent run as blocks of rows (codegen.lower.rows), a block's loop at a time
+    xs, h0 = T.tensor3("xs"), T.matrix("h0")
+    Ur = codegen.shared(RNN_U, name="Ur")
+    hs, _ = codegen.scan(
+        lambda x, h: T.tanh(x + T.dot(h, Ur)) * T.nnet.sigmoid(x[:, 0]).dimshuffle(0, "x"),
+        sequences=xs, outputs_info=h0)
+    m.add_function("rnn", [xs, h0], [hs, *T.grad(T.sum(hs ** 2), [Ur, xs, h0])])
     return load_module(m.build(str(tmp_path_factory.mktemp("kernels"))))
 
 
@@ -514,3 +523,45 @@ def test_long_sums_in_parts_give_the_same_bits_on_any_number_of_threads(mod, tmp
     np.testing.assert_allclose(got, e - 0.5 * (p.T @ q), rtol=1e-11, atol=1e-11)
     assert "cg_gemm_parts_d(" in open(os.path.join(os.path.dirname(mod.__file__),
                                                   "kernels_test_kernels.c")).read()
+
+
+def _rnn_numpy(xs, h0, U):
+    """hs, and the gradients of sum(hs ** 2) with respect to U, xs and h0."""
+    gate = 1 / (1 + np.exp(-xs[:, :, :1]))
+    hs, h, pre = [], h0, []
+    for t in range(len(xs)):
+        pre.append(np.tanh(xs[t] + h @ U))
+        h = pre[-1] * gate[t]
+        hs.append(h)
+    dU, dxs, dh = np.zeros_like(U), np.zeros_like(xs), np.zeros_like(h0)
+    for t in reversed(range(len(xs))):
+        dh = dh + 2 * hs[t]
+        dpre = dh * gate[t] * (1 - pre[t] ** 2)
+        dgate = (dh * pre[t]).sum(axis=1) * gate[t][:, 0] * (1 - gate[t][:, 0])
+        dxs[t] = dpre
+        dxs[t][:, 0] += dgate
+        dU += (hs[t - 1] if t else h0).T @ dpre
+        dh = dpre @ U.T
+    return np.array(hs), dU, dxs, dh
+
+
+@pytest.mark.parametrize("batch", [19, 16, 5])
+def test_loops_over_independent_rows_run_in_blocks(mod, batch, tmp_path):
+    """The loop and its gradient's loop run as blocks of rows (19 rows: two blocks of 10
+    and 9; 5 rows: one), each the whole loop over its rows: numpy's values, and the same
+    bits on one thread and two (the blocks follow the shape, not the thread count)."""
+    rng = np.random.RandomState(batch)
+    xs, h0 = rng.randn(7, batch, 6), rng.randn(batch, 6)
+    for g, w in zip(mod.rnn(xs, h0), _rnn_numpy(xs, h0, RNN_U)):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+    args = tmp_path / "args.npz"
+    np.savez(args, xs=xs, h0=h0)
+    script = (f"import numpy as np; from codegen.compile.module import load_module; "
+              f"m = load_module({mod.__file__!r}); a = np.load({str(args)!r}); "
+              f"print(''.join(x.tobytes().hex() for x in m.rnn(a['xs'], a['h0'])))")
+    outputs = [subprocess.run([sys.executable, "-c", script], check=True, text=True,
+                              env=dict(os.environ, OMP_NUM_THREADS=n),
+                              capture_output=True).stdout for n in ("1", "2")]
+    assert outputs[0] == outputs[1] and len(outputs[0]) > 1000
+    source = open(os.path.join(os.path.dirname(mod.__file__), "kernels_test_kernels.c")).read()
+    assert source.count("static int rnn_k") == 2  # the two loops, each over a block's rows

@@ -20,9 +20,12 @@ from codegen.lower.program import (
     Operand,
     Origin,
     Program,
+    ScanStep,
     Store,
     View,
+    all_steps,
 )
+from codegen.lower.rows import independent_rows
 
 
 def _programs(**functions):
@@ -199,3 +202,56 @@ def test_a_minibatch_taken_through_givens_fuses_as_an_argument_does():
     given = kernels([index], {x: data_x[index * 20:(index + 1) * 20],
                               y: data_y[index * 20:(index + 1) * 20]})
     assert given == plain
+
+
+def _loops(program):
+    return [s for s in all_steps(program.steps) if isinstance(s, ScanStep)]
+
+
+def test_loops_whose_rows_are_independent():
+    """A recurrent network over a minibatch: row r of every array of an iteration depends on
+    row r of the others only, in the forward loop and in its gradient's loop, so blocks of
+    rows can each run the whole loop (``lower.rows``). Loops that mix rows, or read how many
+    there are, are found out."""
+    xs, h0 = T.tensor3("xs"), T.matrix("h0")
+    U = codegen.shared(np.ones((4, 4)), name="U")
+    Uc = codegen.shared(np.ones((4, 4)), name="Uc")
+
+    def rnn(step, init=h0, seq=xs):
+        hs, _ = codegen.scan(step, sequences=seq, outputs_info=init)
+        return hs
+
+    def cost_and_grads(hs):
+        cost = T.sum(hs[-1] ** 2)
+        return [cost, *T.grad(cost, [U, Uc, xs], disconnected_inputs="ignore")]
+
+    cases = {
+        "rows": rnn(lambda x, h: T.tanh(x + T.dot(h, U)) * T.nnet.sigmoid(T.dot(h, Uc))),
+        "columns": rnn(lambda x, h: T.tanh(x.T + T.dot(U, h)), h0.T),  # (units, batch)
+        "sums_rows": rnn(lambda x, h: T.tanh(x + T.dot(h, U)) + h.sum(axis=0)),
+        "reads_count": rnn(lambda x, h: T.tanh(x + T.dot(h, U)) / h.shape[0]),
+        "reverses_rows": rnn(lambda x, h: T.tanh(x + T.dot(h, U))[::-1]),
+        # along the units too (U.h's columns are h's): only the units' axis is independent
+        "units": rnn(lambda x, h: T.tanh(x + T.dot(U, h))),
+        "rows_mixed": rnn(lambda x, h: T.tanh(x + T.dot(h, U) + T.dot(U, h))),
+    }
+    programs = _programs(**{name: ([xs, h0], cost_and_grads(hs), None)
+                            for name, hs in cases.items()})
+    rows_found = [(name, k) for name in ("rows", "columns") for k in (0, 1)]
+    for name, k in rows_found[:3]:  # the columns' gradient loop adds up U's gradient
+        loop = _loops(programs[name])[k]
+        rows = independent_rows(loop, programs[name].checks)
+        assert rows is not None and "xs_n1" in rows.dims, (name, loop.name)
+        assert set(rows.dims) == {"xs_n1", "h0_n0"}  # equal by the call's checks
+        axes = dict(rows.axes)
+        assert axes["U"] is None and axes.get("Uc") is None
+        want = 0 if name == "rows" else 1  # the batch axis of an iteration's arrays
+        for ref in loop.arrays:
+            if ref.name not in ("U", "Uc") and len(ref.dims) == 2:
+                assert axes[ref.name] == want, (name, ref)
+    units = independent_rows(_loops(programs["units"])[0], programs["units"].checks)
+    assert set(units.dims) == {"h0_n1", "xs_n2"}
+    columns_grad = _loops(programs["columns"])[1]  # over its rows, inside the loop
+    assert independent_rows(columns_grad, programs["columns"].checks) is None
+    for name in ("sums_rows", "reads_count", "reverses_rows", "rows_mixed"):
+        assert independent_rows(_loops(programs[name])[0], programs[name].checks) is None, name

@@ -797,7 +797,7 @@ CODEGEN_KERNEL void cg_blas_leave(int before) {
    thresholds for threading gemm and gemv. */
 static int cg_blas_split(double madds, double min) {
 #ifdef _OPENMP
-    return madds > min && cg_threads_allowed
+    return madds > min && cg_threads_allowed && !omp_in_parallel()
         && __atomic_load_n(&cg_blas_ours, __ATOMIC_ACQUIRE) && omp_get_max_threads() > 1;
 #else
     return 0;

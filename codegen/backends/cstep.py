@@ -12,6 +12,8 @@ it: the math is here, in C, once.
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from codegen.backends import cexpr, ckernel
 from codegen.backends.ckernel import comment
 from codegen.lower.program import (
@@ -23,6 +25,7 @@ from codegen.lower.program import (
     reads,
     writes,
 )
+from codegen.lower.rows import independent_rows
 
 
 @dataclass
@@ -59,17 +62,25 @@ class CpuStrategy:
 
     name = "cpu"
 
+    def __init__(self, threads=True):
+        self.threads = threads  # False: the kernels of a loop that runs on threads itself
+
     def step(self, step, blas):
         """(kernel C lines or None, its prototype lines, the C statement that runs it)."""
+        threads = self.threads and ("with_blas" if blas else True)
         if isinstance(step, DotStep):
             return None, [], ckernel.product_call(step)
         if isinstance(step, GatherStep):
-            kernel = ckernel.gather_kernel(step, threads="with_blas" if blas else True)
+            kernel = ckernel.gather_kernel(step, threads=threads)
         elif isinstance(step, LoopKernel):
-            kernel = ckernel.loop_kernel(step, threads="with_blas" if blas else True)
+            kernel = ckernel.loop_kernel(step, threads=threads)
         else:
             kernel = ckernel.argmax_kernel(step)
         return kernel.c_lines, kernel.prototype, kernel.call
+
+    def rows(self, program, step):
+        """A loop's independent rows (``lower.rows``): blocks of them run side by side."""
+        return independent_rows(step, program.checks)
 
     def uses_blas(self, program):
         return any(isinstance(s, DotStep) and s.out.dtype in ckernel.BLAS_DTYPES
@@ -194,8 +205,15 @@ class _Emitter:
 def scan_kernel(program, step, strategy, blas, emit=None):
     """The C function running a loop (``ScanStep``): the call's dims and the arrays it
     touches in; each iteration computes its views, then runs the body's steps. It returns 0,
-    or 1 + the failure that stopped it. Its body's kernels go to ``emit``'s list."""
+    or 1 + the failure that stopped it. Its body's kernels go to ``emit``'s list.
+
+    A loop whose rows are independent (``strategy.rows``) runs as blocks of its rows, each
+    the whole loop over its rows (``row_blocks``)."""
     emit = emit or _Emitter(program, strategy, blas, [], [])
+    rows = strategy.rows(program, step)
+    if rows:
+        emit = _Emitter(program, type(strategy)(threads=False), blas, emit.kernels,
+                        emit.prototypes)
     params, args = [], []
     for d, _, _ in program.dims:
         params.append(f"cg_index {d}")
@@ -221,11 +239,65 @@ def scan_kernel(program, step, strategy, blas, emit=None):
             f"for (cg_index {step.index} = 0; {step.index} < {step.length}; "
             f"{step.index}++) {{  /* {comment(origin.text)}{f' [{where}]' if where else ''} */"]
     body += ["    " + line for line in inner] + ["}", "return cg_failed;"]
-    kernel = ckernel.Kernel(step.name, params, args, [(origin.text, origin.where)], body,
-                            "CODEGEN_KERNEL int")
+    origins = [(origin.text, origin.where)]
+    if rows:
+        loop = ckernel.Kernel(f"{step.name}_rows", params, args, origins, body, "static int")
+        emit.kernels.append(loop.c_lines)
+        body = row_blocks(step, rows, loop, blas)
+    kernel = ckernel.Kernel(step.name, params, args, origins, body, "CODEGEN_KERNEL int")
     emit.kernels.append(kernel.c_lines)
     emit.prototypes.extend(kernel.prototype)
     return kernel
+
+
+#: A loop with independent rows (``lower.rows``) runs as blocks of at least ROW_BLOCK_MIN
+#: rows, at most ROW_BLOCKS_MAX of them: the shape alone decides, so the bits do not depend
+#: on the thread count. It runs whole where the weights its products read are larger than
+#: ROW_SHARED_MAX bytes: there each block would read them from memory, where one product
+#: over all the rows, shared among the threads, reads them once per iteration.
+ROW_BLOCK_MIN, ROW_BLOCKS_MAX, ROW_SHARED_MAX = 8, 8, 2 << 20
+
+
+def row_blocks(step, rows, loop, blas):
+    """C body of a loop run as blocks of its independent rows, side by side on the call's
+    threads: each block calls ``loop`` (the loop itself) with its rows (each array's data
+    moved on to the block's first row, the rows' dim the block's length)."""
+    d, axis = rows.dims[0], dict(rows.axes)
+    args = [("cg_rows" if a in rows.dims else a)
+            for a in loop.call[len(loop.name) + 1:-1].split(", ")]
+    moved = {f"{name}_p": f"{name}_p + cg_first * {name}_s{k}"
+             for name, k in axis.items() if k is not None}
+    shared = " + ".join(f"(double)({' * '.join(f'({x})' for x in ref.dims)})"
+                        f" * {np.dtype(ref.dtype).itemsize}"
+                        for ref in _weights(step, axis)) or "0"
+    when = "cg_blocks > 1 && cg_threads_allowed" + (" && cg_blas_ours" if blas else "")
+    call = f"{loop.name}({', '.join(moved.get(a, a) for a in args)})"
+    return [f"/* the rows along {d} are independent: blocks of them, each the whole loop on "
+            f"its rows, side by side */",
+            f"cg_index cg_blocks = _dim_min({d} / {ROW_BLOCK_MIN}, {ROW_BLOCKS_MAX});",
+            f"if (cg_blocks < 1 || {shared} > {ROW_SHARED_MAX})",
+            "    cg_blocks = 1;",
+            f"cg_index cg_size = (({d}) + cg_blocks - 1) / cg_blocks;",
+            f"#pragma omp parallel for schedule(static) if({when})",
+            "for (cg_index cg_block = 0; cg_block < cg_blocks; cg_block++) {",
+            "    cg_index cg_first = cg_block * cg_size;",
+            f"    cg_index cg_rows = _dim_min(cg_size, ({d}) - cg_first);",
+            f"    {call};",
+            "}",
+            "return 0;  /* such a loop gathers nothing: it cannot fail */"]
+
+
+def _weights(step, axis):
+    """The arrays without rows that the loop's products read (every block reads them)."""
+    source = {v.ref.name: v.source for v in step.views}
+
+    def root(name):
+        while name in source:
+            name = source[name]
+        return name
+    names = {root(r.name) for s in all_steps(step.steps) if isinstance(s, DotStep)
+             for r in (s.a, s.b)}
+    return [r for r in step.arrays if r.name in names and axis.get(r.name) is None]
 
 
 def _dims_of(program, name):

@@ -408,6 +408,10 @@ class Strategy:
     def uses_blas(self, program):
         return False
 
+    def rows(self, program, step):
+        """None: on the GPU every row of a loop is a thread of its kernels already."""
+        return None
+
     def condition(self, name):
         """Whether a 0-d array in device memory is nonzero (read on the host: an ifelse's
         condition decides which launches happen)."""
