@@ -124,7 +124,10 @@ def assert_same(got, want, exact=True):
         return
     np.testing.assert_array_equal(got, want)
     if got.dtype.kind == "f":
-        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+        # signs of zeros and infinities; a NaN's sign bit is left to the implementation
+        # (numpy's vector log gives +NaN for log(-1) on some CPUs, libm's -NaN)
+        real = ~np.isnan(want)
+        np.testing.assert_array_equal(np.signbit(got)[real], np.signbit(want)[real])
 
 
 @pytest.mark.parametrize("k", range(len(ROWS)), ids=[row[0] for row in ROWS])
