@@ -249,9 +249,31 @@ def test_loops_whose_rows_are_independent():
         for ref in loop.arrays:
             if ref.name not in ("U", "Uc") and len(ref.dims) == 2:
                 assert axes[ref.name] == want, (name, ref)
+    forward, backward = _loops(programs["rows"])
+    assert forward.origins[-1].where == backward.origins[-1].where.replace(" (grad of scan)", "")
+
     units = independent_rows(_loops(programs["units"])[0], programs["units"].checks)
     assert set(units.dims) == {"h0_n1", "xs_n2"}
     columns_grad = _loops(programs["columns"])[1]  # over its rows, inside the loop
     assert independent_rows(columns_grad, programs["columns"].checks) is None
     for name in ("sums_rows", "reads_count", "reverses_rows", "rows_mixed"):
         assert independent_rows(_loops(programs[name])[0], programs[name].checks) is None, name
+
+
+def test_a_loops_gradient_reads_the_products_its_loop_computed():
+    """The backward loop reads each product of the forward step from what the forward loop
+    stored (one loop: the gradient's copy of the loop, which stores them, and the loop the
+    program runs are merged), instead of computing it again at each iteration: its products
+    are the gradient's only (dh.U^T, dh.Uc^T)."""
+    xs, h0 = T.tensor3("xs"), T.matrix("h0")
+    U = codegen.shared(np.ones((4, 4)), name="U")
+    Uc = codegen.shared(np.ones((4, 4)), name="Uc")
+    hs, _ = codegen.scan(lambda x, h: T.tanh(x + T.dot(h, U)) * T.nnet.sigmoid(T.dot(h, Uc)),
+                         sequences=xs, outputs_info=h0)
+    cost = T.sum(hs[-1] ** 2)
+    program = _programs(f=([xs, h0], [cost, *T.grad(cost, [U, Uc, xs])], None))["f"]
+    forward, backward = _loops(program)
+    products = [[s for s in loop.steps if isinstance(s, DotStep)] for loop in (forward, backward)]
+    assert [p.b.name for p in products[0]] == ["U", "Uc"]
+    assert len(products[1]) == 2 and all(p.trans == (False, True) for p in products[1])
+    assert "(grad of scan)" not in forward.origins[-1].where

@@ -198,10 +198,11 @@ def inner_signature(inputs, outputs):
     return tuple(parts)
 
 
-def clone_inner(inputs, outputs, replace=None):
+def clone_inner(inputs, outputs, replace=None, copies=None):
     """Fresh copies of every node between ``inputs`` and ``outputs`` (each keeping its
     provenance); ``replace`` maps inner inputs (by id) to what stands for them in the copy,
-    else a fresh variable of the same type. Returns (new inputs, new outputs)."""
+    else a fresh variable of the same type. Returns (new inputs, new outputs); ``copies``, a
+    dict, gets the copy of every variable copied (by the original's id)."""
     replace = dict(replace or {})
     new_inputs = []
     for var in inputs:
@@ -217,6 +218,8 @@ def clone_inner(inputs, outputs, replace=None):
         for old, out in zip(nd.outputs, new.outputs):
             out.name = old.name
             mapping[old.id] = out
+    if copies is not None:
+        copies.update(mapping)
     return new_inputs, [mapping.get(v.id, v) for v in outputs]
 
 

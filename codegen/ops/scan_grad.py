@@ -22,7 +22,7 @@ and the initial values only what the outer graph sends them unless ``k`` covers 
 """
 
 from codegen.graph import late, toposort
-from codegen.graph.basic import clone_replace
+from codegen.graph.basic import clone_replace, provenance_as
 from codegen.ops.scan import Scan, clone_inner
 
 
@@ -62,7 +62,8 @@ def scan_grad(node, output_grads):
     fresh_ns = [v.type(v.name) for v in nonseq_in]
     replace = {old.id: new for old, new in zip(
         op.inner_inputs, fresh_seq + [v for taps in fresh_taps for v in taps] + fresh_ns)}
-    _, outs = clone_inner(op.inner_inputs, op.inner_outputs, replace)
+    copies = {}
+    _, outs = clone_inner(op.inner_inputs, op.inner_outputs, replace, copies)
 
     states = [k for k in range(m) if _float(inits[k])]
     nitsots = [k for k in range(op.n_nitsot) if _float(outs[m + k])]
@@ -113,6 +114,12 @@ def scan_grad(node, output_grads):
         swapped = clone_replace([grads[key] for key in keys],
                                 {out: value for _, out, value in stored})
         grads = dict(zip(keys, swapped))
+    products, product_values = _keep_products(node, grads, copies)
+    if products:
+        keys = list(grads)
+        swapped = clone_replace([grads[key] for key in keys],
+                                {copy: value for _, copy, value in products})
+        grads = dict(zip(keys, swapped))
 
     new_carries = []
     for k in states:
@@ -148,12 +155,11 @@ def scan_grad(node, output_grads):
             else:
                 del grads[fresh_ns[k].id]
     float_ns = [k for k in float_ns if k not in pushed or fresh_ns[k].id in grads]
-    factors = []  # per-iteration values stacked for the products after the loop
-    for pairs in pushed.values():
-        for x_t, y_t in pairs:
-            factors += [v for v in (x_t, y_t) if all(v is not f for f in factors)]
     new_accs = [accs[k] + d(fresh_ns[k]) for k in float_ns]
-    seq_grads = [d(v) for v in fresh_seq if _float(v)] + factors
+    seq_grads = [d(v) for v in fresh_seq if _float(v)]
+    for pairs in pushed.values():  # per-iteration values stacked for the products after
+        for x_t, y_t in pairs:  # the loop (once: a sequence's gradient may be one of them)
+            seq_grads += [v for v in (x_t, y_t) if all(v is not g for g in seq_grads)]
 
     # the backward loop: its sequences reversed, over the last n_b iterations
     n_b = n if op.truncate is None or op.truncate < 0 else t.minimum(n, op.truncate)
@@ -180,6 +186,9 @@ def scan_grad(node, output_grads):
     for k, _, value in stored:  # the step's outputs, as the forward loop stored them
         b_seqs.append(backwards(bufs[k], lengths[k]) if k < m else
                       backwards(node.outputs[k]))
+        b_inner.append(value)
+    for (_, _, value), values in zip(products, product_values):  # its products' values
+        b_seqs.append(backwards(values))
         b_inner.append(value)
     b_inits = []
     for k in states:
@@ -218,16 +227,44 @@ def scan_grad(node, output_grads):
             g_inputs[1 + k] = stacked
         else:
             g_inputs[1 + k] = t.set_subtensor(t.zeros_like(seqs[k])[start:n], stacked)
-    first = len(states) + len(float_ns) + len(float_seqs)
+    first = len(states) + len(float_ns)
     for k, pairs in pushed.items():
         for x_t, y_t in pairs:
-            xs, ys = (results[first + next(j for j, f in enumerate(factors) if f is v)]
+            xs, ys = (results[first + next(j for j, g in enumerate(seq_grads) if g is v)]
                       for v in (x_t, y_t))
             rows = t.reshape(xs, (-1, t.shape_of(xs, 2)))
             term = t.dot(rows.T, t.reshape(ys, (-1, t.shape_of(ys, 2))))
             slot = 1 + op.n_seqs + m + k
             g_inputs[slot] = term if g_inputs[slot] is None else g_inputs[slot] + term
     return g_inputs
+
+
+def _keep_products(node, grads, copies):
+    """The products of the step that the gradients read (computed again in the backward
+    step, each a product per iteration otherwise): [(the product in the step, its copy in the
+    backward step, the variable the backward loop reads instead)], and the values of each
+    over the iterations, from the loop again with them as outputs too (``merge_scans`` makes
+    that loop and ``node`` one)."""
+    from codegen.ops.blas import Dot
+    op = node.op
+    varying = {v.id for v in op.inner_inputs[:len(op.inner_inputs) - op.n_nonseqs]}
+    products = []
+    for nd in toposort(op.inner_outputs):
+        if any(v.id in varying for v in nd.inputs):
+            varying.update(v.id for v in nd.outputs)
+            if isinstance(nd.op, Dot) and nd.out.id in copies:
+                products.append(nd.out)
+    found = _used(list(grads.values()), [copies[v.id] for v in products])
+    kept = [(v, copies[v.id], copies[v.id].type("product")) for v in products
+            if copies[v.id].id in found]
+    if not kept:
+        return [], []
+    m = op.n_states
+    again = Scan(op.inner_inputs, op.inner_outputs + [v for v, _, _ in kept], op.n_seqs,
+                 op.taps, op.n_nitsot + len(kept), truncate=op.truncate, name=op.name)
+    with provenance_as(node.provenance):  # the user's loop, where merge_scans keeps it
+        outputs = again(*node.inputs)
+    return kept, outputs[m + op.n_nitsot:]
 
 
 def _length_of(n, x):

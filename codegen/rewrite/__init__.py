@@ -7,17 +7,18 @@ change a variable's type.
 """
 
 from codegen.rewrite.passes import canonicalize, constant_fold, cse, remove_zero_grad, simplify
-from codegen.rewrite.scan import scan_save_memory
+from codegen.rewrite.scan import merge_scans, scan_save_memory
 from codegen.rewrite.walker import apply_local
 
 
 def optimize(outputs):
-    """The full pipeline used before lowering: simplify, drop zero_grad, merge duplicates,
-    keep only the loop history that is read."""
+    """The full pipeline used before lowering: simplify, drop zero_grad, merge duplicates
+    (and loops one of which computes the other's outputs), keep only the loop history that is
+    read."""
     outputs = simplify(outputs)
     outputs = remove_zero_grad(outputs)
     outputs = simplify(outputs)
-    return scan_save_memory(cse(outputs))
+    return scan_save_memory(merge_scans(cse(outputs)))
 
 
 def optimize_fgraph(fgraph):
@@ -25,4 +26,4 @@ def optimize_fgraph(fgraph):
 
 
 __all__ = ["apply_local", "canonicalize", "constant_fold", "cse", "optimize", "optimize_fgraph",
-           "remove_zero_grad", "scan_save_memory", "simplify"]
+           "merge_scans", "remove_zero_grad", "scan_save_memory", "simplify"]

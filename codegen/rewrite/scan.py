@@ -1,13 +1,19 @@
-"""Loops keep only the history that is read (Theano's ``scan_save_mem``).
+"""Loops keep only the history that is read (Theano's ``scan_save_mem``), and loops that
+compute the same run once.
 
 A state of a ``Scan`` is stored for every iteration, which its gradient needs. When nothing
 reads the history but the last value (``theano.reduce``, ``result[-1]``, the accumulators of
 a backward loop), the loop keeps only the last ``L`` values instead (``store`` 'last'): memory
 for one value instead of ``n``, and the same result.
+
+A loop's gradient asks for the loop again, keeping more of each step (the values of its
+products, which the backward loop reads instead of computing them again): the two loops run
+over the same inputs, their steps the same graph, one with more outputs. ``merge_scans`` makes
+them one loop.
 """
 
 from codegen.graph import clients, toposort
-from codegen.graph.basic import provenance_as
+from codegen.graph.basic import clone_replace, provenance_as
 from codegen.ops.scan import Scan
 from codegen.ops.shape import Subtensor
 
@@ -81,4 +87,44 @@ def scan_save_memory(outputs):
     return [mapping.get(v.id, v) for v in outputs]
 
 
-__all__ = ["scan_save_memory"]
+def merge_scans(outputs):
+    """``outputs`` with each loop that another loop over the same inputs computes too (the
+    same step, with more outputs) replaced by that loop's outputs."""
+    scans = [n for n in toposort(outputs) if isinstance(n.op, Scan)]
+    replace = {}
+    for small in scans:
+        for big in scans:
+            positions = _positions(big, small) if big is not small else None
+            if positions is not None:
+                replace.update({old: big.outputs[k]
+                                for old, k in zip(small.outputs, positions)})
+                break
+    return clone_replace(outputs, replace) if replace else outputs
+
+
+def _positions(big, small):
+    """Where ``big``'s outputs hold each of ``small``'s, when ``big`` computes every output
+    of ``small`` and more, over the same inputs and the same step (else None)."""
+    a, b = big.op, small.op
+    if len(big.outputs) <= len(small.outputs) or (a.n_seqs, a.taps, a.truncate, a.store) != (
+            b.n_seqs, b.taps, b.truncate, b.store):
+        return None
+    if len(big.inputs) != len(small.inputs) or any(
+            x is not y for x, y in zip(big.inputs, small.inputs)):
+        return None
+    if len(a.inner_inputs) != len(b.inner_inputs) or any(
+            x is not y for x, y in zip(a.inner_inputs, b.inner_inputs)):
+        return None
+    m = a.n_states
+    if any(x is not y for x, y in zip(a.inner_outputs[:m], b.inner_outputs[:m])):
+        return None
+    positions = list(range(m))
+    for out in b.inner_outputs[m:]:
+        k = next((j for j in range(m, len(a.inner_outputs)) if a.inner_outputs[j] is out), None)
+        if k is None:
+            return None
+        positions.append(k)
+    return positions
+
+
+__all__ = ["merge_scans", "scan_save_memory"]
