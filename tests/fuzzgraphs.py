@@ -204,14 +204,24 @@ def _node(draw, pool, ops):
     if kind == "loop" and a.ndim > 0:  # scan over a's rows: a state, stacked or the last
         name = draw(st.sampled_from(UNARY))
         scale = draw(st.sampled_from([0.5, -1.0, 1.0]))
-        variant = draw(st.sampled_from(["stacked", "last", "backwards", "two taps"]))
-        ops.add(f"scan {variant} {name}")
+        variant = draw(st.sampled_from(["stacked", "last", "backwards", "two taps", "recurrent"]))
         x = T.clip(a if a.dtype in FLOATS else T.cast(a, "float64"), -1e3, 1e3)
+        if variant == "recurrent" and x.ndim not in (2, 3):
+            variant = "stacked"
+        ops.add(f"scan {variant} {name}")
         step = getattr(T, name)
         if variant == "two taps":
             init = T.stack([T.zeros_like(x[0]), T.ones_like(x[0])])
             out, _ = codegen.scan(lambda xt, tm2, tm1: tm2 * scale + step(xt) - tm1 * 0.25,
                                   sequences=x, outputs_info=dict(initial=init, taps=[-2, -1]))
+            return out
+        if variant == "recurrent":  # a product of the state in the step: h W
+            first, last = x[0], x[-1]
+            w = T.tanh(first.dimshuffle(0, "x") * last.dimshuffle("x", 0) if x.ndim == 2
+                       else T.dot(first.T, last)) * 0.5
+            out, _ = codegen.scan(lambda xt, h, w: T.tanh(step(xt) + T.dot(h, w) * scale),
+                                  sequences=x, outputs_info=T.zeros_like(x[0]),
+                                  non_sequences=w)
             return out
         out, _ = codegen.scan(lambda xt, acc: acc * scale + step(xt), sequences=x,
                               outputs_info=T.zeros_like(x[0]),
