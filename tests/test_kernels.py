@@ -525,6 +525,46 @@ def test_long_sums_in_parts_give_the_same_bits_on_any_number_of_threads(mod, tmp
                                                   "kernels_test_kernels.c")).read()
 
 
+# products with few rows (ckernel.FEW_ROWS) read b in place: b's rows contiguous
+# (cg_gemm_rows: tiles of 3 rows by 4 vectors, then 2 or 1 rows, then 1 vector, then single
+# columns) or a's rows and b's columns (cg_gemm_dots: tiles of 4 x 4 sums, then the edges,
+# k not a multiple of the vector width); a's columns contiguous too goes to BLAS
+@pytest.mark.parametrize("m,k,n", [(8, 128, 512), (16, 512, 128), (5, 100, 300),
+                                   (3, 1000, 70), (11, 257, 129), (7, 4100, 9), (2, 33, 1025)])
+def test_products_with_few_rows_read_b_in_place(mod, m, k, n):
+    rng = np.random.RandomState(m + k + n)
+    p, q, x = rng.randn(m, k), rng.randn(k, n), rng.randn(m)
+    for pp, qq in ((p, q), (p, np.asfortranarray(q)), (np.asfortranarray(p), q),
+                   (np.asfortranarray(p), np.asfortranarray(q))):
+        np.testing.assert_allclose(mod.products(pp, qq, x)[0], p @ q, rtol=1e-12, atol=1e-12)
+        p32, q32 = pp.astype(np.float32, order="A"), qq.astype(np.float32, order="A")
+        np.testing.assert_allclose(mod.products32(p32, q32, x.astype(np.float32))[0],
+                                   p @ q, rtol=2e-5, atol=2e-5 * k ** 0.5)
+    source = open(os.path.join(os.path.dirname(mod.__file__), "kernels_test_kernels.c")).read()
+    assert "cg_gemm_few_d(m, n, k" in source and "cg_gemm_few_s(m, n, k" in source
+
+
+def test_products_with_few_rows_give_the_same_bits_on_any_number_of_threads(mod, tmp_path):
+    """Above OpenBLAS's threading threshold the few-rows kernels share c's columns out to the
+    call's threads; every sum runs in the same order on one thread or two."""
+    rng = np.random.RandomState(14)
+    p, q = rng.randn(16, 512), rng.randn(512, 130)
+    args = tmp_path / "args.npz"
+    np.savez(args, p=p, q=q)
+    script = (f"import numpy as np; from codegen.compile.module import load_module; "
+              f"m = load_module({mod.__file__!r}); a = np.load({str(args)!r}); "
+              f"p, q, x = a['p'], a['q'], a['p'][0, :16]; "
+              f"r = [m.products(p, q, x)[0], m.products(p, np.asfortranarray(q), x)[0], "
+              f"m.products32(p.astype('f4'), q.astype('f4'), x.astype('f4'))[0]]; "
+              f"print(''.join(y.tobytes().hex() for y in r))")
+    outputs = []
+    for threads in ("1", "2"):
+        env = dict(os.environ, OMP_NUM_THREADS=threads)
+        outputs.append(subprocess.run([sys.executable, "-c", script], env=env, check=True,
+                                      capture_output=True, text=True).stdout)
+    assert outputs[0] == outputs[1] and len(outputs[0]) > 1000
+
+
 def _rnn_numpy(xs, h0, U):
     """hs, and the gradients of sum(hs ** 2) with respect to U, xs and h0."""
     gate = 1 / (1 + np.exp(-xs[:, :, :1]))
