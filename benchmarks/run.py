@@ -65,11 +65,14 @@ def machine_facts():
         import scipy.linalg.cython_blas  # noqa: F401  the BLAS codegen's modules call
         from threadpoolctl import threadpool_info
         for lib in threadpool_info():
-            where = os.path.basename(lib.get("filepath", ""))
+            path = lib.get("filepath", "")
+            where = os.path.basename(path)
+            # scipy.libs/libscipy_openblas-*.so is scipy's; numpy.libs/libscipy_openblas64_-*
+            owner = "scipy (codegen)" if "scipy" in os.path.dirname(path) else "numpy"
             lines.append(f"- {lib.get('user_api')}: {lib.get('internal_api')} "
                          f"{lib.get('version') or ''} ({where}), kernel "
                          f"{lib.get('architecture') or 'n/a'}, {lib.get('num_threads')} threads "
-                         f"here; {'scipy (codegen)' if 'scipy' in where else 'numpy'}'s.")
+                         f"here; {owner}'s.")
     except ImportError as exc:
         lines.append(f"- BLAS: not known ({exc.name} is not installed)")
     versions = []

@@ -855,6 +855,13 @@ CODEGEN_KERNEL void cg_set_blas(void* dgemm, void* sgemm, void* dgemv, void* sge
 }
 
 /* The widest vector the target has, for the few-rows kernels (GCC's vector extensions). */
+/* Multiply-adds fused in the few-rows kernels, where the target has FMA: they and BLAS sum
+   products in their own ways, and the rest of the module keeps numpy's two roundings. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define CG_FUSED __attribute__((optimize("fp-contract=fast")))
+#else
+#define CG_FUSED
+#endif
 #if defined(__AVX512F__)
 #define CG_VBYTES 64
 #elif defined(__AVX__)
@@ -1064,7 +1071,7 @@ def few_rows(T, x):
     contiguous (tiles of 4 x 4 sums along k, one vector each). Multiply-adds are fused where
     the target has FMA (the products' last bits differ from numpy's anyway: BLAS orders its
     sums its own way); the order of every sum depends on the shape only."""
-    fast = '__attribute__((optimize("fp-contract=fast")))'
+    fast = "CG_FUSED"
     tiles = "\n".join(_rows_tile(T, x, rows, vectors, fast)
                       for rows in (3, 2, 1) for vectors in (4, 1))
     calls = "\n".join(f"""                case {r}: cg_dots_{r}x{DOTS_J}_{x}(k, a + i * a0, a0,
@@ -1073,6 +1080,27 @@ def few_rows(T, x):
     dots_tile = "\n".join(_dots_tile(T, x, fast, rows) for rows in range(DOTS_I, 0, -1))
     return f"""typedef {T} cg_v{x} __attribute__((vector_size(CG_VBYTES)));
 enum {{ CG_VW_{x} = CG_VBYTES / sizeof({T}), CG_TILE_{x} = 4 * CG_VW_{x} }};
+
+static inline cg_v{x} cg_load_{x}(const {T}* p) {{
+    cg_v{x} v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}}
+
+static inline void cg_store_{x}({T}* p, cg_v{x} v) {{
+    __builtin_memcpy(p, &v, sizeof v);
+}}
+
+/* a sum along k kept as a vector: its lanes in order, then u[kv:k] . w[kv:k] */
+static inline {fast} {T} cg_dots_end_{x}(cg_v{x} sum, const {T}* u, const {T}* w,
+        cg_index kv, cg_index k) {{
+    {T} t = 0;
+    for (int l = 0; l < CG_VW_{x}; l++)
+        t += sum[l];
+    for (cg_index p = kv; p < k; p++)
+        t += u[p] * w[p];
+    return t;
+}}
 
 {tiles}
 /* c[:, j0:j1] = a . b[:, j0:j1] (b's rows contiguous) */
@@ -1128,19 +1156,10 @@ static {fast} void cg_gemm_dots_{x}(cg_index m, cg_index j0, cg_index j1, cg_ind
                 for (int s = 0; s < rj; s++) {{
                     const {T}* u = a + (i + r) * a0;
                     const {T}* w = b + (j + s) * b1;
-                    cg_v{x} acc = {{0}};
-                    for (cg_index p = 0; p < kv; p += CG_VW_{x}) {{
-                        cg_v{x} uv, wv;
-                        __builtin_memcpy(&uv, u + p, sizeof uv);
-                        __builtin_memcpy(&wv, w + p, sizeof wv);
-                        acc += uv * wv;
-                    }}
-                    {T} t = 0;
-                    for (int l = 0; l < CG_VW_{x}; l++)
-                        t += acc[l];
-                    for (cg_index p = kv; p < k; p++)
-                        t += u[p] * w[p];
-                    c[(i + r) * c0 + j + s] = t;
+                    cg_v{x} sum = {{0}};
+                    for (cg_index p = 0; p < kv; p += CG_VW_{x})
+                        sum += cg_load_{x}(u + p) * cg_load_{x}(w + p);
+                    c[(i + r) * c0 + j + s] = cg_dots_end_{x}(sum, u, w, kv, k);
                 }}
         }}
     }}
@@ -1171,24 +1190,31 @@ static int cg_gemm_few_{x}(cg_index m, cg_index n, cg_index k, const {T}* a, cg_
 """.split("\n")
 
 
+def _offset(base, stride, k):
+    """``base + k * stride`` written plainly (``a``, ``a + a0``, ``a + 2 * a0``)."""
+    return base if k == 0 else f"{base} + {stride}" if k == 1 else f"{base} + {k} * {stride}"
+
+
 def _rows_tile(T, x, rows, vectors, fast):
     """A tile of ``cg_gemm_rows``: ``rows`` rows of c by ``vectors`` vectors of columns, its
     sums in registers while k runs (constant bounds, so that the compiler keeps them there)."""
-    v = f"cg_v{x}"
+    v, width = f"cg_v{x}", f"CG_VW_{x}"
     acc = [[f"c{r}{j}" for j in range(vectors)] for r in range(rows)]
-    loads = " ".join(f"{v} bv{j}; __builtin_memcpy(&bv{j}, bp + {j} * CG_VW_{x}, sizeof bv{j});"
-                     for j in range(vectors))
-    sums = "\n".join(f"        {{ const {T} s = a[{r} * a0 + p * a1]; "
-                     + " ".join(f"{acc[r][j]} += bv{j} * s;" for j in range(vectors)) + " }"
+    zeros = "\n".join(f"    {v} " + ", ".join(f"{name} = {{0}}" for name in row) + ";"
+                      for row in acc)
+    loads = ", ".join(f"v{j} = cg_load_{x}({_offset('bp', width, j)})" for j in range(vectors))
+    sums = "\n".join(f"        const {T} s{r} = a[{_offset('p * a1', 'a0', r)}];  "
+                     + " ".join(f"{acc[r][j]} += v{j} * s{r};" for j in range(vectors))
                      for r in range(rows))
-    stores = "\n".join(f"    __builtin_memcpy(c + {r} * c0 + {j} * CG_VW_{x}, &{acc[r][j]}, "
-                       f"sizeof {acc[r][j]});" for r in range(rows) for j in range(vectors))
+    stores = "\n".join("    " + " ".join(
+        f"cg_store_{x}({_offset(_offset('c', 'c0', r), width, j)}, {acc[r][j]});"
+        for j in range(vectors)) for r in range(rows))
     return f"""static inline {fast} void cg_rows_{rows}x{vectors}_{x}(cg_index k, const {T}* a,
         cg_index a0, cg_index a1, const {T}* b, cg_index b0, {T}* c, cg_index c0) {{
-    {v} {", ".join(f"{name} = {{0}}" for row in acc for name in row)};
+{zeros}
     for (cg_index p = 0; p < k; p++) {{
         const {T}* bp = b + p * b0;
-        {loads}
+        const {v} {loads};
 {sums}
     }}
 {stores}
@@ -1200,29 +1226,29 @@ def _rows_tile(T, x, rows, vectors, fast):
 DOTS_I, DOTS_J = 4, 4
 
 
-def _dots_tile(T, x, fast, rows=None):
-    """The tile of ``cg_gemm_dots``: DOTS_I x DOTS_J sums along k, a vector each (constant
+def _dots_tile(T, x, fast, rows):
+    """The tile of ``cg_gemm_dots``: ``rows`` x DOTS_J sums along k, a vector each (constant
     bounds, so that the compiler keeps them in registers), each added up across its lanes in
-    order at the end, then the rest of k."""
-    v = f"cg_v{x}"
-    rows = rows or DOTS_I
-    names = [[f"c{r}{j}" for j in range(DOTS_J)] for r in range(rows)]
-    loads = "\n".join(f"        {v} {p}{r}; __builtin_memcpy(&{p}{r}, {base} + {r} * {stride} "
-                      f"+ p, sizeof {p}{r});"
-                      for p, base, stride, n in (("u", "a", "a0", rows), ("w", "b", "b1", DOTS_J))
-                      for r in range(n))
-    sums = "\n".join(f"        {names[r][j]} += u{r} * w{j};"
-                     for r in range(rows) for j in range(DOTS_J))
+    order at the end, then the rest of k (``cg_dots_end``)."""
+    v, width = f"cg_v{x}", f"CG_VW_{x}"
+    acc = [[f"c{r}{j}" for j in range(DOTS_J)] for r in range(rows)]
+    zeros = "\n".join(f"    {v} " + ", ".join(f"{name} = {{0}}" for name in row) + ";"
+                      for row in acc)
+    loads = "\n".join(
+        f"        const {v} " + ", ".join(f"{name}{r} = cg_load_{x}({_offset(base, stride, r)} + p)"
+                                      for r in range(n)) + ";"
+        for name, base, stride, n in (("u", "a", "a0", rows), ("w", "b", "b1", DOTS_J)))
+    sums = "\n".join("        " + " ".join(f"{acc[r][j]} += u{r} * w{j};" for j in range(DOTS_J))
+                     for r in range(rows))
     ends = "\n".join(
-        f"""    {{ {T} t = 0;
-      for (int l = 0; l < CG_VW_{x}; l++) t += {names[r][j]}[l];
-      for (cg_index p = kv; p < k; p++) t += a[{r} * a0 + p] * b[{j} * b1 + p];
-      c[{r} * c0 + {j}] = t; }}""" for r in range(rows) for j in range(DOTS_J))
+        f"    c[{_offset(str(j), 'c0', r)}] = cg_dots_end_{x}({acc[r][j]}, "
+        f"{_offset('a', 'a0', r)}, {_offset('b', 'b1', j)}, kv, k);"
+        for r in range(rows) for j in range(DOTS_J))
     return f"""static inline {fast} void cg_dots_{rows}x{DOTS_J}_{x}(cg_index k, const {T}* a,
         cg_index a0, const {T}* b, cg_index b1, {T}* c, cg_index c0) {{
-    const cg_index kv = k / CG_VW_{x} * CG_VW_{x};
-    {v} {", ".join(f"{name} = {{0}}" for row in names for name in row)};
-    for (cg_index p = 0; p < kv; p += CG_VW_{x}) {{
+    const cg_index kv = k / {width} * {width};
+{zeros}
+    for (cg_index p = 0; p < kv; p += {width}) {{
 {loads}
 {sums}
     }}

@@ -185,7 +185,7 @@ CODEGEN_KERNEL void cg_blas_leave(int before) {
    thresholds for threading gemm and gemv. */
 static int cg_blas_split(double madds, double min) {
 #ifdef _OPENMP
-    return madds > min && cg_threads_allowed
+    return madds > min && cg_threads_allowed && !omp_in_parallel()
         && __atomic_load_n(&cg_blas_ours, __ATOMIC_ACQUIRE) && omp_get_max_threads() > 1;
 #else
     return 0;
@@ -234,6 +234,22 @@ CODEGEN_KERNEL void cg_set_blas(void* dgemm, void* sgemm, void* dgemv, void* sge
     __atomic_store_n(&cg_blas_state, dgemm && sgemm && dgemv && sgemv ? 1 : -1,
                      __ATOMIC_RELEASE);
 }
+
+/* The widest vector the target has, for the few-rows kernels (GCC's vector extensions). */
+/* Multiply-adds fused in the few-rows kernels, where the target has FMA: they and BLAS sum
+   products in their own ways, and the rest of the module keeps numpy's two roundings. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define CG_FUSED __attribute__((optimize("fp-contract=fast")))
+#else
+#define CG_FUSED
+#endif
+#if defined(__AVX512F__)
+#define CG_VBYTES 64
+#elif defined(__AVX__)
+#define CG_VBYTES 32
+#else
+#define CG_VBYTES 16
+#endif
 
 static int cg_blas_ready(void) {
     if (__atomic_load_n(&cg_blas_state, __ATOMIC_ACQUIRE) == 0 && cg_load_blas != 0)
@@ -467,6 +483,301 @@ static void __attribute__((noinline)) cg_gemv_shared_d(
 }
 
 
+typedef double cg_vd __attribute__((vector_size(CG_VBYTES)));
+enum { CG_VW_d = CG_VBYTES / sizeof(double), CG_TILE_d = 4 * CG_VW_d };
+
+static inline cg_vd cg_load_d(const double* p) {
+    cg_vd v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void cg_store_d(double* p, cg_vd v) {
+    __builtin_memcpy(p, &v, sizeof v);
+}
+
+/* a sum along k kept as a vector: its lanes in order, then u[kv:k] . w[kv:k] */
+static inline CG_FUSED double cg_dots_end_d(cg_vd sum, const double* u, const double* w,
+        cg_index kv, cg_index k) {
+    double t = 0;
+    for (int l = 0; l < CG_VW_d; l++)
+        t += sum[l];
+    for (cg_index p = kv; p < k; p++)
+        t += u[p] * w[p];
+    return t;
+}
+
+static inline CG_FUSED void cg_rows_3x4_d(cg_index k, const double* a,
+        cg_index a0, cg_index a1, const double* b, cg_index b0, double* c, cg_index c0) {
+    cg_vd c00 = {0}, c01 = {0}, c02 = {0}, c03 = {0};
+    cg_vd c10 = {0}, c11 = {0}, c12 = {0}, c13 = {0};
+    cg_vd c20 = {0}, c21 = {0}, c22 = {0}, c23 = {0};
+    for (cg_index p = 0; p < k; p++) {
+        const double* bp = b + p * b0;
+        const cg_vd v0 = cg_load_d(bp), v1 = cg_load_d(bp + CG_VW_d), v2 = cg_load_d(bp + 2 * CG_VW_d), v3 = cg_load_d(bp + 3 * CG_VW_d);
+        const double s0 = a[p * a1];  c00 += v0 * s0; c01 += v1 * s0; c02 += v2 * s0; c03 += v3 * s0;
+        const double s1 = a[p * a1 + a0];  c10 += v0 * s1; c11 += v1 * s1; c12 += v2 * s1; c13 += v3 * s1;
+        const double s2 = a[p * a1 + 2 * a0];  c20 += v0 * s2; c21 += v1 * s2; c22 += v2 * s2; c23 += v3 * s2;
+    }
+    cg_store_d(c, c00); cg_store_d(c + CG_VW_d, c01); cg_store_d(c + 2 * CG_VW_d, c02); cg_store_d(c + 3 * CG_VW_d, c03);
+    cg_store_d(c + c0, c10); cg_store_d(c + c0 + CG_VW_d, c11); cg_store_d(c + c0 + 2 * CG_VW_d, c12); cg_store_d(c + c0 + 3 * CG_VW_d, c13);
+    cg_store_d(c + 2 * c0, c20); cg_store_d(c + 2 * c0 + CG_VW_d, c21); cg_store_d(c + 2 * c0 + 2 * CG_VW_d, c22); cg_store_d(c + 2 * c0 + 3 * CG_VW_d, c23);
+}
+
+static inline CG_FUSED void cg_rows_3x1_d(cg_index k, const double* a,
+        cg_index a0, cg_index a1, const double* b, cg_index b0, double* c, cg_index c0) {
+    cg_vd c00 = {0};
+    cg_vd c10 = {0};
+    cg_vd c20 = {0};
+    for (cg_index p = 0; p < k; p++) {
+        const double* bp = b + p * b0;
+        const cg_vd v0 = cg_load_d(bp);
+        const double s0 = a[p * a1];  c00 += v0 * s0;
+        const double s1 = a[p * a1 + a0];  c10 += v0 * s1;
+        const double s2 = a[p * a1 + 2 * a0];  c20 += v0 * s2;
+    }
+    cg_store_d(c, c00);
+    cg_store_d(c + c0, c10);
+    cg_store_d(c + 2 * c0, c20);
+}
+
+static inline CG_FUSED void cg_rows_2x4_d(cg_index k, const double* a,
+        cg_index a0, cg_index a1, const double* b, cg_index b0, double* c, cg_index c0) {
+    cg_vd c00 = {0}, c01 = {0}, c02 = {0}, c03 = {0};
+    cg_vd c10 = {0}, c11 = {0}, c12 = {0}, c13 = {0};
+    for (cg_index p = 0; p < k; p++) {
+        const double* bp = b + p * b0;
+        const cg_vd v0 = cg_load_d(bp), v1 = cg_load_d(bp + CG_VW_d), v2 = cg_load_d(bp + 2 * CG_VW_d), v3 = cg_load_d(bp + 3 * CG_VW_d);
+        const double s0 = a[p * a1];  c00 += v0 * s0; c01 += v1 * s0; c02 += v2 * s0; c03 += v3 * s0;
+        const double s1 = a[p * a1 + a0];  c10 += v0 * s1; c11 += v1 * s1; c12 += v2 * s1; c13 += v3 * s1;
+    }
+    cg_store_d(c, c00); cg_store_d(c + CG_VW_d, c01); cg_store_d(c + 2 * CG_VW_d, c02); cg_store_d(c + 3 * CG_VW_d, c03);
+    cg_store_d(c + c0, c10); cg_store_d(c + c0 + CG_VW_d, c11); cg_store_d(c + c0 + 2 * CG_VW_d, c12); cg_store_d(c + c0 + 3 * CG_VW_d, c13);
+}
+
+static inline CG_FUSED void cg_rows_2x1_d(cg_index k, const double* a,
+        cg_index a0, cg_index a1, const double* b, cg_index b0, double* c, cg_index c0) {
+    cg_vd c00 = {0};
+    cg_vd c10 = {0};
+    for (cg_index p = 0; p < k; p++) {
+        const double* bp = b + p * b0;
+        const cg_vd v0 = cg_load_d(bp);
+        const double s0 = a[p * a1];  c00 += v0 * s0;
+        const double s1 = a[p * a1 + a0];  c10 += v0 * s1;
+    }
+    cg_store_d(c, c00);
+    cg_store_d(c + c0, c10);
+}
+
+static inline CG_FUSED void cg_rows_1x4_d(cg_index k, const double* a,
+        cg_index a0, cg_index a1, const double* b, cg_index b0, double* c, cg_index c0) {
+    cg_vd c00 = {0}, c01 = {0}, c02 = {0}, c03 = {0};
+    for (cg_index p = 0; p < k; p++) {
+        const double* bp = b + p * b0;
+        const cg_vd v0 = cg_load_d(bp), v1 = cg_load_d(bp + CG_VW_d), v2 = cg_load_d(bp + 2 * CG_VW_d), v3 = cg_load_d(bp + 3 * CG_VW_d);
+        const double s0 = a[p * a1];  c00 += v0 * s0; c01 += v1 * s0; c02 += v2 * s0; c03 += v3 * s0;
+    }
+    cg_store_d(c, c00); cg_store_d(c + CG_VW_d, c01); cg_store_d(c + 2 * CG_VW_d, c02); cg_store_d(c + 3 * CG_VW_d, c03);
+}
+
+static inline CG_FUSED void cg_rows_1x1_d(cg_index k, const double* a,
+        cg_index a0, cg_index a1, const double* b, cg_index b0, double* c, cg_index c0) {
+    cg_vd c00 = {0};
+    for (cg_index p = 0; p < k; p++) {
+        const double* bp = b + p * b0;
+        const cg_vd v0 = cg_load_d(bp);
+        const double s0 = a[p * a1];  c00 += v0 * s0;
+    }
+    cg_store_d(c, c00);
+}
+
+/* c[:, j0:j1] = a . b[:, j0:j1] (b's rows contiguous) */
+static CG_FUSED void cg_gemm_rows_d(cg_index m, cg_index j0, cg_index j1, cg_index k,
+        const double* a, cg_index a0, cg_index a1, const double* b, cg_index b0, double* c,
+        cg_index c0) {
+    cg_index j = j0;
+    while (j + CG_VW_d <= j1) {  /* tiles of 4 vectors, then of 1 */
+        int vectors = j + CG_TILE_d <= j1 ? 4 : 1;
+        cg_index i = 0;
+        for (; i + 3 <= m; i += 3) {
+            if (vectors == 4)
+                cg_rows_3x4_d(k, a + i * a0, a0, a1, b + j, b0, c + i * c0 + j, c0);
+            else
+                cg_rows_3x1_d(k, a + i * a0, a0, a1, b + j, b0, c + i * c0 + j, c0);
+        }
+        if (m - i == 2 && vectors == 4)
+            cg_rows_2x4_d(k, a + i * a0, a0, a1, b + j, b0, c + i * c0 + j, c0);
+        else if (m - i == 2)
+            cg_rows_2x1_d(k, a + i * a0, a0, a1, b + j, b0, c + i * c0 + j, c0);
+        else if (m - i == 1 && vectors == 4)
+            cg_rows_1x4_d(k, a + i * a0, a0, a1, b + j, b0, c + i * c0 + j, c0);
+        else if (m - i == 1)
+            cg_rows_1x1_d(k, a + i * a0, a0, a1, b + j, b0, c + i * c0 + j, c0);
+        j += vectors * CG_VW_d;
+    }
+    for (; j < j1; j++)
+        for (cg_index i = 0; i < m; i++) {
+            double t = 0;
+            for (cg_index p = 0; p < k; p++)
+                t += a[i * a0 + p * a1] * b[p * b0 + j];
+            c[i * c0 + j] = t;
+        }
+}
+
+static inline CG_FUSED void cg_dots_4x4_d(cg_index k, const double* a,
+        cg_index a0, const double* b, cg_index b1, double* c, cg_index c0) {
+    const cg_index kv = k / CG_VW_d * CG_VW_d;
+    cg_vd c00 = {0}, c01 = {0}, c02 = {0}, c03 = {0};
+    cg_vd c10 = {0}, c11 = {0}, c12 = {0}, c13 = {0};
+    cg_vd c20 = {0}, c21 = {0}, c22 = {0}, c23 = {0};
+    cg_vd c30 = {0}, c31 = {0}, c32 = {0}, c33 = {0};
+    for (cg_index p = 0; p < kv; p += CG_VW_d) {
+        const cg_vd u0 = cg_load_d(a + p), u1 = cg_load_d(a + a0 + p), u2 = cg_load_d(a + 2 * a0 + p), u3 = cg_load_d(a + 3 * a0 + p);
+        const cg_vd w0 = cg_load_d(b + p), w1 = cg_load_d(b + b1 + p), w2 = cg_load_d(b + 2 * b1 + p), w3 = cg_load_d(b + 3 * b1 + p);
+        c00 += u0 * w0; c01 += u0 * w1; c02 += u0 * w2; c03 += u0 * w3;
+        c10 += u1 * w0; c11 += u1 * w1; c12 += u1 * w2; c13 += u1 * w3;
+        c20 += u2 * w0; c21 += u2 * w1; c22 += u2 * w2; c23 += u2 * w3;
+        c30 += u3 * w0; c31 += u3 * w1; c32 += u3 * w2; c33 += u3 * w3;
+    }
+    c[0] = cg_dots_end_d(c00, a, b, kv, k);
+    c[1] = cg_dots_end_d(c01, a, b + b1, kv, k);
+    c[2] = cg_dots_end_d(c02, a, b + 2 * b1, kv, k);
+    c[3] = cg_dots_end_d(c03, a, b + 3 * b1, kv, k);
+    c[0 + c0] = cg_dots_end_d(c10, a + a0, b, kv, k);
+    c[1 + c0] = cg_dots_end_d(c11, a + a0, b + b1, kv, k);
+    c[2 + c0] = cg_dots_end_d(c12, a + a0, b + 2 * b1, kv, k);
+    c[3 + c0] = cg_dots_end_d(c13, a + a0, b + 3 * b1, kv, k);
+    c[0 + 2 * c0] = cg_dots_end_d(c20, a + 2 * a0, b, kv, k);
+    c[1 + 2 * c0] = cg_dots_end_d(c21, a + 2 * a0, b + b1, kv, k);
+    c[2 + 2 * c0] = cg_dots_end_d(c22, a + 2 * a0, b + 2 * b1, kv, k);
+    c[3 + 2 * c0] = cg_dots_end_d(c23, a + 2 * a0, b + 3 * b1, kv, k);
+    c[0 + 3 * c0] = cg_dots_end_d(c30, a + 3 * a0, b, kv, k);
+    c[1 + 3 * c0] = cg_dots_end_d(c31, a + 3 * a0, b + b1, kv, k);
+    c[2 + 3 * c0] = cg_dots_end_d(c32, a + 3 * a0, b + 2 * b1, kv, k);
+    c[3 + 3 * c0] = cg_dots_end_d(c33, a + 3 * a0, b + 3 * b1, kv, k);
+}
+
+static inline CG_FUSED void cg_dots_3x4_d(cg_index k, const double* a,
+        cg_index a0, const double* b, cg_index b1, double* c, cg_index c0) {
+    const cg_index kv = k / CG_VW_d * CG_VW_d;
+    cg_vd c00 = {0}, c01 = {0}, c02 = {0}, c03 = {0};
+    cg_vd c10 = {0}, c11 = {0}, c12 = {0}, c13 = {0};
+    cg_vd c20 = {0}, c21 = {0}, c22 = {0}, c23 = {0};
+    for (cg_index p = 0; p < kv; p += CG_VW_d) {
+        const cg_vd u0 = cg_load_d(a + p), u1 = cg_load_d(a + a0 + p), u2 = cg_load_d(a + 2 * a0 + p);
+        const cg_vd w0 = cg_load_d(b + p), w1 = cg_load_d(b + b1 + p), w2 = cg_load_d(b + 2 * b1 + p), w3 = cg_load_d(b + 3 * b1 + p);
+        c00 += u0 * w0; c01 += u0 * w1; c02 += u0 * w2; c03 += u0 * w3;
+        c10 += u1 * w0; c11 += u1 * w1; c12 += u1 * w2; c13 += u1 * w3;
+        c20 += u2 * w0; c21 += u2 * w1; c22 += u2 * w2; c23 += u2 * w3;
+    }
+    c[0] = cg_dots_end_d(c00, a, b, kv, k);
+    c[1] = cg_dots_end_d(c01, a, b + b1, kv, k);
+    c[2] = cg_dots_end_d(c02, a, b + 2 * b1, kv, k);
+    c[3] = cg_dots_end_d(c03, a, b + 3 * b1, kv, k);
+    c[0 + c0] = cg_dots_end_d(c10, a + a0, b, kv, k);
+    c[1 + c0] = cg_dots_end_d(c11, a + a0, b + b1, kv, k);
+    c[2 + c0] = cg_dots_end_d(c12, a + a0, b + 2 * b1, kv, k);
+    c[3 + c0] = cg_dots_end_d(c13, a + a0, b + 3 * b1, kv, k);
+    c[0 + 2 * c0] = cg_dots_end_d(c20, a + 2 * a0, b, kv, k);
+    c[1 + 2 * c0] = cg_dots_end_d(c21, a + 2 * a0, b + b1, kv, k);
+    c[2 + 2 * c0] = cg_dots_end_d(c22, a + 2 * a0, b + 2 * b1, kv, k);
+    c[3 + 2 * c0] = cg_dots_end_d(c23, a + 2 * a0, b + 3 * b1, kv, k);
+}
+
+static inline CG_FUSED void cg_dots_2x4_d(cg_index k, const double* a,
+        cg_index a0, const double* b, cg_index b1, double* c, cg_index c0) {
+    const cg_index kv = k / CG_VW_d * CG_VW_d;
+    cg_vd c00 = {0}, c01 = {0}, c02 = {0}, c03 = {0};
+    cg_vd c10 = {0}, c11 = {0}, c12 = {0}, c13 = {0};
+    for (cg_index p = 0; p < kv; p += CG_VW_d) {
+        const cg_vd u0 = cg_load_d(a + p), u1 = cg_load_d(a + a0 + p);
+        const cg_vd w0 = cg_load_d(b + p), w1 = cg_load_d(b + b1 + p), w2 = cg_load_d(b + 2 * b1 + p), w3 = cg_load_d(b + 3 * b1 + p);
+        c00 += u0 * w0; c01 += u0 * w1; c02 += u0 * w2; c03 += u0 * w3;
+        c10 += u1 * w0; c11 += u1 * w1; c12 += u1 * w2; c13 += u1 * w3;
+    }
+    c[0] = cg_dots_end_d(c00, a, b, kv, k);
+    c[1] = cg_dots_end_d(c01, a, b + b1, kv, k);
+    c[2] = cg_dots_end_d(c02, a, b + 2 * b1, kv, k);
+    c[3] = cg_dots_end_d(c03, a, b + 3 * b1, kv, k);
+    c[0 + c0] = cg_dots_end_d(c10, a + a0, b, kv, k);
+    c[1 + c0] = cg_dots_end_d(c11, a + a0, b + b1, kv, k);
+    c[2 + c0] = cg_dots_end_d(c12, a + a0, b + 2 * b1, kv, k);
+    c[3 + c0] = cg_dots_end_d(c13, a + a0, b + 3 * b1, kv, k);
+}
+
+static inline CG_FUSED void cg_dots_1x4_d(cg_index k, const double* a,
+        cg_index a0, const double* b, cg_index b1, double* c, cg_index c0) {
+    const cg_index kv = k / CG_VW_d * CG_VW_d;
+    cg_vd c00 = {0}, c01 = {0}, c02 = {0}, c03 = {0};
+    for (cg_index p = 0; p < kv; p += CG_VW_d) {
+        const cg_vd u0 = cg_load_d(a + p);
+        const cg_vd w0 = cg_load_d(b + p), w1 = cg_load_d(b + b1 + p), w2 = cg_load_d(b + 2 * b1 + p), w3 = cg_load_d(b + 3 * b1 + p);
+        c00 += u0 * w0; c01 += u0 * w1; c02 += u0 * w2; c03 += u0 * w3;
+    }
+    c[0] = cg_dots_end_d(c00, a, b, kv, k);
+    c[1] = cg_dots_end_d(c01, a, b + b1, kv, k);
+    c[2] = cg_dots_end_d(c02, a, b + 2 * b1, kv, k);
+    c[3] = cg_dots_end_d(c03, a, b + 3 * b1, kv, k);
+}
+
+/* c[:, j0:j1] = a . b[:, j0:j1], a's rows and b's columns contiguous (b's columns b1
+   apart): sums along k, a tile of DOTS_I x DOTS_J of them at a time, one vector each */
+static CG_FUSED void cg_gemm_dots_d(cg_index m, cg_index j0, cg_index j1, cg_index k,
+        const double* a, cg_index a0, const double* b, cg_index b1, double* c, cg_index c0) {
+    const cg_index kv = k / CG_VW_d * CG_VW_d;
+    for (cg_index i = 0; i < m; i += 4) {
+        const int ri = m - i < 4 ? (int)(m - i) : 4;
+        for (cg_index j = j0; j < j1; j += 4) {
+            const int rj = j1 - j < 4 ? (int)(j1 - j) : 4;
+            if (rj == 4) {
+                switch (ri) {
+                case 4: cg_dots_4x4_d(k, a + i * a0, a0,
+                        b + j * b1, b1, c + i * c0 + j, c0); break;
+                case 3: cg_dots_3x4_d(k, a + i * a0, a0,
+                        b + j * b1, b1, c + i * c0 + j, c0); break;
+                case 2: cg_dots_2x4_d(k, a + i * a0, a0,
+                        b + j * b1, b1, c + i * c0 + j, c0); break;
+                case 1: cg_dots_1x4_d(k, a + i * a0, a0,
+                        b + j * b1, b1, c + i * c0 + j, c0); break;
+                }
+                continue;
+            }
+            for (int r = 0; r < ri; r++)  /* the edges: one sum at a time */
+                for (int s = 0; s < rj; s++) {
+                    const double* u = a + (i + r) * a0;
+                    const double* w = b + (j + s) * b1;
+                    cg_vd sum = {0};
+                    for (cg_index p = 0; p < kv; p += CG_VW_d)
+                        sum += cg_load_d(u + p) * cg_load_d(w + p);
+                    c[(i + r) * c0 + j + s] = cg_dots_end_d(sum, u, w, kv, k);
+                }
+        }
+    }
+}
+
+/* c = a . b with few rows in a, when b's rows (or a's rows and b's columns) are
+   contiguous: 1 when done. Above OpenBLAS's threading threshold the columns are shared
+   out to the call's threads, in whole tiles (the sums do not depend on the threads). */
+static int cg_gemm_few_d(cg_index m, cg_index n, cg_index k, const double* a, cg_index a0,
+        cg_index a1, const double* b, cg_index b0, cg_index b1, double* c, cg_index c0) {
+    const int rows = b1 == 1, dots = !rows && a1 == 1 && b0 == 1;
+    if (!rows && !dots)
+        return 0;
+    #pragma omp parallel if(cg_blas_split((double)m * n * k, 262144))
+    {
+        const cg_index unit = rows ? CG_TILE_d : 4;
+        const cg_index units = (n + unit - 1) / unit, nt = omp_get_num_threads();
+        const cg_index t = omp_get_thread_num(), per = (units + nt - 1) / nt;
+        const cg_index j0 = t * per * unit < n ? t * per * unit : n;
+        const cg_index j1 = (t + 1) * per * unit < n ? (t + 1) * per * unit : n;
+        if (j0 < j1 && rows)
+            cg_gemm_rows_d(m, j0, j1, k, a, a0, a1, b, b0, c, c0);
+        else if (j0 < j1)
+            cg_gemm_dots_d(m, j0, j1, k, a, a0, b, b1, c, c0);
+    }
+    return 1;
+}
+
 /* y (m) = a (m x k) . v (k) */
 CODEGEN_KERNEL void cg_gemv_d(
         cg_index m,
@@ -524,6 +835,9 @@ CODEGEN_KERNEL void cg_gemm_d(
         cg_gemv_d(n, k, b, b1, b0, a, a1, c, 1);
         return;
     }
+    if (m <= 16 && m * n * k > 32768
+            && cg_gemm_few_d(m, n, k, a, a0, a1, b, b0, b1, c, c0))
+        return;
     if (m * n * k > 32768 && cg_layout(m, k, a0, a1, &ta, &lda)
             && cg_layout(k, n, b0, b1, &tb, &ldb) && cg_blas_ready()) {
         /* row-major c = a.b is column-major c^T = b^T . a^T */
