@@ -495,6 +495,22 @@ def test_a_reshape_of_a_reshaped_buffer_is_a_view(mod):
     assert "copy of" not in _function_source(mod, "reshaped")
 
 
+def _bits_on_one_thread_and_two(mod, tmp_path, arrays, results):
+    """The bytes of ``results`` (an expression of the module ``m`` and the loaded ``arrays``,
+    ``a``), computed in a fresh process with OMP_NUM_THREADS=1 and one with 2."""
+    args = tmp_path / "args.npz"
+    np.savez(args, **arrays)
+    script = (f"import numpy as np; from codegen.compile.module import load_module; "
+              f"m = load_module({mod.__file__!r}); a = np.load({str(args)!r}); "
+              f"print(''.join(y.tobytes().hex() for y in {results}))")
+    outputs = []
+    for threads in ("1", "2"):
+        env = dict(os.environ, OMP_NUM_THREADS=threads)
+        outputs.append(subprocess.run([sys.executable, "-c", script], env=env, check=True,
+                                      capture_output=True, text=True).stdout)
+    return outputs
+
+
 def test_long_sums_in_parts_give_the_same_bits_on_any_number_of_threads(mod, tmp_path):
     """A weight gradient's product (k much longer than c's sides: cg_k_parts) sums k in parts
     whose number depends on the shape only: one thread and two give the same bits, and
@@ -502,20 +518,11 @@ def test_long_sums_in_parts_give_the_same_bits_on_any_number_of_threads(mod, tmp
     rng = np.random.RandomState(13)
     p, q = rng.randn(5000, 24), rng.randn(5000, 20)
     e = rng.randn(24, 20)
-    args = tmp_path / "args.npz"
-    np.savez(args, p=p, q=q, e=e)
-    script = (f"import numpy as np; from codegen.compile.module import load_module; "
-              f"m = load_module({mod.__file__!r}); a = np.load({str(args)!r}); "
-              f"r = [m.products(a['p'].T.copy(), a['q'], a['e'][:, 0])[0], "
-              f"m.acc_forms(a['p'].T, a['q'], a['p'].T, a['q'], a['p'].T, a['q'], a['e'])[0], "
-              f"m.products32(a['p'].T.astype('f4'), a['q'].astype('f4'), "
-              f"a['e'][:, 0].astype('f4'))[0]]; "
-              f"print(''.join(x.tobytes().hex() for x in r))")
-    outputs = []
-    for threads in ("1", "2"):
-        env = dict(os.environ, OMP_NUM_THREADS=threads)
-        outputs.append(subprocess.run([sys.executable, "-c", script], env=env, check=True,
-                                      capture_output=True, text=True).stdout)
+    outputs = _bits_on_one_thread_and_two(
+        mod, tmp_path, dict(p=p, q=q, e=e),
+        "[m.products(a['p'].T.copy(), a['q'], a['e'][:, 0])[0], "
+        "m.acc_forms(a['p'].T, a['q'], a['p'].T, a['q'], a['p'].T, a['q'], a['e'])[0], "
+        "m.products32(a['p'].T.astype('f4'), a['q'].astype('f4'), a['e'][:, 0].astype('f4'))[0]]")
     assert outputs[0] == outputs[1] and len(outputs[0]) > 1000
     got = mod.products(p.T.copy(), q, e[:, 0])[0]
     np.testing.assert_allclose(got, p.T @ q, rtol=1e-11, atol=1e-11)
@@ -549,19 +556,11 @@ def test_products_with_few_rows_give_the_same_bits_on_any_number_of_threads(mod,
     call's threads; every sum runs in the same order on one thread or two."""
     rng = np.random.RandomState(14)
     p, q = rng.randn(16, 512), rng.randn(512, 130)
-    args = tmp_path / "args.npz"
-    np.savez(args, p=p, q=q)
-    script = (f"import numpy as np; from codegen.compile.module import load_module; "
-              f"m = load_module({mod.__file__!r}); a = np.load({str(args)!r}); "
-              f"p, q, x = a['p'], a['q'], a['p'][0, :16]; "
-              f"r = [m.products(p, q, x)[0], m.products(p, np.asfortranarray(q), x)[0], "
-              f"m.products32(p.astype('f4'), q.astype('f4'), x.astype('f4'))[0]]; "
-              f"print(''.join(y.tobytes().hex() for y in r))")
-    outputs = []
-    for threads in ("1", "2"):
-        env = dict(os.environ, OMP_NUM_THREADS=threads)
-        outputs.append(subprocess.run([sys.executable, "-c", script], env=env, check=True,
-                                      capture_output=True, text=True).stdout)
+    outputs = _bits_on_one_thread_and_two(
+        mod, tmp_path, dict(p=p, q=q, x=p[0, :16]),
+        "[m.products(a['p'], a['q'], a['x'])[0], "
+        "m.products(a['p'], np.asfortranarray(a['q']), a['x'])[0], "
+        "m.products32(a['p'].astype('f4'), a['q'].astype('f4'), a['x'].astype('f4'))[0]]")
     assert outputs[0] == outputs[1] and len(outputs[0]) > 1000
 
 
