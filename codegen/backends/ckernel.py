@@ -718,10 +718,11 @@ static int cg_layout(cg_index rows, cg_index cols, cg_index s0, cg_index s1,
 #: call's threads.
 GEMM_THREADS_MIN = 262144
 
-#: Products with at most this many rows (and over SMALL_PRODUCT multiply-adds) run as the
-#: few-rows kernels (``cg_gemm_rows_s``, ``cg_gemm_dots_s``), which read b in place: BLAS
-#: packs b whole for every call, as long as the product itself takes when a has few rows (a
-#: recurrent step's 8 x 128 . 128 x 512 on one core: 29-36 us against BLAS's 53-57 us; at 32
+#: Products with at most this many rows (over SMALL_PRODUCT multiply-adds, and k not so
+#: long that it is summed in parts on the call's threads) run as the few-rows kernels
+#: (``cg_gemm_rows_s``, ``cg_gemm_dots_s``), which read b in place: BLAS packs b whole for
+#: every call, as long as the product itself takes when a has few rows (a
+#: recurrent step's 8 x 128 . 128 x 512 on one core: 24-36 us against BLAS's 53-69 us; at 32
 #: rows BLAS is ahead, 97 against 118 us).
 FEW_ROWS = 16
 
@@ -959,7 +960,7 @@ def products(ctype, suffix, blas, accumulate=False):
     gemm_vars, gemm_blas = (_gemm_blas(T, x, "one = 1, zero = 0", "&one", "&zero")
                             if blas else ("", ""))
     few = f"""
-    if (m <= {FEW_ROWS} && m * n * k > {SMALL_PRODUCT}
+    if (m <= {FEW_ROWS} && m * n * k > {SMALL_PRODUCT} && cg_k_parts(m, n, k) == 1
             && cg_gemm_few_{x}(m, n, k, a, a0, a1, b, b0, b1, c, c0))
         return;""" if blas else ""
     shared = f"""/* BLAS's gemm and gemv on the call's threads (cg_blas_split): c's longer side,

@@ -835,7 +835,7 @@ CODEGEN_KERNEL void cg_gemm_d(
         cg_gemv_d(n, k, b, b1, b0, a, a1, c, 1);
         return;
     }
-    if (m <= 16 && m * n * k > 32768
+    if (m <= 16 && m * n * k > 32768 && cg_k_parts(m, n, k) == 1
             && cg_gemm_few_d(m, n, k, a, a0, a1, b, b0, b1, c, c0))
         return;
     if (m * n * k > 32768 && cg_layout(m, k, a0, a1, &ta, &lda)
