@@ -855,7 +855,6 @@ CODEGEN_KERNEL void cg_set_blas(void* dgemm, void* sgemm, void* dgemv, void* sge
                      __ATOMIC_RELEASE);
 }
 
-/* The widest vector the target has, for the few-rows kernels (GCC's vector extensions). */
 /* Multiply-adds fused in the few-rows kernels, where the target has FMA: they and BLAS sum
    products in their own ways, and the rest of the module keeps numpy's two roundings. */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -863,6 +862,7 @@ CODEGEN_KERNEL void cg_set_blas(void* dgemm, void* sgemm, void* dgemv, void* sge
 #else
 #define CG_FUSED
 #endif
+/* The widest vector the target has, for the few-rows kernels (GCC's vector extensions). */
 #if defined(__AVX512F__)
 #define CG_VBYTES 64
 #elif defined(__AVX__)
@@ -1072,13 +1072,16 @@ def few_rows(T, x):
     contiguous (tiles of 4 x 4 sums along k, one vector each). Multiply-adds are fused where
     the target has FMA (the products' last bits differ from numpy's anyway: BLAS orders its
     sums its own way); the order of every sum depends on the shape only."""
-    fast = "CG_FUSED"
-    tiles = "\n".join(_rows_tile(T, x, rows, vectors, fast)
+    row_calls = "\n".join(
+        f"                case {rows}{vectors}: cg_rows_{rows}x{vectors}_{x}(k, a + i * a0, a0, "
+        f"a1, b + j, b0,\n                        c + i * c0 + j, c0); break;"
+        for rows in (3, 2, 1) for vectors in (4, 1))
+    tiles = "\n".join(_rows_tile(T, x, rows, vectors)
                       for rows in (3, 2, 1) for vectors in (4, 1))
     calls = "\n".join(f"""                case {r}: cg_dots_{r}x{DOTS_J}_{x}(k, a + i * a0, a0,
                         b + j * b1, b1, c + i * c0 + j, c0); break;"""
                       for r in range(DOTS_I, 0, -1))
-    dots_tile = "\n".join(_dots_tile(T, x, fast, rows) for rows in range(DOTS_I, 0, -1))
+    dots_tile = "\n".join(_dots_tile(T, x, rows) for rows in range(DOTS_I, 0, -1))
     return f"""typedef {T} cg_v{x} __attribute__((vector_size(CG_VBYTES)));
 enum {{ CG_VW_{x} = CG_VBYTES / sizeof({T}), CG_TILE_{x} = 4 * CG_VW_{x} }};
 
@@ -1093,7 +1096,7 @@ static inline void cg_store_{x}({T}* p, cg_v{x} v) {{
 }}
 
 /* a sum along k kept as a vector: its lanes in order, then u[kv:k] . w[kv:k] */
-static inline {fast} {T} cg_dots_end_{x}(cg_v{x} sum, const {T}* u, const {T}* w,
+static inline CG_FUSED {T} cg_dots_end_{x}(cg_v{x} sum, const {T}* u, const {T}* w,
         cg_index kv, cg_index k) {{
     {T} t = 0;
     for (int l = 0; l < CG_VW_{x}; l++)
@@ -1105,27 +1108,17 @@ static inline {fast} {T} cg_dots_end_{x}(cg_v{x} sum, const {T}* u, const {T}* w
 
 {tiles}
 /* c[:, j0:j1] = a . b[:, j0:j1] (b's rows contiguous) */
-static {fast} void cg_gemm_rows_{x}(cg_index m, cg_index j0, cg_index j1, cg_index k,
+static CG_FUSED void cg_gemm_rows_{x}(cg_index m, cg_index j0, cg_index j1, cg_index k,
         const {T}* a, cg_index a0, cg_index a1, const {T}* b, cg_index b0, {T}* c,
         cg_index c0) {{
     cg_index j = j0;
     while (j + CG_VW_{x} <= j1) {{  /* tiles of 4 vectors, then of 1 */
         int vectors = j + CG_TILE_{x} <= j1 ? 4 : 1;
-        cg_index i = 0;
-        for (; i + 3 <= m; i += 3) {{
-            if (vectors == 4)
-                cg_rows_3x4_{x}(k, a + i * a0, a0, a1, b + j, b0, c + i * c0 + j, c0);
-            else
-                cg_rows_3x1_{x}(k, a + i * a0, a0, a1, b + j, b0, c + i * c0 + j, c0);
+        for (cg_index i = 0; i < m; i += 3) {{  /* 3 rows at a time, then 2 or 1 */
+            switch ((m - i < 3 ? m - i : 3) * 10 + vectors) {{
+{row_calls}
+            }}
         }}
-        if (m - i == 2 && vectors == 4)
-            cg_rows_2x4_{x}(k, a + i * a0, a0, a1, b + j, b0, c + i * c0 + j, c0);
-        else if (m - i == 2)
-            cg_rows_2x1_{x}(k, a + i * a0, a0, a1, b + j, b0, c + i * c0 + j, c0);
-        else if (m - i == 1 && vectors == 4)
-            cg_rows_1x4_{x}(k, a + i * a0, a0, a1, b + j, b0, c + i * c0 + j, c0);
-        else if (m - i == 1)
-            cg_rows_1x1_{x}(k, a + i * a0, a0, a1, b + j, b0, c + i * c0 + j, c0);
         j += vectors * CG_VW_{x};
     }}
     for (; j < j1; j++)
@@ -1140,7 +1133,7 @@ static {fast} void cg_gemm_rows_{x}(cg_index m, cg_index j0, cg_index j1, cg_ind
 {dots_tile}
 /* c[:, j0:j1] = a . b[:, j0:j1], a's rows and b's columns contiguous (b's columns b1
    apart): sums along k, a tile of DOTS_I x DOTS_J of them at a time, one vector each */
-static {fast} void cg_gemm_dots_{x}(cg_index m, cg_index j0, cg_index j1, cg_index k,
+static CG_FUSED void cg_gemm_dots_{x}(cg_index m, cg_index j0, cg_index j1, cg_index k,
         const {T}* a, cg_index a0, const {T}* b, cg_index b1, {T}* c, cg_index c0) {{
     const cg_index kv = k / CG_VW_{x} * CG_VW_{x};
     for (cg_index i = 0; i < m; i += {DOTS_I}) {{
@@ -1196,7 +1189,7 @@ def _offset(base, stride, k):
     return base if k == 0 else f"{base} + {stride}" if k == 1 else f"{base} + {k} * {stride}"
 
 
-def _rows_tile(T, x, rows, vectors, fast):
+def _rows_tile(T, x, rows, vectors):
     """A tile of ``cg_gemm_rows``: ``rows`` rows of c by ``vectors`` vectors of columns, its
     sums in registers while k runs (constant bounds, so that the compiler keeps them there)."""
     v, width = f"cg_v{x}", f"CG_VW_{x}"
@@ -1210,7 +1203,7 @@ def _rows_tile(T, x, rows, vectors, fast):
     stores = "\n".join("    " + " ".join(
         f"cg_store_{x}({_offset(_offset('c', 'c0', r), width, j)}, {acc[r][j]});"
         for j in range(vectors)) for r in range(rows))
-    return f"""static inline {fast} void cg_rows_{rows}x{vectors}_{x}(cg_index k, const {T}* a,
+    return f"""static inline CG_FUSED void cg_rows_{rows}x{vectors}_{x}(cg_index k, const {T}* a,
         cg_index a0, cg_index a1, const {T}* b, cg_index b0, {T}* c, cg_index c0) {{
 {zeros}
     for (cg_index p = 0; p < k; p++) {{
@@ -1227,7 +1220,7 @@ def _rows_tile(T, x, rows, vectors, fast):
 DOTS_I, DOTS_J = 4, 4
 
 
-def _dots_tile(T, x, fast, rows):
+def _dots_tile(T, x, rows):
     """The tile of ``cg_gemm_dots``: ``rows`` x DOTS_J sums along k, a vector each (constant
     bounds, so that the compiler keeps them in registers), each added up across its lanes in
     order at the end, then the rest of k (``cg_dots_end``)."""
@@ -1245,7 +1238,7 @@ def _dots_tile(T, x, fast, rows):
         f"    c[{_offset(str(j), 'c0', r)}] = cg_dots_end_{x}({acc[r][j]}, "
         f"{_offset('a', 'a0', r)}, {_offset('b', 'b1', j)}, kv, k);"
         for r in range(rows) for j in range(DOTS_J))
-    return f"""static inline {fast} void cg_dots_{rows}x{DOTS_J}_{x}(cg_index k, const {T}* a,
+    return f"""static inline CG_FUSED void cg_dots_{rows}x{DOTS_J}_{x}(cg_index k, const {T}* a,
         cg_index a0, const {T}* b, cg_index b1, {T}* c, cg_index c0) {{
     const cg_index kv = k / {width} * {width};
 {zeros}

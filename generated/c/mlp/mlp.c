@@ -243,7 +243,6 @@ CODEGEN_KERNEL void cg_set_blas(void* dgemm, void* sgemm, void* dgemv, void* sge
                      __ATOMIC_RELEASE);
 }
 
-/* The widest vector the target has, for the few-rows kernels (GCC's vector extensions). */
 /* Multiply-adds fused in the few-rows kernels, where the target has FMA: they and BLAS sum
    products in their own ways, and the rest of the module keeps numpy's two roundings. */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -251,6 +250,7 @@ CODEGEN_KERNEL void cg_set_blas(void* dgemm, void* sgemm, void* dgemv, void* sge
 #else
 #define CG_FUSED
 #endif
+/* The widest vector the target has, for the few-rows kernels (GCC's vector extensions). */
 #if defined(__AVX512F__)
 #define CG_VBYTES 64
 #elif defined(__AVX__)
@@ -606,21 +606,22 @@ static CG_FUSED void cg_gemm_rows_d(cg_index m, cg_index j0, cg_index j1, cg_ind
     cg_index j = j0;
     while (j + CG_VW_d <= j1) {  /* tiles of 4 vectors, then of 1 */
         int vectors = j + CG_TILE_d <= j1 ? 4 : 1;
-        cg_index i = 0;
-        for (; i + 3 <= m; i += 3) {
-            if (vectors == 4)
-                cg_rows_3x4_d(k, a + i * a0, a0, a1, b + j, b0, c + i * c0 + j, c0);
-            else
-                cg_rows_3x1_d(k, a + i * a0, a0, a1, b + j, b0, c + i * c0 + j, c0);
+        for (cg_index i = 0; i < m; i += 3) {  /* 3 rows at a time, then 2 or 1 */
+            switch ((m - i < 3 ? m - i : 3) * 10 + vectors) {
+                case 34: cg_rows_3x4_d(k, a + i * a0, a0, a1, b + j, b0,
+                        c + i * c0 + j, c0); break;
+                case 31: cg_rows_3x1_d(k, a + i * a0, a0, a1, b + j, b0,
+                        c + i * c0 + j, c0); break;
+                case 24: cg_rows_2x4_d(k, a + i * a0, a0, a1, b + j, b0,
+                        c + i * c0 + j, c0); break;
+                case 21: cg_rows_2x1_d(k, a + i * a0, a0, a1, b + j, b0,
+                        c + i * c0 + j, c0); break;
+                case 14: cg_rows_1x4_d(k, a + i * a0, a0, a1, b + j, b0,
+                        c + i * c0 + j, c0); break;
+                case 11: cg_rows_1x1_d(k, a + i * a0, a0, a1, b + j, b0,
+                        c + i * c0 + j, c0); break;
+            }
         }
-        if (m - i == 2 && vectors == 4)
-            cg_rows_2x4_d(k, a + i * a0, a0, a1, b + j, b0, c + i * c0 + j, c0);
-        else if (m - i == 2)
-            cg_rows_2x1_d(k, a + i * a0, a0, a1, b + j, b0, c + i * c0 + j, c0);
-        else if (m - i == 1 && vectors == 4)
-            cg_rows_1x4_d(k, a + i * a0, a0, a1, b + j, b0, c + i * c0 + j, c0);
-        else if (m - i == 1)
-            cg_rows_1x1_d(k, a + i * a0, a0, a1, b + j, b0, c + i * c0 + j, c0);
         j += vectors * CG_VW_d;
     }
     for (; j < j1; j++)
