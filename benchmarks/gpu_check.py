@@ -8,11 +8,15 @@
    table, the tutorial MLP against the CPU module, an nvcc-built module;
 3. W2 (float32 and float64), W3 and W4 on the GPU: codegen's CUDA module against PyTorch
    eager and torch.compile on the same card, one process each, timed in turns
-   (benchmarks/harness.py); ratio = peer time / codegen time.
+   (benchmarks/harness.py); ratio = peer time / codegen time. The inputs stay on the device
+   (CUDA tensors) for every implementation; W2 also runs codegen's step as launches only
+   (codegen_cuda_launches: CODEGEN_CUDA_GRAPHS=0), which shows what replaying the step as
+   a CUDA graph saves.
 Each part is skipped, and says so, when the time budget is spent.
 """
 
 import argparse
+import importlib
 import os
 import platform
 import subprocess
@@ -23,7 +27,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-GPU_IMPLS = {"W2": ["codegen_cuda", "torch_cuda", "torch_compile_cuda"],
+GPU_IMPLS = {"W2": ["codegen_cuda", "codegen_cuda_launches", "torch_cuda",
+                    "torch_compile_cuda"],
              "W3": ["codegen_cuda", "torch_cuda"],
              "W4": ["codegen_cuda", "torch_cuda", "torch_compile_cuda"]}
 
@@ -78,7 +83,11 @@ def timings(budget_end, processes, slices):
                 seconds = row.get(impl)
                 ratio = (f"{seconds / base:.2f}x" if seconds and base and impl != "codegen_cuda"
                          else "")
-                rows.append(f"| {name} | {case} | {impl} | {harness._fmt(seconds)} | {ratio} |")
+                shown = harness._fmt(seconds)
+                if name == "W3" and seconds:  # x read and df/dx written, 8 bytes each
+                    n = importlib.import_module(WORKLOADS[name]).CASES[case]["n"]
+                    shown += f" ({16 * n / seconds / 1e9:.0f} GB/s)"
+                rows.append(f"| {name} | {case} | {impl} | {shown} | {ratio} |")
     return rows
 
 

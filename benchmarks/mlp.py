@@ -134,8 +134,17 @@ def _codegen_module(sizes, N, dtype, train, device="cpu"):
     return load_module(module.build(out)), X, Y
 
 
+def _on_device(*arrays):
+    """On CUDA the inputs stay on the device between steps, as PyTorch's do: CUDA tensors,
+    which the module reads where they are (__cuda_array_interface__, no copy)."""
+    import torch
+    return [torch.as_tensor(a, device="cuda") for a in arrays]
+
+
 def codegen_train(sizes, N, dtype, device="cpu"):
     mod, X, Y = _codegen_module(sizes, N, dtype, True, device)
+    if device == "cuda":
+        X, Y = _on_device(X, Y)
     initial_state = mod.state()
 
     def check():
@@ -166,6 +175,8 @@ def codegen_function_train(sizes, N, dtype):
 
 def codegen_infer(sizes, N, dtype, device="cpu"):
     mod, X, _ = _codegen_module(sizes, N, dtype, False, device)
+    if device == "cuda":
+        X, = _on_device(X)
     return (lambda: mod.predict(X)), (lambda: [mod.predict(X)])
 
 
@@ -271,9 +282,13 @@ def _cuda_ready():
         raise Missing("an NVIDIA GPU")
 
 
-def codegen_cuda(train):
+def codegen_cuda(train, graphs=True):
+    """codegen's CUDA module; ``graphs=False``: its steps run as launches, not replayed as
+    CUDA graphs (what the graphs save)."""
     def setup(**case):
         _cuda_ready()
+        if not graphs:
+            os.environ["CODEGEN_CUDA_GRAPHS"] = "0"  # read at the module's first call
         return (codegen_train if train else codegen_infer)(**case, device="cuda")
     return setup
 
@@ -344,6 +359,7 @@ def implementations(train):
         "torch": lambda **k: _torch(**k, train=train),
         # on a GPU (make gpu-check); Missing elsewhere
         "codegen_cuda": codegen_cuda(train),
+        "codegen_cuda_launches": codegen_cuda(train, graphs=False),
         "torch_cuda": lambda **k: _torch(**k, train=train, device="cuda"),
         "torch_compile_cuda": lambda **k: _torch(**k, train=train, device="cuda",
                                                  compiled=True),

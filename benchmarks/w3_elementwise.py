@@ -44,6 +44,11 @@ def codegen_impl(n, device="cpu"):
                        module.name)
     mod = load_module(module.build(out))
     xv = data(n)
+    if device == "cuda":  # x and df/dx stay on the device, as PyTorch's do
+        import torch
+        xv = torch.as_tensor(xv, device="cuda")
+        return ((lambda: mod.f_and_grad(xv, outputs="device")),
+                (lambda: [a.get() for a in mod.f_and_grad(xv, outputs="device")]))
     return (lambda: mod.f_and_grad(xv)), (lambda: mod.f_and_grad(xv))
 
 

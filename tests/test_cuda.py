@@ -593,6 +593,95 @@ def test_nan_guard_checks_each_kernel_on_the_device(tmp_path, cuda_emulated):
     np.testing.assert_array_equal(w.get_value(), [2.0, 2.0, 2.0])
 
 
+def _graph_counts(mod):
+    """The module's steps run as launches, captured into CUDA graphs, replayed, and the
+    captures that failed."""
+    import ctypes
+    count = ctypes.CDLL(mod.__file__).cg_cuda_graph_count
+    count.restype = ctypes.c_longlong
+    return [count(k) for k in range(4)]
+
+
+def test_training_steps_are_replayed_as_cuda_graphs(tmp_path, cuda_emulated):
+    """A training step is captured into a CUDA graph the second time it meets the same
+    arguments and replayed from then on (a module updates its state in place on the device:
+    one graph; codegen.function's new state alternates between two device arrays: two); the
+    replays compute the same bits as the launches do with graphs off."""
+    import ctypes
+    module, X, y = _mlp_module()
+    module.name = "mlp_cuda_graphs"
+    with cuda_emulated():
+        mod = load_module(module.build(str(tmp_path)))
+    start = mod.state()
+    replayed = [float(mod.train(X, y)) for _ in range(8)]
+    assert _graph_counts(mod) == [1, 1, 6, 0]  # launches, captures, replays, failures
+    after = mod.state()
+    assert ctypes.CDLL(mod.__file__).cg_cuda_graphs(0) == 1
+    for name, value in start.items():
+        mod.set_value(name, value)
+    launched = [float(mod.train(X, y)) for _ in range(8)]
+    assert _graph_counts(mod) == [9, 1, 6, 0]
+    assert replayed == launched and replayed[-1] < replayed[0]
+    for name, value in after.items():
+        np.testing.assert_array_equal(mod.get_value(name), value)
+    W = codegen.shared(np.ones((3, 2)), name="W")
+    x = T.matrix("x")
+    cost = T.sum(T.tanh(T.dot(x, W)))
+    with cuda_emulated():
+        f = codegen.function([x], cost, updates=[(W, W - 0.1 * T.grad(cost, W))])
+    costs = [float(f(np.ones((4, 3)))) for _ in range(8)]
+    assert _graph_counts(f.executable.module) == [2, 2, 4, 0]
+    assert costs == sorted(costs, reverse=True) and costs[0] > costs[-1]
+    for rows in (5, 4, 5, 5):  # other arguments are not given an old graph
+        X2 = np.arange(rows * 3.0).reshape(rows, 3) / 10
+        expected = np.sum(np.tanh(X2 @ W.get_value()))
+        assert float(f(X2)) == pytest.approx(expected, rel=1e-12)
+
+
+def _gather_module(name):
+    W = codegen.shared(np.arange(12.0).reshape(4, 3), name="W")
+    i = T.ivector("i")
+    m = codegen.Module(name)
+    m.add_function("pick", [i], T.sum(W[i]), updates=[(W, W * 2)])
+    return m
+
+
+def test_steps_that_read_the_device_back_are_not_replayed(tmp_path, cuda_emulated):
+    """A step whose index checks are read back between its launches runs as launches every
+    time (the .cu says why), and still stops at a bad index with the state untouched."""
+    with cuda_emulated():
+        m = _gather_module("cu_gather_launched")
+        source = m.sources()["cu_gather_launched_kernels.cu"]
+        mod = load_module(m.build(str(tmp_path)))
+    assert "not replayed as a CUDA graph: its index checks are read back" in source
+    for k in range(4):
+        assert float(mod.pick(np.array([0, 3], dtype=np.int32))) == 2 ** k * 33  # rows 0, 3
+    with pytest.raises(IndexError, match="out of bounds"):
+        mod.pick(np.array([0, 4], dtype=np.int32))
+    np.testing.assert_array_equal(mod.get_value("W"), 16 * np.arange(12.0).reshape(4, 3))
+    assert _graph_counts(mod) == [5, 0, 0, 0]
+
+
+def test_a_capture_that_fails_leaves_the_step_to_launches(tmp_path, cuda_emulated,
+                                                          monkeypatch):
+    """Were a step that reads the device back taken for one that can be replayed, its
+    capture fails (a copy to the host is not allowed while a stream captures, on a device
+    as in the emulation), and the step runs as launches from then on, with the same
+    results and the same errors."""
+    from codegen.backends.cuda import layer
+    monkeypatch.setattr(layer, "_not_replayable", lambda step: None)
+    with cuda_emulated():
+        m = _gather_module("cu_gather_forced")
+        assert "cg_graphed(&cg_graphs_pick" in m.sources()["cu_gather_forced_kernels.cu"]
+        mod = load_module(m.build(str(tmp_path)))
+    for k in range(3):
+        assert float(mod.pick(np.array([0, 3], dtype=np.int32))) == 2 ** k * 33
+    assert _graph_counts(mod) == [3, 0, 0, 1]
+    with pytest.raises(IndexError, match="out of bounds"):
+        mod.pick(np.array([0, 4], dtype=np.int32))
+    np.testing.assert_array_equal(mod.get_value("W"), 8 * np.arange(12.0).reshape(4, 3))
+
+
 def test_emitted_cu_golden(cuda_emulated):
     """The CUDA layer of a small training step, byte for byte (CODEGEN_UPDATE_GOLDEN=1
     rewrites tests/golden/cuda_layer.cu): maps with their contiguous variant, a cost summed by

@@ -11,7 +11,16 @@
 
 #ifndef CODEGEN_CUDA_EMULATION
 #include <cuda_runtime.h>
-#define CG_LAUNCH(kernel, blocks, threads, ...) kernel<<<(blocks), (threads)>>>(__VA_ARGS__)
+#endif
+
+/* the stream every kernel and product runs on, made with the device: a blocking stream, so
+   ordered with the copies (on the legacy default stream) as if it were that stream, and
+   one a step can be captured on (cudaStreamBeginCapture refuses the legacy stream) */
+static cudaStream_t cg_stream;
+
+#ifndef CODEGEN_CUDA_EMULATION
+#define CG_LAUNCH(kernel, blocks, threads, ...) \
+    kernel<<<(blocks), (threads), 0, cg_stream>>>(__VA_ARGS__)
 #endif
 
 #ifndef CODEGEN_CUDA_EMULATION
@@ -21,6 +30,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CG_INLINE static __host__ __device__ inline
@@ -131,6 +141,9 @@ static int* cg_fault;
 
 static char cg_error_text[512];
 
+/* whether steps that can be are replayed as CUDA graphs (CODEGEN_CUDA_GRAPHS=0: not) */
+static int cg_graphs_on = 1;
+
 int cg_threads_allowed = 1;  /* declared extern "C" in the header; unused on CUDA */
 
 extern "C" const char* cg_cuda_error(void) {
@@ -138,7 +151,7 @@ extern "C" const char* cg_cuda_error(void) {
 }
 
 /* the work queued on a caller's stream is done (an input made there is ready for the
-   module's kernels, which run on the legacy default stream) */
+   module's kernels) */
 extern "C" int cg_cuda_wait_stream(unsigned long long stream) {
 #ifdef CODEGEN_CUDA_EMULATION
     (void)stream;
@@ -170,6 +183,8 @@ static int cg_device_ready(void) {
         else if (count == 0)
             status = (snprintf(cg_error_text, sizeof(cg_error_text),
                                "no CUDA device: the driver sees none"), 1);
+        else if ((error = cudaStreamCreate(&cg_stream)) != cudaSuccess)
+            status = cg_fail("a CUDA stream", error);
         else if ((error = cudaMalloc((void**)&cg_partials,
                                      65536)) != cudaSuccess)
             status = cg_fail("device memory for partial results", error);
@@ -181,6 +196,9 @@ static int cg_device_ready(void) {
                     != cudaSuccess)
                 status = cg_fail("device memory for the fault flag", error);
         }
+        const char* graphs = getenv("CODEGEN_CUDA_GRAPHS");
+        if (graphs != NULL && strcmp(graphs, "0") == 0)
+            cg_graphs_on = 0;
         checked = 1;
     }
     return status;
@@ -418,6 +436,7 @@ extern "C" int cg_sync_state(int i, char* host, size_t bytes) {
    the files the glue finds then (the nvidia-cublas wheel's, cuda-pathfinder's); under the
    emulation, its gemm on the host (emulation.h). */
 typedef int (*cg_cublas_create_t)(void**);
+typedef int (*cg_cublas_stream_t)(void*, cudaStream_t);
 typedef int (*cg_cublas_dgemm_t)(void*, int, int, int, int, int, const double*,
                                  const double*, int, const double*, int, const double*,
                                  double*, int);
@@ -462,12 +481,15 @@ static int cg_cublas_load(void) {
         return 1;
     }
     cg_cublas_create_t create = (cg_cublas_create_t)dlsym(lib, "cublasCreate_v2");
+    cg_cublas_stream_t set_stream = (cg_cublas_stream_t)dlsym(lib, "cublasSetStream_v2");
     cg_cublas_dgemm = (cg_cublas_dgemm_t)dlsym(lib, "cublasDgemm_v2");
     cg_cublas_sgemm = (cg_cublas_sgemm_t)dlsym(lib, "cublasSgemm_v2");
-    if (create == NULL || cg_cublas_dgemm == NULL || cg_cublas_sgemm == NULL
-            || create(&cg_cublas_handle) != 0) {
+    if (create == NULL || set_stream == NULL || cg_cublas_dgemm == NULL
+            || cg_cublas_sgemm == NULL || create(&cg_cublas_handle) != 0
+            || set_stream(cg_cublas_handle, cg_stream) != 0) {
         snprintf(cg_error_text, sizeof(cg_error_text),
-                 "cuBLAS was found but could not start (cublasCreate failed)");
+                 "cuBLAS was found but could not start (cublasCreate or cublasSetStream "
+                 "failed)");
         cg_cublas_dgemm = NULL;
         cg_cublas_sgemm = NULL;
         state = -1;
@@ -476,6 +498,111 @@ static int cg_cublas_load(void) {
     state = 1;
     return 0;
 #endif
+}
+
+/* ------------------------------------------------------------------ CUDA graphs
+   A step function whose work follows from its arguments alone (the dims, the addresses and
+   strides of its arrays: no value is read back from the device between its launches, so no
+   index checks, no ifelse and no NanGuardMode) is captured into a CUDA graph the second
+   time it is called with the same arguments, and that graph is replayed from then on: one
+   launch for the step instead of one per kernel and product. A function keeps the graphs of
+   its last CG_GRAPHS argument lists (a training step has two: new state alternates between
+   two device arrays). A capture that fails leaves that function's steps to run as
+   launches. CODEGEN_CUDA_GRAPHS=0 in the environment, or cg_cuda_graphs(0), turns it off. */
+#define CG_GRAPHS 4
+
+typedef struct {
+    int words;  /* of an argument list (a key) */
+    unsigned long long* keys;  /* the captured graphs' keys, CG_GRAPHS of them */
+    unsigned long long* seen;  /* the keys of the last CG_GRAPHS steps run as launches */
+    cudaGraphExec_t exec[CG_GRAPHS];
+    int graphs, next_graph, next_seen;
+    int off;  /* a capture failed */
+} cg_graph_cache;
+
+/* steps run as launches (0), captured (1), replayed (2); captures that failed (3) */
+static long long cg_graph_counts[4];
+
+extern "C" long long cg_cuda_graph_count(int what) {
+    return what >= 0 && what < 4 ? cg_graph_counts[what] : 0;
+}
+
+/* graphs on (1) or off (0) from now on; -1 asks; returns the setting before */
+extern "C" int cg_cuda_graphs(int on) {
+    pthread_mutex_lock(&cg_lock);
+    int before = cg_graphs_on;
+    if (on >= 0)
+        cg_graphs_on = on != 0;
+    pthread_mutex_unlock(&cg_lock);
+    return before;
+}
+
+/* an argument of a step function as a word of its key */
+template <typename T>
+static inline unsigned long long cg_word(T value) {
+    unsigned long long word = 0;
+    memcpy(&word, &value, sizeof(T) < sizeof(word) ? sizeof(T) : sizeof(word));
+    return word;
+}
+
+/* the step `run` (a function of no arguments returning the step function's result, in
+   *stopped) for the argument list `key`: replayed, captured and launched, or run as
+   launches; the error of a graph's launch */
+template <typename Run>
+static cudaError_t cg_graphed(cg_graph_cache* g, const unsigned long long* key, Run run,
+                              int* stopped) {
+    const size_t bytes = (size_t)g->words * sizeof(unsigned long long);
+    *stopped = 0;
+    if (cg_graphs_on && !g->off) {
+        for (int i = 0; i < g->graphs; i++)
+            if (memcmp(g->keys + (size_t)i * g->words, key, bytes) == 0) {
+                cg_graph_counts[2]++;
+                return cudaGraphLaunch(g->exec[i], cg_stream);
+            }
+        int seen = 0;
+        for (int i = 0; i < CG_GRAPHS && !seen; i++)
+            seen = memcmp(g->seen + (size_t)i * g->words, key, bytes) == 0;
+        if (seen) {
+            cudaGraph_t graph = NULL;
+            cudaGraphExec_t exec = NULL;
+            cudaError_t error = cudaStreamBeginCapture(cg_stream,
+                                                       cudaStreamCaptureModeThreadLocal);
+            if (error == cudaSuccess) {
+                int failed = run();
+                error = cudaStreamEndCapture(cg_stream, &graph);
+                if (error == cudaSuccess && failed)
+                    error = cudaErrorStreamCaptureInvalidated;
+                if (error == cudaSuccess)  /* (memory cuBLAS takes inside the graph) */
+                    error = cudaGraphInstantiate(&exec, graph,
+                                                 cudaGraphInstantiateFlagAutoFreeOnLaunch);
+                if (graph != NULL)
+                    cudaGraphDestroy(graph);
+            }
+            if (error == cudaSuccess) {
+                int slot;
+                if (g->graphs < CG_GRAPHS) {
+                    slot = g->graphs++;
+                } else {  /* the oldest graph makes way */
+                    slot = g->next_graph;
+                    g->next_graph = (slot + 1) % CG_GRAPHS;
+                    cudaGraphExecDestroy(g->exec[slot]);
+                }
+                g->exec[slot] = exec;
+                memcpy(g->keys + (size_t)slot * g->words, key, bytes);
+                cg_graph_counts[1]++;
+                return cudaGraphLaunch(exec, cg_stream);
+            }
+            (void)cudaGetLastError();  /* the capture's error is not the kernels' */
+            cg_graph_counts[3]++;
+            g->off = 1;
+        } else {
+            memcpy(g->seen + (size_t)g->next_seen * g->words, key, bytes);
+            g->next_seen = (g->next_seen + 1) % CG_GRAPHS;
+        }
+    }
+    cg_graph_counts[0]++;
+    *stopped = run();
+    return cudaSuccess;
 }
 
 /* How BLAS (column-major) sees a row-major view: 'N' as is, 'T' transposed, no copy. */
@@ -558,16 +685,16 @@ static void cg_gemm_acc_d(cg_index m, cg_index n, cg_index k,
 
 /* ================================================================== train */
 
-/* (dot + b)   [tests/test_cuda.py:603] */
-/* sigmoid((dot + b))   [tests/test_cuda.py:603] */
-/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:604] */
-/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:604] */
-/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:604 (grad of pow)] */
-/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:603 (grad of sigmoid)] */
-/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:603 (grad of sigmoid)] */
-/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:603 (grad of sigmoid)] */
-/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:604] */
-/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:603 (grad of add)] */
+/* (dot + b)   [tests/test_cuda.py:692] */
+/* sigmoid((dot + b))   [tests/test_cuda.py:692] */
+/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:693] */
+/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:693] */
+/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:693 (grad of pow)] */
+/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:692 (grad of sigmoid)] */
+/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:692 (grad of sigmoid)] */
+/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:692 (grad of sigmoid)] */
+/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:693] */
+/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:692 (grad of add)] */
 __global__ void train_k1_mul_0(
         cg_index n0,
         cg_index n1,
@@ -641,16 +768,16 @@ __global__ void train_k1_mul_0_total(cg_index nblocks, const char* cg_partials, 
     if (threadIdx.x == 0) sum[0] = acc0;
 }
 
-/* (dot + b)   [tests/test_cuda.py:603] */
-/* sigmoid((dot + b))   [tests/test_cuda.py:603] */
-/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:604] */
-/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:604] */
-/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:604 (grad of pow)] */
-/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:603 (grad of sigmoid)] */
-/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:603 (grad of sigmoid)] */
-/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:603 (grad of sigmoid)] */
-/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:604] */
-/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:603 (grad of add)] */
+/* (dot + b)   [tests/test_cuda.py:692] */
+/* sigmoid((dot + b))   [tests/test_cuda.py:692] */
+/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:693] */
+/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:693] */
+/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:693 (grad of pow)] */
+/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:692 (grad of sigmoid)] */
+/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:692 (grad of sigmoid)] */
+/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:692 (grad of sigmoid)] */
+/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:693] */
+/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:692 (grad of add)] */
 __global__ void train_k1_mul_1(
         cg_index n0,
         cg_index n1,
@@ -691,7 +818,7 @@ __global__ void train_k1_mul_1(
     }
 }
 
-/* W, to which the product after this loop adds -0.1 * dot(mul, x.T)   [tests/test_cuda.py:607] */
+/* W, to which the product after this loop adds -0.1 * dot(mul, x.T)   [tests/test_cuda.py:696] */
 __global__ void train_k3_sub(
         cg_index n0,
         cg_index n1,
@@ -726,8 +853,8 @@ __global__ void train_k3_sub(
     }
 }
 
-/* (TensorConstant{0.1} * sum_1)   [tests/test_cuda.py:607] */
-/* (b - (TensorConstant{0.1} * sum_1))   [tests/test_cuda.py:607] */
+/* (TensorConstant{0.1} * sum_1)   [tests/test_cuda.py:696] */
+/* (b - (TensorConstant{0.1} * sum_1))   [tests/test_cuda.py:696] */
 __global__ void train_k4_sub(
         cg_index n0,
         cg_index n1,
@@ -787,13 +914,13 @@ CODEGEN_KERNEL int cg_step_train(
         double* sub_1_p,
         cg_index sub_1_s0,
         cg_index sub_1_s1) {
-    cg_gemm_d(W_n0, x_n1, W_n1, W_p, W_s0, W_s1, x_p, x_s0, x_s1, dot_p, dot_s0);  /* dot(W, x) [tests/test_cuda.py:603] */
+    cg_gemm_d(W_n0, x_n1, W_n1, W_p, W_s0, W_s1, x_p, x_s0, x_s1, dot_p, dot_s0);  /* dot(W, x) [tests/test_cuda.py:692] */
     CG_LAUNCH(train_k1_mul_0, cg_blocks_of_totals((W_n0) * (x_n1)), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0, cg_partials);
     CG_LAUNCH(train_k1_mul_0_total, 1, 256, cg_blocks_of_totals((W_n0) * (x_n1)), cg_partials, sum_p);
-    CG_LAUNCH(train_k1_mul_1, cg_blocks((W_n0)), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0);  /* sum(mul, axis=[1], keepdims=True) [tests/test_cuda.py:603 (grad of add)] */
-    CG_LAUNCH(train_k3_sub, cg_blocks((W_n0) * (W_n1)), 256, W_n0, W_n1, W_p, W_s0, W_s1, sub_p, sub_s0, sub_s1);  /* W, to which the product after this loop adds -0.1 * dot(mul, x.T) [tests/test_cuda.py:607] */
-    cg_gemm_acc_d(W_n0, x_n0, x_n1, mul_p, mul_s0, mul_s1, x_p, x_s1, x_s0, sub_p, sub_s0, sub_s1, -0.1);  /* sub += -0.1 * dot(mul, x.T) [tests/test_cuda.py:603 (grad of dot)] */
-    CG_LAUNCH(train_k4_sub, cg_blocks((b_n0) * (1)), 256, b_n0, 1, sum_1_p, sum_1_s0, b_p, b_s0, sub_1_p, sub_1_s0);  /* (b - (TensorConstant{0.1} * sum_1)) [tests/test_cuda.py:607] */
+    CG_LAUNCH(train_k1_mul_1, cg_blocks((W_n0)), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0);  /* sum(mul, axis=[1], keepdims=True) [tests/test_cuda.py:692 (grad of add)] */
+    CG_LAUNCH(train_k3_sub, cg_blocks((W_n0) * (W_n1)), 256, W_n0, W_n1, W_p, W_s0, W_s1, sub_p, sub_s0, sub_s1);  /* W, to which the product after this loop adds -0.1 * dot(mul, x.T) [tests/test_cuda.py:696] */
+    cg_gemm_acc_d(W_n0, x_n0, x_n1, mul_p, mul_s0, mul_s1, x_p, x_s1, x_s0, sub_p, sub_s0, sub_s1, -0.1);  /* sub += -0.1 * dot(mul, x.T) [tests/test_cuda.py:692 (grad of dot)] */
+    CG_LAUNCH(train_k4_sub, cg_blocks((b_n0) * (1)), 256, b_n0, 1, sum_1_p, sum_1_s0, b_p, b_s0, sub_1_p, sub_1_s0);  /* (b - (TensorConstant{0.1} * sum_1)) [tests/test_cuda.py:696] */
     return 0;
 }
 
@@ -801,6 +928,10 @@ CODEGEN_KERNEL int cg_step_train(
    the step, the arrays it wrote back (new state stays on the device); with cg_device_out,
    the arrays it returns stay on the device too, in memory the caller takes over */
 static cg_device_slot cg_slots_train[10];
+/* train's graphs (its step function takes 35 arguments) */
+static unsigned long long cg_graph_keys_train[CG_GRAPHS * 35],
+    cg_graph_seen_train[CG_GRAPHS * 35];
+static cg_graph_cache cg_graphs_train = {35, cg_graph_keys_train, cg_graph_seen_train};
 
 extern "C" int cg_call_train(
         cg_index x_n0,
@@ -1027,8 +1158,49 @@ extern "C" int cg_call_train(
         goto done;
     }
     {
-        int stopped = cg_step_train(x_n0, x_n1, y_n0, y_n1, W_n0, W_n1, b_n0, (double*)x_device - x_lo, x_s0, x_s1, (double*)y_device - y_lo, y_s0, y_s1, (double*)W_device - W_lo, W_s0, W_s1, (double*)b_device - b_lo, b_s0, b_s1, (double*)dot_device - dot_lo, dot_s0, dot_s1, (double*)mul_device - mul_lo, mul_s0, mul_s1, (double*)sum_device - sum_lo, (double*)sum_1_device - sum_1_lo, sum_1_s0, sum_1_s1, (double*)sub_device - sub_lo, sub_s0, sub_s1, (double*)sub_1_device - sub_1_lo, sub_1_s0, sub_1_s1);
-        error = cudaGetLastError();
+        const unsigned long long key[] = {
+            cg_word(x_n0),
+            cg_word(x_n1),
+            cg_word(y_n0),
+            cg_word(y_n1),
+            cg_word(W_n0),
+            cg_word(W_n1),
+            cg_word(b_n0),
+            cg_word((double*)x_device - x_lo),
+            cg_word(x_s0),
+            cg_word(x_s1),
+            cg_word((double*)y_device - y_lo),
+            cg_word(y_s0),
+            cg_word(y_s1),
+            cg_word((double*)W_device - W_lo),
+            cg_word(W_s0),
+            cg_word(W_s1),
+            cg_word((double*)b_device - b_lo),
+            cg_word(b_s0),
+            cg_word(b_s1),
+            cg_word((double*)dot_device - dot_lo),
+            cg_word(dot_s0),
+            cg_word(dot_s1),
+            cg_word((double*)mul_device - mul_lo),
+            cg_word(mul_s0),
+            cg_word(mul_s1),
+            cg_word((double*)sum_device - sum_lo),
+            cg_word((double*)sum_1_device - sum_1_lo),
+            cg_word(sum_1_s0),
+            cg_word(sum_1_s1),
+            cg_word((double*)sub_device - sub_lo),
+            cg_word(sub_s0),
+            cg_word(sub_s1),
+            cg_word((double*)sub_1_device - sub_1_lo),
+            cg_word(sub_1_s0),
+            cg_word(sub_1_s1)
+        };
+        int stopped;
+        error = cg_graphed(&cg_graphs_train, key, [&]() {
+            return cg_step_train(x_n0, x_n1, y_n0, y_n1, W_n0, W_n1, b_n0, (double*)x_device - x_lo, x_s0, x_s1, (double*)y_device - y_lo, y_s0, y_s1, (double*)W_device - W_lo, W_s0, W_s1, (double*)b_device - b_lo, b_s0, b_s1, (double*)dot_device - dot_lo, dot_s0, dot_s1, (double*)mul_device - mul_lo, mul_s0, mul_s1, (double*)sum_device - sum_lo, (double*)sum_1_device - sum_1_lo, sum_1_s0, sum_1_s1, (double*)sub_device - sub_lo, sub_s0, sub_s1, (double*)sub_1_device - sub_1_lo, sub_1_s0, sub_1_s1);
+        }, &stopped);
+        if (error == cudaSuccess)
+            error = cudaGetLastError();
         if (error == cudaSuccess)
             error = cudaDeviceSynchronize();
         if (error != cudaSuccess) {

@@ -42,6 +42,8 @@ class Call:
     device_args: list
 
     float_products: bool = False  # the call loads cuBLAS first
+    # why the step cannot be replayed as a CUDA graph, or None when it can
+    graph_why: str | None = None
 
     @property
     def returned(self):
@@ -51,7 +53,9 @@ class Call:
     def context(self):
         return {"call_head": self.head, "returned": self.returned, "call_prototype": self.prototype,
                 "arrays": self.arrays, "step_name": self.step_name,
-                "device_args": self.device_args, "float_products": self.float_products}
+                "device_args": self.device_args, "float_products": self.float_products,
+                "graph_args": [] if self.graph_why else self.device_args,
+                "graph_why": self.graph_why}
 
 
 def call_function(program, step, base, state_index):
@@ -96,4 +100,17 @@ def call_function(program, step, base, state_index):
     floats = any(isinstance(s, DotStep) and s.out.dtype in ("float32", "float64")
                  for s in all_steps(program.steps))
     return Call(name, head, ckernel._signature("int", name, params, ";"), arrays,
-                step.name, device_args, floats)
+                step.name, device_args, floats, _not_replayable(step))
+
+
+def _not_replayable(step):
+    """Why the step function cannot be captured into a CUDA graph and replayed (a value read
+    back from the device between its launches decides what runs next), or None."""
+    kinds = {kind for _, _, kind in step.failures}
+    if "float" in kinds:
+        return "NanGuardMode checks each kernel's outputs on the host"
+    if "index" in kinds:
+        return "its index checks are read back after a gather or scatter"
+    if any("cg_device_true(" in line for line in step.lines):
+        return "an ifelse's condition is read back to choose the launches"
+    return None
