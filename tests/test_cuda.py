@@ -593,6 +593,35 @@ def test_nan_guard_checks_each_kernel_on_the_device(tmp_path, cuda_emulated):
     np.testing.assert_array_equal(w.get_value(), [2.0, 2.0, 2.0])
 
 
+def test_reductions_over_many_elements_take_a_warp_per_target(tmp_path, cuda_emulated):
+    """Few targets over many elements each (a bias gradient's rows) take a warp per target
+    element, its lanes combined by shuffles in a fixed order: sums and maxima agree with
+    numpy along the contiguous axis and across two reduced axes, for target counts that
+    leave the last block's warps partly idle, beside a reduction over few elements (a
+    thread per target); integers exactly; the same bits every call."""
+    x, k = T.tensor3("x"), T.imatrix("k")
+    e = T.exp(x)
+    outs = [T.sum(e, axis=2), T.max(x, axis=2), T.sum(e, axis=(0, 2)), T.sum(x, axis=1),
+            T.sum(k, axis=1)]
+    m = codegen.Module("cu_warp_reductions")
+    m.add_function("f", [x, k], outs)
+    with cuda_emulated():
+        assert "cg_warp_per_element(" in m.sources()["cu_warp_reductions_kernels.cu"]
+        mod = load_module(m.build(str(tmp_path)))
+    rng = np.random.default_rng(3)
+    xv = rng.standard_normal((3, 5, 100))
+    kv = rng.integers(-1000, 1000, (13, 70)).astype(np.int32)
+    got = mod.f(xv, kv)
+    ev = np.exp(xv)
+    want = [ev.sum(axis=2), xv.max(axis=2), ev.sum(axis=(0, 2)), xv.sum(axis=1), kv.sum(axis=1)]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-13)
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[4], want[4])
+    for g, again in zip(got, mod.f(xv, kv)):
+        np.testing.assert_array_equal(g, again)
+
+
 def _graph_counts(mod):
     """The module's steps run as launches, captured into CUDA graphs, replayed, and the
     captures that failed."""

@@ -125,6 +125,13 @@ static inline unsigned int cg_blocks(cg_index n) {
     return (unsigned int)(blocks < 1 ? 1 : (blocks > 65535 ? 65535 : blocks));
 }
 
+/* whether a reduction to `targets` elements of `reduced` elements each takes a warp per
+   target element (few targets, each over at least a warp's worth of elements) rather than
+   a thread: the kernel and its launch both ask */
+CG_INLINE int cg_warp_per_element(cg_index targets, cg_index reduced) {
+    return reduced >= 32 && targets <= 65536;
+}
+
 /* blocks for a reduction to scalars over n elements (their partials: cg_partials) */
 static inline unsigned int cg_blocks_of_totals(cg_index n) {
     unsigned int blocks = cg_blocks(n);
@@ -685,16 +692,16 @@ static void cg_gemm_acc_d(cg_index m, cg_index n, cg_index k,
 
 /* ================================================================== train */
 
-/* (dot + b)   [tests/test_cuda.py:692] */
-/* sigmoid((dot + b))   [tests/test_cuda.py:692] */
-/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:693] */
-/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:693] */
-/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:693 (grad of pow)] */
-/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:692 (grad of sigmoid)] */
-/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:692 (grad of sigmoid)] */
-/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:692 (grad of sigmoid)] */
-/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:693] */
-/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:692 (grad of add)] */
+/* (dot + b)   [tests/test_cuda.py:721] */
+/* sigmoid((dot + b))   [tests/test_cuda.py:721] */
+/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:722] */
+/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:722] */
+/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:722 (grad of pow)] */
+/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:721 (grad of sigmoid)] */
+/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:721 (grad of sigmoid)] */
+/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:721 (grad of sigmoid)] */
+/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:722] */
+/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:721 (grad of add)] */
 __global__ void train_k1_mul_0(
         cg_index n0,
         cg_index n1,
@@ -768,16 +775,16 @@ __global__ void train_k1_mul_0_total(cg_index nblocks, const char* cg_partials, 
     if (threadIdx.x == 0) sum[0] = acc0;
 }
 
-/* (dot + b)   [tests/test_cuda.py:692] */
-/* sigmoid((dot + b))   [tests/test_cuda.py:692] */
-/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:693] */
-/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:693] */
-/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:693 (grad of pow)] */
-/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:692 (grad of sigmoid)] */
-/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:692 (grad of sigmoid)] */
-/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:692 (grad of sigmoid)] */
-/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:693] */
-/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:692 (grad of add)] */
+/* (dot + b)   [tests/test_cuda.py:721] */
+/* sigmoid((dot + b))   [tests/test_cuda.py:721] */
+/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:722] */
+/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:722] */
+/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:722 (grad of pow)] */
+/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:721 (grad of sigmoid)] */
+/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:721 (grad of sigmoid)] */
+/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:721 (grad of sigmoid)] */
+/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:722] */
+/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:721 (grad of add)] */
 __global__ void train_k1_mul_1(
         cg_index n0,
         cg_index n1,
@@ -795,30 +802,68 @@ __global__ void train_k1_mul_1(
         double* sum,
         double* sum_1,
         cg_index sum_1_s0) {
-    const cg_index total = n0;
-    for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < total;
-            e += (cg_index)gridDim.x * blockDim.x) {
-        cg_index rest = e;
-        const cg_index i0 = rest;
-        sum_1[i0 * sum_1_s0] = 0;
-        for (cg_index i1 = 0; i1 < n1; i1++) {
-            double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
-            double t1 = ((double)1 / (1 + exp(-t0)));
-            double t2 = (t1 - y[i0 * y_s0 + i1 * y_s1]);
-            double t3 = (t2 * t2);
-            double t4 = (2.0 * t2);
-            double t5 = (1.0 - t1);
-            double t6 = (t1 * t5);
-            double t7 = (t4 * t6);
-            double t8 = t3;
-            double t9 = t7;
-            mul[i0 * mul_s0 + i1 * mul_s1] = t7;
-            sum_1[i0 * sum_1_s0] = sum_1[i0 * sum_1_s0] + t9;
+    const cg_index cg_targets = n0, cg_reduced = n1;
+    if (cg_warp_per_element(cg_targets, cg_reduced)) {  /* a warp per target */
+        /* every thread of a block runs the same rounds (the shuffles need all of a warp) */
+        const cg_index lane = threadIdx.x % 32, warps = blockDim.x / 32;
+        for (cg_index base = blockIdx.x * warps; base < cg_targets;
+                base += (cg_index)gridDim.x * warps) {
+            const cg_index e = base + threadIdx.x / 32;
+            double acc0 = 0;
+            {
+                const cg_index i0 = e;
+                if (e < cg_targets) {
+                    for (cg_index r = lane; r < cg_reduced; r += 32) {
+                        const cg_index i1 = r;
+                        double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
+                        double t1 = ((double)1 / (1 + exp(-t0)));
+                        double t2 = (t1 - y[i0 * y_s0 + i1 * y_s1]);
+                        double t3 = (t2 * t2);
+                        double t4 = (2.0 * t2);
+                        double t5 = (1.0 - t1);
+                        double t6 = (t1 * t5);
+                        double t7 = (t4 * t6);
+                        double t8 = t3;
+                        double t9 = t7;
+                        mul[i0 * mul_s0 + i1 * mul_s1] = t7;
+                        acc0 = acc0 + t9;
+                    }
+                }
+                for (int off = 16; off > 0; off >>= 1) {
+                    double other = __shfl_down_sync(0xffffffffu, acc0, off);
+                    acc0 = acc0 + other;
+                }
+                if (e < cg_targets && lane == 0) {
+                    sum_1[i0 * sum_1_s0] = acc0;
+                }
+            }
+        }
+    } else {  /* a thread per target */
+        const cg_index total = n0;
+        for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < total;
+                e += (cg_index)gridDim.x * blockDim.x) {
+            cg_index rest = e;
+            const cg_index i0 = rest;
+            sum_1[i0 * sum_1_s0] = 0;
+            for (cg_index i1 = 0; i1 < n1; i1++) {
+                double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
+                double t1 = ((double)1 / (1 + exp(-t0)));
+                double t2 = (t1 - y[i0 * y_s0 + i1 * y_s1]);
+                double t3 = (t2 * t2);
+                double t4 = (2.0 * t2);
+                double t5 = (1.0 - t1);
+                double t6 = (t1 * t5);
+                double t7 = (t4 * t6);
+                double t8 = t3;
+                double t9 = t7;
+                mul[i0 * mul_s0 + i1 * mul_s1] = t7;
+                sum_1[i0 * sum_1_s0] = sum_1[i0 * sum_1_s0] + t9;
+            }
         }
     }
 }
 
-/* W, to which the product after this loop adds -0.1 * dot(mul, x.T)   [tests/test_cuda.py:696] */
+/* W, to which the product after this loop adds -0.1 * dot(mul, x.T)   [tests/test_cuda.py:725] */
 __global__ void train_k3_sub(
         cg_index n0,
         cg_index n1,
@@ -853,8 +898,8 @@ __global__ void train_k3_sub(
     }
 }
 
-/* (TensorConstant{0.1} * sum_1)   [tests/test_cuda.py:696] */
-/* (b - (TensorConstant{0.1} * sum_1))   [tests/test_cuda.py:696] */
+/* (TensorConstant{0.1} * sum_1)   [tests/test_cuda.py:725] */
+/* (b - (TensorConstant{0.1} * sum_1))   [tests/test_cuda.py:725] */
 __global__ void train_k4_sub(
         cg_index n0,
         cg_index n1,
@@ -914,13 +959,13 @@ CODEGEN_KERNEL int cg_step_train(
         double* sub_1_p,
         cg_index sub_1_s0,
         cg_index sub_1_s1) {
-    cg_gemm_d(W_n0, x_n1, W_n1, W_p, W_s0, W_s1, x_p, x_s0, x_s1, dot_p, dot_s0);  /* dot(W, x) [tests/test_cuda.py:692] */
+    cg_gemm_d(W_n0, x_n1, W_n1, W_p, W_s0, W_s1, x_p, x_s0, x_s1, dot_p, dot_s0);  /* dot(W, x) [tests/test_cuda.py:721] */
     CG_LAUNCH(train_k1_mul_0, cg_blocks_of_totals((W_n0) * (x_n1)), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0, cg_partials);
     CG_LAUNCH(train_k1_mul_0_total, 1, 256, cg_blocks_of_totals((W_n0) * (x_n1)), cg_partials, sum_p);
-    CG_LAUNCH(train_k1_mul_1, cg_blocks((W_n0)), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0);  /* sum(mul, axis=[1], keepdims=True) [tests/test_cuda.py:692 (grad of add)] */
-    CG_LAUNCH(train_k3_sub, cg_blocks((W_n0) * (W_n1)), 256, W_n0, W_n1, W_p, W_s0, W_s1, sub_p, sub_s0, sub_s1);  /* W, to which the product after this loop adds -0.1 * dot(mul, x.T) [tests/test_cuda.py:696] */
-    cg_gemm_acc_d(W_n0, x_n0, x_n1, mul_p, mul_s0, mul_s1, x_p, x_s1, x_s0, sub_p, sub_s0, sub_s1, -0.1);  /* sub += -0.1 * dot(mul, x.T) [tests/test_cuda.py:692 (grad of dot)] */
-    CG_LAUNCH(train_k4_sub, cg_blocks((b_n0) * (1)), 256, b_n0, 1, sum_1_p, sum_1_s0, b_p, b_s0, sub_1_p, sub_1_s0);  /* (b - (TensorConstant{0.1} * sum_1)) [tests/test_cuda.py:696] */
+    CG_LAUNCH(train_k1_mul_1, cg_blocks(cg_warp_per_element((W_n0), (x_n1)) ? ((W_n0)) * 32 : ((W_n0))), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0);  /* sum(mul, axis=[1], keepdims=True) [tests/test_cuda.py:721 (grad of add)] */
+    CG_LAUNCH(train_k3_sub, cg_blocks((W_n0) * (W_n1)), 256, W_n0, W_n1, W_p, W_s0, W_s1, sub_p, sub_s0, sub_s1);  /* W, to which the product after this loop adds -0.1 * dot(mul, x.T) [tests/test_cuda.py:725] */
+    cg_gemm_acc_d(W_n0, x_n0, x_n1, mul_p, mul_s0, mul_s1, x_p, x_s1, x_s0, sub_p, sub_s0, sub_s1, -0.1);  /* sub += -0.1 * dot(mul, x.T) [tests/test_cuda.py:721 (grad of dot)] */
+    CG_LAUNCH(train_k4_sub, cg_blocks((b_n0) * (1)), 256, b_n0, 1, sum_1_p, sum_1_s0, b_p, b_s0, sub_1_p, sub_1_s0);  /* (b - (TensorConstant{0.1} * sum_1)) [tests/test_cuda.py:725] */
     return 0;
 }
 

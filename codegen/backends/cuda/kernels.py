@@ -6,8 +6,10 @@
   variant, chosen at run time when all of them are C-contiguous: there the flat index is the
   offset, with no divisions.
 - A loop kernel with reductions is a thread per element of the reductions' targets (a row
-  sum: a thread per row), each summing the reduced axes in the CPU's order: deterministic
-  (no float atomics). Reductions to scalars split the elements among blocks, combined by a
+  sum: a thread per row), each summing the reduced axes in the CPU's order, or, chosen at
+  run time for few targets over many elements each, a warp per target element, its lanes
+  combined by shuffles in a fixed order: deterministic either way (no float atomics).
+  Reductions to scalars split the elements among blocks, combined by a
   tree in shared memory and warp shuffles, then a second kernel of one block. A loop whose
   reductions follow different axes (the MLP's cost and its bias gradient, fused) is launched
   once per set of axes, each launch computing the body and storing that set's targets (the
@@ -40,6 +42,10 @@ THREADS = 256
 #: one partial result per target into the module's partials buffer, which one block then
 #: combines; at most MAX_TOTALS targets per kernel (more run on one thread).
 PARTIAL_BLOCKS, MAX_TOTALS = 1024, 8
+#: A reduction whose targets follow some loop axes takes a warp per target element when
+#: there are at most this many targets, each of at least 32 elements (2M threads at most);
+#: else a thread per target element. (Not yet measured on a device: a first choice.)
+WARP_TARGETS = 65536
 
 
 def loop_kernel(kernel):
@@ -160,11 +166,76 @@ def threads_over(axes, n, body, before=(), flat=False):
 
 
 def _per_output_element(kernel, kept, loads, body):
-    """A reduction whose targets all follow the loop axes ``kept``: a thread per element of
-    those axes (grid-stride), summing the other axes in the CPU's order."""
+    """A reduction whose targets all follow the loop axes ``kept``, in two variants chosen at
+    run time by the sizes (``cg_warp_per_element``): a thread per element of those axes
+    (grid-stride), summing the other axes in the CPU's order; or, for few targets over many
+    elements each (a bias gradient: a few hundred rows of a few hundred), a warp per element
+    of the targets, whose lanes split the reduced elements (lane l takes l, l + 32, ...: side
+    by side in memory where the reduced axis is the contiguous one) and combine them by warp
+    shuffles in a fixed order. Both are deterministic."""
+    n = len(kernel.dims)
     start = [f"{loads[st.operand]} = {identity(st.combine, kernel.operands[st.operand].ref.dtype)};"
              for st in kernel.stores if st.combine]
-    return threads_over(list(kept), len(kernel.dims), body, start)
+    by_thread = threads_over(list(kept), n, body, start)
+    reduced = [a for a in range(n) if a not in kept]
+    if not reduced:
+        return by_thread
+    targets = [st for st in kernel.stores if st.combine]
+    types = [(cexpr.CTYPES[kernel.operands[st.operand].ref.dtype],
+              identity(st.combine, kernel.operands[st.operand].ref.dtype)) for st in targets]
+    body = list(body)
+    for j, st in enumerate(targets):  # each lane combines into a register
+        target = loads[st.operand]
+        old = f"{target} = " + cexpr.COMBINE[st.combine].format(target, st.local) + ";"
+        body[body.index(old)] = f"acc{j} = " + cexpr.COMBINE[st.combine].format(
+            f"acc{j}", st.local) + ";"
+
+    def split(flat, axes):  # the loop indices of `axes` from their flat index
+        out = [f"cg_index rest = {flat};"] if len(axes) > 1 else []
+        for a in reversed(axes[1:]):
+            out += [f"const cg_index i{a} = rest % n{a};", f"rest /= n{a};"]
+        return out + [f"const cg_index i{axes[0]} = {'rest' if len(axes) > 1 else flat};"]
+
+    by_warp = ["/* every thread of a block runs the same rounds (the shuffles need all of a "
+               "warp) */",
+               "const cg_index lane = threadIdx.x % 32, warps = blockDim.x / 32;",
+               "for (cg_index base = blockIdx.x * warps; base < cg_targets;",
+               "        base += (cg_index)gridDim.x * warps) {",
+               "    const cg_index e = base + threadIdx.x / 32;"]
+    by_warp += [f"    {t} acc{j} = {ident};" for j, (t, ident) in enumerate(types)]
+    by_warp += ["    {"] + ["        " + line for line in split("e", list(kept))]
+    by_warp += ["        if (e < cg_targets) {",
+                "            for (cg_index r = lane; r < cg_reduced; r += 32) {"]
+    by_warp += ["                " + line for line in split("r", reduced) + body]
+    by_warp += ["            }", "        }"]
+    for j, (st, (t, _)) in enumerate(zip(targets, types)):
+        c = cexpr.COMBINE[st.combine]
+        by_warp += ["        for (int off = 16; off > 0; off >>= 1) {",
+                    f"            {t} other = __shfl_down_sync(0xffffffffu, acc{j}, off);",
+                    f"            acc{j} = " + c.format(f"acc{j}", "other") + ";",
+                    "        }"]
+    by_warp += ["        if (e < cg_targets && lane == 0) {"]
+    by_warp += [f"            {loads[st.operand]} = acc{j};" for j, st in enumerate(targets)]
+    by_warp += ["        }", "    }", "}"]
+    kept_total = " * ".join(f"n{a}" for a in kept)
+    reduced_total = " * ".join(f"n{a}" for a in reduced)
+    return ([f"const cg_index cg_targets = {kept_total}, cg_reduced = {reduced_total};",
+             "if (cg_warp_per_element(cg_targets, cg_reduced)) {  /* a warp per target */"]
+            + ["    " + line for line in by_warp]
+            + ["} else {  /* a thread per target */"]
+            + ["    " + line for line in by_thread] + ["}"])
+
+
+def per_output_blocks(step):
+    """The blocks of a launch of a reduction kernel whose targets follow one set of loop
+    axes: one thread per target element, or a warp each (``_per_output_element``)."""
+    kept = _parallel_axes(step)
+    total = " * ".join(f"({step.dims[a]})" for a in kept) or "1"
+    reduced = " * ".join(f"({d})" for a, d in enumerate(step.dims) if a not in kept)
+    if not reduced:
+        return f"cg_blocks({total})"
+    return (f"cg_blocks(cg_warp_per_element({total}, {reduced}) ? ({total}) * 32 "
+            f": ({total}))")
 
 
 def _tree(red, combine, ctype, identity_text, value):
@@ -333,9 +404,10 @@ def _parallel_axes(kernel):
     return next(iter(kept)) if len(kept) == 1 else ()
 
 
-def launch(kernel, is_map, total):
-    """The C launch of a kernel over ``total`` elements (a C expression)."""
-    blocks = f"cg_blocks({total})" if is_map else "1"
+def launch(kernel, is_map, total, blocks=None):
+    """The C launch of a kernel over ``total`` elements (a C expression); ``blocks``: the
+    launch's blocks where they are not cg_blocks(total)."""
+    blocks = blocks or (f"cg_blocks({total})" if is_map else "1")
     threads = str(THREADS) if is_map else "1"
     args = kernel.call[len(kernel.name) + 1:-1]  # the call is name(args)
     return f"CG_LAUNCH({kernel.name}, {blocks}, {threads}, {args})"
@@ -395,6 +467,9 @@ class Strategy:
                 return first.c_lines + [""] + finish.c_lines, \
                     first.prototype + finish.prototype, call
             total = " * ".join(f"({step.dims[a]})" for a in _parallel_axes(step)) or "1"
+            if is_map and any(st.combine for st in step.stores):
+                return kernel.c_lines, kernel.prototype, launch(kernel, is_map, total,
+                                                                per_output_blocks(step))
         elif isinstance(step, GatherStep):
             return gather_kernel(step)
         elif isinstance(step, ArgmaxStep):

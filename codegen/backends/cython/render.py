@@ -444,8 +444,9 @@ def render_module(module_ctx):
     pyx_ctx = {**module_ctx, "python_runtime": python_runtime()}
     layer, suffix = ("cuda", "cu") if cuda else ("c", "c")
     if cuda:
-        from codegen.backends.cuda.kernels import MAX_TOTALS, PARTIAL_BLOCKS, THREADS
-        c_ctx.update(threads=THREADS, partial_blocks=PARTIAL_BLOCKS, max_totals=MAX_TOTALS,
+        from codegen.backends.cuda import kernels
+        c_ctx.update(threads=kernels.THREADS, partial_blocks=kernels.PARTIAL_BLOCKS,
+                     max_totals=kernels.MAX_TOTALS, warp_targets=kernels.WARP_TARGETS,
                      layout=ckernel.LAYOUT)
     return {f"{name}.pyx": env.get_template("cython/module.pyx.j2").render(**pyx_ctx),
             f"{name}_kernels.{suffix}": env.get_template(f"{layer}/kernels.{suffix}.j2")
