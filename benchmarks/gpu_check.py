@@ -60,7 +60,14 @@ def facts():
 
 
 def tests(timeout):
-    rc, text = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    # the tests' nvcc builds dominate: spread over the machine's cores where pytest-xdist is
+    # there (the GPU machine has it)
+    try:
+        import xdist  # noqa: F401
+        spread = ["-n", str(min(8, os.cpu_count() or 1))]
+    except ImportError:
+        spread = []
+    rc, text = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *spread,
                      "tests/test_cuda.py", "tests/test_ops.py", "tests/test_grad.py",
                      "-k", "cuda"], timeout, env={"CODEGEN_TEST_CUDA": "device"})
     summary = text.splitlines()[-1] if text else "no output"

@@ -36,8 +36,10 @@ class CudaKernels:
             return [cxx, "-x", "c++", "-std=c++17", "-O1", "-fPIC", "-fwrapv", "-g",
                     "-fopenmp", "-ffp-contract=off", *self.sanitize, "-include",
                     EMULATION_HEADER, "-c", path, "-o", obj]
+        # --threads 0: the three targets compiled side by side (the MLP's layer: 3.8 s
+        # instead of 5.1-6.6 s on two cores)
         return ["nvcc", "-O3", "-std=c++17", "-Xcompiler", "-fPIC", "-fmad=false",
-                *ARCHITECTURES, "-c", path, "-o", obj]
+                "--threads", "0", *ARCHITECTURES, "-c", path, "-o", obj]
 
     def libs(self):
         if self.emulated:
