@@ -21,6 +21,8 @@ GRAD_CASES = [
     ("softplus", lambda x, c: T.sum(T.nnet.softplus(x - c)), (-2, 2)),
     ("pow", lambda x, c: T.sum(x ** c), (0.5, 2)),
     ("abs", lambda x, c: T.sum(abs(x) * c), (0.2, 1)),
+    ("erf_arctan2", lambda x, c: T.sum(T.erf(x) * T.arctan2(c, x + 2)), (-1, 1)),
+    ("floor_round", lambda x, c: T.sum(x * c + T.floor(x * 3) + T.round(c * 3)), (-1, 1)),
     ("max_min", lambda x, c: T.sum(T.maximum(x, c) + T.minimum(x, 0.5)), (-1, 1)),
     ("switch", lambda x, c: T.sum(T.switch(x > 0, x * c, x ** 2)), (-1, 1)),
     ("clip", lambda x, c: T.sum(T.clip(x, -0.5, 0.5) * c), (-1, 1)),

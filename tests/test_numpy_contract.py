@@ -30,6 +30,7 @@ def _rows():
     minus1_64 = np.array([-1, -1, 2, 0], "int64")
     neg_half = np.array([-0.5, -0.0, 0.5, -1.5])
     signed_zeros = np.array([-0.0, 0.0, -2.0])
+    halves = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 0.49999999999999994, -0.0, 7.0, nan])
     with np.errstate(all="ignore"):
         return [
             # 1. INT_MIN // -1 and % -1 wrap as numpy's do (C would trap: SIGFPE)
@@ -97,6 +98,15 @@ def _rows():
              np.exp(np.log([-1.0, 1.0]))),
             ("log_exp", [x], T.log(T.exp(x)), [np.array([1000.0, 0.0])],
              np.log(np.exp([1000.0, 0.0]))),
+            # 12. rounding: halves, signed zeros, the double just below 0.5 (floor(x + 0.5)
+            # would give 1), Theano's default mode (halves away from zero) and numpy's
+            ("round_halves", [x], T.round(x), [halves],
+             np.array([-3.0, -2.0, -1.0, 1.0, 2.0, 3.0, 0.0, -0.0, 7.0, nan])),
+            ("round_half_to_even", [x], 1 / T.round(x, "half_to_even"), [halves],
+             1 / np.round(halves)),
+            ("floor_ceil_zeros", [x], 1 / T.floor(x) + 1 / T.ceil(x), [signed_zeros],
+             1 / np.floor(signed_zeros) + 1 / np.ceil(signed_zeros)),
+            ("ceil_minus_half", [x], 1 / T.ceil(x), [neg_half], 1 / np.ceil(neg_half)),
             # 11. bool casts test against zero
             ("cast_bool", [x], T.cast(x, "bool"), [np.array([0.5, nan, 256.0, 0.0, -0.0])],
              np.array([0.5, nan, 256.0, 0.0, -0.0]).astype(bool)),

@@ -37,6 +37,12 @@ C_OPS = {
     "neg": "(-{0})",
     "sqrt": "sqrt{f}({0})",
     "softplus": "(log1p{f}(exp{f}(-fabs{f}({0}))) + ({0} > 0 ? {0} : 0))",
+    "floor": "floor{f}({0})",
+    "ceil": "ceil{f}({0})",
+    "round_half_away_from_zero": "round{f}({0})",
+    "round_half_to_even": "rint{f}({0})",  # in the default rounding mode, to nearest even
+    "erf": "erf{f}({0})",
+    "arctan2": "atan2{f}({0}, {1})",
     "abs": "fabs{f}({0})",  # |-0.0| is +0.0, as in numpy
     "abs_int": "({0} >= 0 ? {0} : -{0})",
     "sgn": "({0} > 0 ? 1 : ({0} < 0 ? -1 : ({0} == {0} ? 0 : {0})))",  # sgn(-0.) is +0.

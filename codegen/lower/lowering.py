@@ -80,7 +80,8 @@ va_arg va_copy va_end va_start fpclassify isfinite isinf isnan isnormal signbit 
 isgreaterequal isless islessequal islessgreater isunordered iszero issignaling issubnormal
 iscanonical iseqsig math_errhandling import_array import_array1 import_array2 constchar
 st_atime st_ctime st_mtime sched_priority exp expm1 log log1p sqrt sin cos tanh pow floor
-fmod fabs copysign trunc fmax fmin abs memcpy memset malloc free printf
+fmod fabs copysign trunc fmax fmin abs memcpy memset malloc free printf ceil round rint erf
+atan2 floorf ceilf roundf rintf erff atan2f
 """.split()
 _PYTHON_NAMES = """
 False None True and as assert async await break class continue def del elif else except

@@ -147,6 +147,24 @@ def _sgn(x):
     return np.sign(x)
 
 
+def _round_half_away(x):
+    """Round to the nearest integer, halves away from zero (C's round), exactly: the
+    fraction left by trunc is exact, where floor(x + 0.5) is not (0.49999999999999994)."""
+    whole = np.trunc(x)
+    frac = x - whole
+    return np.copysign(whole + np.where(np.abs(frac) >= 0.5, np.sign(frac), 0), x)
+
+
+def _erf(x):
+    from scipy.special import erf
+    return erf(x)
+
+
+def _grad_arctan2(y, x, out, gz):
+    r = x * x + y * y
+    return [gz * x / r, -gz * y / r]
+
+
 ROWS = [
     ScalarOp("add", 2, _n(np.add), grad=lambda x, y, o, g: [g, g], infix="+", precedence=1),
     ScalarOp("sub", 2, _n(np.subtract), grad=lambda x, y, o, g: [g, -g], infix="-",
@@ -185,6 +203,16 @@ ROWS = [
              grad=lambda x, o, g: [g * (o * (1 - o))]),
     ScalarOp("softplus", 1, _n(_softplus), out_dtype=out_float,
              grad=lambda x, o, g: [g * _tensor().sigmoid(x)]),
+    ScalarOp("floor", 1, _n(np.floor), out_dtype=out_float, grad=lambda x, o, g: [None]),
+    ScalarOp("ceil", 1, _n(np.ceil), out_dtype=out_float, grad=lambda x, o, g: [None]),
+    # Theano's round: halves away from zero by default, or to even (numpy's round)
+    ScalarOp("round_half_away_from_zero", 1, _n(_round_half_away), out_dtype=out_float,
+             grad=lambda x, o, g: [None]),
+    ScalarOp("round_half_to_even", 1, _n(np.rint), out_dtype=out_float,
+             grad=lambda x, o, g: [None]),
+    ScalarOp("erf", 1, _n(_erf), out_dtype=out_float,
+             grad=lambda x, o, g: [g * (2 / np.sqrt(np.pi)) * _tensor().exp(-x * x)]),
+    ScalarOp("arctan2", 2, _n(np.arctan2), out_dtype=out_float, grad=_grad_arctan2),
     ScalarOp("abs", 1, _n(np.abs), grad=_grad_abs),
     ScalarOp("sgn", 1, _n(_sgn), grad=lambda x, o, g: [None], bools=False),
     ScalarOp("maximum", 2, _n(np.maximum), grad=_grad_maximum),

@@ -31,10 +31,9 @@ __all__ = list(_basic_all) + ["nnet", "grad", "Rop", "Lop", "TensorConstant",
 
 #: Theano's tensor APIs that codegen does not have yet
 _MISSING = ("raw_random", "extra_ops", "tensordot", "batched_dot",
-            "outer", "argsort", "sort", "cumsum", "cumprod", "repeat", "tile", "roll", "diag",
-            "nlinalg", "slinalg", "fft", "round", "floor", "ceil", "iround", "erf", "erfinv",
-            "gammaln", "arctan2", "nonzero", "unbroadcast", "patternbroadcast", "addbroadcast",
-            "opt", "blas")
+            "argsort", "sort", "cumsum", "cumprod", "repeat", "tile", "roll", "diag",
+            "nlinalg", "slinalg", "fft", "erfinv", "gammaln", "nonzero", "unbroadcast",
+            "patternbroadcast", "addbroadcast", "opt", "blas")
 
 
 def __getattr__(name):

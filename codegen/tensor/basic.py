@@ -197,6 +197,10 @@ sin = _unary("sin", "sine")
 cos = _unary("cos", "cosine")
 tanh = _unary("tanh", "hyperbolic tangent")
 abs = _unary("abs", "absolute value; its gradient at 0 is 0")
+floor = _unary("floor", "the largest integer not above x (a float; no gradient)")
+ceil = _unary("ceil", "the smallest integer not below x (a float; no gradient)")
+erf = _unary("erf", "the error function")
+arctan2 = _binary("arctan2", "the angle of the point (x, y) given as arctan2(y, x)")
 sgn = _unary("sgn", "sign: -1, 0 or 1")
 invert = _unary("invert", "logical not")
 sigmoid = _unary("sigmoid", "1 / (1 + exp(-x)), with a stable gradient")
@@ -222,6 +226,25 @@ def clip(x, lo, hi):
 
 def sqr(x):
     return mul(x, x)
+
+
+_ROUNDING = {"half_away_from_zero": "round_half_away_from_zero",
+             "half_to_even": "round_half_to_even"}
+
+
+def round(a, mode=None):
+    """Round to the nearest integer (a float): halves away from zero (Theano's default), or
+    ``mode='half_to_even'`` (numpy's round). No gradient."""
+    mode = "half_away_from_zero" if mode is None else mode
+    if mode not in _ROUNDING:
+        raise ValueError(f"round: mode must be 'half_away_from_zero' or 'half_to_even', "
+                         f"not {mode!r}")
+    return _elemwise(_ROUNDING[mode], a)
+
+
+def iround(a, mode=None):
+    """``round(a, mode)`` as int64."""
+    return cast(round(a, mode), "int64")
 
 
 def cast(x, dtype):
@@ -261,6 +284,15 @@ def dot(a, b):
         raise NotImplementedError(f"dot: a second operand of {b.ndim} axes ({b.type}); "
                                   f"use tensordot")
     return _dot(a, b)
+
+
+def outer(x, y):
+    """The outer product of two vectors (operands of more axes are flattened first, as in
+    Theano): a product of a column and a row."""
+    x, y = as_tensor_variable(x), as_tensor_variable(y)
+    x = x if x.ndim == 1 else flatten(x)
+    y = y if y.ndim == 1 else flatten(y)
+    return dot(x.dimshuffle(0, "x"), y.dimshuffle("x", 0))
 
 
 def _axes(x, axis):
