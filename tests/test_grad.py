@@ -22,6 +22,10 @@ GRAD_CASES = [
     ("pow", lambda x, c: T.sum(x ** c), (0.5, 2)),
     ("abs", lambda x, c: T.sum(abs(x) * c), (0.2, 1)),
     ("erf_arctan2", lambda x, c: T.sum(T.erf(x) * T.arctan2(c, x + 2)), (-1, 1)),
+    ("tensordot_roll", lambda x, c: T.sum(T.tensordot(x, c, [[0], [0]]) ** 2)
+     + T.sum(T.roll(x, 1, axis=1) * c), (-1, 1)),
+    ("tile_repeat_diag", lambda x, c: T.sum(T.tile(x, (2, 1)) ** 2) + T.sum(T.repeat(c, 2) ** 3)
+     + T.sum(T.diag(x) * c[:, 0]), (-1, 1)),
     ("floor_round", lambda x, c: T.sum(x * c + T.floor(x * 3) + T.round(c * 3)), (-1, 1)),
     ("max_min", lambda x, c: T.sum(T.maximum(x, c) + T.minimum(x, 0.5)), (-1, 1)),
     ("switch", lambda x, c: T.sum(T.switch(x > 0, x * c, x ** 2)), (-1, 1)),

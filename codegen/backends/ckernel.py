@@ -536,7 +536,7 @@ def gather_signature(step):
     args += [f"{big.name}_s{a}" for a in range(len(big.dims))]
     params += [f"cg_index {big.name}_n{axis + j}" for j in range(k)]
     args += [big.dims[axis + j] for j in range(k)]
-    for i in step.idx:
+    for i in {i.name: i for i in step.idx}.values():  # x[r, r]: r passed once
         params.append(f"const {cexpr.CTYPES[i.dtype]}* {i.name}")
         args.append(f"{i.name}_p")
         params += [f"cg_index {i.name}_s{a}" for a in range(len(i.dims))]

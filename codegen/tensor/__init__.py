@@ -30,8 +30,7 @@ __all__ = list(_basic_all) + ["nnet", "grad", "Rop", "Lop", "TensorConstant",
                               "TensorSharedVariable", "TensorVariable"]
 
 #: Theano's tensor APIs that codegen does not have yet
-_MISSING = ("raw_random", "extra_ops", "tensordot", "batched_dot",
-            "argsort", "sort", "cumsum", "cumprod", "repeat", "tile", "roll", "diag",
+_MISSING = ("raw_random", "extra_ops", "argsort", "sort", "cumsum", "cumprod",
             "nlinalg", "slinalg", "fft", "erfinv", "gammaln", "nonzero", "unbroadcast",
             "patternbroadcast", "addbroadcast", "opt", "blas")
 

@@ -463,7 +463,7 @@ def _reshape_entry(x, s):
 def _whole_shape_of(shape):
     """The variable whose shape ``shape`` is, entry for entry, or None."""
     owners = [s.owner for s in shape if isinstance(s, Variable) and s.owner is not None]
-    if len(owners) != len(shape) or not all(isinstance(o.op, ShapeOf) for o in owners):
+    if not shape or len(owners) != len(shape) or not all(isinstance(o.op, ShapeOf) for o in owners):
         return None
     like = owners[0].inputs[0]
     if like.ndim != len(shape) or any(o.inputs[0] is not like or o.op.axis != k
@@ -606,6 +606,128 @@ def stack(tensors, axis=0):
     order = list(range(ndim - 1))
     order.insert(axis, "x")
     return concatenate([dimshuffle(t, order) for t in tensors], axis)
+
+
+# ---------------------------------------------------------------- composed of the ops above
+# (so each has its gradient and runs on every backend with nothing of its own to lower)
+
+def _axis_list(axes, ndim, what):
+    out = [int(a) for a in (axes if isinstance(axes, (list, tuple)) else [axes])]
+    for a in out:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"tensordot: axis {a} of {what} is out of range for "
+                             f"{ndim} axes")
+    return [a % ndim for a in out]
+
+
+def tensordot(a, b, axes=2):
+    """Sum of products over the axes given: ``axes`` an int n (a's last n with b's first n)
+    or a pair of axis lists; numpy's tensordot, as one product of a reshaped a and b."""
+    a, b = as_tensor_variable(a), as_tensor_variable(b)
+    if isinstance(axes, (int, np.integer)):
+        if not 0 <= axes <= builtins.min(a.ndim, b.ndim):
+            raise ValueError(f"tensordot: axes={axes} for operands of {a.ndim} and {b.ndim} "
+                             f"axes")
+        a_axes, b_axes = list(range(a.ndim - axes, a.ndim)), list(range(axes))
+    else:
+        a_axes, b_axes = _axis_list(axes[0], a.ndim, "a"), _axis_list(axes[1], b.ndim, "b")
+        if len(a_axes) != len(b_axes):
+            raise ValueError(f"tensordot: {len(a_axes)} axes of a against {len(b_axes)} of b")
+    a_free = [k for k in range(a.ndim) if k not in a_axes]
+    b_free = [k for k in range(b.ndim) if k not in b_axes]
+    summed = constant(np.int64(1))
+    for k in a_axes:
+        summed = summed * shape_of(a, k)
+    rows = reshape(transpose(a, a_free + a_axes), (-1, summed))
+    cols = reshape(transpose(b, b_axes + b_free), (summed, -1))
+    return reshape(dot(rows, cols), [shape_of(a, k) for k in a_free]
+                   + [shape_of(b, k) for k in b_free])
+
+
+def batched_dot(a, b):
+    """The product of each pair a[i], b[i] along the first axis (of 2 or 3 axes each):
+    (n, k) . (n, k) -> (n,), (n, r, k) . (n, k, c) -> (n, r, c), and the mixed cases; as an
+    elementwise product summed over k (in one loop kernel)."""
+    a, b = as_tensor_variable(a), as_tensor_variable(b)
+    if a.ndim not in (2, 3) or b.ndim not in (2, 3):
+        raise ValueError(f"batched_dot: operands of 2 or 3 axes, got {a.ndim} and {b.ndim}")
+    drop = ([1] if a.ndim == 2 else []) + ([2] if b.ndim == 2 else [])
+    if a.ndim == 2:
+        a = dimshuffle(a, (0, "x", 1))
+    if b.ndim == 2:
+        b = dimshuffle(b, (0, 1, "x"))
+    out = sum(dimshuffle(a, (0, 1, 2, "x")) * dimshuffle(b, (0, "x", 1, 2)), axis=2)
+    return dimshuffle(out, tuple(k for k in range(3) if k not in drop)) if drop else out
+
+
+def repeat(x, repeats, axis=None):
+    """Each element repeated ``repeats`` times along ``axis`` (flattened first when None):
+    numpy's repeat for an int ``repeats``."""
+    x = as_tensor_variable(x)
+    if not isinstance(repeats, (int, np.integer)):
+        raise NotImplementedError("repeat: repeats must be an int (an array of counts is "
+                                  "not supported)")
+    if axis is None:
+        x, axis = flatten(x), 0
+    axis = _axes(x, axis)[0]
+    pattern = list(range(x.ndim))
+    pattern.insert(axis + 1, "x")
+    lengths = [shape_of(x, k) for k in range(x.ndim)]
+    spread = alloc(dimshuffle(x, pattern), *(lengths[:axis + 1] + [int(repeats)]
+                                              + lengths[axis + 1:]))
+    return reshape(spread, lengths[:axis] + [lengths[axis] * int(repeats)]
+                   + lengths[axis + 1:])
+
+
+def tile(x, reps, ndim=None):
+    """``x`` repeated ``reps[k]`` times along axis k (numpy's tile for int reps; more reps
+    than axes add leading axes)."""
+    x = as_tensor_variable(x)
+    reps = [int(r) for r in (reps if isinstance(reps, (list, tuple)) else [reps])]
+    ndim = builtins.max(len(reps), x.ndim) if ndim is None else ndim
+    if ndim < builtins.max(len(reps), x.ndim):
+        raise ValueError(f"tile: ndim={ndim} is fewer than the {len(reps)} reps or "
+                         f"{x.ndim} axes of x")
+    x = dimshuffle(x, ["x"] * (ndim - x.ndim) + list(range(x.ndim))) if ndim > x.ndim else x
+    reps = [1] * (ndim - len(reps)) + reps
+    lengths = [shape_of(x, k) for k in range(ndim)]
+    pattern = [p for k in range(ndim) for p in ("x", k)]
+    spread = alloc(dimshuffle(x, pattern), *[n for k in range(ndim)
+                                              for n in (reps[k], lengths[k])])
+    return reshape(spread, [lengths[k] * reps[k] for k in range(ndim)])
+
+
+def roll(x, shift, axis=None):
+    """``x`` shifted by ``shift`` places along ``axis`` (flattened first when None), the
+    elements pushed off one end coming in at the other: numpy's roll."""
+    x = as_tensor_variable(x)
+    if axis is None:
+        return reshape(roll(flatten(x), shift, 0), shape(x))
+    axis = _axes(x, axis)[0]
+    n = shape_of(x, axis)
+    # shift % n as a length expression, the same whether a quotient of lengths rounds down
+    # or toward zero: the remainder of shift, moved into (0, 2n), then into [0, n)
+    shift = as_tensor_variable(shift)
+    moved = shift - (shift // n) * n + n
+    cut = n - (moved - (moved // n) * n)
+    before = (slice(None),) * axis
+    return concatenate([subtensor(x, before + (slice(cut, None),)),
+                        subtensor(x, before + (slice(None, cut),))], axis)
+
+
+def diag(v, k=0):
+    """A vector's diagonal matrix, or a matrix's diagonal (k = 0)."""
+    v = as_tensor_variable(v)
+    if k != 0:
+        raise NotImplementedError(f"diag: only the main diagonal (k=0), got k={k}")
+    if v.ndim == 1:
+        r = arange(shape_of(v, 0))
+        square = alloc(constant(0, dtype=v.dtype), shape_of(v, 0), shape_of(v, 0))
+        return set_subtensor(subtensor(square, (r, r)), v)
+    if v.ndim == 2:
+        r = arange(minimum(shape_of(v, 0), shape_of(v, 1)))
+        return subtensor(v, (r, r))
+    raise ValueError(f"diag: a vector or a matrix, got {v.ndim} axes ({v.type})")
 
 
 __all__ = [n for n in dir() if not n.startswith("_") and n not in ("builtins", "np")]
