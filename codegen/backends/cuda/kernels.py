@@ -181,14 +181,7 @@ def _per_output_element(kernel, kept, loads, body):
     if not reduced:
         return by_thread
     targets = [st for st in kernel.stores if st.combine]
-    types = [(cexpr.CTYPES[kernel.operands[st.operand].ref.dtype],
-              identity(st.combine, kernel.operands[st.operand].ref.dtype)) for st in targets]
-    body = list(body)
-    for j, st in enumerate(targets):  # each lane combines into a register
-        target = loads[st.operand]
-        old = f"{target} = " + cexpr.COMBINE[st.combine].format(target, st.local) + ";"
-        body[body.index(old)] = f"acc{j} = " + cexpr.COMBINE[st.combine].format(
-            f"acc{j}", st.local) + ";"
+    body, types = _into_registers(kernel, targets, loads, body)  # each lane sums its own
 
     def split(flat, axes):  # the loop indices of `axes` from their flat index
         out = [f"cg_index rest = {flat};"] if len(axes) > 1 else []
@@ -238,6 +231,20 @@ def per_output_blocks(step):
             f": ({total}))")
 
 
+def _into_registers(kernel, targets, loads, body):
+    """``body`` with the stores of reduction ``targets`` combining into registers acc0,
+    acc1, ... instead, and the (C type, identity) of each register."""
+    body = list(body)
+    for j, st in enumerate(targets):
+        target = loads[st.operand]
+        old = f"{target} = " + cexpr.COMBINE[st.combine].format(target, st.local) + ";"
+        body[body.index(old)] = f"acc{j} = " + cexpr.COMBINE[st.combine].format(
+            f"acc{j}", st.local) + ";"
+    types = [(cexpr.CTYPES[kernel.operands[st.operand].ref.dtype],
+              identity(st.combine, kernel.operands[st.operand].ref.dtype)) for st in targets]
+    return body, types
+
+
 def _tree(red, combine, ctype, identity_text, value):
     """Lines combining the block's values in shared array ``red`` into ``value`` on thread 0:
     a tree over shared memory down to a warp, then warp shuffles; every thread takes part
@@ -266,15 +273,7 @@ def _block_reduction(kernel, params, args, loads, body, dim_params):
     sizes alone."""
     n = len(kernel.dims)
     totals = [(k, st) for k, st in enumerate(kernel.stores) if st.combine]
-    # the body with the targets' stores combining into registers instead
-    body = list(body)
-    for j, (_, st) in enumerate(totals):
-        target = loads[st.operand]
-        old = f"{target} = " + cexpr.COMBINE[st.combine].format(target, st.local) + ";"
-        body[body.index(old)] = f"acc{j} = " + cexpr.COMBINE[st.combine].format(
-            f"acc{j}", st.local) + ";"
-    types = [(cexpr.CTYPES[kernel.operands[st.operand].ref.dtype],
-              identity(st.combine, kernel.operands[st.operand].ref.dtype)) for _, st in totals]
+    body, types = _into_registers(kernel, [st for _, st in totals], loads, body)
     lines = [f"__shared__ {t} cg_red{j}[{THREADS}];" for j, (t, _) in enumerate(types)]
     lines += [f"{t} acc{j} = {ident};" for j, (t, ident) in enumerate(types)]
     total = " * ".join(f"n{a}" for a in range(n)) or "1"
