@@ -36,13 +36,18 @@ def __getattr__(name):
     if name == "Mode":
         from codegen.compile.mode import Mode
         return Mode
+    if name == "clone":
+        from codegen.graph.basic import clone
+        return clone
+    if name == "Out":
+        from codegen.compile.inputs import Out
+        return Out
     from codegen.graph.errors import missing_theano_api
     raise missing_theano_api("codegen", name, _MISSING)
 
 
 #: Theano's top-level APIs that codegen does not have yet
-_MISSING = ("ProfileStats", "OpFromGraph", "sparse", "typed_list", "clone",
-            "d3viz")
+_MISSING = ("ProfileStats", "OpFromGraph", "sparse", "typed_list", "d3viz")
 
 
 __all__ = ["In", "Module", "Param", "config", "debugprint", "dot", "function", "grad", "gradient",

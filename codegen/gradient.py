@@ -66,7 +66,7 @@ def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise
     seed = t.tensor(expression.dtype, expression.broadcastable, name="jacobian_seed")
     proxy = t.sum(expression * seed)
     vjps = grad(proxy, wrt_list, consider_constant, disconnected_inputs)
-    eye = t.eye(t.shape_of(expression, 0), expression.dtype)
+    eye = t.eye(t.shape_of(expression, 0), dtype=expression.dtype)
     try:
         rows = simplify(batch_graph(vjps, {seed.id: eye}))
     except NotImplementedError as exc:

@@ -26,6 +26,16 @@ GRAD_CASES = [
      + T.sum(T.roll(x, 1, axis=1) * c), (-1, 1)),
     ("tile_repeat_diag", lambda x, c: T.sum(T.tile(x, (2, 1)) ** 2) + T.sum(T.repeat(c, 2) ** 3)
      + T.sum(T.diag(x) * c[:, 0]), (-1, 1)),
+    ("rebroadcast", lambda x, c: T.sum(T.unbroadcast(c, 1) * x[:, :1] ** 2)
+     + T.sum(T.addbroadcast(x[:, 1:2], 1) * x * c), (-1, 1)),
+    ("trig_hyperbolic", lambda x, c: T.sum(T.tan(x / 3) * c + T.arcsin(x / 2) + T.arccos(x / 3) * c
+     + T.arctan(x) + T.sinh(x) * c + T.cosh(x) + T.arcsinh(x) + T.arccosh(x + 2) * c
+     + T.arctanh(x / 2)), (-1, 1)),
+    ("log2_exp2_erfc", lambda x, c: T.sum(T.log2(x + 2) * c + T.log10(x + 2) + T.exp2(x) * c
+     + T.erfc(x) + T.nnet.softsign(x) * c + T.trunc(x * 3)), (-1, 1)),
+    ("tri_trace", lambda x, c: T.sum(T.tril(x) * T.triu(x, -1) * c) + T.trace(x * c, 1)
+     + T.sum(T.diag(x, 1) ** 2) + T.sum(T.horizontal_stack(*T.split(x, [1, 3], 2, axis=1))
+                                         * c ** 2), (-1, 1)),
     ("floor_round", lambda x, c: T.sum(x * c + T.floor(x * 3) + T.round(c * 3)), (-1, 1)),
     ("max_min", lambda x, c: T.sum(T.maximum(x, c) + T.minimum(x, 0.5)), (-1, 1)),
     ("switch", lambda x, c: T.sum(T.switch(x > 0, x * c, x ** 2)), (-1, 1)),

@@ -29,6 +29,23 @@ UNARY = [
     ("round_even", lambda x: T.round(x, "half_to_even"), np.round, (-3, 3)),
     ("iround", lambda x: T.iround(x * 4), lambda x: np.round(x * 4).astype("int64"), (-3, 3)),
     ("erf", T.erf, lambda x: __import__("scipy.special").special.erf(x), (-3, 3)),
+    ("trig", lambda x: T.tan(x / 3) + T.arcsin(x / 4) + T.arccos(x / 4) * 2 + T.arctan(x) * 3,
+     lambda x: np.tan(x / 3) + np.arcsin(x / 4) + np.arccos(x / 4) * 2 + np.arctan(x) * 3,
+     (-3, 3)),
+    ("hyperbolic", lambda x: T.sinh(x) + T.cosh(x) * 2 + T.arcsinh(x) * 3
+     + T.arccosh(abs(x) + 1) + T.arctanh(x / 4),
+     lambda x: np.sinh(x) + np.cosh(x) * 2 + np.arcsinh(x) * 3 + np.arccosh(abs(x) + 1)
+     + np.arctanh(x / 4), (-3, 3)),
+    ("log2_exp2", lambda x: T.log2(abs(x)) + T.log10(abs(x)) * 2 + T.exp2(x) + T.erfc(x)
+     + T.trunc(x * 2),
+     lambda x: np.log2(abs(x)) + np.log10(abs(x)) * 2 + np.exp2(x)
+     + __import__("scipy.special").special.erfc(x) + np.trunc(x * 2), (-3, 3)),
+    ("isnan_isinf", lambda x: T.stack([T.isnan(T.log(x)), T.isinf(1 / T.floor(x)),
+                                       T.isnan(T.floor(x * 2)), T.isinf(T.iround(x))]),
+     lambda x: _quietly(lambda: np.stack([np.isnan(np.log(x)), np.isinf(1 / np.floor(x)),
+                                          np.zeros(x.shape, bool), np.zeros(x.shape, bool)])),
+     (-3, 3)),
+    ("softsign", T.nnet.softsign, lambda x: x / (1 + abs(x)), (-3, 3)),
     ("sigmoid", T.nnet.sigmoid, lambda x: 1 / (1 + np.exp(-x)), (-5, 5)),
     ("softplus", T.nnet.softplus, lambda x: np.log1p(np.exp(x)), (-5, 5)),
     ("relu", T.nnet.relu, lambda x: np.maximum(x, 0), (-3, 3)),
@@ -52,6 +69,9 @@ UNARY = [
     ("transpose", lambda x: x.T * 1.0, lambda x: x.T, (-3, 3)),
     ("specify_shape", lambda x: T.specify_shape(x, (3, x.shape[0] + 1)) * 2,
      lambda x: x * 2, (-3, 3)),
+    ("rebroadcast", lambda x: (T.addbroadcast(x[:, 1:2], 1) * x)[:1]
+     + T.unbroadcast(T.patternbroadcast(x.sum(0, keepdims=True), (True, False)), 0) * 2,
+     lambda x: (x[:, 1:2] * x)[:1] + x.sum(0, keepdims=True) * 2, (-3, 3)),
     ("dimshuffle", lambda x: x.dimshuffle(1, "x", 0) + 0.5, lambda x: x.T[:, None, :] + 0.5,
      (-3, 3)),
     ("reshape", lambda x: x.reshape((-1,)) * 2, lambda x: x.reshape(-1) * 2, (-3, 3)),
@@ -76,6 +96,34 @@ UNARY = [
      lambda x: np.roll(x, 1, axis=1) + np.roll(x, -5) * 2, (-3, 3)),
     ("diag", lambda x: T.diag(x) + T.diag(T.diag(x[0])).sum(),
      lambda x: np.diag(x) + np.diag(np.diag(x[0])).sum(), (-3, 3)),
+    ("diag_offsets", lambda x: T.diag(T.diag(x, -1), 1) + T.eye(3, 3, 1) + T.trace(x, 1)
+     + T.identity_like(x[:, :3]),
+     lambda x: np.diag(np.diag(x, -1), 1) + np.eye(3, 3, 1) + np.trace(x, 1) + np.eye(3),
+     (-3, 3)),
+    ("tril_triu", lambda x: T.tril(x) + T.triu(x, 1) * 2 + T.tril(x, -1) * 3
+     + T.diagonal(T.stack([x, x + 1]), 1, 1, 2).sum(),
+     lambda x: np.tril(x) + np.triu(x, 1) * 2 + np.tril(x, -1) * 3
+     + np.diagonal(np.stack([x, x + 1]), 1, 1, 2).sum(), (-3, 3)),
+    ("argmin_any_all", lambda x: T.argmin(x, 1) + T.any(x > 2, 1) + T.all(x > -2, 1)
+     + T.argmin(-abs(x)) + T.max_and_argmax(x, 1)[1] * 10,
+     lambda x: np.argmin(x, 1) + np.any(x > 2, 1) + np.all(x > -2, 1) + np.argmin(-abs(x))
+     + np.argmax(x, 1) * 10, (-3, 3)),
+    ("argmin_int", lambda x: T.argmin(T.iround(x * 3), 0) + T.argmin(T.cast(x > 0, "uint8"), 0),
+     lambda x: np.argmin(np.round(x * 3).astype("int64"), 0)
+     + np.argmin((x > 0).astype("uint8"), 0), (-3, 3)),
+    ("ptp_isclose", lambda x: T.ptp(x, 1) + T.allclose(x, x + 1e-9)
+     + T.isclose(x, 1.0, atol=1.0).sum(1) + T.largest(x[0], 0.5, -x[1]).sum()
+     + T.smallest(x[0], x[2]).sum() + T.inv(x[1]).sum(),
+     lambda x: np.ptp(x, 1) + np.allclose(x, x + 1e-9) + np.isclose(x, 1.0, atol=1.0).sum(1)
+     + np.maximum(np.maximum(x[0], 0.5), -x[1]).sum() + np.minimum(x[0], x[2]).sum()
+     + (1 / x[1]).sum(), (-3, 3)),
+    ("split_stack", lambda x: T.horizontal_stack(*T.split(x, [3, 1], 2, axis=1)[::-1])
+     + T.squeeze(T.shape_padleft(x)) + T.swapaxes(T.shape_padaxis(x.T, 1), 0, 2)[0],
+     lambda x: np.hstack([x[:, 3:], x[:, :3]]) + x + x[0], (-3, 3)),
+    ("arange_take", lambda x: T.take(x, T.arange(3, 0, -1), axis=1) + T.arange(1, 4)
+     + T.take(x, T.arange(2, x.shape[0] + 1)).sum() + T.zeros((3, 1)) + T.ones(3, "int8"),
+     lambda x: np.take(x, [3, 2, 1], axis=1) + np.arange(1, 4) + np.take(x, [2, 3]).sum()
+     + np.zeros((3, 1)) + np.ones(3, "int8"), (-3, 3)),
     ("concat", lambda x: T.concatenate([x, 2 * x], axis=1),
      lambda x: np.concatenate([x, 2 * x], axis=1), (-3, 3)),
     ("stack", lambda x: T.stack([x, x + 1]), lambda x: np.stack([x, x + 1]), (-3, 3)),
@@ -132,6 +180,11 @@ GATHERED = [
      lambda x, k: (_softmax(x) - np.eye(4)[k]) / 3, [3, 0, 1]),
     ("categorical_xent", lambda x, k: T.nnet.categorical_crossentropy(T.nnet.softmax(x), k),
      lambda x, k: -np.log(_softmax(x)[np.arange(3), k]), [3, 0, 1]),
+    ("xent_1hot", lambda x, k: T.nnet.crossentropy_softmax_1hot(x, k)[0]
+     + T.nnet.softmax_with_bias(x, x[0])[:, 0] + T.nnet.crossentropy_categorical_1hot(
+         T.nnet.softmax(x), k),
+     lambda x, k: -2 * np.log(_softmax(x)[np.arange(3), k]) + _softmax(x + x[0])[:, 0],
+     [3, 0, 1]),
     ("take_cols", lambda x, k: x[:, k] + 1, lambda x, k: x[:, k] + 1, [1, 3, 3]),
     ("take_by_matrix", lambda x, k: x[k] - 1, lambda x, k: x[k] - 1, [[0, 1], [2, 2]]),
     ("take_after_int", lambda x, k: x[1, k], lambda x, k: x[1, k], [3, 1]),
@@ -147,6 +200,11 @@ GATHERED = [
     ("set_row_grad", lambda x, k: T.grad(T.sum(T.set_subtensor(x[0], x[1] * 2) ** 2), x)
      + k.sum(), lambda x, k: _set_row_grad(x) + k.sum(), [0]),
 ]
+
+
+def _quietly(compute):
+    with np.errstate(all="ignore"):
+        return compute()
 
 
 def _softmax(x):

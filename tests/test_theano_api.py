@@ -373,3 +373,81 @@ def test_pydotprint_writes_the_graph(tmp_path):
         text = fh.read()
     assert text.startswith("digraph G {") and "mul" in text and "sum" in text
     assert text.count("->") >= 5 and 'label="x"' in text
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_broadcast_patterns_as_scan_code_uses_them(mode):
+    """A scan state built as a row must keep a matrix type: ``T.unbroadcast`` says so; an
+    axis made broadcastable is checked at run time, naming the op and the user's line."""
+    x, W = T.tensor3("x"), T.matrix("W")
+    h0 = T.zeros((1, 3))
+    with pytest.raises(TypeError):
+        codegen.scan(lambda xt, h: T.tanh(xt + T.dot(h, W)), sequences=x, outputs_info=h0)
+    hs, _ = codegen.scan(lambda xt, h: T.tanh(xt + T.dot(h, W)), sequences=x,
+                         outputs_info=T.unbroadcast(h0, 0))
+    f = codegen.function([x, W], [hs[-1], T.grad(T.sum(hs[-1]), W)], mode=mode)
+    rng = np.random.default_rng(0)
+    xv, Wv = rng.normal(size=(4, 1, 3)), rng.normal(size=(3, 3)) / 2
+    h = np.zeros((1, 3))
+    for t in range(4):
+        h = np.tanh(xv[t] + h @ Wv)
+    np.testing.assert_allclose(f(xv, Wv)[0], h, rtol=1e-12)
+
+    m = T.matrix("m")
+    col = T.addbroadcast(m, 1)
+    assert col.broadcastable == (False, True)
+    assert T.patternbroadcast(col, (False, False)).broadcastable == (False, False)
+    assert T.unbroadcast(m, 0) is m and T.addbroadcast(col, 1) is col
+    g = codegen.function([m], col * T.ones((1, 2)), mode=mode)
+    np.testing.assert_array_equal(g(np.array([[1.0], [2.0]])), [[1, 1], [2, 2]])
+    with pytest.raises(ValueError, match=r"(?s)axis 1 .*must be 1.*test_theano_api\.py"):
+        g(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="axis 2"):
+        T.addbroadcast(m, 2)
+
+
+def test_clone_and_out_as_theano():
+    x, y = T.vector("x"), T.vector("y")
+    z = T.sum(x ** 2) + x
+    w = codegen.clone(z, replace={x: y * 2})
+    f = codegen.function([y], codegen.Out(w, borrow=True))
+    np.testing.assert_allclose(f(np.array([1.0, 2.0])), [22.0, 24.0])
+    a, b = codegen.clone([z, x * 3], replace=[(x, y)])
+    assert codegen.function([y], b)(np.array([1.0]))[0] == 3.0
+    fresh = codegen.clone(z, share_inputs=False)
+    assert x not in codegen.graph.graph_inputs([fresh])
+    with pytest.raises(TypeError, match="clone: x .* another type"):
+        codegen.clone(z, replace={x: T.matrix("m")})
+    J, H = T.jacobian(x ** 2, x), T.hessian(T.sum(x ** 3), x)
+    j, h = codegen.function([x], [J, H])(np.array([1.0, 2.0]))
+    np.testing.assert_allclose(j, np.diag([2.0, 4.0]))
+    np.testing.assert_allclose(h, np.diag([6.0, 12.0]))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_split_checks_its_lengths(mode):
+    x = T.matrix("x")
+    a, b = T.split(x, [1, 2], 2, axis=1)
+    f = codegen.function([x], [a, b], mode=mode)
+    v = np.arange(6.0).reshape(2, 3)
+    got = f(v)
+    np.testing.assert_array_equal(got[0], v[:, :1])
+    np.testing.assert_array_equal(got[1], v[:, 1:])
+    with pytest.raises(ValueError, match="specify_shape"):
+        f(np.ones((2, 4)))
+    with pytest.raises(ValueError, match="n_splits is 3"):
+        T.split(x, [1, 2], 3)
+
+
+def test_argmin_and_isclose_follow_numpy_at_the_edges():
+    x = T.vector("x")
+    i = T.lvector("i")
+    f = codegen.function([x, i], [T.argmin(x), T.argmin(i), T.isclose(x, np.inf),
+                                  T.isclose(x, x, equal_nan=True), T.isinf(x), T.isnan(x)])
+    xv = np.array([3.0, np.nan, -np.inf, np.inf, -0.0])
+    iv = np.array([5, np.iinfo(np.int64).min, 7])
+    got = f(xv, iv)
+    want = [np.argmin(xv), np.argmin(iv), np.isclose(xv, np.inf),
+            np.isclose(xv, xv, equal_nan=True), np.isinf(xv), np.isnan(xv)]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)

@@ -42,7 +42,24 @@ C_OPS = {
     "round_half_away_from_zero": "round{f}({0})",
     "round_half_to_even": "rint{f}({0})",  # in the default rounding mode, to nearest even
     "erf": "erf{f}({0})",
+    "erfc": "erfc{f}({0})",
     "arctan2": "atan2{f}({0}, {1})",
+    "tan": "tan{f}({0})",
+    "arcsin": "asin{f}({0})",
+    "arccos": "acos{f}({0})",
+    "arctan": "atan{f}({0})",
+    "sinh": "sinh{f}({0})",
+    "cosh": "cosh{f}({0})",
+    "arcsinh": "asinh{f}({0})",
+    "arccosh": "acosh{f}({0})",
+    "arctanh": "atanh{f}({0})",
+    "log2": "log2{f}({0})",
+    "log10": "log10{f}({0})",
+    "exp2": "exp2{f}({0})",
+    "trunc": "trunc{f}({0})",
+    "isnan": "({0} != {0})",
+    # inf - inf is NaN, which is not 0; NaN fails the second test; ints give x - x = 0
+    "isinf": "({0} - {0} != 0 && {0} == {0})",
     "abs": "fabs{f}({0})",  # |-0.0| is +0.0, as in numpy
     "abs_int": "({0} >= 0 ? {0} : -{0})",
     "sgn": "({0} > 0 ? 1 : ({0} < 0 ? -1 : ({0} == {0} ? 0 : {0})))",  # sgn(-0.) is +0.

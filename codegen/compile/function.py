@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 
 from codegen.backends import numpy as reference
-from codegen.compile.inputs import as_in, convert_value
+from codegen.compile.inputs import Out, as_in, convert_value
 from codegen.compile.mode import as_mode
 from codegen.graph import SharedVariable, Variable, late
 from codegen.graph.basic import clone_replace
@@ -285,7 +285,7 @@ def prepare(inputs, outputs, updates=None, givens=None, name=None, on_unused_inp
     single = outputs is not None and (not isinstance(outputs, (list, tuple))
                                       or isinstance(outputs, SymbolicShape))  # x.shape: one
     outs = [] if outputs is None else ([outputs] if single else list(outputs))
-    outs = [as_tensor_variable(o) for o in outs]
+    outs = [as_tensor_variable(o.variable if isinstance(o, Out) else o) for o in outs]
     pairs = _as_update_pairs(updates)
     if givens:
         given_pairs = givens.items() if isinstance(givens, dict) else givens

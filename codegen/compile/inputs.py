@@ -28,6 +28,18 @@ def Param(variable, default=None, name=None):
     return In(variable, name=name, value=default)
 
 
+class Out:
+    """An output with options (Theano's ``Out``): ``Out(y, borrow=True)``. Every output of a
+    compiled function is a fresh array of the caller's, so ``borrow`` changes nothing."""
+
+    def __init__(self, variable, borrow=False):
+        self.variable = variable
+        self.borrow = borrow
+
+    def __repr__(self):
+        return f"Out({self.variable!r}, borrow={self.borrow})"
+
+
 def as_in(spec):
     return spec if isinstance(spec, In) else In(spec)
 

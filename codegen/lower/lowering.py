@@ -47,6 +47,7 @@ from codegen.ops.shape import (
     ARange,
     Concatenate,
     DimShuffle,
+    Rebroadcast,
     Reshape,
     ShapeOf,
     SpecifyShape,
@@ -79,10 +80,17 @@ static_assert thread_local errno assert stdin stdout stderr linux unix i386 allo
 va_arg va_copy va_end va_start fpclassify isfinite isinf isnan isnormal signbit isgreater
 isgreaterequal isless islessequal islessgreater isunordered iszero issignaling issubnormal
 iscanonical iseqsig math_errhandling import_array import_array1 import_array2 constchar
-st_atime st_ctime st_mtime sched_priority exp expm1 log log1p sqrt sin cos tanh pow floor
-fmod fabs copysign trunc fmax fmin abs memcpy memset malloc free printf ceil round rint erf
-atan2 floorf ceilf roundf rintf erff atan2f
+st_atime st_ctime st_mtime sched_priority abs memcpy memset malloc free printf
 """.split()
+#: math.h's functions (and their float and long double forms): the kernels call them
+_MATH_FUNCTIONS = """
+acos asin atan atan2 cos sin tan acosh asinh atanh cosh sinh tanh exp exp2 expm1 frexp ilogb
+ldexp log log10 log1p log2 logb modf scalbn scalbln cbrt fabs hypot pow sqrt erf erfc lgamma
+tgamma ceil floor nearbyint rint lrint llrint round lround llround trunc fmod remainder remquo
+copysign nan nextafter nexttoward fdim fmax fmin fma gamma j0 j1 jn y0 y1 yn exp10 pow10
+sincos significand drem
+""".split()
+_C_NAMES += [f + suffix for f in _MATH_FUNCTIONS for suffix in ("", "f", "l")]
 _PYTHON_NAMES = """
 False None True and as assert async await break class continue def del elif else except
 finally for from global if import in is lambda nonlocal not or pass raise return try while
@@ -686,6 +694,17 @@ def _lower_specify_shape(lw, node, origin):
             lw.checks.append(Check(have, want, f"specify_shape: {x.label()} does not have the "
                                    f"shape given", _where_text(node),
                                    ((x.label(), tuple(src.dims)), ("expected", shape))))
+    lw._view(node.out, src.name, lw.hint(node.out), "axes", axes=tuple(range(x.ndim)))
+
+
+def _lower_rebroadcast(lw, node, origin):
+    x = node.inputs[0]
+    src = lw.array(x)
+    for a, b in node.op.flags:
+        if b and src.dims[a] != "1":
+            lw.checks.append(Check(src.dims[a], "1", f"{node.op.short_name()}: axis {a} of "
+                                   f"{x.label()} was made broadcastable, so its length must be 1",
+                                   _where_text(node), ((x.label(), tuple(src.dims)),)))
     lw._view(node.out, src.name, lw.hint(node.out), "axes", axes=tuple(range(x.ndim)))
 
 
@@ -1385,6 +1404,7 @@ NODE_LOWERINGS = {
     SplitPiece: _lower_split_piece,
     Reshape: _lower_reshape,
     SpecifyShape: _lower_specify_shape,
+    Rebroadcast: _lower_rebroadcast,
     Dot: _lower_dot,
     ARange: _lower_arange,
     Argmax: _lower_argmax,

@@ -160,6 +160,19 @@ def _erf(x):
     return erf(x)
 
 
+def _erfc(x):
+    from scipy.special import erfc
+    return erfc(x)
+
+
+def _isinf(x):
+    return np.isinf(x) if np.asarray(x).dtype.kind == "f" else np.zeros(np.shape(x), bool)
+
+
+def _isnan(x):
+    return np.isnan(x) if np.asarray(x).dtype.kind == "f" else np.zeros(np.shape(x), bool)
+
+
 def _grad_arctan2(y, x, out, gz):
     r = x * x + y * y
     return [gz * x / r, -gz * y / r]
@@ -212,7 +225,35 @@ ROWS = [
              grad=lambda x, o, g: [None]),
     ScalarOp("erf", 1, _n(_erf), out_dtype=out_float,
              grad=lambda x, o, g: [g * (2 / np.sqrt(np.pi)) * _tensor().exp(-x * x)]),
+    ScalarOp("erfc", 1, _n(_erfc), out_dtype=out_float,
+             grad=lambda x, o, g: [g * (-2 / np.sqrt(np.pi)) * _tensor().exp(-x * x)]),
     ScalarOp("arctan2", 2, _n(np.arctan2), out_dtype=out_float, grad=_grad_arctan2),
+    ScalarOp("tan", 1, _n(np.tan), out_dtype=out_float, grad=lambda x, o, g: [g * (1 + o * o)]),
+    ScalarOp("arcsin", 1, _n(np.arcsin), out_dtype=out_float,
+             grad=lambda x, o, g: [g / _tensor().sqrt(1 - x * x)]),
+    ScalarOp("arccos", 1, _n(np.arccos), out_dtype=out_float,
+             grad=lambda x, o, g: [-g / _tensor().sqrt(1 - x * x)]),
+    ScalarOp("arctan", 1, _n(np.arctan), out_dtype=out_float,
+             grad=lambda x, o, g: [g / (1 + x * x)]),
+    ScalarOp("sinh", 1, _n(np.sinh), out_dtype=out_float,
+             grad=lambda x, o, g: [g * _tensor().cosh(x)]),
+    ScalarOp("cosh", 1, _n(np.cosh), out_dtype=out_float,
+             grad=lambda x, o, g: [g * _tensor().sinh(x)]),
+    ScalarOp("arcsinh", 1, _n(np.arcsinh), out_dtype=out_float,
+             grad=lambda x, o, g: [g / _tensor().sqrt(x * x + 1)]),
+    ScalarOp("arccosh", 1, _n(np.arccosh), out_dtype=out_float,
+             grad=lambda x, o, g: [g / _tensor().sqrt(x * x - 1)]),
+    ScalarOp("arctanh", 1, _n(np.arctanh), out_dtype=out_float,
+             grad=lambda x, o, g: [g / (1 - x * x)]),
+    ScalarOp("log2", 1, _n(np.log2), out_dtype=out_float,
+             grad=lambda x, o, g: [g / (x * np.log(2.0))]),
+    ScalarOp("log10", 1, _n(np.log10), out_dtype=out_float,
+             grad=lambda x, o, g: [g / (x * np.log(10.0))]),
+    ScalarOp("exp2", 1, _n(np.exp2), out_dtype=out_float,
+             grad=lambda x, o, g: [g * o * np.log(2.0)]),
+    ScalarOp("trunc", 1, _n(np.trunc), out_dtype=out_float, grad=lambda x, o, g: [None]),
+    ScalarOp("isnan", 1, _n(_isnan), out_dtype=out_bool, grad=lambda x, o, g: [None]),
+    ScalarOp("isinf", 1, _n(_isinf), out_dtype=out_bool, grad=lambda x, o, g: [None]),
     ScalarOp("abs", 1, _n(np.abs), grad=_grad_abs),
     ScalarOp("sgn", 1, _n(_sgn), grad=lambda x, o, g: [None], bools=False),
     ScalarOp("maximum", 2, _n(np.maximum), grad=_grad_maximum),
@@ -242,7 +283,7 @@ ROWS = [
 SCALAR_OPS = {row.name: row for row in ROWS}
 
 COMPARISONS = frozenset({"eq", "neq", "lt", "le", "gt", "ge"})
-_AS_GIVEN = frozenset({"and_", "or_", "xor", "invert", "second", "zero_grad",
+_AS_GIVEN = frozenset({"and_", "or_", "xor", "invert", "second", "zero_grad", "isnan", "isinf",
                        # draws (codegen.ops.random): index, counter, seed, p as they are
                        "rand_uniform", "rand_normal", "rand_bernoulli"})
 

@@ -599,6 +599,61 @@ class SpecifyShape(Op):
         return [output_grads[0]] + [None] * (len(node.inputs) - 1)
 
 
+class Rebroadcast(Op):
+    """``x`` with the broadcastable flag of some axes changed (Theano's ``addbroadcast``,
+    ``unbroadcast``, ``patternbroadcast``): ``flags`` maps an axis to its new flag. An axis made
+    broadcastable is checked at run time to have length 1; clearing a flag checks nothing."""
+
+    props = ("flags",)
+
+    def __init__(self, flags):
+        self.flags = tuple(sorted((int(a), bool(b)) for a, b in dict(flags).items()))
+
+    def short_name(self):
+        return "rebroadcast{" + ",".join(f"{a}:{int(b)}" for a, b in self.flags) + "}"
+
+    def make_node(self, x):
+        bc, shape = list(x.broadcastable), list(x.type.shape)
+        for a, b in self.flags:
+            if not 0 <= a < x.ndim:
+                raise ValueError(f"{self.short_name()}: axis {a} is out of range for "
+                                 f"{x.label()}, which has {x.ndim} dimensions")
+            if b and shape[a] not in (None, 1):
+                raise ValueError(f"{self.short_name()}: axis {a} of {x.label()} has length "
+                                 f"{shape[a]}, so it cannot be broadcastable")
+            bc[a] = b
+            shape[a] = 1 if b else (shape[a] if not x.broadcastable[a] else 1)
+        return Apply(self, [x], [TensorType(x.dtype, bc, shape)])
+
+    def format(self, node, args):
+        return args[0]
+
+    def perform(self, node, values):
+        x = values[0]
+        for a, b in self.flags:
+            if b and x.shape[a] != 1:
+                raise op_error(ValueError, node, f"{describe(node.inputs[0], x)}: axis {a} "
+                                                 f"was made broadcastable, so its length must be "
+                                                 f"1, got {x.shape[a]}")
+        return [x]
+
+    def infer_shape(self, node, input_shapes):
+        shape = list(input_shapes[0])
+        for a, b in self.flags:
+            if b:
+                shape[a] = "1"
+        return [tuple(shape)]
+
+    def grad(self, node, output_grads):
+        x, g = node.inputs[0], output_grads[0]
+        back = {a: x.broadcastable[a] for a, _ in self.flags
+                if g.broadcastable[a] != x.broadcastable[a]}
+        return [Rebroadcast(back)(g) if back else g]
+
+    def batch(self, node, inputs, batched):
+        return Rebroadcast({a + 1: b for a, b in self.flags})(inputs[0])
+
+
 class ARange(Op):
     """``[0, 1, ..., n-1]`` as int64, for an int scalar ``n`` (a constant or a shape)."""
 

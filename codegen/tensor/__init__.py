@@ -26,13 +26,25 @@ def Lop(f, wrt, eval_points, consider_constant=None, disconnected_inputs="raise"
     return _lop(f, wrt, eval_points, consider_constant, disconnected_inputs)
 
 
-__all__ = list(_basic_all) + ["nnet", "grad", "Rop", "Lop", "TensorConstant",
+def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise"):
+    """The jacobian of ``expression`` w.r.t. ``wrt`` (see ``codegen.gradient.jacobian``)."""
+    from codegen.gradient import jacobian as _jacobian
+    return _jacobian(expression, wrt, consider_constant, disconnected_inputs)
+
+
+def hessian(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
+    """The hessian of scalar ``cost`` w.r.t. ``wrt`` (see ``codegen.gradient.hessian``)."""
+    from codegen.gradient import hessian as _hessian
+    return _hessian(cost, wrt, consider_constant, disconnected_inputs)
+
+
+__all__ = list(_basic_all) + ["nnet", "grad", "jacobian", "hessian", "Rop", "Lop",
+                              "TensorConstant",
                               "TensorSharedVariable", "TensorVariable"]
 
 #: Theano's tensor APIs that codegen does not have yet
 _MISSING = ("raw_random", "extra_ops", "argsort", "sort", "cumsum", "cumprod",
-            "nlinalg", "slinalg", "fft", "erfinv", "gammaln", "nonzero", "unbroadcast",
-            "patternbroadcast", "addbroadcast", "opt", "blas")
+            "nlinalg", "slinalg", "fft", "erfinv", "gammaln", "nonzero", "opt", "blas")
 
 
 def __getattr__(name):

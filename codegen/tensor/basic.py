@@ -22,6 +22,7 @@ from codegen.ops.shape import (
     ARange,
     Concatenate,
     DimShuffle,
+    Rebroadcast,
     Reshape,
     ShapeOf,
     SpecifyShape,
@@ -53,13 +54,16 @@ row = _constructor((True, False))
 col = _constructor((False, True))
 tensor3 = _constructor((False,) * 3)
 tensor4 = _constructor((False,) * 4)
+tensor5 = _constructor((False,) * 5)
+tensor6 = _constructor((False,) * 6)
+tensor7 = _constructor((False,) * 7)
 
 _PREFIXES = {"b": "int8", "w": "int16", "i": "int32", "l": "int64", "f": "float32",
              "d": "float64"}
 _KINDS = {"scalar": (), "vector": (False,), "matrix": (False, False), "row": (True, False),
-          "col": (False, True), "tensor3": (False,) * 3, "tensor4": (False,) * 4}
+          "col": (False, True), **{f"tensor{n}": (False,) * n for n in range(3, 8)}}
 _PLURALS = {"scalar": "scalars", "vector": "vectors", "matrix": "matrices", "row": "rows",
-            "col": "cols", "tensor3": "tensor3s", "tensor4": "tensor4s"}
+            "col": "cols", **{f"tensor{n}": f"tensor{n}s" for n in range(3, 8)}}
 for _p, _dt in _PREFIXES.items():
     for _kind, _bc in _KINDS.items():
         # a type, as in Theano: T.dscalar('x') makes a variable whose .type is T.dscalar
@@ -105,7 +109,7 @@ def as_tensor_variable(x, name=None):
         const = constant(np.asarray(x, dtype=weak_scalar_dtype(x)), name=name)
         const.weak = True
         return const
-    if isinstance(x, (list, tuple)) and any(isinstance(e, Variable) for e in x):
+    if isinstance(x, (list, tuple)) and builtins.any(isinstance(e, Variable) for e in x):
         return stack(x)  # (x.shape[0], 3), or x.shape itself: a vector
     if isinstance(x, (np.ndarray, np.generic, list, tuple)):
         return constant(x, name=name)
@@ -201,6 +205,22 @@ floor = _unary("floor", "the largest integer not above x (a float; no gradient)"
 ceil = _unary("ceil", "the smallest integer not below x (a float; no gradient)")
 erf = _unary("erf", "the error function")
 arctan2 = _binary("arctan2", "the angle of the point (x, y) given as arctan2(y, x)")
+erfc = _unary("erfc", "1 - erf(x), accurate where erf(x) is near 1")
+tan = _unary("tan", "tangent")
+arcsin = _unary("arcsin", "inverse sine")
+arccos = _unary("arccos", "inverse cosine")
+arctan = _unary("arctan", "inverse tangent")
+sinh = _unary("sinh", "hyperbolic sine")
+cosh = _unary("cosh", "hyperbolic cosine")
+arcsinh = _unary("arcsinh", "inverse hyperbolic sine")
+arccosh = _unary("arccosh", "inverse hyperbolic cosine")
+arctanh = _unary("arctanh", "inverse hyperbolic tangent")
+log2 = _unary("log2", "base-2 logarithm")
+log10 = _unary("log10", "base-10 logarithm")
+exp2 = _unary("exp2", "2 ** x")
+trunc = _unary("trunc", "x rounded toward zero (a float; no gradient)")
+isnan = _unary("isnan", "whether x is NaN (False for integers)")
+isinf = _unary("isinf", "whether x is +-inf (False for integers)")
 sgn = _unary("sgn", "sign: -1, 0 or 1")
 invert = _unary("invert", "logical not")
 sigmoid = _unary("sigmoid", "1 / (1 + exp(-x)), with a stable gradient")
@@ -402,15 +422,35 @@ def alloc(value, *shape):
     return Alloc()(as_tensor_variable(value), *(as_tensor_variable(n) for n in shape))
 
 
-def arange(n):
-    """``[0, 1, ..., n-1]`` (int64); ``n`` is an int or an int scalar such as ``x.shape[0]``."""
-    return ARange()(as_tensor_variable(n))
+def arange(start, stop=None, step=1, dtype=None):
+    """``[start, start + step, ...]`` up to ``stop`` (excluded), as numpy's ``arange``: with
+    one argument, ``[0, 1, ..., start - 1]``. Ints, or int scalars (such as ``x.shape[0]``)
+    where the step is 1. int64 unless ``dtype`` says otherwise."""
+    if stop is None:
+        start, stop = 0, start
+    if builtins.all(isinstance(v, (int, np.integer)) for v in (start, stop, step)):
+        if step == 0:
+            raise ValueError("arange: step must not be 0")
+        n = builtins.max(0, -((int(start) - int(stop)) // int(step)))
+        out = ARange()(as_tensor_variable(n))
+        out = out * int(step) if step != 1 else out
+    else:
+        if not (isinstance(step, (int, np.integer)) and step == 1):
+            raise NotImplementedError("arange: a step other than 1 with a symbolic start or "
+                                      "stop")
+        out = ARange()(as_tensor_variable(stop) - start if not (
+            isinstance(start, (int, np.integer)) and start == 0) else as_tensor_variable(stop))
+    if not (isinstance(start, (int, np.integer)) and start == 0):
+        out = out + start
+    return cast(out, dtype) if dtype is not None else out
 
 
-def eye(n, dtype=None):
-    """The n x n identity matrix."""
-    r = arange(n)
-    return cast(eq(dimshuffle(r, (0, "x")), dimshuffle(r, ("x", 0))), dtype or config.floatX)
+def eye(n, m=None, k=0, dtype=None):
+    """An n x m matrix (m = n unless given) with ones on diagonal ``k`` and zeros elsewhere."""
+    rows, cols = arange(n), arange(n if m is None else m)
+    rows = dimshuffle(rows, (0, "x"))
+    return cast(eq(dimshuffle(cols, ("x", 0)), rows + int(k) if k else rows),
+                dtype or config.floatX)
 
 
 def dimshuffle(x, pattern):
@@ -463,10 +503,11 @@ def _reshape_entry(x, s):
 def _whole_shape_of(shape):
     """The variable whose shape ``shape`` is, entry for entry, or None."""
     owners = [s.owner for s in shape if isinstance(s, Variable) and s.owner is not None]
-    if not shape or len(owners) != len(shape) or not all(isinstance(o.op, ShapeOf) for o in owners):
+    if not shape or len(owners) != len(shape) or not builtins.all(
+            isinstance(o.op, ShapeOf) for o in owners):
         return None
     like = owners[0].inputs[0]
-    if like.ndim != len(shape) or any(o.inputs[0] is not like or o.op.axis != k
+    if like.ndim != len(shape) or builtins.any(o.inputs[0] is not like or o.op.axis != k
                                       for k, o in enumerate(owners)):
         return None
     return like
@@ -475,11 +516,47 @@ def _whole_shape_of(shape):
 def specify_shape(x, shape):
     """``x``, checked at run time to have ``shape`` (ints and int scalars)."""
     x = as_tensor_variable(x)
-    if any(s is None for s in shape):
+    if builtins.any(s is None for s in shape):
         raise TypeError("specify_shape: a shape entry must be an int or an int scalar, got None")
     scalars = []
     entries = [_int_part(s, scalars, "a shape entry", "specify_shape") for s in shape]
     return SpecifyShape(entries)(x, *scalars)
+
+
+def _broadcast_axes(x, axes, what):
+    out = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)) or not -x.ndim <= a < builtins.max(x.ndim, 1):
+            raise ValueError(f"{what}: axis {a!r} is not an axis of {x.label()}, which has "
+                             f"{x.ndim} dimensions")
+        out.append(int(a) % x.ndim)
+    return out
+
+
+def addbroadcast(x, *axes):
+    """``x`` with ``axes`` broadcastable; each must have length 1 (checked at run time)."""
+    x = as_tensor_variable(x)
+    flags = {a: True for a in _broadcast_axes(x, axes, "addbroadcast")
+             if not x.broadcastable[a]}
+    return Rebroadcast(flags)(x) if flags else x
+
+
+def unbroadcast(x, *axes):
+    """``x`` with ``axes`` no longer broadcastable (a scan state that must keep its type)."""
+    x = as_tensor_variable(x)
+    flags = {a: False for a in _broadcast_axes(x, axes, "unbroadcast") if x.broadcastable[a]}
+    return Rebroadcast(flags)(x) if flags else x
+
+
+def patternbroadcast(x, broadcastable):
+    """``x`` with the broadcastable pattern ``broadcastable`` (one flag per axis)."""
+    x = as_tensor_variable(x)
+    broadcastable = tuple(bool(b) for b in broadcastable)
+    if len(broadcastable) != x.ndim:
+        raise ValueError(f"patternbroadcast: {x.label()} has {x.ndim} dimensions, the pattern "
+                         f"{broadcastable} has {len(broadcastable)}")
+    flags = {a: b for a, b in enumerate(broadcastable) if b != x.broadcastable[a]}
+    return Rebroadcast(flags)(x) if flags else x
 
 
 def flatten(x, ndim=1):
@@ -584,7 +661,7 @@ def set_subtensor(x, y, inplace=False, tolerate_inplace_aliasing=False):
 
 
 def _expand_ellipsis(items, ndim):
-    if not any(item is Ellipsis for item in items):
+    if not builtins.any(item is Ellipsis for item in items):
         return items
     if builtins.sum(item is Ellipsis for item in items) > 1:
         raise IndexError("indexing: an index can only have a single ellipsis ('...')")
@@ -716,18 +793,258 @@ def roll(x, shift, axis=None):
 
 
 def diag(v, k=0):
-    """A vector's diagonal matrix, or a matrix's diagonal (k = 0)."""
+    """A vector's diagonal matrix (the vector on diagonal ``k``), or a matrix's diagonal
+    ``k`` (above the main one for k > 0, below for k < 0), as numpy's ``diag``."""
     v = as_tensor_variable(v)
-    if k != 0:
-        raise NotImplementedError(f"diag: only the main diagonal (k=0), got k={k}")
+    if not isinstance(k, (int, np.integer)):
+        raise TypeError(f"diag: k must be an int, got {type(k).__name__}")
+    k = int(k)
     if v.ndim == 1:
-        r = arange(shape_of(v, 0))
-        square = alloc(constant(0, dtype=v.dtype), shape_of(v, 0), shape_of(v, 0))
-        return set_subtensor(subtensor(square, (r, r)), v)
+        n = shape_of(v, 0)
+        r = arange(n)
+        side = n + builtins.abs(k) if k else n
+        square = alloc(constant(0, dtype=v.dtype), side, side)
+        return set_subtensor(subtensor(square, (r + builtins.max(-k, 0), r + builtins.max(k, 0))),
+                             v)
     if v.ndim == 2:
-        r = arange(minimum(shape_of(v, 0), shape_of(v, 1)))
-        return subtensor(v, (r, r))
+        return diagonal(v, k)
     raise ValueError(f"diag: a vector or a matrix, got {v.ndim} axes ({v.type})")
+
+
+def diagonal(a, offset=0, axis1=0, axis2=1):
+    """Diagonal ``offset`` of the matrices ``a`` holds in axes ``axis1`` and ``axis2``, as
+    the last axis (numpy's ``diagonal``)."""
+    a = as_tensor_variable(a)
+    axis1, axis2 = (_broadcast_axes(a, [axis1, axis2], "diagonal"))
+    if axis1 == axis2:
+        raise ValueError(f"diagonal: axis1 and axis2 are the same axis ({axis1})")
+    offset = int(offset)
+    rest = [d for d in range(a.ndim) if d not in (axis1, axis2)]
+    m = dimshuffle(a, rest + [axis1, axis2])
+    down, right = builtins.max(-offset, 0), builtins.max(offset, 0)
+    rows, cols = shape_of(m, m.ndim - 2), shape_of(m, m.ndim - 1)
+    r = arange(minimum(rows - down if down else rows, cols - right if right else cols))
+    return subtensor(m, (Ellipsis, r + down if down else r, r + right if right else r))
+
+
+def trace(a, offset=0, axis1=0, axis2=1):
+    """The sum of a diagonal (numpy's ``trace``)."""
+    return sum(diagonal(a, offset, axis1, axis2), axis=-1)
+
+
+def _tri_mask(x, k, lower):
+    x = as_tensor_variable(x)
+    if x.ndim < 2:
+        raise ValueError(f"{'tril' if lower else 'triu'}: a matrix (or a stack of them), got "
+                         f"{x.ndim} axes ({x.type})")
+    rows = dimshuffle(arange(shape_of(x, x.ndim - 2)), (0, "x"))
+    cols = dimshuffle(arange(shape_of(x, x.ndim - 1)), ("x", 0))
+    return le(cols, rows + int(k)) if lower else ge(cols, rows + int(k))
+
+
+def tril(m, k=0):
+    """``m`` with the elements above diagonal ``k`` set to 0 (of its last two axes)."""
+    m = as_tensor_variable(m)
+    return switch(_tri_mask(m, k, True), m, constant(0, dtype=m.dtype))
+
+
+def triu(m, k=0):
+    """``m`` with the elements below diagonal ``k`` set to 0 (of its last two axes)."""
+    m = as_tensor_variable(m)
+    return switch(_tri_mask(m, k, False), m, constant(0, dtype=m.dtype))
+
+
+def _shape_entries(shape, what):
+    if isinstance(shape, (int, np.integer)) or (isinstance(shape, Variable) and shape.ndim == 0):
+        shape = (shape,)
+    if isinstance(shape, Variable):
+        raise TypeError(f"{what}: a shape given as a tuple of ints or int scalars, got "
+                        f"{shape.type}")
+    return [as_tensor_variable(n) for n in shape]
+
+
+def zeros(shape, dtype=None):
+    """An array of zeros of ``shape`` (ints, int scalars, ``x.shape``); dtype floatX unless
+    given."""
+    return alloc(constant(0, dtype=dtype or config.floatX), *_shape_entries(shape, "zeros"))
+
+
+def ones(shape, dtype=None):
+    """An array of ones of ``shape``; dtype floatX unless given."""
+    return alloc(constant(1, dtype=dtype or config.floatX), *_shape_entries(shape, "ones"))
+
+
+def identity_like(x, dtype=None):
+    """An identity matrix of ``x``'s shape and dtype."""
+    x = as_tensor_variable(x)
+    return eye(shape_of(x, 0), shape_of(x, 1), dtype=dtype or x.dtype)
+
+
+def argmin(x, axis=None, keepdims=False):
+    """The index of the first smallest element along ``axis`` (the first NaN if any)."""
+    x = as_tensor_variable(x)
+    # an order-reversing map: -x for floats (NaN stays NaN, which argmax picks first as
+    # numpy's argmin does), ~x for ints (no overflow at the most negative value)
+    flipped = neg(x) if x.dtype[0] == "f" else (
+        invert(x) if x.dtype == "bool" else sub(constant(-1, dtype=x.dtype), x)
+        if x.dtype[0] == "i" else sub(constant(np.iinfo(x.dtype).max, dtype=x.dtype), x))
+    return argmax(flipped, axis, keepdims)
+
+
+def max_and_argmax(a, axis=None, keepdims=False):
+    """``[max(a, axis), argmax(a, axis)]``."""
+    return [max(a, axis, keepdims), argmax(a, axis, keepdims)]
+
+
+def any(x, axis=None, keepdims=False):
+    """Whether any element along ``axis`` is nonzero (bool)."""
+    return max(neq(x, 0), axis, keepdims)
+
+
+def all(x, axis=None, keepdims=False):
+    """Whether every element along ``axis`` is nonzero (bool)."""
+    return min(neq(x, 0), axis, keepdims)
+
+
+def ptp(a, axis=None):
+    """max - min along ``axis`` (peak to peak)."""
+    return sub(max(a, axis), min(a, axis))
+
+
+def largest(*args):
+    """The elementwise maximum of all the arguments."""
+    out = as_tensor_variable(args[0])
+    for a in args[1:]:
+        out = maximum(out, a)
+    return out
+
+
+def smallest(*args):
+    """The elementwise minimum of all the arguments."""
+    out = as_tensor_variable(args[0])
+    for a in args[1:]:
+        out = minimum(out, a)
+    return out
+
+
+def inv(x):
+    """1 / x."""
+    return true_div(constant(1.0, dtype=config.floatX), x)
+
+
+reciprocal = inv
+
+
+def isclose(a, b, rtol=1.0e-5, atol=1.0e-8, equal_nan=False):
+    """Whether ``|a - b| <= atol + rtol * |b|`` elementwise (numpy's ``isclose``); infinities
+    are close to themselves only, NaN to NaN only with ``equal_nan``."""
+    a, b = as_tensor_variable(a), as_tensor_variable(b)
+    finite = and_(invert(isinf(a)), invert(isinf(b)))
+    close = switch(finite, le(abs(sub(a, b)), add(atol, mul(rtol, abs(b)))), eq(a, b))
+    if equal_nan:
+        close = or_(close, and_(isnan(a), isnan(b)))
+    return close
+
+
+def allclose(a, b, rtol=1.0e-5, atol=1.0e-8, equal_nan=False):
+    """Whether every element of ``a`` is close to ``b``'s (see ``isclose``)."""
+    return all(isclose(a, b, rtol, atol, equal_nan))
+
+
+def shape_padleft(t, n_ones=1):
+    """``t`` with ``n_ones`` broadcastable axes in front."""
+    t = as_tensor_variable(t)
+    return dimshuffle(t, ["x"] * n_ones + list(range(t.ndim)))
+
+
+def shape_padright(t, n_ones=1):
+    """``t`` with ``n_ones`` broadcastable axes at the end."""
+    t = as_tensor_variable(t)
+    return dimshuffle(t, list(range(t.ndim)) + ["x"] * n_ones)
+
+
+def shape_padaxis(t, axis):
+    """``t`` with a broadcastable axis inserted at ``axis`` (negative: from the end)."""
+    t = as_tensor_variable(t)
+    if not -t.ndim - 1 <= axis <= t.ndim:
+        raise IndexError(f"shape_padaxis: axis {axis} is out of range for {t.ndim + 1} axes")
+    order = list(range(t.ndim))
+    order.insert(axis % (t.ndim + 1), "x")
+    return dimshuffle(t, order)
+
+
+def squeeze(x):
+    """``x`` without its broadcastable axes."""
+    x = as_tensor_variable(x)
+    return dimshuffle(x, [a for a in range(x.ndim) if not x.broadcastable[a]])
+
+
+def swapaxes(y, axis1, axis2):
+    """``y`` with two axes exchanged."""
+    y = as_tensor_variable(y)
+    axis1, axis2 = _broadcast_axes(y, [axis1, axis2], "swapaxes")
+    order = list(range(y.ndim))
+    order[axis1], order[axis2] = axis2, axis1
+    return transpose(y, order)
+
+
+def join(axis, *tensors_list):
+    """Theano's ``join``: ``concatenate(tensors_list, axis)``."""
+    return concatenate(tensors_list, axis)
+
+
+def horizontal_stack(*args):
+    """Matrices side by side (along axis 1)."""
+    return concatenate(args, axis=1)
+
+
+def vertical_stack(*args):
+    """Matrices one above the other (along axis 0)."""
+    return concatenate(args, axis=0)
+
+
+def split(x, splits_size, n_splits, axis=0):
+    """``x`` cut along ``axis`` into ``n_splits`` pieces of lengths ``splits_size`` (ints,
+    int scalars); the lengths must add up to the axis' length (checked at run time)."""
+    x = as_tensor_variable(x)
+    if isinstance(splits_size, Constant):
+        splits_size = list(splits_size.data)
+    if isinstance(splits_size, Variable):
+        raise NotImplementedError("split: lengths computed by the graph (a vector variable); "
+                                  "give them as a list of ints or int scalars")
+    sizes = list(splits_size)
+    if len(sizes) != n_splits:
+        raise ValueError(f"split: n_splits is {n_splits}, but {len(sizes)} lengths are given")
+    (axis,) = _axes(x, axis)
+    total = sizes[0] if sizes else 0
+    for n in sizes[1:]:
+        total = total + n
+    whole = specify_shape(x, [shape_of(x, a) if a != axis else total for a in range(x.ndim)])
+    pieces, start = [], 0
+    for n in sizes:
+        stop = start + n
+        pieces.append(subtensor(whole, (slice(None),) * axis + (slice(start, stop),)))
+        start = stop
+    return pieces
+
+
+def take(a, indices, axis=None):
+    """Elements of ``a`` at ``indices`` along ``axis`` (None: of ``a`` flattened)."""
+    a, indices = as_tensor_variable(a), as_tensor_variable(indices)
+    if axis is None:
+        return subtensor(flatten(a), (indices,))
+    (axis,) = _axes(a, axis)
+    return subtensor(a, (slice(None),) * axis + (indices,))
+
+
+def stacklists(arg):
+    """Nested lists of tensors stacked into one tensor (``stacklists([[a, b], [c, d]])``)."""
+    if isinstance(arg, (tuple, list)):
+        return stack([stacklists(a) for a in arg])
+    return as_tensor_variable(arg)
+
+
+as_tensor = as_tensor_variable
 
 
 __all__ = [n for n in dir() if not n.startswith("_") and n not in ("builtins", "np")]

@@ -73,6 +73,41 @@ def categorical_crossentropy(coding_dist, true_dist):
                     f"{coding_dist.type}")
 
 
+def crossentropy_categorical_1hot(coding_dist, true_one_of_n):
+    """``-log(coding_dist[i, true_one_of_n[i]])`` for each row (integer labels)."""
+    true_one_of_n = as_tensor_variable(true_one_of_n)
+    if true_one_of_n.ndim != 1 or true_one_of_n.dtype[0] not in "iu":
+        raise TypeError(f"crossentropy_categorical_1hot: true_one_of_n must be a vector of "
+                        f"integer labels, got {true_one_of_n.type}")
+    return categorical_crossentropy(coding_dist, true_one_of_n)
+
+
+def softmax_with_bias(x, b):
+    """softmax(x + b), ``b`` a bias vector added to every row."""
+    return softmax(as_tensor_variable(x) + b)
+
+
+def crossentropy_softmax_1hot_with_bias(x, b, y_idx):
+    """(the cross-entropy of softmax(x + b) against the labels y_idx, softmax(x + b))."""
+    sm = softmax_with_bias(x, b)
+    return crossentropy_categorical_1hot(sm, y_idx), sm
+
+
+def crossentropy_softmax_1hot(x, y_idx):
+    """(the cross-entropy of softmax(x) against the labels y_idx, softmax(x))."""
+    sm = softmax(x)
+    return crossentropy_categorical_1hot(sm, y_idx), sm
+
+
+def softsign(x):
+    """x / (1 + |x|)."""
+    x = as_tensor_variable(x)
+    return x / (1 + abs(x))
+
+
+logsoftmax = log_softmax
+
+
 def elu(x, alpha=1):
     """x for x > 0, alpha * (exp(x) - 1) below."""
     x = as_tensor_variable(x)
@@ -115,12 +150,14 @@ def _conv_conv2d(input, filters, filter_shape=None, image_shape=None, border_mod
 conv = SimpleNamespace(conv2d=_conv_conv2d)
 
 __all__ = ["relu", "softmax", "log_softmax", "binary_crossentropy", "categorical_crossentropy",
+           "crossentropy_categorical_1hot", "softmax_with_bias", "crossentropy_softmax_1hot",
+           "crossentropy_softmax_1hot_with_bias", "softsign", "logsoftmax",
            "sigmoid", "softplus", "mean", "elu", "selu", "hard_sigmoid", "ultra_fast_sigmoid",
            "sigmoid_binary_crossentropy", "conv2d", "conv"]
 
 
 #: Theano's nnet APIs that codegen does not have yet
-_MISSING = ("neighbours", "crossentropy_softmax_1hot", "h_softmax", "bn",
+_MISSING = ("neighbours", "h_softmax", "bn",
             "batch_normalization", "ctc", "abstract_conv", "conv3d")
 
 
