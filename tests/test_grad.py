@@ -36,6 +36,8 @@ GRAD_CASES = [
     ("tri_trace", lambda x, c: T.sum(T.tril(x) * T.triu(x, -1) * c) + T.trace(x * c, 1)
      + T.sum(T.diag(x, 1) ** 2) + T.sum(T.horizontal_stack(*T.split(x, [1, 3], 2, axis=1))
                                          * c ** 2), (-1, 1)),
+    ("cumsum_cumprod", lambda x, c: T.sum(T.cumsum(x * c, 1) ** 2)
+     + T.sum(T.cumsum(x).reshape((3, 4)) * x) + T.sum(T.cumprod(x + 2, 0) * c), (-1, 1)),
     ("floor_round", lambda x, c: T.sum(x * c + T.floor(x * 3) + T.round(c * 3)), (-1, 1)),
     ("max_min", lambda x, c: T.sum(T.maximum(x, c) + T.minimum(x, 0.5)), (-1, 1)),
     ("switch", lambda x, c: T.sum(T.switch(x > 0, x * c, x ** 2)), (-1, 1)),

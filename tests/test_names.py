@@ -66,3 +66,42 @@ def test_module_function_names_that_would_shadow_the_module_are_refused():
     for bad in ["np", "load", "_private", "lambda", "len", "a-b"]:
         with pytest.raises(ValueError, match="not a usable function name"):
             module.add_function(bad, [x], x)
+
+
+#: Names of the kernels' own locals, on the CPU and on CUDA, and of the math functions they
+#: call: a user's array by one of these names would shadow it in some kernel.
+KERNEL_WORDS = ["row", "dst", "acc", "best", "bad", "o", "ok", "e", "r", "rest", "total",
+                "base", "lane", "warp", "tan", "sinh", "log2", "erfc"]
+
+
+def _every_kernel_kind(word):
+    """An input named ``word`` and outputs named ``word`` of every kind of kernel: maps
+    (plain and transposed), reductions (per row, per column, warp per row, to a scalar),
+    argmax, cumsum, products (float and int), a gather, a scatter, math functions."""
+    x, k = T.matrix(word), T.lvector(word)
+    outs = [T.argmax(x, 1), T.cumsum(x, 1), x * 3, x.T * 2 + 1, T.sum(x * 2, 1),
+            T.sum(x.T * 2, 1), T.sum(x), T.max(x, 0), T.dot(x, x.T),
+            T.dot(T.iround(x), T.iround(x.T)), x[k], T.inc_subtensor(x[k], 1.0),
+            T.tan(x) + T.sinh(x) + T.log2(x + 1) + T.erfc(x)]
+    for out in outs:
+        out.name = word
+    return [x, k], outs
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_arrays_named_like_kernel_locals_build_and_agree(device, cuda_emulated, monkeypatch):
+    ins, outs = [], []
+    for word in KERNEL_WORDS:
+        i, o = _every_kernel_kind(word)
+        ins += i
+        outs += o
+    rng = np.random.default_rng(0)
+    args = [rng.uniform(0, 1, (3, 40)) if v.ndim == 2 else np.array([0, 2]) for v in ins]
+    want = codegen.function(ins, outs, mode="FAST_COMPILE")(*args)
+    if device == "cuda":
+        with cuda_emulated():
+            f = codegen.function(ins, outs)
+    else:
+        f = codegen.function(ins, outs)
+    for got, ref in zip(f(*args), want):
+        np.testing.assert_allclose(got, ref, rtol=1e-12)

@@ -124,6 +124,17 @@ UNARY = [
      + T.take(x, T.arange(2, x.shape[0] + 1)).sum() + T.zeros((3, 1)) + T.ones(3, "int8"),
      lambda x: np.take(x, [3, 2, 1], axis=1) + np.arange(1, 4) + np.take(x, [2, 3]).sum()
      + np.zeros((3, 1)) + np.ones(3, "int8"), (-3, 3)),
+    ("cumsum", lambda x: T.cumsum(x, 1) + T.cumsum(x.T, 1).T * 2 + T.cumprod(x, 0)
+     + T.cumsum(x).reshape((3, 4)) + T.extra_ops.diff(T.cumprod(x[::-1, ::2], 1), 1, 0).sum(),
+     lambda x: np.cumsum(x, 1) + np.cumsum(x.T, 1).T * 2 + np.cumprod(x, 0)
+     + np.cumsum(x).reshape((3, 4)) + np.diff(np.cumprod(x[::-1, ::2], 1), 1, 0).sum(),
+     (-3, 3)),
+    ("cumsum_int", lambda x: T.cumsum(T.iround(x * 3), 0)
+     + T.cumprod(T.cast(x > 0, "int8") + 1, 1) + T.cumsum(x > 0, 1)
+     + T.extra_ops.to_one_hot(T.argmax(x, 1), 4, "int32"),
+     lambda x: np.cumsum(np.round(x * 3).astype("int64"), 0)
+     + np.cumprod((x > 0).astype("int8") + 1, 1) + np.cumsum(x > 0, 1)
+     + np.eye(4, dtype="int32")[np.argmax(x, 1)], (-3, 3)),
     ("concat", lambda x: T.concatenate([x, 2 * x], axis=1),
      lambda x: np.concatenate([x, 2 * x], axis=1), (-3, 3)),
     ("stack", lambda x: T.stack([x, x + 1]), lambda x: np.stack([x, x + 1]), (-3, 3)),

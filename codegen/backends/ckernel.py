@@ -1,4 +1,5 @@
-"""C source for loop kernels (fused elementwise/reduction loops and argmax) and for the
+"""C source for loop kernels (fused elementwise/reduction loops, argmax and cumulative sums)
+and for the
 products (BLAS above a size, plain loops below it and for integers).
 
 Every compiled backend runs C kernels: the Cython backend embeds them verbatim in the .pyx
@@ -463,40 +464,67 @@ def _reads_index(expr, axis):
     return any(_reads_index(a, axis) for a in expr.args)
 
 
-def argmax_signature(step):
-    """(params, args, outer axes, C type, the row's offset, the output's offset) of an argmax
-    kernel, whichever target runs it: loop i{j} runs over outer axis j, k along the axis."""
+def axis_signature(step):
+    """(params, args, outer axes, the row's offset, the output row's offset) of a kernel
+    walking along one axis (``AxisStep``), whichever target runs it: loop i{j} runs over outer
+    axis j, k along the axis."""
     x, out = step.x, step.out
     outer = [a for a in range(len(x.dims)) if a != step.axis]
-    ctype = cexpr.CTYPES[x.dtype]
     params = [f"cg_index n{j}" for j in range(len(outer))] + ["cg_index m"]
     args = [x.dims[a] for a in outer] + [x.dims[step.axis]]
-    params += [f"const {ctype}* {x.name}"] + [f"cg_index {x.name}_s{a}"
-                                               for a in range(len(x.dims))]
+    params += [f"const {cexpr.CTYPES[x.dtype]}* {x.name}"] + [f"cg_index {x.name}_s{a}"
+                                                              for a in range(len(x.dims))]
     args += [f"{x.name}_p"] + [f"{x.name}_s{a}" for a in range(len(x.dims))]
-    params += [f"int64_t* {out.name}"] + [f"cg_index {out.name}_s{j}"
-                                          for j in range(len(outer))]
-    args += [f"{out.name}_p"] + [f"{out.name}_s{j}" for j in range(len(outer))]
+    out_axes = step.out_axes()
+    params += [f"{cexpr.CTYPES[out.dtype]}* {out.name}"] + [f"cg_index {out.name}_s{j}"
+                                                            for j in range(len(out_axes))]
+    args += [f"{out.name}_p"] + [f"{out.name}_s{j}" for j in range(len(out_axes))]
     base = " + ".join(f"i{j} * {x.name}_s{a}" for j, a in enumerate(outer)) or "0"
-    out_idx = " + ".join(f"i{j} * {out.name}_s{j}" for j in range(len(outer))) or "0"
-    return params, args, outer, ctype, base, out_idx
+    out_base = " + ".join(f"i{j} * {out.name}_s{out_axes.index(a)}"
+                          for j, a in enumerate(outer)) or "0"
+    return params, args, outer, base, out_base
 
 
-def argmax_kernel(step):
-    """argmax along one axis: the first maximal element wins, NaN counts as maximal."""
+def axis_row(step):
+    """The C lines of one row of an ``AxisStep`` (``row`` and ``dst`` point at it)."""
     x, out = step.x, step.out
-    params, args, outer, ctype, base, out_idx = argmax_signature(step)
-    body = [f"const {ctype}* row = {x.name} + {base};",
-            "cg_index best_k = 0;",
-            f"{ctype} best = row[0];",
-            "for (cg_index k = 1; k < m; k++) {",
-            f"    {ctype} v = row[k * {x.name}_s{step.axis}];",
-            "    if (best == best && (v > best || v != v)) {",
-            "        best = v;",
-            "        best_k = k;",
+    ctype, otype = cexpr.CTYPES[x.dtype], cexpr.CTYPES[out.dtype]
+    load = f"row[k * {x.name}_s{step.axis}]"
+    if step.op == "argmax":  # the first maximal element wins, NaN counts as maximal
+        return ["cg_index best_k = 0;",
+                f"{ctype} best = row[0];",
+                "for (cg_index k = 1; k < m; k++) {",
+                f"    {ctype} v = {load};",
+                "    if (best == best && (v > best || v != v)) {",
+                "        best = v;",
+                "        best_k = k;",
+                "    }",
+                "}",
+                "dst[0] = best_k;"]
+    # a running sum or product in the output's dtype, in order, starting from the first
+    # element itself (so a first -0.0 stays -0.0, as in numpy)
+    step_s = f"{out.name}_s{step.out_axes().index(step.axis)}"
+    sign = {"add": "+", "mul": "*"}[step.op]
+    return ["if (m > 0) {",
+            f"    {otype} acc = ({otype})row[0];",
+            "    dst[0] = acc;",
+            "    for (cg_index k = 1; k < m; k++) {",
+            f"        acc = acc {sign} ({otype}){load};",
+            f"        dst[k * {step_s}] = acc;",
             "    }",
-            "}",
-            f"{out.name}[{out_idx}] = best_k;"]
+            "}"]
+
+
+def axis_row_pointers(step, base, out_base):
+    x, out = step.x, step.out
+    return [f"const {cexpr.CTYPES[x.dtype]}* row = {x.name} + {base};",
+            f"{cexpr.CTYPES[out.dtype]}* dst = {out.name} + {out_base};"]
+
+
+def axis_kernel(step):
+    """A walk along one axis (argmax, cumsum, cumprod), a row after another."""
+    params, args, outer, base, out_base = axis_signature(step)
+    body = axis_row_pointers(step, base, out_base) + axis_row(step)
     origins = [(o.text, o.where) for o in step.origins]
     return Kernel(step.name, params, args, origins, _loops(len(outer), body))
 

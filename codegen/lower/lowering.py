@@ -11,9 +11,9 @@ from codegen.lower.accumulate import fold_accumulating_products
 from codegen.lower.fusion import fuse, sink
 from codegen.lower.program import (
     Arg,
-    ArgmaxStep,
     ArrayRef,
     Assign,
+    AxisStep,
     Buffer,
     Check,
     DotStep,
@@ -40,7 +40,7 @@ from codegen.ops.elemwise import Elemwise
 from codegen.ops.ifelse import IfElse
 from codegen.ops.indexing import AdvancedIncSubtensor, Gather, IncSubtensor, index_dims
 from codegen.ops.random import RandomVariable
-from codegen.ops.reduce import Argmax
+from codegen.ops.reduce import Argmax, CumOp
 from codegen.ops.scan import Scan
 from codegen.ops.shape import (
     Alloc,
@@ -116,8 +116,9 @@ class Names:
     """
 
     RESERVED = frozenset(_C_NAMES + _PYTHON_NAMES + [
-        # the locals of C kernels
-        "int64_t", "row", "best", "best_k", "k", "m", "v"])
+        # the locals of the kernels, on the CPU and on CUDA
+        "int64_t", "row", "dst", "acc", "best", "best_k", "k", "m", "v", "bad", "o", "ok",
+        "e", "r", "rest", "total", "base", "lane"])
     KERNEL_LOCAL = re.compile(r"^(?:[nidtj]|acc|blk|blen|cgb)[0-9]+$")
     DERIVED = re.compile(r"_(?:p|v|s[0-9]+|n[0-9]+)$|_t$")  # and POSIX's types end in _t
     MACRO_LIKE = re.compile(r"^(?:(?=(?:[^A-Z]*[A-Z]){2})[A-Z0-9_]{3,}|I|"
@@ -733,7 +734,14 @@ def _lower_argmax(lw, node, origin):
     lw._add_checks(node)
     x = lw.array(node.inputs[0])
     out = lw._buffer(node.out, lw.hint(node.out))
-    lw.steps.append(ArgmaxStep(lw._step_name(out.name), out, x, node.op.axis, (origin,)))
+    lw.steps.append(AxisStep(lw._step_name(out.name), out, x, node.op.axis, (origin,)))
+
+
+def _lower_cumulative(lw, node, origin):
+    x = lw.array(node.inputs[0])
+    out = lw._buffer(node.out, lw.hint(node.out))
+    lw.steps.append(AxisStep(lw._step_name(out.name), out, x, node.op.axis, (origin,),
+                             op=node.op.mode))
 
 
 def _lower_concatenate(lw, node, origin):
@@ -1408,6 +1416,7 @@ NODE_LOWERINGS = {
     Dot: _lower_dot,
     ARange: _lower_arange,
     Argmax: _lower_argmax,
+    CumOp: _lower_cumulative,
     Concatenate: _lower_concatenate,
     SubtensorGrad: _lower_subtensor_grad,
 }

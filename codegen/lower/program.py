@@ -226,13 +226,22 @@ def writes(step):
 
 
 @dataclass(frozen=True)
-class ArgmaxStep:
+class AxisStep:
+    """A walk along one axis of ``x``, a row at a time: ``op`` 'argmax' (``out`` has the other
+    axes), or 'add' / 'mul' (cumsum, cumprod: ``out`` has x's shape, ``out[..., k]`` the sum
+    or product of ``x[..., :k + 1]`` in order)."""
+
     name: str
     out: ArrayRef
     x: ArrayRef
     axis: int
     origins: tuple
-    kind: str = "argmax"
+    op: str = "argmax"
+    kind: str = "axis"
+
+    def out_axes(self):
+        """The axes of ``x`` that ``out``'s axes follow, in order."""
+        return [a for a in range(len(self.x.dims)) if a != self.axis or self.op != "argmax"]
 
 
 @dataclass(frozen=True)

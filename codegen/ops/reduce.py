@@ -1,4 +1,5 @@
-"""Reductions along axes (sum, prod, max, min) and argmax.
+"""Reductions along axes (sum, prod, max, min), argmax, and the running sums and products
+(cumsum, cumprod).
 
 A reduction drops the reduced axes, or with ``keepdims`` keeps them with length 1 (as the
 gradient walker does when it sums a gradient back to a broadcast operand's shape).
@@ -143,3 +144,61 @@ class Argmax(Op):
 
     def grad(self, node, output_grads):
         return [None]
+
+
+def cumulative_dtype(dtype):
+    """numpy's dtype of a cumsum or cumprod: ints narrower than 64 bits widen to 64."""
+    if dtype == "bool" or dtype in ("int8", "int16", "int32"):
+        return "int64"
+    if dtype in ("uint8", "uint16", "uint32"):
+        return "uint64"
+    return dtype
+
+
+class CumOp(Op):
+    """The running sum (``mode`` 'add', cumsum) or product ('mul', cumprod) along ``axis``,
+    in order, as numpy's ``cumsum`` and ``cumprod``."""
+
+    props = ("axis", "mode")
+
+    def __init__(self, axis, mode="add"):
+        if mode not in ("add", "mul"):
+            raise ValueError(f"CumOp: mode must be 'add' or 'mul', got {mode!r}")
+        self.axis = int(axis)
+        self.mode = mode
+
+    def short_name(self):
+        return f"{'cumsum' if self.mode == 'add' else 'cumprod'}{{axis={self.axis}}}"
+
+    def make_node(self, x):
+        if not 0 <= self.axis < x.ndim:
+            raise ValueError(f"{self.short_name()}: axis {self.axis} is out of range for "
+                             f"{x.label()}, which has {x.ndim} dimensions")
+        return Apply(self, [x], [TensorType(cumulative_dtype(x.dtype), x.broadcastable,
+                                            x.type.shape)])
+
+    def perform(self, node, values):
+        fn = np.cumsum if self.mode == "add" else np.cumprod
+        with np.errstate(all="ignore"):
+            return [np.asarray(fn(values[0], axis=self.axis), dtype=node.outputs[0].dtype)]
+
+    def infer_shape(self, node, input_shapes):
+        return [tuple(input_shapes[0])]
+
+    def grad(self, node, output_grads):
+        t = _tensor()
+        (x,), gz = node.inputs, output_grads[0]
+        if x.dtype[0] != "f":
+            return [None]
+        backwards = (slice(None),) * self.axis + (slice(None, None, -1),)
+
+        def reverse_cumsum(g):  # element k: the sum of g[k:] along the axis
+            return t.subtensor(CumOp(self.axis)(t.subtensor(g, backwards)), backwards)
+        if self.mode == "add":
+            return [reverse_cumsum(gz)]
+        # d out[j] / d x[k] = out[j] / x[k] for j >= k: Theano's rule, which assumes x has
+        # no zeros (as prod's gradient does)
+        return [reverse_cumsum(gz * node.outputs[0]) / x]
+
+    def batch(self, node, inputs, batched):
+        return CumOp(self.axis + 1, self.mode)(inputs[0])

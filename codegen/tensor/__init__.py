@@ -43,11 +43,14 @@ __all__ = list(_basic_all) + ["nnet", "grad", "jacobian", "hessian", "Rop", "Lop
                               "TensorSharedVariable", "TensorVariable"]
 
 #: Theano's tensor APIs that codegen does not have yet
-_MISSING = ("raw_random", "extra_ops", "argsort", "sort", "cumsum", "cumprod",
+_MISSING = ("raw_random", "argsort", "sort",
             "nlinalg", "slinalg", "fft", "erfinv", "gammaln", "nonzero", "opt", "blas")
 
 
 def __getattr__(name):
+    if name == "extra_ops":
+        import importlib
+        return importlib.import_module("codegen.tensor.extra_ops")
     if name in ("shared_randomstreams", "signal"):
         import importlib
         return importlib.import_module("codegen.tensor.shared_randomstreams")

@@ -15,7 +15,7 @@ from codegen.graph import Constant, TensorType, Variable
 from codegen.ops.blas import dot as _dot
 from codegen.ops.elemwise import elemwise
 from codegen.ops.indexing import AdvancedIncSubtensor, Gather, IncSubtensor
-from codegen.ops.reduce import Argmax, Reduce
+from codegen.ops.reduce import Argmax, CumOp, Reduce
 from codegen.ops.scalar import cast_op, weak_scalar_dtype
 from codegen.ops.shape import (
     Alloc,
@@ -889,6 +889,26 @@ def argmin(x, axis=None, keepdims=False):
         invert(x) if x.dtype == "bool" else sub(constant(-1, dtype=x.dtype), x)
         if x.dtype[0] == "i" else sub(constant(np.iinfo(x.dtype).max, dtype=x.dtype), x))
     return argmax(flipped, axis, keepdims)
+
+
+def _cumulative(x, axis, mode):
+    x = as_tensor_variable(x)
+    if axis is None:
+        x, axis = flatten(x, 1), 0
+    (axis,) = _axes(x, axis)
+    return CumOp(axis, mode)(x)
+
+
+def cumsum(x, axis=None):
+    """The running sum along ``axis`` (None: of ``x`` flattened), in order, as numpy's;
+    narrower ints give int64."""
+    return _cumulative(x, axis, "add")
+
+
+def cumprod(x, axis=None):
+    """The running product along ``axis`` (None: of ``x`` flattened), as numpy's; its
+    gradient assumes ``x`` has no zeros, as ``prod``'s does."""
+    return _cumulative(x, axis, "mul")
 
 
 def max_and_argmax(a, axis=None, keepdims=False):

@@ -15,7 +15,7 @@
   once per set of axes, each launch computing the body and storing that set's targets (the
   last also its plain stores, so that an earlier launch never reads a value a store has
   replaced).
-- argmax: one thread per output element.
+- argmax, cumsum, cumprod (a walk along an axis): one thread per row.
 - Products: the CPU's functions (``cg_gemm_d`` ..., so that ``ckernel.product_call``
   serves both): float matrix products above CUBLAS_MIN through cuBLAS's gemm, the rest
   plain kernels, one thread per output element summing along k in order.
@@ -30,7 +30,7 @@ from dataclasses import replace
 
 from codegen.backends import cexpr, ckernel
 from codegen.backends.ckernel import Kernel, _index, identity
-from codegen.lower.program import ArgmaxStep, DotStep, GatherStep, LoopKernel, writes
+from codegen.lower.program import AxisStep, DotStep, GatherStep, LoopKernel, writes
 
 #: The C table on CUDA: C_OPS, with what differs. The CPU's tanh (expm1 form, for libmvec)
 #: stays out: CUDA's tanh is fast and as accurate.
@@ -326,10 +326,9 @@ def _one_thread(kernel, body):
             + ckernel.reduction_init(kernel) + ckernel._loops(len(kernel.dims), body))
 
 
-def argmax_kernel(step):
-    """argmax along one axis, one thread per output element (first maximum; NaN wins)."""
-    x, out = step.x, step.out
-    params, args, outer, ctype, base, out_idx = ckernel.argmax_signature(step)
+def axis_kernel(step):
+    """A walk along one axis (argmax, cumsum, cumprod), one thread per row."""
+    params, args, outer, base, out_base = ckernel.axis_signature(step)
     total = " * ".join(f"n{j}" for j in range(len(outer))) or "1"
     lines = [f"const cg_index total = {total};",
              "for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < total;",
@@ -339,18 +338,8 @@ def argmax_kernel(step):
         lines += [f"    const cg_index i{j} = rest % n{j};", f"    rest /= n{j};"]
     if outer:
         lines.append("    const cg_index i0 = rest;")
-    lines += [f"    const {ctype}* row = {x.name} + {base};",
-              "    cg_index best_k = 0;",
-              f"    {ctype} best = row[0];",
-              "    for (cg_index k = 1; k < m; k++) {",
-              f"        {ctype} v = row[k * {x.name}_s{step.axis}];",
-              "        if (best == best && (v > best || v != v)) {",
-              "            best = v;",
-              "            best_k = k;",
-              "        }",
-              "    }",
-              f"    {out.name}[{out_idx}] = best_k;",
-              "}"]
+    lines += ["    " + line for line in ckernel.axis_row_pointers(step, base, out_base)
+              + ckernel.axis_row(step)] + ["}"]
     origins = [(o.text, o.where) for o in step.origins]
     return Kernel(step.name, params, args, origins, lines, "__global__ void")
 
@@ -471,8 +460,8 @@ class Strategy:
                                                                 per_output_blocks(step))
         elif isinstance(step, GatherStep):
             return gather_kernel(step)
-        elif isinstance(step, ArgmaxStep):
-            kernel, is_map = argmax_kernel(step), True
+        elif isinstance(step, AxisStep):
+            kernel, is_map = axis_kernel(step), True
             total = " * ".join(f"({d})" for a, d in enumerate(step.x.dims)
                                if a != step.axis) or "1"
         else:

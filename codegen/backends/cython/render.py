@@ -13,7 +13,7 @@ from codegen.backends import cexpr, ckernel, cstep
 from codegen.backends.templating import environment
 from codegen.lower.memory import in_place_updates, shared_scratch
 from codegen.lower.program import (
-    ArgmaxStep,
+    AxisStep,
     DotStep,
     GatherStep,
     LoopKernel,
@@ -95,13 +95,13 @@ def function_context(program, debug=False, device="cpu", state_index=None):
                           "declaration": kernel.declaration, "call": kernel.call,
                           "origins": kernel.origins, "outs": writes(step), "ins": reads(step),
                           "extents": "()"})
-        elif isinstance(step, (LoopKernel, ArgmaxStep, GatherStep)):
+        elif isinstance(step, (LoopKernel, AxisStep, GatherStep)):
             if isinstance(step, LoopKernel):
                 kernel = ckernel.loop_kernel(step, threads=threads)
             elif isinstance(step, GatherStep):
                 kernel = ckernel.gather_kernel(step, threads=threads)
             else:
-                kernel = ckernel.argmax_kernel(step)
+                kernel = ckernel.axis_kernel(step)
             outs = writes(step)
             steps.append({"kind": "loop", "name": kernel.name,
                           # a gather returns nonzero for an index out of range
@@ -375,10 +375,9 @@ def _extents(step):
         dims, _ = ckernel.gather_loop_dims(step)
         small = step.small()
         pairs = [(small.name, [(d, a) for a, d in enumerate(dims) if small.dims[a] != "1"])]
-    else:  # argmax
-        outer = [a for a in range(len(step.x.dims)) if a != step.axis]
+    else:  # a walk along an axis
         pairs = [(step.x.name, [(step.x.dims[a], a) for a in range(len(step.x.dims))]),
-                 (step.out.name, [(step.x.dims[a], j) for j, a in enumerate(outer)])]
+                 (step.out.name, [(step.x.dims[a], j) for j, a in enumerate(step.out_axes())])]
     return "(" + "".join(f"({name!r}, {name}, ("
                          + "".join(f"({n}, {axis}), " for n, axis in items) + ")), "
                          for name, items in pairs) + ")"
