@@ -504,7 +504,7 @@ def axis_row(step):
     # a running sum or product in the output's dtype, in order, starting from the first
     # element itself (so a first -0.0 stays -0.0, as in numpy)
     step_s = f"{out.name}_s{step.out_axes().index(step.axis)}"
-    sign = {"add": "+", "mul": "*"}[step.op]
+    sign = _SIMD_REDUCTION[step.op]
     return ["if (m > 0) {",
             f"    {otype} acc = ({otype})row[0];",
             "    dst[0] = acc;",

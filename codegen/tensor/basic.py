@@ -523,11 +523,13 @@ def specify_shape(x, shape):
     return SpecifyShape(entries)(x, *scalars)
 
 
-def _broadcast_axes(x, axes, what):
+def _axis_list(axes, x, op):
+    """``axes`` (an int or a list, negative ones from the end) as axes of ``x``, in the order
+    given; ``op`` names the function in the error."""
     out = []
-    for a in axes:
-        if not isinstance(a, (int, np.integer)) or not -x.ndim <= a < builtins.max(x.ndim, 1):
-            raise ValueError(f"{what}: axis {a!r} is not an axis of {x.label()}, which has "
+    for a in (axes if isinstance(axes, (list, tuple)) else [axes]):
+        if not isinstance(a, (int, np.integer)) or not -x.ndim <= a < x.ndim:
+            raise ValueError(f"{op}: axis {a!r} is not an axis of {x.label()}, which has "
                              f"{x.ndim} dimensions")
         out.append(int(a) % x.ndim)
     return out
@@ -536,7 +538,7 @@ def _broadcast_axes(x, axes, what):
 def addbroadcast(x, *axes):
     """``x`` with ``axes`` broadcastable; each must have length 1 (checked at run time)."""
     x = as_tensor_variable(x)
-    flags = {a: True for a in _broadcast_axes(x, axes, "addbroadcast")
+    flags = {a: True for a in _axis_list(list(axes), x, "addbroadcast")
              if not x.broadcastable[a]}
     return Rebroadcast(flags)(x) if flags else x
 
@@ -544,7 +546,7 @@ def addbroadcast(x, *axes):
 def unbroadcast(x, *axes):
     """``x`` with ``axes`` no longer broadcastable (a scan state that must keep its type)."""
     x = as_tensor_variable(x)
-    flags = {a: False for a in _broadcast_axes(x, axes, "unbroadcast") if x.broadcastable[a]}
+    flags = {a: False for a in _axis_list(list(axes), x, "unbroadcast") if x.broadcastable[a]}
     return Rebroadcast(flags)(x) if flags else x
 
 
@@ -688,15 +690,6 @@ def stack(tensors, axis=0):
 # ---------------------------------------------------------------- composed of the ops above
 # (so each has its gradient and runs on every backend with nothing of its own to lower)
 
-def _axis_list(axes, ndim, what):
-    out = [int(a) for a in (axes if isinstance(axes, (list, tuple)) else [axes])]
-    for a in out:
-        if not -ndim <= a < ndim:
-            raise ValueError(f"tensordot: axis {a} of {what} is out of range for "
-                             f"{ndim} axes")
-    return [a % ndim for a in out]
-
-
 def tensordot(a, b, axes=2):
     """Sum of products over the axes given: ``axes`` an int n (a's last n with b's first n)
     or a pair of axis lists; numpy's tensordot, as one product of a reshaped a and b."""
@@ -707,7 +700,7 @@ def tensordot(a, b, axes=2):
                              f"axes")
         a_axes, b_axes = list(range(a.ndim - axes, a.ndim)), list(range(axes))
     else:
-        a_axes, b_axes = _axis_list(axes[0], a.ndim, "a"), _axis_list(axes[1], b.ndim, "b")
+        a_axes, b_axes = _axis_list(axes[0], a, "tensordot"), _axis_list(axes[1], b, "tensordot")
         if len(a_axes) != len(b_axes):
             raise ValueError(f"tensordot: {len(a_axes)} axes of a against {len(b_axes)} of b")
     a_free = [k for k in range(a.ndim) if k not in a_axes]
@@ -815,7 +808,7 @@ def diagonal(a, offset=0, axis1=0, axis2=1):
     """Diagonal ``offset`` of the matrices ``a`` holds in axes ``axis1`` and ``axis2``, as
     the last axis (numpy's ``diagonal``)."""
     a = as_tensor_variable(a)
-    axis1, axis2 = (_broadcast_axes(a, [axis1, axis2], "diagonal"))
+    axis1, axis2 = _axis_list([axis1, axis2], a, "diagonal")
     if axis1 == axis2:
         raise ValueError(f"diagonal: axis1 and axis2 are the same axis ({axis1})")
     offset = int(offset)
@@ -1002,7 +995,7 @@ def squeeze(x):
 def swapaxes(y, axis1, axis2):
     """``y`` with two axes exchanged."""
     y = as_tensor_variable(y)
-    axis1, axis2 = _broadcast_axes(y, [axis1, axis2], "swapaxes")
+    axis1, axis2 = _axis_list([axis1, axis2], y, "swapaxes")
     order = list(range(y.ndim))
     order[axis1], order[axis2] = axis2, axis1
     return transpose(y, order)
