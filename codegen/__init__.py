@@ -37,7 +37,7 @@ def __getattr__(name):
         from codegen.compile.mode import Mode
         return Mode
     if name == "clone":
-        from codegen.graph.basic import clone
+        from codegen.tensor.basic import clone
         return clone
     if name == "Out":
         from codegen.compile.inputs import Out

@@ -367,32 +367,6 @@ def clients(outputs):
     return users
 
 
-def clone(output, replace=None, strict=True, share_inputs=True):
-    """Theano's ``clone``: ``output`` (a variable or a list) rebuilt with the variables of
-    ``replace`` (a dict or (old, new) pairs) put in place; with ``share_inputs=False`` its
-    inputs (but not shared variables and constants) are new variables too. With ``strict``,
-    a replacement must have the type of what it replaces."""
-    from codegen.tensor.basic import as_tensor_variable
-    pairs = replace.items() if isinstance(replace, dict) else (replace or [])
-    mapping = {}
-    for old, new in pairs:
-        new = as_tensor_variable(new)
-        if strict and old.type != new.type:
-            raise TypeError(f"clone: {old.label()} ({old.type}) cannot be replaced by "
-                            f"{new.label()} ({new.type}) of another type; pass strict=False "
-                            f"to allow it")
-        mapping[old] = new
-    many = isinstance(output, (list, tuple))
-    outputs = list(output) if many else [output]
-    if not share_inputs:
-        for leaf in graph_inputs(outputs):
-            if leaf.owner is None and not isinstance(leaf, (Constant, SharedVariable)) \
-                    and leaf not in mapping:
-                mapping[leaf] = leaf.type(leaf.name)
-    out = clone_replace(outputs, mapping)
-    return out if many else out[0]
-
-
 def clone_replace(outputs, replace):
     """``outputs`` rebuilt with variables replaced (``replace`` maps old var -> new var).
 

@@ -11,7 +11,8 @@ import builtins
 import numpy as np
 
 from codegen.config import config
-from codegen.graph import Constant, TensorType, Variable
+from codegen.graph import Constant, SharedVariable, TensorType, Variable, graph_inputs
+from codegen.graph.basic import clone_replace
 from codegen.ops.blas import dot as _dot
 from codegen.ops.elemwise import elemwise
 from codegen.ops.indexing import AdvancedIncSubtensor, Gather, IncSubtensor
@@ -1059,5 +1060,30 @@ def stacklists(arg):
 
 as_tensor = as_tensor_variable
 
+
+
+def clone(output, replace=None, strict=True, share_inputs=True):
+    """Theano's ``clone``: ``output`` (a variable or a list) rebuilt with the variables of
+    ``replace`` (a dict or (old, new) pairs) put in place; with ``share_inputs=False`` its
+    inputs (but not shared variables and constants) are new variables too. With ``strict``,
+    a replacement must have the type of what it replaces."""
+    pairs = replace.items() if isinstance(replace, dict) else (replace or [])
+    mapping = {}
+    for old, new in pairs:
+        new = as_tensor_variable(new)
+        if strict and old.type != new.type:
+            raise TypeError(f"clone: {old.label()} ({old.type}) cannot be replaced by "
+                            f"{new.label()} ({new.type}) of another type; pass strict=False "
+                            f"to allow it")
+        mapping[old] = new
+    many = isinstance(output, (list, tuple))
+    outputs = list(output) if many else [output]
+    if not share_inputs:
+        for leaf in graph_inputs(outputs):
+            if leaf.owner is None and not isinstance(leaf, (Constant, SharedVariable)) \
+                    and leaf not in mapping:
+                mapping[leaf] = leaf.type(leaf.name)
+    out = clone_replace(outputs, mapping)
+    return out if many else out[0]
 
 __all__ = [n for n in dir() if not n.startswith("_") and n not in ("builtins", "np")]
