@@ -38,6 +38,10 @@ GRAD_CASES = [
                                          * c ** 2), (-1, 1)),
     ("cumsum_cumprod", lambda x, c: T.sum(T.cumsum(x * c, 1) ** 2)
      + T.sum(T.cumsum(x).reshape((3, 4)) * x) + T.sum(T.cumprod(x + 2, 0) * c), (-1, 1)),
+    ("special", lambda x, c: T.sum(T.gammaln(x + 2) * c + T.gamma(x + 2) + T.psi(x + 2) * c
+     + T.erfinv(x * 0.9) + T.erfcinv(x * 0.9 + 1) * c), (-1, 1)),
+    ("sort", lambda x, c: T.sum(T.sort(x * c, 0) * c) + T.sum(T.sort(x)[:, :2] ** 2)
+     + T.sum(T.sort(x, None)[::3] * 2), (-1, 1)),
     ("floor_round", lambda x, c: T.sum(x * c + T.floor(x * 3) + T.round(c * 3)), (-1, 1)),
     ("max_min", lambda x, c: T.sum(T.maximum(x, c) + T.minimum(x, 0.5)), (-1, 1)),
     ("switch", lambda x, c: T.sum(T.switch(x > 0, x * c, x ** 2)), (-1, 1)),

@@ -71,15 +71,16 @@ def test_module_function_names_that_would_shadow_the_module_are_refused():
 #: Names of the kernels' own locals, on the CPU and on CUDA, and of the math functions they
 #: call: a user's array by one of these names would shadow it in some kernel.
 KERNEL_WORDS = ["row", "dst", "acc", "best", "bad", "o", "ok", "e", "r", "rest", "total",
-                "base", "lane", "warp", "tan", "sinh", "log2", "erfc"]
+                "base", "lane", "warp", "tan", "sinh", "log2", "erfc", "lt", "ia", "vb", "end",
+                "root", "moving"]
 
 
 def _every_kernel_kind(word):
     """An input named ``word`` and outputs named ``word`` of every kind of kernel: maps
     (plain and transposed), reductions (per row, per column, warp per row, to a scalar),
-    argmax, cumsum, products (float and int), a gather, a scatter, math functions."""
+    argmax, cumsum, argsort, products (float and int), a gather, a scatter, math functions."""
     x, k = T.matrix(word), T.lvector(word)
-    outs = [T.argmax(x, 1), T.cumsum(x, 1), x * 3, x.T * 2 + 1, T.sum(x * 2, 1),
+    outs = [T.argmax(x, 1), T.cumsum(x, 1), T.argsort(x, 0), x * 3, x.T * 2 + 1, T.sum(x * 2, 1),
             T.sum(x.T * 2, 1), T.sum(x), T.max(x, 0), T.dot(x, x.T),
             T.dot(T.iround(x), T.iround(x.T)), x[k], T.inc_subtensor(x[k], 1.0),
             T.tan(x) + T.sinh(x) + T.log2(x + 1) + T.erfc(x)]

@@ -173,14 +173,128 @@ CG_IPOW(uint64_t, uint64_t)
 """
 
 
+#: The special functions of scipy.special that C lacks, in C (host and CUDA device alike):
+#: emitted where a program uses one.
+C_SPECIAL = """\
+/* psi(x), the digamma function, as scipy's psi: the recurrence psi(x) = psi(x + 1) - 1 / x
+   up to x >= 10, then the asymptotic series, whose first omitted term is below 1e-17 there;
+   x < 0 by reflection, psi(x) = psi(1 - x) - pi / tan(pi x), with tan's period taken off
+   exactly (x - round(x)) so that no digits are lost near a pole. Poles: NaN at the negative
+   integers, -inf at +0 and +inf at -0. Near its root (1.46163) the error is absolute
+   (about 1e-16), not relative. */
+CG_INLINE double cg_psi(double x) {
+    double shift = 0, reflect = 0;
+    if (x == 0) return x > 0 || 1 / x > 0 ? -INFINITY : INFINITY;
+    if (x < 0) {
+        if (floor(x) == x) return NAN;
+        reflect = 3.141592653589793 / tan(3.141592653589793 * (x - round(x)));
+        x = 1 - x;
+    }
+    for (; x < 10; x += 1) shift += 1 / x;
+    double r = 1 / (x * x);
+    double series = r * (1.0 / 12 - r * (1.0 / 120 - r * (1.0 / 252 - r * (1.0 / 240
+                    - r * (1.0 / 132 - r * (691.0 / 32760 - r * (1.0 / 12)))))));
+    return log(x) - 0.5 / x - series - shift - reflect;
+}
+/* psi'(x), the trigamma function, as scipy's polygamma(1, x): the recurrence
+   psi'(x) = psi'(x + 1) + 1 / x^2 up to x >= 10, then the asymptotic series; x < 0 by
+   reflection, psi'(x) = pi^2 / sin(pi x)^2 - psi'(1 - x); +inf at 0 and the negative
+   integers. */
+CG_INLINE double cg_tri_gamma(double x) {
+    double shift = 0, reflect = 0, sign = 1;
+    if (x <= 0 && floor(x) == x) return INFINITY;
+    if (x < 0) {
+        double s = sin(3.141592653589793 * (x - round(x)));
+        reflect = 9.869604401089358 / (s * s);
+        sign = -1;
+        x = 1 - x;
+    }
+    for (; x < 10; x += 1) shift += 1 / (x * x);
+    double r = 1 / (x * x);
+    double series = 1 / x + r / 2 + r / x * (1.0 / 6 - r * (1.0 / 30 - r * (1.0 / 42
+                    - r * (1.0 / 30 - r * (5.0 / 66 - r * (691.0 / 2730 - r * (7.0 / 6)))))));
+    return reflect + sign * (shift + series);
+}
+/* The x >= 0 with erf(x) = a, given q = 1 - a (exact where a >= 0.5): Giles's
+   single-precision approximation (Approximating the erfinv function, GPU Computing Gems,
+   2011), or for q below 1e-7 the asymptotic x^2 = -log(q) - log(x sqrt(pi)), then Newton
+   steps on erf, or on erfc in the tail where q keeps the digits a has lost. */
+CG_INLINE double cg_erfinv_solve(double a, double q) {
+    if (q == 0) return INFINITY;
+    double w = -log(q * (1 + a)), x, p;
+    if (w < 5) {
+        w = w - 2.5;
+        p = 2.81022636e-08;
+        p = 3.43273939e-07 + p * w;
+        p = -3.5233877e-06 + p * w;
+        p = -4.39150654e-06 + p * w;
+        p = 0.00021858087 + p * w;
+        p = -0.00125372503 + p * w;
+        p = -0.00417768164 + p * w;
+        p = 0.246640727 + p * w;
+        p = 1.50140941 + p * w;
+        x = p * a;
+    } else if (w < 16) {
+        w = sqrt(w) - 3;
+        p = -0.000200214257;
+        p = 0.000100950558 + p * w;
+        p = 0.00134934322 + p * w;
+        p = -0.00367342844 + p * w;
+        p = 0.00573950773 + p * w;
+        p = -0.0076224613 + p * w;
+        p = 0.00943887047 + p * w;
+        p = 1.00167406 + p * w;
+        p = 2.83297682 + p * w;
+        x = p * a;
+    } else {
+        double t = -log(q);
+        x = sqrt(t - 0.5 * log(3.141592653589793 * t));
+    }
+    for (int step = 0; step < 4; step++) {
+        double slope = 1.1283791670955126 * exp(-x * x);  /* erf'(x) */
+        if (slope == 0) break;
+        x -= (a <= 0.5 ? erf(x) - a : q - erfc(x)) / slope;
+    }
+    return x;
+}
+CG_INLINE double cg_erfinv(double y) {
+    if (!(fabs(y) <= 1)) return NAN;
+    return copysign(cg_erfinv_solve(fabs(y), 1 - fabs(y)), y);
+}
+CG_INLINE double cg_erfcinv(double y) {
+    if (!(y >= 0 && y <= 2)) return NAN;
+    return y <= 1 ? cg_erfinv_solve(1 - y, y) : -cg_erfinv_solve(y - 1, 2 - y);
+}
+/* float: computed in double, then rounded */
+#define cg_psif(x) ((float)cg_psi(x))
+#define cg_tri_gammaf(x) ((float)cg_tri_gamma(x))
+#define cg_erfinvf(x) ((float)cg_erfinv(x))
+#define cg_erfcinvf(x) ((float)cg_erfcinv(x))
+"""
+
+C_OPS.update({
+    "gammaln": "lgamma{f}({0})",
+    "gamma": "tgamma{f}({0})",
+    "psi": "cg_psi{f}({0})",
+    "tri_gamma": "cg_tri_gamma{f}({0})",
+    "erfinv": "cg_erfinv{f}({0})",
+    "erfcinv": "cg_erfcinv{f}({0})",
+})
+_SPECIAL_OPS = frozenset({"psi", "tri_gamma", "erfinv", "erfcinv"})
+
+
 def helpers(programs):
-    """The lines of C_HELPERS, and of the random draws' C where a program draws."""
-    def draws(expr):
-        return expr.op in C_RANDOM_OPS or any(draws(a) for a in expr.args)
+    """The lines of C_HELPERS, and of the random draws' and the special functions' C where
+    a program uses them."""
+    def uses(expr, names):
+        return expr.op in names or any(uses(a, names) for a in expr.args)
+    exprs = [a.expr for p in programs for step in all_steps(p.steps)
+             for a in getattr(step, "body", ()) if hasattr(a, "expr")]
     text = C_HELPERS
-    if any(draws(a.expr) for p in programs for step in all_steps(p.steps)
-           for a in getattr(step, "body", ()) if hasattr(a, "expr")):
+    if any(uses(e, C_RANDOM_OPS) for e in exprs):
         text += C_RANDOM
+    if any(uses(e, _SPECIAL_OPS) for e in exprs):
+        text += C_SPECIAL
     return text.rstrip("\n").split("\n")
 
 #: How a reduction combines the accumulator {0} with a new value {1}.

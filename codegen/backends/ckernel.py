@@ -501,9 +501,11 @@ def axis_row(step):
                 "    }",
                 "}",
                 "dst[0] = best_k;"]
+    step_s = f"{out.name}_s{step.out_axes().index(step.axis)}"
+    if step.op == "argsort":
+        return _argsort_row(step, step_s)
     # a running sum or product in the output's dtype, in order, starting from the first
     # element itself (so a first -0.0 stays -0.0, as in numpy)
-    step_s = f"{out.name}_s{step.out_axes().index(step.axis)}"
     sign = _SIMD_REDUCTION[step.op]
     return ["if (m > 0) {",
             f"    {otype} acc = ({otype})row[0];",
@@ -513,6 +515,58 @@ def axis_row(step):
             f"        dst[k * {step_s}] = acc;",
             "    }",
             "}"]
+
+
+def _argsort_row(step, step_s):
+    """A heapsort of the indices 0..m-1 in ``dst`` by (value, index): a total order, so the
+    result is numpy's stable argsort, with NaNs (which no comparison orders) after every
+    number. In place, no memory of its own; a max-heap built by sifting down from the
+    middle, then its root swapped to the end, one element at a time."""
+    x, itype = step.x, cexpr.CTYPES[step.out.dtype]
+    at = f"[{{}} * {step_s}]"
+
+    def less(a, b):  # whether the element indexed by a sorts before the one indexed by b
+        va, vb = (f"row[{i} * {x.name}_s{step.axis}]" for i in ("ia", "ib"))
+        if x.dtype[0] != "f":
+            test = f"lt = {va} < {vb} || ({va} == {vb} && ia < ib);"
+        else:
+            test = (f"{cexpr.CTYPES[x.dtype]} va = {va}, vb = {vb};\n"
+                    "lt = vb != vb ? (va == va || ia < ib) : (va < vb || (va == vb && ia < ib));")
+        return ["{", f"    {itype} ia = {a}, ib = {b};"] + [
+            "    " + line for line in test.split("\n")] + ["}"]
+
+    sift = (["cg_index child = 2 * root + 1;",
+             "if (child >= end) break;",
+             "int lt = 0;",
+             "if (child + 1 < end) {"]
+            + ["    " + line for line in
+               less("dst" + at.format("child"), "dst" + at.format("(child + 1)"))]
+            + ["    if (lt) child++;",
+               "}"]
+            + less("moving", "dst" + at.format("child"))
+            + ["if (!lt) break;",
+               f"dst{at.format('root')} = dst{at.format('child')};",
+               "root = child;"])
+    return (["for (cg_index k = 0; k < m; k++) {",
+             f"    dst{at.format('k')} = k;",
+             "}",
+             "for (cg_index start = m / 2, end = m; end > 1;) {",
+             "    cg_index root;",
+             "    if (start > 0) {",
+             "        root = --start;",
+             "    } else {",
+             "        end--;",
+             f"        {itype} last = dst{at.format('end')};",
+             f"        dst{at.format('end')} = dst[0];",
+             "        dst[0] = last;",
+             "        root = 0;",
+             "    }",
+             f"    {itype} moving = dst{at.format('root')};",
+             "    for (;;) {"]
+            + ["        " + line for line in sift]
+            + ["    }",
+               f"    dst{at.format('root')} = moving;",
+               "}"])
 
 
 def axis_row_pointers(step, base, out_base):

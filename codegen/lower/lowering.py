@@ -40,7 +40,7 @@ from codegen.ops.elemwise import Elemwise
 from codegen.ops.ifelse import IfElse
 from codegen.ops.indexing import AdvancedIncSubtensor, Gather, IncSubtensor, index_dims
 from codegen.ops.random import RandomVariable
-from codegen.ops.reduce import Argmax, CumOp
+from codegen.ops.reduce import Argmax, ArgSort, CumOp
 from codegen.ops.scan import Scan
 from codegen.ops.shape import (
     Alloc,
@@ -118,7 +118,8 @@ class Names:
     RESERVED = frozenset(_C_NAMES + _PYTHON_NAMES + [
         # the locals of the kernels, on the CPU and on CUDA
         "int64_t", "row", "dst", "acc", "best", "best_k", "k", "m", "v", "bad", "o", "ok",
-        "e", "r", "rest", "total", "base", "lane"])
+        "e", "r", "rest", "total", "base", "lane", "lt", "ia", "ib", "va", "vb", "start",
+        "end", "root", "child", "last", "moving"])
     KERNEL_LOCAL = re.compile(r"^(?:[nidtj]|acc|blk|blen|cgb)[0-9]+$")
     DERIVED = re.compile(r"_(?:p|v|s[0-9]+|n[0-9]+)$|_t$")  # and POSIX's types end in _t
     MACRO_LIKE = re.compile(r"^(?:(?=(?:[^A-Z]*[A-Z]){2})[A-Z0-9_]{3,}|I|"
@@ -742,6 +743,13 @@ def _lower_cumulative(lw, node, origin):
     out = lw._buffer(node.out, lw.hint(node.out))
     lw.steps.append(AxisStep(lw._step_name(out.name), out, x, node.op.axis, (origin,),
                              op=node.op.mode))
+
+
+def _lower_argsort(lw, node, origin):
+    x = lw.array(node.inputs[0])
+    out = lw._buffer(node.out, lw.hint(node.out))
+    lw.steps.append(AxisStep(lw._step_name(out.name), out, x, node.op.axis, (origin,),
+                             op="argsort"))
 
 
 def _lower_concatenate(lw, node, origin):
@@ -1417,6 +1425,7 @@ NODE_LOWERINGS = {
     ARange: _lower_arange,
     Argmax: _lower_argmax,
     CumOp: _lower_cumulative,
+    ArgSort: _lower_argsort,
     Concatenate: _lower_concatenate,
     SubtensorGrad: _lower_subtensor_grad,
 }

@@ -228,8 +228,9 @@ def writes(step):
 @dataclass(frozen=True)
 class AxisStep:
     """A walk along one axis of ``x``, a row at a time: ``op`` 'argmax' (``out`` has the other
-    axes), or 'add' / 'mul' (cumsum, cumprod: ``out`` has x's shape, ``out[..., k]`` the sum
-    or product of ``x[..., :k + 1]`` in order)."""
+    axes), 'add' / 'mul' (cumsum, cumprod: ``out`` has x's shape, ``out[..., k]`` the sum
+    or product of ``x[..., :k + 1]`` in order) or 'argsort' (``out`` has x's shape: the
+    indices that sort each row, numpy's stable order with NaNs last)."""
 
     name: str
     out: ArrayRef

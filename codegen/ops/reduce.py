@@ -202,3 +202,34 @@ class CumOp(Op):
 
     def batch(self, node, inputs, batched):
         return CumOp(self.axis + 1, self.mode)(inputs[0])
+
+
+class ArgSort(Op):
+    """The indices that sort ``x`` along ``axis`` (int64, x's shape): numpy's stable argsort
+    (equal elements keep their order; NaNs last, in their order)."""
+
+    props = ("axis",)
+
+    def __init__(self, axis):
+        self.axis = int(axis)
+
+    def short_name(self):
+        return f"argsort{{axis={self.axis}}}"
+
+    def make_node(self, x):
+        if not 0 <= self.axis < x.ndim:
+            raise ValueError(f"{self.short_name()}: axis {self.axis} is out of range for "
+                             f"{x.label()}, which has {x.ndim} dimensions")
+        return Apply(self, [x], [TensorType("int64", x.broadcastable, x.type.shape)])
+
+    def perform(self, node, values):
+        return [np.argsort(values[0], axis=self.axis, kind="stable").astype("int64")]
+
+    def infer_shape(self, node, input_shapes):
+        return [tuple(input_shapes[0])]
+
+    def grad(self, node, output_grads):
+        return [None]
+
+    def batch(self, node, inputs, batched):
+        return ArgSort(self.axis + 1)(inputs[0])

@@ -165,6 +165,23 @@ def _erfc(x):
     return erfc(x)
 
 
+def _special(name):
+    """scipy.special's ``name``, found when first called (scipy is imported lazily)."""
+    def impl(x):
+        import scipy.special
+        fn = scipy.special.polygamma if name == "polygamma1" else getattr(scipy.special, name)
+        return fn(1, x) if name == "polygamma1" else fn(x)
+    return impl
+
+
+def _no_grad_of_tri_gamma(x, out, gz):
+    raise NotImplementedError("the gradient of tri_gamma (the tetragamma function, "
+                              "polygamma(2, x)) is not implemented")
+
+
+_SQRT_PI_2 = np.sqrt(np.pi) / 2
+
+
 def _isinf(x):
     return np.isinf(x) if np.asarray(x).dtype.kind == "f" else np.zeros(np.shape(x), bool)
 
@@ -227,6 +244,18 @@ ROWS = [
              grad=lambda x, o, g: [g * (2 / np.sqrt(np.pi)) * _tensor().exp(-x * x)]),
     ScalarOp("erfc", 1, _n(_erfc), out_dtype=out_float,
              grad=lambda x, o, g: [g * (-2 / np.sqrt(np.pi)) * _tensor().exp(-x * x)]),
+    ScalarOp("gammaln", 1, _n(_special("gammaln")), out_dtype=out_float,
+             grad=lambda x, o, g: [g * _tensor().psi(x)]),
+    ScalarOp("gamma", 1, _n(_special("gamma")), out_dtype=out_float,
+             grad=lambda x, o, g: [g * o * _tensor().psi(x)]),
+    ScalarOp("psi", 1, _n(_special("psi")), out_dtype=out_float,
+             grad=lambda x, o, g: [g * _tensor().tri_gamma(x)]),
+    ScalarOp("tri_gamma", 1, _n(_special("polygamma1")), out_dtype=out_float,
+             grad=_no_grad_of_tri_gamma),
+    ScalarOp("erfinv", 1, _n(_special("erfinv")), out_dtype=out_float,
+             grad=lambda x, o, g: [g * _SQRT_PI_2 * _tensor().exp(o * o)]),
+    ScalarOp("erfcinv", 1, _n(_special("erfcinv")), out_dtype=out_float,
+             grad=lambda x, o, g: [-g * _SQRT_PI_2 * _tensor().exp(o * o)]),
     ScalarOp("arctan2", 2, _n(np.arctan2), out_dtype=out_float, grad=_grad_arctan2),
     ScalarOp("tan", 1, _n(np.tan), out_dtype=out_float, grad=lambda x, o, g: [g * (1 + o * o)]),
     ScalarOp("arcsin", 1, _n(np.arcsin), out_dtype=out_float,

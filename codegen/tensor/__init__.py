@@ -43,8 +43,8 @@ __all__ = list(_basic_all) + ["nnet", "grad", "jacobian", "hessian", "Rop", "Lop
                               "TensorSharedVariable", "TensorVariable"]
 
 #: Theano's tensor APIs that codegen does not have yet
-_MISSING = ("raw_random", "argsort", "sort",
-            "nlinalg", "slinalg", "fft", "erfinv", "gammaln", "nonzero", "opt", "blas")
+_MISSING = ("raw_random",
+            "nlinalg", "slinalg", "fft", "nonzero", "opt", "blas")
 
 
 def __getattr__(name):

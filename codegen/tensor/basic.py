@@ -16,7 +16,7 @@ from codegen.graph.basic import clone_replace
 from codegen.ops.blas import dot as _dot
 from codegen.ops.elemwise import elemwise
 from codegen.ops.indexing import AdvancedIncSubtensor, Gather, IncSubtensor
-from codegen.ops.reduce import Argmax, CumOp, Reduce
+from codegen.ops.reduce import Argmax, ArgSort, CumOp, Reduce
 from codegen.ops.scalar import cast_op, weak_scalar_dtype
 from codegen.ops.shape import (
     Alloc,
@@ -220,6 +220,12 @@ log2 = _unary("log2", "base-2 logarithm")
 log10 = _unary("log10", "base-10 logarithm")
 exp2 = _unary("exp2", "2 ** x")
 trunc = _unary("trunc", "x rounded toward zero (a float; no gradient)")
+gammaln = _unary("gammaln", "log |gamma(x)|")
+gamma = _unary("gamma", "the gamma function")
+psi = _unary("psi", "the digamma function, the derivative of gammaln")
+tri_gamma = _unary("tri_gamma", "the trigamma function, the derivative of psi")
+erfinv = _unary("erfinv", "the inverse of erf: erfinv(erf(x)) = x")
+erfcinv = _unary("erfcinv", "the inverse of erfc, accurate where its argument is tiny")
 isnan = _unary("isnan", "whether x is NaN (False for integers)")
 isinf = _unary("isinf", "whether x is +-inf (False for integers)")
 sgn = _unary("sgn", "sign: -1, 0 or 1")
@@ -905,6 +911,39 @@ def cumprod(x, axis=None):
     return _cumulative(x, axis, "mul")
 
 
+def _sortable(a, axis, kind, order, name):
+    if order is not None:
+        raise NotImplementedError(f"{name}: order= sorts structured arrays by fields, which "
+                                  f"codegen's tensors do not have; pass order=None")
+    if kind not in ("quicksort", "mergesort", "heapsort", "stable"):
+        raise ValueError(f"{name}: kind must be 'quicksort', 'mergesort', 'heapsort' or "
+                         f"'stable', got {kind!r}")
+    a = as_tensor_variable(a)
+    if axis is None:
+        a, axis = flatten(a, 1), 0
+    (axis,) = _axes(a, axis)
+    return a, axis
+
+
+def argsort(a, axis=-1, kind="quicksort", order=None):
+    """The indices that sort ``a`` along ``axis`` (None: ``a`` flattened), int64. Every
+    ``kind`` gives numpy's stable order: equal elements keep theirs, NaNs come last."""
+    a, axis = _sortable(a, axis, kind, order, "argsort")
+    return ArgSort(axis)(a)
+
+
+def sort(a, axis=-1, kind="quicksort", order=None):
+    """``a`` sorted along ``axis`` (None: flattened), NaNs last, as numpy's ``sort``: the
+    elements gathered by ``argsort``, so its gradient sends each element's back to where
+    it came from."""
+    a, axis = _sortable(a, axis, kind, order, "sort")
+    order_of = ArgSort(axis)(a)
+    index = [order_of if k == axis else
+             arange(shape_of(a, k)).dimshuffle(["x"] * k + [0] + ["x"] * (a.ndim - k - 1))
+             for k in range(a.ndim)]
+    return subtensor(a, tuple(index))
+
+
 def max_and_argmax(a, axis=None, keepdims=False):
     """``[max(a, axis), argmax(a, axis)]``."""
     return [max(a, axis, keepdims), argmax(a, axis, keepdims)]
@@ -1059,7 +1098,6 @@ def stacklists(arg):
 
 
 as_tensor = as_tensor_variable
-
 
 
 def clone(output, replace=None, strict=True, share_inputs=True):
