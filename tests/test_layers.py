@@ -66,3 +66,14 @@ def test_no_stage_imports_a_later_one():
 def test_the_check_sees_imports_inside_functions():
     # compile/compiled.py imports codegen.lower.module inside a method
     assert ("compile/compiled.py", "compile", "lower") in {(p, s, t) for p, _, s, t in _imports()}
+
+
+def test_every_package_is_listed_for_installation():
+    """pyproject.toml lists the packages by name: one missing is left out of a wheel (and of
+    every install but an editable one)."""
+    import tomllib
+    with open(os.path.join(os.path.dirname(ROOT), "pyproject.toml"), "rb") as f:
+        listed = set(tomllib.load(f)["tool"]["setuptools"]["packages"])
+    found = {os.path.relpath(folder, os.path.dirname(ROOT)).replace(os.sep, ".")
+             for folder, _, files in os.walk(ROOT) if "__init__.py" in files}
+    assert found <= listed, sorted(found - listed)

@@ -452,3 +452,72 @@ def test_argmin_and_isclose_follow_numpy_at_the_edges():
             np.isclose(xv, xv, equal_nan=True), np.isinf(xv), np.isnan(xv)]
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_batch_normalization_as_theanos_bn_module_writes_it(mode):
+    """theano.tensor.nnet.bn: the training form (batch statistics, running averages with
+    the unbiased variance), the inference form and the plain one, in both parameter layouts
+    (only the kept axes, or all of the inputs' with the normalized ones of length 1)."""
+    from codegen.tensor.nnet import bn
+    from codegen.tensor.nnet.bn import batch_normalization_test, batch_normalization_train
+    rng = np.random.default_rng(0)
+    x4, x2 = T.dtensor4("x4"), T.dmatrix("x2")
+    g, b, rm, rv = T.dvectors("g", "b", "rm", "rv")
+    G, B = T.dmatrices("G", "B")
+    out, mean, invstd, new_mean, new_var = batch_normalization_train(
+        x4, g, b, "spatial", 1e-3, 0.25, rm, rv)
+    out2, mean2, invstd2 = batch_normalization_train(x2, G, B)
+    f = codegen.function([x4, x2, g, b, rm, rv, G, B],
+                         [out, mean, invstd, new_mean, new_var,
+                          batch_normalization_test(x4, g, b, rm, rv, "spatial", 1e-3),
+                          out2, mean2, invstd2,
+                          T.nnet.batch_normalization(x2, T.addbroadcast(G, 0), T.addbroadcast(B, 0),
+                                                     mean2, 1 / invstd2, "high_mem")],
+                         mode=mode)
+    xv4, xv2 = rng.normal(size=(5, 3, 4, 2)), rng.normal(size=(6, 3))
+    gv, bv, rmv, rvv = (rng.uniform(0.5, 1.5, 3) for _ in range(4))
+    Gv, Bv = rng.uniform(0.5, 1.5, (1, 3)), rng.uniform(-1, 1, (1, 3))
+    got = f(xv4, xv2, gv, bv, rmv, rvv, Gv, Bv)
+    c = (slice(None), None, None)
+    mu, var = xv4.mean((0, 2, 3)), xv4.var((0, 2, 3))
+    mu2, var2 = xv2.mean(0, keepdims=True), xv2.var(0, keepdims=True)
+    want = [(xv4 - mu[c]) * gv[c] / np.sqrt(var[c] + 1e-3) + bv[c], mu, 1 / np.sqrt(var + 1e-3),
+            rmv * 0.75 + mu * 0.25, rvv * 0.75 + var * 40 / 39 * 0.25,
+            (xv4 - rmv[c]) * gv[c] / np.sqrt(rvv[c] + 1e-3) + bv[c],
+            (xv2 - mu2) * Gv / np.sqrt(var2 + 1e-4) + Bv, mu2, 1 / np.sqrt(var2 + 1e-4),
+            (xv2 - mu2) * Gv / np.sqrt(var2 + 1e-4) + Bv]
+    for a, w in zip(got, want):
+        assert a.shape == w.shape
+        np.testing.assert_allclose(a, w, rtol=1e-12, atol=1e-12)
+    assert bn.batch_normalization is T.nnet.batch_normalization
+    with pytest.raises(ValueError, match="beta must have 1 dimensions"):
+        batch_normalization_train(x2, g, G)
+    with pytest.raises(ValueError, match="distinct axes"):
+        batch_normalization_test(x2, g, b, rm, rv, axes=(0, 2))
+    with pytest.raises(ValueError, match="both be given"):
+        batch_normalization_train(x2, g, b, running_mean=rm)
+
+
+def test_batch_normalization_gradients_match_finite_differences():
+    from codegen.gradient import verify_grad
+    from codegen.tensor.nnet.bn import batch_normalization_train
+    rng = np.random.default_rng(1)
+
+    def cost(x, g, b):
+        out = batch_normalization_train(x, g, b, axes=(0, 2))[0]
+        return out ** 2 * T.arange(4.0)
+    assert verify_grad(cost, [rng.normal(size=(5, 3, 4)), rng.uniform(0.5, 1.5, 3),
+                              rng.normal(size=3)], rng=np.random.RandomState(0))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_arange_of_floats_follows_numpy(mode):
+    x = T.dvector("x")
+    cases = [(4.0,), (0.5, 2.9, 0.75), (3, 0, -0.5), (1.0, 1.0), (0, 1, 0.1)]
+    f = codegen.function([x], [T.arange(*c) + x[0] for c in cases], mode=mode)
+    for got, c in zip(f(np.zeros(1)), cases):
+        np.testing.assert_allclose(got, np.arange(*c), rtol=1e-15, atol=1e-15)
+        assert got.dtype == codegen.config.floatX
+    with pytest.raises(ValueError, match="step must not be 0"):
+        T.arange(0, 1.5, 0.0)

@@ -432,9 +432,19 @@ def alloc(value, *shape):
 def arange(start, stop=None, step=1, dtype=None):
     """``[start, start + step, ...]`` up to ``stop`` (excluded), as numpy's ``arange``: with
     one argument, ``[0, 1, ..., start - 1]``. Ints, or int scalars (such as ``x.shape[0]``)
-    where the step is 1. int64 unless ``dtype`` says otherwise."""
+    where the step is 1: int64 unless ``dtype`` says otherwise; or numbers some of which are
+    floats: floatX unless ``dtype`` says otherwise."""
     if stop is None:
         start, stop = 0, start
+    numbers = (int, float, np.integer, np.floating)
+    if builtins.all(isinstance(v, numbers) for v in (start, stop, step)) and \
+            builtins.any(isinstance(v, (float, np.floating)) for v in (start, stop, step)):
+        # numpy's length, ceil((stop - start) / step); the elements start + i * step
+        if step == 0:
+            raise ValueError("arange: step must not be 0")
+        n = builtins.max(0, int(np.ceil((stop - start) / step)))
+        out = ARange()(as_tensor_variable(n)) * as_tensor_variable(step) + start
+        return cast(out, dtype or config.floatX)
     if builtins.all(isinstance(v, (int, np.integer)) for v in (start, stop, step)):
         if step == 0:
             raise ValueError("arange: step must not be 0")
