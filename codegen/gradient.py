@@ -33,6 +33,35 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
     return grads[0] if single else grads
 
 
+def zero_grad(x):
+    """``x``, through which no gradient flows (its gradient is disconnected)."""
+    from codegen.tensor.basic import zero_grad
+    return zero_grad(x)
+
+
+#: Theano's other names for zero_grad: a gradient that reaches an input only through one
+#: is disconnected (``disconnected_inputs`` decides what ``grad`` does then)
+disconnected_grad = consider_constant = zero_grad
+
+
+def grad_clip(x, lower_bound, upper_bound):
+    """``x``, whose gradient is clipped to [lower_bound, upper_bound] on its way back."""
+    from codegen.tensor.basic import _elemwise, as_tensor_variable
+    x, lo, hi = (as_tensor_variable(v) for v in (x, lower_bound, upper_bound))
+    if lo.ndim or hi.ndim:
+        raise TypeError(f"grad_clip: the bounds must be scalars, got {lo.type} and {hi.type}")
+    return _elemwise("grad_clip", x, lo, hi)
+
+
+def grad_scale(x, multiplier):
+    """``x``, whose gradient is multiplied by ``multiplier`` on its way back."""
+    from codegen.tensor.basic import _elemwise, as_tensor_variable
+    x, m = as_tensor_variable(x), as_tensor_variable(multiplier)
+    if m.ndim:
+        raise TypeError(f"grad_scale: the multiplier must be a scalar, got {m.type}")
+    return _elemwise("grad_scale", x, m)
+
+
 def _tag_gradients(cost, wrt, grads):
     """Mark each gradient this call built with the variable it differentiates with respect
     to (``g.tag.gradient_of``): a data-parallel split reduces exactly these. A result that is a

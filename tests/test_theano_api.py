@@ -521,3 +521,20 @@ def test_arange_of_floats_follows_numpy(mode):
         assert got.dtype == codegen.config.floatX
     with pytest.raises(ValueError, match="step must not be 0"):
         T.arange(0, 1.5, 0.0)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gradient_clip_scale_and_disconnect_as_theano_gradient_has_them(mode):
+    from codegen import gradient
+    x = T.dvector("x")
+    cost = T.sum(gradient.grad_clip(x, -1.0, 1.5) ** 2) + T.sum(gradient.grad_scale(x, 0.25) * 8) \
+        + T.sum(gradient.disconnected_grad(x)) * T.sum(gradient.consider_constant(x) ** 2)
+    f = codegen.function([x], [cost, T.grad(cost, x)], mode=mode)
+    v = np.array([-2.0, 0.2, 3.0])
+    value, g = f(v)
+    np.testing.assert_allclose(value, (v ** 2).sum() + 8 * v.sum() + v.sum() * (v ** 2).sum())
+    np.testing.assert_allclose(g, np.clip(2 * v, -1.0, 1.5) + 2.0)
+    with pytest.raises(gradient.DisconnectedInputError, match="does not depend on x"):
+        T.grad(T.sum(gradient.disconnected_grad(x)), x)
+    with pytest.raises(TypeError, match="grad_clip: the bounds must be scalars"):
+        gradient.grad_clip(x, x, 1.0)

@@ -34,6 +34,10 @@ def out_float(dtypes):
     return _upgrade_to_float(_upcast(*dtypes))
 
 
+def _first(dtypes):
+    return dtypes[0]
+
+
 def out_bool(dtypes):
     return "bool"
 
@@ -297,6 +301,12 @@ ROWS = [
     # zero_grad is the identity whose gradient is zero (consider_constant, softmax's shift);
     # rewrites remove it before lowering.
     ScalarOp("zero_grad", 1, lambda x: np.array(x, copy=True), grad=lambda x, o, g: [None]),
+    # grad_clip(x, lo, hi) and grad_scale(x, m): x, whose gradient is clipped to [lo, hi] or
+    # multiplied by m (lo, hi and m scalars); like zero_grad, removed before lowering
+    ScalarOp("grad_clip", 3, lambda x, lo, hi: np.array(x, copy=True), out_dtype=_first,
+             grad=lambda x, lo, hi, o, g: [_tensor().clip(g, lo, hi), None, None]),
+    ScalarOp("grad_scale", 2, lambda x, m: np.array(x, copy=True), out_dtype=_first,
+             grad=lambda x, m, o, g: [g * m, None]),
     ScalarOp("eq", 2, _n(np.equal), out_dtype=out_bool, infix="==", precedence=0),
     ScalarOp("neq", 2, _n(np.not_equal), out_dtype=out_bool, infix="!=", precedence=0),
     ScalarOp("lt", 2, _n(np.less), out_dtype=out_bool, infix="<", precedence=0),
@@ -311,8 +321,12 @@ ROWS = [
 
 SCALAR_OPS = {row.name: row for row in ROWS}
 
+#: Ops whose value is their first operand: only the gradient walker tells them apart from it
+GRADIENT_ONLY = frozenset({"zero_grad", "grad_clip", "grad_scale"})
+
 COMPARISONS = frozenset({"eq", "neq", "lt", "le", "gt", "ge"})
-_AS_GIVEN = frozenset({"and_", "or_", "xor", "invert", "second", "zero_grad", "isnan", "isinf",
+_AS_GIVEN = frozenset({"and_", "or_", "xor", "invert", "second", "zero_grad", "grad_clip",
+                       "grad_scale", "isnan", "isinf",
                        # draws (codegen.ops.random): index, counter, seed, p as they are
                        "rand_uniform", "rand_normal", "rand_bernoulli"})
 

@@ -7,6 +7,7 @@ from codegen.graph.basic import provenance_as
 from codegen.ops.blas import fold_transposes
 from codegen.ops.elemwise import Elemwise, constant_value, is_elemwise
 from codegen.ops.reduce import Reduce
+from codegen.ops.scalar import GRADIENT_ONLY
 from codegen.ops.shape import DimShuffle, Reshape, ShapeOf
 from codegen.rewrite.walker import apply_local
 
@@ -383,13 +384,15 @@ def canonicalize(outputs):
 # ---------------------------------------------------------------- zero_grad
 
 def _drop_zero_grad(node):
-    if is_elemwise(node, "zero_grad"):
+    if any(is_elemwise(node, name) for name in GRADIENT_ONLY) and \
+            node.inputs[0].type == node.out.type:
         return node.inputs[0]
     return None
 
 
 def remove_zero_grad(outputs):
-    """zero_grad only matters to the gradient walker; compiled code does not need it."""
+    """zero_grad, grad_clip and grad_scale only matter to the gradient walker; compiled code
+    does not need them."""
     return apply_local(outputs, _drop_zero_grad)
 
 
