@@ -538,3 +538,62 @@ def test_gradient_clip_scale_and_disconnect_as_theano_gradient_has_them(mode):
         T.grad(T.sum(gradient.disconnected_grad(x)), x)
     with pytest.raises(TypeError, match="grad_clip: the bounds must be scalars"):
         gradient.grad_clip(x, x, 1.0)
+
+
+def _neibs_reference(x, shape, step, mode):
+    """images2neibs in numpy, patch by patch (Theano's loops)."""
+    (nh, nw), (sh, sw) = shape, step
+    d0, d1, h, w = x.shape
+    if mode in ("half", "full"):
+        ph, pw = (nh // 2, nw // 2) if mode == "half" else (nh - 1, nw - 1)
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+        h, w = h + 2 * ph, w + 2 * pw
+    if mode == "wrap_centered":
+        starts = [(a - nh // 2, b - nw // 2) for a in range(0, h, sh) for b in range(0, w, sw)]
+    else:
+        starts = [(a, b) for a in range(0, h - nh + 1, sh) for b in range(0, w - nw + 1, sw)]
+    rows = []
+    for i in range(d0):
+        for j in range(d1):
+            for a, b in starts:
+                rows.append([x[i, j, (a + p) % h, (b + q) % w]
+                             for p in range(nh) for q in range(nw)])
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_images2neibs_and_back_as_theanos_neighbours(mode):
+    from codegen.tensor.nnet.neighbours import images2neibs, neibs2images
+    rng = np.random.default_rng(0)
+    x = T.dtensor4("x")
+    xs = T.TensorType("float64", (False,) * 4, shape=(None, 2, 7, 6))("xs")
+    cases = [(x, (2, 3), None, "valid", (2, 3, 4, 6)), (x, (2, 2), None, "ignore_borders",
+                                                          (2, 3, 5, 7)),
+             (xs, (3, 2), (2, 1), "valid", (2, 2, 7, 6)),
+             (xs, (2, 3), (2, 2), "ignore_borders", (2, 2, 7, 6)),
+             (xs, (3, 3), (1, 2), "half", (2, 2, 7, 6)), (xs, (2, 3), (3, 3), "full", (2, 2, 7, 6)),
+             (xs, (3, 5), (2, 3), "wrap_centered", (2, 2, 7, 6))]
+    for var, shape, step, how, dims in cases:
+        v = rng.normal(size=dims)
+        out = images2neibs(var, shape, step, how)
+        f = codegen.function([var], [out, T.grad(T.sum(out ** 2), var)], mode=mode)
+        got, grad = f(v)
+        want = _neibs_reference(v, shape, step or shape, how)
+        np.testing.assert_array_equal(got, want)
+        # each element's gradient: 2 x itself, once per patch it is in (0 if in none)
+        index = np.arange(1, v.size + 1, dtype=float).reshape(dims)  # padding reads 0
+        seen = _neibs_reference(index, shape, step or shape, how).ravel().astype(int)
+        counts = np.bincount(seen, minlength=v.size + 1)[1:].reshape(dims)
+        np.testing.assert_allclose(grad, 2 * v * counts, rtol=1e-14)
+    # tiles back to images, the uncovered border as zeros
+    v = rng.normal(size=(2, 3, 5, 7))
+    patches = images2neibs(x, (2, 3), mode="ignore_borders")
+    back = codegen.function([x], neibs2images(patches, (2, 3), x.shape, "ignore_borders"),
+                            mode=mode)(v)
+    keep = np.zeros_like(v)
+    keep[:, :, :4, :6] = v[:, :, :4, :6]
+    np.testing.assert_array_equal(back, keep)
+    with pytest.raises(ValueError, match="must cover the image"):
+        images2neibs(xs, (2, 4))
+    with pytest.raises(NotImplementedError, match="must be known"):
+        images2neibs(x, (2, 2), (1, 1))
