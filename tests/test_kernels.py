@@ -25,6 +25,8 @@ def mod(tmp_path_factory):
     a = T.matrix("a")
     m.add_function("big_rows", [a], [T.sum(a * a, axis=1), T.sum(a, axis=0), T.max(a, axis=1),
                                       T.sqrt(abs(a)) + 1])
+    m.add_function("big_walks", [a], [T.argmax(a, 1), T.cumsum(a, 1), T.argsort(a, 1),
+                                       T.argsort(a, 0), T.cumprod(a.T, 1)])
     p, q = T.matrix("p"), T.matrix("q")
     x = T.vector("x")
     m.add_function("products", [p, q, x], [T.dot(p, q), T.dot(p.T, x), T.dot(x, p)])
@@ -115,6 +117,20 @@ def test_threaded_rows_and_columns(mod, shape):
     got_t = mod.big_rows(np.asfortranarray(a))  # columns contiguous: the strided loops
     for g, w in zip(got_t, want):
         np.testing.assert_allclose(g, w, rtol=1e-9, equal_nan=True)
+
+
+@pytest.mark.parametrize("shape", [(BIG // 100, 100), (3, BIG // 3), (BIG, 2), (1, BIG)])
+def test_threaded_walks_along_an_axis(mod, shape):
+    """argmax, cumsum, argsort and cumprod of arrays large enough to share their rows among
+    threads (the outermost loop), contiguous and not."""
+    a = np.random.RandomState(2).randn(*shape)
+    a[0, -1] = np.nan
+    a[-1, 0] = a[-1, -1]  # a tie, which the stable order keeps in place
+    want = [np.argmax(a, 1), np.cumsum(a, 1), np.argsort(a, 1, kind="stable"),
+            np.argsort(a, 0, kind="stable"), np.cumprod(a.T, 1)]
+    for got in (mod.big_walks(a), mod.big_walks(np.asfortranarray(a))):
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-12, equal_nan=True)
 
 
 @pytest.mark.parametrize("shape", [(3, 1), (3, 255), (2, 256), (4, 257), (2, 1000),

@@ -575,12 +575,21 @@ def axis_row_pointers(step, base, out_base):
             f"{cexpr.CTYPES[out.dtype]}* dst = {out.name} + {out_base};"]
 
 
-def axis_kernel(step):
-    """A walk along one axis (argmax, cumsum, cumprod), a row after another."""
+def axis_kernel(step, threads=True):
+    """A walk along one axis (argmax, cumsum, cumprod, argsort), a row after another; large
+    ones share the rows of their outermost loop among threads (``threads`` as for loop
+    kernels): each row is written by one thread alone."""
     params, args, outer, base, out_base = axis_signature(step)
     body = axis_row_pointers(step, base, out_base) + axis_row(step)
+    nest = _loops(len(outer), body)
+    if threads and outer:
+        total = " * ".join([f"n{j}" for j in range(len(outer))] + ["m"])
+        ours = "cg_blas_ours && " if threads == "with_blas" else ""
+        nest = _threads_or_not(["#pragma omp parallel for schedule(static)"] + nest,
+                               f"cg_threads_allowed && {ours}n0 > 1 && {total} >= "
+                               f"{PARALLEL_MIN}", None)
     origins = [(o.text, o.where) for o in step.origins]
-    return Kernel(step.name, params, args, origins, _loops(len(outer), body))
+    return Kernel(step.name, params, args, origins, nest)
 
 
 def gather_loop_dims(step):

@@ -75,7 +75,7 @@ class CpuStrategy:
         elif isinstance(step, LoopKernel):
             kernel = ckernel.loop_kernel(step, threads=threads)
         else:
-            kernel = ckernel.axis_kernel(step)
+            kernel = ckernel.axis_kernel(step, threads=threads)
         return kernel.c_lines, kernel.prototype, kernel.call
 
     def rows(self, program, step):

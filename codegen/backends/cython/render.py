@@ -101,7 +101,7 @@ def function_context(program, debug=False, device="cpu", state_index=None):
             elif isinstance(step, GatherStep):
                 kernel = ckernel.gather_kernel(step, threads=threads)
             else:
-                kernel = ckernel.axis_kernel(step)
+                kernel = ckernel.axis_kernel(step, threads=threads)
             outs = writes(step)
             steps.append({"kind": "loop", "name": kernel.name,
                           # a gather returns nonzero for an index out of range
