@@ -597,3 +597,49 @@ def test_images2neibs_and_back_as_theanos_neighbours(mode):
         images2neibs(xs, (2, 4))
     with pytest.raises(NotImplementedError, match="must be known"):
         images2neibs(x, (2, 2), (1, 1))
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda", "c"])
+def test_a_shared_int_indexes_as_theano_programs_use_it(device, cuda_emulated, tmp_path):
+    """An int scalar of the state (the RBM tutorial's bit_i_idx) is an index and a bound like
+    an int argument: read once per call, before its update is written."""
+    i = codegen.shared(np.int64(1), name="i")
+    x = T.matrix("x")
+    outs = [T.set_subtensor(x[:, i], 1 - x[:, i]), x[0, i:], i * 2]
+    update = {i: (i + 1) % 3}
+    v = np.arange(6.0).reshape(2, 3)
+    if device == "c":
+        from clib import CLibrary
+        module = codegen.Module("state_index")
+        module.add_function("f", [x], outs, updates=update)
+        lib = CLibrary(module, str(tmp_path))
+        lib.load()
+        calls = [lib.call("f", v) for _ in range(4)]
+        last = lib.get_value("i")
+        lib.close()
+    else:
+        if device == "cuda":
+            with cuda_emulated():
+                f = codegen.function([x], outs, updates=update)
+        else:
+            f = codegen.function([x], outs, updates=update)
+        calls = [[np.asarray(a) for a in f(v)] for _ in range(4)]
+        last = i.get_value()
+    for k, got in enumerate(calls):
+        at = (1 + k) % 3
+        flipped = v.copy()
+        flipped[:, at] = 1 - v[:, at]
+        np.testing.assert_array_equal(got[0], flipped)
+        np.testing.assert_array_equal(got[1], v[0, at:])
+        assert int(got[2]) == 2 * at
+    assert int(last) == (1 + 4) % 3
+
+
+def test_variables_are_true_but_comparisons_have_no_truth_value():
+    """As in Theano: ``if not input:`` tests whether one was given; ``a < b < c`` fails."""
+    x = T.vector("x")
+    assert x and not (not T.exp(x))
+    with pytest.raises(TypeError, match="symbolic comparison"):
+        bool(x > 0)
+    with pytest.raises(TypeError, match="symbolic comparison"):
+        0 < x < 1

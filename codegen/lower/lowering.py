@@ -215,6 +215,11 @@ class Lowerer:
             local = self.names.new(sname)
             self._declare_array(var, local, "state")
             self.display[var.id] = sname
+            if var.ndim == 0 and var.dtype[0] in "iu":
+                # an int scalar of the state is read once per call, before any step writes
+                # its new value: an index or a length like an int scalar argument
+                self.dims.append((f"{local}_v", local, None))
+                self.vals[var.id] = ("scalar", Expr("dim", value=f"{local}_v", dtype=var.dtype))
             state.append(StateRef(sname, local, var.dtype, var.broadcastable))
         return args, state
 

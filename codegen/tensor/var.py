@@ -53,7 +53,15 @@ class TensorVariable(Variable):
     def __rxor__(self, other): return _b().xor(other, self)
 
     def __bool__(self):
-        raise TypeError("a symbolic variable has no truth value; use T.switch for conditions")
+        # As in Theano: a variable is true (``if not input:`` tests for one given), but a
+        # comparison's result has no truth value, so that ``a < b < c`` (Python's
+        # ``(a < b) and (b < c)``) and ``if x > 0:`` fail instead of being quietly wrong.
+        from codegen.ops.scalar import COMPARISONS
+        if self.owner is not None and \
+                getattr(getattr(self.owner.op, "scalar_op", None), "name", None) in COMPARISONS:
+            raise TypeError(f"{self.label()} is a symbolic comparison and has no truth value "
+                            f"(a < b < c or `if x > 0:`); use T.switch, T.and_ or ifelse")
+        return True
 
     def __iter__(self):
         raise TypeError("a symbolic variable cannot be iterated over")

@@ -38,7 +38,7 @@ def write_library(module_name, specs, out_dir, spec_path="<interactive>", arch=N
     write_if_changed(c_path, source)
     for name, value in initial.items():
         with replacing(os.path.join(state_dir, f"{name}.npy")) as f:
-            np.save(f, np.ascontiguousarray(value))
+            np.save(f, np.asarray(value, order="C"))  # 0-d stays 0-d
     lib = os.path.join(folder, f"lib{module_name}.so")
     compile_library(c_path, lib, arch)
     return [h_path, c_path, lib, state_dir]

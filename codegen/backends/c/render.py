@@ -130,7 +130,10 @@ class _Function:
             dim_of[(name, axis)] = d
         locals_ = {s.local: s for s in p.state}
         for d, name, axis in p.dims:
-            if axis is None:  # the value of an int scalar argument
+            if axis is None and name in locals_:  # the value of an int scalar of the state
+                self.emit(f"cg_index {d} = (cg_index)*({cexpr.CTYPES[locals_[name].dtype]}*)"
+                          f"m->state[{state_index[locals_[name].name]}].data;")
+            elif axis is None:  # the value of an int scalar argument
                 self.emit(f"cg_index {d} = (cg_index){name}[0];")
             elif name in locals_:
                 self.emit(f"cg_index {d} = (cg_index)m->state[{state_index[locals_[name].name]}]"

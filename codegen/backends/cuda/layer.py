@@ -72,6 +72,7 @@ def call_function(program, step, base, state_index):
     arg_index = {a.name: k for k, a in enumerate(program.args)}
     buffers = {b.ref.name for b in program.buffers}
     arrays, device_args = [], []
+    passed = {name for name, _, _ in base}
     for name, dtype, ndim in base:
         out = sum(a["returned"] for a in arrays) if name in returned else None
         arrays.append({"name": name, "ctype": cexpr.CTYPES[dtype],
@@ -80,7 +81,9 @@ def call_function(program, step, base, state_index):
                        "copy_back": name in returned,
                        "state": state_of.get(name), "new_state": new_state_of.get(name),
                        # the old value of the state this one replaces, when it is passed too
-                       "old": local_of.get(new_state_of.get(name)),
+                       # (an int scalar the steps read as a value is not)
+                       "old": (local_of.get(new_state_of.get(name))
+                               if local_of.get(new_state_of.get(name)) in passed else None),
                        "returned": name in returned,
                        "out": out,  # its place in cg_device_out
                        # computed by the steps (not state, an argument or a constant)
