@@ -324,3 +324,35 @@ def test_rnnslu_step_for_step(mode):
             np.testing.assert_allclose(p.get_value(), want, rtol=1e-6, atol=1e-8,
                                        err_msg=p.name)
     assert rnn.classify(idxs).shape == (6,)
+
+
+@pytest.mark.parametrize("persistent", [True, False])
+def test_rbm_as_written_matches_the_reference_step_for_step(datasets, persistent):
+    """The RBM (Gibbs chains in a scan drawing from the random stream, the gradient with the
+    chain's end held constant, the pseudo-likelihood's flipped bit indexed by a shared int)
+    compiled, against the numpy reference interpreter running the same graph: costs, every
+    parameter and the persistent chain after each step, then the sampler's chains."""
+    rbm_tutorial = _example("rbm")
+    runs = []
+    for mode in ("FAST_RUN", "FAST_COMPILE"):
+        codegen.config.mode, saved = mode, codegen.config.mode
+        try:
+            rbm, train_rbm = rbm_tutorial.build_model(datasets[0][0], 0.1, batch_size=20,
+                                                      n_hidden=25, k=3, persistent=persistent)
+            costs = [float(train_rbm(i % 6)) for i in range(8)]
+            params = [p.get_value() for p in rbm.params]
+            sample_fn, chain = rbm_tutorial.build_sampler(rbm, datasets[2][0], n_chains=4,
+                                                          plot_every=5)
+            samples = [sample_fn() for _ in range(2)]
+        finally:
+            codegen.config.mode = saved
+        runs.append((costs, params, samples, chain.get_value()))
+    (c1, p1, s1, v1), (c2, p2, s2, v2) = runs
+    _close(c1, c2)
+    for a, b in zip(p1 + [v1], p2 + [v2]):
+        _close(a, b)
+    for (mf1, x1), (mf2, x2) in zip(s1, s2):
+        _close(mf1, mf2)
+        np.testing.assert_array_equal(x1, x2)
+        assert set(np.unique(x1)) <= {0.0, 1.0}
+    assert len(set(c1)) == 8  # the steps changed the parameters (and the flipped bit)
