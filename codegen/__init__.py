@@ -25,8 +25,8 @@ def __getattr__(name):
     if name in ("scan", "map", "reduce", "foldl", "foldr"):
         from codegen import scan_module
         return getattr(scan_module, name)
-    if name == "scan_module":
-        return importlib.import_module("codegen.scan_module")
+    if name in ("scan_module", "scalar"):
+        return importlib.import_module(f"codegen.{name}")
     if name == "grad":
         from codegen.gradient import grad
         return grad

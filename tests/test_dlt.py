@@ -356,3 +356,27 @@ def test_rbm_as_written_matches_the_reference_step_for_step(datasets, persistent
         np.testing.assert_array_equal(x1, x2)
         assert set(np.unique(x1)) <= {0.0, 1.0}
     assert len(set(c1)) == 8  # the steps changed the parameters (and the flipped bit)
+
+
+def test_hmc_as_written_samples_its_gaussian_and_matches_the_reference():
+    """Hybrid Monte Carlo (leapfrog steps in a scan whose step takes a gradient, accepts
+    drawn from the stream, the step size adapted in the updates): the compiled sampler's
+    draws equal the reference interpreter's, and its samples have the target's mean and
+    covariance."""
+    hmc = _example("hmc")
+    runs = []
+    for mode in ("FAST_RUN", "FAST_COMPILE"):
+        codegen.config.mode, saved = mode, codegen.config.mode
+        try:
+            sampler, mu, cov, samples = hmc.sampler_on_nd_gaussian(
+                hmc.HMC_sampler.new_from_shared_positions, burnin=5, n_samples=10, dim=5)
+        finally:
+            codegen.config.mode = saved
+        runs.append((samples, float(sampler.stepsize.get_value()),
+                     float(sampler.avg_acceptance_rate.get_value())))
+    (s1, step1, rate1), (s2, step2, rate2) = runs
+    _close(s1, s2)
+    _close([step1, rate1], [step2, rate2])
+    sampler, mu, cov, samples = hmc.test_hmc(burnin=300, n_samples=700)
+    np.testing.assert_allclose(samples.mean(axis=0), mu, atol=0.25)
+    np.testing.assert_allclose(np.cov(samples.T), cov, atol=0.25)

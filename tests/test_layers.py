@@ -10,7 +10,8 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 #: In order: a stage may import its own and earlier ones.
 STAGES = [
     ("config", "files", "graph", "printing"),  # the foundation
-    ("ops", "tensor", "sandbox", "ifelse", "scan_module"),  # the graph language users write in
+    # the graph language users write in
+    ("ops", "scalar", "tensor", "sandbox", "ifelse", "scan_module"),
     ("rewrite",),
     ("grad", "gradient"),  # gradients are built, then simplified by rewrites
     ("lower",),

@@ -643,3 +643,42 @@ def test_variables_are_true_but_comparisons_have_no_truth_value():
         bool(x > 0)
     with pytest.raises(TypeError, match="symbolic comparison"):
         0 < x < 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_reductions_take_theanos_dtype_acc_dtype_and_ddof(mode):
+    x, b, i = T.dmatrix("x"), T.bvector("b"), T.bvector("i")
+    outs = [T.sum(x, 1, "float32"), x.mean(dtype="float32", acc_dtype="float64"),
+            T.mean(b > 0, dtype="float64"), T.sum(i, acc_dtype="int64"), T.prod(i, dtype="int16"),
+            x.var(axis=0, ddof=1), T.std(x, 1, 1, keepdims=True), T.var(x, None, 0, True)]
+    assert [o.dtype for o in outs] == ["float32", "float32", "float64", "int64", "int16",
+                                       "float64", "float64", "float64"]
+    f = codegen.function([x, b, i], outs, mode=mode)
+    xv = np.arange(12.0).reshape(3, 4) ** 1.5
+    bv = np.array([1, -2, 3, 0, 5], dtype="int8")
+    iv = np.array([100, 100, 100], dtype="int8")
+    got = f(xv, bv, iv)
+    want = [xv.sum(1).astype("float32"), np.float32(xv.mean()), 0.6,
+            300, np.prod(iv, dtype="int16"),
+            xv.var(0, ddof=1), xv.std(1, ddof=1, keepdims=True), xv.var(keepdims=True)]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-6 if g.dtype == "float32" else 1e-12)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_grids_and_batched_tensordot_follow_numpy(mode):
+    x, y = T.dtensor3("x"), T.dtensor4("y")
+    outs = T.mgrid[0:3, 1:7:2] + T.ogrid[0:2, 0:1.5:0.5] + [
+        T.batched_tensordot(x, y, [[2], [3]]), T.batched_tensordot(x, x.dimshuffle(0, 2, 1), 1),
+        T.batched_tensordot(x, x, [[1, 2], [1, 2]])]
+    rng = np.random.default_rng(0)
+    xv, yv = rng.normal(size=(2, 3, 4)), rng.normal(size=(2, 5, 3, 4))
+    got = codegen.function([x, y], outs, mode=mode)(xv, yv)
+    want = list(np.mgrid[0:3, 1:7:2]) + list(np.ogrid[0:2, 0:1.5:0.5]) + [
+        np.einsum("bij,bklj->bikl", xv, yv), np.einsum("bij,bkj->bik", xv, xv),
+        np.einsum("bij,bij->b", xv, xv)]
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-12)
+    with pytest.raises(ValueError, match="none the batch axis"):
+        T.batched_tensordot(x, y, [[0], [1]])

@@ -342,13 +342,27 @@ def _reduce(combine, x, axis, keepdims):
     return Reduce(combine, axes, keepdims)(x)
 
 
-def sum(x, axis=None, keepdims=False):
-    """Sum over ``axis`` (None: all axes)."""
-    return _reduce("add", x, axis, keepdims)
+def _accumulating(x, dtype, acc_dtype):
+    """``x`` in the dtype a reduction accumulates in: ``acc_dtype``, or with ``dtype`` (the
+    result's) the upcast of x's and it, as Theano's sum, prod and mean take them."""
+    x = as_tensor_variable(x)
+    acc = acc_dtype or (str(np.result_type(x.dtype, dtype)) if dtype else None)
+    return cast(x, acc) if acc and acc != x.dtype else x
 
 
-def prod(x, axis=None, keepdims=False):
-    return _reduce("mul", x, axis, keepdims)
+def _as_dtype(out, dtype):
+    return cast(out, dtype) if dtype and out.dtype != np.dtype(dtype).name else out
+
+
+def sum(x, axis=None, dtype=None, keepdims=False, acc_dtype=None):
+    """Sum over ``axis`` (None: all axes); ``dtype`` the result's, ``acc_dtype`` the one it
+    adds up in (Theano's arguments, in Theano's order)."""
+    return _as_dtype(_reduce("add", _accumulating(x, dtype, acc_dtype), axis, keepdims), dtype)
+
+
+def prod(x, axis=None, dtype=None, keepdims=False, acc_dtype=None, no_zeros_in_input=False):
+    """Product over ``axis``; ``dtype`` and ``acc_dtype`` as for ``sum``."""
+    return _as_dtype(_reduce("mul", _accumulating(x, dtype, acc_dtype), axis, keepdims), dtype)
 
 
 def max(x, axis=None, keepdims=False):
@@ -359,31 +373,42 @@ def min(x, axis=None, keepdims=False):
     return _reduce("minimum", x, axis, keepdims)
 
 
-def mean(x, axis=None, keepdims=False):
-    """Arithmetic mean over ``axis``; ints give floats."""
-    x = as_tensor_variable(x)
+def mean(x, axis=None, dtype=None, op=False, keepdims=False, acc_dtype=None):
+    """Arithmetic mean over ``axis``; ints give floats; ``dtype`` and ``acc_dtype`` as for
+    ``sum``."""
+    x = _accumulating(x, dtype, acc_dtype)
     axes = _axes(x, axis)
-    total = sum(x, axes, keepdims)
+    total = sum(x, axes, keepdims=keepdims)
     count = None
     for a in axes:
         n = shape_of(x, a)
         count = n if count is None else mul(count, n)
     if count is None:
-        return cast(total, x.dtype if x.dtype.startswith("float") else config.floatX)
-    dtype = total.dtype if total.dtype.startswith("float") else config.floatX
-    return true_div(cast(total, dtype), cast(count, dtype))
+        return _as_dtype(cast(total, x.dtype if x.dtype.startswith("float") else config.floatX),
+                         dtype)
+    out_dtype = total.dtype if total.dtype.startswith("float") else config.floatX
+    return _as_dtype(true_div(cast(total, out_dtype), cast(count, out_dtype)), dtype)
 
 
-def var(x, axis=None, keepdims=False):
-    """Variance over ``axis`` (numpy's, ddof 0)."""
+def var(x, axis=None, ddof=0, keepdims=False, corrected=False):
+    """Variance over ``axis``: the mean squared deviation, divided by n - ``ddof`` instead
+    of n when given (numpy's). ``corrected`` (Theano's compensated two-pass sum) changes
+    nothing here: the deviations are summed as computed."""
     x = as_tensor_variable(x)
     centered = x - mean(x, axis, keepdims=True)
-    return mean(centered * centered, axis, keepdims)
+    out = mean(centered * centered, axis, keepdims=keepdims)
+    if ddof:
+        count = None
+        for a in _axes(x, axis):
+            n = cast(shape_of(x, a), out.dtype)
+            count = n if count is None else count * n
+        out = out * count / (count - ddof)
+    return out
 
 
-def std(x, axis=None, keepdims=False):
-    """Standard deviation over ``axis`` (numpy's, ddof 0)."""
-    return sqrt(var(x, axis, keepdims))
+def std(x, axis=None, ddof=0, keepdims=False, corrected=False):
+    """Standard deviation over ``axis`` (the square root of ``var``)."""
+    return sqrt(var(x, axis, ddof=ddof, keepdims=keepdims))
 
 
 def argmax(x, axis=None, keepdims=False):
@@ -745,6 +770,70 @@ def batched_dot(a, b):
         b = dimshuffle(b, (0, 1, "x"))
     out = sum(dimshuffle(a, (0, 1, 2, "x")) * dimshuffle(b, (0, "x", 1, 2)), axis=2)
     return dimshuffle(out, tuple(k for k in range(3) if k not in drop)) if drop else out
+
+
+def batched_tensordot(x, y, axes=2):
+    """``tensordot`` of each pair x[i], y[i] along the first (batch) axis: ``axes`` an int n
+    (x's last n axes with y's first n after the batch axis) or a pair of axis lists, counted
+    with the batch axis as 0; one ``batched_dot`` of x and y reshaped."""
+    x, y = as_tensor_variable(x), as_tensor_variable(y)
+    if isinstance(axes, (int, np.integer)):
+        if not 0 <= axes < builtins.min(x.ndim, y.ndim):
+            raise ValueError(f"batched_tensordot: axes={axes} for operands of {x.ndim} and "
+                             f"{y.ndim} axes, the first of each the batch")
+        x_axes, y_axes = list(range(x.ndim - axes, x.ndim)), list(range(1, axes + 1))
+    else:
+        x_axes = _axis_list(axes[0], x, "batched_tensordot")
+        y_axes = _axis_list(axes[1], y, "batched_tensordot")
+        if len(x_axes) != len(y_axes) or 0 in x_axes or 0 in y_axes:
+            raise ValueError(f"batched_tensordot: as many axes of x as of y, none the batch "
+                             f"axis 0, got {x_axes} and {y_axes}")
+    x_free = [k for k in range(1, x.ndim) if k not in x_axes]
+    y_free = [k for k in range(1, y.ndim) if k not in y_axes]
+
+    def length(v, ks):
+        n = constant(np.int64(1))
+        for k in ks:
+            n = n * shape_of(v, k)
+        return n
+    a = reshape(transpose(x, [0] + x_free + x_axes),
+                (shape_of(x, 0), length(x, x_free), length(x, x_axes)))
+    b = reshape(transpose(y, [0] + y_axes + y_free),
+                (shape_of(y, 0), length(y, y_axes), length(y, y_free)))
+    return reshape(batched_dot(a, b), [shape_of(x, 0)] + [shape_of(x, k) for k in x_free]
+                   + [shape_of(y, k) for k in y_free])
+
+
+class _Grid:
+    """``T.mgrid`` and ``T.ogrid``: ``mgrid[0:5, 0:3]`` is a list of one tensor per slice,
+    each its slice's aranges broadcast to the whole grid (mgrid) or shaped to broadcast to
+    it (ogrid), as numpy's."""
+
+    def __init__(self, sparse):
+        self.sparse = sparse
+
+    def __getitem__(self, key):
+        slices = key if isinstance(key, tuple) else (key,)
+        name = "ogrid" if self.sparse else "mgrid"
+        if not builtins.all(isinstance(s, slice) and s.stop is not None for s in slices):
+            raise TypeError(f"{name}: expected slices with a stop (mgrid[0:5, 0:3]), got "
+                            f"{key!r}")
+        if builtins.any(isinstance(s.step, complex) for s in slices):
+            raise NotImplementedError(f"{name}: a complex step (a number of points) is not "
+                                      f"supported; give the step")
+        ranges = [arange(0 if s.start is None else s.start, s.stop,
+                         1 if s.step is None else s.step) for s in slices]
+        n = len(ranges)
+        shaped = [dimshuffle(r, ["x"] * k + [0] + ["x"] * (n - k - 1))
+                  for k, r in enumerate(ranges)]
+        if self.sparse:
+            return shaped
+        lengths = [shape_of(r, 0) for r in ranges]
+        return [alloc(s, *lengths) for s in shaped]
+
+
+mgrid = _Grid(sparse=False)
+ogrid = _Grid(sparse=True)
 
 
 def repeat(x, repeats, axis=None):

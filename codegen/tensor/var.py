@@ -86,11 +86,16 @@ class TensorVariable(Variable):
     def astype(self, dtype): return _b().cast(self, dtype)
 
     # reductions
-    def sum(self, axis=None, keepdims=False): return _b().sum(self, axis, keepdims)
-    def prod(self, axis=None, keepdims=False): return _b().prod(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return _b().mean(self, axis, keepdims)
-    def var(self, axis=None, keepdims=False): return _b().var(self, axis, keepdims)
-    def std(self, axis=None, keepdims=False): return _b().std(self, axis, keepdims)
+    def sum(self, axis=None, dtype=None, keepdims=False, acc_dtype=None):
+        return _b().sum(self, axis, dtype, keepdims, acc_dtype)
+    def prod(self, axis=None, dtype=None, keepdims=False, acc_dtype=None):
+        return _b().prod(self, axis, dtype, keepdims, acc_dtype)
+    def mean(self, axis=None, dtype=None, keepdims=False, acc_dtype=None):
+        return _b().mean(self, axis, dtype, keepdims=keepdims, acc_dtype=acc_dtype)
+    def var(self, axis=None, ddof=0, keepdims=False, corrected=False):
+        return _b().var(self, axis, ddof, keepdims, corrected)
+    def std(self, axis=None, ddof=0, keepdims=False, corrected=False):
+        return _b().std(self, axis, ddof, keepdims, corrected)
     def max(self, axis=None, keepdims=False): return _b().max(self, axis, keepdims)
     def min(self, axis=None, keepdims=False): return _b().min(self, axis, keepdims)
     def argmax(self, axis=None, keepdims=False): return _b().argmax(self, axis, keepdims)
