@@ -2,6 +2,7 @@
 the MLP, the denoising autoencoder), step for step against numpy implementations of the same
 models (1e-9), on small data."""
 
+import contextlib
 import os
 import sys
 
@@ -47,18 +48,25 @@ def _softmax(a):
     return e / e.sum(axis=1, keepdims=True)
 
 
+@contextlib.contextmanager
+def _in_mode(mode):
+    """Build the functions made inside in ``mode`` (the tutorials give none)."""
+    codegen.config.mode, saved = mode, codegen.config.mode
+    try:
+        yield
+    finally:
+        codegen.config.mode = saved
+
+
 def _close(got, expected):
     np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("mode", ["FAST_RUN", "FAST_COMPILE"])
 def test_logistic_regression_step_for_step(datasets, mode):
-    codegen.config.mode, saved = mode, codegen.config.mode
-    try:
+    with _in_mode(mode):
         classifier, train_model, validate_model, test_model = logistic_sgd.build_model(
             datasets, learning_rate=0.13, batch_size=20)
-    finally:
-        codegen.config.mode = saved
     X, Y = _dataset(datasets, 0)
     W, b = np.zeros((784, 10)), np.zeros(10)
     for step in range(STEPS):
@@ -160,12 +168,9 @@ def test_lenet_as_written_matches_the_reference_step_for_step(datasets):
     lenet = _example("convolutional_mlp")
     runs = []
     for mode in ("FAST_RUN", "FAST_COMPILE"):
-        codegen.config.mode, saved = mode, codegen.config.mode
-        try:
+        with _in_mode(mode):
             layers, train_model, validate_model, _ = lenet.build_model(
                 datasets, 0.1, nkerns=(4, 6), batch_size=10, n_hidden=20)
-        finally:
-            codegen.config.mode = saved
         costs = [float(train_model(i % 4)) for i in range(4)]
         params = [p.get_value() for layer in layers for p in layer.params]
         runs.append((costs, params, float(validate_model(0))))
@@ -294,12 +299,9 @@ def test_rnnslu_step_for_step(mode):
     renormalized) against numpy: its cost, and each update against finite differences of
     numpy's cost (windows past the sentence's ends read the padding row, index -1)."""
     rnnslu = _example("rnnslu")
-    codegen.config.mode, saved = mode, codegen.config.mode
-    try:
+    with _in_mode(mode):
         np.random.seed(4)
         rnn = rnnslu.RNNSLU(nh=4, nc=3, ne=9, de=2, cs=3)
-    finally:
-        codegen.config.mode = saved
     rng = np.random.default_rng(2)
     lr = 0.1
     for length in (4, 1, 6):
@@ -335,8 +337,7 @@ def test_rbm_as_written_matches_the_reference_step_for_step(datasets, persistent
     rbm_tutorial = _example("rbm")
     runs = []
     for mode in ("FAST_RUN", "FAST_COMPILE"):
-        codegen.config.mode, saved = mode, codegen.config.mode
-        try:
+        with _in_mode(mode):
             rbm, train_rbm = rbm_tutorial.build_model(datasets[0][0], 0.1, batch_size=20,
                                                       n_hidden=25, k=3, persistent=persistent)
             costs = [float(train_rbm(i % 6)) for i in range(8)]
@@ -344,8 +345,6 @@ def test_rbm_as_written_matches_the_reference_step_for_step(datasets, persistent
             sample_fn, chain = rbm_tutorial.build_sampler(rbm, datasets[2][0], n_chains=4,
                                                           plot_every=5)
             samples = [sample_fn() for _ in range(2)]
-        finally:
-            codegen.config.mode = saved
         runs.append((costs, params, samples, chain.get_value()))
     (c1, p1, s1, v1), (c2, p2, s2, v2) = runs
     _close(c1, c2)
@@ -366,12 +365,9 @@ def test_hmc_as_written_samples_its_gaussian_and_matches_the_reference():
     hmc = _example("hmc")
     runs = []
     for mode in ("FAST_RUN", "FAST_COMPILE"):
-        codegen.config.mode, saved = mode, codegen.config.mode
-        try:
+        with _in_mode(mode):
             sampler, mu, cov, samples = hmc.sampler_on_nd_gaussian(
                 hmc.HMC_sampler.new_from_shared_positions, burnin=5, n_samples=10, dim=5)
-        finally:
-            codegen.config.mode = saved
         runs.append((samples, float(sampler.stepsize.get_value()),
                      float(sampler.avg_acceptance_rate.get_value())))
     (s1, step1, rate1), (s2, step2, rate2) = runs

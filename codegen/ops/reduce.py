@@ -146,6 +146,13 @@ class Argmax(Op):
         return [None]
 
 
+def _axis_in_range(op, x):
+    """A walk along ``op.axis`` (cumsum, argsort) needs ``x`` to have that axis."""
+    if not 0 <= op.axis < x.ndim:
+        raise ValueError(f"{op.short_name()}: axis {op.axis} is out of range for {x.label()}, "
+                         f"which has {x.ndim} dimensions")
+
+
 def cumulative_dtype(dtype):
     """numpy's dtype of a cumsum or cumprod: ints narrower than 64 bits widen to 64."""
     if dtype == "bool" or dtype in ("int8", "int16", "int32"):
@@ -171,9 +178,7 @@ class CumOp(Op):
         return f"{'cumsum' if self.mode == 'add' else 'cumprod'}{{axis={self.axis}}}"
 
     def make_node(self, x):
-        if not 0 <= self.axis < x.ndim:
-            raise ValueError(f"{self.short_name()}: axis {self.axis} is out of range for "
-                             f"{x.label()}, which has {x.ndim} dimensions")
+        _axis_in_range(self, x)
         return Apply(self, [x], [TensorType(cumulative_dtype(x.dtype), x.broadcastable,
                                             x.type.shape)])
 
@@ -217,9 +222,7 @@ class ArgSort(Op):
         return f"argsort{{axis={self.axis}}}"
 
     def make_node(self, x):
-        if not 0 <= self.axis < x.ndim:
-            raise ValueError(f"{self.short_name()}: axis {self.axis} is out of range for "
-                             f"{x.label()}, which has {x.ndim} dimensions")
+        _axis_in_range(self, x)
         return Apply(self, [x], [TensorType("int64", x.broadcastable, x.type.shape)])
 
     def perform(self, node, values):
