@@ -682,3 +682,30 @@ def test_grids_and_batched_tensordot_follow_numpy(mode):
         np.testing.assert_allclose(g, w, rtol=1e-12)
     with pytest.raises(ValueError, match="none the batch axis"):
         T.batched_tensordot(x, y, [[0], [1]])
+
+
+def test_as_op_runs_python_in_the_reference_interpreter_and_says_so_elsewhere(tmp_path):
+    from codegen.compile.ops import as_op
+
+    @as_op(itypes=[T.dmatrix], otypes=[T.dvector])
+    def row_medians(a):
+        return np.median(a, axis=1)
+
+    x = T.dmatrix("x")
+    out = row_medians(x * 2) + 1
+    v = np.arange(12.0).reshape(3, 4)
+    want = np.median(v * 2, axis=1) + 1
+    np.testing.assert_array_equal(codegen.function([x], out, mode="FAST_COMPILE")(v), want)
+    with pytest.warns(UserWarning, match="as_op.row_medians. run Python"):
+        f = codegen.function([x], out)
+    np.testing.assert_array_equal(f(v), want)
+    module = codegen.Module("with_python")
+    module.add_function("f", [x], out)
+    with pytest.raises(NotImplementedError, match="runs Python, which a compiled module cannot "
+                                                  "call.*test_theano_api.py"):
+        module.build(str(tmp_path))
+    with pytest.raises(TypeError, match="input 0 must be"):
+        row_medians(T.dvector("v"))
+    with pytest.raises(NotImplementedError, match="no gradient"):
+        T.grad(T.sum(out), x)
+    assert codegen.compile.as_op is as_op

@@ -3,5 +3,6 @@
 from codegen.compile.function import Function, function
 from codegen.compile.inputs import In, Param
 from codegen.compile.mode import DebugMode, Mode, NanGuardMode
+from codegen.compile.ops import as_op
 
-__all__ = ["DebugMode", "Function", "In", "Mode", "NanGuardMode", "Param", "function"]
+__all__ = ["DebugMode", "Function", "In", "Mode", "NanGuardMode", "Param", "as_op", "function"]

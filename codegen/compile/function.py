@@ -8,7 +8,7 @@ import numpy as np
 from codegen.backends import numpy as reference
 from codegen.compile.inputs import Out, as_in, convert_value
 from codegen.compile.mode import as_mode
-from codegen.graph import SharedVariable, Variable, late
+from codegen.graph import SharedVariable, Variable, late, toposort
 from codegen.graph.basic import clone_replace
 from codegen.graph.fgraph import FunctionGraph
 
@@ -307,6 +307,13 @@ def prepare(inputs, outputs, updates=None, givens=None, name=None, on_unused_inp
 def make_executable(fgraph, mode, ins, name, allow_downcast):
     mode = as_mode(mode)
     if not mode.compiled:
+        return ReferenceExecutable(fgraph)
+    python = sorted({n.op.short_name() for n in toposort(fgraph.all_outputs)
+                     if getattr(n.op, "python_only", False)})
+    if python:
+        warnings.warn(f"{name or 'function'}: {', '.join(python)} run Python, which compiled "
+                      f"code cannot call: this function runs in the reference interpreter "
+                      f"(mode='FAST_COMPILE')", stacklevel=3)
         return ReferenceExecutable(fgraph)
     from codegen.backends import resolve
     resolve()  # config.device names a backend that builds here, or a clear error

@@ -592,7 +592,13 @@ class Lowerer:
         for cls in type(node.op).__mro__:
             if cls in NODE_LOWERINGS:
                 return NODE_LOWERINGS[cls](self, node, self.origin(node))
-        raise NotImplementedError(f"the compiled backend cannot lower {node.op} yet")
+        where = _where_text(node)
+        if getattr(node.op, "python_only", False):
+            raise NotImplementedError(f"{node.op.short_name()} runs Python, which a compiled "
+                                      f"module cannot call (only mode='FAST_COMPILE' runs it)"
+                                      f"{where and ' (' + where + ')'}")
+        raise NotImplementedError(f"the compiled backend cannot lower {node.op} yet"
+                                  f"{where and ' (' + where + ')'}")
 
     def _is_contiguous(self, name):
         """Whether array ``name`` is known to be C-contiguous: a buffer, a constant, or a

@@ -1,0 +1,67 @@
+"""``theano.compile.ops.as_op``: a Python function as an op of the graph.
+
+Its body is Python, so only the reference interpreter (``mode='FAST_COMPILE'``) can run it;
+a compiled module has no Python to call at run time, and building one says so, naming the
+function and the line that used it.
+"""
+
+import numpy as np
+
+from codegen.graph import Apply, Op
+
+
+class FromFunctionOp(Op):
+    """An op whose values are ``fn``'s: inputs of types ``itypes``, outputs of ``otypes``."""
+
+    props = ("fn", "itypes", "otypes")
+    #: runs Python: the reference interpreter only (codegen.function falls back to it)
+    python_only = True
+
+    def __init__(self, fn, itypes, otypes, infer_shape=None):
+        self.fn, self.itypes, self.otypes = fn, tuple(itypes), tuple(otypes)
+        self._infer_shape = infer_shape
+
+    def short_name(self):
+        return f"as_op{{{getattr(self.fn, '__name__', 'fn')}}}"
+
+    def make_node(self, *inputs):
+        from codegen.tensor.basic import as_tensor_variable
+        inputs = [as_tensor_variable(v) for v in inputs]
+        if len(inputs) != len(self.itypes):
+            raise TypeError(f"{self.short_name()}: expected {len(self.itypes)} inputs, got "
+                            f"{len(inputs)}")
+        for k, (v, t) in enumerate(zip(inputs, self.itypes)):
+            if v.type != t:
+                raise TypeError(f"{self.short_name()}: input {k} must be {t}, got {v.type} "
+                                f"({v.label()})")
+        return Apply(self, inputs, list(self.otypes))
+
+    def perform(self, node, values):
+        outs = self.fn(*values)
+        if len(self.otypes) == 1:
+            outs = [outs]
+        return [np.asarray(v, dtype=o.dtype) for v, o in zip(outs, node.outputs)]
+
+    def infer_shape(self, node, input_shapes):
+        if self._infer_shape is None:
+            raise NotImplementedError(f"{self.short_name()} has no shape rule (give "
+                                      f"as_op infer_shape=)")
+        return self._infer_shape(node, input_shapes)
+
+    def grad(self, node, output_grads):
+        raise NotImplementedError(f"{self.short_name()}: a Python function has no gradient")
+
+
+def as_op(itypes, otypes, infer_shape=None):
+    """Decorator: ``fn`` (numpy arrays in, an array or a list of them out) as an op taking
+    variables of ``itypes`` to variables of ``otypes``. It runs in the reference interpreter
+    (``mode='FAST_COMPILE'``); compiled modules cannot call Python."""
+    itypes = list(itypes) if isinstance(itypes, (list, tuple)) else [itypes]
+    otypes = list(otypes) if isinstance(otypes, (list, tuple)) else [otypes]
+
+    def decorate(fn):
+        return FromFunctionOp(fn, itypes, otypes, infer_shape)
+    return decorate
+
+
+__all__ = ["as_op", "FromFunctionOp"]
