@@ -2,7 +2,7 @@
 
 import sys
 
-from codegen.graph import Constant, Variable
+from codegen.graph import Apply, Constant, Op, Variable
 
 
 def _leaf(var):
@@ -165,3 +165,42 @@ def pydotprint(fct, outfile=None, compact=True, format="png", with_ids=False,
     if print_output_file:
         print("The output file is available at", outfile)
     return None
+
+
+class Print(Op):
+    """Theano's ``printing.Print(message, attrs)``: ``Print('x')(x)`` is ``x``, and prints
+    ``message attr = value`` for each of ``attrs`` of its value when computed. Printing is
+    Python: a function with one runs in the reference interpreter (``codegen.function``
+    falls back to it with a warning), and a module with one does not build."""
+
+    props = ("message", "attrs")
+    python_only = True
+
+    def __init__(self, message="", attrs=("__str__",), global_fn=None):
+        self.message, self.attrs = message, tuple(attrs)
+        self.global_fn = global_fn
+
+    def short_name(self):
+        return f"Print{{{self.message!r}}}"
+
+    def make_node(self, x):
+        if not isinstance(x, Variable):
+            raise TypeError(f"{self.short_name()}: expected a symbolic variable, got "
+                            f"{type(x).__name__}")
+        return Apply(self, [x], [x.type])
+
+    def perform(self, node, values):
+        (value,) = values
+        if self.global_fn is not None:
+            self.global_fn(self, value)
+        else:
+            for attr in self.attrs:
+                shown = getattr(value, attr)
+                print(self.message, attr, "=", shown() if callable(shown) else shown)
+        return [value]
+
+    def infer_shape(self, node, input_shapes):
+        return [tuple(input_shapes[0])]
+
+    def grad(self, node, output_grads):
+        return list(output_grads)

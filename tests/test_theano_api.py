@@ -709,3 +709,15 @@ def test_as_op_runs_python_in_the_reference_interpreter_and_says_so_elsewhere(tm
     with pytest.raises(NotImplementedError, match="no gradient"):
         T.grad(T.sum(out), x)
     assert codegen.compile.as_op is as_op
+
+
+def test_print_shows_values_as_theanos_printing_print(capsys):
+    x = T.dvector("x")
+    shown = codegen.printing.Print("x is", attrs=("__str__", "shape"))(x)
+    out = T.sum(shown * 2)
+    with pytest.warns(UserWarning, match="Print.'x is'. run Python"):
+        f = codegen.function([x], [out, T.grad(out, x)])
+    value, grad = f(np.array([1.0, 2.0]))
+    assert float(value) == 6.0
+    np.testing.assert_array_equal(grad, [2.0, 2.0])
+    assert "x is __str__ = [1. 2.]\nx is shape = (2,)" in capsys.readouterr().out
