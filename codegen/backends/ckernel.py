@@ -75,10 +75,15 @@ def _parallel_pragma(kernel, n, simd, row_acc, threads=True):
                 return None
         elif op.axes[0] is None:
             return None
-    total = " * ".join(f"n{a}" for a in range(n))
-    ours = "cg_blas_ours && " if threads == "with_blas" else ""
     return ("#pragma omp parallel for schedule(static)",
-            f"cg_threads_allowed && {ours}{total} >= {PARALLEL_MIN}")
+            _threads_test(threads, [f"n{a}" for a in range(n)]))
+
+
+def _threads_test(threads, lengths, also=""):
+    """The C condition under which a loop over ``lengths`` (their product) runs on threads:
+    threads allowed, BLAS not holding them (``threads`` "with_blas"), enough elements."""
+    ours = "cg_blas_ours && " if threads == "with_blas" else ""
+    return f"cg_threads_allowed && {ours}{also}{' * '.join(lengths)} >= {PARALLEL_MIN}"
 
 
 def identity(combine, dtype):
@@ -583,11 +588,9 @@ def axis_kernel(step, threads=True):
     body = axis_row_pointers(step, base, out_base) + axis_row(step)
     nest = _loops(len(outer), body)
     if threads and outer:
-        total = " * ".join([f"n{j}" for j in range(len(outer))] + ["m"])
-        ours = "cg_blas_ours && " if threads == "with_blas" else ""
+        lengths = [f"n{j}" for j in range(len(outer))] + ["m"]
         nest = _threads_or_not(["#pragma omp parallel for schedule(static)"] + nest,
-                               f"cg_threads_allowed && {ours}n0 > 1 && {total} >= "
-                               f"{PARALLEL_MIN}", None)
+                               _threads_test(threads, lengths, "n0 > 1 && "), None)
     origins = [(o.text, o.where) for o in step.origins]
     return Kernel(step.name, params, args, origins, nest)
 
@@ -671,11 +674,9 @@ def gather_kernel(step, threads=True):
     params, args, element, r, _ = gather_signature(step)
     nest = _loops(r, element("bad = 1;"))
     if threads and r and (step.kind == "gather" or step.axis > 0):
-        total = " * ".join(f"n{a}" for a in range(r))
-        ours = "cg_blas_ours && " if threads == "with_blas" else ""
         nest = _threads_or_not(
             ["#pragma omp parallel for schedule(static) reduction(|:bad)"] + nest,
-            f"cg_threads_allowed && {ours}{total} >= {PARALLEL_MIN}", None)
+            _threads_test(threads, [f"n{a}" for a in range(r)]), None)
     lines = ["int bad = 0;"] + nest + ["return bad;"]
     origins = [(o.text, o.where) for o in step.origins]
     return Kernel(step.name, params, args, origins, lines, "CODEGEN_KERNEL int")
