@@ -721,3 +721,32 @@ def test_print_shows_values_as_theanos_printing_print(capsys):
     assert float(value) == 6.0
     np.testing.assert_array_equal(grad, [2.0, 2.0])
     assert "x is __str__ = [1. 2.]\nx is shape = (2,)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_h_softmax_as_theanos(mode):
+    """Every output's probability (they sum to 1 where the classes hold exactly the
+    outputs) and the targets' alone, against numpy; the gradient reaches every parameter."""
+    rng = np.random.default_rng(0)
+    B, n_in, n_classes, per = 4, 5, 3, 4
+    x, target = T.dmatrix("x"), T.lvector("target")
+    W1, b1 = codegen.shared(rng.normal(size=(n_in, n_classes))), codegen.shared(np.zeros(3))
+    W2 = codegen.shared(rng.normal(size=(n_classes, n_in, per)))
+    b2 = codegen.shared(rng.normal(size=(n_classes, per)))
+    every = T.nnet.h_softmax(x, B, 10, n_classes, per, W1, b1, W2, b2)
+    picked = T.nnet.h_softmax(x, B, 10, n_classes, per, W1, b1, W2, b2, target)
+    grads = T.grad(-T.sum(T.log(picked)), [W1, b1, W2, b2])
+    f = codegen.function([x, target], [every, picked] + grads, mode=mode)
+    xv, tv = rng.normal(size=(B, n_in)), np.array([0, 9, 5, 7])
+
+    def soft(a):
+        e = np.exp(a - a.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+    cls = soft(xv @ W1.get_value())
+    within = soft(np.einsum("bi,cio->bco", xv, W2.get_value()) + b2.get_value())
+    full = (cls[:, :, None] * within).reshape(B, -1)
+    got = f(xv, tv)
+    np.testing.assert_allclose(got[0], full[:, :10], rtol=1e-12)
+    np.testing.assert_allclose(got[1], full[np.arange(B), tv], rtol=1e-12)
+    np.testing.assert_allclose(full.sum(axis=1), 1.0)
+    assert all(np.abs(g).sum() > 0 for g in got[2:])

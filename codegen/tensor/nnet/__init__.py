@@ -85,6 +85,28 @@ def crossentropy_categorical_1hot(coding_dist, true_one_of_n):
     return categorical_crossentropy(coding_dist, true_one_of_n)
 
 
+def h_softmax(x, batch_size, n_outputs, n_classes, n_outputs_per_class, W1, b1, W2, b2,
+              target=None):
+    """Theano's two-level hierarchical softmax: the outputs split into ``n_classes`` classes
+    of ``n_outputs_per_class``; p(output) = p(class | x) p(output | class, x), the first a
+    softmax of ``x W1 + b1``, the second of ``x W2[class] + b2[class]`` (W2: classes x
+    inputs x outputs per class). Without ``target``: every output's probability (batch x
+    n_outputs); with it (an int vector): only the target's, from its class's product alone."""
+    from codegen.tensor import basic as t
+    x = as_tensor_variable(x)
+    class_probs = softmax(t.dot(x, W1) + b1)
+    if target is None:
+        activations = t.tensordot(x, W2, [[1], [1]]) + b2
+        probs = softmax(activations.reshape((-1, n_outputs_per_class)))
+        probs = class_probs.dimshuffle(0, 1, "x") * probs.reshape((batch_size, n_classes, -1))
+        return probs.reshape((batch_size, -1))[:, :n_outputs]
+    target = t.flatten(as_tensor_variable(target))
+    classes, within = target // n_outputs_per_class, target % n_outputs_per_class
+    rows = arange(batch_size)
+    probs = softmax(t.batched_dot(x, W2[classes]) + b2[classes])
+    return class_probs[rows, classes] * probs[rows, within]
+
+
 def softmax_with_bias(x, b):
     """softmax(x + b), ``b`` a bias vector added to every row."""
     return softmax(as_tensor_variable(x) + b)
@@ -157,11 +179,11 @@ __all__ = ["relu", "softmax", "log_softmax", "binary_crossentropy", "categorical
            "crossentropy_softmax_1hot_with_bias", "softsign", "logsoftmax",
            "sigmoid", "softplus", "mean", "elu", "selu", "hard_sigmoid", "ultra_fast_sigmoid",
            "sigmoid_binary_crossentropy", "conv2d", "conv", "bn", "batch_normalization",
-           "neighbours", "images2neibs", "neibs2images"]
+           "neighbours", "images2neibs", "neibs2images", "h_softmax"]
 
 
 #: Theano's nnet APIs that codegen does not have yet
-_MISSING = ("h_softmax", "ctc", "abstract_conv", "conv3d")
+_MISSING = ("ctc", "abstract_conv", "conv3d")
 
 
 def __getattr__(name):
