@@ -174,7 +174,8 @@ class Print(Op):
     falls back to it with a warning), and a module with one does not build."""
 
     props = ("message", "attrs")
-    python_only = True
+    #: why only the reference interpreter runs it (codegen.function falls back to it)
+    reference_only = "printing is Python, which compiled code cannot call"
 
     def __init__(self, message="", attrs=("__str__",), global_fn=None):
         self.message, self.attrs = message, tuple(attrs)

@@ -35,12 +35,17 @@ def _as_list(x):
 
 
 class until:
-    """Theano's ``scan_module.until`` (a condition that ends the loop early): not supported."""
+    """Theano's ``scan_module.until(condition)``: returned by a step (last, after its outputs
+    and updates), it ends the loop after the first step where ``condition`` holds; n_steps
+    (or the sequences) still bound it. Such a loop runs in the reference interpreter
+    (``codegen.function`` falls back to it with a warning); it has no gradient."""
 
     def __init__(self, condition):
-        raise NotImplementedError("scan_module.until: a loop that ends on a condition is not "
-                                  "supported yet; give n_steps, or compute the condition into "
-                                  "a mask")
+        condition = _t().as_tensor_variable(condition)
+        if condition.ndim != 0:
+            raise TypeError(f"until: the condition must be a scalar, got {condition.type} "
+                            f"({condition.label()})")
+        self.condition = condition
 
 
 def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None,
@@ -138,6 +143,13 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     # one call of the step, on symbolic variables
     args = inner_seqs + [v for taps in state_inner for v in taps] + explicit
     result = fn(*args)
+    stop = None
+    if isinstance(result, until):
+        stop, result = result, None
+    elif isinstance(result, (list, tuple)) and result and isinstance(result[-1], until):
+        stop, result = result[-1], list(result[:-1])
+        if len(result) == 1 and not isinstance(result[0], dict):
+            result = result[0]
     outputs, updates = _outputs_and_updates(result, name)
     if not infos:
         kinds = [("nitsot",)] * len(outputs)
@@ -171,7 +183,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
         shared_states.append((s, elem))
     # what the step uses without being given it becomes a non-sequence
     given = {v.id for v in inner_seqs} | {v.id for taps in state_inner for v in taps}
-    inner_outputs = state_outs + nitsot_outs
+    inner_outputs = state_outs + nitsot_outs + ([stop.condition] if stop else [])
     free = [v for v in graph_inputs(inner_outputs) if v.id not in given
             and not isinstance(v, Constant)]
     stand_ins = {s.id: elem for s, elem in shared_states}
@@ -191,7 +203,8 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     _, new_outputs = clone_inner(inner_inputs + nonseqs, inner_outputs, replace)
     lags = [kind[2] for kind in kinds if kind[0] == "state"] + [[1]] * len(shared_states)
     op = Scan(inner_inputs + inner_nonseqs, new_outputs, len(inner_seqs),
-              lags, len(nitsot_outs), truncate=truncate_gradient, name=name)
+              lags, len(nitsot_outs), truncate=truncate_gradient, name=name,
+              until=stop is not None)
     outs = op(n, *outer_seqs, *state_inits, *nonseqs)
     outs = outs if isinstance(outs, list) else [outs]
     m = len(state_inits)
@@ -232,8 +245,6 @@ def _fit_state(name, which, out, like):
 def _outputs_and_updates(result, name):
     """Theano's conventions for what a step returns: outputs, (outputs, updates), or
     updates alone (a dict)."""
-    if isinstance(result, until):
-        raise NotImplementedError(f"{name}: until")
     if isinstance(result, dict):
         return [], OrderedDict(result)
     if isinstance(result, (list, tuple)):

@@ -358,8 +358,8 @@ def test_errors():
     w = T.matrix("w")
     with pytest.raises(ValueError, match="strict=True, but the step uses w"):
         codegen.scan(lambda v: T.dot(v, w), sequences=T.matrix("m"), strict=True)
-    with pytest.raises(NotImplementedError, match="until"):
-        codegen.scan_module.until(T.scalar() > 0)
+    with pytest.raises(TypeError, match="until: the condition must be a scalar"):
+        codegen.scan_module.until(T.vector() > 0)
     with pytest.raises(ValueError, match="give n_steps, or sequences"):
         codegen.scan(lambda: T.constant(1.0))
 
@@ -382,3 +382,35 @@ def test_second_order_gradients_through_a_loop(mode):
         down[i] -= 1e-6
         num[i] = (first(xv, up) - first(xv, down)) / 2e-6
     np.testing.assert_allclose(f(xv, wv), num, rtol=1e-6, atol=1e-7)
+
+
+def test_until_ends_the_loop_as_theanos_tutorial_shows(tmp_path):
+    """scan_module.until: the powers of 2 up to the first above max_value (Theano's example),
+    a state with updates and a sequence; in the reference interpreter, to which a compiled
+    function falls back with a warning; no gradient, no module build."""
+    def power_of_2(previous_power, max_value):
+        return previous_power * 2, codegen.scan_module.until(previous_power * 2 > max_value)
+    max_value = T.scalar("max_value")
+    values, _ = codegen.scan(power_of_2, outputs_info=T.constant(1.), non_sequences=max_value,
+                             n_steps=1024)
+    with pytest.warns(UserWarning, match="until"):
+        f = codegen.function([max_value], values)
+    np.testing.assert_array_equal(f(45), [2.0, 4.0, 8.0, 16.0, 32.0, 64.0])
+    np.testing.assert_array_equal(f(0.5), [2.0])
+    # a sequence, a state kept to its last value, a counter updated each step
+    x = T.vector("x")
+    count = codegen.shared(np.int64(0), name="count")
+    (total, seen), updates = codegen.scan(
+        lambda v, acc: ([acc + v, v], {count: count + 1}, codegen.scan_module.until(acc + v > 5)),
+        sequences=x, outputs_info=[T.constant(0.0), None])
+    g = codegen.function([x], [total[-1], seen], updates=updates, mode="FAST_COMPILE")
+    last, got = g(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    assert float(last) == 6.0 and got.tolist() == [1.0, 2.0, 3.0]
+    assert int(count.get_value()) == 3
+    np.testing.assert_array_equal(g(np.array([1.0, 1.0]))[1], [1.0, 1.0])  # never true
+    with pytest.raises(NotImplementedError, match="gradient of a loop that ends"):
+        T.grad(T.sum(total), x)
+    module = codegen.Module("with_until")
+    module.add_function("f", [max_value], values)
+    with pytest.raises(NotImplementedError, match="until.*has no compiled form"):
+        module.build(str(tmp_path))

@@ -308,12 +308,12 @@ def make_executable(fgraph, mode, ins, name, allow_downcast):
     mode = as_mode(mode)
     if not mode.compiled:
         return ReferenceExecutable(fgraph)
-    python = sorted({n.op.short_name() for n in toposort(fgraph.all_outputs)
-                     if getattr(n.op, "python_only", False)})
-    if python:
-        warnings.warn(f"{name or 'function'}: {', '.join(python)} run Python, which compiled "
-                      f"code cannot call: this function runs in the reference interpreter "
-                      f"(mode='FAST_COMPILE')", stacklevel=3)
+    reasons = sorted({f"{n.op.short_name()}: {n.op.reference_only}"
+                      for n in toposort(fgraph.all_outputs)
+                      if getattr(n.op, "reference_only", None)})
+    if reasons:
+        warnings.warn(f"{name or 'function'} runs in the reference interpreter "
+                      f"(mode='FAST_COMPILE'): {'; '.join(reasons)}", stacklevel=3)
         return ReferenceExecutable(fgraph)
     from codegen.backends import resolve
     resolve()  # config.device names a backend that builds here, or a clear error

@@ -14,8 +14,8 @@ class FromFunctionOp(Op):
     """An op whose values are ``fn``'s: inputs of types ``itypes``, outputs of ``otypes``."""
 
     props = ("fn", "itypes", "otypes")
-    #: runs Python: the reference interpreter only (codegen.function falls back to it)
-    python_only = True
+    #: why only the reference interpreter runs it (codegen.function falls back to it)
+    reference_only = "it runs Python, which compiled code cannot call"
 
     def __init__(self, fn, itypes, otypes, infer_shape=None):
         self.fn, self.itypes, self.otypes = fn, tuple(itypes), tuple(otypes)

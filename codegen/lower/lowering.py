@@ -589,14 +589,14 @@ class Lowerer:
     # ------------------------------------------------------------------ other nodes
 
     def _lower_node(self, node):
+        where = _where_text(node)
+        if getattr(node.op, "reference_only", None):
+            raise NotImplementedError(f"{node.op.short_name()}: {node.op.reference_only}; "
+                                      f"only the reference interpreter (mode='FAST_COMPILE') "
+                                      f"runs it{where and ' (' + where + ')'}")
         for cls in type(node.op).__mro__:
             if cls in NODE_LOWERINGS:
                 return NODE_LOWERINGS[cls](self, node, self.origin(node))
-        where = _where_text(node)
-        if getattr(node.op, "python_only", False):
-            raise NotImplementedError(f"{node.op.short_name()} runs Python, which a compiled "
-                                      f"module cannot call (only mode='FAST_COMPILE' runs it)"
-                                      f"{where and ' (' + where + ')'}")
         raise NotImplementedError(f"the compiled backend cannot lower {node.op} yet"
                                   f"{where and ' (' + where + ')'}")
 

@@ -32,10 +32,11 @@ from codegen.graph.errors import describe
 
 
 class Scan(Op):
-    props = ("signature", "n_seqs", "taps", "n_nitsot", "n_nonseqs", "store", "truncate")
+    props = ("signature", "n_seqs", "taps", "n_nitsot", "n_nonseqs", "store", "truncate",
+             "until")
 
     def __init__(self, inner_inputs, inner_outputs, n_seqs, taps, n_nitsot, store=None,
-                 truncate=-1, name="scan"):
+                 truncate=-1, name="scan", until=False):
         self.inner_inputs = list(inner_inputs)
         self.inner_outputs = list(inner_outputs)
         self.n_seqs = n_seqs
@@ -45,6 +46,11 @@ class Scan(Op):
         self.store = tuple(store or ("all",) * len(self.taps))
         self.truncate = truncate
         self.name = name
+        # with until, the last inner output is a condition: the loop stops after the first
+        # step where it holds, and its outputs have that many steps
+        self.until = bool(until)
+        self.reference_only = ("a loop that ends on a condition (until) has no compiled "
+                               "form yet") if self.until else None
         self.signature = inner_signature(self.inner_inputs, self.inner_outputs)
 
     # ------------------------------------------------------------------ layout
@@ -98,7 +104,7 @@ class Scan(Op):
         outs = []
         for k, init in enumerate(inits):
             outs.append(TensorType(init.dtype, (False,) + tuple(init.broadcastable[1:])))
-        for out in self.inner_outputs[m:]:
+        for out in self.inner_outputs[m:m + self.n_nitsot]:
             outs.append(TensorType(out.dtype, (False,) + tuple(out.broadcastable)))
         return Apply(self, [n_steps, *seqs, *inits, *nonseqs], outs)
 
@@ -151,8 +157,12 @@ class Scan(Op):
                 buf[t + L] = value
             for k in range(self.n_nitsot):
                 nitsots[k].append(np.asarray(results[m + k]))
+            if self.until and np.asarray(results[-1]).item():
+                n = t + 1  # the steps done
+                break
         out = []
         for buf, L, store in zip(bufs, lengths, self.store):
+            buf = buf[:L + n]
             out.append(buf if store == "all" else buf[-L:].copy())
         for k, values_k in enumerate(nitsots):
             inner = outputs[m + k]
@@ -169,6 +179,9 @@ class Scan(Op):
     # ------------------------------------------------------------------ gradient
 
     def grad(self, node, output_grads):
+        if self.until:
+            raise NotImplementedError(f"{self.name}: the gradient of a loop that ends on a "
+                                      f"condition (until) is not implemented")
         from codegen.ops.scan_grad import scan_grad
         return scan_grad(node, output_grads)
 

@@ -42,7 +42,7 @@ def scan_save_memory(outputs):
     leaving = {v.id for v in outputs}
     stores, through = {}, set()  # scan node -> new store; ids of x[L:] nodes read past
     for node in nodes:
-        if not isinstance(node.op, Scan):
+        if not isinstance(node.op, Scan) or node.op.until:  # until: run as built
             continue
         op = node.op
         store = list(op.store)
@@ -90,7 +90,7 @@ def scan_save_memory(outputs):
 def merge_scans(outputs):
     """``outputs`` with each loop that another loop over the same inputs computes too (the
     same step, with more outputs) replaced by that loop's outputs."""
-    scans = [n for n in toposort(outputs) if isinstance(n.op, Scan)]
+    scans = [n for n in toposort(outputs) if isinstance(n.op, Scan) and not n.op.until]
     replace = {}
     for small in scans:
         for big in scans:
