@@ -168,7 +168,8 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
         j += 1
     # updates the step returns, and random streams' default updates: states of their own
     update_pairs = list(updates.items())
-    leaves = graph_inputs(outputs + [v for _, v in update_pairs])
+    leaves = graph_inputs(outputs + [v for _, v in update_pairs]
+                          + ([stop.condition] if stop else []))
     for var in leaves:
         if isinstance(var, SharedVariable) and var.default_update is not None \
                 and all(var is not s for s, _ in update_pairs):

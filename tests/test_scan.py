@@ -408,6 +408,13 @@ def test_until_ends_the_loop_as_theanos_tutorial_shows(tmp_path):
     assert float(last) == 6.0 and got.tolist() == [1.0, 2.0, 3.0]
     assert int(count.get_value()) == 3
     np.testing.assert_array_equal(g(np.array([1.0, 1.0]))[1], [1.0, 1.0])  # never true
+    # a condition drawn from a random stream: its state advances each step, and each call
+    rng = codegen.tensor.shared_randomstreams.RandomStreams(3)
+    steps, draws = codegen.scan(
+        lambda a: (a + 1, codegen.scan_module.until(rng.uniform() < 0.2)),
+        outputs_info=T.constant(0.0), n_steps=100)
+    h = codegen.function([], steps, updates=draws, mode="FAST_COMPILE")
+    assert len({len(h()) for _ in range(6)}) > 1
     with pytest.raises(NotImplementedError, match="gradient of a loop that ends"):
         T.grad(T.sum(total), x)
     module = codegen.Module("with_until")
