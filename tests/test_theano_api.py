@@ -164,8 +164,9 @@ def test_theano_apis_codegen_lacks_say_so():
     never had stays an AttributeError."""
     import codegen.tensor.nnet as nnet
     for lookup, name in [(lambda: codegen.OpFromGraph, "theano.OpFromGraph"),
-                         (lambda: T.nonzero, "theano.tensor.nonzero"),
-                         (lambda: T.extra_ops.bincount, "theano.tensor.extra_ops.bincount"),
+                         (lambda: T.nlinalg, "theano.tensor.nlinalg"),
+                         (lambda: T.extra_ops.unravel_index,
+                          "theano.tensor.extra_ops.unravel_index"),
                          (lambda: nnet.conv3d, "theano.tensor.nnet.conv3d")]:
         with pytest.raises(NotImplementedError, match=name.replace(".", r"\.")):
             lookup()
@@ -751,3 +752,31 @@ def test_h_softmax_as_theanos(mode):
     np.testing.assert_allclose(got[1], full[np.arange(B), tv], rtol=1e-12)
     np.testing.assert_allclose(full.sum(axis=1), 1.0)
     assert all(np.abs(g).sum() > 0 for g in got[2:])
+
+
+def test_value_shaped_functions_run_in_the_reference_interpreter(tmp_path):
+    """nonzero, flatnonzero, nonzero_values, repeat by counts, bincount, unique and
+    searchsorted: numpy's values (the lengths depend on the data), gradients through the
+    gathers, the fallback's warning, and a module build that says why it cannot."""
+    x, i = T.dmatrix("x"), T.lvector("i")
+    outs = [*T.nonzero(x), T.nonzero(x, return_matrix=True), T.flatnonzero(x),
+            T.nonzero_values(x), T.repeat(x, i, axis=1), T.extra_ops.bincount(i),
+            T.extra_ops.bincount(i, T.cast(i, "float64") * 0.5, minlength=6),
+            *T.extra_ops.unique(i, True, True, True), T.extra_ops.Unique()(x),
+            T.extra_ops.searchsorted(T.sort(x.flatten()), x, side="right"),
+            T.grad(T.sum(T.nonzero_values(x) ** 2), x)]
+    with pytest.warns(UserWarning, match="nonzero: its output's length depends"):
+        f = codegen.function([x, i], outs)
+    xv, iv = np.array([[0.0, 1.5, 0.0], [2.0, 0.0, 3.0]]), np.array([2, 0, 2])
+    want = [*np.nonzero(xv), np.array(np.nonzero(xv)), np.flatnonzero(xv), xv[xv != 0],
+            np.repeat(xv, iv, axis=1), np.bincount(iv), np.bincount(iv, iv * 0.5, 6),
+            *np.unique(iv, True, True, True), np.unique(xv),
+            np.searchsorted(np.sort(xv.ravel()), xv, "right"), 2 * xv]
+    for g, w in zip(f(xv, iv), want):
+        np.testing.assert_array_equal(g, w)
+    with pytest.raises(ValueError, match="bincount: the values must not be negative"):
+        codegen.function([i], T.extra_ops.bincount(i), mode="FAST_COMPILE")(np.array([1, -1]))
+    module = codegen.Module("valued")
+    module.add_function("f", [x], T.flatnonzero(x))
+    with pytest.raises(NotImplementedError, match="flatnonzero: its output's length depends"):
+        module.build(str(tmp_path))

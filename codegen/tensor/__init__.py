@@ -44,7 +44,7 @@ __all__ = list(_basic_all) + ["nnet", "grad", "jacobian", "hessian", "Rop", "Lop
 
 #: Theano's tensor APIs that codegen does not have yet
 _MISSING = ("raw_random",
-            "nlinalg", "slinalg", "fft", "nonzero", "opt", "blas")
+            "nlinalg", "slinalg", "fft", "opt", "blas")
 
 
 def __getattr__(name):

@@ -32,6 +32,7 @@ from codegen.ops.shape import (
     _int_part,
     _normalize_index,
 )
+from codegen.ops.valued import NumpyOp
 from codegen.tensor.var import TensorConstant, TensorSharedVariable
 
 # ---------------------------------------------------------------- variables
@@ -772,6 +773,27 @@ def batched_dot(a, b):
     return dimshuffle(out, tuple(k for k in range(3) if k not in drop)) if drop else out
 
 
+def nonzero(a, return_matrix=False):
+    """The indices of ``a``'s nonzero elements: a tuple of one int64 vector per axis, or with
+    ``return_matrix`` a matrix of them (axes x elements). Their length depends on the values:
+    the reference interpreter runs it."""
+    a = as_tensor_variable(a)
+    found = NumpyOp("nonzero")(a)
+    found = found if isinstance(found, list) else [found]
+    return stack(found) if return_matrix else tuple(found)
+
+
+def flatnonzero(a):
+    """The positions of ``a``'s nonzero elements in ``a`` flattened (int64)."""
+    return NumpyOp("flatnonzero")(as_tensor_variable(a))
+
+
+def nonzero_values(a):
+    """``a``'s nonzero elements, in order, as a vector."""
+    a = as_tensor_variable(a)
+    return subtensor(flatten(a), (flatnonzero(a),))
+
+
 def batched_tensordot(x, y, axes=2):
     """``tensordot`` of each pair x[i], y[i] along the first (batch) axis: ``axes`` an int n
     (x's last n axes with y's first n after the batch axis) or a pair of axis lists, counted
@@ -837,15 +859,15 @@ ogrid = _Grid(sparse=True)
 
 
 def repeat(x, repeats, axis=None):
-    """Each element repeated ``repeats`` times along ``axis`` (flattened first when None):
-    numpy's repeat for an int ``repeats``."""
+    """Each element repeated ``repeats`` times along ``axis`` (flattened first when None),
+    as numpy's repeat; an array of counts (one per element) makes the length depend on the
+    values, which only the reference interpreter runs."""
     x = as_tensor_variable(x)
-    if not isinstance(repeats, (int, np.integer)):
-        raise NotImplementedError("repeat: repeats must be an int (an array of counts is "
-                                  "not supported)")
     if axis is None:
         x, axis = flatten(x), 0
     axis = _axes(x, axis)[0]
+    if not isinstance(repeats, (int, np.integer)):  # counts known only when it runs
+        return NumpyOp("repeat", axis=axis)(x, as_tensor_variable(repeats))
     pattern = list(range(x.ndim))
     pattern.insert(axis + 1, "x")
     lengths = [shape_of(x, k) for k in range(x.ndim)]
