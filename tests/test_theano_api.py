@@ -164,7 +164,7 @@ def test_theano_apis_codegen_lacks_say_so():
     never had stays an AttributeError."""
     import codegen.tensor.nnet as nnet
     for lookup, name in [(lambda: codegen.OpFromGraph, "theano.OpFromGraph"),
-                         (lambda: T.nlinalg, "theano.tensor.nlinalg"),
+                         (lambda: T.fft, "theano.tensor.fft"),
                          (lambda: T.extra_ops.unravel_index,
                           "theano.tensor.extra_ops.unravel_index"),
                          (lambda: nnet.conv3d, "theano.tensor.nnet.conv3d")]:
@@ -780,3 +780,46 @@ def test_value_shaped_functions_run_in_the_reference_interpreter(tmp_path):
     module.add_function("f", [x], T.flatnonzero(x))
     with pytest.raises(NotImplementedError, match="flatnonzero: its output's length depends"):
         module.build(str(tmp_path))
+
+
+def test_nlinalg_and_slinalg_as_theano_has_them():
+    """Inverses, determinants, factorizations and solves against numpy and scipy, in the
+    reference interpreter; the gradients of the inverse, the determinant, the Cholesky
+    factor and the solves against finite differences."""
+    import scipy.linalg
+
+    from codegen.gradient import verify_grad
+    from codegen.tensor import nlinalg, slinalg
+    rng = np.random.default_rng(0)
+    a, b, v = T.dmatrix("a"), T.dmatrix("b"), T.dvector("v")
+    av = rng.normal(size=(4, 4)) + 4 * np.eye(4)
+    spd = av @ av.T
+    bv, vv = rng.normal(size=(4, 2)), rng.normal(size=4)
+    outs = [nlinalg.matrix_inverse(a), nlinalg.MatrixInverse()(a), nlinalg.det(a),
+            nlinalg.pinv(b), *nlinalg.eigh(b.dot(b.T)), nlinalg.svd(b, compute_uv=0),
+            nlinalg.matrix_dot(a, a, b), nlinalg.matrix_power(a, 3), nlinalg.trace(a),
+            slinalg.cholesky(a.dot(a.T)), slinalg.solve(a, b), slinalg.solve(a, v),
+            slinalg.solve_lower_triangular(T.tril(a), v), slinalg.expm(a / 10),
+            slinalg.Cholesky(lower=False)(a.dot(a.T))]
+    with pytest.warns(UserWarning, match="has no compiled form yet"):
+        f = codegen.function([a, b, v], outs)
+    w, q = np.linalg.eigh(bv @ bv.T)
+    want = [np.linalg.inv(av), np.linalg.inv(av), np.linalg.det(av), np.linalg.pinv(bv), w, q,
+            np.linalg.svd(bv, compute_uv=False), av @ av @ bv, np.linalg.matrix_power(av, 3),
+            np.trace(av), np.linalg.cholesky(spd), np.linalg.solve(av, bv),
+            np.linalg.solve(av, vv), scipy.linalg.solve_triangular(np.tril(av), vv, lower=True),
+            scipy.linalg.expm(av / 10), np.linalg.cholesky(spd).T]
+    for g, ww in zip(f(av, bv, vv), want):
+        np.testing.assert_allclose(g, ww, rtol=1e-10, atol=1e-12)
+    rs = np.random.RandomState(0)
+    for cost, point in [(lambda x: nlinalg.matrix_inverse(x) * 3, av),
+                        (lambda x: nlinalg.det(x), av),
+                        (lambda x: slinalg.cholesky(x.dot(x.T)) * np.arange(16.0).reshape(4, 4),
+                         av),
+                        (lambda x, y: slinalg.solve(x, y), [av, bv]),
+                        (lambda x, y: slinalg.solve_upper_triangular(T.triu(x), y), [av, vv])]:
+        assert verify_grad(cost, point if isinstance(point, list) else [point], rng=rs)
+    with pytest.raises(NotImplementedError, match="svd has no gradient"):
+        T.grad(T.sum(nlinalg.svd(a, compute_uv=0)), a)
+    with pytest.raises(TypeError, match="det: expected a matrix"):
+        nlinalg.det(v)

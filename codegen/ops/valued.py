@@ -70,8 +70,72 @@ def _searchsorted_types(x, v, *sorter, side="left"):
     return [TensorType("int64", v.broadcastable)]
 
 
+def _square_types(a, *rest, **params):
+    return [TensorType(a.dtype, (False, False))]
+
+
+def _like_second_types(a, b, **params):
+    return [TensorType(np.result_type(a.dtype, b.dtype).name, b.broadcastable)]
+
+
+def _scalar_types(a):
+    return [TensorType(a.dtype, ())]
+
+
+def _solve(a, b, structure="general"):
+    if structure == "general":
+        return (np.linalg.solve(a, b),)
+    import scipy.linalg
+    return (scipy.linalg.solve_triangular(a, b, lower=structure == "lower"),)
+
+
+def _eigh(a, UPLO="L"):
+    return np.linalg.eigh(a, UPLO)
+
+
+def _eigh_types(a, UPLO="L"):
+    return [TensorType(a.dtype, (False,)), TensorType(a.dtype, (False, False))]
+
+
+def _svd(a, full_matrices=True, compute_uv=True):
+    out = np.linalg.svd(a, full_matrices, compute_uv)
+    return tuple(out) if compute_uv else (out,)
+
+
+def _svd_types(a, full_matrices=True, compute_uv=True):
+    s = TensorType(a.dtype, (False,))
+    return [TensorType(a.dtype, (False, False)), s, TensorType(a.dtype, (False, False))] \
+        if compute_uv else [s]
+
+
+def _qr(a, mode="reduced"):
+    out = np.linalg.qr(a, mode)
+    return tuple(out) if isinstance(out, tuple) else (out,)
+
+
+def _qr_types(a, mode="reduced"):
+    return [TensorType(a.dtype, (False, False))] * (1 if mode == "r" else 2)
+
+
+def _expm(a):
+    import scipy.linalg
+    return (scipy.linalg.expm(a),)
+
+
+LINALG = "it has no compiled form yet"
+
 #: name -> (numpy function, output types, why only the reference interpreter runs it)
 KINDS = {
+    "matrix_inverse": (lambda a: (np.linalg.inv(a),), _square_types, LINALG),
+    "pinv": (lambda a: (np.linalg.pinv(a),), _square_types, LINALG),
+    "det": (lambda a: (np.linalg.det(a),), _scalar_types, LINALG),
+    "cholesky": (lambda a, lower=True: (np.linalg.cholesky(a) if lower
+                                        else np.linalg.cholesky(a).T,), _square_types, LINALG),
+    "solve": (_solve, _like_second_types, LINALG),
+    "eigh": (_eigh, _eigh_types, LINALG),
+    "svd": (_svd, _svd_types, LINALG),
+    "qr": (_qr, _qr_types, LINALG),
+    "expm": (_expm, _square_types, LINALG),
     "nonzero": (_nonzero, _nonzero_types, VALUED),
     "flatnonzero": (_flatnonzero, _flatnonzero_types, VALUED),
     "bincount": (_bincount, _bincount_types, VALUED),
@@ -103,4 +167,55 @@ class NumpyOp(Op):
         return [np.asarray(r, dtype=o.dtype) for r, o in zip(results, node.outputs)]
 
     def grad(self, node, output_grads):
+        if self.kind in GRADS:
+            return GRADS[self.kind](node, output_grads, **dict(self.params))
+        if self.kind in LINALG_NO_GRAD:
+            raise NotImplementedError(f"{self.kind} has no gradient")
         return [None] * len(node.inputs)
+
+
+LINALG_NO_GRAD = frozenset({"pinv", "eigh", "svd", "qr", "expm"})
+
+
+def _t():
+    from codegen.tensor import basic
+    return basic
+
+
+def _grad_inverse(node, grads):
+    t, (x,), (gz,) = _t(), node.outputs, grads
+    return [-t.dot(t.dot(x.T, gz), x.T)]
+
+
+def _grad_det(node, grads):
+    (a,), (gz,) = node.inputs, grads
+    return [gz * node.outputs[0] * NumpyOp("matrix_inverse")(a).T]
+
+
+def _grad_solve(node, grads, structure="general"):
+    t, (a, b), (x,), (gz,) = _t(), node.inputs, node.outputs, grads
+    back = {"lower": "upper", "upper": "lower"}.get(structure, structure)
+    gb = NumpyOp("solve", structure=back)(a.T, gz)
+    ga = -t.outer(gb, x) if b.ndim == 1 else -t.dot(gb, x.T)
+    if structure != "general":  # only the triangle it reads
+        ga = t.tril(ga) if structure == "lower" else t.triu(ga)
+    return [ga, gb]
+
+
+def _grad_cholesky(node, grads, lower=True):
+    """Murray's rule (Differentiation of the Cholesky decomposition, 2016): with
+    phi(X) the lower triangle of X with its diagonal halved, the gradient is the lower
+    triangle of S + S^T less S's diagonal, S = L^-T phi(L^T G) L^-1."""
+    t, (chol,), (gz,) = _t(), node.outputs, grads
+    if not lower:
+        chol, gz = chol.T, gz.T
+    inner = t.dot(chol.T, gz)
+    phi = t.tril(inner) - t.diag(t.diagonal(inner) / 2)
+    upper = NumpyOp("solve", structure="upper")
+    s = upper(chol.T, upper(chol.T, phi.T).T)
+    g = t.tril(s + s.T) - t.diag(t.diagonal(s))
+    return [g if lower else g.T]
+
+
+GRADS = {"matrix_inverse": _grad_inverse, "det": _grad_det, "solve": _grad_solve,
+         "cholesky": _grad_cholesky}

@@ -44,13 +44,13 @@ __all__ = list(_basic_all) + ["nnet", "grad", "jacobian", "hessian", "Rop", "Lop
 
 #: Theano's tensor APIs that codegen does not have yet
 _MISSING = ("raw_random",
-            "nlinalg", "slinalg", "fft", "opt", "blas")
+            "fft", "opt", "blas")
 
 
 def __getattr__(name):
-    if name == "extra_ops":
+    if name in ("extra_ops", "nlinalg", "slinalg"):
         import importlib
-        return importlib.import_module("codegen.tensor.extra_ops")
+        return importlib.import_module(f"codegen.tensor.{name}")
     if name in ("shared_randomstreams", "signal"):
         import importlib
         return importlib.import_module("codegen.tensor.shared_randomstreams")
