@@ -1,10 +1,12 @@
-"""Ops whose outputs' lengths depend on their inputs' values (numpy's nonzero, flatnonzero,
-unique, bincount, repeat by an array of counts), and searchsorted, which codegen has not
-compiled yet: each a numpy function with a rule for its output types.
+"""numpy functions as ops that only the reference interpreter runs: those whose outputs'
+lengths depend on their inputs' values (nonzero, flatnonzero, unique, bincount, repeat by an
+array of counts), and those codegen has not compiled yet (searchsorted, and the inverses,
+factorizations and solves of nlinalg and slinalg, some with gradients). Each kind is a numpy
+function, a rule for its output types and the reason.
 
-Compiled code plans its buffers from shapes before any step runs, so these run in the
-reference interpreter: ``codegen.function`` falls back to it with a warning that gives the
-reason, and a module with one does not build.
+Compiled code plans its buffers from shapes before any step runs: ``codegen.function``
+falls back to the reference interpreter with a warning that gives the reason, and a module
+with one of these does not build.
 """
 
 import numpy as np
