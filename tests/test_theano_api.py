@@ -823,3 +823,18 @@ def test_nlinalg_and_slinalg_as_theano_has_them():
         T.grad(T.sum(nlinalg.svd(a, compute_uv=0)), a)
     with pytest.raises(TypeError, match="det: expected a matrix"):
         nlinalg.det(v)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_repeat_by_counts_known_when_built_compiles(mode):
+    x = T.dmatrix("x")
+    out = T.repeat(x, [2, 0, 1], axis=1)
+    f = codegen.function([x], [out, T.grad(T.sum(out * out), x),
+                               T.repeat(x[0], np.array([1, 3, 0]))], mode=mode)
+    xv = np.arange(6.0).reshape(2, 3)
+    got, grad, flat = f(xv)
+    np.testing.assert_array_equal(flat, [0.0, 1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(got, np.repeat(xv, [2, 0, 1], axis=1))
+    np.testing.assert_array_equal(grad, 2 * xv * np.array([2, 0, 1]))
+    with pytest.raises(ValueError):
+        f(np.ones((2, 4)))  # one count per column

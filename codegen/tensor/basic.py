@@ -860,12 +860,23 @@ ogrid = _Grid(sparse=True)
 
 def repeat(x, repeats, axis=None):
     """Each element repeated ``repeats`` times along ``axis`` (flattened first when None),
-    as numpy's repeat; an array of counts (one per element) makes the length depend on the
-    values, which only the reference interpreter runs."""
+    as numpy's repeat; counts per element given as a list or array are a gather, compiled;
+    as a symbolic vector they make the length depend on the values, which only the reference
+    interpreter runs."""
     x = as_tensor_variable(x)
     if axis is None:
         x, axis = flatten(x), 0
     axis = _axes(x, axis)[0]
+    if isinstance(repeats, (list, tuple, np.ndarray)) and np.ndim(repeats) == 1:
+        # counts known when the graph is built: a gather through a constant index array,
+        # the axis checked at run time to have one element per count
+        counts = np.asarray(repeats, dtype=np.int64)
+        if (counts < 0).any():
+            raise ValueError(f"repeat: the counts must not be negative, got {repeats}")
+        x = specify_shape(x, [len(counts) if k == axis else shape_of(x, k)
+                              for k in range(x.ndim)])
+        index = constant(np.repeat(np.arange(len(counts), dtype=np.int64), counts))
+        return subtensor(x, (slice(None),) * axis + (index,))
     if not isinstance(repeats, (int, np.integer)):  # counts known only when it runs
         return NumpyOp("repeat", axis=axis)(x, as_tensor_variable(repeats))
     pattern = list(range(x.ndim))
