@@ -495,7 +495,14 @@ def test_special_functions_agree_with_scipy_over_their_domains():
         got = f(points)[[c[0] for c in cases].index(fn)]
         with np.errstate(all="ignore"):
             want = ref(points)
+        if fn is T.gamma:
+            # at the poles (negative integers) scipy 1.10 gives inf; C99's tgamma and
+            # newer scipy give NaN, as codegen does; checked below, not against scipy
+            pole = (points < 0) & (points == np.round(points))
+            got, want = got[~pole], want[~pole]
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14, err_msg=str(fn))
+    at = np.array([0.0, -0.0, -1.0, -2.0, np.inf, -np.inf])
+    np.testing.assert_array_equal(f(at)[1], [np.inf, -np.inf, np.nan, np.nan, np.inf, np.nan])
     # nearer a pole, scipy's psi loses digits that codegen's keeps (mpmath, 40 digits:
     # psi(-3 + 1e-9) = -999999916.0035182, scipy -999999924.709)
     near = f(np.array([-3 + 1e-9]))[2][0]
