@@ -42,12 +42,15 @@ def __getattr__(name):
     if name == "Out":
         from codegen.compile.inputs import Out
         return Out
+    if name == "OpFromGraph":
+        from codegen.compile.builders import OpFromGraph
+        return OpFromGraph
     from codegen.graph.errors import missing_theano_api
     raise missing_theano_api("codegen", name, _MISSING)
 
 
 #: Theano's top-level APIs that codegen does not have yet
-_MISSING = ("ProfileStats", "OpFromGraph", "sparse", "typed_list", "d3viz")
+_MISSING = ("ProfileStats", "sparse", "typed_list", "d3viz")
 
 
 __all__ = ["In", "Module", "Param", "config", "debugprint", "dot", "function", "grad", "gradient",

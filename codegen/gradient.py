@@ -29,8 +29,19 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
     present = [g for g in grads if g is not None]
     simplified = iter(simplify(present))
     grads = [next(simplified) if g is not None else None for g in grads]
+    grads = [_own_constant(g) for g in grads]
     _tag_gradients(cost, wrt_list, grads)
     return grads[0] if single else grads
+
+
+def _own_constant(g):
+    """A constant gradient as a constant of its own, which ``_tag_gradients`` may mark."""
+    from codegen.graph import Constant
+    if not isinstance(g, Constant):
+        return g
+    own = type(g)(g.type, g.data, g.name)
+    own.weak = getattr(g, "weak", False)
+    return own
 
 
 def zero_grad(x):
@@ -66,13 +77,21 @@ def _tag_gradients(cost, wrt, grads):
     """Mark each gradient this call built with the variable it differentiates with respect
     to (``g.tag.gradient_of``): a data-parallel split reduces exactly these. A result that is a
     variable of the cost's graph (the gradient of ``sum(x * w)`` is ``x``) or a constant is
-    not marked, since marking it would mark it for every other graph that uses it."""
+    not marked, since marking it would mark it for every other graph that uses it.
+
+    Each gradient built here (constants too: ``grad`` gives each its own) also keeps its
+    cost (``g.tag.grad_cost``). In Theano a gradient's graph always reaches every input of the
+    cost; here simplification may leave ``grad(x + y * z, x)`` the constant 1, and
+    ``codegen.function`` counts the cost's inputs as used by a function that returns it."""
     from codegen.graph import Constant, toposort
     known = {v.id for v in wrt} | {cost.id}
     for node in toposort([cost]):
         known.update(v.id for v in node.inputs)
     for g, var in zip(grads, wrt):
-        if g is not None and not isinstance(g, Constant) and g.id not in known:
+        if g is None or g.id in known:
+            continue
+        g.tag.grad_cost = cost
+        if not isinstance(g, Constant):
             g.tag.gradient_of = var
 
 

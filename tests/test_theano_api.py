@@ -163,7 +163,7 @@ def test_theano_apis_codegen_lacks_say_so():
     """A Theano API codegen does not have is a NotImplementedError naming it; a name Theano
     never had stays an AttributeError."""
     import codegen.tensor.nnet as nnet
-    for lookup, name in [(lambda: codegen.OpFromGraph, "theano.OpFromGraph"),
+    for lookup, name in [(lambda: codegen.sparse, "theano.sparse"),
                          (lambda: T.fft, "theano.tensor.fft"),
                          (lambda: T.extra_ops.unravel_index,
                           "theano.tensor.extra_ops.unravel_index"),
@@ -838,3 +838,90 @@ def test_repeat_by_counts_known_when_built_compiles(mode):
     np.testing.assert_array_equal(grad, 2 * xv * np.array([2, 0, 1]))
     with pytest.raises(ValueError):
         f(np.ones((2, 4)))  # one count per column
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_op_from_graph_as_theanos_documentation_uses_it(mode):
+    """Theano's examples: the op called twice, a shared variable inside it, and a gradient
+    overridden for one input (``fn(2, 3, 4) == [1, 8, 3]``)."""
+    from codegen import OpFromGraph
+    x, y, z = T.scalars("xyz")
+    op = OpFromGraph([x, y, z], [x + y * z])
+    f = codegen.function([x, y, z], op(x, y, z) + op(z, y, x), mode=mode)
+    assert float(f(2.0, 3.0, 4.0)) == (2 + 12) + (4 + 6)
+    s = codegen.shared(np.array([[0.5, 1.5], [2.5, 3.5]]), name="s")
+    op = OpFromGraph([x, y, z], [x + y * z + s])
+    f = codegen.function([x, y, z], op(x, y, z) + op(z, y, x), mode=mode)
+    np.testing.assert_array_equal(f(2.0, 3.0, 4.0), 24 + 2 * s.get_value())
+
+    def rescale_dy(inps, grads):
+        x, y, z = inps
+        (g,) = grads
+        return z * 2
+    op = OpFromGraph([x, y, z], [x + y * z], grad_overrides=["default", rescale_dy, "default"])
+    grads = T.grad(op(x, y, z), [x, y, z])
+    f = codegen.function([x, y, z], grads, mode=mode)
+    assert [float(g) for g in f(2.0, 3.0, 4.0)] == [1.0, 8.0, 3.0]
+    # the override's own line, as the rest of the gradient's
+    assert "grad of grad_override{OpFromGraph}" in codegen.printing.debugprint(
+        grads[1], file="str")
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_op_from_graph_of_matrices_with_overrides_compiles(device, cuda_emulated):
+    """Several outputs, a function of all the output gradients, an OpFromGraph as the
+    override, None for no gradient: values and gradients against numpy, compiled on each
+    backend and in the reference interpreter."""
+    from codegen import OpFromGraph
+    a, b = T.dmatrices("a", "b")
+    pair = OpFromGraph([a, b], [T.dot(a, b), T.tanh(a) * 2], name="pair")
+    surrogate = OpFromGraph([a, b, T.dmatrix("ga"), T.dmatrix("gb")], [a, b])
+    flipped = OpFromGraph([a, b], [T.dot(a, b), T.tanh(a) * 2],
+                          grad_overrides=lambda ins, gs: [-gs[0].dot(ins[1].T), None])
+    swapped = OpFromGraph([a, b], [a + b, a * b], grad_overrides=surrogate)
+    u, v = T.dmatrix("u"), T.dmatrix("v")
+    p, q = pair(u, v)
+    cost = T.sum(p * q) + T.sum(flipped(u, v)[0]) + T.sum(swapped(u, v)[1])
+    outs = [p, q] + T.grad(cost, [u, v])
+    rng = np.random.default_rng(3)
+    uv = [rng.normal(size=(3, 3)), rng.normal(size=(3, 3))]
+    if device == "cuda":
+        with cuda_emulated():
+            f = codegen.function([u, v], outs)
+    else:
+        f = codegen.function([u, v], outs)
+    ref = codegen.function([u, v], outs, mode="FAST_COMPILE")
+    un, vn = uv
+    pn, qn = un @ vn, np.tanh(un) * 2
+    # d sum(p*q)/du = q v^T + (p * 2 (1 - tanh^2)); flipped's override: -1 v^T; swapped's: u
+    du = qn @ vn.T + pn * 2 * (1 - np.tanh(un) ** 2) - np.ones((3, 3)) @ vn.T + un
+    dv = un.T @ qn + vn  # flipped gives v no gradient, swapped's override gives v
+    for got in (f(*uv), ref(*uv)):
+        for g, w in zip(got, [pn, qn, du, dv]):
+            np.testing.assert_allclose(np.asarray(g), w, rtol=1e-12, atol=1e-12)
+
+
+def test_op_from_graph_refuses_what_theano_refuses():
+    from codegen import OpFromGraph
+    x, y = T.dvectors("x", "y")
+    with pytest.raises(ValueError, match=r"depend on y \(TensorType\(float64, vector\)\)"):
+        OpFromGraph([x], [x + y])
+    with pytest.raises(TypeError, match="inputs\\[0\\].*free variable"):
+        OpFromGraph([x * 2], [x])
+    op = OpFromGraph([x], [x * 2], name="twice")
+    with pytest.raises(TypeError, match="twice: expected 1 inputs, got 2"):
+        op(x, y)
+    with pytest.raises(TypeError, match="twice: input 0 .*must be TensorType\\(float64, "
+                       "vector\\), got TensorType\\(float64, matrix\\)"):
+        op(T.dmatrix())
+    assert op([1, 2]).eval().tolist() == [2.0, 4.0]
+
+
+def test_a_gradient_uses_every_input_of_its_cost_as_in_theano():
+    """``grad(x + y * z, x)`` simplifies to the constant 1, yet a function returning it uses
+    x, as Theano's does; an input nothing reaches is still refused."""
+    x, y, z, w = T.dscalars("x", "y", "z", "w")
+    f = codegen.function([x, y, z], T.grad(x + y * z, [x, y, z]))
+    assert [float(g) for g in f(2.0, 3.0, 4.0)] == [1.0, 4.0, 3.0]
+    with pytest.raises(ValueError, match="input 'w' is not used"):
+        codegen.function([x, w], T.grad(x * 3, x))

@@ -1,8 +1,10 @@
 """Compilation API: function(), In/Param, Module, and the debugging modes."""
 
+from codegen.compile.builders import OpFromGraph
 from codegen.compile.function import Function, function
 from codegen.compile.inputs import In, Param
 from codegen.compile.mode import DebugMode, Mode, NanGuardMode
 from codegen.compile.ops import as_op
 
-__all__ = ["DebugMode", "Function", "In", "Mode", "NanGuardMode", "Param", "as_op", "function"]
+__all__ = ["DebugMode", "Function", "In", "Mode", "NanGuardMode", "OpFromGraph", "Param", "as_op",
+           "function"]

@@ -246,8 +246,16 @@ def _check_inputs(fgraph, ins, on_unused_input):
 
 
 def _leaves(fgraph):
-    from codegen.graph import graph_inputs
-    return graph_inputs(fgraph.all_outputs)
+    """The inputs the outputs depend on; a gradient depends on every input of its cost, as in
+    Theano, though simplification may have left it a constant (``gradient.grad``)."""
+    from codegen.graph import graph_inputs, toposort
+    outputs = list(fgraph.all_outputs)
+    costs = []
+    for var in outputs + [o for node in toposort(outputs) for o in node.inputs]:
+        cost = getattr(var.tag, "grad_cost", None)
+        if cost is not None and all(cost is not c for c in costs):
+            costs.append(cost)
+    return graph_inputs(outputs + costs)
 
 
 def function(inputs, outputs=None, mode=None, updates=None, givens=None,

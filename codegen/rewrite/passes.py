@@ -6,6 +6,7 @@ from codegen.graph import Constant, toposort
 from codegen.graph.basic import provenance_as
 from codegen.ops.blas import fold_transposes
 from codegen.ops.elemwise import Elemwise, constant_value, is_elemwise
+from codegen.ops.override import GradOverride
 from codegen.ops.reduce import Reduce
 from codegen.ops.scalar import GRADIENT_ONLY
 from codegen.ops.shape import DimShuffle, Reshape, ShapeOf
@@ -23,7 +24,7 @@ def _t():
 
 def fold_node(node):
     """A Constant for a node whose inputs are all constants, else None."""
-    if isinstance(node.op, ShapeOf) or not node.inputs:
+    if isinstance(node.op, ShapeOf) or not node.inputs or len(node.outputs) != 1:
         return None
     if not all(isinstance(v, Constant) for v in node.inputs):
         return None
@@ -355,6 +356,8 @@ def _reduce_before_dimshuffle(node):
 
 
 def simplify_node(node):
+    if len(node.outputs) != 1:
+        return None
     folded = fold_node(node)
     if folded is not None:
         return folded
@@ -384,6 +387,8 @@ def canonicalize(outputs):
 # ---------------------------------------------------------------- zero_grad
 
 def _drop_zero_grad(node):
+    if isinstance(node.op, GradOverride):
+        return node.inputs[:node.op.n_outputs]
     if any(is_elemwise(node, name) for name in GRADIENT_ONLY) and \
             node.inputs[0].type == node.out.type:
         return node.inputs[0]
@@ -391,8 +396,8 @@ def _drop_zero_grad(node):
 
 
 def remove_zero_grad(outputs):
-    """zero_grad, grad_clip and grad_scale only matter to the gradient walker; compiled code
-    does not need them."""
+    """zero_grad, grad_clip, grad_scale and OpFromGraph's grad_overrides only matter to the
+    gradient walker; compiled code does not need them."""
     return apply_local(outputs, _drop_zero_grad)
 
 

@@ -14,7 +14,8 @@ def _acceptable(old, new):
 
 
 def apply_local(outputs, rewrite, max_passes=8):
-    """Rewrite ``outputs`` with ``rewrite(node) -> Variable | None`` until nothing changes."""
+    """Rewrite ``outputs`` with ``rewrite(node)`` until nothing changes: it returns None, the
+    replacement of a node's one output, or a list replacing each of its several outputs."""
     for _ in range(max_passes):
         outputs, changed = _one_pass(outputs, rewrite)
         if not changed:
@@ -32,13 +33,17 @@ def _one_pass(outputs, rewrite):
         else:
             new_node = node
         replaced = new_node.outputs
-        if len(new_node.outputs) == 1:
-            with provenance_as(node.provenance):
-                candidate = rewrite(new_node)
-            if candidate is not None and candidate is not new_node.out and _acceptable(
-                    new_node.out, candidate):
-                replaced = [candidate]
+        with provenance_as(node.provenance):
+            candidate = rewrite(new_node)
+        if isinstance(candidate, list):  # a node of several outputs, replaced together
+            if len(candidate) == len(replaced) and all(
+                    _acceptable(old, new) for old, new in zip(replaced, candidate)):
+                replaced = candidate
                 changed = True
+        elif candidate is not None and candidate is not new_node.outputs[0] and \
+                len(replaced) == 1 and _acceptable(new_node.out, candidate):
+            replaced = [candidate]
+            changed = True
         for old, new in zip(node.outputs, replaced):
             if old.name and not new.name and new.owner is not None:
                 new.name = old.name
