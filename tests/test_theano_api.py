@@ -165,8 +165,7 @@ def test_theano_apis_codegen_lacks_say_so():
     import codegen.tensor.nnet as nnet
     for lookup, name in [(lambda: codegen.sparse, "theano.sparse"),
                          (lambda: T.fft, "theano.tensor.fft"),
-                         (lambda: T.extra_ops.unravel_index,
-                          "theano.tensor.extra_ops.unravel_index"),
+                         (lambda: codegen.typed_list, "theano.typed_list"),
                          (lambda: nnet.conv3d, "theano.tensor.nnet.conv3d")]:
         with pytest.raises(NotImplementedError, match=name.replace(".", r"\.")):
             lookup()
@@ -925,3 +924,61 @@ def test_a_gradient_uses_every_input_of_its_cost_as_in_theano():
     assert [float(g) for g in f(2.0, 3.0, 4.0)] == [1.0, 4.0, 3.0]
     with pytest.raises(ValueError, match="input 'w' is not used"):
         codegen.function([x, w], T.grad(x * 3, x))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_extra_ops_index_and_window_functions_follow_numpy(mode):
+    """unravel_index, ravel_multi_index (each mode), compress (each axis), bartlett and
+    fill_diagonal_offset against numpy, with symbolic sizes and offsets, empty ones too."""
+    import warnings
+
+    from codegen.tensor import extra_ops as E
+    i, a, b = T.lvectors("i", "a", "b")
+    x, c = T.dmatrix("x"), T.bvector("c")
+    M, off = T.lscalars("M", "off")
+    xv = np.arange(12.0).reshape(3, 4)
+    with warnings.catch_warnings():  # the data-dependent ones fall back, saying so
+        warnings.simplefilter("ignore")
+        f = codegen.function([i, x, a, b, c], list(E.unravel_index(i, x.shape)) + list(
+            E.unravel_index(i, (3, 4), order="F")) + [
+            E.ravel_multi_index([a, b], (3, 4)),
+            E.ravel_multi_index([a, b], (3, 4), mode="clip"),
+            E.ravel_multi_index([a, b], x.shape, mode="wrap", order="F"),
+            E.compress(c, x, axis=0), E.compress(c, x), E.compress(c, x, axis=1)], mode=mode)
+    want = [*np.unravel_index([0, 5, 11], (3, 4)), *np.unravel_index([0, 5, 11], (3, 4), "F"),
+            np.ravel_multi_index(([1, 2], [3, 0]), (3, 4)),
+            np.ravel_multi_index(([1, 2], [3, 0]), (3, 4), mode="clip"),
+            np.ravel_multi_index(([1, 2], [3, 0]), (3, 4), mode="wrap", order="F"),
+            np.compress([1, 0, 1], xv, 0), np.compress([1, 0, 1], xv),
+            np.compress([1, 0, 1], xv, 1)]
+    for got, w in zip(f([0, 5, 11], xv, [1, 2], [3, 0], [1, 0, 1]), want):
+        np.testing.assert_array_equal(got, w)
+    with pytest.raises(ValueError, match="unravel_index: index 12 is out of bounds.*\\n.*"
+                       "test_theano_api.py"):
+        f([12], xv, [1, 2], [3, 0], [1, 0, 1])
+    g = codegen.function([M, x, off], [E.bartlett(M), E.fill_diagonal_offset(x, 9.0, off)],
+                         mode=mode)
+    for m, o in [(-2, -4), (0, -3), (1, -2), (2, -1), (5, 0), (6, 1), (7, 3), (8, 4), (9, 6)]:
+        window, filled = g(m, xv, o)
+        np.testing.assert_allclose(window, np.bartlett(m), rtol=0, atol=1e-15)
+        want = xv.copy()
+        rows, cols = np.nonzero(np.eye(3, 4, o, dtype=bool))  # diagonal o of a 3 x 4 matrix
+        want[rows, cols] = 9.0
+        np.testing.assert_array_equal(filled, want)
+    with pytest.raises(TypeError, match="dims must be a tuple"):
+        E.unravel_index(i, T.lvector("d"))
+
+
+@pytest.mark.parametrize("mode", MODES + ["cuda"])
+def test_arange_of_symbolic_bounds_is_empty_when_they_cross(mode, cuda_emulated):
+    """``arange(n)`` for n <= 0 and ``arange(lo, hi)`` for hi <= lo are empty, as numpy's."""
+    n, lo = T.lscalars("n", "lo")
+    outs = [T.arange(n), T.arange(lo, n), T.arange(2 * n + 1 - n)]
+    if mode == "cuda":
+        with cuda_emulated():
+            f = codegen.function([n, lo], outs)
+    else:
+        f = codegen.function([n, lo], outs, mode=mode)
+    for nv, lv in [(-3, 0), (-1, 2), (0, 0), (1, 3), (4, -2), (5, 5)]:
+        for got, want in zip(f(nv, lv), [np.arange(nv), np.arange(lv, nv), np.arange(nv + 1)]):
+            np.testing.assert_array_equal(got, want)

@@ -1,6 +1,7 @@
 """numpy functions as ops that only the reference interpreter runs: those whose outputs'
 lengths depend on their inputs' values (nonzero, flatnonzero, unique, bincount, repeat by an
-array of counts), and those codegen has not compiled yet (searchsorted, and the inverses,
+array of counts), and those codegen has not compiled yet (searchsorted, unravel_index,
+ravel_multi_index, and the inverses,
 factorizations and solves of nlinalg and slinalg, some with gradients). Each kind is a numpy
 function, a rule for its output types and the reason.
 
@@ -11,7 +12,7 @@ with one of these does not build.
 
 import numpy as np
 
-from codegen.graph import Apply, Op, TensorType
+from codegen.graph import Apply, Op, TensorType, op_error
 
 VALUED = "its output's length depends on its input's values"
 
@@ -70,6 +71,26 @@ def _searchsorted(x, v, *sorter, side="left"):
 
 def _searchsorted_types(x, v, *sorter, side="left"):
     return [TensorType("int64", v.broadcastable)]
+
+
+def _unravel_index(indices, dims, order="C", ndim=None):
+    return np.unravel_index(indices, tuple(int(d) for d in dims), order)
+
+
+def _unravel_index_types(indices, dims, order="C", ndim=None):
+    return [TensorType("int64", indices.broadcastable)] * ndim
+
+
+def _ravel_multi_index(*arrays, mode="raise", order="C"):
+    *multi_index, dims = arrays
+    return (np.ravel_multi_index(tuple(multi_index), tuple(int(d) for d in dims), mode, order),)
+
+
+def _ravel_multi_index_types(*arrays, mode="raise", order="C"):
+    *multi_index, dims = arrays
+    flags = np.broadcast_shapes(*[tuple(1 if b else 2 for b in a.broadcastable)
+                                  for a in multi_index])
+    return [TensorType("int64", tuple(f == 1 for f in flags))]
 
 
 def _square_types(a, *rest, **params):
@@ -144,6 +165,10 @@ KINDS = {
     "unique": (_unique, _unique_types, VALUED),
     "repeat": (_repeat, _repeat_types, VALUED),
     "searchsorted": (_searchsorted, _searchsorted_types, "it has no compiled form yet"),
+    # a value out of range is numpy's ValueError
+    "unravel_index": (_unravel_index, _unravel_index_types, "it has no compiled form yet"),
+    "ravel_multi_index": (_ravel_multi_index, _ravel_multi_index_types,
+                          "it has no compiled form yet"),
 }
 
 
@@ -165,7 +190,13 @@ class NumpyOp(Op):
         return Apply(self, list(inputs), KINDS[self.kind][1](*inputs, **dict(self.params)))
 
     def perform(self, node, values):
-        results = KINDS[self.kind][0](*values, **dict(self.params))
+        try:
+            results = KINDS[self.kind][0](*values, **dict(self.params))
+        except (ValueError, IndexError) as exc:  # numpy's, LinAlgError too: name op and line
+            message = str(exc)
+            if message.startswith(f"{self.kind}: "):
+                message = message[len(self.kind) + 2:]
+            raise op_error(type(exc), node, message) from None
         return [np.asarray(r, dtype=o.dtype) for r, o in zip(results, node.outputs)]
 
     def grad(self, node, output_grads):

@@ -1,22 +1,31 @@
 """``theano.tensor.extra_ops``: the functions of it codegen has, most built from the ops of
-``codegen.tensor`` (so each has its gradient and runs on every backend); bincount, unique and
-searchsorted run in the reference interpreter (``codegen.ops.valued``)."""
+``codegen.tensor`` (so each has its gradient and runs on every backend); bincount, unique,
+compress, searchsorted, unravel_index and ravel_multi_index run in the reference interpreter
+(``codegen.ops.valued``)."""
 
+import numpy as np
+
+from codegen.graph import Constant, Variable
 from codegen.ops.reduce import CumOp
 from codegen.ops.valued import NumpyOp
 from codegen.tensor.basic import (
+    abs_,
     arange,
     as_tensor_variable,
     cast,
     cumprod,
     cumsum,
     eq,
+    flatnonzero,
     repeat,
     set_subtensor,
     shape_of,
     squeeze,
+    stack,
     subtensor,
+    take,
 )
+from codegen.tensor.basic import maximum as _maximum
 from codegen.tensor.basic import minimum as _minimum
 
 
@@ -80,12 +89,75 @@ def searchsorted(x, v, side="left", sorter=None):
     return NumpyOp("searchsorted", side=side)(*inputs)
 
 
+def _dims(dims, op):
+    """``dims`` (a tuple of ints or int scalars, ``x.shape``, or a constant vector) as an
+    int64 vector, and its length, which must be known when the graph is built."""
+    if isinstance(dims, Constant):
+        dims = [int(d) for d in np.ravel(dims.data)]
+    elif isinstance(dims, Variable):
+        raise TypeError(f"{op}: dims must be a tuple (ints, int scalars or x.shape) or a "
+                        f"constant vector, so that its length is known; got {dims.label()} "
+                        f"({dims.type})")
+    entries = [cast(as_tensor_variable(d), "int64") for d in dims]
+    for k, d in enumerate(entries):
+        if d.ndim or d.dtype[0] not in "iu":
+            raise TypeError(f"{op}: dims[{k}] must be an int, got {d.type}")
+    return stack(entries), len(entries)
+
+
+def unravel_index(indices, dims, order="C"):
+    """The coordinates in an array of shape ``dims`` of the flat ``indices``: a tuple of int64
+    arrays shaped as ``indices``, as numpy's (an index out of range is its ValueError)."""
+    indices = as_tensor_variable(indices)
+    vector, ndim = _dims(dims, "unravel_index")
+    out = NumpyOp("unravel_index", order=order, ndim=ndim)(indices, vector)
+    return tuple(out) if isinstance(out, list) else (out,)
+
+
+def ravel_multi_index(multi_index, dims, mode="raise", order="C"):
+    """The flat indices in an array of shape ``dims`` of the coordinates ``multi_index`` (one
+    int array per axis), as numpy's: ``mode`` 'raise', 'wrap' or 'clip'."""
+    vector, ndim = _dims(dims, "ravel_multi_index")
+    arrays = [as_tensor_variable(a) for a in multi_index]
+    if len(arrays) != ndim:
+        raise ValueError(f"ravel_multi_index: {len(arrays)} index arrays for {ndim} dims")
+    return NumpyOp("ravel_multi_index", mode=mode, order=order)(*arrays, vector)
+
+
+def compress(condition, x, axis=None):
+    """The entries of ``x`` along ``axis`` (of its flattening when None) where
+    ``condition`` is true, as numpy's; a condition shorter than the axis is read as padded
+    with False. Its length depends on the values: the reference interpreter runs it."""
+    x = as_tensor_variable(x)
+    where = flatnonzero(condition)
+    return take(x.flatten() if axis is None else x, where, axis=axis or 0)
+
+
+def bartlett(M):
+    """The Bartlett (triangular) window of ``M`` points (an int or an int scalar), float64,
+    as numpy's: empty when M < 1, [1.] when M == 1."""
+    M = cast(as_tensor_variable(M), "int64")
+    n = cast(2 * arange(M) + 1 - M, "float64")  # numpy's arange(1 - M, M, 2)
+    return 1 - abs_(n) / cast(_maximum(M - 1, 1), "float64")
+
+
+def fill_diagonal_offset(a, val, offset):
+    """``a`` (a matrix) with the diagonal ``offset`` above the main one (below when
+    negative) set to ``val`` (a scalar); ``offset`` an int or an int scalar."""
+    a = as_tensor_variable(a)
+    offset = cast(as_tensor_variable(offset), "int64")
+    # max(v, 0) as -min(-v, 0), which lengths may be built from; arange(n < 0) is empty
+    down, right = -_minimum(offset, 0), -_minimum(-offset, 0)
+    i = arange(_minimum(shape_of(a, 0) - down, shape_of(a, 1) - right))
+    return set_subtensor(subtensor(a, (i + down, i + right)), val)
+
+
 __all__ = ["CumOp", "cumsum", "cumprod", "diff", "repeat", "squeeze", "to_one_hot",
-           "fill_diagonal", "bincount", "Unique", "unique", "searchsorted"]
+           "fill_diagonal", "fill_diagonal_offset", "bincount", "Unique", "unique", "searchsorted",
+           "unravel_index", "ravel_multi_index", "compress", "bartlett"]
 
 #: extra_ops functions codegen does not have yet
-_MISSING = ("ravel_multi_index", "unravel_index", "compress", "bartlett",
-            "fill_diagonal_offset")
+_MISSING = ()
 
 
 def __getattr__(name):

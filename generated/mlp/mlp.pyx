@@ -765,6 +765,8 @@ cdef inline Py_ssize_t _slice_len(Py_ssize_t n, Py_ssize_t start, Py_ssize_t sto
                                   Py_ssize_t step, int given) noexcept nogil:
     """len(range(n)[start:stop:step]); bit 0 of ``given``: start given, bit 1: stop given."""
     cdef Py_ssize_t lo, hi
+    if n < 0:  # range(n) is empty (arange of a negative length)
+        n = 0
     if step > 0:
         lo = (start + n if start < 0 else start) if given & 1 else 0
         hi = (stop + n if stop < 0 else stop) if given & 2 else n
