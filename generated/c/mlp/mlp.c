@@ -92,6 +92,8 @@ static inline cg_index _dim_min(cg_index a, cg_index b) {
 static inline cg_index _slice_len(cg_index n, cg_index start, cg_index stop, cg_index step,
                                   int given) {
     cg_index lo, hi;
+    if (n < 0)  /* range(n) is empty (arange of a negative length) */
+        n = 0;
     if (step > 0) {
         lo = (given & 1) ? (start < 0 ? start + n : start) : 0;
         hi = (given & 2) ? (stop < 0 ? stop + n : stop) : n;
