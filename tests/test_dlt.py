@@ -376,3 +376,44 @@ def test_hmc_as_written_samples_its_gaussian_and_matches_the_reference():
     sampler, mu, cov, samples = hmc.test_hmc(burnin=300, n_samples=700)
     np.testing.assert_allclose(samples.mean(axis=0), mu, atol=0.25)
     np.testing.assert_allclose(np.cov(samples.T), cov, atol=0.25)
+
+
+def test_sda_as_written_pretrains_its_layers_and_finetunes_the_stack(datasets, tmp_path):
+    """Stacked denoising autoencoders: each dA layer pretrained on the codes of the layer
+    below (its functions called with keywords and with their In defaults), sharing weights
+    with the MLP's sigmoid layers, then the stack finetuned. The first finetuning cost against
+    numpy on the pretrained weights; costs, parameters and scores compiled against the
+    reference interpreter running the same graphs, random corruption included."""
+    sda_tutorial = _example("SdA")
+    x, y = _dataset(datasets, 0)
+    runs = []
+    for mode in ("FAST_RUN", "FAST_COMPILE"):
+        with _in_mode(mode):
+            sda = sda_tutorial.SdA(numpy_rng=np.random.RandomState(89677), n_ins=28 * 28,
+                                   hidden_layers_sizes=[30, 20], n_outs=10)
+            fns = sda.pretraining_functions(train_set_x=datasets[0][0], batch_size=20)
+            costs = [float(fns[i](index=b, corruption=c, lr=0.05))
+                     for i, c in ((0, 0.1), (1, 0.2)) for b in range(3)]
+            costs.append(float(fns[1](4)))  # corruption 0.2 and lr 0.1, the In defaults
+            train_fn, valid_score, test_score = sda.build_finetune_functions(
+                datasets=datasets, batch_size=20, learning_rate=0.1)
+            w0, b0, w1, b1, w, b = [p.get_value() for p in sda.params]
+            h = 1 / (1 + np.exp(-(1 / (1 + np.exp(-(x[:20] @ w0 + b0))) @ w1 + b1)))
+            p_y = _softmax(h @ w + b)
+            costs.append(float(train_fn(0)))
+            _close(costs[-1], -np.mean(np.log(p_y[np.arange(20), y[:20]])))
+            costs += [float(train_fn(i % 6)) for i in range(1, 6)]
+            params = [p.get_value() for p in sda.params + [d.b_prime for d in sda.dA_layers]]
+            runs.append((costs, params, valid_score(), test_score()))
+    (c1, p1, v1, t1), (c2, p2, v2, t2) = runs
+    _close(c1, c2)
+    for a, b in zip(p1, p2):
+        _close(a, b)
+    assert v1 == v2 and t1 == t2
+    assert sda.dA_layers[1].W is sda.sigmoid_layers[1].W
+    assert len(set(c1)) == len(c1)
+    history = sda_tutorial.test_SdA(pretraining_epochs=1, pretrain_lr=0.01, training_epochs=2,
+                                    batch_size=20, hidden_layers_sizes=[30, 20],
+                                    corruption_levels=[0.1, 0.2], datasets=datasets,
+                                    png=str(tmp_path / "sda.png"))
+    assert len(history["validation error (%)"][0]) == 2
