@@ -417,3 +417,35 @@ def test_sda_as_written_pretrains_its_layers_and_finetunes_the_stack(datasets, t
                                     corruption_levels=[0.1, 0.2], datasets=datasets,
                                     png=str(tmp_path / "sda.png"))
     assert len(history["validation error (%)"][0]) == 2
+
+
+def test_dbn_as_written_pretrains_its_rbms_and_finetunes_the_stack(datasets, tmp_path):
+    """A deep belief network: each RBM pretrained by CD-1 (a Gibbs chain in a scan drawing
+    from the stream) on the hidden activations of the layer below, sharing weights with the
+    MLP's sigmoid layers, then the stack finetuned: costs, parameters and scores compiled
+    against the reference interpreter running the same graphs."""
+    dbn_tutorial = _example("DBN")
+    runs = []
+    for mode in ("FAST_RUN", "FAST_COMPILE"):
+        with _in_mode(mode):
+            dbn = dbn_tutorial.DBN(numpy_rng=np.random.RandomState(123), n_ins=28 * 28,
+                                   hidden_layers_sizes=[30, 20], n_outs=10)
+            fns = dbn.pretraining_functions(train_set_x=datasets[0][0], batch_size=20, k=1)
+            costs = [float(fns[i](index=b, lr=0.05)) for i in range(2) for b in range(3)]
+            costs.append(float(fns[1](4)))  # lr 0.1, the In default
+            train_fn, valid_score, test_score = dbn.build_finetune_functions(
+                datasets=datasets, batch_size=20, learning_rate=0.1)
+            costs += [float(train_fn(i % 6)) for i in range(6)]
+            params = [p.get_value() for p in dbn.params + [r.vbias for r in dbn.rbm_layers]]
+            runs.append((costs, params, valid_score(), test_score()))
+    (c1, p1, v1, t1), (c2, p2, v2, t2) = runs
+    _close(c1, c2)
+    for a, b in zip(p1, p2):
+        _close(a, b)
+    assert v1 == v2 and t1 == t2
+    assert dbn.rbm_layers[1].W is dbn.sigmoid_layers[1].W
+    assert len(set(c1)) == len(c1)
+    history = dbn_tutorial.test_DBN(pretraining_epochs=1, training_epochs=2, batch_size=20,
+                                    hidden_layers_sizes=[30, 20], datasets=datasets,
+                                    png=str(tmp_path / "dbn.png"))
+    assert len(history["validation error (%)"][0]) == 2

@@ -93,7 +93,7 @@ class SdA(object):
         batch_end = batch_begin + batch_size
 
         pretrain_fns = []
-        for dA in self.dA_layers:
+        for dA in self.dA_layers:  # noqa: F402 (the tutorial's name)
             # get the cost and the updates list
             cost, updates = dA.get_cost_updates(corruption_level, learning_rate)
             # compile the theano function
