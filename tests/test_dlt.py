@@ -449,3 +449,28 @@ def test_dbn_as_written_pretrains_its_rbms_and_finetunes_the_stack(datasets, tmp
                                     hidden_layers_sizes=[30, 20], datasets=datasets,
                                     png=str(tmp_path / "dbn.png"))
     assert len(history["validation error (%)"][0]) == 2
+
+
+def test_contractive_autoencoder_step_for_step(datasets):
+    """The contractive autoencoder as written, against numpy: the reconstruction cost, the
+    Jacobian's squared norm (broadcast from reshapes; the tutorial's ``//`` floors it) and
+    the parameters after each step. As in Theano, the floor division passes no gradient, so
+    only the reconstruction moves the weights."""
+    ca_tutorial = _example("cA")
+    x, _ = _dataset(datasets, 0)
+    ca, train_ca = ca_tutorial.build_model(datasets[0][0], learning_rate=0.05, batch_size=20,
+                                           contraction_level=0.1, n_hidden=25)
+    w, b, bp = [p.get_value() for p in ca.params]
+    for step in range(STEPS):
+        xb = x[(step % 6) * 20:(step % 6 + 1) * 20]
+        rec, jac = train_ca(step % 6)
+        y = 1 / (1 + np.exp(-(xb @ w + b)))
+        z = 1 / (1 + np.exp(-(y @ w.T + bp)))
+        _close(rec, np.mean(-np.sum(xb * np.log(z) + (1 - xb) * np.log(1 - z), axis=1)))
+        jacobian = (y * (1 - y))[:, None, :] * w[None]
+        _close(jac, np.floor(np.sum(jacobian ** 2) / 20))
+        dz = (z - xb) / 20
+        dy = dz @ w * y * (1 - y)
+        w, b, bp = w - 0.05 * (xb.T @ dy + dz.T @ y), b - 0.05 * dy.sum(0), bp - 0.05 * dz.sum(0)
+    for p, want in zip(ca.params, (w, b, bp)):
+        _close(p.get_value(), want)
