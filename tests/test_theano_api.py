@@ -164,7 +164,7 @@ def test_theano_apis_codegen_lacks_say_so():
     never had stays an AttributeError."""
     import codegen.tensor.nnet as nnet
     for lookup, name in [(lambda: codegen.sparse, "theano.sparse"),
-                         (lambda: T.fft, "theano.tensor.fft"),
+                         (lambda: T.raw_random, "theano.tensor.raw_random"),
                          (lambda: codegen.typed_list, "theano.typed_list"),
                          (lambda: nnet.conv3d, "theano.tensor.nnet.conv3d")]:
         with pytest.raises(NotImplementedError, match=name.replace(".", r"\.")):
@@ -982,3 +982,43 @@ def test_arange_of_symbolic_bounds_is_empty_when_they_cross(mode, cuda_emulated)
     for nv, lv in [(-3, 0), (-1, 2), (0, 0), (1, 3), (4, -2), (5, 5)]:
         for got, want in zip(f(nv, lv), [np.arange(nv), np.arange(lv, nv), np.arange(nv + 1)]):
             np.testing.assert_array_equal(got, want)
+
+
+def test_fft_as_theanos_tensor_fft_has_it():
+    """rfft and irfft of batches of 1-d and 2-d signals, odd and even lengths, each norm,
+    against numpy; their gradients against finite differences; T.signal is the package."""
+    import warnings
+
+    from codegen.gradient import verify_grad
+    from codegen.tensor import fft
+    assert T.signal.pool.pool_2d is not None
+    x, x3 = T.dmatrix("x"), T.dtensor3("x3")
+    s3, s4 = T.dtensor3("s3"), T.dtensor4("s4")
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(3, 8)), rng.normal(size=(2, 5, 7))
+    with warnings.catch_warnings():  # no compiled form yet: the reference interpreter
+        warnings.simplefilter("ignore")
+        f = codegen.function([x, x3], [fft.rfft(x), fft.rfft(x3, norm="ortho")])
+        g = codegen.function([s3, s4], [fft.irfft(s3), fft.irfft(s3, is_odd=True),
+                                         fft.irfft(s4, norm="ortho", is_odd=True),
+                                         fft.irfft(s3, norm="no_norm")])
+    r1, r2 = f(a, b)
+    np.testing.assert_allclose(r1[..., 0] + 1j * r1[..., 1], np.fft.rfft(a), atol=1e-12)
+    np.testing.assert_allclose(r2[..., 0] + 1j * r2[..., 1],
+                               np.fft.rfftn(b, axes=(1, 2), norm="ortho"), atol=1e-12)
+    back, odd, back2, unscaled = g(r1, r2)
+    np.testing.assert_allclose(back, a, atol=1e-12)
+    np.testing.assert_allclose(odd, np.fft.irfft(np.fft.rfft(a), 9), atol=1e-12)
+    np.testing.assert_allclose(back2, b, atol=1e-12)
+    np.testing.assert_allclose(unscaled, a * 8, atol=1e-12)
+    for n in (8, 7):
+        spectrum = np.fft.rfft(rng.normal(size=(2, n)))
+        verify_grad(fft.rfft, [rng.normal(size=(2, n))], rng=np.random.RandomState(1))
+        verify_grad(lambda v: fft.rfft(v, norm="ortho"), [rng.normal(size=(2, 3, n))],
+                    rng=np.random.RandomState(1))
+        verify_grad(lambda v: fft.irfft(v, is_odd=n % 2 == 1),
+                    [np.stack([spectrum.real, spectrum.imag], -1)], rng=np.random.RandomState(1))
+    with pytest.raises(ValueError, match="norm must be"):
+        fft.rfft(x, norm="unitary")
+    with pytest.raises(TypeError, match="irfft: expected a batch of spectra"):
+        fft.irfft(x)

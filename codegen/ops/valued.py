@@ -1,7 +1,7 @@
 """numpy functions as ops that only the reference interpreter runs: those whose outputs'
 lengths depend on their inputs' values (nonzero, flatnonzero, unique, bincount, repeat by an
 array of counts), and those codegen has not compiled yet (searchsorted, unravel_index,
-ravel_multi_index, and the inverses,
+ravel_multi_index, the real FFT and its inverse, and the inverses,
 factorizations and solves of nlinalg and slinalg, some with gradients). Each kind is a numpy
 function, a rule for its output types and the reason.
 
@@ -93,6 +93,28 @@ def _ravel_multi_index_types(*arrays, mode="raise", order="C"):
     return [TensorType("int64", tuple(f == 1 for f in flags))]
 
 
+def _rfft(a):
+    spectrum = np.fft.rfftn(a, axes=tuple(range(1, a.ndim)))
+    return (np.stack([spectrum.real, spectrum.imag], axis=-1),)
+
+
+def _rfft_types(a):
+    return [TensorType(a.dtype, a.broadcastable[:1] + (False,) * a.ndim)]
+
+
+def _irfft(a, last):
+    """The inverse of ``_rfft`` times the number of points (unnormalized), the signal's last
+    axis ``last`` long."""
+    spectrum = a[..., 0] + 1j * a[..., 1]
+    shape = spectrum.shape[1:-1] + (int(last),)
+    axes = tuple(range(1, spectrum.ndim))
+    return (np.fft.irfftn(spectrum, s=shape, axes=axes) * np.prod(shape),)
+
+
+def _irfft_types(a, last):
+    return [TensorType(a.dtype, a.broadcastable[:1] + (False,) * (a.ndim - 2))]
+
+
 def _square_types(a, *rest, **params):
     return [TensorType(a.dtype, (False, False))]
 
@@ -169,6 +191,8 @@ KINDS = {
     "unravel_index": (_unravel_index, _unravel_index_types, "it has no compiled form yet"),
     "ravel_multi_index": (_ravel_multi_index, _ravel_multi_index_types,
                           "it has no compiled form yet"),
+    "rfft": (_rfft, _rfft_types, "it has no compiled form yet"),
+    "irfft": (_irfft, _irfft_types, "it has no compiled form yet"),
 }
 
 
@@ -250,5 +274,25 @@ def _grad_cholesky(node, grads, lower=True):
     return [g if lower else g.T]
 
 
-GRADS = {"matrix_inverse": _grad_inverse, "det": _grad_det, "solve": _grad_solve,
-         "cholesky": _grad_cholesky}
+def _halved_or_doubled(g, n, factor):
+    """``g`` (a spectrum, real and imaginary parts on the last axis) with the frequencies
+    that a real signal of ``n`` points has twice (all but 0 and, for even n, n/2) scaled by
+    ``factor``."""
+    t = _t()
+    twice = (slice(None),) * (g.ndim - 2) + (slice(1, n // 2 + n % 2), slice(None))
+    return t.set_subtensor(t.subtensor(g, twice), t.subtensor(g, twice) * factor)
+
+
+def _grad_rfft(node, grads):
+    (a,), (gz,) = node.inputs, grads
+    n = _t().shape_of(a, a.ndim - 1)
+    return [NumpyOp("irfft")(_halved_or_doubled(gz, n, 0.5), n)]
+
+
+def _grad_irfft(node, grads):
+    (_, last), (gz,) = node.inputs, grads
+    return [_halved_or_doubled(NumpyOp("rfft")(gz), last, 2.0), None]
+
+
+GRADS = {"rfft": _grad_rfft, "irfft": _grad_irfft, "matrix_inverse": _grad_inverse,
+         "det": _grad_det, "solve": _grad_solve, "cholesky": _grad_cholesky}

@@ -43,16 +43,12 @@ __all__ = list(_basic_all) + ["nnet", "grad", "jacobian", "hessian", "Rop", "Lop
                               "TensorSharedVariable", "TensorVariable"]
 
 #: Theano's tensor APIs that codegen does not have yet
-_MISSING = ("raw_random",
-            "fft", "opt", "blas")
+_MISSING = ("raw_random", "opt", "blas")
 
 
 def __getattr__(name):
-    if name in ("extra_ops", "nlinalg", "slinalg"):
+    if name in ("extra_ops", "nlinalg", "slinalg", "fft", "shared_randomstreams", "signal"):
         import importlib
         return importlib.import_module(f"codegen.tensor.{name}")
-    if name in ("shared_randomstreams", "signal"):
-        import importlib
-        return importlib.import_module("codegen.tensor.shared_randomstreams")
     from codegen.graph.errors import missing_theano_api
     raise missing_theano_api("codegen.tensor", name, _MISSING)
