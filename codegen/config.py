@@ -13,7 +13,22 @@ _CHOICES = {
     "compute_test_value": ("off", "ignore", "warn", "raise"),
     "mode": ("FAST_RUN", "FAST_COMPILE", "DebugMode", "NanGuardMode"),
     "target": ("native", "portable"),
+    # Theano's, accepted so that its programs run; codegen's results do not depend on them
+    "optimizer": ("fast_run", "merge", "fast_compile", "None", "o1", "o2", "o3", "o4",
+                  "unsafe"),
+    "exception_verbosity": ("low", "high"),
+    "allow_gc": (True, False),
+    "openmp": (True, False),
 }
+
+
+class _Warnings:
+    """``config.warn``: Theano's switches for warnings about its own past bugs
+    (``config.warn.subtensor_merge_bug = False``). codegen never had those bugs, so it
+    accepts any of them and warns of none."""
+
+    def __repr__(self):
+        return f"Warnings({vars(self)})"
 
 
 def _default_cache_dir():
@@ -52,6 +67,11 @@ class Config:
             "mode": "FAST_RUN",
             "target": "native",
             "cache_dir": os.environ.get("CODEGEN_CACHE_DIR") or _default_cache_dir(),
+            "optimizer": "fast_run",
+            "exception_verbosity": "low",
+            "allow_gc": True,
+            "openmp": False,
+            "warn": _Warnings(),
         }
 
     def _apply_flags(self, text, source):
@@ -62,7 +82,9 @@ class Config:
                 raise ValueError(f"{source}: expected KEY=VALUE, got {item!r}")
             if key == "device" and value.startswith("gpu"):
                 value = "cuda"
-            if key in known:
+            if key in ("allow_gc", "openmp"):
+                value = value.lower() in ("true", "1")
+            if key in known and key != "warn":
                 setattr(self, key, value)
 
     def __getattr__(self, name):  # only called for names that are not options

@@ -1022,3 +1022,25 @@ def test_fft_as_theanos_tensor_fft_has_it():
         fft.rfft(x, norm="unitary")
     with pytest.raises(TypeError, match="irfft: expected a batch of spectra"):
         fft.irfft(x)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_xlogx_and_theanos_other_config_flags(mode):
+    """T.xlogx's xlogx and xlogy0 are 0 where x is 0, with Theano's gradients; Theano's
+    config.warn switches and optimizer flags are accepted (and checked)."""
+    x, y = T.dvectors("x", "y")
+    cost = T.sum(T.xlogx.xlogy0(x, y)) + T.sum(T.xlogx.xlogx(x) * 2)
+    f = codegen.function([x, y], [T.xlogx.xlogx(x), T.xlogx.xlogy0(x, y)]
+                         + T.grad(cost, [x, y]), mode=mode)
+    xv, yv = np.array([0.0, 0.0, 0.5, 1.0, 2.0]), np.array([0.0, 0.5, 0.5, 2.0, np.inf])
+    xlogx, xlogy, gx, gy = f(xv, yv)
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal(xlogx, np.where(xv == 0, 0, xv * np.log(xv)))
+        np.testing.assert_array_equal(xlogy, np.where(xv == 0, 0, xv * np.log(yv)))
+        np.testing.assert_allclose(gx[2:], np.log(yv[2:]) + 2 * (np.log(xv[2:]) + 1))
+    # at x = 0: log y for y > 0 (Theano's), and 0 where log y is not finite (Theano: -inf)
+    assert gx[1] == np.log(0.5) and gx[0] == 0 and gy.tolist()[1:] == [0.0, 1.0, 0.5, 0.0]
+    codegen.config.warn.subtensor_merge_bug = False
+    codegen.config.optimizer = "fast_compile"
+    with pytest.raises(ValueError, match="optimizer: expected one of"):
+        codegen.config.optimizer = "fastest"
