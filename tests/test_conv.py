@@ -1,5 +1,6 @@
 """conv2d and pool_2d against numpy loops and finite differences, on the reference, the
-Cython backend, emulated CUDA and the c target."""
+Cython backend, emulated CUDA and the c target; conv3d and pool_3d likewise on the Cython
+backend and emulated CUDA."""
 
 import numpy as np
 import pytest
@@ -169,3 +170,81 @@ def test_pool_gradients_against_finite_differences(kw):
 def _shaped(x):
     """``x`` with its shape known past the first axis (a reshape to it)."""
     return x.reshape((-1, 2, 5, 4))
+
+
+def np_conv3d(x, f, pads=(0, 0, 0), stride=(1, 1, 1), flip=True, dil=(1, 1, 1)):
+    f = f[:, :, ::-1, ::-1, ::-1] if flip else f
+    ext = [d * (k - 1) + 1 for d, k in zip(dil, f.shape[2:])]
+    xp = np.pad(x, ((0, 0), (0, 0)) + tuple((p, p) for p in pads))
+    outs = [(n - e) // s + 1 for n, e, s in zip(xp.shape[2:], ext, stride)]
+    out = np.zeros((x.shape[0], f.shape[0], *outs))
+    for i, j, k in np.ndindex(*outs):
+        a, b, c = i * stride[0], j * stride[1], k * stride[2]
+        patch = xp[:, :, a:a + ext[0]:dil[0], b:b + ext[1]:dil[1], c:c + ext[2]:dil[2]]
+        out[:, :, i, j, k] = np.einsum("bcdhw,fcdhw->bf", patch, f)
+    return out
+
+
+def np_pool3d(x, ws, stride, mode):
+    outs = [(n - k) // s + 1 for n, k, s in zip(x.shape[2:], ws, stride)]
+    out = np.zeros(x.shape[:2] + tuple(outs))
+    for i, j, k in np.ndindex(*outs):
+        win = x[:, :, i * stride[0]:i * stride[0] + ws[0], j * stride[1]:j * stride[1] + ws[1],
+                k * stride[2]:k * stride[2] + ws[2]]
+        out[:, :, i, j, k] = win.max(axis=(2, 3, 4)) if mode == "max" else \
+            win.mean(axis=(2, 3, 4))
+    return out
+
+
+CONV3DS = [(dict(), {}), (dict(border_mode="full"), dict(pads=(1, 2, 1))),
+           (dict(border_mode=(1, 0, 2), subsample=(2, 1, 2), filter_flip=False),
+            dict(pads=(1, 0, 2), stride=(2, 1, 2), flip=False)),
+           (dict(border_mode="half", filter_dilation=(1, 2, 1)),
+            dict(pads=(1, 2, 1), dil=(1, 2, 1)))]
+POOL3DS = [dict(ws=(2, 2, 2)), dict(ws=(2, 3, 2), stride=(1, 2, 1)),
+           dict(ws=(2, 2, 1), mode="average_exc_pad")]
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_conv3d_and_pool_3d_against_numpy_loops(device, cuda_emulated, tmp_path):
+    """conv3d (each border mode, strides, no flip, dilation) and pool_3d (tiling max,
+    overlapping max, average) compiled, against numpy loops."""
+    shape, filt = (2, 2, 5, 6, 4), (3, 2, 2, 3, 2)
+    m = codegen.Module(f"conv3d_{device}")
+    for k, (kw, _) in enumerate(CONV3DS):
+        x, w = T.tensor("float64", (False,) * 5, "x", shape=(None,) + shape[1:]), T.tensor5("w")
+        m.add_function(f"conv{k}", [x, w], T.nnet.conv3d(x, w, filter_shape=filt, **kw))
+    for k, kw in enumerate(POOL3DS):
+        x = T.tensor("float64", (False,) * 5, "x", shape=(None,) + shape[1:])
+        m.add_function(f"pool{k}", [x], pool.pool_3d(x, **kw))
+    if device == "cuda":
+        with cuda_emulated():
+            mod = load_module(m.build(str(tmp_path)))
+    else:
+        mod = load_module(m.build(str(tmp_path)))
+    rng = np.random.RandomState(3)
+    xv, wv = rng.randn(*shape), rng.randn(*filt)
+    for k, (_, ref) in enumerate(CONV3DS):
+        np.testing.assert_allclose(getattr(mod, f"conv{k}")(xv, wv), np_conv3d(xv, wv, **ref),
+                                   rtol=1e-12, atol=1e-12, err_msg=str(ref))
+    for k, kw in enumerate(POOL3DS):
+        want = np_pool3d(xv, kw["ws"], kw.get("stride", kw["ws"]), kw.get("mode", "max"))
+        np.testing.assert_allclose(getattr(mod, f"pool{k}")(xv), want, rtol=1e-12,
+                                   atol=1e-12, err_msg=str(kw))
+
+
+def test_conv3d_and_pool_3d_gradients_against_finite_differences():
+    rng = np.random.RandomState(4)
+    xv, wv = rng.permutation(2 * 2 * 4 * 3 * 4).reshape(2, 2, 4, 3, 4) / 9.0, rng.randn(2, 2,
+                                                                                       2, 2, 3)
+
+    def fn(x, w):
+        x = T.as_tensor_variable(x).reshape((-1, 2, 4, 3, 4))
+        y = T.nnet.conv3d(x, w, filter_shape=(2, 2, 2, 2, 3), border_mode="half",
+                          subsample=(1, 2, 1))
+        return y.sum() + pool.pool_3d(x, ws=(2, 1, 2), stride=(1, 1, 2), ignore_border=False,
+                                      mode="average_exc_pad").sum() + pool.pool_3d(
+            x, ws=(2, 3, 2)).sum()
+    # every term is linear in x and in w (pieces of it, for max), so a step of 1e-4 is exact
+    # but for rounding, and no max changes its argument (the values are 1/9 apart)
+    verify_grad(fn, [xv, wv], rng=rng, eps=1e-4)

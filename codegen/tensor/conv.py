@@ -1,6 +1,6 @@
-"""2-d convolution and pooling (``T.nnet.conv2d``, ``signal.pool.pool_2d``) built from
-integer-array indexing, products and reductions, so that they run on every backend with
-their gradients.
+"""2-d and 3-d convolution and pooling (``T.nnet.conv2d``/``conv3d``,
+``signal.pool.pool_2d``/``pool_3d``) built from integer-array indexing, products and
+reductions, so that they run on every backend with their gradients.
 
 A convolution gathers each output pixel's receptive field from the (padded) image into a
 row (im2col, through a constant index array: the image's per-example shape must be known
@@ -27,34 +27,87 @@ def _static(shape, var, what):
     return shape
 
 
-def _pair(value, what):
+def _tuple(value, n, what):
+    """``value`` (an int, or ``n`` ints) as ``n`` ints."""
     if isinstance(value, (int, np.integer)):
-        return int(value), int(value)
+        return (int(value),) * n
     value = tuple(int(v) for v in value)
-    if len(value) != 2:
-        raise ValueError(f"{what} must be an int or a pair, got {value!r}")
+    if len(value) != n:
+        raise ValueError(f"{what} must be an int or {n} ints, got {value!r}")
     return value
 
 
-def _pad(x, shape, ph, pw, value=0.0):
-    """``x`` (batch, c, h, w) inside a border of ``ph`` rows and ``pw`` columns of ``value``."""
-    if not (ph or pw):
+def _pair(value, what):
+    return _tuple(value, 2, what)
+
+
+def _pad(x, shape, pads, value=0.0):
+    """``x`` (batch, c, *spatial) inside a border of ``pads[a]`` elements of ``value`` on
+    both sides of spatial axis ``a``."""
+    if not any(pads):
         return x
-    _, c, h, w = shape
+    _, c, *dims = shape
     frame = t.alloc(t.constant(np.asarray(value, dtype=x.dtype)), t.shape_of(x, 0), c,
-                    h + 2 * ph, w + 2 * pw)
-    return t.set_subtensor(frame[:, :, ph:ph + h, pw:pw + w], x)
+                    *[n + 2 * p for n, p in zip(dims, pads)])
+    inside = (slice(None), slice(None)) + tuple(slice(p, p + n) for p, n in zip(pads, dims))
+    return t.set_subtensor(frame[inside], x)
 
 
-def _windows(h, w, kh, kw, sh, sw, dh, dw, out_h, out_w):
-    """The flat (row * w + column) positions of each window's elements: an int64 array
-    (out_h * out_w, kh * kw), windows in row-major order, elements likewise."""
-    rows = (np.arange(out_h)[:, None] * sh)[:, :, None, None] + \
-        (np.arange(kh) * dh)[None, None, :, None]
-    cols = (np.arange(out_w)[None, :] * sw)[:, :, None, None] + \
-        (np.arange(kw) * dw)[None, None, None, :]
-    flat = rows * w + cols  # (out_h, out_w, kh, kw)
-    return flat.reshape(out_h * out_w, kh * kw).astype(np.int64)
+def _windows(dims, ks, steps, dilations, outs):
+    """The flat (row-major) positions in an array of spatial shape ``dims`` of each
+    window's elements: an int64 array (prod(outs), prod(ks)), windows in row-major order,
+    elements likewise."""
+    nd = len(dims)
+    strides = [int(np.prod(dims[a + 1:])) for a in range(nd)]
+    flat = np.zeros(tuple(outs) + tuple(ks), dtype=np.int64)
+    for a in range(nd):
+        pos = np.arange(outs[a])[:, None] * steps[a] + np.arange(ks[a])[None, :] * dilations[a]
+        shape = [1] * (2 * nd)
+        shape[a], shape[nd + a] = outs[a], ks[a]
+        flat = flat + pos.reshape(shape) * strides[a]
+    return flat.reshape(int(np.prod(outs)), int(np.prod(ks)))
+
+
+def _conv(name, nd, input, filters, input_shape, filter_shape, border_mode, subsample,
+          filter_flip, filter_dilation):
+    """A convolution over the last ``nd`` axes (see ``conv2d``)."""
+    input, filters = t.as_tensor_variable(input), t.as_tensor_variable(filters)
+    if input.ndim != nd + 2 or filters.ndim != nd + 2:
+        raise TypeError(f"{name}: expected {nd + 2}-d input and filters, got {input.type} "
+                        f"and {filters.type}")
+    b, c, *dims = _static(input_shape, input, name)
+    nf, fc, *ks = _static(filter_shape, filters, name)
+    if filter_shape is None and filters.type.shape[0] is None:
+        raise NotImplementedError(f"{name}: give filter_shape (the number of filters must "
+                                  f"be known when the graph is built)")
+    if fc != c:
+        raise ValueError(f"{name}: the filters have {fc} channels, the input {c}")
+    steps = _tuple(subsample, nd, f"{name}: subsample")
+    dilations = _tuple(filter_dilation, nd, f"{name}: filter_dilation")
+    extents = [d * (k - 1) + 1 for d, k in zip(dilations, ks)]  # the dilated filter's
+    if border_mode == "valid":
+        pads = (0,) * nd
+    elif border_mode == "full":
+        pads = tuple(e - 1 for e in extents)
+    elif border_mode == "half":
+        pads = tuple(e // 2 for e in extents)
+    else:
+        pads = _tuple(border_mode, nd, f"{name}: border_mode")
+    padded = [n + 2 * p for n, p in zip(dims, pads)]
+    outs = [(n - e) // s + 1 for n, e, s in zip(padded, extents, steps)]
+    if any(o <= 0 for o in outs):
+        raise ValueError(f"{name}: the filters ({' x '.join(map(str, ks))}) do not fit the "
+                         f"input ({' x '.join(map(str, dims))})")
+    if filter_flip:
+        filters = filters[(slice(None), slice(None)) + (slice(None, None, -1),) * nd]
+    size, field_size, pixels = int(np.prod(padded)), c * int(np.prod(ks)), int(np.prod(outs))
+    image = _pad(input, (b, c, *dims), pads).reshape((-1, c * size))
+    spots = _windows(padded, ks, steps, dilations, outs)  # per channel
+    field = (np.arange(c)[None, :, None] * size + spots[:, None, :]).reshape(pixels,
+                                                                              field_size)
+    rows = image[:, field].reshape((-1, field_size))  # (batch * pixels, c * prod(ks))
+    out = t.dot(rows, filters.reshape((nf, field_size)).T)  # (batch * pixels, filters)
+    return out.reshape((-1, *outs, nf)).dimshuffle(0, nd + 1, *range(1, nd + 1))
 
 
 def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode="valid",
@@ -64,41 +117,72 @@ def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode="val
     ``filters`` (filters, channels, rows, columns); ``border_mode`` 'valid', 'full', 'half',
     an int or a pair of ints (zero padding); ``subsample`` the strides; ``filter_flip``
     True for a convolution, False for a cross-correlation; ``filter_dilation``."""
-    input, filters = t.as_tensor_variable(input), t.as_tensor_variable(filters)
-    if input.ndim != 4 or filters.ndim != 4:
-        raise TypeError(f"conv2d: expected 4-d input and filters, got {input.type} and "
-                        f"{filters.type}")
-    b, c, h, w = _static(input_shape or image_shape, input, "conv2d")
-    nf, fc, kh, kw = _static(filter_shape, filters, "conv2d")
-    if filter_shape is None and filters.type.shape[0] is None:
-        raise NotImplementedError("conv2d: give filter_shape (the number of filters must be "
-                                  "known when the graph is built)")
-    if fc != c:
-        raise ValueError(f"conv2d: the filters have {fc} channels, the input {c}")
-    sh, sw = _pair(subsample, "conv2d: subsample")
-    dh, dw = _pair(filter_dilation, "conv2d: filter_dilation")
-    eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1  # the dilated filter's extent
-    if border_mode == "valid":
-        ph = pw = 0
-    elif border_mode == "full":
-        ph, pw = eh - 1, ew - 1
-    elif border_mode == "half":
-        ph, pw = eh // 2, ew // 2
+    return _conv("conv2d", 2, input, filters, input_shape or image_shape, filter_shape,
+                 border_mode, subsample, filter_flip, filter_dilation)
+
+
+def conv3d(input, filters, input_shape=None, filter_shape=None, border_mode="valid",
+           subsample=(1, 1, 1), filter_flip=True, filter_dilation=(1, 1, 1), **unused):
+    """Theano's ``T.nnet.conv3d``: ``input`` (batch, channels, depth, rows, columns)
+    convolved with ``filters`` (filters, channels, depth, rows, columns); the arguments as
+    ``conv2d``'s, with three entries where it has two."""
+    return _conv("conv3d", 3, input, filters, input_shape, filter_shape, border_mode,
+                 subsample, filter_flip, filter_dilation)
+
+
+def _pool(name, nd, input, ws, ignore_border, stride, pad, mode):
+    """Pooling over the last ``nd`` axes (see ``pool_2d``)."""
+    input = t.as_tensor_variable(input)
+    ws = _tuple(ws, nd, f"{name}: ws")
+    steps = _tuple(stride if stride is not None else ws, nd, f"{name}: stride")
+    pads = _tuple(pad, nd, f"{name}: pad")
+    if ignore_border is None:
+        ignore_border = True
+    if input.ndim != nd + 2:
+        raise NotImplementedError(f"{name}: a {nd + 2}-d input (batch, channels, "
+                                  f"{nd} spatial axes), got {input.type}")
+    b, c, *dims = _static(None, input, name)
+    if any(pads) and not ignore_border:
+        raise NotImplementedError(f"{name}: padding needs ignore_border=True (as in Theano)")
+    padded = [n + 2 * p for n, p in zip(dims, pads)]
+    if ignore_border:
+        outs = [(n - k) // s + 1 for n, k, s in zip(padded, ws, steps)]
+    else:  # Theano's rule: every input element in some window
+        outs = [(n - 1) // s + 1 if s >= k else max(0, (n - 1 - k + s) // s) + 1
+                for n, k, s in zip(dims, ws, steps)]
+    if mode in ("max", "sum") and tuple(ws) == tuple(steps) and not any(pads) \
+            and all(o * k == n for o, k, n in zip(outs, ws, dims)):
+        # windows that tile the image: a reshape and a reduction over nd axes, whose
+        # gradient is elementwise (no gathered copy, no scatter-add)
+        tiles = input.reshape((-1, c, *[v for o, k in zip(outs, ws) for v in (o, k)]))
+        return (t.max if mode == "max" else t.sum)(
+            tiles, axis=tuple(3 + 2 * a for a in range(nd)))
+    # partial windows: the input is extended (by -inf for max, 0 otherwise) to whole ones
+    extended = [max(n, (o - 1) * s + k) for n, o, s, k in zip(padded, outs, steps, ws)]
+    fill = -np.inf if mode == "max" else 0.0
+    x = _pad(input, (b, c, *dims), pads, fill)
+    if extended != padded:
+        frame = t.alloc(t.constant(np.asarray(fill, dtype=input.dtype)), t.shape_of(x, 0),
+                        c, *extended)
+        x = t.set_subtensor(frame[(slice(None), slice(None))
+                                  + tuple(slice(None, n) for n in padded)], x)
+    spots = _windows(extended, ws, steps, (1,) * nd, outs)
+    windows = x.reshape((-1, int(np.prod(extended))))[:, spots]  # (b * c, pixels, window)
+    if mode == "max":
+        out = t.max(windows, axis=2)
+    elif mode in ("sum", "average_inc_pad", "average_exc_pad"):
+        out = t.sum(windows, axis=2)
+        if mode != "sum":
+            inside = np.zeros(extended)
+            if mode == "average_inc_pad":  # the padding counts, the extension does not
+                inside[tuple(slice(None, n) for n in padded)] = 1
+            else:
+                inside[tuple(slice(p, p + n) for p, n in zip(pads, dims))] = 1
+            out = out / t.constant(inside.ravel()[spots].sum(axis=1).astype(input.dtype))
     else:
-        ph, pw = _pair(border_mode, "conv2d: border_mode")
-    hp, wp = h + 2 * ph, w + 2 * pw
-    out_h, out_w = (hp - eh) // sh + 1, (wp - ew) // sw + 1
-    if out_h <= 0 or out_w <= 0:
-        raise ValueError(f"conv2d: the filters ({kh} x {kw}) do not fit the input ({h} x {w})")
-    if filter_flip:
-        filters = filters[:, :, ::-1, ::-1]
-    image = _pad(input, (b, c, h, w), ph, pw).reshape((-1, c * hp * wp))
-    spots = _windows(hp, wp, kh, kw, sh, sw, dh, dw, out_h, out_w)  # per channel
-    field = (np.arange(c)[None, :, None] * (hp * wp) + spots[:, None, :]).reshape(
-        out_h * out_w, c * kh * kw)
-    rows = image[:, field].reshape((-1, c * kh * kw))  # (batch * pixels, c * kh * kw)
-    out = t.dot(rows, filters.reshape((nf, c * kh * kw)).T)  # (batch * pixels, filters)
-    return out.reshape((-1, out_h, out_w, nf)).dimshuffle(0, 3, 1, 2)
+        raise ValueError(f"{name}: mode must be 'max', 'sum', 'average_inc_pad' or "
+                         f"'average_exc_pad', got {mode!r}")
+    return out.reshape((-1, c, *outs))
 
 
 def pool_2d(input, ws=None, ignore_border=None, stride=None, pad=(0, 0), mode="max",
@@ -108,58 +192,16 @@ def pool_2d(input, ws=None, ignore_border=None, stride=None, pad=(0, 0), mode="m
     'average_inc_pad' (a window's mean over all its elements, padding included) or
     'average_exc_pad' (over the input's elements only); ``ignore_border=False`` keeps the
     partial windows at the bottom and right edges."""
-    input = t.as_tensor_variable(input)
-    ws = _pair(ws if ws is not None else ds, "pool_2d: ws")
-    stride = _pair(stride if stride is not None else (st if st is not None else ws),
-                   "pool_2d: stride")
-    ph, pw = _pair(padding if padding is not None else pad, "pool_2d: pad")
-    if ignore_border is None:
-        ignore_border = True
-    if input.ndim != 4:
-        raise NotImplementedError(f"pool_2d: a 4-d input (batch, channels, rows, columns), "
-                                  f"got {input.type}")
-    b, c, h, w = _static(None, input, "pool_2d")
-    (kh, kw), (sh, sw) = ws, stride
-    if (ph or pw) and not ignore_border:
-        raise NotImplementedError("pool_2d: padding needs ignore_border=True (as in Theano)")
-    hp, wp = h + 2 * ph, w + 2 * pw
-    if ignore_border:
-        out_h, out_w = (hp - kh) // sh + 1, (wp - kw) // sw + 1
-    else:  # Theano's rule: every input element in some window
-        out_h = (h - 1) // sh + 1 if sh >= kh else max(0, (h - 1 - kh + sh) // sh) + 1
-        out_w = (w - 1) // sw + 1 if sw >= kw else max(0, (w - 1 - kw + sw) // sw) + 1
-    if mode in ("max", "sum") and (kh, kw) == (sh, sw) and not (ph or pw) \
-            and (out_h * kh, out_w * kw) == (h, w):
-        # windows that tile the image: a reshape and a reduction over two axes, whose
-        # gradient is elementwise (no gathered copy, no scatter-add)
-        tiles = input.reshape((-1, c, out_h, kh, out_w, kw))
-        return (t.max if mode == "max" else t.sum)(tiles, axis=(3, 5))
-    # partial windows: the input is extended (by -inf for max, 0 otherwise) to whole ones
-    eh, ew = max(hp, (out_h - 1) * sh + kh), max(wp, (out_w - 1) * sw + kw)
-    fill = -np.inf if mode == "max" else 0.0
-    x = _pad(input, (b, c, h, w), ph, pw, fill)
-    if (eh, ew) != (hp, wp):
-        frame = t.alloc(t.constant(np.asarray(fill, dtype=input.dtype)), t.shape_of(x, 0),
-                        c, eh, ew)
-        x = t.set_subtensor(frame[:, :, :hp, :wp], x)
-    spots = _windows(eh, ew, kh, kw, sh, sw, 1, 1, out_h, out_w)
-    windows = x.reshape((-1, eh * ew))[:, spots]  # (batch * c, pixels, kh * kw)
-    if mode == "max":
-        out = t.max(windows, axis=2)
-    elif mode in ("sum", "average_inc_pad", "average_exc_pad"):
-        out = t.sum(windows, axis=2)
-        if mode == "average_inc_pad":
-            inside = np.zeros((eh, ew))
-            inside[:hp, :wp] = 1  # the padding counts, the extension does not
-            out = out / t.constant(inside.ravel()[spots].sum(axis=1).astype(input.dtype))
-        elif mode == "average_exc_pad":
-            inside = np.zeros((eh, ew))
-            inside[ph:ph + h, pw:pw + w] = 1
-            out = out / t.constant(inside.ravel()[spots].sum(axis=1).astype(input.dtype))
-    else:
-        raise ValueError(f"pool_2d: mode must be 'max', 'sum', 'average_inc_pad' or "
-                         f"'average_exc_pad', got {mode!r}")
-    return out.reshape((-1, c, out_h, out_w))
+    ws = ws if ws is not None else ds
+    stride = stride if stride is not None else st
+    return _pool("pool_2d", 2, input, ws, ignore_border, stride,
+                 padding if padding is not None else pad, mode)
 
 
-__all__ = ["conv2d", "pool_2d"]
+def pool_3d(input, ws=None, ignore_border=None, stride=None, pad=(0, 0, 0), mode="max"):
+    """Theano's ``signal.pool.pool_3d``: ``pool_2d`` over the last three axes of a 5-d
+    ``input``."""
+    return _pool("pool_3d", 3, input, ws, ignore_border, stride, pad, mode)
+
+
+__all__ = ["conv2d", "conv3d", "pool_2d", "pool_3d"]

@@ -1,7 +1,7 @@
-"""``pool_2d`` (Theano's ``theano.tensor.signal.pool``), and ``max_pool_2d`` of the older
-``downsample`` module."""
+"""``pool_2d`` and ``pool_3d`` (Theano's ``theano.tensor.signal.pool``), and
+``max_pool_2d`` of the older ``downsample`` module."""
 
-from codegen.tensor.conv import pool_2d
+from codegen.tensor.conv import pool_2d, pool_3d
 
 
 def max_pool_2d(input, ds, ignore_border=None, st=None, padding=(0, 0), mode="max"):
@@ -10,4 +10,4 @@ def max_pool_2d(input, ds, ignore_border=None, st=None, padding=(0, 0), mode="ma
                    mode=mode)
 
 
-__all__ = ["pool_2d", "max_pool_2d"]
+__all__ = ["pool_2d", "pool_3d", "max_pool_2d"]
