@@ -67,7 +67,8 @@ def tests(timeout):
         spread = ["-n", str(min(8, os.cpu_count() or 1))]
     except ImportError:
         spread = []
-    rc, text = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *spread,
+    rc, text = _run([sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p",
+                     "no:cacheprovider", *spread,
                      "tests/test_cuda.py", "tests/test_ops.py", "tests/test_grad.py",
                      "-k", "cuda"], timeout, env={"CODEGEN_TEST_CUDA": "device"})
     summary = text.splitlines()[-1] if text else "no output"
