@@ -378,6 +378,17 @@ def test_hmc_as_written_samples_its_gaussian_and_matches_the_reference():
     np.testing.assert_allclose(np.cov(samples.T), cov, atol=0.25)
 
 
+def _stacks_agree(runs):
+    """The compiled run and the reference interpreter's of a pretrained stack: (costs,
+    parameters, validation scores, test scores) each; returns the compiled run's costs."""
+    (c1, p1, v1, t1), (c2, p2, v2, t2) = runs
+    _close(c1, c2)
+    for a, b in zip(p1, p2):
+        _close(a, b)
+    assert v1 == v2 and t1 == t2
+    return c1
+
+
 def test_sda_as_written_pretrains_its_layers_and_finetunes_the_stack(datasets, tmp_path):
     """Stacked denoising autoencoders: each dA layer pretrained on the codes of the layer
     below (its functions called with keywords and with their In defaults), sharing weights
@@ -405,11 +416,7 @@ def test_sda_as_written_pretrains_its_layers_and_finetunes_the_stack(datasets, t
             costs += [float(train_fn(i % 6)) for i in range(1, 6)]
             params = [p.get_value() for p in sda.params + [d.b_prime for d in sda.dA_layers]]
             runs.append((costs, params, valid_score(), test_score()))
-    (c1, p1, v1, t1), (c2, p2, v2, t2) = runs
-    _close(c1, c2)
-    for a, b in zip(p1, p2):
-        _close(a, b)
-    assert v1 == v2 and t1 == t2
+    c1 = _stacks_agree(runs)
     assert sda.dA_layers[1].W is sda.sigmoid_layers[1].W
     assert len(set(c1)) == len(c1)
     history = sda_tutorial.test_SdA(pretraining_epochs=1, pretrain_lr=0.01, training_epochs=2,
@@ -438,11 +445,7 @@ def test_dbn_as_written_pretrains_its_rbms_and_finetunes_the_stack(datasets, tmp
             costs += [float(train_fn(i % 6)) for i in range(6)]
             params = [p.get_value() for p in dbn.params + [r.vbias for r in dbn.rbm_layers]]
             runs.append((costs, params, valid_score(), test_score()))
-    (c1, p1, v1, t1), (c2, p2, v2, t2) = runs
-    _close(c1, c2)
-    for a, b in zip(p1, p2):
-        _close(a, b)
-    assert v1 == v2 and t1 == t2
+    c1 = _stacks_agree(runs)
     assert dbn.rbm_layers[1].W is dbn.sigmoid_layers[1].W
     assert len(set(c1)) == len(c1)
     history = dbn_tutorial.test_DBN(pretraining_epochs=1, training_epochs=2, batch_size=20,
