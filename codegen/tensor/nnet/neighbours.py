@@ -62,8 +62,8 @@ def images2neibs(ten4, neib_shape, neib_step=None, mode="valid"):
     if out_h <= 0 or out_w <= 0:
         raise ValueError(f"images2neibs: patches of {(nh, nw)} do not fit the image "
                          f"({h} x {w}) in mode {mode!r}")
-    image = _pad(ten4, (None, t.shape_of(ten4, 1), h, w), ph, pw).reshape((-1, hp * wp))
-    spots = _windows(hp, wp, nh, nw, sh, sw, 1, 1, out_h, out_w)
+    image = _pad(ten4, (None, t.shape_of(ten4, 1), h, w), (ph, pw)).reshape((-1, hp * wp))
+    spots = _windows((hp, wp), (nh, nw), (sh, sw), (1, 1), (out_h, out_w))
     return image[:, spots].reshape((-1, nh * nw))
 
 
