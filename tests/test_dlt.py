@@ -86,6 +86,51 @@ def test_logistic_regression_step_for_step(datasets, mode):
     _close(validate_model(0), expected)
 
 
+def test_conjugate_gradients_as_written_match_numpy_iterate_for_iterate(datasets, tmp_path):
+    """logistic_cg.py: theta is one shared vector, W and b views of it; scipy's fmin_cg
+    drives compiled cost and gradient functions of the minibatch offset. The same fmin_cg
+    over numpy's cost and gradient takes the same iterates."""
+    import scipy.optimize
+    logistic_cg = _example("logistic_cg")
+    X, Y = _dataset(datasets, 0)
+    vx, vy = _dataset(datasets, 1)
+    batch = 20
+
+    def cost_grad(theta):
+        W, b = theta[:7840].reshape(784, 10), theta[7840:]
+        costs, grads = [], []
+        for i in range(0, len(X), batch):
+            x, y = X[i:i + batch], Y[i:i + batch]
+            p = _softmax(x @ W + b)
+            costs.append(-np.mean(np.log(p)[np.arange(batch), y]))
+            d = p.copy()
+            d[np.arange(batch), y] -= 1
+            d /= batch
+            grads.append(np.concatenate([(x.T @ d).ravel(), d.sum(axis=0)]))
+        return np.mean(costs), np.sum(grads, axis=0) / len(grads)
+
+    iterates = []
+    expected = scipy.optimize.fmin_cg(
+        f=lambda t: cost_grad(t)[0], fprime=lambda t: cost_grad(t)[1], x0=np.zeros(7850),
+        callback=lambda t: iterates.append(t.copy()), disp=0, maxiter=4)
+    png = tmp_path / "cg.png"
+    history, theta = logistic_cg.cg_optimization(n_epochs=4, batch_size=batch,
+                                                 datasets=datasets, png=str(png))
+    np.testing.assert_allclose(theta, expected, rtol=1e-7, atol=1e-10)
+    assert len(iterates) == 4 and len(history["validation"][1]) == 4
+    errors = [100 * np.mean(np.argmax(vx @ t[:7840].reshape(784, 10) + t[7840:], axis=1) != vy)
+              for t in iterates]
+    np.testing.assert_allclose(history["validation"][1], errors)
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    # each call returns its own array: the tutorial's ``grad += batch_grad(...)`` sums
+    classifier, _, batch_grad, _, _ = logistic_cg.build_model(datasets, batch)
+    classifier.theta.set_value(expected)
+    total = batch_grad(0)
+    for i in range(1, 6):
+        total += batch_grad(i * batch)
+    _close(total / 6, cost_grad(expected)[1])
+
+
 def test_mlp_step_for_step(datasets):
     L1, L2, lr = 0.001, 0.0001, 0.01
     classifier, train_model, _, _ = mlp.build_model(datasets, lr, L1, L2, batch_size=20,
