@@ -42,6 +42,9 @@ def __getattr__(name):
     if name == "Out":
         from codegen.compile.inputs import Out
         return Out
+    if name == "ProfileStats":
+        from codegen.compile.profiling import ProfileStats
+        return ProfileStats
     if name == "OpFromGraph":
         from codegen.compile.builders import OpFromGraph
         return OpFromGraph
@@ -50,7 +53,7 @@ def __getattr__(name):
 
 
 #: Theano's top-level APIs that codegen does not have yet
-_MISSING = ("ProfileStats", "sparse", "typed_list", "d3viz")
+_MISSING = ("sparse", "typed_list", "d3viz")
 
 
 __all__ = ["In", "Module", "Param", "config", "debugprint", "dot", "function", "grad", "gradient",

@@ -19,6 +19,8 @@ _CHOICES = {
     "exception_verbosity": ("low", "high"),
     "allow_gc": (True, False),
     "openmp": (True, False),
+    # every function compiled with profile=True, each summary printed at exit
+    "profile": (True, False),
 }
 
 
@@ -71,6 +73,7 @@ class Config:
             "exception_verbosity": "low",
             "allow_gc": True,
             "openmp": False,
+            "profile": False,
             "warn": _Warnings(),
         }
 
@@ -82,7 +85,7 @@ class Config:
                 raise ValueError(f"{source}: expected KEY=VALUE, got {item!r}")
             if key == "device" and value.startswith("gpu"):
                 value = "cuda"
-            if key in ("allow_gc", "openmp"):
+            if key in ("allow_gc", "openmp", "profile"):
                 value = value.lower() in ("true", "1")
             if key in known and key != "warn":
                 setattr(self, key, value)

@@ -667,6 +667,31 @@ def test_training_steps_are_replayed_as_cuda_graphs(tmp_path, cuda_emulated):
         assert float(f(X2)) == pytest.approx(expected, rel=1e-12)
 
 
+def test_profile_waits_for_each_step_and_is_not_replayed(cuda_emulated):
+    """profile=True on CUDA: the step function waits for each step's launches and times it;
+    such a step is never captured into a CUDA graph; the values are the unprofiled ones."""
+    x = T.matrix("x")
+    runs = []
+    for profile in (True, False):
+        W = codegen.shared(np.linspace(-1, 1, 6).reshape(2, 3), name="W")
+        cost = T.sum(T.tanh(T.dot(x, W)))
+        with cuda_emulated():
+            f = codegen.function([x], cost, updates=[(W, W - 0.1 * T.grad(cost, W))],
+                                 profile=profile)
+        runs.append(([float(f(np.ones((4, 2)))) for _ in range(4)], W.get_value(), f))
+    (profiled, W1, f), (plain, W2, g) = runs
+    assert profiled == plain
+    np.testing.assert_array_equal(W1, W2)
+    f.profile.atexit_print = False
+    assert _graph_counts(f.executable.module) == [4, 0, 0, 0]
+    assert _graph_counts(g.executable.module)[1] == 2  # captured on the second calls
+    steps = f.profile._records[0].steps()
+    assert {kind for kind, *_ in steps} >= {"product", "reduction"}
+    assert {runs for *_, runs in steps} == {4}
+    assert "Backend: cython on cuda" in f.profile.summary_text()
+    assert "not replayed as a CUDA graph: profile=True" in f.executable.source
+
+
 def _gather_module(name):
     W = codegen.shared(np.arange(12.0).reshape(4, 3), name="W")
     i = T.ivector("i")

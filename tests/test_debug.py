@@ -156,3 +156,86 @@ def test_check_table_text_reads_back_for_any_source_line(where):
     rows = ast.literal_eval(text.lstrip("\n"))  # what the runtime reads when a check fails
     assert rows == (("a_n1", "b_n0", "dot: a columns must equal b rows", where,
                      (("a", ("a_n0", "a_n1")), ("b", ("b_n0",))), False),)
+
+
+# ---------------------------------------------------------------- profile=True
+
+def _profiled_graph():
+    """A training step with a product, reductions, elementwise kernels and an ifelse (whose
+    untaken branch's steps do not run), and the line that built its cost."""
+    from codegen.ifelse import ifelse
+    x, flag = T.matrix("x"), T.iscalar("flag")
+    W = codegen.shared(np.linspace(-1, 1, 12).reshape(4, 3), name="W")
+    cost = T.sum(T.tanh(T.dot(x, W)))  # profiled line
+    line = _line_of("# profiled line")
+    chosen = ifelse(T.gt(flag, 0), T.exp(x).sum(), T.log1p(x * x).sum())
+    return [x, flag], [cost, chosen], [(W, W - 0.1 * T.grad(cost, W))], W, line
+
+
+def _line_of(marker):
+    with open(__file__) as f:
+        return next(k for k, text in enumerate(f, 1) if text.rstrip().endswith(marker))
+
+
+def test_profile_times_each_step_of_the_compiled_module():
+    """profile=True: the step function times every step it runs; its profile names each
+    step's kernel, expression and line; the results are those of the function unprofiled."""
+    ins, outs, updates, W, line = _profiled_graph()
+    f = codegen.function(ins, outs, updates=updates, profile=True, name="train")
+    ins, outs, updates, W_plain, _ = _profiled_graph()
+    plain = codegen.function(ins, outs, updates=updates, name="train")
+    xv = np.arange(8.0).reshape(2, 4) / 10
+    for flag in (1, 1, 0):
+        np.testing.assert_array_equal(f(xv, flag), plain(xv, flag))
+    np.testing.assert_array_equal(W.get_value(), W_plain.get_value())
+    stats = f.profile
+    stats.atexit_print = False  # printed at the program's exit otherwise, as in Theano
+    assert isinstance(stats, codegen.ProfileStats) and stats.fct_callcount == 3
+    steps = stats._records[0].steps()
+    source = f.executable.source
+    for kind, ident, text, where, seconds, runs in steps:
+        assert ident in source and seconds >= 0 and kind in (
+            "product", "elementwise", "reduction", "gather", "loop")
+    branch = {text: runs for _, _, text, _, _, runs in steps}
+    assert branch["sum(exp(x))"] == 2 and branch["sum(log1p((x * x)))"] == 1
+    assert {runs for text, runs in branch.items() if "exp" not in text and "log1p" not in text} \
+        == {3}
+    assert any(where.endswith(f"test_debug.py:{line}") for _, _, _, where, _, _ in steps)
+    assert 0 < sum(stats.apply_time.values()) <= stats.fct_call_time
+    assert set(stats.apply_callcount.values()) == {1, 2, 3}
+    text = stats.summary_text()
+    assert "Time in 3 calls to Function.__call__" in text and f"test_debug.py:{line}]" in text
+    assert "\nKinds\n" in text and "product" in text and "train_k" in text
+    # profiling builds a module of its own: the unprofiled one is not timed
+    assert "cg_profile_add" in source and "cg_profile_add" not in plain.executable.source
+
+
+def test_profile_in_the_reference_interpreter_and_shared_between_functions():
+    """FAST_COMPILE times each node; one ProfileStats passed to two functions counts both;
+    profile=True in config profiles every function; a profiled function pickles."""
+    import pickle
+    x = T.vector("x")
+    stats = codegen.ProfileStats(atexit_print=False, message="both")
+    f = codegen.function([x], T.exp(x).sum(), mode="FAST_COMPILE", profile=stats)
+    g = codegen.function([x], (x * 2).sum(), profile=stats)
+    f([1.0, 2.0])
+    f([3.0])
+    g([1.0])
+    assert stats.fct_callcount == 3 and f.profile is g.profile is stats
+    nodes = {text: runs for _, _, text, _, _, runs in stats._records[0].steps()}
+    assert nodes == {"exp(x)": 2, "sum(exp(x))": 2}
+    assert stats.summary_text().count("Function profiling") == 2
+    codegen.config._apply_flags("profile=True", "THEANO_FLAGS")
+    assert codegen.config.profile is True
+    h = codegen.function([x], x + 1)
+    assert isinstance(h.profile, codegen.ProfileStats)
+    h.profile.atexit_print = False
+    again = pickle.loads(pickle.dumps(h))
+    again.profile.atexit_print = False
+    np.testing.assert_array_equal(again([1.0]), [2.0])
+    assert again.profile.fct_callcount == 1 and h.profile.fct_callcount == 0
+    codegen.config.profile = False
+    assert codegen.function([x], x + 1).profile is None
+    with pytest.raises(TypeError, match="profile must be True, False, a message or a "
+                                        "ProfileStats, got 3"):
+        codegen.function([x], x, profile=3)

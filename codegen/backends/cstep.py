@@ -41,6 +41,9 @@ class StepFunction:
     #: (message, where, kind) of each failure it returns (1 + the position): the program's
     #: (kind 'index'), then the strategy's checks of what steps wrote (kind 'float')
     failures: list = None
+    #: built with profile=True: (kind, name, expression, where) of each timed step, whose
+    #: seconds and runs the function adds to cg_prof[2k], cg_prof[2k + 1]; else None
+    profiled: list = None
 
 
 def contiguous_strides(dims):
@@ -91,10 +94,11 @@ class CpuStrategy:
         return f"({name}_p[0] != 0)"
 
 
-def step_function(program, base, kind="CODEGEN_KERNEL int", strategy=None):
+def step_function(program, base, kind="CODEGEN_KERNEL int", strategy=None, profile=False):
     """The step function of ``program``; ``base``: [(name, C type, ndim)] of the arrays its
     caller passes (every view not among them is computed inside); ``strategy``: how steps
-    become kernels (the CPU's by default).
+    become kernels (the CPU's by default); ``profile``: time each step (``profile_kind``),
+    adding to the array its last parameter, ``cg_prof``, points to (``PROFILE_HELPERS``).
 
     It returns 0, or 1 + the position in ``program.failures`` of the failure that stopped
     it (a step that may fail, a gather, is a call returning nonzero when it did: the steps
@@ -113,6 +117,9 @@ def step_function(program, base, kind="CODEGEN_KERNEL int", strategy=None):
             params.append(f"cg_index {name}_s{k}")
             args.append(f"{name}_s{k}")
         arrays[name] = ctype
+    if profile:
+        params.append("double* cg_prof")
+        args.append("_profile_p")
     body = []
     views = {v.ref.name: v for v in program.views}
 
@@ -141,6 +148,9 @@ def step_function(program, base, kind="CODEGEN_KERNEL int", strategy=None):
         body += ["int cg_failed = 0;", "do {  /* a failing step breaks out */"]
     pad = "    " if fallible else ""
     emit = _Emitter(program, strategy, blas, kernels, prototypes)
+    profiled = [] if profile else None
+    if profile:
+        body.append("double cg_prof_t0;  /* profile=True: when the step being timed began */")
     for step in program.steps:
         lines = emit.lines(step)
         for setup, test, message in (checks(program, step) if checks else ()):
@@ -148,6 +158,11 @@ def step_function(program, base, kind="CODEGEN_KERNEL int", strategy=None):
             lines += (["{"] + ["    " + line for line in setup]
                       + [f"    if ({test}) {{", f"        cg_failed = {len(failures)};",
                          "        break;", "    }", "}"])
+        if profile:
+            lines = (["cg_prof_t0 = cg_profile_clock();"] + lines
+                     + [f"cg_profile_add(cg_prof + {2 * len(profiled)}, cg_prof_t0);"])
+            profiled.append((profile_kind(step), step.name, comment(step.origins[-1].text),
+                             comment(step.origins[-1].where)))
         body += [pad + line for line in emit.guarded(step, lines)]
     if fallible:
         body.append("} while (0);")
@@ -160,7 +175,41 @@ def step_function(program, base, kind="CODEGEN_KERNEL int", strategy=None):
               f"or 1 + the failure that stopped it */"] + head
              + ["    " + line for line in body] + ["}"])
     return StepFunction(name, params, args, lines, ckernel._signature("int", name, params, ";"),
-                        kernels, prototypes, blas, failures)
+                        kernels, prototypes, blas, failures, profiled)
+
+
+def profile_kind(step):
+    """What a profile calls a step: a product, an elementwise kernel, a reduction, a gather
+    (or scatter), a walk along an axis (argmax, cumsum, argsort) or a loop (a scan)."""
+    if isinstance(step, DotStep):
+        return "product"
+    if isinstance(step, GatherStep):
+        return step.kind
+    if isinstance(step, ScanStep):
+        return "loop"
+    if isinstance(step, LoopKernel):
+        return "reduction" if any(store.combine for store in step.stores) else "elementwise"
+    return f"axis ({step.op})"
+
+
+def profile_helpers(sync=None):
+    """C of the clock a profiled step function reads, and of adding a step's time to its
+    slot; ``sync``: the statement that waits for the step's work to finish first (CUDA's
+    stream), where it runs asynchronously."""
+    return ["/* profile=True: a monotonic clock, in seconds, and a step's time and run added "
+            "to its slot */",
+            "#include <time.h>",
+            "static inline double cg_profile_clock(void) {",
+            "    struct timespec t;",
+            "    clock_gettime(CLOCK_MONOTONIC, &t);",
+            "    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;",
+            "}",
+            "",
+            "static inline void cg_profile_add(double* slot, double t0) {",
+            *([f"    {sync}"] if sync else []),
+            "    slot[0] += cg_profile_clock() - t0;",
+            "    slot[1] += 1;",
+            "}"]
 
 
 class _Emitter:

@@ -5,6 +5,7 @@ from codegen.compile.function import Function, function
 from codegen.compile.inputs import In, Param
 from codegen.compile.mode import DebugMode, Mode, NanGuardMode
 from codegen.compile.ops import as_op
+from codegen.compile.profiling import ProfileStats
 
-__all__ = ["DebugMode", "Function", "In", "Mode", "NanGuardMode", "OpFromGraph", "Param", "as_op",
-           "function"]
+__all__ = ["DebugMode", "Function", "In", "Mode", "NanGuardMode", "OpFromGraph", "Param",
+           "ProfileStats", "as_op", "function"]

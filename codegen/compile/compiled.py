@@ -19,8 +19,9 @@ class CompiledExecutable:
 
     kind = "cython"
 
-    def __init__(self, fgraph, ins, name, mode, allow_downcast):
+    def __init__(self, fgraph, ins, name, mode, allow_downcast, profile=False):
         self.mode = mode
+        self.profile = profile  # the step function times each step (compile.profiling)
         from codegen.compile.module import usable_function_name
         fname = "fn" if not name else "".join(c if c.isalnum() else "_" for c in name)
         self._fname = fname if fname[0].isalpha() and usable_function_name(fname) else \
@@ -40,7 +41,7 @@ class CompiledExecutable:
         variant = getattr(backends.get(backend), "variant", lambda: "")()
         key = None if mode.compare else graphcache.graph_key(
             fgraph, ins, self._fname, (self._flags, repr(mode.guard), repr(allow_downcast),
-                                       backend, variant))
+                                       backend, variant, profile))
         hit = graphcache.lookup(key) if key else None
         if hit is None:
             module_name, source, _ = self._generate()
@@ -70,6 +71,7 @@ class CompiledExecutable:
             spec = FunctionSpec(self._fname, self._ins, self._fgraph, False,
                                 self._allow_downcast)
             spec.for_function = True
+            spec.profile = self.profile
             sources, _, programs = assemble("module", [spec], self.mode.guard,
                                             flags=self._flags)
             digest = hashlib.sha256()

@@ -1,6 +1,7 @@
 """``codegen.function``: Theano's compiled function, on the reference or a compiled backend."""
 
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -65,6 +66,7 @@ class Function:
                                     self.allow_downcast) if caller_type is not None else None)
 
     mode = None  # as given to function(): a pickled function is compiled again with it
+    profile = None  # a ProfileStats where compiled with profile (ProfiledFunction)
 
     def __getstate__(self):
         """What a pickle keeps: the graph (with the shared variables and their values), the
@@ -76,7 +78,8 @@ class Function:
 
     def __setstate__(self, state):
         executable = make_executable(state["fgraph"], state["mode"], state["ins"],
-                                     state["name"], state["allow_downcast"])
+                                     state["name"], state["allow_downcast"],
+                                     state.get("profile_build", False))
         self.__init__(state["ins"], state["fgraph"], state["single"], executable,
                       state["name"], state["allow_downcast"])
         self.mode, self._updated = state["mode"], state["updated"]
@@ -89,8 +92,8 @@ class Function:
         shared values (or the same ones with ``share_memory``), ``swap`` ({shared variable:
         another of its type}) taking values from others, and ``delete_updates`` leaving the
         shared values as they are."""
-        new = Function(self.ins, self.fgraph, self.single, self.executable,
-                       name or self.name, self.allow_downcast)
+        new = type(self)(self.ins, self.fgraph, self.single, self.executable,
+                         name or self.name, self.allow_downcast)
         new.mode = self.mode
         if not share_memory:
             new._containers = [type(c)(c.value.copy()) for c in self._containers]
@@ -209,13 +212,14 @@ class ReferenceExecutable:
 
     kind = "numpy reference"
 
-    def __init__(self, fgraph):
+    def __init__(self, fgraph, timed=None):
         self.fgraph = fgraph
+        self.timed = timed  # profile=True: told each node's time (profiling.NodeTimes)
 
     def run(self, inputs, state):
         values = {v.id: x for v, x in zip(self.fgraph.inputs, inputs)}
         values.update({v.id: x for v, x in zip(self.fgraph.shared, state)})
-        results = reference.run(self.fgraph.all_outputs, values)
+        results = reference.run(self.fgraph.all_outputs, values, self.timed)
         n = len(self.fgraph.outputs)
         outputs = [r.copy() if isinstance(r, np.ndarray) else np.asarray(r) for r in results[:n]]
         return outputs, results[n:]
@@ -263,18 +267,72 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None,
              allow_input_downcast=None, profile=None, on_unused_input="raise"):
     """Compile a function from ``inputs`` to ``outputs`` (Theano's ``theano.function``).
 
+    ``profile``: True, a message or a shared ``ProfileStats`` times the calls and each step
+    (``codegen.compile.profiling``); the function's ``profile`` attribute holds it.
+
     >>> import codegen, codegen.tensor as T
     >>> x = T.scalar('x')
     >>> f = codegen.function([x], x ** 2, mode='FAST_COMPILE')
     >>> float(f(3))
     9.0
     """
+    from codegen.compile import profiling
+    started = time.perf_counter()
+    stats = profiling.as_profile(profile, name)
     ins, fgraph, single = prepare(inputs, outputs, updates, givens, name, on_unused_input,
                                   no_default_updates)
-    executable = make_executable(fgraph, mode, ins, name, allow_input_downcast)
-    f = Function(ins, fgraph, single, executable, name, allow_input_downcast)
+    executable = make_executable(fgraph, mode, ins, name, allow_input_downcast,
+                                 stats is not None)
+    if stats is None:
+        f = Function(ins, fgraph, single, executable, name, allow_input_downcast)
+    else:
+        f = ProfiledFunction(ins, fgraph, single, executable, name, allow_input_downcast)
+        f._record_into(stats, time.perf_counter() - started)
     f.mode = mode
     return f
+
+
+class ProfiledFunction(Function):
+    """A Function compiled with ``profile``: each call's time goes to ``self.profile`` (a
+    ``ProfileStats``), with the times of the steps its module (or the reference interpreter)
+    measured."""
+
+    def _record_into(self, stats, compile_time):
+        from codegen.compile import profiling
+        executable = self.executable
+        if isinstance(executable, ReferenceExecutable):
+            steps = executable.timed.steps
+        else:
+            steps = profiling.compiled_steps(executable.module, executable._fname)
+        backend = executable.kind + (f" on {executable.device}"
+                                     if getattr(executable, "device", None) else "")
+        self.profile = stats
+        self._record = stats._add(self.name, backend, compile_time, steps)
+
+    def __call__(self, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            self._record.calls += 1
+            self._record.call_time += time.perf_counter() - started
+
+    def __getstate__(self):
+        return {**super().__getstate__(), "profile": self.profile.message}
+
+    def __setstate__(self, state):
+        from codegen.compile import profiling
+        started = time.perf_counter()
+        state = dict(state)
+        stats = profiling.as_profile(state.pop("profile") or True, state["name"])
+        state["profile_build"] = True
+        super().__setstate__(state)
+        self._record_into(stats, time.perf_counter() - started)
+
+    def copy(self, share_memory=False, swap=None, delete_updates=False, name=None):
+        new = super().copy(share_memory, swap, delete_updates, name)
+        new.profile, new._record = self.profile, self._record  # the same steps, timed together
+        return new
 
 
 def prepare(inputs, outputs, updates=None, givens=None, name=None, on_unused_input="raise",
@@ -312,21 +370,23 @@ def prepare(inputs, outputs, updates=None, givens=None, name=None, on_unused_inp
     return ins, fgraph, single
 
 
-def make_executable(fgraph, mode, ins, name, allow_downcast):
+def make_executable(fgraph, mode, ins, name, allow_downcast, profile=False):
     mode = as_mode(mode)
+    from codegen.compile.profiling import NodeTimes
+    timed = NodeTimes() if profile else None
     if not mode.compiled:
-        return ReferenceExecutable(fgraph)
+        return ReferenceExecutable(fgraph, timed)
     reasons = sorted({f"{n.op.short_name()}: {n.op.reference_only}"
                       for n in toposort(fgraph.all_outputs)
                       if getattr(n.op, "reference_only", None)})
     if reasons:
         warnings.warn(f"{name or 'function'} runs in the reference interpreter "
                       f"(mode='FAST_COMPILE'): {'; '.join(reasons)}", stacklevel=3)
-        return ReferenceExecutable(fgraph)
+        return ReferenceExecutable(fgraph, timed)
     from codegen.backends import resolve
     resolve()  # config.device names a backend that builds here, or a clear error
     from codegen.compile.compiled import CompiledExecutable
-    return CompiledExecutable(fgraph, ins, name, mode, allow_downcast)
+    return CompiledExecutable(fgraph, ins, name, mode, allow_downcast, profile)
 
 
 late.provide("function", function)

@@ -16,6 +16,8 @@ class FunctionSpec:
         self.layout = list(layout)
         #: compiled for codegen.function, whose call is then all in C (the module's _Call_<f>)
         self.for_function = False
+        #: profile=True: the step function times its steps (``codegen.compile.profiling``)
+        self.profile = False
 
 
 def _default_literal(value, var):

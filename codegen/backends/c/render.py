@@ -334,7 +334,7 @@ def render_library(module_name, programs, docs, state, initial_note, version, sp
                        "kernels": f.step.kernels, "constants": f.constants,
                        "outputs": f.out_lines, "commits": f.commits}
                       for f in functions],
-        "dim_helpers": DIM_HELPERS, "standalone": False,
+        "dim_helpers": DIM_HELPERS, "profile_helpers": [], "standalone": False,
         "slots": max(slots, 1),
         "c_helpers": cexpr.helpers(programs),
         "simd_math": ckernel.SIMD_MATH,

@@ -96,6 +96,8 @@ def call_function(program, step, base, state_index):
         ctype = cexpr.CTYPES[dtype]
         device_args.append(f"({ctype}*){name}_device - {name}_lo")
         device_args += [f"{name}_s{k}" for k in range(ndim)]
+    if step.profiled is not None:
+        device_args.append("cg_prof")  # on the host: the step function times its launches
     name = f"cg_call_{program.name}"
     params = step.params + ["unsigned long long cg_on_device",
                             "unsigned long long* cg_device_out"]
@@ -110,6 +112,8 @@ def _not_replayable(step):
     """Why the step function cannot be captured into a CUDA graph and replayed (a value read
     back from the device between its launches decides what runs next), or None."""
     kinds = {kind for _, _, kind in step.failures}
+    if step.profiled is not None:
+        return "profile=True waits for each step's launches to time it"
     if "float" in kinds:
         return "NanGuardMode checks each kernel's outputs on the host"
     if "index" in kinds:

@@ -19,7 +19,7 @@ def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(
     state_index = {name: i for i, name in enumerate(sorted(state_spec))}
     functions = []
     for spec, program, doc in zip(specs, programs, docs):
-        ctx = render.function_context(program, debug, device, state_index)
+        ctx = render.function_context(program, debug, device, state_index, spec.profile)
         ctx["doc"] = doc
         ctx["single"] = spec.single
         ctx["allow_downcast"] = repr(spec.allow_downcast)

@@ -65,17 +65,20 @@ def _device_output_text(ref, program, copied, call):
     return f"_device_array(_device_outputs[{k}], {root}, {ref.name}, _owners, {k})"
 
 
-def function_context(program, debug=False, device="cpu", state_index=None):
+def function_context(program, debug=False, device="cpu", state_index=None, profile=False):
     """What the function template needs for one compiled function; ``device``: the C layer
     it calls, the CPU's (``cg_step_<f>``) or CUDA's (``cg_call_<f>``, which moves the arrays
     to the device and back).
 
     ``debug``: False, True (NaN and Inf checks) or (nan_is_error, inf_is_error, big_is_error).
+    ``profile``: the step function times each step (``cstep.step_function``); not in a
+    checking build on the CPU, whose glue runs the steps one by one itself.
     """
     guard = (True, True, False) if debug is True else debug
     device_guard = None
     if device == "cuda" and guard:  # checked on the device, by the step function
         device_guard, guard = guard, False
+    profile = profile and not guard
     steps = []
     # One thread pool per call: where BLAS runs with its own threads, OpenMP threads still
     # spinning after a loop would compete with them (3x slower on 2 cores, measured). So a
@@ -143,7 +146,8 @@ def function_context(program, debug=False, device="cpu", state_index=None):
     c_base = [(name, cexpr.CTYPES[dtype], ndim) for name, dtype, ndim in base]
     if device == "cuda":
         from codegen.backends.cuda import layer
-        step = cstep.step_function(program, c_base, strategy=layer.strategy(device_guard))
+        step = cstep.step_function(program, c_base, strategy=layer.strategy(device_guard),
+                                   profile=profile)
         call = layer.call_function(program, step, base, state_index)
         call_text = "_err = " + _wrapped_call(
             call.name, step.args + ["_on_device", "_device_out_p"], " " * 12)
@@ -151,7 +155,7 @@ def function_context(program, debug=False, device="cpu", state_index=None):
             "int", call.name, step.params + ["unsigned long long", "unsigned long long*"],
             " nogil")
     else:
-        step = cstep.step_function(program, c_base)
+        step = cstep.step_function(program, c_base, profile=profile)
         call = None
         call_text = (("_err = " if program.failures else "")
                      + _wrapped_call(step.name, step.args, " " * 12))
@@ -203,6 +207,8 @@ def function_context(program, debug=False, device="cpu", state_index=None):
         "steps": steps,
         # the C layer: the step function (<module>_kernels.c) and the glue's call of it
         "step": step,
+        # profile=True: (kind, name, expression, where) of each step the step function times
+        "profile": step.profiled,
         "call": call,  # CUDA: the call that moves the arrays (codegen.backends.cuda.layer)
         "returned_args": {r.name for r in program.outputs if hasattr(r, "dims")}
         & {a.name for a in program.args},
@@ -432,8 +438,12 @@ def render_module(module_ctx):
     env = environment()
     name = module_ctx["module_name"]
     cuda = module_ctx.get("device") == "cuda"
+    profiled = any(f["profile"] is not None for f in module_ctx["functions"])
     c_ctx = {**module_ctx, "module": name, "standalone": True,
              "dim_helpers": cstep.DIM_HELPERS,
+             # a profiled step waits for a step's launches before it reads the clock (CUDA)
+             "profile_helpers": cstep.profile_helpers(
+                 "cudaStreamSynchronize(cg_stream);" if cuda else None) if profiled else [],
              "functions": [{"name": f["name"], "kernels": f["step"].kernels,
                             "step": f["step"].lines,
                             "kernel_prototypes": f["step"].kernel_prototypes,

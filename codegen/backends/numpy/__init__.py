@@ -4,6 +4,8 @@ Used by ``Variable.eval``, by ``mode='FAST_COMPILE'`` and by the tests as the or
 every compiled backend must agree with.
 """
 
+import time
+
 import numpy as np
 
 from codegen.graph import Constant, SharedVariable, late, toposort
@@ -20,9 +22,10 @@ def input_value(var, values):
     raise GraphError(f"missing input: {var.label()} ({var.type}) was given no value")
 
 
-def run(outputs, values):
-    """Values of ``outputs`` given ``values`` (var id -> ndarray) for the graph inputs."""
-    computed = run_all(outputs, values)
+def run(outputs, values, timed=None):
+    """Values of ``outputs`` given ``values`` (var id -> ndarray) for the graph inputs;
+    ``timed``: an object whose ``add(node, seconds)`` is told each node's time (profile=True)."""
+    computed = run_all(outputs, values, timed)
     return [input_value(v, computed) for v in outputs]
 
 
@@ -41,7 +44,7 @@ def evaluate(outputs, inputs_to_values):
         raise
 
 
-def run_all(outputs, values):
+def run_all(outputs, values, timed=None):
     """Like ``run``, but the value of every variable computed, by variable id. A lazy op
     (``ifelse``) says which inputs it needs as their values come (``op.needed``): the
     nodes only an untaken branch needs are not run, and have no value here."""
@@ -49,7 +52,7 @@ def run_all(outputs, values):
     nodes = toposort(outputs)
     if not any(getattr(node.op, "lazy", False) for node in nodes):
         for node in nodes:
-            _perform(node, values)
+            _perform(node, values, None, timed)
         return values
     stack = list(reversed(outputs))
     while stack:  # on demand, without recursion
@@ -68,14 +71,20 @@ def run_all(outputs, values):
                 len(needed):
             continue  # the condition is known now: ask again
         stack.pop()
-        _perform(node, values, {v.id for v in needed})
+        _perform(node, values, {v.id for v in needed}, timed)
     return values
 
 
-def _perform(node, values, needed=None):
+def _perform(node, values, needed=None, timed=None):
     args = [input_value(v, values) if needed is None or v.id in needed else None
             for v in node.inputs]
-    for var, val in zip(node.outputs, node.op.perform(node, args)):
+    if timed is None:
+        results = node.op.perform(node, args)
+    else:
+        t0 = time.perf_counter()
+        results = list(node.op.perform(node, args))
+        timed.add(node, time.perf_counter() - t0)
+    for var, val in zip(node.outputs, results):
         values[var.id] = val
 
 
