@@ -15,13 +15,16 @@ from codegen.rewrite import simplify
 
 def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_grads=None,
          return_disconnected="zero"):
-    """Gradient of scalar ``cost`` w.r.t. ``wrt`` (a variable or a list), as graphs.
+    """Gradient of scalar ``cost`` w.r.t. ``wrt`` (a variable or a list), as graphs; ``cost``
+    may be None where ``known_grads`` ({variable: its gradient}) starts the walk, as in
+    Theano.
 
     The result is simplified (constants folded, ``x*1`` and friends removed), so it prints and
     compiles small.
     """
     from codegen.tensor.basic import as_tensor_variable
-    cost = as_tensor_variable(cost)
+    if cost is not None or not known_grads:
+        cost = as_tensor_variable(cost)
     single = not isinstance(wrt, (list, tuple))
     wrt_list = [wrt] if single else list(wrt)
     grads = grad_raw(cost, wrt_list, consider_constant, disconnected_inputs, known_grads,
@@ -84,13 +87,14 @@ def _tag_gradients(cost, wrt, grads):
     cost; here simplification may leave ``grad(x + y * z, x)`` the constant 1, and
     ``codegen.function`` counts the cost's inputs as used by a function that returns it."""
     from codegen.graph import Constant, toposort
-    known = {v.id for v in wrt} | {cost.id}
-    for node in toposort([cost]):
+    known = {v.id for v in wrt} | ({cost.id} if cost is not None else set())
+    for node in toposort([cost] if cost is not None else []):
         known.update(v.id for v in node.inputs)
     for g, var in zip(grads, wrt):
         if g is None or g.id in known:
             continue
-        g.tag.grad_cost = cost
+        if cost is not None:
+            g.tag.grad_cost = cost
         if not isinstance(g, Constant):
             g.tag.gradient_of = var
 

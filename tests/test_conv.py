@@ -248,3 +248,130 @@ def test_conv3d_and_pool_3d_gradients_against_finite_differences():
     # every term is linear in x and in w (pieces of it, for max), so a step of 1e-4 is exact
     # but for rounding, and no max changes its argument (the values are 1/9 apart)
     verify_grad(fn, [xv, wv], rng=rng, eps=1e-4)
+
+
+# ---------------------------------------------------------------- abstract_conv
+
+def _padded(x, pads):
+    return np.pad(x, ((0, 0), (0, 0), *pads))
+
+
+def test_transposed_convolution_and_the_weights_gradient_are_adjoints_of_conv2d():
+    """conv2d_grad_wrt_inputs and conv2d_grad_wrt_weights as Theano defines them: for the
+    forward convolution C (asymmetric border, strides, dilation, a flip), <C(x, w), g> is
+    <x, grad_inputs(g, w)> and <w, grad_weights(x, g)>; compiled, as the reference computes
+    them; and differentiable in turn."""
+    from codegen.tensor.nnet import abstract_conv as ac
+    rng = np.random.default_rng(5)
+    border, stride, dil = ((1, 0), 2), (2, 1), (1, 2)
+    xv, wv = rng.standard_normal((2, 2, 7, 6)), rng.standard_normal((3, 2, 3, 2))
+    out = np_conv(_padded(xv, ((1, 0), (2, 2))), wv, stride=stride, dil=dil)
+    gv = rng.standard_normal(out.shape)
+    g, w, x = T.tensor4("g"), T.tensor4("w"), T.tensor4("x")
+    kw = dict(border_mode=border, subsample=stride, filter_dilation=dil)
+    gx = T.nnet.abstract_conv.conv2d_grad_wrt_inputs(g, w, (None, 2, 7, 6), (3, 2, 3, 2), **kw)
+    gw = ac.conv2d_grad_wrt_weights(x, g, (3, 2, 3, 2), (None, 2, 7, 6), **kw)
+    for mode in ("FAST_RUN", "FAST_COMPILE"):
+        got_x, got_w = codegen.function([x, g, w], [gx, gw], mode=mode)(xv, gv, wv)
+        assert got_x.shape == xv.shape and got_w.shape == wv.shape
+        np.testing.assert_allclose(np.sum(xv * got_x), np.sum(out * gv), rtol=1e-12)
+        np.testing.assert_allclose(np.sum(wv * got_w), np.sum(out * gv), rtol=1e-12)
+    # each output element against numpy: the transposed convolution of one-hot gradients
+    one = np.zeros_like(gv)
+    one[1, 2, 1, 3] = 1.0
+    column = codegen.function([g, w], gx, mode="FAST_COMPILE")(one, wv)
+    expected = np.zeros_like(xv)
+    for idx in np.ndindex(*xv.shape):
+        e = np.zeros_like(xv)
+        e[idx] = 1.0
+        expected[idx] = np_conv(_padded(e, ((1, 0), (2, 2))), wv, stride=stride, dil=dil)[
+            1, 2, 1, 3]
+    np.testing.assert_allclose(column, expected, atol=1e-14)
+
+    def transposed(gg, ww):
+        return T.nnet.abstract_conv.conv2d_grad_wrt_inputs(
+            gg, ww, (None, 2, 7, 6), (3, 2, 3, 2), **kw)
+    verify_grad(transposed, [gv, wv], rng=np.random.RandomState(0), mode="FAST_COMPILE")
+    with pytest.raises(ValueError, match="output_grad .* does not have the convolution's "
+                                         r"output shape \(None, 3, 3, 8\)"):
+        ac.conv2d_grad_wrt_inputs(T.TensorType("float64", (False,) * 4, (None, 3, 5, 4))(),
+                                  w, (None, 2, 7, 6), (3, 2, 3, 2), **kw)
+    with pytest.raises(NotImplementedError, match=r"input_shape\[2\] is symbolic"):
+        ac.conv2d_grad_wrt_inputs(g, w, (None, 2, x.shape[2], 6), (3, 2, 3, 2))
+
+
+def _twice_theirs(x, r):
+    """Bilinear upsampling of a 2 x 2 image as Theano's tests write it out: the corners'
+    weights 0..r along each axis, the border rows and columns repeated (r - 1) // 2 times
+    on each side, once more at the end for an even r, all divided by r ** 2."""
+    k = np.arange(r + 1.0)
+    rows = x[:, :, :, :1] * k[::-1] + x[:, :, :, 1:] * k
+    up = rows[:, :, :1, :] * k[::-1, None] + rows[:, :, 1:, :] * k[:, None]
+    for _ in range((r - 1) // 2):
+        up = np.concatenate([up[:, :, :1], up, up[:, :, -1:]], axis=2)
+        up = np.concatenate([up[:, :, :, :1], up, up[:, :, :, -1:]], axis=3)
+    if r % 2 == 0:
+        up = np.concatenate([up, up[:, :, -1:]], axis=2)
+        up = np.concatenate([up, up[:, :, :, -1:]], axis=3)
+    return up / r ** 2
+
+
+def test_bilinear_upsampling_as_theano_computes_it():
+    """bilinear_upsampling: the written-out values of Theano's tests (2 x 2, ratios 1-9),
+    and the same values as Theano's own construction, the border-extended input through
+    conv2d_grad_wrt_inputs with the 1-d kernel, rows then columns (ratios 2, 3, random input
+    of unknown shape, compiled); its gradient against finite differences."""
+    ac = T.nnet.abstract_conv
+    x = T.tensor4("x")
+    two = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+    for r in range(1, 10):
+        got = codegen.function([x], ac.bilinear_upsampling(x, r), mode="FAST_COMPILE")(two)
+        np.testing.assert_allclose(got, _twice_theirs(two, r), rtol=1e-12)
+    np.testing.assert_allclose(ac.bilinear_kernel_2D(3).eval(),
+                               np.outer([1, 2, 3, 2, 1], [1, 2, 3, 2, 1]) / 9.0)
+    rng = np.random.default_rng(2)
+    xv = rng.random((2, 3, 5, 4))
+    theirs, ours = [], []
+    for r in (2, 3):
+        k = ac.bilinear_kernel_1D(r)
+        ext = T.concatenate([x[:, :, :1], x, x[:, :, -1:]], axis=2)
+        ext = T.concatenate([ext[:, :, :, :1], ext, ext[:, :, :, -1:]], axis=3)
+        ext = ext.reshape((-1, 1, 7, 6))
+        pad = 2 * r - (r - 1) // 2 - 1
+        rows = ac.conv2d_grad_wrt_inputs(ext, k[None, None, :, None], (None, 1, 5 * r, 6),
+                                         (1, 1, 2 * r - 1, 1), border_mode=(pad, 0),
+                                         subsample=(r, 1))
+        both = ac.conv2d_grad_wrt_inputs(rows, k[None, None, None, :], (None, 1, 5 * r, 4 * r),
+                                         (1, 1, 1, 2 * r - 1), border_mode=(0, pad),
+                                         subsample=(1, r))
+        theirs.append(both.reshape((2, 3, 5 * r, 4 * r)))
+        ours.append(ac.bilinear_upsampling(x, r))
+    values = codegen.function([x], theirs + ours)(xv)
+    for a, b in zip(values[:2], values[2:]):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14)
+    verify_grad(lambda v: ac.bilinear_upsampling(v, 3), [xv[:1, :1]],
+                rng=np.random.RandomState(1), mode="FAST_COMPILE")
+    with pytest.raises(NotImplementedError, match="fractional ratios"):
+        ac.bilinear_upsampling(x, frac_ratio=(3, 2), use_1D_kernel=False)
+
+
+def test_causal_conv1d_and_one_channel_padding():
+    """causal_conv1d: output t sees the input up to t only (dilated, against numpy); and a
+    one-channel input padded by conv2d (its padding frame once refused the channel axis)."""
+    ac = T.nnet.abstract_conv
+    rng = np.random.default_rng(7)
+    xv, wv = rng.standard_normal((2, 3, 9)), rng.standard_normal((4, 3, 3))
+    x, w, x4, w4 = T.tensor3("x"), T.tensor3("w"), T.tensor4("x4"), T.tensor4("w4")
+    one, filt = rng.standard_normal((2, 1, 5, 4)), rng.standard_normal((2, 1, 3, 3))
+    got, padded = codegen.function([x, w, x4, w4], [
+        ac.causal_conv1d(x, w, (4, 3, 3), (None, 3, 9), filter_dilation=2),
+        T.nnet.conv2d(x4, w4, (None, 1, 5, 4), (2, 1, 3, 3), border_mode="half")])(
+            xv, wv, one, filt)
+    expected = np.zeros((2, 4, 9))
+    for s in range(9):
+        for j in range(3):  # a convolution: the filter's tap j reads time s - 2 j
+            src = s - 2 * j
+            if src >= 0:
+                expected[:, :, s] += xv[:, :, src] @ wv[:, :, j].T
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    np.testing.assert_allclose(padded, np_conv(one, filt, "half"), rtol=1e-12)

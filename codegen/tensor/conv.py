@@ -41,16 +41,47 @@ def _pair(value, what):
     return _tuple(value, 2, what)
 
 
+def _sides(pad):
+    """A border as (before, after): an int is the same on both sides."""
+    return (pad, pad) if isinstance(pad, (int, np.integer)) else tuple(pad)
+
+
 def _pad(x, shape, pads, value=0.0):
-    """``x`` (batch, c, *spatial) inside a border of ``pads[a]`` elements of ``value`` on
-    both sides of spatial axis ``a``."""
-    if not any(pads):
+    """``x`` (batch, c, *spatial) inside a border of ``value`` along each spatial axis
+    ``a``: ``pads[a]`` elements on both sides, or (before, after) elements."""
+    pads = [_sides(p) for p in pads]
+    if not any(lo or hi for lo, hi in pads):
         return x
     _, c, *dims = shape
-    frame = t.alloc(t.constant(np.asarray(value, dtype=x.dtype)), t.shape_of(x, 0), c,
-                    *[n + 2 * p for n, p in zip(dims, pads)])
-    inside = (slice(None), slice(None)) + tuple(slice(p, p + n) for p, n in zip(pads, dims))
+    # an axis of length 1 (one channel, a row not padded) takes x's length as it runs, so
+    # that the frame's part is not broadcastable where x is not
+    sizes = [c] + [n + lo + hi for n, (lo, hi) in zip(dims, pads)]
+    sizes = [t.shape_of(x, a + 1) if size == 1 and not x.broadcastable[a + 1] else size
+             for a, size in enumerate(sizes)]
+    frame = t.alloc(t.constant(np.asarray(value, dtype=x.dtype)), t.shape_of(x, 0), *sizes)
+    inside = (slice(None), slice(None)) + tuple(slice(lo, lo + n)
+                                                for (lo, _), n in zip(pads, dims))
     return t.set_subtensor(frame[inside], x)
+
+
+def _border(border_mode, nd, extents, name):
+    """Theano's ``border_mode`` as (before, after) pads per spatial axis: 'valid', 'full',
+    'half', an int, or per axis an int or a pair (an asymmetric border)."""
+    if border_mode == "valid":
+        return [(0, 0)] * nd
+    if border_mode == "full":
+        return [(e - 1, e - 1) for e in extents]
+    if border_mode == "half":
+        return [(e // 2, e // 2) for e in extents]
+    if isinstance(border_mode, (int, np.integer)):
+        return [(int(border_mode),) * 2] * nd
+    if isinstance(border_mode, (tuple, list)) and len(border_mode) == nd:
+        pads = [_sides(p) for p in border_mode]
+        if all(len(p) == 2 and all(isinstance(v, (int, np.integer)) and v >= 0 for v in p)
+               for p in pads):
+            return [(int(lo), int(hi)) for lo, hi in pads]
+    raise ValueError(f"{name}: border_mode must be 'valid', 'full', 'half', an int, or {nd} "
+                     f"ints or (before, after) pairs, got {border_mode!r}")
 
 
 def _windows(dims, ks, steps, dilations, outs):
@@ -85,15 +116,8 @@ def _conv(name, nd, input, filters, input_shape, filter_shape, border_mode, subs
     steps = _tuple(subsample, nd, f"{name}: subsample")
     dilations = _tuple(filter_dilation, nd, f"{name}: filter_dilation")
     extents = [d * (k - 1) + 1 for d, k in zip(dilations, ks)]  # the dilated filter's
-    if border_mode == "valid":
-        pads = (0,) * nd
-    elif border_mode == "full":
-        pads = tuple(e - 1 for e in extents)
-    elif border_mode == "half":
-        pads = tuple(e // 2 for e in extents)
-    else:
-        pads = _tuple(border_mode, nd, f"{name}: border_mode")
-    padded = [n + 2 * p for n, p in zip(dims, pads)]
+    pads = _border(border_mode, nd, extents, name)
+    padded = [n + lo + hi for n, (lo, hi) in zip(dims, pads)]
     outs = [(n - e) // s + 1 for n, e, s in zip(padded, extents, steps)]
     if any(o <= 0 for o in outs):
         raise ValueError(f"{name}: the filters ({' x '.join(map(str, ks))}) do not fit the "

@@ -18,7 +18,7 @@ from codegen.tensor.basic import (
     zero_grad,
 )
 from codegen.tensor.conv import conv2d, conv3d
-from codegen.tensor.nnet import bn, neighbours
+from codegen.tensor.nnet import abstract_conv, bn, neighbours
 from codegen.tensor.nnet.bn import batch_normalization
 from codegen.tensor.nnet.neighbours import images2neibs, neibs2images
 
@@ -179,11 +179,11 @@ __all__ = ["relu", "softmax", "log_softmax", "binary_crossentropy", "categorical
            "crossentropy_softmax_1hot_with_bias", "softsign", "logsoftmax",
            "sigmoid", "softplus", "mean", "elu", "selu", "hard_sigmoid", "ultra_fast_sigmoid",
            "sigmoid_binary_crossentropy", "conv2d", "conv3d", "conv", "bn", "batch_normalization",
-           "neighbours", "images2neibs", "neibs2images", "h_softmax"]
+           "abstract_conv", "neighbours", "images2neibs", "neibs2images", "h_softmax"]
 
 
 #: Theano's nnet APIs that codegen does not have yet
-_MISSING = ("ctc", "abstract_conv")
+_MISSING = ("ctc",)
 
 
 def __getattr__(name):
