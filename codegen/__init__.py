@@ -20,7 +20,7 @@ from codegen.tensor.basic import dot, shared  # noqa: E402
 def __getattr__(name):
     # stages after the front end load on first use, keeping `import codegen` light
     import importlib
-    if name in ("gradient", "printing", "compile", "sandbox", "ifelse"):
+    if name in ("gradient", "printing", "compile", "sandbox", "ifelse", "gof"):
         return importlib.import_module(f"codegen.{name}")
     if name in ("scan", "map", "reduce", "foldl", "foldr"):
         from codegen import scan_module
@@ -42,6 +42,9 @@ def __getattr__(name):
     if name == "Out":
         from codegen.compile.inputs import Out
         return Out
+    if name in ("Op", "Apply", "Variable", "Constant"):  # theano.Op: a user's own ops
+        from codegen import gof
+        return getattr(gof, name)
     if name == "ProfileStats":
         from codegen.compile.profiling import ProfileStats
         return ProfileStats

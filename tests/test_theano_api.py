@@ -1044,3 +1044,75 @@ def test_xlogx_and_theanos_other_config_flags(mode):
     codegen.config.optimizer = "fast_compile"
     with pytest.raises(ValueError, match="optimizer: expected one of"):
         codegen.config.optimizer = "fastest"
+
+
+class _DoubleOp(codegen.Op):
+    """The "Extending Theano" tutorial's op, as written there."""
+    __props__ = ()
+
+    def make_node(self, x):
+        x = T.as_tensor_variable(x)
+        return codegen.Apply(self, [x], [x.type()])
+
+    def perform(self, node, inputs, output_storage):
+        x = inputs[0]
+        z = output_storage[0]
+        z[0] = x * 2
+
+    def infer_shape(self, node, i0_shapes):
+        return i0_shapes
+
+    def grad(self, inputs, output_grads):
+        return [output_grads[0] * 2]
+
+
+class _AXPBOp(codegen.gof.Op):
+    """The tutorial's op with parameters (``__props__``) and itypes/otypes."""
+    __props__ = ("a", "b")
+    itypes = [T.dmatrix]
+    otypes = [T.dmatrix]
+
+    def __init__(self, a, b):
+        self.a, self.b = a, b
+
+    def perform(self, node, inputs, output_storage):
+        output_storage[0][0] = self.a * inputs[0] + self.b
+
+
+def test_ops_written_as_theano_users_write_them():
+    """theano.Op subclasses (make_node with Apply(self, inputs, [x.type()]) or itypes and
+    otypes, perform(node, inputs, output_storage), grad(inputs, output_grads), __props__)
+    run in the reference interpreter, differentiate, and say why a function using one is
+    not compiled."""
+    import warnings
+    x = T.matrix("x")
+    v = np.random.default_rng(0).random((5, 4))
+    f = codegen.function([x], _DoubleOp()(x), mode="FAST_COMPILE")
+    np.testing.assert_array_equal(f(v), 2 * v)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        g = codegen.function([x], T.grad(_DoubleOp()(x).sum() + T.tanh(x).sum(), x))
+    assert any("_DoubleOp: it runs Python (its perform)" in str(w.message) for w in caught)
+    np.testing.assert_allclose(g(v), 3 - np.tanh(v) ** 2, rtol=1e-12)
+    assert _AXPBOp(2, 3) == _AXPBOp(2, 3) and _AXPBOp(2, 3) != _AXPBOp(2, 4)
+    assert hash(_AXPBOp(2, 3)) == hash(_AXPBOp(2, 3))
+    h = codegen.function([x], _AXPBOp(2, 3)(x), mode="FAST_COMPILE")
+    np.testing.assert_array_equal(h(v), 2 * v + 3)
+    with pytest.raises(TypeError, match="_AXPBOp: input 0 must be"):
+        _AXPBOp(2, 3)(T.fvector())
+    with pytest.raises(NotImplementedError, match="_AXPBOp defines no grad"):
+        T.grad(_AXPBOp(2, 3)(x).sum(), x)
+
+    class Forgets(codegen.Op):
+        itypes, otypes = [T.dmatrix], [T.dmatrix]
+
+        def perform(self, node, inputs, output_storage):
+            pass
+    with pytest.raises(ValueError, match=r"Forgets.perform set no value for output 0"):
+        codegen.function([x], Forgets()(x), mode="FAST_COMPILE")(v)
+    y = x.type()
+    codegen.Apply(_AXPBOp(1, 1), [x], [y])
+    with pytest.raises(ValueError, match="already the output of"):
+        codegen.Apply(_AXPBOp(1, 1), [x], [y])
+    assert isinstance(codegen.shared(v), T.sharedvar.TensorSharedVariable)
+    assert isinstance(codegen.shared(v), codegen.compile.SharedVariable)

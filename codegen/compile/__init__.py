@@ -6,6 +6,7 @@ from codegen.compile.inputs import In, Param
 from codegen.compile.mode import DebugMode, Mode, NanGuardMode
 from codegen.compile.ops import as_op
 from codegen.compile.profiling import ProfileStats
+from codegen.graph import SharedVariable
 
 __all__ = ["DebugMode", "Function", "In", "Mode", "NanGuardMode", "OpFromGraph", "Param",
-           "ProfileStats", "as_op", "function"]
+           "ProfileStats", "SharedVariable", "as_op", "function"]

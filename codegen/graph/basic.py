@@ -208,8 +208,18 @@ class Apply:
         self.op = op
         self.inputs = list(inputs)
         self.provenance = provenance or Provenance.capture()
-        self.outputs = [t.variable_class(t, owner=self, index=i)
-                        for i, t in enumerate(output_types)]
+        self.outputs = [self._output(t, i) for i, t in enumerate(output_types)]
+
+    def _output(self, out, index):
+        """Output ``index`` from its type, or (Theano's ``Apply(op, inputs, [x.type()])``) a
+        variable made for it that no node owns yet."""
+        if not isinstance(out, Variable):
+            return out.variable_class(out, owner=self, index=index)
+        if out.owner is not None:
+            raise ValueError(f"Apply: output {index} ({out.label()}) is already the output of "
+                             f"{out.owner.op}; give a new variable (x.type())")
+        out.owner, out.index = self, index
+        return out
 
     @property
     def out(self):

@@ -48,7 +48,7 @@ _MISSING = ("raw_random", "opt", "blas")
 
 def __getattr__(name):
     if name in ("extra_ops", "nlinalg", "slinalg", "fft", "shared_randomstreams", "signal",
-                "xlogx"):
+                "xlogx", "sharedvar"):
         import importlib
         return importlib.import_module(f"codegen.tensor.{name}")
     from codegen.graph.errors import missing_theano_api

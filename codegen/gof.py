@@ -1,0 +1,13 @@
+"""Theano's ``theano.gof``: the graph's classes under their Theano names, for programs that
+extend Theano with ops of their own (``class MyOp(theano.gof.Op)``, ``theano.gof.Apply``)."""
+
+from types import SimpleNamespace
+
+from codegen.compile.ops import PythonOp as Op
+from codegen.graph import Apply, Constant, Variable, graph_inputs, toposort
+
+#: ``theano.gof.graph``: walking a graph
+graph = SimpleNamespace(Apply=Apply, Variable=Variable, Constant=Constant, inputs=graph_inputs,
+                        io_toposort=lambda inputs, outputs: toposort(outputs))
+
+__all__ = ["Apply", "Constant", "Op", "Variable", "graph"]
