@@ -375,3 +375,21 @@ def test_causal_conv1d_and_one_channel_padding():
                 expected[:, :, s] += xv[:, :, src] @ wv[:, :, j].T
     np.testing.assert_allclose(got, expected, rtol=1e-12)
     np.testing.assert_allclose(padded, np_conv(one, filt, "half"), rtol=1e-12)
+
+
+def test_max_pool_2d_same_size_keeps_each_patchs_maxima():
+    """max_pool_2d_same_size: each non-overlapping patch keeps its maxima (every tie, as
+    Theano's max-pool gradient gives them) and zeros elsewhere; a partial patch at the border
+    is zeros; compiled and in the reference interpreter."""
+    x = T.TensorType("float64", (False,) * 4, (None, 2, 5, 7))("x")
+    rng = np.random.default_rng(3)
+    v = rng.integers(0, 4, (3, 2, 5, 7)).astype(float)  # small integers: many ties
+    expected = np.zeros_like(v)
+    for i in range(0, 4, 2):
+        for j in range(0, 6, 3):
+            patch = v[:, :, i:i + 2, j:j + 3]
+            top = patch.max(axis=(2, 3), keepdims=True)
+            expected[:, :, i:i + 2, j:j + 3] = np.where(patch == top, patch, 0)
+    y = pool.max_pool_2d_same_size(x, (2, 3))
+    for mode in ("FAST_RUN", "FAST_COMPILE"):
+        np.testing.assert_array_equal(codegen.function([x], y, mode=mode)(v), expected)
