@@ -20,7 +20,7 @@ from codegen.tensor.basic import dot, shared  # noqa: E402
 def __getattr__(name):
     # stages after the front end load on first use, keeping `import codegen` light
     import importlib
-    if name in ("gradient", "printing", "compile", "sandbox", "ifelse", "gof"):
+    if name in ("gradient", "printing", "compile", "sandbox", "ifelse", "gof", "misc"):
         return importlib.import_module(f"codegen.{name}")
     if name in ("scan", "map", "reduce", "foldl", "foldr"):
         from codegen import scan_module

@@ -1116,3 +1116,35 @@ def test_ops_written_as_theano_users_write_them():
         codegen.Apply(_AXPBOp(1, 1), [x], [y])
     assert isinstance(codegen.shared(v), T.sharedvar.TensorSharedVariable)
     assert isinstance(codegen.shared(v), codegen.compile.SharedVariable)
+
+
+def test_models_dump_and_load_as_zip_files_of_arrays(tmp_path):
+    """misc.pkl_utils: a model (shared variables, a plain array, a compiled function) into
+    a zip file whose arrays are .npy members named after their shared variables; loaded
+    back, the values and the function work."""
+    import zipfile
+
+    from codegen.misc import pkl_utils
+    W = codegen.shared(np.arange(6.0).reshape(2, 3), name="W")
+    b = codegen.shared(np.ones(3), name="b")
+    other_b = codegen.shared(np.zeros(3), name="b")
+    x = T.matrix("x")
+    f = codegen.function([x], T.dot(x, W) + b, mode="FAST_COMPILE")
+    path = tmp_path / "model.zip"
+    with open(path, "wb") as out:
+        pkl_utils.dump({"params": [W, b, other_b], "mean": np.full(2, 0.5), "f": f}, out)
+    with zipfile.ZipFile(path) as z:
+        assert sorted(z.namelist()) == ["W.npy", "array_0.npy", "b.npy", "b_2.npy", "pkl"]
+        with z.open("W.npy") as member:
+            np.testing.assert_array_equal(np.load(member), W.get_value())
+    with open(path, "rb") as f_in:
+        model = pkl_utils.load(f_in)
+    W2, b2, other2 = model["params"]
+    np.testing.assert_array_equal(W2.get_value(), W.get_value())
+    np.testing.assert_array_equal(other2.get_value(), np.zeros(3))
+    np.testing.assert_array_equal(model["mean"], [0.5, 0.5])
+    np.testing.assert_array_equal(model["f"](np.ones((1, 2))), [[4.0, 6.0, 8.0]])
+    with pytest.raises(ValueError, match="belongs to no named shared variable"), \
+            open(tmp_path / "x.zip", "wb") as out:
+        pkl_utils.dump(np.ones(2), out, persistent_id=lambda z:
+                       pkl_utils.PersistentSharedVariableID(z, allow_unnamed=False))
