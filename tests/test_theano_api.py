@@ -1148,3 +1148,18 @@ def test_models_dump_and_load_as_zip_files_of_arrays(tmp_path):
             open(tmp_path / "x.zip", "wb") as out:
         pkl_utils.dump(np.ones(2), out, persistent_id=lambda z:
                        pkl_utils.PersistentSharedVariableID(z, allow_unnamed=False))
+
+
+def test_tri_and_power_as_numpy():
+    """T.tri (symbolic sizes, diagonals above and below, a dtype) and T.power, against
+    numpy, compiled and in the reference interpreter."""
+    n, m = T.iscalar("n"), T.iscalar("m")
+    x = T.vector("x")
+    outs = [T.tri(n), T.tri(n, m, 1), T.tri(n, m, -2, dtype="int8"), T.power(x, 3)]
+    for mode in ("FAST_RUN", "FAST_COMPILE"):
+        got = codegen.function([n, m, x], outs, mode=mode)(4, 6, np.array([2.0, -1.5]))
+        want = [np.tri(4), np.tri(4, 6, 1), np.tri(4, 6, -2, dtype="int8"),
+                np.power([2.0, -1.5], 3)]
+        for g, w in zip(got, want):
+            assert g.dtype == w.dtype
+            np.testing.assert_array_equal(g, w)

@@ -974,6 +974,19 @@ def _tri_mask(x, k, lower):
     return le(cols, rows + int(k)) if lower else ge(cols, rows + int(k))
 
 
+def tri(N, M=None, k=0, dtype=None):
+    """An N x M array (M = N unless given) of ones at and below diagonal ``k``, zeros above
+    (numpy's ``tri``); N and M may be symbolic."""
+    rows = dimshuffle(arange(N), (0, "x"))
+    cols = dimshuffle(arange(N if M is None else M), ("x", 0))
+    return cast(le(cols, rows + int(k) if k else rows), dtype or config.floatX)
+
+
+def power(x, y):
+    """``x ** y`` (numpy's name)."""
+    return pow(x, y)
+
+
 def tril(m, k=0):
     """``m`` with the elements above diagonal ``k`` set to 0 (of its last two axes)."""
     m = as_tensor_variable(m)
