@@ -126,6 +126,22 @@ class CKernels:
         return []
 
 
+#: A glue handling more array strides than this compiles at -O0 (``_glue_level``).
+GLUE_OG_MAX_STRIDES = 400
+
+
+def _glue_level(pyx_path, flags):
+    """The flags of the glue: -Og, or -O0 for a glue of very many arrays. The time of -Og's
+    register allocation and CSE grows faster than one function's size: a function of 336
+    outputs (650 strides in its glue) took 119 s at -Og and 5.6 s at -O0. The fixed cost
+    of a call that -Og halves (about 1 us) is small beside such a call's own."""
+    with open(pyx_path) as f:
+        strides = f.read().count("_stride(")
+    if strides <= GLUE_OG_MAX_STRIDES:
+        return list(flags)
+    return ["-O0" if flag == "-Og" else flag for flag in flags]
+
+
 def _compile(name, build_dir, flags, quiet, kernels):
     """The kernels' C file (``<name>_kernels.c``) in a compiler process, Cython in this one
     meanwhile, then the glue Cython wrote in another compiler process while the kernels
@@ -166,7 +182,7 @@ def _compile(name, build_dir, flags, quiet, kernels):
         cython_tables.save_utilities()
         t1 = time.perf_counter()
         target = os.path.join(build_dir, name + _ext_suffix())
-        glue_flags = (cflags + list(flags)
+        glue_flags = (cflags + _glue_level(pyx_path, flags)
                       + ([] if "-g" in flags else ["-g0"])  # debug builds keep their symbols
                       + ["-DNPY_NO_DEPRECATED_API=NPY_1_7_API_VERSION", f"-I{build_dir}",
                          f"-I{np.get_include()}", f"-I{sysconfig.get_paths()['include']}"])

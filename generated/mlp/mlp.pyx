@@ -358,7 +358,7 @@ cdef bint _state_missing(list values):
 
 # defined by the runtime, named here for the compiler:
 _convert_input = _shape_failure = _step_failure = _check_extents = _check_finite = _cython_blas = None
-_load_initial_state = _unset_state = None
+_load_initial_state = _unset_state = _unpacked = None
 
 # the text of codegen/graph/casting.py, then of codegen/backends/cython/runtime.py
 _PYTHON_RUNTIME = r'''
@@ -464,6 +464,15 @@ def _shape_error(message, where, operands, error=ValueError):
     shapes = ", ".join(f"{label} {tuple(shape)}" for label, shape in operands)
     text = message + (f" (shapes: {shapes})" if shapes else "")
     return error(text + (f"\n  {where}" if where else ""))
+
+
+def _unpacked(text, dtype, shape):
+    """A constant embedded packed (``render.constant_text``): its bytes zlib-compressed, in
+    base64."""
+    import base64
+    import zlib
+    data = zlib.decompress(base64.b64decode(text))
+    return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
 
 
 def _slice_len(n, start, stop, step, given):

@@ -199,8 +199,7 @@ def function_context(program, debug=False, device="cpu", state_index=None, profi
             if b.ref.name not in leaving for dim in b.ref.dims)) + ")",
         "views": [{"name": v.ref.name, "expr": numpy_view(v, ndims)} for v in program.views
                   if v.ref.name in glue_views],
-        "constants": [{"name": name, "value": f"np.array({data.tolist()!r}, "
-                                               f"dtype={_py_dtype(str(data.dtype))})"}
+        "constants": [{"name": name, "value": constant_text(data)}
                       for name, data in program.constants],
         "pointers": [{"name": name, "ctype": cexpr.CTYPES[dtype], "ndim": ndim}
                      for name, dtype, ndim in base],
@@ -229,6 +228,28 @@ def function_context(program, debug=False, device="cpu", state_index=None, profi
         "written": "{" + ", ".join(f"{name!r}: {name}" for name, _, _ in program.materialized)
                   + "}",
     }
+
+
+#: Constants of more elements than this are embedded packed (``constant_text``).
+PACKED_CONSTANT = 256
+
+
+def constant_text(data):
+    """Python's expression of a constant array: a literal list, or, past PACKED_CONSTANT
+    elements, its bytes zlib-compressed in base64 lines, with its dtype, shape and first
+    values in a comment. The C compiler builds a list literal element by element in the
+    module's init function, which took 30 s of LeNet's 40 s build (its convolutions' index
+    arrays); a string is one constant."""
+    dtype = _py_dtype(str(data.dtype))
+    if data.size <= PACKED_CONSTANT:
+        return f"np.array({data.tolist()!r}, dtype={dtype})"
+    import base64
+    import zlib
+    text = base64.b64encode(zlib.compress(np.ascontiguousarray(data).tobytes(), 9)).decode()
+    first = ", ".join(map(str, data.ravel()[:8].tolist()))
+    lines = [f'    "{text[k:k + 88]}"' for k in range(0, len(text), 88)]
+    return (f"_unpacked(  # {data.dtype} {data.shape}: {first}, ...\n" + "\n".join(lines)
+            + f",\n    {dtype}, {data.shape!r})")
 
 
 def numpy_view(view, ndims):

@@ -80,6 +80,15 @@ def _shape_error(message, where, operands, error=ValueError):
     return error(text + (f"\n  {where}" if where else ""))
 
 
+def _unpacked(text, dtype, shape):
+    """A constant embedded packed (``render.constant_text``): its bytes zlib-compressed, in
+    base64."""
+    import base64
+    import zlib
+    data = zlib.decompress(base64.b64decode(text))
+    return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+
+
 def _slice_len(n, start, stop, step, given):
     """len(range(n)[start:stop:step]); bit 0 of ``given``: start given, bit 1: stop given."""
     return len(range(n)[slice(start if given & 1 else None, stop if given & 2 else None, step)])
