@@ -137,3 +137,33 @@ def test_the_graph_cache_fingerprint_covers_the_templates(monkeypatch):
         assert graphcache._fingerprint() != before
     finally:
         os.utime(template, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_large_constants_are_embedded_packed_and_read_back_exactly():
+    """Constants past PACKED_CONSTANT elements go into the glue packed (zlib, base64), with
+    their dtype, shape and first values in a comment; the runtime reads back the same array
+    (every dtype a constant has); small ones stay readable list literals."""
+    import numpy as np
+
+    from codegen.backends.cython import render, runtime
+    rng = np.random.default_rng(0)
+    arrays = [np.arange(2400, dtype=np.int64).reshape(96, 25),
+              rng.standard_normal((17, 31)).astype(np.float32), rng.random(300) < 0.5,
+              rng.integers(-5, 5, (3, 4, 30)).astype(np.int8)]
+    for data in arrays:
+        text = render.constant_text(data)
+        assert text.startswith(f"_unpacked(  # {data.dtype} {data.shape}: ")
+        assert max(len(line) for line in text.splitlines()) <= 100
+        back = eval(text, {"_unpacked": runtime._unpacked, "np": np})
+        assert back.dtype == data.dtype and back.flags.writeable
+        np.testing.assert_array_equal(back, data)
+    assert render.constant_text(np.arange(4)) == "np.array([0, 1, 2, 3], dtype=np.int64)"
+
+
+def test_a_glue_of_very_many_arrays_compiles_at_O0(tmp_path):
+    flags = ["-Og", "-fwrapv"]
+    small, large = tmp_path / "small.pyx", tmp_path / "large.pyx"
+    small.write_text("_stride(a, 0, 8)\n" * build.GLUE_OG_MAX_STRIDES)
+    large.write_text("_stride(a, 0, 8)\n" * (build.GLUE_OG_MAX_STRIDES + 1))
+    assert build._glue_level(str(small), flags) == flags
+    assert build._glue_level(str(large), flags) == ["-O0", "-fwrapv"]

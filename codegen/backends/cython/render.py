@@ -246,7 +246,8 @@ def constant_text(data):
     import base64
     import zlib
     text = base64.b64encode(zlib.compress(np.ascontiguousarray(data).tobytes(), 9)).decode()
-    first = ", ".join(map(str, data.ravel()[:8].tolist()))
+    first = ", ".join(format(v, ".6g") if isinstance(v, float) else str(v)
+                      for v in data.ravel()[:4].tolist())
     lines = [f'    "{text[k:k + 88]}"' for k in range(0, len(text), 88)]
     return (f"_unpacked(  # {data.dtype} {data.shape}: {first}, ...\n" + "\n".join(lines)
             + f",\n    {dtype}, {data.shape!r})")
