@@ -10,6 +10,20 @@ import numpy as np
 from codegen.graph import Apply, Op
 
 
+def _typed_node(op, inputs):
+    """The node of ``op`` (with ``itypes`` and ``otypes``) on ``inputs``, each of its type."""
+    from codegen.tensor.basic import as_tensor_variable
+    inputs = [as_tensor_variable(v) for v in inputs]
+    if len(inputs) != len(op.itypes):
+        raise TypeError(f"{op.short_name()}: expected {len(op.itypes)} inputs, got "
+                        f"{len(inputs)}")
+    for k, (v, t) in enumerate(zip(inputs, op.itypes)):
+        if v.type != t:
+            raise TypeError(f"{op.short_name()}: input {k} must be {t}, got {v.type} "
+                            f"({v.label()})")
+    return Apply(op, inputs, list(op.otypes))
+
+
 class FromFunctionOp(Op):
     """An op whose values are ``fn``'s: inputs of types ``itypes``, outputs of ``otypes``."""
 
@@ -25,16 +39,7 @@ class FromFunctionOp(Op):
         return f"as_op{{{getattr(self.fn, '__name__', 'fn')}}}"
 
     def make_node(self, *inputs):
-        from codegen.tensor.basic import as_tensor_variable
-        inputs = [as_tensor_variable(v) for v in inputs]
-        if len(inputs) != len(self.itypes):
-            raise TypeError(f"{self.short_name()}: expected {len(self.itypes)} inputs, got "
-                            f"{len(inputs)}")
-        for k, (v, t) in enumerate(zip(inputs, self.itypes)):
-            if v.type != t:
-                raise TypeError(f"{self.short_name()}: input {k} must be {t}, got {v.type} "
-                                f"({v.label()})")
-        return Apply(self, inputs, list(self.otypes))
+        return _typed_node(self, inputs)
 
     def perform(self, node, values):
         outs = self.fn(*values)
@@ -98,16 +103,7 @@ class PythonOp(Op):
         if self.itypes is None or self.otypes is None:
             raise NotImplementedError(f"{type(self).__name__}: define make_node, or itypes and "
                                       f"otypes")
-        from codegen.tensor.basic import as_tensor_variable
-        inputs = [as_tensor_variable(v) for v in inputs]
-        if len(inputs) != len(self.itypes):
-            raise TypeError(f"{self.short_name()}: expected {len(self.itypes)} inputs, got "
-                            f"{len(inputs)}")
-        for k, (v, t) in enumerate(zip(inputs, self.itypes)):
-            if v.type != t:
-                raise TypeError(f"{self.short_name()}: input {k} must be {t}, got {v.type} "
-                                f"({v.label()})")
-        return Apply(self, inputs, list(self.otypes))
+        return _typed_node(self, inputs)
 
     def _perform_as_theano(self, node, values):
         storage = [[None] for _ in node.outputs]
