@@ -10,6 +10,7 @@
 import numpy as np
 
 from codegen.grad import DisconnectedInputError, grad_raw
+from codegen.graph import late
 from codegen.rewrite import simplify
 
 
@@ -235,7 +236,6 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, out_type=None, abs_tol=N
     >>> verify_grad(lambda x: T.tanh(x) * 2, [np.array([0.1, -0.4])])
     True
     """
-    from codegen.graph import late
     from codegen.tensor import basic as t
     function = late.get("function")
     rng = rng if rng is not None else np.random.default_rng(0)
@@ -264,6 +264,8 @@ def _uniform(rng, shape):
     """Weights in [0, 1) from a numpy Generator or a legacy RandomState (Theano's tests)."""
     return np.asarray(rng.random(shape), dtype="float64")
 
+
+late.provide("grad", grad)  # for the graph language's functions built from gradients
 
 __all__ = ["DisconnectedInputError", "Lop", "Rop", "grad", "hessian", "jacobian",
            "numeric_grad", "verify_grad"]

@@ -11,13 +11,13 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 STAGES = [
     ("config", "files", "graph", "printing"),  # the foundation
     # the graph language users write in
-    ("ops", "scalar", "tensor", "sandbox", "ifelse", "scan_module"),
+    ("ops", "scalar", "tensor", "sandbox", "ifelse", "scan_module", "misc"),
     ("rewrite",),
     ("grad", "gradient"),  # gradients are built, then simplified by rewrites
     ("lower",),
     ("backends", "build", "cython_tables"),
     ("compile",),
-    ("cli", "__init__", "__main__", "tensor/__init__"),  # namespaces and the command
+    ("cli", "__init__", "__main__", "tensor/__init__", "gof"),  # namespaces and the command
 ]
 STAGE_OF = {name: k for k, names in enumerate(STAGES) for name in names}
 

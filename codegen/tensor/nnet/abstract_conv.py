@@ -11,7 +11,7 @@ remains after simplification.
 
 import numpy as np
 
-from codegen.gradient import grad
+from codegen.graph import late
 from codegen.tensor import basic as t
 from codegen.tensor.conv import _conv, _static, conv2d, conv3d
 
@@ -111,7 +111,7 @@ def _grad_wrt_inputs(name, nd, output_grad, filters, input_shape, filter_shape, 
     x = t.TensorType(output_grad.dtype, tuple(s == 1 for s in shape))("conv_input")
     out = _conv(name, nd, x, filters, tuple(shape), kshape, border_mode, subsample,
                 filter_flip, filter_dilation)
-    gx = grad(None, x, known_grads={out: _checked_grad(name, out, output_grad)})
+    gx = late.get("grad")(None, x, known_grads={out: _checked_grad(name, out, output_grad)})
     zeros = t.zeros((shape[0] if shape[0] is not None else t.shape_of(output_grad, 0),
                      *shape[1:]), dtype=output_grad.dtype)
     return t.clone(gx, replace={x: zeros})
@@ -129,7 +129,7 @@ def _grad_wrt_weights(name, nd, input, output_grad, filter_shape, input_shape, b
              if input_shape is not None else None)
     out = _conv(name, nd, input, w, shape, kshape, border_mode, subsample, filter_flip,
                 filter_dilation)
-    gw = grad(None, w, known_grads={out: _checked_grad(name, out, output_grad)})
+    gw = late.get("grad")(None, w, known_grads={out: _checked_grad(name, out, output_grad)})
     return t.clone(gw, replace={w: t.zeros(kshape, dtype=output_grad.dtype)})
 
 

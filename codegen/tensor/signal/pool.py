@@ -15,11 +15,11 @@ def max_pool_2d_same_size(input, patch_size):
     non-overlapping ``patch_size`` patches (a partial patch at the border is all zeros), as
     Theano defines it: max pooling's gradient given the pooled values, so a patch's ties all
     keep their value."""
-    from codegen.gradient import grad
+    from codegen.graph import late
     from codegen.tensor.basic import as_tensor_variable
     input = as_tensor_variable(input)
     pooled = pool_2d(input, ws=tuple(patch_size), ignore_border=True)
-    return grad(None, input, known_grads={pooled: pooled})
+    return late.get("grad")(None, input, known_grads={pooled: pooled})
 
 
 __all__ = ["pool_2d", "pool_3d", "max_pool_2d", "max_pool_2d_same_size"]
