@@ -124,3 +124,18 @@ def test_writing_into_parts_is_checked_when_the_graph_is_built():
     f = codegen.function([x, k], T.set_subtensor(x[k], 0.0))
     np.testing.assert_array_equal(f(np.ones((3, 2)), np.array([2, 0], dtype="int32")),
                                   [[0, 0], [1, 1], [0, 0]])
+
+
+def test_a_negated_symbolic_index_is_checked_and_shown_as_written():
+    """x[-i] needs len >= i (and len > -i): the check's text folds the double negation
+    (Cython warned about ``-((-i_v))``) and the error shows the index as the user wrote it."""
+    x, i = T.matrix("x"), T.lscalar("i")
+    f = codegen.function([x, i], x[-i, :].sum())
+    value = np.arange(12.0).reshape(3, 4)
+    assert f(value, 1) == value[-1].sum() and f(value, 3) == value[0].sum()
+    with pytest.raises(IndexError, match=r"index \(-i\) is out of bounds for axis 0 of x"):
+        f(value, 4)
+    with pytest.raises(IndexError, match=r"index \(-i\) is out of bounds"):
+        f(value, -3)
+    glue = f.executable.source
+    assert "x_n0 < i_v " in glue and "-((-" not in glue

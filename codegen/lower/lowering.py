@@ -636,7 +636,9 @@ class Lowerer:
             else:
                 value = values[item.k]
                 scalar = node.inputs[len(node.inputs) - len(values) + item.k]
-                needs, shown = [f"{value} + 1", f"-({value})"], scalar.label()
+                text = pp(scalar)  # the index as the user wrote it: -i, i + 1
+                shown = text if len(text) <= 40 else scalar.label()
+                needs = [f"{value} + 1", _negated(value)]
             for need in needs:
                 if dims[axis].isdigit() and need.isdigit() and int(dims[axis]) >= int(need):
                     continue
@@ -659,6 +661,15 @@ class Lowerer:
                                  f"{node.inputs[0].label()} to {target}",
                                  _where_text(node),
                                  ((node.inputs[0].label(), tuple(src.dims)),)))
+
+
+def _negated(text):
+    """``-(text)`` for a C or Cython expression, with a negation inside folded away: an index
+    written ``x[-i]`` checks ``dim >= i``, not ``dim >= -((-i))`` (which Cython warns about)."""
+    inner = text[1:-1] if text.startswith("(") and text.endswith(")") else text
+    if re.fullmatch(r"-\s*\(?[A-Za-z_][A-Za-z_0-9]*\)?", inner):
+        return inner.lstrip("-").strip()
+    return f"-({text})"
 
 
 # ---------------------------------------------------------------------- ops that are not maps
