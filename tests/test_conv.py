@@ -393,3 +393,43 @@ def test_max_pool_2d_same_size_keeps_each_patchs_maxima():
     y = pool.max_pool_2d_same_size(x, (2, 3))
     for mode in ("FAST_RUN", "FAST_COMPILE"):
         np.testing.assert_array_equal(codegen.function([x], y, mode=mode)(v), expected)
+
+
+def test_shapes_known_only_as_the_function_runs():
+    """conv2d and pool_2d of a plain T.tensor4 (no shape hints, as Lasagne builds them):
+    the index arrays come from the lengths as the function runs, so one compiled function
+    takes images of two sizes; against numpy loops, and the gradients against the
+    reference interpreter. (The cases whose code differs from the static path's: strides,
+    padding, dilation, partial windows, the two averages' counts.) A 1-d convolution and pooling through an axis made broadcastable
+    (Lasagne's conv1d and Pool1DLayer) too."""
+    conv_cases, pool_cases = [CONVS[3], CONVS[5]], [POOLS[4], POOLS[5], POOLS[6]]
+    x, w = T.tensor4("x"), T.tensor4("w")
+    convs = [T.nnet.conv2d(x, w, **kw) for kw in conv_cases]
+    pools = [pool.pool_2d(x, **kw) for kw in pool_cases]
+    x3, w3 = T.tensor3("x3"), T.tensor3("w3")
+    line = T.nnet.conv2d(x3.dimshuffle(0, 1, 2, "x"), w3.dimshuffle(0, 1, 2, "x"))[:, :, :, 0]
+    line_pool = pool.pool_2d(x3.dimshuffle(0, 1, 2, "x"), ws=(2, 1),
+                             ignore_border=False)[:, :, :, 0]
+    cost = sum((o ** 2).sum() for o in convs + pools) + (line ** 2).sum()
+    grads = T.grad(cost, [x, w, w3])
+    outs = convs + pools + [line, line_pool]
+    f = codegen.function([x, w, x3, w3], outs + grads)
+    reference = codegen.function([x, w, x3, w3], grads, mode="FAST_COMPILE")
+    rng = np.random.RandomState(5)
+    for shape in [IN, (1, 3, 9, 5)]:
+        xv, wv = rng.randn(*shape), rng.randn(*FILT)
+        lv, lw = rng.randn(2, 3, 11), rng.randn(4, 3, 3)
+        got = f(xv, wv, lv, lw)
+        for k, kw in enumerate(conv_cases):
+            np.testing.assert_allclose(got[k], _conv_case(kw)(xv, wv), rtol=1e-12,
+                                       atol=1e-12, err_msg=str(kw))
+        for k, kw in enumerate(pool_cases):
+            np.testing.assert_allclose(got[len(convs) + k], _pool_case(kw)(xv), rtol=1e-12,
+                                       atol=1e-12, err_msg=str(kw))
+        n = len(convs) + len(pools)
+        np.testing.assert_allclose(got[n], np_conv(lv[..., None], lw[..., None])[..., 0],
+                                   rtol=1e-12)
+        np.testing.assert_allclose(got[n + 1], np_pool(lv[..., None], (2, 1),
+                                                       ignore_border=False)[..., 0])
+        for g, r in zip(got[len(outs):], reference(xv, wv, lv, lw)):
+            np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-10)

@@ -817,13 +817,16 @@ def _dim_text(expr, op):
         return f"_dim_div({_dim_text(expr.args[0], op)}, {_dim_text(expr.args[1], op)})"
     if expr.op == "minimum" and len(expr.args) == 2:
         return f"_dim_min({_dim_text(expr.args[0], op)}, {_dim_text(expr.args[1], op)})"
+    if expr.op == "maximum" and len(expr.args) == 2:  # a + b - min(a, b)
+        a, b = _dim_text(expr.args[0], op), _dim_text(expr.args[1], op)
+        return f"({a} + {b} - _dim_min({a}, {b}))"
     if expr.op == "neg" and len(expr.args) == 1:
         return f"(-{_dim_text(expr.args[0], op)})"
     if expr.op.startswith("cast_") and len(expr.args) == 1:
         return _dim_text(expr.args[0], op)
     raise NotImplementedError(f"{op}: the compiled backends take lengths, bounds and indices "
                               f"that are constants, int scalar arguments, shapes "
-                              f"(x.shape[0]) or their sums, products and quotients")
+                              f"(x.shape[0]) or their sums, products, quotients, minima and maxima")
 
 
 def _lower_alloc(lw, node, origin):

@@ -3,16 +3,54 @@
 reductions, so that they run on every backend with their gradients.
 
 A convolution gathers each output pixel's receptive field from the (padded) image into a
-row (im2col, through a constant index array: the image's per-example shape must be known
-when the graph is built, from the shape hints or the variables' types), multiplies the
-rows by the filters as one matrix product, and puts the result back in (batch, filters,
-rows, columns) order. Its gradient is the product's, and a scatter-add of the rows back
-into the image. Pooling gathers each window into a row the same way and reduces the rows.
+row (im2col, through an index array), multiplies the rows by the filters as one matrix
+product, and puts the result back in (batch, filters, rows, columns) order. Its gradient is
+the product's, and a scatter-add of the rows back into the image. Pooling gathers each
+window into a row the same way and reduces the rows.
+
+Where the image's per-example shape is known when the graph is built (from the shape hints
+or the variables' types) the index array is a constant. Where it is not (Lasagne's layers
+on ``T.tensor4()``), the lengths are the variables' own and the index array is computed
+from them when the function runs, with the same values.
 """
 
 import numpy as np
 
 from codegen.tensor import basic as t
+
+
+def _lengths(shape, var):
+    """Each axis's length: the hint's (``shape``, None where unknown), else the type's, else
+    ``var``'s own as the function runs (an int64 scalar)."""
+    hint = tuple(shape) if shape is not None else (None,) * var.ndim
+    if len(hint) != var.ndim:
+        raise ValueError(f"the shape {hint} has {len(hint)} entries, {var.label()} has "
+                         f"{var.ndim} axes")
+    return [int(h) if h is not None else
+            int(var.type.shape[a]) if var.type.shape[a] is not None else t.shape_of(var, a)
+            for a, h in enumerate(hint)]
+
+
+def _known(*values):
+    """Whether every value (an int or a list of them) is known when the graph is built."""
+    flat = [v for value in values for v in (value if isinstance(value, (list, tuple))
+                                             else [value])]
+    return all(isinstance(v, (int, np.integer)) for v in flat)
+
+
+def _product(values):
+    out = 1
+    for v in values:
+        out = out * v
+    return out
+
+
+def _maximum(a, b):
+    return max(a, b) if _known(a, b) else t.maximum(a, b)
+
+
+def _minimum(a, b):
+    return min(a, b) if _known(a, b) else t.minimum(a, b)
 
 
 def _static(shape, var, what):
@@ -87,8 +125,18 @@ def _border(border_mode, nd, extents, name):
 def _windows(dims, ks, steps, dilations, outs):
     """The flat (row-major) positions in an array of spatial shape ``dims`` of each
     window's elements: an int64 array (prod(outs), prod(ks)), windows in row-major order,
-    elements likewise."""
+    elements likewise; a symbolic one where a length is known only as the function runs."""
     nd = len(dims)
+    if not _known(dims, ks, outs):
+        strides = [_product(dims[a + 1:]) for a in range(nd)]
+        flat = 0
+        for a in range(nd):
+            pos = t.arange(outs[a]).dimshuffle(0, "x") * steps[a] + \
+                t.arange(ks[a]).dimshuffle("x", 0) * dilations[a]
+            order = ["x"] * (2 * nd)
+            order[a], order[nd + a] = 0, 1
+            flat = flat + pos.dimshuffle(*order) * strides[a]
+        return flat.reshape((_product(outs), _product(ks)))
     strides = [int(np.prod(dims[a + 1:])) for a in range(nd)]
     flat = np.zeros(tuple(outs) + tuple(ks), dtype=np.int64)
     for a in range(nd):
@@ -106,29 +154,32 @@ def _conv(name, nd, input, filters, input_shape, filter_shape, border_mode, subs
     if input.ndim != nd + 2 or filters.ndim != nd + 2:
         raise TypeError(f"{name}: expected {nd + 2}-d input and filters, got {input.type} "
                         f"and {filters.type}")
-    b, c, *dims = _static(input_shape, input, name)
-    nf, fc, *ks = _static(filter_shape, filters, name)
-    if filter_shape is None and filters.type.shape[0] is None:
-        raise NotImplementedError(f"{name}: give filter_shape (the number of filters must "
-                                  f"be known when the graph is built)")
-    if fc != c:
+    b, c, *dims = _lengths(input_shape, input)
+    nf, fc, *ks = _lengths(filter_shape, filters)
+    if _known(c, fc) and fc != c:
         raise ValueError(f"{name}: the filters have {fc} channels, the input {c}")
+    c = c if _known(c) else fc  # equal (a reshape checks it as the function runs)
     steps = _tuple(subsample, nd, f"{name}: subsample")
     dilations = _tuple(filter_dilation, nd, f"{name}: filter_dilation")
     extents = [d * (k - 1) + 1 for d, k in zip(dilations, ks)]  # the dilated filter's
     pads = _border(border_mode, nd, extents, name)
     padded = [n + lo + hi for n, (lo, hi) in zip(dims, pads)]
     outs = [(n - e) // s + 1 for n, e, s in zip(padded, extents, steps)]
-    if any(o <= 0 for o in outs):
+    if any(_known(o) and o <= 0 for o in outs):
         raise ValueError(f"{name}: the filters ({' x '.join(map(str, ks))}) do not fit the "
                          f"input ({' x '.join(map(str, dims))})")
     if filter_flip:
         filters = filters[(slice(None), slice(None)) + (slice(None, None, -1),) * nd]
-    size, field_size, pixels = int(np.prod(padded)), c * int(np.prod(ks)), int(np.prod(outs))
+    size, field_size, pixels = _product(padded), c * _product(ks), _product(outs)
     image = _pad(input, (b, c, *dims), pads).reshape((-1, c * size))
     spots = _windows(padded, ks, steps, dilations, outs)  # per channel
-    field = (np.arange(c)[None, :, None] * size + spots[:, None, :]).reshape(pixels,
-                                                                              field_size)
+    if _known(c, size) and isinstance(spots, np.ndarray):
+        field = (np.arange(c)[None, :, None] * size + spots[:, None, :]).reshape(
+            pixels, field_size)
+    else:
+        field = (t.arange(c).dimshuffle("x", 0, "x") * size
+                 + t.as_tensor_variable(spots).dimshuffle(0, "x", 1)).reshape(
+            (pixels, field_size))
     rows = image[:, field].reshape((-1, field_size))  # (batch * pixels, c * prod(ks))
     out = t.dot(rows, filters.reshape((nf, field_size)).T)  # (batch * pixels, filters)
     return out.reshape((-1, *outs, nf)).dimshuffle(0, nd + 1, *range(1, nd + 1))
@@ -165,48 +216,67 @@ def _pool(name, nd, input, ws, ignore_border, stride, pad, mode):
     if input.ndim != nd + 2:
         raise NotImplementedError(f"{name}: a {nd + 2}-d input (batch, channels, "
                                   f"{nd} spatial axes), got {input.type}")
-    b, c, *dims = _static(None, input, name)
+    b, c, *dims = _lengths(None, input)
     if any(pads) and not ignore_border:
         raise NotImplementedError(f"{name}: padding needs ignore_border=True (as in Theano)")
     padded = [n + 2 * p for n, p in zip(dims, pads)]
     if ignore_border:
         outs = [(n - k) // s + 1 for n, k, s in zip(padded, ws, steps)]
     else:  # Theano's rule: every input element in some window
-        outs = [(n - 1) // s + 1 if s >= k else max(0, (n - 1 - k + s) // s) + 1
+        outs = [(n - 1) // s + 1 if s >= k else _maximum(0, (n - 1 - k + s) // s) + 1
                 for n, k, s in zip(dims, ws, steps)]
     if mode in ("max", "sum") and tuple(ws) == tuple(steps) and not any(pads) \
-            and all(o * k == n for o, k, n in zip(outs, ws, dims)):
+            and _known(dims) and all(o * k == n for o, k, n in zip(outs, ws, dims)):
         # windows that tile the image: a reshape and a reduction over nd axes, whose
         # gradient is elementwise (no gathered copy, no scatter-add)
         tiles = input.reshape((-1, c, *[v for o, k in zip(outs, ws) for v in (o, k)]))
         return (t.max if mode == "max" else t.sum)(
             tiles, axis=tuple(3 + 2 * a for a in range(nd)))
     # partial windows: the input is extended (by -inf for max, 0 otherwise) to whole ones
-    extended = [max(n, (o - 1) * s + k) for n, o, s, k in zip(padded, outs, steps, ws)]
+    extended = [_maximum(n, (o - 1) * s + k) for n, o, s, k in zip(padded, outs, steps, ws)]
     fill = -np.inf if mode == "max" else 0.0
     x = _pad(input, (b, c, *dims), pads, fill)
-    if extended != padded:
+    if not _known(extended, padded) or extended != padded:
         frame = t.alloc(t.constant(np.asarray(fill, dtype=input.dtype)), t.shape_of(x, 0),
                         c, *extended)
         x = t.set_subtensor(frame[(slice(None), slice(None))
                                   + tuple(slice(None, n) for n in padded)], x)
     spots = _windows(extended, ws, steps, (1,) * nd, outs)
-    windows = x.reshape((-1, int(np.prod(extended))))[:, spots]  # (b * c, pixels, window)
+    windows = x.reshape((-1, _product(extended)))[:, spots]  # (b * c, pixels, window)
     if mode == "max":
         out = t.max(windows, axis=2)
     elif mode in ("sum", "average_inc_pad", "average_exc_pad"):
         out = t.sum(windows, axis=2)
         if mode != "sum":
-            inside = np.zeros(extended)
-            if mode == "average_inc_pad":  # the padding counts, the extension does not
-                inside[tuple(slice(None, n) for n in padded)] = 1
-            else:
-                inside[tuple(slice(p, p + n) for p, n in zip(pads, dims))] = 1
-            out = out / t.constant(inside.ravel()[spots].sum(axis=1).astype(input.dtype))
+            out = out / _window_counts(mode, dims, pads, padded, extended, outs, ws, steps,
+                                       spots, input.dtype)
     else:
         raise ValueError(f"{name}: mode must be 'max', 'sum', 'average_inc_pad' or "
                          f"'average_exc_pad', got {mode!r}")
     return out.reshape((-1, c, *outs))
+
+
+def _window_counts(mode, dims, pads, padded, extended, outs, ws, steps, spots, dtype):
+    """How many elements each window averages over: all but the extension for
+    'average_inc_pad', the input's own for 'average_exc_pad'; one per window."""
+    if isinstance(spots, np.ndarray):
+        inside = np.zeros(extended)
+        if mode == "average_inc_pad":  # the padding counts, the extension does not
+            inside[tuple(slice(None, n) for n in padded)] = 1
+        else:
+            inside[tuple(slice(p, p + n) for p, n in zip(pads, dims))] = 1
+        return t.constant(inside.ravel()[spots].sum(axis=1).astype(dtype))
+    # per axis, the window starting at o * s covers [o * s, o * s + k) of which the part
+    # in [lo, hi) counts; a window's count is the product over the axes
+    nd, counts = len(dims), 1
+    for a in range(nd):
+        lo, hi = (0, padded[a]) if mode == "average_inc_pad" else (pads[a], pads[a] + dims[a])
+        start = t.arange(outs[a]) * steps[a]
+        count = t.maximum(0, t.minimum(start + ws[a], hi) - t.maximum(start, lo))
+        order = ["x"] * nd
+        order[a] = 0
+        counts = counts * count.dimshuffle(*order)
+    return t.cast(counts.flatten(), dtype)
 
 
 def pool_2d(input, ws=None, ignore_border=None, stride=None, pad=(0, 0), mode="max",
