@@ -48,6 +48,9 @@ def __getattr__(name):
     if name == "ProfileStats":
         from codegen.compile.profiling import ProfileStats
         return ProfileStats
+    if name == "install_as_theano":
+        from codegen.compat import install_as_theano
+        return install_as_theano
     if name == "OpFromGraph":
         from codegen.compile.builders import OpFromGraph
         return OpFromGraph

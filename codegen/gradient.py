@@ -9,7 +9,7 @@
 
 import numpy as np
 
-from codegen.grad import DisconnectedInputError, grad_raw
+from codegen.autodiff import DisconnectedInputError, grad_raw
 from codegen.graph import late
 from codegen.rewrite import simplify
 
@@ -104,10 +104,10 @@ def jacobian(expression, wrt, consider_constant=None, disconnected_inputs="raise
     """d expression / d wrt for a vector ``expression``, as one graph without a scan loop.
 
     The vector-jacobian product ``v -> v^T J`` is built once with a symbolic seed ``v``;
-    ``codegen.grad.batch`` then rewrites that graph to take a whole batch of seeds along a new
+    ``codegen.autodiff.batch`` then rewrites that graph to take a whole batch of seeds along a new
     leading axis, and feeding it the identity gives every row of J at once, for any length.
     """
-    from codegen.grad.batch import batch_graph
+    from codegen.autodiff.batch import batch_graph
     from codegen.tensor import basic as t
     single = not isinstance(wrt, (list, tuple))
     wrt_list = [wrt] if single else list(wrt)

@@ -400,8 +400,8 @@ def test_shapes_known_only_as_the_function_runs():
     the index arrays come from the lengths as the function runs, so one compiled function
     takes images of two sizes; against numpy loops, and the gradients against the
     reference interpreter. (The cases whose code differs from the static path's: strides,
-    padding, dilation, partial windows, the two averages' counts.) A 1-d convolution and pooling through an axis made broadcastable
-    (Lasagne's conv1d and Pool1DLayer) too."""
+    padding, dilation, partial windows, the two averages' counts.) A 1-d convolution and
+    pooling through an axis made broadcastable (Lasagne's conv1d and Pool1DLayer) too."""
     conv_cases, pool_cases = [CONVS[3], CONVS[5]], [POOLS[4], POOLS[5], POOLS[6]]
     x, w = T.tensor4("x"), T.tensor4("w")
     convs = [T.nnet.conv2d(x, w, **kw) for kw in conv_cases]

@@ -13,11 +13,12 @@ STAGES = [
     # the graph language users write in
     ("ops", "scalar", "tensor", "sandbox", "ifelse", "scan_module", "misc"),
     ("rewrite",),
-    ("grad", "gradient"),  # gradients are built, then simplified by rewrites
+    ("autodiff", "gradient"),  # gradients are built, then simplified by rewrites
     ("lower",),
     ("backends", "build", "cython_tables"),
     ("compile",),
-    ("cli", "__init__", "__main__", "tensor/__init__", "gof"),  # namespaces and the command
+    # namespaces and the command
+    ("cli", "__init__", "__main__", "tensor/__init__", "gof", "compat"),
 ]
 STAGE_OF = {name: k for k, names in enumerate(STAGES) for name in names}
 

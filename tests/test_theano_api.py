@@ -1163,3 +1163,159 @@ def test_tri_and_power_as_numpy():
         for g, w in zip(got, want):
             assert g.dtype == w.dtype
             np.testing.assert_array_equal(g, w)
+
+
+def test_theano_grad_stays_the_function_after_a_compile():
+    """``theano.grad`` is the function, also once a compile has imported the gradient
+    machinery (a package once named codegen.grad replaced the attribute)."""
+    x = T.dscalar("x")
+    codegen.function([x], T.grad(x ** 2, x))
+    assert callable(codegen.grad) and codegen.grad(x ** 3, x).eval({x: 2.0}) == 12.0
+
+
+def test_install_as_theano_lets_libraries_import_theano():
+    """A library's own ``import theano`` gets codegen's modules themselves; codegen's
+    modules keep their names; what codegen lacks is missing under Theano's name too."""
+    import subprocess
+    import sys
+    script = (
+        "import codegen\n"
+        "assert codegen.install_as_theano() is codegen\n"
+        "import theano, theano.tensor as T\n"
+        "from theano.tensor.nnet import conv2d\n"
+        "from theano.tensor.signal import pool\n"
+        "from theano.scan_module.scan_utils import equal_computations\n"
+        "import codegen.tensor.nnet as nnet\n"
+        "assert theano is codegen and T is codegen.tensor and conv2d is nnet.conv2d\n"
+        "assert T.__spec__.name == 'codegen.tensor' and pool.__name__.startswith('codegen')\n"
+        "x = T.dvector('x')\n"
+        "assert theano.function([x], theano.grad(T.sum(x ** 2), x))([1.0, 2.0]).tolist() "
+        "== [2.0, 4.0]\n"
+        "try:\n"
+        "    import theano.sandbox.cuda\n"
+        "except ImportError as exc:\n"
+        "    print('missing:', exc)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "missing: No module named 'theano.sandbox.cuda'" in out.stdout
+
+
+def test_shape_is_theanos_int_vector():
+    """x.shape unpacks and indexes as a tuple, and is otherwise Theano's lvector:
+    arithmetic is elementwise (not a tuple repeated or joined), a slice is a shape again,
+    and the vector's methods apply."""
+    x = T.tensor3("x")
+    v = np.zeros((2, 3, 4))
+    rows, cols, depth = x.shape
+    f = codegen.function([x], [x.shape * 2, 2 * x.shape, x.shape[1:] + 1, x.shape.prod(),
+                               x.shape - x.shape[0], rows * depth])
+    got = f(v)
+    assert [g.tolist() for g in got] == [[4, 6, 8], [4, 6, 8], [4, 5], 24, [0, 1, 2], 8]
+    s = codegen.shared(np.zeros((5, 4, 5)))
+    assert (s.shape.eval() == (5, 4, 5)).all() and x.shape.ndim == 1
+    assert x.shape.dtype == "int64" and len(x.shape[1:]) == 2
+
+
+def test_equal_computations_and_is_same_graph():
+    x, y = T.dmatrices("x", "y")
+    assert codegen.gof.graph.is_same_graph(T.exp(x) * 2 + 1, T.exp(x) * 2 + 1)
+    assert not codegen.gof.graph.is_same_graph(T.exp(x), T.exp(y))
+    assert codegen.gof.graph.is_same_graph(T.exp(x), T.exp(y), givens={x: y})
+    assert not codegen.gof.graph.is_same_graph(T.exp(x), T.log(x))
+    assert not codegen.gof.graph.is_same_graph(x * 2.0, x * 3.0)
+    from codegen.scan_module.scan_utils import equal_computations
+    deep_a, deep_b = x, x
+    for _ in range(3000):  # deeper than Python's recursion limit
+        deep_a, deep_b = deep_a + 1, deep_b + 1
+    assert equal_computations([deep_a, x], [deep_b, x])
+    assert not equal_computations([deep_a], [deep_b * 1])
+
+
+def test_only_symbolic_tensors_are_TensorVariables():
+    """As in Theano, a constant and a shared variable are not TensorVariables (Lasagne
+    tells a user's expression from a parameter so), though they have its operators."""
+    s, c, x = codegen.shared(np.zeros(3)), T.constant(2.0), T.dvector("x")
+    assert isinstance(x, T.TensorVariable) and isinstance(x * 2, T.TensorVariable)
+    assert not isinstance(s, T.TensorVariable) and not isinstance(c, T.TensorVariable)
+    from codegen.tensor.var import _tensor_py_operators
+    assert all(isinstance(v, _tensor_py_operators) for v in (s, c, x))
+    assert ((s + 1) * c).eval().tolist() == [2.0, 2.0, 2.0]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_input_an_op_computes_cuts_the_graph(mode):
+    """Theano's function([hidden], output) and output.eval({hidden: value}): the value given
+    stands for what computed it."""
+    x = T.dvector("x")
+    hidden = T.exp(x) * 2
+    out = hidden + 1
+    f = codegen.function([hidden], [out, hidden], mode=mode)
+    got = f(np.array([1.0, 2.0]))
+    assert got[0].tolist() == [2.0, 3.0] and got[1].tolist() == [1.0, 2.0]
+    assert out.eval({hidden: np.array([5.0])}).tolist() == [6.0]
+    g = codegen.function([x, codegen.In(hidden, value=np.zeros(2))], out + x, mode=mode)
+    assert g(np.ones(2)).tolist() == [2.0, 2.0] and g(np.ones(2), np.ones(2)).tolist() == \
+        [3.0, 3.0]
+
+
+def test_theanos_older_spellings():
+    """stack(a, b, c); dot of an operand of three or more axes as numpy's; tensordot with
+    axes given as arrays; a TensorType with a name of its own."""
+    a, b = T.dvector("a"), T.dvector("b")
+    assert T.stack(a, b, a).eval({a: [1.0, 2.0], b: [3.0, 4.0]}).tolist() == \
+        [[1, 2], [3, 4], [1, 2]]
+    assert T.stack([a, b], 1).eval({a: [1.0, 2.0], b: [3.0, 4.0]}).tolist() == \
+        [[1, 3], [2, 4]]
+    m, t3, t4 = T.dmatrix("m"), T.dtensor3("t3"), T.dtensor4("t4")
+    rng = np.random.RandomState(0)
+    mv, t3v, t4v = rng.rand(2, 3), rng.rand(4, 3, 5), rng.rand(3, 4, 5, 3)
+    f = codegen.function([m, t3, t4], [T.dot(m, t3), T.dot(t4, t3),
+                                       T.tensordot(t4, t3, np.array([[1, 2], [0, 2]]))])
+    got = f(mv, t3v, t4v)
+    np.testing.assert_allclose(got[0], np.dot(mv, t3v), rtol=1e-12)
+    np.testing.assert_allclose(got[1], np.dot(t4v, t3v), rtol=1e-12)
+    np.testing.assert_allclose(got[2], np.tensordot(t4v, t3v, [[1, 2], [0, 2]]), rtol=1e-12)
+    with pytest.raises(ValueError, match="dot: .* must equal"):  # 2 against 3: the product's
+        f(mv, t3v, rng.rand(3, 4, 5, 2))
+    ttype = T.TensorType("float64", (False, True), name="Column")
+    assert repr(ttype) == "Column" and ttype == T.TensorType("float64", (False, True))
+    assert ttype(name="c").type.name == "Column" and pickle.loads(pickle.dumps(ttype)) == ttype
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_set_subtensor_into_a_part_of_length_one(mode):
+    """The part's length is 1 where the value's is known only as the function runs: the
+    value's length is checked then (Theano's rule), and its gradient has the value's type."""
+    y = T.dtensor3("y")
+    z = T.set_subtensor(T.zeros((1, 2, 5))[:, :, :3], y)
+    grad = T.grad((z * np.arange(10.0).reshape(1, 2, 5)).sum(), y)
+    assert grad.type == y.type
+    f = codegen.function([y], [z, grad], mode=mode)
+    got = f(np.ones((1, 2, 3)))
+    assert got[0].tolist() == [[[1, 1, 1, 0, 0], [1, 1, 1, 0, 0]]]
+    assert got[1].tolist() == [[[0, 1, 2], [5, 6, 7]]]
+    with pytest.raises(ValueError, match="set_subtensor"):
+        f(np.ones((2, 2, 3)))
+
+
+def test_scan_non_sequences_computed_outside_the_step_with_strict():
+    """A non-sequence that is an expression of shared variables (Lasagne's stacked gate
+    weights) is one input of the loop: strict=True accepts it, and the step does not
+    recompute it."""
+    w1, w2 = codegen.shared(np.eye(2), "w1"), codegen.shared(2 * np.eye(2), "w2")
+    stacked = T.concatenate([w1, w2], axis=1)
+    x = T.dmatrix("x")
+    out, _ = codegen.scan(lambda xt, h, w: T.tanh(xt + T.dot(h, w)[:2]), sequences=x,
+                          outputs_info=[T.zeros(2)], non_sequences=[stacked], strict=True)
+    loop = out.owner.inputs[0].owner.op if out.owner.inputs[0].owner else out.owner.op
+    inner = codegen.graph.graph_inputs(loop.inner_outputs)
+    assert not any(v is w1 or v is w2 for v in inner)
+    xv = np.random.RandomState(0).rand(3, 2)
+    h, expected = np.zeros(2), []
+    for row in xv:
+        h = np.tanh(row + (h @ np.hstack([np.eye(2), 2 * np.eye(2)]))[:2])
+        expected.append(h)
+    np.testing.assert_allclose(codegen.function([x], out)(xv), expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="strict=True, but the step uses w1"):
+        codegen.scan(lambda xt, h: xt + T.dot(h, w1), sequences=x,
+                     outputs_info=[T.zeros(2)], strict=True)

@@ -1,5 +1,6 @@
 """``codegen.function``: Theano's compiled function, on the reference or a compiled backend."""
 
+import copy
 import threading
 import time
 import warnings
@@ -353,9 +354,17 @@ def prepare(inputs, outputs, updates=None, givens=None, name=None, on_unused_inp
     outs = [] if outputs is None else ([outputs] if single else list(outputs))
     outs = [as_tensor_variable(o.variable if isinstance(o, Out) else o) for o in outs]
     pairs = _as_update_pairs(updates)
-    if givens:
-        given_pairs = givens.items() if isinstance(givens, dict) else givens
-        replace = {old: as_tensor_variable(new) for old, new in given_pairs}
+    given_pairs = (givens.items() if isinstance(givens, dict) else givens) if givens else []
+    replace = {old: as_tensor_variable(new) for old, new in given_pairs}
+    for k, spec in enumerate(ins):
+        if spec.variable.owner is not None:
+            # an input that an op computes (Theano's function([hidden], output)): the graph
+            # is cut there, the value given standing for what computed it
+            leaf = spec.variable.type(spec.variable.name)
+            replace[spec.variable] = leaf
+            ins[k] = copy.copy(spec)
+            ins[k].variable = leaf
+    if replace:
         new = clone_replace(outs + [v for _, v in pairs], replace)
         outs, pairs = new[: len(outs)], [(s, v) for (s, _), v in zip(pairs, new[len(outs):])]
     fgraph = FunctionGraph([spec.variable for spec in ins], outs, pairs, name)

@@ -353,8 +353,24 @@ def descendants(roots, sources, blocked=()):
     return reach
 
 
-def graph_inputs(outputs):
-    """Variables without owner (inputs, constants, shared) that ``outputs`` depend on."""
+def graph_inputs(outputs, blockers=()):
+    """Variables without owner (inputs, constants, shared) that ``outputs`` depend on.
+
+    ``blockers``: variables taken as inputs, what computes them not walked (the expressions
+    a scan is given as non-sequences); they are listed where the walk meets them."""
+    if blockers:
+        stop = {v.id for v in blockers}
+        found, seen, stack = [], set(), list(reversed(outputs))
+        while stack:
+            var = stack.pop()
+            if var.id in seen:
+                continue
+            seen.add(var.id)
+            if var.owner is None or var.id in stop:
+                found.append(var)
+            else:
+                stack.extend(reversed(var.owner.inputs))
+        return found
     found, seen = [], set()
     for node in toposort(outputs):
         for inp in node.inputs:
@@ -384,6 +400,8 @@ def clone_replace(outputs, replace):
     """
     mapping = {old.id: new for old, new in replace.items()}
     for node in toposort(outputs):
+        if all(out.id in mapping for out in node.outputs):
+            continue  # what it computes is replaced
         new_inputs = [mapping.get(v.id, v) for v in node.inputs]
         if all(a is b for a, b in zip(new_inputs, node.inputs)):
             continue
@@ -396,3 +414,55 @@ def clone_replace(outputs, replace):
                 new.tag.gradient_of = old.tag.gradient_of
             mapping[old.id] = new
     return [mapping.get(v.id, v) for v in outputs]
+
+
+def equal_computations(xs, ys, in_xs=None, in_ys=None):
+    """Whether the variables ``xs`` compute the same as ``ys``, pair by pair (Theano's
+    ``scan_utils.equal_computations``): the same ops (equal by their props) on inputs that are
+    equal in turn, down to the same graph inputs, constants of equal type and value, or the
+    pairs ``in_xs[k]``, ``in_ys[k]`` taken as equal."""
+    if len(xs) != len(ys):
+        return False
+    known = {}  # (id of x, id of y) -> equal
+    for a, b in zip(in_xs or (), in_ys or ()):
+        known[a.id, b.id] = True
+
+    def same(x, y):  # without recursion: a graph may be thousands of nodes deep
+        stack = [(x, y)]
+        while stack:
+            u, v = stack[-1]
+            if (u.id, v.id) in known:
+                stack.pop()
+                continue
+            if u is v:
+                result = True
+            elif u.type != v.type:
+                result = False
+            elif isinstance(u, Constant) or isinstance(v, Constant):
+                result = isinstance(u, Constant) and isinstance(v, Constant) and \
+                    u.signature() == v.signature()
+            elif u.owner is None or v.owner is None:
+                result = False
+            else:
+                a, b = u.owner, v.owner
+                if u.index != v.index or a.op != b.op or len(a.inputs) != len(b.inputs):
+                    result = False
+                else:
+                    pairs = list(zip(a.inputs, b.inputs))
+                    todo = [p for p in pairs if (p[0].id, p[1].id) not in known]
+                    if todo:
+                        stack.extend(todo)
+                        continue
+                    result = all(known[p.id, q.id] for p, q in pairs)
+            known[u.id, v.id] = result
+            stack.pop()
+        return known[x.id, y.id]
+
+    return all(same(x, y) for x, y in zip(xs, ys))
+
+
+def is_same_graph(var1, var2, givens=None):
+    """Theano's ``theano.gof.graph.is_same_graph``: whether ``var1`` and ``var2`` compute the
+    same, ``givens`` ({a: b}) naming variables of the one taken as equal to the other's."""
+    givens = dict(givens or {})
+    return equal_computations([var1], [var2], list(givens), list(givens.values()))

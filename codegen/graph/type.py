@@ -24,9 +24,11 @@ class TensorType:
 
     variable_class = None  # set by codegen.tensor.var to TensorVariable
 
-    __slots__ = ("dtype", "broadcastable", "shape")
+    __slots__ = ("dtype", "broadcastable", "shape", "name")
 
-    def __init__(self, dtype, broadcastable, shape=None):
+    def __init__(self, dtype, broadcastable, shape=None, name=None):
+        """``name``: a name for the type itself (Theano's), shown in its repr; types of one
+        dtype and pattern are equal whatever their names."""
         dtype = str(np.dtype(dtype))
         if dtype not in DTYPES:
             raise TypeError(f"TensorType: unsupported dtype {dtype!r}; expected one of {DTYPES}")
@@ -39,12 +41,13 @@ class TensorType:
         object.__setattr__(self, "dtype", dtype)
         object.__setattr__(self, "broadcastable", broadcastable)
         object.__setattr__(self, "shape", shape)
+        object.__setattr__(self, "name", name)
 
     def __setattr__(self, name, value):
         raise AttributeError("TensorType is immutable")
 
     def __reduce__(self):  # pickled by its arguments, not by setting its (immutable) slots
-        return TensorType, (self.dtype, self.broadcastable, self.shape)
+        return TensorType, (self.dtype, self.broadcastable, self.shape, self.name)
 
     @property
     def ndim(self):
@@ -75,7 +78,7 @@ class TensorType:
         return str(bc)
 
     def __repr__(self):
-        return f"TensorType({self.dtype}, {self.kind_name()})"
+        return self.name or f"TensorType({self.dtype}, {self.kind_name()})"
 
     def __call__(self, name=None):
         """Make a fresh input variable of this type (Theano: ``shared_var.type()``)."""

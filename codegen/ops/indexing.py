@@ -97,8 +97,8 @@ class Gather(Op):
         x, idxs = values[0], values[1:]
         try:
             return [np.asarray(x[(slice(None),) * self.axis + tuple(idxs)])]
-        except IndexError as exc:
-            raise op_error(IndexError, node, f"{exc} ({describe(node.inputs[0], x)})") from None
+        except (IndexError, ValueError) as exc:  # an index out of range, a value's shape
+            raise op_error(type(exc), node, f"{exc} ({describe(node.inputs[0], x)})") from None
 
     def infer_shape(self, node, input_shapes):
         x, k = input_shapes[0], len(node.inputs) - 1
@@ -157,8 +157,8 @@ class AdvancedIncSubtensor(Op):
                 out[where] = y
             else:
                 np.add.at(out, where, y)
-        except IndexError as exc:
-            raise op_error(IndexError, node, f"{exc} ({describe(node.inputs[0], x)})") from None
+        except (IndexError, ValueError) as exc:  # an index out of range, a value's shape
+            raise op_error(type(exc), node, f"{exc} ({describe(node.inputs[0], x)})") from None
         return [out]
 
     def infer_shape(self, node, input_shapes):
@@ -226,8 +226,8 @@ class IncSubtensor(Op):
                 out[where] = y
             else:
                 out[where] += y
-        except IndexError as exc:
-            raise op_error(IndexError, node, f"{exc} ({describe(node.inputs[0], x)})") from None
+        except (IndexError, ValueError) as exc:  # an index out of range, a value's shape
+            raise op_error(type(exc), node, f"{exc} ({describe(node.inputs[0], x)})") from None
         return [out]
 
     def infer_shape(self, node, input_shapes, values=None):
@@ -288,11 +288,8 @@ def _check_broadcast(node, piece, y):
     if y.ndim > piece.ndim:
         raise op_error(ValueError, node, f"the value {describe(y)} has more dimensions than "
                        f"the part it goes into ({piece.ndim})")
-    lead = piece.ndim - y.ndim
-    for a in range(y.ndim):
-        if piece.broadcastable[lead + a] and not y.broadcastable[a]:
-            raise op_error(ValueError, node, f"dimension {a} of the value {describe(y)} must be "
-                           f"broadcastable: the part it goes into has length 1 there")
+    # where the part has length 1 and the value may not, its length is checked when the
+    # function runs, as every length of the value the part's does not fix (Theano's rule)
     if np.result_type(piece.dtype, y.dtype) != np.dtype(piece.dtype) and \
             not np.can_cast(y.dtype, piece.dtype, "same_kind"):
         raise op_error(TypeError, node, f"cannot write {describe(y)} into {piece.dtype}")
@@ -314,6 +311,8 @@ def _reduce_to(g, y):
     axes = [a for a in range(y.ndim) if y.broadcastable[a] and not g.broadcastable[a]]
     if axes:
         g = t.sum(g, axis=axes, keepdims=True)
+    if g.broadcastable != y.broadcastable:  # a length-1 part, a value not known to be
+        g = t.patternbroadcast(g, y.broadcastable)
     return t.cast(g, y.dtype) if g.dtype != y.dtype else g
 
 

@@ -225,6 +225,8 @@ def clone_inner(inputs, outputs, replace=None, copies=None):
         new_inputs.append(replace[var.id])
     mapping = dict(replace)
     for nd in toposort(outputs):
+        if all(out.id in replace for out in nd.outputs):
+            continue  # stood for (a non-sequence the user computed outside the step)
         ins = [mapping.get(v.id, v) for v in nd.inputs]
         with provenance_as(nd.provenance):
             new = nd.op.make_node(*ins)

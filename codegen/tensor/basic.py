@@ -297,9 +297,9 @@ def ones_like(x, dtype=None):
 
 
 def dot(a, b):
-    """Matrix/vector product; a scalar operand gives an elementwise product; an operand of
-    more axes contracts its last with ``b``'s first (numpy's ``dot`` for ``b`` of 1 or 2
-    axes): ``dot(emb, W)`` for an ``emb`` of (time, batch, features)."""
+    """Matrix/vector product; a scalar operand gives an elementwise product; operands of more
+    axes are numpy's ``dot``: ``a``'s last axis against ``b``'s second to last (its only one
+    for a vector), ``dot(emb, W)`` for an ``emb`` of (time, batch, features)."""
     a, b = as_tensor_variable(a), as_tensor_variable(b)
     if a.ndim == 0 or b.ndim == 0:
         return mul(a, b)
@@ -308,9 +308,8 @@ def dot(a, b):
         out = _dot(rows, b)
         lead = [shape_of(a, k) for k in range(a.ndim - 1)]
         return reshape(out, lead + ([shape_of(b, 1)] if b.ndim == 2 else []))
-    if b.ndim > 2:
-        raise NotImplementedError(f"dot: a second operand of {b.ndim} axes ({b.type}); "
-                                  f"use tensordot")
+    if b.ndim > 2:  # numpy's: a's last axis against b's second to last
+        return tensordot(a, b, [[a.ndim - 1], [b.ndim - 2]])
     return _dot(a, b)
 
 
@@ -439,10 +438,41 @@ def shape_of(x, axis):
 
 class SymbolicShape(tuple):
     """``x.shape``: an int64 scalar per dimension, to index (``x.shape[0]``), unpack and
-    take ``len`` of as a tuple, and a vector wherever a tensor is expected."""
+    take ``len`` of as a tuple, and otherwise Theano's int64 vector: arithmetic is
+    elementwise (``x.shape * 2`` doubles each length, as in Theano, not a tuple repeated),
+    a slice is a shape again, and the vector's methods apply (``x.shape.eval()``,
+    ``x.shape.prod()``, ``x.shape.ndim``)."""
 
     def __new__(cls, x):
-        return super().__new__(cls, [shape_of(x, a) for a in range(x.ndim)])
+        items = [shape_of(x, a) for a in range(x.ndim)] if isinstance(x, Variable) else x
+        return super().__new__(cls, items)
+
+    def __getitem__(self, key):
+        item = super().__getitem__(key)
+        return SymbolicShape(item) if isinstance(key, slice) else item
+
+    def vector(self):
+        """The lengths as one int64 vector."""
+        return stack(self) if self else constant(np.zeros(0, dtype="int64"))
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.vector(), name)
+
+
+def _shape_as_vector(method):
+    def apply(self, *args):
+        return getattr(self.vector(), method)(*args)
+    apply.__name__ = method
+    return apply
+
+
+for _method in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
+                "__truediv__", "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__",
+                "__rmod__", "__pow__", "__rpow__", "__neg__", "__lt__", "__le__", "__gt__",
+                "__ge__"):
+    setattr(SymbolicShape, _method, _shape_as_vector(_method))
 
 
 def shape(x):
@@ -570,6 +600,8 @@ def _axis_list(axes, x, op):
     """``axes`` (an int or a list, negative ones from the end) as axes of ``x``, in the order
     given; ``op`` names the function in the error."""
     out = []
+    if isinstance(axes, np.ndarray):
+        axes = axes.tolist()
     for a in (axes if isinstance(axes, (list, tuple)) else [axes]):
         if not isinstance(a, (int, np.integer)) or not -x.ndim <= a < x.ndim:
             raise ValueError(f"{op}: axis {a!r} is not an axis of {x.label()}, which has "
@@ -721,7 +753,18 @@ def concatenate(tensors, axis=0):
     return Concatenate(axis)(*tensors)
 
 
-def stack(tensors, axis=0):
+def stack(*tensors, axis=0):
+    """The tensors (each of one shape) stacked along a new axis: ``stack([a, b], axis)``,
+    or Theano's older form, ``stack(a, b, c)``."""
+    if not tensors:
+        raise TypeError("stack: no tensors to stack")
+    if isinstance(tensors[0], (list, tuple)):
+        if len(tensors) > 2:
+            raise TypeError(f"stack: takes a list of tensors and an axis, got {len(tensors)} "
+                            f"arguments")
+        tensors, axis = tensors[0], (tensors[1] if len(tensors) == 2 else axis)
+    if not tensors:
+        raise ValueError("stack: no tensors to stack")
     tensors = [as_tensor_variable(t) for t in tensors]
     ndim = tensors[0].ndim + 1
     axis = axis % ndim
@@ -748,11 +791,14 @@ def tensordot(a, b, axes=2):
             raise ValueError(f"tensordot: {len(a_axes)} axes of a against {len(b_axes)} of b")
     a_free = [k for k in range(a.ndim) if k not in a_axes]
     b_free = [k for k in range(b.ndim) if k not in b_axes]
-    summed = constant(np.int64(1))
-    for k in a_axes:
-        summed = summed * shape_of(a, k)
-    rows = reshape(transpose(a, a_free + a_axes), (-1, summed))
-    cols = reshape(transpose(b, b_axes + b_free), (summed, -1))
+    def length(x, axes):
+        out = constant(np.int64(1))
+        for k in axes:
+            out = out * shape_of(x, k)
+        return out
+    # each operand by its own lengths, so that the product checks that the summed agree
+    rows = reshape(transpose(a, a_free + a_axes), (length(a, a_free), length(a, a_axes)))
+    cols = reshape(transpose(b, b_axes + b_free), (length(b, b_axes), length(b, b_free)))
     return reshape(dot(rows, cols), [shape_of(a, k) for k in a_free]
                    + [shape_of(b, k) for k in b_free])
 

@@ -1,4 +1,9 @@
-"""TensorVariable: graph variables with Python operators and numpy-like methods."""
+"""TensorVariable: graph variables with Python operators and numpy-like methods.
+
+As in Theano, the operators and methods live in a class of their own that symbolic
+tensors, constants and shared variables each take: ``isinstance(v, T.TensorVariable)`` is
+true of a symbolic tensor only, not of a constant or a shared variable (Lasagne tells a
+user's expression from its own parameter so)."""
 
 from codegen.graph import Constant, SharedVariable, TensorType, Variable
 
@@ -8,8 +13,9 @@ def _b():
     return basic
 
 
-class TensorVariable(Variable):
-    """A symbolic tensor. Arithmetic builds graph nodes: ``(x + 1) * y``."""
+class TensorOperators(Variable):
+    """What a tensor does in Python (Theano's ``_tensor_py_operators``): arithmetic builds
+    graph nodes, ``(x + 1) * y``."""
 
     def __repr__(self):
         if self.name:
@@ -107,12 +113,19 @@ class TensorVariable(Variable):
         return late.get("evaluate")([self], inputs_to_values or {})[0]
 
 
-class TensorConstant(TensorVariable, Constant):
+_tensor_py_operators = TensorOperators  # Theano's name
+
+
+class TensorVariable(TensorOperators):
+    """A symbolic tensor: an input, or what an op computes."""
+
+
+class TensorConstant(TensorOperators, Constant):
     def __repr__(self):
         return Constant.__repr__(self)
 
 
-class TensorSharedVariable(TensorVariable, SharedVariable):
+class TensorSharedVariable(TensorOperators, SharedVariable):
     def __repr__(self):
         return self.name or f"<{self.type}>"
 

@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from codegen.graph import Constant, SharedVariable, late, toposort
+from codegen.graph.basic import clone_replace
 from codegen.graph.errors import GraphError
 
 
@@ -30,7 +31,13 @@ def run(outputs, values, timed=None):
 
 
 def evaluate(outputs, inputs_to_values):
-    """``Variable.eval``: inputs given as {variable: value}, cast to each variable's dtype."""
+    """``Variable.eval``: inputs given as {variable: value}, cast to each variable's dtype. A
+    variable an op computes may be given too: the graph is cut there, as in Theano."""
+    cut = {var: var.type(var.name) for var in inputs_to_values if var.owner is not None}
+    if cut:
+        outputs = clone_replace(outputs, cut)
+        inputs_to_values = {cut.get(var, var): value
+                            for var, value in inputs_to_values.items()}
     values = {}
     for var, value in inputs_to_values.items():
         arr = np.asarray(value, dtype=var.dtype)

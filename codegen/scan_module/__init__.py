@@ -185,7 +185,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     # what the step uses without being given it becomes a non-sequence
     given = {v.id for v in inner_seqs} | {v.id for taps in state_inner for v in taps}
     inner_outputs = state_outs + nitsot_outs + ([stop.condition] if stop else [])
-    free = [v for v in graph_inputs(inner_outputs) if v.id not in given
+    free = [v for v in graph_inputs(inner_outputs, explicit) if v.id not in given
             and not isinstance(v, Constant)]
     stand_ins = {s.id: elem for s, elem in shared_states}
     nonseqs = [v for v in explicit if not isinstance(v, Constant)]
