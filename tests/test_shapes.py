@@ -83,3 +83,29 @@ def test_a_reshape_with_minus_one_checks_the_size_and_reads_simply():
     assert dim_quotient([f"({n} * 576)", "20"], ["24", "24", "20"]) == n
     assert dim_quotient([n, "50", "4", "4"], [n]) == "800"
     assert dim_quotient(["(a + b)", "6"], ["4"]) == "_dim_div((a + b) * 3, 2)"
+
+
+def test_lengths_that_are_sums_stay_whole_in_strides_and_checks():
+    """A length that is a sum (a concatenation's a + b) multiplied into a stride or a check
+    keeps its parentheses: a view of (n, m, a + b) has a first stride of m * (a + b), not
+    m * a + b (Lasagne's LSTM, whose stacked input product is such a view, read the wrong
+    rows from its second step on), and the check that a maximum's input is not empty
+    multiplies 0 rows by (a + b)."""
+    x = T.tensor3("x")
+    rng = np.random.RandomState(0)
+    w1, w2 = codegen.shared(rng.rand(2, 2)), codegen.shared(rng.rand(2, 2))
+    seq = T.dot(x, T.concatenate([w1, w2], axis=1))  # (time, batch, 2 + 2), a view
+    out, _ = codegen.scan(lambda s, h: s[:, :2] + h * s[:, 2:], sequences=seq,
+                          outputs_info=[T.zeros((x.shape[1], 2))])
+    xv = rng.rand(3, 2, 2)
+    w = np.hstack([w1.get_value(), w2.get_value()])
+    h, expected = np.zeros((2, 2)), []
+    for s in xv @ w:
+        h = s[:, :2] + h * s[:, 2:]
+        expected.append(h)
+    np.testing.assert_allclose(codegen.function([x], out)(xv), expected, rtol=1e-12)
+    a, b = T.dmatrix("a"), T.dmatrix("b")
+    top = codegen.function([a, b], T.max(T.concatenate([a, b], axis=1)))
+    assert top(np.ones((2, 2)), np.full((2, 1), 3.0)) == 3.0
+    with pytest.raises(ValueError, match="empty array has no maximum"):
+        top(np.ones((0, 2)), np.ones((0, 1)))

@@ -26,6 +26,7 @@ from codegen.lower.program import (
     writes,
 )
 from codegen.lower.rows import independent_rows
+from codegen.ops.shape import dim_product
 
 
 @dataclass
@@ -51,7 +52,8 @@ def contiguous_strides(dims):
     strides, acc = [], "1"
     for d in reversed(dims):
         strides.append(acc)
-        acc = d if acc == "1" else (acc if d == "1" else f"{acc} * ({d})")
+        # the first length whole too (a + b), as later ones are in parentheses
+        acc = dim_product([d]) if acc == "1" else (acc if d == "1" else f"{acc} * ({d})")
     return strides[::-1]
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from codegen.graph import Apply, Op, TensorType, op_error
 from codegen.graph.errors import describe
-from codegen.ops.shape import DimShuffle
+from codegen.ops.shape import DimShuffle, dim_product
 
 
 def _tensor():
@@ -28,7 +28,7 @@ def _nonempty(shape, axes, node, message):
     dims = [shape[a] for a in axes if not node.inputs[0].broadcastable[a]]
     if not dims:
         return []
-    return [(f"{' * '.join(dims)} == 0", "0", message)]
+    return [(f"{dim_product(dims)} == 0", "0", message)]
 
 
 class Reduce(Op):

@@ -4,6 +4,7 @@ Compiled backends lower most of them to views (new strides over the same memory)
 """
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -183,6 +184,12 @@ def _wraps(text):
         if depth == 0 and i < len(text) - 1:
             return False
     return True
+
+
+def dim_product(dims):
+    """The dim expression of the product of ``dims``, each length that is not a name or a
+    number kept whole: ``n * (a + b)``, never ``n * a + b``."""
+    return " * ".join(d if re.fullmatch(r"\w+", d) else f"({d})" for d in dims) or "1"
 
 
 def dim_factors(dims):
