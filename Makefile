@@ -1,6 +1,6 @@
 PY ?= python
 
-.PHONY: setup mlp test tutorial bench fuzz reliability gpu-check clean
+.PHONY: setup mlp test tutorial bench fuzz reliability lasagne gpu-check clean
 
 # the tests of data-parallel training and Dask inference need the mpi and dask extras
 setup:
@@ -27,6 +27,12 @@ fuzz:
 # caches, memory; about 12 minutes); QUICK=1 runs a small share of each
 reliability:
 	$(PY) tests/reliability.py $(if $(QUICK),--quick)
+
+# Lasagne 0.1's own test suite on codegen, its source release fetched from PyPI (about a
+# minute; the setup target installs Lasagne)
+lasagne:
+	$(PY) -m pip install -q mock
+	$(PY) tests/lasagne_suite.py
 
 # on the GPU machine (make gpu-check PY=python3): the CUDA tests on the device, the MLP on
 # CUDA against the CPU, W2-W4 against PyTorch on the card; writes benchmarks/results/gpu.md
