@@ -1191,13 +1191,15 @@ def test_install_as_theano_lets_libraries_import_theano():
         "x = T.dvector('x')\n"
         "assert theano.function([x], theano.grad(T.sum(x ** 2), x))([1.0, 2.0]).tolist() "
         "== [2.0, 4.0]\n"
+        "from theano.sandbox.cuda import dnn\n"  # Theano without a GPU: there, unavailable
+        "assert not theano.sandbox.cuda.cuda_available and not dnn.dnn_available()\n"
         "try:\n"
-        "    import theano.sandbox.cuda\n"
+        "    import theano.sandbox.cuda.basic_ops\n"
         "except ImportError as exc:\n"
         "    print('missing:', exc)\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert "missing: No module named 'theano.sandbox.cuda'" in out.stdout
+    assert "missing: No module named 'theano.sandbox.cuda.basic_ops'" in out.stdout
 
 
 def test_shape_is_theanos_int_vector():
