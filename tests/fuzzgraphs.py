@@ -41,7 +41,7 @@ COMPARE = ["eq", "neq", "lt", "le", "gt", "ge"]
 #: Ops whose gradient the graph can take (no integer or boolean results on the way).
 SMOOTH = set(UNARY) | {"add", "sub", "mul", "true_div", "pow", "maximum", "minimum", "switch",
                        "sum", "max", "dot", "dimshuffle", "reshape", "subtensor", "leaf",
-                       "const"}
+                       "const", "concatenate"}
 
 
 class Graph:
@@ -239,13 +239,13 @@ def _node(draw, pool, ops):
 
 
 def _product(draw, names, inputs, args, ops):
-    """dot of two new inputs of 1 or 2 dims, of maybe different dtypes (finite values within
+    """dot of two new inputs of 1 to 3 dims, of maybe different dtypes (finite values within
     +-1e3, so that no order of the sum overflows; with Inf, BLAS's result is its own: numpy's
     OpenBLAS gives 0 for inf * 0 in some shapes (k = 1), where IEEE and codegen's loops give
     NaN)."""
-    k, m, n = (draw(st.integers(1, 3)) for _ in range(3))
+    k, m, n, p = (draw(st.integers(1, 3)) for _ in range(4))
     shapes = draw(st.sampled_from([((m, k), (k, n)), ((m, k), (k,)), ((k,), (k, n)),
-                                   ((k,), (k,))]))
+                                   ((k,), (k,)), ((p, m, k), (k, n))]))
     operands = []
     for name, shape in zip(names, shapes):
         dtype = draw(st.sampled_from(["float64", "float32", "int32", "int64"]))
@@ -261,6 +261,11 @@ def _product(draw, names, inputs, args, ops):
         args.append(_layout(draw, np.array(flat, dtype=dtype).reshape(shape)))
         operands.append(var)
     ops.add("dot")
+    if len(shapes[0]) == 3 and draw(st.booleans()):
+        # Lasagne's stacked gate weights: a 3-d product with a concatenation, a view of
+        # (p, m, n + n) whose strides multiply a length that is a sum
+        ops.add("concatenate")
+        operands[1] = T.concatenate([operands[1], -operands[1]], axis=1)
     return T.dot(*operands)
 
 
