@@ -49,10 +49,6 @@ def _maximum(a, b):
     return max(a, b) if _known(a, b) else t.maximum(a, b)
 
 
-def _minimum(a, b):
-    return min(a, b) if _known(a, b) else t.minimum(a, b)
-
-
 def _static(shape, var, what):
     """``shape`` (a hint) or ``var``'s static shape, every entry but the first an int."""
     if shape is None:
