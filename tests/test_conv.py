@@ -433,3 +433,46 @@ def test_shapes_known_only_as_the_function_runs():
                                                        ignore_border=False)[..., 0])
         for g, r in zip(got[len(outs):], reference(xv, wv, lv, lw)):
             np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-10)
+
+
+def test_grouped_convolutions_and_theanos_abstract_conv_ops():
+    """conv2d with num_groups (Keras' depthwise and separable convolutions): each group of
+    filters sees its group of channels, against numpy per group, compiled and in the
+    reference, a depthwise one with a stride and dilation; its gradients by finite
+    differences; the transposed grouped convolution is the adjoint. Theano's
+    AbstractConv2d ops, called as Keras calls them, build the same graphs as the
+    functions."""
+    ac = T.nnet.abstract_conv
+    rng = np.random.default_rng(11)
+    xv = rng.standard_normal((2, 4, 6, 5))
+    wv, dv = rng.standard_normal((6, 2, 3, 2)), rng.standard_normal((8, 1, 3, 3))
+    x, w, d = T.tensor4("x"), T.tensor4("w"), T.tensor4("d")
+    grouped = T.nnet.conv2d(x, w, (None, 4, 6, 5), (6, 2, 3, 2), num_groups=2)
+    depthwise = T.nnet.conv2d(x, d, (None, 4, 6, 5), (8, 1, 3, 3), border_mode="half",
+                              subsample=(2, 1), filter_dilation=(1, 2), num_groups=4,
+                              filter_flip=False)
+    want = [np.concatenate([np_conv(xv[:, :2], wv[:3]), np_conv(xv[:, 2:], wv[3:])], 1),
+            np.concatenate([np_conv(xv[:, k:k + 1], dv[2 * k:2 * k + 2], (1, 2), (2, 1),
+                                    flip=False, dil=(1, 2)) for k in range(4)], 1)]
+    for mode in ("FAST_RUN", "FAST_COMPILE"):
+        got = codegen.function([x, w, d], [grouped, depthwise], mode=mode)(xv, wv, dv)
+        for g, e in zip(got, want):
+            np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-13)
+    verify_grad(lambda a, b: T.nnet.conv2d(a, b, (None, 4, 6, 5), (6, 2, 3, 2), num_groups=2),
+                [xv, wv], rng=np.random.RandomState(1), mode="FAST_COMPILE")
+    # the abstract ops: the forward one, and the transposed convolution as the adjoint
+    gv = rng.standard_normal(want[0].shape)
+    g = T.tensor4("g")
+    forward = ac.AbstractConv2d(kshp=(6, 2, 3, 2), num_groups=2)(x, w)
+    back = ac.AbstractConv2d_gradInputs(kshp=(6, 2, 3, 2), num_groups=2)(w, g, (6, 5))
+    weights = ac.AbstractConv2d_gradWeights(imshp=(None, 4, 6, 5), kshp=(6, 2, None, None),
+                                            num_groups=2)(x, g, (3, 2))
+    out, gx, gw = codegen.function([x, w, g], [forward, back, weights])(xv, wv, gv)
+    np.testing.assert_allclose(out, want[0], rtol=1e-12, atol=1e-13)
+    assert gx.shape == xv.shape and gw.shape == wv.shape
+    np.testing.assert_allclose(np.sum(xv * gx), np.sum(want[0] * gv), rtol=1e-12)
+    np.testing.assert_allclose(np.sum(wv * gw), np.sum(want[0] * gv), rtol=1e-12)
+    with pytest.raises(ValueError, match="2 channels per group, 3 groups, the input 4"):
+        T.nnet.conv2d(x, w, (None, 4, 6, 5), (6, 2, 3, 2), num_groups=3)
+    with pytest.raises(NotImplementedError, match="unshared"):
+        T.nnet.conv2d(x, w, (None, 4, 6, 5), (6, 2, 3, 2), unshared=True)

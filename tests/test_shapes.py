@@ -47,6 +47,26 @@ def test_reshape_to_symbolic_shapes(mode):
     np.testing.assert_array_equal(like, X + 1)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_products_of_shape_entries_reshape_and_tile(mode):
+    """``prod(x.shape[1:])`` as a length (Keras' flatten), the sum and max of listed shape
+    entries, and tile by a symbolic reps vector (Keras' rnn masks)."""
+    x, m = T.tensor3("x"), T.matrix("m")
+    reps = T.concatenate([[1], x.shape[1:]], 0)
+    f = codegen.function([x, m], [T.reshape(x, (x.shape[0], T.prod(x.shape[1:]))),
+                                  x.reshape((x.shape[1:].sum(), -1)),
+                                  x.reshape((T.max(x.shape), -1)),
+                                  T.tile(m, reps, ndim=3)], mode=mode)
+    v, mv = np.arange(24.0).reshape(3, 2, 4), np.arange(2.0).reshape(2, 1)
+    flat, summed, longest, tiled = f(v, mv)
+    np.testing.assert_array_equal(flat, v.reshape(3, 8))
+    np.testing.assert_array_equal(summed, v.reshape(6, 4))
+    np.testing.assert_array_equal(longest, v.reshape(4, 6))
+    np.testing.assert_array_equal(tiled, np.tile(mv, (1, 2, 4)))
+    with pytest.raises(ValueError, match="give ndim"):
+        T.tile(m, reps)
+
+
 def test_known_and_broadcastable_lengths_are_constants():
     row = T.row("r")
     assert isinstance(row.shape[0], T.TensorConstant) and int(row.shape[0].data) == 1

@@ -1321,3 +1321,45 @@ def test_scan_non_sequences_computed_outside_the_step_with_strict():
     with pytest.raises(ValueError, match="strict=True, but the step uses w1"):
         codegen.scan(lambda xt, h: xt + T.dot(h, w1), sequences=x,
                      outputs_info=[T.zeros(2)], strict=True)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_what_kerass_theano_backend_calls(mode):
+    """Theano's spellings that Keras' Theano backend uses: a list holding slices as an index
+    (old numpy's reading: a tuple), T.square, x.copy(name) (a new variable, gradient passing
+    through), the array methods (sort, clip, nonzero, cumsum, ...), and the modules
+    theano.tensor.nnet.nnet, .sigm and .conv."""
+    x = T.matrix("x")
+    copied = x.copy(name="x_copy")
+    assert copied is not x and copied.name == "x_copy"
+    outs = [x[[slice(None), slice(None, None, -1)]], T.square(x), copied * 2,
+            T.grad(T.sum(copied * 3), x), x.sort(axis=0), x.argsort(), x.clip(1, 4),
+            x.cumsum(axis=1), x.argmin(axis=1), x.any(), x.all(axis=0), x.ptp(axis=0),
+            x.diagonal(), x.trace(), x.take([1, 0], axis=1), x.swapaxes(0, 1)]
+    v = np.array([[3.0, 0.0, 5.0], [1.0, 4.0, 2.0]])
+    want = [v[:, ::-1], v ** 2, v * 2, np.full_like(v, 3), np.sort(v, 0), np.argsort(v),
+            v.clip(1, 4), v.cumsum(1), v.argmin(1), v.any(), v.all(0), np.ptp(v, 0),
+            v.diagonal(), v.trace(), v.take([1, 0], 1), v.swapaxes(0, 1)]
+    for got, expected in zip(codegen.function([x], outs, mode=mode)(v), want):
+        np.testing.assert_array_equal(got, expected)
+    rows, cols = x.nonzero()
+    np.testing.assert_array_equal(codegen.function([x], [rows, cols], mode=mode)(v),
+                                  np.nonzero(v))
+    from codegen.tensor.nnet import conv, nnet, sigm
+    assert nnet.softsign is T.nnet.softsign and sigm.hard_sigmoid is T.nnet.hard_sigmoid
+    assert callable(conv.conv2d)
+
+
+def test_mrg_normal_truncated_to_two_standard_deviations():
+    """MRG_RandomStreams.normal(truncate=True) as Theano's: draws within two standard
+    deviations of the mean, their standard deviation 0.87962 std (Keras' truncated_normal
+    checks this); compiled and in the reference, the same draws."""
+    from codegen.sandbox.rng_mrg import MRG_RandomStreams
+    draws = MRG_RandomStreams(3).normal((300, 400), avg=1.0, std=2.0, truncate=True,
+                                        dtype="float32")
+    reference = draws.eval()  # the stream as it stands (the call then advances it)
+    compiled = codegen.function([], draws)()
+    np.testing.assert_allclose(compiled, reference, rtol=1e-5, atol=1e-5)
+    assert compiled.dtype == np.float32
+    assert -3.0 <= compiled.min() and compiled.max() <= 5.0
+    assert abs(compiled.mean() - 1.0) < 0.01 and abs(compiled.std() / 2 - 0.87962) < 0.005

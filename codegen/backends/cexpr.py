@@ -72,6 +72,7 @@ C_OPS = {
     "zero_grad": "{0}",
     "grad_clip": "{0}",
     "grad_scale": "{0}",
+    "tensor_copy": "{0}",
     "eq": "({0} == {1})",
     "neq": "({0} != {1})",
     "lt": "({0} < {1})",

@@ -307,6 +307,9 @@ ROWS = [
              grad=lambda x, lo, hi, o, g: [_tensor().clip(g, lo, hi), None, None]),
     ScalarOp("grad_scale", 2, lambda x, m: np.array(x, copy=True), out_dtype=_first,
              grad=lambda x, m, o, g: [g * m, None]),
+    # tensor_copy(x) (Theano's ``x.copy()``): a new variable of x's value, gradient passing
+    # through; removed before lowering like zero_grad
+    ScalarOp("tensor_copy", 1, lambda x: np.array(x, copy=True), grad=lambda x, o, g: [g]),
     ScalarOp("eq", 2, _n(np.equal), out_dtype=out_bool, infix="==", precedence=0),
     ScalarOp("neq", 2, _n(np.not_equal), out_dtype=out_bool, infix="!=", precedence=0),
     ScalarOp("lt", 2, _n(np.less), out_dtype=out_bool, infix="<", precedence=0),
@@ -322,11 +325,11 @@ ROWS = [
 SCALAR_OPS = {row.name: row for row in ROWS}
 
 #: Ops whose value is their first operand: only the gradient walker tells them apart from it
-GRADIENT_ONLY = frozenset({"zero_grad", "grad_clip", "grad_scale"})
+GRADIENT_ONLY = frozenset({"zero_grad", "grad_clip", "grad_scale", "tensor_copy"})
 
 COMPARISONS = frozenset({"eq", "neq", "lt", "le", "gt", "ge"})
 _AS_GIVEN = frozenset({"and_", "or_", "xor", "invert", "second", "zero_grad", "grad_clip",
-                       "grad_scale", "isnan", "isinf",
+                       "grad_scale", "tensor_copy", "isnan", "isinf",
                        # draws (codegen.ops.random): index, counter, seed, p as they are
                        "rand_uniform", "rand_normal", "rand_bernoulli"})
 

@@ -9,7 +9,7 @@ from codegen.ops.elemwise import Elemwise, constant_value, is_elemwise
 from codegen.ops.override import GradOverride
 from codegen.ops.reduce import Reduce
 from codegen.ops.scalar import GRADIENT_ONLY
-from codegen.ops.shape import DimShuffle, Reshape, ShapeOf
+from codegen.ops.shape import Concatenate, DimShuffle, Reshape, ShapeOf, Subtensor
 from codegen.rewrite.walker import apply_local
 
 FOLD_LIMIT = 1 << 16  # elements; bigger constants stay computed at run time
@@ -355,6 +355,60 @@ def _reduce_before_dimshuffle(node):
                        if k not in op.axes])(reduced)
 
 
+def _listed_scalars(vector):
+    """The scalars a vector is built from, when it is a concatenation of single elements
+    (``x.shape[1:]``: dimshuffle{x} of each shape entry) and constants; else None."""
+    owner = vector.owner
+    if owner is None or not isinstance(owner.op, Concatenate) or owner.op.axis != 0:
+        return None
+    scalars = []
+    for piece in owner.inputs:
+        if isinstance(piece, Constant):
+            scalars += [_t().constant(v) for v in np.asarray(piece.data).ravel()]
+        elif isinstance(piece.owner and piece.owner.op, DimShuffle) \
+                and piece.owner.op.new_order == ("x",):
+            scalars.append(piece.owner.inputs[0])
+        else:
+            inner = _listed_scalars(piece)
+            if inner is None:
+                return None
+            scalars += inner
+    return scalars
+
+
+def _entry_of_listed(node):
+    """An element, at a constant index, of a vector listed element by element is that
+    element: ``reps[k]`` of ``concatenate([[1], x.shape[1:]])`` is ``shape{k}``, a
+    length."""
+    (item,) = node.op.idx if len(node.op.idx) == 1 else (None,)
+    if not isinstance(item, (int, np.integer)) or node.inputs[0].ndim != 1:
+        return None
+    scalars = _listed_scalars(node.inputs[0])
+    if not scalars or not -len(scalars) <= item < len(scalars):
+        return None
+    return _same_type_or_cast(scalars[item], node.out)
+
+
+_SCALAR_COMBINE = {"add": "add", "mul": "mul", "maximum": "maximum", "minimum": "minimum"}
+
+
+def _reduce_of_listed(node):
+    """The sum, product, max or min of a vector listed element by element is that of its
+    elements: ``prod(x.shape[1:])`` becomes ``shape{1} * shape{2}``, a length the compiled
+    backends can reshape by (Keras flattens so)."""
+    op, x = node.op, node.inputs[0]
+    if x.ndim != 1 or op.keepdims or op.combine not in _SCALAR_COMBINE:
+        return None
+    scalars = _listed_scalars(x)
+    if not scalars:
+        return None
+    combine = getattr(_t(), _SCALAR_COMBINE[op.combine])
+    out = scalars[0]
+    for s in scalars[1:]:
+        out = combine(out, s)
+    return _same_type_or_cast(out, node.out)
+
+
 def simplify_node(node):
     if len(node.outputs) != 1:
         return None
@@ -368,8 +422,11 @@ def simplify_node(node):
         return _compose_dimshuffle(node)
     if isinstance(node.op, Reshape):
         return _reshape_before_dimshuffle(node)
+    if isinstance(node.op, Subtensor):
+        return _entry_of_listed(node)
     if isinstance(node.op, Reduce):
-        return _reduce_before_dimshuffle(node)
+        listed = _reduce_of_listed(node)
+        return listed if listed is not None else _reduce_before_dimshuffle(node)
     return fold_transposes(node)
 
 

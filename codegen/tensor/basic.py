@@ -234,6 +234,7 @@ invert = _unary("invert", "logical not")
 sigmoid = _unary("sigmoid", "1 / (1 + exp(-x)), with a stable gradient")
 softplus = _unary("softplus", "log(1 + exp(x)), computed without overflow")
 zero_grad = _unary("zero_grad", "x in the forward pass, no gradient flows through it")
+tensor_copy = _unary("tensor_copy", "a new variable of the value of x (Theano's x.copy())")
 fill = second
 divide = true_div
 abs_ = abs
@@ -254,6 +255,9 @@ def clip(x, lo, hi):
 
 def sqr(x):
     return mul(x, x)
+
+
+square = sqr  # Theano's other name
 
 
 _ROUNDING = {"half_away_from_zero": "round_half_away_from_zero",
@@ -649,6 +653,8 @@ def subtensor(x, index):
     broadcastable axis, numpy's newaxis) and integer arrays (numpy's advanced indexing:
     ``W[idx]``, ``p[T.arange(n), y]``)."""
     x = as_tensor_variable(x)
+    if isinstance(index, list) and builtins.any(isinstance(i, slice) for i in index):
+        index = tuple(index)  # Theano's (and old numpy's) reading of a list with slices
     items = _expand_ellipsis(index if isinstance(index, tuple) else (index,), x.ndim)
     if builtins.any(_is_index_array(item) for item in items):
         return _advanced_subtensor(x, items)
@@ -938,7 +944,7 @@ def tile(x, reps, ndim=None):
     """``x`` repeated ``reps[k]`` times along axis k (numpy's tile for int reps; more reps
     than axes add leading axes)."""
     x = as_tensor_variable(x)
-    reps = [int(r) for r in (reps if isinstance(reps, (list, tuple)) else [reps])]
+    reps = _tile_reps(reps, ndim)
     ndim = builtins.max(len(reps), x.ndim) if ndim is None else ndim
     if ndim < builtins.max(len(reps), x.ndim):
         raise ValueError(f"tile: ndim={ndim} is fewer than the {len(reps)} reps or "
@@ -950,6 +956,19 @@ def tile(x, reps, ndim=None):
     spread = alloc(dimshuffle(x, pattern), *[n for k in range(ndim)
                                               for n in (reps[k], lengths[k])])
     return reshape(spread, [lengths[k] * reps[k] for k in range(ndim)])
+
+
+def _tile_reps(reps, ndim):
+    """tile's reps as a list of ints and int scalars; a symbolic int vector (Theano's) is
+    read element by element, ``ndim`` of them."""
+    if isinstance(reps, Variable) and reps.ndim == 1:
+        if reps.dtype[0] not in "iu":
+            raise TypeError(f"tile: reps must be integers, got {reps.type}")
+        if ndim is None:
+            raise ValueError("tile: reps is a symbolic vector; give ndim, its length")
+        return [reps[k] for k in range(ndim)]
+    reps = list(reps) if isinstance(reps, (list, tuple)) else [reps]
+    return [r if isinstance(r, Variable) else int(r) for r in reps]
 
 
 def roll(x, shift, axis=None):

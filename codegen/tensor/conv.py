@@ -144,17 +144,27 @@ def _windows(dims, ks, steps, dilations, outs):
 
 
 def _conv(name, nd, input, filters, input_shape, filter_shape, border_mode, subsample,
-          filter_flip, filter_dilation):
+          filter_flip, filter_dilation, num_groups=1, unshared=False):
     """A convolution over the last ``nd`` axes (see ``conv2d``)."""
     input, filters = t.as_tensor_variable(input), t.as_tensor_variable(filters)
+    if unshared:
+        raise NotImplementedError(f"{name}: unshared convolutions (a filter per output "
+                                  f"position) are not implemented")
     if input.ndim != nd + 2 or filters.ndim != nd + 2:
         raise TypeError(f"{name}: expected {nd + 2}-d input and filters, got {input.type} "
                         f"and {filters.type}")
+    groups = int(num_groups)
+    if groups < 1 or groups != num_groups:
+        raise ValueError(f"{name}: num_groups must be a positive int, got {num_groups!r}")
     b, c, *dims = _lengths(input_shape, input)
     nf, fc, *ks = _lengths(filter_shape, filters)
-    if _known(c, fc) and fc != c:
-        raise ValueError(f"{name}: the filters have {fc} channels, the input {c}")
-    c = c if _known(c) else fc  # equal (a reshape checks it as the function runs)
+    if _known(c, fc) and fc * groups != c:
+        raise ValueError(f"{name}: the filters have {fc} channels"
+                         + (f" per group, {groups} groups" if groups > 1 else "")
+                         + f", the input {c}")
+    if _known(nf) and nf % groups:
+        raise ValueError(f"{name}: {nf} filters do not split into num_groups={groups} groups")
+    c = c if _known(c) else fc * groups  # equal (a reshape checks it as the function runs)
     steps = _tuple(subsample, nd, f"{name}: subsample")
     dilations = _tuple(filter_dilation, nd, f"{name}: filter_dilation")
     extents = [d * (k - 1) + 1 for d, k in zip(dilations, ks)]  # the dilated filter's
@@ -177,28 +187,38 @@ def _conv(name, nd, input, filters, input_shape, filter_shape, border_mode, subs
                  + t.as_tensor_variable(spots).dimshuffle(0, "x", 1)).reshape(
             (pixels, field_size))
     rows = image[:, field].reshape((-1, field_size))  # (batch * pixels, c * prod(ks))
-    out = t.dot(rows, filters.reshape((nf, field_size)).T)  # (batch * pixels, filters)
+    if groups == 1:
+        out = t.dot(rows, filters.reshape((nf, field_size)).T)  # (batch * pixels, filters)
+    else:  # each group's rows (its channels) by its filters, one batched product
+        per = field_size // groups
+        rows = rows.reshape((-1, groups, per)).dimshuffle(1, 0, 2)
+        out = t.batched_dot(rows, filters.reshape((groups, -1, per)).dimshuffle(0, 2, 1))
+        out = out.dimshuffle(1, 0, 2).reshape((-1, nf))  # (batch * pixels, filters)
     return out.reshape((-1, *outs, nf)).dimshuffle(0, nd + 1, *range(1, nd + 1))
 
 
 def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode="valid",
            subsample=(1, 1), filter_flip=True, image_shape=None, filter_dilation=(1, 1),
-           **unused):
+           num_groups=1, unshared=False, **unused):
     """Theano's ``T.nnet.conv2d``: ``input`` (batch, channels, rows, columns) convolved with
     ``filters`` (filters, channels, rows, columns); ``border_mode`` 'valid', 'full', 'half',
     an int or a pair of ints (zero padding); ``subsample`` the strides; ``filter_flip``
-    True for a convolution, False for a cross-correlation; ``filter_dilation``."""
+    True for a convolution, False for a cross-correlation; ``filter_dilation``;
+    ``num_groups``: the channels and the filters split into that many groups, each group of
+    filters (channels / num_groups of them each) seeing its group of channels only (a
+    depthwise convolution when it equals the channels)."""
     return _conv("conv2d", 2, input, filters, input_shape or image_shape, filter_shape,
-                 border_mode, subsample, filter_flip, filter_dilation)
+                 border_mode, subsample, filter_flip, filter_dilation, num_groups, unshared)
 
 
 def conv3d(input, filters, input_shape=None, filter_shape=None, border_mode="valid",
-           subsample=(1, 1, 1), filter_flip=True, filter_dilation=(1, 1, 1), **unused):
+           subsample=(1, 1, 1), filter_flip=True, filter_dilation=(1, 1, 1), num_groups=1,
+           **unused):
     """Theano's ``T.nnet.conv3d``: ``input`` (batch, channels, depth, rows, columns)
     convolved with ``filters`` (filters, channels, depth, rows, columns); the arguments as
     ``conv2d``'s, with three entries where it has two."""
     return _conv("conv3d", 3, input, filters, input_shape, filter_shape, border_mode,
-                 subsample, filter_flip, filter_dilation)
+                 subsample, filter_flip, filter_dilation, num_groups)
 
 
 def _pool(name, nd, input, ws, ignore_border, stride, pad, mode):

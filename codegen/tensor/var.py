@@ -90,6 +90,11 @@ class TensorOperators(Variable):
         return _b().reshape(self, shape)
     def flatten(self, ndim=1): return _b().flatten(self, ndim)
     def astype(self, dtype): return _b().cast(self, dtype)
+    def copy(self, name=None):
+        """A new variable of this one's value (Theano's tensor_copy), named ``name``."""
+        out = _b().tensor_copy(self)
+        out.name = name
+        return out
 
     # reductions
     def sum(self, axis=None, dtype=None, keepdims=False, acc_dtype=None):
@@ -105,7 +110,31 @@ class TensorOperators(Variable):
     def max(self, axis=None, keepdims=False): return _b().max(self, axis, keepdims)
     def min(self, axis=None, keepdims=False): return _b().min(self, axis, keepdims)
     def argmax(self, axis=None, keepdims=False): return _b().argmax(self, axis, keepdims)
+    def argmin(self, axis=None, keepdims=False): return _b().argmin(self, axis, keepdims)
+    def any(self, axis=None, keepdims=False): return _b().any(self, axis, keepdims)
+    def all(self, axis=None, keepdims=False): return _b().all(self, axis, keepdims)
+    def ptp(self, axis=None): return _b().ptp(self, axis)
+    def cumsum(self, axis=None): return _b().cumsum(self, axis)
+    def cumprod(self, axis=None): return _b().cumprod(self, axis)
     def dot(self, other): return _b().dot(self, other)
+
+    # Theano's other methods, each the function of T of that name
+    def sort(self, axis=-1, kind="quicksort", order=None):
+        return _b().sort(self, axis, kind, order)
+    def argsort(self, axis=-1, kind="quicksort", order=None):
+        return _b().argsort(self, axis, kind, order)
+    def clip(self, a_min, a_max): return _b().clip(self, a_min, a_max)
+    def round(self, mode=None): return _b().round(self, mode)
+    def nonzero(self, return_matrix=False): return _b().nonzero(self, return_matrix)
+    def nonzero_values(self): return _b().nonzero_values(self)
+    def repeat(self, repeats, axis=None): return _b().repeat(self, repeats, axis)
+    def trace(self): return _b().trace(self)
+    def diagonal(self, offset=0, axis1=0, axis2=1):
+        return _b().diagonal(self, offset, axis1, axis2)
+    def squeeze(self): return _b().squeeze(self)
+    def swapaxes(self, axis1, axis2): return _b().swapaxes(self, axis1, axis2)
+    def take(self, indices, axis=None): return _b().take(self, indices, axis)
+    def fill(self, value): return _b().fill(self, value)
 
     def eval(self, inputs_to_values=None):
         """Evaluate with the numpy reference: ``(x * 2).eval({x: 3})`` -> ``array(6.)``."""

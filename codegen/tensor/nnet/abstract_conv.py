@@ -15,7 +15,9 @@ from codegen.graph import late
 from codegen.tensor import basic as t
 from codegen.tensor.conv import _conv, _static, conv2d, conv3d
 
-__all__ = ["bilinear_kernel_1D", "bilinear_kernel_2D", "bilinear_upsampling", "causal_conv1d",
+__all__ = ["AbstractConv2d", "AbstractConv2d_gradInputs", "AbstractConv2d_gradWeights",
+           "AbstractConv3d", "AbstractConv3d_gradInputs", "AbstractConv3d_gradWeights",
+           "bilinear_kernel_1D", "bilinear_kernel_2D", "bilinear_upsampling", "causal_conv1d",
            "conv2d", "conv2d_grad_wrt_inputs", "conv2d_grad_wrt_weights", "conv3d",
            "conv3d_grad_wrt_inputs", "conv3d_grad_wrt_weights", "get_conv_output_shape",
            "get_conv_shape_1axis"]
@@ -51,12 +53,6 @@ def get_conv_output_shape(image_shape, kernel_shape, border_mode, subsample,
     return (image_shape[0], kernel_shape[0]) + tuple(
         get_conv_shape_1axis(image_shape[2 + a], kernel_shape[-nd + a], border[a],
                              subsample[a], dilation[a]) for a in range(nd))
-
-
-def _plain(name, num_groups, unshared):
-    if num_groups != 1 or unshared:
-        raise NotImplementedError(f"{name}: grouped (num_groups > 1) and unshared "
-                                  f"convolutions are not implemented")
 
 
 def _entries(shape, n, name, what):
@@ -97,20 +93,19 @@ def _checked_grad(name, out, output_grad):
 
 def _grad_wrt_inputs(name, nd, output_grad, filters, input_shape, filter_shape, border_mode,
                      subsample, filter_flip, filter_dilation, num_groups, unshared):
-    _plain(name, num_groups, unshared)
     output_grad, filters = t.as_tensor_variable(output_grad), t.as_tensor_variable(filters)
     shape = _entries(input_shape, nd + 2, name, "input_shape")
     kshape = _filled(_entries(filter_shape, nd + 2, name, "filter_shape")
                      if filter_shape is not None else [None] * (nd + 2), filters)
     kshape = _static(kshape, filters, name)
     if shape[1] is None:
-        shape[1] = kshape[1]
+        shape[1] = kshape[1] * num_groups
     if any(s is None for s in shape[2:]):
         raise NotImplementedError(f"{name}: input_shape's spatial entries must be ints, got "
                                   f"{tuple(shape)}")
     x = t.TensorType(output_grad.dtype, tuple(s == 1 for s in shape))("conv_input")
     out = _conv(name, nd, x, filters, tuple(shape), kshape, border_mode, subsample,
-                filter_flip, filter_dilation)
+                filter_flip, filter_dilation, num_groups, unshared)
     gx = late.get("grad")(None, x, known_grads={out: _checked_grad(name, out, output_grad)})
     zeros = t.zeros((shape[0] if shape[0] is not None else t.shape_of(output_grad, 0),
                      *shape[1:]), dtype=output_grad.dtype)
@@ -119,7 +114,6 @@ def _grad_wrt_inputs(name, nd, output_grad, filters, input_shape, filter_shape, 
 
 def _grad_wrt_weights(name, nd, input, output_grad, filter_shape, input_shape, border_mode,
                       subsample, filter_flip, filter_dilation, num_groups, unshared):
-    _plain(name, num_groups, unshared)
     input, output_grad = t.as_tensor_variable(input), t.as_tensor_variable(output_grad)
     kshape = _entries(filter_shape, nd + 2, name, "filter_shape")
     if any(s is None for s in kshape):
@@ -128,7 +122,7 @@ def _grad_wrt_weights(name, nd, input, output_grad, filter_shape, input_shape, b
     shape = (_entries(input_shape, nd + 2, name, "input_shape")
              if input_shape is not None else None)
     out = _conv(name, nd, input, w, shape, kshape, border_mode, subsample, filter_flip,
-                filter_dilation)
+                filter_dilation, num_groups, unshared)
     gw = late.get("grad")(None, w, known_grads={out: _checked_grad(name, out, output_grad)})
     return t.clone(gw, replace={w: t.zeros(kshape, dtype=output_grad.dtype)})
 
@@ -179,7 +173,6 @@ def causal_conv1d(input, filters, filter_shape, input_shape=None, subsample=1,
     """A (dilated) causal convolution of ``input`` (batch, channels, time) with ``filters``
     (filters, channels, length): the output at time t depends on the input up to t only
     (the input padded on the left by the dilated filter's length - 1)."""
-    _plain("causal_conv1d", num_groups, unshared)
     input, filters = t.as_tensor_variable(input), t.as_tensor_variable(filters)
     if input.ndim != 3 or filters.ndim != 3:
         raise TypeError(f"causal_conv1d: expected 3-d input and filters, got {input.type} and "
@@ -191,7 +184,8 @@ def causal_conv1d(input, filters, filter_shape, input_shape=None, subsample=1,
     out = conv2d(input.dimshuffle(0, 1, 2, "x"), filters.dimshuffle(0, 1, 2, "x"),
                  input_shape=shape, filter_shape=tuple(kshape) + (1,),
                  border_mode=((left, 0), 0), subsample=(subsample, 1),
-                 filter_flip=filter_flip, filter_dilation=(filter_dilation, 1))
+                 filter_flip=filter_flip, filter_dilation=(filter_dilation, 1),
+                 num_groups=num_groups, unshared=unshared)
     return out[:, :, :, 0]
 
 
@@ -257,3 +251,92 @@ def bilinear_upsampling(input, ratio=None, frac_ratio=None, batch_size=None,
     if input.ndim != 4:
         raise TypeError(f"bilinear_upsampling: expected a 4-d input, got {input.type}")
     return _upsample_axis(_upsample_axis(input, 2, int(ratio)), 3, int(ratio))
+
+
+class _AbstractConv:
+    """Theano's abstract convolution ops as objects: the forward convolution's arguments
+    given once (``imshp``, ``kshp``: the input's and the filters' shapes, entries may be
+    None), then called on variables; each call builds the graph of the function it names."""
+
+    nd = 2
+
+    def __init__(self, imshp=None, kshp=None, border_mode="valid", subsample=None,
+                 filter_flip=True, filter_dilation=None, num_groups=1, unshared=False):
+        self.imshp, self.kshp = imshp, kshp
+        self.border_mode, self.filter_flip = border_mode, filter_flip
+        self.subsample = tuple(subsample) if subsample is not None else (1,) * self.nd
+        self.filter_dilation = (tuple(filter_dilation) if filter_dilation is not None
+                                else (1,) * self.nd)
+        self.num_groups, self.unshared = num_groups, unshared
+
+    def _args(self):
+        return dict(border_mode=self.border_mode, subsample=self.subsample,
+                    filter_flip=self.filter_flip, filter_dilation=self.filter_dilation,
+                    num_groups=self.num_groups)
+
+    def _input_shape(self, shape):
+        """The input's shape: batch and channels from ``imshp`` (or None), the spatial
+        lengths ``shape`` gives (ints, or a constant vector)."""
+        if isinstance(shape, t.Constant):
+            shape = shape.data
+        elif isinstance(shape, t.Variable):
+            raise NotImplementedError(f"{type(self).__name__}: the spatial shape must be "
+                                      f"ints or constants, got {shape.label()}")
+        spatial = [int(n) for n in shape]
+        head = list(self.imshp[:2]) if self.imshp is not None else [None, None]
+        return tuple(head + spatial)
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(border_mode={self.border_mode!r}, "
+                f"subsample={self.subsample}, filter_flip={self.filter_flip}, "
+                f"filter_dilation={self.filter_dilation}, num_groups={self.num_groups})")
+
+
+class AbstractConv2d(_AbstractConv):
+    """``AbstractConv2d(...)(input, filters)``: the convolution ``conv2d``."""
+
+    def __call__(self, img, kern):
+        conv = conv2d if self.nd == 2 else conv3d
+        return conv(img, kern, input_shape=self.imshp, filter_shape=self.kshp,
+                    unshared=self.unshared, **self._args())
+
+
+class AbstractConv2d_gradInputs(_AbstractConv):  # noqa: N801 (Theano's name)
+    """``AbstractConv2d_gradInputs(...)(filters, output_grad, shape)``: the transposed
+    convolution, ``conv2d_grad_wrt_inputs`` to an input of spatial shape ``shape``."""
+
+    def __call__(self, kern, topgrad, shape):
+        return _grad_wrt_inputs(type(self).__name__, self.nd, topgrad, kern,
+                                self._input_shape(shape), self.kshp, unshared=self.unshared,
+                                **self._args())
+
+
+class AbstractConv2d_gradWeights(_AbstractConv):  # noqa: N801 (Theano's name)
+    """``AbstractConv2d_gradWeights(...)(input, output_grad, shape)``: the gradient with
+    respect to filters of spatial shape ``shape``, ``conv2d_grad_wrt_weights``."""
+
+    def __call__(self, img, topgrad, shape):
+        spatial = self._input_shape(shape)[2:]
+        kshp = (tuple(self.kshp[:2]) if self.kshp is not None else (None, None)) + spatial
+        if kshp[0] is None:  # the filters: the output's channels
+            kshp = (t.as_tensor_variable(topgrad).type.shape[1],) + kshp[1:]
+        if kshp[1] is None:  # their channels: the input's, per group
+            c = t.as_tensor_variable(img).type.shape[1]
+            kshp = kshp[:1] + (None if c is None else c // self.num_groups,) + kshp[2:]
+        return _grad_wrt_weights(type(self).__name__, self.nd, img, topgrad, kshp,
+                                 self.imshp, unshared=self.unshared, **self._args())
+
+
+class AbstractConv3d(AbstractConv2d):
+    """``AbstractConv2d`` over three spatial axes (``conv3d``)."""
+    nd = 3
+
+
+class AbstractConv3d_gradInputs(AbstractConv2d_gradInputs):  # noqa: N801 (Theano's name)
+    """``AbstractConv2d_gradInputs`` over three spatial axes."""
+    nd = 3
+
+
+class AbstractConv3d_gradWeights(AbstractConv2d_gradWeights):  # noqa: N801 (Theano's name)
+    """``AbstractConv2d_gradWeights`` over three spatial axes."""
+    nd = 3
