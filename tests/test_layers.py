@@ -79,3 +79,22 @@ def test_every_package_is_listed_for_installation():
     found = {os.path.relpath(folder, os.path.dirname(ROOT)).replace(os.sep, ".")
              for folder, _, files in os.walk(ROOT) if "__init__.py" in files}
     assert found <= listed, sorted(found - listed)
+
+
+def test_late_names_load_their_stage_in_a_fresh_process():
+    """What the graph language calls late (a gradient inside conv2d_grad_wrt_inputs, the
+    reference behind eval) works in a process that imported nothing else: each name's
+    stage is imported on first use (a transposed convolution once failed so, with
+    KeyError 'grad', in a program that had not taken a gradient yet)."""
+    import subprocess
+    import sys
+
+    from codegen.graph import late
+    code = ("import codegen.tensor as T\n"
+            "g, w = T.tensor4('g'), T.tensor4('w')\n"
+            "T.nnet.abstract_conv.conv2d_grad_wrt_inputs(g, w, (None, 2, 5, 5), (3, 2, 3, 3))\n"
+            "from codegen.graph import late\n"
+            f"for name in {sorted(late._HOMES)!r}:\n"
+            "    assert callable(late.get(name)), name\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -1,6 +1,6 @@
 """What the graph language calls of later stages at run time, without importing them: each
-later stage registers its part when it is imported (``provide``), and the package's namespace
-(``import codegen``, which every ``import codegen.*`` runs first) imports them all. So
+later stage registers its part when it is imported (``provide``), and ``get`` imports the
+stage that registers a name not registered yet. So
 ``x.eval()`` reaches the numpy reference and ``verify_grad`` compiles functions while no stage
 imports a later one (tests/test_layers.py)."""
 
@@ -12,8 +12,15 @@ def provide(name, implementation):
     _PROVIDED[name] = implementation
 
 
+#: the module that registers each name when imported (some load only on first use)
+_HOMES = {"grad": "codegen.gradient", "grad_raw": "codegen.autodiff",
+          "evaluate": "codegen.backends.numpy", "run": "codegen.backends.numpy",
+          "function": "codegen.compile.function"}
+
+
 def get(name):
-    """The implementation registered as ``name``."""
+    """The implementation registered as ``name``, its module imported if it is not yet."""
     if name not in _PROVIDED:
-        import codegen  # noqa: F401  (its namespace imports every stage, which register)
+        import importlib
+        importlib.import_module(_HOMES[name])
     return _PROVIDED[name]

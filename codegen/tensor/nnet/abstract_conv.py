@@ -55,9 +55,9 @@ def get_conv_output_shape(image_shape, kernel_shape, border_mode, subsample,
                              subsample[a], dilation[a]) for a in range(nd))
 
 
-def _entries(shape, n, name, what):
-    """``shape`` as ints and Nones (a constant's value taken); a symbolic entry is refused:
-    the convolutions here need the spatial shape when the graph is built."""
+def _entries(shape, n, name, what, symbolic=False):
+    """``shape`` as ints and Nones (a constant's value taken); a symbolic entry (an int
+    scalar) is kept where ``symbolic``, else refused."""
     if shape is None or len(shape) != n:
         raise ValueError(f"{name}: {what} must have {n} entries, got {shape!r}")
     out = []
@@ -66,11 +66,14 @@ def _entries(shape, n, name, what):
             out.append(None if entry is None else int(entry))
             continue
         value = getattr(entry, "data", None)
-        if value is None:
+        if value is not None:
+            out.append(int(value))
+        elif symbolic and entry.ndim == 0 and entry.dtype[0] in "iu":
+            out.append(entry)
+        else:
             raise NotImplementedError(
                 f"{name}: {what}[{a}] is symbolic ({entry!r}); the convolution needs it as "
                 f"an int when the graph is built")
-        out.append(int(value))
     return out
 
 
@@ -94,17 +97,20 @@ def _checked_grad(name, out, output_grad):
 def _grad_wrt_inputs(name, nd, output_grad, filters, input_shape, filter_shape, border_mode,
                      subsample, filter_flip, filter_dilation, num_groups, unshared):
     output_grad, filters = t.as_tensor_variable(output_grad), t.as_tensor_variable(filters)
-    shape = _entries(input_shape, nd + 2, name, "input_shape")
+    shape = _entries(input_shape, nd + 2, name, "input_shape", symbolic=True)
     kshape = _filled(_entries(filter_shape, nd + 2, name, "filter_shape")
                      if filter_shape is not None else [None] * (nd + 2), filters)
     kshape = _static(kshape, filters, name)
     if shape[1] is None:
         shape[1] = kshape[1] * num_groups
     if any(s is None for s in shape[2:]):
-        raise NotImplementedError(f"{name}: input_shape's spatial entries must be ints, got "
-                                  f"{tuple(shape)}")
+        raise ValueError(f"{name}: input_shape's spatial entries must be given (ints or int "
+                         f"scalars), got {tuple(shape)}")
+    # the forward convolution of an input of that shape: its symbolic lengths are read from
+    # the zeros that replace it below, so the windows follow them as the function runs
     x = t.TensorType(output_grad.dtype, tuple(s == 1 for s in shape))("conv_input")
-    out = _conv(name, nd, x, filters, tuple(shape), kshape, border_mode, subsample,
+    hint = tuple(s if s is None or isinstance(s, int) else None for s in shape)
+    out = _conv(name, nd, x, filters, hint, kshape, border_mode, subsample,
                 filter_flip, filter_dilation, num_groups, unshared)
     gx = late.get("grad")(None, x, known_grads={out: _checked_grad(name, out, output_grad)})
     zeros = t.zeros((shape[0] if shape[0] is not None else t.shape_of(output_grad, 0),
@@ -279,10 +285,9 @@ class _AbstractConv:
         lengths ``shape`` gives (ints, or a constant vector)."""
         if isinstance(shape, t.Constant):
             shape = shape.data
-        elif isinstance(shape, t.Variable):
-            raise NotImplementedError(f"{type(self).__name__}: the spatial shape must be "
-                                      f"ints or constants, got {shape.label()}")
-        spatial = [int(n) for n in shape]
+        elif isinstance(shape, t.Variable):  # a symbolic vector of nd lengths
+            shape = [shape[a] for a in range(self.nd)]
+        spatial = [n if isinstance(n, t.Variable) else int(n) for n in shape]
         head = list(self.imshp[:2]) if self.imshp is not None else [None, None]
         return tuple(head + spatial)
 
