@@ -36,9 +36,9 @@ lasagne:
 
 # on the GPU machine (make gpu-check PY=python3): the CUDA tests on the device, the MLP on
 # CUDA against the CPU, W2-W4 against PyTorch on the card; writes benchmarks/results/gpu.md
-# (at most 8 minutes)
+# (at most 8 minutes; GPU_CHECK_ARGS="--out FILE" writes elsewhere)
 gpu-check:
-	PYTHONPATH=$(CURDIR) $(PY) benchmarks/gpu_check.py
+	PYTHONPATH=$(CURDIR) $(PY) benchmarks/gpu_check.py $(GPU_CHECK_ARGS)
 
 clean:
 	$(MAKE) -C examples/mlp clean

@@ -12,15 +12,21 @@
    (CUDA tensors) for every implementation; W2 also runs codegen's step as launches only
    (codegen_cuda_launches: CODEGEN_CUDA_GRAPHS=0), which shows what replaying the step as
    a CUDA graph saves.
-Each part is skipped, and says so, when the time budget is spent.
+Each part runs in its own process group under a time limit (a hung kernel or build costs
+that part only), the report is rewritten after each part (a run cut short still leaves what
+it measured), and a part is skipped, and says so, when the time budget is spent.
 """
 
 import argparse
 import importlib
+import json
 import os
 import platform
+import re
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -31,15 +37,26 @@ GPU_IMPLS = {"W2": ["codegen_cuda", "codegen_cuda_launches", "torch_cuda",
                     "torch_compile_cuda"],
              "W3": ["codegen_cuda", "torch_cuda"],
              "W4": ["codegen_cuda", "torch_cuda", "torch_compile_cuda"]}
+# the most each part may take, in seconds (the budget's remainder caps them further)
+PART_SECONDS = {"tests": 170, "W2": 150, "W3": 70, "W4": 100}
 
 
 def _run(command, timeout, env=None):
+    """(exit status, output) of ``command`` in its own process group, all of which is killed
+    when it outlasts ``timeout`` (pytest-xdist's workers, the harness's servers)."""
     try:
-        out = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                             cwd=ROOT, env={**os.environ, **(env or {})})
-        return out.returncode, (out.stdout + out.stderr).strip()
-    except (OSError, subprocess.SubprocessError) as exc:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, cwd=ROOT, env={**os.environ, **(env or {})},
+                                   start_new_session=True)
+    except OSError as exc:
         return -1, f"{type(exc).__name__}: {exc}"
+    try:
+        out, _ = process.communicate(timeout=timeout)
+        return process.returncode, out.strip()
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, _ = process.communicate()
+        return -9, (out or "").strip() + f"\n(stopped after {timeout:.0f} s)"
 
 
 def facts():
@@ -59,76 +76,170 @@ def facts():
     return lines
 
 
+def copy_bandwidth():
+    """The card's device-to-device copy rate through PyTorch (bytes read and written per
+    second, 1 GiB each way): the ceiling W3's rate is held against."""
+    import torch
+    x = torch.empty(2 ** 27, dtype=torch.float64, device="cuda")
+    y = torch.empty_like(x)
+    for _ in range(3):
+        y.copy_(x)
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(20):
+        y.copy_(x)
+    stop.record()
+    stop.synchronize()
+    return 2 * x.numel() * 8 * 20 / (start.elapsed_time(stop) / 1e3)
+
+
+def cold_build(timeout):
+    """Seconds for `codegen build examples/mlp/spec.py --backend cuda` with an empty cache."""
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        rc, text = _run([sys.executable, "-m", "codegen", "build", "examples/mlp/spec.py",
+                         "--backend", "cuda", "--out", os.path.join(tmp, "out")], timeout,
+                        env={"CODEGEN_CACHE_DIR": os.path.join(tmp, "cache"),
+                             "PYTHONPATH": ROOT})
+        return rc, time.perf_counter() - t0, text
+
+
 def tests(timeout):
     # the tests' nvcc builds dominate: spread over the machine's cores where pytest-xdist is
-    # there (the GPU machine has it)
-    try:
-        import xdist  # noqa: F401
-        spread = ["-n", str(min(8, os.cpu_count() or 1))]
-    except ImportError:
-        spread = []
+    # there (the GPU machine has it); a test that hangs on the device fails alone
+    extra = []
+    for plugin, args in (("xdist", ["-n", str(min(12, os.cpu_count() or 1))]),
+                         ("pytest_timeout", ["--timeout", "120"])):
+        try:
+            importlib.import_module(plugin)
+            extra += args
+        except ImportError:
+            pass
     rc, text = _run([sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p",
-                     "no:cacheprovider", *spread,
+                     "no:cacheprovider", "-rfEs", *extra,
                      "tests/test_cuda.py", "tests/test_ops.py", "tests/test_grad.py",
                      "-k", "cuda"], timeout, env={"CODEGEN_TEST_CUDA": "device"})
-    summary = text.splitlines()[-1] if text else "no output"
-    failures = [line for line in text.splitlines() if line.startswith(("FAILED", "ERROR"))]
-    return rc, summary, failures[:20]
+    lines = text.splitlines()
+    summary = next((line for line in reversed(lines)
+                    if re.search(r"\d+ (passed|failed|error)", line)),
+                   lines[-1] if lines else "no output")
+    failures = [line for line in lines if line.startswith(("FAILED", "ERROR", "SKIPPED"))]
+    return rc, summary.strip("= "), failures[:30], text
 
 
-def timings(budget_end, processes, slices):
+def one_workload(name, processes, slices, path):
+    """In a child process: time workload ``name``'s GPU implementations into ``path``."""
     import harness
     from run import WORKLOADS
+    results = harness.run_workload(WORKLOADS[name], processes, impls=GPU_IMPLS[name],
+                                   slices=slices)
+    with open(path, "w") as f:
+        json.dump(results, f)
+
+
+def timings(name, timeout, processes, slices, bandwidth):
+    """Table rows of workload ``name``, timed in a child process within ``timeout``."""
+    from run import WORKLOADS
+    impls = GPU_IMPLS[name]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "rows.json")
+        rc, text = _run([sys.executable, os.path.abspath(__file__), "--workload", name,
+                         "--json", path, "--processes", str(processes), "--slices",
+                         str(slices)], timeout, env={"BENCH_GPU_CASES": "1"})
+        print(text[-6000:], flush=True)
+        if not os.path.exists(path):
+            last = text.strip().splitlines()[-1][:200] if text.strip() else "no output"
+            return [f"| {name} | (failed, exit {rc}: {last}) | | | |"]
+        with open(path) as f:
+            results = json.load(f)
+    import harness
+    why = {}  # (case, impl) -> what the harness said of a missing or failed implementation
+    for line in text.splitlines():
+        said = re.match(rf"\s*{name}\s+(\S+)\s+(\S+): (missing|failed): (.*)", line)
+        if said:
+            reason = f"{said.group(3)}: {said.group(4)[:120]}"
+            why[said.group(1), said.group(2)] = reason.replace("|", "/")
     rows = []
-    for name, impls in GPU_IMPLS.items():
-        if time.monotonic() > budget_end:
-            rows.append(f"| {name} | (skipped: the time budget was spent) | | | |")
-            continue
-        results = harness.run_workload(WORKLOADS[name], processes, impls=impls, slices=slices)
-        for case, row in results.items():
-            base = row.get("codegen_cuda")
-            for impl in impls:
-                seconds = row.get(impl)
-                ratio = (f"{seconds / base:.2f}x" if seconds and base and impl != "codegen_cuda"
-                         else "")
-                shown = harness._fmt(seconds)
-                if name == "W3" and seconds:  # x read and df/dx written, 8 bytes each
-                    n = importlib.import_module(WORKLOADS[name]).CASES[case]["n"]
-                    shown += f" ({16 * n / seconds / 1e9:.0f} GB/s)"
-                rows.append(f"| {name} | {case} | {impl} | {shown} | {ratio} |")
+    for case, row in results.items():
+        base = row.get("codegen_cuda")
+        for impl in impls:
+            seconds = row.get(impl)
+            ratio = (f"{seconds / base:.2f}x" if seconds and base and impl != "codegen_cuda"
+                     else "")
+            shown = harness._fmt(seconds) if seconds else why.get((case, impl), "n/a")
+            if name == "W3" and seconds:  # x read and df/dx written, 8 bytes each
+                n = importlib.import_module(WORKLOADS[name]).CASES[case]["n"]
+                rate = 16 * n / seconds
+                shown += f" ({rate / 1e9:.0f} GB/s" + (
+                    f", {100 * rate / bandwidth:.0f} % of the copy rate)" if bandwidth else ")")
+            rows.append(f"| {name} | {case} | {impl} | {shown} | {ratio} |")
     return rows
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=os.path.join(HERE, "results", "gpu.md"))
-    parser.add_argument("--budget", type=float, default=420, help="seconds for it all")
+    parser.add_argument("--budget", type=float, default=450, help="seconds for it all")
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--slices", type=int, default=5)
+    parser.add_argument("--workload", help=argparse.SUPPRESS)  # the child of timings()
+    parser.add_argument("--json", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    os.environ.setdefault("CODEGEN_CACHE_DIR", os.path.join(HERE, ".cache"))
+    if args.workload:
+        os.environ["BENCH_GPU_CASES"] = "1"
+        one_workload(args.workload, args.processes, args.slices, args.json)
+        return
     start = time.monotonic()
     end = start + args.budget
-    os.environ.setdefault("CODEGEN_CACHE_DIR", os.path.join(HERE, ".cache"))
     report = ["# codegen on a GPU (make gpu-check)", "",
               f"Run on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+
+    def write(final=False):
+        text = report + ([] if final else ["", "(the run stopped here)"])
+        with open(args.out, "w") as f:
+            f.write("\n".join(text) + "\n")
+
+    def left(part):
+        return max(0.0, min(PART_SECONDS.get(part, 60), end - time.monotonic()))
+
     report += facts()
-    rc, summary, failures = tests(max(60.0, min(240.0, end - time.monotonic() - 120)))
+    bandwidth = None
+    try:
+        bandwidth = copy_bandwidth()
+        report.append(f"- device-to-device copy through PyTorch: {bandwidth / 1e9:.0f} GB/s "
+                      "(read + written)")
+    except Exception as exc:  # a fact reported, not a check
+        report.append(f"- device-to-device copy: not measured ({type(exc).__name__}: {exc})")
+    rc, seconds, text = cold_build(90)
+    report.append(f"- `codegen build examples/mlp/spec.py --backend cuda`, empty cache: "
+                  f"{seconds:.1f} s (exit {rc})"
+                  + ("" if rc == 0 else f": {text.splitlines()[-1] if text else ''}"))
+    print("\n".join(report), flush=True)
+    write()
+    rc, summary, failures, text = tests(left("tests"))
+    print(text[-8000:], flush=True)
     report += ["", "## CUDA tests on the device", "",
                f"`CODEGEN_TEST_CUDA=device pytest tests/test_cuda.py tests/test_ops.py "
-               f"tests/test_grad.py -k cuda`: {summary} (exit {rc})"]
+               f"tests/test_grad.py -k cuda`: {summary} (exit {rc})", ""]
     report += [f"- {line}" for line in failures]
-    print("\n".join(report), flush=True)
-    rows = timings(end - 30, args.processes, args.slices)
+    write()
     report += ["", "## Timings on the GPU", "",
                "One process per implementation, timed in turns (benchmarks/harness.py); "
-               "ratio = peer time / codegen time (above 1: codegen faster).", "",
+               "ratio = peer time / codegen time (above 1: codegen faster). Inputs stay on "
+               "the device for every implementation.", "",
                "| workload | case | implementation | time | peer / codegen |",
-               "| --- | --- | --- | --- | --- |"] + rows
+               "| --- | --- | --- | --- | --- |"]
+    for name in GPU_IMPLS:
+        if left(name) < 20:
+            report.append(f"| {name} | (skipped: the time budget was spent) | | | |")
+            continue
+        report += timings(name, left(name), args.processes, args.slices, bandwidth)
+        write()
     report += ["", f"Took {time.monotonic() - start:.0f} s."]
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write("\n".join(report) + "\n")
-    print("\n".join(report[-len(rows) - 3:]))
+    write(final=True)
+    print("\n".join(report))
     print(f"wrote {args.out}")
 
 
