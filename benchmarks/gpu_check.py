@@ -186,8 +186,8 @@ def main():
     parser.add_argument("--json", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("CODEGEN_CACHE_DIR", os.path.join(HERE, ".cache"))
+    os.environ["BENCH_GPU_CASES"] = "1"  # the workloads' GPU-sized cases, here and in children
     if args.workload:
-        os.environ["BENCH_GPU_CASES"] = "1"
         one_workload(args.workload, args.processes, args.slices, args.json)
         return
     start = time.monotonic()
