@@ -700,6 +700,17 @@ def _gather_module(name):
     return m
 
 
+def test_a_function_from_the_graph_cache_shows_its_own_backends_source(cuda_emulated):
+    """The source of a function the graph cache gave is generated when asked for, by the
+    backend it was built for, whatever the device is by then."""
+    x = T.vector("x")
+    with cuda_emulated():
+        for _ in range(2):  # the same graph from the same line: found in the graph cache
+            again = codegen.function([x], T.exp(x) * 3)
+    assert codegen.config.device == "cpu"
+    assert "__global__ void" in again.executable.source
+
+
 def test_steps_that_read_the_device_back_are_not_replayed(tmp_path, cuda_emulated):
     """A step whose index checks are read back between its launches runs as launches every
     time (the .cu says why), and still stops at a bad index with the state untouched."""

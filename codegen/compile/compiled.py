@@ -38,6 +38,7 @@ class CompiledExecutable:
                                       "with the numpy reference on the CPU backend only; on "
                                       "CUDA, NanGuardMode and DebugMode() check each kernel's "
                                       "outputs for NaN and Inf on the device")
+        self._backend = backend  # the source, when asked for later, is this backend's
         variant = getattr(backends.get(backend), "variant", lambda: "")()
         key = None if mode.compare else graphcache.graph_key(
             fgraph, ins, self._fname, (self._flags, repr(mode.guard), repr(allow_downcast),
@@ -73,7 +74,7 @@ class CompiledExecutable:
             spec.for_function = True
             spec.profile = self.profile
             sources, _, programs = assemble("module", [spec], self.mode.guard,
-                                            flags=self._flags)
+                                            flags=self._flags, backend=self._backend)
             digest = hashlib.sha256()
             for fname, text in sorted(sources.items()):
                 digest.update(f"{fname}\0{text}\0".encode())

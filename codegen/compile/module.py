@@ -127,10 +127,11 @@ def install(built, out_dir):
 
 
 def assemble(module_name, specs, debug=False, spec_path="<interactive>", flags=(),
-             regenerate=None):
+             regenerate=None, backend=None):
     """({file name: text}, {state name: initial array}, programs) of a module of ``specs``,
-    by the backend ``config.device`` names (or a clear error when it cannot build here)."""
-    backend = backends.get(resolve())
+    by ``backend`` (a name), else the one ``config.device`` names (or a clear error when it
+    cannot build here)."""
+    backend = backends.get(backend or resolve())
     return backend.assemble(module_name, specs, debug, spec_path, flags, regenerate)
 
 
