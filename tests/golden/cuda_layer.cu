@@ -181,6 +181,8 @@ static int cg_fail(const char* what, cudaError_t error) {
     return 1;
 }
 
+static void cg_out_pool_create(void);
+
 /* 0 when a device is there; else 1, with the reason in cg_error_text */
 static int cg_device_ready(void) {
     static int checked = 0, status = 0;
@@ -205,6 +207,8 @@ static int cg_device_ready(void) {
                     != cudaSuccess)
                 status = cg_fail("device memory for the fault flag", error);
         }
+        if (status == 0)
+            cg_out_pool_create();
         const char* graphs = getenv("CODEGEN_CUDA_GRAPHS");
         if (graphs != NULL && strcmp(graphs, "0") == 0)
             cg_graphs_on = 0;
@@ -232,19 +236,76 @@ static char* cg_device_reserve(cg_device_slot* s, size_t size) {
     return s->data;
 }
 
+/* The memory of the arrays a call returns on the device (outputs='device') comes from a
+   pool of the module's own, in stream order on cg_stream, that keeps what is given back
+   rather than unmapping it: a step that returns the same shapes call after call takes its
+   outputs' memory from what the last call's gave back, where cudaMalloc and cudaFree would
+   map and unmap it each time (most of W3's time at 1e8 elements on an H200). NULL where the
+   device has no memory pools: cudaMalloc and cudaFree then. */
+static cudaMemPool_t cg_out_pool = NULL;
+
+static void cg_out_pool_create(void) {
+    int device = 0, pools = 0;
+    cudaMemPoolProps props;
+    unsigned long long keep = ~0ULL;  /* the release threshold (a cuuint64_t): keep all */
+    if (cudaGetDevice(&device) != cudaSuccess
+            || cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device)
+               != cudaSuccess || !pools)
+        return;
+    memset(&props, 0, sizeof(props));
+    props.allocType = cudaMemAllocationTypePinned;
+    props.location.type = cudaMemLocationTypeDevice;
+    props.location.id = device;
+    if (cudaMemPoolCreate(&cg_out_pool, &props) != cudaSuccess)
+        cg_out_pool = NULL;
+    else
+        cudaMemPoolSetAttribute(cg_out_pool, cudaMemPoolAttrReleaseThreshold, &keep);
+}
+
+/* `bytes` bytes of device memory for an output, or NULL when the device has none: a full
+   device first gets back what the pool keeps */
+static char* cg_out_alloc(size_t bytes) {
+    void* data = NULL;
+    bytes = bytes ? bytes : 1;
+    if (cg_out_pool == NULL)
+        return cudaMalloc(&data, bytes) == cudaSuccess ? (char*)data : NULL;
+    if (cudaMallocFromPoolAsync(&data, bytes, cg_out_pool, cg_stream) == cudaSuccess)
+        return (char*)data;
+    cudaGetLastError();  /* the failed allocation is not the next step's error */
+    cudaStreamSynchronize(cg_stream);
+    cudaMemPoolTrimTo(cg_out_pool, 0);
+    if (cudaMallocFromPoolAsync(&data, bytes, cg_out_pool, cg_stream) == cudaSuccess)
+        return (char*)data;
+    cudaGetLastError();
+    return NULL;
+}
+
+/* an output's memory given back, once every stream's work is done (a consumer's, such as
+   PyTorch's on its own stream, too: as cudaFree waits) */
+static void cg_out_free(void* data) {
+    if (data == NULL)
+        return;
+    if (cg_out_pool == NULL) {
+        cudaFree(data);
+        return;
+    }
+    cudaDeviceSynchronize();
+    cudaFreeAsync(data, cg_stream);
+}
+
 /* new device memory holding a copy of `bytes` bytes of the device memory at `from` (nothing
    when `from` is NULL): an array a call returns on the device (outputs='device'), which the
    caller takes over; NULL when the device has no memory for it */
 static char* cg_device_output(const char* from, size_t bytes) {
-    void* data = NULL;
-    if (cudaMalloc(&data, bytes ? bytes : 1) != cudaSuccess)
+    char* data = cg_out_alloc(bytes);
+    if (data == NULL)
         return NULL;
     if (from != NULL && bytes
             && cudaMemcpy(data, from, bytes, cudaMemcpyDeviceToDevice) != cudaSuccess) {
-        cudaFree(data);
+        cg_out_free(data);
         return NULL;
     }
-    return (char*)data;
+    return data;
 }
 
 /* whether a kernel met an index out of range since the last look (waits for the kernels;
@@ -349,7 +410,9 @@ extern "C" int cg_cuda_device(void) {
 }
 
 extern "C" void cg_device_free(unsigned long long address) {
-    cudaFree((void*)(uintptr_t)address);
+    pthread_mutex_lock(&cg_lock);  /* not while a call captures a graph on cg_stream */
+    cg_out_free((void*)(uintptr_t)address);
+    pthread_mutex_unlock(&cg_lock);
 }
 
 /* `bytes` bytes of device memory at `address` copied to `host`; 0, or 1 with the reason */
@@ -373,7 +436,7 @@ extern "C" int cg_host_to_device(unsigned long long* address, const char* host,
     cudaError_t error = bytes ? cg_copy(data, host, bytes, 0) : cudaSuccess;
     pthread_mutex_unlock(&cg_lock);
     if (error != cudaSuccess) {
-        cudaFree(data);
+        cg_out_free(data);
         return cg_fail("copying an output to the device", error);
     }
     *address = (unsigned long long)(uintptr_t)data;
@@ -694,16 +757,16 @@ static void cg_gemm_acc_d(cg_index m, cg_index n, cg_index k,
 
 /* ================================================================== train */
 
-/* (dot + b)   [tests/test_cuda.py:746] */
-/* sigmoid((dot + b))   [tests/test_cuda.py:746] */
-/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:747] */
-/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:747] */
-/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:747 (grad of pow)] */
-/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:746 (grad of sigmoid)] */
-/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:746 (grad of sigmoid)] */
-/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:746 (grad of sigmoid)] */
-/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:747] */
-/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:746 (grad of add)] */
+/* (dot + b)   [tests/test_cuda.py:757] */
+/* sigmoid((dot + b))   [tests/test_cuda.py:757] */
+/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:758] */
+/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:758] */
+/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:758 (grad of pow)] */
+/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:757 (grad of sigmoid)] */
+/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:757 (grad of sigmoid)] */
+/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:757 (grad of sigmoid)] */
+/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:758] */
+/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:757 (grad of add)] */
 __global__ void train_k1_mul_0(
         cg_index n0,
         cg_index n1,
@@ -777,16 +840,16 @@ __global__ void train_k1_mul_0_total(cg_index nblocks, const char* cg_partials, 
     if (threadIdx.x == 0) sum[0] = acc0;
 }
 
-/* (dot + b)   [tests/test_cuda.py:746] */
-/* sigmoid((dot + b))   [tests/test_cuda.py:746] */
-/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:747] */
-/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:747] */
-/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:747 (grad of pow)] */
-/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:746 (grad of sigmoid)] */
-/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:746 (grad of sigmoid)] */
-/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:746 (grad of sigmoid)] */
-/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:747] */
-/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:746 (grad of add)] */
+/* (dot + b)   [tests/test_cuda.py:757] */
+/* sigmoid((dot + b))   [tests/test_cuda.py:757] */
+/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:758] */
+/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:758] */
+/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:758 (grad of pow)] */
+/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:757 (grad of sigmoid)] */
+/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:757 (grad of sigmoid)] */
+/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:757 (grad of sigmoid)] */
+/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:758] */
+/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:757 (grad of add)] */
 __global__ void train_k1_mul_1(
         cg_index n0,
         cg_index n1,
@@ -865,7 +928,7 @@ __global__ void train_k1_mul_1(
     }
 }
 
-/* W, to which the product after this loop adds -0.1 * dot(mul, x.T)   [tests/test_cuda.py:750] */
+/* W, to which the product after this loop adds -0.1 * dot(mul, x.T)   [tests/test_cuda.py:761] */
 __global__ void train_k3_sub(
         cg_index n0,
         cg_index n1,
@@ -900,8 +963,8 @@ __global__ void train_k3_sub(
     }
 }
 
-/* (TensorConstant{0.1} * sum_1)   [tests/test_cuda.py:750] */
-/* (b - (TensorConstant{0.1} * sum_1))   [tests/test_cuda.py:750] */
+/* (TensorConstant{0.1} * sum_1)   [tests/test_cuda.py:761] */
+/* (b - (TensorConstant{0.1} * sum_1))   [tests/test_cuda.py:761] */
 __global__ void train_k4_sub(
         cg_index n0,
         cg_index n1,
@@ -961,13 +1024,13 @@ CODEGEN_KERNEL int cg_step_train(
         double* sub_1_p,
         cg_index sub_1_s0,
         cg_index sub_1_s1) {
-    cg_gemm_d(W_n0, x_n1, W_n1, W_p, W_s0, W_s1, x_p, x_s0, x_s1, dot_p, dot_s0);  /* dot(W, x) [tests/test_cuda.py:746] */
+    cg_gemm_d(W_n0, x_n1, W_n1, W_p, W_s0, W_s1, x_p, x_s0, x_s1, dot_p, dot_s0);  /* dot(W, x) [tests/test_cuda.py:757] */
     CG_LAUNCH(train_k1_mul_0, cg_blocks_of_totals((W_n0) * (x_n1)), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0, cg_partials);
     CG_LAUNCH(train_k1_mul_0_total, 1, 256, cg_blocks_of_totals((W_n0) * (x_n1)), cg_partials, sum_p);
-    CG_LAUNCH(train_k1_mul_1, cg_blocks(cg_warp_per_element((W_n0), (x_n1)) ? ((W_n0)) * 32 : ((W_n0))), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0);  /* sum(mul, axis=[1], keepdims=True) [tests/test_cuda.py:746 (grad of add)] */
-    CG_LAUNCH(train_k3_sub, cg_blocks((W_n0) * (W_n1)), 256, W_n0, W_n1, W_p, W_s0, W_s1, sub_p, sub_s0, sub_s1);  /* W, to which the product after this loop adds -0.1 * dot(mul, x.T) [tests/test_cuda.py:750] */
-    cg_gemm_acc_d(W_n0, x_n0, x_n1, mul_p, mul_s0, mul_s1, x_p, x_s1, x_s0, sub_p, sub_s0, sub_s1, -0.1);  /* sub += -0.1 * dot(mul, x.T) [tests/test_cuda.py:746 (grad of dot)] */
-    CG_LAUNCH(train_k4_sub, cg_blocks((b_n0) * (1)), 256, b_n0, 1, sum_1_p, sum_1_s0, b_p, b_s0, sub_1_p, sub_1_s0);  /* (b - (TensorConstant{0.1} * sum_1)) [tests/test_cuda.py:750] */
+    CG_LAUNCH(train_k1_mul_1, cg_blocks(cg_warp_per_element((W_n0), (x_n1)) ? ((W_n0)) * 32 : ((W_n0))), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0);  /* sum(mul, axis=[1], keepdims=True) [tests/test_cuda.py:757 (grad of add)] */
+    CG_LAUNCH(train_k3_sub, cg_blocks((W_n0) * (W_n1)), 256, W_n0, W_n1, W_p, W_s0, W_s1, sub_p, sub_s0, sub_s1);  /* W, to which the product after this loop adds -0.1 * dot(mul, x.T) [tests/test_cuda.py:761] */
+    cg_gemm_acc_d(W_n0, x_n0, x_n1, mul_p, mul_s0, mul_s1, x_p, x_s1, x_s0, sub_p, sub_s0, sub_s1, -0.1);  /* sub += -0.1 * dot(mul, x.T) [tests/test_cuda.py:757 (grad of dot)] */
+    CG_LAUNCH(train_k4_sub, cg_blocks((b_n0) * (1)), 256, b_n0, 1, sum_1_p, sum_1_s0, b_p, b_s0, sub_1_p, sub_1_s0);  /* (b - (TensorConstant{0.1} * sum_1)) [tests/test_cuda.py:761] */
     return 0;
 }
 
@@ -1298,6 +1361,6 @@ done:
     pthread_mutex_unlock(&cg_lock);
     if (failed)  /* nothing is returned: the memory of the outputs goes back */
         for (int k = 0; k < 1; k++)
-            cudaFree(cg_out[k]);
+            cg_out_free(cg_out[k]);
     return failed;
 }

@@ -173,6 +173,36 @@ static inline cudaError_t cudaFree(void* p) {
     free(p);
     return cudaSuccess;
 }
+/* the stream-ordered memory pool of the outputs returned on the device: host memory, given
+   at once and given back at once (a step runs whole before the call returns) */
+typedef struct cg_emu_pool { int unused; }* cudaMemPool_t;
+enum cudaMemAllocationType { cudaMemAllocationTypePinned = 1 };
+enum cudaMemLocationType { cudaMemLocationTypeDevice = 1 };
+struct cudaMemLocation { cudaMemLocationType type; int id; };
+struct cudaMemPoolProps {
+    cudaMemAllocationType allocType;
+    int handleTypes;
+    cudaMemLocation location;
+};
+enum cudaMemPoolAttr { cudaMemPoolAttrReleaseThreshold = 4 };
+enum cudaDeviceAttr { cudaDevAttrMemoryPoolsSupported = 115 };
+static inline cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr, int) {
+    *value = 1;
+    return cudaSuccess;
+}
+static inline cudaError_t cudaMemPoolCreate(cudaMemPool_t* pool, const cudaMemPoolProps*) {
+    *pool = new cg_emu_pool();
+    return cudaSuccess;
+}
+static inline cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t, cudaMemPoolAttr, void*) {
+    return cudaSuccess;
+}
+static inline cudaError_t cudaMemPoolTrimTo(cudaMemPool_t, size_t) { return cudaSuccess; }
+static inline cudaError_t cudaMallocFromPoolAsync(void** p, size_t size, cudaMemPool_t,
+                                                  cudaStream_t) {
+    return cudaMalloc(p, size);
+}
+static inline cudaError_t cudaFreeAsync(void* p, cudaStream_t) { return cudaFree(p); }
 static inline cudaError_t cudaMemcpy(void* dst, const void* src, size_t size,
                                      cudaMemcpyKind) {
     if (cg_emu_unsafe())
