@@ -90,7 +90,7 @@ def jax_impl(n):
     return run, (lambda: [np.asarray(a) for a in run()])
 
 
-def torch_impl(n, device="cpu"):
+def torch_impl(n, device="cpu", compiled=False):
     try:
         import torch
     except ImportError as exc:
@@ -101,9 +101,14 @@ def torch_impl(n, device="cpu"):
     xv = torch.from_numpy(data(n)).to(device)
     done = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
+    def forward(x):
+        return (torch.tanh(x) * torch.exp(-x * x) + 0.5 * x ** 2).sum()
+    if compiled:  # forward and backward fused by Inductor
+        forward = torch.compile(forward)
+
     def run():
-        x = xv.clone().requires_grad_(True)
-        f = (torch.tanh(x) * torch.exp(-x * x) + 0.5 * x ** 2).sum()
+        x = xv.detach().requires_grad_(True)  # no copy: a leaf on x's memory
+        f = forward(x)
         (g,) = torch.autograd.grad(f, x)
         done()
         return f, g
@@ -120,4 +125,5 @@ IMPLEMENTATIONS = {"codegen": codegen_impl, "numpy": numpy_impl, "pytensor": pyt
                    "pytensor_c": lambda n: pytensor_impl(n, "cvm"), "jax": jax_impl,
                    "torch": torch_impl,
                    # on a GPU (make gpu-check); Missing elsewhere
-                   "codegen_cuda": codegen_cuda_impl, "torch_cuda": lambda n: torch_impl(n, "cuda")}
+                   "codegen_cuda": codegen_cuda_impl, "torch_cuda": lambda n: torch_impl(n, "cuda"),
+                   "torch_compile_cuda": lambda n: torch_impl(n, "cuda", compiled=True)}

@@ -788,23 +788,45 @@ __global__ void train_k1_mul_0(
     __shared__ double cg_red0[256];
     double acc0 = 0;
     const cg_index total = n0 * n1;
-    for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < total;
-            e += (cg_index)gridDim.x * blockDim.x) {
-        cg_index rest = e;
-        const cg_index i1 = rest % n1;
-        rest /= n1;
-        const cg_index i0 = rest;
-        double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
-        double t1 = ((double)1 / (1 + exp(-t0)));
-        double t2 = (t1 - y[i0 * y_s0 + i1 * y_s1]);
-        double t3 = (t2 * t2);
-        double t4 = (2.0 * t2);
-        double t5 = (1.0 - t1);
-        double t6 = (t1 * t5);
-        double t7 = (t4 * t6);
-        double t8 = t3;
-        double t9 = t7;
-        acc0 = acc0 + t8;
+    double cg_v0[4];
+    double cg_v1[4];
+    double cg_v2[4];
+    for (cg_index base = blockIdx.x * (cg_index)blockDim.x * 4 + threadIdx.x;
+            base < total; base += (cg_index)gridDim.x * blockDim.x * 4) {
+        #pragma unroll
+        for (int cg_u = 0; cg_u < 4; cg_u++) {
+            const cg_index e = base + cg_u * (cg_index)blockDim.x;
+            if (e < total) {
+                cg_index rest = e;
+                const cg_index i1 = rest % n1;
+                rest /= n1;
+                const cg_index i0 = rest;
+                cg_v0[cg_u] = dot[i0 * dot_s0 + i1 * dot_s1];
+                cg_v1[cg_u] = b[i0 * b_s0];
+                cg_v2[cg_u] = y[i0 * y_s0 + i1 * y_s1];
+            }
+        }
+        #pragma unroll
+        for (int cg_u = 0; cg_u < 4; cg_u++) {
+            const cg_index e = base + cg_u * (cg_index)blockDim.x;
+            if (e < total) {
+                cg_index rest = e;
+                const cg_index i1 = rest % n1;
+                rest /= n1;
+                const cg_index i0 = rest;
+                double t0 = (cg_v0[cg_u] + cg_v1[cg_u]);
+                double t1 = ((double)1 / (1 + exp(-t0)));
+                double t2 = (t1 - cg_v2[cg_u]);
+                double t3 = (t2 * t2);
+                double t4 = (2.0 * t2);
+                double t5 = (1.0 - t1);
+                double t6 = (t1 * t5);
+                double t7 = (t4 * t6);
+                double t8 = t3;
+                double t9 = t7;
+                acc0 = acc0 + t8;
+            }
+        }
     }
     cg_red0[threadIdx.x] = acc0;
     __syncthreads();
@@ -907,8 +929,7 @@ __global__ void train_k1_mul_1(
         const cg_index total = n0;
         for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < total;
                 e += (cg_index)gridDim.x * blockDim.x) {
-            cg_index rest = e;
-            const cg_index i0 = rest;
+            const cg_index i0 = e;
             sum_1[i0 * sum_1_s0] = 0;
             for (cg_index i1 = 0; i1 < n1; i1++) {
                 double t0 = (dot[i0 * dot_s0 + i1 * dot_s1] + b[i0 * b_s0]);
@@ -944,21 +965,53 @@ __global__ void train_k3_sub(
             && (n0 == 1 || sub_s0 == n1)
             && (n1 == 1 || sub_s1 == 1)) {
         const cg_index total = n0 * n1;
-        for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < total;
-                e += (cg_index)gridDim.x * blockDim.x) {
-            double t1 = W[e];
-            sub[e] = t1;
+        double cg_v0[4];
+        for (cg_index base = blockIdx.x * (cg_index)blockDim.x * 4 + threadIdx.x;
+                base < total; base += (cg_index)gridDim.x * blockDim.x * 4) {
+            #pragma unroll
+            for (int cg_u = 0; cg_u < 4; cg_u++) {
+                const cg_index e = base + cg_u * (cg_index)blockDim.x;
+                if (e < total) {
+                    cg_v0[cg_u] = W[e];
+                }
+            }
+            #pragma unroll
+            for (int cg_u = 0; cg_u < 4; cg_u++) {
+                const cg_index e = base + cg_u * (cg_index)blockDim.x;
+                if (e < total) {
+                    double t1 = cg_v0[cg_u];
+                    sub[e] = t1;
+                }
+            }
         }
     } else {
         const cg_index total = n0 * n1;
-        for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < total;
-                e += (cg_index)gridDim.x * blockDim.x) {
-            cg_index rest = e;
-            const cg_index i1 = rest % n1;
-            rest /= n1;
-            const cg_index i0 = rest;
-            double t1 = W[i0 * W_s0 + i1 * W_s1];
-            sub[i0 * sub_s0 + i1 * sub_s1] = t1;
+        double cg_v0[4];
+        for (cg_index base = blockIdx.x * (cg_index)blockDim.x * 4 + threadIdx.x;
+                base < total; base += (cg_index)gridDim.x * blockDim.x * 4) {
+            #pragma unroll
+            for (int cg_u = 0; cg_u < 4; cg_u++) {
+                const cg_index e = base + cg_u * (cg_index)blockDim.x;
+                if (e < total) {
+                    cg_index rest = e;
+                    const cg_index i1 = rest % n1;
+                    rest /= n1;
+                    const cg_index i0 = rest;
+                    cg_v0[cg_u] = W[i0 * W_s0 + i1 * W_s1];
+                }
+            }
+            #pragma unroll
+            for (int cg_u = 0; cg_u < 4; cg_u++) {
+                const cg_index e = base + cg_u * (cg_index)blockDim.x;
+                if (e < total) {
+                    cg_index rest = e;
+                    const cg_index i1 = rest % n1;
+                    rest /= n1;
+                    const cg_index i0 = rest;
+                    double t1 = cg_v0[cg_u];
+                    sub[i0 * sub_s0 + i1 * sub_s1] = t1;
+                }
+            }
         }
     }
 }
@@ -975,15 +1028,35 @@ __global__ void train_k4_sub(
         double* sub_1,
         cg_index sub_1_s0) {
     const cg_index total = n0 * n1;
-    for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < total;
-            e += (cg_index)gridDim.x * blockDim.x) {
-        cg_index rest = e;
-        const cg_index i1 = rest % n1;
-        rest /= n1;
-        const cg_index i0 = rest;
-        double t0 = (0.1 * sum_1[i0 * sum_1_s0]);
-        double t1 = (b[i0 * b_s0] - t0);
-        sub_1[i0 * sub_1_s0] = t1;
+    double cg_v0[4];
+    double cg_v1[4];
+    for (cg_index base = blockIdx.x * (cg_index)blockDim.x * 4 + threadIdx.x;
+            base < total; base += (cg_index)gridDim.x * blockDim.x * 4) {
+        #pragma unroll
+        for (int cg_u = 0; cg_u < 4; cg_u++) {
+            const cg_index e = base + cg_u * (cg_index)blockDim.x;
+            if (e < total) {
+                cg_index rest = e;
+                const cg_index i1 = rest % n1;
+                rest /= n1;
+                const cg_index i0 = rest;
+                cg_v0[cg_u] = sum_1[i0 * sum_1_s0];
+                cg_v1[cg_u] = b[i0 * b_s0];
+            }
+        }
+        #pragma unroll
+        for (int cg_u = 0; cg_u < 4; cg_u++) {
+            const cg_index e = base + cg_u * (cg_index)blockDim.x;
+            if (e < total) {
+                cg_index rest = e;
+                const cg_index i1 = rest % n1;
+                rest /= n1;
+                const cg_index i0 = rest;
+                double t0 = (0.1 * cg_v0[cg_u]);
+                double t1 = (cg_v1[cg_u] - t0);
+                sub_1[i0 * sub_1_s0] = t1;
+            }
+        }
     }
 }
 
@@ -1025,12 +1098,12 @@ CODEGEN_KERNEL int cg_step_train(
         cg_index sub_1_s0,
         cg_index sub_1_s1) {
     cg_gemm_d(W_n0, x_n1, W_n1, W_p, W_s0, W_s1, x_p, x_s0, x_s1, dot_p, dot_s0);  /* dot(W, x) [tests/test_cuda.py:757] */
-    CG_LAUNCH(train_k1_mul_0, cg_blocks_of_totals((W_n0) * (x_n1)), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0, cg_partials);
-    CG_LAUNCH(train_k1_mul_0_total, 1, 256, cg_blocks_of_totals((W_n0) * (x_n1)), cg_partials, sum_p);
+    CG_LAUNCH(train_k1_mul_0, cg_blocks_of_totals(((W_n0) * (x_n1) + 3) / 4), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0, cg_partials);
+    CG_LAUNCH(train_k1_mul_0_total, 1, 256, cg_blocks_of_totals(((W_n0) * (x_n1) + 3) / 4), cg_partials, sum_p);
     CG_LAUNCH(train_k1_mul_1, cg_blocks(cg_warp_per_element((W_n0), (x_n1)) ? ((W_n0)) * 32 : ((W_n0))), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0);  /* sum(mul, axis=[1], keepdims=True) [tests/test_cuda.py:757 (grad of add)] */
-    CG_LAUNCH(train_k3_sub, cg_blocks((W_n0) * (W_n1)), 256, W_n0, W_n1, W_p, W_s0, W_s1, sub_p, sub_s0, sub_s1);  /* W, to which the product after this loop adds -0.1 * dot(mul, x.T) [tests/test_cuda.py:761] */
+    CG_LAUNCH(train_k3_sub, cg_blocks(((W_n0) * (W_n1) + 3) / 4), 256, W_n0, W_n1, W_p, W_s0, W_s1, sub_p, sub_s0, sub_s1);  /* W, to which the product after this loop adds -0.1 * dot(mul, x.T) [tests/test_cuda.py:761] */
     cg_gemm_acc_d(W_n0, x_n0, x_n1, mul_p, mul_s0, mul_s1, x_p, x_s1, x_s0, sub_p, sub_s0, sub_s1, -0.1);  /* sub += -0.1 * dot(mul, x.T) [tests/test_cuda.py:757 (grad of dot)] */
-    CG_LAUNCH(train_k4_sub, cg_blocks((b_n0) * (1)), 256, b_n0, 1, sum_1_p, sum_1_s0, b_p, b_s0, sub_1_p, sub_1_s0);  /* (b - (TensorConstant{0.1} * sum_1)) [tests/test_cuda.py:761] */
+    CG_LAUNCH(train_k4_sub, cg_blocks(((b_n0) * (1) + 3) / 4), 256, b_n0, 1, sum_1_p, sum_1_s0, b_p, b_s0, sub_1_p, sub_1_s0);  /* (b - (TensorConstant{0.1} * sum_1)) [tests/test_cuda.py:761] */
     return 0;
 }
 

@@ -1,7 +1,9 @@
 """CUDA kernels from the kernel program: the strategy of the CUDA backend for the C layer.
 
 - A map (a loop kernel that stores only) is a grid-stride kernel over all its elements, each
-  thread turning its flat index into loop indices; 64-bit indexing throughout. A map of two
+  thread turning its flat index into loop indices; 64-bit indexing throughout. Each thread
+  takes UNROLL elements a trip, loading all of their operands before computing any: the
+  loads in flight together are what keeps the card's memory busy. A map of two
   or more axes whose operands each span every axis (or none) has a second, contiguous
   variant, chosen at run time when all of them are C-contiguous: there the flat index is the
   offset, with no divisions.
@@ -42,6 +44,11 @@ THREADS = 256
 #: one partial result per target into the module's partials buffer, which one block then
 #: combines; at most MAX_TOTALS targets per kernel (more run on one thread).
 PARTIAL_BLOCKS, MAX_TOTALS = 1024, 8
+#: Elements a thread takes per trip of the grid-stride loop of a map or of a reduction to
+#: scalars, blockDim.x apart (a warp's loads stay side by side), every operand of all of
+#: them loaded before any is computed. One load in flight per thread left an H200's memory
+#: two-thirds idle (W3 at 1e8 elements: 31 % of the copy rate).
+UNROLL = 4
 #: A reduction whose targets follow some loop axes takes a warp per target element when
 #: there are at most this many targets, each of at least 32 elements (2M threads at most);
 #: else a thread per target element. (Not yet measured on a device: a first choice.)
@@ -57,12 +64,12 @@ def loop_kernel(kernel):
     def dim(text):
         return dim_params.setdefault(text, f"d{len(dim_params)}")
 
-    def body_of(loads):
+    def body_of(loads, targets=None):  # ``targets``: where the stores go, if not ``loads``
         body = [f"{cexpr.CTYPES[a.dtype]} {a.local} = "
                 f"{cexpr.render(a.expr, loads.__getitem__, dim, CUDA_OPS)};"
                 for a in kernel.body]
         for store in kernel.stores:
-            target = loads[store.operand]
+            target = (targets or loads)[store.operand]
             value = (cexpr.COMBINE[store.combine].format(target, store.local) if store.combine
                      else store.local)
             body.append(f"{target} = {value};")
@@ -71,24 +78,39 @@ def loop_kernel(kernel):
     loads = {i: f"{op.ref.name}[{_index(op.ref.name, op.axes)}]"
              for i, op in enumerate(kernel.operands)}
     body = body_of(loads)
+    read = _Reads(loads)
+    body_of(read, loads)
+    registers = {i: f"cg_v{i}[cg_u]" for i in sorted(read.keys_read)}
+    declared = [f"{cexpr.CTYPES[kernel.operands[i].ref.dtype]} cg_v{i}[{UNROLL}];"
+                for i in registers]
+
+    def unrolled(loads):  # (preloads, body) of one of a trip's elements
+        return ([f"{registers[i]} = {loads[i]};" for i in registers],
+                body_of({**loads, **registers}, loads))
+
     reduces = any(store.combine for store in kernel.stores)
     if not reduces:
-        lines = threads_over(list(range(n)), n, body)
+        total = " * ".join(f"n{a}" for a in range(n)) or "1"
+        lines = grid_stride(total, _flat_to_indices(list(range(n))), *unrolled(loads),
+                            declared)
         test = _contiguous_test(kernel)
-        flat = body_of({i: f"{op.ref.name}[{'e' if _spans_all(op, n) else '0'}]"
-                        for i, op in enumerate(kernel.operands)})
-        if test and not any(re.search(r"\bi\d+\b", line) for line in flat):
+        flat_loads = {i: f"{op.ref.name}[{'e' if _spans_all(op, n) else '0'}]"
+                      for i, op in enumerate(kernel.operands)}
+        if test and not any(re.search(r"\bi\d+\b", line) for line in body_of(flat_loads)):
             # (a body reading the loop indices themselves, a random draw's, has no variant)
             head = ("if (" + "\n        && ".join(test) + ") {").splitlines()
+            flat = grid_stride(total, [], *unrolled(flat_loads), declared)
             lines = (["/* every operand C-contiguous: the flat index is the offset */", *head]
-                     + ["    " + line for line in threads_over(list(range(n)), n, flat, flat=True)]
+                     + ["    " + line for line in flat]
                      + ["} else {"] + ["    " + line for line in lines] + ["}"])
     else:
         kept = _kept_axes(kernel)
         if len(kept) == 1 and next(iter(kept)):
             lines = _per_output_element(kernel, next(iter(kept)), loads, body)
         elif kept == {()} and sum(1 for st in kernel.stores if st.combine) <= MAX_TOTALS:
-            return _block_reduction(kernel, params, args, loads, body, dim_params), "total"
+            preload, body = unrolled(loads)
+            return _block_reduction(kernel, params, args, loads, body, dim_params,
+                                    preload, declared), "total"
         else:
             lines = _one_thread(kernel, body)
     for text, name in dim_params.items():
@@ -139,22 +161,61 @@ def _contiguous_test(kernel):
     return terms or None
 
 
-def threads_over(axes, n, body, before=(), flat=False):
+def trips(total):
+    """The C expression of the threads a grid-stride loop of ``total`` elements (a C
+    expression) needs: one per UNROLL elements."""
+    return f"({total} + {UNROLL - 1}) / {UNROLL}"
+
+
+class _Reads(dict):
+    """The loads of a kernel's operands, noting which of them a body reads."""
+
+    def __init__(self, loads):
+        super().__init__(loads)
+        self.keys_read = set()
+
+    def __getitem__(self, key):
+        self.keys_read.add(key)
+        return super().__getitem__(key)
+
+
+def _flat_to_indices(axes):
+    """Lines turning the flat index ``e`` into the loop indices ``i{a}`` of ``axes``."""
+    if not axes:
+        return []
+    lines = ["cg_index rest = e;"] if len(axes) > 1 else []
+    for a in reversed(axes[1:]):
+        lines += [f"const cg_index i{a} = rest % n{a};", f"rest /= n{a};"]
+    return lines + [f"const cg_index i{axes[0]} = {'rest' if len(axes) > 1 else 'e'};"]
+
+
+def grid_stride(total, index, preload, body, declared=()):
+    """Lines of a grid-stride loop over ``total`` elements in which each thread takes UNROLL
+    elements a trip, blockDim.x apart: first each element's ``preload`` (its operands into
+    the registers ``declared``), then each element's ``body``, in order; ``index``: the lines
+    giving an element's loop indices from its flat index ``e``, ahead of both."""
+    lines = [f"const cg_index total = {total};", *declared,
+             f"for (cg_index base = blockIdx.x * (cg_index)blockDim.x * {UNROLL} + threadIdx.x;",
+             f"        base < total; base += (cg_index)gridDim.x * blockDim.x * {UNROLL}) {{"]
+    for part in ([preload] if preload else []) + [body]:
+        lines += ["    #pragma unroll",
+                  f"    for (int cg_u = 0; cg_u < {UNROLL}; cg_u++) {{",
+                  "        const cg_index e = base + cg_u * (cg_index)blockDim.x;",
+                  "        if (e < total) {"]
+        lines += ["            " + line for line in index + part]
+        lines += ["        }", "    }"]
+    return lines + ["}"]
+
+
+def threads_over(axes, n, body, before=()):
     """Lines of a grid-stride loop with a thread per element of the loop axes ``axes`` (of
     ``n``; each thread turns its flat index into those ``i{a}``), running ``before`` and
-    then, in order, the other axes' loops around ``body``; ``flat``: over every element of
-    the loop (``axes`` all of them), the body indexing by the flat index ``e`` itself."""
+    then, in order, the other axes' loops around ``body``."""
     total = " * ".join(f"n{a}" for a in axes) or "1"
     lines = [f"const cg_index total = {total};",
              "for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < total;",
              "        e += (cg_index)gridDim.x * blockDim.x) {"]
-    if flat:
-        return lines + ["    " + line for line in body] + ["}"]
-    if axes:
-        lines.append("    cg_index rest = e;")
-        for a in reversed(axes[1:]):
-            lines += [f"    const cg_index i{a} = rest % n{a};", f"    rest /= n{a};"]
-        lines.append(f"    const cg_index i{axes[0]} = rest;")
+    lines += ["    " + line for line in _flat_to_indices(axes)]
     inner, depth = list(before), 0
     for a in range(n):
         if a not in axes:
@@ -265,7 +326,7 @@ def _tree(red, combine, ctype, identity_text, value):
             "}"]
 
 
-def _block_reduction(kernel, params, args, loads, body, dim_params):
+def _block_reduction(kernel, params, args, loads, body, dim_params, preload, declared):
     """A loop kernel whose reductions are all to scalars: a grid-stride pass in which each
     thread combines its elements, a tree and warp shuffles per block into the partials
     buffer, and a second kernel of one block combining the blocks' partials into the
@@ -277,15 +338,7 @@ def _block_reduction(kernel, params, args, loads, body, dim_params):
     lines = [f"__shared__ {t} cg_red{j}[{THREADS}];" for j, (t, _) in enumerate(types)]
     lines += [f"{t} acc{j} = {ident};" for j, (t, ident) in enumerate(types)]
     total = " * ".join(f"n{a}" for a in range(n)) or "1"
-    lines += [f"const cg_index total = {total};",
-              "for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < total;",
-              "        e += (cg_index)gridDim.x * blockDim.x) {"]
-    if n:
-        lines.append("    cg_index rest = e;")
-        for a in reversed(range(1, n)):
-            lines += [f"    const cg_index i{a} = rest % n{a};", f"    rest /= n{a};"]
-        lines.append("    const cg_index i0 = rest;")
-    lines += ["    " + line for line in body] + ["}"]
+    lines += grid_stride(total, _flat_to_indices(list(range(n))), preload, body, declared)
     for j, ((_, st), (t, ident)) in enumerate(zip(totals, types)):
         lines += _tree(f"cg_red{j}", st.combine, t, ident, f"acc{j}")
         lines.append(f"if (threadIdx.x == 0) (({t}*)cg_partials)[{j * PARTIAL_BLOCKS} + "
@@ -300,7 +353,7 @@ def _block_reduction(kernel, params, args, loads, body, dim_params):
     # the second: the blocks' partials into the targets
     size = " * ".join(f"({d})" for d in kernel.dims) or "1"
     f_params = ["cg_index nblocks", "const char* cg_partials"]
-    f_args = [f"cg_blocks_of_totals({size})", "cg_partials"]
+    f_args = [f"cg_blocks_of_totals({trips(size)})", "cg_partials"]
     f_lines = [f"__shared__ {t} cg_red{j}[{THREADS}];" for j, (t, _) in enumerate(types)]
     for j, ((_, st), (t, ident)) in enumerate(zip(totals, types)):
         op = kernel.operands[st.operand]
@@ -448,7 +501,8 @@ class Strategy:
             if is_map == "total":  # two kernels: the blocks' partials, then the totals
                 first, finish = kernel
                 total = " * ".join(f"({d})" for d in step.dims) or "1"
-                call = (f"CG_LAUNCH({first.name}, cg_blocks_of_totals({total}), {THREADS}, "
+                call = (f"CG_LAUNCH({first.name}, cg_blocks_of_totals({trips(total)}), "
+                        f"{THREADS}, "
                         f"{first.call[len(first.name) + 1:-1]}); "
                         f"CG_LAUNCH({finish.name}, 1, {THREADS}, "
                         f"{finish.call[len(finish.name) + 1:-1]})")
@@ -458,6 +512,9 @@ class Strategy:
             if is_map and any(st.combine for st in step.stores):
                 return kernel.c_lines, kernel.prototype, launch(kernel, is_map, total,
                                                                 per_output_blocks(step))
+            if is_map:  # a map: UNROLL elements a thread
+                return kernel.c_lines, kernel.prototype, launch(
+                    kernel, is_map, total, f"cg_blocks({trips(total)})")
         elif isinstance(step, GatherStep):
             return gather_kernel(step)
         elif isinstance(step, AxisStep):
