@@ -1,6 +1,6 @@
 PY ?= python
 
-.PHONY: setup mlp test tutorial bench fuzz reliability lasagne gpu-check clean
+.PHONY: setup mlp test tutorial bench fuzz reliability lasagne keras gpu-check clean
 
 # the tests of data-parallel training and Dask inference need the mpi and dask extras
 setup:
@@ -33,6 +33,13 @@ reliability:
 lasagne:
 	$(PY) -m pip install -q mock
 	$(PY) tests/lasagne_suite.py
+
+# Keras 2.3.1's own test suite on its Theano backend, on codegen (its source release fetched
+# from PyPI; about three minutes): the packages its tests import, then the suite
+keras:
+	$(PY) -m pip install -q keras_applications keras_preprocessing h5py pyyaml six flaky \
+		pandas pillow requests pytest-timeout
+	$(PY) tests/keras_suite.py
 
 # on the GPU machine (make gpu-check PY=python3): the CUDA tests on the device, the MLP on
 # CUDA against the CPU, W2-W4 against PyTorch on the card; writes benchmarks/results/gpu.md

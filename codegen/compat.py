@@ -1,5 +1,5 @@
 """``codegen.install_as_theano()``: codegen answers ``import theano``, for libraries written
-against Theano (Lasagne, Keras 1's Theano backend) that import it themselves.
+against Theano (Lasagne, Keras 2.3's Theano backend) that import it themselves.
 
 A user's own program only changes its imports (``import codegen as theano``); a library's
 imports are not the user's to change. After ``install_as_theano()``, ``import theano.X``
