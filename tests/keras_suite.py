@@ -23,13 +23,13 @@ numpy 2, packages and data downloads this run does not have) or tests TensorFlow
 Prints pytest's summaries and exits nonzero if either run fails.
 """
 
-import glob
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
+
+from lasagne_suite import fetch_source  # (tests/, the folder of this script)
 
 RELEASE = "keras==2.3.1"
 
@@ -139,16 +139,6 @@ def pytest_collection_modifyitems(config, items):
 '''
 
 
-def _fetch(work):
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                    "--no-binary", ":all:", RELEASE, "-d", work], check=True)
-    (archive,) = glob.glob(os.path.join(work, "*.tar.gz"))
-    with tarfile.open(archive) as tar:
-        tar.extractall(work, filter="data")
-    (source,) = [p for p in glob.glob(os.path.join(work, "*")) if os.path.isdir(p)]
-    return source
-
-
 def _environment(work, source):
     shim = os.path.join(work, "shim")
     os.makedirs(shim)
@@ -182,7 +172,7 @@ def _pytest(source, env, flags, targets, args):
 
 def main(args):
     with tempfile.TemporaryDirectory() as work:
-        source = _fetch(work)
+        source = fetch_source(RELEASE, work)
         env = _environment(work, source)
         tests = os.path.join(source, "tests")
         interpreted = _pytest(source, env, "mode=FAST_COMPILE", [tests], args)

@@ -27,14 +27,21 @@ import codegen
 RELEASE = "Lasagne==0.1"
 
 
+def fetch_source(release, work):
+    """The folder of ``release``'s source release (pip download from PyPI) unpacked in
+    ``work``."""
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                    "--no-binary", ":all:", release, "-d", work], check=True)
+    (archive,) = glob.glob(os.path.join(work, "*.tar.gz"))
+    with tarfile.open(archive) as tar:
+        tar.extractall(work, filter="data")
+    (source,) = [p for p in glob.glob(os.path.join(work, "*")) if os.path.isdir(p)]
+    return source
+
+
 def main(args):
     with tempfile.TemporaryDirectory() as work:
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                        "--no-binary", ":all:", RELEASE, "-d", work], check=True)
-        (archive,) = glob.glob(os.path.join(work, "*.tar.gz"))
-        with tarfile.open(archive) as tar:
-            tar.extractall(work, filter="data")
-        (source,) = [p for p in glob.glob(os.path.join(work, "*")) if os.path.isdir(p)]
+        source = fetch_source(RELEASE, work)
         tests = os.path.join(source, "lasagne", "tests")
         config = os.path.join(work, "pytest.ini")
         with open(config, "w") as f:
