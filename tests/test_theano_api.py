@@ -1363,3 +1363,80 @@ def test_mrg_normal_truncated_to_two_standard_deviations():
     assert compiled.dtype == np.float32
     assert -3.0 <= compiled.min() and compiled.max() <= 5.0
     assert abs(compiled.mean() - 1.0) < 0.01 and abs(compiled.std() / 2 - 0.87962) < 0.005
+
+
+def test_topk_and_argtopk_as_theanos_sort_module():
+    """T.topk / argtopk / topk_and_argtopk (theano.tensor.sort): the kth largest along an
+    axis, largest first, or the -kth smallest, smallest first; the gradient goes back to
+    where each element came from; compiled as in the reference."""
+    from codegen.tensor.sort import topk_and_argtopk
+    x = T.matrix("x")
+    top, where = topk_and_argtopk(x, 3)
+    low = T.topk(x, -2, axis=0)
+    outs = [top, where, T.argtopk(x, 2, axis=None, idx_dtype="int32"), low,
+            T.grad(T.sum(top ** 2) + T.sum(low), x)]
+    v = np.random.default_rng(5).standard_normal((4, 6))
+    want_where = np.argsort(v, axis=1)[:, :-4:-1]
+    want_low = np.sort(v, axis=0)[:2]
+    grad, lows = np.zeros_like(v), np.zeros_like(v)
+    np.put_along_axis(grad, want_where, 2 * np.take_along_axis(v, want_where, 1), axis=1)
+    np.put_along_axis(lows, np.argsort(v, axis=0)[:2], 1.0, axis=0)
+    grad += lows
+    for mode in ("FAST_COMPILE", "FAST_RUN"):
+        got = codegen.function([x], outs, mode=mode)(v)
+        np.testing.assert_array_equal(got[1], want_where)
+        np.testing.assert_allclose(got[0], np.take_along_axis(v, want_where, 1))
+        np.testing.assert_array_equal(got[2], np.argsort(v, axis=None)[:-3:-1])
+        assert got[2].dtype == np.int32
+        np.testing.assert_allclose(got[3], want_low)
+        np.testing.assert_allclose(got[4], grad)
+    assert T.sort(x).ndim == 2  # the module loaded does not hide the function
+    with pytest.raises(ValueError, match="kth must not be 0"):
+        T.topk(x, 0)
+
+
+def test_kron_norm_and_more_of_nlinalg_and_slinalg():
+    """slinalg.kron (numpy's for matrices, with its gradient), nlinalg.norm of vectors and
+    matrices, compiled; eig, eigvalsh (generalized too), lstsq, tensorinv, tensorsolve and
+    solve_symmetric in the reference, as numpy and scipy compute them."""
+    import scipy.linalg
+
+    from codegen.tensor import nlinalg, slinalg
+    rng = np.random.default_rng(6)
+    a, b, v = T.matrix("a"), T.matrix("b"), T.vector("v")
+    A, B, V = rng.standard_normal((3, 4)), rng.standard_normal((2, 5)), np.array([3.0, 0, -4])
+    outs = [slinalg.kron(a, b), T.grad(T.sum(slinalg.kron(a, b) ** 2), a), nlinalg.norm(v),
+            nlinalg.norm(v, "inf"), nlinalg.norm(v, -np.inf), nlinalg.norm(v, 0),
+            nlinalg.norm(v, 3), nlinalg.norm(a), nlinalg.norm(a, "inf"), nlinalg.norm(a, -1)]
+    got = codegen.function([a, b, v], outs)(A, B, V)
+    np.testing.assert_allclose(got[0], np.kron(A, B))
+    np.testing.assert_allclose(got[1], 2 * A * np.sum(B ** 2))
+    np.testing.assert_allclose(got[2:], [5, 4, 0, 2, 91 ** (1 / 3), np.linalg.norm(A),
+                                         np.linalg.norm(A, np.inf), np.linalg.norm(A, -1)])
+    with pytest.raises(TypeError, match="sum to 3 or more"):
+        slinalg.kron(v, v)
+    with pytest.raises(ValueError, match="invalid order for a matrix"):
+        nlinalg.norm(a, 2)
+
+    s, t3, y = T.matrix("s"), T.tensor3("t3"), T.vector("y")
+    S = A @ A.T + 3 * np.eye(3)
+    f = codegen.function([s, a, y, t3], [*nlinalg.eig(s), slinalg.eigvalsh(s),
+                                         slinalg.eigvalsh(s, s + T.eye(3)),
+                                         *nlinalg.lstsq(a.T, y, -1), nlinalg.tensorinv(t3, 1),
+                                         slinalg.solve_symmetric(s, y[:3]),
+                                         nlinalg.tensorsolve(s, y[:3])], mode="FAST_COMPILE")
+    Y, Ti = np.arange(4.0), rng.standard_normal((6, 2, 3))
+    w, vecs, sym, gen, x, residuals, rank, sv, inv, solved, tsolved = f(S, A, Y, Ti)
+    np.testing.assert_allclose(S @ vecs, vecs * w)
+    np.testing.assert_allclose(sym, np.linalg.eigvalsh(S))
+    np.testing.assert_allclose(gen, scipy.linalg.eigvalsh(S, S + np.eye(3)))
+    want = np.linalg.lstsq(A.T, Y, rcond=-1)
+    np.testing.assert_allclose(x, want[0])
+    assert rank == want[2] == 3 and rank.dtype == np.int64
+    np.testing.assert_allclose(sv, want[3])
+    np.testing.assert_allclose(inv, np.linalg.tensorinv(Ti, 1))
+    np.testing.assert_allclose(solved, np.linalg.solve(S, Y[:3]))
+    np.testing.assert_allclose(tsolved, np.linalg.solve(S, Y[:3]))
+    with pytest.raises(ValueError, match="complex"):
+        codegen.function([s], nlinalg.eig(s), mode="FAST_COMPILE")(np.array([[0.0, -1],
+                                                                             [1, 0]]))

@@ -167,6 +167,54 @@ def _expm(a):
     return (scipy.linalg.expm(a),)
 
 
+def _eig(a):
+    w, v = np.linalg.eig(a)
+    if np.iscomplexobj(w) and np.any(w.imag != 0):
+        raise ValueError("the eigenvalues of this matrix are complex; codegen's tensors are "
+                         "real (use eigh for a symmetric matrix)")
+    return w.real, v.real
+
+
+def _eig_types(a):
+    return [TensorType(a.dtype, (False,)), TensorType(a.dtype, (False, False))]
+
+
+def _eigvalsh(a, *b, lower=True):
+    import scipy.linalg
+    return (scipy.linalg.eigvalsh(a, b[0] if b else None, lower=lower),)
+
+
+def _eigvalsh_types(a, *b, lower=True):
+    return [TensorType(a.dtype, (False,))]
+
+
+def _lstsq(a, b, rcond):
+    x, residuals, rank, s = np.linalg.lstsq(a, b, rcond=float(rcond))
+    return x, residuals, np.asarray(rank), s
+
+
+def _lstsq_types(a, b, rcond):
+    dtype = np.result_type(a.dtype, b.dtype).name
+    return [TensorType(dtype, (False,) * b.ndim), TensorType(dtype, (False,)),
+            TensorType("int64", ()), TensorType(dtype, (False,))]
+
+
+def _tensorinv(a, ind=2):
+    return (np.linalg.tensorinv(a, ind),)
+
+
+def _tensorinv_types(a, ind=2):
+    return [TensorType(a.dtype, (False,) * a.ndim)]
+
+
+def _tensorsolve(a, b, axes=None):
+    return (np.linalg.tensorsolve(a, b, axes),)
+
+
+def _tensorsolve_types(a, b, axes=None):
+    return [TensorType(np.result_type(a.dtype, b.dtype).name, (False,) * (a.ndim - b.ndim))]
+
+
 LINALG = "it has no compiled form yet"
 
 #: name -> (numpy function, output types, why only the reference interpreter runs it)
@@ -181,6 +229,11 @@ KINDS = {
     "svd": (_svd, _svd_types, LINALG),
     "qr": (_qr, _qr_types, LINALG),
     "expm": (_expm, _square_types, LINALG),
+    "eig": (_eig, _eig_types, LINALG),
+    "eigvalsh": (_eigvalsh, _eigvalsh_types, LINALG),
+    "lstsq": (_lstsq, _lstsq_types, LINALG),
+    "tensorinv": (_tensorinv, _tensorinv_types, LINALG),
+    "tensorsolve": (_tensorsolve, _tensorsolve_types, LINALG),
     "nonzero": (_nonzero, _nonzero_types, VALUED),
     "flatnonzero": (_flatnonzero, _flatnonzero_types, VALUED),
     "bincount": (_bincount, _bincount_types, VALUED),
@@ -231,7 +284,8 @@ class NumpyOp(Op):
         return [None] * len(node.inputs)
 
 
-LINALG_NO_GRAD = frozenset({"pinv", "eigh", "svd", "qr", "expm"})
+LINALG_NO_GRAD = frozenset({"pinv", "eigh", "svd", "qr", "expm", "eig", "eigvalsh", "lstsq",
+                            "tensorinv", "tensorsolve"})
 
 
 def _t():

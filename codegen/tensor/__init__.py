@@ -1,6 +1,10 @@
 """``codegen.tensor``, conventionally imported as ``T``: Theano's tensor API."""
 
 from codegen.tensor import nnet
+
+# theano.tensor.sort is a module and T.sort a function: the module is loaded first, so that
+# importing it later does not bind its name over the function's
+from codegen.tensor import sort as _sort_module  # noqa: F401
 from codegen.tensor.basic import *  # noqa: F401,F403
 from codegen.tensor.basic import __all__ as _basic_all
 from codegen.tensor.var import TensorConstant, TensorSharedVariable, TensorVariable

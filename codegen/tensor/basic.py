@@ -1147,11 +1147,58 @@ def sort(a, axis=-1, kind="quicksort", order=None):
     elements gathered by ``argsort``, so its gradient sends each element's back to where
     it came from."""
     a, axis = _sortable(a, axis, kind, order, "sort")
-    order_of = ArgSort(axis)(a)
-    index = [order_of if k == axis else
+    return _gather_along(a, axis, ArgSort(axis)(a))
+
+
+def _gather_along(a, axis, index):
+    """The elements of ``a`` at ``index`` (an integer array shaped as ``a`` but along
+    ``axis``) along ``axis``, as numpy's take_along_axis."""
+    picks = [index if k == axis else
              arange(shape_of(a, k)).dimshuffle(["x"] * k + [0] + ["x"] * (a.ndim - k - 1))
              for k in range(a.ndim)]
-    return subtensor(a, tuple(index))
+    return subtensor(a, tuple(picks))
+
+
+def _top(a, kth, axis, idx_dtype, name):
+    """(a, axis, the indices of the ``kth`` largest elements of ``a`` along ``axis``, the
+    largest first, or of the -``kth`` smallest, the smallest first)."""
+    if not isinstance(kth, (int, np.integer)) or isinstance(kth, bool):
+        raise NotImplementedError(f"{name}: kth must be a Python int (codegen picks the "
+                                  f"elements by slicing), got {kth!r}")
+    if kth == 0:
+        raise ValueError(f"{name}: kth must not be 0 (positive: the largest elements; "
+                         f"negative: the smallest)")
+    a = as_tensor_variable(a)
+    if axis is None:
+        a, axis = flatten(a, 1), 0
+    (axis,) = _axes(a, axis)
+    order = ArgSort(axis)(a)
+    along = slice(None, None, -1) if kth > 0 else slice(None)
+    picked = subtensor(order, tuple(slice(-kth if kth > 0 else None, None if kth > 0 else -kth)
+                                    if k == axis else slice(None) for k in range(a.ndim)))
+    picked = subtensor(picked, tuple(along if k == axis else slice(None)
+                                     for k in range(a.ndim)))
+    return a, axis, cast(picked, idx_dtype)
+
+
+def topk(x, kth, axis=-1, sorted=True, idx_dtype="int64"):
+    """The ``kth`` largest elements of ``x`` along ``axis`` (None: ``x`` flattened), the
+    largest first; a negative ``kth``: the -``kth`` smallest, the smallest first. Theano's
+    (whose ``sorted=True`` was not implemented, its order unspecified); the gradient goes
+    back to where each element came from."""
+    a, axis, index = _top(x, kth, axis, idx_dtype, "topk")
+    return _gather_along(a, axis, index)
+
+
+def argtopk(x, kth, axis=-1, sorted=True, idx_dtype="int64"):
+    """The indices of ``topk(x, kth, axis)`` along ``axis``, as ``idx_dtype``."""
+    return _top(x, kth, axis, idx_dtype, "argtopk")[2]
+
+
+def topk_and_argtopk(x, kth, axis=-1, sorted=True, idx_dtype="int64"):
+    """``(topk(x, kth, axis), argtopk(x, kth, axis))``."""
+    a, axis, index = _top(x, kth, axis, idx_dtype, "topk_and_argtopk")
+    return _gather_along(a, axis, index), index
 
 
 def max_and_argmax(a, axis=None, keepdims=False):

@@ -2,6 +2,8 @@
 run in the reference interpreter (numpy's LAPACK; ``codegen.ops.valued``), with gradients
 for the inverse and the determinant; the rest is built from products and indexing."""
 
+import numpy as np
+
 from codegen.ops.valued import NumpyOp
 from codegen.tensor import basic as t
 from codegen.tensor.basic import as_tensor_variable, diag, diagonal, trace
@@ -58,6 +60,72 @@ def qr(a, mode="reduced"):
     return NumpyOp("qr", mode=mode)(_matrix(a, "qr"))
 
 
+def eig(a):
+    """(eigenvalues, eigenvectors as columns) of the square ``a``; real ones only: a matrix
+    whose eigenvalues are complex is an error (Theano's Eig kept their real parts). No
+    gradient."""
+    return NumpyOp("eig")(_matrix(a, "eig"))
+
+
+class Lstsq:
+    """``Lstsq()(a, b, rcond)``: numpy's least-squares solution of a x = b, as (x, residuals,
+    rank, singular values of a). No gradient."""
+
+    def __call__(self, a, b, rcond=None):
+        from codegen.tensor.basic import as_tensor_variable
+        b = as_tensor_variable(b)
+        if b.ndim not in (1, 2):
+            raise TypeError(f"lstsq: b must be a vector or a matrix, got {b.type}")
+        rcond = as_tensor_variable(-1.0 if rcond is None else rcond)
+        if rcond.ndim != 0:
+            raise TypeError(f"lstsq: rcond must be a scalar, got {rcond.type}")
+        return NumpyOp("lstsq")(_matrix(a, "lstsq"), b, rcond)
+
+
+lstsq = Lstsq()
+
+
+def tensorinv(a, ind=2):
+    """numpy's ``tensorinv``: the inverse of ``a`` as an operator from its first ``ind`` axes
+    to the others. No gradient."""
+    return NumpyOp("tensorinv", ind=int(ind))(t.as_tensor_variable(a))
+
+
+def tensorsolve(a, b, axes=None):
+    """numpy's ``tensorsolve``: x with tensordot(a, x, x.ndim) = b. No gradient."""
+    return NumpyOp("tensorsolve", axes=None if axes is None else tuple(axes))(
+        t.as_tensor_variable(a), t.as_tensor_variable(b))
+
+
+def norm(x, ord=None):
+    """Theano's ``norm(x, ord)`` of a vector (None: 2-norm, 'inf' / inf, '-inf' / -inf, 0:
+    the nonzero count, p: (sum |x|^p)^(1/p)) or a matrix (None or 'fro': Frobenius, 'inf'
+    and '-inf': the largest and smallest row sums of |x|, 1 and -1: of column sums)."""
+    x = as_tensor_variable(x)
+    inf = ord in ("inf", np.inf)
+    neg_inf = ord in ("-inf", -np.inf)
+    if x.ndim == 1:
+        if ord is None:
+            return t.sqrt(t.sum(x * x))
+        if inf or neg_inf:
+            return (t.max if inf else t.min)(abs(x))
+        if ord == 0:
+            return t.sum(t.neq(x, 0))
+        if not isinstance(ord, (int, float)):
+            raise ValueError(f"norm: invalid order for a vector: {ord!r}")
+        return t.sum(abs(x) ** ord) ** (1.0 / ord)
+    if x.ndim == 2:
+        if ord is None or ord == "fro":
+            return t.sqrt(t.sum(x * x))
+        if inf or neg_inf:
+            return (t.max if inf else t.min)(t.sum(abs(x), axis=1))
+        if ord in (1, -1):
+            return (t.max if ord == 1 else t.min)(t.sum(abs(x), axis=0))
+        raise ValueError(f"norm: invalid order for a matrix: {ord!r} (None, 'fro', 'inf', "
+                         f"'-inf', 1 or -1)")
+    raise NotImplementedError(f"norm: a vector or a matrix, got {x.type} (as Theano's)")
+
+
 def matrix_dot(*args):
     """The product of the matrices in order."""
     out = args[0]
@@ -87,5 +155,6 @@ def alloc_diag(x):
     return diag(x)
 
 
-__all__ = ["MatrixInverse", "Det", "matrix_inverse", "det", "pinv", "eigh", "svd", "qr",
-           "matrix_dot", "matrix_power", "trace", "diag", "extract_diag", "alloc_diag"]
+__all__ = ["MatrixInverse", "Det", "matrix_inverse", "det", "pinv", "eigh", "eig", "svd", "qr",
+           "Lstsq", "lstsq", "tensorinv", "tensorsolve", "norm", "matrix_dot", "matrix_power",
+           "trace", "diag", "extract_diag", "alloc_diag"]

@@ -45,10 +45,49 @@ solve_lower_triangular = Solve("lower_triangular")
 solve_upper_triangular = Solve("upper_triangular")
 
 
+solve_symmetric = Solve("symmetric")
+
+
+class Eigvalsh:
+    """``Eigvalsh(lower=True)(a, b)``: the eigenvalues, ascending, of the symmetric ``a``
+    (of a w = lambda b w with ``b`` symmetric positive definite; ``b`` None: the standard
+    problem), read from one triangle (scipy's eigvalsh). No gradient."""
+
+    def __init__(self, lower=True):
+        self.lower = bool(lower)
+
+    def __call__(self, a, b=None):
+        inputs = [_matrix(a, "eigvalsh")] + ([] if b is None else [_matrix(b, "eigvalsh")])
+        return NumpyOp("eigvalsh", lower=self.lower)(*inputs)
+
+
+def eigvalsh(a, b=None, lower=True):
+    return Eigvalsh(lower)(a, b)
+
+
+def kron(a, b):
+    """The Kronecker product, as Theano's ``kron``: numpy's for two matrices; the
+    dimensions of ``a`` and ``b`` must sum to 3 or more."""
+    from codegen.tensor import basic as t
+    a, b = t.as_tensor_variable(a), t.as_tensor_variable(b)
+    if a.ndim + b.ndim <= 2:
+        raise TypeError(f"kron: the inputs' dimensions must sum to 3 or more, got {a.ndim} "
+                        f"and {b.ndim}")
+    o = t.outer(a, b)
+    o = t.reshape(o, [t.shape_of(a, k) for k in range(a.ndim)]
+                  + [t.shape_of(b, k) for k in range(b.ndim)])
+    if o.ndim == 3:
+        return t.flatten(o.dimshuffle(1, 0, 2))
+    shuffled = o.dimshuffle(0, 2, 1, *range(3, o.ndim))
+    return t.reshape(shuffled, [t.shape_of(o, 0) * t.shape_of(o, 2),
+                                t.shape_of(o, 1) * t.shape_of(o, 3)]
+                     + [t.shape_of(o, k) for k in range(4, o.ndim)])
+
+
 def expm(A):
     """The matrix exponential (no gradient)."""
     return NumpyOp("expm")(_matrix(A, "expm"))
 
 
 __all__ = ["Cholesky", "cholesky", "Solve", "solve", "solve_lower_triangular",
-           "solve_upper_triangular", "expm"]
+           "solve_upper_triangular", "solve_symmetric", "Eigvalsh", "eigvalsh", "kron", "expm"]
