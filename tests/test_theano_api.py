@@ -1440,3 +1440,28 @@ def test_kron_norm_and_more_of_nlinalg_and_slinalg():
     with pytest.raises(ValueError, match="complex"):
         codegen.function([s], nlinalg.eig(s), mode="FAST_COMPILE")(np.array([[0.0, -1],
                                                                              [1, 0]]))
+
+
+def test_bessel_and_incomplete_gamma_functions_as_scipy_computes_them():
+    """T.j0, j1, jv, i0, i1, iv, erfcx, gammainc, gammaincc, gammau, gammal and chi2sf:
+    scipy.special's values in the reference interpreter (a function holding one says so and
+    names it), their gradients with respect to x against finite differences, and none with
+    respect to an order that is not a constant."""
+    import scipy.special as sp
+    x = T.vector("x")
+    v = np.array([0.3, 1.7, 4.2])
+    outs = [T.j0(x), T.j1(x), T.jv(2.5, x), T.i0(x), T.i1(x), T.iv(1.5, x), T.erfcx(x),
+            T.gammainc(2.0, x), T.gammaincc(2.0, x), T.gammau(2.5, x), T.gammal(2.5, x),
+            T.chi2sf(x, 3.0)]
+    want = [sp.j0(v), sp.j1(v), sp.jv(2.5, v), sp.i0(v), sp.i1(v), sp.iv(1.5, v), sp.erfcx(v),
+            sp.gammainc(2, v), sp.gammaincc(2, v), sp.gammaincc(2.5, v) * sp.gamma(2.5),
+            sp.gammainc(2.5, v) * sp.gamma(2.5), sp.chdtrc(3, v)]
+    with pytest.warns(UserWarning, match="j0: it has no compiled form yet"):
+        f = codegen.function([x], outs + [T.grad(T.sum(o), x) for o in outs])
+    got = f(v)
+    np.testing.assert_allclose(got[:12], want, rtol=1e-12)
+    eps = 1e-6
+    numeric = (np.array(f(v + eps)[:12]) - np.array(f(v - eps)[:12])) / (2 * eps)
+    np.testing.assert_allclose(got[12:], numeric, rtol=1e-6)
+    with pytest.raises(NotImplementedError, match="jv has no gradient with respect to its"):
+        T.grad(T.sum(T.jv(x, x)), x)

@@ -215,6 +215,32 @@ def _tensorsolve_types(a, b, axes=None):
     return [TensorType(np.result_type(a.dtype, b.dtype).name, (False,) * (a.ndim - b.ndim))]
 
 
+#: scipy.special's functions that codegen runs in the reference interpreter (as Theano ran
+#: them in Python): name -> number of arguments
+SPECIAL = {"j0": 1, "j1": 1, "jv": 2, "i0": 1, "i1": 1, "iv": 2, "erfcx": 1, "gammainc": 2,
+           "gammaincc": 2, "gammau": 2, "gammal": 2, "chi2sf": 2}
+
+
+def _special(*args, name):
+    import scipy.special
+    if name in ("gammau", "gammal"):  # the unnormalized incomplete gamma functions
+        k, x = args
+        regularized = scipy.special.gammaincc if name == "gammau" else scipy.special.gammainc
+        return (regularized(k, x) * scipy.special.gamma(k),)
+    if name == "chi2sf":
+        x, k = args
+        return (scipy.special.chdtrc(k, x),)
+    return (getattr(scipy.special, name)(*args),)
+
+
+def _special_types(*args, name):
+    dtype = np.result_type(*[a.dtype for a in args], np.float32).name
+    if dtype not in ("float32", "float64"):
+        dtype = "float64"
+    pattern = tuple(all(a.broadcastable[k] for a in args) for k in range(args[0].ndim))
+    return [TensorType(dtype, pattern)]
+
+
 LINALG = "it has no compiled form yet"
 
 #: name -> (numpy function, output types, why only the reference interpreter runs it)
@@ -244,6 +270,7 @@ KINDS = {
     "unravel_index": (_unravel_index, _unravel_index_types, "it has no compiled form yet"),
     "ravel_multi_index": (_ravel_multi_index, _ravel_multi_index_types,
                           "it has no compiled form yet"),
+    "special": (_special, _special_types, "it has no compiled form yet"),
     "rfft": (_rfft, _rfft_types, "it has no compiled form yet"),
     "irfft": (_irfft, _irfft_types, "it has no compiled form yet"),
 }
@@ -261,7 +288,7 @@ class NumpyOp(Op):
         self.reference_only = KINDS[kind][2]
 
     def short_name(self):
-        return self.kind
+        return dict(self.params)["name"] if self.kind == "special" else self.kind
 
     def make_node(self, *inputs):
         return Apply(self, list(inputs), KINDS[self.kind][1](*inputs, **dict(self.params)))
@@ -348,5 +375,47 @@ def _grad_irfft(node, grads):
     return [_halved_or_doubled(NumpyOp("rfft")(gz), last, 2.0), None]
 
 
+def _grad_special(node, grads, name):
+    """The gradients of the special functions with respect to x (their last argument but
+    chi2sf's first); none with respect to an order or a shape parameter, which must then be
+    a constant."""
+    from codegen.graph import Constant
+    t, (gz,) = _t(), grads
+
+    def sp(kind, *args):  # the tensor functions: they pad the arguments to one rank
+        return getattr(t, kind)(*args)
+    args = node.inputs
+    x = args[0] if name == "chi2sf" else args[-1]
+    if name == "j0":
+        return [-gz * sp("j1", x)]
+    if name == "j1":
+        return [gz * (sp("j0", x) - sp("jv", 2, x)) / 2]
+    if name == "i0":
+        return [gz * sp("i1", x)]
+    if name == "i1":
+        return [gz * (sp("i0", x) + sp("iv", 2, x)) / 2]
+    if name == "erfcx":
+        return [gz * (2 * x * node.outputs[0] - 2 / np.sqrt(np.pi))]
+    other = args[1] if name == "chi2sf" else args[0]
+    if not isinstance(other, Constant):
+        raise NotImplementedError(f"{name} has no gradient with respect to "
+                                  f"{'k' if name == 'chi2sf' else 'its first argument'} "
+                                  f"(give it as a constant)")
+    if name in ("jv", "iv"):
+        sign = -1 if name == "jv" else 1
+        return [None, gz * (sp(name, other - 1, x) + sign * sp(name, other + 1, x)) / 2]
+    if name == "chi2sf":  # the density of chi-squared with k degrees of freedom, negated
+        half = t.as_tensor_variable(other) / 2
+        density = t.exp((half - 1) * t.log(x / 2) - x / 2 - t.gammaln(half)) / 2
+        return [-gz * density, None]
+    # d/dx of the lower incomplete gamma function is x^(k-1) e^-x (divided by gamma(k) when
+    # regularized); the upper ones' are its negation
+    k = t.as_tensor_variable(other)
+    power = (k - 1) * t.log(x) - x
+    density = t.exp(power - t.gammaln(k) if name in ("gammainc", "gammaincc") else power)
+    return [None, gz * (-density if name in ("gammaincc", "gammau") else density)]
+
+
 GRADS = {"rfft": _grad_rfft, "irfft": _grad_irfft, "matrix_inverse": _grad_inverse,
-         "det": _grad_det, "solve": _grad_solve, "cholesky": _grad_cholesky}
+         "det": _grad_det, "solve": _grad_solve, "cholesky": _grad_cholesky,
+         "special": _grad_special}

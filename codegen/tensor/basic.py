@@ -235,6 +235,39 @@ sigmoid = _unary("sigmoid", "1 / (1 + exp(-x)), with a stable gradient")
 softplus = _unary("softplus", "log(1 + exp(x)), computed without overflow")
 zero_grad = _unary("zero_grad", "x in the forward pass, no gradient flows through it")
 tensor_copy = _unary("tensor_copy", "a new variable of the value of x (Theano's x.copy())")
+
+
+def _scipy_special(name, doc):
+    """A scipy.special function of ``SPECIAL`` (run by the reference interpreter)."""
+    from codegen.ops.valued import SPECIAL
+
+    def fn(*args):
+        if len(args) != SPECIAL[name]:
+            raise TypeError(f"{name} takes {SPECIAL[name]} argument(s), got {len(args)}")
+        args = [as_tensor_variable(a) for a in args]
+        ndim = builtins.max(a.ndim for a in args)
+        return NumpyOp("special", name=name)(*[_pad(a, ndim) for a in args])
+    fn.__name__ = name
+    fn.__doc__ = doc + " (scipy.special's, in the reference interpreter, as in Theano)"
+    return fn
+
+
+j0 = _scipy_special("j0", "the Bessel function of the first kind of order 0")
+j1 = _scipy_special("j1", "the Bessel function of the first kind of order 1")
+jv = _scipy_special("jv", "jv(v, x): the Bessel function of the first kind of real order v")
+i0 = _scipy_special("i0", "the modified Bessel function of the first kind of order 0")
+i1 = _scipy_special("i1", "the modified Bessel function of the first kind of order 1")
+iv = _scipy_special("iv", "iv(v, x): the modified Bessel function of the first kind of real "
+                          "order v")
+erfcx = _scipy_special("erfcx", "the scaled complementary error function exp(x**2) erfc(x)")
+gammainc = _scipy_special("gammainc", "gammainc(k, x): the regularized lower incomplete "
+                                      "gamma function")
+gammaincc = _scipy_special("gammaincc", "gammaincc(k, x): the regularized upper incomplete "
+                                        "gamma function")
+gammau = _scipy_special("gammau", "gammau(k, x): the upper incomplete gamma function")
+gammal = _scipy_special("gammal", "gammal(k, x): the lower incomplete gamma function")
+chi2sf = _scipy_special("chi2sf", "chi2sf(x, k): the survival function of chi-squared with k "
+                                  "degrees of freedom")
 fill = second
 divide = true_div
 abs_ = abs
