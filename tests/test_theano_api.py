@@ -1465,3 +1465,24 @@ def test_bessel_and_incomplete_gamma_functions_as_scipy_computes_them():
     np.testing.assert_allclose(got[12:], numeric, rtol=1e-6)
     with pytest.raises(NotImplementedError, match="jv has no gradient with respect to its"):
         T.grad(T.sum(T.jv(x, x)), x)
+
+
+@pytest.mark.parametrize("mode", ["FAST_COMPILE", "FAST_RUN"])
+def test_and_or_xor_invert_are_bitwise_on_integers_as_in_theano(mode):
+    """&, |, ^ and ~ (T.and_, or_, xor, invert, and Theano's bitwise_* names): bitwise on
+    integers in their common dtype, logical on booleans, as Theano's and numpy's; floats are
+    a TypeError naming the op."""
+    a, b, u = T.ivector("a"), T.bvector("b"), T.vector("u", dtype="uint8")
+    m = T.vector("m", dtype="bool")
+    A, B = np.array([6, 5], "int32"), np.array([3, -4], "int8")
+    U, M = np.array([0, 200], "uint8"), np.array([True, False])
+    outs = [a & b, a | b, a ^ b, ~a, T.bitwise_and(a, 1), ~b, ~u, ~m, m & (a > 5),
+            (~u) // 2, T.bitwise_not(m), T.round_half_to_even(a * 0.5)]
+    got = codegen.function([a, b, u, m], outs, mode=mode)(A, B, U, M)
+    want = [A & B, A | B, A ^ B, ~A, A & 1, ~B, ~U, ~M, M & (A > 5), (~U) // 2, ~M,
+            np.round(A * 0.5)]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+        assert g.dtype == w.dtype, (g.dtype, w.dtype)
+    with pytest.raises(TypeError, match="and_: bitwise and logical operations take"):
+        T.vector("x") & T.vector("y")

@@ -79,10 +79,13 @@ C_OPS = {
     "le": "({0} <= {1})",
     "gt": "({0} > {1})",
     "ge": "({0} >= {1})",
-    "and_": "({0} && {1})",
-    "or_": "({0} || {1})",
-    "xor": "(({0} != 0) != ({1} != 0))",
+    # bitwise on integers, as Theano's (booleans, 0 or 1, come out logical); ~ of a bool
+    # is logical not
+    "and_": "(({out})({0} & {1}))",
+    "or_": "(({out})({0} | {1}))",
+    "xor": "(({out})({0} ^ {1}))",
     "invert": "(!{0})",
+    "invert_int": "(({out})(~{0}))",
     "cast_bool": "({0} != 0)",  # NaN and 0.5 are true, as in numpy
     **C_RANDOM_OPS,  # draws of random variables (codegen.ops.random)
 }
@@ -398,6 +401,6 @@ def op_name(expr, table=C_OPS):
     """The table's key for ``expr``: the ``_int`` variant for integer results where there
     is one (C's / and % truncate; those variants floor as numpy does)."""
     name = expr.op
-    if name + "_int" in table and not expr.dtype.startswith("float"):
+    if name + "_int" in table and not expr.dtype.startswith("float") and expr.dtype != "bool":
         name += "_int"
     return name

@@ -42,6 +42,18 @@ def out_bool(dtypes):
     return "bool"
 
 
+def _bitwise(name):
+    """The result dtype of bitwise op ``name``: the operands' common one, booleans or
+    integers only (as Theano's)."""
+    def out(dtypes):
+        if any(d.startswith("float") for d in dtypes):
+            raise TypeError(f"{name}: bitwise and logical operations take booleans or "
+                            f"integers (as Theano's), got {', '.join(dtypes)}; compare "
+                            f"first (x > 0) or cast")
+        return _upcast(*dtypes)
+    return out
+
+
 def out_int_for_bools(dtypes):
     """numpy's rule for //, % and ** of booleans: int8."""
     return "int8" if all(d == "bool" for d in dtypes) else _upcast(*dtypes)
@@ -316,10 +328,15 @@ ROWS = [
     ScalarOp("le", 2, _n(np.less_equal), out_dtype=out_bool, infix="<=", precedence=0),
     ScalarOp("gt", 2, _n(np.greater), out_dtype=out_bool, infix=">", precedence=0),
     ScalarOp("ge", 2, _n(np.greater_equal), out_dtype=out_bool, infix=">=", precedence=0),
-    ScalarOp("and_", 2, _n(np.logical_and), out_dtype=out_bool, infix="&", precedence=0),
-    ScalarOp("or_", 2, _n(np.logical_or), out_dtype=out_bool, infix="|", precedence=0),
-    ScalarOp("xor", 2, _n(np.logical_xor), out_dtype=out_bool, infix="^", precedence=0),
-    ScalarOp("invert", 1, _n(np.logical_not), out_dtype=out_bool, infix="~", precedence=3),
+    # Theano's: bitwise on integers (in their common dtype), logical on booleans
+    ScalarOp("and_", 2, _n(np.bitwise_and), out_dtype=_bitwise("and_"), infix="&",
+             precedence=0),
+    ScalarOp("or_", 2, _n(np.bitwise_or), out_dtype=_bitwise("or_"), infix="|",
+             precedence=0),
+    ScalarOp("xor", 2, _n(np.bitwise_xor), out_dtype=_bitwise("xor"), infix="^",
+             precedence=0),
+    ScalarOp("invert", 1, _n(np.invert), out_dtype=_bitwise("invert"), infix="~",
+             precedence=3),
 ]
 
 SCALAR_OPS = {row.name: row for row in ROWS}

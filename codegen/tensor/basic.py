@@ -189,9 +189,9 @@ lt = _binary("lt", "x < y")
 le = _binary("le", "x <= y")
 gt = _binary("gt", "x > y")
 ge = _binary("ge", "x >= y")
-and_ = _binary("and_", "logical and")
-or_ = _binary("or_", "logical or")
-xor = _binary("xor", "logical xor")
+and_ = _binary("and_", "x & y: bitwise on integers, logical on booleans (as Theano's)")
+or_ = _binary("or_", "x | y: bitwise on integers, logical on booleans")
+xor = _binary("xor", "x ^ y: bitwise on integers, logical on booleans")
 second = _binary("second", "y broadcast to the shape of x (Theano's fill).")
 neg = _unary("neg", "-x")
 exp = _unary("exp", "e ** x")
@@ -230,7 +230,7 @@ erfcinv = _unary("erfcinv", "the inverse of erfc, accurate where its argument is
 isnan = _unary("isnan", "whether x is NaN (False for integers)")
 isinf = _unary("isinf", "whether x is +-inf (False for integers)")
 sgn = _unary("sgn", "sign: -1, 0 or 1")
-invert = _unary("invert", "logical not")
+invert = _unary("invert", "~x: bitwise not of integers, logical not of booleans")
 sigmoid = _unary("sigmoid", "1 / (1 + exp(-x)), with a stable gradient")
 softplus = _unary("softplus", "log(1 + exp(x)), computed without overflow")
 zero_grad = _unary("zero_grad", "x in the forward pass, no gradient flows through it")
@@ -269,6 +269,7 @@ gammal = _scipy_special("gammal", "gammal(k, x): the lower incomplete gamma func
 chi2sf = _scipy_special("chi2sf", "chi2sf(x, k): the survival function of chi-squared with k "
                                   "degrees of freedom")
 fill = second
+bitwise_and, bitwise_or, bitwise_xor, bitwise_not = and_, or_, xor, invert
 divide = true_div
 abs_ = abs
 
@@ -305,6 +306,14 @@ def round(a, mode=None):
         raise ValueError(f"round: mode must be 'half_away_from_zero' or 'half_to_even', "
                          f"not {mode!r}")
     return _elemwise(_ROUNDING[mode], a)
+
+
+def round_half_away_from_zero(a):
+    return round(a, "half_away_from_zero")
+
+
+def round_half_to_even(a):
+    return round(a, "half_to_even")
 
 
 def iround(a, mode=None):
