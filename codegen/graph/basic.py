@@ -393,17 +393,16 @@ def clients(outputs):
     return users
 
 
-def clone_replace(outputs, replace):
-    """``outputs`` rebuilt with variables replaced (``replace`` maps old var -> new var).
-
-    Rebuilt nodes keep the provenance of the nodes they copy.
-    """
-    mapping = {old.id: new for old, new in replace.items()}
+def rebuild(outputs, mapping, copy_all=False):
+    """``outputs`` rebuilt on ``mapping`` (a variable's id -> what stands for it), which gets
+    every copy made. A node whose outputs all have stand-ins is not rebuilt (what it computes
+    is replaced); one whose inputs are all unchanged is kept as it is, unless ``copy_all``.
+    Copies keep the provenance of their nodes and the names of their variables."""
     for node in toposort(outputs):
         if all(out.id in mapping for out in node.outputs):
-            continue  # what it computes is replaced
+            continue
         new_inputs = [mapping.get(v.id, v) for v in node.inputs]
-        if all(a is b for a, b in zip(new_inputs, node.inputs)):
+        if not copy_all and all(a is b for a, b in zip(new_inputs, node.inputs)):
             continue
         with provenance_as(node.provenance):
             new_node = node.op.make_node(*new_inputs)
@@ -414,6 +413,14 @@ def clone_replace(outputs, replace):
                 new.tag.gradient_of = old.tag.gradient_of
             mapping[old.id] = new
     return [mapping.get(v.id, v) for v in outputs]
+
+
+def clone_replace(outputs, replace):
+    """``outputs`` rebuilt with variables replaced (``replace`` maps old var -> new var).
+
+    Rebuilt nodes keep the provenance of the nodes they copy.
+    """
+    return rebuild(outputs, {old.id: new for old, new in replace.items()})
 
 
 def equal_computations(xs, ys, in_xs=None, in_ys=None):

@@ -27,7 +27,7 @@ The gradient is another Scan that runs backwards over the stored states
 import numpy as np
 
 from codegen.graph import Apply, Constant, Op, TensorType, Variable, late, toposort
-from codegen.graph.basic import provenance_as
+from codegen.graph.basic import rebuild
 from codegen.graph.errors import describe
 
 
@@ -223,19 +223,11 @@ def clone_inner(inputs, outputs, replace=None, copies=None):
             fresh = var.type(var.name)
             replace[var.id] = fresh
         new_inputs.append(replace[var.id])
-    mapping = dict(replace)
-    for nd in toposort(outputs):
-        if all(out.id in replace for out in nd.outputs):
-            continue  # stood for (a non-sequence the user computed outside the step)
-        ins = [mapping.get(v.id, v) for v in nd.inputs]
-        with provenance_as(nd.provenance):
-            new = nd.op.make_node(*ins)
-        for old, out in zip(nd.outputs, new.outputs):
-            out.name = old.name
-            mapping[old.id] = out
+    mapping = dict(replace)  # (a non-sequence the user computed outside the step: stood for)
+    new_outputs = rebuild(outputs, mapping, copy_all=True)
     if copies is not None:
         copies.update(mapping)
-    return new_inputs, [mapping.get(v.id, v) for v in outputs]
+    return new_inputs, new_outputs
 
 
 def _as_int(n):
