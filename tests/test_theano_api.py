@@ -1486,3 +1486,29 @@ def test_and_or_xor_invert_are_bitwise_on_integers_as_in_theano(mode):
         assert g.dtype == w.dtype, (g.dtype, w.dtype)
     with pytest.raises(TypeError, match="and_: bitwise and logical operations take"):
         T.vector("x") & T.vector("y")
+
+
+@pytest.mark.parametrize("mode", ["FAST_COMPILE", "FAST_RUN"])
+def test_choose_as_numpy_with_its_modes_and_gradient(mode):
+    """T.choose from a tensor's first axis or from a list of tensors broadcast together,
+    modes 'raise', 'wrap' and 'clip' as numpy's, the gradient to the choices, and an index
+    out of range (a negative one too) an IndexError under 'raise'."""
+    a, c, x, y = T.imatrix("a"), T.tensor3("c"), T.matrix("x"), T.vector("y")
+    A = np.array([[0, 2, 1], [1, 0, 3]], "int32")
+    C = np.random.default_rng(0).standard_normal((4, 2, 3))
+    X, Y = np.arange(6.0).reshape(2, 3), np.array([10.0, 20, 30])
+    outs = [T.choose(a, c), T.choose(a, [x, y, 5.0, x * 2], mode="clip"),
+            T.choose(a % 2, [x, y]), T.choose(a + 3, c, mode="wrap"),
+            T.grad(T.sum(T.choose(a, c) ** 2), c)]
+    got = codegen.function([a, c, x, y], outs, mode=mode)(A, C, X, Y)
+    want = [np.choose(A, C), np.choose(A, [X, Y, 5.0, X * 2], mode="clip"),
+            np.choose(A % 2, [X, Y]), np.choose(A + 3, C, mode="wrap")]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w)
+    grad = np.zeros_like(C)
+    np.add.at(grad, (A, np.arange(2)[:, None], np.arange(3)), 2 * np.choose(A, C))
+    np.testing.assert_allclose(got[4], grad)
+    chosen = codegen.function([a, c], T.choose(a, c), mode=mode)
+    for bad in (A + 1, A - 1):
+        with pytest.raises(IndexError, match="out of bounds"):
+            chosen(bad, C)

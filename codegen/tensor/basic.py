@@ -824,6 +824,46 @@ def stack(*tensors, axis=0):
 # ---------------------------------------------------------------- composed of the ops above
 # (so each has its gradient and runs on every backend with nothing of its own to lower)
 
+def choose(a, choices, out=None, mode="raise"):
+    """numpy's ``choose``, as Theano's: at each place I of ``a`` broadcast with the choices,
+    element I of ``choices[a[I]]``. ``choices``: a list of tensors, or one tensor whose first
+    axis is picked from. ``mode``: 'raise' (an index out of range, a negative one too, stops
+    the call with an IndexError), 'wrap' (a % n) or 'clip' (a clipped to [0, n - 1]). The
+    gradient goes to the choices."""
+    if out is not None:
+        raise NotImplementedError("choose: out= writes into an array, which a symbolic graph "
+                                  "cannot; use the value returned")
+    if mode not in ("raise", "wrap", "clip"):
+        raise ValueError(f"choose: mode must be 'raise', 'wrap' or 'clip', got {mode!r}")
+    a = as_tensor_variable(a)
+    if a.dtype[0] not in "iub":
+        raise TypeError(f"choose: a must hold integers, got {a.type} ({a.label()})")
+    if isinstance(choices, (list, tuple)):  # the choices broadcast together, then stacked
+        if not choices:
+            raise ValueError("choose: no choices")
+        listed = [as_tensor_variable(c) for c in choices]
+        ndim = builtins.max([a.ndim] + [c.ndim for c in listed])
+        shaped = _pad(a, ndim)
+        for c in listed:
+            shaped = add(shaped, zeros_like(_pad(c, ndim), dtype=a.dtype))
+        choices = stack([second(shaped, _pad(c, ndim)) for c in listed])
+    choices = as_tensor_variable(choices)
+    if choices.ndim == 0:
+        raise TypeError(f"choose: choices must have an axis to choose along, got "
+                        f"{choices.type}")
+    n = shape_of(choices, 0)
+    index = {"wrap": lambda i: mod(i, n), "clip": lambda i: clip(i, 0, n - 1),
+             "raise": lambda i: switch(lt(i, 0), n, i)}[mode](a)  # negatives: out of range
+    ndim = builtins.max(a.ndim, choices.ndim - 1)
+    if choices.ndim - 1 < ndim:
+        choices = dimshuffle(choices, [0] + ["x"] * (ndim - choices.ndim + 1)
+                             + list(range(1, choices.ndim)))
+    picks = [_pad(index, ndim)] + [
+        arange(shape_of(choices, k + 1)).dimshuffle(["x"] * k + [0] + ["x"] * (ndim - k - 1))
+        for k in range(ndim)]
+    return subtensor(choices, tuple(picks))
+
+
 def tensordot(a, b, axes=2):
     """Sum of products over the axes given: ``axes`` an int n (a's last n with b's first n)
     or a pair of axis lists; numpy's tensordot, as one product of a reshaped a and b."""
