@@ -1465,6 +1465,11 @@ def test_bessel_and_incomplete_gamma_functions_as_scipy_computes_them():
     np.testing.assert_allclose(got[12:], numeric, rtol=1e-6)
     with pytest.raises(NotImplementedError, match="jv has no gradient with respect to its"):
         T.grad(T.sum(T.jv(x, x)), x)
+    s, orders = T.dscalar("s"), np.array([0.5, 1.5, 2.5])  # x broadcast against the orders
+    with pytest.warns(UserWarning):
+        slope = codegen.function([s], T.grad(T.sum(T.jv(orders, s)), s))(1.3)
+    assert slope == pytest.approx((sp.jv(orders, 1.3 + eps) - sp.jv(orders, 1.3 - eps)).sum()
+                                  / (2 * eps), rel=1e-6)
 
 
 @pytest.mark.parametrize("mode", ["FAST_COMPILE", "FAST_RUN"])

@@ -379,40 +379,44 @@ def _grad_special(node, grads, name):
     """The gradients of the special functions with respect to x (their last argument but
     chi2sf's first); none with respect to an order or a shape parameter, which must then be
     a constant."""
-    from codegen.graph import Constant
-    t, (gz,) = _t(), grads
+    x = node.inputs[0] if name == "chi2sf" else node.inputs[-1]
+    # where x was broadcast against the order, its gradient is summed back
+    spread = [k for k, (b, o) in enumerate(zip(x.broadcastable, node.outputs[0].broadcastable))
+              if b and not o]
+    return [_t().sum(g, axis=spread, keepdims=True) if g is not None and spread else g
+            for g in _special_grads(node, grads[0], name, x)]
 
-    def sp(kind, *args):  # the tensor functions: they pad the arguments to one rank
-        return getattr(t, kind)(*args)
-    args = node.inputs
-    x = args[0] if name == "chi2sf" else args[-1]
+
+def _special_grads(node, gz, name, x):
+    """The gradients of a special function's arguments, at its output's shape."""
+    from codegen.graph import Constant
+    t = _t()
     if name == "j0":
-        return [-gz * sp("j1", x)]
+        return [-gz * t.j1(x)]
     if name == "j1":
-        return [gz * (sp("j0", x) - sp("jv", 2, x)) / 2]
+        return [gz * (t.j0(x) - t.jv(2, x)) / 2]
     if name == "i0":
-        return [gz * sp("i1", x)]
+        return [gz * t.i1(x)]
     if name == "i1":
-        return [gz * (sp("i0", x) + sp("iv", 2, x)) / 2]
+        return [gz * (t.i0(x) + t.iv(2, x)) / 2]
     if name == "erfcx":
         return [gz * (2 * x * node.outputs[0] - 2 / np.sqrt(np.pi))]
-    other = args[1] if name == "chi2sf" else args[0]
+    other = node.inputs[1] if name == "chi2sf" else node.inputs[0]
     if not isinstance(other, Constant):
         raise NotImplementedError(f"{name} has no gradient with respect to "
                                   f"{'k' if name == 'chi2sf' else 'its first argument'} "
                                   f"(give it as a constant)")
     if name in ("jv", "iv"):
-        sign = -1 if name == "jv" else 1
-        return [None, gz * (sp(name, other - 1, x) + sign * sp(name, other + 1, x)) / 2]
+        f, sign = getattr(t, name), (-1 if name == "jv" else 1)
+        return [None, gz * (f(other - 1, x) + sign * f(other + 1, x)) / 2]
     if name == "chi2sf":  # the density of chi-squared with k degrees of freedom, negated
-        half = t.as_tensor_variable(other) / 2
+        half = other / 2
         density = t.exp((half - 1) * t.log(x / 2) - x / 2 - t.gammaln(half)) / 2
         return [-gz * density, None]
     # d/dx of the lower incomplete gamma function is x^(k-1) e^-x (divided by gamma(k) when
     # regularized); the upper ones' are its negation
-    k = t.as_tensor_variable(other)
-    power = (k - 1) * t.log(x) - x
-    density = t.exp(power - t.gammaln(k) if name in ("gammainc", "gammaincc") else power)
+    power = (other - 1) * t.log(x) - x
+    density = t.exp(power - t.gammaln(other) if name in ("gammainc", "gammaincc") else power)
     return [None, gz * (-density if name in ("gammaincc", "gammau") else density)]
 
 
