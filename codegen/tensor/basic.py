@@ -1254,12 +1254,9 @@ def _top(a, kth, axis, idx_dtype, name):
     if axis is None:
         a, axis = flatten(a, 1), 0
     (axis,) = _axes(a, axis)
-    order = ArgSort(axis)(a)
-    along = slice(None, None, -1) if kth > 0 else slice(None)
-    picked = subtensor(order, tuple(slice(-kth if kth > 0 else None, None if kth > 0 else -kth)
-                                    if k == axis else slice(None) for k in range(a.ndim)))
-    picked = subtensor(picked, tuple(along if k == axis else slice(None)
-                                     for k in range(a.ndim)))
+    take = slice(-1, -kth - 1, -1) if kth > 0 else slice(None, -kth)  # the last kth, reversed
+    picked = subtensor(ArgSort(axis)(a), tuple(take if k == axis else slice(None)
+                                               for k in range(a.ndim)))
     return a, axis, cast(picked, idx_dtype)
 
 
