@@ -127,10 +127,13 @@ def tests(timeout):
     return rc, summary.strip("= "), failures[:30], text
 
 
-def one_workload(name, processes, slices, path):
-    """In a child process: time workload ``name``'s GPU implementations into ``path``."""
+def one_case(name, case, processes, slices, path):
+    """In a child process: time case ``case`` of workload ``name``'s GPU implementations
+    into ``path``."""
     import harness
     from run import WORKLOADS
+    module = importlib.import_module(WORKLOADS[name])
+    module.CASES = {case: module.CASES[case]}  # (the harness's servers read it afresh)
     results = harness.run_workload(WORKLOADS[name], processes, impls=GPU_IMPLS[name],
                                    slices=slices)
     with open(path, "w") as f:
@@ -138,41 +141,52 @@ def one_workload(name, processes, slices, path):
 
 
 def timings(name, timeout, processes, slices, bandwidth):
-    """Table rows of workload ``name``, timed in a child process within ``timeout``."""
+    """Table rows of workload ``name`` within ``timeout``: each case timed in a child process
+    of its own, so that a case cut short leaves the others' rows."""
     from run import WORKLOADS
-    impls = GPU_IMPLS[name]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "rows.json")
-        rc, text = _run([sys.executable, os.path.abspath(__file__), "--workload", name,
-                         "--json", path, "--processes", str(processes), "--slices",
-                         str(slices)], timeout, env={"BENCH_GPU_CASES": "1"})
-        print(text[-6000:], flush=True)
-        if not os.path.exists(path):
-            last = text.strip().splitlines()[-1][:200] if text.strip() else "no output"
-            return [f"| {name} | (failed, exit {rc}: {last}) | | | |"]
-        with open(path) as f:
-            results = json.load(f)
+    cases = list(importlib.import_module(WORKLOADS[name]).CASES)
+    end, rows = time.monotonic() + timeout, []
+    for k, case in enumerate(cases):
+        share = (end - time.monotonic()) / (len(cases) - k)  # what is left, shared out
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "rows.json")
+            rc, text = _run([sys.executable, os.path.abspath(__file__), "--workload", name,
+                             "--case", case, "--json", path, "--processes", str(processes),
+                             "--slices", str(slices)], share)
+            print(text[-6000:], flush=True)
+            if not os.path.exists(path):
+                last = text.strip().splitlines()[-1][:200] if text.strip() else "no output"
+                rows.append(f"| {name} | {case} | (failed, exit {rc}: {last}) | | |")
+                continue
+            with open(path) as f:
+                row = json.load(f)[case]
+        rows += _rows(name, case, row, text, bandwidth)
+    return rows
+
+
+def _rows(name, case, row, text, bandwidth):
+    """The table rows of one case's results ``row`` (the child's output ``text`` says why
+    an implementation is missing)."""
     import harness
-    why = {}  # (case, impl) -> what the harness said of a missing or failed implementation
+    from run import WORKLOADS
+    why = {}  # impl -> what the harness said of a missing or failed implementation
     for line in text.splitlines():
         said = re.match(rf"\s*{name}\s+(\S+)\s+(\S+): (missing|failed): (.*)", line)
-        if said:
+        if said and said.group(1) == case:
             reason = f"{said.group(3)}: {said.group(4)[:120]}"
-            why[said.group(1), said.group(2)] = reason.replace("|", "/")
-    rows = []
-    for case, row in results.items():
-        base = row.get("codegen_cuda")
-        for impl in impls:
-            seconds = row.get(impl)
-            ratio = (f"{seconds / base:.2f}x" if seconds and base and impl != "codegen_cuda"
-                     else "")
-            shown = harness._fmt(seconds) if seconds else why.get((case, impl), "n/a")
-            if name == "W3" and seconds:  # x read and df/dx written, 8 bytes each
-                n = importlib.import_module(WORKLOADS[name]).CASES[case]["n"]
-                rate = 16 * n / seconds
-                shown += f" ({rate / 1e9:.0f} GB/s" + (
-                    f", {100 * rate / bandwidth:.0f} % of the copy rate)" if bandwidth else ")")
-            rows.append(f"| {name} | {case} | {impl} | {shown} | {ratio} |")
+            why[said.group(2)] = reason.replace("|", "/")
+    rows, base = [], row.get("codegen_cuda")
+    for impl in GPU_IMPLS[name]:
+        seconds = row.get(impl)
+        ratio = (f"{seconds / base:.2f}x" if seconds and base and impl != "codegen_cuda"
+                 else "")
+        shown = harness._fmt(seconds) if seconds else why.get(impl, "n/a")
+        if name == "W3" and seconds:  # x read and df/dx written, 8 bytes each
+            n = importlib.import_module(WORKLOADS[name]).CASES[case]["n"]
+            rate = 16 * n / seconds
+            shown += f" ({rate / 1e9:.0f} GB/s" + (
+                f", {100 * rate / bandwidth:.0f} % of the copy rate)" if bandwidth else ")")
+        rows.append(f"| {name} | {case} | {impl} | {shown} | {ratio} |")
     return rows
 
 
@@ -183,12 +197,13 @@ def main():
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--slices", type=int, default=5)
     parser.add_argument("--workload", help=argparse.SUPPRESS)  # the child of timings()
+    parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--json", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("CODEGEN_CACHE_DIR", os.path.join(HERE, ".cache"))
     os.environ["BENCH_GPU_CASES"] = "1"  # the workloads' GPU-sized cases, here and in children
     if args.workload:
-        one_workload(args.workload, args.processes, args.slices, args.json)
+        one_case(args.workload, args.case, args.processes, args.slices, args.json)
         return
     start = time.monotonic()
     end = start + args.budget
