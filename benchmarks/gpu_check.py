@@ -181,9 +181,10 @@ def _rows(name, case, row, text, bandwidth):
         ratio = (f"{seconds / base:.2f}x" if seconds and base and impl != "codegen_cuda"
                  else "")
         shown = harness._fmt(seconds) if seconds else why.get(impl, "n/a")
-        if name == "W3" and seconds:  # x read and df/dx written, 8 bytes each
-            n = importlib.import_module(WORKLOADS[name]).CASES[case]["n"]
-            rate = 16 * n / seconds
+        if name == "W3" and seconds:  # x read and df/dx written
+            case_args = importlib.import_module(WORKLOADS[name]).CASES[case]
+            width = 4 if case_args.get("dtype") == "float32" else 8
+            rate = 2 * width * case_args["n"] / seconds
             shown += f" ({rate / 1e9:.0f} GB/s" + (
                 f", {100 * rate / bandwidth:.0f} % of the copy rate)" if bandwidth else ")")
         rows.append(f"| {name} | {case} | {impl} | {shown} | {ratio} |")
