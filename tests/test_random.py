@@ -132,6 +132,35 @@ def test_default_updates_as_theanos_tutorial_uses_them():
     assert rv_u.rng.get_value()[1] == 1  # the counter: one call since the seed
 
 
+def test_a_streams_state_seeded_and_copied_as_theanos_tutorial_does():
+    """rv.rng.get_value() has RandomState's seed, get_state and set_state (Theano's
+    tutorial, "Seeding Streams" and "Copying Random State"), compiled and in place."""
+    srng = RandomStreams(seed=234)
+    rv_u = srng.uniform((2, 2))
+    f = codegen.function([], rv_u)
+    nearly_zeros = codegen.function([], rv_u + rv_u - 2 * rv_u)
+    rng_val = rv_u.rng.get_value(borrow=True)
+    rng_val.seed(89234)
+    rv_u.rng.set_value(rng_val, borrow=True)
+    seeded = f()
+    rv_u.rng.get_value(borrow=True).seed(89234)
+    np.testing.assert_array_equal(f(), seeded)
+
+    srng.seed(902340)
+    state_after_v0 = rv_u.rng.get_value().get_state()
+    nearly_zeros()
+    v1 = f()
+    rng = rv_u.rng.get_value(borrow=True)
+    rng.set_state(state_after_v0)
+    rv_u.rng.set_value(rng, borrow=True)
+    v2 = f()
+    v3 = f()
+    assert not np.array_equal(v1, v2)
+    np.testing.assert_array_equal(v1, v3)
+    with pytest.raises(ValueError, match="set_state: a stream's state"):
+        rng.set_state(np.zeros(3))
+
+
 def test_mrg_streams_and_masks_as_the_denoising_autoencoder_draws_them():
     rng = MRG_RandomStreams(seed=2 ** 30)
     x = T.matrix("x")

@@ -20,7 +20,9 @@ import os
 import numpy as np
 
 from codegen.config import config
+from codegen.graph import TensorType
 from codegen.ops.random import RandomVariable
+from codegen.tensor.var import TensorSharedVariable
 
 
 def _mix(seed, k):
@@ -29,6 +31,36 @@ def _mix(seed, k):
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & (2 ** 64 - 1)
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & (2 ** 64 - 1)
     return (z ^ (z >> 31)) & (2 ** 63 - 1)
+
+
+class StreamState(np.ndarray):
+    """A stream's state as ``rv.rng.get_value()`` gives it: the int64 ``[seed, counter]``
+    array, with the methods of the numpy RandomState that Theano's ``rv.rng`` held, acting
+    in place: ``seed(n)`` starts the stream again from seed ``n``, ``get_state()`` is a copy
+    of the state and ``set_state(state)`` puts one back (Theano's tutorial, "Copying Random
+    State")."""
+
+    def seed(self, seed=None):
+        if seed is None:
+            seed = int.from_bytes(os.urandom(4), "little")
+        self[...] = (_mix(seed, 0), 0)
+
+    def get_state(self):
+        return np.array(self)
+
+    def set_state(self, state):
+        state = np.asarray(state)
+        if state.shape != (2,) or state.dtype.kind not in "iu":
+            raise ValueError(f"set_state: a stream's state is an int64 [seed, counter] array "
+                             f"(from get_state()), got {state.dtype} of shape {state.shape}")
+        self[...] = state
+
+
+class StreamStateVariable(TensorSharedVariable):
+    """The shared variable of a stream's state (``rv.rng``): its values are StreamStates."""
+
+    def get_value(self, borrow=False, return_internal_type=False):
+        return super().get_value(borrow, return_internal_type).view(StreamState)
 
 
 class RandomStreams:
@@ -49,7 +81,7 @@ class RandomStreams:
             rng.set_value(np.array([_mix(seed, k), 0], dtype="int64"))
 
     def _draw(self, dist, size, a, b, ndim, dtype):
-        from codegen.tensor.basic import as_tensor_variable, shared
+        from codegen.tensor.basic import as_tensor_variable
         if size is None:
             raise NotImplementedError(f"{type(self).__name__}.{dist}: give the size (draws "
                                       f"shaped by their parameters are not supported)")
@@ -60,8 +92,9 @@ class RandomStreams:
             raise ValueError(f"{type(self).__name__}.{dist}: ndim={ndim} but size has "
                              f"{len(lengths)} entries")
         k = len(self.state_updates)
-        rng = shared(np.array([_mix(self.default_instance_seed, k), 0], dtype="int64"),
-                     name=f"rng_{dist}")
+        rng = StreamStateVariable(TensorType("int64", (False,)),
+                                  np.array([_mix(self.default_instance_seed, k), 0], "int64"),
+                                  name=f"rng_{dist}")
         step = np.array([0, 1], dtype="int64")
         new = rng + step
         rng.default_update = new
@@ -94,4 +127,4 @@ class RandomStreams:
         raise AttributeError(name)
 
 
-__all__ = ["RandomStreams"]
+__all__ = ["RandomStreams", "StreamState"]
