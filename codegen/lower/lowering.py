@@ -39,6 +39,7 @@ from codegen.ops.blas import Dot
 from codegen.ops.elemwise import Elemwise
 from codegen.ops.ifelse import IfElse
 from codegen.ops.indexing import AdvancedIncSubtensor, Gather, IncSubtensor, index_dims
+from codegen.ops.mrg import MRGAdvance, MRGDraws
 from codegen.ops.random import RandomVariable
 from codegen.ops.reduce import Argmax, ArgSort, CumOp
 from codegen.ops.scan import Scan
@@ -774,6 +775,21 @@ def _lower_argsort(lw, node, origin):
                              op="argsort"))
 
 
+def _lower_mrg(lw, node, origin):
+    """A random variable's MRG streams (codegen.ops.mrg): a walk along each stream's row."""
+    state = lw.array(node.inputs[0])
+    count = lw.values(node)[1]
+    out = lw._buffer(node.out, lw.hint(node.out))
+    name = lw._step_name(out.name)
+    if isinstance(node.op, MRGDraws):  # (draws, streams): the walk writes a stream's column
+        column = ArrayRef(lw.names.new(f"{out.name}_by_stream"), out.dtype, out.dims[::-1])
+        lw.views.append(View(column, out.name, "axes", axes=(1, 0)))
+        lw.kinds[column.name] = "view"
+        out = column
+    lw.steps.append(AxisStep(name, out, state, 1, (origin,),
+                             op=node.op.short_name(), count=count))
+
+
 def _lower_concatenate(lw, node, origin):
     op, var = node.op, node.out
     lw._add_checks(node)
@@ -1451,6 +1467,8 @@ NODE_LOWERINGS = {
     Argmax: _lower_argmax,
     CumOp: _lower_cumulative,
     ArgSort: _lower_argsort,
+    MRGDraws: _lower_mrg,
+    MRGAdvance: _lower_mrg,
     Concatenate: _lower_concatenate,
     SubtensorGrad: _lower_subtensor_grad,
 }
