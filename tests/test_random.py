@@ -339,3 +339,21 @@ def test_mrg_multinomial_counts_as_theanos_loop():
         assert got.dtype == np.int64 and got[2, 2] == 5 and got[:3].sum() == 15
     with pytest.raises(ValueError, match="takes no size"):
         rng.multinomial(size=(3,), pvals=pv)
+
+
+def test_mrg_draws_inside_a_scan_step_advance_each_iteration():
+    """A draw in a scan's step: scan's updates carry the streams through the iterations,
+    each iteration the next draws of the serial loop, compiled as in the reference."""
+    for mode in ("FAST_COMPILE", None):
+        rng = MRG_RandomStreams(5)
+        x = T.dvector("x")
+        out, updates = codegen.scan(lambda h: h + rng.uniform(h.shape, dtype="float64"),
+                                    outputs_info=[x], n_steps=3)
+        state = rng.state_updates[0][0]
+        want, rows = [], state.get_value()
+        for _ in range(3):
+            draws, rows = _mrg_serial(rows, 4, "float64")
+            want.append(draws)
+        f = codegen.function([x], out, updates=updates, mode=mode)
+        np.testing.assert_allclose(f(np.zeros(4)), np.cumsum(want, axis=0), rtol=1e-15)
+        np.testing.assert_array_equal(state.get_value(), rows)
