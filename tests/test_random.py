@@ -291,6 +291,10 @@ def test_mrg_normal_is_theanos_box_muller_and_seed_starts_again():
     np.testing.assert_array_equal(f(), got)
     rng.seed(7)
     assert not np.array_equal(state.get_value(), first)
+    # Theano's count of streams: a sixth of the draws for a size of Python ints only
+    rng.uniform((np.int64(2), 3))
+    rng.uniform((30, 3))
+    assert [u.get_value().shape[0] for u, *_ in rng.state_updates[1:]] == [60 * 256, 15]
     with pytest.raises(ValueError, match="the seed must be in"):
         MRG_RandomStreams(seed=2 ** 31)
     with pytest.raises(ValueError, match="has a length 0"):

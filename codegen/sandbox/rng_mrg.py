@@ -36,11 +36,10 @@ def _t():
 
 
 def guess_n_streams(size, warn=False):
-    """Theano's number of streams for draws of ``size``: a sixth of the draws when their
-    count is known when the graph is built (all of them up to 6), at most 60 * 256; else
-    60 * 256."""
-    if isinstance(size, (tuple, list)) and all(isinstance(n, (int, np.integer))
-                                               for n in size):
+    """Theano's number of streams for draws of ``size``: where ``size`` is a tuple or list
+    of Python ints, a sixth of the draws (all of them up to 6), at most 60 * 256; else
+    (numpy ints and variables included, as in Theano) 60 * 256."""
+    if isinstance(size, (tuple, list)) and all(isinstance(n, int) for n in size):
         r = int(np.prod(size, dtype=np.int64))
         return min(r // 6 if r > 6 else r, 60 * 256)
     if warn:
