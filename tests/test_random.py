@@ -361,3 +361,44 @@ def test_mrg_draws_inside_a_scan_step_advance_each_iteration():
         f = codegen.function([x], out, updates=updates, mode=mode)
         np.testing.assert_allclose(f(np.zeros(4)), np.cumsum(want, axis=0), rtol=1e-15)
         np.testing.assert_array_equal(state.get_value(), rows)
+
+
+def test_theanos_other_draws_compile_and_have_their_distributions(cuda_emulated):
+    """RandomStreams' random_integers, permutation, choice (with and without replacement,
+    with probabilities, from a vector), multinomial and shuffle_row_elements: the compiled
+    function (CPU and CUDA) draws the reference interpreter's numbers, and each has its
+    distribution."""
+    x = T.matrix("x")
+
+    def draws():
+        r = RandomStreams(3)
+        return [r.random_integers((6000,), 2, 5), r.permutation((50,), 6),
+                r.choice((6000,), 4, p=[0.1, 0.2, 0.3, 0.4]), r.choice((3,), 10, replace=False),
+                r.choice((2000,), T.as_tensor_variable(np.array([1.5, 2.5, 3.5]))),
+                r.multinomial((2000,), 3, [0.2, 0.3, 0.5]), r.shuffle_row_elements(x)]
+    value = np.arange(12.0).reshape(3, 4)
+    reference = codegen.function([x], draws(), mode="FAST_COMPILE")(value)
+    compiled = codegen.function([x], draws())(value)
+    for got, want in zip(compiled, reference):
+        np.testing.assert_array_equal(got, want)
+    ints, perms, weighted, distinct, values, counts, shuffled = compiled
+    assert ints.dtype == np.int64 and set(np.unique(ints)) == {2, 3, 4, 5}
+    np.testing.assert_allclose(np.bincount(ints)[2:] / 6000, 0.25, atol=0.03)
+    assert perms.shape == (50, 6) and (np.sort(perms, axis=1) == np.arange(6)).all()
+    assert len({tuple(p) for p in perms}) > 40
+    np.testing.assert_allclose(np.bincount(weighted) / 6000, [0.1, 0.2, 0.3, 0.4], atol=0.03)
+    assert len(set(distinct)) == 3 and 0 <= distinct.min() and distinct.max() < 10
+    assert values.dtype == np.float64 and set(np.unique(values)) == {1.5, 2.5, 3.5}
+    assert counts.shape == (2000, 3) and (counts.sum(axis=1) == 3).all()
+    np.testing.assert_allclose(counts.sum(axis=0) / 6000, [0.2, 0.3, 0.5], atol=0.03)
+    np.testing.assert_array_equal(np.sort(shuffled, axis=1), value)
+    assert not np.array_equal(shuffled, value)
+    with cuda_emulated():  # the same draws from the CUDA kernels
+        on_cuda = codegen.function([x], draws())(value)
+    for got, want in zip(on_cuda, reference):
+        np.testing.assert_array_equal(got, want)
+    r = RandomStreams(3)
+    with pytest.raises(NotImplementedError, match="without replacement with probabilities"):
+        r.choice((2,), 4, replace=False, p=[0.25] * 4)
+    with pytest.raises(NotImplementedError, match="RandomStreams.poisson"):
+        r.poisson((3,), 2.0)

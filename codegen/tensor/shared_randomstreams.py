@@ -119,9 +119,121 @@ class RandomStreams:
                                       f"Bernoulli masks, is supported)")
         return self._draw("binomial", size, p, 0.0, ndim, dtype)
 
+    # Theano's other draws, built from uniform draws of a stream of their own with ops that
+    # compile: the same numbers on every backend, as the draws above
+
+    @staticmethod
+    def _shape(size, method):
+        if size is None:
+            return ()
+        if isinstance(size, (int, np.integer)) or getattr(size, "ndim", None) == 0:
+            return (size,)
+        try:
+            return tuple(size)
+        except TypeError:
+            raise TypeError(f"RandomStreams.{method}: a size is a tuple of ints and int "
+                            f"scalars, or x.shape; got {size!r}") from None
+
+    def random_integers(self, size=None, low=0, high=1, ndim=None, dtype="int64"):
+        """Integers drawn evenly from [low, high], both included (numpy's
+        ``random_integers``): ``low + floor(u * (high - low + 1))`` for a uniform draw u."""
+        from codegen.tensor import basic as t
+        low, high = (t.cast(t.as_tensor_variable(v), "int64") for v in (low, high))
+        shape = self._shape(size, "random_integers")
+        u = self.uniform(shape, ndim=ndim, dtype="float64")
+        span = high - low + 1
+        offset = t.minimum(t.floor(u * span), span - 1)  # u < 1, but rounding could reach span
+        out = t.cast(low + t.cast(offset, "int64"), dtype)
+        out.rng, out.update = u.rng, u.update
+        return out
+
+    def permutation(self, size=None, n=1, ndim=None, dtype="int64"):
+        """Permutations of 0 .. n-1 (shape size + (n,)): each the order that sorts n uniform
+        draws."""
+        from codegen.tensor import basic as t
+        shape = self._shape(size, "permutation")
+        if ndim is not None and ndim != len(shape):
+            raise ValueError(f"RandomStreams.permutation: ndim={ndim} but the size has "
+                             f"{len(shape)} entries")
+        u = self.uniform(shape + (n,), dtype="float64")
+        out = t.cast(t.argsort(u, axis=-1), dtype)
+        out.rng, out.update = u.rng, u.update
+        return out
+
+    def _categorical(self, p, shape):
+        """Indices of ``shape`` drawn with the probabilities of the vector ``p``: for a
+        uniform draw u, the count of running sums of p[:-1] not above u (so the last index
+        takes what p[:-1] leaves, as numpy's multinomial); and the draws u."""
+        from codegen.tensor import basic as t
+        p = t.cast(t.as_tensor_variable(p), "float64")
+        if p.ndim != 1:
+            raise NotImplementedError(f"RandomStreams: probabilities must be a vector, got "
+                                      f"{p.type}")
+        u = self.uniform(shape, dtype="float64")
+        running = t.cumsum(p, axis=0)[:-1]
+        return t.sum(running <= u.dimshuffle(*range(u.ndim), "x"), axis=-1), u
+
+    def choice(self, size=None, a=2, replace=True, p=None, ndim=None, dtype="int64"):
+        """Draws from ``a`` (an int: range(a); or a vector), evenly or with probabilities
+        ``p``; without replacement, the first entries of a permutation (even draws only)."""
+        from codegen.tensor import basic as t
+        shape = self._shape(size, "choice")
+        a = t.as_tensor_variable(a)
+        if a.ndim > 1:
+            raise TypeError(f"RandomStreams.choice: a must be an int or a vector, got {a.type}")
+        n = a if a.ndim == 0 else a.shape[0]
+        if not replace:
+            if p is not None:
+                raise NotImplementedError("RandomStreams.choice: draws without replacement "
+                                          "with probabilities p are not implemented")
+            if len(shape) > 1:
+                raise NotImplementedError("RandomStreams.choice: draws without replacement "
+                                          "take a size of one axis")
+            order = self.permutation(None, n)
+            index, rng = order[:shape[0]] if shape else order[0], order
+        elif p is None:
+            index = self.random_integers(shape, 0, n - 1)
+            rng = index
+        else:
+            index, rng = self._categorical(p, shape)
+            index = t.minimum(index, n - 1)
+        out = t.cast(index if a.ndim == 0 else a[index], dtype if a.ndim == 0 else a.dtype)
+        out.rng, out.update = rng.rng, rng.update
+        return out
+
+    def multinomial(self, size=None, n=1, pvals=(0.5, 0.5), ndim=None, dtype="int64"):
+        """Counts of ``n`` draws among len(pvals) outcomes (shape size + (len(pvals),)), each
+        draw the outcome whose running probability first exceeds a uniform draw."""
+        from codegen.tensor import basic as t
+        pvals = t.cast(t.as_tensor_variable(pvals), "float64")
+        shape = self._shape(size, "multinomial")
+        if ndim is not None and ndim != len(shape):
+            raise ValueError(f"RandomStreams.multinomial: ndim={ndim} but the size has "
+                             f"{len(shape)} entries")
+        index, u = self._categorical(pvals, shape + (n,))
+        outcomes = t.arange(pvals.shape[0])
+        hits = t.eq(index.dimshuffle(*range(index.ndim), "x"), outcomes)
+        out = t.cast(t.sum(hits, axis=-2), dtype)
+        out.rng, out.update = u.rng, u.update
+        return out
+
+    def shuffle_row_elements(self, input):
+        """``input`` with the elements of each row (along its last axis) in a random order."""
+        from codegen.tensor import basic as t
+        input = t.as_tensor_variable(input)
+        if input.ndim == 0:
+            raise TypeError("RandomStreams.shuffle_row_elements: a scalar has no rows")
+        lengths = list(input.shape)
+        order = self.permutation(tuple(lengths[:-1]), lengths[-1])
+        width = lengths[-1]
+        flat, perm = input.reshape((-1, width)), order.reshape((-1, width))
+        rows = t.arange(flat.shape[0]).dimshuffle(0, "x")
+        out = flat[rows, perm].reshape(input.shape)
+        out.rng, out.update = order.rng, order.update
+        return out
+
     def __getattr__(self, name):
-        if name in ("random_integers", "choice", "permutation", "multinomial", "poisson",
-                    "shuffle_row_elements", "gen"):
+        if name in ("poisson", "gen"):
             raise NotImplementedError(f"RandomStreams.{name} is a Theano API that codegen "
                                       f"does not have yet")
         raise AttributeError(name)
