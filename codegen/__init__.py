@@ -51,6 +51,13 @@ def __getattr__(name):
     if name == "install_as_theano":
         from codegen.compat import install_as_theano
         return install_as_theano
+    if name in ("configparser", "updates"):
+        return importlib.import_module(f"codegen.{name}")
+    if name == "change_flags":
+        return config.change_flags
+    if name == "_asarray":
+        from codegen.misc.safe_asarray import _asarray
+        return _asarray
     if name == "OpFromGraph":
         from codegen.compile.builders import OpFromGraph
         return OpFromGraph

@@ -5,6 +5,7 @@ too, so scripts written for Theano keep working), e.g.
 ``CODEGEN_FLAGS=device=cpu,floatX=float32 python script.py``.
 """
 
+import contextlib
 import os
 
 _CHOICES = {
@@ -107,6 +108,34 @@ class Config:
     def __repr__(self):
         body = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"Config({body})"
+
+    def change_flags(self, **options):
+        """Theano's ``change_flags``: the options set to these values inside a ``with``
+        block or a decorated function, and put back after (even when it raises)."""
+        return _ChangedFlags(self, options)
+
+
+class _ChangedFlags(contextlib.ContextDecorator):
+    def __init__(self, config, options):
+        for name in options:
+            if name not in config.defaults():
+                raise AttributeError(f"codegen.config has no option {name!r}")
+        self.config, self.options, self.saved = config, options, []
+
+    def __enter__(self):
+        self.saved.append({name: getattr(self.config, name) for name in self.options})
+        try:
+            for name, value in self.options.items():
+                setattr(self.config, name, value)
+        except Exception:
+            self.__exit__()
+            raise
+        return self.config
+
+    def __exit__(self, *exc):
+        for name, value in self.saved.pop().items():
+            setattr(self.config, name, value)
+        return False
 
 
 config = Config()

@@ -9,9 +9,9 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 
 #: In order: a stage may import its own and earlier ones.
 STAGES = [
-    ("config", "files", "graph", "printing"),  # the foundation
+    ("config", "configparser", "files", "graph", "printing"),  # the foundation
     # the graph language users write in
-    ("ops", "scalar", "tensor", "sandbox", "ifelse", "scan_module", "misc"),
+    ("ops", "scalar", "tensor", "sandbox", "ifelse", "scan_module", "misc", "updates"),
     ("rewrite",),
     ("autodiff", "gradient"),  # gradients are built, then simplified by rewrites
     ("lower",),

@@ -1517,3 +1517,102 @@ def test_choose_as_numpy_with_its_modes_and_gradient(mode):
     for bad in (A + 1, A - 1):
         with pytest.raises(IndexError, match="out of bounds"):
             chosen(bad, C)
+
+
+def test_theanos_module_paths_import_what_programs_take_from_them():
+    """The modules Theano programs import names from (only the import lines change):
+    each holds codegen's object of that name, and the small functions among them compute
+    what Theano's do."""
+    import importlib
+    import warnings
+
+    import codegen.compile.mode as mode_module
+    from codegen.graph import SharedVariable
+    expected = {
+        "codegen.compile.nanguardmode": {"NanGuardMode": mode_module.NanGuardMode},
+        "codegen.compile.debugmode": {"DebugMode": mode_module.DebugMode},
+        "codegen.compile.function_module": {"Function": codegen.Function},
+        "codegen.compile.sharedvalue": {"SharedVariable": SharedVariable},
+        "codegen.compile.io": {"In": codegen.In, "Out": codegen.Out},
+        "codegen.tensor.type": {"TensorType": T.TensorType},
+        "codegen.misc.safe_asarray": {}, "codegen.scan_module.scan_op": {},
+        "codegen.tensor.elemwise": {}, "codegen.tensor.subtensor": {}, "codegen.tensor.opt": {},
+        "codegen.gof.graph": {}, "codegen.gof.utils": {}, "codegen.configparser": {},
+        "codegen.updates": {}, "codegen.tensor.nnet.conv3d2d": {},
+    }
+    for name, names in expected.items():
+        module = importlib.import_module(name)
+        for attr, obj in names.items():
+            assert getattr(module, attr) is obj, (name, attr)
+    x, y = T.dvector("x"), T.dvector("y")
+    z = T.exp(x) * 2 + y
+    from codegen.gof import graph
+    assert graph.inputs([z])[0] is x and y in graph.inputs([z])
+    assert len(graph.io_toposort([x, y], [z])) == 3 and z in graph.ancestors([z])
+    (x2, y2), (z2,) = graph.clone([x, y], [z])
+    assert x2 is not x and codegen.function([x2, y2], z2)([0.0], [1.0])[0] == 3.0
+    from codegen.tensor.elemwise import Elemwise
+    assert isinstance(z.owner.op, Elemwise)
+    from codegen.scan_module.scan_op import Scan
+    from codegen.updates import OrderedUpdates
+    w = codegen.shared(np.zeros(2), name="w")
+    out, updates = codegen.scan(lambda a: a * 2, sequences=[x])
+    assert any(isinstance(n.op, Scan) for n in graph.io_toposort([x], [out]))
+    assert isinstance(updates, OrderedUpdates)
+    merged = OrderedUpdates([(w, w + 1)]) + [(codegen.shared(1.0), T.constant(2.0))]
+    assert list(merged)[0] is w
+    with pytest.raises(TypeError, match="must be a shared variable"):
+        OrderedUpdates()[x] = y
+    with codegen.change_flags(floatX="float32"):
+        assert codegen.config.floatX == "float32" and T.scalar().dtype == "float32"
+    assert codegen.config.floatX == "float64"
+    from codegen.misc.safe_asarray import _asarray
+    assert _asarray([1, 2], "float32").dtype == np.float32
+    from codegen.tensor.subtensor import advanced_inc_subtensor1, set_subtensor
+    idx = T.lvector("idx")
+    f = codegen.function([x, y, idx], [advanced_inc_subtensor1(x, y, idx), set_subtensor(x[0], 7)])
+    got = f([0.0, 0.0, 0.0], [1.0, 2.0], [2, 2])
+    np.testing.assert_array_equal(got[0], [0, 0, 3])
+    np.testing.assert_array_equal(got[1], [7, 0, 0])
+    # Assert passes its value through, gradient included, and stops a call whose condition
+    # fails with AssertionError naming the user's message
+    from codegen.tensor.opt import Assert
+    checked = Assert("x must be nonnegative")(x, T.all(x >= 0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = codegen.function([x], T.grad(T.sum(checked ** 2), x))
+    np.testing.assert_array_equal(g([1.0, 2.0]), [2.0, 4.0])
+    with pytest.raises(AssertionError, match="x must be nonnegative"):
+        g([-1.0, 2.0])
+    assert T.get_scalar_constant_value(T.constant(3) * 2 + 1) == 7
+    with pytest.raises(T.NotScalarConstantError):
+        T.get_scalar_constant_value(x.shape[0])
+    p = T.lvector("p")
+    m = T.dmatrix("m")
+    f = codegen.function([m, p], [T.inverse_permutation(p), T.permute_row_elements(m, p),
+                                  T.rad2deg(T.deg2rad(m))])
+    inv, permuted, back = f(np.arange(6.0).reshape(2, 3), [2, 0, 1])
+    np.testing.assert_array_equal(inv, [1, 2, 0])
+    np.testing.assert_array_equal(permuted, [[2, 0, 1], [5, 3, 4]])
+    np.testing.assert_allclose(back, np.arange(6.0).reshape(2, 3))
+
+
+def test_conv3d2d_is_a_true_convolution_of_movies():
+    """conv3d2d.conv3d: signals (batch, time, channels, rows, columns) convolved with filters
+    flipped along time, rows and columns, summed over channels (scipy's convolve)."""
+    from scipy import signal
+
+    from codegen.tensor.nnet import conv3d2d
+    movie, kernels = T.TensorType("float64", (False,) * 5)("s"), \
+        T.TensorType("float64", (False,) * 5)("w")
+    rng = np.random.RandomState(0)
+    sv, wv = rng.randn(2, 5, 3, 6, 7), rng.randn(4, 2, 3, 3, 2)
+    for mode in ("valid", "full"):
+        got = codegen.function([movie, kernels], conv3d2d.conv3d(movie, kernels,
+                                                                  border_mode=mode))(sv, wv)
+        want = np.stack([np.stack([sum(signal.convolve(sv[b, :, c], wv[o, :, c], mode=mode)
+                                       for c in range(3)) for o in range(4)], axis=1)
+                         for b in range(2)])
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    with pytest.raises(NotImplementedError, match="border_mode"):
+        conv3d2d.conv3d(movie, kernels, border_mode="half")

@@ -217,7 +217,8 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
         else:
             results.append(outs[m + i])
             i += 1
-    new_updates = OrderedDict()
+    from codegen.updates import OrderedUpdates
+    new_updates = OrderedUpdates()
     for k, (s, _) in enumerate(shared_states):
         new_updates[s] = outs[m - len(shared_states) + k][-1]
     if len(results) == 1 and not return_list:

@@ -7,6 +7,14 @@ from codegen.tensor import nnet
 from codegen.tensor import sort as _sort_module  # noqa: F401
 from codegen.tensor.basic import *  # noqa: F401,F403
 from codegen.tensor.basic import __all__ as _basic_all
+from codegen.tensor.utils_theano import (
+    NotScalarConstantError,
+    deg2rad,
+    get_scalar_constant_value,
+    inverse_permutation,
+    permute_row_elements,
+    rad2deg,
+)
 from codegen.tensor.var import TensorConstant, TensorSharedVariable, TensorVariable
 
 
@@ -44,15 +52,17 @@ def hessian(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
 
 __all__ = list(_basic_all) + ["nnet", "grad", "jacobian", "hessian", "Rop", "Lop",
                               "TensorConstant",
-                              "TensorSharedVariable", "TensorVariable"]
+                              "TensorSharedVariable", "TensorVariable",
+                              "NotScalarConstantError", "deg2rad", "get_scalar_constant_value",
+                              "inverse_permutation", "permute_row_elements", "rad2deg"]
 
 #: Theano's tensor APIs that codegen does not have yet
-_MISSING = ("raw_random", "opt", "blas")
+_MISSING = ("raw_random", "blas")
 
 
 def __getattr__(name):
     if name in ("extra_ops", "nlinalg", "slinalg", "fft", "shared_randomstreams", "signal",
-                "xlogx", "sharedvar"):
+                "xlogx", "sharedvar", "opt", "elemwise", "subtensor", "type"):
         import importlib
         return importlib.import_module(f"codegen.tensor.{name}")
     from codegen.graph.errors import missing_theano_api

@@ -155,3 +155,19 @@ def sigmoid_binary_crossentropy(output, target):
     overflow: softplus(output) - target * output."""
     output = as_tensor_variable(output)
     return softplus(output) - target * output
+
+
+def confusion_matrix(actual, pred):
+    """Theano's ``confusion_matrix``: (counts, labels), ``labels`` the distinct values of
+    both vectors sorted, ``counts[i, j]`` how many times ``actual`` is labels[i] where
+    ``pred`` is labels[j]."""
+    from codegen.tensor import basic as t
+    from codegen.tensor.extra_ops import unique
+    actual, pred = t.as_tensor_variable(actual), t.as_tensor_variable(pred)
+    for name, v in (("actual", actual), ("pred", pred)):
+        if v.ndim != 1:
+            raise ValueError(f"confusion_matrix: {name} must be a vector, got {v.type}")
+    order = unique(t.concatenate([actual, pred]))
+    one_hot_actual = t.cast(t.eq(actual.dimshuffle(0, "x"), order), "int64")
+    one_hot_pred = t.cast(t.eq(pred.dimshuffle(0, "x"), order), "int64")
+    return [t.dot(one_hot_actual.T, one_hot_pred), order]
