@@ -1524,7 +1524,6 @@ def test_theanos_module_paths_import_what_programs_take_from_them():
     each holds codegen's object of that name, and the small functions among them compute
     what Theano's do."""
     import importlib
-    import warnings
 
     import codegen.compile.mode as mode_module
     from codegen.graph import SharedVariable
@@ -1574,16 +1573,6 @@ def test_theanos_module_paths_import_what_programs_take_from_them():
     got = f([0.0, 0.0, 0.0], [1.0, 2.0], [2, 2])
     np.testing.assert_array_equal(got[0], [0, 0, 3])
     np.testing.assert_array_equal(got[1], [7, 0, 0])
-    # Assert passes its value through, gradient included, and stops a call whose condition
-    # fails with AssertionError naming the user's message
-    from codegen.tensor.opt import Assert
-    checked = Assert("x must be nonnegative")(x, T.all(x >= 0))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        g = codegen.function([x], T.grad(T.sum(checked ** 2), x))
-    np.testing.assert_array_equal(g([1.0, 2.0]), [2.0, 4.0])
-    with pytest.raises(AssertionError, match="x must be nonnegative"):
-        g([-1.0, 2.0])
     assert T.get_scalar_constant_value(T.constant(3) * 2 + 1) == 7
     with pytest.raises(T.NotScalarConstantError):
         T.get_scalar_constant_value(x.shape[0])
@@ -1616,3 +1605,44 @@ def test_conv3d2d_is_a_true_convolution_of_movies():
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     with pytest.raises(NotImplementedError, match="border_mode"):
         conv3d2d.conv3d(movie, kernels, border_mode="half")
+
+
+def test_assert_passes_its_value_through_and_stops_the_call_compiled(cuda_emulated):
+    """theano.tensor.opt.Assert: the value passes through (its gradient too) while the
+    conditions hold; where one does not, the call stops with AssertionError naming the
+    message and the user's line, and changes no state: compiled on the CPU and CUDA, as in
+    the reference interpreter. T.all / T.any of no elements are True / False, as numpy's."""
+    import warnings
+
+    from codegen.tensor.opt import Assert
+    x = T.dvector("x")
+    for device in ("reference", "cpu", "cuda"):
+        w = codegen.shared(np.ones(2), name="w")
+        checked = Assert("x must be nonnegative")(x, T.all(x >= 0), T.any(x > 0))
+        cost = T.sum(checked ** 2 * w)
+        outs = [cost, T.grad(cost, x)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # compiled: no fall back to the reference
+            if device == "cuda":
+                with cuda_emulated():
+                    f = codegen.function([x], outs, updates=[(w, w + 1)])
+            else:
+                f = codegen.function([x], outs, updates=[(w, w + 1)],
+                                     mode="FAST_COMPILE" if device == "reference" else None)
+        got = f([1.0, 2.0])
+        assert float(got[0]) == 5.0
+        np.testing.assert_array_equal(got[1], [2.0, 4.0])
+        for bad in ([-1.0, 2.0], [0.0, 0.0]):
+            with pytest.raises(AssertionError, match="x must be nonnegative") as err:
+                f(bad)
+            assert "test_theano_api.py" in str(err.value), device
+            np.testing.assert_array_equal(w.get_value(), [2.0, 2.0])
+    empty = codegen.function([x], [T.all(x > 0), T.any(x > 0)])(np.zeros(0))
+    assert [bool(v) for v in empty] == [True, False]
+    # inside a scan's step, the loop stops at the iteration whose condition fails
+    out, _ = codegen.scan(lambda a, acc: acc + Assert("a must be below 5")(a, T.lt(a, 5)),
+                          sequences=[x], outputs_info=[T.constant(0.0, dtype="float64")])
+    loop = codegen.function([x], out[-1])
+    assert float(loop([1.0, 2.0, 3.0])) == 6.0
+    with pytest.raises(AssertionError, match="a must be below 5"):
+        loop([1.0, 7.0, 3.0])

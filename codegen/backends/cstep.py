@@ -17,6 +17,7 @@ import numpy as np
 from codegen.backends import cexpr, ckernel
 from codegen.backends.ckernel import comment
 from codegen.lower.program import (
+    AssertStep,
     DotStep,
     GatherStep,
     LoopKernel,
@@ -142,9 +143,9 @@ def step_function(program, base, kind="CODEGEN_KERNEL int", strategy=None, profi
     kernels, prototypes = [], []
     if blas:
         body.append("int cg_blas_before = cg_blas_enter();  /* BLAS on this call's threads */")
-    failures = [(message, where, "index") for message, where in program.failures]
+    failures = list(program.failures)
     checks = getattr(strategy, "checks", None)  # NaN and Inf checks of a debug build
-    fallible = any(isinstance(step, GatherStep)
+    fallible = any(isinstance(step, (GatherStep, AssertStep))
                    for step in all_steps(program.steps)) or checks
     if fallible:
         body += ["int cg_failed = 0;", "do {  /* a failing step breaks out */"]
@@ -191,6 +192,8 @@ def profile_kind(step):
         return "loop"
     if isinstance(step, LoopKernel):
         return "reduction" if any(store.combine for store in step.stores) else "elementwise"
+    if isinstance(step, AssertStep):
+        return "assert"
     return f"axis ({step.op})"
 
 
@@ -229,9 +232,13 @@ class _Emitter:
         note = f"/* {comment(origins[-1].text)}{f' [{where}]' if where else ''} */"
         if isinstance(step, ScanStep):
             kernel = scan_kernel(self.program, step, self.strategy, self.blas, self)
-            if any(isinstance(s, GatherStep) for s in all_steps(step.steps)):
+            if any(isinstance(s, (GatherStep, AssertStep)) for s in all_steps(step.steps)):
                 return [f"if ((cg_failed = {kernel.call})) break;  {note}"]
             return [f"{kernel.call};  {note}"]
+        if isinstance(step, AssertStep):  # the condition read where it is
+            return [f"if (!{self.strategy.condition(step.cond.name)}) {{  {note}",
+                    f"    cg_failed = {step.failure + 1};  /* Assert */",
+                    "    break;", "}"]
         c_lines, prototype, call = self.strategy.step(step, self.blas)
         if c_lines is not None:
             self.kernels.append(c_lines)

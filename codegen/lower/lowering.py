@@ -12,6 +12,7 @@ from codegen.lower.fusion import fuse, sink
 from codegen.lower.program import (
     Arg,
     ArrayRef,
+    AssertStep,
     Assign,
     AxisStep,
     Buffer,
@@ -35,6 +36,7 @@ from codegen.lower.program import (
     writes,
 )
 from codegen.lower.shapes import symbolic_shapes, unify_dims
+from codegen.ops.assert_op import Assert
 from codegen.ops.blas import Dot
 from codegen.ops.elemwise import Elemwise
 from codegen.ops.ifelse import IfElse
@@ -177,7 +179,7 @@ class Lowerer:
         self.taken = set()  # buffers that became new state
         self.display = {}  # variable id -> name in the generated code (for comments)
         self.materialized = []
-        self.failures = []  # (message, where) of each step that may fail
+        self.failures = []  # (message, where, kind) of each step that may fail
         self.guards = {}  # step name -> ((condition array, taken), ...)
         self.conditions = {}  # condition variable id -> its 0-d ArrayRef
         self.stored = {}  # scalar variable id -> the array a loop of one element stored it in
@@ -775,6 +777,22 @@ def _lower_argsort(lw, node, origin):
                              op="argsort"))
 
 
+def _lower_assert(lw, node, origin):
+    """Theano's Assert: a step per condition that stops the call where it is zero (a
+    constant true one has none); the value passes through as it is."""
+    from codegen.graph import Constant
+    for cond in node.inputs[1:]:
+        if isinstance(cond, Constant) and np.all(cond.data):
+            continue
+        ref = lw.array(cond)
+        lw.failures.append((f"Assert: {node.op.msg}", _where_text(node), "assert"))
+        lw.steps.append(AssertStep(lw._step_name(f"assert_{ref.name}"), ref,
+                                   len(lw.failures) - 1, (origin,)))
+    lw.vals[node.out.id] = lw.val(node.inputs[0])
+    if node.inputs[0].id in lw.display:
+        lw.display.setdefault(node.out.id, lw.display[node.inputs[0].id])
+
+
 def _lower_mrg(lw, node, origin):
     """A random variable's MRG streams (codegen.ops.mrg): a walk along each stream's row."""
     state = lw.array(node.inputs[0])
@@ -883,7 +901,7 @@ def _lower_alloc(lw, node, origin):
 def _failure(lw, node, message):
     """The position of a new failure of the program: ``message`` (naming the op) and the
     user's line."""
-    lw.failures.append((f"{node.op.short_name()}: {message}", _where_text(node)))
+    lw.failures.append((f"{node.op.short_name()}: {message}", _where_text(node), "index"))
     return len(lw.failures) - 1
 
 
@@ -1467,6 +1485,7 @@ NODE_LOWERINGS = {
     Argmax: _lower_argmax,
     CumOp: _lower_cumulative,
     ArgSort: _lower_argsort,
+    Assert: _lower_assert,
     MRGDraws: _lower_mrg,
     MRGAdvance: _lower_mrg,
     Concatenate: _lower_concatenate,

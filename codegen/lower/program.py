@@ -159,6 +159,8 @@ def reads(step):
     if isinstance(step, GatherStep):
         return ([step.x.name] + [i.name for i in step.idx]
                 + ([step.out.name] if step.kind == "scatter" else []))
+    if isinstance(step, AssertStep):
+        return [step.cond.name]
     return [step.x.name]
 
 
@@ -180,6 +182,8 @@ def step_arrays(step):
         return [step.a, step.b, step.out]
     if isinstance(step, GatherStep):
         return [step.x, step.out, *step.idx]
+    if isinstance(step, AssertStep):
+        return [step.cond]
     return [step.x, step.out]
 
 
@@ -201,6 +205,8 @@ def renamed(step, mapping):
     if isinstance(step, GatherStep):
         return replace(step, out=ref(step.out), x=ref(step.x),
                        idx=tuple(ref(i) for i in step.idx))
+    if isinstance(step, AssertStep):
+        return replace(step, cond=ref(step.cond))
     return replace(step, out=ref(step.out), x=ref(step.x))
 
 
@@ -222,6 +228,8 @@ def writes(step):
         return [a.name for a in step.arrays if a.name not in step.inputs]
     if isinstance(step, LoopKernel):
         return [op.ref.name for op in step.operands if op.role != "in"]
+    if isinstance(step, AssertStep):
+        return []
     return [step.out.name]
 
 
@@ -247,6 +255,18 @@ class AxisStep:
     def out_axes(self):
         """The axes of ``x`` that ``out``'s axes follow, in order."""
         return [a for a in range(len(self.x.dims)) if a != self.axis or self.op != "argmax"]
+
+
+@dataclass(frozen=True)
+class AssertStep:
+    """Theano's ``Assert``: the call stops with failure ``failure`` (AssertionError) when the
+    0-d array ``cond`` is zero."""
+
+    name: str
+    cond: ArrayRef
+    failure: int
+    origins: tuple
+    kind: str = "assert"
 
 
 @dataclass(frozen=True)

@@ -1286,13 +1286,15 @@ def max_and_argmax(a, axis=None, keepdims=False):
 
 
 def any(x, axis=None, keepdims=False):
-    """Whether any element along ``axis`` is nonzero (bool)."""
-    return max(neq(x, 0), axis, keepdims)
+    """Whether any element along ``axis`` is nonzero (bool; False where there are none): a
+    count of the nonzero elements, above 0."""
+    return gt(sum(neq(x, 0), axis, dtype="int64", keepdims=keepdims), 0)
 
 
 def all(x, axis=None, keepdims=False):
-    """Whether every element along ``axis`` is nonzero (bool)."""
-    return min(neq(x, 0), axis, keepdims)
+    """Whether every element along ``axis`` is nonzero (bool; True where there are none): a
+    count of the zeros, 0."""
+    return eq(sum(eq(x, 0), axis, dtype="int64", keepdims=keepdims), 0)
 
 
 def ptp(a, axis=None):

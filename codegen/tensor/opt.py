@@ -1,53 +1,9 @@
 """Theano's ``theano.tensor.opt``: ``Assert``, which passes its first input through once
-its conditions hold (``assert_op(x, T.all(x >= 0))``).
+its conditions hold (``assert_op(x, T.all(x >= 0))``), else stops the call with
+AssertionError naming the message and the line that built it, compiled as in the reference
+interpreter."""
 
-A function with an ``Assert`` runs in the reference interpreter (``codegen.function`` says
-so in a warning): the compiled backends have no step that stops a call on a computed
-condition yet.
-"""
-
-import numpy as np
-
-from codegen.graph import Apply, Op, TensorType, op_error
-
-
-class Assert(Op):
-    """``Assert(msg)(x, *conditions)``: x, or AssertionError(msg) when a condition (a
-    scalar) is false."""
-
-    props = ("msg",)
-    reference_only = ("a condition checked as the function runs (Assert) stops the call "
-                      "only in the reference interpreter")
-
-    def __init__(self, msg="Theano Assert failed!"):
-        self.msg = msg
-
-    def short_name(self):
-        return "Assert"
-
-    def make_node(self, value, *conditions):
-        from codegen.tensor.basic import as_tensor_variable
-        value = as_tensor_variable(value)
-        conditions = [as_tensor_variable(c) for c in conditions]
-        node = Apply(self, [value, *conditions], [])
-        for k, c in enumerate(conditions):
-            if c.ndim != 0:
-                raise op_error(TypeError, node, f"condition {k} must be a scalar, got {c.type}")
-        out_type = TensorType(value.dtype, value.broadcastable, value.type.shape)
-        node.outputs = [out_type.variable_class(out_type, owner=node, index=0)]
-        return node
-
-    def perform(self, node, values):
-        if not all(bool(np.all(c)) for c in values[1:]):
-            raise op_error(AssertionError, node, self.msg)
-        return [values[0]]
-
-    def infer_shape(self, node, input_shapes):
-        return [input_shapes[0]]
-
-    def grad(self, node, output_grads):
-        return [output_grads[0]] + [None] * (len(node.inputs) - 1)
-
+from codegen.ops.assert_op import Assert
 
 assert_op = Assert()
 

@@ -32,7 +32,8 @@ ERRORS = [("OK", 0, "success"),
           ("STATE", 3, "the state is not set (load it or set every value first)"),
           ("MEMORY", 4, "out of memory"),
           ("IO", 5, "a state file could not be read or written, or is not as expected"),
-          ("INDEX", 6, "an index is out of bounds")]
+          ("INDEX", 6, "an index is out of bounds"),
+          ("ASSERT", 7, "a condition of the graph (Theano's Assert) does not hold")]
 
 
 def c_string(text):
@@ -265,10 +266,11 @@ class _Function:
         self.step = step_function(p, base, kind="static int")
         if p.failures:
             self.emit(f"int cg_failed = {self.step.name}({', '.join(self.step.args)});")
-            for k, (message, where) in enumerate(p.failures):
+            for k, (message, where, kind) in enumerate(p.failures):
                 where = f" [{comment(where)}]" if where else ""
                 self.emit(f"if (cg_failed == {k + 1}) "
-                          + self.fail("INDEX", f"{where_fn}: {message}{where}"))
+                          + self.fail("INDEX" if kind == "index" else "ASSERT",
+                                      f"{where_fn}: {message}{where}"))
         else:
             self.emit(f"{self.step.name}({', '.join(self.step.args)});")
         # outputs that are views: their pointers, computed again here

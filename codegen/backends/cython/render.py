@@ -13,6 +13,7 @@ from codegen.backends import cexpr, ckernel, cstep
 from codegen.backends.templating import environment
 from codegen.lower.memory import in_place_updates, shared_scratch
 from codegen.lower.program import (
+    AssertStep,
     AxisStep,
     DotStep,
     GatherStep,
@@ -98,6 +99,12 @@ def function_context(program, debug=False, device="cpu", state_index=None, profi
                           "declaration": kernel.declaration, "call": kernel.call,
                           "origins": kernel.origins, "outs": writes(step), "ins": reads(step),
                           "extents": "()"})
+        elif isinstance(step, AssertStep):  # the condition, read where it is
+            steps.append({"kind": "assert", "name": step.name, "failure": step.failure,
+                          "failure_code": False, "guard": _guard_test(program, step),
+                          "call": f"{step.cond.name}_p[0] == 0",
+                          "origins": [(comment(o.text), comment(o.where)) for o in step.origins],
+                          "outs": [], "ins": [step.cond.name], "extents": "()"})
         elif isinstance(step, (LoopKernel, AxisStep, GatherStep)):
             if isinstance(step, LoopKernel):
                 kernel = ckernel.loop_kernel(step, threads=threads)

@@ -106,9 +106,10 @@ def _dim_min(a, b):
 
 def _step_failure(failures, k):
     """The error of failure ``k`` of a function's steps: an index out of range (IndexError),
-    or NaN/Inf found by NanGuardMode on the device (FloatingPointError)."""
+    NaN/Inf found by NanGuardMode on the device (FloatingPointError), or a condition of the
+    graph that does not hold (Theano's Assert: AssertionError)."""
     message, where, kind = failures[k]
-    error = FloatingPointError if kind == "float" else IndexError
+    error = {"float": FloatingPointError, "assert": AssertionError}.get(kind, IndexError)
     return error(message + (f"\n  {where}" if where else ""))
 
 
