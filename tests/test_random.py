@@ -402,3 +402,38 @@ def test_theanos_other_draws_compile_and_have_their_distributions(cuda_emulated)
         r.choice((2,), 4, replace=False, p=[0.25] * 4)
     with pytest.raises(NotImplementedError, match="RandomStreams.poisson"):
         r.poisson((3,), 2.0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_mrg_choice_without_replacement_as_theanos_loop(dtype):
+    """choice(size, p, replace=False): per row, each draw the first outcome whose running
+    probability exceeds its uniform draw, then that outcome's probability 0 and the row
+    divided by its new total (summed in p's dtype as Theano's C code sums it); compiled as
+    in the reference, and each row's draws distinct."""
+    p = T.matrix("p", dtype=dtype)
+    pv = np.random.RandomState(0).rand(4, 6).astype(dtype)
+    pv /= pv.sum(axis=1, keepdims=True)
+    one = np.dtype(dtype).type
+    for mode in ("FAST_COMPILE", None):
+        rng = MRG_RandomStreams(9)
+        f = codegen.function([p], rng.choice(3, p=p, replace=False), mode=mode)
+        u, _ = _mrg_serial(rng.state_updates[0][0].get_value()[:12], 12, codegen.config.floatX)
+        want, q = np.zeros((4, 3), dtype="int64"), pv.copy()
+        for c in range(3):
+            for row in range(4):
+                running = 0.0
+                for m in range(6):
+                    running += float(q[row, m])
+                    if running > u[c * 4 + row]:
+                        want[row, c] = m
+                        total = one(running - float(q[row, m]))
+                        q[row, m] = 0
+                        for k in range(m, 6):
+                            total = one(total + q[row, k])
+                        q[row] = (q[row] / total).astype(dtype)
+                        break
+        got = f(pv)
+        np.testing.assert_array_equal(got, want)
+        assert all(len(set(r)) == 3 for r in got.tolist())
+    with pytest.raises(NotImplementedError, match="without replacement only"):
+        rng.choice(2, p=p)

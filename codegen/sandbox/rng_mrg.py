@@ -239,11 +239,34 @@ class MRG_RandomStreams:  # noqa: N801 (Theano's name)
         unis = self.uniform((pvals.shape[0] * n,), ndim=1, nstreams=nstreams)
         return MultinomialFromUniform(dtype)(pvals, unis, n)
 
-    def __getattr__(self, name):
-        if name in ("choice", "multinomial_wo_replacement"):
-            raise NotImplementedError(f"MRG_RandomStreams.{name} is a Theano API that codegen "
-                                      f"does not have yet")
-        raise AttributeError(name)
+    def choice(self, size=1, a=None, replace=True, p=None, ndim=None, dtype="int64",
+               nstreams=None):
+        """``size`` draws without replacement (an int) from each row's distribution ``p`` (a
+        matrix): their indices, rows x size (Theano's: only without replacement, ``a``
+        None)."""
+        from codegen.sandbox.multinomial import ChoiceFromUniform
+        t = _t()
+        if replace:
+            raise NotImplementedError("MRG_RandomStreams.choice draws without replacement only "
+                                      "(replace=False), as Theano's")
+        if a is not None:
+            raise TypeError("MRG_RandomStreams.choice: a must be None (the draws are indices "
+                            "into p's rows)")
+        if p is None or ndim is not None:
+            raise TypeError("MRG_RandomStreams.choice: give p (a matrix) and no ndim")
+        p = t.as_tensor_variable(p)
+        if p.ndim != 2:
+            raise NotImplementedError(f"MRG_RandomStreams.choice: p must be a matrix, got "
+                                      f"{p.type}")
+        unis = self.uniform((p.shape[0] * size,), ndim=1, nstreams=nstreams)
+        return ChoiceFromUniform(dtype)(p, unis, size)
+
+    def multinomial_wo_replacement(self, size=None, n=1, pvals=None, ndim=None, dtype="int64",
+                                   nstreams=None):
+        """Theano's older name of ``choice(size=n, replace=False, p=pvals)``."""
+        if size is not None:
+            raise ValueError("MRG_RandomStreams.multinomial_wo_replacement takes no size")
+        return self.choice(n, None, False, pvals, ndim, dtype, nstreams)
 
 
 __all__ = ["MRG_RandomStreams", "guess_n_streams"]
