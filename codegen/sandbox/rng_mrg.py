@@ -226,18 +226,22 @@ class MRG_RandomStreams:  # noqa: N801 (Theano's name)
         ``pvals`` (a matrix; not checked to be one), from ``n`` uniform draws per row
         (Theano's: row r's c-th count comes from draw ``c * rows + r``)."""
         from codegen.sandbox.multinomial import MultinomialFromUniform
-        t = _t()
         if pvals is None:
             raise TypeError("MRG_RandomStreams.multinomial: give pvals")
         if size is not None or ndim is not None:
             raise ValueError("MRG_RandomStreams.multinomial takes no size nor ndim: the "
                              "counts have pvals' shape")
-        pvals = t.as_tensor_variable(pvals)
-        if pvals.ndim != 2:
-            raise NotImplementedError(f"MRG_RandomStreams.multinomial: pvals must be a "
-                                      f"matrix (a distribution per row), got {pvals.type}")
-        unis = self.uniform((pvals.shape[0] * n,), ndim=1, nstreams=nstreams)
-        return MultinomialFromUniform(dtype)(pvals, unis, n)
+        return self._per_row("multinomial", MultinomialFromUniform(dtype), pvals, n, nstreams)
+
+    def _per_row(self, method, op, probs, count, nstreams):
+        """``op`` of the matrix ``probs`` (a distribution per row) and ``count`` uniform
+        draws per row, the c-th of row r at ``c * rows + r``."""
+        probs = _t().as_tensor_variable(probs)
+        if probs.ndim != 2:
+            raise NotImplementedError(f"MRG_RandomStreams.{method}: the probabilities must be "
+                                      f"a matrix (a distribution per row), got {probs.type}")
+        unis = self.uniform((probs.shape[0] * count,), ndim=1, nstreams=nstreams)
+        return op(probs, unis, count)
 
     def choice(self, size=1, a=None, replace=True, p=None, ndim=None, dtype="int64",
                nstreams=None):
@@ -245,7 +249,6 @@ class MRG_RandomStreams:  # noqa: N801 (Theano's name)
         matrix): their indices, rows x size (Theano's: only without replacement, ``a``
         None)."""
         from codegen.sandbox.multinomial import ChoiceFromUniform
-        t = _t()
         if replace:
             raise NotImplementedError("MRG_RandomStreams.choice draws without replacement only "
                                       "(replace=False), as Theano's")
@@ -254,12 +257,7 @@ class MRG_RandomStreams:  # noqa: N801 (Theano's name)
                             "into p's rows)")
         if p is None or ndim is not None:
             raise TypeError("MRG_RandomStreams.choice: give p (a matrix) and no ndim")
-        p = t.as_tensor_variable(p)
-        if p.ndim != 2:
-            raise NotImplementedError(f"MRG_RandomStreams.choice: p must be a matrix, got "
-                                      f"{p.type}")
-        unis = self.uniform((p.shape[0] * size,), ndim=1, nstreams=nstreams)
-        return ChoiceFromUniform(dtype)(p, unis, size)
+        return self._per_row("choice", ChoiceFromUniform(dtype), p, size, nstreams)
 
     def multinomial_wo_replacement(self, size=None, n=1, pvals=None, ndim=None, dtype="int64",
                                    nstreams=None):
