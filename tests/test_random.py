@@ -400,8 +400,34 @@ def test_theanos_other_draws_compile_and_have_their_distributions(cuda_emulated)
     r = RandomStreams(3)
     with pytest.raises(NotImplementedError, match="without replacement with probabilities"):
         r.choice((2,), 4, replace=False, p=[0.25] * 4)
-    with pytest.raises(NotImplementedError, match="RandomStreams.poisson"):
-        r.poisson((3,), 2.0)
+
+
+def test_poisson_draws_compile_and_have_their_distribution(cuda_emulated):
+    """RandomStreams.poisson: Knuth's product of uniforms below a mean of 10, Hormann's
+    transformed rejection from 10 on; the same draws compiled (CPU and CUDA) as in the
+    reference, each with its mean, variance and frequencies."""
+    from math import exp, factorial
+    lam = T.dvector("lam")
+
+    def draws():
+        r = RandomStreams(11)
+        return [r.poisson((20000,), 3.5), r.poisson((5000,), 40.0), r.poisson((4, 3), lam),
+                r.poisson((3,), 0.0)]
+    means = np.array([0.5, 12.0, 200.0])
+    reference = codegen.function([lam], draws(), mode="FAST_COMPILE")(means)
+    with cuda_emulated():
+        on_cuda = codegen.function([lam], draws())(means)
+    for compiled in (codegen.function([lam], draws())(means), on_cuda):
+        for got, want in zip(compiled, reference):
+            np.testing.assert_array_equal(got, want)
+    small, large, per_column, none = reference
+    assert small.dtype == np.int64 and (none == 0).all()
+    assert abs(small.mean() - 3.5) < 0.06 and abs(small.var() - 3.5) < 0.15
+    assert abs(large.mean() - 40) < 0.4 and abs(large.var() - 40) < 3.5
+    counts = np.bincount(small, minlength=12)[:8] / small.size
+    np.testing.assert_allclose(counts, [exp(-3.5) * 3.5 ** k / factorial(k) for k in range(8)],
+                               atol=0.01)
+    assert per_column[:, 0].max() <= 4 and 100 < per_column[:, 2].min()
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -1067,6 +1067,8 @@ def _lower_random(lw, node, origin):
                  else "float64")
         avg, std = values
         expr = arith("add", avg, arith("mul", std, z))
+    elif op.dist == "poisson":
+        expr = Expr("rand_poisson", (flat, counter, seed, values[0]), dtype=T)
     else:
         expr = Expr("rand_bernoulli", (flat, counter, seed, values[0]), dtype=T)
     operands.append(Operand(out, _axis_map(var.broadcastable), "out"))

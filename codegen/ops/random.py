@@ -12,6 +12,11 @@ normals go through log and cos, which agree between libms to the last bit or two
 - normal: Box-Muller in float64 from two 53-bit uniforms ``u1`` (as 1 - u, in (0, 1]) and
   ``u2``: ``sqrt(-2 log u1) cos(2 pi u2)``, then ``avg + std * z`` in the result's dtype.
 - binomial with n = 1: ``u < p`` for the float64 uniform ``u``.
+- poisson of mean ``lam``: from the element's stream of 53-bit uniforms ``u_j`` (block
+  ``j // 2`` is Philox at counters ``(e + (j // 2) * 2**48, counter)``, words 0-1 then 2-3;
+  so at most 2**48 draws a variable): below a mean of 10, the count of uniforms whose
+  running product stays above ``exp(-lam)`` (Knuth); from 10 on, Hörmann's transformed
+  rejection with squeeze (PTRS, as numpy's), a pair of uniforms a try; 0 where lam <= 0.
 """
 
 import numpy as np
@@ -48,6 +53,59 @@ def uniform01(words, dtype):
     if dtype == "float32":
         return ((words[0] >> np.uint64(8)).astype(np.float32) * np.float32(1.0 / 16777216.0))
     return _res53(words[0], words[1])
+
+
+POISSON_SMALL, BLOCK = 10.0, np.uint64(1 << 48)
+
+
+def _uniform_at(e, counter, seed, j):
+    """The j-th uniforms (j an array) of the elements e (poisson's stream)."""
+    words = philox(e + (j // 2).astype(np.uint64) * BLOCK, counter, seed)
+    first = (j % 2) == 0
+    return np.where(first, _res53(words[0], words[1]), _res53(words[2], words[3]))
+
+
+def poisson(e, counter, seed, lam):
+    """Poisson draws (int64) of means ``lam`` for the elements ``e`` (see the module)."""
+    from math import lgamma
+    lam = np.broadcast_to(np.asarray(lam, dtype=np.float64), e.shape)
+    out = np.zeros(e.shape, dtype=np.int64)
+    small = (lam > 0) & (lam < POISSON_SMALL)
+    if small.any():
+        es, ls = e[small], lam[small]
+        limit, j = np.exp(-ls), np.zeros(es.shape, dtype=np.int64)
+        p = _uniform_at(es, counter, seed, j)
+        going = p > limit
+        while going.any() and j.max() < 1000:
+            j = j + going
+            p = np.where(going, p * _uniform_at(es, counter, seed, j), p)
+            going = going & (p > limit)
+        out[small] = j
+    big = lam >= POISSON_SMALL
+    for at in np.flatnonzero(big.ravel()):
+        out.flat[at] = _ptrs(int(e.flat[at]), counter, seed, float(lam.flat[at]), lgamma)
+    return out
+
+
+def _ptrs(e, counter, seed, lam, lgamma):
+    slam, loglam = np.sqrt(lam), np.log(lam)
+    b = 0.931 + 2.53 * slam
+    a = -0.059 + 0.02483 * b
+    invalpha, vr = 1.1239 + 1.1328 / (b - 3.4), 0.9277 - 3.6224 / (b - 2)
+    for t in range(1000):
+        pair = _uniform_at(np.array([e], dtype=np.uint64), counter, seed,
+                           np.array([2 * t, 2 * t + 1]))
+        u, v = float(pair[0]) - 0.5, float(pair[1])
+        us = 0.5 - abs(u)
+        k = np.floor((2 * a / us + b) * u + lam + 0.43)
+        if us >= 0.07 and v <= vr:
+            return int(k)
+        if k < 0 or (us < 0.013 and v > us):
+            continue
+        if (np.log(v) + np.log(invalpha) - np.log(a / (us * us) + b)
+                <= -lam + k * loglam - lgamma(k + 1)):
+            return int(k)
+    return int(np.floor(lam))
 
 
 def standard_normal(words):
@@ -106,6 +164,43 @@ CG_INLINE float cg_rand_normalf(int64_t e, int64_t counter, int64_t seed) {
 CG_INLINE int cg_rand_bernoulli(int64_t e, int64_t counter, int64_t seed, double p) {
     return cg_rand_uniform(e, counter, seed) < p;
 }
+/* the j-th uniform of element e's stream of a Poisson draw: Philox block j / 2 at
+   e + (j / 2) * 2**48 */
+CG_INLINE double cg_rand_uniform_at(int64_t e, int64_t counter, int64_t seed, int64_t j) {
+    uint32_t w[4];
+    cg_philox(e + (int64_t)((uint64_t)(j / 2) << 48), counter, seed, w);
+    return j % 2 == 0 ? cg_res53(w[0], w[1]) : cg_res53(w[2], w[3]);
+}
+CG_INLINE int64_t cg_rand_poisson(int64_t e, int64_t counter, int64_t seed, double lam) {
+    if (!(lam > 0))
+        return 0;
+    if (lam < 10.0) {  /* Knuth: uniforms multiplied until at or below exp(-lam) */
+        double limit = exp(-lam), p = cg_rand_uniform_at(e, counter, seed, 0);
+        int64_t j = 0;
+        while (p > limit && j < 1000) {
+            j++;
+            p *= cg_rand_uniform_at(e, counter, seed, j);
+        }
+        return j;
+    }
+    /* Hormann's transformed rejection with squeeze (PTRS), a pair of uniforms a try */
+    double slam = sqrt(lam), loglam = log(lam);
+    double b = 0.931 + 2.53 * slam, a = -0.059 + 0.02483 * b;
+    double invalpha = 1.1239 + 1.1328 / (b - 3.4), vr = 0.9277 - 3.6224 / (b - 2);
+    for (int64_t t = 0; t < 1000; t++) {
+        double u = cg_rand_uniform_at(e, counter, seed, 2 * t) - 0.5;
+        double v = cg_rand_uniform_at(e, counter, seed, 2 * t + 1);
+        double us = 0.5 - fabs(u);
+        double k = floor((2 * a / us + b) * u + lam + 0.43);
+        if (us >= 0.07 && v <= vr)
+            return (int64_t)k;
+        if (k < 0 || (us < 0.013 && v > us))
+            continue;
+        if (log(v) + log(invalpha) - log(a / (us * us) + b) <= -lam + k * loglam - lgamma(k + 1))
+            return (int64_t)k;
+    }
+    return (int64_t)floor(lam);
+}
 """
 
 #: The scalar ops of the draws (cexpr's table): element index, counter, seed[, p].
@@ -113,14 +208,16 @@ C_RANDOM_OPS = {
     "rand_uniform": "cg_rand_uniform{f}({0}, {1}, {2})",
     "rand_normal": "cg_rand_normal{f}({0}, {1}, {2})",
     "rand_bernoulli": "(({out})cg_rand_bernoulli({0}, {1}, {2}, (double){3}))",
+    "rand_poisson": "(({out})cg_rand_poisson({0}, {1}, {2}, (double){3}))",
 }
 
 
 class RandomVariable(Op):
-    """Draws of ``dist`` ('uniform', 'normal', 'binomial' with n = 1) of ``dtype``, shaped by
-    int scalar lengths, from the stream state ``rng`` (int64 ``[seed, counter]``, a shared
-    variable whose default update advances the counter). Inputs: rng, the two parameters
-    (low/high, avg/std, or p and an unused 0), then the lengths."""
+    """Draws of ``dist`` ('uniform', 'normal', 'binomial' with n = 1, 'poisson') of
+    ``dtype``, shaped by int scalar lengths, from the stream state ``rng`` (int64 ``[seed,
+    counter]``, a shared variable whose default update advances the counter). Inputs: rng,
+    the two parameters (low/high, avg/std, or p or lam and an unused 0), then the
+    lengths."""
 
     props = ("dist", "dtype", "ndim")
 
@@ -166,6 +263,9 @@ class RandomVariable(Op):
         elif self.dist == "normal":
             z = standard_normal(words).astype(dtype).reshape(shape)
             out = a.astype(dtype) + b.astype(dtype) * z
+        elif self.dist == "poisson":
+            e = np.arange(int(np.prod(shape)), dtype=np.uint64).reshape(shape)
+            out = poisson(e, counter, seed, np.broadcast_to(np.asarray(a, np.float64), shape))
         else:
             u = _res53(words[0], words[1]).reshape(shape)
             out = (u < np.asarray(a, dtype=np.float64)).astype(dtype)

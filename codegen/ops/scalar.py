@@ -348,7 +348,7 @@ COMPARISONS = frozenset({"eq", "neq", "lt", "le", "gt", "ge"})
 _AS_GIVEN = frozenset({"and_", "or_", "xor", "invert", "second", "zero_grad", "grad_clip",
                        "grad_scale", "tensor_copy", "isnan", "isinf",
                        # draws (codegen.ops.random): index, counter, seed, p as they are
-                       "rand_uniform", "rand_normal", "rand_bernoulli"})
+                       "rand_uniform", "rand_normal", "rand_bernoulli", "rand_poisson"})
 
 
 def operand_dtypes(name, dtypes, out_dtype):

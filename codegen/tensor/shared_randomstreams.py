@@ -232,8 +232,13 @@ class RandomStreams:
         out.rng, out.update = order.rng, order.update
         return out
 
+    def poisson(self, size=None, lam=1.0, ndim=None, dtype="int64"):
+        """Poisson draws of mean ``lam`` (a number, or an array broadcast over the draws; 0
+        where lam <= 0; codegen.ops.random)."""
+        return self._draw("poisson", self._shape(size, "poisson"), lam, 0.0, ndim, dtype)
+
     def __getattr__(self, name):
-        if name in ("poisson", "gen"):
+        if name in ("gen",):
             raise NotImplementedError(f"RandomStreams.{name} is a Theano API that codegen "
                                       f"does not have yet")
         raise AttributeError(name)
