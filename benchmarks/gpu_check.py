@@ -6,7 +6,7 @@
 1. the machine: GPU, driver, nvcc, Python, torch;
 2. the CUDA tests on the device (CODEGEN_TEST_CUDA=device): the op table, the gradient
    table, the tutorial MLP against the CPU module, an nvcc-built module, the random
-   streams (Philox and MRG31k3p) against the CPU's;
+   streams (Philox and MRG31k3p) and Assert against the CPU's;
 3. W2 (float32 and float64), W3 and W4 on the GPU: codegen's CUDA module against PyTorch
    eager and torch.compile on the same card, one process each, timed in turns
    (benchmarks/harness.py); ratio = peer time / codegen time. The inputs stay on the device
@@ -119,7 +119,7 @@ def tests(timeout):
     rc, text = _run([sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p",
                      "no:cacheprovider", "-rfEs", *extra,
                      "tests/test_cuda.py", "tests/test_ops.py", "tests/test_grad.py",
-                     "tests/test_random.py",
+                     "tests/test_random.py", "tests/test_theano_api.py",
                      "-k", "cuda"], timeout, env={"CODEGEN_TEST_CUDA": "device"})
     lines = text.splitlines()
     summary = next((line for line in reversed(lines)
@@ -240,7 +240,8 @@ def main():
     print(text[-8000:], flush=True)
     report += ["", "## CUDA tests on the device", "",
                f"`CODEGEN_TEST_CUDA=device pytest tests/test_cuda.py tests/test_ops.py "
-               f"tests/test_grad.py tests/test_random.py -k cuda`: {summary} (exit {rc})", ""]
+               f"tests/test_grad.py tests/test_random.py tests/test_theano_api.py -k cuda`: "
+               f"{summary} (exit {rc})", ""]
     report += [f"- {line}" for line in failures]
     write()
     report += ["", "## Timings on the GPU", "",

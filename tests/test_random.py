@@ -363,7 +363,7 @@ def test_mrg_draws_inside_a_scan_step_advance_each_iteration():
         np.testing.assert_array_equal(state.get_value(), rows)
 
 
-def test_theanos_other_draws_compile_and_have_their_distributions(cuda_emulated):
+def test_theanos_other_draws_compile_on_cpu_and_cuda_with_their_distributions(cuda_emulated):
     """RandomStreams' random_integers, permutation, choice (with and without replacement,
     with probabilities, from a vector), multinomial and shuffle_row_elements: the compiled
     function (CPU and CUDA) draws the reference interpreter's numbers, and each has its
@@ -402,7 +402,7 @@ def test_theanos_other_draws_compile_and_have_their_distributions(cuda_emulated)
         r.choice((2,), 4, replace=False, p=[0.25] * 4)
 
 
-def test_poisson_draws_compile_and_have_their_distribution(cuda_emulated):
+def test_poisson_draws_compile_on_cpu_and_cuda_with_their_distribution(cuda_emulated):
     """RandomStreams.poisson: Knuth's product of uniforms below a mean of 10, Hormann's
     transformed rejection from 10 on; the same draws compiled (CPU and CUDA) as in the
     reference, each with its mean, variance and frequencies."""

@@ -1607,7 +1607,7 @@ def test_conv3d2d_is_a_true_convolution_of_movies():
         conv3d2d.conv3d(movie, kernels, border_mode="half")
 
 
-def test_assert_passes_its_value_through_and_stops_the_call_compiled(cuda_emulated):
+def test_assert_passes_its_value_through_and_stops_the_call_on_cpu_and_cuda(cuda_emulated):
     """theano.tensor.opt.Assert: the value passes through (its gradient too) while the
     conditions hold; where one does not, the call stops with AssertionError naming the
     message and the user's line, and changes no state: compiled on the CPU and CUDA, as in
