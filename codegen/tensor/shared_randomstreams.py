@@ -220,15 +220,13 @@ class RandomStreams:
     def shuffle_row_elements(self, input):
         """``input`` with the elements of each row (along its last axis) in a random order."""
         from codegen.tensor import basic as t
+        from codegen.tensor.utils_theano import permute_row_elements
         input = t.as_tensor_variable(input)
         if input.ndim == 0:
             raise TypeError("RandomStreams.shuffle_row_elements: a scalar has no rows")
         lengths = list(input.shape)
         order = self.permutation(tuple(lengths[:-1]), lengths[-1])
-        width = lengths[-1]
-        flat, perm = input.reshape((-1, width)), order.reshape((-1, width))
-        rows = t.arange(flat.shape[0]).dimshuffle(0, "x")
-        out = flat[rows, perm].reshape(input.shape)
+        out = permute_row_elements(input, order)
         out.rng, out.update = order.rng, order.update
         return out
 

@@ -15,16 +15,8 @@ def get_scalar_constant_value(v, elemwise=True, only_process_constants=False, ma
     """The value (a 0-d numpy array) of ``v`` where it is known when the graph is built: a
     constant holding one value everywhere, a length of a static shape, or ops computed from
     such values (at most ``max_recur`` deep); else NotScalarConstantError."""
-    if not isinstance(v, Variable):
-        data = np.asarray(v)
-        if data.size >= 1 and np.all(data == data.flat[0]):
-            return np.asarray(data.flat[0])
-        raise NotScalarConstantError(v)
-    if isinstance(v, Constant):
-        data = np.asarray(v.data)
-        if data.size >= 1 and np.all(data == data.flat[0]):
-            return np.asarray(data.flat[0])
-        raise NotScalarConstantError(v)
+    if not isinstance(v, Variable) or isinstance(v, Constant):
+        return _one_value(v.data if isinstance(v, Constant) else v, v)
     node = v.owner
     if only_process_constants or node is None or max_recur <= 0:
         raise NotScalarConstantError(v)
@@ -43,9 +35,14 @@ def get_scalar_constant_value(v, elemwise=True, only_process_constants=False, ma
         out = node.op.perform(node, values)[v.index]
     except Exception:  # an op that cannot run on these values here
         raise NotScalarConstantError(v) from None
-    out = np.asarray(out)
-    if out.size >= 1 and np.all(out == out.flat[0]):
-        return np.asarray(out.flat[0])
+    return _one_value(out, v)
+
+
+def _one_value(data, v):
+    """The value every element of ``data`` holds (0-d), else NotScalarConstantError."""
+    data = np.asarray(data)
+    if data.size >= 1 and np.all(data == data.flat[0]):
+        return np.asarray(data.flat[0])
     raise NotScalarConstantError(v)
 
 
