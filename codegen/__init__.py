@@ -20,7 +20,7 @@ from codegen.tensor.basic import dot, shared  # noqa: E402
 def __getattr__(name):
     # stages after the front end load on first use, keeping `import codegen` light
     import importlib
-    if name in ("gradient", "printing", "compile", "sandbox", "ifelse", "gof", "misc"):
+    if name in ("gradient", "printing", "compile", "sandbox", "ifelse", "gof", "misc", "sparse"):
         return importlib.import_module(f"codegen.{name}")
     if name in ("scan", "map", "reduce", "foldl", "foldr"):
         from codegen import scan_module
@@ -66,7 +66,7 @@ def __getattr__(name):
 
 
 #: Theano's top-level APIs that codegen does not have yet
-_MISSING = ("sparse", "typed_list", "d3viz")
+_MISSING = ("typed_list", "d3viz")
 
 
 __all__ = ["In", "Module", "Param", "config", "debugprint", "dot", "function", "grad", "gradient",

@@ -28,6 +28,13 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
         cost = as_tensor_variable(cost)
     single = not isinstance(wrt, (list, tuple))
     wrt_list = [wrt] if single else list(wrt)
+    sparse = [getattr(w, "is_sparse", False) for w in wrt_list]
+    if any(sparse):  # a sparse matrix's gradient: of its stored values, in its pattern
+        dense = grad(cost, [w.data if s else w for w, s in zip(wrt_list, sparse)],
+                     consider_constant, disconnected_inputs, known_grads, return_disconnected)
+        grads = [w.with_data(g) if s and g is not None else g
+                 for w, s, g in zip(wrt_list, sparse, dense)]
+        return grads[0] if single else grads
     grads = grad_raw(cost, wrt_list, consider_constant, disconnected_inputs, known_grads,
                      return_disconnected)
     present = [g for g in grads if g is not None]

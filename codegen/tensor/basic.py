@@ -115,6 +115,9 @@ def as_tensor_variable(x, name=None):
         return stack(x)  # (x.shape[0], 3), or x.shape itself: a vector
     if isinstance(x, (np.ndarray, np.generic, list, tuple)):
         return constant(x, name=name)
+    if getattr(x, "is_sparse", False) or type(x).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"cannot convert sparse {x!r} to a dense symbolic tensor: use "
+                        f"sparse.dense_from_sparse (or the sparse module's ops)")
     raise TypeError(f"cannot convert {type(x).__name__} to a symbolic tensor")
 
 
@@ -124,6 +127,9 @@ def shared(value, name=None, borrow=False, broadcastable=None, strict=False):
     The dtype follows the value (as in Theano, ``shared(np.array([1.3]))`` is float64
     whatever floatX says); ``broadcastable`` marks length-1 dimensions that broadcast.
     """
+    if type(value).__module__.startswith("scipy.sparse"):  # theano.sparse's shared matrix
+        from codegen import sparse
+        return sparse.shared(value, name, strict=strict, borrow=borrow)
     value = np.asarray(value) if not isinstance(value, np.ndarray) else value
     if isinstance(value, np.ndarray) and value.dtype.kind not in "biuf":
         raise TypeError(f"shared: unsupported dtype {value.dtype}")
@@ -345,7 +351,11 @@ def ones_like(x, dtype=None):
 def dot(a, b):
     """Matrix/vector product; a scalar operand gives an elementwise product; operands of more
     axes are numpy's ``dot``: ``a``'s last axis against ``b``'s second to last (its only one
-    for a vector), ``dot(emb, W)`` for an ``emb`` of (time, batch, features)."""
+    for a vector), ``dot(emb, W)`` for an ``emb`` of (time, batch, features); a sparse
+    operand makes it ``sparse.dot``."""
+    if getattr(a, "is_sparse", False) or getattr(b, "is_sparse", False):
+        from codegen import sparse
+        return sparse.dot(a, b)
     a, b = as_tensor_variable(a), as_tensor_variable(b)
     if a.ndim == 0 or b.ndim == 0:
         return mul(a, b)
