@@ -37,7 +37,7 @@ class Call:
     head: list  # C lines of the definition's head
     prototype: list
     arrays: list  # {name, ctype, dims, copy_in, copy_back, state, new_state, old, returned,
-    #                buffer, out}
+    #                buffer, out, arg, alias}
     step_name: str
     device_args: list
 
@@ -89,7 +89,11 @@ def call_function(program, step, base, state_index):
                        # computed by the steps (not state, an argument or a constant)
                        "buffer": name in buffers and name not in new_state_of,
                        # bit of cg_on_device saying the glue passed device memory
-                       "arg": arg_index.get(name) if arg_index.get(name, 64) < 64 else None})
+                       "arg": arg_index.get(name) if arg_index.get(name, 64) < 64 else None,
+                       # a view the glue made of another array passed (a reshape that is
+                       # returned, and read by a later step): the same device memory
+                       "alias": (root(name) if root(name) != name and root(name) in passed
+                                 else None)})
     for d, _, _ in program.dims:
         device_args.append(d)
     for name, dtype, ndim in base:
