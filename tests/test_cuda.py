@@ -768,3 +768,20 @@ def test_emitted_cu_golden(cuda_emulated):
     with open(path) as f:
         assert got == f.read()
     assert "every operand C-contiguous" in got and "train_k" in got
+
+
+def test_a_returned_reshape_read_by_a_later_step_is_its_buffers_device_memory(cuda_emulated):
+    """A reshape of a computed buffer that is returned is a view the glue makes; a kernel
+    that reads it afterwards reads the buffer's device memory (it read a stale host copy)."""
+    k, d, v, n = T.lvector("k"), T.dvector("d"), T.dvector("v"), T.lscalar("n")
+    dense = T.reshape(T.inc_subtensor(T.zeros((n * 5,))[k], d), (n, 5))
+    with cuda_emulated():
+        f = codegen.function([k, d, v, n], [dense, dense + T.outer(v, T.ones(5))])
+    assert "a view of advanced_inc_subtensor, at the same offset" in f.executable.source
+    want = np.zeros(15)
+    want[[0, 7, 12]] = [1.0, 2.0, 3.0]
+    want = want.reshape(3, 5)
+    for _ in range(2):
+        got = f(np.array([0, 7, 12]), np.array([1.0, 2.0, 3.0]), np.arange(3.0), 3)
+        np.testing.assert_array_equal(got[0], want)
+        np.testing.assert_array_equal(got[1], want + np.arange(3.0)[:, None])
