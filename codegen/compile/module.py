@@ -60,8 +60,17 @@ class Module:
                              f"and none of {', '.join(MODULE_NAMES)})")
         if any(s.name == fname for s in self.specs):
             raise ValueError(f"Module.add_function: {fname!r} is already defined")
-        ins, fgraph, single = prepare(inputs, outputs, updates, givens, fname, on_unused_input,
+        from codegen.sparse.function import Flat, mentions_sparse
+        flat = None
+        if mentions_sparse(inputs, outputs, updates, givens):  # each sparse matrix: its parts
+            flat = Flat(inputs, outputs, updates, givens)
+            inputs, outputs, updates, givens = flat.inputs, flat.outputs, flat.updates, \
+                flat.givens
+        ins, fgraph, single = prepare(inputs, outputs, updates, givens, fname,
+                                      "ignore" if flat else on_unused_input,
                                       no_default_updates)
+        if flat:
+            flat.check_unused(fgraph, on_unused_input)
         self.specs.append(FunctionSpec(fname, ins, fgraph, single, allow_input_downcast))
         return self
 

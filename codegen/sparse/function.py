@@ -54,41 +54,72 @@ def _pairs(name, pairs):
     return flat
 
 
+class Flat:
+    """A call's arguments with each sparse variable as its five parts: ``inputs``,
+    ``outputs``, ``updates``, ``givens``; ``in_kinds``/``out_kinds``: per input and output of
+    the caller's, None (dense) or its SparseType (with the input's name)."""
+
+    def __init__(self, inputs, outputs, updates, givens):
+        self.inputs, self.in_kinds = [], []
+        for item in inputs:
+            var = _variable(item)
+            if isinstance(var, SparseVariable):
+                if any(p.owner is not None for p in var.parts) or isinstance(
+                        var, SparseSharedVariable):
+                    raise TypeError(f"function: sparse input {var.label()} is not a free "
+                                    "variable (make inputs with sparse.csr_matrix or "
+                                    "csc_matrix)")
+                self.inputs += var.parts
+                self.in_kinds.append((var.type, var.name))
+            else:
+                self.inputs.append(item)
+                self.in_kinds.append(None)
+        self.single = outputs is not None and not isinstance(outputs, (list, tuple))
+        outs = [] if outputs is None else ([outputs] if self.single else list(outputs))
+        self.outputs, self.out_kinds = [], []
+        for item in outs:
+            var = _variable(item)
+            if _is_sparse(var):
+                var = as_sparse_variable(var)
+                self.outputs += var.parts
+                self.out_kinds.append(var.type)
+            else:
+                self.outputs.append(item)
+                self.out_kinds.append(None)
+        self.updates = _pairs("updates", updates)
+        self.givens = _pairs("givens", givens)
+        self._callers = list(inputs)
+
+    def check_unused(self, fgraph, on_unused_input):
+        """``codegen.function``'s check that each input is used, of the caller's inputs (a
+        sparse one is used where any of its parts is) in ``fgraph``, the parts' graph."""
+        if on_unused_input == "ignore":
+            return
+        from codegen.compile.function import _leaves
+        used = {v.id for v in _leaves(fgraph)}
+        flat = iter(fgraph.inputs)
+        for item, kind in zip(self._callers, self.in_kinds):
+            parts = [next(flat) for _ in range(1 if kind is None else 5)]
+            if any(var.id in used for var in parts):
+                continue
+            message = (f"function: input {getattr(_variable(item), 'name', None) or item!r} "
+                       "is not used to compute any output; pass on_unused_input='ignore' or "
+                       "'warn'")
+            if on_unused_input == "warn":
+                warnings.warn(message, stacklevel=4)
+            else:
+                raise ValueError(message)
+
+
 def sparse_function(build, inputs, outputs, updates=None, givens=None, name=None,
                     on_unused_input="raise", **options):
     """``build`` (``codegen.function``) over the parts of the sparse inputs and outputs,
     wrapped so that it takes and gives scipy matrices."""
-    flat_in, in_kinds = [], []
-    for item in inputs:
-        var = _variable(item)
-        if isinstance(var, SparseVariable):
-            if any(p.owner is not None for p in var.parts) or isinstance(
-                    var, SparseSharedVariable):
-                raise TypeError(f"function: sparse input {var.label()} is not a free "
-                                "variable (make inputs with sparse.csr_matrix or csc_matrix)")
-            flat_in += var.parts
-            in_kinds.append((var.type, var.name))
-        else:
-            flat_in.append(item)
-            in_kinds.append(None)
-    single = not isinstance(outputs, (list, tuple))
-    outs = [] if outputs is None else ([outputs] if single else list(outputs))
-    flat_out, out_kinds = [], []
-    for item in outs:
-        var = _variable(item)
-        if _is_sparse(var):
-            var = as_sparse_variable(var)
-            flat_out += var.parts
-            out_kinds.append(var.type)
-        else:
-            flat_out.append(item)
-            out_kinds.append(None)
-    inner = build(flat_in, flat_out, updates=_pairs("updates", updates),
-                  givens=_pairs("givens", givens), name=name, on_unused_input="ignore",
-                  **options)
-    wrapped = SparseFunction(inner, in_kinds, out_kinds, single and outputs is not None)
-    wrapped._check_unused(inputs, on_unused_input)
-    return wrapped
+    flat = Flat(inputs, outputs, updates, givens)
+    inner = build(flat.inputs, flat.outputs, updates=flat.updates, givens=flat.givens,
+                  name=name, on_unused_input="ignore", **options)
+    flat.check_unused(inner.fgraph, on_unused_input)
+    return SparseFunction(inner, flat.in_kinds, flat.out_kinds, flat.single)
 
 
 class SparseFunction:
@@ -120,24 +151,6 @@ class SparseFunction:
 
     def _names(self):
         return [kind[1] if isinstance(kind, tuple) else kind.name for kind in self._specs]
-
-    def _check_unused(self, inputs, on_unused_input):
-        if on_unused_input == "ignore":
-            return
-        from codegen.compile.function import _leaves
-        used = {v.id for v in _leaves(self.function.fgraph)}
-        flat = iter(self.function.ins)
-        for item, kind in zip(inputs, self.in_kinds):
-            parts = [next(flat) for _ in range(1 if kind is None else 5)]
-            if any(spec.variable.id in used for spec in parts):
-                continue
-            message = (f"function: input {getattr(_variable(item), 'name', None) or item!r} "
-                       "is not used to compute any output; pass on_unused_input='ignore' or "
-                       "'warn'")
-            if on_unused_input == "warn":
-                warnings.warn(message, stacklevel=4)
-            else:
-                raise ValueError(message)
 
     def __call__(self, *args, **kwargs):
         names = self._names()
