@@ -119,7 +119,7 @@ def tests(timeout):
     rc, text = _run([sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p",
                      "no:cacheprovider", "-rfEs", *extra,
                      "tests/test_cuda.py", "tests/test_ops.py", "tests/test_grad.py",
-                     "tests/test_random.py", "tests/test_theano_api.py",
+                     "tests/test_random.py", "tests/test_theano_api.py", "tests/test_sparse.py",
                      "-k", "cuda"], timeout, env={"CODEGEN_TEST_CUDA": "device"})
     lines = text.splitlines()
     summary = next((line for line in reversed(lines)
@@ -240,7 +240,8 @@ def main():
     print(text[-8000:], flush=True)
     report += ["", "## CUDA tests on the device", "",
                f"`CODEGEN_TEST_CUDA=device pytest tests/test_cuda.py tests/test_ops.py "
-               f"tests/test_grad.py tests/test_random.py tests/test_theano_api.py -k cuda`: "
+               f"tests/test_grad.py tests/test_random.py tests/test_theano_api.py "
+               f"tests/test_sparse.py -k cuda`: "
                f"{summary} (exit {rc})", ""]
     report += [f"- {line}" for line in failures]
     write()
