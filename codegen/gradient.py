@@ -9,7 +9,13 @@
 
 import numpy as np
 
-from codegen.autodiff import DisconnectedInputError, grad_raw
+from codegen.autodiff import (
+    DisconnectedGrad,
+    DisconnectedInputError,
+    NullGrad,
+    NullTypeGradError,
+    grad_raw,
+)
 from codegen.graph import late
 from codegen.rewrite import simplify
 
@@ -237,7 +243,8 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, out_type=None, abs_tol=N
     ``pt`` against finite differences, as Theano's ``verify_grad`` does: a non-scalar output
     is projected on random weights from ``rng`` (``n_tests`` draws).
 
-    Raises AssertionError with the largest relative error when it exceeds ``rel_tol``.
+    Raises GradientError (an AssertionError) with the largest relative error when it
+    exceeds ``rel_tol``.
 
     >>> import codegen.tensor as T
     >>> verify_grad(lambda x: T.tanh(x) * 2, [np.array([0.1, -0.4])])
@@ -261,10 +268,67 @@ def verify_grad(fun, pt, n_tests=2, rng=None, eps=None, out_type=None, abs_tol=N
         for i, (s, n) in enumerate(zip(symbolic, numeric)):
             err = np.abs(s - n) / np.maximum(np.abs(s) + np.abs(n), abs_tol)
             if np.max(err, initial=0) > rel_tol and np.max(np.abs(s - n), initial=0) > abs_tol:
-                raise AssertionError(f"verify_grad: input {i}: max relative error "
-                                     f"{np.max(err):.3g} > {rel_tol}\nsymbolic={s}\n"
-                                     f"numeric={n}")
+                raise GradientError(i, float(np.max(np.abs(s - n))), float(np.max(err)),
+                                    abs_tol, rel_tol, s, n)
     return True
+
+
+class GradientError(AssertionError):
+    """Theano's ``verify_grad`` failure: the symbolic gradient of input ``arg`` differs from
+    finite differences by ``abs_err`` (``rel_err`` relatively), over the tolerances."""
+
+    def __init__(self, arg, abs_err, rel_err, abs_tol, rel_tol, symbolic=None, numeric=None):
+        self.arg, self.abs_err, self.rel_err = arg, abs_err, rel_err
+        self.abs_tol, self.rel_tol = abs_tol, rel_tol
+        super().__init__(f"verify_grad: input {arg}: max relative error {rel_err:.3g} > "
+                         f"{rel_tol} (max absolute error {abs_err:.3g})\nsymbolic={symbolic}"
+                         f"\nnumeric={numeric}")
+
+
+class DisconnectedType:
+    """Theano's type of a disconnected gradient: an op's ``grad`` returns
+    ``DisconnectedType()()`` for an input its outputs do not depend on."""
+
+    def __call__(self, name=None):
+        return DisconnectedGrad()
+
+    def __repr__(self):
+        return "DisconnectedType"
+
+
+disconnected_type = DisconnectedType()
+
+
+class NullType:
+    """Theano's type of an undefined gradient: ``NullType(why)()`` from an op's ``grad`` is
+    an error, saying ``why``, only where a gradient asked for depends on it."""
+
+    def __init__(self, why_null="(no explanation given)"):
+        self.why_null = why_null
+
+    def __call__(self, name=None):
+        return NullGrad(self.why_null)
+
+    def __repr__(self):
+        return f"NullType({self.why_null!r})"
+
+
+def _op_name(op):
+    return op.short_name() if hasattr(op, "short_name") else type(op).__name__
+
+
+def grad_undefined(op, x_pos, x, comment=""):
+    """The gradient an op's ``grad`` gives for input ``x_pos`` (``x``) where it is
+    mathematically undefined."""
+    return NullType(f"the gradient of {_op_name(op)} with respect to its input {x_pos} "
+                    f"({x!r}) is mathematically undefined. {comment}".rstrip())()
+
+
+def grad_not_implemented(op, x_pos, x, comment=""):
+    """The gradient an op's ``grad`` gives for input ``x_pos`` (``x``) where it is not
+    implemented."""
+    return NullType(f"the gradient of {_op_name(op)} with respect to its input {x_pos} "
+                    f"({x!r}) is not implemented. {comment}".rstrip())()
 
 
 def _uniform(rng, shape):
@@ -274,5 +338,7 @@ def _uniform(rng, shape):
 
 late.provide("grad", grad)  # for the graph language's functions built from gradients
 
-__all__ = ["DisconnectedInputError", "Lop", "Rop", "grad", "hessian", "jacobian",
-           "numeric_grad", "verify_grad"]
+__all__ = ["DisconnectedInputError", "DisconnectedType", "GradientError", "Lop",
+           "NullType", "NullTypeGradError", "Rop", "disconnected_type", "grad",
+           "grad_not_implemented", "grad_undefined", "hessian", "jacobian", "numeric_grad",
+           "verify_grad"]

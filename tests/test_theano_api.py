@@ -1646,3 +1646,78 @@ def test_assert_passes_its_value_through_and_stops_the_call_on_cpu_and_cuda(cuda
     assert float(loop([1.0, 2.0, 3.0])) == 6.0
     with pytest.raises(AssertionError, match="a must be below 5"):
         loop([1.0, 7.0, 3.0])
+
+
+class _TakeOp(codegen.Op):
+    """An op of a float and an int input whose grad says, as Theano ops do, that the int's
+    gradient is undefined and that the float's is not implemented (``implemented=False``)."""
+    __props__ = ("implemented",)
+
+    def __init__(self, implemented=True):
+        self.implemented = implemented
+
+    def make_node(self, x, i):
+        x, i = T.as_tensor_variable(x), T.as_tensor_variable(i)
+        return codegen.Apply(self, [x, i], [x.type()])
+
+    def perform(self, node, inputs, output_storage):
+        output_storage[0][0] = np.roll(inputs[0], int(inputs[1]))
+
+    def grad(self, inputs, output_grads):
+        from codegen import gradient
+        x, i = inputs
+        gx = (_RollBack()(output_grads[0], i) if self.implemented
+              else gradient.grad_not_implemented(self, 0, x, "roll it back"))
+        return [gx, gradient.grad_undefined(self, 1, i)]
+
+
+class _RollBack(codegen.Op):
+    __props__ = ()
+
+    def make_node(self, g, i):
+        return codegen.Apply(self, [T.as_tensor_variable(g), T.as_tensor_variable(i)],
+                             [T.as_tensor_variable(g).type()])
+
+    def perform(self, node, inputs, output_storage):
+        output_storage[0][0] = np.roll(inputs[0], -int(inputs[1]))
+
+    def grad(self, inputs, output_grads):
+        from codegen import gradient
+        return [gradient.DisconnectedType()(), gradient.DisconnectedType()()]
+
+
+def test_ops_say_which_gradients_are_undefined_as_theano_ops_do():
+    """grad_undefined / grad_not_implemented / DisconnectedType()() from an op's grad: an
+    error naming the op and the input only where a gradient asked for needs it."""
+    from codegen import gradient
+    x, y, i = T.dvector("x"), T.dvector("y"), T.lscalar("i")
+    w = np.arange(4.0)
+    cost = T.sum(_TakeOp()(x, i) * w) + T.sum(y ** 2)
+    gx, gy = T.grad(cost, [x, y])  # the int's undefined gradient is not asked for
+    f = codegen.function([x, y, i], [gx, gy], mode="FAST_COMPILE")
+    got = f(np.ones(4), np.ones(2), 1)
+    np.testing.assert_array_equal(got[0], np.roll(w, -1))
+    np.testing.assert_array_equal(got[1], [2.0, 2.0])
+    broken = T.sum(_TakeOp(implemented=False)(T.exp(x), i)) + T.sum(y ** 2)
+    T.grad(broken, y)  # x's gradient is not needed
+    with pytest.raises(gradient.NullTypeGradError,
+                       match=r"with respect to x is undefined: the gradient of _TakeOp with "
+                             r"respect to its input 0 .* is not implemented. roll it back"):
+        T.grad(broken, x)
+    i_float = T.dscalar("f")
+    with pytest.raises(gradient.NullTypeGradError, match="input 1 .* mathematically undefined"):
+        T.grad(T.sum(_TakeOp()(x, i_float)), i_float)
+    assert isinstance(gradient.disconnected_type, gradient.DisconnectedType)
+
+
+def test_verify_grad_failure_is_theanos_gradient_error():
+    from codegen import gradient
+
+    class _WrongGrad(_DoubleOp):
+        def grad(self, inputs, output_grads):
+            return [output_grads[0] * 3]
+
+    with pytest.raises(gradient.GradientError, match="input 0: max relative error") as caught:
+        gradient.verify_grad(lambda v: _WrongGrad()(v), [np.array([0.5, 1.5])])
+    assert caught.value.arg == 0 and caught.value.abs_err > 0.5
+    assert isinstance(caught.value, AssertionError)

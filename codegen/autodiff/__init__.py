@@ -18,6 +18,30 @@ class DisconnectedInputError(GraphError, ValueError):
     pass
 
 
+class NullTypeGradError(GraphError, TypeError):
+    """The gradient asked for is undefined or not implemented (an op's grad said so)."""
+
+
+class DisconnectedGrad:
+    """What an op's grad gives for an input its outputs do not depend on (Theano's
+    ``DisconnectedType()()``): no gradient flows there."""
+
+    def __repr__(self):
+        return "DisconnectedGrad"
+
+
+class NullGrad:
+    """What an op's grad gives for an input whose gradient is undefined or not implemented
+    (Theano's ``NullType(why)()``, ``grad_undefined``, ``grad_not_implemented``): harmless
+    until a gradient asked for depends on it, which is then an error giving ``why``."""
+
+    def __init__(self, why):
+        self.why = why
+
+    def __repr__(self):
+        return f"NullGrad({self.why!r})"
+
+
 def _tensor():
     from codegen.tensor import basic
     return basic
@@ -70,10 +94,17 @@ def grad_raw(cost, wrt, consider_constant=(), disconnected_inputs="raise", known
     for var, g in (known_grads or {}).items():
         contribs.setdefault(var.id, []).append(t.as_tensor_variable(g))
         reach.add(var.id)
+    nulls = {}  # variable id: why its gradient is undefined (it reaches what feeds it)
     for node in reversed(toposort(roots)):
-        if not any(o.id in contribs for o in node.outputs):
+        if not any(o.id in contribs or o.id in nulls for o in node.outputs):
             continue
         if not any(i.id in reach and i.id not in constants for i in node.inputs):
+            continue
+        null = next((nulls[o.id] for o in node.outputs if o.id in nulls), None)
+        if null is not None:
+            for inp in node.inputs:
+                if inp.id in reach and inp.id not in constants:
+                    nulls.setdefault(inp.id, null)
             continue
         role = Provenance(node.provenance.filename, node.provenance.lineno,
                           f"grad of {node.op.short_name()}")
@@ -82,11 +113,18 @@ def grad_raw(cost, wrt, consider_constant=(), disconnected_inputs="raise", known
                    for o in node.outputs]
             input_grads = node.op.grad(node, gzs)
             for inp, g in zip(node.inputs, input_grads):
-                if g is None or inp.id not in reach or inp.id in constants:
+                if (g is None or isinstance(g, DisconnectedGrad) or inp.id not in reach
+                        or inp.id in constants):
+                    continue
+                if isinstance(g, NullGrad):
+                    nulls.setdefault(inp.id, g.why)
                     continue
                 contribs.setdefault(inp.id, []).append(_fit(g, inp))
     results = []
     for var in wrt:
+        if var.id in nulls:
+            raise NullTypeGradError(f"grad: the gradient with respect to {var.label()} is "
+                                    f"undefined: {nulls[var.id]}")
         if var.id in contribs:
             role = Provenance(*_where(var, roots[0]), "gradient sum")
             with provenance_as(role):
@@ -111,4 +149,5 @@ def _where(var, cost):
 
 late.provide("grad_raw", grad_raw)
 
-__all__ = ["DisconnectedInputError", "SharedVariable", "grad_raw"]
+__all__ = ["DisconnectedGrad", "DisconnectedInputError", "NullGrad", "NullTypeGradError",
+           "SharedVariable", "grad_raw"]
