@@ -481,3 +481,41 @@ def test_grouped_convolutions_and_theanos_abstract_conv_ops():
         T.nnet.conv2d(x, w, (None, 4, 6, 5), (6, 2, 3, 2), num_groups=3)
     with pytest.raises(NotImplementedError, match="unshared"):
         T.nnet.conv2d(x, w, (None, 4, 6, 5), (6, 2, 3, 2), unshared=True)
+
+
+def test_conv2d_transpose_spreads_each_input_through_the_filters():
+    """Theano 1.0's conv2d_transpose: each input element adds its value times the (flipped)
+    filter into the output at ``input_dilation`` strides (numpy's loop), and is the
+    gradient of the conv2d that maps that output back."""
+    from codegen.tensor.nnet import conv2d_transpose
+    rng = np.random.RandomState(0)
+    x, w = T.tensor4("x"), T.tensor4("w")
+    xv, wv = rng.rand(2, 3, 4, 5), rng.rand(3, 2, 3, 3)
+    s = 2
+    shape = (2, 2, 3 * s + 3, 4 * s + 3)
+    f = codegen.function([x, w], conv2d_transpose(x, w, shape, filter_shape=(3, 2, 3, 3),
+                                                  input_dilation=(s, s)))
+    want = np.zeros(shape)
+    for i in range(4):
+        for j in range(5):
+            want[:, :, i * s:i * s + 3, j * s:j * s + 3] += np.einsum(
+                "bc,cokl->bokl", xv[:, :, i, j], wv[:, :, ::-1, ::-1])
+    np.testing.assert_allclose(f(xv, wv), want, rtol=1e-12)
+    # conv2d of the output with the same filters and strides gives back its gradient
+    out = T.tensor4("out")
+    grad = T.grad(T.sum(T.nnet.conv2d(out, w, subsample=(s, s)) * x), out)
+    np.testing.assert_allclose(codegen.function([out, x, w], grad)(want, xv, wv), want,
+                               rtol=1e-12)
+
+
+def test_separable_conv2d_is_depthwise_then_pointwise():
+    from codegen.tensor.nnet import separable_conv2d
+    rng = np.random.RandomState(1)
+    x = T.tensor4("x")
+    xv, dw, pw = rng.rand(2, 3, 5, 6), rng.rand(6, 1, 3, 3), rng.rand(4, 6, 1, 1)
+    f = codegen.function([x], separable_conv2d(x, T.constant(dw), T.constant(pw), 3,
+                                               border_mode="half"))
+    depthwise = np.concatenate([np_conv(xv[:, k // 2:k // 2 + 1], dw[k:k + 1], "half")
+                                for k in range(6)], axis=1)
+    np.testing.assert_allclose(f(xv), np.einsum("bkij,ok->boij", depthwise, pw[:, :, 0, 0]),
+                               rtol=1e-12)

@@ -6,6 +6,7 @@ cross-entropies), ``sigm``, ``conv`` (the older conv2d), ``abstract_conv``, ``bn
 from codegen.tensor.basic import mean, sigmoid, softplus
 from codegen.tensor.conv import conv2d, conv3d
 from codegen.tensor.nnet import abstract_conv, bn, conv, conv3d2d, neighbours, nnet, sigm
+from codegen.tensor.nnet.abstract_conv import conv2d_transpose, separable_conv2d, separable_conv3d
 from codegen.tensor.nnet.bn import batch_normalization
 from codegen.tensor.nnet.neighbours import images2neibs, neibs2images
 from codegen.tensor.nnet.nnet import (
@@ -35,7 +36,8 @@ __all__ = ["relu", "softmax", "log_softmax", "binary_crossentropy", "categorical
            "sigmoid", "softplus", "mean", "elu", "selu", "hard_sigmoid", "ultra_fast_sigmoid",
            "sigmoid_binary_crossentropy", "conv2d", "conv3d", "conv", "bn", "batch_normalization",
            "abstract_conv", "neighbours", "images2neibs", "neibs2images", "h_softmax", "nnet",
-           "sigm", "conv3d2d", "confusion_matrix"]
+           "sigm", "conv3d2d", "confusion_matrix", "conv2d_transpose", "separable_conv2d",
+           "separable_conv3d"]
 
 
 #: Theano's nnet APIs that codegen does not have yet

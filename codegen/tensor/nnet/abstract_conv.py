@@ -18,9 +18,10 @@ from codegen.tensor.conv import _conv, _static, conv2d, conv3d
 __all__ = ["AbstractConv2d", "AbstractConv2d_gradInputs", "AbstractConv2d_gradWeights",
            "AbstractConv3d", "AbstractConv3d_gradInputs", "AbstractConv3d_gradWeights",
            "bilinear_kernel_1D", "bilinear_kernel_2D", "bilinear_upsampling", "causal_conv1d",
-           "conv2d", "conv2d_grad_wrt_inputs", "conv2d_grad_wrt_weights", "conv3d",
-           "conv3d_grad_wrt_inputs", "conv3d_grad_wrt_weights", "get_conv_output_shape",
-           "get_conv_shape_1axis"]
+           "conv2d", "conv2d_grad_wrt_inputs", "conv2d_grad_wrt_weights", "conv2d_transpose",
+           "conv3d", "conv3d_grad_wrt_inputs", "conv3d_grad_wrt_weights",
+           "get_conv_output_shape", "get_conv_shape_1axis", "separable_conv2d",
+           "separable_conv3d"]
 
 
 def get_conv_shape_1axis(image_shape, kernel_shape, border_mode, subsample, dilation=1):
@@ -172,6 +173,47 @@ def conv3d_grad_wrt_weights(input, output_grad, filter_shape, input_shape=None,
     return _grad_wrt_weights("conv3d_grad_wrt_weights", 3, input, output_grad, filter_shape,
                              input_shape, border_mode, subsample, filter_flip,
                              filter_dilation, num_groups, False)
+
+
+def conv2d_transpose(input, filters, output_shape, filter_shape=None, border_mode="valid",
+                     input_dilation=(1, 1), filter_flip=True, filter_dilation=(1, 1),
+                     num_groups=1, unshared=False):
+    """The transposed convolution (Theano 1.0's ``conv2d_transpose``): ``input`` (batch,
+    channels, rows, columns) spread through ``filters`` (channels of the input, channels of
+    the output, rows, columns) into an output of ``output_shape``, each input element
+    ``input_dilation`` apart: the gradient of the ``conv2d`` that would map such an output
+    to ``input`` (``subsample`` = ``input_dilation``)."""
+    return _grad_wrt_inputs("conv2d_transpose", 2, input, filters, output_shape, filter_shape,
+                            border_mode, input_dilation, filter_flip, filter_dilation,
+                            num_groups, unshared)
+
+
+def separable_conv2d(input, depthwise_filters, pointwise_filters, num_channels,
+                     input_shape=None, depthwise_filter_shape=None,
+                     pointwise_filter_shape=None, border_mode="valid", subsample=(1, 1),
+                     filter_flip=True, filter_dilation=(1, 1)):
+    """A depthwise convolution (``depthwise_filters``: (multiplier * num_channels, 1, rows,
+    columns), each channel by its own filters) then a pointwise one (``pointwise_filters``:
+    (output channels, multiplier * num_channels, 1, 1)), as Theano 1.0's."""
+    depthwise = conv2d(input, depthwise_filters, input_shape=input_shape,
+                       filter_shape=depthwise_filter_shape, border_mode=border_mode,
+                       subsample=subsample, filter_flip=filter_flip,
+                       filter_dilation=filter_dilation, num_groups=num_channels)
+    return conv2d(depthwise, pointwise_filters, filter_shape=pointwise_filter_shape,
+                  border_mode="valid", subsample=(1, 1), filter_flip=filter_flip)
+
+
+def separable_conv3d(input, depthwise_filters, pointwise_filters, num_channels,
+                     input_shape=None, depthwise_filter_shape=None,
+                     pointwise_filter_shape=None, border_mode="valid", subsample=(1, 1, 1),
+                     filter_flip=True, filter_dilation=(1, 1, 1)):
+    """``separable_conv2d`` over volumes (``conv3d``'s axes)."""
+    depthwise = conv3d(input, depthwise_filters, input_shape=input_shape,
+                       filter_shape=depthwise_filter_shape, border_mode=border_mode,
+                       subsample=subsample, filter_flip=filter_flip,
+                       filter_dilation=filter_dilation, num_groups=num_channels)
+    return conv3d(depthwise, pointwise_filters, filter_shape=pointwise_filter_shape,
+                  border_mode="valid", subsample=(1, 1, 1), filter_flip=filter_flip)
 
 
 def causal_conv1d(input, filters, filter_shape, input_shape=None, subsample=1,
