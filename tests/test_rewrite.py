@@ -141,3 +141,26 @@ def test_permuted_arrays_are_split_and_reduced_in_their_own_order():
         np.testing.assert_array_equal(got[1], want.max(axis=(3, 5)))
         np.testing.assert_allclose(got[2], m.T.sum(axis=1, keepdims=True), rtol=1e-12)
         np.testing.assert_array_equal(got[3], m.T.max(axis=0) * 2)
+
+
+def test_a_scatter_into_allocated_zeros_starts_from_zeros():
+    """inc_subtensor(zeros(n, m)[idx], y) (sums by index, sparse products): the scatter fills
+    its own buffer with zeros instead of copying the allocated ones; same values."""
+    from codegen.ops.indexing import AdvancedIncSubtensor
+    k, y, n = T.lvector("k"), T.matrix("y"), T.lscalar("n")
+    out = T.inc_subtensor(T.zeros((n, 3))[k], y)
+    (new,) = simplify([out])
+    assert isinstance(new.owner.op, AdvancedIncSubtensor) and new.owner.op.zeros
+    (kept,) = simplify([T.inc_subtensor(T.ones((n, 3))[k], y)])
+    assert not kept.owner.op.zeros
+    (setting,) = simplify([T.set_subtensor(T.zeros((n, 3))[k], y)])
+    assert not setting.owner.op.zeros
+    module = codegen.Module("scatter_zeros")
+    module.add_function("f", [k, y, n], out)
+    assert "copy of alloc" not in module.source()
+    yv = np.arange(6.0).reshape(2, 3)
+    for mode in ("FAST_RUN", "FAST_COMPILE"):
+        got = codegen.function([k, y, n], out, mode=mode)(np.array([2, 2]), yv, 4)
+        want = np.zeros((4, 3))
+        want[2] = yv.sum(0)
+        np.testing.assert_array_equal(got, want)

@@ -9,7 +9,8 @@ from codegen.ops.elemwise import Elemwise, constant_value, is_elemwise
 from codegen.ops.override import GradOverride
 from codegen.ops.reduce import Reduce
 from codegen.ops.scalar import GRADIENT_ONLY
-from codegen.ops.shape import Concatenate, DimShuffle, Reshape, ShapeOf, Subtensor
+from codegen.ops.indexing import AdvancedIncSubtensor
+from codegen.ops.shape import Alloc, Concatenate, DimShuffle, Reshape, ShapeOf, Subtensor
 from codegen.rewrite.walker import apply_local
 
 FOLD_LIMIT = 1 << 16  # elements; bigger constants stay computed at run time
@@ -409,6 +410,17 @@ def _reduce_of_listed(node):
     return _same_type_or_cast(out, node.out)
 
 
+def _scatter_into_zeros(node):
+    """``inc_subtensor(zeros(...)[idx], y)`` (a sum by index, a sparse product) starts from
+    zeros of the alloc's shape: the scatter fills its buffer with zeros rather than copying
+    an allocated one."""
+    op, x = node.op, node.inputs[0]
+    if (op.zeros or op.set_instead_of_inc or x.owner is None
+            or not isinstance(x.owner.op, Alloc) or constant_value(x.owner.inputs[0]) != 0):
+        return None
+    return AdvancedIncSubtensor(op.axis, zeros=True)(*node.inputs)
+
+
 def simplify_node(node):
     if len(node.outputs) != 1:
         return None
@@ -424,6 +436,8 @@ def simplify_node(node):
         return _reshape_before_dimshuffle(node)
     if isinstance(node.op, Subtensor):
         return _entry_of_listed(node)
+    if isinstance(node.op, AdvancedIncSubtensor):
+        return _scatter_into_zeros(node)
     if isinstance(node.op, Reduce):
         listed = _reduce_of_listed(node)
         return listed if listed is not None else _reduce_before_dimshuffle(node)
