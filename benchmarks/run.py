@@ -1,6 +1,10 @@
 """Run every workload (or those named) and write results/latest.md, .json and ratios.png.
 
-    python benchmarks/run.py [W1 W2 W3 W4 W6 W7 B] [--processes 3] [--slices 10]
+    python benchmarks/run.py [W1 W2 W3 W4 W6 W7 W8 B] [--processes 3] [--slices 10]
+                             [--out NAME]
+
+``--out NAME`` writes the table to results/NAME.md only (a run of some workloads kept beside
+the full one), leaving latest.md, latest.json, the machine's file and the chart as they are.
 """
 
 import argparse
@@ -20,7 +24,8 @@ import harness  # noqa: E402
 
 WORKLOADS = {"W1": "w1_mlp_step", "W2": "w2_wide_mlp", "W3": "w3_elementwise",
              "W5": "w5_minibatch",
-             "W4": "w4_inference", "W6": "w6_lenet", "W7": "w7_lstm", "B": "b_build"}
+             "W4": "w4_inference", "W6": "w6_lenet", "W7": "w7_lstm", "W8": "w8_sparse",
+             "B": "b_build"}
 
 
 #: The CPU flags that decide which kernels the libraries run (vector widths, FMA, AMX).
@@ -99,6 +104,7 @@ def main():
                         help="rounds of processes (B: at least 5, one build per process)")
     parser.add_argument("--slices", type=int, default=10,
                         help="timed turns of each implementation per round")
+    parser.add_argument("--out", help="write results/OUT.md only")
     args = parser.parse_args()
     os.environ.setdefault("CODEGEN_CACHE_DIR", os.path.join(HERE, ".cache"))
     results, names, memory = {}, {}, {}
@@ -126,6 +132,12 @@ def main():
               f"the most its calls held at once; the peak is reset after set-up); added by "
               f"the calls: that peak above what was resident when the timing began.\n\n")
     footer = gemm_report(results.get("w2_wide_mlp"))
+    if args.out:
+        with open(os.path.join(out, f"{args.out}.md"), "w") as f:
+            f.write(header + table + "\n" + footer)
+        print(header + table + "\n" + footer)
+        print(f"({time.perf_counter() - t0:.0f}s)")
+        return
     for fname in ("latest.md", f"{machine_slug()}.md"):  # and by machine, kept
         with open(os.path.join(out, fname), "w") as f:
             f.write(header + table + "\n" + footer)
