@@ -519,3 +519,27 @@ def test_separable_conv2d_is_depthwise_then_pointwise():
                                 for k in range(6)], axis=1)
     np.testing.assert_allclose(f(xv), np.einsum("bkij,ok->boij", depthwise, pw[:, :, 0, 0]),
                                rtol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["valid", "full"])
+def test_signal_conv2d_of_images_and_stacks_is_scipys(mode):
+    """theano.tensor.signal.conv.conv2d: an image or a stack of them with a filter or a
+    stack of filters, scipy's convolve2d each, the axes the operands have."""
+    from scipy.signal import convolve2d
+
+    from codegen.tensor.signal import conv
+    rng = np.random.RandomState(0)
+    im, stack = rng.rand(7, 6), rng.rand(3, 7, 6)
+    k, ks = rng.rand(3, 2), rng.rand(4, 3, 2)
+    x2, x3, f2, f3 = T.dmatrix(), T.dtensor3(), T.dmatrix(), T.dtensor3()
+    outs = [conv.conv2d(x, f, border_mode=mode, filter_shape=shape)
+            for x, f, shape in ((x2, f2, (3, 2)), (x3, f2, (3, 2)), (x2, f3, (4, 3, 2)),
+                                (x3, f3, (4, 3, 2)))]
+    got = codegen.function([x2, x3, f2, f3], outs)(im, stack, k, ks)
+    want = [convolve2d(im, k, mode), np.stack([convolve2d(s, k, mode) for s in stack]),
+            np.stack([convolve2d(im, kk, mode) for kk in ks]),
+            np.stack([[convolve2d(s, kk, mode) for kk in ks] for s in stack])]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-12)
+    with pytest.raises(ValueError, match="'valid' or 'full'"):
+        conv.conv2d(x2, f2, border_mode="half")

@@ -1721,3 +1721,18 @@ def test_verify_grad_failure_is_theanos_gradient_error():
         gradient.verify_grad(lambda v: _WrongGrad()(v), [np.array([0.5, 1.5])])
     assert caught.value.arg == 0 and caught.value.abs_err > 0.5
     assert isinstance(caught.value, AssertionError)
+
+
+def test_ceil_intdiv_and_the_compile_modules_names():
+    from codegen.compile import get_mode, pfunc, shared
+    from codegen.compile.pfunc import pfunc as pfunc_of_module
+    a, b = T.lvector("a"), T.lvector("b")
+    num, den = np.array([7, -7, 6, 0, 7, -6]), np.array([2, 2, 3, 5, -2, -4])
+    for mode in MODES:
+        got = codegen.function([a, b], T.ceil_intdiv(a, b), mode=mode)(num, den)
+        np.testing.assert_array_equal(got, -(-num // den))
+    assert pfunc is pfunc_of_module and get_mode("FAST_COMPILE").name == "FAST_COMPILE"
+    w = shared(np.ones(2), name="w")
+    f = pfunc([codegen.In(a, value=np.array([3]))], a * 2, updates={w: w + 1})
+    np.testing.assert_array_equal(f(), [6])
+    np.testing.assert_array_equal(w.get_value(), [2.0, 2.0])

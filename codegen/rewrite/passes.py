@@ -6,10 +6,10 @@ from codegen.graph import Constant, toposort
 from codegen.graph.basic import provenance_as
 from codegen.ops.blas import fold_transposes
 from codegen.ops.elemwise import Elemwise, constant_value, is_elemwise
+from codegen.ops.indexing import AdvancedIncSubtensor
 from codegen.ops.override import GradOverride
 from codegen.ops.reduce import Reduce
 from codegen.ops.scalar import GRADIENT_ONLY
-from codegen.ops.indexing import AdvancedIncSubtensor
 from codegen.ops.shape import Alloc, Concatenate, DimShuffle, Reshape, ShapeOf, Subtensor
 from codegen.rewrite.walker import apply_local
 

@@ -9,6 +9,7 @@ from codegen.tensor.basic import *  # noqa: F401,F403
 from codegen.tensor.basic import __all__ as _basic_all
 from codegen.tensor.utils_theano import (
     NotScalarConstantError,
+    ceil_intdiv,
     deg2rad,
     get_scalar_constant_value,
     inverse_permutation,
@@ -53,8 +54,9 @@ def hessian(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
 __all__ = list(_basic_all) + ["nnet", "grad", "jacobian", "hessian", "Rop", "Lop",
                               "TensorConstant",
                               "TensorSharedVariable", "TensorVariable",
-                              "NotScalarConstantError", "deg2rad", "get_scalar_constant_value",
-                              "inverse_permutation", "permute_row_elements", "rad2deg"]
+                              "NotScalarConstantError", "ceil_intdiv", "deg2rad",
+                              "get_scalar_constant_value", "inverse_permutation",
+                              "permute_row_elements", "rad2deg"]
 
 #: Theano's tensor APIs that codegen does not have yet
 _MISSING = ("raw_random", "blas")

@@ -1,6 +1,6 @@
 """Theano's tensor functions of constants and permutations: ``get_scalar_constant_value``
 (and its ``NotScalarConstantError``), ``inverse_permutation``, ``permute_row_elements``,
-``deg2rad`` and ``rad2deg``."""
+``deg2rad`` and ``rad2deg``; ``ceil_intdiv``."""
 
 import numpy as np
 
@@ -90,5 +90,13 @@ def rad2deg(x):
     return x * np.asarray(180 / np.pi, dtype=x.dtype if x.dtype[0] == "f" else "float64")
 
 
-__all__ = ["NotScalarConstantError", "deg2rad", "get_scalar_constant_value",
+def ceil_intdiv(a, b):
+    """ceil(a / b) of ints, exactly (Theano's): ``a // b``, plus one where it left a
+    remainder."""
+    from codegen.tensor import basic as t
+    quotient = t.int_div(a, b)
+    return quotient + t.cast(t.neq(t.mod(a, b), 0), quotient.dtype)
+
+
+__all__ = ["NotScalarConstantError", "ceil_intdiv", "deg2rad", "get_scalar_constant_value",
            "inverse_permutation", "permute_row_elements", "rad2deg"]

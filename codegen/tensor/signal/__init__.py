@@ -1,5 +1,6 @@
-"""``codegen.tensor.signal`` (Theano's ``theano.tensor.signal``): pooling."""
+"""``codegen.tensor.signal`` (Theano's ``theano.tensor.signal``): pooling, and the 2-d
+convolution of single-channel images."""
 
-from codegen.tensor.signal import pool
+from codegen.tensor.signal import conv, pool
 
-__all__ = ["pool"]
+__all__ = ["conv", "pool"]
