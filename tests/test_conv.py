@@ -69,6 +69,7 @@ POOLS = [dict(ws=(2, 2)), dict(ws=(3, 2), stride=(1, 2)), dict(ws=(2, 2), mode="
          dict(ws=(2, 3), ignore_border=False), dict(ws=(3, 3), stride=(2, 2), ignore_border=False),
          dict(ws=(2, 2), pad=(1, 1), mode="average_inc_pad"),
          dict(ws=(2, 2), pad=(1, 1), mode="average_exc_pad"), dict(ws=(3, 2), pad=(1, 0))]
+POOLS = [{"ignore_border": True, **kw} for kw in POOLS]  # Theano's default is False
 
 
 def _conv_case(kw):
@@ -201,8 +202,9 @@ CONV3DS = [(dict(), {}), (dict(border_mode="full"), dict(pads=(1, 2, 1))),
             dict(pads=(1, 0, 2), stride=(2, 1, 2), flip=False)),
            (dict(border_mode="half", filter_dilation=(1, 2, 1)),
             dict(pads=(1, 2, 1), dil=(1, 2, 1)))]
-POOL3DS = [dict(ws=(2, 2, 2)), dict(ws=(2, 3, 2), stride=(1, 2, 1)),
-           dict(ws=(2, 2, 1), mode="average_exc_pad")]
+POOL3DS = [dict(ws=(2, 2, 2), ignore_border=True),
+           dict(ws=(2, 3, 2), stride=(1, 2, 1), ignore_border=True),
+           dict(ws=(2, 2, 1), mode="average_exc_pad", ignore_border=True)]
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
@@ -244,7 +246,7 @@ def test_conv3d_and_pool_3d_gradients_against_finite_differences():
                           subsample=(1, 2, 1))
         return y.sum() + pool.pool_3d(x, ws=(2, 1, 2), stride=(1, 1, 2), ignore_border=False,
                                       mode="average_exc_pad").sum() + pool.pool_3d(
-            x, ws=(2, 3, 2)).sum()
+            x, ws=(2, 3, 2), ignore_border=True).sum()
     # every term is linear in x and in w (pieces of it, for max), so a step of 1e-4 is exact
     # but for rounding, and no max changes its argument (the values are 1/9 apart)
     verify_grad(fn, [xv, wv], rng=rng, eps=1e-4)
@@ -543,3 +545,18 @@ def test_signal_conv2d_of_images_and_stacks_is_scipys(mode):
         np.testing.assert_allclose(g, w, rtol=1e-12)
     with pytest.raises(ValueError, match="'valid' or 'full'"):
         conv.conv2d(x2, f2, border_mode="half")
+
+
+def test_pool_without_ignore_border_keeps_the_edges_as_theano_with_its_warning():
+    """Theano's pool_2d (and downsample.max_pool_2d) without ignore_border: False, with a
+    warning (the Theano-Tutorials' convnet relies on its 3 x 3 maps from 7 x 7)."""
+    from codegen.tensor.signal import downsample
+    x = T.tensor4("x")
+    xv = np.arange(2 * 7 * 7.0).reshape(1, 2, 7, 7)
+    with pytest.warns(UserWarning, match="ignore_border not given: False, as in Theano"):
+        y = downsample.max_pool_2d(x, (2, 2))
+    got = codegen.function([x], y)(xv)
+    assert got.shape == (1, 2, 4, 4)
+    np.testing.assert_array_equal(got, np_pool(xv, (2, 2), ignore_border=False))
+    with pytest.warns(UserWarning), pytest.raises(NotImplementedError, match="padding needs"):
+        pool.pool_2d(x, ws=(2, 2), pad=(1, 1))

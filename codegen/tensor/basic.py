@@ -692,9 +692,12 @@ def patternbroadcast(x, broadcastable):
     return Rebroadcast(flags)(x) if flags else x
 
 
-def flatten(x, ndim=1):
-    """Keep the first ``ndim - 1`` dimensions and flatten the rest into one."""
+def flatten(x, ndim=1, outdim=None):
+    """Keep the first ``ndim - 1`` dimensions and flatten the rest into one (``outdim``:
+    Theano's older name for ``ndim``)."""
     x = as_tensor_variable(x)
+    if outdim is not None:
+        ndim = outdim
     if not 1 <= ndim <= builtins.max(x.ndim, 1):
         raise ValueError(f"flatten: ndim must be in [1, {x.ndim}], got {ndim}")
     return Reshape(tuple(("d", i) for i in range(ndim - 1)) + (-1,))(x)

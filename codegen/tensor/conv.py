@@ -14,6 +14,8 @@ on ``T.tensor4()``), the lengths are the variables' own and the index array is c
 from them when the function runs, with the same values.
 """
 
+import warnings
+
 import numpy as np
 
 from codegen.tensor import basic as t
@@ -227,8 +229,11 @@ def _pool(name, nd, input, ws, ignore_border, stride, pad, mode):
     ws = _tuple(ws, nd, f"{name}: ws")
     steps = _tuple(stride if stride is not None else ws, nd, f"{name}: stride")
     pads = _tuple(pad, nd, f"{name}: pad")
-    if ignore_border is None:
-        ignore_border = True
+    if ignore_border is None:  # Theano's default, with its warning that it would change
+        warnings.warn(f"{name}: ignore_border not given: False, as in Theano (the partial "
+                      f"windows at the edges kept); pass ignore_border=True or False to say "
+                      f"which", stacklevel=3)
+        ignore_border = False
     if input.ndim != nd + 2:
         raise NotImplementedError(f"{name}: a {nd + 2}-d input (batch, channels, "
                                   f"{nd} spatial axes), got {input.type}")
@@ -301,7 +306,8 @@ def pool_2d(input, ws=None, ignore_border=None, stride=None, pad=(0, 0), mode="m
     ``ws``, steps ``stride`` (``ws`` by default), zero ``pad``; ``mode`` 'max', 'sum',
     'average_inc_pad' (a window's mean over all its elements, padding included) or
     'average_exc_pad' (over the input's elements only); ``ignore_border=False`` keeps the
-    partial windows at the bottom and right edges."""
+    partial windows at the bottom and right edges (Theano's default, with a warning, when it
+    is not given)."""
     ws = ws if ws is not None else ds
     stride = stride if stride is not None else st
     return _pool("pool_2d", 2, input, ws, ignore_border, stride,

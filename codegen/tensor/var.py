@@ -88,7 +88,7 @@ class TensorOperators(Variable):
         if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
             shape = shape[0]
         return _b().reshape(self, shape)
-    def flatten(self, ndim=1): return _b().flatten(self, ndim)
+    def flatten(self, ndim=1, outdim=None): return _b().flatten(self, ndim, outdim)
     def astype(self, dtype): return _b().cast(self, dtype)
     def copy(self, name=None):
         """A new variable of this one's value (Theano's tensor_copy), named ``name``."""
