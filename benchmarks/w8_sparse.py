@@ -42,24 +42,29 @@ def numpy_impl(B, V, H, density):
     return run, (lambda: list(_numpy_step(X0, W0, b0)))
 
 
-def codegen_impl(B, V, H, density):
-    import codegen
-    import codegen.tensor as T
-    from codegen import sparse
+def _step(theano, tensor, sparse, B, V, H, density):
+    """The step in a Theano-style library (codegen, PyTensor): the same program."""
     X, W0, b0 = data(B, V, H, density)
-    x = sparse.csr_matrix("x")
-    W = codegen.shared(W0.copy(), name="W")
-    b = codegen.shared(b0.copy(), name="b")
-    h = T.tanh(sparse.structured_dot(x, W) + b)
-    cost = T.sum(h ** 2)
-    gW, gb = T.grad(cost, [W, b])
-    step = codegen.function([x], cost, updates=[(W, W - LR * gW), (b, b - LR * gb)])
+    x = sparse.csr_matrix("x", dtype="float64")
+    W = theano.shared(W0.copy(), name="W")
+    b = theano.shared(b0.copy(), name="b")
+    h = tensor.tanh(sparse.structured_dot(x, W) + b)
+    cost = tensor.sum(h ** 2)
+    gW, gb = theano.grad(cost, [W, b])
+    step = theano.function([x], cost, updates=[(W, W - LR * gW), (b, b - LR * gb)])
 
     def check():
         W.set_value(W0.copy())
         b.set_value(b0.copy())
         return [float(step(X)), W.get_value(), b.get_value()]
     return (lambda: step(X)), check
+
+
+def codegen_impl(B, V, H, density):
+    import codegen
+    import codegen.tensor as T
+    from codegen import sparse
+    return _step(codegen, T, sparse, B, V, H, density)
 
 
 def pytensor_impl(B, V, H, density):
@@ -69,20 +74,7 @@ def pytensor_impl(B, V, H, density):
         import pytensor.tensor as pt
     except ImportError as exc:
         raise Missing(f"pytensor ({exc})") from None
-    X, W0, b0 = data(B, V, H, density)
-    x = ps.csr_matrix("x", dtype="float64")
-    W = pytensor.shared(W0.copy(), name="W")
-    b = pytensor.shared(b0.copy(), name="b")
-    h = pt.tanh(ps.structured_dot(x, W) + b)
-    cost = pt.sum(h ** 2)
-    gW, gb = pytensor.grad(cost, [W, b])
-    step = pytensor.function([x], cost, updates=[(W, W - LR * gW), (b, b - LR * gb)])
-
-    def check():
-        W.set_value(W0.copy())
-        b.set_value(b0.copy())
-        return [float(step(X)), W.get_value(), b.get_value()]
-    return (lambda: step(X)), check
+    return _step(pytensor, pt, ps, B, V, H, density)
 
 
 IMPLEMENTATIONS = {"codegen": codegen_impl, "numpy": numpy_impl, "pytensor": pytensor_impl}
