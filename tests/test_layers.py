@@ -11,7 +11,7 @@ ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 STAGES = [
     ("config", "configparser", "files", "graph", "printing"),  # the foundation
     # the graph language users write in
-    ("ops", "scalar", "tensor", "sandbox", "ifelse", "scan_module", "misc", "updates"),
+    ("ops", "scalar", "tensor", "sparse", "sandbox", "ifelse", "scan_module", "misc", "updates"),
     ("rewrite",),
     ("autodiff", "gradient"),  # gradients are built, then simplified by rewrites
     ("lower",),

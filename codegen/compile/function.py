@@ -277,9 +277,9 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None,
     >>> float(f(3))
     9.0
     """
-    from codegen.sparse.function import mentions_sparse
+    from codegen.compile.sparse import mentions_sparse
     if mentions_sparse(inputs, outputs, updates, givens):  # scipy matrices in and out
-        from codegen.sparse.function import sparse_function
+        from codegen.compile.sparse import sparse_function
         return sparse_function(function, inputs, outputs, updates, givens, name,
                                on_unused_input, mode=mode,
                                no_default_updates=no_default_updates,

@@ -60,7 +60,7 @@ class Module:
                              f"and none of {', '.join(MODULE_NAMES)})")
         if any(s.name == fname for s in self.specs):
             raise ValueError(f"Module.add_function: {fname!r} is already defined")
-        from codegen.sparse.function import Flat, mentions_sparse
+        from codegen.compile.sparse import Flat, mentions_sparse
         flat = None
         if mentions_sparse(inputs, outputs, updates, givens):  # each sparse matrix: its parts
             flat = Flat(inputs, outputs, updates, givens)

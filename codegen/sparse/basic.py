@@ -744,8 +744,8 @@ def _getitem(x, index):
 def structured_grad(cost, x, **kwargs):
     """The gradient of ``cost`` with respect to sparse ``x``: a sparse matrix of x's
     pattern holding the gradient with respect to its stored values."""
-    from codegen.gradient import grad
-    return x.with_data(grad(cost, x.data, **kwargs))
+    from codegen.graph import late
+    return x.with_data(late.get("grad")(cost, x.data, **kwargs))
 
 
 def verify_grad_sparse(op, pt, structured=False, *args, **kwargs):

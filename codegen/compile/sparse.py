@@ -1,5 +1,5 @@
-"""``codegen.function`` of sparse inputs, outputs, updates and givens: the function of their
-parts, called with scipy matrices and giving them back."""
+"""``codegen.function`` (and ``Module.add_function``) of sparse inputs, outputs, updates and
+givens: the function of their parts, called with scipy matrices and giving them back."""
 
 import warnings
 
