@@ -248,6 +248,12 @@ def test_bad_inputs_name_the_argument():
         codegen.function([x], x.sum(), updates={codegen.shared(X): T.dmatrix()})
     with pytest.raises(ValueError, match="format must be one of"):
         sparse.matrix("coo")
+    m = T.dmatrix("m")
+    times = codegen.function([x, m], sparse.mul(x, m))
+    np.testing.assert_allclose(times(X.astype("float32"), np.ones(X.shape)).toarray(),
+                               X.toarray(), rtol=1e-6)
+    with pytest.raises(AssertionError, match="dense operand must have the sparse matrix's"):
+        times(X.astype("float32"), np.ones((7, 5)))  # a row more: wrong, not a silent gather
 
 
 def test_module_takes_the_parts_and_the_c_library_runs_it(tmp_path):

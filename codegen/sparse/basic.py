@@ -473,13 +473,19 @@ def clean(x):
 # ---------------------------------------------------------------- arithmetic
 
 
-def _dense_at(y, row, col):
-    """A dense matrix's (or a scalar's) values at the entries' coordinates, broadcasting
-    over axes of length 1."""
+def _dense_at(x, y, row, col):
+    """A dense matrix's (or a scalar's) values at the coordinates of sparse ``x``'s entries,
+    broadcasting over axes of length 1; a call whose ``y`` is not of x's shape stops."""
     if y.ndim == 0:
         return y
     if y.ndim != 2:
         raise TypeError(f"sparse: a dense operand must be a scalar or a matrix, got {y.type}")
+    from codegen.ops.assert_op import Assert
+    same = [T.eq(y.shape[k], n) for k, n in enumerate((x.rows, x.cols))
+            if not y.broadcastable[k]]
+    if same:
+        y = Assert("sparse.mul: the dense operand must have the sparse matrix's shape")(
+            y, *same)
     return y[row if not y.broadcastable[0] else T.zeros_like(row),
              col if not y.broadcastable[1] else T.zeros_like(col)]
 
@@ -517,7 +523,7 @@ def mul(x, y):
         y = as_sparse_variable(y)
         return _from_dense(dense_from_sparse(x) * dense_from_sparse(y), x.format)
     values, row, col = x.entries()
-    return x.with_data(values * _dense_at(T.as_tensor_variable(y), row, col))
+    return x.with_data(values * _dense_at(x, T.as_tensor_variable(y), row, col))
 
 
 def structured_dot(x, y):
