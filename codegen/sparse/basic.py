@@ -264,9 +264,6 @@ class SparseSharedVariable(SparseVariable):
         for var, part in zip(self.parts, parts):
             var.set_value(part, borrow=borrow)
 
-    def clone(self):
-        return self
-
 
 SparseTensorSharedVariable = SparseSharedVariable  # theano.sparse.sharedvar's name
 
@@ -560,10 +557,6 @@ def dot(x, y):
 
 def true_dot(x, y, grad_preserves_dense=True):
     """``dot``; the gradient with respect to a sparse operand is structured here."""
-    return structured_dot(x, y)
-
-
-def basic_dot(x, y):
     return structured_dot(x, y)
 
 
