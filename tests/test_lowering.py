@@ -277,3 +277,24 @@ def test_a_loops_gradient_reads_the_products_its_loop_computed():
     assert [p.b.name for p in products[0]] == ["U", "Uc"]
     assert len(products[1]) == 2 and all(p.trans == (False, True) for p in products[1])
     assert "(grad of scan)" not in forward.origins[-1].where
+
+
+def test_loops_over_an_alloc_of_symbolic_lengths_fuse():
+    """``T.alloc(0., n, d)`` / ``T.zeros((x.shape[0], d))`` (an LSTM's initial state, a sparse
+    product's result) has the lengths of its int inputs: the elementwise work that reads it
+    fuses into one loop (before, alloc's shape was unknown to fusion, and every op after it,
+    forward and backward, was a loop of its own: 14 loops for W8's sparse layer instead of 5)."""
+    n = T.lscalar("n")
+    b = T.vector("b")
+    h0 = T.alloc(0.0, n, b.shape[0]) + b
+    h = T.tanh(h0 * 2) * T.exp(h0)
+    (program,) = _programs(f=([n, b], [h.sum(), T.grad(h.sum(), b)], None)).values()
+    loops = [s for s in program.steps if isinstance(s, LoopKernel)]
+    fused = [s for s in loops if len(s.body) > 3]
+    assert len(fused) == 1, [s.name for s in loops]
+    f = codegen.function([n, b], [h.sum(), T.grad(h.sum(), b)])
+    bv = np.array([0.5, -1.0, 2.0])
+    hv = np.tanh(bv * 2) * np.exp(bv)
+    s, g = f(4, bv)
+    np.testing.assert_allclose(s, 4 * hv.sum())
+    np.testing.assert_allclose(g, 4 * (2 * (1 - np.tanh(2 * bv) ** 2) * np.exp(bv) + hv))

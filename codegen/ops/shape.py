@@ -701,6 +701,15 @@ class Alloc(Op):
                    for k, n in enumerate(shape))
         return Apply(self, [value, *shape], [TensorType(value.dtype, bc)])
 
+    #: the lowerer gives ``infer_shape`` the dim expressions of the lengths' values
+    reads_values = True
+
+    def infer_shape(self, node, input_shapes, values=None):
+        lengths = (values or [None])[1:]
+        if len(lengths) != node.out.ndim or None in lengths:
+            raise NotImplementedError("alloc: lengths known when lowering")
+        return [tuple("1" if bc else n for n, bc in zip(lengths, node.out.broadcastable))]
+
     def perform(self, node, values):
         value, *shape = values
         shape = tuple(int(n) for n in shape)
