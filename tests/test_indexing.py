@@ -22,6 +22,8 @@ def _embedding_module(name="embedding"):
     module.add_function("train", [idx, target], cost,
                         updates=[(W, W - 0.1 * T.grad(cost, W))])
     module.add_function("rows", [idx], W[idx] * 1.0)
+    j, v = T.ivector("j"), T.matrix("v")
+    module.add_function("push", [j, v], T.sum(v), updates=[(W, T.inc_subtensor(W[j], v))])
     return module
 
 
@@ -51,6 +53,24 @@ def _check_training(call_train, get_w):
         np.testing.assert_array_equal(get_w(), before)  # nothing changed
 
 
+def _check_push(call_push, get_w):
+    """A scatter into the state, written in place: repeated indices add up, and an index out
+    of range, met only by the scatter, stops the call with W as it was (every index is
+    checked before anything is written)."""
+    w = get_w().copy()
+    j = np.array([2, 6, 2, -7], dtype="int32")
+    v = np.arange(12.0).reshape(4, 3) - 5
+    call_push(j, v)
+    np.add.at(w, j, v)
+    np.testing.assert_array_equal(get_w(), w)
+    for bad in ([0, 1, 2, 7], [3, -8, 1, 1]):
+        with pytest.raises(Exception, match=r"advanced_inc_subtensor: .*index .*out of bounds "
+                                            r"for axis 0") as info:
+            call_push(np.array(bad, dtype="int32"), v)
+        assert "test_indexing.py" in str(info.value)
+        np.testing.assert_array_equal(get_w(), w)  # not the rows before the bad index either
+
+
 @pytest.fixture(scope="module")
 def cython_module(tmp_path_factory):
     return load_module(_embedding_module().build(str(tmp_path_factory.mktemp("emb"))))
@@ -62,6 +82,7 @@ def test_embedding_trains_and_bad_indices_change_nothing_on_the_cython_backend(c
     _check_training(mod.train, lambda: mod.get_value("W"))
     with pytest.raises(IndexError, match=r"out of bounds.*\n.*test_indexing.py"):
         mod.rows(np.array([V], dtype="int32"))
+    _check_push(mod.push, lambda: mod.get_value("W"))
 
 
 def test_embedding_on_emulated_cuda(tmp_path, cuda_emulated):
@@ -69,6 +90,7 @@ def test_embedding_on_emulated_cuda(tmp_path, cuda_emulated):
         mod = load_module(_embedding_module("embedding_cuda").build(str(tmp_path)))
     assert mod.__codegen__["backend"] == "cuda"
     _check_training(mod.train, lambda: mod.get_value("W"))
+    _check_push(mod.push, lambda: mod.get_value("W"))
 
 
 def test_embedding_in_the_c_library(tmp_path):
@@ -81,6 +103,7 @@ def test_embedding_in_the_c_library(tmp_path):
             (cost,) = lib.call("train", idx, target)
             return cost
         _check_training(train, lambda: lib.get_value("W"))
+        _check_push(lambda j, v: lib.call("push", j, v), lambda: lib.get_value("W"))
         with pytest.raises(CError, match="out of bounds") as info:
             lib.call("rows", np.array([V], dtype="int32"))
         assert info.value.code == 6  # the library's INDEX error
@@ -93,9 +116,18 @@ def test_embedding_through_function(mode):
     W = codegen.shared(np.linspace(-1, 1, V * D).reshape(V, D), name="W")
     idx, target = T.ivector("idx"), T.matrix("target")
     cost = T.sum((W[idx] - target) ** 2)
-    train = codegen.function([idx, target], cost, updates=[(W, W - 0.1 * T.grad(cost, W))],
-                             mode=mode)
-    _check_training(train, W.get_value)
+    lr = T.dscalar("lr")
+    train = codegen.function([idx, target, lr], cost,
+                             updates=[(W, W - lr * T.grad(cost, W))], mode=mode)
+    _check_training(lambda i, t: train(i, t, 0.1), W.get_value)
+    if mode == "FAST_RUN":  # a Python number for lr: converted, and W still updated in place
+        memory = W.get_value(borrow=True).__array_interface__["data"][0]
+        train(IDX, TARGET, 0.1)
+        assert W.get_value(borrow=True).__array_interface__["data"][0] == memory
+    j, v = T.ivector("j"), T.matrix("v")
+    push = codegen.function([j, v], T.sum(v), updates=[(W, T.inc_subtensor(W[j], v))],
+                            mode=mode)
+    _check_push(push, W.get_value)
 
 
 def test_numpy_placement_of_index_arrays():

@@ -9,13 +9,14 @@ import numpy as np
 import codegen
 import codegen.tensor as T
 from codegen.compile.module import assemble
-from codegen.lower.memory import shared_scratch
+from codegen.lower.memory import in_place_updates, shared_scratch
 from codegen.lower.program import (
     ArrayRef,
     Assign,
     Buffer,
     DotStep,
     Expr,
+    GatherStep,
     LoopKernel,
     Operand,
     Origin,
@@ -24,6 +25,7 @@ from codegen.lower.program import (
     Store,
     View,
     all_steps,
+    copied,
 )
 from codegen.lower.rows import independent_rows
 
@@ -298,3 +300,27 @@ def test_loops_over_an_alloc_of_symbolic_lengths_fuse():
     s, g = f(4, bv)
     np.testing.assert_allclose(s, 4 * hv.sum())
     np.testing.assert_allclose(g, 4 * (2 * (1 - np.tanh(2 * bv) ** 2) * np.exp(bv) + hv))
+
+
+def test_a_step_on_gathered_rows_scatters_into_the_state_in_place():
+    """``W - lr * grad(W[idx])`` becomes a scatter of ``-lr * (the rows' gradient)`` into W
+    (no dense gradient of W's shape, no zeros to fill); the scatter starts from a copy of W
+    that in place is skipped, so the update is written in place. Where the call returns the
+    old W, the new one has memory of its own; a dense gradient step is no scatter."""
+    idx, lr = T.ivector("idx"), T.dscalar("lr")
+    W = codegen.shared(np.ones((5, 2)), name="W")
+    cost = T.sum(W[idx] ** 2)
+    g = T.grad(cost, W)
+    programs = _programs(sgd=([idx, lr], cost, [(W, W - lr * g)]),
+                         plus=([idx], cost, [(W, g + W)]),
+                         returned=([idx], [cost, W], [(W, W - 0.1 * g)]),
+                         dense=([idx], cost, [(W, W - 0.1 * T.grad(T.sum(W ** 2) + cost, W))]))
+    for name in ("sgd", "plus"):
+        p = programs[name]
+        assert [s.kind for s in p.steps if isinstance(s, GatherStep)] == ["gather", "scatter"]
+        assert not any(b.fill is not None for b in p.buffers), name  # no zeros of W's shape
+        assert in_place_updates(p) == [True], name
+        assert copied(p.steps[-2]) == ("W", p.updates[0][1].name)
+    assert in_place_updates(programs["returned"]) == [False]
+    assert not any(s.kind == "scatter" and s.out.name == programs["dense"].updates[0][1].name
+                   for s in programs["dense"].steps if isinstance(s, GatherStep))

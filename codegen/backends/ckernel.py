@@ -614,6 +614,31 @@ def gather_loop_dims(step):
     return list(big.dims[:step.axis]) + common + list(big.dims[step.axis + k:]), m
 
 
+def index_lines(step, j, m):
+    """C lines reading index ``j`` of a gather or scatter at the loop indices ``i{a}`` into
+    ``v{j}``, negative ones counted from the end, and clearing ``ok`` when it is out of
+    range (``m``: the rank of the index arrays' broadcast shape)."""
+    i, big = step.idx[j], step.big()
+    lead = step.axis + m - len(i.dims)
+    at = " + ".join(f"i{lead + a} * {i.name}_s{a}" for a, d in enumerate(i.dims)
+                    if d != "1") or "0"
+    n = f"{big.name}_n{step.axis + j}"
+    return [f"cg_index v{j} = (cg_index){i.name}[{at}];",
+            f"if (v{j} < 0) v{j} += {n};",
+            f"if (v{j} < 0 || v{j} >= {n}) ok = 0;"]
+
+
+def index_check(step, m, fail):
+    """(the loop axes of the index arrays' shape, C lines checking the indices at one
+    element of it and running ``fail`` where one is out of range): a scatter checks every
+    index before it writes anything, so a call it stops leaves the array it writes into as
+    it was (new state written in place among them)."""
+    body = ["int ok = 1;"]
+    for j in range(len(step.idx)):
+        body += index_lines(step, j, m)
+    return list(range(step.axis, step.axis + m)), body + [f"if (!ok) {fail}"]
+
+
 def gather_signature(step):
     """(params, args, element, rank, m) of a gather or scatter kernel, whichever target runs it:
     loop ``i{a}`` runs over axis ``a`` of the gathered shape, of which axes ``axis`` to
@@ -648,14 +673,7 @@ def gather_signature(step):
                   for p in range(len(big.dims) - axis - k)]
         lines = [f"cg_index o = {' + '.join(outer) or '0'};", "int ok = 1;"]
         for j, i in enumerate(step.idx):
-            lead = axis + m - len(i.dims)
-            at = " + ".join(f"i{lead + a} * {i.name}_s{a}" for a, d in enumerate(i.dims)
-                            if d != "1") or "0"
-            n = f"{big.name}_n{axis + j}"
-            lines += [f"cg_index v{j} = (cg_index){i.name}[{at}];",
-                      f"if (v{j} < 0) v{j} += {n};",
-                      f"if (v{j} < 0 || v{j} >= {n}) ok = 0;",
-                      f"o += v{j} * {big.name}_s{axis + j};"]
+            lines += index_lines(step, j, m) + [f"o += v{j} * {big.name}_s{axis + j};"]
         at = " + ".join(f"i{a} * {small.name}_s{a}" for a in range(r)
                         if small.dims[a] != "1") or "0"
         if step.kind == "gather":
@@ -672,18 +690,29 @@ def gather_signature(step):
 
 def gather_kernel(step, threads=True):
     """A gather or scatter on the CPU: the gathered shape's loops in order (a scatter's
-    repeated indices add up in that order); returns 1 when an index was out of range.
+    repeated indices add up in that order); returns 1 when an index was out of range (a
+    scatter checks them all first, and then writes nothing).
 
     Large ones split their outermost loop among threads (``threads`` as for loop kernels):
     a gather's elements are independent; a scatter's only along an axis before the indexed
     ones, where each thread then writes elements of its own, in the same order."""
-    params, args, element, r, _ = gather_signature(step)
+    params, args, element, r, m = gather_signature(step)
     nest = _loops(r, element("bad = 1;"))
     if threads and r and (step.kind == "gather" or step.axis > 0):
         nest = _threads_or_not(
             ["#pragma omp parallel for schedule(static) reduction(|:bad)"] + nest,
             _threads_test(threads, [f"n{a}" for a in range(r)]), None)
-    lines = ["int bad = 0;"] + nest + ["return bad;"]
+    check = []
+    if step.kind == "scatter":
+        axes, body = index_check(step, m, "return 1;")
+        check = ["/* every index first: one out of range stops it before anything is "
+                 "written */"]
+        for depth, a in enumerate(axes):
+            check.append("    " * depth + f"for (cg_index i{a} = 0; i{a} < n{a}; i{a}++) {{")
+        check += ["    " * len(axes) + line for line in body]
+        check += ["    " * d + "}" for d in reversed(range(len(axes)))]
+        check = ["{"] + ["    " + line for line in check] + ["}"]
+    lines = check + ["int bad = 0;"] + nest + ["return bad;"]
     origins = [(o.text, o.where) for o in step.origins]
     return Kernel(step.name, params, args, origins, lines, "CODEGEN_KERNEL int")
 

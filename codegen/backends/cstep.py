@@ -23,6 +23,7 @@ from codegen.lower.program import (
     LoopKernel,
     ScanStep,
     all_steps,
+    copied,
     reads,
     writes,
 )
@@ -248,7 +249,16 @@ class _Emitter:
                     f"    cg_failed = {step.failure + 1};  /* an index out of range */",
                     "    break;", "}"]
         *first, last = call.split("; ")  # several launches: a line each, the note on the last
-        return [f"{part};" for part in first] + [f"{last};  {note}"]
+        lines = [f"{part};" for part in first] + [f"{last};  {note}"]
+        pair = copied(step)
+        if pair is None:
+            return lines
+        # new state written in place: the copy it starts from is already there
+        src, dst = pair
+        differ = " || ".join([f"{dst}_p != {src}_p"] + [
+            f"{dst}_s{a} != {src}_s{a}" for a, n in enumerate(step.operands[1].ref.dims)
+            if n != "1"])
+        return [f"if ({differ}) {{"] + ["    " + line for line in lines] + ["}"]
 
     def guarded(self, step, lines):
         """``lines`` under the conditions the step runs under (one branch of an ifelse)."""

@@ -135,14 +135,21 @@ class Function:
                                      self.name, self.allow_downcast))
         return out
 
+    def _call_c(self, args):
+        """The module's call in C (``_Call_<f>``), or None where an argument is not ready."""
+        try:
+            return self._caller(args)
+        except Exception as exc:
+            if getattr(exc, "node", None) is not None:
+                raise exc.with_traceback(None) from None
+            raise
+
     def __call__(self, *args, **kwargs):
-        if self._caller is not None and not kwargs:
-            try:
-                outputs = self._caller(args)
-            except Exception as exc:
-                if getattr(exc, "node", None) is not None:
-                    raise exc.with_traceback(None) from None
-                raise
+        if self._caller is not None and "outputs" not in kwargs:
+            outputs = None if kwargs else self._call_c(args)
+            if outputs is None:  # a Python number, a list, a keyword: converted, then in C
+                # (whose new state goes into memory no one holds: in place where it can)
+                outputs = self._call_c(tuple(self._bind(args, kwargs)))
             if outputs is not None:
                 if self.single:
                     return outputs[0] if outputs else None

@@ -19,7 +19,16 @@ Reads through views count as reads of the array viewed; an output that is a view
 buffer keeps it alive to the end of the call.
 """
 
-from codegen.lower.program import GatherStep, LoopKernel, reads, view_root, writes
+from codegen.lower.program import (
+    AssertStep,
+    GatherStep,
+    LoopKernel,
+    all_steps,
+    copied,
+    reads,
+    view_root,
+    writes,
+)
 
 
 def shared_scratch(program):
@@ -86,31 +95,50 @@ def _in_place(step, old, new, root):
 
 def in_place_updates(program):
     """For each update, whether its new value may be written over the state array it
-    replaces (when no reader holds that array). It may when the loop kernel writing it reads
-    the old array, if at all, only element by element at the index it writes, and no later
-    step, output or view reads the old array, and no step that may fail comes after it: the
-    new state then needs no second array, and the memory a step touches stays the same from
-    call to call."""
+    replaces (when no reader holds that array). It may when the loop kernel writing it first
+    reads the old array, if at all, only element by element at the index it writes, and
+    from the step that changes that memory on, no step reads the old array and none may
+    fail (a failed call changes no state), and no output or view is of it: the new state
+    then needs no second array, and the memory a step touches stays the same from call to
+    call.
+
+    Where that loop only copies the old array (``W + c * dot(a, b)``, folded into a product
+    that adds to the copy; ``inc_subtensor(W[idx], v)``, an SGD step on the rows an
+    embedding gathered), the copy onto the same memory is skipped at run time (``copied``)
+    and the memory changes at the next writer: steps before it may read the old array, and
+    a scatter, which checks every index before it writes, may be that writer."""
     root = view_root(program)
     local = {s.name: s.local for s in program.state}
     returned = {root(r.name) for r in program.outputs if hasattr(r, "dims")}
     flags = []
     for name, new in program.updates:
         old = local[name]
-        writer = next((k for k, step in enumerate(program.steps) if isinstance(step, LoopKernel)
-                       and any(op.ref.name == new.name and op.role == "out"
-                               for op in step.operands)), None)
-        if writer is None or old in returned or new.name in returned:
+        writers = [k for k, step in enumerate(program.steps) if new.name in writes(step)]
+        if not writers or old in returned or new.name in returned \
+                or not _loop_in_place(program.steps[writers[0]], old, new.name, root):
             flags.append(False)
             continue
-        step = program.steps[writer]
-        axes = next(op.axes for op in step.operands if op.ref.name == new.name)
+        change = writers[0]
+        if copied(program.steps[change]) == (old, new.name) and len(writers) > 1:
+            change = writers[1]
+        step = program.steps[change]
+        scatter = isinstance(step, GatherStep) and step.kind == "scatter"
         flags.append(
-            # a step that may fail (a gather) after it would leave the state half updated
-            not any(isinstance(later, GatherStep) for later in program.steps[writer + 1:])
-            and all(op.axes == axes for op in step.operands if op.ref.name == old)
-            and not any(root(op.ref.name) == old and op.ref.name != old
-                        for op in step.operands)
-            and not any(root(name) == old for later in program.steps[writer + 1:]
-                        for name in reads(later)))
+            # a step that may fail after the memory changed would leave the state half new
+            not any(isinstance(s, (GatherStep, AssertStep))
+                    for s in all_steps(program.steps[change + (1 if scatter else 0):]))
+            and not any(root(name) == old for s in program.steps[change + 1:]
+                        for name in reads(s))
+            and not (scatter and any(root(name) == old for name in reads(step))))
     return flags
+
+
+def _loop_in_place(step, old, new, root):
+    """The first writer of new state is a loop kernel that reads ``old``, if at all, as
+    itself at the element it writes."""
+    if not isinstance(step, LoopKernel):
+        return False
+    axes = next(op.axes for op in step.operands if op.ref.name == new)
+    return (all(op.axes == axes for op in step.operands if op.ref.name == old)
+            and not any(root(op.ref.name) == old and op.ref.name != old
+                        for op in step.operands))

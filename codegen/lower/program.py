@@ -222,6 +222,23 @@ def view_root(program):
     return root
 
 
+def copied(step):
+    """(source, target) names when ``step`` is a loop that only copies one array of the
+    target's shape element by element (``inc_subtensor``'s start), else None. Such a copy of
+    an array onto its own memory, same strides, changes nothing and is skipped at run time."""
+    if not (isinstance(step, LoopKernel) and len(step.operands) == 2 and len(step.body) == 1
+            and len(step.stores) == 1):
+        return None
+    src, dst = step.operands
+    (assign,), (store,) = step.body, step.stores
+    if (src.role, dst.role) != ("in", "out") or src.axes != dst.axes or None in src.axes \
+            or src.ref.dtype != dst.ref.dtype or store.combine is not None \
+            or store.operand != 1 or store.local != assign.local \
+            or (assign.expr.op, assign.expr.value) != ("load", 0):
+        return None
+    return src.ref.name, dst.ref.name
+
+
 def writes(step):
     """Names of the arrays a step writes."""
     if isinstance(step, ScanStep):

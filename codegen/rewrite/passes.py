@@ -421,6 +421,56 @@ def _scatter_into_zeros(node):
     return AdvancedIncSubtensor(op.axis, zeros=True)(*node.inputs)
 
 
+def _scaled(var):
+    """(c, s, negated) for ``var = c * s`` with c of one element (c None for ``var = s``
+    or ``var = -s``)."""
+    if var.owner is not None and is_elemwise(var.owner, "neg"):
+        return None, var.owner.inputs[0], True
+    if var.owner is not None and is_elemwise(var.owner, "mul") and len(var.owner.inputs) == 2:
+        for c, s in (var.owner.inputs, var.owner.inputs[::-1]):
+            if all(c.broadcastable) and s.dtype == var.dtype \
+                    and s.broadcastable == var.broadcastable:
+                return c, s, False
+    return None, var, False
+
+
+def _step_into_scatter(node):
+    """``x + c * inc_subtensor(zeros_like(x)[idx], v) -> inc_subtensor(x[idx], c * v)`` (and
+    ``x - ...`` with -c), c of one element or absent: the gradient of a gather (an embedding's
+    rows, a sparse product's weights) added to the array it gathered from touches the rows
+    the indices pick, not a dense array of x's shape. Where an index repeats, its values add
+    up after scaling (rounding may differ in the last bit); elsewhere the result is the same
+    bits."""
+    name, ins, out = node.op.scalar_op.name, node.inputs, node.out
+    if name not in ("add", "sub") or len(ins) != 2:
+        return None
+    pairs = [(ins[0], ins[1], 1)] + ([(ins[1], ins[0], 1)] if name == "add" else [])
+    if name == "sub":
+        pairs = [(ins[0], ins[1], -1)]
+    for x, grad, sign in pairs:
+        if x.type != out.type:
+            continue
+        c, s, negated = _scaled(grad)
+        op = s.owner.op if s.owner is not None else None
+        if not (isinstance(op, AdvancedIncSubtensor) and op.zeros
+                and not op.set_instead_of_inc and s.type == x.type):
+            continue
+        like = s.owner.inputs[0]
+        if like is not x and not (None not in x.type.shape and like.type.shape == x.type.shape):
+            continue  # x + zeros shaped like another array checks that their shapes agree
+        t = _t()
+        v = s.owner.inputs[1]
+        if c is not None:
+            c = t.dimshuffle(c, []) if c.ndim else c
+            v = t.mul(t.neg(c) if (sign < 0) != negated else c, v)  # -c of a constant folds
+        elif (sign < 0) != negated:
+            v = t.neg(v)
+        if v.dtype != s.dtype:
+            v = t.cast(v, s.dtype)
+        return AdvancedIncSubtensor(op.axis)(x, v, *s.owner.inputs[2:])
+    return None
+
+
 def simplify_node(node):
     if len(node.outputs) != 1:
         return None
@@ -428,8 +478,11 @@ def simplify_node(node):
     if folded is not None:
         return folded
     if isinstance(node.op, Elemwise):
-        simpler = _simplify_elemwise(node)
-        return simpler if simpler is not None else _elemwise_before_dimshuffle(node)
+        for rule in (_simplify_elemwise, _step_into_scatter, _elemwise_before_dimshuffle):
+            simpler = rule(node)
+            if simpler is not None:
+                return simpler
+        return None
     if isinstance(node.op, DimShuffle):
         return _compose_dimshuffle(node)
     if isinstance(node.op, Reshape):

@@ -89,8 +89,9 @@ class SparseType:
                 raise ValueError(f"{function}(): argument {name!r} has more entries or a "
                                  f"larger axis than int32 indices reach")
             indices, indptr = indices.astype(INDEX), indptr.astype(INDEX)
-        return [value.data, indices, indptr, np.int64(value.shape[0]),
-                np.int64(value.shape[1])]
+        # the lengths as 0-d arrays, as the compiled call takes them without converting
+        return [value.data, indices, indptr, np.array(value.shape[0], dtype=np.int64),
+                np.array(value.shape[1], dtype=np.int64)]
 
     def join(self, data, indices, indptr, rows, cols):
         """A scipy matrix of this format from its five parts."""

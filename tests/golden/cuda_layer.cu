@@ -1101,7 +1101,9 @@ CODEGEN_KERNEL int cg_step_train(
     CG_LAUNCH(train_k1_mul_0, cg_blocks_of_totals(((W_n0) * (x_n1) + 3) / 4), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0, cg_partials);
     CG_LAUNCH(train_k1_mul_0_total, 1, 256, cg_blocks_of_totals(((W_n0) * (x_n1) + 3) / 4), cg_partials, sum_p);
     CG_LAUNCH(train_k1_mul_1, cg_blocks(cg_warp_per_element((W_n0), (x_n1)) ? ((W_n0)) * 32 : ((W_n0))), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0);  /* sum(mul, axis=[1], keepdims=True) [tests/test_cuda.py:757 (grad of add)] */
-    CG_LAUNCH(train_k3_sub, cg_blocks(((W_n0) * (W_n1) + 3) / 4), 256, W_n0, W_n1, W_p, W_s0, W_s1, sub_p, sub_s0, sub_s1);  /* W, to which the product after this loop adds -0.1 * dot(mul, x.T) [tests/test_cuda.py:761] */
+    if (sub_p != W_p || sub_s0 != W_s0 || sub_s1 != W_s1) {
+        CG_LAUNCH(train_k3_sub, cg_blocks(((W_n0) * (W_n1) + 3) / 4), 256, W_n0, W_n1, W_p, W_s0, W_s1, sub_p, sub_s0, sub_s1);  /* W, to which the product after this loop adds -0.1 * dot(mul, x.T) [tests/test_cuda.py:761] */
+    }
     cg_gemm_acc_d(W_n0, x_n0, x_n1, mul_p, mul_s0, mul_s1, x_p, x_s1, x_s0, sub_p, sub_s0, sub_s1, -0.1);  /* sub += -0.1 * dot(mul, x.T) [tests/test_cuda.py:757 (grad of dot)] */
     CG_LAUNCH(train_k4_sub, cg_blocks(((b_n0) * (1) + 3) / 4), 256, b_n0, 1, sum_1_p, sum_1_s0, b_p, b_s0, sub_1_p, sub_1_s0);  /* (b - (TensorConstant{0.1} * sum_1)) [tests/test_cuda.py:761] */
     return 0;
