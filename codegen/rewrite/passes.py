@@ -439,14 +439,13 @@ def _step_into_scatter(node):
     ``x - ...`` with -c), c of one element or absent: the gradient of a gather (an embedding's
     rows, a sparse product's weights) added to the array it gathered from touches the rows
     the indices pick, not a dense array of x's shape. Where an index repeats, its values add
-    up after scaling (rounding may differ in the last bit); elsewhere the result is the same
-    bits."""
+    up after scaling (rounding may differ in the last bit); elsewhere the values are the
+    same."""
     name, ins, out = node.op.scalar_op.name, node.inputs, node.out
     if name not in ("add", "sub") or len(ins) != 2:
         return None
-    pairs = [(ins[0], ins[1], 1)] + ([(ins[1], ins[0], 1)] if name == "add" else [])
-    if name == "sub":
-        pairs = [(ins[0], ins[1], -1)]
+    pairs = [(ins[0], ins[1], -1)] if name == "sub" else [(ins[0], ins[1], 1),
+                                                          (ins[1], ins[0], 1)]
     for x, grad, sign in pairs:
         if x.type != out.type:
             continue
