@@ -419,16 +419,11 @@ def gather_kernel(step):
     if step.kind == "scatter":  # every index first (a kernel of its own): see index_check
         axes, body = ckernel.index_check(step, m, "*cg_fault = 1;")
         checks = Kernel(f"{step.name}_indices", params + ["int* cg_fault"], args + ["cg_fault"],
-                        origins, ["const cg_index total = "
-                                  + (" * ".join(f"n{a}" for a in axes) or "1") + ";",
-                                  "for (cg_index e = blockIdx.x * (cg_index)blockDim.x "
-                                  "+ threadIdx.x; e < total;",
-                                  "        e += (cg_index)gridDim.x * blockDim.x) {"]
-                        + ["    " + line for line in _flat_to_indices(axes) + body] + ["}"],
+                        origins, threads_over(axes, 0, body),  # a thread per index, no loops
                         "__global__ void")
         c_lines = checks.c_lines + [""] + c_lines
-        total_checks = " * ".join(f"n{a}" for a in axes) or "1"
-        run += [f"    CG_LAUNCH({checks.name}, cg_blocks({total_checks}), {THREADS}, {sizes});",
+        indices = " * ".join(f"n{a}" for a in axes) or "1"
+        run += [f"    CG_LAUNCH({checks.name}, cg_blocks({indices}), {THREADS}, {sizes});",
                 "    if (cg_faulted()) return 1;  /* nothing written */"]
     run += [f"    CG_LAUNCH({step.name}, cg_blocks({total}), {THREADS}, {sizes});",
             "    return cg_faulted();",
