@@ -35,11 +35,14 @@ SHAPE = (300, 301)  # above the size where loops run on several threads
 def _draws_module(name, seed=1234):
     srng = RandomStreams(seed)
     x = T.matrix("x")
+    h = 1 + T.tanh(x)  # a loop's result: masks of its shape are drawn in the loop using them
     module = codegen.Module(name)
     module.add_function("draw", [x], [
         srng.uniform(SHAPE), srng.uniform((3, 4), low=-2, high=5, dtype="float32"),
         srng.normal(x.shape, avg=1.0, std=2.0), srng.normal((5,), dtype="float32"),
-        srng.binomial(x.shape, p=0.3, dtype="float64"), srng.binomial((7,), p=0.5)])
+        srng.binomial(x.shape, p=0.3, dtype="float64"), srng.binomial((7,), p=0.5),
+        h * srng.binomial(h.shape, p=0.7, dtype="float64"),
+        h + srng.normal(h.shape, avg=x[0], std=2.0)])
     return module
 
 
@@ -176,13 +179,15 @@ def test_mrg_streams_and_masks_as_the_denoising_autoencoder_draws_them():
 
 
 def test_the_draws_have_their_distributions(expected):
-    u, u32, n, n32, b, b7 = expected[0]
+    u, u32, n, n32, b, b7, masked, shifted = expected[0]
     assert u.dtype == np.float64 and 0 <= u.min() and u.max() < 1
     assert abs(u.mean() - 0.5) < 0.005 and abs(u.var() - 1 / 12) < 0.002
     assert u32.dtype == np.float32 and -2 <= u32.min() and u32.max() < 5
     assert n.shape == (20, 30) and abs(n.mean() - 1) < 0.4 and abs(n.std() - 2) < 0.3
     assert n32.dtype == np.float32 and b7.dtype == np.int64 and set(np.unique(b7)) <= {0, 1}
     assert abs(b.mean() - 0.3) < 0.1
+    assert set(np.unique(masked)) == {0, 1} and abs(masked.mean() - 0.7) < 0.1  # h is 1
+    assert abs(shifted.mean() - 1) < 0.4 and abs(shifted.std() - 2) < 0.3
     big = codegen.function([], RandomStreams(7).normal((200000,)))()
     assert abs(big.mean()) < 0.01 and abs(big.std() - 1) < 0.01
 

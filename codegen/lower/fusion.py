@@ -4,11 +4,17 @@ A node joins the group of an elementwise input when both iterate over the same s
 and the merge creates no cycle between loops (no outside input of the node needs the group's
 loop to have run, directly or through another group). A
 reduction joins the group producing its input: the group accumulates into the reduction's
-output as it goes, and writes the input out only when something else reads it.
+output as it goes, and writes the input out only when something else reads it. Random draws
+are elementwise too (each element a function of its index and the stream state): a dropout
+mask is drawn in the loop that applies it.
 """
 
 from codegen.ops.elemwise import Elemwise
+from codegen.ops.random import RandomVariable
 from codegen.ops.reduce import Reduce
+
+#: the ops a loop computes element by element
+ELEMENTWISE = (Elemwise, RandomVariable)
 
 
 class Group:
@@ -20,18 +26,19 @@ class Group:
         self.key = None  # (broadcastable pattern, symbolic loop shape)
 
 
-def _reaches(inputs, group, group_of):
+def _reaches(inputs, group, group_of, free=frozenset()):
     """Whether computing ``inputs`` needs ``group``'s loop to have run.
 
     A group runs as one unit, so depending on any member of another group means depending
-    on all of that group's inputs too.
+    on all of that group's inputs too. The nodes ``free`` names need no loop at all (a
+    length ``h.shape[0]`` is known before any loop runs, whatever computes ``h``).
     """
     members = {id(m) for m in group.members + group.reduces}
     stack = [v.owner for v in inputs if v.owner is not None]
     seen = set()
     while stack:
         node = stack.pop()
-        if id(node) in seen:
+        if id(node) in seen or id(node) in free:
             continue
         seen.add(id(node))
         if id(node) in members:
@@ -43,11 +50,12 @@ def _reaches(inputs, group, group_of):
     return False
 
 
-def fuse(nodes, is_scalar, loop_shape):
+def fuse(nodes, is_scalar, loop_shape, free=frozenset()):
     """Map id(node) -> Group for the elementwise and reduction nodes in ``nodes``.
 
     ``is_scalar(node)`` marks nodes computed as scalar expressions (no loop at all);
-    ``loop_shape(var)`` gives the symbolic shape a node iterates over (None: unknown). A node
+    ``loop_shape(var)`` gives the symbolic shape a node iterates over (None: unknown);
+    ``free``, the ids of scalar nodes known before any loop runs (lengths). A node
     joins a group with the same loop shape, its inputs' groups first, then any other, unless
     that would make two loops depend on each other; so a function's elementwise work over one
     shape, forward and backward, tends to become one loop.
@@ -63,7 +71,7 @@ def fuse(nodes, is_scalar, loop_shape):
         outside = [v for v in node.inputs if v.owner is None or id(v.owner) not in inside]
         if any(v.owner is not None and v.owner in group.reduces for v in node.inputs):
             return False  # a reduction is complete only after the whole loop
-        return not _reaches(outside, group, group_of)
+        return not _reaches(outside, group, group_of, free)
 
     def candidates(node, k):
         near = [group_of[id(v.owner)] for v in node.inputs
@@ -72,7 +80,7 @@ def fuse(nodes, is_scalar, loop_shape):
         return [g for g in near + rest if g.key == k]
 
     for node in nodes:
-        if isinstance(node.op, Elemwise) and not is_scalar(node):
+        if isinstance(node.op, ELEMENTWISE) and not is_scalar(node):
             k = key(node.out)
             target = next((g for g in candidates(node, k) if can_join(g, node)), None) \
                 if k is not None else None
@@ -125,7 +133,8 @@ def sink(groups, group_of, nodes, outputs):
         moving = {}  # id(node) -> the group it moves to
         for node in reversed(g.members):
             us = users.get(node.out.id, [])
-            if (node.op.scalar_op.name not in CHEAP or node.out.id in output_ids or not us
+            if (not isinstance(node.op, Elemwise) or node.op.scalar_op.name not in CHEAP
+                    or node.out.id in output_ids or not us
                     or any(id(u) in reduces for u in us)):
                 continue
             targets = {id(moving[id(u)]) if id(u) in moving else id(group_of.get(id(u)))

@@ -183,6 +183,8 @@ class Lowerer:
         self.guards = {}  # step name -> ((condition array, taken), ...)
         self.conditions = {}  # condition variable id -> its 0-d ArrayRef
         self.stored = {}  # scalar variable id -> the array a loop of one element stored it in
+        self.early_shapes = {}  # variable id -> its dims, for lengths read before it exists
+        self.free = set()  # ids of the scalar nodes known before any step runs (lengths)
 
     # ------------------------------------------------------------------ leaves
 
@@ -388,11 +390,12 @@ class Lowerer:
             if shape is None or not when:
                 return shape
             return tuple(shape) + (("when",) + tuple((c.id, t) for c, t in when),)
-        group_of, groups = fuse(nodes, lambda n: id(n) in scalar_ids, loop_key)
+        free = self._free_lengths(nodes, scalar_ids, shapes)
+        group_of, groups = fuse(nodes, lambda n: id(n) in scalar_ids, loop_key, free)
         sink(groups, group_of, nodes, outputs)
         after = {id(n): [c.owner for c, _ in g if c.owner is not None]
                  for n in nodes for g in [guards.get(id(n), ())] if g}
-        for unit in _schedule(nodes, group_of, after):
+        for unit in _schedule(nodes, group_of, after, free):
             members = unit if isinstance(unit, list) else [unit]
             when = guards.get(id(members[0]), ())
             if any(guards.get(id(m), ()) != when for m in members):
@@ -409,6 +412,24 @@ class Lowerer:
         equal = [c for c in self.checks if not c.at_least]
         emitted = {(c.lhs, c.rhs) for c in equal} | {(c.rhs, c.lhs) for c in equal}
         self.checks.extend(c for c in required if (c.lhs, c.rhs) not in emitted)
+
+    def _free_lengths(self, nodes, scalar_ids, shapes):
+        """The ids of the scalar nodes known before any step runs: lengths (``h.shape[0]``)
+        whose dims the symbolic shapes give, and scalars computed from them alone. A loop
+        drawing a dropout mask of ``h``'s shape may then be the loop computing ``h``."""
+        free = set()
+        for node in nodes:
+            if id(node) not in scalar_ids:
+                continue
+            if isinstance(node.op, ShapeOf):
+                dims = shapes.get(node.inputs[0].id)
+                if dims is not None and not any("@value" in d for d in dims):
+                    self.early_shapes[node.inputs[0].id] = tuple(dims)
+                    free.add(id(node))
+            elif all(v.owner is None or id(v.owner) in free for v in node.inputs):
+                free.add(id(node))
+        self.free |= free
+        return free
 
     def _conditions(self, when):
         """The 0-d arrays of the conditions ``when`` names, computed (each under the
@@ -485,7 +506,10 @@ class Lowerer:
 
     def _lower_scalar(self, node):
         if isinstance(node.op, ShapeOf):
-            dim = self.shape(node.inputs[0])[node.op.axis]
+            x = node.inputs[0]
+            dims = (self.shape(x) if x.id in self.vals or isinstance(x, Constant)
+                    else self.early_shapes[x.id])  # x's loop has not run yet
+            dim = dims[node.op.axis]
             self.vals[node.out.id] = ("scalar", Expr("dim", value=dim, dtype="int64"))
             return
         args = [self.val(v)[1] for v in node.inputs]
@@ -506,23 +530,29 @@ class Lowerer:
         operand_index = {}
         locals_ = {}
 
-        def load(var):
+        def operand(ref, axes):
+            if (ref.name, axes) not in operand_index:
+                operand_index[ref.name, axes] = len(operands)
+                operands.append(Operand(ref, axes, "in"))
+            return Expr("load", value=operand_index[ref.name, axes], dtype=ref.dtype)
+
+        def load(var, axes=None):
             if var.owner is not None and id(var.owner) in member_ids:
                 return Expr("local", value=locals_[var.id], dtype=var.dtype)
             kind, ref = self.val(var)
             if kind == "scalar":
                 return ref
-            if ref.name not in operand_index:
-                operand_index[ref.name] = len(operands)
-                operands.append(Operand(ref, _axis_map(var.broadcastable), "in"))
-            return Expr("load", value=operand_index[ref.name], dtype=var.dtype)
+            return operand(ref, _axis_map(var.broadcastable) if axes is None else axes)
 
         for node in members:
             # dims of members are needed before their buffers exist
             self._add_checks(node)
             dims = self._out_dims(node.out)
-            expr = Expr(node.op.scalar_op.name, tuple(load(v) for v in node.inputs),
-                        dtype=node.out.dtype)
+            if isinstance(node.op, RandomVariable):
+                expr = _draw(self, node, load, operand)
+            else:
+                expr = Expr(node.op.scalar_op.name, tuple(load(v) for v in node.inputs),
+                            dtype=node.out.dtype)
             local = f"t{len(body)}"
             origin = self.origin(node)
             origins.append(origin)
@@ -530,8 +560,8 @@ class Lowerer:
             locals_[node.out.id] = local
             self.vals[node.out.id] = ("local", dims)
             used_outside = node.out.id in output_ids or any(
-                id(u) not in member_ids and u not in group.reduces
-                for u in users.get(node.out.id, []))
+                id(u) not in member_ids and u not in group.reduces and id(u) not in self.free
+                for u in users.get(node.out.id, []))  # (a length needs no array)
             if used_outside:
                 ref = ArrayRef(self.names.new(self.hint(node.out)), node.out.dtype, tuple(dims))
                 self.buffers.append(Buffer(ref))
@@ -998,9 +1028,12 @@ def _lower_inc_subtensor(lw, node, origin):
                                (Store(len(operands) - 1, "v"),), (origin,)))
 
 
-def _lower_random(lw, node, origin):
-    """Draws as a loop over the result's elements, each a function of its flat index and the
-    stream state (``codegen.ops.random``): no state but the counter, any order, any threads."""
+def _draw(lw, node, load, operand):
+    """One element of the draws ``node`` in the loop over their shape (the loop's axes are
+    the draws'): a function of the element's flat index and the stream state alone
+    (``codegen.ops.random``), so any order and any threads give the same numbers, and the
+    loop that applies a dropout mask can draw it. ``load(var, axes)`` gives a parameter's
+    element, ``operand(ref, axes)`` the load of an array the loop reads."""
     op, var = node.op, node.out
     rng, params, lengths = node.inputs[0], node.inputs[1:3], node.inputs[3:]
     dims = []
@@ -1011,37 +1044,32 @@ def _lower_random(lw, node, origin):
                                       f"that are constants, int scalar arguments, shapes "
                                       f"(x.shape[0]) or their sums and products")
         dims.append("1" if bc else _dim_text(expr, op.short_name()))
-    out = lw._buffer(var, lw.hint(var), dims=tuple(dims))
     state = lw.array(rng)
     lw.checks.append(Check(state.dims[0], "2", f"{op.short_name()}: the stream state "
                            f"{rng.label()} must be [seed, counter]", _where_text(node),
                            ((rng.label(), tuple(state.dims)),), at_least=True))
     r = len(dims)
-    operands, loads = [], []
+    words = []
     for k, what in enumerate(("seed", "counter")):
         view = ArrayRef(lw.names.new(f"{state.name}_{what}"), "int64", ())
         lw.views.append(View(view, state.name, "index", index=(str(k),)))
         lw.kinds[view.name] = "view"
-        operands.append(Operand(view, (None,) * r, "in"))
-        loads.append(Expr("load", value=k, dtype="int64"))
-    seed, counter = loads
+        words.append(operand(view, (None,) * r))
+    seed, counter = words
     values = []
     for p in params:
-        kind, v = lw.val(p)
-        if kind != "scalar":  # one value per draw, broadcast (right-aligned) over the draws
+        lead = r - p.ndim  # one value per draw, broadcast (right-aligned) over the draws
+        axes = tuple(None if a < lead or p.broadcastable[a - lead] else a - lead
+                     for a in range(r))
+        if lw.val_kind(p) == "array":
             ref = lw.array(p)
-            lead = r - p.ndim
-            axes = tuple(None if a < lead or p.broadcastable[a - lead] else a - lead
-                         for a in range(r))
             for a, axis in enumerate(axes):
                 if axis is not None and ref.dims[axis] != dims[a]:
                     lw.checks.append(Check(ref.dims[axis], dims[a], f"{op.short_name()}: "
                                            f"dimension {axis} of the parameter {p.label()} "
                                            f"must equal the draws' {a}", _where_text(node),
                                            ((p.label(), tuple(ref.dims)),)))
-            operands.append(Operand(ref, axes, "in"))
-            v = Expr("load", value=len(operands) - 1, dtype=p.dtype)
-        values.append(v)
+        values.append(load(p, axes))
     flat = None  # the element's flat index, C order
     for a in range(r):
         if dims[a] == "1":
@@ -1061,20 +1089,15 @@ def _lower_random(lw, node, origin):
         u = Expr("rand_uniform", (flat, counter, seed),
                  dtype="float32" if T == "float32" else "float64")
         low, high = values
-        expr = arith("add", low, arith("mul", arith("sub", high, low), u))
-    elif op.dist == "normal":
+        return arith("add", low, arith("mul", arith("sub", high, low), u))
+    if op.dist == "normal":
         z = Expr("rand_normal", (flat, counter, seed), dtype="float32" if T == "float32"
                  else "float64")
         avg, std = values
-        expr = arith("add", avg, arith("mul", std, z))
-    elif op.dist == "poisson":
-        expr = Expr("rand_poisson", (flat, counter, seed, values[0]), dtype=T)
-    else:
-        expr = Expr("rand_bernoulli", (flat, counter, seed, values[0]), dtype=T)
-    operands.append(Operand(out, _axis_map(var.broadcastable), "out"))
-    lw.steps.append(LoopKernel(lw._step_name(out.name), out.dims, tuple(operands), (),
-                               (Assign("v", T, expr, origin),),
-                               (Store(len(operands) - 1, "v"),), (origin,)))
+        return arith("add", avg, arith("mul", std, z))
+    if op.dist == "poisson":
+        return Expr("rand_poisson", (flat, counter, seed, values[0]), dtype=T)
+    return Expr("rand_bernoulli", (flat, counter, seed, values[0]), dtype=T)
 
 
 def branch_guards(nodes, outputs):
@@ -1471,7 +1494,6 @@ def _lower_scan(lw, node, origin):
 NODE_LOWERINGS = {
     Scan: _lower_scan,
     IfElse: _lower_ifelse,
-    RandomVariable: _lower_random,
     Gather: _lower_gather,
     AdvancedIncSubtensor: _lower_advanced_inc,
     IncSubtensor: _lower_inc_subtensor,
@@ -1495,9 +1517,10 @@ NODE_LOWERINGS = {
 }
 
 
-def _schedule(nodes, group_of, after=None):
+def _schedule(nodes, group_of, after=None, free=frozenset()):
     """Nodes and fused groups (as lists of nodes) in an order where inputs come first (and
-    the nodes ``after[id(node)]`` lists: the conditions of its guard)."""
+    the nodes ``after[id(node)]`` lists: the conditions of its guard). A length in ``free``
+    waits for nothing: its dims are known before its array is computed."""
     unit_of, units = {}, []
     for node in nodes:
         group = group_of.get(id(node))
@@ -1512,6 +1535,8 @@ def _schedule(nodes, group_of, after=None):
     for node in nodes:
         u = unit_of[id(node)]
         for inp in node.inputs:
+            if isinstance(node.op, ShapeOf) and id(node) in free:
+                break
             if inp.owner is not None and unit_of[id(inp.owner)] != u:
                 deps[u].add(unit_of[id(inp.owner)])
         for before in (after or {}).get(id(node), ()):

@@ -243,6 +243,15 @@ class RandomVariable(Op):
                                 f"draws of {len(lengths)} ({p.type})")
         return Apply(self, [rng, a, b, *lengths], [TensorType(self.dtype, bc)])
 
+    #: the lowerer gives ``infer_shape`` the dim expressions of the lengths' values
+    reads_values = True
+
+    def infer_shape(self, node, input_shapes, values=None):
+        lengths = (values or [None] * 3)[3:]
+        if len(lengths) != node.out.ndim or None in lengths:
+            raise NotImplementedError(f"{self.short_name()}: lengths known when lowering")
+        return [tuple("1" if bc else n for n, bc in zip(lengths, node.out.broadcastable))]
+
     def perform(self, node, values):
         rng, a, b, *lengths = values
         shape = tuple(int(n) for n in lengths)
