@@ -2,6 +2,7 @@
 vector, Python lists as inputs, pickled types and shared variables."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -1347,6 +1348,36 @@ def test_what_kerass_theano_backend_calls(mode):
     from codegen.tensor.nnet import conv, nnet, sigm
     assert nnet.softsign is T.nnet.softsign and sigm.hard_sigmoid is T.nnet.hard_sigmoid
     assert callable(conv.conv2d)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_rest_of_theanos_tensor_methods(mode):
+    """The methods of Theano's _tensor_py_operators not covered above: x.norm(L, axis) (a
+    weight penalty's spelling), x.size, x.ravel(), x.conj() of a real tensor, x.zeros_like(),
+    x.__dot__, x.searchsorted, x.choose, x.compress, x.get_scalar_constant_value()."""
+    x, v = T.matrix("x"), T.vector("v")
+    outs = [x.norm(2), x.norm(1, axis=0), x.norm(3, axis=1), x.size, x.ravel(),
+            x.conj() * 1, x.conjugate() + 0, x.zeros_like(dtype="int32"), x.__dot__(x.T),
+            v.__rdot__(x), T.cast(v, "int64").choose([v, v * 2, v * 3, v * 4, v * 5, v * 6]),
+            T.sort(v).searchsorted(v, side="right"), v.compress(v > 2)]
+    xv = np.array([[3.0, -1.0, 5.0], [1.0, 4.0, -2.0]])
+    vv = np.array([2.0, 5.0, 1.0])
+    want = [np.sqrt((xv ** 2).sum()), np.abs(xv).sum(0), (np.abs(xv) ** 3).sum(1) ** (1 / 3),
+            6, xv.ravel(), xv, xv, np.zeros((2, 3), "int32"), xv @ xv.T, xv @ vv,
+            vv.astype("int64").choose([vv, vv * 2, vv * 3, vv * 4, vv * 5, vv * 6]),
+            np.searchsorted(np.sort(vv), vv, side="right"), vv[vv > 2]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # compiled, as far as the mode compiles
+        got = codegen.function([x, v], outs[:-2], mode=mode)(xv, vv)
+    with warnings.catch_warnings():  # searchsorted and compress: the reference interpreter
+        warnings.simplefilter("ignore", UserWarning)
+        got += codegen.function([v], outs[-2:], mode=mode)(vv)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-12)
+    assert got[7].dtype == np.int32
+    assert T.constant(4.0).get_scalar_constant_value() == 4.0
+    with pytest.raises(NotImplementedError, match="norm: L=inf"):
+        x.norm(np.inf)
 
 
 def test_mrg_normal_truncated_to_two_standard_deviations():

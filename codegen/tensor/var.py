@@ -135,6 +135,34 @@ class TensorOperators(Variable):
     def swapaxes(self, axis1, axis2): return _b().swapaxes(self, axis1, axis2)
     def take(self, indices, axis=None): return _b().take(self, indices, axis)
     def fill(self, value): return _b().fill(self, value)
+    def ravel(self): return _b().flatten(self)
+    @property
+    def size(self): return _b().prod(self.shape)
+    def norm(self, L, axis=None, keepdims=False):
+        """The L-norm over ``axis``: ``sum(abs(x) ** L) ** (1 / L)`` (L > 0 and finite, as
+        Theano's)."""
+        import math
+        if L == 0 or math.isinf(L):
+            raise NotImplementedError(f"norm: L={L}; only a positive, finite L")
+        return _b().pow(_b().pow(abs(self), L).sum(axis=axis, keepdims=keepdims), 1.0 / L)
+    def conj(self):
+        """The complex conjugate: a real tensor is its own (codegen has no complex dtypes)."""
+        return self
+    conjugate = conj
+    def zeros_like(self, dtype=None): return _b().zeros_like(self, dtype)
+    def get_scalar_constant_value(self):
+        from codegen.tensor.utils_theano import get_scalar_constant_value
+        return get_scalar_constant_value(self)
+    def searchsorted(self, v, side="left", sorter=None):
+        from codegen.tensor.extra_ops import searchsorted
+        return searchsorted(self, v, side, sorter)
+    def choose(self, choices, out=None, mode="raise"):
+        return _b().choose(self, choices, out, mode)
+    def compress(self, condition, axis=None):
+        from codegen.tensor.extra_ops import compress
+        return compress(condition, self, axis)
+    __dot__ = dot
+    def __rdot__(self, other): return _b().dot(other, self)
 
     def eval(self, inputs_to_values=None):
         """Evaluate with the numpy reference: ``(x * 2).eval({x: 3})`` -> ``array(6.)``."""
