@@ -5,6 +5,7 @@ between arrays whose lives do not overlap (``codegen.lower.memory``). The values
 compute are checked against numpy by the compiled tests (test_kernels, test_grad)."""
 
 import numpy as np
+import pytest
 
 import codegen
 import codegen.tensor as T
@@ -302,23 +303,30 @@ def test_loops_over_an_alloc_of_symbolic_lengths_fuse():
     np.testing.assert_allclose(g, 4 * (2 * (1 - np.tanh(2 * bv) ** 2) * np.exp(bv) + hv))
 
 
-def test_a_dropout_mask_is_drawn_in_the_loop_that_applies_it():
+@pytest.mark.parametrize("streams, steps", [("RandomStreams", 4), ("MRG_RandomStreams", 5)])
+def test_a_dropout_mask_is_drawn_in_the_loop_that_applies_it(streams, steps):
     """``h * srng.binomial(size=h.shape)`` of a hidden layer ``h``: the mask's length is
-    ``h``'s shape, known before any loop runs, and each draw is a function of its index, so
-    the layer, its mask, the cost and the backward pass are one loop that never stores the
-    mask nor ``h`` (before: 13 steps, the mask drawn, stored and loaded by 6 loops)."""
+    ``h``'s shape, known before any loop runs, so the layer, its mask, the cost and the
+    backward pass are one loop that stores neither ``h`` nor the mask. RandomStreams' draws
+    are computed in that loop (each a function of its index: before, 13 steps, the mask
+    stored and loaded by 6 loops); MRG_RandomStreams' (Lasagne's and Keras' dropout) are a
+    kernel of their own, read in place (before, 8 steps: h stored, the draws copied)."""
+    from codegen.sandbox.rng_mrg import MRG_RandomStreams
     from codegen.tensor.shared_randomstreams import RandomStreams
+    Streams = {"RandomStreams": RandomStreams, "MRG_RandomStreams": MRG_RandomStreams}[streams]
 
     def layer():  # a stream of its own for each function
         x, W = T.matrix("x"), T.matrix("W")
         h = T.tanh(T.dot(x, W))
-        cost = (h * RandomStreams(7).binomial(size=h.shape, p=0.5, dtype=h.dtype)).sum()
+        cost = (h * Streams(7).binomial(size=h.shape, p=0.5, dtype=h.dtype)).sum()
         return [x, W], [cost, T.grad(cost, W)]
     (program,) = _programs(f=(*layer(), None)).values()
+    assert len(program.steps) == steps, [s.name for s in program.steps]
     loops = [s for s in program.steps if isinstance(s, LoopKernel)]
-    assert len(program.steps) == 4, [s.name for s in program.steps]  # dot, loop, dot, rng
     (fused,) = [s for s in loops if len(s.body) > 3]
-    assert any("random_binomial" in o.text for o in fused.origins)
+    assert any("tanh" in o.text for o in fused.origins)
+    assert any("binomial" in o.text or "< TensorConstant{0.5}" in o.text
+               for o in fused.origins)
     assert [b.ref.dims for b in program.buffers].count(("x_n0", "W_n1")) == 2  # dot, mul
     f = codegen.function(*layer())
     reference = codegen.function(*layer(), mode="FAST_COMPILE")

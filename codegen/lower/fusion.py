@@ -26,19 +26,23 @@ class Group:
         self.key = None  # (broadcastable pattern, symbolic loop shape)
 
 
-def _reaches(inputs, group, group_of, free=frozenset()):
+def _reads_all(node):
+    return node.inputs
+
+
+def _reaches(inputs, group, group_of, reads=_reads_all):
     """Whether computing ``inputs`` needs ``group``'s loop to have run.
 
     A group runs as one unit, so depending on any member of another group means depending
-    on all of that group's inputs too. The nodes ``free`` names need no loop at all (a
-    length ``h.shape[0]`` is known before any loop runs, whatever computes ``h``).
+    on all of that group's inputs too. A node needs only the inputs it ``reads`` (a length
+    ``h.shape[0]`` is known before any loop runs, whatever computes ``h``).
     """
     members = {id(m) for m in group.members + group.reduces}
     stack = [v.owner for v in inputs if v.owner is not None]
     seen = set()
     while stack:
         node = stack.pop()
-        if id(node) in seen or id(node) in free:
+        if id(node) in seen:
             continue
         seen.add(id(node))
         if id(node) in members:
@@ -46,16 +50,16 @@ def _reaches(inputs, group, group_of, free=frozenset()):
         other = group_of.get(id(node))
         peers = (other.members + other.reduces) if other is not None else [node]
         for peer in peers:
-            stack.extend(v.owner for v in peer.inputs if v.owner is not None)
+            stack.extend(v.owner for v in reads(peer) if v.owner is not None)
     return False
 
 
-def fuse(nodes, is_scalar, loop_shape, free=frozenset()):
+def fuse(nodes, is_scalar, loop_shape, reads=_reads_all):
     """Map id(node) -> Group for the elementwise and reduction nodes in ``nodes``.
 
     ``is_scalar(node)`` marks nodes computed as scalar expressions (no loop at all);
     ``loop_shape(var)`` gives the symbolic shape a node iterates over (None: unknown);
-    ``free``, the ids of scalar nodes known before any loop runs (lengths). A node
+    ``reads(node)``, the inputs whose values a node needs computed first. A node
     joins a group with the same loop shape, its inputs' groups first, then any other, unless
     that would make two loops depend on each other; so a function's elementwise work over one
     shape, forward and backward, tends to become one loop.
@@ -68,10 +72,10 @@ def fuse(nodes, is_scalar, loop_shape, free=frozenset()):
 
     def can_join(group, node):
         inside = {id(m) for m in group.members + group.reduces}
-        outside = [v for v in node.inputs if v.owner is None or id(v.owner) not in inside]
+        outside = [v for v in reads(node) if v.owner is None or id(v.owner) not in inside]
         if any(v.owner is not None and v.owner in group.reduces for v in node.inputs):
             return False  # a reduction is complete only after the whole loop
-        return not _reaches(outside, group, group_of, free)
+        return not _reaches(outside, group, group_of, reads)
 
     def candidates(node, k):
         near = [group_of[id(v.owner)] for v in node.inputs

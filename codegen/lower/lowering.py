@@ -245,6 +245,8 @@ class Lowerer:
         return self.vals[var.id]
 
     def shape(self, var):
+        if var.id not in self.vals and var.id in self.early_shapes:
+            return self.early_shapes[var.id]  # read before var's loop has run (``reads``)
         kind, ref = self.val(var)
         if kind == "local":
             return ref
@@ -390,12 +392,12 @@ class Lowerer:
             if shape is None or not when:
                 return shape
             return tuple(shape) + (("when",) + tuple((c.id, t) for c, t in when),)
-        free = self._free_lengths(nodes, scalar_ids, shapes)
-        group_of, groups = fuse(nodes, lambda n: id(n) in scalar_ids, loop_key, free)
+        self._free_lengths(nodes, scalar_ids, shapes)
+        group_of, groups = fuse(nodes, lambda n: id(n) in scalar_ids, loop_key, self.reads)
         sink(groups, group_of, nodes, outputs)
         after = {id(n): [c.owner for c, _ in g if c.owner is not None]
                  for n in nodes for g in [guards.get(id(n), ())] if g}
-        for unit in _schedule(nodes, group_of, after, free):
+        for unit in _schedule(nodes, group_of, after, self.reads):
             members = unit if isinstance(unit, list) else [unit]
             when = guards.get(id(members[0]), ())
             if any(guards.get(id(m), ()) != when for m in members):
@@ -414,22 +416,33 @@ class Lowerer:
         self.checks.extend(c for c in required if (c.lhs, c.rhs) not in emitted)
 
     def _free_lengths(self, nodes, scalar_ids, shapes):
-        """The ids of the scalar nodes known before any step runs: lengths (``h.shape[0]``)
-        whose dims the symbolic shapes give, and scalars computed from them alone. A loop
-        drawing a dropout mask of ``h``'s shape may then be the loop computing ``h``."""
-        free = set()
+        """Note what is known before any step runs: the shapes of the arrays that only
+        lengths (``h.shape[0]``) and shape-only inputs (``reshape(x, like=h)``) read, where
+        the symbolic shapes give their dims, and the scalar nodes computed from such lengths
+        alone. A loop drawing a dropout mask of ``h``'s shape may then be the loop computing
+        ``h`` (``reads``)."""
+        def early(var):
+            dims = shapes.get(var.id)
+            if dims is None or any("@value" in d for d in dims):
+                return False
+            self.early_shapes[var.id] = tuple(dims)
+            return True
         for node in nodes:
-            if id(node) not in scalar_ids:
-                continue
-            if isinstance(node.op, ShapeOf):
-                dims = shapes.get(node.inputs[0].id)
-                if dims is not None and not any("@value" in d for d in dims):
-                    self.early_shapes[node.inputs[0].id] = tuple(dims)
-                    free.add(id(node))
-            elif all(v.owner is None or id(v.owner) in free for v in node.inputs):
-                free.add(id(node))
-        self.free |= free
-        return free
+            if id(node) in scalar_ids:
+                if (early(node.inputs[0]) if isinstance(node.op, ShapeOf) else
+                        all(v.owner is None or id(v.owner) in self.free for v in node.inputs)):
+                    self.free.add(id(node))
+            for k in getattr(node.op, "shape_inputs", lambda node: ())(node):
+                early(node.inputs[k])
+
+    def reads(self, node):
+        """The inputs whose values ``node`` needs computed before it runs: none for a length
+        known early, not a shape-only input whose shape is known early."""
+        if id(node) in self.free:  # a length, or a scalar of lengths only
+            return [] if isinstance(node.op, ShapeOf) else node.inputs
+        skip = getattr(node.op, "shape_inputs", lambda node: ())(node)
+        return [v for k, v in enumerate(node.inputs)
+                if k not in skip or v.id not in self.early_shapes]
 
     def _conditions(self, when):
         """The 0-d arrays of the conditions ``when`` names, computed (each under the
@@ -506,10 +519,7 @@ class Lowerer:
 
     def _lower_scalar(self, node):
         if isinstance(node.op, ShapeOf):
-            x = node.inputs[0]
-            dims = (self.shape(x) if x.id in self.vals or isinstance(x, Constant)
-                    else self.early_shapes[x.id])  # x's loop has not run yet
-            dim = dims[node.op.axis]
+            dim = self.shape(node.inputs[0])[node.op.axis]
             self.vals[node.out.id] = ("scalar", Expr("dim", value=dim, dtype="int64"))
             return
         args = [self.val(v)[1] for v in node.inputs]
@@ -560,7 +570,7 @@ class Lowerer:
             locals_[node.out.id] = local
             self.vals[node.out.id] = ("local", dims)
             used_outside = node.out.id in output_ids or any(
-                id(u) not in member_ids and u not in group.reduces and id(u) not in self.free
+                id(u) not in member_ids and u not in group.reduces and node.out in self.reads(u)
                 for u in users.get(node.out.id, []))  # (a length needs no array)
             if used_outside:
                 ref = ArrayRef(self.names.new(self.hint(node.out)), node.out.dtype, tuple(dims))
@@ -644,6 +654,8 @@ class Lowerer:
         view = next(v for v in reversed(self.views) if v.ref.name == name)
         if view.kind == "reshape":
             return self._is_contiguous(view.source)
+        if view.kind == "index":  # x[i, j, a:b] of a C-contiguous x: rows of it, in order
+            return _keeps_rows(view.index) and self._is_contiguous(view.source)
         return view.kind == "contiguous"
 
     def _contiguous(self, var):
@@ -1517,10 +1529,10 @@ NODE_LOWERINGS = {
 }
 
 
-def _schedule(nodes, group_of, after=None, free=frozenset()):
-    """Nodes and fused groups (as lists of nodes) in an order where inputs come first (and
-    the nodes ``after[id(node)]`` lists: the conditions of its guard). A length in ``free``
-    waits for nothing: its dims are known before its array is computed."""
+def _schedule(nodes, group_of, after=None, reads=lambda node: node.inputs):
+    """Nodes and fused groups (as lists of nodes) in an order where the inputs each node
+    ``reads`` come first (and the nodes ``after[id(node)]`` lists: the conditions of its
+    guard)."""
     unit_of, units = {}, []
     for node in nodes:
         group = group_of.get(id(node))
@@ -1534,9 +1546,7 @@ def _schedule(nodes, group_of, after=None, free=frozenset()):
     deps = [set() for _ in units]
     for node in nodes:
         u = unit_of[id(node)]
-        for inp in node.inputs:
-            if isinstance(node.op, ShapeOf) and id(node) in free:
-                break
+        for inp in reads(node):
             if inp.owner is not None and unit_of[id(inp.owner)] != u:
                 deps[u].add(unit_of[id(inp.owner)])
         for before in (after or {}).get(id(node), ()):
@@ -1578,6 +1588,17 @@ def _index(idx, values=()):
         return None if p is None else (values[p.k] if isinstance(p, Sym) else str(p))
     return tuple(Slice(part(item.start), part(item.stop), item.step)
                  if isinstance(item, slice) else part(item) for item in idx)
+
+
+def _keeps_rows(index):
+    """Whether a view ``index`` of a C-contiguous array is C-contiguous: indices on its
+    leading axes, then at most one slice of step 1, then whole axes."""
+    k = 0
+    while k < len(index) and isinstance(index[k], str):
+        k += 1
+    if k < len(index) and index[k].step in (None, 1):
+        k += 1
+    return all(isinstance(item, Slice) and item == Slice() for item in index[k:])
 
 
 def _axis_slice(ndim, axis, start, stop):

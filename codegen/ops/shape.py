@@ -129,6 +129,10 @@ class Reshape(Op):
         shape = [("d", 0)] + [("d", s[1] + 1) if isinstance(s, tuple) else s for s in self.shape]
         return Reshape(shape)(*inputs)
 
+    def shape_inputs(self, node):
+        """The inputs read for their shapes only (``like``), not their values."""
+        return (1,) if self.shape is None else ()
+
     def target_shape(self, x_shape, values=()):
         return tuple(x_shape[s[1]] if isinstance(s, tuple) else
                      int(values[s.k]) if isinstance(s, Sym) else s for s in self.shape)
