@@ -432,7 +432,7 @@ class Lowerer:
                 if (early(node.inputs[0]) if isinstance(node.op, ShapeOf) else
                         all(v.owner is None or id(v.owner) in self.free for v in node.inputs)):
                     self.free.add(id(node))
-            for k in getattr(node.op, "shape_inputs", lambda node: ())(node):
+            for k in _shape_inputs(node):
                 early(node.inputs[k])
 
     def reads(self, node):
@@ -440,7 +440,7 @@ class Lowerer:
         known early, not a shape-only input whose shape is known early."""
         if id(node) in self.free:  # a length, or a scalar of lengths only
             return [] if isinstance(node.op, ShapeOf) else node.inputs
-        skip = getattr(node.op, "shape_inputs", lambda node: ())(node)
+        skip = _shape_inputs(node)
         return [v for k, v in enumerate(node.inputs)
                 if k not in skip or v.id not in self.early_shapes]
 
@@ -1047,15 +1047,8 @@ def _draw(lw, node, load, operand):
     loop that applies a dropout mask can draw it. ``load(var, axes)`` gives a parameter's
     element, ``operand(ref, axes)`` the load of an array the loop reads."""
     op, var = node.op, node.out
-    rng, params, lengths = node.inputs[0], node.inputs[1:3], node.inputs[3:]
-    dims = []
-    for n, bc in zip(lengths, var.broadcastable):
-        kind, expr = lw.val(n)
-        if kind != "scalar":
-            raise NotImplementedError(f"{op.short_name()}: the compiled backends take lengths "
-                                      f"that are constants, int scalar arguments, shapes "
-                                      f"(x.shape[0]) or their sums and products")
-        dims.append("1" if bc else _dim_text(expr, op.short_name()))
+    rng, params = node.inputs[0], node.inputs[1:3]
+    dims = lw._out_dims(var)  # RandomVariable.infer_shape: its lengths' values
     state = lw.array(rng)
     lw.checks.append(Check(state.dims[0], "2", f"{op.short_name()}: the stream state "
                            f"{rng.label()} must be [seed, counter]", _where_text(node),
@@ -1588,6 +1581,11 @@ def _index(idx, values=()):
         return None if p is None else (values[p.k] if isinstance(p, Sym) else str(p))
     return tuple(Slice(part(item.start), part(item.stop), item.step)
                  if isinstance(item, slice) else part(item) for item in idx)
+
+
+def _shape_inputs(node):
+    """The inputs of ``node`` read for their shapes only (``Op.shape_inputs``)."""
+    return node.op.shape_inputs(node) if hasattr(node.op, "shape_inputs") else ()
 
 
 def _keeps_rows(index):
