@@ -234,6 +234,49 @@ GATHERED = [
 ]
 
 
+def _slinalg():
+    from codegen.tensor import nlinalg, slinalg
+    return nlinalg, slinalg
+
+
+def _linalg_grads(a, b):
+    """Finite-difference-free reference: the gradients of the linear algebra ops in closed
+    form (Murray's rule for the factor's, of the sum of its elements)."""
+    inv = np.linalg.inv(a)
+    chol = np.linalg.cholesky(a @ a.T)
+    x = np.linalg.solve(a, b)
+    g_det = np.linalg.det(a) * inv.T
+    g_solve = -np.linalg.solve(a.T, np.ones_like(b)) @ x.T
+    g_inv = -(inv.T @ np.ones_like(a) @ inv.T)
+    inner = chol.T @ np.ones_like(chol)
+    phi = np.tril(inner) - np.diag(np.diag(inner) / 2)
+    s = np.linalg.solve(chol.T, np.linalg.solve(chol.T, phi.T).T)
+    g_spd = np.tril(s + s.T) - np.diag(np.diag(s))  # of a a^T, read from its lower triangle
+    return g_det + g_solve + g_inv + (g_spd + g_spd.T) @ a
+
+
+# square matrices (a: 4 x 4, well conditioned; b: 4 x 2 or a vector): factorizations and
+# solves, compiled (codegen.ops.linalg)
+LINALG = [
+    ("cholesky", lambda a, b: _slinalg()[1].cholesky(a.dot(a.T) + T.outer(b[:, 0], b[:, 0]))
+     + _slinalg()[1].Cholesky(lower=False)(a.dot(a.T)) * 2,
+     lambda a, b: np.linalg.cholesky(a @ a.T + np.outer(b[:, 0], b[:, 0]))
+     + 2 * np.linalg.cholesky(a @ a.T).T, (4, 2)),
+    ("inverse_det", lambda a, b: T.dot(_slinalg()[0].matrix_inverse(a), b)
+     * _slinalg()[0].det(a), lambda a, b: np.linalg.inv(a) @ b * np.linalg.det(a), (4, 2)),
+    ("solve", lambda a, b: _slinalg()[1].solve(a, b), np.linalg.solve, (4, 2)),
+    ("solve_vector", lambda a, b: _slinalg()[1].solve(a.T, b), lambda a, b:
+     np.linalg.solve(a.T, b), (4,)),
+    ("solve_triangular", lambda a, b: _slinalg()[1].solve_lower_triangular(a, b)
+     + _slinalg()[1].solve_upper_triangular(a, b),
+     lambda a, b: (np.linalg.solve(np.tril(a), b) + np.linalg.solve(np.triu(a), b)), (4, 2)),
+    ("linalg_grads", lambda a, b: T.grad(
+        _slinalg()[0].det(a) + T.sum(_slinalg()[1].solve(a, b))
+        + T.sum(_slinalg()[0].matrix_inverse(a)) + T.sum(_slinalg()[1].cholesky(a.dot(a.T))),
+        a), _linalg_grads, (4, 2)),
+]
+
+
 def _special(compute):
     import scipy.special
     return compute(scipy.special)
@@ -310,6 +353,10 @@ def cases():
         b = T.tensor("float64", [False] * len(sb), "b")
         out.append((f"dot{sa}{sb}", [a, b], T.dot(a, b), np.dot,
                     [rng.normal(size=sa), rng.normal(size=sb)]))
+    for name, build, ref, shape in LINALG:
+        a, b = T.matrix("a"), T.tensor("float64", (False,) * len(shape), "b")
+        out.append((name, [a, b], build(a, b), ref,
+                    [rng.normal(size=(4, 4)) + 4 * np.eye(4), rng.normal(size=shape)]))
     a = T.matrix("a")
     out.append(("dot_trans", [a], T.dot(a.T, a) + T.dot(a, a.T).sum(),
                 lambda v: v.T @ v + (v @ v.T).sum(), [rng.normal(size=(3, 4))]))
@@ -379,6 +426,32 @@ def test_c_target_matches_numpy(c_library, k):
     name, inputs, out, ref, values = CASES[k]
     (got,) = c_library.call(f"case{k}", *values)
     np.testing.assert_allclose(got, ref(*values), rtol=1e-12, atol=1e-12)
+
+
+def test_a_singular_matrix_stops_the_call_on_every_backend(compiled_all, cuda_all, c_library):
+    """numpy's LinAlgError (the C library's LINALG code) naming the op and the user's line,
+    on the reference, the Cython and the emulated CUDA backends and the C library."""
+    from clib import CError
+    singular, b = np.ones((4, 4)), np.ones((4, 2))
+    for name in ["solve", "inverse_det", "cholesky", "solve_triangular"]:
+        k = IDS.index(name)
+        reference = codegen.function(CASES[k][1], CASES[k][2], mode="FAST_COMPILE")
+        calls = [reference] + [getattr(m, f"case{k}") for m in (compiled_all, cuda_all)]
+        for call in calls:
+            with pytest.raises(np.linalg.LinAlgError,
+                               match=r"the matrix is (singular|not positive definite)\n"
+                                     r"  built at .*test_ops.py:\d+"):
+                call(np.zeros((4, 4)) if name == "solve_triangular" else singular, b)
+        with pytest.raises(CError) as info:
+            c_library.call(f"case{k}", singular * (name != "solve_triangular"), b)
+        assert info.value.code == 8 and "the matrix is" in info.value.message, info.value
+    k = IDS.index("inverse_det")  # the determinant alone of a singular matrix is 0
+    det = codegen.Module("det_only")
+    a = T.matrix("a")
+    det.add_function("det", [a], _slinalg()[0].det(a))
+    from codegen.compile.module import load_module
+    got = load_module(det.build(str(c_library.dir) + "_det")).det(singular)
+    assert got == 0.0 and np.linalg.det(singular) == 0.0
 
 
 @settings(max_examples=40, deadline=None)

@@ -781,6 +781,71 @@ def test_value_shaped_functions_run_in_the_reference_interpreter(tmp_path):
         module.build(str(tmp_path))
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_linear_algebra_compiles_and_a_singular_matrix_changes_no_state(mode):
+    """Factor, solves, inverse and determinant compile (no fallback warning) in float32
+    too; a matrix that stops the call leaves the shared state as it was."""
+    from codegen.tensor import nlinalg, slinalg
+    rng = np.random.default_rng(3)
+    for dtype, tol in [("float64", 1e-12), ("float32", 2e-5)]:
+        a, v = T.matrix("a", dtype=dtype), T.vector("v", dtype=dtype)
+        w = codegen.shared(np.zeros(6, dtype), name="w")
+        chol = slinalg.cholesky(a.dot(a.T))
+        step = slinalg.solve_upper_triangular(chol.T, slinalg.solve_lower_triangular(chol, v))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            f = codegen.function([a, v], [nlinalg.det(a), nlinalg.matrix_inverse(a)],
+                                 updates=[(w, w + step + slinalg.solve(a, v))], mode=mode)
+        av = (rng.normal(size=(6, 6)) + 4 * np.eye(6)).astype(dtype)
+        vv = rng.normal(size=6).astype(dtype)
+        det, inv = f(av, vv)
+        assert det.dtype == dtype and inv.dtype == dtype
+        want = np.linalg.solve(av.astype(float) @ av.T, vv) + np.linalg.solve(av, vv)
+        np.testing.assert_allclose(w.get_value(), want, rtol=tol, atol=tol)
+        np.testing.assert_allclose(det, np.linalg.det(av.astype(float)), rtol=tol * 10)
+        np.testing.assert_allclose(inv, np.linalg.inv(av.astype(float)), rtol=tol, atol=tol)
+        before = w.get_value()
+        with pytest.raises(np.linalg.LinAlgError, match=r"(cholesky|solve|matrix_inverse): "
+                           r"the matrix is (not positive definite|singular)\n  built at"):
+            f(np.zeros((6, 6), dtype), vv)
+        np.testing.assert_array_equal(w.get_value(), before)
+
+
+def test_large_matrices_factorize_through_lapack():
+    """Above LAPACK_MIN the CPU calls scipy's LAPACK (potrf, getrf/getrs, trtrs, the
+    triangular a read in place by rows or by columns): the same results and errors as
+    numpy's and scipy's, in float64 and float32."""
+    import scipy.linalg
+
+    from codegen.backends.linalg import LAPACK_MIN
+    from codegen.tensor import nlinalg, slinalg
+    n, rng = LAPACK_MIN + 24, np.random.default_rng(5)
+    scale = float(2 * np.sqrt(n))  # the diagonal's size: a determinant near 1
+    for dtype, tol in [("float64", 1e-9), ("float32", 2e-3)]:
+        a, b, v = T.matrix("a", dtype=dtype), T.matrix("b", dtype=dtype), T.vector("v", dtype=dtype)
+        chol = slinalg.cholesky(a.dot(a.T))
+        f = codegen.function([a, b, v], [
+            chol, slinalg.Cholesky(lower=False)(a.dot(a.T)), nlinalg.det(a / scale),
+            nlinalg.matrix_inverse(a), slinalg.solve(a, b), slinalg.solve(a, v),
+            slinalg.solve_lower_triangular(chol, b), slinalg.solve_upper_triangular(chol.T, v),
+            slinalg.solve_upper_triangular(T.triu(a), v)])
+        av = (rng.normal(size=(n, n)) + scale * np.eye(n)).astype(dtype)
+        bv, vv = rng.normal(size=(n, 3)).astype(dtype), rng.normal(size=n).astype(dtype)
+        x = av.astype(float)
+        L = np.linalg.cholesky(x @ x.T)
+        want = [L, L.T, np.linalg.det(x / scale), np.linalg.inv(x), np.linalg.solve(x, bv),
+                np.linalg.solve(x, vv), scipy.linalg.solve_triangular(L, bv, lower=True),
+                scipy.linalg.solve_triangular(L.T, vv), scipy.linalg.solve_triangular(
+                    np.triu(x), vv)]
+        for k, (got, w) in enumerate(zip(f(av, bv, vv), want)):
+            assert got.dtype == dtype
+            np.testing.assert_allclose(got, w, rtol=tol, atol=tol * np.abs(w).max(),
+                                       err_msg=str(k))
+        for singular in [np.ones((n, n), dtype), np.zeros((n, n), dtype)]:
+            with pytest.raises(np.linalg.LinAlgError, match="the matrix is"):
+                f(singular, bv, vv)
+
+
 def test_nlinalg_and_slinalg_as_theano_has_them():
     """Inverses, determinants, factorizations and solves against numpy and scipy, in the
     reference interpreter; the gradients of the inverse, the determinant, the Cholesky

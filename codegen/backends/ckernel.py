@@ -863,7 +863,7 @@ def blas_access():
     """C lines shared by the products of every element type: scipy's BLAS, reached through
     function pointers that the module sets the first time a product is large enough to need
     them (``cg_load_blas``: a module whose products are all small never imports scipy), and
-    how BLAS sees a strided view."""
+    how BLAS sees a strided view; scipy's LAPACK, the same way (``cg_load_lapack``)."""
     return [f"#define CG_K_PARTS_RATIO {K_PARTS_RATIO}", f"#define CG_K_PARTS_MIN {K_PARTS_MIN}",
             f"#define CG_K_PARTS_MAX {K_PARTS_MAX}"] + """#ifdef _OPENMP
 #include <omp.h>
@@ -1004,6 +1004,40 @@ static int cg_blas_ready(void) {
     return __atomic_load_n(&cg_blas_state, __ATOMIC_ACQUIRE) > 0;
 }
 
+/* scipy's LAPACK, for the factorizations and solves of large matrices (backends.linalg),
+   set by the module the first time one is large enough (cg_load_lapack), as BLAS is. The
+   matrices are void*: one type serves both element types. */
+typedef void (*cg_potrf_t)(char*, int*, void*, int*, int*);
+typedef void (*cg_getrf_t)(int*, int*, void*, int*, int*, int*);
+typedef void (*cg_getrs_t)(char*, int*, int*, void*, int*, int*, void*, int*, int*);
+typedef void (*cg_trtrs_t)(char*, char*, char*, int*, int*, void*, int*, void*, int*, int*);
+static cg_potrf_t cg_dpotrf, cg_spotrf;
+static cg_getrf_t cg_dgetrf, cg_sgetrf;
+static cg_getrs_t cg_dgetrs, cg_sgetrs;
+static cg_trtrs_t cg_dtrtrs, cg_strtrs;
+static int cg_lapack_state;  /* 0: not loaded yet, 1: loaded, -1: none (plain loops only) */
+CODEGEN_KERNEL void (*cg_load_lapack)(void);
+
+CODEGEN_KERNEL void cg_set_lapack(void* dpotrf, void* spotrf, void* dgetrf, void* sgetrf,
+                                  void* dgetrs, void* sgetrs, void* dtrtrs, void* strtrs) {
+    cg_dpotrf = (cg_potrf_t)dpotrf;
+    cg_spotrf = (cg_potrf_t)spotrf;
+    cg_dgetrf = (cg_getrf_t)dgetrf;
+    cg_sgetrf = (cg_getrf_t)sgetrf;
+    cg_dgetrs = (cg_getrs_t)dgetrs;
+    cg_sgetrs = (cg_getrs_t)sgetrs;
+    cg_dtrtrs = (cg_trtrs_t)dtrtrs;
+    cg_strtrs = (cg_trtrs_t)strtrs;
+    __atomic_store_n(&cg_lapack_state, dpotrf && spotrf && dgetrf && sgetrf && dgetrs && sgetrs
+                     && dtrtrs && strtrs ? 1 : -1, __ATOMIC_RELEASE);
+}
+
+static int cg_lapack_ready(void) {
+    if (__atomic_load_n(&cg_lapack_state, __ATOMIC_ACQUIRE) == 0 && cg_load_lapack != 0)
+        cg_load_lapack();
+    return __atomic_load_n(&cg_lapack_state, __ATOMIC_ACQUIRE) > 0;
+}
+
 """.split("\n")[:-1] + LAYOUT
 
 
@@ -1039,12 +1073,17 @@ def product_declarations(dtypes, accumulating=()):
     product functions of ``dtypes`` (``cg_gemm_acc_d`` ... only for ``accumulating``)."""
     c_lines = ["extern void (*cg_load_blas)(void);",
                "void cg_set_blas(void*, void*, void*, void*);",
+               "extern void (*cg_load_lapack)(void);",
+               "void cg_set_lapack(void*, void*, void*, void*, void*, void*, void*, void*);",
                "void cg_set_blas_threads(void*, void*);",
                "extern int cg_blas_ours;",
                "int cg_blas_enter(void);",
                "void cg_blas_leave(int);"]
     cython_lines = ["void (*cg_load_blas)() noexcept nogil",
                     "void cg_set_blas(void*, void*, void*, void*) nogil",
+                    "void (*cg_load_lapack)() noexcept nogil",
+                    "void cg_set_lapack(void*, void*, void*, void*, void*, void*, void*, void*) "
+                    "nogil",
                     "void cg_set_blas_threads(void*, void*) nogil",
                     "int cg_blas_enter() nogil",
                     "void cg_blas_leave(int) nogil"]

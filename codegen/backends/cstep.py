@@ -14,15 +14,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codegen.backends import cexpr, ckernel
+from codegen.backends import cexpr, ckernel, linalg
 from codegen.backends.ckernel import comment
 from codegen.lower.program import (
     AssertStep,
     DotStep,
     GatherStep,
+    LinalgStep,
     LoopKernel,
     ScanStep,
     all_steps,
+    can_fail,
     copied,
     reads,
     writes,
@@ -79,6 +81,8 @@ class CpuStrategy:
             return None, [], ckernel.product_call(step)
         if isinstance(step, GatherStep):
             kernel = ckernel.gather_kernel(step, threads=threads)
+        elif isinstance(step, LinalgStep):
+            kernel = linalg.kernel(step)
         elif isinstance(step, LoopKernel):
             kernel = ckernel.loop_kernel(step, threads=threads)
         else:
@@ -146,8 +150,7 @@ def step_function(program, base, kind="CODEGEN_KERNEL int", strategy=None, profi
         body.append("int cg_blas_before = cg_blas_enter();  /* BLAS on this call's threads */")
     failures = list(program.failures)
     checks = getattr(strategy, "checks", None)  # NaN and Inf checks of a debug build
-    fallible = any(isinstance(step, (GatherStep, AssertStep))
-                   for step in all_steps(program.steps)) or checks
+    fallible = can_fail(program.steps) or checks
     if fallible:
         body += ["int cg_failed = 0;", "do {  /* a failing step breaks out */"]
     pad = "    " if fallible else ""
@@ -195,6 +198,8 @@ def profile_kind(step):
         return "reduction" if any(store.combine for store in step.stores) else "elementwise"
     if isinstance(step, AssertStep):
         return "assert"
+    if isinstance(step, LinalgStep):
+        return f"linalg ({step.op})"
     return f"axis ({step.op})"
 
 
@@ -233,7 +238,7 @@ class _Emitter:
         note = f"/* {comment(origins[-1].text)}{f' [{where}]' if where else ''} */"
         if isinstance(step, ScanStep):
             kernel = scan_kernel(self.program, step, self.strategy, self.blas, self)
-            if any(isinstance(s, (GatherStep, AssertStep)) for s in all_steps(step.steps)):
+            if can_fail(step.steps):
                 return [f"if ((cg_failed = {kernel.call})) break;  {note}"]
             return [f"{kernel.call};  {note}"]
         if isinstance(step, AssertStep):  # the condition read where it is
@@ -244,9 +249,10 @@ class _Emitter:
         if c_lines is not None:
             self.kernels.append(c_lines)
             self.prototypes += prototype
-        if isinstance(step, GatherStep):
+        if getattr(step, "failure", None) is not None:  # a gather, a singular matrix
+            why = "an index out of range" if isinstance(step, GatherStep) else step.op
             return [f"if ({call}) {{  {note}",
-                    f"    cg_failed = {step.failure + 1};  /* an index out of range */",
+                    f"    cg_failed = {step.failure + 1};  /* {why} */",
                     "    break;", "}"]
         *first, last = call.split("; ")  # several launches: a line each, the note on the last
         lines = [f"{part};" for part in first] + [f"{last};  {note}"]

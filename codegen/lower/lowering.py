@@ -20,6 +20,7 @@ from codegen.lower.program import (
     DotStep,
     Expr,
     GatherStep,
+    LinalgStep,
     LoopKernel,
     Operand,
     Origin,
@@ -41,6 +42,7 @@ from codegen.ops.blas import Dot
 from codegen.ops.elemwise import Elemwise
 from codegen.ops.ifelse import IfElse
 from codegen.ops.indexing import AdvancedIncSubtensor, Gather, IncSubtensor, index_dims
+from codegen.ops.linalg import Linalg, failure
 from codegen.ops.mrg import MRGAdvance, MRGDraws
 from codegen.ops.random import RandomVariable
 from codegen.ops.reduce import Argmax, ArgSort, CumOp
@@ -850,6 +852,34 @@ def _lower_mrg(lw, node, origin):
                              op=node.op.short_name(), count=count))
 
 
+def _lower_linalg(lw, node, origin):
+    """A factorization or solve (``codegen.ops.linalg``): one step, with an n x n buffer of
+    its own where it eliminates, and a failure where the matrix can stop it."""
+    op = node.op
+    lw._add_checks(node)
+    a = lw.array(node.inputs[0])
+    b = lw.array(node.inputs[1]) if op.kind == "solve" else None
+    out = lw._buffer(node.out, lw.hint(node.out))
+    structure = op.param("structure", "general")
+    # the step's own memory: the elimination's copy of a, LAPACK's b (column-major) and
+    # its pivots (as C ints, in the last row); a triangular solve's b for LAPACK
+    n = a.dims[0]
+    m = {"matrix_inverse": n, "det": "0"}.get(op.kind, b.dims[1] if b and len(b.dims) == 2
+                                              else "1")
+    work = None
+    if op.kind != "cholesky":
+        dims = (f"{n} + {m} + 1", n) if structure == "general" else (m, n)
+        work = ArrayRef(lw.names.new(f"{out.name}_work"), out.dtype, dims)
+        lw.buffers.append(Buffer(work))
+        lw.kinds[work.name] = "buffer"
+    message = failure(op)
+    if message is not None:
+        lw.failures.append((f"{op.short_name()}: {message}", _where_text(node), "linalg"))
+    lw.steps.append(LinalgStep(lw._step_name(out.name), op.kind, out, a, b, work, (origin,),
+                               None if message is None else len(lw.failures) - 1,
+                               op.param("lower", True), structure))
+
+
 def _lower_concatenate(lw, node, origin):
     op, var = node.op, node.out
     lw._add_checks(node)
@@ -1518,6 +1548,7 @@ NODE_LOWERINGS = {
     MRGDraws: _lower_mrg,
     MRGAdvance: _lower_mrg,
     Concatenate: _lower_concatenate,
+    Linalg: _lower_linalg,
     SubtensorGrad: _lower_subtensor_grad,
 }
 

@@ -20,10 +20,9 @@ buffer keeps it alive to the end of the call.
 """
 
 from codegen.lower.program import (
-    AssertStep,
     GatherStep,
     LoopKernel,
-    all_steps,
+    can_fail,
     copied,
     reads,
     view_root,
@@ -125,8 +124,7 @@ def in_place_updates(program):
         scatter = isinstance(step, GatherStep) and step.kind == "scatter"
         flags.append(
             # a step that may fail after the memory changed would leave the state half new
-            not any(isinstance(s, (GatherStep, AssertStep))
-                    for s in all_steps(program.steps[change + (1 if scatter else 0):]))
+            not can_fail(program.steps[change + (1 if scatter else 0):])
             and not any(root(name) == old for s in program.steps[change + 1:]
                         for name in reads(s))
             and not (scatter and any(root(name) == old for name in reads(step))))

@@ -161,6 +161,8 @@ def reads(step):
                 + ([step.out.name] if step.kind == "scatter" else []))
     if isinstance(step, AssertStep):
         return [step.cond.name]
+    if isinstance(step, LinalgStep):
+        return [r.name for r in (step.a, step.b) if r is not None]
     return [step.x.name]
 
 
@@ -170,6 +172,12 @@ def all_steps(steps):
         yield step
         if isinstance(step, ScanStep):
             yield from all_steps(step.steps)
+
+
+def can_fail(steps):
+    """Whether one of ``steps`` (or of their loops' bodies) can stop the call: a gather or
+    scatter (an index out of range), an assertion, a matrix that is singular."""
+    return any(getattr(s, "failure", None) is not None for s in all_steps(steps))
 
 
 def step_arrays(step):
@@ -184,6 +192,8 @@ def step_arrays(step):
         return [step.x, step.out, *step.idx]
     if isinstance(step, AssertStep):
         return [step.cond]
+    if isinstance(step, LinalgStep):
+        return [r for r in (step.a, step.b, step.out, step.work) if r is not None]
     return [step.x, step.out]
 
 
@@ -207,6 +217,9 @@ def renamed(step, mapping):
                        idx=tuple(ref(i) for i in step.idx))
     if isinstance(step, AssertStep):
         return replace(step, cond=ref(step.cond))
+    if isinstance(step, LinalgStep):
+        return replace(step, out=ref(step.out), a=ref(step.a),
+                       b=step.b and ref(step.b), work=step.work and ref(step.work))
     return replace(step, out=ref(step.out), x=ref(step.x))
 
 
@@ -247,6 +260,8 @@ def writes(step):
         return [op.ref.name for op in step.operands if op.role != "in"]
     if isinstance(step, AssertStep):
         return []
+    if isinstance(step, LinalgStep):
+        return [r.name for r in (step.out, step.work) if r is not None]
     return [step.out.name]
 
 
@@ -284,6 +299,29 @@ class AssertStep:
     failure: int
     origins: tuple
     kind: str = "assert"
+
+
+@dataclass(frozen=True)
+class LinalgStep:
+    """A factorization or solve of the square matrix ``a`` (``codegen.ops.linalg``): ``op``
+    'cholesky' (``out``: its factor, the lower one or with ``lower`` False the upper),
+    'solve' (``out``: x with a x = b, ``structure`` 'general', 'lower' or 'upper'),
+    'matrix_inverse' or 'det' (``out`` 0-d). ``work``: an n x n buffer of the step's own
+    (the elimination's copy of a), or None. A matrix that is singular or not positive
+    definite stops the call with failure ``failure`` (None: 'det', whose value is then 0).
+    The C is ``codegen.backends.linalg``."""
+
+    name: str
+    op: str
+    out: ArrayRef
+    a: ArrayRef
+    b: ArrayRef
+    work: ArrayRef
+    origins: tuple
+    failure: int = None
+    lower: bool = True
+    structure: str = "general"
+    kind: str = "linalg"
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """numpy functions as ops that only the reference interpreter runs: those whose outputs'
 lengths depend on their inputs' values (nonzero, flatnonzero, unique, bincount, repeat by an
 array of counts), and those codegen has not compiled yet (searchsorted, unravel_index,
-ravel_multi_index, the real FFT and its inverse, and the inverses,
-factorizations and solves of nlinalg and slinalg, some with gradients). Each kind is a numpy
+ravel_multi_index, the real FFT and its inverse, the special functions of scipy, and the
+factorizations of nlinalg and slinalg other than those of ``codegen.ops.linalg``: pinv,
+eigh, eig, svd, qr, expm, lstsq, the tensor inverse and solve). Each kind is a numpy
 function, a rule for its output types and the reason.
 
 Compiled code plans its buffers from shapes before any step runs: ``codegen.function``
@@ -119,21 +120,6 @@ def _square_types(a, *rest, **params):
     return [TensorType(a.dtype, (False, False))]
 
 
-def _like_second_types(a, b, **params):
-    return [TensorType(np.result_type(a.dtype, b.dtype).name, b.broadcastable)]
-
-
-def _scalar_types(a):
-    return [TensorType(a.dtype, ())]
-
-
-def _solve(a, b, structure="general"):
-    if structure == "general":
-        return (np.linalg.solve(a, b),)
-    import scipy.linalg
-    return (scipy.linalg.solve_triangular(a, b, lower=structure == "lower"),)
-
-
 def _eigh(a, UPLO="L"):
     return np.linalg.eigh(a, UPLO)
 
@@ -245,12 +231,7 @@ LINALG = "it has no compiled form yet"
 
 #: name -> (numpy function, output types, why only the reference interpreter runs it)
 KINDS = {
-    "matrix_inverse": (lambda a: (np.linalg.inv(a),), _square_types, LINALG),
     "pinv": (lambda a: (np.linalg.pinv(a),), _square_types, LINALG),
-    "det": (lambda a: (np.linalg.det(a),), _scalar_types, LINALG),
-    "cholesky": (lambda a, lower=True: (np.linalg.cholesky(a) if lower
-                                        else np.linalg.cholesky(a).T,), _square_types, LINALG),
-    "solve": (_solve, _like_second_types, LINALG),
     "eigh": (_eigh, _eigh_types, LINALG),
     "svd": (_svd, _svd_types, LINALG),
     "qr": (_qr, _qr_types, LINALG),
@@ -320,41 +301,6 @@ def _t():
     return basic
 
 
-def _grad_inverse(node, grads):
-    t, (x,), (gz,) = _t(), node.outputs, grads
-    return [-t.dot(t.dot(x.T, gz), x.T)]
-
-
-def _grad_det(node, grads):
-    (a,), (gz,) = node.inputs, grads
-    return [gz * node.outputs[0] * NumpyOp("matrix_inverse")(a).T]
-
-
-def _grad_solve(node, grads, structure="general"):
-    t, (a, b), (x,), (gz,) = _t(), node.inputs, node.outputs, grads
-    back = {"lower": "upper", "upper": "lower"}.get(structure, structure)
-    gb = NumpyOp("solve", structure=back)(a.T, gz)
-    ga = -t.outer(gb, x) if b.ndim == 1 else -t.dot(gb, x.T)
-    if structure != "general":  # only the triangle it reads
-        ga = t.tril(ga) if structure == "lower" else t.triu(ga)
-    return [ga, gb]
-
-
-def _grad_cholesky(node, grads, lower=True):
-    """Murray's rule (Differentiation of the Cholesky decomposition, 2016): with
-    phi(X) the lower triangle of X with its diagonal halved, the gradient is the lower
-    triangle of S + S^T less S's diagonal, S = L^-T phi(L^T G) L^-1."""
-    t, (chol,), (gz,) = _t(), node.outputs, grads
-    if not lower:
-        chol, gz = chol.T, gz.T
-    inner = t.dot(chol.T, gz)
-    phi = t.tril(inner) - t.diag(t.diagonal(inner) / 2)
-    upper = NumpyOp("solve", structure="upper")
-    s = upper(chol.T, upper(chol.T, phi.T).T)
-    g = t.tril(s + s.T) - t.diag(t.diagonal(s))
-    return [g if lower else g.T]
-
-
 def _halved_or_doubled(g, n, factor):
     """``g`` (a spectrum, real and imaginary parts on the last axis) with the frequencies
     that a real signal of ``n`` points has twice (all but 0 and, for even n, n/2) scaled by
@@ -420,6 +366,4 @@ def _special_grads(node, gz, name, x):
     return [None, gz * (-density if name in ("gammaincc", "gammau") else density)]
 
 
-GRADS = {"rfft": _grad_rfft, "irfft": _grad_irfft, "matrix_inverse": _grad_inverse,
-         "det": _grad_det, "solve": _grad_solve, "cholesky": _grad_cholesky,
-         "special": _grad_special}
+GRADS = {"rfft": _grad_rfft, "irfft": _grad_irfft, "special": _grad_special}

@@ -1,9 +1,11 @@
-"""``theano.tensor.nlinalg``: linear algebra of matrices. The factorizations and inverses
-run in the reference interpreter (numpy's LAPACK; ``codegen.ops.valued``), with gradients
-for the inverse and the determinant; the rest is built from products and indexing."""
+"""``theano.tensor.nlinalg``: linear algebra of matrices. The inverse and the determinant
+are compiled (``codegen.ops.linalg``), with their gradients; the other factorizations run
+in the reference interpreter (numpy's LAPACK; ``codegen.ops.valued``); the rest is built
+from products and indexing."""
 
 import numpy as np
 
+from codegen.ops.linalg import Linalg
 from codegen.ops.valued import NumpyOp
 from codegen.tensor import basic as t
 from codegen.tensor.basic import as_tensor_variable, diag, diagonal, trace
@@ -30,12 +32,12 @@ class Det:
 
 def matrix_inverse(x):
     """The inverse of the square matrix ``x``; gradient -X^T g X^T."""
-    return NumpyOp("matrix_inverse")(_matrix(x, "matrix_inverse"))
+    return Linalg("matrix_inverse")(_matrix(x, "matrix_inverse"))
 
 
 def det(x):
     """The determinant of the square matrix ``x``; gradient g det(x) x^-T."""
-    return NumpyOp("det")(_matrix(x, "det"))
+    return Linalg("det")(_matrix(x, "det"))
 
 
 def pinv(x):

@@ -1,7 +1,8 @@
-"""``theano.tensor.slinalg``: Cholesky factors, linear solves and the matrix exponential,
-run in the reference interpreter (``codegen.ops.valued``), with gradients for the factor
-and the solves."""
+"""``theano.tensor.slinalg``: Cholesky factors and linear solves, compiled with their
+gradients (``codegen.ops.linalg``); the matrix exponential and the generalized eigenvalues
+in the reference interpreter (``codegen.ops.valued``)."""
 
+from codegen.ops.linalg import Linalg
 from codegen.ops.valued import NumpyOp
 from codegen.tensor.nlinalg import _matrix
 
@@ -14,7 +15,7 @@ class Cholesky:
         self.lower = bool(lower)
 
     def __call__(self, x):
-        return NumpyOp("cholesky", lower=self.lower)(_matrix(x, "cholesky"))
+        return Linalg("cholesky", lower=self.lower)(_matrix(x, "cholesky"))
 
 
 cholesky = Cholesky()
@@ -37,7 +38,7 @@ class Solve:
         b = as_tensor_variable(b)
         if b.ndim not in (1, 2):
             raise TypeError(f"solve: b must be a vector or a matrix, got {b.type}")
-        return NumpyOp("solve", structure=self.structure)(_matrix(a, "solve"), b)
+        return Linalg("solve", structure=self.structure)(_matrix(a, "solve"), b)
 
 
 solve = Solve()

@@ -33,7 +33,8 @@ ERRORS = [("OK", 0, "success"),
           ("MEMORY", 4, "out of memory"),
           ("IO", 5, "a state file could not be read or written, or is not as expected"),
           ("INDEX", 6, "an index is out of bounds"),
-          ("ASSERT", 7, "a condition of the graph (Theano's Assert) does not hold")]
+          ("ASSERT", 7, "a condition of the graph (Theano's Assert) does not hold"),
+          ("LINALG", 8, "a matrix is singular, or not positive definite")]
 
 
 def c_string(text):
@@ -269,7 +270,7 @@ class _Function:
             for k, (message, where, kind) in enumerate(p.failures):
                 where = f" [{comment(where)}]" if where else ""
                 self.emit(f"if (cg_failed == {k + 1}) "
-                          + self.fail("INDEX" if kind == "index" else "ASSERT",
+                          + self.fail({"index": "INDEX", "linalg": "LINALG"}.get(kind, "ASSERT"),
                                       f"{where_fn}: {message}{where}"))
         else:
             self.emit(f"{self.step.name}({', '.join(self.step.args)});")

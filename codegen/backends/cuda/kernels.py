@@ -30,9 +30,9 @@ emulation (``emulation.h``), so that the same ``.cu`` runs on the host in tests.
 import re
 from dataclasses import replace
 
-from codegen.backends import cexpr, ckernel
+from codegen.backends import cexpr, ckernel, linalg
 from codegen.backends.ckernel import Kernel, _index, identity
-from codegen.lower.program import AxisStep, DotStep, GatherStep, LoopKernel, writes
+from codegen.lower.program import AxisStep, DotStep, GatherStep, LinalgStep, LoopKernel, writes
 
 #: The C table on CUDA: C_OPS, with what differs. The CPU's tanh (expm1 form, for libmvec)
 #: stays out: CUDA's tanh is fast and as accurate.
@@ -431,6 +431,28 @@ def gather_kernel(step):
     return c_lines + [""] + run, kernel.prototype, f"{launcher}({', '.join(args)})"
 
 
+#: The GPU's way of running a linear algebra step's phases (``backends.linalg``): one
+#: block, its threads sharing each phase's rows, thread 0 the serial parts.
+BLOCK = linalg.Par(tid="threadIdx.x", nthreads="blockDim.x", barrier="__syncthreads();",
+                   shared="__shared__ ",
+                   fail=("if (threadIdx.x == 0) *cg_fault = 1;", "return;"))
+
+
+def linalg_kernel(step):
+    """(kernel and its launching function, the launching call) of a factorization or solve:
+    one block of THREADS threads (the phases of one matrix depend on each other); a matrix
+    that stops it sets the module's fault flag, which the launching function returns."""
+    k = linalg.kernel(step, BLOCK, "__global__ void", [("int* cg_fault", "cg_fault")])
+    params, args = linalg.signature(step)
+    launcher = f"{step.name}_run"
+    sizes = ", ".join([p.split()[-1] for p in params] + ["cg_fault"])
+    run = ckernel._signature("static int", launcher, params, " {")
+    run += [f"    CG_LAUNCH({step.name}, 1, {THREADS}, {sizes});",
+            "    return cg_faulted();",
+            "}"]
+    return k.c_lines + [""] + run, k.prototype, f"{launcher}({', '.join(args)})"
+
+
 def _array_ref(program, name):
     """The ArrayRef called ``name`` in ``program`` (a buffer or a view), or None."""
     for item in list(program.buffers) + list(program.views):
@@ -525,6 +547,8 @@ class Strategy:
                     kernel, is_map, total, f"cg_blocks({trips(total)})")
         elif isinstance(step, GatherStep):
             return gather_kernel(step)
+        elif isinstance(step, LinalgStep):
+            return linalg_kernel(step)
         elif isinstance(step, AxisStep):
             kernel, is_map = axis_kernel(step), True
             total = " * ".join(f"({d})" for a, d in enumerate(step.x.dims)

@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 
-from codegen.backends import cexpr, ckernel, cstep
+from codegen.backends import cexpr, ckernel, cstep, linalg
 from codegen.backends.templating import environment
 from codegen.lower.memory import in_place_updates, shared_scratch
 from codegen.lower.program import (
@@ -17,9 +17,11 @@ from codegen.lower.program import (
     AxisStep,
     DotStep,
     GatherStep,
+    LinalgStep,
     LoopKernel,
     ScanStep,
     all_steps,
+    can_fail,
     reads,
     step_arrays,
     view_root,
@@ -92,8 +94,7 @@ def function_context(program, debug=False, device="cpu", state_index=None, profi
         if isinstance(step, ScanStep):  # the loop as one step (its body is checked whole)
             kernel = cstep.scan_kernel(program, step, cstep.CpuStrategy(), blas)
             steps.append({"kind": "loop", "name": kernel.name, "failure": None,
-                          "failure_code": any(isinstance(s, GatherStep)
-                                              for s in all_steps(step.steps)),
+                          "failure_code": can_fail(step.steps),
                           "guard": _guard_test(program, step),
                           "c_lines": kernel.c_lines, "prototype": kernel.prototype,
                           "declaration": kernel.declaration, "call": kernel.call,
@@ -105,16 +106,19 @@ def function_context(program, debug=False, device="cpu", state_index=None, profi
                           "call": f"{step.cond.name}_p[0] == 0",
                           "origins": [(comment(o.text), comment(o.where)) for o in step.origins],
                           "outs": [], "ins": [step.cond.name], "extents": "()"})
-        elif isinstance(step, (LoopKernel, AxisStep, GatherStep)):
+        elif isinstance(step, (LoopKernel, AxisStep, GatherStep, LinalgStep)):
             if isinstance(step, LoopKernel):
                 kernel = ckernel.loop_kernel(step, threads=threads)
             elif isinstance(step, GatherStep):
                 kernel = ckernel.gather_kernel(step, threads=threads)
+            elif isinstance(step, LinalgStep):
+                kernel = linalg.kernel(step)
             else:
                 kernel = ckernel.axis_kernel(step, threads=threads)
             outs = writes(step)
             steps.append({"kind": "loop", "name": kernel.name,
-                          # a gather returns nonzero for an index out of range
+                          # a gather returns nonzero for an index out of range, a
+                          # factorization for a matrix that is singular
                           "failure": getattr(step, "failure", None), "failure_code": False,
                           "guard": _guard_test(program, step),
                           "c_lines": kernel.c_lines, "prototype": kernel.prototype,
@@ -410,6 +414,8 @@ def _extents(step):
         dims, _ = ckernel.gather_loop_dims(step)
         small = step.small()
         pairs = [(small.name, [(d, a) for a, d in enumerate(dims) if small.dims[a] != "1"])]
+    elif isinstance(step, LinalgStep):  # the matrices' own lengths
+        pairs = [(r.name, [(d, a) for a, d in enumerate(r.dims)]) for r in step_arrays(step)]
     else:  # a walk along an axis
         pairs = [(step.x.name, [(step.x.dims[a], a) for a in range(len(step.x.dims))]),
                  (step.out.name, [(step.x.dims[a], j) for j, a in enumerate(step.out_axes())])]

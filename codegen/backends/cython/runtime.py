@@ -106,10 +106,12 @@ def _dim_min(a, b):
 
 def _step_failure(failures, k):
     """The error of failure ``k`` of a function's steps: an index out of range (IndexError),
-    NaN/Inf found by NanGuardMode on the device (FloatingPointError), or a condition of the
-    graph that does not hold (Theano's Assert: AssertionError)."""
+    NaN/Inf found by NanGuardMode on the device (FloatingPointError), a condition of the
+    graph that does not hold (Theano's Assert: AssertionError), or a matrix that is singular
+    or not positive definite (numpy's LinAlgError)."""
     message, where, kind = failures[k]
-    error = {"float": FloatingPointError, "assert": AssertionError}.get(kind, IndexError)
+    error = {"float": FloatingPointError, "assert": AssertionError,
+             "linalg": np.linalg.LinAlgError}.get(kind, IndexError)
     return error(message + (f"\n  {where}" if where else ""))
 
 
@@ -153,23 +155,25 @@ def _check_finite(name, origin, outputs, inputs, nan_is_error, inf_is_error, big
                                      f"above 1e10\n  {origin}\n  inputs: {report}")
 
 
-def _cython_blas():
+def _cython_scipy(module):
+    """scipy.linalg's ``module`` (cython_blas, cython_lapack), loaded from its file alone:
+    importing scipy.linalg would take about 0.2 s more."""
     import importlib.machinery
     import importlib.util
     import sys
-    name = "scipy.linalg.cython_blas"
+    name = f"scipy.linalg.{module}"
     if name in sys.modules:
         return sys.modules[name]
     scipy = importlib.util.find_spec("scipy")
     if scipy is not None and scipy.origin:
         folder = os.path.join(os.path.dirname(scipy.origin), "linalg")
         for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-            path = os.path.join(folder, "cython_blas" + suffix)
+            path = os.path.join(folder, module + suffix)
             if os.path.exists(path):
                 spec = importlib.util.spec_from_file_location(name, path)
-                blas = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(blas)
-                return blas
+                loaded = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(loaded)
+                return loaded
     return importlib.import_module(name)
 
 

@@ -1,0 +1,170 @@
+"""The linear algebra of square matrices that compiled code runs: the Cholesky factor, the
+solve of a x = b (a general, lower or upper triangular), the inverse and the determinant,
+with their gradients. Each compiled backend runs them as one step (``LinalgStep``): the C
+of ``codegen.backends.linalg``, Gaussian elimination with partial pivoting as LAPACK's
+getrf does it and the Cholesky-Crout order, on one thread on the CPU, on one block's
+threads on the GPU.
+
+A matrix that is singular (a zero pivot) or, for the factor, not positive definite stops
+the call with numpy's ``LinAlgError``, naming the op and the user's line.
+"""
+
+import numpy as np
+
+from codegen.graph import Apply, Op, TensorType, op_error
+
+#: The kinds, and what each computes.
+KINDS = {
+    "cholesky": "the triangular factor of a symmetric positive definite matrix",
+    "solve": "x with a x = b",
+    "matrix_inverse": "the inverse",
+    "det": "the determinant",
+}
+
+
+def _float(*dtypes):
+    """numpy's result type of a factorization of these dtypes: a float, float64 for
+    integers."""
+    dtype = np.result_type(*dtypes)
+    return dtype.name if dtype.kind == "f" else "float64"
+
+
+class Linalg(Op):
+    """``kind`` (``KINDS``) of its inputs; params: ``lower`` (cholesky: the factor L, else
+    L^T; the lower triangle of the input is read either way), ``structure`` (solve:
+    'general', 'lower' or 'upper': only that triangle of a is read)."""
+
+    props = ("kind", "params")
+
+    def __init__(self, kind, **params):
+        if kind not in KINDS:
+            raise ValueError(f"Linalg: unknown kind {kind!r} (one of {', '.join(KINDS)})")
+        self.kind = kind
+        self.params = tuple(sorted(params.items()))
+
+    def param(self, name, default=None):
+        return dict(self.params).get(name, default)
+
+    def short_name(self):
+        structure = self.param("structure", "general")
+        return self.kind if structure == "general" else f"solve_{structure}_triangular"
+
+    def make_node(self, *inputs):
+        a = inputs[0]
+        if self.kind == "det":
+            out = TensorType(_float(a.dtype), ())
+        elif self.kind == "solve":
+            out = TensorType(_float(a.dtype, inputs[1].dtype), inputs[1].broadcastable)
+        else:
+            out = TensorType(_float(a.dtype), (False, False))
+        return Apply(self, list(inputs), [out])
+
+    def infer_shape(self, node, input_shapes):
+        if self.kind == "det":
+            return [()]
+        if self.kind == "solve":
+            return [input_shapes[1]]
+        return [input_shapes[0]]
+
+    def shape_checks(self, node, input_shapes):
+        a = input_shapes[0]
+        checks = [(a[0], a[1], "the matrix must be square")]
+        if self.kind == "solve":
+            checks.append((input_shapes[1][0], a[0], "b must have as many rows as a"))
+        return checks
+
+    def perform(self, node, values):
+        a = values[0]
+        if a.shape[0] != a.shape[1]:
+            raise op_error(ValueError, node, f"the matrix must be square, got shape "
+                                             f"{a.shape}")
+        dtype = node.outputs[0].dtype
+        try:
+            with np.errstate(all="ignore"):
+                out = _compute(self.kind, self.param, a.astype(dtype, copy=False),
+                               *[v.astype(dtype, copy=False) for v in values[1:]])
+        except np.linalg.LinAlgError as exc:
+            raise op_error(np.linalg.LinAlgError, node, _message(self, exc)) from None
+        except ValueError as exc:
+            raise op_error(ValueError, node, str(exc)) from None
+        return [np.asarray(out, dtype=dtype)]
+
+    def grad(self, node, output_grads):
+        return GRADS[self.kind](node, output_grads, **dict(self.params))
+
+
+def _compute(kind, param, a, *rest):
+    if kind == "cholesky":
+        factor = np.linalg.cholesky(a)  # (its lower triangle)
+        return factor if param("lower", True) else factor.T
+    if kind == "matrix_inverse":
+        return np.linalg.inv(a)
+    if kind == "det":
+        return np.linalg.det(a)
+    (b,) = rest
+    structure = param("structure", "general")
+    if structure == "general":
+        return np.linalg.solve(a, b)
+    import scipy.linalg
+    return scipy.linalg.solve_triangular(a, b, lower=structure == "lower", check_finite=False)
+
+
+#: The message of each kind's failure, as the compiled code gives it (``failure``).
+FAILURES = {"cholesky": "the matrix is not positive definite",
+            "solve": "the matrix is singular",
+            "matrix_inverse": "the matrix is singular"}
+
+
+def failure(op):
+    """The message of the one way ``op`` can fail, or None (the determinant of a singular
+    matrix is 0)."""
+    return FAILURES.get(op.kind)
+
+
+def _message(op, exc):
+    """The reference's message for numpy's or scipy's LinAlgError: the compiled one."""
+    return failure(op) or str(exc)
+
+
+def _t():
+    from codegen.tensor import basic
+    return basic
+
+
+def _grad_inverse(node, grads):
+    t, (x,), (gz,) = _t(), node.outputs, grads
+    return [-t.dot(t.dot(x.T, gz), x.T)]
+
+
+def _grad_det(node, grads):
+    (a,), (gz,) = node.inputs, grads
+    return [gz * node.outputs[0] * Linalg("matrix_inverse")(a).T]
+
+
+def _grad_solve(node, grads, structure="general"):
+    t, (a, b), (x,), (gz,) = _t(), node.inputs, node.outputs, grads
+    back = {"lower": "upper", "upper": "lower"}.get(structure, structure)
+    gb = Linalg("solve", structure=back)(a.T, gz)
+    ga = -t.outer(gb, x) if b.ndim == 1 else -t.dot(gb, x.T)
+    if structure != "general":  # only the triangle it reads
+        ga = t.tril(ga) if structure == "lower" else t.triu(ga)
+    return [ga, gb]
+
+
+def _grad_cholesky(node, grads, lower=True):
+    """Murray's rule (Differentiation of the Cholesky decomposition, 2016): with
+    phi(X) the lower triangle of X with its diagonal halved, the gradient is the lower
+    triangle of S + S^T less S's diagonal, S = L^-T phi(L^T G) L^-1."""
+    t, (chol,), (gz,) = _t(), node.outputs, grads
+    if not lower:
+        chol, gz = chol.T, gz.T
+    inner = t.dot(chol.T, gz)
+    phi = t.tril(inner) - t.diag(t.diagonal(inner) / 2)
+    upper = Linalg("solve", structure="upper")
+    s = upper(chol.T, upper(chol.T, phi.T).T)
+    g = t.tril(s + s.T) - t.diag(t.diagonal(s))
+    return [g if lower else g.T]
+
+
+GRADS = {"matrix_inverse": _grad_inverse, "det": _grad_det, "solve": _grad_solve,
+         "cholesky": _grad_cholesky}
