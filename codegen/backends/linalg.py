@@ -77,9 +77,9 @@ class Par:
 CPU = Par(simd="#pragma omp simd", lapack=True)
 
 #: From this order on the CPU factorizes through LAPACK (its blocked algorithms, its
-#: threads), below it with the plain loops, which skip LAPACK's call overhead (measured on
-#: 2 cores against numpy's calls: the loops take 0.6x their time at 50, 1.3x to 3x at 200;
-#: with LAPACK from 96 on, 0.6x to 0.9x at 96, 128 and 800).
+#: threads), below it with the plain loops, which skip LAPACK's call overhead (a first
+#: measurement on 2 cores, one op per call against numpy's: the loops took 0.6x numpy's
+#: time at 50 and 1.3x to 3x at 200; with LAPACK from 96 on, 0.6x to 0.9x at 96 to 800).
 LAPACK_MIN = 96
 #: LAPACK's sizes are C ints.
 INT_MAX = 2147483647
