@@ -101,7 +101,7 @@ def signature(step):
         params.append(f"{const}{cexpr.CTYPES[ref.dtype]}* {ref.name}")
         args.append(f"{ref.name}_p")
         if ref is step.work:
-            continue  # C-contiguous, n x n
+            continue  # C-contiguous: W(i, j) above, then LAPACK's b and pivots
         for k in range(2 if ref.dims else 0):
             params.append(f"cg_index {ref.name}_s{k}")
             args.append(f"{ref.name}_s{k}" if k < len(ref.dims) else "0")
