@@ -92,8 +92,7 @@ def signature(step):
     params, args = ["cg_index n"], [step.a.dims[0]]
     if step.op in ("solve", "matrix_inverse"):
         params.append("cg_index m")
-        args.append(step.out.dims[1] if len(step.out.dims) == 2
-                    else ("1" if step.op == "solve" else step.a.dims[0]))
+        args.append(step.m)
     for ref, role in [(step.a, "in"), (step.b, "in"), (step.out, "out"), (step.work, "out")]:
         if ref is None:
             continue

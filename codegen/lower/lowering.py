@@ -877,7 +877,7 @@ def _lower_linalg(lw, node, origin):
         lw.failures.append((f"{op.short_name()}: {message}", _where_text(node), "linalg"))
     lw.steps.append(LinalgStep(lw._step_name(out.name), op.kind, out, a, b, work, (origin,),
                                None if message is None else len(lw.failures) - 1,
-                               op.param("lower", True), structure))
+                               op.param("lower", True), structure, m))
 
 
 def _lower_concatenate(lw, node, origin):

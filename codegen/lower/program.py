@@ -321,6 +321,7 @@ class LinalgStep:
     failure: int = None
     lower: bool = True
     structure: str = "general"
+    m: str = "0"  # the right-hand sides' columns: b's (1 for a vector), n for the inverse
     kind: str = "linalg"
 
 
