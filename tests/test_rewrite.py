@@ -33,6 +33,11 @@ SIMPLIFY = [
     (lambda: T.dot(x.T, x), "dot(x.T, x)"),
     (lambda: T.dot(x, x.T.T.T), "dot(x, x.T)"),
     (lambda: T.dot(v, x.T), "dot(v, x.T)"),
+    # an outer product (a column times a row) is a broadcast product, which fuses
+    (lambda: T.dot(v.dimshuffle(0, "x"), v.dimshuffle("x", 0)), "(v * v)"),
+    (lambda: T.dot(T.col("c"), T.row("r")), "(c * r)"),
+    (lambda: T.dot(T.row("r").T, T.row("r")), "(r * r.T).T"),
+    (lambda: T.dot(x, T.row("r")), "dot(x, r)"),  # x's columns are not one by type
     (lambda: x + 2, "(TensorConstant{2} + x)"),
     (lambda: T.constant(2.0) * 3.0 + s, "(TensorConstant{6.0} + s)"),
     (lambda: T.ones_like(s) * s, "s"),
@@ -46,6 +51,23 @@ def test_simplify(build, expected):
     (out,) = simplify([expr])
     assert codegen.pp(out) == expected
     assert out.type == expr.type
+
+
+def test_outer_products_and_their_gradients_as_broadcast_products():
+    """dot of a column and a row, and the gradient of a matrix-vector product (an outer
+    product), compile to broadcast products with numpy's values."""
+    a, u = T.matrix("a"), T.vector("u")
+    f = codegen.function([a, u], [T.dot(u.dimshuffle(0, "x"), u.dimshuffle("x", 0)),
+                                  T.grad(T.sum(T.tanh(T.dot(a, u))), a)])
+    rng = np.random.default_rng(3)
+    av, uv = rng.normal(size=(5, 4)), rng.normal(size=4)
+    outer, grad = f(av, uv)
+    np.testing.assert_allclose(outer, np.outer(uv, uv), rtol=1e-15)
+    # 1 - tanh**2 cancels where tanh nears 1: a few ulps of the input become 1e-12
+    np.testing.assert_allclose(grad, np.outer(1 - np.tanh(av @ uv) ** 2, uv), rtol=1e-9)
+    products = [line.split()[1] for line in f.executable.program.describe().splitlines()
+                if line.strip().startswith("dot ")]
+    assert len(products) == 1, products  # dot(a, u) alone; both outer products are loops
 
 
 def test_constant_fold_keeps_type_and_value():

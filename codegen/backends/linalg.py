@@ -25,7 +25,7 @@ step's own output and work buffer).
 from dataclasses import dataclass
 
 from codegen.backends import cexpr
-from codegen.backends.ckernel import Kernel
+from codegen.backends.ckernel import GEMM_THREADS_MIN, Kernel
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,8 @@ def _lapack(step, T):
         fits.append(f"(({a}_s1 == 1 && {a}_s0 >= n && {a}_s0 < {INT_MAX}) || "
                     f"({a}_s0 == 1 && {a}_s1 >= n && {a}_s1 < {INT_MAX}))")
     lines = [f"if ({' && '.join(fits)} && cg_lapack_ready()) {{"]
-    body = ["int nn = (int)n, info = 0;"] + (["int mm = (int)m;"] if rhs else [])
+    body = ["int nn = (int)n;"] + ([] if op == "solve" and structure != "general"
+                                   else ["int info = 0;"])
     z = f"{step.work.name} + {'n * n' if structure == 'general' else '0'}" \
         if step.work is not None else None
     if op == "cholesky":
@@ -200,16 +201,32 @@ def _lapack(step, T):
                  f"char uplo = rows == {lower} ? 'U' : 'L', trans = rows ? 'T' : 'N', "
                  f"diag = 'N';",
                  f"cg_{x}trtrs(&uplo, &trans, &diag, &nn, &mm, ({T}*){a}, &lda, z, &nn, "
-                 f"&info);",
-                 "if (info > 0) return 1;  /* a zero on the diagonal: singular */"]
-    body += [f"{T}* z = {z};  /* b, column-major */",
-             "for (cg_index c = 0; c < m; c++) {",
-             f"    for (cg_index i = 0; i < n; i++) z[i + c * n] = {first};",
-             "}"] + solve + [
-             "for (cg_index i = 0; i < n; i++) {",
-             "    for (cg_index c = 0; c < m; c++) X(i, c) = z[i + c * n];",
+                 f"&info);"]
+    share = ["cg_index c0, cols;",
+             "cg_share(m, omp_get_thread_num(), omp_get_num_threads(), &c0, &cols);",
+             "int mm = (int)cols, info = 0;",
+             f"{T}* z = {z} + c0 * n;  /* its columns of b, column-major */",
+             "for (cg_index c = c0; c < c0 + cols; c++) {",
+             f"    for (cg_index i = 0; i < n; i++) z[i + (c - c0) * n] = {first};",
              "}",
-             "return 0;"]
+             "if (cols > 0) {"] + ["    " + line for line in solve] + [
+             "}",
+             "if (info > 0) {  /* a zero on a triangle's diagonal: singular */",
+             "    failed = 1;",
+             "} else {",
+             "    for (cg_index i = 0; i < n; i++) {",
+             "        for (cg_index c = c0; c < c0 + cols; c++) X(i, c) = z[i + (c - c0) * n];",
+             "    }",
+             "}"]
+    body += ["/* the right-hand sides shared out over the call's threads (cg_blas_split, as a "
+             "product's), each solving its columns: a column's solution does not depend on "
+             "the share that holds it */",
+             "int failed = 0;",
+             f"#pragma omp parallel if(cg_blas_split((double)n * n * m, {GEMM_THREADS_MIN})) "
+             "reduction(|:failed)",
+             "{"] + ["    " + line for line in share] + [
+             "}",
+             "return failed;"]
     return lines + ["    " + line for line in body] + ["}"]
 
 

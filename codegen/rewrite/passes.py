@@ -4,7 +4,7 @@ import numpy as np
 
 from codegen.graph import Constant, toposort
 from codegen.graph.basic import provenance_as
-from codegen.ops.blas import fold_transposes
+from codegen.ops.blas import Dot, fold_transposes
 from codegen.ops.elemwise import Elemwise, constant_value, is_elemwise
 from codegen.ops.indexing import AdvancedIncSubtensor
 from codegen.ops.override import GradOverride
@@ -493,13 +493,29 @@ def simplify_node(node):
     if isinstance(node.op, Reduce):
         listed = _reduce_of_listed(node)
         return listed if listed is not None else _reduce_before_dimshuffle(node)
+    if isinstance(node.op, Dot):
+        outer = _outer_product(node)
+        if outer is not None:
+            return outer
     return fold_transposes(node)
+
+
+def _outer_product(node):
+    """``dot(a, b)`` summing over one element by type (a column times a row: the outer
+    products that gradients of matrix-vector products build) -> ``a * b``, broadcast: the
+    same values, as one loop that fuses with its neighbours instead of a product of k = 1."""
+    if node.inputs[0].ndim != 2 or node.inputs[1].ndim != 2:
+        return None
+    a, b = (v.T if t else v for v, t in zip(node.inputs, node.op.trans))
+    if not (a.broadcastable[1] and b.broadcastable[0]):
+        return None
+    return _same_type_or_cast(a * b, node.out)
 
 
 def simplify(outputs):
     """Constant folding plus ``x*1, x+0, x**1, x**2 -> x*x, --x, exp(log x)``, transposes of
-    transposes, transposes folded into products, fills of constants, and constants-first
-    order for add and mul."""
+    transposes, transposes folded into products, outer products as broadcast products, fills
+    of constants, and constants-first order for add and mul."""
     return apply_local(outputs, simplify_node)
 
 
