@@ -3,6 +3,7 @@
 import sys
 
 from codegen.graph import Apply, Constant, Op, Variable
+from codegen.graph.errors import warn
 
 
 def _leaf(var):
@@ -111,7 +112,6 @@ def pydotprint(fct, outfile=None, compact=True, format="png", with_ids=False,
     """
     import shutil
     import subprocess
-    import warnings
     outputs = (fct.fgraph.outputs if hasattr(fct, "fgraph")
                else list(fct) if isinstance(fct, (list, tuple)) else [fct])
     lines = ["digraph G {", "  node [fontname=Helvetica];"]
@@ -150,8 +150,7 @@ def pydotprint(fct, outfile=None, compact=True, format="png", with_ids=False,
     text = "\n".join(lines + ["}"]) + "\n"
     dot = shutil.which("dot") if format != "dot" else None
     if format != "dot" and dot is None:
-        warnings.warn("pydotprint: Graphviz's `dot` is not installed; writing the DOT text",
-                      stacklevel=2)
+        warn("pydotprint: Graphviz's `dot` is not installed; writing the DOT text")
         format = "dot"
     data = (subprocess.run([dot, f"-T{format}"], input=text.encode(), capture_output=True,
                            check=True).stdout if format != "dot" else text.encode())

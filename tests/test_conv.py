@@ -553,8 +553,9 @@ def test_pool_without_ignore_border_keeps_the_edges_as_theano_with_its_warning()
     from codegen.tensor.signal import downsample
     x = T.tensor4("x")
     xv = np.arange(2 * 7 * 7.0).reshape(1, 2, 7, 7)
-    with pytest.warns(UserWarning, match="ignore_border not given: False, as in Theano"):
+    with pytest.warns(UserWarning, match="ignore_border not given: False, as in Theano") as seen:
         y = downsample.max_pool_2d(x, (2, 2))
+    assert seen[0].filename == __file__  # the user's line, through the older spelling too
     got = codegen.function([x], y)(xv)
     assert got.shape == (1, 2, 4, 4)
     np.testing.assert_array_equal(got, np_pool(xv, (2, 2), ignore_border=False))

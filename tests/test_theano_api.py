@@ -764,8 +764,9 @@ def test_value_shaped_functions_run_in_the_reference_interpreter(tmp_path):
             *T.extra_ops.unique(i, True, True, True), T.extra_ops.Unique()(x),
             T.extra_ops.searchsorted(T.sort(x.flatten()), x, side="right"),
             T.grad(T.sum(T.nonzero_values(x) ** 2), x)]
-    with pytest.warns(UserWarning, match="nonzero: its output's length depends"):
+    with pytest.warns(UserWarning, match="nonzero: its output's length depends") as seen:
         f = codegen.function([x, i], outs)
+    assert seen[0].filename == __file__
     xv, iv = np.array([[0.0, 1.5, 0.0], [2.0, 0.0, 3.0]]), np.array([2, 0, 2])
     want = [*np.nonzero(xv), np.array(np.nonzero(xv)), np.flatnonzero(xv), xv[xv != 0],
             np.repeat(xv, iv, axis=1), np.bincount(iv), np.bincount(iv, iv * 0.5, 6),

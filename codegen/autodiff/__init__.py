@@ -7,11 +7,10 @@ broadcast operand back to the operand's shape and casts it to the operand's dtyp
 builds record the forward node's line with the role ``grad of <op>``.
 """
 
-import warnings
 
 from codegen.graph import SharedVariable, descendants, late, toposort
 from codegen.graph.basic import Provenance, provenance_as
-from codegen.graph.errors import GraphError
+from codegen.graph.errors import GraphError, warn
 
 
 class DisconnectedInputError(GraphError, ValueError):
@@ -135,7 +134,7 @@ def grad_raw(cost, wrt, consider_constant=(), disconnected_inputs="raise", known
         if disconnected_inputs == "raise":
             raise DisconnectedInputError(message)
         if disconnected_inputs == "warn":
-            warnings.warn(message, stacklevel=3)
+            warn(message)
         results.append(t.zeros_like(var) if return_disconnected == "zero" else None)
     return results
 

@@ -3,7 +3,6 @@
 import copy
 import threading
 import time
-import warnings
 
 import numpy as np
 
@@ -12,6 +11,7 @@ from codegen.compile.inputs import Out, as_in, convert_value
 from codegen.compile.mode import as_mode
 from codegen.graph import SharedVariable, Variable, late, toposort
 from codegen.graph.basic import clone_replace
+from codegen.graph.errors import warn
 from codegen.graph.fgraph import FunctionGraph
 
 
@@ -252,7 +252,7 @@ def _check_inputs(fgraph, ins, on_unused_input):
             message = (f"function: input {spec.name or spec.variable!r} is not used to compute "
                        "any output; pass on_unused_input='ignore' or 'warn'")
             if on_unused_input == "warn":
-                warnings.warn(message, stacklevel=3)
+                warn(message)
             else:
                 raise ValueError(message)
 
@@ -403,8 +403,8 @@ def make_executable(fgraph, mode, ins, name, allow_downcast, profile=False):
                       for n in toposort(fgraph.all_outputs)
                       if getattr(n.op, "reference_only", None)})
     if reasons:
-        warnings.warn(f"{name or 'function'} runs in the reference interpreter "
-                      f"(mode='FAST_COMPILE'): {'; '.join(reasons)}", stacklevel=3)
+        warn(f"{name or 'function'} runs in the reference interpreter "
+             f"(mode='FAST_COMPILE'): {'; '.join(reasons)}")
         return ReferenceExecutable(fgraph, timed)
     from codegen.backends import resolve
     resolve()  # config.device names a backend that builds here, or a clear error

@@ -1,11 +1,11 @@
 """``codegen.function`` (and ``Module.add_function``) of sparse inputs, outputs, updates and
 givens: the function of their parts, called with scipy matrices and giving them back."""
 
-import warnings
 
 import scipy.sparse
 
 from codegen.compile.inputs import In, Out
+from codegen.graph.errors import warn
 from codegen.sparse.basic import SparseSharedVariable, SparseVariable, as_sparse_variable
 
 
@@ -106,7 +106,7 @@ class Flat:
                        "is not used to compute any output; pass on_unused_input='ignore' or "
                        "'warn'")
             if on_unused_input == "warn":
-                warnings.warn(message, stacklevel=4)
+                warn(message)
             else:
                 raise ValueError(message)
 

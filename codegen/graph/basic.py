@@ -5,15 +5,13 @@ import contextvars
 import itertools
 import os
 import sys
-import warnings
 
 import numpy as np
 
 from codegen.config import config
-from codegen.graph.errors import GraphError
+from codegen.graph.errors import GraphError, user_frame, warn
 from codegen.graph.type import can_cast_input
 
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _ids = itertools.count()
 
 
@@ -34,13 +32,10 @@ class Provenance:
         override = _override.get()
         if override is not None:
             return override
-        frame = sys._getframe(1)
-        while frame is not None:
-            path = os.path.abspath(frame.f_code.co_filename)
-            if not path.startswith(_PACKAGE_DIR + os.sep):
-                return cls(path, frame.f_lineno)
-            frame = frame.f_back
-        return cls("<unknown>", 0)
+        frame, _ = user_frame(sys._getframe(1))
+        if frame is None:
+            return cls("<unknown>", 0)
+        return cls(os.path.abspath(frame.f_code.co_filename), frame.f_lineno)
 
     def relpath(self, start=None):
         if self.filename.startswith("<"):
@@ -302,7 +297,7 @@ def test_value(var):
         if config.compute_test_value == "raise":
             raise GraphError(message)
         if config.compute_test_value == "warn":
-            warnings.warn(message, stacklevel=4)
+            warn(message)
     return value
 
 

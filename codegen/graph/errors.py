@@ -1,10 +1,33 @@
 """Errors that point at the user's line, not at codegen's internals."""
 
 import linecache
+import os
+import sys
+import warnings
+
+#: codegen's own directory: frames under it are not the user's.
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class GraphError(Exception):
     """Base class for errors raised while building or running a graph."""
+
+
+def user_frame(frame):
+    """The first frame from ``frame`` up that is outside codegen (None: there is none), and
+    how many frames up it is (``frame`` itself: 1)."""
+    depth = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+            PACKAGE_DIR + os.sep):
+        frame, depth = frame.f_back, depth + 1
+    return frame, depth
+
+
+def warn(message, category=UserWarning):
+    """``warnings.warn`` attributed to the user's line (the first frame outside codegen),
+    whichever of codegen's spellings (``theano.function``, ``T.grad``, ``max_pool_2d``) led
+    there."""
+    warnings.warn(message, category, stacklevel=user_frame(sys._getframe(1))[1] + 1)
 
 
 def source_line(provenance):

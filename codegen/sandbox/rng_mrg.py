@@ -19,11 +19,11 @@ not Theano's numbers.
 """
 
 import math
-import warnings
 
 import numpy as np
 
 from codegen.config import config
+from codegen.graph import errors
 from codegen.ops import mrg
 from codegen.scalar import upcast
 
@@ -43,8 +43,8 @@ def guess_n_streams(size, warn=False):
         r = int(np.prod(size, dtype=np.int64))
         return min(r // 6 if r > 6 else r, 60 * 256)
     if warn:
-        warnings.warn(f"MRG_RandomStreams can't determine #streams from size ({size}), "
-                      f"guessing 60*256", stacklevel=3)
+        errors.warn(f"MRG_RandomStreams can't determine #streams from size ({size}), "
+                    f"guessing 60*256")
     return 60 * 256
 
 

@@ -14,10 +14,10 @@ on ``T.tensor4()``), the lengths are the variables' own and the index array is c
 from them when the function runs, with the same values.
 """
 
-import warnings
 
 import numpy as np
 
+from codegen.graph.errors import warn
 from codegen.tensor import basic as t
 
 
@@ -230,9 +230,8 @@ def _pool(name, nd, input, ws, ignore_border, stride, pad, mode):
     steps = _tuple(stride if stride is not None else ws, nd, f"{name}: stride")
     pads = _tuple(pad, nd, f"{name}: pad")
     if ignore_border is None:  # Theano's default, with its warning that it would change
-        warnings.warn(f"{name}: ignore_border not given: False, as in Theano (the partial "
-                      f"windows at the edges kept); pass ignore_border=True or False to say "
-                      f"which", stacklevel=3)
+        warn(f"{name}: ignore_border not given: False, as in Theano (the partial "
+             f"windows at the edges kept); pass ignore_border=True or False to say which")
         ignore_border = False
     if input.ndim != nd + 2:
         raise NotImplementedError(f"{name}: a {nd + 2}-d input (batch, channels, "
