@@ -4,6 +4,8 @@ the loop output that reads them (``codegen.lower.accumulate``), and scratch memo
 between arrays whose lives do not overlap (``codegen.lower.memory``). The values these programs
 compute are checked against numpy by the compiled tests (test_kernels, test_grad)."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -301,6 +303,24 @@ def test_loops_over_an_alloc_of_symbolic_lengths_fuse():
     s, g = f(4, bv)
     np.testing.assert_allclose(s, 4 * hv.sum())
     np.testing.assert_allclose(g, 4 * (2 * (1 - np.tanh(2 * bv) ** 2) * np.exp(bv) + hv))
+
+
+def test_lengths_as_written_are_not_clamped_again():
+    """``arange(x.shape[0])`` has ``x_n0`` elements and a square matrix's diagonal
+    ``min(n, n) = n``: no ``len(range(.))`` or minimum around a length (in W9's gradient they
+    made two run-time checks and kept five loops apart); ``arange`` of a scalar argument,
+    which may be negative, keeps its clamp."""
+    x, k = T.matrix("x"), T.lscalar("k")
+    outs = [T.arange(x.shape[0]) + T.diagonal(T.dot(x, x.T)), T.arange(k)]
+    program = codegen.function([x, k], outs).executable.program
+    text = program.describe()
+    assert "_dim_min" not in text and "_slice_len(x_n0" not in text, text
+    assert not program.checks, program.checks
+    assert re.search(r"arange_2: int64\[_slice_len\(k\w*_v, 0, 0, 1, 0\)\]", text), text
+    xv = np.arange(9.0).reshape(3, 3)
+    got = codegen.function([x, k], outs)(xv, -2)
+    np.testing.assert_array_equal(got[0], np.arange(3) + np.diagonal(xv @ xv.T))
+    assert got[1].shape == (0,)
 
 
 @pytest.mark.parametrize("streams, steps", [("RandomStreams", 4), ("MRG_RandomStreams", 5)])

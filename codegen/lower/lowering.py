@@ -791,9 +791,7 @@ def _lower_arange(lw, node, origin):
     if kind != "scalar":
         raise NotImplementedError("arange: the compiled backends take a length that is a "
                                   "constant, an int scalar argument or a shape")
-    length = _dim_text(n, "arange")
-    if not (length.isdigit() or any(length == d for d, _, axis in lw.dims if axis is not None)):
-        length = f"_slice_len({length}, 0, 0, 1, 0)"  # numpy's arange(-2) is empty
+    (length,) = node.op.infer_shape(node, [()], values=[_dim_text(n, "arange")])[0]
     out = lw._buffer(node.out, lw.hint(node.out), dims=(length,))
     body = (Assign("v", "int64", Expr("index", value=0, dtype="int64"), origin),)
     lw.steps.append(LoopKernel(lw._step_name(out.name), out.dims, (Operand(out, (0,), "out"),),
@@ -921,11 +919,13 @@ def _dim_text(expr, op):
         return f"({_dim_text(expr.args[0], op)} {sign} {_dim_text(expr.args[1], op)})"
     if expr.op == "floor_div" and len(expr.args) == 2:  # of lengths: never negative
         return f"_dim_div({_dim_text(expr.args[0], op)}, {_dim_text(expr.args[1], op)})"
-    if expr.op == "minimum" and len(expr.args) == 2:
-        return f"_dim_min({_dim_text(expr.args[0], op)}, {_dim_text(expr.args[1], op)})"
-    if expr.op == "maximum" and len(expr.args) == 2:  # a + b - min(a, b)
+    if expr.op in ("minimum", "maximum") and len(expr.args) == 2:
         a, b = _dim_text(expr.args[0], op), _dim_text(expr.args[1], op)
-        return f"({a} + {b} - _dim_min({a}, {b}))"
+        if a == b:  # a square matrix's diagonal: min(n, n)
+            return a
+        if expr.op == "minimum":
+            return f"_dim_min({a}, {b})"
+        return f"({a} + {b} - _dim_min({a}, {b}))"  # the larger
     if expr.op == "neg" and len(expr.args) == 1:
         return f"(-{_dim_text(expr.args[0], op)})"
     if expr.op.startswith("cast_") and len(expr.args) == 1:

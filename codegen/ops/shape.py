@@ -336,6 +336,35 @@ def slice_dims(shape, idx, values):
     return tuple(out)
 
 
+#: an argument's dim (``A_n0``) or an integer: a length as written
+_LENGTH = re.compile(r"(?:[A-Za-z_]\w*_n)?\d+")
+
+
+def is_length(dim):
+    """Whether a dim expression can never be negative as written: an argument's dim, an
+    integer, a slice's length, or the smaller of two lengths. ``arange(n)`` has ``n``
+    elements where ``n`` is one (``arange(x.shape[0])``), ``len(range(n))`` otherwise."""
+    if _LENGTH.fullmatch(dim) or (dim.startswith("_slice_len(") and _call_ends(dim)):
+        return True
+    if dim.startswith("_dim_min(") and _call_ends(dim):
+        depth, inner = 0, dim[len("_dim_min("):-1]
+        for k, c in enumerate(inner):
+            depth += (c == "(") - (c == ")")
+            if c == "," and depth == 0:
+                return is_length(inner[:k].strip()) and is_length(inner[k + 1:].strip())
+    return False
+
+
+def _call_ends(dim):
+    """Whether the parenthesis that the call ``dim`` opens closes at its last character."""
+    depth = 0
+    for k, c in enumerate(dim):
+        depth += (c == "(") - (c == ")")
+        if depth == 0 and c == ")":
+            return k == len(dim) - 1
+    return False
+
+
 class Subtensor(Op):
     """``x[idx]`` with ints and slices; a bound or index may be an int scalar variable
     (a ``Sym`` for the op's input ``1 + k``)."""
@@ -682,8 +711,8 @@ class ARange(Op):
     def infer_shape(self, node, input_shapes, values=None):
         if not values or values[0] is None:
             raise NotImplementedError("arange: a length known when lowering")
-        n = values[0]
-        return [(n if n.isdigit() else f"_slice_len({n}, 0, 0, 1, 0)",)]
+        n = values[0]  # numpy's arange(-2) is empty
+        return [(n if is_length(n) else f"_slice_len({n}, 0, 0, 1, 0)",)]
 
     def grad(self, node, output_grads):
         return [None]
