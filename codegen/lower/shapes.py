@@ -42,9 +42,9 @@ def _value_text(var, shape):
         if dims is not None:
             return dims[var.owner.op.axis]
     if var.owner is not None and getattr(var.owner.op, "scalar_op_name", None) in (
-            "minimum", "maximum"):  # of one length twice (a square matrix's diagonal): it
+            "minimum", "maximum"):  # of a value and itself (a square matrix's diagonal)
         a, b = (_value_text(v, shape) for v in var.owner.inputs)
-        if a is not None and a == b and not a.startswith("@"):
+        if a is not None and a == b:
             return a
     return f"@value{var.id}"
 
