@@ -175,14 +175,18 @@ def test_a_scatter_into_allocated_zeros_starts_from_zeros():
     assert isinstance(new.owner.op, AdvancedIncSubtensor) and new.owner.op.zeros
     (kept,) = simplify([T.inc_subtensor(T.ones((n, 3))[k], y)])
     assert not kept.owner.op.zeros
-    (setting,) = simplify([T.set_subtensor(T.zeros((n, 3))[k], y)])
-    assert not setting.owner.op.zeros
+    setting = T.set_subtensor(T.zeros((n, 3))[k], y)
+    (new,) = simplify([setting])
+    assert new.owner.op.zeros and new.owner.op.set_instead_of_inc
     module = codegen.Module("scatter_zeros")
-    module.add_function("f", [k, y, n], out)
+    module.add_function("f", [k, y, n], [out, setting])
     assert "copy of alloc" not in module.source()
     yv = np.arange(6.0).reshape(2, 3)
     for mode in ("FAST_RUN", "FAST_COMPILE"):
-        got = codegen.function([k, y, n], out, mode=mode)(np.array([2, 2]), yv, 4)
-        want = np.zeros((4, 3))
+        got, got_set = codegen.function([k, y, n], [out, setting], mode=mode)(
+            np.array([2, 2]), yv, 4)
+        want, want_set = np.zeros((4, 3)), np.zeros((4, 3))
         want[2] = yv.sum(0)
+        want_set[2] = yv[1]  # the last write to a repeated index, as numpy
         np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(got_set, want_set)

@@ -411,14 +411,15 @@ def _reduce_of_listed(node):
 
 
 def _scatter_into_zeros(node):
-    """``inc_subtensor(zeros(...)[idx], y)`` (a sum by index, a sparse product) starts from
-    zeros of the alloc's shape: the scatter fills its buffer with zeros rather than copying
-    an allocated one."""
+    """``inc_subtensor(zeros(...)[idx], y)`` (a sum by index, a sparse product) and
+    ``set_subtensor(zeros(...)[idx], y)`` (a diagonal matrix, as the Cholesky factor's
+    gradient builds) start from zeros of the alloc's shape: the scatter fills its buffer with
+    zeros rather than copying an allocated one."""
     op, x = node.op, node.inputs[0]
-    if (op.zeros or op.set_instead_of_inc or x.owner is None
+    if (op.zeros or x.owner is None
             or not isinstance(x.owner.op, Alloc) or constant_value(x.owner.inputs[0]) != 0):
         return None
-    return AdvancedIncSubtensor(op.axis, zeros=True)(*node.inputs)
+    return AdvancedIncSubtensor(op.axis, op.set_instead_of_inc, zeros=True)(*node.inputs)
 
 
 def _scaled(var):
