@@ -381,7 +381,7 @@ class Lowerer:
                 scalar_ids.add(id(node))
                 for o in node.outputs:
                     self.kinds.setdefault(f"#scalar{o.id}", "scalar")
-        shapes = symbolic_shapes(nodes, self._leaf_shape)
+        shapes = symbolic_shapes(nodes, self._leaf_shape, self._leaf_value)
         canonical, merges = unify_dims(nodes, shapes, [d for d, _, _ in self.dims],
                                        self._leaf_shape)
         required = [Check(lhs, rhs, f"{node.op.short_name()}: {message}", _where_text(node))
@@ -395,6 +395,8 @@ class Lowerer:
                 return shape
             return tuple(shape) + (("when",) + tuple((c.id, t) for c, t in when),)
         self._free_lengths(nodes, scalar_ids, shapes)
+        needed = self._needed(outputs)  # not the arrays only read for shapes known early
+        nodes = [node for node in nodes if id(node) in needed]
         group_of, groups = fuse(nodes, lambda n: id(n) in scalar_ids, loop_key, self.reads)
         sink(groups, group_of, nodes, outputs)
         after = {id(n): [c.owner for c, _ in g if c.owner is not None]
@@ -437,6 +439,18 @@ class Lowerer:
             for k in _shape_inputs(node):
                 early(node.inputs[k])
 
+    def _needed(self, outputs):
+        """The ids of the nodes whose values ``outputs`` need: those the nodes computing them
+        ``read``, from the outputs back (an array whose only use is its shape, known before
+        any step runs, is not computed: the zeros a scatter starts from, ``alloc``'s)."""
+        needed, stack = set(), [v.owner for v in outputs if v.owner is not None]
+        while stack:
+            node = stack.pop()
+            if id(node) not in needed:
+                needed.add(id(node))
+                stack.extend(v.owner for v in self.reads(node) if v.owner is not None)
+        return needed
+
     def reads(self, node):
         """The inputs whose values ``node`` needs computed before it runs: none for a length
         known early, not a shape-only input whose shape is known early."""
@@ -475,6 +489,16 @@ class Lowerer:
         if isinstance(var, Constant):
             return tuple(str(n) for n in var.data.shape)
         return None
+
+    def _leaf_value(self, var):
+        """The dim expression of an int scalar argument's value, or None."""
+        kind, ref = self.vals.get(var.id, (None, None))
+        if kind != "scalar" or var.dtype[0] not in "iu":
+            return None
+        try:
+            return _dim_text(ref, "shape")
+        except NotImplementedError:
+            return None
 
     def is_scalar_node_ids(self, node, scalar_ids):
         if not isinstance(node.op, (Elemwise, DimShuffle)):

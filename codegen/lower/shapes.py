@@ -1,9 +1,10 @@
 """Symbolic shapes before lowering, and the dims that shape checks prove equal."""
 
 
-def symbolic_shapes(nodes, leaf_shape):
+def symbolic_shapes(nodes, leaf_shape, leaf_value=lambda var: None):
     """Shape expressions of every node output (None: unknown), from ``leaf_shape(var)`` of
-    the graph's inputs and each op's ``infer_shape``."""
+    the graph's inputs, ``leaf_value(var)`` of its int scalar inputs (their dim expression,
+    or None) and each op's ``infer_shape``."""
     shapes = {}
 
     def shape(var):
@@ -15,7 +16,7 @@ def symbolic_shapes(nodes, leaf_shape):
             if None in ins:
                 outs = None
             elif getattr(node.op, "reads_values", False):
-                outs = node.op.infer_shape(node, ins, values=[_value_text(v, shape)
+                outs = node.op.infer_shape(node, ins, values=[_value_text(v, shape, leaf_value)
                                                               for v in node.inputs])
             else:
                 outs = node.op.infer_shape(node, ins)
@@ -26,24 +27,27 @@ def symbolic_shapes(nodes, leaf_shape):
     return shapes
 
 
-def _value_text(var, shape):
+def _value_text(var, shape, leaf_value=lambda var: None):
     """The value of an int scalar that a shape depends on, as a dim expression where it is a
-    constant or a length (``x.shape[0]``), else a stand-in (a slice's bound ``index * 20``):
-    the same variable gives the same text, so loops over a slice computed at run time still
-    fuse. Stand-ins only key the fusion; they are never emitted."""
+    constant, an int scalar argument or a length (``x.shape[0]``), else a stand-in (a
+    slice's bound ``index * 20``): the same variable gives the same text, so loops over a
+    slice computed at run time still fuse. Stand-ins only key the fusion; they are never
+    emitted."""
     from codegen.graph import Constant
     from codegen.ops.shape import ShapeOf
     if var.ndim != 0 or var.dtype[0] not in "iu":
         return None
     if isinstance(var, Constant):
         return str(int(var.data))
+    if var.owner is None and leaf_value(var) is not None:  # an int scalar argument
+        return leaf_value(var)
     if var.owner is not None and isinstance(var.owner.op, ShapeOf):
         dims = shape(var.owner.inputs[0])
         if dims is not None:
             return dims[var.owner.op.axis]
     if var.owner is not None and getattr(var.owner.op, "scalar_op_name", None) in (
             "minimum", "maximum"):  # of a value and itself (a square matrix's diagonal)
-        a, b = (_value_text(v, shape) for v in var.owner.inputs)
+        a, b = (_value_text(v, shape, leaf_value) for v in var.owner.inputs)
         if a is not None and a == b:
             return a
     return f"@value{var.id}"

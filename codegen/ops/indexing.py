@@ -164,6 +164,10 @@ class AdvancedIncSubtensor(Op):
     def infer_shape(self, node, input_shapes):
         return [input_shapes[0]]
 
+    def shape_inputs(self, node):
+        """With ``zeros``, ``x`` is read for its shape only."""
+        return (0,) if self.zeros else ()
+
     def shape_checks(self, node, input_shapes):
         x, k = input_shapes[0], len(node.inputs) - 2
         piece = (tuple(x[:self.axis]) + tuple(index_dims(input_shapes[2:], node.inputs[2:]))
