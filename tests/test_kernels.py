@@ -11,7 +11,7 @@ import pytest
 import codegen
 import codegen.tensor as T
 from codegen.backends.ckernel import PARALLEL_MIN
-from codegen.backends.linalg import LAPACK_MIN
+from codegen.backends.linalg import CHOLESKY_BLOCK, LAPACK_MIN
 from codegen.compile.module import load_module
 from codegen.tensor import nlinalg, slinalg
 
@@ -39,7 +39,9 @@ def mod(tmp_path_factory):
     p32, q32, x32 = T.fmatrix("p32"), T.fmatrix("q32"), T.fvector("x32")
     la, lb = T.matrix("la"), T.matrix("lb")
     m.add_function("solves", [la, lb], [slinalg.solve_lower_triangular(la, lb),
-                                        slinalg.solve(la, lb), nlinalg.matrix_inverse(la)])
+                                        slinalg.solve(la, lb), nlinalg.matrix_inverse(la),
+                                        slinalg.cholesky(T.dot(la, la.T))])
+    m.add_function("factor", [la], slinalg.cholesky(la))
     m.add_function("products32", [p32, q32, x32], [T.dot(p32, q32), T.dot(p32.T, x32),
                                                    T.dot(x32, x32)])
     # the difference proves dot(w, r) and dot(w, s) the same shape, so the three elementwise
@@ -587,22 +589,31 @@ def test_products_with_few_rows_give_the_same_bits_on_any_number_of_threads(mod,
 
 def test_lapack_solves_share_out_their_columns_with_the_same_bits(mod, tmp_path):
     """Large solves (LAPACK's trtrs and getrs) hand each of the call's threads its share of
-    the right-hand sides' columns: numpy's and scipy's values, and the same bits on one
-    thread and two."""
+    the right-hand sides' columns, and the Cholesky factor its blocks of columns: numpy's and
+    scipy's values, and the same bits on one thread and two."""
     import scipy.linalg
     rng = np.random.RandomState(15)
-    n = LAPACK_MIN + 34
+    n = LAPACK_MIN + 34  # the factor: 3 blocks of columns, the first's rest on 2 threads
+    assert n > 2 * CHOLESKY_BLOCK and (n - CHOLESKY_BLOCK) ** 2 * CHOLESKY_BLOCK > 262144
     a, b = rng.randn(n, n) + 2 * np.sqrt(n) * np.eye(n), rng.randn(n, 150)
     got = mod.solves(a, b)
     for g, w in zip(got, [scipy.linalg.solve_triangular(a, b, lower=True),
-                          np.linalg.solve(a, b), np.linalg.inv(a)]):
+                          np.linalg.solve(a, b), np.linalg.inv(a),
+                          np.linalg.cholesky(a @ a.T)]):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-10 * np.abs(w).max())
+    assert not np.triu(got[3], 1).any()
     outputs = _bits_on_one_thread_and_two(mod, tmp_path, dict(a=a, b=b),
                                           "m.solves(a['a'], a['b'])")
     assert outputs[0] == outputs[1] and len(outputs[0]) > 1000
     with pytest.raises(np.linalg.LinAlgError, match="solve_lower_triangular: the matrix is "
                                                      "singular"):
         mod.solves(np.tril(a) - np.diag(np.diag(a)) + np.eye(n) * (np.arange(n) != 97), b)
+    spd = a @ a.T
+    w = np.linalg.cholesky(spd)
+    np.testing.assert_allclose(mod.factor(spd), w, rtol=1e-10, atol=1e-10 * np.abs(w).max())
+    spd[-1, -1] = -1  # not positive definite in the last block of columns only
+    with pytest.raises(np.linalg.LinAlgError, match="cholesky: the matrix is not positive"):
+        mod.factor(spd)
 
 
 def _rnn_numpy(xs, h0, U):

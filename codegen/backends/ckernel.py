@@ -1004,6 +1004,14 @@ static int cg_blas_ready(void) {
     return __atomic_load_n(&cg_blas_state, __ATOMIC_ACQUIRE) > 0;
 }
 
+/* BLAS loaded at the start of a call whose factorizations or solves may call LAPACK (which
+   calls BLAS), before cg_blas_enter: BLAS is then held to one thread from the first call on,
+   where loading it at the first large product would leave that call's LAPACK on BLAS's own
+   threads (inside the call's, and potrf's bits depend on their number). */
+CODEGEN_KERNEL void cg_blas_load(void) {
+    cg_blas_ready();
+}
+
 /* scipy's LAPACK, for the factorizations and solves of large matrices (backends.linalg),
    set by the module the first time one is large enough (cg_load_lapack), as BLAS is. The
    matrices are void*: one type serves both element types. */
@@ -1077,6 +1085,7 @@ def product_declarations(dtypes, accumulating=()):
                "void cg_set_lapack(void*, void*, void*, void*, void*, void*, void*, void*);",
                "void cg_set_blas_threads(void*, void*);",
                "extern int cg_blas_ours;",
+               "void cg_blas_load(void);",
                "int cg_blas_enter(void);",
                "void cg_blas_leave(int);"]
     cython_lines = ["void (*cg_load_blas)() noexcept nogil",
@@ -1085,6 +1094,7 @@ def product_declarations(dtypes, accumulating=()):
                     "void cg_set_lapack(void*, void*, void*, void*, void*, void*, void*, void*) "
                     "nogil",
                     "void cg_set_blas_threads(void*, void*) nogil",
+                    "void cg_blas_load() nogil",
                     "int cg_blas_enter() nogil",
                     "void cg_blas_leave(int) nogil"]
     for dtype in dtypes:

@@ -94,7 +94,15 @@ class CpuStrategy:
         return independent_rows(step, program.checks)
 
     def uses_blas(self, program):
-        return any(isinstance(s, DotStep) and s.out.dtype in ckernel.BLAS_DTYPES
+        """Whether a step may call BLAS: a product, or a factorization or solve (LAPACK's
+        call BLAS), of floats. The call then holds BLAS to one thread (``cg_blas_enter``)."""
+        return any(isinstance(s, (DotStep, LinalgStep)) and s.out.dtype in ckernel.BLAS_DTYPES
+                   for s in all_steps(program.steps))
+
+    def factorizes(self, program):
+        """Whether a step may call LAPACK: BLAS is then loaded as the call starts
+        (``cg_blas_load``), before it is held."""
+        return any(isinstance(s, LinalgStep) and s.out.dtype in ckernel.BLAS_DTYPES
                    for s in all_steps(program.steps))
 
     def condition(self, name):
@@ -147,6 +155,8 @@ def step_function(program, base, kind="CODEGEN_KERNEL int", strategy=None, profi
             view(name)
     kernels, prototypes = [], []
     if blas:
+        if strategy.factorizes(program):
+            body.append("cg_blas_load();  /* before it is held: LAPACK calls it */")
         body.append("int cg_blas_before = cg_blas_enter();  /* BLAS on this call's threads */")
     failures = list(program.failures)
     checks = getattr(strategy, "checks", None)  # NaN and Inf checks of a debug build

@@ -76,11 +76,14 @@ class Par:
 
 CPU = Par(simd="#pragma omp simd", lapack=True)
 
-#: From this order on the CPU factorizes through LAPACK (its blocked algorithms, its
-#: threads), below it with the plain loops, which skip LAPACK's call overhead (a first
+#: From this order on the CPU factorizes through LAPACK (its blocked algorithms), below it
+#: with the plain loops, which skip LAPACK's call overhead (a first
 #: measurement on 2 cores, one op per call against numpy's: the loops took 0.6x numpy's
 #: time at 50 and 1.3x to 3x at 200; with LAPACK from 96 on, 0.6x to 0.9x at 96 to 800).
 LAPACK_MIN = 96
+#: The Cholesky factor's block of columns (LAPACK's): its diagonal blocks through potrf, the
+#: rest in blocks of as many columns, shared over the call's threads.
+CHOLESKY_BLOCK = 64
 #: LAPACK's sizes are C ints.
 INT_MAX = 2147483647
 
@@ -147,20 +150,59 @@ def _lapack(step, T):
         a = step.a.name
         fits.append(f"(({a}_s1 == 1 && {a}_s0 >= n && {a}_s0 < {INT_MAX}) || "
                     f"({a}_s0 == 1 && {a}_s1 >= n && {a}_s1 < {INT_MAX}))")
-    lines = [f"if ({' && '.join(fits)} && cg_lapack_ready()) {{"]
+    ready = "cg_lapack_ready() && cg_blas_ready()" if op == "cholesky" else "cg_lapack_ready()"
+    lines = [f"if ({' && '.join(fits)} && {ready}) {{"]
     body = ["int nn = (int)n;"] + ([] if op == "solve" and structure != "general"
                                    else ["int info = 0;"])
     z = f"{step.work.name} + {'n * n' if structure == 'general' else '0'}" \
         if step.work is not None else None
     if op == "cholesky":
+        k = CHOLESKY_BLOCK
+        u = step.out.name
         body += ["/* the lower triangle of a, row-major: the upper one of a column-major "
-                 "potrf */",
+                 "U, U^T U = a */",
                  "for (cg_index i = 0; i < n; i++) {",
                  f"    for (cg_index c = 0; c < n; c++) X(i, c) = c <= i ? ({T})A(i, c) : 0;",
                  "}",
-                 "char uplo = 'U';",
-                 f"cg_{x}potrf(&uplo, &nn, {step.out.name}, &nn, &info);",
-                 "if (info != 0) return 1;  /* not positive definite (or NaN) */"]
+                 f"/* by blocks of {k} columns, left to right: the diagonal block through potrf "
+                 "on this thread, then the rows beside it (trtrs) and the rest of the matrix "
+                 "(minus their product, gemm) by blocks of columns shared out over the call's "
+                 "threads (cg_blas_split, as a product's). A block's arithmetic does not "
+                 "depend on the thread that runs it: the bits do not depend on the thread "
+                 "count */",
+                 "char up = 'U', tr = 'T', no = 'N', nd = 'N';",
+                 f"{T} minus = -1, one = 1;",
+                 f"for (cg_index j0 = 0; j0 < n && info == 0; j0 += {k}) {{",
+                 f"    int jb = (int)(n - j0 < {k} ? n - j0 : {k});",
+                 f"    cg_index first = j0 + jb, blocks = (n - first + {k - 1}) / {k};",
+                 f"    cg_{x}potrf(&up, &jb, {u} + j0 + j0 * n, &nn, &info);",
+                 "    if (info != 0) break;  /* not positive definite (or NaN) */",
+                 "    #pragma omp parallel if(cg_blas_split((double)(n - first) * (n - first) * "
+                 f"jb, {GEMM_THREADS_MIN}))",
+                 "    {",
+                 "        #pragma omp for schedule(static, 1)",
+                 "        for (cg_index b = 0; b < blocks; b++) {",
+                 f"            cg_index c0 = first + b * {k};",
+                 f"            int cols = (int)(n - c0 < {k} ? n - c0 : {k}), bad = 0;",
+                 f"            cg_{x}trtrs(&up, &tr, &nd, &jb, &cols, {u} + j0 + j0 * n, &nn, "
+                 f"{u} + j0 + c0 * n, &nn, &bad);",
+                 "        }",
+                 "        #pragma omp for schedule(static, 1)",
+                 "        for (cg_index b = 0; b < blocks; b++) {",
+                 f"            cg_index c0 = first + b * {k};",
+                 f"            int cols = (int)(n - c0 < {k} ? n - c0 : {k}), "
+                 "rows = (int)(c0 + cols - first);",
+                 f"            cg_{x}gemm(&tr, &no, &rows, &cols, &jb, &minus, "
+                 f"{u} + j0 + first * n, &nn, {u} + j0 + c0 * n, &nn, &one, "
+                 f"{u} + first + c0 * n, &nn);",
+                 "        }",
+                 "    }",
+                 "}",
+                 "if (info != 0) return 1;",
+                 "/* the products wrote below the diagonal blocks' diagonals (column-major) */",
+                 "for (cg_index i = 0; i < n; i++) {",
+                 "    for (cg_index c = i + 1; c < n; c++) X(i, c) = 0;",
+                 "}"]
         if not step.lower:
             body += ["for (cg_index i = 1; i < n; i++) {",
                      "    for (cg_index c = 0; c < i; c++) {",

@@ -15,12 +15,10 @@ from codegen.lower.memory import in_place_updates, shared_scratch
 from codegen.lower.program import (
     AssertStep,
     AxisStep,
-    DotStep,
     GatherStep,
     LinalgStep,
     LoopKernel,
     ScanStep,
-    all_steps,
     can_fail,
     reads,
     step_arrays,
@@ -85,10 +83,9 @@ def function_context(program, debug=False, device="cpu", state_index=None, profi
     steps = []
     # One thread pool per call: where BLAS runs with its own threads, OpenMP threads still
     # spinning after a loop would compete with them (3x slower on 2 cores, measured). So a
-    # function whose products may call BLAS threads its loops only while BLAS runs on the
-    # call's OpenMP threads (``cg_blas_enter`` in ckernel.blas_access).
-    blas = any(isinstance(step, DotStep) and step.out.dtype in ckernel.BLAS_DTYPES
-               for step in all_steps(program.steps))
+    # function whose products or factorizations may call BLAS threads its loops only while
+    # BLAS runs on the call's OpenMP threads (``cg_blas_enter`` in ckernel.blas_access).
+    blas = cstep.CpuStrategy().uses_blas(program)
     threads = "with_blas" if blas else True
     for step in program.steps:
         if isinstance(step, ScanStep):  # the loop as one step (its body is checked whole)
@@ -234,6 +231,7 @@ def function_context(program, debug=False, device="cpu", state_index=None, profi
         "in_place": in_place,
         "keeps_spares": not all(in_place),  # some update goes into the array replaced before
         "blas": blas,
+        "blas_load": cstep.CpuStrategy().factorizes(program),
         "debug": bool(guard),
         "guard": ", ".join(map(str, guard)) if guard else "",
         "written": "{" + ", ".join(f"{name!r}: {name}" for name, _, _ in program.materialized)
