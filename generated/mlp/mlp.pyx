@@ -64,7 +64,10 @@ cdef extern from "mlp_kernels.h":
     int cg_threads_allowed
     void (*cg_load_blas)() noexcept nogil
     void cg_set_blas(void*, void*, void*, void*) nogil
+    void (*cg_load_lapack)() noexcept nogil
+    void cg_set_lapack(void*, void*, void*, void*, void*, void*, void*, void*) nogil
     void cg_set_blas_threads(void*, void*) nogil
+    void cg_blas_load() nogil
     int cg_blas_enter() nogil
     void cg_blas_leave(int) nogil
     void cg_gemv_d(
@@ -357,7 +360,7 @@ cdef bint _state_missing(list values):
 # path, and compiling it through Cython would double the build time of every module.
 
 # defined by the runtime, named here for the compiler:
-_convert_input = _shape_failure = _step_failure = _check_extents = _check_finite = _cython_blas = None
+_convert_input = _shape_failure = _step_failure = _check_extents = _check_finite = _cython_scipy = None
 _load_initial_state = _unset_state = _unpacked = None
 
 # the text of codegen/graph/casting.py, then of codegen/backends/cython/runtime.py
@@ -492,9 +495,12 @@ def _dim_min(a, b):
 
 def _step_failure(failures, k):
     """The error of failure ``k`` of a function's steps: an index out of range (IndexError),
-    or NaN/Inf found by NanGuardMode on the device (FloatingPointError)."""
+    NaN/Inf found by NanGuardMode on the device (FloatingPointError), a condition of the
+    graph that does not hold (Theano's Assert: AssertionError), or a matrix that is singular
+    or not positive definite (numpy's LinAlgError)."""
     message, where, kind = failures[k]
-    error = FloatingPointError if kind == "float" else IndexError
+    error = {"float": FloatingPointError, "assert": AssertionError,
+             "linalg": np.linalg.LinAlgError}.get(kind, IndexError)
     return error(message + (f"\n  {where}" if where else ""))
 
 
@@ -538,23 +544,25 @@ def _check_finite(name, origin, outputs, inputs, nan_is_error, inf_is_error, big
                                      f"above 1e10\n  {origin}\n  inputs: {report}")
 
 
-def _cython_blas():
+def _cython_scipy(module):
+    """scipy.linalg's ``module`` (cython_blas, cython_lapack), loaded from its file alone:
+    importing scipy.linalg would take about 0.2 s more."""
     import importlib.machinery
     import importlib.util
     import sys
-    name = "scipy.linalg.cython_blas"
+    name = f"scipy.linalg.{module}"
     if name in sys.modules:
         return sys.modules[name]
     scipy = importlib.util.find_spec("scipy")
     if scipy is not None and scipy.origin:
         folder = os.path.join(os.path.dirname(scipy.origin), "linalg")
         for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-            path = os.path.join(folder, "cython_blas" + suffix)
+            path = os.path.join(folder, module + suffix)
             if os.path.exists(path):
                 spec = importlib.util.spec_from_file_location(name, path)
-                blas = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(blas)
-                return blas
+                loaded = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(loaded)
+                return loaded
     return importlib.import_module(name)
 
 
@@ -694,7 +702,7 @@ cdef void _load_blas() noexcept with gil:
         return
     _blas_tried = True
     try:
-        blas = _cython_blas()
+        blas = _cython_scipy("cython_blas")
         table = blas.__pyx_capi__
         cg_set_blas(_blas_function(table, "dgemm"), _blas_function(table, "sgemm"),
                     _blas_function(table, "dgemv"), _blas_function(table, "sgemv"))
@@ -722,6 +730,29 @@ cdef void _find_blas_threads(str library):
 
 
 cg_load_blas = _load_blas
+
+
+cdef bint _lapack_tried = False
+
+
+cdef void _load_lapack() noexcept with gil:
+    """Hand the kernels scipy's LAPACK (scipy.linalg.cython_lapack), or none (they then
+    factorize as plain loops): as BLAS, the first time a large matrix needs it."""
+    global _lapack_tried
+    if _lapack_tried:
+        return
+    _lapack_tried = True
+    try:
+        table = _cython_scipy("cython_lapack").__pyx_capi__
+        cg_set_lapack(_blas_function(table, "dpotrf"), _blas_function(table, "spotrf"),
+                      _blas_function(table, "dgetrf"), _blas_function(table, "sgetrf"),
+                      _blas_function(table, "dgetrs"), _blas_function(table, "sgetrs"),
+                      _blas_function(table, "dtrtrs"), _blas_function(table, "strtrs"))
+    except Exception:
+        cg_set_lapack(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+
+
+cg_load_lapack = _load_lapack
 
 # ---------------------------------------------------------------- runtime helpers
 # (the same in every generated module; they keep the module free of any codegen import)

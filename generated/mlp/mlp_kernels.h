@@ -16,8 +16,11 @@ typedef ptrdiff_t cg_index;  /* Py_ssize_t, to the glue */
 extern int cg_threads_allowed;
 extern void (*cg_load_blas)(void);
 void cg_set_blas(void*, void*, void*, void*);
+extern void (*cg_load_lapack)(void);
+void cg_set_lapack(void*, void*, void*, void*, void*, void*, void*, void*);
 void cg_set_blas_threads(void*, void*);
 extern int cg_blas_ours;
+void cg_blas_load(void);
 int cg_blas_enter(void);
 void cg_blas_leave(int);
 void cg_gemv_d(

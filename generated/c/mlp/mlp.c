@@ -267,6 +267,48 @@ static int cg_blas_ready(void) {
     return __atomic_load_n(&cg_blas_state, __ATOMIC_ACQUIRE) > 0;
 }
 
+/* BLAS loaded at the start of a call whose factorizations or solves may call LAPACK (which
+   calls BLAS), before cg_blas_enter: BLAS is then held to one thread from the first call on,
+   where loading it at the first large product would leave that call's LAPACK on BLAS's own
+   threads (inside the call's, and potrf's bits depend on their number). */
+CODEGEN_KERNEL void cg_blas_load(void) {
+    cg_blas_ready();
+}
+
+/* scipy's LAPACK, for the factorizations and solves of large matrices (backends.linalg),
+   set by the module the first time one is large enough (cg_load_lapack), as BLAS is. The
+   matrices are void*: one type serves both element types. */
+typedef void (*cg_potrf_t)(char*, int*, void*, int*, int*);
+typedef void (*cg_getrf_t)(int*, int*, void*, int*, int*, int*);
+typedef void (*cg_getrs_t)(char*, int*, int*, void*, int*, int*, void*, int*, int*);
+typedef void (*cg_trtrs_t)(char*, char*, char*, int*, int*, void*, int*, void*, int*, int*);
+static cg_potrf_t cg_dpotrf, cg_spotrf;
+static cg_getrf_t cg_dgetrf, cg_sgetrf;
+static cg_getrs_t cg_dgetrs, cg_sgetrs;
+static cg_trtrs_t cg_dtrtrs, cg_strtrs;
+static int cg_lapack_state;  /* 0: not loaded yet, 1: loaded, -1: none (plain loops only) */
+CODEGEN_KERNEL void (*cg_load_lapack)(void);
+
+CODEGEN_KERNEL void cg_set_lapack(void* dpotrf, void* spotrf, void* dgetrf, void* sgetrf,
+                                  void* dgetrs, void* sgetrs, void* dtrtrs, void* strtrs) {
+    cg_dpotrf = (cg_potrf_t)dpotrf;
+    cg_spotrf = (cg_potrf_t)spotrf;
+    cg_dgetrf = (cg_getrf_t)dgetrf;
+    cg_sgetrf = (cg_getrf_t)sgetrf;
+    cg_dgetrs = (cg_getrs_t)dgetrs;
+    cg_sgetrs = (cg_getrs_t)sgetrs;
+    cg_dtrtrs = (cg_trtrs_t)dtrtrs;
+    cg_strtrs = (cg_trtrs_t)strtrs;
+    __atomic_store_n(&cg_lapack_state, dpotrf && spotrf && dgetrf && sgetrf && dgetrs && sgetrs
+                     && dtrtrs && strtrs ? 1 : -1, __ATOMIC_RELEASE);
+}
+
+static int cg_lapack_ready(void) {
+    if (__atomic_load_n(&cg_lapack_state, __ATOMIC_ACQUIRE) == 0 && cg_load_lapack != 0)
+        cg_load_lapack();
+    return __atomic_load_n(&cg_lapack_state, __ATOMIC_ACQUIRE) > 0;
+}
+
 /* How BLAS (column-major) sees a row-major view: 'N' as is, 'T' transposed, no copy. */
 static int cg_layout(cg_index rows, cg_index cols, cg_index s0, cg_index s1,
                      char* trans, int* ld) {

@@ -44,6 +44,8 @@ extern "C" {
 #define MLP_ERR_MEMORY 4  /* out of memory */
 #define MLP_ERR_IO 5  /* a state file could not be read or written, or is not as expected */
 #define MLP_ERR_INDEX 6  /* an index is out of bounds */
+#define MLP_ERR_ASSERT 7  /* a condition of the graph (Theano's Assert) does not hold */
+#define MLP_ERR_LINALG 8  /* a matrix is singular, or not positive definite */
 
 #define MLP_MAX_NDIM 8
 
