@@ -96,18 +96,22 @@ class CpuStrategy:
     def uses_blas(self, program):
         """Whether a step may call BLAS: a product, or a factorization or solve (LAPACK's
         call BLAS), of floats. The call then holds BLAS to one thread (``cg_blas_enter``)."""
-        return any(isinstance(s, (DotStep, LinalgStep)) and s.out.dtype in ckernel.BLAS_DTYPES
-                   for s in all_steps(program.steps))
+        return _float_steps(program, (DotStep, LinalgStep))
 
     def factorizes(self, program):
         """Whether a step may call LAPACK: BLAS is then loaded as the call starts
         (``cg_blas_load``), before it is held."""
-        return any(isinstance(s, LinalgStep) and s.out.dtype in ckernel.BLAS_DTYPES
-                   for s in all_steps(program.steps))
+        return _float_steps(program, LinalgStep)
 
     def condition(self, name):
         """C test of a 0-d array being nonzero (an ifelse's condition)."""
         return f"({name}_p[0] != 0)"
+
+
+def _float_steps(program, kinds):
+    """Whether ``program`` has a step of ``kinds`` on the floats BLAS takes."""
+    return any(isinstance(s, kinds) and s.out.dtype in ckernel.BLAS_DTYPES
+               for s in all_steps(program.steps))
 
 
 def step_function(program, base, kind="CODEGEN_KERNEL int", strategy=None, profile=False):

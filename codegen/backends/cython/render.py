@@ -85,7 +85,8 @@ def function_context(program, debug=False, device="cpu", state_index=None, profi
     # spinning after a loop would compete with them (3x slower on 2 cores, measured). So a
     # function whose products or factorizations may call BLAS threads its loops only while
     # BLAS runs on the call's OpenMP threads (``cg_blas_enter`` in ckernel.blas_access).
-    blas = cstep.CpuStrategy().uses_blas(program)
+    cpu = cstep.CpuStrategy()
+    blas = cpu.uses_blas(program)
     threads = "with_blas" if blas else True
     for step in program.steps:
         if isinstance(step, ScanStep):  # the loop as one step (its body is checked whole)
@@ -231,7 +232,7 @@ def function_context(program, debug=False, device="cpu", state_index=None, profi
         "in_place": in_place,
         "keeps_spares": not all(in_place),  # some update goes into the array replaced before
         "blas": blas,
-        "blas_load": cstep.CpuStrategy().factorizes(program),
+        "blas_load": cpu.factorizes(program),
         "debug": bool(guard),
         "guard": ", ".join(map(str, guard)) if guard else "",
         "written": "{" + ", ".join(f"{name!r}: {name}" for name, _, _ in program.materialized)
