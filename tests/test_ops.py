@@ -255,8 +255,34 @@ def _linalg_grads(a, b):
     return g_det + g_solve + g_inv + (g_spd + g_spd.T) @ a
 
 
-# square matrices (a: 4 x 4, well conditioned; b: 4 x 2 or a vector): factorizations and
-# solves, compiled (codegen.ops.linalg)
+def _eigh_sign_free(a, b):
+    """eigh and eigvalsh through what does not depend on the eigenvectors' signs (LAPACK's
+    on the CPU, the Jacobi rotations' elsewhere)."""
+    w, v = _slinalg()[0].eigh(a)
+    return (w.dimshuffle("x", 0) + abs(v) * 2 + _slinalg()[1].eigvalsh(a, lower=False) * 3
+            + _slinalg()[0].Eigh("U")(a)[0] * b[:, 0].dimshuffle(0, "x"))
+
+
+def _eigh_cost(a, b):
+    w, v = _slinalg()[0].eigh(a)
+    return (T.sum(w * b[:, 1]) + T.sum(v ** 2 * b[:, 0])
+            + T.sum(_slinalg()[1].eigvalsh(a, lower=False) ** 2))
+
+
+def _eigh_grad(a, b):
+    """Theano's EighGrad, a sum over the eigenpairs, of _eigh_cost."""
+    w, v = np.linalg.eigh(a)
+    gw, gv, n = b[:, 1], 2 * v * b[:, 0], len(w)
+    g = sum(np.outer(v[:, k], v[:, k] * gw[k] + sum(v[:, m] * gv[:, k].dot(v[:, m])
+                                                   / (w[k] - w[m]) for m in range(n) if m != k))
+            for k in range(n))
+    wu, vu = np.linalg.eigh(a, "U")
+    gu = vu @ np.diag(2 * wu) @ vu.T
+    return np.tril(g) + np.triu(g, 1).T + np.triu(gu) + np.tril(gu, -1).T
+
+
+# square matrices (a: 4 x 4, well conditioned; b: 4 x 2 or a vector): factorizations,
+# solves and the symmetric eigenproblem, compiled (codegen.ops.linalg)
 LINALG = [
     ("cholesky", lambda a, b: _slinalg()[1].cholesky(a.dot(a.T) + T.outer(b[:, 0], b[:, 0]))
      + _slinalg()[1].Cholesky(lower=False)(a.dot(a.T)) * 2,
@@ -274,6 +300,19 @@ LINALG = [
         _slinalg()[0].det(a) + T.sum(_slinalg()[1].solve(a, b))
         + T.sum(_slinalg()[0].matrix_inverse(a)) + T.sum(_slinalg()[1].cholesky(a.dot(a.T))),
         a), _linalg_grads, (4, 2)),
+    ("eigh", _eigh_sign_free, lambda a, b: np.linalg.eigh(a)[0][None, :]
+     + abs(np.linalg.eigh(a)[1]) * 2 + np.linalg.eigvalsh(a, "U") * 3
+     + np.linalg.eigh(a, "U")[0] * b[:, :1], (4, 2)),
+    ("eigh_grad", lambda a, b: T.grad(_eigh_cost(a, b), a), _eigh_grad, (4, 2)),
+    ("qr", lambda a, b: T.concatenate([q.flatten() for q in _slinalg()[0].qr(a[:, :3])
+                                       + _slinalg()[0].qr(a[1:], "complete")
+                                       + [_slinalg()[0].qr(T.join(1, a, b), "r")]]),
+     lambda a, b: np.concatenate([q.ravel() for q in np.linalg.qr(a[:, :3])
+                                  + np.linalg.qr(a[1:], "complete")
+                                  + (np.linalg.qr(np.hstack([a, b]), "r"),)]), (4, 2)),
+    ("eigh_reconstruct", lambda a, b: (lambda w, v: T.dot(v * w, v.T) + T.dot(v.T, v)
+                                       * b[0, 0])(*_slinalg()[0].eigh(a)),
+     lambda a, b: np.tril(a) + np.tril(a, -1).T + np.eye(len(a)) * b[0, 0], (4, 2)),
 ]
 
 
@@ -452,6 +491,54 @@ def test_a_singular_matrix_stops_the_call_on_every_backend(compiled_all, cuda_al
     from codegen.compile.module import load_module
     got = load_module(det.build(str(c_library.dir) + "_det")).det(singular)
     assert got == 0.0 and np.linalg.det(singular) == 0.0
+
+
+def test_eigh_of_larger_repeated_and_nan_matrices_on_every_backend(compiled_all, cuda_all,
+                                                                    c_library):
+    """The symmetric eigenproblem on LAPACK (Cython), the Jacobi rotations of one block's
+    threads (emulated CUDA) and of one thread (the C library): a 24 x 24 matrix, one with a
+    triple eigenvalue (its eigenvectors any basis of their space: V diag(w) V^T and V^T V
+    checked), and NaNs for a matrix with a NaN in the triangle read, none for one in the
+    other."""
+    rng = np.random.default_rng(3)
+    q, _ = np.linalg.qr(rng.normal(size=(9, 9)))
+    repeated = q @ np.diag([1.0, 1.0, 1.0, 2.0, 3.0, 4.0, -1.0, 0.0, 5.0]) @ q.T
+    nan = rng.normal(size=(5, 5))
+    nan[3, 1] = np.nan
+    spectrum, rebuilt = IDS.index("eigh"), IDS.index("eigh_reconstruct")
+    for module in (compiled_all, cuda_all, c_library):
+        def call(k, *args):
+            if module is c_library:
+                return c_library.call(f"case{k}", *args)[0]
+            return getattr(module, f"case{k}")(*args)
+        for a in [rng.normal(size=(24, 24)), repeated]:
+            b = rng.normal(size=(len(a), 2))
+            np.testing.assert_allclose(call(rebuilt, a, b), CASES[rebuilt][3](a, b),
+                                       rtol=1e-12, atol=1e-12)
+        a = rng.normal(size=(24, 24))
+        b = rng.normal(size=(24, 2))
+        np.testing.assert_allclose(call(spectrum, a, b), CASES[spectrum][3](a, b),
+                                   rtol=1e-11, atol=1e-11)
+        assert np.isnan(call(rebuilt, nan, np.ones((5, 2)))).all()
+        assert np.isnan(call(rebuilt, nan.T, np.ones((5, 2)))).sum() == 0
+
+
+def test_qr_of_tall_wide_and_zero_column_matrices_on_every_backend(compiled_all, cuda_all,
+                                                                      c_library):
+    """QR on LAPACK (Cython) and as Householder reflectors on one block's threads (emulated
+    CUDA) and on one thread (the C library), against numpy's: R's diagonal has LAPACK's
+    signs on each; a column of zeros (a reflector that is the identity) too."""
+    rng = np.random.default_rng(4)
+    k = IDS.index("qr")
+    deficient = rng.normal(size=(30, 30))
+    deficient[:, 4] = 0  # (a column that depends on others would leave Q's columns to rounding)
+    for module in (compiled_all, cuda_all, c_library):
+        for a, b in [(rng.normal(size=(40, 12)), rng.normal(size=(40, 2))),
+                     (deficient, rng.normal(size=(30, 2)))]:
+            got = (c_library.call(f"case{k}", a, b)[0] if module is c_library
+                   else getattr(module, f"case{k}")(a, b))
+            np.testing.assert_allclose(got, CASES[k][3](a, b), rtol=1e-10, atol=1e-10,
+                                       err_msg=f"{module} {a.shape}")
 
 
 @settings(max_examples=40, deadline=None)

@@ -850,7 +850,7 @@ def test_large_matrices_factorize_through_lapack():
 def test_nlinalg_and_slinalg_as_theano_has_them():
     """Inverses, determinants, factorizations and solves against numpy and scipy, in the
     reference interpreter; the gradients of the inverse, the determinant, the Cholesky
-    factor and the solves against finite differences."""
+    factor, the solves and the symmetric eigenproblem against finite differences."""
     import scipy.linalg
 
     from codegen.gradient import verify_grad
@@ -882,10 +882,15 @@ def test_nlinalg_and_slinalg_as_theano_has_them():
                         (lambda x: slinalg.cholesky(x.dot(x.T)) * np.arange(16.0).reshape(4, 4),
                          av),
                         (lambda x, y: slinalg.solve(x, y), [av, bv]),
-                        (lambda x, y: slinalg.solve_upper_triangular(T.triu(x), y), [av, vv])]:
+                        (lambda x, y: slinalg.solve_upper_triangular(T.triu(x), y), [av, vv]),
+                        (lambda x: nlinalg.eigh(x)[1] ** 2 * np.arange(16.0).reshape(4, 4)
+                         + nlinalg.Eigh("U")(x)[0], av),
+                        (lambda x: slinalg.eigvalsh(x, lower=False) ** 3, av)]:
         assert verify_grad(cost, point if isinstance(point, list) else [point], rng=rs)
     with pytest.raises(NotImplementedError, match="svd has no gradient"):
         T.grad(T.sum(nlinalg.svd(a, compute_uv=0)), a)
+    with pytest.raises(NotImplementedError, match="qr has no gradient"):
+        T.grad(T.sum(nlinalg.QRFull("r")(a)), a)
     with pytest.raises(TypeError, match="det: expected a matrix"):
         nlinalg.det(v)
 

@@ -17,6 +17,15 @@ values. ``Par`` says how a target spells those; the algorithms below only use it
   stops it (the determinant is then 0).
 - solve (lower or upper triangular): substitution, reading that triangle of a only; a zero
   on the diagonal stops it.
+- qr: Householder reflectors, as LAPACK's geqr2 and org2r (R's diagonal of LAPACK's signs),
+  on the columns: each reflector found on one thread, applied to the columns beside it by
+  all, a column each.
+- eigh, eigvalsh: cyclic Jacobi rotations of the symmetric matrix that the triangle read
+  stands for (``work``), sweep after sweep, each pair (p, q) in order, until no element off
+  the diagonal is left (one negligible beside both its diagonal elements is set to zero
+  from the fifth sweep on); the rotations accumulated into the eigenvectors. The
+  eigenvalues are then sorted, ascending, with their vectors. Fifty sweeps without
+  convergence stop it; a matrix with a NaN or an infinity gives NaNs (as numpy does).
 
 Each kernel returns 0, or 1 when the matrix stopped it (nothing is written then but the
 step's own output and work buffer).
@@ -90,13 +99,14 @@ INT_MAX = 2147483647
 
 def signature(step):
     """(params, args) of the kernel of ``step``: n, then m (the right-hand sides' columns:
-    1 for a vector b, n for the inverse), then each array's pointer and two strides (a
-    vector's second stride 0: it is a column)."""
+    1 for a vector b, n for the inverse; qr's: a's), then each array's pointer and two
+    strides (a vector's second stride 0: it is a column)."""
     params, args = ["cg_index n"], [step.a.dims[0]]
-    if step.op in ("solve", "matrix_inverse"):
+    if step.op in ("solve", "matrix_inverse", "qr"):
         params.append("cg_index m")
         args.append(step.m)
-    for ref, role in [(step.a, "in"), (step.b, "in"), (step.out, "out"), (step.work, "out")]:
+    for ref, role in [(step.a, "in"), (step.b, "in"), (step.out, "out"), (step.other, "out"),
+                      (step.work, "out")]:
         if ref is None:
             continue
         const = "const " if role == "in" else ""
@@ -111,14 +121,20 @@ def signature(step):
 
 
 def _macros(step):
-    """#define lines of the element accessors A(i, j), B(i, c), X(i, c), W(i, j)."""
+    """#define lines of the element accessors A(i, j), B(i, c), X(i, c), W(i, j), qr's
+    Q(i, j) and the eigenvalues' E(i)."""
     out = []
-    for letter, ref in [("A", step.a), ("B", step.b), ("X", step.out)]:
+    for letter, ref in [("A", step.a), ("B", step.b), ("X", step.out),
+                        ("Q", step.other if step.op == "qr" else None)]:
         if ref is not None and ref.dims:
             out.append(f"#define {letter}(i, j) {ref.name}[(i) * {ref.name}_s0 + (j) * "
                        f"{ref.name}_s1]")
-    if step.work is not None:
-        out.append(f"#define W(i, j) {step.work.name}[(i) * n + (j)]")
+    values = step.other if step.op == "eigh" else step.out
+    if step.op in ("eigh", "eigvalsh"):
+        out.append(f"#define E(i) {values.name}[(i) * {values.name}_s0]")
+    if step.work is not None:  # (qr's a is n x m)
+        out.append(f"#define W(i, j) {step.work.name}[(i) * {'m' if step.op == 'qr' else 'n'} "
+                   f"+ (j)]")
     return out
 
 
@@ -134,7 +150,151 @@ def body(step, par):
         return lapack + _cholesky(step, par, T, f)
     if step.op == "solve" and step.structure != "general":
         return lapack + _triangular(step, par, T)
+    if step.op in ("eigh", "eigvalsh"):
+        return (_lapack_eigh(step, T) if par.lapack else []) + _jacobi(step, par, T, f)
+    if step.op == "qr":
+        return (_qr_sizes(step) + (_lapack_qr(step, T) if par.lapack else [])
+                + _householder(step, par, T, f))
     return lapack + _eliminate(step, par, T, f)
+
+
+def _qr_sizes(step):
+    """C lines of qr's sizes: k the reflectors (min(n, m)), qc Q's columns, rr R's rows."""
+    complete = step.mode == "complete"
+    return ["cg_index k = n < m ? n : m;",
+            f"cg_index qc = {'n' if complete else 'k'}, rr = {'n' if complete else 'k'};"]
+
+
+def _lapack_qr(step, T):
+    """C lines that run qr through LAPACK's geqrf and orgqr (numpy's) and return, where
+    LAPACK was found; a workspace of 32 columns' worth for each's blocks."""
+    x = "s" if step.out.dtype == "float32" else "d"
+    q = step.other is not None
+    body = ["int nn = (int)n, mm = (int)m, kk = (int)k, qq = (int)qc, info = 0, "
+            "lwork = (int)(32 * (m + qc));",
+            f"{T}* z = {step.work.name};  /* a, column-major, n x max(m, qc) */",
+            f"{T}* tau = z + n * (m > qc ? m : qc);",
+            f"{T}* wk = tau + k;",
+            "for (cg_index c = 0; c < m; c++) {",
+            f"    for (cg_index i = 0; i < n; i++) z[i + c * n] = ({T})A(i, c);",
+            "}",
+            f"cg_{x}geqrf(&nn, &mm, z, &nn, tau, wk, &lwork, &info);",
+            "/* R: the upper triangle of the first rr rows */",
+            "for (cg_index i = 0; i < rr; i++) {",
+            "    for (cg_index c = 0; c < m; c++) X(i, c) = c >= i ? z[i + c * n] : 0;",
+            "}"]
+    if q:
+        body += [f"cg_{x}orgqr(&nn, &qq, &kk, z, &nn, tau, wk, &lwork, &info);",
+                 "for (cg_index i = 0; i < n; i++) {",
+                 "    for (cg_index c = 0; c < qc; c++) Q(i, c) = z[i + c * n];",
+                 "}"]
+    return ([f"if (n >= 1 && m >= 1 && n < {INT_MAX} && 32 * (m + qc) < {INT_MAX} && "
+             "cg_lapack_ready()) {"]
+            + ["    " + line for line in body + ["return 0;"]] + ["}"])
+
+
+def _householder(step, par, T, f):
+    """Householder QR as LAPACK's geqr2 and org2r: for each column j the reflector H = I -
+    tau v v^T (v[j] = 1) that takes W(j:, j) to (beta, 0, ...), beta of the sign opposite to
+    W(j, j), applied to the columns right of it; then Q = H_0 ... H_{k-1} I from the last
+    reflector back. R's diagonal then has LAPACK's (numpy's) signs."""
+    tau = f"{step.work.name}[n * m + j]"
+    lines = [f"{par.shared}{T} scale;".strip()]
+    lines += ["/* a copy of a, where the reflectors replace the columns they zero */"]
+    lines += par.rows("i", "0", "n", par.inner("c", "0", "m", f"W(i, c) = ({T})A(i, c);"))
+    lines += par.sync()
+    reflector = [f"{T} alpha = W(j, j), big = 0, sum = 0, norm;",
+                 "for (cg_index i = j + 1; i < n; i++) {",
+                 f"    if (fabs{f}(W(i, j)) > big) big = fabs{f}(W(i, j));",
+                 "}",
+                 "for (cg_index i = j + 1; i < n && big > 0; i++) {",
+                 f"    {T} v = W(i, j) / big;",
+                 "    sum += v * v;",
+                 "}",
+                 f"norm = big * sqrt{f}(sum);  /* of W(j + 1:, j), scaled against overflow */",
+                 "if (norm == 0) {  /* nothing to zero: H = I */",
+                 f"    {tau} = 0;",
+                 "    scale = 0;",
+                 "} else {",
+                 f"    {T} beta = -copysign{f}(hypot{f}(alpha, norm), alpha);",
+                 f"    {tau} = (beta - alpha) / beta;",
+                 "    scale = 1 / (alpha - beta);",
+                 "    W(j, j) = beta;",
+                 "}"]
+    apply = [f"{T} s = W(j, c);",
+             "for (cg_index i = j + 1; i < n; i++) s += W(i, j) * W(i, c);",
+             f"s *= {tau};",
+             "W(j, c) -= s;",
+             "for (cg_index i = j + 1; i < n; i++) W(i, c) -= s * W(i, j);"]
+    column = (par.one(reflector)
+              + ["if (scale != 0) {"]
+              + ["    " + line for line in par.rows("i", "j + 1", "n", ["W(i, j) *= scale;"])]
+              + ["}"] + par.sync()
+              + par.rows("c", "j + 1", "m", apply) + par.sync())
+    lines += ["/* column j: its reflector (v below the diagonal, v[j] = 1), applied to the "
+              "columns right of it, each on one thread */",
+              "for (cg_index j = 0; j < k; j++) {"] + ["    " + line for line in column] + ["}"]
+    lines += ["/* R: the upper triangle of the first rr rows */"]
+    lines += par.rows("i", "0", "rr", par.inner("c", "0", "m",
+                                                 "X(i, c) = c >= i && i < k ? W(i, c) : 0;"))
+    if step.other is not None:
+        back = [f"{T} s = Q(j, c);",
+                "for (cg_index i = j + 1; i < n; i++) s += W(i, j) * Q(i, c);",
+                f"s *= {tau};",
+                "Q(j, c) -= s;",
+                "for (cg_index i = j + 1; i < n; i++) Q(i, c) -= s * W(i, j);"]
+        lines += ["/* Q: the identity, then each reflector from the last one back, applied to "
+                  "the columns it changes */"]
+        lines += par.rows("i", "0", "n", par.inner("c", "0", "qc", f"Q(i, c) = ({T})(i == c);"))
+        lines += par.sync()
+        lines += (["for (cg_index j = k - 1; j >= 0; j--) {"]
+                  + ["    " + line for line in par.rows("c", "j", "qc", back) + par.sync()]
+                  + ["}"])
+    else:
+        lines += par.sync()
+    return lines + ["return 0;"] if par.tid is None else lines
+
+
+def _lapack_eigh(step, T):
+    """C lines that run eigh or eigvalsh through LAPACK's syevd (numpy's) and return, where
+    LAPACK was found: at every order, as the rotations are slower than syevd from the
+    smallest matrices on. The workspace is syevd's least (its vectors' 1 + 6n + 2n^2, enough
+    for its blocked tridiagonal reduction), as one for the values alone."""
+    x = "s" if step.out.dtype == "float32" else "d"
+    vectors = step.op == "eigh"
+    first, last = ("c", "n") if step.lower else ("0", "c + 1")
+    body = ["int nn = (int)n, info = 0, lwork = (int)(1 + 6 * n + 2 * n * n), "
+            "liwork = (int)(3 + 5 * n);",
+            f"char jobz = '{'V' if vectors else 'N'}', uplo = '{'L' if step.lower else 'U'}';",
+            f"{T}* z = {step.work.name};  /* a, column-major (LAPACK reads the same "
+            f"triangle) */",
+            f"{T}* w = z + n * n;",
+            f"{T}* wk = w + n;",
+            "int* iw = (int*)(wk + lwork);",
+            "for (cg_index c = 0; c < n; c++) {",
+            f"    for (cg_index i = 0; i < n; i++) z[i + c * n] = ({T})A(i, c);",
+            "}",
+            "int finite = 1;",
+            "for (cg_index c = 0; c < n; c++) {",
+            f"    for (cg_index i = {first}; i < {last}; i++) "
+            "finite &= z[i + c * n] - z[i + c * n] == 0;  /* the triangle read */",
+            "}",
+            "if (!finite) {  /* NaN or infinite: NaNs, as numpy gives */",
+            "    for (cg_index i = 0; i < n; i++) E(i) = NAN;",
+            *(["    for (cg_index i = 0; i < n * n; i++) z[i] = NAN;"] if vectors else []),
+            "} else {",
+            f"    cg_{x}syevd(&jobz, &uplo, &nn, z, &nn, w, wk, &lwork, iw, &liwork, &info);",
+            "    if (info != 0) return 1;  /* did not converge */",
+            "    for (cg_index i = 0; i < n; i++) E(i) = w[i];",
+            "}",
+            ]
+    if vectors:
+        body += ["/* the eigenvectors, column-major: z's column j is X's */",
+                 "for (cg_index i = 0; i < n; i++) {",
+                 "    for (cg_index c = 0; c < n; c++) X(i, c) = z[i + c * n];",
+                 "}"]
+    return ["if (n >= 1 && n < 16384 && cg_lapack_ready()) {"] + \
+        ["    " + line for line in body + ["return 0;"]] + ["}"]
 
 
 def _lapack(step, T):
@@ -377,6 +537,107 @@ def _triangular(step, par, T):
         lines += _substitute(par, "A", "j = 0; j < n; j++", "j + 1", "n", T)
     else:
         lines += _substitute(par, "A", "j = n - 1; j >= 0; j--", "0", "j", T)
+    return lines + ["return 0;"] if par.tid is None else lines
+
+
+#: Sweeps of the Jacobi rotations before they stop the call (a few to a dozen converge)
+JACOBI_SWEEPS = 50
+
+
+def _jacobi(step, par, T, f):
+    vectors = step.op == "eigh"
+    read = "c <= i" if step.lower else "c >= i"
+    lines = [f"{par.shared}int bad, done, turn;".strip(),
+             f"{par.shared}{T} cos_t, sin_t, tau;".strip()]
+    copy = par.inner("c", "0", "n", f"W(i, c) = ({T})({read} ? A(i, c) : A(c, i));")
+    if vectors:
+        copy += par.inner("c", "0", "n", f"X(i, c) = ({T})(i == c);")
+    lines += ["/* the symmetric matrix of the triangle read"
+              + (", and the eigenvectors from the identity" if vectors else "") + " */"]
+    lines += par.rows("i", "0", "n", copy)
+    lines += par.sync()
+    lines += par.one(["bad = 0;",
+                      "for (cg_index i = 0; i < n; i++) {",
+                      "    for (cg_index c = 0; c < n; c++) {",
+                      "        if (!(W(i, c) - W(i, c) == 0)) bad = 1;  /* NaN or infinite */",
+                      "    }",
+                      "}"])
+    nans = par.rows("i", "0", "n", ["E(i) = NAN;"]
+                    + (par.inner("c", "0", "n", "X(i, c) = NAN;") if vectors else []))
+    measure = [f"{T} off = 0;",
+               "for (cg_index i = 0; i < n; i++) {",
+               f"    for (cg_index c = i + 1; c < n; c++) off += fabs{f}(W(i, c));",
+               "}",
+               "done = off == 0;",
+               f"if (!done && sweep == {JACOBI_SWEEPS}) bad = 1;  /* did not converge */"]
+    angle = [f"{T} apq = W(p, q), app = W(p, p), aqq = W(q, q), g = 100 * fabs{f}(apq);",
+             "turn = 0;",
+             f"if (sweep > 3 && fabs{f}(app) + g == fabs{f}(app) && "
+             f"fabs{f}(aqq) + g == fabs{f}(aqq)) {{",
+             "    W(p, q) = 0;  /* negligible beside both diagonal elements */",
+             "    W(q, p) = 0;",
+             "} else if (apq != 0) {",
+             f"    {T} h = aqq - app, t;",
+             f"    if (fabs{f}(h) + g == fabs{f}(h)) {{",
+             "        t = apq / h;",
+             "    } else {",
+             f"        {T} theta = h / (2 * apq);",
+             f"        t = 1 / (fabs{f}(theta) + sqrt{f}(1 + theta * theta));",
+             "        if (theta < 0) t = -t;",
+             "    }",
+             f"    cos_t = 1 / sqrt{f}(1 + t * t);  /* of the rotation's angle t */",
+             "    sin_t = t * cos_t;",
+             "    tau = sin_t / (1 + cos_t);",
+             "    W(p, p) = app - t * apq;",
+             "    W(q, q) = aqq + t * apq;",
+             "    W(p, q) = 0;",
+             "    W(q, p) = 0;",
+             "    turn = 1;",
+             "}"]
+    rotate = ["if (turn && k != p && k != q) {",
+              f"    {T} g = W(k, p), h = W(k, q);",
+              "    W(k, p) = g - sin_t * (h + g * tau);",
+              "    W(k, q) = h + sin_t * (g - h * tau);",
+              "    W(p, k) = W(k, p);",
+              "    W(q, k) = W(k, q);",
+              "}"]
+    if vectors:
+        rotate += ["if (turn) {",
+                   f"    {T} g = X(k, p), h = X(k, q);",
+                   "    X(k, p) = g - sin_t * (h + g * tau);",
+                   "    X(k, q) = h + sin_t * (g - h * tau);",
+                   "}"]
+    pair = par.one(angle) + par.rows("k", "0", "n", rotate) + par.sync()
+    sweeps = (par.one(measure) + ["if (done || bad) break;",
+                                  "for (cg_index p = 0; p + 1 < n; p++) {",
+                                  "    for (cg_index q = p + 1; q < n; q++) {"]
+              + ["        " + line for line in pair] + ["    }", "}"])
+    swap = ["cg_index k = i;",
+            "for (cg_index j = i + 1; j < n; j++) {",
+            "    if (W(j, j) < W(k, k)) k = j;",
+            "}",
+            "if (k != i) {",
+            f"    {T} v = W(i, i);",
+            "    W(i, i) = W(k, k);",
+            "    W(k, k) = v;"]
+    if vectors:
+        swap += ["    for (cg_index r = 0; r < n; r++) {",
+                 "        v = X(r, i);",
+                 "        X(r, i) = X(r, k);",
+                 "        X(r, k) = v;",
+                 "    }"]
+    swap += ["}", "E(i) = W(i, i);"]
+    rotations = (["/* sweeps of a rotation for each pair (p, q) that zeroes W(p, q), until no "
+                  "element is left off the diagonal */",
+                  "for (int sweep = 0; ; sweep++) {"] + ["    " + line for line in sweeps]
+                 + ["}"] + par.stop_if("bad")
+                 + ["/* the eigenvalues ascending (the first of equal ones first), with their "
+                    "vectors */"]
+                 + par.one(["for (cg_index i = 0; i < n; i++) {"]
+                           + ["    " + line for line in swap] + ["}"]))
+    lines += (["if (bad) {  /* NaN or infinite: NaNs, as numpy gives */"]
+              + ["    " + line for line in nans + par.sync()] + ["} else {"]
+              + ["    " + line for line in rotations] + ["}"])
     return lines + ["return 0;"] if par.tid is None else lines
 
 

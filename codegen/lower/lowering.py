@@ -875,22 +875,30 @@ def _lower_mrg(lw, node, origin):
 
 
 def _lower_linalg(lw, node, origin):
-    """A factorization or solve (``codegen.ops.linalg``): one step, with an n x n buffer of
-    its own where it eliminates, and a failure where the matrix can stop it."""
+    """A factorization or solve (``codegen.ops.linalg``): one step, with a buffer of its
+    own where it eliminates or rotates, and a failure where the matrix can stop it."""
     op = node.op
     lw._add_checks(node)
     a = lw.array(node.inputs[0])
     b = lw.array(node.inputs[1]) if op.kind == "solve" else None
-    out = lw._buffer(node.out, lw.hint(node.out))
+    # (eigh's eigenvalues, its eigenvectors; qr's Q, its R): ``other``, then ``out``
+    other = lw._buffer(node.outputs[0], lw.hint(node.outputs[0])) \
+        if len(node.outputs) == 2 else None
+    out = lw._buffer(node.outputs[-1], lw.hint(node.outputs[-1]))
     structure = op.param("structure", "general")
     # the step's own memory: the elimination's copy of a, LAPACK's b (column-major) and
     # its pivots (as C ints, in the last row); a triangular solve's b for LAPACK
     n = a.dims[0]
-    m = {"matrix_inverse": n, "det": "0"}.get(op.kind, b.dims[1] if b and len(b.dims) == 2
-                                              else "1")
+    m = {"matrix_inverse": n, "det": "0", "qr": a.dims[1]}.get(
+        op.kind, b.dims[1] if b and len(b.dims) == 2 else "1")
     work = None
     if op.kind != "cholesky":
         dims = (f"{n} + {m} + 1", n) if structure == "general" else (m, n)
+        if op.kind in ("eigh", "eigvalsh"):  # the matrix rotated, or syevd's workspace
+            dims = (f"3 * ({n}) + 16", n)
+        if op.kind == "qr":  # the reflectors, their factors (tau), geqrf's and orgqr's work
+            q = out.dims[0] if op.param("mode") == "r" else other.dims[1]
+            dims = (f"{n} + 34", f"{m} + {q}")
         work = ArrayRef(lw.names.new(f"{out.name}_work"), out.dtype, dims)
         lw.buffers.append(Buffer(work))
         lw.kinds[work.name] = "buffer"
@@ -899,7 +907,8 @@ def _lower_linalg(lw, node, origin):
         lw.failures.append((f"{op.short_name()}: {message}", _where_text(node), "linalg"))
     lw.steps.append(LinalgStep(lw._step_name(out.name), op.kind, out, a, b, work, (origin,),
                                None if message is None else len(lw.failures) - 1,
-                               op.param("lower", True), structure, m))
+                               op.param("lower", True), structure, m, other,
+                               op.param("mode")))
 
 
 def _lower_concatenate(lw, node, origin):

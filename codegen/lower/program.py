@@ -193,7 +193,7 @@ def step_arrays(step):
     if isinstance(step, AssertStep):
         return [step.cond]
     if isinstance(step, LinalgStep):
-        return [r for r in (step.a, step.b, step.out, step.work) if r is not None]
+        return [r for r in (step.a, step.b, step.out, step.other, step.work) if r is not None]
     return [step.x, step.out]
 
 
@@ -219,7 +219,8 @@ def renamed(step, mapping):
         return replace(step, cond=ref(step.cond))
     if isinstance(step, LinalgStep):
         return replace(step, out=ref(step.out), a=ref(step.a),
-                       b=step.b and ref(step.b), work=step.work and ref(step.work))
+                       b=step.b and ref(step.b), work=step.work and ref(step.work),
+                       other=step.other and ref(step.other))
     return replace(step, out=ref(step.out), x=ref(step.x))
 
 
@@ -261,7 +262,7 @@ def writes(step):
     if isinstance(step, AssertStep):
         return []
     if isinstance(step, LinalgStep):
-        return [r.name for r in (step.out, step.work) if r is not None]
+        return [r.name for r in (step.out, step.other, step.work) if r is not None]
     return [step.out.name]
 
 
@@ -306,8 +307,11 @@ class LinalgStep:
     """A factorization or solve of the square matrix ``a`` (``codegen.ops.linalg``): ``op``
     'cholesky' (``out``: its factor, the lower one or with ``lower`` False the upper),
     'solve' (``out``: x with a x = b, ``structure`` 'general', 'lower' or 'upper'),
-    'matrix_inverse' or 'det' (``out`` 0-d). ``work``: an n x n buffer of the step's own
-    (the elimination's copy of a), or None. A matrix that is singular or not positive
+    'matrix_inverse', 'det' (``out`` 0-d), 'eigh' (``out``: the eigenvectors, ``other``
+    the eigenvalues; ``lower``: the triangle read), 'eigvalsh' (``out``: the eigenvalues)
+    or 'qr' (``out``: R, ``other``: Q or None; ``mode`` numpy's 'reduced', 'complete' or
+    'r'; a need not be square). ``work``: a buffer of the step's own (the elimination's
+    copy of a, LAPACK's workspace), or None. A matrix that is singular or not positive
     definite stops the call with failure ``failure`` (None: 'det', whose value is then 0).
     The C is ``codegen.backends.linalg``."""
 
@@ -322,6 +326,8 @@ class LinalgStep:
     lower: bool = True
     structure: str = "general"
     m: str = "0"  # the right-hand sides' columns: b's (1 for a vector), n for the inverse
+    other: ArrayRef = None  # a second output: eigh's eigenvalues, qr's Q
+    mode: str = None  # qr's
     kind: str = "linalg"
 
 

@@ -1,12 +1,16 @@
-"""The linear algebra of square matrices that compiled code runs: the Cholesky factor, the
-solve of a x = b (a general, lower or upper triangular), the inverse and the determinant,
-with their gradients. Each compiled backend runs them as one step (``LinalgStep``): the C
-of ``codegen.backends.linalg``, Gaussian elimination with partial pivoting as LAPACK's
-getrf does it and the Cholesky-Crout order, on one thread on the CPU, on one block's
-threads on the GPU.
+"""The linear algebra of matrices that compiled code runs: the Cholesky factor, the solve
+of a x = b (a general, lower or upper triangular), the inverse, the determinant, the
+eigenvalues (and eigenvectors) of a symmetric matrix, with their gradients, and the QR
+factors of any matrix. Each compiled backend runs them as one step (``LinalgStep``): the C
+of ``codegen.backends.linalg``, through scipy's LAPACK on the CPU where it is found (the
+factor and the solves from order 96 on, the others at every order), else as plain loops
+(Gaussian elimination with partial pivoting as LAPACK's getrf does it, the Cholesky-Crout
+order, cyclic Jacobi rotations, Householder reflectors), on one thread on the CPU, on one
+block's threads on the GPU.
 
 A matrix that is singular (a zero pivot) or, for the factor, not positive definite stops
-the call with numpy's ``LinAlgError``, naming the op and the user's line.
+the call with numpy's ``LinAlgError``, naming the op and the user's line; so do
+eigenvalues that do not converge.
 """
 
 import numpy as np
@@ -19,6 +23,9 @@ KINDS = {
     "solve": "x with a x = b",
     "matrix_inverse": "the inverse",
     "det": "the determinant",
+    "eigh": "the eigenvalues, ascending, and the eigenvectors (columns) of a symmetric matrix",
+    "eigvalsh": "the eigenvalues, ascending, of a symmetric matrix",
+    "qr": "Q and R with a = Q R, of any matrix (numpy's modes 'reduced', 'complete' and 'r')",
 }
 
 
@@ -31,8 +38,9 @@ def _float(*dtypes):
 
 class Linalg(Op):
     """``kind`` (``KINDS``) of its inputs; params: ``lower`` (cholesky: the factor L, else
-    L^T; the lower triangle of the input is read either way), ``structure`` (solve:
-    'general', 'lower' or 'upper': only that triangle of a is read)."""
+    L^T; the lower triangle of the input is read either way; eigh, eigvalsh: the triangle
+    read, the lower or the upper), ``structure`` (solve: 'general', 'lower' or 'upper': only
+    that triangle of a is read), ``mode`` (qr: 'reduced', 'complete' or 'r')."""
 
     props = ("kind", "params")
 
@@ -55,6 +63,13 @@ class Linalg(Op):
             out = TensorType(_float(a.dtype), ())
         elif self.kind == "solve":
             out = TensorType(_float(a.dtype, inputs[1].dtype), inputs[1].broadcastable)
+        elif self.kind == "qr":
+            matrix = TensorType(_float(a.dtype), (False, False))
+            return Apply(self, list(inputs), [matrix] * (1 if self.param("mode") == "r" else 2))
+        elif self.kind in ("eigh", "eigvalsh"):
+            values = TensorType(_float(a.dtype), (False,))
+            return Apply(self, list(inputs), [values] + (
+                [TensorType(_float(a.dtype), (False, False))] if self.kind == "eigh" else []))
         else:
             out = TensorType(_float(a.dtype), (False, False))
         return Apply(self, list(inputs), [out])
@@ -64,9 +79,18 @@ class Linalg(Op):
             return [()]
         if self.kind == "solve":
             return [input_shapes[1]]
+        if self.kind in ("eigh", "eigvalsh"):
+            return [input_shapes[0][:1]] + [input_shapes[0]] * (self.kind == "eigh")
+        if self.kind == "qr":
+            n, m = input_shapes[0]
+            k = n if n == m else f"_dim_min({n}, {m})"  # (dim expressions)
+            return {"reduced": [(n, k), (k, m)], "complete": [(n, n), (n, m)],
+                    "r": [(k, m)]}[self.param("mode")]
         return [input_shapes[0]]
 
     def shape_checks(self, node, input_shapes):
+        if self.kind == "qr":
+            return []
         a = input_shapes[0]
         checks = [(a[0], a[1], "the matrix must be square")]
         if self.kind == "solve":
@@ -75,7 +99,7 @@ class Linalg(Op):
 
     def perform(self, node, values):
         a = values[0]
-        if a.shape[0] != a.shape[1]:
+        if a.shape[0] != a.shape[1] and self.kind != "qr":
             raise op_error(ValueError, node, f"the matrix must be square, got shape "
                                              f"{a.shape}")
         dtype = node.outputs[0].dtype
@@ -87,9 +111,12 @@ class Linalg(Op):
             raise op_error(np.linalg.LinAlgError, node, _message(self, exc)) from None
         except ValueError as exc:
             raise op_error(ValueError, node, str(exc)) from None
-        return [np.asarray(out, dtype=dtype)]
+        outs = out if self.kind in ("eigh", "eigvalsh", "qr") else (out,)
+        return [np.asarray(o, dtype=dtype) for o in outs]
 
     def grad(self, node, output_grads):
+        if self.kind not in GRADS:
+            raise NotImplementedError(f"{self.kind} has no gradient")
         return GRADS[self.kind](node, output_grads, **dict(self.params))
 
 
@@ -101,6 +128,13 @@ def _compute(kind, param, a, *rest):
         return np.linalg.inv(a)
     if kind == "det":
         return np.linalg.det(a)
+    if kind == "qr":
+        out = np.linalg.qr(a, param("mode"))
+        return tuple(out) if isinstance(out, tuple) else (out,)
+    if kind in ("eigh", "eigvalsh"):
+        uplo = "L" if param("lower", True) else "U"
+        return tuple(np.linalg.eigh(a, uplo)) if kind == "eigh" else \
+            (np.linalg.eigvalsh(a, uplo),)
     (b,) = rest
     structure = param("structure", "general")
     if structure == "general":
@@ -112,7 +146,9 @@ def _compute(kind, param, a, *rest):
 #: The message of each kind's failure, as the compiled code gives it (``failure``).
 FAILURES = {"cholesky": "the matrix is not positive definite",
             "solve": "the matrix is singular",
-            "matrix_inverse": "the matrix is singular"}
+            "matrix_inverse": "the matrix is singular",
+            "eigh": "the eigenvalues did not converge",
+            "eigvalsh": "the eigenvalues did not converge"}
 
 
 def failure(op):
@@ -166,5 +202,23 @@ def _grad_cholesky(node, grads, lower=True):
     return [g if lower else g.T]
 
 
+def _grad_eigh(node, grads, lower=True):
+    """Theano's EighGrad as products: with a's eigenvalues w and eigenvectors V, the
+    gradient of the symmetric matrix is g = V (diag(gw) + F) V^T, F[n, m] = (gV^T V)[n, m] /
+    (w[n] - w[m]) off the diagonal (infinite where two eigenvalues are equal) and 0 on it;
+    eigh reads one triangle of a, whose elements off the diagonal stand for two of the
+    symmetric matrix: the gradient is that triangle of g plus the other's, transposed."""
+    t, (a,), gw = _t(), node.inputs, grads[0]
+    if node.op.kind == "eigvalsh":  # the same, with no gradient of the vectors
+        w, v = Linalg("eigh", lower=lower)(a)
+        g = t.dot(v * gw, v.T)
+    else:
+        (w, v), gv = node.outputs, grads[1]
+        eye = t.eye(t.shape_of(a, 0), dtype=w.dtype)
+        f = t.dot(gv.T, v) / (w.dimshuffle(0, "x") - w.dimshuffle("x", 0) + eye) * (1 - eye)
+        g = t.dot(v, t.dot(f + t.diag(gw), v.T))
+    return [t.tril(g) + t.triu(g, 1).T if lower else t.triu(g) + t.tril(g, -1).T]
+
+
 GRADS = {"matrix_inverse": _grad_inverse, "det": _grad_det, "solve": _grad_solve,
-         "cholesky": _grad_cholesky}
+         "cholesky": _grad_cholesky, "eigh": _grad_eigh, "eigvalsh": _grad_eigh}

@@ -3,8 +3,8 @@ lengths depend on their inputs' values (nonzero, flatnonzero, unique, bincount, 
 array of counts), and those codegen has not compiled yet (searchsorted, unravel_index,
 ravel_multi_index, the real FFT and its inverse, the special functions of scipy, and the
 factorizations of nlinalg and slinalg other than those of ``codegen.ops.linalg``: pinv,
-eigh, eig, svd, qr, expm, lstsq, the tensor inverse and solve). Each kind is a numpy
-function, a rule for its output types and the reason.
+eig, svd, qr, expm, lstsq, the generalized eigvalsh, the tensor inverse and solve). Each
+kind is a numpy function, a rule for its output types and the reason.
 
 Compiled code plans its buffers from shapes before any step runs: ``codegen.function``
 falls back to the reference interpreter with a warning that gives the reason, and a module
@@ -120,14 +120,6 @@ def _square_types(a, *rest, **params):
     return [TensorType(a.dtype, (False, False))]
 
 
-def _eigh(a, UPLO="L"):
-    return np.linalg.eigh(a, UPLO)
-
-
-def _eigh_types(a, UPLO="L"):
-    return [TensorType(a.dtype, (False,)), TensorType(a.dtype, (False, False))]
-
-
 def _svd(a, full_matrices=True, compute_uv=True):
     out = np.linalg.svd(a, full_matrices, compute_uv)
     return tuple(out) if compute_uv else (out,)
@@ -232,7 +224,6 @@ LINALG = "it has no compiled form yet"
 #: name -> (numpy function, output types, why only the reference interpreter runs it)
 KINDS = {
     "pinv": (lambda a: (np.linalg.pinv(a),), _square_types, LINALG),
-    "eigh": (_eigh, _eigh_types, LINALG),
     "svd": (_svd, _svd_types, LINALG),
     "qr": (_qr, _qr_types, LINALG),
     "expm": (_expm, _square_types, LINALG),
@@ -292,7 +283,7 @@ class NumpyOp(Op):
         return [None] * len(node.inputs)
 
 
-LINALG_NO_GRAD = frozenset({"pinv", "eigh", "svd", "qr", "expm", "eig", "eigvalsh", "lstsq",
+LINALG_NO_GRAD = frozenset({"pinv", "svd", "qr", "expm", "eig", "eigvalsh", "lstsq",
                             "tensorinv", "tensorsolve"})
 
 

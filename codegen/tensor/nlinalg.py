@@ -1,7 +1,7 @@
-"""``theano.tensor.nlinalg``: linear algebra of matrices. The inverse and the determinant
-are compiled (``codegen.ops.linalg``), with their gradients; the other factorizations run
-in the reference interpreter (numpy's LAPACK; ``codegen.ops.valued``); the rest is built
-from products and indexing."""
+"""``theano.tensor.nlinalg``: linear algebra of matrices. The inverse, the determinant and
+the symmetric eigenproblem are compiled (``codegen.ops.linalg``), with their gradients, and
+so is QR, without; the other factorizations run in the reference interpreter (numpy's
+LAPACK; ``codegen.ops.valued``); the rest is built from products and indexing."""
 
 import numpy as np
 
@@ -45,10 +45,24 @@ def pinv(x):
     return NumpyOp("pinv")(_matrix(x, "pinv"))
 
 
+class Eigh:
+    """``Eigh(UPLO='L')(a)``, Theano's spelling of ``eigh``."""
+
+    def __init__(self, UPLO="L"):
+        if UPLO not in ("L", "U"):
+            raise ValueError(f"Eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
+        self.UPLO = UPLO
+
+    def __call__(self, a):
+        return Linalg("eigh", lower=self.UPLO == "L")(_matrix(a, "eigh"))
+
+
 def eigh(a, UPLO="L"):
     """(eigenvalues ascending, eigenvectors as columns) of the symmetric ``a``, from its
-    ``UPLO`` triangle (no gradient)."""
-    return NumpyOp("eigh", UPLO=UPLO)(_matrix(a, "eigh"))
+    ``UPLO`` triangle; the gradient is Theano's (infinite where two eigenvalues are equal
+    and the eigenvectors' gradient is not zero). An eigenvector's sign is the algorithm's:
+    LAPACK's (numpy's) on the CPU, the Jacobi rotations' in the C library and on the GPU."""
+    return Eigh(UPLO)(a)
 
 
 def svd(a, full_matrices=1, compute_uv=1):
@@ -57,9 +71,25 @@ def svd(a, full_matrices=1, compute_uv=1):
                    compute_uv=bool(compute_uv))(_matrix(a, "svd"))
 
 
+class QRFull:
+    """``QRFull(mode)(a)``, Theano's spelling of ``qr``."""
+
+    def __init__(self, mode="reduced"):
+        self.mode = mode
+
+    def __call__(self, a):
+        return qr(a, self.mode)
+
+
 def qr(a, mode="reduced"):
-    """(Q, R) of ``a`` (numpy's modes 'reduced' and 'complete'), or R alone with 'r'."""
-    return NumpyOp("qr", mode=mode)(_matrix(a, "qr"))
+    """(Q, R) of ``a`` (numpy's modes 'reduced' and 'complete'), or R alone with 'r',
+    compiled (Householder reflectors: R's diagonal has LAPACK's signs); numpy's 'raw' (the
+    reflectors and their factors) runs in the reference interpreter. No gradient."""
+    if mode == "raw":
+        return NumpyOp("qr", mode=mode)(_matrix(a, "qr"))
+    if mode not in ("reduced", "complete", "r"):
+        raise ValueError(f"qr: mode must be 'reduced', 'complete', 'r' or 'raw', got {mode!r}")
+    return Linalg("qr", mode=mode)(_matrix(a, "qr"))
 
 
 def eig(a):
@@ -157,6 +187,6 @@ def alloc_diag(x):
     return diag(x)
 
 
-__all__ = ["MatrixInverse", "Det", "matrix_inverse", "det", "pinv", "eigh", "eig", "svd", "qr",
-           "Lstsq", "lstsq", "tensorinv", "tensorsolve", "norm", "matrix_dot", "matrix_power",
-           "trace", "diag", "extract_diag", "alloc_diag"]
+__all__ = ["MatrixInverse", "Det", "matrix_inverse", "det", "pinv", "Eigh", "eigh", "eig",
+           "svd", "QRFull", "qr", "Lstsq", "lstsq", "tensorinv", "tensorsolve", "norm",
+           "matrix_dot", "matrix_power", "trace", "diag", "extract_diag", "alloc_diag"]

@@ -52,12 +52,16 @@ solve_symmetric = Solve("symmetric")
 class Eigvalsh:
     """``Eigvalsh(lower=True)(a, b)``: the eigenvalues, ascending, of the symmetric ``a``
     (of a w = lambda b w with ``b`` symmetric positive definite; ``b`` None: the standard
-    problem), read from one triangle (scipy's eigvalsh). No gradient."""
+    problem), read from one triangle (scipy's eigvalsh). The standard problem is compiled,
+    with a gradient (``nlinalg.eigh``'s); the generalized one runs in the reference
+    interpreter, without."""
 
     def __init__(self, lower=True):
         self.lower = bool(lower)
 
     def __call__(self, a, b=None):
+        if b is None:
+            return Linalg("eigvalsh", lower=self.lower)(_matrix(a, "eigvalsh"))
         inputs = [_matrix(a, "eigvalsh")] + ([] if b is None else [_matrix(b, "eigvalsh")])
         return NumpyOp("eigvalsh", lower=self.lower)(*inputs)
 

@@ -65,7 +65,7 @@ cdef extern from "mlp_kernels.h":
     void (*cg_load_blas)() noexcept nogil
     void cg_set_blas(void*, void*, void*, void*) nogil
     void (*cg_load_lapack)() noexcept nogil
-    void cg_set_lapack(void*, void*, void*, void*, void*, void*, void*, void*) nogil
+    void cg_set_lapack(void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*) nogil
     void cg_set_blas_threads(void*, void*) nogil
     void cg_blas_load() nogil
     int cg_blas_enter() nogil
@@ -747,9 +747,13 @@ cdef void _load_lapack() noexcept with gil:
         cg_set_lapack(_blas_function(table, "dpotrf"), _blas_function(table, "spotrf"),
                       _blas_function(table, "dgetrf"), _blas_function(table, "sgetrf"),
                       _blas_function(table, "dgetrs"), _blas_function(table, "sgetrs"),
-                      _blas_function(table, "dtrtrs"), _blas_function(table, "strtrs"))
+                      _blas_function(table, "dtrtrs"), _blas_function(table, "strtrs"),
+                      _blas_function(table, "dsyevd"), _blas_function(table, "ssyevd"),
+                      _blas_function(table, "dgeqrf"), _blas_function(table, "sgeqrf"),
+                      _blas_function(table, "dorgqr"), _blas_function(table, "sorgqr"))
     except Exception:
-        cg_set_lapack(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+        cg_set_lapack(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                      NULL, NULL)
 
 
 cg_load_lapack = _load_lapack

@@ -282,15 +282,24 @@ typedef void (*cg_potrf_t)(char*, int*, void*, int*, int*);
 typedef void (*cg_getrf_t)(int*, int*, void*, int*, int*, int*);
 typedef void (*cg_getrs_t)(char*, int*, int*, void*, int*, int*, void*, int*, int*);
 typedef void (*cg_trtrs_t)(char*, char*, char*, int*, int*, void*, int*, void*, int*, int*);
+typedef void (*cg_syevd_t)(char*, char*, int*, void*, int*, void*, void*, int*, int*, int*,
+                           int*);
 static cg_potrf_t cg_dpotrf, cg_spotrf;
 static cg_getrf_t cg_dgetrf, cg_sgetrf;
 static cg_getrs_t cg_dgetrs, cg_sgetrs;
 static cg_trtrs_t cg_dtrtrs, cg_strtrs;
+static cg_syevd_t cg_dsyevd, cg_ssyevd;
+typedef void (*cg_geqrf_t)(int*, int*, void*, int*, void*, void*, int*, int*);
+typedef void (*cg_orgqr_t)(int*, int*, int*, void*, int*, void*, void*, int*, int*);
+static cg_geqrf_t cg_dgeqrf, cg_sgeqrf;
+static cg_orgqr_t cg_dorgqr, cg_sorgqr;
 static int cg_lapack_state;  /* 0: not loaded yet, 1: loaded, -1: none (plain loops only) */
 CODEGEN_KERNEL void (*cg_load_lapack)(void);
 
 CODEGEN_KERNEL void cg_set_lapack(void* dpotrf, void* spotrf, void* dgetrf, void* sgetrf,
-                                  void* dgetrs, void* sgetrs, void* dtrtrs, void* strtrs) {
+                                  void* dgetrs, void* sgetrs, void* dtrtrs, void* strtrs,
+                                  void* dsyevd, void* ssyevd, void* dgeqrf, void* sgeqrf,
+                                  void* dorgqr, void* sorgqr) {
     cg_dpotrf = (cg_potrf_t)dpotrf;
     cg_spotrf = (cg_potrf_t)spotrf;
     cg_dgetrf = (cg_getrf_t)dgetrf;
@@ -299,8 +308,15 @@ CODEGEN_KERNEL void cg_set_lapack(void* dpotrf, void* spotrf, void* dgetrf, void
     cg_sgetrs = (cg_getrs_t)sgetrs;
     cg_dtrtrs = (cg_trtrs_t)dtrtrs;
     cg_strtrs = (cg_trtrs_t)strtrs;
+    cg_dsyevd = (cg_syevd_t)dsyevd;
+    cg_ssyevd = (cg_syevd_t)ssyevd;
+    cg_dgeqrf = (cg_geqrf_t)dgeqrf;
+    cg_sgeqrf = (cg_geqrf_t)sgeqrf;
+    cg_dorgqr = (cg_orgqr_t)dorgqr;
+    cg_sorgqr = (cg_orgqr_t)sorgqr;
     __atomic_store_n(&cg_lapack_state, dpotrf && spotrf && dgetrf && sgetrf && dgetrs && sgetrs
-                     && dtrtrs && strtrs ? 1 : -1, __ATOMIC_RELEASE);
+                     && dtrtrs && strtrs && dsyevd && ssyevd && dgeqrf && sgeqrf && dorgqr
+                     && sorgqr ? 1 : -1, __ATOMIC_RELEASE);
 }
 
 static int cg_lapack_ready(void) {
