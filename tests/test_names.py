@@ -106,3 +106,33 @@ def test_arrays_named_like_kernel_locals_build_and_agree(device, cuda_emulated, 
         f = codegen.function(ins, outs)
     for got, ref in zip(f(*args), want):
         np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
+#: Locals of the linear algebra kernels (``backends.linalg``), which name their arrays by
+#: role: a user's matrix by one of these names meets none of them.
+LINALG_WORDS = ["i", "c", "j", "n", "z", "w", "tau", "info", "s", "g", "h", "t", "d", "f",
+                "scale", "norm", "sweep"]
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_matrices_named_like_linalg_locals_build_and_agree(device, cuda_emulated):
+    from codegen.tensor import nlinalg, slinalg
+    ins = [T.matrix(word) for word in LINALG_WORDS]
+    outs = []
+    for k, a in enumerate(ins):
+        b = ins[k - 1]
+        spd = T.dot(a, a.T) + 4 * T.eye(3)
+        outs += [slinalg.solve(a, b), slinalg.cholesky(spd), slinalg.solve_lower_triangular(a, b),
+                 nlinalg.det(a), *nlinalg.qr(a), nlinalg.eigh(spd)[0]]
+        for out in outs[-7:]:
+            out.name = LINALG_WORDS[k - 2]
+    rng = np.random.default_rng(1)
+    args = [rng.normal(size=(3, 3)) + 3 * np.eye(3) for _ in ins]
+    want = codegen.function(ins, outs, mode="FAST_COMPILE")(*args)
+    if device == "cuda":
+        with cuda_emulated():
+            f = codegen.function(ins, outs)
+    else:
+        f = codegen.function(ins, outs)
+    for got, ref in zip(f(*args), want):
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)

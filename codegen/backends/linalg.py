@@ -31,7 +31,7 @@ Each kernel returns 0, or 1 when the matrix stopped it (nothing is written then 
 step's own output and work buffer).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from codegen.backends import cexpr
 from codegen.backends.ckernel import GEMM_THREADS_MIN, Kernel
@@ -97,25 +97,38 @@ CHOLESKY_BLOCK = 64
 INT_MAX = 2147483647
 
 
+#: The kernel's own names of its arrays (``cg_a_s0`` their strides), by role: whatever the
+#: user's arrays are called (``i``, ``n``, ``tau``), none meets a local of the kernel.
+ROLES = {"a": "cg_a", "b": "cg_b", "out": "cg_x", "other": "cg_o", "work": "cg_w"}
+
+
+def _local(step):
+    """``step`` with its arrays under the kernel's names (``ROLES``)."""
+    return replace(step, **{field: replace(getattr(step, field), name=name)
+                            for field, name in ROLES.items() if getattr(step, field) is not None})
+
+
 def signature(step):
     """(params, args) of the kernel of ``step``: n, then m (the right-hand sides' columns:
     1 for a vector b, n for the inverse; qr's: a's), then each array's pointer and two
-    strides (a vector's second stride 0: it is a column)."""
+    strides (a vector's second stride 0: it is a column), the params under ``ROLES``'
+    names, the args the program's arrays."""
     params, args = ["cg_index n"], [step.a.dims[0]]
     if step.op in ("solve", "matrix_inverse", "qr"):
         params.append("cg_index m")
         args.append(step.m)
-    for ref, role in [(step.a, "in"), (step.b, "in"), (step.out, "out"), (step.other, "out"),
-                      (step.work, "out")]:
+    for field, role in [("a", "in"), ("b", "in"), ("out", "out"), ("other", "out"),
+                        ("work", "out")]:
+        ref = getattr(step, field)
         if ref is None:
             continue
         const = "const " if role == "in" else ""
-        params.append(f"{const}{cexpr.CTYPES[ref.dtype]}* {ref.name}")
+        params.append(f"{const}{cexpr.CTYPES[ref.dtype]}* {ROLES[field]}")
         args.append(f"{ref.name}_p")
-        if ref is step.work:
+        if field == "work":
             continue  # C-contiguous: W(i, j) above, then LAPACK's b and pivots
         for k in range(2 if ref.dims else 0):
-            params.append(f"cg_index {ref.name}_s{k}")
+            params.append(f"cg_index {ROLES[field]}_s{k}")
             args.append(f"{ref.name}_s{k}" if k < len(ref.dims) else "0")
     return params, args
 
@@ -646,9 +659,10 @@ def kernel(step, par=CPU, kind="CODEGEN_KERNEL int", extra=()):
     fault flag)."""
     params, args = signature(step)
     params, args = params + [p for p, _ in extra], args + [a for _, a in extra]
-    macros = _macros(step)
+    local = _local(step)
+    macros = _macros(local)
     origins = [(o.text, o.where) for o in step.origins]
-    k = Kernel(step.name, params, args, origins, body(step, par), kind)
+    k = Kernel(step.name, params, args, origins, body(local, par), kind)
     k.c_lines = (macros + k.c_lines
                  + [f"#undef {line.split()[1].split('(')[0]}" for line in macros])
     return k
