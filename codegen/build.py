@@ -45,11 +45,13 @@ def compiler_flags(target=None, debug=False):
     inf, and other last bits); -fwrapv makes integer overflow wrap as in numpy (Python's own
     CFLAGS usually carry it too); -fopenmp-simd honours the ``omp simd reduction`` pragmas of
     sums, and -fopenmp (where gcc's OpenMP runtime is installed) runs large loops on several
-    threads (see ckernel.PARALLEL_MIN).
+    threads (see ckernel.PARALLEL_MIN). -Werror=implicit-function-declaration: a function
+    called without its header is an error here as it is by default from gcc 14 and clang 16
+    on (the kernels' malloc and free once were).
     """
     target = target or config.target
     flags = ["-Og", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off", "-fwrapv",
-             "-fopenmp-simd",
+             "-fopenmp-simd", "-Werror=implicit-function-declaration",
              "-Wno-unused-function", "-Wno-unreachable-code"]
     if openmp_available():
         flags.append("-fopenmp")
@@ -58,7 +60,8 @@ def compiler_flags(target=None, debug=False):
     if simd_math_available():
         flags.append("-DCODEGEN_SIMD_MATH")
     if debug:
-        flags = ["-O1", "-g", "-ffp-contract=off", "-fwrapv", "-Wno-unused-function"]
+        flags = ["-O1", "-g", "-ffp-contract=off", "-fwrapv",
+                 "-Werror=implicit-function-declaration", "-Wno-unused-function"]
     return flags
 
 

@@ -281,6 +281,20 @@ def _eigh_grad(a, b):
     return np.tril(g) + np.triu(g, 1).T + np.triu(gu) + np.tril(gu, -1).T
 
 
+def _svd_sign_free(a, b, svd, t):
+    """svd through what does not depend on the vectors' signs, nor on how U is completed
+    (the full U of a tall matrix, U's columns of the singular values 0): the singular values
+    (of a wide and a tall matrix, with and without vectors), |U s| and |s V^T| of the reduced
+    factors, U U^T and the product of the full factors."""
+    tall = a[:, :3]
+    u, s, vt = svd(tall, 0)
+    full_u, full_s, full_vt = svd(tall)
+    parts = [svd(a[1:])[1], abs(u * s), abs((vt.T * s).T),
+             svd(t.concatenate([a, b], axis=1), 1, 0),
+             t.dot(full_u, full_u.T), t.dot(full_u[:, :3] * full_s, full_vt), s]
+    return t.concatenate([p.flatten() for p in parts])
+
+
 # square matrices (a: 4 x 4, well conditioned; b: 4 x 2 or a vector): factorizations,
 # solves and the symmetric eigenproblem, compiled (codegen.ops.linalg)
 LINALG = [
@@ -310,6 +324,12 @@ LINALG = [
      lambda a, b: np.concatenate([q.ravel() for q in np.linalg.qr(a[:, :3])
                                   + np.linalg.qr(a[1:], "complete")
                                   + (np.linalg.qr(np.hstack([a, b]), "r"),)]), (4, 2)),
+    ("svd", lambda a, b: _svd_sign_free(a, b, _slinalg()[0].svd, T),
+     lambda a, b: _svd_sign_free(a, b, lambda x, *args: np.linalg.svd(x, *args), np), (4, 2)),
+    ("pinv", lambda a, b: T.concatenate([_slinalg()[0].pinv(T.concatenate([a, b], axis=1)),
+                                         _slinalg()[0].pinv(T.outer(a[:, 0], b[:, 0]))]),
+     lambda a, b: np.vstack([np.linalg.pinv(np.hstack([a, b])),
+                             np.linalg.pinv(np.outer(a[:, 0], b[:, 0]))]), (4, 2)),
     ("eigh_reconstruct", lambda a, b: (lambda w, v: T.dot(v * w, v.T) + T.dot(v.T, v)
                                        * b[0, 0])(*_slinalg()[0].eigh(a)),
      lambda a, b: np.tril(a) + np.tril(a, -1).T + np.eye(len(a)) * b[0, 0], (4, 2)),
@@ -521,6 +541,34 @@ def test_eigh_of_larger_repeated_and_nan_matrices_on_every_backend(compiled_all,
                                    rtol=1e-11, atol=1e-11)
         assert np.isnan(call(rebuilt, nan, np.ones((5, 2)))).all()
         assert np.isnan(call(rebuilt, nan.T, np.ones((5, 2)))).sum() == 0
+
+
+def test_svd_of_tall_wide_deficient_and_nan_matrices_on_every_backend(compiled_all, cuda_all,
+                                                                       c_library):
+    """svd on LAPACK (Cython) and as one-sided Jacobi rotations on one block's threads
+    (emulated CUDA) and on one thread (the C library): a tall and a wide matrix, and one of
+    rank 3 of 5 (two singular values of 0: U completed to a basis), against numpy through
+    what does not depend on the vectors' signs; a NaN is numpy's LinAlgError."""
+    from clib import CError
+    rng = np.random.default_rng(5)
+    k = IDS.index("svd")
+    deficient = rng.normal(size=(6, 5))
+    deficient[:, 2] = 0
+    deficient[:, 4] = deficient[:, 0] - deficient[:, 1]
+    for module in (compiled_all, cuda_all, c_library):
+        def call(a, b):
+            if module is c_library:
+                return c_library.call(f"case{k}", a, b)[0]
+            return getattr(module, f"case{k}")(a, b)
+        for a in [rng.normal(size=(30, 9)), rng.normal(size=(9, 30)), deficient]:
+            b = rng.normal(size=(len(a), 2))
+            got, want = call(a, b), CASES[k][3](a, b)
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10, err_msg=str(module))
+        nan = rng.normal(size=(4, 4))
+        nan[2, 3] = np.nan
+        with pytest.raises(CError if module is c_library else np.linalg.LinAlgError,
+                           match="did not converge"):
+            call(nan, np.ones((4, 2)))
 
 
 def test_qr_of_tall_wide_and_zero_column_matrices_on_every_backend(compiled_all, cuda_all,

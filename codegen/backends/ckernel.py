@@ -1030,13 +1030,16 @@ typedef void (*cg_geqrf_t)(int*, int*, void*, int*, void*, void*, int*, int*);
 typedef void (*cg_orgqr_t)(int*, int*, int*, void*, int*, void*, void*, int*, int*);
 static cg_geqrf_t cg_dgeqrf, cg_sgeqrf;
 static cg_orgqr_t cg_dorgqr, cg_sorgqr;
+typedef void (*cg_gesdd_t)(char*, int*, int*, void*, int*, void*, void*, int*, void*, int*,
+                           void*, int*, int*, int*);
+static cg_gesdd_t cg_dgesdd, cg_sgesdd;
 static int cg_lapack_state;  /* 0: not loaded yet, 1: loaded, -1: none (plain loops only) */
 CODEGEN_KERNEL void (*cg_load_lapack)(void);
 
 CODEGEN_KERNEL void cg_set_lapack(void* dpotrf, void* spotrf, void* dgetrf, void* sgetrf,
                                   void* dgetrs, void* sgetrs, void* dtrtrs, void* strtrs,
                                   void* dsyevd, void* ssyevd, void* dgeqrf, void* sgeqrf,
-                                  void* dorgqr, void* sorgqr) {
+                                  void* dorgqr, void* sorgqr, void* dgesdd, void* sgesdd) {
     cg_dpotrf = (cg_potrf_t)dpotrf;
     cg_spotrf = (cg_potrf_t)spotrf;
     cg_dgetrf = (cg_getrf_t)dgetrf;
@@ -1051,9 +1054,11 @@ CODEGEN_KERNEL void cg_set_lapack(void* dpotrf, void* spotrf, void* dgetrf, void
     cg_sgeqrf = (cg_geqrf_t)sgeqrf;
     cg_dorgqr = (cg_orgqr_t)dorgqr;
     cg_sorgqr = (cg_orgqr_t)sorgqr;
+    cg_dgesdd = (cg_gesdd_t)dgesdd;
+    cg_sgesdd = (cg_gesdd_t)sgesdd;
     __atomic_store_n(&cg_lapack_state, dpotrf && spotrf && dgetrf && sgetrf && dgetrs && sgetrs
                      && dtrtrs && strtrs && dsyevd && ssyevd && dgeqrf && sgeqrf && dorgqr
-                     && sorgqr ? 1 : -1, __ATOMIC_RELEASE);
+                     && sorgqr && dgesdd && sgesdd ? 1 : -1, __ATOMIC_RELEASE);
 }
 
 static int cg_lapack_ready(void) {
@@ -1099,7 +1104,7 @@ def product_declarations(dtypes, accumulating=()):
                "void cg_set_blas(void*, void*, void*, void*);",
                "extern void (*cg_load_lapack)(void);",
                "void cg_set_lapack(void*, void*, void*, void*, void*, void*, void*, void*, "
-               "void*, void*, void*, void*, void*, void*);",
+               "void*, void*, void*, void*, void*, void*, void*, void*);",
                "void cg_set_blas_threads(void*, void*);",
                "extern int cg_blas_ours;",
                "void cg_blas_load(void);",
@@ -1109,7 +1114,7 @@ def product_declarations(dtypes, accumulating=()):
                     "void cg_set_blas(void*, void*, void*, void*) nogil",
                     "void (*cg_load_lapack)() noexcept nogil",
                     "void cg_set_lapack(void*, void*, void*, void*, void*, void*, void*, void*, "
-                    "void*, void*, void*, void*, void*, void*) nogil",
+                    "void*, void*, void*, void*, void*, void*, void*, void*) nogil",
                     "void cg_set_blas_threads(void*, void*) nogil",
                     "void cg_blas_load() nogil",
                     "int cg_blas_enter() nogil",

@@ -20,6 +20,9 @@ values. ``Par`` says how a target spells those; the algorithms below only use it
 - qr: Householder reflectors, as LAPACK's geqr2 and org2r (R's diagonal of LAPACK's signs),
   on the columns: each reflector found on one thread, applied to the columns beside it by
   all, a column each.
+- svd: one-sided Jacobi rotations of the columns of a (or of a^T, the tall one), each
+  pair's angle on one thread, the rotation of its rows by all; the left vectors completed
+  to a basis where the singular values leave them short.
 - eigh, eigvalsh: cyclic Jacobi rotations of the symmetric matrix that the triangle read
   stands for (``work``), sweep after sweep, each pair (p, q) in order, until no element off
   the diagonal is left (one negligible beside both its diagonal elements is set to zero
@@ -99,13 +102,25 @@ INT_MAX = 2147483647
 
 #: The kernel's own names of its arrays (``cg_a_s0`` their strides), by role: whatever the
 #: user's arrays are called (``i``, ``n``, ``tau``), none meets a local of the kernel.
-ROLES = {"a": "cg_a", "b": "cg_b", "out": "cg_x", "other": "cg_o", "work": "cg_w"}
+ROLES = {"a": "cg_a", "b": "cg_b", "out": "cg_x", "work": "cg_w"}
+
+
+def _arrays(step):
+    """(field, kernel name, ArrayRef, role) of each array of ``step``: the others (``cg_o0``,
+    ``cg_o1``) between ``out`` and ``work``."""
+    out = [(f, ROLES[f], getattr(step, f), r) for f, r in [("a", "in"), ("b", "in"),
+                                                          ("out", "out")]]
+    out += [("others", f"cg_o{k}", ref, "out") for k, ref in enumerate(step.others)]
+    out.append(("work", ROLES["work"], step.work, "out"))
+    return [item for item in out if item[2] is not None]
 
 
 def _local(step):
-    """``step`` with its arrays under the kernel's names (``ROLES``)."""
-    return replace(step, **{field: replace(getattr(step, field), name=name)
-                            for field, name in ROLES.items() if getattr(step, field) is not None})
+    """``step`` with its arrays under the kernel's names."""
+    def local(ref, name):
+        return ref and replace(ref, name=name)
+    return replace(step, **{f: local(getattr(step, f), name) for f, name in ROLES.items()},
+                   others=tuple(local(r, f"cg_o{k}") for k, r in enumerate(step.others)))
 
 
 def signature(step):
@@ -114,38 +129,38 @@ def signature(step):
     strides (a vector's second stride 0: it is a column), the params under ``ROLES``'
     names, the args the program's arrays."""
     params, args = ["cg_index n"], [step.a.dims[0]]
-    if step.op in ("solve", "matrix_inverse", "qr"):
+    if step.op in ("solve", "matrix_inverse", "qr", "svd"):
         params.append("cg_index m")
         args.append(step.m)
-    for field, role in [("a", "in"), ("b", "in"), ("out", "out"), ("other", "out"),
-                        ("work", "out")]:
-        ref = getattr(step, field)
-        if ref is None:
-            continue
+    for field, name, ref, role in _arrays(step):
         const = "const " if role == "in" else ""
-        params.append(f"{const}{cexpr.CTYPES[ref.dtype]}* {ROLES[field]}")
+        params.append(f"{const}{cexpr.CTYPES[ref.dtype]}* {name}")
         args.append(f"{ref.name}_p")
         if field == "work":
             continue  # C-contiguous: W(i, j) above, then LAPACK's b and pivots
         for k in range(2 if ref.dims else 0):
-            params.append(f"cg_index {ROLES[field]}_s{k}")
+            params.append(f"cg_index {name}_s{k}")
             args.append(f"{ref.name}_s{k}" if k < len(ref.dims) else "0")
     return params, args
 
 
 def _macros(step):
     """#define lines of the element accessors A(i, j), B(i, c), X(i, c), W(i, j), qr's
-    Q(i, j) and the eigenvalues' E(i)."""
+    Q(i, j), svd's U(i, j), the eigenvalues' E(i) and the singular values' S(i)."""
     out = []
-    for letter, ref in [("A", step.a), ("B", step.b), ("X", step.out),
-                        ("Q", step.other if step.op == "qr" else None)]:
-        if ref is not None and ref.dims:
+    others = dict(zip({"qr": "Q", "svd": "US", "eigh": "E"}.get(step.op, ""), step.others))
+    if step.op in ("eigvalsh", "svd") and not step.others:
+        others = {"E" if step.op == "eigvalsh" else "S": step.out}
+    for letter, ref in [("A", step.a), ("B", step.b), ("X", step.out), ("Q", others.get("Q")),
+                        ("U", others.get("U"))]:
+        if ref is not None and ref.dims:  # (a vector: a column, its second stride 0)
             out.append(f"#define {letter}(i, j) {ref.name}[(i) * {ref.name}_s0 + (j) * "
                        f"{ref.name}_s1]")
-    values = step.other if step.op == "eigh" else step.out
-    if step.op in ("eigh", "eigvalsh"):
-        out.append(f"#define E(i) {values.name}[(i) * {values.name}_s0]")
-    if step.work is not None:  # (qr's a is n x m)
+    for letter in "ES":  # the eigenvalues, the singular values
+        if letter in others:
+            out.append(f"#define {letter}(i) {others[letter].name}[(i) * "
+                       f"{others[letter].name}_s0]")
+    if step.work is not None and step.op != "svd":  # (qr's a is n x m; svd's: its own)
         out.append(f"#define W(i, j) {step.work.name}[(i) * {'m' if step.op == 'qr' else 'n'} "
                    f"+ (j)]")
     return out
@@ -168,7 +183,196 @@ def body(step, par):
     if step.op == "qr":
         return (_qr_sizes(step) + (_lapack_qr(step, T) if par.lapack else [])
                 + _householder(step, par, T, f))
+    if step.op == "svd":
+        return (["cg_index k = n < m ? n : m, r = n < m ? m : n;",
+                 "int tall = n >= m;  /* else the rotations work on a^T */"]
+                + (_lapack_svd(step, T) if par.lapack else []) + _one_sided(step, par, T, f))
     return lapack + _eliminate(step, par, T, f)
+
+
+def _lapack_svd(step, T):
+    """C lines that run svd through LAPACK's gesdd as numpy calls it (a column-major, U's
+    and V^T's columns as numpy's) and return, where LAPACK was found."""
+    x = "s" if step.out.dtype == "float32" else "d"
+    mode = step.mode
+    uc, vr = {"full": ("n", "m"), "reduced": ("k", "k"), "values": ("0", "0")}[mode]
+    body = [f"cg_index uc = {uc}, vr = {vr};  /* U's columns, V^T's rows */",
+            "int nn = (int)n, mm = (int)m, info = 0, ldu = (int)(n > 0 ? n : 1), "
+            "ldvt = (int)(vr > 0 ? vr : 1), lwork = (int)(4 * k * k + 8 * k + r + 32 * (r + k));",
+            f"char jobz = '{ {'full': 'A', 'reduced': 'S', 'values': 'N'}[mode] }';",
+            f"{T}* z = {step.work.name};  /* a, column-major */",
+            f"{T}* u = z + n * m;",
+            f"{T}* vt = u + n * uc;",
+            f"{T}* sv = vt + vr * m;",
+            f"{T}* wk = sv + k;",
+            "int* iw = (int*)(wk + lwork);",
+            "int finite = 1;",
+            "for (cg_index c = 0; c < m; c++) {",
+            "    for (cg_index i = 0; i < n; i++) {",
+            f"        z[i + c * n] = ({T})A(i, c);",
+            "        finite &= z[i + c * n] - z[i + c * n] == 0;",
+            "    }",
+            "}",
+            "if (!finite) return 1;  /* NaN or infinite: numpy's LinAlgError too */",
+            f"cg_{x}gesdd(&jobz, &nn, &mm, z, &nn, sv, u, &ldu, vt, &ldvt, wk, &lwork, iw, "
+            "&info);",
+            "if (info != 0) return 1;  /* did not converge */",
+            "for (cg_index i = 0; i < k; i++) S(i) = sv[i];"]
+    if mode != "values":
+        body += ["for (cg_index i = 0; i < n; i++) {",
+                 "    for (cg_index c = 0; c < uc; c++) U(i, c) = u[i + c * n];",
+                 "}",
+                 "for (cg_index i = 0; i < vr; i++) {",
+                 "    for (cg_index c = 0; c < m; c++) X(i, c) = vt[i + c * vr];",
+                 "}"]
+    return ([f"if (n >= 1 && m >= 1 && k < 16384 && r < {INT_MAX // 64} && cg_lapack_ready()) {{"]
+            + ["    " + line for line in body + ["return 0;"]] + ["}"])
+
+
+#: Sweeps of the one-sided Jacobi rotations before they stop the call
+SVD_SWEEPS = 60
+
+
+def _one_sided(step, par, T, f):
+    """One-sided Jacobi (Hestenes): the columns of the tall one of a and a^T (r x k, in
+    ``work``) rotated in pairs until each pair is orthogonal to within r eps, the rotations
+    accumulated into V (k x k); the singular values are the columns' norms, sorted
+    descending with their columns, U's columns the columns over their norms. For ``full``
+    (and for a singular value of 0) the left vectors are completed to an orthonormal basis
+    from the unit vectors, first first (numpy's U for a matrix of zeros), each orthogonalized
+    twice against the columns before it, on one thread."""
+    vectors = step.mode != "values"
+    eps = "1.1920929e-07f" if f else "2.220446049250313e-16"
+    norms = f"({step.work.name} + r * k + k * k)"
+    lines = ["/* the tall one of a and a^T (r x k), V (k x k), the norms, a scratch column */",
+             f"#define G(i, j) {step.work.name}[(i) * k + (j)]",
+             f"#define V(i, j) {step.work.name}[r * k + (i) * k + (j)]"]
+    if vectors:
+        lines += ["/* the left and right vectors: U and V^T's transpose for a tall a, the other "
+                  "way round for a wide one */",
+                  "#define L(i, j) (*(tall ? &U(i, j) : &X(j, i)))",
+                  "#define R(i, j) (*(tall ? &X(j, i) : &U(i, j)))"]
+    lines += [f"{par.shared}int bad, done, turn;".strip(),
+              f"{par.shared}{T} cos_t, sin_t;".strip()]
+    copy = par.inner("c", "0", "k", f"G(i, c) = ({T})(tall ? A(i, c) : A(c, i));")
+    identity = par.inner("c", "0", "k", f"V(i, c) = ({T})(i == c);") if vectors else []
+    lines += par.rows("i", "0", "r", copy + (["if (i < k) {"] + ["    " + x for x in identity]
+                                             + ["}"] if vectors else []))
+    lines += par.sync()
+    lines += par.one(["bad = 0;",
+                      "for (cg_index i = 0; i < r; i++) {",
+                      "    for (cg_index c = 0; c < k; c++) {",
+                      "        if (!(G(i, c) - G(i, c) == 0)) bad = 1;  /* NaN or infinite */",
+                      "    }",
+                      "}"])
+    angle = [f"{T} alpha = 0, beta = 0, gamma = 0;",
+             "for (cg_index i = 0; i < r; i++) {",
+             "    alpha += G(i, p) * G(i, p);",
+             "    beta += G(i, q) * G(i, q);",
+             "    gamma += G(i, p) * G(i, q);",
+             "}",
+             "turn = 0;",
+             f"if (fabs{f}(gamma) > ({T})r * {eps} * sqrt{f}(alpha) * sqrt{f}(beta)) {{",
+             f"    {T} zeta = (beta - alpha) / (2 * gamma);",
+             f"    {T} t = 1 / (fabs{f}(zeta) + hypot{f}(({T})1, zeta));",
+             "    if (zeta < 0) t = -t;",
+             f"    cos_t = 1 / sqrt{f}(1 + t * t);",
+             "    sin_t = cos_t * t;",
+             "    turn = 1;",
+             "    done = 0;",
+             "}"]
+    rotate = ["if (turn) {",
+              f"    {T} gp = G(i, p), gq = G(i, q);",
+              "    G(i, p) = cos_t * gp - sin_t * gq;",
+              "    G(i, q) = sin_t * gp + cos_t * gq;"]
+    if vectors:
+        rotate += ["    if (i < k) {",
+                   f"        {T} vp = V(i, p), vq = V(i, q);",
+                   "        V(i, p) = cos_t * vp - sin_t * vq;",
+                   "        V(i, q) = sin_t * vp + cos_t * vq;",
+                   "    }"]
+    rotate += ["}"]
+    pair = par.one(angle) + par.rows("i", "0", "r", rotate) + par.sync()
+    sweep = (par.one(["done = 1;",
+                      f"if (sweep == {SVD_SWEEPS}) bad = 1;  /* did not converge */"])
+             + ["if (bad) break;",
+                "for (cg_index p = 0; p + 1 < k; p++) {",
+                "    for (cg_index q = p + 1; q < k; q++) {"]
+             + ["        " + line for line in pair] + ["    }", "}",
+                                                         "if (done) break;"] + par.sync())
+    lines += ["/* sweeps of a rotation for each pair of columns (p, q) not yet orthogonal, "
+              "until none is left */",
+              "for (int sweep = 0; ; sweep++) {"] + ["    " + x for x in sweep] + ["}"]
+    lines += par.stop_if("bad")
+    order = ["for (cg_index j = 0; j < k; j++) {",
+             f"    {T} sum = 0;",
+             "    for (cg_index i = 0; i < r; i++) sum += G(i, j) * G(i, j);",
+             f"    {norms}[j] = sqrt{f}(sum);",
+             "}",
+             "/* descending (the first of equal ones first), with their columns */",
+             "for (cg_index j = 0; j < k; j++) {",
+             "    cg_index b = j;",
+             "    for (cg_index c = j + 1; c < k; c++) {",
+             f"        if ({norms}[c] > {norms}[b]) b = c;",
+             "    }",
+             "    if (b != j) {",
+             f"        {T} v = {norms}[j];",
+             f"        {norms}[j] = {norms}[b];",
+             f"        {norms}[b] = v;",
+             "        for (cg_index i = 0; i < r; i++) {",
+             "            v = G(i, j);",
+             "            G(i, j) = G(i, b);",
+             "            G(i, b) = v;",
+             "        }"]
+    if vectors:
+        order += ["        for (cg_index i = 0; i < k; i++) {",
+                  "            v = V(i, j);",
+                  "            V(i, j) = V(i, b);",
+                  "            V(i, b) = v;",
+                  "        }"]
+    order += ["    }",
+              f"    S(j) = {norms}[j];",
+              "}"]
+    lines += ["/* the singular values: the columns' norms */"] + par.one(order)
+    if vectors:
+        spare = f"({norms} + k)"
+        lc = "(" + ("r" if step.mode == "full" else "k") + ")"
+        lines += ["/* the vectors: the columns over their norms, V */"]
+        lines += par.rows("i", "0", "r", [
+            "for (cg_index j = 0; j < k; j++) {",
+            f"    if ({norms}[j] > 0) L(i, j) = G(i, j) / {norms}[j];",
+            "}",
+            "if (i < k) {",
+            "    for (cg_index j = 0; j < k; j++) R(i, j) = V(i, j);",
+            "}"])
+        lines += par.sync()
+        complete = [f"for (cg_index j = 0; j < {lc}; j++) {{",
+                    f"    if (j < k && {norms}[j] > 0) continue;",
+                    "    for (cg_index e = 0; e < r; e++) {  /* the unit vectors in turn */",
+                    f"        {T} size = 0;",
+                    f"        for (cg_index i = 0; i < r; i++) {spare}[i] = i == e;",
+                    "        for (int twice = 0; twice < 2; twice++) {",
+                    "            for (cg_index c = 0; c < j; c++) {",
+                    f"                {T} d = 0;",
+                    f"                for (cg_index i = 0; i < r; i++) d += L(i, c) * {spare}[i];",
+                    f"                for (cg_index i = 0; i < r; i++) {spare}[i] -= d * L(i, c);",
+                    "            }",
+                    "        }",
+                    f"        for (cg_index i = 0; i < r; i++) size += {spare}[i] * {spare}[i];",
+                    "        size = sqrt" + f + "(size);",
+                    "        if (size * size * 2 * r >= 1) {  /* one of them has 1 / sqrt(r) or "
+                    "more left */",
+                    f"            for (cg_index i = 0; i < r; i++) L(i, j) = {spare}[i] / size;",
+                    "            break;",
+                    "        }",
+                    "    }",
+                    "}"]
+        lines += ["/* the left vectors completed to an orthonormal basis */"] + par.one(complete)
+        lines += ["#undef L", "#undef R"]
+    else:
+        lines += par.sync()
+    lines += ["#undef G", "#undef V"]
+    return lines + ["return 0;"] if par.tid is None else lines
 
 
 def _qr_sizes(step):
@@ -182,7 +386,7 @@ def _lapack_qr(step, T):
     """C lines that run qr through LAPACK's geqrf and orgqr (numpy's) and return, where
     LAPACK was found; a workspace of 32 columns' worth for each's blocks."""
     x = "s" if step.out.dtype == "float32" else "d"
-    q = step.other is not None
+    q = bool(step.others)
     body = ["int nn = (int)n, mm = (int)m, kk = (int)k, qq = (int)qc, info = 0, "
             "lwork = (int)(32 * (m + qc));",
             f"{T}* z = {step.work.name};  /* a, column-major, n x max(m, qc) */",
@@ -250,7 +454,7 @@ def _householder(step, par, T, f):
     lines += ["/* R: the upper triangle of the first rr rows */"]
     lines += par.rows("i", "0", "rr", par.inner("c", "0", "m",
                                                  "X(i, c) = c >= i && i < k ? W(i, c) : 0;"))
-    if step.other is not None:
+    if step.others:
         back = [f"{T} s = Q(j, c);",
                 "for (cg_index i = j + 1; i < n; i++) s += W(i, j) * Q(i, c);",
                 f"s *= {tau};",

@@ -881,15 +881,15 @@ def _lower_linalg(lw, node, origin):
     lw._add_checks(node)
     a = lw.array(node.inputs[0])
     b = lw.array(node.inputs[1]) if op.kind == "solve" else None
-    # (eigh's eigenvalues, its eigenvectors; qr's Q, its R): ``other``, then ``out``
-    other = lw._buffer(node.outputs[0], lw.hint(node.outputs[0])) \
-        if len(node.outputs) == 2 else None
+    # (eigh's eigenvalues, its eigenvectors; qr's Q, its R; svd's U, s, V^T): ``others``,
+    # then ``out``
+    others = tuple(lw._buffer(v, lw.hint(v)) for v in node.outputs[:-1])
     out = lw._buffer(node.outputs[-1], lw.hint(node.outputs[-1]))
     structure = op.param("structure", "general")
     # the step's own memory: the elimination's copy of a, LAPACK's b (column-major) and
     # its pivots (as C ints, in the last row); a triangular solve's b for LAPACK
     n = a.dims[0]
-    m = {"matrix_inverse": n, "det": "0", "qr": a.dims[1]}.get(
+    m = {"matrix_inverse": n, "det": "0", "qr": a.dims[1], "svd": a.dims[1]}.get(
         op.kind, b.dims[1] if b and len(b.dims) == 2 else "1")
     work = None
     if op.kind != "cholesky":
@@ -897,8 +897,12 @@ def _lower_linalg(lw, node, origin):
         if op.kind in ("eigh", "eigvalsh"):  # the matrix rotated, or syevd's workspace
             dims = (f"3 * ({n}) + 16", n)
         if op.kind == "qr":  # the reflectors, their factors (tau), geqrf's and orgqr's work
-            q = out.dims[0] if op.param("mode") == "r" else other.dims[1]
+            q = out.dims[0] if op.param("mode") == "r" else others[0].dims[1]
             dims = (f"{n} + 34", f"{m} + {q}")
+        if op.kind == "svd":  # gesdd's a, U, V^T, s, work and iwork; the rotations' a, V
+            k = n if n == m else f"_dim_min({n}, {m})"
+            dims = ((f"{n} + {m} + 50", f"{n} + {m} + 8 * {k} + 50")
+                    if op.param("mode") == "full" else (f"{n} + 50", f"8 * {m} + 50"))
         work = ArrayRef(lw.names.new(f"{out.name}_work"), out.dtype, dims)
         lw.buffers.append(Buffer(work))
         lw.kinds[work.name] = "buffer"
@@ -907,7 +911,7 @@ def _lower_linalg(lw, node, origin):
         lw.failures.append((f"{op.short_name()}: {message}", _where_text(node), "linalg"))
     lw.steps.append(LinalgStep(lw._step_name(out.name), op.kind, out, a, b, work, (origin,),
                                None if message is None else len(lw.failures) - 1,
-                               op.param("lower", True), structure, m, other,
+                               op.param("lower", True), structure, m, others,
                                op.param("mode")))
 
 

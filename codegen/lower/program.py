@@ -193,7 +193,7 @@ def step_arrays(step):
     if isinstance(step, AssertStep):
         return [step.cond]
     if isinstance(step, LinalgStep):
-        return [r for r in (step.a, step.b, step.out, step.other, step.work) if r is not None]
+        return [r for r in (step.a, step.b, step.out, *step.others, step.work) if r is not None]
     return [step.x, step.out]
 
 
@@ -220,7 +220,7 @@ def renamed(step, mapping):
     if isinstance(step, LinalgStep):
         return replace(step, out=ref(step.out), a=ref(step.a),
                        b=step.b and ref(step.b), work=step.work and ref(step.work),
-                       other=step.other and ref(step.other))
+                       others=tuple(ref(r) for r in step.others))
     return replace(step, out=ref(step.out), x=ref(step.x))
 
 
@@ -262,7 +262,7 @@ def writes(step):
     if isinstance(step, AssertStep):
         return []
     if isinstance(step, LinalgStep):
-        return [r.name for r in (step.out, step.other, step.work) if r is not None]
+        return [r.name for r in (step.out, *step.others, step.work) if r is not None]
     return [step.out.name]
 
 
@@ -307,10 +307,12 @@ class LinalgStep:
     """A factorization or solve of the square matrix ``a`` (``codegen.ops.linalg``): ``op``
     'cholesky' (``out``: its factor, the lower one or with ``lower`` False the upper),
     'solve' (``out``: x with a x = b, ``structure`` 'general', 'lower' or 'upper'),
-    'matrix_inverse', 'det' (``out`` 0-d), 'eigh' (``out``: the eigenvectors, ``other``
-    the eigenvalues; ``lower``: the triangle read), 'eigvalsh' (``out``: the eigenvalues)
-    or 'qr' (``out``: R, ``other``: Q or None; ``mode`` numpy's 'reduced', 'complete' or
-    'r'; a need not be square). ``work``: a buffer of the step's own (the elimination's
+    'matrix_inverse', 'det' (``out`` 0-d), 'eigh' (``out``: the eigenvectors, ``others``
+    the eigenvalues; ``lower``: the triangle read), 'eigvalsh' (``out``: the eigenvalues),
+    'qr' (``out``: R, ``others``: Q, or none; ``mode`` numpy's 'reduced', 'complete' or
+    'r') or 'svd' (``out``: V^T, ``others``: U and the singular values, or ``out`` the
+    singular values alone; ``mode`` 'full', 'reduced' or 'values'); a qr's or an svd's a
+    need not be square. ``work``: a buffer of the step's own (the elimination's
     copy of a, LAPACK's workspace), or None. A matrix that is singular or not positive
     definite stops the call with failure ``failure`` (None: 'det', whose value is then 0).
     The C is ``codegen.backends.linalg``."""
@@ -326,8 +328,8 @@ class LinalgStep:
     lower: bool = True
     structure: str = "general"
     m: str = "0"  # the right-hand sides' columns: b's (1 for a vector), n for the inverse
-    other: ArrayRef = None  # a second output: eigh's eigenvalues, qr's Q
-    mode: str = None  # qr's
+    others: tuple = ()  # the outputs before ``out``: eigh's eigenvalues, qr's Q, svd's U, s
+    mode: str = None  # qr's, svd's
     kind: str = "linalg"
 
 

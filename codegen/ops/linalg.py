@@ -26,6 +26,8 @@ KINDS = {
     "eigh": "the eigenvalues, ascending, and the eigenvectors (columns) of a symmetric matrix",
     "eigvalsh": "the eigenvalues, ascending, of a symmetric matrix",
     "qr": "Q and R with a = Q R, of any matrix (numpy's modes 'reduced', 'complete' and 'r')",
+    "svd": "U, the singular values (descending) and V^T with a = U diag(s) V^T, of any matrix "
+           "(mode 'full', 'reduced' or 'values': the singular values alone)",
 }
 
 
@@ -40,7 +42,8 @@ class Linalg(Op):
     """``kind`` (``KINDS``) of its inputs; params: ``lower`` (cholesky: the factor L, else
     L^T; the lower triangle of the input is read either way; eigh, eigvalsh: the triangle
     read, the lower or the upper), ``structure`` (solve: 'general', 'lower' or 'upper': only
-    that triangle of a is read), ``mode`` (qr: 'reduced', 'complete' or 'r')."""
+    that triangle of a is read), ``mode`` (qr: 'reduced', 'complete' or 'r'; svd: 'full',
+    'reduced' or 'values')."""
 
     props = ("kind", "params")
 
@@ -66,6 +69,11 @@ class Linalg(Op):
         elif self.kind == "qr":
             matrix = TensorType(_float(a.dtype), (False, False))
             return Apply(self, list(inputs), [matrix] * (1 if self.param("mode") == "r" else 2))
+        elif self.kind == "svd":
+            matrix = TensorType(_float(a.dtype), (False, False))
+            values = TensorType(_float(a.dtype), (False,))
+            return Apply(self, list(inputs), [values] if self.param("mode") == "values"
+                         else [matrix, values, matrix])
         elif self.kind in ("eigh", "eigvalsh"):
             values = TensorType(_float(a.dtype), (False,))
             return Apply(self, list(inputs), [values] + (
@@ -81,15 +89,16 @@ class Linalg(Op):
             return [input_shapes[1]]
         if self.kind in ("eigh", "eigvalsh"):
             return [input_shapes[0][:1]] + [input_shapes[0]] * (self.kind == "eigh")
-        if self.kind == "qr":
+        if self.kind in ("qr", "svd"):
             n, m = input_shapes[0]
             k = n if n == m else f"_dim_min({n}, {m})"  # (dim expressions)
-            return {"reduced": [(n, k), (k, m)], "complete": [(n, n), (n, m)],
-                    "r": [(k, m)]}[self.param("mode")]
+            return {"reduced": [(n, k), (k, m)] if self.kind == "qr" else [(n, k), (k,), (k, m)],
+                    "complete": [(n, n), (n, m)], "r": [(k, m)], "values": [(k,)],
+                    "full": [(n, n), (k,), (m, m)]}[self.param("mode")]
         return [input_shapes[0]]
 
     def shape_checks(self, node, input_shapes):
-        if self.kind == "qr":
+        if self.kind in ("qr", "svd"):
             return []
         a = input_shapes[0]
         checks = [(a[0], a[1], "the matrix must be square")]
@@ -99,7 +108,7 @@ class Linalg(Op):
 
     def perform(self, node, values):
         a = values[0]
-        if a.shape[0] != a.shape[1] and self.kind != "qr":
+        if a.shape[0] != a.shape[1] and self.kind not in ("qr", "svd"):
             raise op_error(ValueError, node, f"the matrix must be square, got shape "
                                              f"{a.shape}")
         dtype = node.outputs[0].dtype
@@ -111,7 +120,7 @@ class Linalg(Op):
             raise op_error(np.linalg.LinAlgError, node, _message(self, exc)) from None
         except ValueError as exc:
             raise op_error(ValueError, node, str(exc)) from None
-        outs = out if self.kind in ("eigh", "eigvalsh", "qr") else (out,)
+        outs = out if self.kind in ("eigh", "eigvalsh", "qr", "svd") else (out,)
         return [np.asarray(o, dtype=dtype) for o in outs]
 
     def grad(self, node, output_grads):
@@ -131,6 +140,11 @@ def _compute(kind, param, a, *rest):
     if kind == "qr":
         out = np.linalg.qr(a, param("mode"))
         return tuple(out) if isinstance(out, tuple) else (out,)
+    if kind == "svd":
+        mode = param("mode")
+        if mode == "values":
+            return (np.linalg.svd(a, compute_uv=False),)
+        return tuple(np.linalg.svd(a, full_matrices=mode == "full"))
     if kind in ("eigh", "eigvalsh"):
         uplo = "L" if param("lower", True) else "U"
         return tuple(np.linalg.eigh(a, uplo)) if kind == "eigh" else \
@@ -145,6 +159,7 @@ def _compute(kind, param, a, *rest):
 
 #: The message of each kind's failure, as the compiled code gives it (``failure``).
 FAILURES = {"cholesky": "the matrix is not positive definite",
+            "svd": "the singular values did not converge",
             "solve": "the matrix is singular",
             "matrix_inverse": "the matrix is singular",
             "eigh": "the eigenvalues did not converge",

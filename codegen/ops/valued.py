@@ -2,8 +2,8 @@
 lengths depend on their inputs' values (nonzero, flatnonzero, unique, bincount, repeat by an
 array of counts), and those codegen has not compiled yet (searchsorted, unravel_index,
 ravel_multi_index, the real FFT and its inverse, the special functions of scipy, and the
-factorizations of nlinalg and slinalg other than those of ``codegen.ops.linalg``: pinv,
-eig, svd, qr, expm, lstsq, the generalized eigvalsh, the tensor inverse and solve). Each
+factorizations of nlinalg and slinalg other than those of ``codegen.ops.linalg``:
+eig, qr's mode raw, expm, lstsq, the generalized eigvalsh, the tensor inverse and solve). Each
 kind is a numpy function, a rule for its output types and the reason.
 
 Compiled code plans its buffers from shapes before any step runs: ``codegen.function``
@@ -120,17 +120,6 @@ def _square_types(a, *rest, **params):
     return [TensorType(a.dtype, (False, False))]
 
 
-def _svd(a, full_matrices=True, compute_uv=True):
-    out = np.linalg.svd(a, full_matrices, compute_uv)
-    return tuple(out) if compute_uv else (out,)
-
-
-def _svd_types(a, full_matrices=True, compute_uv=True):
-    s = TensorType(a.dtype, (False,))
-    return [TensorType(a.dtype, (False, False)), s, TensorType(a.dtype, (False, False))] \
-        if compute_uv else [s]
-
-
 def _qr(a, mode="reduced"):
     out = np.linalg.qr(a, mode)
     return tuple(out) if isinstance(out, tuple) else (out,)
@@ -223,8 +212,6 @@ LINALG = "it has no compiled form yet"
 
 #: name -> (numpy function, output types, why only the reference interpreter runs it)
 KINDS = {
-    "pinv": (lambda a: (np.linalg.pinv(a),), _square_types, LINALG),
-    "svd": (_svd, _svd_types, LINALG),
     "qr": (_qr, _qr_types, LINALG),
     "expm": (_expm, _square_types, LINALG),
     "eig": (_eig, _eig_types, LINALG),
@@ -283,7 +270,7 @@ class NumpyOp(Op):
         return [None] * len(node.inputs)
 
 
-LINALG_NO_GRAD = frozenset({"pinv", "svd", "qr", "expm", "eig", "eigvalsh", "lstsq",
+LINALG_NO_GRAD = frozenset({"qr", "expm", "eig", "eigvalsh", "lstsq",
                             "tensorinv", "tensorsolve"})
 
 

@@ -41,8 +41,14 @@ def det(x):
 
 
 def pinv(x):
-    """The Moore-Penrose pseudo-inverse (no gradient)."""
-    return NumpyOp("pinv")(_matrix(x, "pinv"))
+    """The Moore-Penrose pseudo-inverse, as numpy (and Theano's ``MatrixPinv``) computes it:
+    V diag(1 / s) U^T from the reduced svd, the singular values at or below 1e-15 times the
+    largest left out. Compiled (through ``svd``); no gradient."""
+    u, s, vt = svd(_matrix(x, "pinv"), full_matrices=0)
+    largest = t.max(t.concatenate([s, t.zeros((1,), dtype=s.dtype)]))  # (0 for an empty x)
+    kept = t.gt(s, 1e-15 * largest)
+    inverse = t.switch(kept, 1 / t.switch(kept, s, t.ones_like(s)), t.zeros_like(s))
+    return t.dot(vt.T * inverse, u.T)
 
 
 class Eigh:
@@ -65,10 +71,22 @@ def eigh(a, UPLO="L"):
     return Eigh(UPLO)(a)
 
 
+class SVD:
+    """``SVD(full_matrices=True, compute_uv=True)(a)``, Theano's spelling of ``svd``."""
+
+    def __init__(self, full_matrices=True, compute_uv=True):
+        self.full_matrices, self.compute_uv = bool(full_matrices), bool(compute_uv)
+
+    def __call__(self, a):
+        return svd(a, self.full_matrices, self.compute_uv)
+
+
 def svd(a, full_matrices=1, compute_uv=1):
-    """(U, s, V^T) of ``a``, or s alone without ``compute_uv`` (no gradient)."""
-    return NumpyOp("svd", full_matrices=bool(full_matrices),
-                   compute_uv=bool(compute_uv))(_matrix(a, "svd"))
+    """(U, s, V^T) of ``a``, the singular values descending, or s alone without
+    ``compute_uv``, compiled: LAPACK's gesdd on the CPU (numpy's), one-sided Jacobi rotations
+    elsewhere, whose singular vectors may differ from LAPACK's in sign. No gradient."""
+    mode = "values" if not compute_uv else "full" if full_matrices else "reduced"
+    return Linalg("svd", mode=mode)(_matrix(a, "svd"))
 
 
 class QRFull:
@@ -188,5 +206,5 @@ def alloc_diag(x):
 
 
 __all__ = ["MatrixInverse", "Det", "matrix_inverse", "det", "pinv", "Eigh", "eigh", "eig",
-           "svd", "QRFull", "qr", "Lstsq", "lstsq", "tensorinv", "tensorsolve", "norm",
+           "SVD", "svd", "QRFull", "qr", "Lstsq", "lstsq", "tensorinv", "tensorsolve", "norm",
            "matrix_dot", "matrix_power", "trace", "diag", "extract_diag", "alloc_diag"]

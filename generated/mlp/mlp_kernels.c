@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #define CODEGEN_KERNEL __attribute__((visibility("hidden")))
 #if defined(CODEGEN_SIMD_MATH) && defined(__GNUC__) && !defined(__clang__)
@@ -285,13 +286,16 @@ typedef void (*cg_geqrf_t)(int*, int*, void*, int*, void*, void*, int*, int*);
 typedef void (*cg_orgqr_t)(int*, int*, int*, void*, int*, void*, void*, int*, int*);
 static cg_geqrf_t cg_dgeqrf, cg_sgeqrf;
 static cg_orgqr_t cg_dorgqr, cg_sorgqr;
+typedef void (*cg_gesdd_t)(char*, int*, int*, void*, int*, void*, void*, int*, void*, int*,
+                           void*, int*, int*, int*);
+static cg_gesdd_t cg_dgesdd, cg_sgesdd;
 static int cg_lapack_state;  /* 0: not loaded yet, 1: loaded, -1: none (plain loops only) */
 CODEGEN_KERNEL void (*cg_load_lapack)(void);
 
 CODEGEN_KERNEL void cg_set_lapack(void* dpotrf, void* spotrf, void* dgetrf, void* sgetrf,
                                   void* dgetrs, void* sgetrs, void* dtrtrs, void* strtrs,
                                   void* dsyevd, void* ssyevd, void* dgeqrf, void* sgeqrf,
-                                  void* dorgqr, void* sorgqr) {
+                                  void* dorgqr, void* sorgqr, void* dgesdd, void* sgesdd) {
     cg_dpotrf = (cg_potrf_t)dpotrf;
     cg_spotrf = (cg_potrf_t)spotrf;
     cg_dgetrf = (cg_getrf_t)dgetrf;
@@ -306,9 +310,11 @@ CODEGEN_KERNEL void cg_set_lapack(void* dpotrf, void* spotrf, void* dgetrf, void
     cg_sgeqrf = (cg_geqrf_t)sgeqrf;
     cg_dorgqr = (cg_orgqr_t)dorgqr;
     cg_sorgqr = (cg_orgqr_t)sorgqr;
+    cg_dgesdd = (cg_gesdd_t)dgesdd;
+    cg_sgesdd = (cg_gesdd_t)sgesdd;
     __atomic_store_n(&cg_lapack_state, dpotrf && spotrf && dgetrf && sgetrf && dgetrs && sgetrs
                      && dtrtrs && strtrs && dsyevd && ssyevd && dgeqrf && sgeqrf && dorgqr
-                     && sorgqr ? 1 : -1, __ATOMIC_RELEASE);
+                     && sorgqr && dgesdd && sgesdd ? 1 : -1, __ATOMIC_RELEASE);
 }
 
 static int cg_lapack_ready(void) {

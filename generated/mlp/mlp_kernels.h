@@ -17,7 +17,7 @@ extern int cg_threads_allowed;
 extern void (*cg_load_blas)(void);
 void cg_set_blas(void*, void*, void*, void*);
 extern void (*cg_load_lapack)(void);
-void cg_set_lapack(void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*);
+void cg_set_lapack(void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*, void*);
 void cg_set_blas_threads(void*, void*);
 extern int cg_blas_ours;
 void cg_blas_load(void);
