@@ -98,6 +98,12 @@ def test_arrays_named_like_kernel_locals_build_and_agree(device, cuda_emulated, 
         outs += o
     rng = np.random.default_rng(0)
     args = [rng.uniform(0, 1, (3, 40)) if v.ndim == 2 else np.array([0, 2]) for v in ins]
+    _agree_with_the_reference(device, cuda_emulated, ins, outs, args, rtol=1e-12)
+
+
+def _agree_with_the_reference(device, cuda_emulated, ins, outs, args, **tolerance):
+    """The function of ``ins`` and ``outs``, compiled for ``device``, against the reference
+    interpreter on ``args``."""
     want = codegen.function(ins, outs, mode="FAST_COMPILE")(*args)
     if device == "cuda":
         with cuda_emulated():
@@ -105,7 +111,7 @@ def test_arrays_named_like_kernel_locals_build_and_agree(device, cuda_emulated, 
     else:
         f = codegen.function(ins, outs)
     for got, ref in zip(f(*args), want):
-        np.testing.assert_allclose(got, ref, rtol=1e-12)
+        np.testing.assert_allclose(got, ref, **tolerance)
 
 
 #: Locals of the linear algebra kernels (``backends.linalg``), which name their arrays by
@@ -128,11 +134,4 @@ def test_matrices_named_like_linalg_locals_build_and_agree(device, cuda_emulated
             out.name = LINALG_WORDS[k - 2]
     rng = np.random.default_rng(1)
     args = [rng.normal(size=(3, 3)) + 3 * np.eye(3) for _ in ins]
-    want = codegen.function(ins, outs, mode="FAST_COMPILE")(*args)
-    if device == "cuda":
-        with cuda_emulated():
-            f = codegen.function(ins, outs)
-    else:
-        f = codegen.function(ins, outs)
-    for got, ref in zip(f(*args), want):
-        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+    _agree_with_the_reference(device, cuda_emulated, ins, outs, args, rtol=1e-10, atol=1e-12)

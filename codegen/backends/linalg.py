@@ -229,6 +229,17 @@ def _lapack_svd(step, T):
             + ["    " + line for line in body + ["return 0;"]] + ["}"])
 
 
+def _nonfinite(par, matrix, rows, cols):
+    """C lines that set the shared ``bad`` where ``matrix`` (rows x cols) holds a NaN or an
+    infinity (x - x is then NaN, not 0)."""
+    return par.one(["bad = 0;",
+                    f"for (cg_index i = 0; i < {rows}; i++) {{",
+                    f"    for (cg_index c = 0; c < {cols}; c++) {{",
+                    f"        if (!({matrix}(i, c) - {matrix}(i, c) == 0)) bad = 1;",
+                    "    }",
+                    "}"])
+
+
 #: Sweeps of the one-sided Jacobi rotations before they stop the call
 SVD_SWEEPS = 60
 
@@ -259,12 +270,7 @@ def _one_sided(step, par, T, f):
     lines += par.rows("i", "0", "r", copy + (["if (i < k) {"] + ["    " + x for x in identity]
                                              + ["}"] if vectors else []))
     lines += par.sync()
-    lines += par.one(["bad = 0;",
-                      "for (cg_index i = 0; i < r; i++) {",
-                      "    for (cg_index c = 0; c < k; c++) {",
-                      "        if (!(G(i, c) - G(i, c) == 0)) bad = 1;  /* NaN or infinite */",
-                      "    }",
-                      "}"])
+    lines += _nonfinite(par, "G", "r", "k")
     angle = [f"{T} alpha = 0, beta = 0, gamma = 0;",
              "for (cg_index i = 0; i < r; i++) {",
              "    alpha += G(i, p) * G(i, p);",
@@ -773,12 +779,7 @@ def _jacobi(step, par, T, f):
               + (", and the eigenvectors from the identity" if vectors else "") + " */"]
     lines += par.rows("i", "0", "n", copy)
     lines += par.sync()
-    lines += par.one(["bad = 0;",
-                      "for (cg_index i = 0; i < n; i++) {",
-                      "    for (cg_index c = 0; c < n; c++) {",
-                      "        if (!(W(i, c) - W(i, c) == 0)) bad = 1;  /* NaN or infinite */",
-                      "    }",
-                      "}"])
+    lines += _nonfinite(par, "W", "n", "n")
     nans = par.rows("i", "0", "n", ["E(i) = NAN;"]
                     + (par.inner("c", "0", "n", "X(i, c) = NAN;") if vectors else []))
     measure = [f"{T} off = 0;",
