@@ -886,23 +886,17 @@ def _lower_linalg(lw, node, origin):
     others = tuple(lw._buffer(v, lw.hint(v)) for v in node.outputs[:-1])
     out = lw._buffer(node.outputs[-1], lw.hint(node.outputs[-1]))
     structure = op.param("structure", "general")
-    # the step's own memory: the elimination's copy of a, LAPACK's b (column-major) and
-    # its pivots (as C ints, in the last row); a triangular solve's b for LAPACK
+    from codegen.backends.linalg import workspace
     n = a.dims[0]
     m = {"matrix_inverse": n, "det": "0", "qr": a.dims[1], "svd": a.dims[1]}.get(
         op.kind, b.dims[1] if b and len(b.dims) == 2 else "1")
+    # the step's own memory, sized beside the C that uses it
+    q = None  # qr's Q columns, R's rows without Q
+    if op.kind == "qr":
+        q = out.dims[0] if op.param("mode") == "r" else others[0].dims[1]
+    dims = workspace(op.kind, n, m, structure, op.param("mode"), q)
     work = None
-    if op.kind != "cholesky":
-        dims = (f"{n} + {m} + 1", n) if structure == "general" else (m, n)
-        if op.kind in ("eigh", "eigvalsh"):  # the matrix rotated, or syevd's workspace
-            dims = (f"3 * ({n}) + 16", n)
-        if op.kind == "qr":  # the reflectors, their factors (tau), geqrf's and orgqr's work
-            q = out.dims[0] if op.param("mode") == "r" else others[0].dims[1]
-            dims = (f"{n} + 34", f"{m} + {q}")
-        if op.kind == "svd":  # gesdd's a, U, V^T, s, work and iwork; the rotations' a, V
-            k = n if n == m else f"_dim_min({n}, {m})"
-            dims = ((f"{n} + {m} + 50", f"{n} + {m} + 8 * {k} + 50")
-                    if op.param("mode") == "full" else (f"{n} + 50", f"8 * {m} + 50"))
+    if dims is not None:
         work = ArrayRef(lw.names.new(f"{out.name}_work"), out.dtype, dims)
         lw.buffers.append(Buffer(work))
         lw.kinds[work.name] = "buffer"
