@@ -100,25 +100,6 @@ CHOLESKY_BLOCK = 64
 INT_MAX = 2147483647
 
 
-def workspace(kind, n, m, structure="general", mode=None, q=None):
-    """The dims (dim expressions) of the ``work`` buffer of a step of ``kind`` on an n x n
-    (qr, svd: n x m) matrix with m right-hand sides, or None (the factor needs none); ``q``:
-    qr's Q columns (R's rows for mode 'r')."""
-    if kind == "cholesky":
-        return None
-    if kind in ("eigh", "eigvalsh"):  # the matrix rotated, or syevd's a, w, work and iwork
-        return (f"3 * ({n}) + 16", n)
-    if kind == "qr":  # the reflectors, their factors (tau), geqrf's and orgqr's work
-        return (f"{n} + 34", f"{m} + {q}")
-    if kind == "svd":  # gesdd's a, U, V^T, s, work and iwork; the rotations' a, V, norms
-        k = n if n == m else f"_dim_min({n}, {m})"
-        return ((f"{n} + {m} + 50", f"{n} + {m} + 8 * {k} + 50") if mode == "full"
-                else (f"{n} + 50", f"8 * {m} + 50"))
-    # the elimination's copy of a, LAPACK's b (column-major) and its pivots (as C ints, in
-    # the last row); a triangular solve's b for LAPACK
-    return (f"{n} + {m} + 1", n) if structure == "general" else (m, n)
-
-
 #: The kernel's own names of its arrays (``cg_a_s0`` their strides), by role: whatever the
 #: user's arrays are called (``i``, ``n``, ``tau``), none meets a local of the kernel.
 ROLES = {"a": "cg_a", "b": "cg_b", "out": "cg_x", "work": "cg_w"}

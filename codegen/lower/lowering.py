@@ -874,6 +874,26 @@ def _lower_mrg(lw, node, origin):
                              op=node.op.short_name(), count=count))
 
 
+def _linalg_workspace(kind, n, m, structure="general", mode=None, q=None):
+    """The dims (dim expressions) of the ``work`` buffer of a step of ``kind`` on an n x n
+    (qr, svd: n x m) matrix with m right-hand sides, or None (the factor needs none); ``q``:
+    qr's Q columns (R's rows for mode 'r'). The kernels of ``codegen.backends.linalg`` lay
+    their scratch out within these sizes."""
+    if kind == "cholesky":
+        return None
+    if kind in ("eigh", "eigvalsh"):  # the matrix rotated, or syevd's a, w, work and iwork
+        return (f"3 * ({n}) + 16", n)
+    if kind == "qr":  # the reflectors, their factors (tau), geqrf's and orgqr's work
+        return (f"{n} + 34", f"{m} + {q}")
+    if kind == "svd":  # gesdd's a, U, V^T, s, work and iwork; the rotations' a, V, norms
+        k = n if n == m else f"_dim_min({n}, {m})"
+        return ((f"{n} + {m} + 50", f"{n} + {m} + 8 * {k} + 50") if mode == "full"
+                else (f"{n} + 50", f"8 * {m} + 50"))
+    # the elimination's copy of a, LAPACK's b (column-major) and its pivots (as C ints, in
+    # the last row); a triangular solve's b for LAPACK
+    return (f"{n} + {m} + 1", n) if structure == "general" else (m, n)
+
+
 def _lower_linalg(lw, node, origin):
     """A factorization or solve (``codegen.ops.linalg``): one step, with a buffer of its
     own where it eliminates or rotates, and a failure where the matrix can stop it."""
@@ -886,15 +906,14 @@ def _lower_linalg(lw, node, origin):
     others = tuple(lw._buffer(v, lw.hint(v)) for v in node.outputs[:-1])
     out = lw._buffer(node.outputs[-1], lw.hint(node.outputs[-1]))
     structure = op.param("structure", "general")
-    from codegen.backends.linalg import workspace
     n = a.dims[0]
     m = {"matrix_inverse": n, "det": "0", "qr": a.dims[1], "svd": a.dims[1]}.get(
         op.kind, b.dims[1] if b and len(b.dims) == 2 else "1")
-    # the step's own memory, sized beside the C that uses it
+    # the step's own memory
     q = None  # qr's Q columns, R's rows without Q
     if op.kind == "qr":
         q = out.dims[0] if op.param("mode") == "r" else others[0].dims[1]
-    dims = workspace(op.kind, n, m, structure, op.param("mode"), q)
+    dims = _linalg_workspace(op.kind, n, m, structure, op.param("mode"), q)
     work = None
     if dims is not None:
         work = ArrayRef(lw.names.new(f"{out.name}_work"), out.dtype, dims)
