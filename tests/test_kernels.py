@@ -520,17 +520,20 @@ def test_a_reshape_of_a_reshaped_buffer_is_a_view(mod):
 
 def _bits_on_one_thread_and_two(mod, tmp_path, arrays, results):
     """The bytes of ``results`` (an expression of the module ``m`` and the loaded ``arrays``,
-    ``a``), computed in a fresh process with OMP_NUM_THREADS=1 and one with 2."""
+    ``a``), computed in a fresh process with OMP_NUM_THREADS=1 and one with 2. Each process
+    computes them twice: the first call (which loads BLAS) and a later one agree."""
     args = tmp_path / "args.npz"
     np.savez(args, **arrays)
     script = (f"import numpy as np; from codegen.compile.module import load_module; "
               f"m = load_module({mod.__file__!r}); a = np.load({str(args)!r}); "
-              f"print(''.join(y.tobytes().hex() for y in {results}))")
+              f"[print(''.join(y.tobytes().hex() for y in {results})) for _ in range(2)]")
     outputs = []
     for threads in ("1", "2"):
         env = dict(os.environ, OMP_NUM_THREADS=threads)
-        outputs.append(subprocess.run([sys.executable, "-c", script], env=env, check=True,
-                                      capture_output=True, text=True).stdout)
+        first, later = subprocess.run([sys.executable, "-c", script], env=env, check=True,
+                                      capture_output=True, text=True).stdout.split()
+        assert first == later, f"OMP_NUM_THREADS={threads}: the first call's bits differ"
+        outputs.append(first)
     return outputs
 
 

@@ -906,9 +906,9 @@ CODEGEN_KERNEL void cg_set_blas_threads(void* get, void* set) {
 #endif
 }
 
-/* Hold BLAS to one thread for a call; returns what cg_blas_leave restores (0: nothing).
-   Only a count above one is changed, so calls overlapping in time leave it as it was. */
-CODEGEN_KERNEL int cg_blas_enter(void) {
+/* Hold BLAS to one thread; returns the count to restore (0: nothing). Only a count above
+   one is changed, so calls overlapping in time leave it as it was. */
+static int cg_blas_hold(void) {
     int before = 0;
 #ifdef _OPENMP
     if (__atomic_load_n(&cg_blas_ours, __ATOMIC_ACQUIRE) && cg_threads_allowed
@@ -923,7 +923,20 @@ CODEGEN_KERNEL int cg_blas_enter(void) {
     return before;
 }
 
+/* The hold made where BLAS was loaded in the middle of a call (its first large product,
+   cg_blas_ready): that call's products then run as every later call's do, on the call's
+   threads with BLAS on one, and give the same bits. The call's cg_blas_leave restores it. */
+static int cg_blas_late;
+
+/* Hold BLAS to one thread for a call; returns what cg_blas_leave restores. */
+CODEGEN_KERNEL int cg_blas_enter(void) {
+    return cg_blas_hold();
+}
+
 CODEGEN_KERNEL void cg_blas_leave(int before) {
+    int late = __atomic_exchange_n(&cg_blas_late, 0, __ATOMIC_ACQ_REL);
+    if (late > 1)
+        cg_blas_set_threads(late);
     if (before > 1)
         cg_blas_set_threads(before);
 }
@@ -999,8 +1012,12 @@ CODEGEN_KERNEL void cg_set_blas(void* dgemm, void* sgemm, void* dgemv, void* sge
 #endif
 
 static int cg_blas_ready(void) {
-    if (__atomic_load_n(&cg_blas_state, __ATOMIC_ACQUIRE) == 0 && cg_load_blas != 0)
+    if (__atomic_load_n(&cg_blas_state, __ATOMIC_ACQUIRE) == 0 && cg_load_blas != 0) {
         cg_load_blas();
+        int before = cg_blas_hold();  /* this call's enter found no BLAS to hold */
+        if (before > 1)
+            __atomic_store_n(&cg_blas_late, before, __ATOMIC_RELEASE);
+    }
     return __atomic_load_n(&cg_blas_state, __ATOMIC_ACQUIRE) > 0;
 }
 
