@@ -40,6 +40,9 @@ GRAD_CASES = [
      + T.sum(T.cumsum(x).reshape((3, 4)) * x) + T.sum(T.cumprod(x + 2, 0) * c), (-1, 1)),
     ("special", lambda x, c: T.sum(T.gammaln(x + 2) * c + T.gamma(x + 2) + T.psi(x + 2) * c
      + T.erfinv(x * 0.9) + T.erfcinv(x * 0.9 + 1) * c), (-1, 1)),
+    ("bessel_gamma_inc", lambda x, c: T.sum(T.j0(x * 3) * c + T.j1(x * 3) + T.i0(x) * c
+     + T.i1(x * 2) + T.erfcx(x * 2) * c + T.gammainc(1.5, x + 2) + T.gammaincc(0.5, x + 2) * c
+     + T.gammal(2.0, x + 2) + T.gammau(3.0, x + 2) * c + T.chi2sf(x + 2, 4.0)), (-1, 1)),
     ("sort", lambda x, c: T.sum(T.sort(x * c, 0) * c) + T.sum(T.sort(x)[:, :2] ** 2)
      + T.sum(T.sort(x, None)[::3] * 2), (-1, 1)),
     ("floor_round", lambda x, c: T.sum(x * c + T.floor(x * 3) + T.round(c * 3)), (-1, 1)),

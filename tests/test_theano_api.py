@@ -1544,26 +1544,45 @@ def test_kron_norm_and_more_of_nlinalg_and_slinalg():
 
 
 def test_bessel_and_incomplete_gamma_functions_as_scipy_computes_them():
-    """T.j0, j1, jv, i0, i1, iv, erfcx, gammainc, gammaincc, gammau, gammal and chi2sf:
-    scipy.special's values in the reference interpreter (a function holding one says so and
-    names it), their gradients with respect to x against finite differences, and none with
-    respect to an order that is not a constant."""
+    """T.j0, j1, i0, i1, erfcx, gammainc, gammaincc, gammau, gammal and chi2sf compiled (no
+    warning), jv and iv of real order in the reference interpreter (a function holding one
+    says so and names it): scipy.special's values, their gradients with respect to x against
+    finite differences, and none with respect to an order or k."""
+    import warnings
+
     import scipy.special as sp
-    x = T.vector("x")
-    v = np.array([0.3, 1.7, 4.2])
-    outs = [T.j0(x), T.j1(x), T.jv(2.5, x), T.i0(x), T.i1(x), T.iv(1.5, x), T.erfcx(x),
-            T.gammainc(2.0, x), T.gammaincc(2.0, x), T.gammau(2.5, x), T.gammal(2.5, x),
-            T.chi2sf(x, 3.0)]
-    want = [sp.j0(v), sp.j1(v), sp.jv(2.5, v), sp.i0(v), sp.i1(v), sp.iv(1.5, v), sp.erfcx(v),
-            sp.gammainc(2, v), sp.gammaincc(2, v), sp.gammaincc(2.5, v) * sp.gamma(2.5),
+    x, k = T.vector("x"), T.vector("k")
+    v, kv = np.array([0.3, 1.7, 4.2]), np.array([0.5, 2.0, 7.5])
+    outs = [T.j0(x), T.j1(x), T.i0(x), T.i1(x), T.erfcx(x), T.gammainc(k, x),
+            T.gammaincc(k, x), T.gammau(2.5, x), T.gammal(2.5, x), T.chi2sf(x, 3.0)]
+    want = [sp.j0(v), sp.j1(v), sp.i0(v), sp.i1(v), sp.erfcx(v), sp.gammainc(kv, v),
+            sp.gammaincc(kv, v), sp.gammaincc(2.5, v) * sp.gamma(2.5),
             sp.gammainc(2.5, v) * sp.gamma(2.5), sp.chdtrc(3, v)]
-    with pytest.warns(UserWarning, match="j0: it has no compiled form yet"):
-        f = codegen.function([x], outs + [T.grad(T.sum(o), x) for o in outs])
-    got = f(v)
-    np.testing.assert_allclose(got[:12], want, rtol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # compiled: no fallback warning
+        f = codegen.function([x, k], outs + [T.grad(T.sum(o), x) for o in outs])
+    got = f(v, kv)
+    np.testing.assert_allclose(got[:10], want, rtol=1e-12)
     eps = 1e-6
-    numeric = (np.array(f(v + eps)[:12]) - np.array(f(v - eps)[:12])) / (2 * eps)
-    np.testing.assert_allclose(got[12:], numeric, rtol=1e-6)
+    numeric = (np.array(f(v + eps, kv)[:10]) - np.array(f(v - eps, kv)[:10])) / (2 * eps)
+    np.testing.assert_allclose(got[10:], numeric, rtol=1e-6)
+    # the gradients at x = 0 (j1's and i1's limit 1/2) and the float32 versions
+    at0 = codegen.function([x], [T.grad(T.sum(T.j1(x) + T.i1(x) * 2), x)])(np.zeros(2))[0]
+    np.testing.assert_allclose(at0, [1.5, 1.5])
+    xf = T.fvector("xf")
+    got32 = codegen.function([xf], [T.i0(xf), T.gammaincc(1.5, xf)])(v.astype("f4"))
+    assert all(g.dtype == np.float32 for g in got32)
+    np.testing.assert_allclose(got32, [sp.i0(v), sp.gammaincc(1.5, v)], rtol=1e-6)
+    with pytest.raises(TypeError, match="gammainc has no gradient with respect to k"):
+        T.grad(T.sum(T.gammainc(k, x)), k)
+    with pytest.raises(TypeError, match="chi2sf has no gradient with respect to k"):
+        T.grad(T.sum(T.chi2sf(x, k)), k)
+    with pytest.warns(UserWarning, match="jv: it has no compiled form yet"):
+        g = codegen.function([x], [T.jv(2.5, x), T.iv(1.5, x), T.grad(T.sum(T.jv(2.5, x)
+                                                                             + T.iv(1.5, x)), x)])
+    np.testing.assert_allclose(g(v)[:2], [sp.jv(2.5, v), sp.iv(1.5, v)], rtol=1e-12)
+    numeric = (sum(g(v + eps)[:2]) - sum(g(v - eps)[:2])) / (2 * eps)
+    np.testing.assert_allclose(g(v)[2], numeric, rtol=1e-6)
     with pytest.raises(NotImplementedError, match="jv has no gradient with respect to its"):
         T.grad(T.sum(T.jv(x, x)), x)
     s, orders = T.dscalar("s"), np.array([0.5, 1.5, 2.5])  # x broadcast against the orders

@@ -147,6 +147,7 @@ def _where(var, cost):
 
 
 late.provide("grad_raw", grad_raw)
+late.provide("null_grad", NullGrad)  # an op's undefined gradient (ops.scalar)
 
 __all__ = ["DisconnectedGrad", "DisconnectedInputError", "NullGrad", "NullTypeGradError",
            "SharedVariable", "grad_raw"]

@@ -14,6 +14,7 @@ def provide(name, implementation):
 
 #: the module that registers each name when imported (some load only on first use)
 _HOMES = {"grad": "codegen.gradient", "grad_raw": "codegen.autodiff",
+          "null_grad": "codegen.autodiff",
           "evaluate": "codegen.backends.numpy", "run": "codegen.backends.numpy",
           "function": "codegen.compile.function"}
 

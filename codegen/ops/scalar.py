@@ -190,6 +190,54 @@ def _special(name):
     return impl
 
 
+def _scipy(name):
+    """The reference of a special function of two arguments, from scipy.special."""
+    def impl(a, b):
+        import scipy.special as sp
+        if name in ("gammal", "gammau"):  # the unregularized ones, as Theano's
+            regularized = sp.gammainc if name == "gammal" else sp.gammaincc
+            return regularized(a, b) * sp.gamma(a)
+        if name == "chi2sf":  # chi2sf(x, k)
+            return sp.chdtrc(b, a)
+        return getattr(sp, name)(a, b)
+    return impl
+
+
+def _no_grad(name, argument):
+    """Theano's grad_not_implemented: an error only where a gradient asked for needs it."""
+    from codegen.graph import late
+    return late.get("null_grad")(f"{name} has no gradient with respect to {argument}")
+
+
+def _grad_bessel_1(name, order_0):
+    """d/dx J1 = J0 - J1 / x, d/dx I1 = I0 - I1 / x; both 1/2 at x = 0."""
+    def grad(x, out, gz):
+        t = _tensor()
+        return [gz * t.switch(t.eq(x, 0), 0.5, getattr(t, order_0)(x) - out / x)]
+    return grad
+
+
+def _grad_gamma_pq(name):
+    """The incomplete gamma functions' gradient with respect to x: the density
+    x^(k-1) e^-x (over gamma(k) for the regularized ones), negated for the upper ones; none
+    with respect to k."""
+    def grad(k, x, out, gz):
+        t = _tensor()
+        power = (k - 1) * t.log(x) - x
+        density = t.exp(power - t.gammaln(k) if name in ("gammainc", "gammaincc") else power)
+        return [_no_grad(name, "k"), gz * (-density if name in ("gammaincc", "gammau")
+                                           else density)]
+    return grad
+
+
+def _grad_chi2sf(x, k, out, gz):
+    """minus the density of chi-squared with k degrees of freedom; none with respect to k"""
+    t = _tensor()
+    half = k / 2
+    density = t.exp((half - 1) * t.log(x / 2) - x / 2 - t.gammaln(half)) / 2
+    return [-gz * density, _no_grad("chi2sf", "k")]
+
+
 def _no_grad_of_tri_gamma(x, out, gz):
     raise NotImplementedError("the gradient of tri_gamma (the tetragamma function, "
                               "polygamma(2, x)) is not implemented")
@@ -272,6 +320,18 @@ ROWS = [
              grad=lambda x, o, g: [g * _SQRT_PI_2 * _tensor().exp(o * o)]),
     ScalarOp("erfcinv", 1, _n(_special("erfcinv")), out_dtype=out_float,
              grad=lambda x, o, g: [-g * _SQRT_PI_2 * _tensor().exp(o * o)]),
+    # scipy.special's Bessel, scaled error and incomplete gamma functions, as Theano's
+    ScalarOp("j0", 1, _n(_special("j0")), out_dtype=out_float,
+             grad=lambda x, o, g: [-g * _tensor().j1(x)]),
+    ScalarOp("j1", 1, _n(_special("j1")), out_dtype=out_float, grad=_grad_bessel_1("j1", "j0")),
+    ScalarOp("i0", 1, _n(_special("i0")), out_dtype=out_float,
+             grad=lambda x, o, g: [g * _tensor().i1(x)]),
+    ScalarOp("i1", 1, _n(_special("i1")), out_dtype=out_float, grad=_grad_bessel_1("i1", "i0")),
+    ScalarOp("erfcx", 1, _n(_special("erfcx")), out_dtype=out_float,
+             grad=lambda x, o, g: [g * (2 * x * o - 2 / np.sqrt(np.pi))]),
+    *[ScalarOp(name, 2, _n(_scipy(name)), out_dtype=out_float, grad=_grad_gamma_pq(name))
+      for name in ("gammainc", "gammaincc", "gammal", "gammau")],
+    ScalarOp("chi2sf", 2, _n(_scipy("chi2sf")), out_dtype=out_float, grad=_grad_chi2sf),
     ScalarOp("arctan2", 2, _n(np.arctan2), out_dtype=out_float, grad=_grad_arctan2),
     ScalarOp("tan", 1, _n(np.tan), out_dtype=out_float, grad=lambda x, o, g: [g * (1 + o * o)]),
     ScalarOp("arcsin", 1, _n(np.arcsin), out_dtype=out_float,

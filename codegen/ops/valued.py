@@ -182,22 +182,15 @@ def _tensorsolve_types(a, b, axes=None):
     return [TensorType(np.result_type(a.dtype, b.dtype).name, (False,) * (a.ndim - b.ndim))]
 
 
-#: scipy.special's functions that codegen runs in the reference interpreter (as Theano ran
-#: them in Python): name -> number of arguments
-SPECIAL = {"j0": 1, "j1": 1, "jv": 2, "i0": 1, "i1": 1, "iv": 2, "erfcx": 1, "gammainc": 2,
-           "gammaincc": 2, "gammau": 2, "gammal": 2, "chi2sf": 2}
+#: scipy.special's functions of real order that codegen runs in the reference interpreter
+#: (as Theano ran them in Python): name -> number of arguments. (j0, j1, i0, i1, erfcx and
+#: the incomplete gamma functions are scalar ops, compiled: ``codegen.ops.scalar``.)
+SPECIAL = {"jv": 2, "iv": 2}
 
 
-def _special(*args, name):
+def _special(order, x, name):
     import scipy.special
-    if name in ("gammau", "gammal"):  # the unnormalized incomplete gamma functions
-        k, x = args
-        regularized = scipy.special.gammaincc if name == "gammau" else scipy.special.gammainc
-        return (regularized(k, x) * scipy.special.gamma(k),)
-    if name == "chi2sf":
-        x, k = args
-        return (scipy.special.chdtrc(k, x),)
-    return (getattr(scipy.special, name)(*args),)
+    return (getattr(scipy.special, name)(order, x),)
 
 
 def _special_types(*args, name):
@@ -300,48 +293,19 @@ def _grad_irfft(node, grads):
 
 
 def _grad_special(node, grads, name):
-    """The gradients of the special functions with respect to x (their last argument but
-    chi2sf's first); none with respect to an order or a shape parameter, which must then be
-    a constant."""
-    x = node.inputs[0] if name == "chi2sf" else node.inputs[-1]
+    """jv's and iv's gradients with respect to x; none with respect to the order, which must
+    then be a constant."""
+    from codegen.graph import Constant
+    (order, x), t = node.inputs, _t()
+    if not isinstance(order, Constant):
+        raise NotImplementedError(f"{name} has no gradient with respect to its first "
+                                  f"argument (give it as a constant)")
+    f, sign = getattr(t, name), (-1 if name == "jv" else 1)
+    g = grads[0] * (f(order - 1, x) + sign * f(order + 1, x)) / 2
     # where x was broadcast against the order, its gradient is summed back
     spread = [k for k, (b, o) in enumerate(zip(x.broadcastable, node.outputs[0].broadcastable))
               if b and not o]
-    return [_t().sum(g, axis=spread, keepdims=True) if g is not None and spread else g
-            for g in _special_grads(node, grads[0], name, x)]
-
-
-def _special_grads(node, gz, name, x):
-    """The gradients of a special function's arguments, at its output's shape."""
-    from codegen.graph import Constant
-    t = _t()
-    if name == "j0":
-        return [-gz * t.j1(x)]
-    if name == "j1":
-        return [gz * (t.j0(x) - t.jv(2, x)) / 2]
-    if name == "i0":
-        return [gz * t.i1(x)]
-    if name == "i1":
-        return [gz * (t.i0(x) + t.iv(2, x)) / 2]
-    if name == "erfcx":
-        return [gz * (2 * x * node.outputs[0] - 2 / np.sqrt(np.pi))]
-    other = node.inputs[1] if name == "chi2sf" else node.inputs[0]
-    if not isinstance(other, Constant):
-        raise NotImplementedError(f"{name} has no gradient with respect to "
-                                  f"{'k' if name == 'chi2sf' else 'its first argument'} "
-                                  f"(give it as a constant)")
-    if name in ("jv", "iv"):
-        f, sign = getattr(t, name), (-1 if name == "jv" else 1)
-        return [None, gz * (f(other - 1, x) + sign * f(other + 1, x)) / 2]
-    if name == "chi2sf":  # the density of chi-squared with k degrees of freedom, negated
-        half = other / 2
-        density = t.exp((half - 1) * t.log(x / 2) - x / 2 - t.gammaln(half)) / 2
-        return [-gz * density, None]
-    # d/dx of the lower incomplete gamma function is x^(k-1) e^-x (divided by gamma(k) when
-    # regularized); the upper ones' are its negation
-    power = (other - 1) * t.log(x) - x
-    density = t.exp(power - t.gammaln(other) if name in ("gammainc", "gammaincc") else power)
-    return [None, gz * (-density if name in ("gammaincc", "gammau") else density)]
+    return [None, t.sum(g, axis=spread, keepdims=True) if spread else g]
 
 
 GRADS = {"rfft": _grad_rfft, "irfft": _grad_irfft, "special": _grad_special}

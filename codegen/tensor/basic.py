@@ -258,22 +258,22 @@ def _scipy_special(name, doc):
     return fn
 
 
-j0 = _scipy_special("j0", "the Bessel function of the first kind of order 0")
-j1 = _scipy_special("j1", "the Bessel function of the first kind of order 1")
+j0 = _unary("j0", "the Bessel function of the first kind of order 0")
+j1 = _unary("j1", "the Bessel function of the first kind of order 1")
 jv = _scipy_special("jv", "jv(v, x): the Bessel function of the first kind of real order v")
-i0 = _scipy_special("i0", "the modified Bessel function of the first kind of order 0")
-i1 = _scipy_special("i1", "the modified Bessel function of the first kind of order 1")
+i0 = _unary("i0", "the modified Bessel function of the first kind of order 0")
+i1 = _unary("i1", "the modified Bessel function of the first kind of order 1")
 iv = _scipy_special("iv", "iv(v, x): the modified Bessel function of the first kind of real "
                           "order v")
-erfcx = _scipy_special("erfcx", "the scaled complementary error function exp(x**2) erfc(x)")
-gammainc = _scipy_special("gammainc", "gammainc(k, x): the regularized lower incomplete "
-                                      "gamma function")
-gammaincc = _scipy_special("gammaincc", "gammaincc(k, x): the regularized upper incomplete "
-                                        "gamma function")
-gammau = _scipy_special("gammau", "gammau(k, x): the upper incomplete gamma function")
-gammal = _scipy_special("gammal", "gammal(k, x): the lower incomplete gamma function")
-chi2sf = _scipy_special("chi2sf", "chi2sf(x, k): the survival function of chi-squared with k "
-                                  "degrees of freedom")
+erfcx = _unary("erfcx", "the scaled complementary error function exp(x**2) erfc(x)")
+gammainc = _binary("gammainc", "gammainc(k, x): the regularized lower incomplete gamma "
+                               "function")
+gammaincc = _binary("gammaincc", "gammaincc(k, x): the regularized upper incomplete gamma "
+                                 "function")
+gammau = _binary("gammau", "gammau(k, x): the upper incomplete gamma function")
+gammal = _binary("gammal", "gammal(k, x): the lower incomplete gamma function")
+chi2sf = _binary("chi2sf", "chi2sf(x, k): the survival function of chi-squared with k degrees "
+                           "of freedom")
 fill = second
 bitwise_and, bitwise_or, bitwise_xor, bitwise_not = and_, or_, xor, invert
 divide = true_div
