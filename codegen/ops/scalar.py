@@ -209,7 +209,7 @@ def _no_grad(name, argument):
     return late.get("null_grad")(f"{name} has no gradient with respect to {argument}")
 
 
-def _grad_bessel_1(name, order_0):
+def _grad_bessel_1(order_0):
     """d/dx J1 = J0 - J1 / x, d/dx I1 = I0 - I1 / x; both 1/2 at x = 0."""
     def grad(x, out, gz):
         t = _tensor()
@@ -323,10 +323,10 @@ ROWS = [
     # scipy.special's Bessel, scaled error and incomplete gamma functions, as Theano's
     ScalarOp("j0", 1, _n(_special("j0")), out_dtype=out_float,
              grad=lambda x, o, g: [-g * _tensor().j1(x)]),
-    ScalarOp("j1", 1, _n(_special("j1")), out_dtype=out_float, grad=_grad_bessel_1("j1", "j0")),
+    ScalarOp("j1", 1, _n(_special("j1")), out_dtype=out_float, grad=_grad_bessel_1("j0")),
     ScalarOp("i0", 1, _n(_special("i0")), out_dtype=out_float,
              grad=lambda x, o, g: [g * _tensor().i1(x)]),
-    ScalarOp("i1", 1, _n(_special("i1")), out_dtype=out_float, grad=_grad_bessel_1("i1", "i0")),
+    ScalarOp("i1", 1, _n(_special("i1")), out_dtype=out_float, grad=_grad_bessel_1("i0")),
     ScalarOp("erfcx", 1, _n(_special("erfcx")), out_dtype=out_float,
              grad=lambda x, o, g: [g * (2 * x * o - 2 / np.sqrt(np.pi))]),
     *[ScalarOp(name, 2, _n(_scipy(name)), out_dtype=out_float, grad=_grad_gamma_pq(name))
