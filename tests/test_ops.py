@@ -10,6 +10,18 @@ from hypothesis import strategies as st
 import codegen
 import codegen.tensor as T
 
+
+def _unravel_ravel(E, i, shape):
+    """unravel_index and ravel_multi_index (each mode and order) of the indices ``i`` (0..9)
+    in a 3 x 4 array, through ``E`` (codegen.tensor.extra_ops, or numpy)."""
+    r, c = E.unravel_index(i, shape)
+    rf, cf = E.unravel_index(i, (3, 4), order="F")
+    return (r * 100 + c * 10 + rf + cf * 1000
+            + E.ravel_multi_index((r - 2, c + 3), (3, 4), mode="wrap")
+            + E.ravel_multi_index((c, r), (4, 3), order="F") * 10000
+            + E.ravel_multi_index((r * 2 - 1, c * 2 - 3), shape, mode=("clip", "wrap")) * 7)
+
+
 # name, builder, numpy reference, input domains (low, high) per input
 UNARY = [
     ("neg", lambda x: -x, np.negative, (-3, 3)),
@@ -153,6 +165,9 @@ UNARY = [
      lambda x: np.cumsum(np.round(x * 3).astype("int64"), 0)
      + np.cumprod((x > 0).astype("int8") + 1, 1) + np.cumsum(x > 0, 1)
      + np.eye(4, dtype="int32")[np.argmax(x, 1)], (-3, 3)),
+    ("unravel_ravel", lambda x: _unravel_ravel(T.extra_ops, T.iround(abs(x) * 3), x.shape),
+     lambda x: _unravel_ravel(np, np.round(abs(x) * 3).astype("int64"), x.shape),
+     (-3, 3)),
     ("sort", lambda x: T.sort(x) + T.sort(x, 0) * 2 + T.argsort(x[::-1], axis=0)
      + T.sort(x, None).reshape((3, 4)) + T.argsort(-x.T, None).reshape((4, 3)).T,
      lambda x: np.sort(x) + np.sort(x, 0) * 2 + np.argsort(x[::-1], axis=0, kind="stable")

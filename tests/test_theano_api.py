@@ -998,9 +998,10 @@ def test_a_gradient_uses_every_input_of_its_cost_as_in_theano():
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_extra_ops_index_and_window_functions_follow_numpy(mode):
-    """unravel_index, ravel_multi_index (each mode), compress (each axis), bartlett and
-    fill_diagonal_offset against numpy, with symbolic sizes and offsets, empty ones too."""
+def test_extra_ops_index_and_window_functions_follow_numpy(mode, cuda_emulated):
+    """unravel_index, ravel_multi_index (each mode; compiled, numpy's ValueError where an
+    index is out of range), compress (each axis), bartlett and fill_diagonal_offset against
+    numpy, with symbolic sizes and offsets, empty ones too."""
     import warnings
 
     from codegen.tensor import extra_ops as E
@@ -1008,25 +1009,49 @@ def test_extra_ops_index_and_window_functions_follow_numpy(mode):
     x, c = T.dmatrix("x"), T.bvector("c")
     M, off = T.lscalars("M", "off")
     xv = np.arange(12.0).reshape(3, 4)
-    with warnings.catch_warnings():  # the data-dependent ones fall back, saying so
-        warnings.simplefilter("ignore")
-        f = codegen.function([i, x, a, b, c], list(E.unravel_index(i, x.shape)) + list(
+    with warnings.catch_warnings():  # compiled: no fallback, no warning
+        warnings.simplefilter("error")
+        f = codegen.function([i, x, a, b], list(E.unravel_index(i, x.shape)) + list(
             E.unravel_index(i, (3, 4), order="F")) + [
             E.ravel_multi_index([a, b], (3, 4)),
             E.ravel_multi_index([a, b], (3, 4), mode="clip"),
-            E.ravel_multi_index([a, b], x.shape, mode="wrap", order="F"),
-            E.compress(c, x, axis=0), E.compress(c, x), E.compress(c, x, axis=1)], mode=mode)
+            E.ravel_multi_index([a, b], x.shape, mode="wrap", order="F")], mode=mode)
+    with warnings.catch_warnings():  # compress's length depends on the data: it falls back
+        warnings.simplefilter("ignore")
+        h = codegen.function([x, c], [E.compress(c, x, axis=0), E.compress(c, x),
+                                      E.compress(c, x, axis=1)], mode=mode)
     want = [*np.unravel_index([0, 5, 11], (3, 4)), *np.unravel_index([0, 5, 11], (3, 4), "F"),
             np.ravel_multi_index(([1, 2], [3, 0]), (3, 4)),
             np.ravel_multi_index(([1, 2], [3, 0]), (3, 4), mode="clip"),
-            np.ravel_multi_index(([1, 2], [3, 0]), (3, 4), mode="wrap", order="F"),
-            np.compress([1, 0, 1], xv, 0), np.compress([1, 0, 1], xv),
-            np.compress([1, 0, 1], xv, 1)]
-    for got, w in zip(f([0, 5, 11], xv, [1, 2], [3, 0], [1, 0, 1]), want):
+            np.ravel_multi_index(([1, 2], [3, 0]), (3, 4), mode="wrap", order="F")]
+    for got, w in zip(f([0, 5, 11], xv, [1, 2], [3, 0]), want):
         np.testing.assert_array_equal(got, w)
-    with pytest.raises(ValueError, match="unravel_index: index 12 is out of bounds.*\\n.*"
-                       "test_theano_api.py"):
-        f([12], xv, [1, 2], [3, 0], [1, 0, 1])
+    for got, w in zip(h(xv, [1, 0, 1]), [np.compress([1, 0, 1], xv, 0),
+                                         np.compress([1, 0, 1], xv),
+                                         np.compress([1, 0, 1], xv, 1)]):
+        np.testing.assert_array_equal(got, w)
+    clip = codegen.function([a, b], E.ravel_multi_index([a, b], (3, 4), mode="clip"), mode=mode)
+    np.testing.assert_array_equal(clip([-1, 4], [3, -9]),
+                                  np.ravel_multi_index(([-1, 4], [3, -9]), (3, 4), mode="clip"))
+    for bad, what in [(([12], [1], [1]), "unravel_index: an index is out of bounds"),
+                      (([-1], [1], [1]), "unravel_index: an index is out of bounds"),
+                      (([0], [3], [1]), "ravel_multi_index: invalid entry in coordinates"),
+                      (([0], [1], [-1]), "ravel_multi_index: invalid entry in coordinates")]:
+        with pytest.raises(ValueError, match=what + ".*\\n.*test_theano_api.py"):
+            f(bad[0], xv, bad[1], bad[2])
+    if mode == "FAST_RUN":  # the CUDA kernels too, and their ValueError
+        with cuda_emulated():
+            g = codegen.function([i, a, b], [E.unravel_index(i, (3, 4))[1],
+                                             E.ravel_multi_index([a, b], (3, 4), mode="wrap")])
+        for got, w in zip(g([0, 5, 11], [1, -2], [3, 9]),
+                          [[0, 1, 3], np.ravel_multi_index(([1, -2], [3, 9]), (3, 4), "wrap")]):
+            np.testing.assert_array_equal(got, w)
+        with pytest.raises(ValueError, match="unravel_index: an index is out of bounds"):
+            g([12], [1], [1])
+    with pytest.raises(TypeError, match="unravel_index: indices must be integers"):
+        E.unravel_index(x, (3, 4))
+    with pytest.raises(ValueError, match="ravel_multi_index: mode must be"):
+        E.ravel_multi_index([a, b], (3, 4), mode="bounce")
     g = codegen.function([M, x, off], [E.bartlett(M), E.fill_diagonal_offset(x, 9.0, off)],
                          mode=mode)
     for m, o in [(-2, -4), (0, -3), (1, -2), (2, -1), (5, 0), (6, 1), (7, 3), (8, 4), (9, 6)]:

@@ -845,13 +845,15 @@ def _lower_argsort(lw, node, origin):
 
 def _lower_assert(lw, node, origin):
     """Theano's Assert: a step per condition that stops the call where it is zero (a
-    constant true one has none); the value passes through as it is."""
+    constant true one has none); the value passes through as it is. The failure's kind is
+    'assert' (AssertionError) or 'value' (ValueError), as the op's ``error``."""
     from codegen.graph import Constant
+    kind = "value" if node.op.error == "ValueError" else "assert"
     for cond in node.inputs[1:]:
         if isinstance(cond, Constant) and np.all(cond.data):
             continue
         ref = lw.array(cond)
-        lw.failures.append((f"Assert: {node.op.msg}", _where_text(node), "assert"))
+        lw.failures.append((f"Assert: {node.op.msg}", _where_text(node), kind))
         lw.steps.append(AssertStep(lw._step_name(f"assert_{ref.name}"), ref,
                                    len(lw.failures) - 1, (origin,)))
     lw.vals[node.out.id] = lw.val(node.inputs[0])

@@ -1,5 +1,7 @@
 """Theano's ``Assert``: a value passed through once scalar conditions hold, else the call
-stops with AssertionError (compiled: a step per condition, ``lower.program.AssertStep``)."""
+stops with AssertionError, or the error ``error`` names (ValueError: the checks of numpy's
+functions built from other ops, as ``unravel_index``) (compiled: a step per condition,
+``lower.program.AssertStep``)."""
 
 import numpy as np
 
@@ -8,12 +10,16 @@ from codegen.graph import Apply, Op, TensorType, op_error
 
 class Assert(Op):
     """``Assert(msg)(x, *conditions)``: x, or AssertionError(msg) when a condition (a
-    scalar) is false."""
+    scalar) is false (``error`` 'ValueError': ValueError(msg))."""
 
-    props = ("msg",)
+    props = ("msg", "error")
+    ERRORS = {"AssertionError": AssertionError, "ValueError": ValueError}
 
-    def __init__(self, msg="Theano Assert failed!"):
+    def __init__(self, msg="Theano Assert failed!", error="AssertionError"):
+        if error not in self.ERRORS:
+            raise ValueError(f"Assert: error must be one of {sorted(self.ERRORS)}, got {error!r}")
         self.msg = msg
+        self.error = error
 
     def short_name(self):
         return "Assert"
@@ -32,7 +38,7 @@ class Assert(Op):
 
     def perform(self, node, values):
         if not all(bool(np.all(c)) for c in values[1:]):
-            raise op_error(AssertionError, node, self.msg)
+            raise op_error(self.ERRORS[self.error], node, self.msg)
         return [values[0]]
 
     def infer_shape(self, node, input_shapes):

@@ -1,10 +1,10 @@
 """numpy functions as ops that only the reference interpreter runs: those whose outputs'
 lengths depend on their inputs' values (nonzero, flatnonzero, unique, bincount, repeat by an
-array of counts), and those codegen has not compiled yet (searchsorted, unravel_index,
-ravel_multi_index, the real FFT and its inverse, the special functions of scipy, and the
-factorizations of nlinalg and slinalg other than those of ``codegen.ops.linalg``:
-eig, qr's mode raw, expm, lstsq, the generalized eigvalsh, the tensor inverse and solve). Each
-kind is a numpy function, a rule for its output types and the reason.
+array of counts), and those codegen has not compiled yet (searchsorted, the real FFT and its
+inverse, the special functions of scipy, and the factorizations of nlinalg and slinalg other
+than those of ``codegen.ops.linalg``: eig, qr's mode raw, expm, lstsq, the generalized
+eigvalsh, the tensor inverse and solve). Each kind is a numpy function, a rule for its output
+types and the reason.
 
 Compiled code plans its buffers from shapes before any step runs: ``codegen.function``
 falls back to the reference interpreter with a warning that gives the reason, and a module
@@ -72,26 +72,6 @@ def _searchsorted(x, v, *sorter, side="left"):
 
 def _searchsorted_types(x, v, *sorter, side="left"):
     return [TensorType("int64", v.broadcastable)]
-
-
-def _unravel_index(indices, dims, order="C", ndim=None):
-    return np.unravel_index(indices, tuple(int(d) for d in dims), order)
-
-
-def _unravel_index_types(indices, dims, order="C", ndim=None):
-    return [TensorType("int64", indices.broadcastable)] * ndim
-
-
-def _ravel_multi_index(*arrays, mode="raise", order="C"):
-    *multi_index, dims = arrays
-    return (np.ravel_multi_index(tuple(multi_index), tuple(int(d) for d in dims), mode, order),)
-
-
-def _ravel_multi_index_types(*arrays, mode="raise", order="C"):
-    *multi_index, dims = arrays
-    flags = np.broadcast_shapes(*[tuple(1 if b else 2 for b in a.broadcastable)
-                                  for a in multi_index])
-    return [TensorType("int64", tuple(f == 1 for f in flags))]
 
 
 def _rfft(a):
@@ -218,10 +198,6 @@ KINDS = {
     "unique": (_unique, _unique_types, VALUED),
     "repeat": (_repeat, _repeat_types, VALUED),
     "searchsorted": (_searchsorted, _searchsorted_types, "it has no compiled form yet"),
-    # a value out of range is numpy's ValueError
-    "unravel_index": (_unravel_index, _unravel_index_types, "it has no compiled form yet"),
-    "ravel_multi_index": (_ravel_multi_index, _ravel_multi_index_types,
-                          "it has no compiled form yet"),
     "special": (_special, _special_types, "it has no compiled form yet"),
     "rfft": (_rfft, _rfft_types, "it has no compiled form yet"),
     "irfft": (_irfft, _irfft_types, "it has no compiled form yet"),

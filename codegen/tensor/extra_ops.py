@@ -1,7 +1,6 @@
 """``theano.tensor.extra_ops``: the functions of it codegen has, most built from the ops of
 ``codegen.tensor`` (so each has its gradient and runs on every backend); bincount, unique,
-compress, searchsorted, unravel_index and ravel_multi_index run in the reference interpreter
-(``codegen.ops.valued``)."""
+compress and searchsorted run in the reference interpreter (``codegen.ops.valued``)."""
 
 import numpy as np
 
@@ -13,18 +12,23 @@ from codegen.tensor.basic import (
     arange,
     as_tensor_variable,
     cast,
+    clip,
     cumprod,
     cumsum,
     eq,
     flatnonzero,
+    floor_div,
+    ge,
+    lt,
+    mod,
     repeat,
     set_subtensor,
     shape_of,
     squeeze,
-    stack,
     subtensor,
     take,
 )
+from codegen.tensor.basic import all as _all
 from codegen.tensor.basic import maximum as _maximum
 from codegen.tensor.basic import minimum as _minimum
 
@@ -90,38 +94,84 @@ def searchsorted(x, v, side="left", sorter=None):
 
 
 def _dims(dims, op):
-    """``dims`` (a tuple of ints or int scalars, ``x.shape``, or a constant vector) as an
-    int64 vector, and its length, which must be known when the graph is built."""
+    """``dims`` (a tuple of ints or int scalars, ``x.shape``, or a constant vector) as int64
+    scalars, whose number must be known when the graph is built."""
     if isinstance(dims, Constant):
         dims = [int(d) for d in np.ravel(dims.data)]
     elif isinstance(dims, Variable):
         raise TypeError(f"{op}: dims must be a tuple (ints, int scalars or x.shape) or a "
                         f"constant vector, so that its length is known; got {dims.label()} "
                         f"({dims.type})")
-    entries = [cast(as_tensor_variable(d), "int64") for d in dims]
+    entries = [as_tensor_variable(d) for d in dims]
     for k, d in enumerate(entries):
         if d.ndim or d.dtype[0] not in "iu":
             raise TypeError(f"{op}: dims[{k}] must be an int, got {d.type}")
-    return stack(entries), len(entries)
+    return [cast(d, "int64") for d in entries]
+
+
+def _strides(dims, order, op):
+    """The flat step of each axis of an array of shape ``dims`` (int64 scalars) laid out in
+    ``order`` ('C': the last axis varies fastest; 'F': the first)."""
+    if order not in ("C", "F"):
+        raise ValueError(f"{op}: order must be 'C' or 'F', got {order!r}")
+    axes = range(len(dims)) if order == "F" else reversed(range(len(dims)))
+    strides, step = [None] * len(dims), None
+    for a in axes:
+        strides[a] = step if step is not None else as_tensor_variable(np.int64(1))
+        step = dims[a] if step is None else step * dims[a]
+    return strides, step if step is not None else as_tensor_variable(np.int64(1))
+
+
+def _int_array(x, what, op):
+    x = as_tensor_variable(x)
+    if x.dtype[0] not in "iu":
+        raise TypeError(f"{op}: {what} must be integers, got {x.type}")
+    return cast(x, "int64")
 
 
 def unravel_index(indices, dims, order="C"):
     """The coordinates in an array of shape ``dims`` of the flat ``indices``: a tuple of int64
-    arrays shaped as ``indices``, as numpy's (an index out of range is its ValueError)."""
-    indices = as_tensor_variable(indices)
-    vector, ndim = _dims(dims, "unravel_index")
-    out = NumpyOp("unravel_index", order=order, ndim=ndim)(indices, vector)
-    return tuple(out) if isinstance(out, list) else (out,)
+    arrays shaped as ``indices``, as numpy's; an index out of range is a ValueError. Built
+    from integer division and remainder, so it compiles on every backend."""
+    from codegen.ops.assert_op import Assert
+    indices = _int_array(indices, "indices", "unravel_index")
+    dims = _dims(dims, "unravel_index")
+    strides, size = _strides(dims, order, "unravel_index")
+    inside = _all(ge(indices, 0) & lt(indices, size))
+    indices = Assert("unravel_index: an index is out of bounds (below 0, or not below the "
+                     "product of dims)",
+                     "ValueError")(indices, inside)
+    return tuple(mod(floor_div(indices, s), d) for s, d in zip(strides, dims))
 
 
 def ravel_multi_index(multi_index, dims, mode="raise", order="C"):
     """The flat indices in an array of shape ``dims`` of the coordinates ``multi_index`` (one
-    int array per axis), as numpy's: ``mode`` 'raise', 'wrap' or 'clip'."""
-    vector, ndim = _dims(dims, "ravel_multi_index")
-    arrays = [as_tensor_variable(a) for a in multi_index]
-    if len(arrays) != ndim:
-        raise ValueError(f"ravel_multi_index: {len(arrays)} index arrays for {ndim} dims")
-    return NumpyOp("ravel_multi_index", mode=mode, order=order)(*arrays, vector)
+    int array per axis, broadcast together), as numpy's: ``mode`` 'raise' (a coordinate out
+    of range is a ValueError), 'wrap' or 'clip', or one of these per axis. Built from
+    integer arithmetic, so it compiles on every backend."""
+    from codegen.ops.assert_op import Assert
+    dims = _dims(dims, "ravel_multi_index")
+    arrays = [_int_array(a, f"multi_index[{k}]", "ravel_multi_index")
+              for k, a in enumerate(multi_index)]
+    if len(arrays) != len(dims):
+        raise ValueError(f"ravel_multi_index: {len(arrays)} index arrays for {len(dims)} dims")
+    modes = [mode] * len(dims) if isinstance(mode, str) else list(mode)
+    if len(modes) != len(dims) or any(m not in ("raise", "wrap", "clip") for m in modes):
+        raise ValueError(f"ravel_multi_index: mode must be 'raise', 'wrap' or 'clip', or one "
+                         f"of these per axis ({len(dims)}), got {mode!r}")
+    strides, _ = _strides(dims, order, "ravel_multi_index")
+    flat = None
+    for a, d, s, m in zip(arrays, dims, strides, modes):
+        if m == "raise":
+            a = Assert("ravel_multi_index: invalid entry in coordinates array (a coordinate "
+                       "is out of range for dims)", "ValueError")(
+                a, _all(ge(a, 0) & lt(a, d)))
+        elif m == "wrap":
+            a = mod(a, d)
+        else:
+            a = clip(a, 0, d - 1)
+        flat = a * s if flat is None else flat + a * s
+    return flat
 
 
 def compress(condition, x, axis=None):

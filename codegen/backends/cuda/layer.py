@@ -122,7 +122,7 @@ def _not_replayable(step):
         return "NanGuardMode checks each kernel's outputs on the host"
     if "index" in kinds:
         return "its index checks are read back after a gather or scatter"
-    if "assert" in kinds:
+    if kinds & {"assert", "value"}:
         return "an Assert's condition is read back to decide whether the call goes on"
     if any("cg_device_true(" in line for line in step.lines):
         return "an ifelse's condition is read back to choose the launches"
