@@ -165,6 +165,13 @@ UNARY = [
      lambda x: np.cumsum(np.round(x * 3).astype("int64"), 0)
      + np.cumprod((x > 0).astype("int8") + 1, 1) + np.cumsum(x > 0, 1)
      + np.eye(4, dtype="int32")[np.argmax(x, 1)], (-3, 3)),
+    ("searchsorted", lambda x: T.extra_ops.searchsorted(T.sort(x.flatten()), x)
+     + T.extra_ops.searchsorted(T.sort(x[0]), x.T * 2, side="right").T * 100
+     + T.extra_ops.searchsorted(T.sort(T.iround(x).flatten()), x[:, 0], "right")[:, None] * 10000,
+     lambda x: np.searchsorted(np.sort(x.ravel()), x)
+     + np.searchsorted(np.sort(x[0]), x.T * 2, "right").T * 100
+     + np.searchsorted(np.sort(np.round(x).astype("int64").ravel()), x[:, :1], "right") * 10000,
+     (-3, 3)),
     ("unravel_ravel", lambda x: _unravel_ravel(T.extra_ops, T.iround(abs(x) * 3), x.shape),
      lambda x: _unravel_ravel(np, np.round(abs(x) * 3).astype("int64"), x.shape),
      (-3, 3)),

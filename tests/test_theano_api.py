@@ -754,15 +754,14 @@ def test_h_softmax_as_theanos(mode):
 
 
 def test_value_shaped_functions_run_in_the_reference_interpreter(tmp_path):
-    """nonzero, flatnonzero, nonzero_values, repeat by counts, bincount, unique and
-    searchsorted: numpy's values (the lengths depend on the data), gradients through the
-    gathers, the fallback's warning, and a module build that says why it cannot."""
+    """nonzero, flatnonzero, nonzero_values, repeat by counts, bincount and unique: numpy's
+    values (the lengths depend on the data), gradients through the gathers, the fallback's
+    warning, and a module build that says why it cannot."""
     x, i = T.dmatrix("x"), T.lvector("i")
     outs = [*T.nonzero(x), T.nonzero(x, return_matrix=True), T.flatnonzero(x),
             T.nonzero_values(x), T.repeat(x, i, axis=1), T.extra_ops.bincount(i),
             T.extra_ops.bincount(i, T.cast(i, "float64") * 0.5, minlength=6),
             *T.extra_ops.unique(i, True, True, True), T.extra_ops.Unique()(x),
-            T.extra_ops.searchsorted(T.sort(x.flatten()), x, side="right"),
             T.grad(T.sum(T.nonzero_values(x) ** 2), x)]
     with pytest.warns(UserWarning, match="nonzero: its output's length depends") as seen:
         f = codegen.function([x, i], outs)
@@ -770,8 +769,7 @@ def test_value_shaped_functions_run_in_the_reference_interpreter(tmp_path):
     xv, iv = np.array([[0.0, 1.5, 0.0], [2.0, 0.0, 3.0]]), np.array([2, 0, 2])
     want = [*np.nonzero(xv), np.array(np.nonzero(xv)), np.flatnonzero(xv), xv[xv != 0],
             np.repeat(xv, iv, axis=1), np.bincount(iv), np.bincount(iv, iv * 0.5, 6),
-            *np.unique(iv, True, True, True), np.unique(xv),
-            np.searchsorted(np.sort(xv.ravel()), xv, "right"), 2 * xv]
+            *np.unique(iv, True, True, True), np.unique(xv), 2 * xv]
     for g, w in zip(f(xv, iv), want):
         np.testing.assert_array_equal(g, w)
     with pytest.raises(ValueError, match="bincount: the values must not be negative"):
@@ -780,6 +778,48 @@ def test_value_shaped_functions_run_in_the_reference_interpreter(tmp_path):
     module.add_function("f", [x], T.flatnonzero(x))
     with pytest.raises(NotImplementedError, match="flatnonzero: its output's length depends"):
         module.build(str(tmp_path))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_searchsorted_compiles_as_numpys_with_nans_sorters_and_mixed_dtypes(mode,
+                                                                           cuda_emulated):
+    """searchsorted: a binary search per element, compiled on the CPU and CUDA (no fallback):
+    each side, NaNs where numpy puts them, a sorter, an int vector searched for floats, an
+    empty x, a 0-d v; a sorter of another length is numpy's ValueError."""
+    import warnings
+    E = T.extra_ops
+    x, u, v = T.dvector("x"), T.dvector("u"), T.dmatrix("v")
+    s, k = T.lvector("s"), T.lvector("k")
+    outs = [E.searchsorted(x, v), E.searchsorted(x, v, side="right"),
+            x.searchsorted(v[0, 1]), E.searchsorted(u, v, "right", sorter=s),
+            E.searchsorted(k, v), E.searchsorted(k, v * 2, side="right")]
+    rng = np.random.default_rng(5)
+    vv = np.array([[-1.0, 2.0, 2.5], [np.nan, 3.0, 9.0]])
+    kv = np.array([0, 2, 2, 5], dtype="int64")
+    for device in ["cpu", "cuda"] if mode == "FAST_RUN" else ["cpu"]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            if device == "cuda":
+                with cuda_emulated():
+                    f = codegen.function([x, u, v, s, k], outs, mode=mode)
+            else:
+                f = codegen.function([x, u, v, s, k], outs, mode=mode)
+        for xv in ([1.0, 2.0, 2.0, 3.0, np.nan, np.nan], [2.0], [], [np.nan, np.nan]):
+            xv = np.array(xv)
+            uv = rng.permutation(xv)
+            want = [np.searchsorted(xv, vv), np.searchsorted(xv, vv, "right"),
+                    np.searchsorted(xv, vv[0, 1]),
+                    np.searchsorted(uv, vv, "right", sorter=np.argsort(uv)),
+                    np.searchsorted(kv, vv), np.searchsorted(kv, vv * 2, "right")]
+            for g, w in zip(f(xv, uv, vv, np.argsort(uv), kv), want):
+                np.testing.assert_array_equal(g, w)
+                assert g.dtype == np.int64, device
+        with pytest.raises(ValueError, match="sorter must be as long as x.*\\n.*test_theano_api"):
+            f(np.arange(3.0), np.arange(3.0), vv, np.arange(2), kv)
+    with pytest.raises(ValueError, match="searchsorted: x must be a vector"):
+        E.searchsorted(v, x)
+    with pytest.raises(ValueError, match="side must be 'left' or 'right'"):
+        E.searchsorted(x, v, side="middle")
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -643,19 +643,19 @@ def gather_signature(step):
     """(params, args, element, rank, m) of a gather or scatter kernel, whichever target runs it:
     loop ``i{a}`` runs over axis ``a`` of the gathered shape, of which axes ``axis`` to
     ``axis + m - 1`` are the index arrays'; ``element(fail)`` gives the C lines for one
-    element, running ``fail`` (and touching nothing) when an index is out of range."""
+    element, running ``fail`` (and touching nothing) when an index is out of range. A search
+    (numpy's searchsorted) is a gather whose index is found in the sorted vector x."""
     small, big, axis, k = step.small(), step.big(), step.axis, len(step.idx)
     dims, m = gather_loop_dims(step)
     r = len(dims)
-    ctype = cexpr.CTYPES[small.dtype]
     params = [f"cg_index n{a}" for a in range(r)]
     args = list(dims)
-    const_small, const_big = ("", "const ") if step.kind == "gather" else ("const ", "")
-    params.append(f"{const_small}{ctype}* {small.name}")
+    const_small, const_big = ("const ", "") if step.kind == "scatter" else ("", "const ")
+    params.append(f"{const_small}{cexpr.CTYPES[small.dtype]}* {small.name}")
     args.append(f"{small.name}_p")
     params += [f"cg_index {small.name}_s{a}" for a in range(r)]
     args += [f"{small.name}_s{a}" for a in range(r)]
-    params.append(f"{const_big}{ctype}* {big.name}")
+    params.append(f"{const_big}{cexpr.CTYPES[big.dtype]}* {big.name}")
     args.append(f"{big.name}_p")
     params += [f"cg_index {big.name}_s{a}" for a in range(len(big.dims))]
     args += [f"{big.name}_s{a}" for a in range(len(big.dims))]
@@ -668,6 +668,8 @@ def gather_signature(step):
         args += [f"{i.name}_s{a}" for a in range(len(i.dims))]
 
     def element(fail):
+        if step.kind == "search":
+            return search_lines(step, m)
         outer = [f"i{a} * {big.name}_s{a}" for a in range(axis)]
         outer += [f"i{axis + m + p} * {big.name}_s{axis + k + p}"
                   for p in range(len(big.dims) - axis - k)]
@@ -688,6 +690,32 @@ def gather_signature(step):
     return params, args, element, r, m
 
 
+def search_lines(step, m):
+    """C lines of one element of a search (numpy's searchsorted): the place of the value
+    ``v`` in the sorted vector x, found by halving [lo, hi) while x[lo - 1] goes before v and
+    x[hi] does not. 'left' moves right past the elements below v, 'right' past those not
+    above it; NaN sorts after every number (numpy's order), so a NaN goes before the first
+    NaN of x ('left') or after the last ('right')."""
+    x, v, out = step.x, step.idx[0], step.out
+    ctype = cexpr.CTYPES[x.dtype]
+    at_v = " + ".join(f"i{a} * {v.name}_s{a}" for a, d in enumerate(v.dims) if d != "1") or "0"
+    at_out = " + ".join(f"i{a} * {out.name}_s{a}" for a in range(m) if out.dims[a] != "1") or "0"
+    if x.dtype[0] == "f":
+        past = ("a < v || (v != v && a == a)" if step.combine == "left"
+                else "!(v < a || (a != a && v == v))")
+    else:
+        past = "a < v" if step.combine == "left" else "!(v < a)"
+    return [f"const {ctype} v = {v.name}[{at_v}];",
+            f"cg_index lo = 0, hi = {x.name}_n0;",
+            "while (lo < hi) {",
+            "    cg_index mid = lo + (hi - lo) / 2;",
+            f"    const {ctype} a = {x.name}[mid * {x.name}_s0];",
+            f"    if ({past}) lo = mid + 1;",
+            "    else hi = mid;",
+            "}",
+            f"{out.name}[{at_out}] = lo;"]
+
+
 def gather_kernel(step, threads=True):
     """A gather or scatter on the CPU: the gathered shape's loops in order (a scatter's
     repeated indices add up in that order); returns 1 when an index was out of range (a
@@ -698,7 +726,7 @@ def gather_kernel(step, threads=True):
     ones, where each thread then writes elements of its own, in the same order."""
     params, args, element, r, m = gather_signature(step)
     nest = _loops(r, element("bad = 1;"))
-    if threads and r and (step.kind == "gather" or step.axis > 0):
+    if threads and r and (step.kind != "scatter" or step.axis > 0):
         nest = _threads_or_not(
             ["#pragma omp parallel for schedule(static) reduction(|:bad)"] + nest,
             _threads_test(threads, [f"n{a}" for a in range(r)]), None)

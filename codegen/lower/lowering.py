@@ -41,7 +41,13 @@ from codegen.ops.assert_op import Assert
 from codegen.ops.blas import Dot
 from codegen.ops.elemwise import Elemwise
 from codegen.ops.ifelse import IfElse
-from codegen.ops.indexing import AdvancedIncSubtensor, Gather, IncSubtensor, index_dims
+from codegen.ops.indexing import (
+    AdvancedIncSubtensor,
+    Gather,
+    IncSubtensor,
+    SearchSorted,
+    index_dims,
+)
 from codegen.ops.linalg import Linalg, failure
 from codegen.ops.mrg import MRGAdvance, MRGDraws
 from codegen.ops.random import RandomVariable
@@ -1046,6 +1052,16 @@ def _lower_gather(lw, node, origin):
                                (origin,), failure))
 
 
+def _lower_searchsorted(lw, node, origin):
+    """A gather (``GatherStep`` of kind 'search') whose index, for each element of v, is a
+    binary search in the sorted vector x; it cannot fail."""
+    x, v = node.inputs
+    src, values = lw.array(x), lw.array(v)
+    out = lw._buffer(node.out, lw.hint(node.out))
+    lw.steps.append(GatherStep(lw._step_name(out.name), out, src, (values,), 0, (origin,), None,
+                               combine=node.op.side, kind="search"))
+
+
 def _broadcast_value(lw, y, rank):
     """``y`` as an array of ``rank`` axes (leading broadcast axes added by a view)."""
     ref = lw.array(y)
@@ -1582,6 +1598,7 @@ NODE_LOWERINGS = {
     Scan: _lower_scan,
     IfElse: _lower_ifelse,
     Gather: _lower_gather,
+    SearchSorted: _lower_searchsorted,
     AdvancedIncSubtensor: _lower_advanced_inc,
     IncSubtensor: _lower_inc_subtensor,
     Alloc: _lower_alloc,

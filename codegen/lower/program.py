@@ -105,7 +105,10 @@ class GatherStep:
     """Indexing with integer arrays (``kind`` 'gather'): ``out = x[..., i0, i1, ..., ...]``,
     the index arrays ``idx`` (broadcast together, right-aligned) taking x's axes ``axis``,
     ``axis + 1``, ...; or (``kind`` 'scatter') the other way: ``out[..., i0, ...] (op)= x``
-    for each element of ``x`` (the gathered shape) in order, ``combine`` 'add' or 'set'.
+    for each element of ``x`` (the gathered shape) in order, ``combine`` 'add' or 'set'; or
+    (``kind`` 'search', numpy's ``searchsorted``) ``out[...] =`` the place of ``idx[0][...]``
+    in the sorted vector ``x`` found by a binary search, ``combine`` the side, 'left' or
+    'right' (``failure`` None: it cannot fail).
 
     Negative indices count from the end; an index out of range stops the call with failure
     ``failure`` of the program (nothing is read or written out of bounds)."""
@@ -121,12 +124,14 @@ class GatherStep:
     kind: str = "gather"
 
     def big(self):
-        """The array the indices select elements of: x for a gather, out for a scatter."""
-        return self.x if self.kind == "gather" else self.out
+        """The array the indices select elements of: x for a gather or search, out for a
+        scatter."""
+        return self.out if self.kind == "scatter" else self.x
 
     def small(self):
-        """The array in loop order (the gathered shape): out for a gather, x for a scatter."""
-        return self.out if self.kind == "gather" else self.x
+        """The array in loop order (the gathered shape): out for a gather or search, x for a
+        scatter."""
+        return self.x if self.kind == "scatter" else self.out
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@
   order. With ``zeros``, ``x`` gives only the shape (the gradient of a gather).
 - ``IncSubtensor(idx, set_instead_of_inc)``: the same for ints and slices
   (``T.inc_subtensor(x[2:, 0], y)``).
+- ``SearchSorted(side)``: where each element of ``v`` goes in the sorted vector ``x``
+  (numpy's ``searchsorted``): compiled as a gather whose index is a binary search.
 
 Negative indices count from the end; an index out of range is an IndexError naming the op
 and the user's line, on every backend (compiled code checks each index before it reads or
@@ -320,4 +322,43 @@ def _reduce_to(g, y):
     return t.cast(g, y.dtype) if g.dtype != y.dtype else g
 
 
-__all__ = ["Gather", "AdvancedIncSubtensor", "IncSubtensor"]
+class SearchSorted(Op):
+    """``searchsorted(x, v, side)``: for each element of ``v``, the place in the sorted vector
+    ``x`` where it would go to keep ``x`` sorted (int64, ``v``'s shape): before the equal
+    elements (``side`` 'left') or after them ('right'). NaNs sort after every number, as in
+    numpy. ``x`` and ``v`` have one dtype (``extra_ops.searchsorted`` casts them); no
+    gradient (an index, piecewise constant)."""
+
+    props = ("side",)
+
+    def __init__(self, side="left"):
+        if side not in ("left", "right"):
+            raise ValueError(f"searchsorted: side must be 'left' or 'right', got {side!r}")
+        self.side = side
+
+    def short_name(self):
+        return "searchsorted"
+
+    def make_node(self, x, v):
+        node = Apply(self, [x, v], [])
+        if x.ndim != 1:
+            raise op_error(ValueError, node, f"x must be a vector, got {describe(x)}")
+        if x.dtype != v.dtype:
+            raise op_error(TypeError, node, f"x and v must have one dtype, got {x.dtype} "
+                                            f"and {v.dtype}")
+        out_type = TensorType("int64", v.broadcastable, v.type.shape)
+        node.outputs = [out_type.variable_class(out_type, owner=node, index=0)]
+        return node
+
+    def perform(self, node, values):
+        x, v = values
+        return [np.asarray(np.searchsorted(x, v, self.side), dtype="int64")]
+
+    def infer_shape(self, node, input_shapes):
+        return [input_shapes[1]]
+
+    def grad(self, node, output_grads):
+        return [None, None]
+
+
+__all__ = ["Gather", "AdvancedIncSubtensor", "IncSubtensor", "SearchSorted"]

@@ -1,10 +1,10 @@
 """numpy functions as ops that only the reference interpreter runs: those whose outputs'
 lengths depend on their inputs' values (nonzero, flatnonzero, unique, bincount, repeat by an
-array of counts), and those codegen has not compiled yet (searchsorted, the real FFT and its
-inverse, the special functions of scipy, and the factorizations of nlinalg and slinalg other
-than those of ``codegen.ops.linalg``: eig, qr's mode raw, expm, lstsq, the generalized
-eigvalsh, the tensor inverse and solve). Each kind is a numpy function, a rule for its output
-types and the reason.
+array of counts), and those codegen has not compiled yet (the real FFT and its inverse, the
+special functions of scipy, and the factorizations of nlinalg and slinalg other than those of
+``codegen.ops.linalg``: eig, qr's mode raw, expm, lstsq, the generalized eigvalsh, the tensor
+inverse and solve). Each kind is a numpy function, a rule for its output types and the
+reason.
 
 Compiled code plans its buffers from shapes before any step runs: ``codegen.function``
 falls back to the reference interpreter with a warning that gives the reason, and a module
@@ -64,14 +64,6 @@ def _repeat(x, counts, axis=0):
 
 def _repeat_types(x, counts, axis=0):
     return [TensorType(x.dtype, [b and k != axis for k, b in enumerate(x.broadcastable)])]
-
-
-def _searchsorted(x, v, *sorter, side="left"):
-    return (np.searchsorted(x, v, side, sorter[0] if sorter else None),)
-
-
-def _searchsorted_types(x, v, *sorter, side="left"):
-    return [TensorType("int64", v.broadcastable)]
 
 
 def _rfft(a):
@@ -197,7 +189,6 @@ KINDS = {
     "bincount": (_bincount, _bincount_types, VALUED),
     "unique": (_unique, _unique_types, VALUED),
     "repeat": (_repeat, _repeat_types, VALUED),
-    "searchsorted": (_searchsorted, _searchsorted_types, "it has no compiled form yet"),
     "special": (_special, _special_types, "it has no compiled form yet"),
     "rfft": (_rfft, _rfft_types, "it has no compiled form yet"),
     "irfft": (_irfft, _irfft_types, "it has no compiled form yet"),

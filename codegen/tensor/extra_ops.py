@@ -1,6 +1,6 @@
 """``theano.tensor.extra_ops``: the functions of it codegen has, most built from the ops of
-``codegen.tensor`` (so each has its gradient and runs on every backend); bincount, unique,
-compress and searchsorted run in the reference interpreter (``codegen.ops.valued``)."""
+``codegen.tensor`` (so each has its gradient and runs on every backend); bincount, unique
+and compress run in the reference interpreter (``codegen.ops.valued``)."""
 
 import numpy as np
 
@@ -86,11 +86,20 @@ def unique(ar, return_index=False, return_inverse=False, return_counts=False, ax
 
 def searchsorted(x, v, side="left", sorter=None):
     """Where each of ``v`` would go in the sorted vector ``x`` to keep it sorted (int64, v's
-    shape), as numpy's ``searchsorted``."""
-    inputs = [as_tensor_variable(x), as_tensor_variable(v)]
+    shape), as numpy's ``searchsorted``: a binary search per element, compiled. With
+    ``sorter`` (the indices that sort ``x``, as ``argsort`` gives), in ``x[sorter]``."""
+    from codegen.ops.assert_op import Assert
+    from codegen.ops.indexing import SearchSorted
+    x, v = as_tensor_variable(x), as_tensor_variable(v)
     if sorter is not None:
-        inputs.append(as_tensor_variable(sorter))
-    return NumpyOp("searchsorted", side=side)(*inputs)
+        sorter = as_tensor_variable(sorter)
+        if sorter.ndim != 1 or sorter.dtype[0] not in "iu":
+            raise TypeError(f"searchsorted: sorter must be a vector of ints, got {sorter.type}")
+        sorter = Assert("searchsorted: sorter must be as long as x", "ValueError")(
+            sorter, eq(shape_of(sorter, 0), shape_of(x, 0)))
+        x = take(x, sorter)
+    dtype = str(np.result_type(x.dtype, v.dtype))
+    return SearchSorted(side)(cast(x, dtype), cast(v, dtype))
 
 
 def _dims(dims, op):

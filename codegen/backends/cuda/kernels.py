@@ -402,10 +402,11 @@ def gather_kernel(step):
     gather is a thread per element (grid-stride); a scatter a thread per element of the axes
     around the indexed ones, which runs through the index arrays' shape in order, so that
     repeated indices add up in the CPU's order (deterministic, no atomics). An index out of
-    range sets the module's fault flag; the launching function returns it (cg_faulted)."""
+    range sets the module's fault flag; the launching function returns it (cg_faulted). A
+    search (searchsorted) is a thread per element too, and cannot fail."""
     params, args, element, r, m = ckernel.gather_signature(step)
     axis = step.axis
-    spread = list(range(r)) if step.kind == "gather" else \
+    spread = list(range(r)) if step.kind != "scatter" else \
         [a for a in range(r) if not axis <= a < axis + m]
     total = " * ".join(f"n{a}" for a in spread) or "1"
     lines = threads_over(spread, r, element("*cg_fault = 1;"))
@@ -426,7 +427,8 @@ def gather_kernel(step):
         run += [f"    CG_LAUNCH({checks.name}, cg_blocks({indices}), {THREADS}, {sizes});",
                 "    if (cg_faulted()) return 1;  /* nothing written */"]
     run += [f"    CG_LAUNCH({step.name}, cg_blocks({total}), {THREADS}, {sizes});",
-            "    return cg_faulted();",
+            # a search cannot fail: nothing to read back (a CUDA graph can capture it)
+            "    return 0;" if step.failure is None else "    return cg_faulted();",
             "}"]
     return c_lines + [""] + run, kernel.prototype, f"{launcher}({', '.join(args)})"
 
