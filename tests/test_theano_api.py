@@ -1564,7 +1564,7 @@ def test_topk_and_argtopk_as_theanos_sort_module():
 def test_kron_norm_and_more_of_nlinalg_and_slinalg():
     """slinalg.kron (numpy's for matrices, with its gradient), nlinalg.norm of vectors and
     matrices, compiled; eig, eigvalsh (generalized too), lstsq, tensorinv, tensorsolve and
-    solve_symmetric in the reference, as numpy and scipy compute them."""
+    solve_symmetric in the reference interpreter, as numpy and scipy compute them."""
     import scipy.linalg
 
     from codegen.tensor import nlinalg, slinalg
@@ -1606,6 +1606,69 @@ def test_kron_norm_and_more_of_nlinalg_and_slinalg():
     with pytest.raises(ValueError, match="complex"):
         codegen.function([s], nlinalg.eig(s), mode="FAST_COMPILE")(np.array([[0.0, -1],
                                                                              [1, 0]]))
+
+
+def test_tensorinv_tensorsolve_and_generalized_eigvalsh_compile_with_gradients(cuda_emulated):
+    """tensorinv, tensorsolve (with axes) and the generalized eigvalsh (each triangle; the
+    other one not read) are built from compiled reshapes, inverses, solves and Cholesky
+    factors: no fallback on the CPU or CUDA, numpy's and scipy's values, gradients against
+    finite differences, and numpy's LinAlgError for a b that is not positive definite."""
+    import warnings
+
+    import scipy.linalg
+
+    from codegen.tensor import nlinalg, slinalg
+    rng = np.random.default_rng(8)
+    t4, a3, b2 = T.tensor4("t4"), T.tensor3("a3"), T.matrix("b2")
+    s, m = T.matrix("s"), T.matrix("m")
+    outs = [nlinalg.tensorinv(t4, 2), nlinalg.tensorinv(a3, 1),
+            nlinalg.tensorsolve(a3, b2[0]), nlinalg.tensorsolve(a3.dimshuffle(2, 0, 1), b2[0],
+                                                                 axes=(0,)),
+            slinalg.eigvalsh(s, m), slinalg.eigvalsh(s, m, lower=False)]
+    cost = sum(T.sum(o ** 2) for o in outs[2:])
+    args = [t4, a3, b2, s, m]
+    T4 = rng.standard_normal((2, 3, 6)).reshape(2, 3, 3, 2) + np.eye(6).reshape(2, 3, 3, 2)
+    A3 = rng.standard_normal((6, 2, 3)) + 3 * np.eye(6).reshape(6, 2, 3)
+    B2 = rng.standard_normal((2, 6))
+    S, Mh = rng.standard_normal((4, 4)), rng.standard_normal((4, 4))
+    M = Mh @ Mh.T + 4 * np.eye(4)
+    S_low, M_low = np.tril(S) + 9 * np.triu(np.ones((4, 4)), 1), np.tril(M) - np.triu(M, 1)
+    values = [T4, A3, B2, S_low, M_low]
+    sym = np.tril(S) + np.tril(S, -1).T
+    want = [np.linalg.tensorinv(T4, 2), np.linalg.tensorinv(A3, 1),
+            np.linalg.tensorsolve(A3, B2[0]),
+            np.linalg.tensorsolve(A3.transpose(2, 0, 1), B2[0], axes=(0,)),
+            scipy.linalg.eigvalsh(sym, M), scipy.linalg.eigvalsh(sym.T, M.T, lower=False)]
+    upper = [T4, A3, B2, S_low.T, M_low.T]  # lower=False reads the transposes' triangles
+    results, functions = {}, {}
+    for device in ("cpu", "cuda"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # compiled: no fallback warning
+            if device == "cuda":
+                with cuda_emulated():
+                    f = codegen.function(args, outs + [T.grad(cost, a3), T.grad(cost, s)])
+            else:
+                f = codegen.function(args, outs + [T.grad(cost, a3), T.grad(cost, s)])
+        functions[device] = f
+        got = results[device] = f(*values)
+        for g, w in zip(got[:5], want[:5]):
+            np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(f(*upper)[5], want[5], rtol=1e-10)
+        with pytest.raises(np.linalg.LinAlgError, match="positive definite"):
+            f(T4, A3, B2, S_low, -M)
+    for g, w in zip(results["cuda"], results["cpu"]):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+    eps, got, f = 1e-6, results["cpu"], functions["cpu"]
+    for k, grad in ((1, got[6]), (3, got[7])):
+        numeric = np.zeros_like(values[k])
+        for idx in np.ndindex(values[k].shape):
+            total = []
+            for sign in (1, -1):
+                vs = [v.copy() for v in values]
+                vs[k][idx] += sign * eps
+                total.append(sum(np.sum(o ** 2) for o in f(*vs)[2:6]))
+            numeric[idx] = (total[0] - total[1]) / (2 * eps)
+        np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-6)
 
 
 def test_bessel_and_incomplete_gamma_functions_as_scipy_computes_them():

@@ -2,9 +2,8 @@
 lengths depend on their inputs' values (nonzero, flatnonzero, unique, bincount, repeat by an
 array of counts), and those codegen has not compiled yet (the real FFT and its inverse, the
 special functions of scipy, and the factorizations of nlinalg and slinalg other than those of
-``codegen.ops.linalg``: eig, qr's mode raw, expm, lstsq, the generalized eigvalsh, the tensor
-inverse and solve). Each kind is a numpy function, a rule for its output types and the
-reason.
+``codegen.ops.linalg`` and those built from them: eig, qr's mode raw, expm, lstsq). Each kind
+is a numpy function, a rule for its output types and the reason.
 
 Compiled code plans its buffers from shapes before any step runs: ``codegen.function``
 falls back to the reference interpreter with a warning that gives the reason, and a module
@@ -118,15 +117,6 @@ def _eig_types(a):
     return [TensorType(a.dtype, (False,)), TensorType(a.dtype, (False, False))]
 
 
-def _eigvalsh(a, *b, lower=True):
-    import scipy.linalg
-    return (scipy.linalg.eigvalsh(a, b[0] if b else None, lower=lower),)
-
-
-def _eigvalsh_types(a, *b, lower=True):
-    return [TensorType(a.dtype, (False,))]
-
-
 def _lstsq(a, b, rcond):
     x, residuals, rank, s = np.linalg.lstsq(a, b, rcond=float(rcond))
     return x, residuals, np.asarray(rank), s
@@ -136,22 +126,6 @@ def _lstsq_types(a, b, rcond):
     dtype = np.result_type(a.dtype, b.dtype).name
     return [TensorType(dtype, (False,) * b.ndim), TensorType(dtype, (False,)),
             TensorType("int64", ()), TensorType(dtype, (False,))]
-
-
-def _tensorinv(a, ind=2):
-    return (np.linalg.tensorinv(a, ind),)
-
-
-def _tensorinv_types(a, ind=2):
-    return [TensorType(a.dtype, (False,) * a.ndim)]
-
-
-def _tensorsolve(a, b, axes=None):
-    return (np.linalg.tensorsolve(a, b, axes),)
-
-
-def _tensorsolve_types(a, b, axes=None):
-    return [TensorType(np.result_type(a.dtype, b.dtype).name, (False,) * (a.ndim - b.ndim))]
 
 
 #: scipy.special's functions of real order that codegen runs in the reference interpreter
@@ -180,10 +154,7 @@ KINDS = {
     "qr": (_qr, _qr_types, LINALG),
     "expm": (_expm, _square_types, LINALG),
     "eig": (_eig, _eig_types, LINALG),
-    "eigvalsh": (_eigvalsh, _eigvalsh_types, LINALG),
     "lstsq": (_lstsq, _lstsq_types, LINALG),
-    "tensorinv": (_tensorinv, _tensorinv_types, LINALG),
-    "tensorsolve": (_tensorsolve, _tensorsolve_types, LINALG),
     "nonzero": (_nonzero, _nonzero_types, VALUED),
     "flatnonzero": (_flatnonzero, _flatnonzero_types, VALUED),
     "bincount": (_bincount, _bincount_types, VALUED),
@@ -230,8 +201,7 @@ class NumpyOp(Op):
         return [None] * len(node.inputs)
 
 
-LINALG_NO_GRAD = frozenset({"qr", "expm", "eig", "eigvalsh", "lstsq",
-                            "tensorinv", "tensorsolve"})
+LINALG_NO_GRAD = frozenset({"qr", "expm", "eig", "lstsq"})
 
 
 def _t():

@@ -1,7 +1,8 @@
 """``theano.tensor.nlinalg``: linear algebra of matrices. The inverse, the determinant and
 the symmetric eigenproblem are compiled (``codegen.ops.linalg``), with their gradients, and
-so is QR, without; the other factorizations run in the reference interpreter (numpy's
-LAPACK; ``codegen.ops.valued``); the rest is built from products and indexing."""
+so is QR, without; eig, QR's mode 'raw' and lstsq run in the reference interpreter (numpy's
+LAPACK; ``codegen.ops.valued``); the rest (tensorinv and tensorsolve among them) is built
+from those, products, reshapes and indexing."""
 
 import numpy as np
 
@@ -135,16 +136,44 @@ class Lstsq:
 lstsq = Lstsq()
 
 
+def _product(dims):
+    total = None
+    for d in dims:
+        total = d if total is None else total * d
+    return total if total is not None else as_tensor_variable(np.int64(1))
+
+
 def tensorinv(a, ind=2):
     """numpy's ``tensorinv``: the inverse of ``a`` as an operator from its first ``ind`` axes
-    to the others. No gradient."""
-    return NumpyOp("tensorinv", ind=int(ind))(t.as_tensor_variable(a))
+    to the others (shape ``a.shape[ind:] + a.shape[:ind]``): a reshape to a square matrix,
+    its inverse, and a reshape back, so compiled, with a gradient."""
+    a = as_tensor_variable(a)
+    if not 0 < int(ind) < a.ndim:
+        raise ValueError(f"tensorinv: ind must be between 1 and a.ndim - 1 ({a.ndim - 1}), "
+                         f"got {ind}")
+    ind = int(ind)
+    shape = [t.shape_of(a, k) for k in range(a.ndim)]
+    square = t.reshape(a, [_product(shape[ind:]), _product(shape[:ind])])
+    return t.reshape(matrix_inverse(square), shape[ind:] + shape[:ind])
 
 
 def tensorsolve(a, b, axes=None):
-    """numpy's ``tensorsolve``: x with tensordot(a, x, x.ndim) = b. No gradient."""
-    return NumpyOp("tensorsolve", axes=None if axes is None else tuple(axes))(
-        t.as_tensor_variable(a), t.as_tensor_variable(b))
+    """numpy's ``tensorsolve``: x with ``tensordot(a, x, x.ndim) = b`` (``axes``: the axes of
+    ``a`` moved to its end first): a reshape of ``a`` to a square matrix and a solve, so
+    compiled, with a gradient."""
+    from codegen.tensor.slinalg import solve
+    a, b = as_tensor_variable(a), as_tensor_variable(b)
+    if a.ndim <= b.ndim:
+        raise ValueError(f"tensorsolve: a must have more axes than b, got {a.type} and "
+                         f"{b.type}")
+    if axes is not None:
+        order = [k for k in range(a.ndim) if k not in [x % a.ndim for x in axes]]
+        a = a.dimshuffle(*order, *[x % a.ndim for x in axes])
+    dtype = str(np.result_type(a.dtype, b.dtype))
+    a, b = t.cast(a, dtype), t.cast(b, dtype)
+    shape = [t.shape_of(a, k) for k in range(a.ndim)]
+    square = t.reshape(a, [_product(shape[:b.ndim]), _product(shape[b.ndim:])])
+    return t.reshape(solve(square, t.flatten(b)), shape[b.ndim:])
 
 
 def norm(x, ord=None):

@@ -1,6 +1,8 @@
 """``theano.tensor.slinalg``: Cholesky factors and linear solves, compiled with their
-gradients (``codegen.ops.linalg``); the matrix exponential and the generalized eigenvalues
-in the reference interpreter (``codegen.ops.valued``)."""
+gradients (``codegen.ops.linalg``), and the generalized symmetric eigenvalues built from them;
+the matrix exponential in the reference interpreter (``codegen.ops.valued``)."""
+
+import numpy as np
 
 from codegen.ops.linalg import Linalg
 from codegen.ops.valued import NumpyOp
@@ -52,18 +54,28 @@ solve_symmetric = Solve("symmetric")
 class Eigvalsh:
     """``Eigvalsh(lower=True)(a, b)``: the eigenvalues, ascending, of the symmetric ``a``
     (of a w = lambda b w with ``b`` symmetric positive definite; ``b`` None: the standard
-    problem), read from one triangle (scipy's eigvalsh). The standard problem is compiled,
-    with a gradient (``nlinalg.eigh``'s); the generalized one runs in the reference
-    interpreter, without."""
+    problem), read from one triangle of each (scipy's eigvalsh). Compiled, with a gradient:
+    the generalized problem as LAPACK's sygvd reduces it, to the standard one of
+    L^-1 a L^-T with b = L L^T (Cholesky; a b that is not positive definite is numpy's
+    LinAlgError)."""
 
     def __init__(self, lower=True):
         self.lower = bool(lower)
 
     def __call__(self, a, b=None):
+        from codegen.tensor import basic as t
+        a = _matrix(a, "eigvalsh")
         if b is None:
-            return Linalg("eigvalsh", lower=self.lower)(_matrix(a, "eigvalsh"))
-        inputs = [_matrix(a, "eigvalsh")] + ([] if b is None else [_matrix(b, "eigvalsh")])
-        return NumpyOp("eigvalsh", lower=self.lower)(*inputs)
+            return Linalg("eigvalsh", lower=self.lower)(a)
+        b = _matrix(b, "eigvalsh")
+        dtype = str(np.result_type(a.dtype, b.dtype))
+        a, b = t.cast(a, dtype), t.cast(b, dtype)
+        # the triangle read, as the lower one
+        half, low = (a, b) if self.lower else (a.T, b.T)
+        low = Linalg("cholesky", lower=True)(low)
+        full = t.tril(half) + t.tril(half, -1).T
+        left = solve_lower_triangular(low, full)  # L^-1 a
+        return Linalg("eigvalsh", lower=True)(solve_lower_triangular(low, left.T))
 
 
 def eigvalsh(a, b=None, lower=True):
