@@ -1608,6 +1608,32 @@ def test_kron_norm_and_more_of_nlinalg_and_slinalg():
                                                                              [1, 0]]))
 
 
+def test_cholesky_reads_the_triangle_scipy_reads(cuda_emulated):
+    """Cholesky(lower=True) reads the lower triangle, Cholesky(lower=False) the upper one (as
+    scipy.linalg.cholesky): the other holds garbage; the gradient lies in the triangle read,
+    in the reference interpreter, on the CPU and on CUDA."""
+    import scipy.linalg
+
+    from codegen.tensor import slinalg
+    m = T.matrix("m")
+    M = np.array([[4.0, 2, 1], [2, 5, 3], [1, 3, 6]])
+    for lower, garbage, keep in ((True, np.triu, np.tril), (False, np.tril, np.triu)):
+        factor = slinalg.Cholesky(lower=lower)(m)
+        outs = [factor, T.grad(T.sum(factor ** 3), m)]
+        given = keep(M) - 7 * garbage(np.ones((3, 3)), 1 if lower else -1)
+        for device in ("reference", "cpu", "cuda"):
+            if device == "cuda":
+                with cuda_emulated():
+                    f = codegen.function([m], outs)
+            else:
+                f = codegen.function([m], outs,
+                                     mode="FAST_COMPILE" if device == "reference" else None)
+            got, grad = f(given)
+            np.testing.assert_allclose(got, scipy.linalg.cholesky(M, lower=lower), rtol=1e-14)
+            assert np.all(garbage(grad, 1 if lower else -1) == 0), (device, grad)
+            assert np.all(grad[keep(np.ones((3, 3))) == 1] != 0), (device, grad)
+
+
 def test_tensorinv_tensorsolve_and_generalized_eigvalsh_compile_with_gradients(cuda_emulated):
     """tensorinv, tensorsolve (with axes) and the generalized eigvalsh (each triangle; the
     other one not read) are built from compiled reshapes, inverses, solves and Cholesky

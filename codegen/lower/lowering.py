@@ -908,6 +908,11 @@ def _lower_linalg(lw, node, origin):
     op = node.op
     lw._add_checks(node)
     a = lw.array(node.inputs[0])
+    if op.kind == "cholesky" and not op.param("lower", True):  # the upper triangle, read as
+        upper = ArrayRef(lw.names.new(f"{a.name}_T"), a.dtype, a.dims[::-1])  # a.T's lower
+        lw.views.append(View(upper, a.name, "axes", axes=(1, 0)))
+        lw.kinds[upper.name] = "view"
+        a = upper
     b = lw.array(node.inputs[1]) if op.kind == "solve" else None
     # (eigh's eigenvalues, its eigenvectors; qr's Q, its R; svd's U, s, V^T): ``others``,
     # then ``out``

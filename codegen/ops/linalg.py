@@ -39,11 +39,11 @@ def _float(*dtypes):
 
 
 class Linalg(Op):
-    """``kind`` (``KINDS``) of its inputs; params: ``lower`` (cholesky: the factor L, else
-    L^T; the lower triangle of the input is read either way; eigh, eigvalsh: the triangle
-    read, the lower or the upper), ``structure`` (solve: 'general', 'lower' or 'upper': only
-    that triangle of a is read), ``mode`` (qr: 'reduced', 'complete' or 'r'; svd: 'full',
-    'reduced' or 'values')."""
+    """``kind`` (``KINDS``) of its inputs; params: ``lower`` (cholesky: the factor L read from
+    the lower triangle, else U = L^T read from the upper, as scipy's; eigh, eigvalsh: the
+    triangle read, the lower or the upper), ``structure`` (solve: 'general', 'lower' or
+    'upper': only that triangle of a is read), ``mode`` (qr: 'reduced', 'complete' or 'r';
+    svd: 'full', 'reduced' or 'values')."""
 
     props = ("kind", "params")
 
@@ -131,8 +131,9 @@ class Linalg(Op):
 
 def _compute(kind, param, a, *rest):
     if kind == "cholesky":
-        factor = np.linalg.cholesky(a)  # (its lower triangle)
-        return factor if param("lower", True) else factor.T
+        if param("lower", True):
+            return np.linalg.cholesky(a)  # (its lower triangle)
+        return np.linalg.cholesky(a.T).T  # (the upper one)
     if kind == "matrix_inverse":
         return np.linalg.inv(a)
     if kind == "det":

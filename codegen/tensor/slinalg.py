@@ -11,7 +11,8 @@ from codegen.tensor.nlinalg import _matrix
 
 class Cholesky:
     """``Cholesky(lower=True)(x)``: the triangular factor of the symmetric positive definite
-    ``x`` (read from its lower triangle)."""
+    ``x``: L with x = L L^T read from its lower triangle, or (``lower`` False) U with
+    x = U^T U read from its upper one, as scipy's."""
 
     def __init__(self, lower=True):
         self.lower = bool(lower)
