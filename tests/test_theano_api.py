@@ -888,9 +888,12 @@ def test_large_matrices_factorize_through_lapack():
 
 
 def test_nlinalg_and_slinalg_as_theano_has_them():
-    """Inverses, determinants, factorizations and solves against numpy and scipy, in the
-    reference interpreter; the gradients of the inverse, the determinant, the Cholesky
-    factor, the solves and the symmetric eigenproblem against finite differences."""
+    """Inverses, determinants, factorizations, solves and the matrix exponential against
+    numpy and scipy, compiled (no fallback); the gradients of the inverse, the determinant,
+    the Cholesky factor, the solves, the symmetric eigenproblem and expm against finite
+    differences."""
+    import warnings
+
     import scipy.linalg
 
     from codegen.gradient import verify_grad
@@ -906,16 +909,23 @@ def test_nlinalg_and_slinalg_as_theano_has_them():
             slinalg.cholesky(a.dot(a.T)), slinalg.solve(a, b), slinalg.solve(a, v),
             slinalg.solve_lower_triangular(T.tril(a), v), slinalg.expm(a / 10),
             slinalg.Cholesky(lower=False)(a.dot(a.T))]
-    with pytest.warns(UserWarning, match="has no compiled form yet"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         f = codegen.function([a, b, v], outs)
     w, q = np.linalg.eigh(bv @ bv.T)
+    q = None  # two eigenvalues are 0: any basis of their plane (checked below)
     want = [np.linalg.inv(av), np.linalg.inv(av), np.linalg.det(av), np.linalg.pinv(bv), w, q,
             np.linalg.svd(bv, compute_uv=False), av @ av @ bv, np.linalg.matrix_power(av, 3),
             np.trace(av), np.linalg.cholesky(spd), np.linalg.solve(av, bv),
             np.linalg.solve(av, vv), scipy.linalg.solve_triangular(np.tril(av), vv, lower=True),
             scipy.linalg.expm(av / 10), np.linalg.cholesky(spd).T]
-    for g, ww in zip(f(av, bv, vv), want):
-        np.testing.assert_allclose(g, ww, rtol=1e-10, atol=1e-12)
+    got = f(av, bv, vv)
+    for g, ww in zip(got, want):
+        if ww is not None:
+            np.testing.assert_allclose(g, ww, rtol=1e-10, atol=1e-12)
+    vectors = got[5]
+    np.testing.assert_allclose((bv @ bv.T) @ vectors, vectors * w, atol=1e-12)
+    np.testing.assert_allclose(vectors.T @ vectors, np.eye(4), atol=1e-12)
     rs = np.random.RandomState(0)
     for cost, point in [(lambda x: nlinalg.matrix_inverse(x) * 3, av),
                         (lambda x: nlinalg.det(x), av),
@@ -925,7 +935,8 @@ def test_nlinalg_and_slinalg_as_theano_has_them():
                         (lambda x, y: slinalg.solve_upper_triangular(T.triu(x), y), [av, vv]),
                         (lambda x: nlinalg.eigh(x)[1] ** 2 * np.arange(16.0).reshape(4, 4)
                          + nlinalg.Eigh("U")(x)[0], av),
-                        (lambda x: slinalg.eigvalsh(x, lower=False) ** 3, av)]:
+                        (lambda x: slinalg.eigvalsh(x, lower=False) ** 3, av),
+                        (lambda x: slinalg.expm(x / 4) * np.arange(16.0).reshape(4, 4), av)]:
         assert verify_grad(cost, point if isinstance(point, list) else [point], rng=rs)
     with pytest.raises(NotImplementedError, match="svd has no gradient"):
         T.grad(T.sum(nlinalg.svd(a, compute_uv=0)), a)
@@ -1606,6 +1617,43 @@ def test_kron_norm_and_more_of_nlinalg_and_slinalg():
     with pytest.raises(ValueError, match="complex"):
         codegen.function([s], nlinalg.eig(s), mode="FAST_COMPILE")(np.array([[0.0, -1],
                                                                              [1, 0]]))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_expm_by_scaling_and_squaring_as_scipy(mode, cuda_emulated):
+    """slinalg.expm compiled (Pade 13 with scaling and squaring): scipy's values from 1-norms
+    near 0 to a few hundred (no squaring to eight), float32 too, on the CPU and CUDA; a
+    1-norm beyond what 64 squarings scale down is a ValueError naming the user's line."""
+    import warnings
+
+    import scipy.linalg
+
+    from codegen.tensor import slinalg
+    a, af = T.dmatrix("a"), T.fmatrix("af")
+    rng = np.random.default_rng(4)
+    for device in ["cpu", "cuda"] if mode == "FAST_RUN" else ["cpu"]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            if device == "cuda":
+                with cuda_emulated():
+                    f = codegen.function([a, af], [slinalg.expm(a), slinalg.expm(af)], mode=mode)
+            else:
+                f = codegen.function([a, af], [slinalg.expm(a), slinalg.expm(af)], mode=mode)
+        for scale in (0.0, 1e-3, 0.7, 4.0, 40.0):
+            x = rng.standard_normal((5, 5)) * scale
+            got, got32 = f(x, x.astype("float32"))
+            want = scipy.linalg.expm(x)
+            size = np.abs(want).max()  # errors relative to the norm, as the method's bound
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-13 * max(1.0, scale) * size)
+            assert got32.dtype == np.float32
+            np.testing.assert_allclose(got32, want, rtol=0, atol=1e-5 * max(1.0, scale) * size)
+        rotation = np.array([[0.0, -100.0], [100.0, 0.0]])  # 5 squarings, an exact answer
+        np.testing.assert_allclose(
+            f(rotation, np.eye(2, dtype="float32"))[0],
+            [[np.cos(100.0), -np.sin(100.0)], [np.sin(100.0), np.cos(100.0)]], atol=1e-12)
+        with pytest.raises(ValueError, match="expm: the matrix's 1-norm is beyond.*\\n.*"
+                           "test_theano_api"):
+            f(np.eye(2) * 1e21, np.eye(2, dtype="float32"))
 
 
 def test_cholesky_reads_the_triangle_scipy_reads(cuda_emulated):

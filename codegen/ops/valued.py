@@ -2,8 +2,8 @@
 lengths depend on their inputs' values (nonzero, flatnonzero, unique, bincount, repeat by an
 array of counts), and those codegen has not compiled yet (the real FFT and its inverse, the
 special functions of scipy, and the factorizations of nlinalg and slinalg other than those of
-``codegen.ops.linalg`` and those built from them: eig, qr's mode raw, expm, lstsq). Each kind
-is a numpy function, a rule for its output types and the reason.
+``codegen.ops.linalg`` and those built from them: eig, qr's mode raw, lstsq). Each kind is a
+numpy function, a rule for its output types and the reason.
 
 Compiled code plans its buffers from shapes before any step runs: ``codegen.function``
 falls back to the reference interpreter with a warning that gives the reason, and a module
@@ -87,10 +87,6 @@ def _irfft_types(a, last):
     return [TensorType(a.dtype, a.broadcastable[:1] + (False,) * (a.ndim - 2))]
 
 
-def _square_types(a, *rest, **params):
-    return [TensorType(a.dtype, (False, False))]
-
-
 def _qr(a, mode="reduced"):
     out = np.linalg.qr(a, mode)
     return tuple(out) if isinstance(out, tuple) else (out,)
@@ -98,11 +94,6 @@ def _qr(a, mode="reduced"):
 
 def _qr_types(a, mode="reduced"):
     return [TensorType(a.dtype, (False, False))] * (1 if mode == "r" else 2)
-
-
-def _expm(a):
-    import scipy.linalg
-    return (scipy.linalg.expm(a),)
 
 
 def _eig(a):
@@ -152,7 +143,6 @@ LINALG = "it has no compiled form yet"
 #: name -> (numpy function, output types, why only the reference interpreter runs it)
 KINDS = {
     "qr": (_qr, _qr_types, LINALG),
-    "expm": (_expm, _square_types, LINALG),
     "eig": (_eig, _eig_types, LINALG),
     "lstsq": (_lstsq, _lstsq_types, LINALG),
     "nonzero": (_nonzero, _nonzero_types, VALUED),
@@ -201,7 +191,7 @@ class NumpyOp(Op):
         return [None] * len(node.inputs)
 
 
-LINALG_NO_GRAD = frozenset({"qr", "expm", "eig", "lstsq"})
+LINALG_NO_GRAD = frozenset({"qr", "eig", "lstsq"})
 
 
 def _t():
