@@ -134,7 +134,7 @@ def _int_safe(x):
 def _node(draw, pool, ops):
     kind = draw(st.sampled_from(["unary", "binary", "binary", "compare", "switch", "cast",
                                  "reduce", "shape", "index", "gather", "write", "ifelse",
-                                 "loop"]))
+                                 "loop", "search"]))
     a = _pick(draw, pool)
     if kind == "unary":
         name = draw(st.sampled_from(UNARY))
@@ -229,6 +229,16 @@ def _node(draw, pool, ops):
                               outputs_info=T.zeros_like(x[0]),
                               go_backwards=variant == "backwards")
         return out[-1] if variant == "last" else out
+    if kind == "search":  # where a's elements go in another's sorted values, or a's
+        # integers as coordinates in a 2 x 3 array and back
+        if draw(st.booleans()):
+            ops.add("searchsorted")
+            x = T.sort(T.flatten(_pick(draw, pool)))
+            return T.extra_ops.searchsorted(x, a, side=draw(st.sampled_from(["left", "right"])))
+        ops.add("unravel_index")
+        flat = T.mod(T.cast(_int_safe(a) if a.dtype in FLOATS else a, "int64"), 6)
+        rows, cols = T.extra_ops.unravel_index(flat, (2, 3), order=draw(st.sampled_from("CF")))
+        return T.extra_ops.ravel_multi_index((cols - 1, rows), (3, 2), mode="wrap")
     if kind == "shape" and a.ndim > 0:
         ops.add("reshape" if draw(st.booleans()) else "dimshuffle")
         if "reshape" in ops:

@@ -86,6 +86,35 @@ def test_a_reshape_to_lengths_computed_at_run_time(mode):
         f(value, 5)
 
 
+def test_computed_int_scalars_are_data_to_reshape_write_and_draw(cuda_emulated, tmp_path):
+    """A 0-d int array a step computes (argmax) is the value reshaped, written by
+    set_subtensor / inc_subtensor, or a random draw's parameter: data, not a length, so the
+    function compiles (no fallback), on the CPU and CUDA; as a length it still cannot."""
+    import warnings
+    x, i = T.dvector("x"), T.lvector("i")
+    best = T.argmax(x)
+    srng = codegen.tensor.shared_randomstreams.RandomStreams(3)
+    outs = [T.flatten(best), best.reshape((1, 1)), T.inc_subtensor(i[1:], best),
+            T.set_subtensor(i[0], best), T.specify_shape(best, ()),
+            srng.uniform((2,), low=best, high=best + 1) - best]
+    for device in ("cpu", "cuda"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            if device == "cuda":
+                with cuda_emulated():
+                    f = codegen.function([x, i], outs)
+            else:
+                f = codegen.function([x, i], outs)
+        got = f(np.array([1.0, 3.0, 2.0]), np.array([1, 2, 3]))
+        for g, w in zip(got[:5], [[1], [[1]], [1, 3, 4], [1, 2, 3], 1]):
+            np.testing.assert_array_equal(g, w)
+        assert np.all((got[5] >= 0) & (got[5] < 1)), got[5]
+    module = codegen.Module("computed_length")
+    module.add_function("f", [x], T.zeros((best,)))
+    with pytest.raises(NotImplementedError, match="alloc: the compiled backends take lengths"):
+        module.emit(str(tmp_path))
+
+
 def test_a_reshape_with_minus_one_checks_the_size_and_reads_simply():
     from codegen.ops.shape import dim_quotient
     x = T.tensor3("x")

@@ -304,9 +304,14 @@ class Lowerer:
 
     def values(self, node):
         """The dim expression of the value of each int scalar input of ``node`` (None for
-        the others)."""
+        the others, and for its leading ``data_inputs``, which it reads as arrays: a 0-d
+        int array a step computes is data there, as the value reshaped or written)."""
         out = []
-        for v in node.inputs:
+        data = getattr(node.op, "data_inputs", 0)
+        for k, v in enumerate(node.inputs):
+            if k < data:
+                out.append(None)
+                continue
             kind, ref = self.val(v) if v.ndim == 0 else (None, None)
             if kind == "array" and v.dtype[0] in "iu":
                 raise NotImplementedError(

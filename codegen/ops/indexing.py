@@ -204,6 +204,7 @@ class IncSubtensor(Op):
 
     props = ("key_", "set_instead_of_inc")
     reads_values = True
+    data_inputs = 2  # x and the value written; the rest are indices
 
     def __init__(self, idx, set_instead_of_inc=False):
         self.idx = tuple(idx)

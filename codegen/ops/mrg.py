@@ -118,6 +118,7 @@ class MRGDraws(Op):
 
     props = ("dtype",)
     reads_values = True  # the lowerer gives infer_shape K's dim expression
+    data_inputs = 1  # the streams' state; then the count
 
     def __init__(self, dtype):
         self.dtype = str(np.dtype(dtype))
@@ -155,6 +156,7 @@ class MRGAdvance(Op):
 
     props = ()
     reads_values = True
+    data_inputs = 1  # the streams' state; then the count
 
     def short_name(self):
         return "mrg_advance"

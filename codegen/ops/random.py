@@ -245,6 +245,7 @@ class RandomVariable(Op):
 
     #: the lowerer gives ``infer_shape`` the dim expressions of the lengths' values
     reads_values = True
+    data_inputs = 3  # the generator and the two parameters; then the lengths
 
     def infer_shape(self, node, input_shapes, values=None):
         lengths = (values or [None] * 3)[3:]

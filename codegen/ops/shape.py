@@ -99,6 +99,7 @@ class Reshape(Op):
     props = ("shape",)
     #: the lowerer gives ``infer_shape`` the dim expressions of the scalar inputs' values
     reads_values = True
+    data_inputs = 1  # the array reshaped; the rest are its shape
 
     def __init__(self, shape):
         self.shape = None if shape is None else tuple(shape)
@@ -372,6 +373,7 @@ class Subtensor(Op):
     props = ("key_",)
     #: the lowerer gives ``infer_shape`` the dim expressions of the scalar inputs' values
     reads_values = True
+    data_inputs = 1  # the array indexed; the rest are indices
 
     def __init__(self, idx):
         self.idx = tuple(idx)
@@ -605,6 +607,7 @@ class SpecifyShape(Op):
 
     props = ("shape",)
     reads_values = True
+    data_inputs = 1  # the array; the rest are its shape
 
     def __init__(self, shape):
         self.shape = tuple(shape)
