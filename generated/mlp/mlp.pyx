@@ -497,10 +497,11 @@ def _dim_min(a, b):
 def _step_failure(failures, k):
     """The error of failure ``k`` of a function's steps: an index out of range (IndexError),
     NaN/Inf found by NanGuardMode on the device (FloatingPointError), a condition of the
-    graph that does not hold (Theano's Assert: AssertionError), or a matrix that is singular
-    or not positive definite (numpy's LinAlgError)."""
+    graph that does not hold (Theano's Assert: AssertionError; ValueError for the checks of
+    numpy's functions built from other ops), or a matrix that is singular or not positive
+    definite (numpy's LinAlgError)."""
     message, where, kind = failures[k]
-    error = {"float": FloatingPointError, "assert": AssertionError,
+    error = {"float": FloatingPointError, "assert": AssertionError, "value": ValueError,
              "linalg": np.linalg.LinAlgError}.get(kind, IndexError)
     return error(message + (f"\n  {where}" if where else ""))
 
