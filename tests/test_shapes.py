@@ -89,7 +89,9 @@ def test_a_reshape_to_lengths_computed_at_run_time(mode):
 def test_computed_int_scalars_are_data_to_reshape_write_and_draw(cuda_emulated, tmp_path):
     """A 0-d int array a step computes (argmax) is the value reshaped, written by
     set_subtensor / inc_subtensor, or a random draw's parameter: data, not a length, so the
-    function compiles (no fallback), on the CPU and CUDA; as a length it still cannot."""
+    function compiles (no fallback), on the CPU and CUDA. As a length or a number of loop
+    steps it cannot: codegen.function then runs the reference interpreter, saying why, and
+    a module holding it does not build."""
     import warnings
     x, i = T.dvector("x"), T.lvector("i")
     best = T.argmax(x)
@@ -109,10 +111,17 @@ def test_computed_int_scalars_are_data_to_reshape_write_and_draw(cuda_emulated, 
         for g, w in zip(got[:5], [[1], [[1]], [1, 3, 4], [1, 2, 3], 1]):
             np.testing.assert_array_equal(g, w)
         assert np.all((got[5] >= 0) & (got[5] < 1)), got[5]
-    module = codegen.Module("computed_length")
-    module.add_function("f", [x], T.zeros((best,)))
-    with pytest.raises(NotImplementedError, match="alloc: the compiled backends take lengths"):
-        module.emit(str(tmp_path))
+    # as a length or a number of steps, the reference interpreter runs the function (with a
+    # warning that says why); a module holding it does not build
+    steps, _ = codegen.scan(lambda acc: acc * 2, outputs_info=T.constant(1.0), n_steps=best)
+    for out, want in [(T.zeros((best,)), np.zeros(1)), (steps, [2.0])]:
+        with pytest.warns(UserWarning, match="reference interpreter.*compiled backends take"):
+            f = codegen.function([x], out)
+        np.testing.assert_array_equal(f(np.array([1.0, 3.0, 2.0])), want)
+        module = codegen.Module("computed_length")
+        module.add_function("f", [x], out)
+        with pytest.raises(NotImplementedError, match="compiled backends take"):
+            module.emit(str(tmp_path))
 
 
 def test_a_reshape_with_minus_one_checks_the_size_and_reads_simply():

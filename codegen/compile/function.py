@@ -409,7 +409,13 @@ def make_executable(fgraph, mode, ins, name, allow_downcast, profile=False):
     from codegen.backends import resolve
     resolve()  # config.device names a backend that builds here, or a clear error
     from codegen.compile.compiled import CompiledExecutable
-    return CompiledExecutable(fgraph, ins, name, mode, allow_downcast, profile)
+    from codegen.lower.lowering import NotCompiled
+    try:
+        return CompiledExecutable(fgraph, ins, name, mode, allow_downcast, profile)
+    except NotCompiled as exc:  # a length a step computes, ...: the reference runs it
+        warn(f"{name or 'function'} runs in the reference interpreter "
+             f"(mode='FAST_COMPILE'): {exc}")
+        return ReferenceExecutable(fgraph, timed)
 
 
 late.provide("function", function)

@@ -115,6 +115,13 @@ prange inline const unsigned include DEF IF ELIF ELSE outputs
 PYTHON_RESERVED = frozenset(_PYTHON_NAMES)
 
 
+class NotCompiled(NotImplementedError):
+    """A graph the compiled backends cannot express: a length, bound or number of steps that a
+    step computes, a shape that changes from one iteration to the next, an op with no
+    lowering. ``codegen.function`` runs such a graph in the reference interpreter instead,
+    with a warning that gives this reason; a module holding it does not build."""
+
+
 class Names:
     """Unique, deterministic identifiers for the generated code.
 
@@ -314,7 +321,7 @@ class Lowerer:
                 continue
             kind, ref = self.val(v) if v.ndim == 0 else (None, None)
             if kind == "array" and v.dtype[0] in "iu":
-                raise NotImplementedError(
+                raise NotCompiled(
                     f"{node.op.short_name()}: the compiled backends take lengths, bounds and "
                     f"indices known before the steps run (constants, int scalar arguments, "
                     f"shapes, a loop's index), not {v.label()}, which a step computes"
@@ -671,13 +678,13 @@ class Lowerer:
     def _lower_node(self, node):
         where = _where_text(node)
         if getattr(node.op, "reference_only", None):
-            raise NotImplementedError(f"{node.op.short_name()}: {node.op.reference_only}; "
+            raise NotCompiled(f"{node.op.short_name()}: {node.op.reference_only}; "
                                       f"only the reference interpreter (mode='FAST_COMPILE') "
                                       f"runs it{where and ' (' + where + ')'}")
         for cls in type(node.op).__mro__:
             if cls in NODE_LOWERINGS:
                 return NODE_LOWERINGS[cls](self, node, self.origin(node))
-        raise NotImplementedError(f"the compiled backend cannot lower {node.op} yet"
+        raise NotCompiled(f"the compiled backend cannot lower {node.op} yet"
                                   f"{where and ' (' + where + ')'}")
 
     def _is_contiguous(self, name):
@@ -824,7 +831,7 @@ def _lower_dot(lw, node, origin):
 def _lower_arange(lw, node, origin):
     kind, n = lw.val(node.inputs[0])
     if kind != "scalar":
-        raise NotImplementedError("arange: the compiled backends take a length that is a "
+        raise NotCompiled("arange: the compiled backends take a length that is a "
                                   "constant, an int scalar argument or a shape")
     (length,) = node.op.infer_shape(node, [()], values=[_dim_text(n, "arange")])[0]
     out = lw._buffer(node.out, lw.hint(node.out), dims=(length,))
@@ -998,7 +1005,7 @@ def _dim_text(expr, op):
         return f"(-{_dim_text(expr.args[0], op)})"
     if expr.op.startswith("cast_") and len(expr.args) == 1:
         return _dim_text(expr.args[0], op)
-    raise NotImplementedError(f"{op}: the compiled backends take lengths, bounds and indices "
+    raise NotCompiled(f"{op}: the compiled backends take lengths, bounds and indices "
                               f"that are constants, int scalar arguments, shapes "
                               f"(x.shape[0]) or their sums, products, quotients, minima and maxima")
 
@@ -1010,7 +1017,7 @@ def _lower_alloc(lw, node, origin):
     for n, bc in zip(lengths, var.broadcastable):
         kind, expr = lw.val(n)
         if kind != "scalar":
-            raise NotImplementedError("alloc: the compiled backends take lengths that are "
+            raise NotCompiled("alloc: the compiled backends take lengths that are "
                                       "constants, int scalar arguments, shapes (x.shape[0]) "
                                       "or their sums and products")
         dims.append("1" if bc else _dim_text(expr, "alloc"))
@@ -1391,7 +1398,7 @@ def _checks_over_iterations(lw, first, t, n, name, where):
             lw.checks.append(c)
             continue
         if not c.at_least:
-            raise NotImplementedError(f"{name}: a shape that changes from one iteration to "
+            raise NotCompiled(f"{name}: a shape that changes from one iteration to "
                                       f"the next ({c.message}) ({where})")
         for value in ("0", f"({n} - 1)"):
             lhs, rhs = (re.sub(rf"\b{t}\b", value, x) for x in (c.lhs, c.rhs))
@@ -1409,7 +1416,7 @@ def _lower_scan(lw, node, origin):
     where = _where_text(node)
     n = lw.values(node)[0]
     if n is None:
-        raise NotImplementedError(f"{op.name}: the compiled backends take a number of steps "
+        raise NotCompiled(f"{op.name}: the compiled backends take a number of steps "
                                   f"that is a constant, an int scalar argument or a shape")
     _, seqs, inits, nonseqs = op.outer_parts(node.inputs)
     lengths = op.lengths()
@@ -1483,7 +1490,7 @@ def _lower_scan(lw, node, origin):
     _checks_over_iterations(lw, n_checks, t, n, op.name, where)
     for b in lw.buffers[saved[3]:]:
         if any(re.search(rf"\b{t}\b", d) for d in b.ref.dims):
-            raise NotImplementedError(f"{op.name}: an array whose shape changes from one "
+            raise NotCompiled(f"{op.name}: an array whose shape changes from one "
                                       f"iteration to the next ({b.ref.name}) (" + where + ")")
     m = op.n_states
     values = [lw.val(v) for v in outs]
