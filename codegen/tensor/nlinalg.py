@@ -4,6 +4,8 @@ so is QR, without; eig, QR's mode 'raw' and lstsq run in the reference interpret
 LAPACK; ``codegen.ops.valued``); the rest (tensorinv and tensorsolve among them) is built
 from those, products, reshapes and indexing."""
 
+import math
+
 import numpy as np
 
 from codegen.ops.linalg import Linalg
@@ -136,13 +138,6 @@ class Lstsq:
 lstsq = Lstsq()
 
 
-def _product(dims):
-    total = None
-    for d in dims:
-        total = d if total is None else total * d
-    return total if total is not None else as_tensor_variable(np.int64(1))
-
-
 def tensorinv(a, ind=2):
     """numpy's ``tensorinv``: the inverse of ``a`` as an operator from its first ``ind`` axes
     to the others (shape ``a.shape[ind:] + a.shape[:ind]``): a reshape to a square matrix,
@@ -153,7 +148,7 @@ def tensorinv(a, ind=2):
                          f"got {ind}")
     ind = int(ind)
     shape = [t.shape_of(a, k) for k in range(a.ndim)]
-    square = t.reshape(a, [_product(shape[ind:]), _product(shape[:ind])])
+    square = t.reshape(a, [math.prod(shape[ind:]), math.prod(shape[:ind])])
     return t.reshape(matrix_inverse(square), shape[ind:] + shape[:ind])
 
 
@@ -172,7 +167,7 @@ def tensorsolve(a, b, axes=None):
     dtype = str(np.result_type(a.dtype, b.dtype))
     a, b = t.cast(a, dtype), t.cast(b, dtype)
     shape = [t.shape_of(a, k) for k in range(a.ndim)]
-    square = t.reshape(a, [_product(shape[:b.ndim]), _product(shape[b.ndim:])])
+    square = t.reshape(a, [math.prod(shape[:b.ndim]), math.prod(shape[b.ndim:])])
     return t.reshape(solve(square, t.flatten(b)), shape[b.ndim:])
 
 
