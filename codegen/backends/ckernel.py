@@ -701,10 +701,10 @@ def search_lines(step, m):
     at_v = " + ".join(f"i{a} * {v.name}_s{a}" for a, d in enumerate(v.dims) if d != "1") or "0"
     at_out = " + ".join(f"i{a} * {out.name}_s{a}" for a in range(m) if out.dims[a] != "1") or "0"
     if x.dtype[0] == "f":
-        past = ("a < v || (v != v && a == a)" if step.combine == "left"
+        past = ("a < v || (v != v && a == a)" if step.side == "left"
                 else "!(v < a || (a != a && v == v))")
     else:
-        past = "a < v" if step.combine == "left" else "!(v < a)"
+        past = "a < v" if step.side == "left" else "!(v < a)"
     return [f"const {ctype} v = {v.name}[{at_v}];",
             f"cg_index lo = 0, hi = {x.name}_n0;",
             "while (lo < hi) {",

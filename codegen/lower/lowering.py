@@ -1076,7 +1076,7 @@ def _lower_searchsorted(lw, node, origin):
     src, values = lw.array(x), lw.array(v)
     out = lw._buffer(node.out, lw.hint(node.out))
     lw.steps.append(GatherStep(lw._step_name(out.name), out, src, (values,), 0, (origin,), None,
-                               combine=node.op.side, kind="search"))
+                               kind="search", side=node.op.side))
 
 
 def _broadcast_value(lw, y, rank):

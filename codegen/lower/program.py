@@ -107,8 +107,8 @@ class GatherStep:
     ``axis + 1``, ...; or (``kind`` 'scatter') the other way: ``out[..., i0, ...] (op)= x``
     for each element of ``x`` (the gathered shape) in order, ``combine`` 'add' or 'set'; or
     (``kind`` 'search', numpy's ``searchsorted``) ``out[...] =`` the place of ``idx[0][...]``
-    in the sorted vector ``x`` found by a binary search, ``combine`` the side, 'left' or
-    'right' (``failure`` None: it cannot fail).
+    in the sorted vector ``x`` found by a binary search, ``side`` 'left' or 'right'
+    (``failure`` None: it cannot fail).
 
     Negative indices count from the end; an index out of range stops the call with failure
     ``failure`` of the program (nothing is read or written out of bounds)."""
@@ -122,6 +122,7 @@ class GatherStep:
     failure: int
     combine: str = None
     kind: str = "gather"
+    side: str = None  # a search's
 
     def big(self):
         """The array the indices select elements of: x for a gather or search, out for a
