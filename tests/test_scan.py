@@ -384,40 +384,65 @@ def test_second_order_gradients_through_a_loop(mode):
     np.testing.assert_allclose(f(xv, wv), num, rtol=1e-6, atol=1e-7)
 
 
-def test_until_ends_the_loop_as_theanos_tutorial_shows(tmp_path):
+def test_until_ends_the_loop_as_theanos_tutorial_shows(tmp_path, cuda_emulated):
     """scan_module.until: the powers of 2 up to the first above max_value (Theano's example),
-    a state with updates and a sequence; in the reference interpreter, to which a compiled
-    function falls back with a warning; no gradient, no module build."""
+    a state with updates and a sequence, a condition drawn from a random stream: compiled on
+    the CPU and CUDA (a loop of n_steps that stops early, its outputs cut to the steps done by
+    the next compiled part), as the reference interpreter runs them; no gradient; a module
+    cannot hold one (the number of rows is known only once the loop ran)."""
+    import contextlib
+    import warnings
+
     def power_of_2(previous_power, max_value):
         return previous_power * 2, codegen.scan_module.until(previous_power * 2 > max_value)
     max_value = T.scalar("max_value")
     values, _ = codegen.scan(power_of_2, outputs_info=T.constant(1.), non_sequences=max_value,
                              n_steps=1024)
-    with pytest.warns(UserWarning, match="until"):
-        f = codegen.function([max_value], values)
-    np.testing.assert_array_equal(f(45), [2.0, 4.0, 8.0, 16.0, 32.0, 64.0])
-    np.testing.assert_array_equal(f(0.5), [2.0])
     # a sequence, a state kept to its last value, a counter updated each step
     x = T.vector("x")
     count = codegen.shared(np.int64(0), name="count")
     (total, seen), updates = codegen.scan(
         lambda v, acc: ([acc + v, v], {count: count + 1}, codegen.scan_module.until(acc + v > 5)),
         sequences=x, outputs_info=[T.constant(0.0), None])
-    g = codegen.function([x], [total[-1], seen], updates=updates, mode="FAST_COMPILE")
-    last, got = g(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
-    assert float(last) == 6.0 and got.tolist() == [1.0, 2.0, 3.0]
-    assert int(count.get_value()) == 3
-    np.testing.assert_array_equal(g(np.array([1.0, 1.0]))[1], [1.0, 1.0])  # never true
     # a condition drawn from a random stream: its state advances each step, and each call
     rng = codegen.tensor.shared_randomstreams.RandomStreams(3)
     steps, draws = codegen.scan(
         lambda a: (a + 1, codegen.scan_module.until(rng.uniform() < 0.2)),
         outputs_info=T.constant(0.0), n_steps=100)
-    h = codegen.function([], steps, updates=draws, mode="FAST_COMPILE")
-    assert len({len(h()) for _ in range(6)}) > 1
+    for mode in ("FAST_COMPILE", "FAST_RUN", "cuda"):
+        with cuda_emulated() if mode == "cuda" else contextlib.nullcontext():
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # compiled: no fallback to the interpreter
+                f = codegen.function([max_value], values, mode=mode.replace("cuda", "FAST_RUN"))
+                g = codegen.function([x], [total[-1], seen, total], updates=updates,
+                                     mode=mode.replace("cuda", "FAST_RUN"))
+                h = codegen.function([], steps, updates=draws,
+                                     mode=mode.replace("cuda", "FAST_RUN"))
+        if mode != "FAST_COMPILE":
+            assert "in 2 parts" in repr(f) and "in 2 parts" in repr(g), (f, g)
+        np.testing.assert_array_equal(f(45), [2.0, 4.0, 8.0, 16.0, 32.0, 64.0])
+        np.testing.assert_array_equal(f(0.5), [2.0])
+        assert len(f(np.inf)) == 1024  # never true: every step
+        count.set_value(np.int64(0))
+        last, got, running = g(np.array([1.0, 2.0, 3.0, 4.0, 5.0], dtype=x.dtype))
+        assert float(last) == 6.0 and got.tolist() == [1.0, 2.0, 3.0], (last, got)
+        assert running.tolist() == [1.0, 3.0, 6.0] and int(count.get_value()) == 3
+        _, got, running = g(np.array([1.0, 1.0], dtype=x.dtype))  # never true
+        assert got.tolist() == [1.0, 1.0] and running.tolist() == [1.0, 2.0]
+        assert int(count.get_value()) == 5
+        with pytest.raises(IndexError, match="out of bounds"):  # no steps: no total[-1]
+            g(np.zeros(0, dtype=x.dtype))
+        assert int(count.get_value()) == 5  # a failed call changes no state
+        rng.seed(3)
+        lengths = [len(h()) for _ in range(6)]
+        assert len(set(lengths)) > 1, lengths
+        if mode == "FAST_COMPILE":
+            want = lengths
+        else:
+            assert lengths == want, (mode, lengths, want)
     with pytest.raises(NotImplementedError, match="gradient of a loop that ends"):
         T.grad(T.sum(total), x)
     module = codegen.Module("with_until")
     module.add_function("f", [max_value], values)
-    with pytest.raises(NotImplementedError, match="until.*has no compiled form"):
+    with pytest.raises(NotImplementedError, match="until_rows, which a step computes"):
         module.build(str(tmp_path))

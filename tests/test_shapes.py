@@ -1,5 +1,7 @@
 """Symbolic shapes: ``x.shape``, ``x.shape[i]``, ``T.shape``, in arithmetic, arange, reshape."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -89,9 +91,10 @@ def test_a_reshape_to_lengths_computed_at_run_time(mode):
 def test_computed_int_scalars_are_data_to_reshape_write_and_draw(cuda_emulated, tmp_path):
     """A 0-d int array a step computes (argmax) is the value reshaped, written by
     set_subtensor / inc_subtensor, or a random draw's parameter: data, not a length, so the
-    function compiles (no fallback), on the CPU and CUDA. As a length or a number of loop
-    steps it cannot: codegen.function then runs the reference interpreter, saying why, and
-    a module holding it does not build."""
+    function compiles in one module, on the CPU and CUDA. As a length or a number of loop
+    steps it is cut there: one compiled part computes it, the next takes it as an argument
+    (no warning: nothing runs in the reference interpreter); a module holding it does not
+    build."""
     import warnings
     x, i = T.dvector("x"), T.lvector("i")
     best = T.argmax(x)
@@ -99,25 +102,27 @@ def test_computed_int_scalars_are_data_to_reshape_write_and_draw(cuda_emulated, 
     outs = [T.flatten(best), best.reshape((1, 1)), T.inc_subtensor(i[1:], best),
             T.set_subtensor(i[0], best), T.specify_shape(best, ()),
             srng.uniform((2,), low=best, high=best + 1) - best]
+    steps, _ = codegen.scan(lambda acc: acc * 2, outputs_info=T.constant(1.0), n_steps=best)
+    cut = [(T.zeros((best,)) + x[0], [1.0]), (steps, [2.0]),
+           (T.arange(best + 2) * x.sum(), [0.0, 6.0, 12.0])]
     for device in ("cpu", "cuda"):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            if device == "cuda":
-                with cuda_emulated():
-                    f = codegen.function([x, i], outs)
-            else:
+            with cuda_emulated() if device == "cuda" else contextlib.nullcontext():
                 f = codegen.function([x, i], outs)
+                parted = [codegen.function([x], out) for out, _ in cut]
+        assert "parts" not in repr(f), f
         got = f(np.array([1.0, 3.0, 2.0]), np.array([1, 2, 3]))
         for g, w in zip(got[:5], [[1], [[1]], [1, 3, 4], [1, 2, 3], 1]):
             np.testing.assert_array_equal(g, w)
         assert np.all((got[5] >= 0) & (got[5] < 1)), got[5]
-    # as a length or a number of steps, the reference interpreter runs the function (with a
-    # warning that says why); a module holding it does not build
-    steps, _ = codegen.scan(lambda acc: acc * 2, outputs_info=T.constant(1.0), n_steps=best)
-    for out, want in [(T.zeros((best,)), np.zeros(1)), (steps, [2.0])]:
-        with pytest.warns(UserWarning, match="reference interpreter.*compiled backends take"):
-            f = codegen.function([x], out)
-        np.testing.assert_array_equal(f(np.array([1.0, 3.0, 2.0])), want)
+        other = np.array([0.5, 1.0, 2.0, 4.0, 3.0])  # lengths differ from one call to the next
+        for g, (out, want) in zip(parted, cut):
+            assert "in 2 parts" in repr(g), g
+            np.testing.assert_array_equal(g(np.array([1.0, 3.0, 2.0])), want)
+            np.testing.assert_array_equal(
+                g(other), codegen.function([x], out, mode="FAST_COMPILE")(other))
+    for out, _ in cut:
         module = codegen.Module("computed_length")
         module.add_function("f", [x], out)
         with pytest.raises(NotImplementedError, match="compiled backends take"):

@@ -321,6 +321,8 @@ def scan_kernel(program, step, strategy, blas, emit=None):
         ctypes[v.ref.name], dims[v.ref.name] = ctypes[v.source], v.ref.dims
     for s in step.steps:
         inner += emit.guarded(s, emit.lines(s))
+    if step.until:
+        inner += [f"if ({strategy.condition(step.until)}) break;  /* until */"]
     origin = step.origins[-1]
     where = comment(origin.where)
     body = ["int cg_failed = 0;",

@@ -19,7 +19,8 @@ class CompiledExecutable:
 
     kind = "cython"
 
-    def __init__(self, fgraph, ins, name, mode, allow_downcast, profile=False):
+    def __init__(self, fgraph, ins, name, mode, allow_downcast, profile=False,
+                 optimized=False):
         self.mode = mode
         self.profile = profile  # the step function times each step (compile.profiling)
         from codegen.compile.module import usable_function_name
@@ -27,6 +28,7 @@ class CompiledExecutable:
         self._fname = fname if fname[0].isalpha() and usable_function_name(fname) else \
             f"fn_{fname}"
         self._fgraph, self._ins, self._allow_downcast = fgraph, ins, allow_downcast
+        self._optimized = optimized  # rewritten already (a part of a function, parts.py)
         self._flags = compiler_flags(None, bool(mode.guard))
         self._generated = None
         # the graph cache skips rewriting, lowering and rendering for a graph built before;
@@ -42,7 +44,7 @@ class CompiledExecutable:
         variant = getattr(backends.get(backend), "variant", lambda: "")()
         key = None if mode.compare else graphcache.graph_key(
             fgraph, ins, self._fname, (self._flags, repr(mode.guard), repr(allow_downcast),
-                                       backend, variant, profile))
+                                       backend, variant, profile, optimized))
         hit = graphcache.lookup(key) if key else None
         if hit is None:
             module_name, source, _ = self._generate()
@@ -72,6 +74,7 @@ class CompiledExecutable:
             spec = FunctionSpec(self._fname, self._ins, self._fgraph, False,
                                 self._allow_downcast)
             spec.for_function = True
+            spec.optimized = self._optimized
             spec.profile = self.profile
             sources, _, programs = assemble("module", [spec], self.mode.guard,
                                             flags=self._flags, backend=self._backend)

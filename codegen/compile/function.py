@@ -209,6 +209,9 @@ class Function:
                              f"CUDA (config.device = 'cuda'); this one runs on "
                              f"{getattr(self.executable, 'device', 'cpu')} "
                              f"({self.executable.kind})")
+        if not hasattr(self.executable, "impl"):
+            raise ValueError(f"{self.name}(): outputs='device' needs the function in one "
+                             f"compiled module; this one runs {self.executable.kind}")
         return True
 
     def debug_text(self):
@@ -260,7 +263,7 @@ def _check_inputs(fgraph, ins, on_unused_input):
 def _leaves(fgraph):
     """The inputs the outputs depend on; a gradient depends on every input of its cost, as in
     Theano, though simplification may have left it a constant (``gradient.grad``)."""
-    from codegen.graph import graph_inputs, toposort
+    from codegen.graph import graph_inputs
     outputs = list(fgraph.all_outputs)
     costs = []
     for var in outputs + [o for node in toposort(outputs) for o in node.inputs]:
@@ -399,23 +402,37 @@ def make_executable(fgraph, mode, ins, name, allow_downcast, profile=False):
     timed = NodeTimes() if profile else None
     if not mode.compiled:
         return ReferenceExecutable(fgraph, timed)
-    reasons = sorted({f"{n.op.short_name()}: {n.op.reference_only}"
-                      for n in toposort(fgraph.all_outputs)
-                      if getattr(n.op, "reference_only", None)})
-    if reasons:
-        warn(f"{name or 'function'} runs in the reference interpreter "
-             f"(mode='FAST_COMPILE'): {'; '.join(reasons)}")
-        return ReferenceExecutable(fgraph, timed)
     from codegen.backends import resolve
     resolve()  # config.device names a backend that builds here, or a clear error
     from codegen.compile.compiled import CompiledExecutable
     from codegen.lower.lowering import NotCompiled
     try:
         return CompiledExecutable(fgraph, ins, name, mode, allow_downcast, profile)
-    except NotCompiled as exc:  # a length a step computes, ...: the reference runs it
-        warn(f"{name or 'function'} runs in the reference interpreter "
-             f"(mode='FAST_COMPILE'): {exc}")
-        return ReferenceExecutable(fgraph, timed)
+    except NotCompiled as exc:  # a length a step computes, an op with no compiled form, ...
+        refused = exc
+    fname = name or "function"
+    if not profile:  # compiled in parts, around what a module cannot hold
+        from codegen.compile.parts import compile_in_parts
+        from codegen.rewrite import optimize_fgraph
+
+        def make(sub, sub_ins, part_name):
+            return CompiledExecutable(sub, sub_ins, part_name, mode, allow_downcast,
+                                      optimized=True)
+        try:
+            executable = compile_in_parts(optimize_fgraph(fgraph), fname, make)
+        except NotCompiled as exc:
+            refused = exc
+        else:
+            reasons = "; ".join(executable.reasons)
+            if not executable.compiled:
+                refused = reasons
+            else:
+                if reasons:
+                    warn(f"{fname} runs in the reference interpreter (mode='FAST_COMPILE'): "
+                         f"{reasons}; the rest is compiled ({executable.kind})")
+                return executable
+    warn(f"{fname} runs in the reference interpreter (mode='FAST_COMPILE'): {refused}")
+    return ReferenceExecutable(fgraph, timed)
 
 
 late.provide("function", function)

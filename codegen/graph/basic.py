@@ -388,12 +388,13 @@ def clients(outputs):
     return users
 
 
-def rebuild(outputs, mapping, copy_all=False):
+def rebuild(outputs, mapping, copy_all=False, nodes=None):
     """``outputs`` rebuilt on ``mapping`` (a variable's id -> what stands for it), which gets
     every copy made. A node whose outputs all have stand-ins is not rebuilt (what it computes
     is replaced); one whose inputs are all unchanged is kept as it is, unless ``copy_all``.
+    ``nodes`` (in order): rebuild only these, not every node ``outputs`` depend on.
     Copies keep the provenance of their nodes and the names of their variables."""
-    for node in toposort(outputs):
+    for node in toposort(outputs) if nodes is None else nodes:
         if all(out.id in mapping for out in node.outputs):
             continue
         new_inputs = [mapping.get(v.id, v) for v in node.inputs]

@@ -116,10 +116,20 @@ PYTHON_RESERVED = frozenset(_PYTHON_NAMES)
 
 
 class NotCompiled(NotImplementedError):
-    """A graph the compiled backends cannot express: a length, bound or number of steps that a
-    step computes, a shape that changes from one iteration to the next, an op with no
-    lowering. ``codegen.function`` runs such a graph in the reference interpreter instead,
-    with a warning that gives this reason; a module holding it does not build."""
+    """A graph the compiled backends cannot express in one module: a length, bound or number
+    of steps that a step computes, a shape that changes from one iteration to the next, an op
+    with no lowering. A module holding it does not build; ``codegen.function`` compiles it in
+    parts (``codegen.compile.parts``), from what this says:
+
+    ``node``: the node of the lowered graph that cannot be lowered (None: not known);
+    ``late``: the int scalars a step computes that it takes as lengths (a part computes
+    them, the next takes them as arguments), or ``[]`` where the node itself has no compiled
+    form (the reference interpreter runs it between parts); None: not known yet."""
+
+    def __init__(self, message, reference=False):
+        super().__init__(message)
+        self.node = None
+        self.late = [] if reference else None
 
 
 class Names:
@@ -426,16 +436,31 @@ class Lowerer:
                 when = ()
             self._conditions(when)
             first = len(self.steps)
-            if isinstance(unit, list):
-                self._lower_group(group_of[id(unit[0])], users, outputs)
-            elif id(unit) in scalar_ids:
-                self._lower_scalar(unit)
-            else:
-                self._lower_node(unit)
+            try:
+                if isinstance(unit, list):
+                    self._lower_group(group_of[id(unit[0])], users, outputs)
+                elif id(unit) in scalar_ids:
+                    self._lower_scalar(unit)
+                else:
+                    self._lower_node(unit)
+            except NotCompiled as exc:
+                if exc.node is None:
+                    self._blame(exc, members)
+                raise
             self._guard(first, when)
         equal = [c for c in self.checks if not c.at_least]
         emitted = {(c.lhs, c.rhs) for c in equal} | {(c.rhs, c.lhs) for c in equal}
         self.checks.extend(c for c in required if (c.lhs, c.rhs) not in emitted)
+
+    def _blame(self, exc, members):
+        """Say which node ``exc`` concerns and the int scalars computed by steps that its
+        members take as lengths (``NotCompiled``); a fused group with none: not known."""
+        if exc.late is None:
+            exc.late = [v for m in members for v in m.inputs[getattr(m.op, "data_inputs", 0):]
+                        if v.ndim == 0 and v.dtype[0] in "iu" and v.owner is not None
+                        and self.val_kind(v) == "array"]
+        if exc.late or len(members) == 1:
+            exc.node = members[0]
 
     def _free_lengths(self, nodes, scalar_ids, shapes):
         """Note what is known before any step runs: the shapes of the arrays that only
@@ -679,13 +704,13 @@ class Lowerer:
         where = _where_text(node)
         if getattr(node.op, "reference_only", None):
             raise NotCompiled(f"{node.op.short_name()}: {node.op.reference_only}; "
-                                      f"only the reference interpreter (mode='FAST_COMPILE') "
-                                      f"runs it{where and ' (' + where + ')'}")
+                              f"only the reference interpreter (mode='FAST_COMPILE') "
+                              f"runs it{where and ' (' + where + ')'}", reference=True)
         for cls in type(node.op).__mro__:
             if cls in NODE_LOWERINGS:
                 return NODE_LOWERINGS[cls](self, node, self.origin(node))
         raise NotCompiled(f"the compiled backend cannot lower {node.op} yet"
-                                  f"{where and ' (' + where + ')'}")
+                          f"{where and ' (' + where + ')'}", reference=True)
 
     def _is_contiguous(self, name):
         """Whether array ``name`` is known to be C-contiguous: a buffer, a constant, or a
@@ -1399,7 +1424,7 @@ def _checks_over_iterations(lw, first, t, n, name, where):
             continue
         if not c.at_least:
             raise NotCompiled(f"{name}: a shape that changes from one iteration to "
-                                      f"the next ({c.message}) ({where})")
+                              f"the next ({c.message}) ({where})", reference=True)
         for value in ("0", f"({n} - 1)"):
             lhs, rhs = (re.sub(rf"\b{t}\b", value, x) for x in (c.lhs, c.rhs))
             lw.checks.append(Check(lhs, f"_dim_min({n}, 1) * ({rhs})", c.message, c.where,
@@ -1485,13 +1510,18 @@ def _lower_scan(lw, node, origin):
         lw.vals[var.id] = lw.val(outer)
         lw.display[var.id] = lw.display.get(outer.id, outer.label())
     n_checks = len(lw.checks)
-    lw._lower_graph(outs)
+    try:
+        lw._lower_graph(outs)
+    except NotCompiled as exc:  # in the body: the loop as a whole runs in the reference
+        exc.node, exc.late = node, []
+        raise
     del lw.materialized[saved[2]:]  # the arrays of one iteration are not the graph's values
     _checks_over_iterations(lw, n_checks, t, n, op.name, where)
     for b in lw.buffers[saved[3]:]:
         if any(re.search(rf"\b{t}\b", d) for d in b.ref.dims):
             raise NotCompiled(f"{op.name}: an array whose shape changes from one "
-                                      f"iteration to the next ({b.ref.name}) (" + where + ")")
+                              f"iteration to the next ({b.ref.name}) (" + where + ")",
+                              reference=True)
     m = op.n_states
     values = [lw.val(v) for v in outs]
     # products added into the loop that reads them, within the body (see accumulate.py)
@@ -1537,7 +1567,8 @@ def _lower_scan(lw, node, origin):
     for k, var in enumerate(node.outputs[m:]):
         kind, ref = values[m + k]
         dims = ref.dims if kind == "array" else ("1",) * outs[m + k].ndim
-        out = lw._buffer(var, lw.hint(var), dims=(n,) + tuple(dims))
+        stop = op.until and m + k == len(outs) - 1  # the condition: 1 in the rows not run
+        out = lw._buffer(var, lw.hint(var), fill=1 if stop else None, dims=(n,) + tuple(dims))
         stacked.append(out)
         slots.append(at(out, outs[m + k], f"{out.name}_row", t))
     # each value goes into its slot: computed there (the buffer of the step that writes it
@@ -1569,9 +1600,10 @@ def _lower_scan(lw, node, origin):
                                     if v.source in renames else v for v in lw.views])
     # buffers filled before the steps run are filled at each iteration instead
     fills = []
+    outer = {ref.name for ref in stacked}  # the stacked outputs: filled once, before the loop
     for j in range(saved[3], len(lw.buffers)):
         b = lw.buffers[j]
-        if b.fill is not None:
+        if b.fill is not None and b.ref.name not in outer:
             lw.buffers[j] = Buffer(b.ref)
             fills.append(LoopKernel(
                 lw._step_name(f"{b.ref.name}_fill"), b.ref.dims,
@@ -1605,7 +1637,8 @@ def _lower_scan(lw, node, origin):
                 touched.setdefault(root(name), known[root(name)])
     arrays = tuple(touched[name] for name in sorted(touched))
     lw.steps.append(ScanStep(lw._step_name(op.name), t, n, tuple(inner_views), tuple(inner_steps),
-                             (origin,), arrays, tuple(sorted(set(touched) - written))))
+                             (origin,), arrays, tuple(sorted(set(touched) - written)),
+                             until=slots[-1].name if op.until else ""))
     for var, buf in zip(node.outputs, bufs + stacked):
         lw.vals[var.id] = ("array", buf)
 

@@ -75,7 +75,8 @@ def lower_module(specs):
     snames = state_names(specs)
     programs, docs, state_spec, initial = [], [], {}, {}
     for spec in specs:
-        fgraph = optimize_fgraph(spec.fgraph)
+        fgraph = spec.fgraph if getattr(spec, "optimized", False) else \
+            optimize_fgraph(spec.fgraph)
         hints = [sanitize(i.name or f"arg{k}") for k, i in enumerate(spec.ins)]
         defaults = {i.variable.id: _default_literal(i.value, i.variable) for i in spec.ins
                     if i.has_default}

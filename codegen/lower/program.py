@@ -152,6 +152,9 @@ class ScanStep:
     arrays: tuple  # ArrayRef of every array of the call it reads or writes
     inputs: tuple  # names of those it only reads
     kind: str = "scan"
+    #: a loop that ends on a condition: the 0-d array (a view of the iteration) holding it,
+    #: read after each iteration; the loop stops after the first that holds ('': none)
+    until: str = ""
 
 
 def reads(step):

@@ -43,6 +43,8 @@ class Rows:
 def independent_rows(step, checks=()):
     """``Rows`` of ``step`` (a ``ScanStep``), or None when its rows depend on each other;
     ``checks``: the call's (``Program.checks``), which say which dims are equal."""
+    if step.until:  # one condition stops the iterations of every row
+        return None
     written = {a.name for a in step.arrays if a.name not in step.inputs}
     candidates = sorted({d for a in step.arrays if a.name in written for d in a.dims
                          if d.isidentifier()})

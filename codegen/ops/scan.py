@@ -47,10 +47,11 @@ class Scan(Op):
         self.truncate = truncate
         self.name = name
         # with until, the last inner output is a condition: the loop stops after the first
-        # step where it holds, and its outputs have that many steps
-        self.until = bool(until)
-        self.reference_only = ("a loop that ends on a condition (until) has no compiled "
-                               "form yet") if self.until else None
+        # step where it holds, and its outputs have that many steps. until='bounded' (what
+        # the rewrite bound_until makes of it for the compiled backends): the condition is
+        # the last stacked output too, and the outputs keep their n_steps rows, those past the
+        # stop zeros (the condition's ones), so their shapes are known before the loop runs
+        self.until = "bounded" if until == "bounded" else bool(until)
         self.signature = inner_signature(self.inner_inputs, self.inner_outputs)
 
     # ------------------------------------------------------------------ layout
@@ -130,7 +131,7 @@ class Scan(Op):
             if init.shape[0] != L:
                 raise ValueError(f"{self.name}: a state with taps back to -{L} needs {L} "
                                  f"initial values, got {init.shape[0]}" + _where(node))
-            buf = np.empty((L + n,) + init.shape[1:], dtype=init.dtype)
+            buf = np.zeros((L + n,) + init.shape[1:], dtype=init.dtype)
             buf[:L] = init
             bufs.append(buf)
         nitsots = [[] for _ in range(self.n_nitsot)]
@@ -158,6 +159,11 @@ class Scan(Op):
             for k in range(self.n_nitsot):
                 nitsots[k].append(np.asarray(results[m + k]))
             if self.until and np.asarray(results[-1]).item():
+                if self.until == "bounded":  # the rows past the stop: zeros, the condition's 1
+                    for k, values_k in enumerate(nitsots):
+                        pad = np.zeros_like(values_k[-1]) + (k == self.n_nitsot - 1)
+                        values_k.extend([pad] * (n - t - 1))
+                    break
                 n = t + 1  # the steps done
                 break
         out = []
@@ -171,6 +177,11 @@ class Scan(Op):
             else:
                 out.append(np.zeros((0,) * (inner.ndim + 1), dtype=inner.dtype))
         return out
+
+    @property
+    def reference_only(self):
+        return ("a loop that ends on a condition (until) has no compiled form before the "
+                "rewrite bound_until") if self.until is True else None
 
     def infer_shape(self, node, input_shapes):
         raise NotImplementedError("scan: the lowering takes a loop's shapes from its body, "

@@ -7,23 +7,23 @@ change a variable's type.
 """
 
 from codegen.rewrite.passes import canonicalize, constant_fold, cse, remove_zero_grad, simplify
-from codegen.rewrite.scan import merge_scans, scan_save_memory
+from codegen.rewrite.scan import bound_until, merge_scans, scan_save_memory
 from codegen.rewrite.walker import apply_local
 
 
 def optimize(outputs):
     """The full pipeline used before lowering: simplify, drop zero_grad, merge duplicates
     (and loops one of which computes the other's outputs), keep only the loop history that is
-    read."""
+    read, run a loop that ends on a condition for its n_steps (cut to the steps done after)."""
     outputs = simplify(outputs)
     outputs = remove_zero_grad(outputs)
     outputs = simplify(outputs)
-    return scan_save_memory(merge_scans(cse(outputs)))
+    return bound_until(scan_save_memory(merge_scans(cse(outputs))))
 
 
 def optimize_fgraph(fgraph):
     return fgraph.replace_outputs(optimize(fgraph.all_outputs))
 
 
-__all__ = ["apply_local", "canonicalize", "constant_fold", "cse", "optimize", "optimize_fgraph",
-           "merge_scans", "remove_zero_grad", "scan_save_memory", "simplify"]
+__all__ = ["apply_local", "bound_until", "canonicalize", "constant_fold", "cse", "optimize",
+           "optimize_fgraph", "merge_scans", "remove_zero_grad", "scan_save_memory", "simplify"]

@@ -128,3 +128,50 @@ def _positions(big, small):
 
 
 __all__ = ["merge_scans", "scan_save_memory"]
+
+
+def bound_until(outputs):
+    """``outputs`` with each loop that ends on a condition (``until``) run for its
+    ``n_steps``, stopping early, its outputs then cut to the steps done.
+
+    The compiled backends plan every array from shapes known before the steps run, and the
+    number of steps such a loop does is not. ``Scan(until='bounded')`` keeps ``n_steps`` rows
+    of each output and stacks the condition too (1 in the rows past the stop), so the steps
+    done are ``min(n_steps - sum(conditions) + 1, n_steps)``: a value that a step computes,
+    which the next compiled part takes as a length (``codegen.compile.parts``)."""
+    nodes = toposort(outputs)
+    if not any(isinstance(n.op, Scan) and n.op.until is True for n in nodes):
+        return outputs
+    from codegen.tensor import basic as T
+    mapping = {}
+    for node in nodes:
+        inputs = [mapping.get(v.id, v) for v in node.inputs]
+        op = node.op
+        if isinstance(op, Scan) and op.until is True:
+            bounded = Scan(op.inner_inputs, op.inner_outputs, op.n_seqs, op.taps,
+                           op.n_nitsot + 1, store=op.store, truncate=op.truncate, name=op.name,
+                           until="bounded")
+            with provenance_as(node.provenance):
+                new = bounded.make_node(*inputs)
+                n = inputs[0]
+                done = T.minimum(n - T.sum(T.cast(new.outputs[-1], n.dtype)) + 1, n)
+                done.name = f"{op.name}_until_steps"
+                m = op.n_states
+                for k, (old, out) in enumerate(zip(node.outputs, new.outputs)):
+                    if k >= m:
+                        out = out[:done]
+                    elif op.store[k] == "all":
+                        rows = op.lengths()[k] + done
+                        rows.name = f"{op.name}_until_rows"
+                        out = out[:rows]
+                    out.name = old.name
+                    mapping[old.id] = out
+            continue
+        if all(a is b for a, b in zip(inputs, node.inputs)):
+            continue
+        with provenance_as(node.provenance):
+            new = op.make_node(*inputs)
+        for old, out in zip(node.outputs, new.outputs):
+            out.name = old.name
+            mapping[old.id] = out
+    return [mapping.get(v.id, v) for v in outputs]

@@ -126,4 +126,6 @@ def _not_replayable(step):
         return "an Assert's condition is read back to decide whether the call goes on"
     if any("cg_device_true(" in line for line in step.lines):
         return "an ifelse's condition is read back to choose the launches"
+    if any("cg_device_true(" in line for lines in step.kernels for line in lines):
+        return "a condition (an ifelse's, a loop's until) is read back within a loop"
     return None

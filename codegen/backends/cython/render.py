@@ -433,8 +433,9 @@ def _shape(dims):
 
 
 def _fill(value):
+    """What the glue fills a buffer with before the steps run (None: nothing)."""
     if value is None or value == 0:
-        return None if value is None else "zeros"
+        return None if value is None else "0"
     if isinstance(value, float) and np.isinf(value):
         return "np.inf" if value > 0 else "-np.inf"
     return repr(value)

@@ -59,7 +59,7 @@ def run_all(outputs, values, timed=None):
     nodes = toposort(outputs)
     if not any(getattr(node.op, "lazy", False) for node in nodes):
         for node in nodes:
-            _perform(node, values, None, timed)
+            perform(node, values, None, timed)
         return values
     stack = list(reversed(outputs))
     while stack:  # on demand, without recursion
@@ -78,11 +78,11 @@ def run_all(outputs, values, timed=None):
                 len(needed):
             continue  # the condition is known now: ask again
         stack.pop()
-        _perform(node, values, {v.id for v in needed}, timed)
+        perform(node, values, {v.id for v in needed}, timed)
     return values
 
 
-def _perform(node, values, needed=None, timed=None):
+def perform(node, values, needed=None, timed=None):
     args = [input_value(v, values) if needed is None or v.id in needed else None
             for v in node.inputs]
     if timed is None:

@@ -1,0 +1,173 @@
+"""A function the compiled backends cannot express in one module, compiled in parts.
+
+Buffers are planned from shapes before any step runs, so a length that a step computes
+(``T.zeros((T.argmax(x),))``, ``scan(..., n_steps=T.max(n))``) or an op with no compiled
+form (``T.nonzero``, ``eig``, a loop whose shapes change from one iteration to the next)
+cannot be in the module that computes what it reads. The graph is cut there, as a
+``torch.compile`` graph break: one compiled part computes what the node reads; the node runs
+in the reference interpreter (or, for a length, the next part takes the int scalar as an
+argument, which a plan may use as a dim); the next compiled part computes the rest from
+those values. Each part is an ordinary generated module (graph cache included); the shared
+values' updates are written once, after the last part, so a failed call changes no state.
+"""
+
+import numpy as np
+
+from codegen.backends import numpy as reference
+from codegen.graph import Constant, SharedVariable, graph_inputs, toposort
+from codegen.graph.basic import rebuild
+from codegen.graph.fgraph import FunctionGraph
+from codegen.lower.lowering import NotCompiled
+
+
+class _Compiled:
+    """One generated module computing ``outputs`` from the values of ``sources``."""
+
+    def __init__(self, executable, sources, outputs, shared):
+        self.executable, self.sources, self.outputs, self.shared = \
+            executable, sources, outputs, shared
+
+    def run(self, env):
+        outs, _ = self.executable.run([env[v.id] for v in self.sources],
+                                      [env[v.id] for v in self.shared])
+        for var, value in zip(self.outputs, outs):
+            env[var.id] = value
+
+    def describe(self):
+        names = ", ".join(v.label() for v in self.outputs)
+        return f"compiled ({self.executable.kind}, {self.executable.module.__name__}): {names}"
+
+
+class _Reference:
+    """One node run by the reference interpreter."""
+
+    def __init__(self, node, reason):
+        self.node, self.reason = node, reason
+
+    def run(self, env):
+        values = {v.id: np.asarray(env[v.id]) for v in self.node.inputs if v.id in env}
+        reference.perform(self.node, values)
+        env.update((v.id, values[v.id]) for v in self.node.outputs)
+
+    def describe(self):
+        return f"reference interpreter: {self.node.op.short_name()} ({self.reason})"
+
+
+class PartsExecutable:
+    """Compiled parts with the reference interpreter between them (see the module's text)."""
+
+    def __init__(self, fgraph, parts):
+        self.fgraph, self.parts = fgraph, parts
+        compiled = [p for p in parts if isinstance(p, _Compiled)]
+        self.compiled = len(compiled)
+        self.device = compiled[0].executable.device if compiled else "cpu"
+        kind = compiled[0].executable.kind if compiled else "numpy reference"
+        if self.device != "cpu":
+            kind += f" on {self.device}"
+        self.kind = f"{kind} in {len(compiled)} parts" if len(compiled) > 1 else kind
+        if any(isinstance(p, _Reference) for p in parts):
+            self.kind += " and the reference interpreter"
+
+    @property
+    def reasons(self):
+        return [p.reason for p in self.parts if isinstance(p, _Reference)]
+
+    def run(self, inputs, state):
+        env = {v.id: x for v, x in zip(self.fgraph.inputs, inputs)}
+        env.update((v.id, x) for v, x in zip(self.fgraph.shared, state))
+        for part in self.parts:
+            part.run(env)
+        results = []
+        for var in self.fgraph.all_outputs:
+            value = env[var.id] if var.id in env else reference.input_value(var, env)
+            if var.owner is None or not any(var is o for p in self.parts if
+                                            isinstance(p, _Compiled) for o in p.outputs):
+                value = np.array(value)  # an input, a constant or the interpreter's: a copy
+            results.append(value)
+        n = len(self.fgraph.outputs)
+        return results[:n], results[n:]
+
+    def debug_text(self):
+        return "\n".join(f"part {k}: {p.describe()}" for k, p in enumerate(self.parts))
+
+
+def compile_in_parts(fgraph, name, make):
+    """A ``PartsExecutable`` for ``fgraph`` (rewritten already), whose parts ``make(fgraph,
+    ins, part_name)`` compiles; raises the ``NotCompiled`` that stops it where the graph cannot
+    be cut (a refusal that names no node of the graph)."""
+    from codegen.compile.inputs import In
+    order = toposort(fgraph.all_outputs)
+    finals = {v.id for v in fgraph.all_outputs}
+    users = {}
+    for node in order:
+        for v in node.inputs:
+            users.setdefault(v.id, []).append(node)
+    done, parts = set(), []
+
+    def ancestors(variables, among):
+        """The nodes of ``among`` (ids) that compute ``variables``, in order."""
+        seen, stack = set(), [v.owner for v in variables if v.owner is not None]
+        while stack:
+            node = stack.pop()
+            if id(node) in seen or id(node) not in among:
+                continue
+            seen.add(id(node))
+            stack.extend(v.owner for v in node.inputs if v.owner is not None)
+        return [n for n in order if id(n) in seen]
+
+    def part(nodes):
+        """A compiled part computing ``nodes``; raises NotCompiled where it cannot."""
+        inside = {id(n) for n in nodes}
+        outputs = [o for n in nodes for o in n.outputs
+                   if o.id in finals or any(id(u) not in inside for u in users.get(o.id, ()))]
+        cut = {}
+        for n in nodes:
+            for v in n.inputs:
+                if v.owner is not None and id(v.owner) not in inside and v.id not in cut:
+                    cut[v.id] = v.type(v.name)
+        olds = {v.id: v for n in nodes for v in n.inputs + n.outputs}
+        mapping = dict(cut)
+        rebuilt = rebuild(outputs, mapping, nodes=nodes)
+        back = {new.id: olds[old] for old, new in mapping.items()}
+        leaves = [v for v in graph_inputs(rebuilt)
+                  if not isinstance(v, (Constant, SharedVariable)) and v.owner is None]
+        stand_ins = [cut[k] for k in cut if any(cut[k] is v for v in leaves)]
+        plain = [v for v in leaves if all(v is not s for s in stand_ins)]
+        inputs = stand_ins + plain
+        sources = [back[v.id] for v in stand_ins] + plain
+        sub = FunctionGraph(inputs, rebuilt)
+        try:
+            executable = make(sub, [In(v) for v in inputs], f"{name}_part{len(parts)}")
+        except NotCompiled as exc:
+            if exc.node is not None:  # a node of the rebuilt part: the original's
+                old = next((back[o.id] for o in exc.node.outputs if o.id in back), None)
+                exc.node = old.owner if old is not None else \
+                    (exc.node if id(exc.node) in inside else None)
+                exc.late = None if exc.late is None else [back.get(v.id, v) for v in exc.late]
+            raise
+        return _Compiled(executable, sources, outputs, sub.shared)
+
+    def place(nodes):
+        while nodes:
+            try:
+                parts.append(part(nodes))
+                done.update(id(n) for n in nodes)
+                return
+            except NotCompiled as exc:
+                node, late = exc.node, exc.late
+                if node is None or late is None or id(node) not in {id(n) for n in nodes}:
+                    raise
+                among = {id(n) for n in nodes} - {id(node)}
+                before = ancestors(late or node.inputs, among)
+                if late and not before:  # the lengths are computed already: no progress
+                    raise
+                if before:
+                    place(before)
+                if not late:
+                    reason = str(exc).split(";")[0]
+                    parts.append(_Reference(node, reason))
+                    done.add(id(node))
+                nodes = [n for n in nodes if id(n) not in done]
+
+    place(order)
+    return PartsExecutable(fgraph, parts)
