@@ -212,10 +212,14 @@ def test_shared_sparse_matrices_get_set_and_update():
     assert s.get_value().data.max() == 1.0 and s.get_value().toarray()[0, 0] == 2.0
 
 
-def test_value_dependent_entries_run_in_the_reference_interpreter():
+def test_value_dependent_entries_compile_in_parts():
+    """From dense (a nonzero: its length a sum, the argument of a second compiled part),
+    remove0, products and slices of sparse matrices: compiled, no warning."""
+    import warnings
     d = T.dmatrix("d")
     x = sparse.csr_matrix("x")
-    with pytest.warns(UserWarning, match="reference interpreter.*nonzero"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         f = codegen.function([d, x], [sparse.csr_from_dense(d), sparse.csc_from_dense(d),
                                       x * x, sparse.remove0(x * 0.0), x[1:3]])
     dense = X.toarray()

@@ -753,30 +753,44 @@ def test_h_softmax_as_theanos(mode):
     assert all(np.abs(g).sum() > 0 for g in got[2:])
 
 
-def test_value_shaped_functions_run_in_the_reference_interpreter(tmp_path):
+def test_value_shaped_functions_compile_in_parts(tmp_path, cuda_emulated):
     """nonzero, flatnonzero, nonzero_values, repeat by counts, bincount and unique: numpy's
-    values (the lengths depend on the data), gradients through the gathers, the fallback's
-    warning, and a module build that says why it cannot."""
+    values and errors, gradients through the gathers; compiled on the CPU and CUDA (their
+    lengths sums that a first part computes, arguments of the next), with no warning; a
+    module build says why it cannot hold one."""
+    import contextlib
+    import warnings
     x, i = T.dmatrix("x"), T.lvector("i")
     outs = [*T.nonzero(x), T.nonzero(x, return_matrix=True), T.flatnonzero(x),
             T.nonzero_values(x), T.repeat(x, i, axis=1), T.extra_ops.bincount(i),
             T.extra_ops.bincount(i, T.cast(i, "float64") * 0.5, minlength=6),
             *T.extra_ops.unique(i, True, True, True), T.extra_ops.Unique()(x),
             T.grad(T.sum(T.nonzero_values(x) ** 2), x)]
-    with pytest.warns(UserWarning, match="nonzero: its output's length depends") as seen:
-        f = codegen.function([x, i], outs)
-    assert seen[0].filename == __file__
-    xv, iv = np.array([[0.0, 1.5, 0.0], [2.0, 0.0, 3.0]]), np.array([2, 0, 2])
-    want = [*np.nonzero(xv), np.array(np.nonzero(xv)), np.flatnonzero(xv), xv[xv != 0],
-            np.repeat(xv, iv, axis=1), np.bincount(iv), np.bincount(iv, iv * 0.5, 6),
-            *np.unique(iv, True, True, True), np.unique(xv), 2 * xv]
-    for g, w in zip(f(xv, iv), want):
-        np.testing.assert_array_equal(g, w)
-    with pytest.raises(ValueError, match="bincount: the values must not be negative"):
-        codegen.function([i], T.extra_ops.bincount(i), mode="FAST_COMPILE")(np.array([1, -1]))
+    cases = [(np.array([[0.0, 1.5, 0.0], [2.0, 0.0, 3.0]]), np.array([2, 0, 2])),
+             (np.array([[np.nan, 0.0, np.nan], [1.0, 1.0, -0.0]]), np.array([0, 1, 0])),
+             (np.zeros((2, 3)), np.array([0, 0, 0])), (np.zeros((0, 0)), np.array([], "int64"))]
+    for mode in ("FAST_COMPILE", "FAST_RUN", "cuda"):
+        with cuda_emulated() if mode == "cuda" else contextlib.nullcontext():
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                f = codegen.function([x, i], outs, mode=mode.replace("cuda", "FAST_RUN"))
+        for xv, iv in cases:
+            want = [*np.nonzero(xv), np.array(np.nonzero(xv)), np.flatnonzero(xv), xv[xv != 0],
+                    np.repeat(xv, iv, axis=1), np.bincount(iv), np.bincount(iv, iv * 0.5, 6),
+                    *np.unique(iv, True, True, True), np.unique(xv), 2 * xv * (xv != 0)]
+            for k, (g, w) in enumerate(zip(f(xv, iv), want)):
+                assert g.shape == np.shape(w), (mode, k, g, w)
+                np.testing.assert_array_equal(g, w)
+        bad = T.extra_ops.bincount(i), T.repeat(x, i, axis=0)
+        with cuda_emulated() if mode == "cuda" else contextlib.nullcontext():
+            g = codegen.function([x, i], bad, mode=mode.replace("cuda", "FAST_RUN"))
+        with pytest.raises(ValueError, match="bincount: the values must not be negative"):
+            g(np.zeros((2, 1)), np.array([1, -1]))
+        with pytest.raises(ValueError, match="repeat"):
+            g(np.zeros((3, 1)), np.array([1, 2]))  # not a count per row
     module = codegen.Module("valued")
     module.add_function("f", [x], T.flatnonzero(x))
-    with pytest.raises(NotImplementedError, match="flatnonzero: its output's length depends"):
+    with pytest.raises(NotImplementedError, match="flatnonzero_length, which a step computes"):
         module.build(str(tmp_path))
 
 
@@ -1516,8 +1530,8 @@ def test_the_rest_of_theanos_tensor_methods(mode):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # compiled, as far as the mode compiles
         got = codegen.function([x, v], outs[:-2], mode=mode)(xv, vv)
-    with warnings.catch_warnings():  # searchsorted and compress: the reference interpreter
-        warnings.simplefilter("ignore", UserWarning)
+    with warnings.catch_warnings():  # compress: compiled in two parts
+        warnings.simplefilter("error")
         got += codegen.function([v], outs[-2:], mode=mode)(vv)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-12)

@@ -50,7 +50,7 @@ class _Reference:
         env.update((v.id, values[v.id]) for v in self.node.outputs)
 
     def describe(self):
-        return f"reference interpreter: {self.node.op.short_name()} ({self.reason})"
+        return f"reference interpreter: {self.reason}"  # the op's name, then why
 
 
 class PartsExecutable:
@@ -104,16 +104,13 @@ def compile_in_parts(fgraph, name, make):
             users.setdefault(v.id, []).append(node)
     done, parts = set(), []
 
-    def ancestors(variables, among):
-        """The nodes of ``among`` (ids) that compute ``variables``, in order."""
-        seen, stack = set(), [v.owner for v in variables if v.owner is not None]
-        while stack:
-            node = stack.pop()
-            if id(node) in seen or id(node) not in among:
-                continue
-            seen.add(id(node))
-            stack.extend(v.owner for v in node.inputs if v.owner is not None)
-        return [n for n in order if id(n) in seen]
+    def downstream(blocked):
+        """The ids of the nodes that depend on those of ``blocked`` (ids), these included."""
+        out = set(blocked)
+        for node in order:
+            if any(v.owner is not None and id(v.owner) in out for v in node.inputs):
+                out.add(id(node))
+        return out
 
     def part(nodes):
         """A compiled part computing ``nodes``; raises NotCompiled where it cannot."""
@@ -147,27 +144,36 @@ def compile_in_parts(fgraph, name, make):
             raise
         return _Compiled(executable, sources, outputs, sub.shared)
 
-    def place(nodes):
-        while nodes:
+    # Each round compiles, as one part, every node left that depends on no node that
+    # cannot be in it: the nodes that take a length a step computes (in a later part, which
+    # takes it as an argument), those with no compiled form (the reference interpreter runs
+    # them between parts) and what depends on them, found by the lowering's refusals. So a
+    # function has as many parts as its lengths and interpreted nodes are deep, not wide.
+    reasons = {}  # id of a node the reference interpreter runs -> why
+    while len(done) < len(order):
+        blocked = {id(n) for n in order if id(n) in reasons and id(n) not in done}
+        while True:
+            front = [n for n in order if id(n) not in done and id(n) not in downstream(blocked)]
+            if not front:
+                break
             try:
-                parts.append(part(nodes))
-                done.update(id(n) for n in nodes)
-                return
+                parts.append(part(front))
             except NotCompiled as exc:
-                node, late = exc.node, exc.late
-                if node is None or late is None or id(node) not in {id(n) for n in nodes}:
+                if exc.node is None or exc.late is None or id(exc.node) in blocked:
                     raise
-                among = {id(n) for n in nodes} - {id(node)}
-                before = ancestors(late or node.inputs, among)
-                if late and not before:  # the lengths are computed already: no progress
-                    raise
-                if before:
-                    place(before)
-                if not late:
-                    reason = str(exc).split(";")[0]
-                    parts.append(_Reference(node, reason))
-                    done.add(id(node))
-                nodes = [n for n in nodes if id(n) not in done]
-
-    place(order)
+                blocked.add(id(exc.node))
+                if not exc.late:
+                    reasons[id(exc.node)] = str(exc).split(";")[0]
+                continue
+            done.update(id(n) for n in front)
+            break
+        ran = False
+        for node in order:  # the interpreted nodes whose inputs are computed now
+            if id(node) in reasons and id(node) not in done and all(
+                    v.owner is None or id(v.owner) in done for v in node.inputs):
+                parts.append(_Reference(node, reasons[id(node)]))
+                done.add(id(node))
+                ran = True
+        if not front and not ran:
+            raise NotCompiled("the graph cannot be cut into compiled parts")
     return PartsExecutable(fgraph, parts)

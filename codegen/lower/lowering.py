@@ -856,8 +856,10 @@ def _lower_dot(lw, node, origin):
 def _lower_arange(lw, node, origin):
     kind, n = lw.val(node.inputs[0])
     if kind != "scalar":
-        raise NotCompiled("arange: the compiled backends take a length that is a "
-                                  "constant, an int scalar argument or a shape")
+        raise NotCompiled(f"arange: the compiled backends take a length known before the "
+                          f"steps run (a constant, an int scalar argument, a shape), not "
+                          f"{node.inputs[0].label()}, which a step computes"
+                          f"{_where_text(node) and ' (' + _where_text(node) + ')'}")
     (length,) = node.op.infer_shape(node, [()], values=[_dim_text(n, "arange")])[0]
     out = lw._buffer(node.out, lw.hint(node.out), dims=(length,))
     body = (Assign("v", "int64", Expr("index", value=0, dtype="int64"), origin),)
@@ -1042,9 +1044,10 @@ def _lower_alloc(lw, node, origin):
     for n, bc in zip(lengths, var.broadcastable):
         kind, expr = lw.val(n)
         if kind != "scalar":
-            raise NotCompiled("alloc: the compiled backends take lengths that are "
-                                      "constants, int scalar arguments, shapes (x.shape[0]) "
-                                      "or their sums and products")
+            raise NotCompiled(f"alloc: the compiled backends take lengths known before the "
+                              f"steps run (constants, int scalar arguments, shapes, their sums "
+                              f"and products), not {n.label()}, which a step computes"
+                              f"{_where_text(node) and ' (' + _where_text(node) + ')'}")
         dims.append("1" if bc else _dim_text(expr, "alloc"))
     lead = var.ndim - value.ndim
     out = lw._buffer(var, lw.hint(var), dims=tuple(dims))

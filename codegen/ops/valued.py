@@ -1,13 +1,15 @@
-"""numpy functions as ops that only the reference interpreter runs: those whose outputs'
-lengths depend on their inputs' values (nonzero, flatnonzero, unique, bincount, repeat by an
-array of counts), and those codegen has not compiled yet (the real FFT and its inverse, the
-special functions of scipy, and the factorizations of nlinalg and slinalg other than those of
-``codegen.ops.linalg`` and those built from them: eig, qr's mode raw, lstsq). Each kind is a
-numpy function, a rule for its output types and the reason.
+"""numpy functions as ops: those whose outputs' lengths depend on their inputs' values
+(nonzero, flatnonzero, unique, bincount, repeat by an array of counts), and those codegen has
+not compiled yet (the real FFT and its inverse, the special functions of scipy, and the
+factorizations of nlinalg and slinalg other than those of ``codegen.ops.linalg`` and those
+built from them: eig, qr's mode raw, lstsq). Each kind is a numpy function (what the
+reference interpreter runs), a rule for its output types and the reason a module cannot
+hold it.
 
-Compiled code plans its buffers from shapes before any step runs: ``codegen.function``
-falls back to the reference interpreter with a warning that gives the reason, and a module
-with one of these does not build.
+The first have compiled forms (``compiled_form``, the rewrite ``expand_valued``): their
+lengths are sums a step computes, so ``codegen.function`` compiles a graph holding one in
+parts (``codegen.compile.parts``). The others run in the reference interpreter between
+compiled parts, with a warning giving the reason; a module with any of these does not build.
 """
 
 import numpy as np
@@ -49,7 +51,10 @@ def _bincount_types(x, *weights, minlength=None):
 
 def _unique(x, flags=(), axis=None):
     out = np.unique(x, *flags, axis=axis)
-    return out if isinstance(out, tuple) else (out,)
+    out = list(out) if isinstance(out, tuple) else [out]
+    if axis is None and len(flags) > 1 and flags[1]:  # numpy 2 shapes it as x: flat, as typed
+        out[1 + flags[0]] = np.ravel(out[1 + flags[0]])
+    return tuple(out)
 
 
 def _unique_types(x, flags=(), axis=None):
@@ -236,3 +241,125 @@ def _grad_special(node, grads, name):
 
 
 GRADS = {"rfft": _grad_rfft, "irfft": _grad_irfft, "special": _grad_special}
+
+
+# ---------------------------------------------------------------------- compiled forms
+#
+# The ops whose lengths depend on the values, built from compiled ops for the compiled
+# backends (the rewrite ``expand_valued``; the reference interpreter runs numpy's). Each
+# length is a sum that a step computes: ``codegen.function`` compiles the graph in parts,
+# the length an argument of the part after it (``codegen.compile.parts``). The positions of
+# the nonzero elements come from a binary search in their running count (the k-th is where
+# the count first reaches k): gathers only, no scatter, the same on every backend.
+
+
+def _positions(mask, kind, next=False):
+    """The positions of the true elements of the bool vector ``mask``, in order (int64);
+    ``next``: those of the true element after each (the length of ``mask`` after the last).
+    Their number is named ``<kind>_length`` (what a module's refusal names)."""
+    from codegen.tensor.extra_ops import searchsorted
+    t = _t()
+    running = t.cumsum(t.cast(mask, "int64"))
+    count = t.sum(t.cast(mask, "int64"), dtype="int64")
+    count.name = f"{kind}_length"
+    return searchsorted(running, t.arange(count) + (2 if next else 1), side="left")
+
+
+def _expand_flatnonzero(node):
+    t = _t()
+    return [_positions(t.neq(t.flatten(node.inputs[0]), 0), "flatnonzero")]
+
+
+def _expand_nonzero(node):
+    """Each axis's index of the nonzero elements: the flat positions divided by the axis's
+    step (the product of the lengths after it), modulo its length."""
+    t, (a,) = _t(), node.inputs
+    flat = _positions(t.neq(t.flatten(a), 0), "nonzero")
+    out, step = [], None
+    for k in reversed(range(a.ndim)):
+        length = t.cast(t.shape_of(a, k), "int64")
+        index = flat if step is None else t.floor_div(flat, step)
+        out.append(index % length if k else index)
+        step = length if step is None else step * length
+    return out[::-1]
+
+
+def _expand_bincount(node, minlength=None):
+    """A scatter-add of ones (or the weights) into max(x) + 1 (at least minlength) zeros."""
+    from codegen.ops.assert_op import Assert
+    t = _t()
+    x, weights = node.inputs[0], node.inputs[1:]
+    x = t.cast(x, "int64")
+    x = Assert("bincount: the values must not be negative", "ValueError")(
+        x, t.all(t.ge(x, 0)))
+    top = t.max(t.concatenate([x, t.constant(np.array([-1]))])) + 1  # 0 for no values
+    length = t.maximum(top, minlength or 0)
+    length.name = "bincount_length"
+    dtype = node.outputs[0].dtype
+    amount = t.cast(weights[0], dtype) if weights else t.ones_like(x)
+    return [t.inc_subtensor(t.zeros((length,), dtype=dtype)[x], amount)]
+
+
+def _expand_repeat(node, axis=0):
+    """A gather along ``axis``: output row r is input row searchsorted(cumsum(counts), r,
+    'right')."""
+    from codegen.ops.assert_op import Assert
+    from codegen.tensor.extra_ops import searchsorted
+    t = _t()
+    x, counts = node.inputs
+    counts = t.cast(counts, "int64")
+    if counts.ndim == 0:
+        counts = t.alloc(counts, t.shape_of(x, axis))
+    counts = Assert("repeat: the counts must not be negative and one per element of the "
+                    "axis", "ValueError")(
+        counts, t.eq(t.shape_of(counts, 0), t.shape_of(x, axis)), t.all(t.ge(counts, 0)))
+    total = t.sum(counts, dtype="int64")
+    total.name = "repeat_length"
+    rows = searchsorted(t.cumsum(counts), t.arange(total), side="right")
+    return [t.take(x, rows, axis=axis)]
+
+
+def _expand_unique(node, flags=(), axis=None):
+    """Sort (stably), mark the first of each run of equal values (NaNs are one run, as
+    numpy's), and gather the firsts; the first occurrences, the inverse and the counts from
+    the same marks."""
+    t = _t()
+    (x,) = node.inputs
+    flat = t.flatten(x)
+    n = t.shape_of(flat, 0)
+    order = t.argsort(flat)
+    values = flat[order]
+    before = values[t.maximum(t.arange(n) - 1, 0)]
+    differs = t.neq(values, before)
+    if x.dtype[0] in "fc":
+        differs = t.and_(differs, t.invert(t.and_(t.isnan(values), t.isnan(before))))
+    first = t.or_(t.eq(t.arange(n), 0), differs)
+    starts = _positions(first, "unique")
+    out = [values[starts]]
+    return_index, return_inverse, return_counts = flags or (False, False, False)
+    if return_index:
+        out.append(order[starts])
+    if return_inverse:
+        run = t.cumsum(t.cast(first, "int64")) - 1
+        out.append(t.set_subtensor(t.zeros((n,), dtype="int64")[order], run))
+    if return_counts:
+        out.append(_positions(first, "unique", next=True) - starts)
+    return out
+
+
+#: kind -> its compiled form, where it has one: (node, **params) -> the outputs' variables
+EXPANSIONS = {"flatnonzero": _expand_flatnonzero, "nonzero": _expand_nonzero,
+              "bincount": _expand_bincount, "repeat": _expand_repeat, "unique": _expand_unique}
+
+
+def compiled_form(node):
+    """The outputs of ``node`` (a ``NumpyOp``) built from compiled ops, or None where it has
+    none (a kind not in ``EXPANSIONS``, unique along an axis, the nonzero of a 0-d array)."""
+    params = dict(node.op.params)
+    if node.op.kind not in EXPANSIONS or (node.op.kind == "unique" and
+                                          params.get("axis") is not None) or \
+            (node.op.kind == "nonzero" and node.inputs[0].ndim == 0):
+        return None
+    outs = EXPANSIONS[node.op.kind](node, **params)
+    return [o if o.dtype == v.dtype else _t().cast(o, v.dtype)
+            for o, v in zip(outs, node.outputs)]

@@ -6,16 +6,24 @@ graph bottom-up, keeps each rebuilt node's provenance, and refuses replacements 
 change a variable's type.
 """
 
-from codegen.rewrite.passes import canonicalize, constant_fold, cse, remove_zero_grad, simplify
+from codegen.rewrite.passes import (
+    canonicalize,
+    constant_fold,
+    cse,
+    expand_valued,
+    remove_zero_grad,
+    simplify,
+)
 from codegen.rewrite.scan import bound_until, merge_scans, scan_save_memory
 from codegen.rewrite.walker import apply_local
 
 
 def optimize(outputs):
-    """The full pipeline used before lowering: simplify, drop zero_grad, merge duplicates
-    (and loops one of which computes the other's outputs), keep only the loop history that is
-    read, run a loop that ends on a condition for its n_steps (cut to the steps done after)."""
-    outputs = simplify(outputs)
+    """The full pipeline used before lowering: build the ops whose lengths depend on the
+    values from compiled ops, simplify, drop zero_grad, merge duplicates (and loops one of
+    which computes the other's outputs), keep only the loop history that is read, run a loop
+    that ends on a condition for its n_steps (cut to the steps done after)."""
+    outputs = simplify(expand_valued(outputs))
     outputs = remove_zero_grad(outputs)
     outputs = simplify(outputs)
     return bound_until(scan_save_memory(merge_scans(cse(outputs))))
@@ -25,5 +33,6 @@ def optimize_fgraph(fgraph):
     return fgraph.replace_outputs(optimize(fgraph.all_outputs))
 
 
-__all__ = ["apply_local", "bound_until", "canonicalize", "constant_fold", "cse", "optimize",
-           "optimize_fgraph", "merge_scans", "remove_zero_grad", "scan_save_memory", "simplify"]
+__all__ = ["apply_local", "bound_until", "canonicalize", "constant_fold", "cse", "expand_valued",
+           "optimize", "optimize_fgraph", "merge_scans", "remove_zero_grad", "scan_save_memory",
+           "simplify"]

@@ -541,6 +541,17 @@ def remove_zero_grad(outputs):
     return apply_local(outputs, _drop_zero_grad)
 
 
+def _compiled_form(node):
+    from codegen.ops.valued import NumpyOp, compiled_form
+    return compiled_form(node) if isinstance(node.op, NumpyOp) else None
+
+
+def expand_valued(outputs):
+    """The ops whose outputs' lengths depend on the values (nonzero, unique, bincount,
+    repeat by counts) built from compiled ops (``valued.compiled_form``)."""
+    return apply_local(outputs, _compiled_form)
+
+
 # ---------------------------------------------------------------- common subexpressions
 
 def _input_key(var, canon):

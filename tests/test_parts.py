@@ -1,0 +1,156 @@
+"""Functions a module cannot hold, compiled in parts (codegen.compile.parts): lengths a step
+computes (those of nonzero, unique, ...), an op with no compiled form between compiled parts,
+on the CPU and emulated CUDA, against the reference interpreter running the same graph;
+state, errors, pickling."""
+
+import contextlib
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+import codegen
+import codegen.tensor as T
+from codegen.tensor.shared_randomstreams import RandomStreams
+
+X = np.array([[0.5, -1.0, 2.0], [-3.0, 0.25, 1.0], [1.5, 2.0, -0.5], [0.0, 0.0, 0.0]])
+
+
+def _masked_model():
+    """A step of a model whose cost reads the rows a nonzero picks and the unique values of a
+    rounded activation (two ops of data-dependent length), with dropout drawn before them and
+    W updated by the gradient: (x, W, streams, outputs, updates)."""
+    x = T.matrix("x")
+    W = codegen.shared(np.linspace(-1.0, 1.0, 9).reshape(3, 3), name="W")
+    srng = RandomStreams(7)
+    h = T.tanh(T.dot(x, W)) * srng.binomial((3,), p=0.8, dtype=x.dtype)
+    rows = T.nonzero(T.gt(h.sum(axis=1), 0))[0]
+    cost = T.sum(h[rows] ** 2) + T.extra_ops.Unique()(T.round(h * 4)).shape[0]
+    return x, W, srng, [cost, rows], [(W, W - 0.1 * T.grad(cost, W))]
+
+
+def _run(make, x_value, calls=3):
+    x, W, srng, outs, updates = _masked_model()
+    f = make(x, outs, updates)
+    got = [f(x_value) for _ in range(calls)]
+    return f, got, W.get_value()
+
+
+def test_data_length_ops_compile_in_parts(cuda_emulated):
+    """nonzero and unique in a training step (their lengths sums a step computes, then
+    arguments of the next part): compiled, no warning, as the interpreter computes them."""
+    def reference(x, outs, updates):
+        return codegen.function([x], outs, updates=updates, mode="FAST_COMPILE")
+    _, want, want_W = _run(reference, X)
+    for device in ("cpu", "cuda"):
+        def compiled(x, outs, updates):
+            with cuda_emulated() if device == "cuda" else contextlib.nullcontext():
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")
+                    return codegen.function([x], outs, updates=updates)
+        f, got, W = _run(compiled, X)
+        assert "in 2 parts" in repr(f) and "reference" not in repr(f), f
+        if device == "cuda":
+            with pytest.raises(ValueError, match="outputs='device' needs the function in one"):
+                f(X, outputs="device")
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g[0], w[0], rtol=1e-12)
+            np.testing.assert_array_equal(g[1], w[1])
+        np.testing.assert_allclose(W, want_W, rtol=1e-12)
+
+
+def test_an_op_with_no_compiled_form_runs_between_compiled_parts(cuda_emulated):
+    """A Python op (as_op) in a training step: the interpreter runs it, the graph before and
+    after it compiled; a warning names it."""
+    from codegen.compile.ops import as_op
+
+    @as_op(itypes=[T.dmatrix], otypes=[T.dmatrix])
+    def doubled_rows(m):
+        return np.repeat(m, 2, axis=0)
+
+    x = T.dmatrix("x")
+    W = codegen.shared(np.linspace(-1.0, 1.0, 9).reshape(3, 3), name="W")
+    h = T.tanh(T.dot(x, W))
+    cost = T.sum(h ** 2)
+    shown = T.exp(doubled_rows(h * 2)).sum(axis=1)
+    outs, updates = [cost, shown], [(W, W - 0.1 * T.grad(cost, W))]
+    ref = codegen.function([x], outs, updates=updates, mode="FAST_COMPILE")
+    want = [ref(X) for _ in range(2)]
+    want_W = W.get_value()
+    for device in ("cpu", "cuda"):
+        W.set_value(np.linspace(-1.0, 1.0, 9).reshape(3, 3))
+        with cuda_emulated() if device == "cuda" else contextlib.nullcontext():
+            with pytest.warns(UserWarning, match="reference interpreter.*doubled_rows.*the "
+                                                 "rest is compiled"):
+                f = codegen.function([x], outs, updates=updates)
+        assert "in 2 parts and the reference interpreter" in repr(f), f
+        assert "part 1: reference interpreter: as_op{doubled_rows}: it runs Python" in \
+            f.debug_text(), \
+            f.debug_text()
+        for g, w in zip([f(X) for _ in range(2)], want):
+            np.testing.assert_allclose(g[0], w[0], rtol=1e-12)
+            np.testing.assert_allclose(g[1], w[1], rtol=1e-12)
+        np.testing.assert_allclose(W.get_value(), want_W, rtol=1e-12)
+
+
+def test_lengths_a_step_computes_are_arguments_of_the_next_part(cuda_emulated):
+    """Lengths computed by steps, one from another's result (three parts), a reshape by one,
+    a loop's number of steps: compiled without a warning, as the interpreter computes them."""
+    x = T.vector("x")
+    n = T.argmax(x) + 1
+    first = T.arange(n) * x[0]
+    m = T.cast(T.sum(first), "int64")  # known only once the first part ran
+    second = T.ones((m, 2)).reshape((2, m)).sum(axis=0)
+    steps, _ = codegen.scan(lambda acc: acc * 2, outputs_info=T.constant(1.0), n_steps=n)
+    outs = [first, second, steps]
+    ref = codegen.function([x], outs, mode="FAST_COMPILE")
+    for device in ("cpu", "cuda"):
+        with cuda_emulated() if device == "cuda" else contextlib.nullcontext():
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                f = codegen.function([x], outs)
+        assert "in 3 parts" in repr(f), f  # m needs first, which needs n
+        for value in ([1.0, 3.0, 2.0], [2.0, 0.0, 1.0, 5.0], [1.0]):
+            value = np.array(value, dtype=x.dtype)
+            for g, w in zip(f(value), ref(value)):
+                np.testing.assert_array_equal(g, w)
+
+
+def test_a_failed_call_changes_no_state():
+    """An error in a part after others ran (an index out of range in the last part) leaves the
+    shared values and the random state as they were, and the next call goes on from them."""
+    x, i = T.vector("x"), T.lscalar("i")
+    acc = codegen.shared(np.zeros(3), name="acc")
+    srng = RandomStreams(11)
+    noise = srng.normal((3,))
+    picked = T.extra_ops.Unique()(x)[i]  # fails for i past the unique values
+    f = codegen.function([x, i], picked, updates=[(acc, acc + noise + picked)])
+    ref = codegen.function([x, i], picked, updates=[(acc, acc + noise + picked)],
+                           mode="FAST_COMPILE")
+    value = np.array([3.0, 1.0, 3.0])
+    f(value, 1)
+    before = acc.get_value()
+    with pytest.raises(IndexError, match="out of bounds"):
+        f(value, 5)
+    np.testing.assert_array_equal(acc.get_value(), before)
+    f(value, 0)
+    got = acc.get_value()
+    acc.set_value(np.zeros(3))
+    srng.seed(11)
+    ref(value, 1), ref(value, 0)
+    np.testing.assert_allclose(got, acc.get_value(), rtol=1e-12)
+
+
+def test_a_function_in_parts_pickles_and_copies():
+    x, W, srng, outs, updates = _masked_model()
+    f = codegen.function([x], outs, updates=updates)
+    g = pickle.loads(pickle.dumps(f))  # W and the random state as they are now
+    assert "parts" in repr(g), g
+    a, b = f(X), g(X)
+    np.testing.assert_allclose(a[0], b[0], rtol=1e-12)
+    np.testing.assert_array_equal(a[1], b[1])
+    before = W.get_value()
+    h = f.copy()  # its own copies of the shared values
+    h(X)
+    np.testing.assert_array_equal(W.get_value(), before)
