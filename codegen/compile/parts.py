@@ -39,14 +39,14 @@ class _Compiled:
 
 
 class _Reference:
-    """One node run by the reference interpreter."""
+    """One node run by the reference interpreter (``timed``: told its time, profile=True)."""
 
-    def __init__(self, node, reason):
-        self.node, self.reason = node, reason
+    def __init__(self, node, reason, timed=None):
+        self.node, self.reason, self.timed = node, reason, timed
 
     def run(self, env):
         values = {v.id: np.asarray(env[v.id]) for v in self.node.inputs if v.id in env}
-        reference.perform(self.node, values)
+        reference.perform(self.node, values, timed=self.timed)
         env.update((v.id, values[v.id]) for v in self.node.outputs)
 
     def describe(self):
@@ -62,8 +62,6 @@ class PartsExecutable:
         self.compiled = len(compiled)
         self.device = compiled[0].executable.device if compiled else "cpu"
         kind = compiled[0].executable.kind if compiled else "numpy reference"
-        if self.device != "cpu":
-            kind += f" on {self.device}"
         self.kind = f"{kind} in {len(compiled)} parts" if len(compiled) > 1 else kind
         if any(isinstance(p, _Reference) for p in parts):
             self.kind += " and the reference interpreter"
@@ -87,14 +85,29 @@ class PartsExecutable:
         n = len(self.fgraph.outputs)
         return results[:n], results[n:]
 
+    def profile_steps(self):
+        """() -> the steps of every part, in order, with their times (profile=True)."""
+        timed = [(k, p.executable.profile_steps()) for k, p in enumerate(self.parts)
+                 if isinstance(p, _Compiled)]
+        nodes = next((p.timed.steps for p in self.parts if isinstance(p, _Reference)),
+                     list)
+
+        def steps():
+            out = [(kind, f"part{k}.{ident}", text, where, seconds, runs)
+                   for k, part_steps in timed
+                   for kind, ident, text, where, seconds, runs in part_steps()]
+            return out + nodes()
+        return steps
+
     def debug_text(self):
         return "\n".join(f"part {k}: {p.describe()}" for k, p in enumerate(self.parts))
 
 
-def compile_in_parts(fgraph, name, make):
+def compile_in_parts(fgraph, name, make, timed=None):
     """A ``PartsExecutable`` for ``fgraph`` (rewritten already), whose parts ``make(fgraph,
     ins, part_name)`` compiles; raises the ``NotCompiled`` that stops it where the graph cannot
-    be cut (a refusal that names no node of the graph)."""
+    be cut (a refusal that names no node of the graph). ``timed``: told the interpreted
+    nodes' times (profile=True)."""
     from codegen.compile.inputs import In
     order = toposort(fgraph.all_outputs)
     finals = {v.id for v in fgraph.all_outputs}
@@ -171,7 +184,7 @@ def compile_in_parts(fgraph, name, make):
         for node in order:  # the interpreted nodes whose inputs are computed now
             if id(node) in reasons and id(node) not in done and all(
                     v.owner is None or id(v.owner) in done for v in node.inputs):
-                parts.append(_Reference(node, reasons[id(node)]))
+                parts.append(_Reference(node, reasons[id(node)], timed))
                 done.add(id(node))
                 ran = True
         if not front and not ran:
