@@ -16,6 +16,7 @@ from codegen.graph import clients, toposort
 from codegen.graph.basic import clone_replace, provenance_as
 from codegen.ops.scan import Scan
 from codegen.ops.shape import Subtensor
+from codegen.rewrite.walker import apply_local
 
 
 def _last(node):
@@ -139,39 +140,29 @@ def bound_until(outputs):
     of each output and stacks the condition too (1 in the rows past the stop), so the steps
     done are ``min(n_steps - sum(conditions) + 1, n_steps)``: a value that a step computes,
     which the next compiled part takes as a length (``codegen.compile.parts``)."""
-    nodes = toposort(outputs)
-    if not any(isinstance(n.op, Scan) and n.op.until is True for n in nodes):
-        return outputs
+    return apply_local(outputs, _bounded)
+
+
+def _bounded(node):
+    """The outputs of a loop ending on a condition, from the bounded loop (``bound_until``)."""
+    op = node.op
+    if not (isinstance(op, Scan) and op.until is True):
+        return None
     from codegen.tensor import basic as T
-    mapping = {}
-    for node in nodes:
-        inputs = [mapping.get(v.id, v) for v in node.inputs]
-        op = node.op
-        if isinstance(op, Scan) and op.until is True:
-            bounded = Scan(op.inner_inputs, op.inner_outputs, op.n_seqs, op.taps,
-                           op.n_nitsot + 1, store=op.store, truncate=op.truncate, name=op.name,
-                           until="bounded")
-            with provenance_as(node.provenance):
-                new = bounded.make_node(*inputs)
-                n = inputs[0]
-                done = T.minimum(n - T.sum(T.cast(new.outputs[-1], n.dtype)) + 1, n)
-                done.name = f"{op.name}_until_steps"
-                m = op.n_states
-                for k, (old, out) in enumerate(zip(node.outputs, new.outputs)):
-                    if k >= m:
-                        out = out[:done]
-                    elif op.store[k] == "all":
-                        rows = op.lengths()[k] + done
-                        rows.name = f"{op.name}_until_rows"
-                        out = out[:rows]
-                    out.name = old.name
-                    mapping[old.id] = out
-            continue
-        if all(a is b for a, b in zip(inputs, node.inputs)):
-            continue
-        with provenance_as(node.provenance):
-            new = op.make_node(*inputs)
-        for old, out in zip(node.outputs, new.outputs):
-            out.name = old.name
-            mapping[old.id] = out
-    return [mapping.get(v.id, v) for v in outputs]
+    bounded = Scan(op.inner_inputs, op.inner_outputs, op.n_seqs, op.taps, op.n_nitsot + 1,
+                   store=op.store, truncate=op.truncate, name=op.name, until="bounded")
+    new = bounded.make_node(*node.inputs)
+    n = node.inputs[0]
+    done = T.minimum(n - T.sum(T.cast(new.outputs[-1], n.dtype)) + 1, n)
+    done.name = f"{op.name}_until_steps"
+    out = []
+    for k, (old, var) in enumerate(zip(node.outputs, new.outputs)):
+        if k >= op.n_states:
+            var = var[:done]
+        elif op.store[k] == "all":
+            rows = op.lengths()[k] + done
+            rows.name = f"{op.name}_until_rows"
+            var = var[:rows]
+        var.name = old.name
+        out.append(var)
+    return out
