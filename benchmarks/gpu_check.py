@@ -6,7 +6,8 @@
 1. the machine: GPU, driver, nvcc, Python, torch;
 2. the CUDA tests on the device (CODEGEN_TEST_CUDA=device): the op table, the gradient
    table, the tutorial MLP against the CPU module, an nvcc-built module, the random
-   streams (Philox and MRG31k3p) and Assert against the CPU's;
+   streams (Philox and MRG31k3p) and Assert against the CPU's, functions compiled in parts
+   (nonzero, unique, a loop ending on a condition) against the reference interpreter;
 3. W2 (float32 and float64), W3 and W4 on the GPU: codegen's CUDA module against PyTorch
    eager and torch.compile on the same card, one process each, timed in turns
    (benchmarks/harness.py); ratio = peer time / codegen time. The inputs stay on the device
@@ -120,7 +121,9 @@ def tests(timeout):
                      "no:cacheprovider", "-rfEs", *extra,
                      "tests/test_cuda.py", "tests/test_ops.py", "tests/test_grad.py",
                      "tests/test_random.py", "tests/test_theano_api.py", "tests/test_sparse.py",
-                     "-k", "cuda"], timeout, env={"CODEGEN_TEST_CUDA": "device"})
+                     "tests/test_parts.py", "tests/test_scan.py",
+                     "-k", "cuda or parts or until_ends"], timeout,
+                    env={"CODEGEN_TEST_CUDA": "device"})
     lines = text.splitlines()
     summary = next((line for line in reversed(lines)
                     if re.search(r"\d+ (passed|failed|error)", line)),
@@ -241,7 +244,8 @@ def main():
     report += ["", "## CUDA tests on the device", "",
                f"`CODEGEN_TEST_CUDA=device pytest tests/test_cuda.py tests/test_ops.py "
                f"tests/test_grad.py tests/test_random.py tests/test_theano_api.py "
-               f"tests/test_sparse.py -k cuda`: "
+               f"tests/test_sparse.py tests/test_parts.py tests/test_scan.py "
+               f"-k 'cuda or parts or until_ends'`: "
                f"{summary} (exit {rc})", ""]
     report += [f"- {line}" for line in failures]
     write()
