@@ -88,6 +88,9 @@ def test_an_op_with_no_compiled_form_runs_between_compiled_parts(cuda_emulated):
         assert "part 1: reference interpreter: as_op{doubled_rows}: it runs Python" in \
             f.debug_text(), \
             f.debug_text()
+        source = f.executable.source  # each compiled part's, the interpreted node named
+        assert source.count("# part ") == 3 and "def _impl_function_part2" in source, \
+            source[:2000]
         for g, w in zip([f(X) for _ in range(2)], want):
             np.testing.assert_allclose(g[0], w[0], rtol=1e-12)
             np.testing.assert_allclose(g[1], w[1], rtol=1e-12)

@@ -102,6 +102,14 @@ class PartsExecutable:
     def debug_text(self):
         return "\n".join(f"part {k}: {p.describe()}" for k, p in enumerate(self.parts))
 
+    @property
+    def source(self):
+        """The generated source of every compiled part, in order, each after a line naming
+        the part (and the interpreted nodes between them)."""
+        return "\n\n".join(f"# part {k}: {p.describe()}" + (
+            f"\n{p.executable.source}" if isinstance(p, _Compiled) else "")
+            for k, p in enumerate(self.parts))
+
 
 def compile_in_parts(fgraph, name, make, timed=None):
     """A ``PartsExecutable`` for ``fgraph`` (rewritten already), whose parts ``make(fgraph,
