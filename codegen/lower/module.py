@@ -3,7 +3,7 @@ named once for the whole module."""
 
 import numpy as np
 
-from codegen.lower.lowering import lower, sanitize
+from codegen.lower.lowering import NotCompiled, lower, sanitize
 from codegen.rewrite import optimize_fgraph
 
 
@@ -80,7 +80,15 @@ def lower_module(specs):
         hints = [sanitize(i.name or f"arg{k}") for k, i in enumerate(spec.ins)]
         defaults = {i.variable.id: _default_literal(i.value, i.variable) for i in spec.ins
                     if i.has_default}
-        program = lower(fgraph, spec.name, hints, snames, defaults)
+        try:
+            program = lower(fgraph, spec.name, hints, snames, defaults)
+        except NotCompiled as exc:
+            if getattr(spec, "for_function", False):
+                raise  # codegen.function compiles it in parts (compile.parts)
+            why = (f"{exc}. A module plans its arrays before its steps run, so it cannot "
+                   f"hold this function; codegen.function compiles it, in parts") if exc.late \
+                else f"{exc}; codegen.function runs it between compiled parts"
+            raise NotCompiled(why) from None
         programs.append(program)
         docs.append(_doc(spec, program, snames))
         for var in fgraph.shared:
