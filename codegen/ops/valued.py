@@ -260,7 +260,7 @@ def _positions(mask, kind, next=False):
     from codegen.tensor.extra_ops import searchsorted
     t = _t()
     running = t.cumsum(t.cast(mask, "int64"))
-    count = t.sum(t.cast(mask, "int64"), dtype="int64")
+    count = t.sum(running[-1:], dtype="int64")  # the last running count; 0 for no elements
     count.name = f"{kind}_length"
     return searchsorted(running, t.arange(count) + (2 if next else 1), side="left")
 
