@@ -1633,6 +1633,37 @@ def test_kron_norm_and_more_of_nlinalg_and_slinalg():
                                                                              [1, 0]]))
 
 
+def test_lstsq_compiles_as_numpys(cuda_emulated):
+    """nlinalg.lstsq from the compiled svd, on the CPU and CUDA, as numpy's (gelsd): tall,
+    wide, rank-deficient and empty matrices, a vector or a matrix b, rcond negative (machine
+    epsilon) or not; the residuals only where a has full column rank and more rows (their
+    length decided by the rank: a second compiled part)."""
+    import contextlib
+    import warnings
+
+    from codegen.tensor import nlinalg
+    a, b, y, r = T.dmatrix("a"), T.dmatrix("b"), T.dvector("y"), T.dscalar("r")
+    outs = [*nlinalg.lstsq(a, y, r), *nlinalg.lstsq(a, b, r)]
+    rng = np.random.default_rng(1)
+    for device in ("cpu", "cuda"):
+        with cuda_emulated() if device == "cuda" else contextlib.nullcontext():
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                f = codegen.function([a, y, b, r], outs)
+        assert "in 2 parts" in repr(f), f
+        for shape, rcond in [((5, 3), -1), ((3, 5), -1), ((4, 4), 1e-10), ((6, 2), 0.5),
+                             ((0, 3), -1)]:
+            A = rng.standard_normal(shape)
+            if shape == (4, 4):
+                A[:, 3] = A[:, 0]  # rank 3
+            Y, Bv = rng.standard_normal(shape[0]), rng.standard_normal((shape[0], 2))
+            want = [*np.linalg.lstsq(A, Y, rcond=rcond), *np.linalg.lstsq(A, Bv, rcond=rcond)]
+            for k, (g, w) in enumerate(zip(f(A, Y, Bv, rcond), want)):
+                assert g.shape == np.shape(w), (device, shape, k, g, w)
+                np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12,
+                                           err_msg=f"{device} {shape} output {k}")
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_expm_by_scaling_and_squaring_as_scipy(mode, cuda_emulated):
     """slinalg.expm compiled (Pade 13 with scaling and squaring): scipy's values from 1-norms

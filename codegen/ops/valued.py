@@ -1,15 +1,16 @@
 """numpy functions as ops: those whose outputs' lengths depend on their inputs' values
-(nonzero, flatnonzero, unique, bincount, repeat by an array of counts), and those codegen has
-not compiled yet (the real FFT and its inverse, the special functions of scipy, and the
-factorizations of nlinalg and slinalg other than those of ``codegen.ops.linalg`` and those
-built from them: eig, qr's mode raw, lstsq). Each kind is a numpy function (what the
-reference interpreter runs), a rule for its output types and the reason a module cannot
-hold it.
+(nonzero, flatnonzero, unique, bincount, repeat by an array of counts, lstsq's residuals), and
+those codegen has not compiled yet (the real FFT and its inverse, the special functions of
+scipy, and the factorizations of nlinalg and slinalg other than those of
+``codegen.ops.linalg`` and those built from them: eig, qr's mode raw). Each kind is a numpy
+function (what the reference interpreter runs), a rule for its output types and the reason a
+module cannot hold it.
 
 The first have compiled forms (``compiled_form``, the rewrite ``expand_valued``): their
-lengths are sums a step computes, so ``codegen.function`` compiles a graph holding one in
-parts (``codegen.compile.parts``). The others run in the reference interpreter between
-compiled parts, with a warning giving the reason; a module with any of these does not build.
+lengths are values a step computes (sums, a rank), so ``codegen.function`` compiles a graph
+holding one in parts (``codegen.compile.parts``). The others run in the reference
+interpreter between compiled parts, with a warning giving the reason; a module with any of
+these does not build.
 """
 
 import numpy as np
@@ -347,9 +348,37 @@ def _expand_unique(node, flags=(), axis=None):
     return out
 
 
+def _expand_lstsq(node):
+    """numpy's lstsq (LAPACK's gelsd) from the compiled reduced svd: the least-norm solution
+    V diag(1/s) U^T b over the singular values above rcond times the largest (machine epsilon
+    for a negative rcond), their number the rank, and the residuals' squared norms per column
+    of b when a has full column rank and more rows than columns, else none (a length the
+    rank decides: the next part takes it)."""
+    from codegen.tensor.nlinalg import svd
+    t = _t()
+    a, b, rcond = node.inputs
+    dtype = node.outputs[0].dtype
+    a, b = t.cast(a, dtype), t.cast(b, dtype)
+    u, s, vt = svd(a, full_matrices=0)
+    ratio = t.switch(t.lt(rcond, 0), np.finfo(dtype).eps, t.cast(rcond, dtype))
+    largest = t.max(t.concatenate([s, t.zeros((1,), dtype=dtype)]))
+    kept = t.gt(s, ratio * largest)
+    inverse = t.switch(kept, 1 / t.switch(kept, s, t.ones_like(s)), t.zeros_like(s))
+    projected = t.dot(u.T, b)
+    x = t.dot(vt.T, projected * (inverse if b.ndim == 1 else inverse.dimshuffle(0, "x")))
+    rank = t.sum(t.cast(kept, "int64"), dtype="int64")
+    rows, cols = t.shape_of(a, 0), t.shape_of(a, 1)
+    squares = t.sum((b - t.dot(a, x)) ** 2, axis=0)
+    squares = t.reshape(squares, (1,)) if b.ndim == 1 else squares
+    length = t.switch(t.and_(t.eq(rank, cols), t.gt(rows, cols)), t.shape_of(squares, 0), 0)
+    length.name = "lstsq_residuals_length"
+    return [x, squares[:length], rank, s]
+
+
 #: kind -> its compiled form, where it has one: (node, **params) -> the outputs' variables
 EXPANSIONS = {"flatnonzero": _expand_flatnonzero, "nonzero": _expand_nonzero,
-              "bincount": _expand_bincount, "repeat": _expand_repeat, "unique": _expand_unique}
+              "bincount": _expand_bincount, "repeat": _expand_repeat, "unique": _expand_unique,
+              "lstsq": _expand_lstsq}
 
 
 def compiled_form(node):
@@ -358,7 +387,8 @@ def compiled_form(node):
     params = dict(node.op.params)
     if node.op.kind not in EXPANSIONS or (node.op.kind == "unique" and
                                           params.get("axis") is not None) or \
-            (node.op.kind == "nonzero" and node.inputs[0].ndim == 0):
+            (node.op.kind == "nonzero" and node.inputs[0].ndim == 0) or \
+            (node.op.kind == "lstsq" and node.outputs[0].dtype not in ("float32", "float64")):
         return None
     outs = EXPANSIONS[node.op.kind](node, **params)
     return [o if o.dtype == v.dtype else _t().cast(o, v.dtype)

@@ -122,7 +122,8 @@ def eig(a):
 
 class Lstsq:
     """``Lstsq()(a, b, rcond)``: numpy's least-squares solution of a x = b, as (x, residuals,
-    rank, singular values of a). No gradient."""
+    rank, singular values of a); compiled from the svd (``valued._expand_lstsq``). No
+    gradient."""
 
     def __call__(self, a, b, rcond=None):
         from codegen.tensor.basic import as_tensor_variable
