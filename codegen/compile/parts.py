@@ -1,9 +1,10 @@
 """A function the compiled backends cannot express in one module, compiled in parts.
 
 Buffers are planned from shapes before any step runs, so a length that a step computes
-(``T.zeros((T.argmax(x),))``, ``scan(..., n_steps=T.max(n))``) or an op with no compiled
-form (``T.nonzero``, ``eig``, a loop whose shapes change from one iteration to the next)
-cannot be in the module that computes what it reads. The graph is cut there, as a
+(``T.zeros((T.argmax(x),))``, ``scan(..., n_steps=T.max(n))``, the count of ``T.nonzero``,
+the steps a loop ending on a condition did) or an op with no compiled form (``eig``, a Python
+op, a loop whose shapes change from one iteration to the next) cannot be in the module that
+computes what it reads. The graph is cut there, as a
 ``torch.compile`` graph break: one compiled part computes what the node reads; the node runs
 in the reference interpreter (or, for a length, the next part takes the int scalar as an
 argument, which a plan may use as a dim); the next compiled part computes the rest from
