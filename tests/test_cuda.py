@@ -166,20 +166,32 @@ def test_the_state_stays_on_the_device_between_calls(tmp_path, cuda_emulated):
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed")
 def test_nvcc_builds_the_op_table_and_the_mlp(tmp_path, monkeypatch):
-    """The CUDA layer of the whole op table and of the tutorial MLP compiles with nvcc for
-    sm_80 and sm_90 (what the emulated tests run, the device compiler accepts)."""
+    """The CUDA layer of the whole op table (for sm_90 alone: CODEGEN_CUDA_ARCH) and of the
+    tutorial MLP (the fat binary: sm_80 and sm_90) compiles with nvcc (what the emulated
+    tests run, the device compiler accepts)."""
     from test_ops import _table_module
+
+    from codegen.backends.cuda.toolchain import architectures
+    from codegen.build import BuildError
     monkeypatch.delenv("CODEGEN_CUDA_EMULATION", raising=False)
     monkeypatch.setattr(codegen.config, "device", "cuda")
+    monkeypatch.setenv("CODEGEN_CUDA_ARCH", "sm_90")
+    assert architectures() == ["-gencode", "arch=compute_90,code=[sm_90,compute_90]"]
     table = load_module(_table_module().build(str(tmp_path / "ops")))
+    monkeypatch.delenv("CODEGEN_CUDA_ARCH")
     mlp, _, _ = _mlp_module()
     mlp.name = "mlp_nvcc"
     trained = load_module(mlp.build(str(tmp_path / "mlp")))
     assert table.__codegen__["backend"] == trained.__codegen__["backend"] == "cuda"
     if shutil.which("cuobjdump"):  # the fat binary holds sm_80 and sm_90 machine code
-        listing = subprocess.run(["cuobjdump", "--list-elf", trained.__file__],
-                                 capture_output=True, text=True).stdout
-        assert "sm_80" in listing and "sm_90" in listing, listing
+        listings = [subprocess.run(["cuobjdump", "--list-elf", m.__file__],
+                                   capture_output=True, text=True).stdout
+                    for m in (table, trained)]
+        assert "sm_80" not in listings[0] and "sm_90" in listings[0], listings[0]
+        assert "sm_80" in listings[1] and "sm_90" in listings[1], listings[1]
+    monkeypatch.setenv("CODEGEN_CUDA_ARCH", "hopper")
+    with pytest.raises(BuildError, match="CODEGEN_CUDA_ARCH: expected"):
+        architectures()
 
 
 def test_large_products_go_through_cublas_arithmetic(tmp_path, cuda_emulated):

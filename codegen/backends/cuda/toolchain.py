@@ -1,5 +1,6 @@
 """Building a CUDA module: the CUDA layer by nvcc (a fat binary: SASS for sm_80 and sm_90,
-and PTX for later GPUs; the CUDA runtime linked statically), or by the host's C++ compiler
+and PTX for later GPUs, or the architectures CODEGEN_CUDA_ARCH names; the CUDA runtime
+linked statically), or by the host's C++ compiler
 with ``emulation.h`` when CODEGEN_CUDA_EMULATION is set; the glue as on the CPU."""
 
 import functools
@@ -12,9 +13,26 @@ from codegen.backends.cuda import emulated
 
 EMULATION_HEADER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "emulation.h")
 
-#: The GPUs whose machine code the binary carries, and the PTX that later ones compile.
-ARCHITECTURES = ["-gencode", "arch=compute_80,code=sm_80",
-                 "-gencode", "arch=compute_90,code=[sm_90,compute_90]"]
+#: The GPUs whose machine code the binary carries (the last one's PTX too, which later
+#: ones compile), unless CODEGEN_CUDA_ARCH names others.
+ARCHITECTURES = ("80", "90")
+
+
+def architectures():
+    """nvcc's -gencode options: SASS for each architecture of CODEGEN_CUDA_ARCH ('90',
+    'sm_90', '80,90': the cards a build is for; fewer build faster) or ``ARCHITECTURES``,
+    and PTX of the last for later GPUs."""
+    given = os.environ.get("CODEGEN_CUDA_ARCH", "").strip()
+    archs = [a.strip().removeprefix("sm_") for a in given.split(",")] if given else \
+        list(ARCHITECTURES)
+    if not all(a.isdigit() for a in archs):
+        raise cpu_build.BuildError(f"CODEGEN_CUDA_ARCH: expected compute capabilities such "
+                                   f"as '90' or 'sm_80,sm_90', got {given!r}")
+    options = []
+    for k, a in enumerate(archs):
+        code = f"sm_{a}" if k < len(archs) - 1 else f"[sm_{a},compute_{a}]"
+        options += ["-gencode", f"arch=compute_{a},code={code}"]
+    return options
 
 
 class CudaKernels:
@@ -28,7 +46,8 @@ class CudaKernels:
                           "-fno-omit-frame-pointer"]
                          if self.emulated and os.environ.get("CODEGEN_CUDA_SANITIZE") else [])
         self.key = "cuda:" + ("emulated:" + " ".join(self.sanitize) + _file_text(EMULATION_HEADER)
-                              if self.emulated else _nvcc_version())
+                              if self.emulated else
+                              _nvcc_version() + " " + " ".join(architectures()))
 
     def command(self, path, obj, flags, cc):
         if self.emulated:
@@ -41,7 +60,7 @@ class CudaKernels:
         # --threads 0: the three targets compiled side by side (the MLP's layer: 3.8 s
         # instead of 5.1-6.6 s on two cores)
         return ["nvcc", "-O3", "-std=c++17", "-Xcompiler", "-fPIC", "-fmad=false",
-                "--threads", "0", *ARCHITECTURES, "-c", path, "-o", obj]
+                "--threads", "0", *architectures(), "-c", path, "-o", obj]
 
     def libs(self):
         if self.emulated:
