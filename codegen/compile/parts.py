@@ -175,7 +175,8 @@ def compile_in_parts(fgraph, name, make, timed=None):
     while len(done) < len(order):
         blocked = {id(n) for n in order if id(n) in reasons and id(n) not in done}
         while True:
-            front = [n for n in order if id(n) not in done and id(n) not in downstream(blocked)]
+            below = downstream(blocked)
+            front = [n for n in order if id(n) not in done and id(n) not in below]
             if not front:
                 break
             try:
