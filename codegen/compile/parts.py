@@ -61,6 +61,7 @@ class PartsExecutable:
         self.fgraph, self.parts = fgraph, parts
         compiled = [p for p in parts if isinstance(p, _Compiled)]
         self.compiled = len(compiled)
+        self._fresh = {o.id for p in compiled for o in p.outputs}  # new arrays of a module's
         self.device = compiled[0].executable.device if compiled else "cpu"
         kind = compiled[0].executable.kind if compiled else "numpy reference"
         self.kind = f"{kind} in {len(compiled)} parts" if len(compiled) > 1 else kind
@@ -79,9 +80,8 @@ class PartsExecutable:
         results = []
         for var in self.fgraph.all_outputs:
             value = env[var.id] if var.id in env else reference.input_value(var, env)
-            if var.owner is None or not any(var is o for p in self.parts if
-                                            isinstance(p, _Compiled) for o in p.outputs):
-                value = np.array(value)  # an input, a constant or the interpreter's: a copy
+            if var.id not in self._fresh:  # an input, a constant or the interpreter's: a copy
+                value = np.array(value)
             results.append(value)
         n = len(self.fgraph.outputs)
         return results[:n], results[n:]
