@@ -354,16 +354,14 @@ def _expand_lstsq(node):
     for a negative rcond), their number the rank, and the residuals' squared norms per column
     of b when a has full column rank and more rows than columns, else none (a length the
     rank decides: the next part takes it)."""
-    from codegen.tensor.nlinalg import svd
+    from codegen.tensor.nlinalg import inverted_singular_values, svd
     t = _t()
     a, b, rcond = node.inputs
     dtype = node.outputs[0].dtype
     a, b = t.cast(a, dtype), t.cast(b, dtype)
     u, s, vt = svd(a, full_matrices=0)
     ratio = t.switch(t.lt(rcond, 0), np.finfo(dtype).eps, t.cast(rcond, dtype))
-    largest = t.max(t.concatenate([s, t.zeros((1,), dtype=dtype)]))
-    kept = t.gt(s, ratio * largest)
-    inverse = t.switch(kept, 1 / t.switch(kept, s, t.ones_like(s)), t.zeros_like(s))
+    kept, inverse = inverted_singular_values(s, ratio)
     projected = t.dot(u.T, b)
     x = t.dot(vt.T, projected * (inverse if b.ndim == 1 else inverse.dimshuffle(0, "x")))
     rank = t.sum(t.cast(kept, "int64"), dtype="int64")

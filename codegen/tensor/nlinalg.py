@@ -48,10 +48,16 @@ def pinv(x):
     V diag(1 / s) U^T from the reduced svd, the singular values at or below 1e-15 times the
     largest left out. Compiled (through ``svd``); no gradient."""
     u, s, vt = svd(_matrix(x, "pinv"), full_matrices=0)
-    largest = t.max(t.concatenate([s, t.zeros((1,), dtype=s.dtype)]))  # (0 for an empty x)
-    kept = t.gt(s, 1e-15 * largest)
-    inverse = t.switch(kept, 1 / t.switch(kept, s, t.ones_like(s)), t.zeros_like(s))
+    _, inverse = inverted_singular_values(s, 1e-15)
     return t.dot(vt.T * inverse, u.T)
+
+
+def inverted_singular_values(s, ratio):
+    """(Which singular values ``s`` are kept: those above ``ratio`` times the largest; their
+    reciprocals, 0 for those left out): the cut of pinv and lstsq."""
+    largest = t.max(t.concatenate([s, t.zeros((1,), dtype=s.dtype)]))  # (0 for an empty s)
+    kept = t.gt(s, ratio * largest)
+    return kept, t.switch(kept, 1 / t.switch(kept, s, t.ones_like(s)), t.zeros_like(s))
 
 
 class Eigh:
