@@ -40,7 +40,7 @@ class CLibrary:
         self.paths = write_library(module.name, module.specs, out_dir)
         self.dir = os.path.join(out_dir, module.name)
         self.lib = ctypes.CDLL(self.paths[2])
-        self.programs = {p.name: p for p in lower_module(module.specs)[0]}
+        self.programs = {p.name: p for p in lower_module(module.specs).programs}
         fn = self._fn
         fn("create").restype = ctypes.c_void_p
         fn("error").restype = ctypes.c_char_p

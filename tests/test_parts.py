@@ -206,3 +206,91 @@ def test_profile_times_each_parts_steps_and_the_interpreted_nodes():
     assert any(k.startswith("part0.") for k in timed) and \
         any(k.startswith("part3.") for k in timed), timed
     assert [n for k, n in timed.items() if "as_op{sorted_copy}" in k] == [2], timed
+
+
+def _until_powers():
+    """The Theano tutorial's loop ending on a condition: the powers of two up to ``limit``."""
+    limit = T.dscalar("limit")
+    powers, _ = codegen.scan(
+        lambda p, lim: (p * 2, codegen.scan_module.until(p * 2 > lim)),
+        outputs_info=T.constant(1.0), non_sequences=limit, n_steps=1024)
+    return limit, powers
+
+
+def test_a_module_holds_functions_in_parts(tmp_path, cuda_emulated):
+    """``codegen build`` of functions a module plans in parts (a training step reading
+    nonzero's rows and unique's count, random draws and updates; a loop ending on a
+    condition): each a function of the module calling its parts in order, as the reference
+    interpreter computes them, on the CPU and emulated CUDA; the parts are not in its API."""
+    from codegen.compile.module import load_module
+    limit, powers = _until_powers()
+    ref_loop = codegen.function([limit], powers, mode="FAST_COMPILE")
+    _, want, want_W = _run(lambda x, outs, updates: codegen.function(
+        [x], outs, updates=updates, mode="FAST_COMPILE"), X)
+    for device in ("cpu", "cuda"):
+        x, W, srng, outs, updates = _masked_model()
+        m = codegen.Module(f"in_parts_{device}")
+        m.add_function("step", [x], outs, updates=updates)
+        m.add_function("powers", [limit], powers)
+        m.add_function("plain", [x], x * 2)
+        with cuda_emulated() if device == "cuda" else contextlib.nullcontext():
+            mod = load_module(m.build(str(tmp_path / device)))
+        assert "computed in 2 parts (step_part0, step_part1)" in mod.step.__doc__, \
+            mod.step.__doc__
+        assert set(mod.__codegen__["signature"]) == {"step", "powers", "plain"}
+        assert not hasattr(mod, "step_part0") and not hasattr(mod, "_impl_step_part0")
+        for w in want:
+            g = mod.step(X)
+            np.testing.assert_allclose(g[0], w[0], rtol=1e-12)
+            np.testing.assert_array_equal(g[1], w[1])
+        np.testing.assert_allclose(mod.get_value("W"), want_W, rtol=1e-12)
+        for value in (0.5, 1.0, 100.0, 1e300):
+            np.testing.assert_array_equal(mod.powers(value), ref_loop(value))
+        np.testing.assert_array_equal(mod.plain(X), 2 * X)
+
+
+def test_a_modules_function_in_parts_failing_changes_no_state(tmp_path):
+    """An index out of range in the last part: the module's state (shared value and random
+    state) is as before, and the next call goes on from it as the interpreter does."""
+    from codegen.compile.module import load_module
+    x, i = T.vector("x"), T.lscalar("i")
+    acc = codegen.shared(np.zeros(3), name="acc")
+    srng = RandomStreams(11)
+    picked = T.extra_ops.Unique()(x)[i]
+    updates = [(acc, acc + srng.normal((3,)) + picked)]
+    m = codegen.Module("in_parts_failing")
+    m.add_function("f", [x, i], picked, updates=updates)
+    mod = load_module(m.build(str(tmp_path)))
+    ref = codegen.function([x, i], picked, updates=updates, mode="FAST_COMPILE")
+    value = np.array([3.0, 1.0, 3.0])
+    assert mod.f(value, 1) == ref(value, 1) == 3.0
+    before = mod.state()
+    with pytest.raises(IndexError, match="out of bounds"):
+        mod.f(value, 5)
+    for name, array in mod.state().items():
+        np.testing.assert_array_equal(array, before[name], err_msg=name)
+    mod.f(value, 0), ref(value, 0)
+    np.testing.assert_allclose(mod.get_value("acc"), acc.get_value(), rtol=1e-12)
+
+
+def test_what_a_module_cannot_hold_in_parts_is_a_clear_error(tmp_path):
+    from codegen.backends.c import write_library
+    from codegen.compile.ops import as_op
+    from codegen.lower.lowering import NotCompiled
+
+    @as_op(itypes=[T.dvector], otypes=[T.dvector])
+    def sorted_copy(v):
+        return np.sort(v)
+
+    x = T.dvector("x")
+    m = codegen.Module("with_python")
+    m.add_function("f", [x], sorted_copy(x * 2) + 1)
+    with pytest.raises(NotCompiled, match=r"f: as_op\{sorted_copy\}.*a module cannot run it"):
+        m.sources()
+    m = codegen.Module("in_parts_c")
+    m.add_function("f", [x], T.nonzero_values(x) * 2)
+    with pytest.raises(NotCompiled, match="the C library cannot hold f: .* in parts"):
+        write_library(m.name, m.functions(), str(tmp_path))
+    m.add_function("f_part1", [x], x)
+    with pytest.raises(NotCompiled, match="function 'f_part1' of its own already: rename"):
+        m.sources()

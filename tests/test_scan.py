@@ -384,12 +384,12 @@ def test_second_order_gradients_through_a_loop(mode):
     np.testing.assert_allclose(f(xv, wv), num, rtol=1e-6, atol=1e-7)
 
 
-def test_until_ends_the_loop_as_theanos_tutorial_shows(tmp_path, cuda_emulated):
+def test_until_ends_the_loop_as_theanos_tutorial_shows(cuda_emulated):
     """scan_module.until: the powers of 2 up to the first above max_value (Theano's example),
     a state with updates and a sequence, a condition drawn from a random stream: compiled on
     the CPU and CUDA (a loop of n_steps that stops early, its outputs cut to the steps done by
     the next compiled part), as the reference interpreter runs them; no gradient; a module
-    cannot hold one (the number of rows is known only once the loop ran)."""
+    holds one in parts too (test_parts)."""
     import contextlib
     import warnings
 
@@ -444,7 +444,3 @@ def test_until_ends_the_loop_as_theanos_tutorial_shows(tmp_path, cuda_emulated):
             assert lengths == want, (mode, lengths, want)
     with pytest.raises(NotImplementedError, match="gradient of a loop that ends"):
         T.grad(T.sum(total), x)
-    module = codegen.Module("with_until")
-    module.add_function("f", [max_value], values)
-    with pytest.raises(NotImplementedError, match="until_rows, which a step computes"):
-        module.build(str(tmp_path))

@@ -21,7 +21,7 @@ from codegen.graph.fgraph import FunctionGraph
 from codegen.lower.lowering import NotCompiled
 
 
-class _Compiled:
+class CompiledPart:
     """One generated module computing ``outputs`` from the values of ``sources``."""
 
     def __init__(self, executable, sources, outputs, shared):
@@ -39,7 +39,7 @@ class _Compiled:
         return f"compiled ({self.executable.kind}, {self.executable.module.__name__}): {names}"
 
 
-class _Reference:
+class InterpretedPart:
     """One node run by the reference interpreter (``timed``: told its time, profile=True)."""
 
     def __init__(self, node, reason, timed=None):
@@ -59,18 +59,18 @@ class PartsExecutable:
 
     def __init__(self, fgraph, parts):
         self.fgraph, self.parts = fgraph, parts
-        compiled = [p for p in parts if isinstance(p, _Compiled)]
+        compiled = [p for p in parts if isinstance(p, CompiledPart)]
         self.compiled = len(compiled)
         self._fresh = {o.id for p in compiled for o in p.outputs}  # new arrays of a module's
         self.device = compiled[0].executable.device if compiled else "cpu"
         kind = compiled[0].executable.kind if compiled else "numpy reference"
         self.kind = f"{kind} in {len(compiled)} parts" if len(compiled) > 1 else kind
-        if any(isinstance(p, _Reference) for p in parts):
+        if any(isinstance(p, InterpretedPart) for p in parts):
             self.kind += " and the reference interpreter"
 
     @property
     def reasons(self):
-        return [p.reason for p in self.parts if isinstance(p, _Reference)]
+        return [p.reason for p in self.parts if isinstance(p, InterpretedPart)]
 
     def run(self, inputs, state):
         env = {v.id: x for v, x in zip(self.fgraph.inputs, inputs)}
@@ -89,8 +89,8 @@ class PartsExecutable:
     def profile_steps(self):
         """() -> the steps of every part, in order, with their times (profile=True)."""
         timed = [(k, p.executable.profile_steps()) for k, p in enumerate(self.parts)
-                 if isinstance(p, _Compiled)]
-        nodes = next((p.timed.steps for p in self.parts if isinstance(p, _Reference)),
+                 if isinstance(p, CompiledPart)]
+        nodes = next((p.timed.steps for p in self.parts if isinstance(p, InterpretedPart)),
                      list)
 
         def steps():
@@ -108,7 +108,7 @@ class PartsExecutable:
         """The generated source of every compiled part, in order, each after a line naming
         the part (and the interpreted nodes between them)."""
         return "\n\n".join(f"# part {k}: {p.describe()}" + (
-            f"\n{p.executable.source}" if isinstance(p, _Compiled) else "")
+            f"\n{p.executable.source}" if isinstance(p, CompiledPart) else "")
             for k, p in enumerate(self.parts))
 
 
@@ -117,6 +117,13 @@ def compile_in_parts(fgraph, name, make, timed=None):
     ins, part_name)`` compiles; raises the ``NotCompiled`` that stops it where the graph cannot
     be cut (a refusal that names no node of the graph). ``timed``: told the interpreted
     nodes' times (profile=True)."""
+    return PartsExecutable(fgraph, plan_parts(fgraph, name, make, timed))
+
+
+def plan_parts(fgraph, name, make, timed=None):
+    """The parts of ``fgraph`` in the order they run: ``CompiledPart`` (what ``make`` gave for
+    a part: an executable, or a module's function) and ``InterpretedPart`` nodes; as for
+    ``compile_in_parts``."""
     from codegen.compile.inputs import In
     order = toposort(fgraph.all_outputs)
     finals = {v.id for v in fgraph.all_outputs}
@@ -164,7 +171,7 @@ def compile_in_parts(fgraph, name, make, timed=None):
                     (exc.node if id(exc.node) in inside else None)
                 exc.late = None if exc.late is None else [back.get(v.id, v) for v in exc.late]
             raise
-        return _Compiled(executable, sources, outputs, sub.shared)
+        return CompiledPart(executable, sources, outputs, sub.shared)
 
     # Each round compiles, as one part, every node left that depends on no node that
     # cannot be in it: the nodes that take a length a step computes (in a later part, which
@@ -194,9 +201,9 @@ def compile_in_parts(fgraph, name, make, timed=None):
         for node in order:  # the interpreted nodes whose inputs are computed now
             if id(node) in reasons and id(node) not in done and all(
                     v.owner is None or id(v.owner) in done for v in node.inputs):
-                parts.append(_Reference(node, reasons[id(node)], timed))
+                parts.append(InterpretedPart(node, reasons[id(node)], timed))
                 done.add(id(node))
                 ran = True
         if not front and not ran:
             raise NotCompiled("the graph cannot be cut into compiled parts")
-    return PartsExecutable(fgraph, parts)
+    return parts

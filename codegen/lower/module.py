@@ -1,9 +1,13 @@
 """The kernel programs of a module: each function's graph rewritten and lowered, its state
 named once for the whole module."""
 
+from dataclasses import dataclass
+from types import SimpleNamespace
+
 import numpy as np
 
-from codegen.lower.lowering import NotCompiled, lower, sanitize
+from codegen.lower.lowering import Names, NotCompiled, lower, sanitize
+from codegen.lower.program import Arg
 from codegen.rewrite import optimize_fgraph
 
 
@@ -18,6 +22,8 @@ class FunctionSpec:
         self.for_function = False
         #: profile=True: the step function times its steps (``codegen.compile.profiling``)
         self.profile = False
+        #: the function of the module this one is a part of (``lower_module``'s chains)
+        self.part_of = None
 
 
 def _default_literal(value, var):
@@ -69,11 +75,41 @@ def state_names(specs):
     return names
 
 
+@dataclass
+class Chain:
+    """A function of a module computed in parts (``codegen.compile.parts``): lengths its
+    steps compute are arguments of the functions of its later parts, so each part plans its
+    arrays when it is called. The function calls its parts in order and writes the new state
+    after the last one. ``calls``: (part name, [argument expressions]), the part ``k``'s
+    outputs being ``_p<k>``; ``outputs``: expressions; ``updates``: (state name, expression)."""
+    name: str
+    doc: str
+    args: list  # [Arg], the function's own signature
+    single: bool
+    allow_downcast: object
+    calls: list
+    outputs: list
+    updates: list
+
+
+@dataclass
+class LoweredModule:
+    """What ``lower_module`` gives: ``specs`` (those given, and each part of a function
+    computed in parts, whose ``part_of`` names that function) with their ``programs`` and
+    signature texts (``docs``), ``state_spec`` ({state name: (dtype, broadcastable)}),
+    ``initial`` ({state name: initial array}) and the ``chains`` of the functions in parts."""
+    specs: list
+    programs: list
+    docs: list
+    state_spec: dict
+    initial: dict
+    chains: list
+
+
 def lower_module(specs):
-    """The kernel programs of a module's functions: (programs, their signature texts,
-    {state name: (dtype, broadcastable)}, {state name: initial array})."""
+    """The kernel programs of a module's functions (a ``LoweredModule``)."""
     snames = state_names(specs)
-    programs, docs, state_spec, initial = [], [], {}, {}
+    out = LoweredModule([], [], [], {}, {}, [])
     for spec in specs:
         fgraph = spec.fgraph if getattr(spec, "optimized", False) else \
             optimize_fgraph(spec.fgraph)
@@ -85,13 +121,78 @@ def lower_module(specs):
         except NotCompiled as exc:
             if getattr(spec, "for_function", False):
                 raise  # codegen.function compiles it in parts (compile.parts)
-            why = (f"{exc}. A module plans its arrays before its steps run, so it cannot "
-                   f"hold this function; codegen.function compiles it, in parts") if exc.late \
-                else f"{exc}; codegen.function runs it between compiled parts"
-            raise NotCompiled(why) from None
-        programs.append(program)
-        docs.append(_doc(spec, program, snames))
+            chain = _in_parts(spec, fgraph, hints, defaults, snames, exc, out)
+            out.chains.append(chain)
+        else:
+            out.specs.append(spec)
+            out.programs.append(program)
+            out.docs.append(_doc(spec, program, snames))
         for var in fgraph.shared:
-            state_spec[snames[var.id]] = (var.dtype, tuple(var.broadcastable))
-            initial[snames[var.id]] = var.container.value
-    return programs, docs, state_spec, initial
+            out.state_spec[snames[var.id]] = (var.dtype, tuple(var.broadcastable))
+            out.initial[snames[var.id]] = var.container.value
+    given = [s.name for s in specs]
+    for part in out.specs:
+        if part.part_of is not None and part.name in given:
+            raise NotCompiled(f"{part.part_of} is computed in parts, which the module names "
+                              f"{part.part_of}_part0, {part.part_of}_part1, ...; it has a "
+                              f"function {part.name!r} of its own already: rename that")
+    return out
+
+
+def _in_parts(spec, fgraph, hints, defaults, snames, refused, out):
+    """The ``Chain`` of a function the lowering ``refused`` in one piece, its parts' specs
+    and programs added to ``out``; raises a clear NotCompiled where a part needs the
+    reference interpreter (a module runs no Python ops) or the graph cannot be cut."""
+    from codegen.compile.parts import CompiledPart, plan_parts
+    why = f"{refused}; codegen.function runs it between compiled parts"
+    if refused.late is None:
+        raise NotCompiled(why) from None
+
+    def make(sub, ins, part_name):
+        part_hints = [sanitize(i.name or f"arg{k}") for k, i in enumerate(ins)]
+        program = lower(sub, part_name, part_hints, snames, {})
+        part = FunctionSpec(part_name, ins, sub, False, spec.allow_downcast)
+        part.optimized, part.part_of = True, spec.name
+        return part, program
+
+    try:
+        parts = plan_parts(fgraph, spec.name, make)
+    except NotCompiled as exc:
+        raise NotCompiled(f"{exc}; codegen.function runs it between compiled parts") from None
+    interpreted = [p.reason for p in parts if not isinstance(p, CompiledPart)]
+    if interpreted:
+        raise NotCompiled(f"{spec.name}: {'; '.join(interpreted)}: a module cannot run it "
+                          f"(codegen.function runs it in the reference interpreter between "
+                          f"compiled parts)")
+    names = Names()
+    args = [Arg(names.new(h), v.dtype, v.broadcastable, defaults.get(v.id))
+            for v, h in zip(fgraph.inputs, hints)]
+    where = {v.id: a.name for v, a in zip(fgraph.inputs, args)}
+    calls = []
+    for k, part in enumerate(parts):
+        (part_spec, program) = part.executable
+        calls.append((part_spec.name, [where[v.id] for v in part.sources]))
+        out.specs.append(part_spec)
+        out.programs.append(program)
+        out.docs.append(_doc(part_spec, program, snames))
+        where.update((v.id, f"_p{k}[{i}]") for i, v in enumerate(part.outputs))
+
+    def found(var, what):
+        if var.id not in where or var.owner is None:
+            raise NotCompiled(f"{spec.name}: {what} is not computed by any of its parts (an "
+                              f"input or a constant returned as it is): a module cannot hold "
+                              f"it in parts; codegen.function compiles it")
+        return where[var.id]
+    outputs = [found(v, f"output {k}") for k, v in enumerate(fgraph.outputs)]
+    updates, given = [], set(outputs)
+    for var, value in fgraph.updates:
+        expr = found(value, f"the update of {snames[var.id]!r}")
+        updates.append((snames[var.id], f"np.array({expr})" if expr in given else expr))
+        given.add(expr)  # an array returned or kept twice: a copy for the second
+    program = SimpleNamespace(args=args, updates=[(snames[v.id], None)
+                                                  for v, _ in fgraph.updates])
+    doc = _doc(spec, program, snames) + (
+        f"\n    computed in {len(parts)} parts ({', '.join(name for name, _ in calls)}): a "
+        f"length its steps compute is an argument of the next part")
+    return Chain(spec.name, doc, args, spec.single, spec.allow_downcast, calls, outputs,
+                 updates)

@@ -23,7 +23,15 @@ def write_library(module_name, specs, out_dir, spec_path="<interactive>", arch=N
     from codegen.backends.c.render import render_library
     from codegen.files import replacing, write_if_changed
     from codegen.lower.module import lower_module
-    programs, docs, state_spec, initial = lower_module(specs)
+    lowered = lower_module(specs)
+    if lowered.chains:
+        from codegen.lower.lowering import NotCompiled
+        raise NotCompiled(f"the C library cannot hold {lowered.chains[0].name}: its steps "
+                          f"compute a length that its later steps' arrays need, so it is "
+                          f"computed in parts, which only the Python module (the cython and "
+                          f"cuda backends) calls in order")
+    programs, docs, state_spec, initial = (lowered.programs, lowered.docs,
+                                           lowered.state_spec, lowered.initial)
     state = [(name, dtype, bc) for name, (dtype, bc) in sorted(state_spec.items())]
     folder = os.path.join(out_dir, module_name)
     state_dir = os.path.join(folder, f"{module_name}_state")
