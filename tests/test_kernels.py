@@ -659,3 +659,109 @@ def test_loops_over_independent_rows_run_in_blocks(mod, batch, tmp_path):
     assert outputs[0] == outputs[1] and len(outputs[0]) > 1000
     source = open(os.path.join(os.path.dirname(mod.__file__), "kernels_test_kernels.c")).read()
     assert source.count("static int rnn_k") == 2  # the two loops, each over a block's rows
+
+
+def _introsort_model(values):
+    """argsort's row (ckernel._argsort_row) in Python, comparing through ``values(i, j)``
+    (whether element i sorts before element j): (the indices in order, whether a range
+    was heapsorted)."""
+    from codegen.backends.ckernel import ARGSORT_RUN
+    m = values.n
+    dst = list(range(m))
+    heapsorted = False
+    budget = 2
+    left = m
+    while left > 1:
+        budget, left = budget + 2, left >> 1
+    stack = [(0, m, budget)]
+    while stack:
+        lo, hi, budget = stack.pop()
+        while hi - lo > ARGSORT_RUN:
+            if budget == 0:
+                dst[lo:hi] = sorted(dst[lo:hi], key=values.key)
+                heapsorted = True
+                break
+            budget -= 1
+            mid = lo + (hi - lo) // 2
+            for a, b in ((lo, mid), (mid, hi - 1), (lo, mid)):
+                if values(dst[b], dst[a]):
+                    dst[a], dst[b] = dst[b], dst[a]
+            pivot, i, j = dst[mid], lo, hi - 1
+            while True:
+                i += 1
+                while values(dst[i], pivot):
+                    i += 1
+                j -= 1
+                while values(pivot, dst[j]):
+                    j -= 1
+                if i >= j:
+                    break
+                dst[i], dst[j] = dst[j], dst[i]
+            if j + 1 - lo > hi - j - 1:
+                stack.append((lo, j + 1, budget))
+                lo = j + 1
+            else:
+                stack.append((j + 1, hi, budget))
+                hi = j + 1
+    return dst, heapsorted
+
+
+class _Adversary:
+    """McIlroy's adversary ("A killer adversary for quicksort", 1999): the values are
+    decided as a sort compares them, each the least that keeps it partitioning badly;
+    ``killer()`` is then an input that takes the same path."""
+
+    def __init__(self, n):
+        self.n, self.gas = n, n
+        self.val, self.solid, self.candidate = [n] * n, 0, None
+
+    def __call__(self, x, y):
+        gas = self.gas
+        if self.val[x] == gas and self.val[y] == gas:
+            self.val[x if x == self.candidate else y] = self.solid
+            self.solid += 1
+        if self.val[x] == gas:
+            self.candidate = x
+        elif self.val[y] == gas:
+            self.candidate = y
+        return (self.val[x], x) < (self.val[y], y)
+
+    def key(self, i):
+        return (self.val[i], i)
+
+    def killer(self):
+        rest = iter(range(self.solid, self.n))
+        return np.array([v if v != self.gas else next(rest) for v in self.val], dtype=float)
+
+
+class _Plain:
+    def __init__(self, values):
+        self.v, self.n = list(values), len(values)
+
+    def __call__(self, i, j):
+        return (self.v[i], i) < (self.v[j], j)
+
+    def key(self, i):
+        return (self.v[i], i)
+
+
+def test_argsort_of_long_rows_is_numpys_stable_order(mod):
+    """Rows long enough to be partitioned: random, sorted, reversed, organ pipes, all equal,
+    few distinct values, NaNs; and an input built against the introsort's pivots by
+    McIlroy's adversary, on which (its Python model shows) a range goes past its budget of
+    partitions and is heapsorted."""
+    n = 600
+    adversary = _Adversary(n)
+    _introsort_model(adversary)
+    killer = adversary.killer()
+    order, heapsorted = _introsort_model(_Plain(killer))
+    assert heapsorted and order == list(np.argsort(killer, kind="stable"))
+    rng = np.random.RandomState(3)
+    rows = [killer, rng.randn(n), np.arange(n, dtype=float), -np.arange(n, dtype=float),
+            np.concatenate([np.arange(n // 2), np.arange(n // 2)[::-1]]).astype(float),
+            np.ones(n), rng.randint(0, 3, n).astype(float),
+            np.where(rng.rand(n) < 0.2, np.nan, rng.randn(n)),
+            np.where(rng.rand(n) < 0.5, -0.0, 0.0)]
+    a = np.array(rows)
+    for got in (mod.big_walks(a)[2], mod.big_walks(np.asfortranarray(a.T))[3].T):
+        np.testing.assert_array_equal(got, np.argsort(a, 1, kind="stable"))

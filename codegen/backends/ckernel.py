@@ -528,55 +528,147 @@ def axis_row(step):
             "}"]
 
 
-def _argsort_row(step, step_s):
-    """A heapsort of the indices 0..m-1 in ``dst`` by (value, index): a total order, so the
-    result is numpy's stable argsort, with NaNs (which no comparison orders) after every
-    number. In place, no memory of its own; a max-heap built by sifting down from the
-    middle, then its root swapped to the end, one element at a time."""
-    x, itype = step.x, cexpr.CTYPES[step.out.dtype]
-    at = f"[{{}} * {step_s}]"
+#: rows longer than this are partitioned (argsort's introsort); shorter runs are left to
+#: the insertion sort that ends it
+ARGSORT_RUN = 16
 
-    def less(a, b):  # whether the element indexed by a sorts before the one indexed by b
-        va, vb = (f"row[{i} * {x.name}_s{step.axis}]" for i in ("ia", "ib"))
+
+def _argsort_row(step, step_s):
+    """An introsort of the indices 0..m-1 in ``dst`` by (value, index): a total order (NaNs,
+    which no comparison orders, after every number), so any correct sort gives numpy's
+    stable argsort. In place, no memory of its own. Quicksort partitions (Hoare's, about a
+    median of three) down to runs of ``ARGSORT_RUN`` elements, the larger side of each kept
+    on a stack while the smaller is partitioned (at most 64 deep); a range partitioned
+    2 log2(m) + 2 times over is heapsorted instead (so n log n at worst); one insertion sort
+    over the row then orders each run, since no element is outside its own."""
+    x, itype = step.x, cexpr.CTYPES[step.out.dtype]
+    ctype = cexpr.CTYPES[x.dtype]
+
+    def at(k):
+        return f"dst[({k}) * {step_s}]"
+
+    def value(i):
+        return f"row[({i}) * {x.name}_s{step.axis}]"
+
+    def less(a, b):
+        """C lines setting ``lt``: whether the element indexed by ``a`` sorts before the
+        one indexed by ``b`` (both index expressions)."""
         if x.dtype[0] != "f":
-            test = f"lt = {va} < {vb} || ({va} == {vb} && ia < ib);"
+            test = "lt = va < vb || (va == vb && ia < ib);"
         else:
-            test = (f"{cexpr.CTYPES[x.dtype]} va = {va}, vb = {vb};\n"
-                    "lt = vb != vb ? (va == va || ia < ib) : (va < vb || (va == vb && ia < ib));")
-        return ["{", f"    {itype} ia = {a}, ib = {b};"] + [
-            "    " + line for line in test.split("\n")] + ["}"]
+            test = "lt = vb != vb ? (va == va || ia < ib) : (va < vb || (va == vb && ia < ib));"
+        return ["{", f"    {itype} ia = {a}, ib = {b};",
+                f"    {ctype} va = {value('ia')}, vb = {value('ib')};", "    " + test, "}"]
+
+    def swap(i, j):
+        return [f"{{ {itype} t = {at(i)}; {at(i)} = {at(j)}; {at(j)} = t; }}"]
+
+    def order(i, j):  # the elements at positions i and j put in order
+        return ["int lt = 0;"] + less(at(j), at(i)) + ["if (lt) " + swap(i, j)[0]]
+
+    def indent(lines, n=1):
+        return ["    " * n + line for line in lines]
+
+    def heap(k):  # position k of the heap over [lo, hi)
+        return at(f"lo + {k}")
 
     sift = (["cg_index child = 2 * root + 1;",
              "if (child >= end) break;",
              "int lt = 0;",
              "if (child + 1 < end) {"]
-            + ["    " + line for line in
-               less("dst" + at.format("child"), "dst" + at.format("(child + 1)"))]
+            + indent(less(heap("child"), heap("child + 1")))
             + ["    if (lt) child++;",
                "}"]
-            + less("moving", "dst" + at.format("child"))
+            + less("moving", heap("child"))
             + ["if (!lt) break;",
-               f"dst{at.format('root')} = dst{at.format('child')};",
+               f"{heap('root')} = {heap('child')};",
                "root = child;"])
+    heapsort = (["/* this range partitioned too often: heapsorted */",
+                 "for (cg_index start = (hi - lo) / 2, end = hi - lo; end > 1;) {",
+                 "    cg_index root;",
+                 "    if (start > 0) {",
+                 "        root = --start;",
+                 "    } else {",
+                 "        end--;",
+                 f"        {itype} last = {heap('end')};",
+                 f"        {heap('end')} = {heap(0)};",
+                 f"        {heap(0)} = last;",
+                 "        root = 0;",
+                 "    }",
+                 f"    {itype} moving = {heap('root')};",
+                 "    for (;;) {"]
+                + indent(sift, 2)
+                + ["    }",
+                   f"    {heap('root')} = moving;",
+                   "}",
+                   "break;"])
+    partition = (["cg_index mid = lo + (hi - lo) / 2;",
+                  "{"]
+                 + indent(order("lo", "mid"))
+                 + ["}", "{"]
+                 + indent(order("mid", "hi - 1"))
+                 + ["}", "{"]
+                 + indent(order("lo", "mid"))
+                 + ["}",
+                    f"{itype} pivot = {at('mid')};",
+                    "cg_index i = lo, j = hi - 1;  /* dst[lo] and dst[hi - 1] bound the scans */",
+                    "for (;;) {",
+                    "    int lt = 1;",
+                    "    while (lt) {",
+                    "        i++;"]
+                 + indent(less(at("i"), "pivot"), 2)
+                 + ["    }",
+                    "    lt = 1;",
+                    "    while (lt) {",
+                    "        j--;"]
+                 + indent(less("pivot", at("j")), 2)
+                 + ["    }",
+                    "    if (i >= j) break;"]
+                 + indent(swap("i", "j"))
+                 + ["}",
+                    "/* [lo, j] before the pivot's place, [j + 1, hi) after: the larger range",
+                    "   waits on the stack, the smaller is partitioned next */",
+                    "if (j + 1 - lo > hi - j - 1) {",
+                    "    lo_at[top] = lo; hi_at[top] = j + 1; budget_at[top++] = budget;",
+                    "    lo = j + 1;",
+                    "} else {",
+                    "    lo_at[top] = j + 1; hi_at[top] = hi; budget_at[top++] = budget;",
+                    "    hi = j + 1;",
+                    "}"])
     return (["for (cg_index k = 0; k < m; k++) {",
-             f"    dst{at.format('k')} = k;",
+             f"    {at('k')} = k;",
              "}",
-             "for (cg_index start = m / 2, end = m; end > 1;) {",
-             "    cg_index root;",
-             "    if (start > 0) {",
-             "        root = --start;",
-             "    } else {",
-             "        end--;",
-             f"        {itype} last = dst{at.format('end')};",
-             f"        dst{at.format('end')} = dst[0];",
-             "        dst[0] = last;",
-             "        root = 0;",
-             "    }",
-             f"    {itype} moving = dst{at.format('root')};",
-             "    for (;;) {"]
-            + ["        " + line for line in sift]
-            + ["    }",
-               f"    dst{at.format('root')} = moving;",
+             "{",
+             "    cg_index lo_at[64], hi_at[64];",
+             "    int budget_at[64], top = 1;",
+             "    lo_at[0] = 0;",
+             "    hi_at[0] = m;",
+             "    budget_at[0] = 2;",
+             "    for (cg_index left = m; left > 1; left >>= 1) budget_at[0] += 2;",
+             "    while (top > 0) {",
+             "        top--;",
+             "        cg_index lo = lo_at[top], hi = hi_at[top];",
+             "        int budget = budget_at[top];",
+             f"        while (hi - lo > {ARGSORT_RUN}) {{",
+             "            if (budget-- == 0) {"]
+            + indent(heapsort, 4)
+            + ["            }"]
+            + indent(partition, 3)
+            + ["        }",
+               "    }",
+               "}",
+               f"/* each run of at most {ARGSORT_RUN} elements in order */",
+               "for (cg_index k = 1; k < m; k++) {",
+               f"    {itype} moving = {at('k')};",
+               "    cg_index to = k;",
+               "    while (to > 0) {",
+               "        int lt = 0;"]
+            + indent(less("moving", at("to - 1")), 2)
+            + ["        if (!lt) break;",
+               f"        {at('to')} = {at('to - 1')};",
+               "        to--;",
+               "    }",
+               f"    {at('to')} = moving;",
                "}"])
 
 
