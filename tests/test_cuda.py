@@ -797,3 +797,24 @@ def test_a_returned_reshape_read_by_a_later_step_is_its_buffers_device_memory(cu
         got = f(np.array([0, 7, 12]), np.array([1.0, 2.0, 3.0]), np.arange(3.0), 3)
         np.testing.assert_array_equal(got[0], want)
         np.testing.assert_array_equal(got[1], want + np.arange(3.0)[:, None])
+
+
+def test_argsort_of_long_vectors_on_cuda(cuda_emulated):
+    """A vector's argsort from RADIX_MIN elements on (the radix sort, in the step's device
+    memory), float64 with NaNs and both zeros, float32 and int32, and a sort: numpy's stable
+    order."""
+    from codegen.backends.ckernel import RADIX_MIN
+    d, f, i = T.dvector("d"), T.fvector("f"), T.ivector("i")
+    with cuda_emulated():
+        fn = codegen.function([d, f, i], [T.argsort(d), T.argsort(f), T.argsort(i),
+                                          T.sort(d[1:])])
+    rng = np.random.RandomState(8)
+    for n in (RADIX_MIN + 1, 3000):
+        dv = rng.choice([0.0, -0.0, np.nan, -np.inf, 2.0, -2.0], n)
+        dv[::4] = rng.randn(len(dv[::4]))
+        fv = rng.randn(n).astype("float32")
+        iv = rng.randint(-50, 50, n).astype("int32")
+        got = fn(dv, fv, iv)
+        for g, v in zip(got, (dv, fv, iv)):
+            np.testing.assert_array_equal(g, np.argsort(v, kind="stable"))
+        np.testing.assert_array_equal(got[3], np.sort(dv[1:]))

@@ -10,7 +10,7 @@ import pytest
 
 import codegen
 import codegen.tensor as T
-from codegen.backends.ckernel import PARALLEL_MIN
+from codegen.backends.ckernel import PARALLEL_MIN, RADIX_MIN
 from codegen.backends.linalg import CHOLESKY_BLOCK, LAPACK_MIN
 from codegen.compile.module import load_module
 from codegen.tensor import nlinalg, slinalg
@@ -29,6 +29,9 @@ def mod(tmp_path_factory):
                                       T.sqrt(abs(a)) + 1])
     m.add_function("big_walks", [a], [T.argmax(a, 1), T.cumsum(a, 1), T.argsort(a, 1),
                                        T.argsort(a, 0), T.cumprod(a.T, 1)])
+    vs = [T.vector("vd"), T.fvector("vf"), T.bvector("vb"), T.TensorType("uint16", (False,))(
+        "vu"), T.lvector("vl")]
+    m.add_function("vector_sorts", vs, [T.argsort(v) for v in vs] + [T.sort(vs[0][::-3])])
     p, q = T.matrix("p"), T.matrix("q")
     x = T.vector("x")
     m.add_function("products", [p, q, x], [T.dot(p, q), T.dot(p.T, x), T.dot(x, p)])
@@ -765,3 +768,22 @@ def test_argsort_of_long_rows_is_numpys_stable_order(mod):
     a = np.array(rows)
     for got in (mod.big_walks(a)[2], mod.big_walks(np.asfortranarray(a.T))[3].T):
         np.testing.assert_array_equal(got, np.argsort(a, 1, kind="stable"))
+
+
+@pytest.mark.parametrize("n", [RADIX_MIN - 1, RADIX_MIN, 5000])
+def test_argsort_of_long_vectors_is_numpys_stable_order(mod, n):
+    """Vectors from RADIX_MIN elements on are radix-sorted by keys ordered as their values:
+    floats with NaNs, both zeros, infinities, subnormals and ties; signed ints across zero;
+    unsigned ones; a strided view; and the sort of one."""
+    rng = np.random.RandomState(4)
+    d = rng.choice([0.0, -0.0, np.nan, np.inf, -np.inf, 5e-324, -5e-324, 1.5, -1.5], n)
+    d[::3] = rng.randn(len(d[::3])) * 1e3
+    f = np.where(rng.rand(n) < 0.3, np.float32(np.nan), rng.randn(n)).astype("float32")
+    f[::7] = -0.0
+    b = rng.randint(-128, 128, n).astype("int8")
+    u = rng.randint(0, 65536, n).astype("uint16")
+    big = rng.randint(-2**62, 2**62, n) * rng.choice([1, 2, 0], n)
+    got = mod.vector_sorts(d, f, b, u, big)
+    for g, v in zip(got, (d, f, b, u, big)):
+        np.testing.assert_array_equal(g, np.argsort(v, kind="stable"))
+    np.testing.assert_array_equal(got[-1], np.sort(d[::-3]))

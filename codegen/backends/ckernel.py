@@ -485,6 +485,9 @@ def axis_signature(step):
     params += [f"{cexpr.CTYPES[out.dtype]}* {out.name}"] + [f"cg_index {out.name}_s{j}"
                                                             for j in range(len(out_axes))]
     args += [f"{out.name}_p"] + [f"{out.name}_s{j}" for j in range(len(out_axes))]
+    if step.work is not None:  # contiguous, the step's own
+        params.append(f"{cexpr.CTYPES[step.work.dtype]}* {step.work.name}")
+        args.append(f"{step.work.name}_p")
     if step.count is not None:
         params.append("cg_index count")
         args.append(step.count)
@@ -514,7 +517,13 @@ def axis_row(step):
     if step.op.startswith("mrg_"):
         return mrg.row_lines(step, f"{x.name}_s{step.axis}", step_s)
     if step.op == "argsort":
-        return _argsort_row(step, step_s)
+        if step.work is None:
+            return _argsort_row(step, step_s)
+        return ([f"if (m >= {RADIX_MIN}) {{"]
+                + ["    " + line for line in _radix_argsort_row(step, step_s)]
+                + ["} else {"]
+                + ["    " + line for line in _argsort_row(step, step_s)]
+                + ["}"])
     # a running sum or product in the output's dtype, in order, starting from the first
     # element itself (so a first -0.0 stays -0.0, as in numpy)
     sign = _SIMD_REDUCTION[step.op]
@@ -526,6 +535,76 @@ def axis_row(step):
             f"        dst[k * {step_s}] = acc;",
             "    }",
             "}"]
+
+
+#: vectors this long or longer are argsorted by a radix sort (``_radix_argsort_row``)
+RADIX_MIN = 1024  # about where the two take the same time here
+
+
+def _radix_argsort_row(step, step_s):
+    """A radix sort of a vector's indices by keys that order as its values (numpy's stable
+    order: NaNs after every number, -0.0 as 0.0), least significant byte first, so equal
+    keys keep their order; a byte every key has is skipped (a float32's upper four, ...).
+    In the step's memory (``lowering.argsort_work``): the keys and the indices, each twice
+    (read from one, written to the other), and the counts of each byte's values."""
+    x, work = step.x, step.work.name
+    ctype = cexpr.CTYPES[x.dtype]
+    load = f"row[k * {x.name}_s{step.axis}]"
+    if x.dtype in ("float64", "float32"):
+        bits, top = ("64", "0x8000000000000000ULL") if x.dtype == "float64" else \
+            ("32", "0x80000000ULL")
+        last = "UINT64_MAX" if bits == "64" else "0xFFFFFFFFULL"
+        key = [f"union {{ {ctype} f; uint{bits}_t u; }} bits;",
+               "bits.f = v;",
+               "uint64_t u = bits.u;",
+               f"u = u & {top} ? ~u & {last} : u | {top};  /* negatives reversed, below */",
+               f"if (v != v) u = {last};",
+               f"else if (v == 0) u = {top};  /* -0.0 as 0.0 */"]
+    elif x.dtype[0] == "i":
+        key = ["uint64_t u = (uint64_t)(int64_t)v ^ 0x8000000000000000ULL;"]
+    else:
+        key = ["uint64_t u = (uint64_t)v;"]
+    return (["uint64_t* keys = (uint64_t*)" + work + ";",
+             "uint64_t* keys_to = keys + m;",
+             f"int64_t* from = {work} + 2 * m;",
+             f"int64_t* to = {work} + 3 * m;",
+             f"int64_t* count = {work} + 4 * m;  /* of byte b's values: count[256 * b + value] */",
+             "for (cg_index d = 0; d < 2048; d++) {",
+             "    count[d] = 0;",
+             "}",
+             "for (cg_index k = 0; k < m; k++) {",
+             f"    {ctype} v = {load};"]
+            + ["    " + line for line in key]
+            + ["    keys[k] = u;",
+               "    from[k] = k;",
+               "    for (int b = 0; b < 8; b++) {",
+               "        count[256 * b + ((u >> (8 * b)) & 255)]++;",
+               "    }",
+               "}",
+               "for (int b = 0; b < 8; b++) {",
+               "    int64_t* c = count + 256 * b;",
+               "    if (c[(keys[0] >> (8 * b)) & 255] == m) continue;  /* a byte all keys have */",
+               "    for (cg_index d = 0, total = 0; d < 256; d++) {",
+               "        cg_index here = c[d];",
+               "        c[d] = total;",
+               "        total += here;",
+               "    }",
+               "    for (cg_index k = 0; k < m; k++) {",
+               "        uint64_t u = keys[k];",
+               "        cg_index at = c[(u >> (8 * b)) & 255]++;",
+               "        keys_to[at] = u;",
+               "        to[at] = from[k];",
+               "    }",
+               "    uint64_t* keys_from = keys;",
+               "    keys = keys_to;",
+               "    keys_to = keys_from;",
+               "    int64_t* was = from;",
+               "    from = to;",
+               "    to = was;",
+               "}",
+               "for (cg_index k = 0; k < m; k++) {",
+               f"    dst[k * {step_s}] = from[k];",
+               "}"])
 
 
 #: rows longer than this are partitioned (argsort's introsort); shorter runs are left to

@@ -42,8 +42,9 @@ class CompiledPart:
 class InterpretedPart:
     """One node run by the reference interpreter (``timed``: told its time, profile=True)."""
 
-    def __init__(self, node, reason, timed=None):
-        self.node, self.reason, self.timed = node, reason, timed
+    def __init__(self, node, message, timed=None):
+        self.node, self.message, self.timed = node, message, timed
+        self.reason = message.split(";")[0]  # the op, and why it has no compiled form
 
     def run(self, env):
         values = {v.id: np.asarray(env[v.id]) for v in self.node.inputs if v.id in env}
@@ -178,7 +179,7 @@ def plan_parts(fgraph, name, make, timed=None):
     # takes it as an argument), those with no compiled form (the reference interpreter runs
     # them between parts) and what depends on them, found by the lowering's refusals. So a
     # function has as many parts as its lengths and interpreted nodes are deep, not wide.
-    reasons = {}  # id of a node the reference interpreter runs -> why
+    reasons = {}  # id of a node the reference interpreter runs -> the lowering's refusal
     while len(done) < len(order):
         blocked = {id(n) for n in order if id(n) in reasons and id(n) not in done}
         while True:
@@ -193,7 +194,7 @@ def plan_parts(fgraph, name, make, timed=None):
                     raise
                 blocked.add(id(exc.node))
                 if not exc.late:
-                    reasons[id(exc.node)] = str(exc).split(";")[0]
+                    reasons[id(exc.node)] = str(exc)
                 continue
             done.update(id(n) for n in front)
             break

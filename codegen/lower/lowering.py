@@ -881,11 +881,25 @@ def _lower_cumulative(lw, node, origin):
                              op=node.op.mode))
 
 
+def argsort_work(m):
+    """The int64 words of the memory of a vector's argsort (of ``m``, a dim expression)
+    for its radix sort (``ckernel._argsort_row``): two of keys, two of indices, and the
+    counts of the 8 bytes' 256 values."""
+    return f"4 * ({m}) + 2048"
+
+
 def _lower_argsort(lw, node, origin):
+    """One walk along the axis; a vector's has memory of its own, for a radix sort when it
+    is long (``ckernel._argsort_row``)."""
     x = lw.array(node.inputs[0])
     out = lw._buffer(node.out, lw.hint(node.out))
+    work = None
+    if len(x.dims) == 1:
+        work = ArrayRef(lw.names.new(f"{out.name}_work"), "int64", (argsort_work(x.dims[0]),))
+        lw.buffers.append(Buffer(work))
+        lw.kinds[work.name] = "buffer"
     lw.steps.append(AxisStep(lw._step_name(out.name), out, x, node.op.axis, (origin,),
-                             op="argsort"))
+                             op="argsort", work=work))
 
 
 def _lower_assert(lw, node, origin):

@@ -159,7 +159,7 @@ def _in_parts(spec, fgraph, hints, defaults, snames, refused, out):
         parts = plan_parts(fgraph, spec.name, make)
     except NotCompiled as exc:
         raise NotCompiled(f"{exc}; codegen.function runs it between compiled parts") from None
-    interpreted = [p.reason for p in parts if not isinstance(p, CompiledPart)]
+    interpreted = [p.message for p in parts if not isinstance(p, CompiledPart)]
     if interpreted:
         raise NotCompiled(f"{spec.name}: {'; '.join(interpreted)}: a module cannot run it "
                           f"(codegen.function runs it in the reference interpreter between "

@@ -203,6 +203,8 @@ def step_arrays(step):
         return [step.cond]
     if isinstance(step, LinalgStep):
         return [r for r in (step.a, step.b, step.out, *step.others, step.work) if r is not None]
+    if isinstance(step, AxisStep) and step.work is not None:
+        return [step.x, step.out, step.work]
     return [step.x, step.out]
 
 
@@ -230,6 +232,8 @@ def renamed(step, mapping):
         return replace(step, out=ref(step.out), a=ref(step.a),
                        b=step.b and ref(step.b), work=step.work and ref(step.work),
                        others=tuple(ref(r) for r in step.others))
+    if isinstance(step, AxisStep) and step.work is not None:
+        return replace(step, out=ref(step.out), x=ref(step.x), work=ref(step.work))
     return replace(step, out=ref(step.out), x=ref(step.x))
 
 
@@ -272,6 +276,8 @@ def writes(step):
         return []
     if isinstance(step, LinalgStep):
         return [r.name for r in (step.out, *step.others, step.work) if r is not None]
+    if isinstance(step, AxisStep) and step.work is not None:
+        return [step.out.name, step.work.name]
     return [step.out.name]
 
 
@@ -293,6 +299,9 @@ class AxisStep:
     op: str = "argmax"
     kind: str = "axis"
     count: str = None  # a dim expression the walk takes (the MRG ops')
+    #: memory of the walk's own (argsort of a vector: its radix sort's keys, indices and
+    #: counts; ``ckernel._argsort_row``)
+    work: ArrayRef = None
 
     def out_axes(self):
         """The axes of ``x`` that ``out``'s axes follow, in order."""
