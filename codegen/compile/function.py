@@ -1,6 +1,7 @@
 """``codegen.function``: Theano's compiled function, on the reference or a compiled backend."""
 
 import copy
+import sys
 import threading
 import time
 
@@ -277,6 +278,16 @@ def _leaves(fgraph):
     return graph_inputs(outputs + costs)
 
 
+def mentions_sparse(inputs, outputs, updates, givens):
+    """Whether any input, output, update or given is sparse (``codegen.compile.sparse``).
+    None can be before scipy.sparse is imported (codegen.sparse imports it), and looking
+    for one would import it: 0.15 s of the first function's compilation."""
+    if "scipy.sparse" not in sys.modules:
+        return False
+    from codegen.compile.sparse import mentions_sparse as sparse_in
+    return sparse_in(inputs, outputs, updates, givens)
+
+
 def function(inputs, outputs=None, mode=None, updates=None, givens=None,
              no_default_updates=False, accept_inplace=False, name=None, rebuild_strict=True,
              allow_input_downcast=None, profile=None, on_unused_input="raise"):
@@ -291,7 +302,6 @@ def function(inputs, outputs=None, mode=None, updates=None, givens=None,
     >>> float(f(3))
     9.0
     """
-    from codegen.compile.sparse import mentions_sparse
     if mentions_sparse(inputs, outputs, updates, givens):  # scipy matrices in and out
         from codegen.compile.sparse import sparse_function
         return sparse_function(function, inputs, outputs, updates, givens, name,

@@ -21,7 +21,7 @@ import numpy as np
 from codegen import backends
 from codegen.backends import resolve
 from codegen.build import compiler_flags, load
-from codegen.compile.function import prepare
+from codegen.compile.function import mentions_sparse, prepare
 from codegen.files import joined, replacing, write_if_changed
 from codegen.lower.lowering import PYTHON_RESERVED, Names, sanitize
 from codegen.lower.module import FunctionSpec
@@ -60,9 +60,9 @@ class Module:
                              f"and none of {', '.join(MODULE_NAMES)})")
         if any(s.name == fname for s in self.specs):
             raise ValueError(f"Module.add_function: {fname!r} is already defined")
-        from codegen.compile.sparse import Flat, mentions_sparse
         flat = None
         if mentions_sparse(inputs, outputs, updates, givens):  # each sparse matrix: its parts
+            from codegen.compile.sparse import Flat
             flat = Flat(inputs, outputs, updates, givens)
             inputs, outputs, updates, givens = flat.inputs, flat.outputs, flat.updates, \
                 flat.givens
