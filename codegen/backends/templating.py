@@ -4,8 +4,6 @@ generation reads (the cache keys cover them)."""
 import functools
 import os
 
-import jinja2
-
 from codegen.config import tool_cache_dir
 
 TEMPLATE_DIRS = [
@@ -31,6 +29,7 @@ def environment():
     """One per process, so templates compile once; their compiled code is also kept between
     processes (Jinja checks it against the template's source): compiling the module
     template costs about 0.1 s of every cold build."""
+    import jinja2  # here: a function found in the graph cache renders nothing
     loader = jinja2.FileSystemLoader([d for d in TEMPLATE_DIRS if os.path.isdir(d)])
     env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
@@ -45,4 +44,5 @@ def _bytecode_cache():
         os.makedirs(directory, exist_ok=True)
     except OSError:
         return None
+    import jinja2
     return jinja2.FileSystemBytecodeCache(directory) if os.access(directory, os.W_OK) else None

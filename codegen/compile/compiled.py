@@ -23,7 +23,7 @@ class CompiledExecutable:
                  optimized=False):
         self.mode = mode
         self.profile = profile  # the step function times each step (compile.profiling)
-        from codegen.compile.module import usable_function_name
+        from codegen.lower.identifiers import usable_function_name
         fname = "fn" if not name else "".join(c if c.isalnum() else "_" for c in name)
         self._fname = fname if fname[0].isalpha() and usable_function_name(fname) else \
             f"fn_{fname}"

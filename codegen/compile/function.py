@@ -415,7 +415,7 @@ def make_executable(fgraph, mode, ins, name, allow_downcast, profile=False):
     from codegen.backends import resolve
     resolve()  # config.device names a backend that builds here, or a clear error
     from codegen.compile.compiled import CompiledExecutable
-    from codegen.lower.lowering import NotCompiled
+    from codegen.graph.errors import NotCompiled
     try:
         return CompiledExecutable(fgraph, ins, name, mode, allow_downcast, profile)
     except NotCompiled as exc:  # a length a step computes, an op with no compiled form, ...

@@ -23,18 +23,9 @@ from codegen.backends import resolve
 from codegen.build import compiler_flags, load
 from codegen.compile.function import mentions_sparse, prepare
 from codegen.files import joined, replacing, write_if_changed
-from codegen.lower.lowering import PYTHON_RESERVED, Names, sanitize
+from codegen.lower.identifiers import MODULE_NAMES, usable_function_name  # noqa: F401
+from codegen.lower.lowering import Names, sanitize
 from codegen.lower.module import FunctionSpec
-
-#: Names a generated module defines or imports itself
-MODULE_NAMES = ("get_value", "set_value", "state", "save", "load", "np", "os", "threading",
-                "cg_load_blas")
-
-
-def usable_function_name(fname):
-    """Whether ``fname`` can name a function of a generated module."""
-    return (sanitize(fname) == fname and not fname.startswith("_") and fname not in MODULE_NAMES
-            and fname not in PYTHON_RESERVED)
 
 
 class Module:

@@ -13,6 +13,23 @@ class GraphError(Exception):
     """Base class for errors raised while building or running a graph."""
 
 
+class NotCompiled(NotImplementedError):
+    """A graph the compiled backends cannot express in one module: a length, bound or number
+    of steps that a step computes, a shape that changes from one iteration to the next, an op
+    with no lowering. A module holding it does not build; ``codegen.function`` compiles it in
+    parts (``codegen.compile.parts``), from what this says:
+
+    ``node``: the node of the lowered graph that cannot be lowered (None: not known);
+    ``late``: the int scalars a step computes that it takes as lengths (a part computes
+    them, the next takes them as arguments), or ``[]`` where the node itself has no compiled
+    form (the reference interpreter runs it between parts); None: not known yet."""
+
+    def __init__(self, message, reference=False):
+        super().__init__(message)
+        self.node = None
+        self.late = [] if reference else None
+
+
 def user_frame(frame):
     """The first frame from ``frame`` up that is outside codegen (None: there is none), and
     how many frames up it is (``frame`` itself: 1)."""
