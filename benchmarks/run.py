@@ -25,7 +25,7 @@ import harness  # noqa: E402
 WORKLOADS = {"W1": "w1_mlp_step", "W2": "w2_wide_mlp", "W3": "w3_elementwise",
              "W5": "w5_minibatch",
              "W4": "w4_inference", "W6": "w6_lenet", "W7": "w7_lstm", "W8": "w8_sparse",
-             "W9": "w9_gp",
+             "W9": "w9_gp", "W10": "w10_sort",
              "B": "b_build"}
 
 

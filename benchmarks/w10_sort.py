@@ -1,0 +1,76 @@
+"""W10: the stable argsort of a float64 vector (numpy's order: ties by position) and the
+unique values of the vector rounded to two decimals (many ties), in one call."""
+
+import os
+import sys
+
+import numpy as np
+from harness import Missing
+
+NAME = "W10"
+CASES = {"n=1e6": {"n": 1_000_000}, "n=1e4": {"n": 10_000}}
+
+
+def data(n):
+    return np.random.RandomState(0).standard_normal(n)
+
+
+def reference(n):
+    x = data(n)
+    return [np.argsort(x, kind="stable"), np.unique(np.round(x, 2))]
+
+
+def numpy_impl(n):
+    x = data(n)
+
+    def run():
+        return np.argsort(x, kind="stable"), np.unique(np.round(x, 2))
+    return run, (lambda: list(run()))
+
+
+def codegen_impl(n):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    import codegen
+    import codegen.tensor as T
+    from codegen.compile.module import load_module
+    x = T.vector("x")
+    module = codegen.Module("bench_w10")
+    module.add_function("sorts", [x], [T.argsort(x),
+                                       T.extra_ops.Unique()(T.round(x * 100) / 100)])
+    out = os.path.join(os.environ.get("CODEGEN_CACHE_DIR", "/tmp"), "bench-modules",
+                       module.name)
+    mod = load_module(module.build(out))
+    xv = data(n)
+    return (lambda: mod.sorts(xv)), (lambda: mod.sorts(xv))
+
+
+def torch_impl(n):
+    try:
+        import torch
+    except ImportError as exc:
+        raise Missing(f"torch ({exc})") from None
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    xv = torch.from_numpy(data(n))
+
+    def run():
+        return (torch.argsort(xv, stable=True),
+                torch.unique(torch.round(xv * 100) / 100, sorted=True))
+    return run, (lambda: [a.numpy() for a in run()])
+
+
+def pytensor_impl(n):
+    try:
+        import pytensor
+        import pytensor.tensor as pt
+        from pytensor.tensor.extra_ops import Unique
+    except ImportError as exc:
+        raise Missing(f"pytensor ({exc})") from None
+    x = pt.vector("x")
+    fn = pytensor.function([x], [pt.argsort(x, kind="stable"),
+                                 Unique()(pt.round(x * 100) / 100)])
+    xv = data(n)
+    return (lambda: fn(xv)), (lambda: fn(xv))
+
+
+IMPLEMENTATIONS = {"codegen": codegen_impl, "numpy": numpy_impl, "torch": torch_impl,
+                   "pytensor": pytensor_impl}
