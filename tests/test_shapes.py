@@ -7,6 +7,7 @@ import pytest
 
 import codegen
 import codegen.tensor as T
+from codegen.compile.module import load_module
 
 MODES = ["FAST_RUN", "FAST_COMPILE"]
 X = np.arange(12.0).reshape(3, 4)
@@ -93,8 +94,7 @@ def test_computed_int_scalars_are_data_to_reshape_write_and_draw(cuda_emulated, 
     set_subtensor / inc_subtensor, or a random draw's parameter: data, not a length, so the
     function compiles in one module, on the CPU and CUDA. As a length or a number of loop
     steps it is cut there: one compiled part computes it, the next takes it as an argument
-    (no warning: nothing runs in the reference interpreter); a module holding it does not
-    build."""
+    (no warning: nothing runs in the reference interpreter); so in a module."""
     import warnings
     x, i = T.dvector("x"), T.lvector("i")
     best = T.argmax(x)
@@ -124,11 +124,13 @@ def test_computed_int_scalars_are_data_to_reshape_write_and_draw(cuda_emulated, 
             np.testing.assert_array_equal(g(np.array([1.0, 3.0, 2.0])), want)
             np.testing.assert_array_equal(
                 g(other), codegen.function([x], out, mode="FAST_COMPILE")(other))
-    for out, _ in cut:
-        module = codegen.Module("computed_length")
-        module.add_function("f", [x], out)
-        with pytest.raises(NotImplementedError, match="compiled backends take"):
-            module.emit(str(tmp_path))
+    module = codegen.Module("computed_length")
+    for k, (out, _) in enumerate(cut):
+        module.add_function(f"f{k}", [x], out)
+    built = load_module(module.build(str(tmp_path)))
+    for k, (out, want) in enumerate(cut):
+        np.testing.assert_array_equal(getattr(built, f"f{k}")(np.array([1.0, 3.0, 2.0])), want)
+        assert f"f{k}_part1" in getattr(built, f"f{k}").__doc__
 
 
 def test_a_reshape_with_minus_one_checks_the_size_and_reads_simply():

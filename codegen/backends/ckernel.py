@@ -516,6 +516,14 @@ def axis_row(step):
     step_s = f"{out.name}_s{step.out_axes().index(step.axis)}"
     if step.op.startswith("mrg_"):
         return mrg.row_lines(step, f"{x.name}_s{step.axis}", step_s)
+    if step.op == "positions":  # count: the number of nonzero elements, out's length
+        return ["cg_index found = 0;",
+                "for (cg_index k = 0; k < m; k++) {",
+                f"    if ({load} != 0) {{",
+                f"        if (found < count) dst[found * {step_s}] = k;",
+                "        found++;",
+                "    }",
+                "}"]
     if step.op == "argsort":
         if step.work is None:
             return _argsort_row(step, step_s)

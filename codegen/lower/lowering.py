@@ -57,7 +57,7 @@ from codegen.ops.indexing import (
 from codegen.ops.linalg import Linalg, failure
 from codegen.ops.mrg import MRGAdvance, MRGDraws
 from codegen.ops.random import RandomVariable
-from codegen.ops.reduce import Argmax, ArgSort, CumOp
+from codegen.ops.reduce import Argmax, ArgSort, CumOp, Positions
 from codegen.ops.scan import Scan
 from codegen.ops.shape import (
     Alloc,
@@ -827,6 +827,15 @@ def _lower_cumulative(lw, node, origin):
     out = lw._buffer(node.out, lw.hint(node.out))
     lw.steps.append(AxisStep(lw._step_name(out.name), out, x, node.op.axis, (origin,),
                              op=node.op.mode))
+
+
+def _lower_positions(lw, node, origin):
+    """One walk along the mask, writing the positions of its nonzero elements; the count
+    (the output's length) bounds the writes."""
+    x = lw.array(node.inputs[0])
+    out = lw._buffer(node.out, lw.hint(node.out))
+    lw.steps.append(AxisStep(lw._step_name(out.name), out, x, 0, (origin,), op="positions",
+                             count=out.dims[0]))
 
 
 def argsort_work(m):
@@ -1628,6 +1637,7 @@ NODE_LOWERINGS = {
     Argmax: _lower_argmax,
     CumOp: _lower_cumulative,
     ArgSort: _lower_argsort,
+    Positions: _lower_positions,
     Assert: _lower_assert,
     MRGDraws: _lower_mrg,
     MRGAdvance: _lower_mrg,

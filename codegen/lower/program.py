@@ -286,7 +286,8 @@ class AxisStep:
     """A walk along one axis of ``x``, a row at a time: ``op`` 'argmax' (``out`` has the other
     axes), 'add' / 'mul' (cumsum, cumprod: ``out`` has x's shape, ``out[..., k]`` the sum
     or product of ``x[..., :k + 1]`` in order) or 'argsort' (``out`` has x's shape: the
-    indices that sort each row, numpy's stable order with NaNs last); or the streams of a
+    indices that sort each row, numpy's stable order with NaNs last) or 'positions' (``x`` a
+    vector, ``out`` the positions of its ``count`` nonzero elements); or the streams of a
     random variable of ``MRG_RandomStreams`` (``x``: their states, a row each, walked along
     axis 1), 'mrg_uniform' (``out``: ``count`` draws of each stream) or 'mrg_advance'
     (``out``: the states after a call of ``count`` draws; ``codegen.ops.mrg``)."""

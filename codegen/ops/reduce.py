@@ -1,5 +1,5 @@
-"""Reductions along axes (sum, prod, max, min), argmax, and the running sums and products
-(cumsum, cumprod).
+"""Reductions along axes (sum, prod, max, min), argmax, the running sums and products
+(cumsum, cumprod), argsort, and the positions of a vector's nonzero elements.
 
 A reduction drops the reduced axes, or with ``keepdims`` keeps them with length 1 (as the
 gradient walker does when it sums a gradient back to a broadcast operand's shape).
@@ -236,3 +236,31 @@ class ArgSort(Op):
 
     def batch(self, node, inputs, batched):
         return ArgSort(self.axis + 1)(inputs[0])
+
+
+class Positions(Op):
+    """The positions of the nonzero elements of the vector ``mask``, in order (int64), given
+    their number ``count``: what nonzero and its kin gather by (``ops.valued``), computed as
+    one walk along the vector that writes each position as it passes it. ``count`` is a
+    length, so a function computing it is compiled in parts (``compile.parts``)."""
+
+    #: the lowerer gives ``infer_shape`` the dim expression of ``count``
+    reads_values = True
+
+    def make_node(self, mask, count):
+        if mask.ndim != 1:
+            raise TypeError(f"positions: expected a vector, got {mask.type}")
+        if count.ndim != 0 or count.dtype[0] not in "iu":
+            raise TypeError(f"positions: the count must be an int scalar, got {count.type}")
+        return Apply(self, [mask, count], [TensorType("int64", (False,))])
+
+    def perform(self, node, values):
+        return [np.flatnonzero(values[0]).astype("int64")]
+
+    def infer_shape(self, node, input_shapes, values=None):
+        if not values or values[1] is None:
+            raise NotImplementedError("positions: a count known when lowering")
+        return [(values[1],)]
+
+    def grad(self, node, output_grads):
+        return [None, None]

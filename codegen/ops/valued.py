@@ -250,20 +250,18 @@ GRADS = {"rfft": _grad_rfft, "irfft": _grad_irfft, "special": _grad_special}
 # backends (the rewrite ``expand_valued``; the reference interpreter runs numpy's). Each
 # length is a sum that a step computes: ``codegen.function`` compiles the graph in parts,
 # the length an argument of the part after it (``codegen.compile.parts``). The positions of
-# the nonzero elements come from a binary search in their running count (the k-th is where
-# the count first reaches k): gathers only, no scatter, the same on every backend.
+# the nonzero elements come from one walk along the mask (``reduce.Positions``), after a
+# sum that counts them.
 
 
-def _positions(mask, kind, next=False):
-    """The positions of the true elements of the bool vector ``mask``, in order (int64);
-    ``next``: those of the true element after each (the length of ``mask`` after the last).
-    Their number is named ``<kind>_length`` (what a module's refusal names)."""
-    from codegen.tensor.extra_ops import searchsorted
+def _positions(mask, kind):
+    """The positions of the true elements of the bool vector ``mask``, in order (int64).
+    Their number is named ``<kind>_length`` (the late length a part computes)."""
+    from codegen.ops.reduce import Positions
     t = _t()
-    running = t.cumsum(t.cast(mask, "int64"))
-    count = t.sum(running[-1:], dtype="int64")  # the last running count; 0 for no elements
+    count = t.sum(t.cast(mask, "int64"), dtype="int64")
     count.name = f"{kind}_length"
-    return searchsorted(running, t.arange(count) + (2 if next else 1), side="left")
+    return Positions()(mask, count)
 
 
 def _expand_flatnonzero(node):
@@ -343,8 +341,8 @@ def _expand_unique(node, flags=(), axis=None):
     if return_inverse:
         run = t.cumsum(t.cast(first, "int64")) - 1
         out.append(t.set_subtensor(t.zeros((n,), dtype="int64")[order], run))
-    if return_counts:
-        out.append(_positions(first, "unique", next=True) - starts)
+    if return_counts:  # from each first to the next (to the end after the last)
+        out.append(t.concatenate([starts, t.reshape(n, (1,))])[1:] - starts)
     return out
 
 
