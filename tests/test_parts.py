@@ -294,3 +294,25 @@ def test_what_a_module_cannot_hold_in_parts_is_a_clear_error(tmp_path):
     m.add_function("f_part1", [x], x)
     with pytest.raises(NotCompiled, match="function 'f_part1' of its own already: rename"):
         m.sources()
+
+
+def test_a_function_with_computed_lengths_is_one_module_calling_its_parts():
+    """codegen.function of a graph in which a step computes a length: one module (one build,
+    one graph-cache entry) whose function calls its parts in order; profile=True times each
+    part's steps; DebugMode's comparison, which reads one program's arrays, compiles each
+    part as a module of its own."""
+    from codegen.compile.mode import DebugMode
+    x = T.dvector("x")
+    out = T.sum(T.nonzero_values(x) ** 2) + T.extra_ops.Unique()(x).shape[0]
+    value = np.array([0.0, 2.0, -1.0, 2.0, 0.0])
+    want = 4.0 + 1.0 + 4.0 + 3
+    f = codegen.function([x], out, profile=True)
+    # both lengths (nonzero's, unique's) come from the first part
+    assert len(f.executable.parts) == 2 and "cython in 2 parts" in repr(f), f
+    assert "part 0: " in f.debug_text() and "part 1: " in f.debug_text(), f.debug_text()
+    assert float(f(value)) == want
+    timed = {key: f.profile.apply_callcount[key] for key in f.profile.apply_time}
+    assert {k.split(".")[0] for k in timed} == {"part0", "part1"}, timed
+    g = codegen.function([x], out, mode=DebugMode(compare=True))
+    assert "in 2 parts" in repr(g) and float(g(value)) == want
+    assert len({p.executable.module for p in g.executable.parts}) == 2

@@ -20,8 +20,13 @@ class CompiledExecutable:
     kind = "cython"
 
     def __init__(self, fgraph, ins, name, mode, allow_downcast, profile=False,
-                 optimized=False):
+                 optimized=False, chained=None):
         self.mode = mode
+        # chained: a graph that needs parts (a length a step computes) is compiled as one
+        # module whose function calls its parts in order (lower.module.Chain); not a part of
+        # a graph compiled in parts itself (its refusal tells the planner where to cut), nor
+        # in DebugMode's comparison (which reads the one program's arrays)
+        self.chained = not mode.compare if chained is None else chained
         self.profile = profile  # the step function times each step (compile.profiling)
         from codegen.lower.identifiers import usable_function_name
         fname = "fn" if not name else "".join(c if c.isalnum() else "_" for c in name)
@@ -44,7 +49,7 @@ class CompiledExecutable:
         variant = getattr(backends.get(backend), "variant", lambda: "")()
         key = None if mode.compare else graphcache.graph_key(
             fgraph, ins, self._fname, (self._flags, repr(mode.guard), repr(allow_downcast),
-                                       backend, variant, profile, optimized))
+                                       backend, variant, profile, optimized, chained))
         hit = graphcache.lookup(key) if key else None
         if hit is None:
             module_name, source, _ = self._generate()
@@ -56,6 +61,10 @@ class CompiledExecutable:
             module_name, path = hit
         self.module = load(module_name, path)
         self.impl = getattr(self.module, f"_impl_{self._fname}")
+        #: the module's functions this one calls in order (chained), else None
+        self.parts = getattr(self.module, f"_PARTS_{self._fname}", None)
+        if self.parts is not None:
+            self.kind = f"{self.kind} in {len(self.parts)} parts"
         self.device = backends.get(backend).DEVICES[0]  # where the state and kernels live
         self.allow_downcast = allow_downcast
         # Function's fast path: impl(*state, *arguments, allow_downcast) gives (outputs,
@@ -74,6 +83,7 @@ class CompiledExecutable:
             spec = FunctionSpec(self._fname, self._ins, self._fgraph, False,
                                 self._allow_downcast)
             spec.for_function = True
+            spec.chain = self.chained  # lower_module may chain its parts
             spec.optimized = self._optimized
             spec.profile = self.profile
             sources, _, programs = assemble("module", [spec], self.mode.guard,
@@ -83,7 +93,7 @@ class CompiledExecutable:
                 digest.update(f"{fname}\0{text}\0".encode())
             module_name = "cg_" + digest.hexdigest()[:16]
             self._generated = (module_name, _renamed(sources, "module", module_name),
-                               programs[0])
+                               programs)
         return self._generated
 
     @property
@@ -92,7 +102,7 @@ class CompiledExecutable:
 
     @property
     def program(self):
-        return self._generate()[2]
+        return self._generate()[2][0]
 
     def run(self, inputs, state):
         result = self.impl(*state, *inputs, self.allow_downcast)
@@ -119,10 +129,18 @@ class CompiledExecutable:
     def profile_steps(self):
         """() -> each step's (kind, id, text, where, seconds, runs) so far (profile=True)."""
         from codegen.compile.profiling import compiled_steps
-        return compiled_steps(self.module, self._fname)
+        if self.parts is None:
+            return compiled_steps(self.module, self._fname)
+        timed = [(k, compiled_steps(self.module, part)) for k, part in enumerate(self.parts)]
+        return lambda: [(kind, f"part{k}.{ident}", text, where, seconds, runs)
+                        for k, steps in timed
+                        for kind, ident, text, where, seconds, runs in steps()]
 
     def debug_text(self):
-        return self.program.describe()
+        programs = self._generate()[2]
+        if self.parts is None:
+            return programs[0].describe()
+        return "\n".join(f"part {k}: {p.describe()}" for k, p in enumerate(programs))
 
 
 def _renamed(sources, old, new):

@@ -210,7 +210,7 @@ class Function:
                              f"CUDA (config.device = 'cuda'); this one runs on "
                              f"{getattr(self.executable, 'device', 'cpu')} "
                              f"({self.executable.kind})")
-        if not hasattr(self.executable, "impl"):
+        if not hasattr(self.executable, "impl") or getattr(self.executable, "parts", None):
             raise ValueError(f"{self.name}(): outputs='device' needs the function in one "
                              f"compiled module; this one runs {self.executable.kind}")
         return True
@@ -416,9 +416,9 @@ def make_executable(fgraph, mode, ins, name, allow_downcast, profile=False):
     resolve()  # config.device names a backend that builds here, or a clear error
     from codegen.compile.compiled import CompiledExecutable
     from codegen.graph.errors import NotCompiled
-    try:
+    try:  # in one module, its parts chained there where a step computes a length
         return CompiledExecutable(fgraph, ins, name, mode, allow_downcast, profile)
-    except NotCompiled as exc:  # a length a step computes, an op with no compiled form, ...
+    except NotCompiled as exc:  # an op with no compiled form, DebugMode's comparison, ...
         refused = exc
     fname = name or "function"
     from codegen.compile.parts import compile_in_parts  # around what a module cannot hold
@@ -426,7 +426,7 @@ def make_executable(fgraph, mode, ins, name, allow_downcast, profile=False):
 
     def make(sub, sub_ins, part_name):
         return CompiledExecutable(sub, sub_ins, part_name, mode, allow_downcast, profile,
-                                  optimized=True)
+                                  optimized=True, chained=False)
     try:
         executable = compile_in_parts(optimize_fgraph(fgraph), fname, make, timed)
     except NotCompiled as exc:

@@ -24,6 +24,9 @@ class FunctionSpec:
         self.profile = False
         #: the function of the module this one is a part of (``lower_module``'s chains)
         self.part_of = None
+        #: for_function: where it needs parts, its parts chained in the module (else the
+        #: refusal is raised: codegen.function plans them itself)
+        self.chain = False
 
 
 def _default_literal(value, var):
@@ -85,6 +88,7 @@ class Chain:
     name: str
     doc: str
     args: list  # [Arg], the function's own signature
+    state: list  # the names of the state it reads, in the order of its graph's
     single: bool
     allow_downcast: object
     calls: list
@@ -119,8 +123,8 @@ def lower_module(specs):
         try:
             program = lower(fgraph, spec.name, hints, snames, defaults)
         except NotCompiled as exc:
-            if getattr(spec, "for_function", False):
-                raise  # codegen.function compiles it in parts (compile.parts)
+            if getattr(spec, "for_function", False) and not getattr(spec, "chain", False):
+                raise  # a part of codegen.function's, or DebugMode's comparison
             chain = _in_parts(spec, fgraph, hints, defaults, snames, exc, out)
             out.chains.append(chain)
         else:
@@ -143,23 +147,25 @@ def _in_parts(spec, fgraph, hints, defaults, snames, refused, out):
     """The ``Chain`` of a function the lowering ``refused`` in one piece, its parts' specs
     and programs added to ``out``; raises a clear NotCompiled where a part needs the
     reference interpreter (a module runs no Python ops) or the graph cannot be cut."""
-    from codegen.compile.parts import CompiledPart, plan_parts
+    from codegen.lower.parts import plan_parts
     why = f"{refused}; codegen.function runs it between compiled parts"
     if refused.late is None:
         raise NotCompiled(why) from None
 
-    def make(sub, ins, part_name):
-        part_hints = [sanitize(i.name or f"arg{k}") for k, i in enumerate(ins)]
+    def make(sub, inputs, part_name):
+        part_hints = [sanitize(v.name or f"arg{k}") for k, v in enumerate(inputs)]
         program = lower(sub, part_name, part_hints, snames, {})
+        ins = [SimpleNamespace(variable=v, name=v.name, value=None, has_default=False)
+               for v in inputs]  # as compile.inputs.In's, with no defaults
         part = FunctionSpec(part_name, ins, sub, False, spec.allow_downcast)
-        part.optimized, part.part_of = True, spec.name
+        part.optimized, part.part_of, part.profile = True, spec.name, spec.profile
         return part, program
 
     try:
         parts = plan_parts(fgraph, spec.name, make)
     except NotCompiled as exc:
         raise NotCompiled(f"{exc}; codegen.function runs it between compiled parts") from None
-    interpreted = [p.message for p in parts if not isinstance(p, CompiledPart)]
+    interpreted = [p.message for p in parts if not p.compiled]
     if interpreted:
         raise NotCompiled(f"{spec.name}: {'; '.join(interpreted)}: a module cannot run it "
                           f"(codegen.function runs it in the reference interpreter between "
@@ -170,7 +176,7 @@ def _in_parts(spec, fgraph, hints, defaults, snames, refused, out):
     where = {v.id: a.name for v, a in zip(fgraph.inputs, args)}
     calls = []
     for k, part in enumerate(parts):
-        (part_spec, program) = part.executable
+        (part_spec, program) = part.made
         calls.append((part_spec.name, [where[v.id] for v in part.sources]))
         out.specs.append(part_spec)
         out.programs.append(program)
@@ -194,5 +200,5 @@ def _in_parts(spec, fgraph, hints, defaults, snames, refused, out):
     doc = _doc(spec, program, snames) + (
         f"\n    computed in {len(parts)} parts ({', '.join(name for name, _ in calls)}): a "
         f"length its steps compute is an argument of the next part")
-    return Chain(spec.name, doc, args, spec.single, spec.allow_downcast, calls, outputs,
-                 updates)
+    return Chain(spec.name, doc, args, [snames[v.id] for v in fgraph.shared], spec.single,
+                 spec.allow_downcast, calls, outputs, updates)

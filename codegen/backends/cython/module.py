@@ -76,12 +76,20 @@ def chain_context(chain, programs, state_index, device):
     """What the template needs of a function computed in parts (``lower.module.Chain``):
     each part's call, its state by position in the module's."""
     by_name = {p.name: p for p in programs}
+    device_out = ["False"] if device == "cuda" else []  # the parts exchange host arrays
     calls = []
     for k, (part, arguments) in enumerate(chain.calls):
-        state = [f"_values[{state_index[s.name]}]" for s in by_name[part].state]
-        tail = [repr(chain.allow_downcast), "None"] + (["False"] if device == "cuda" else [])
+        names = [s.name for s in by_name[part].state]
+        module_state = [f"_values[{state_index[name]}]" for name in names]
+        given_state = [f"_s{chain.state.index(name)}" for name in names]
         calls.append({"target": f"_p{k}", "function": part,
-                      "arguments": ", ".join(state + arguments + tail)})
+                      # the module's function: its state, its allow_downcast
+                      "arguments": ", ".join(module_state + arguments + [
+                          repr(chain.allow_downcast), "None"] + device_out),
+                      # _impl_: the state and allow_downcast given (codegen.function's call)
+                      "given": ", ".join(given_state + arguments + ["_allow_downcast", "None"]
+                                         + device_out)})
     return {"name": chain.name, "doc": chain.doc, "args": chain.args, "single": chain.single,
-            "calls": calls, "outputs": chain.outputs,
+            "calls": calls, "outputs": chain.outputs, "given_state": len(chain.state),
+            "parts": [part for part, _ in chain.calls],
             "updates": [(state_index[name], name, expr) for name, expr in chain.updates]}

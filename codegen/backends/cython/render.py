@@ -415,9 +415,11 @@ def _extents(step):
         pairs = [(small.name, [(d, a) for a, d in enumerate(dims) if small.dims[a] != "1"])]
     elif isinstance(step, LinalgStep):  # the matrices' own lengths
         pairs = [(r.name, [(d, a) for a, d in enumerate(r.dims)]) for r in step_arrays(step)]
-    else:  # a walk along an axis
+    else:  # a walk along an axis (the positions it finds: as many as their count)
+        out = [(step.count, 0)] if step.op == "positions" else \
+            [(step.x.dims[a], j) for j, a in enumerate(step.out_axes())]
         pairs = [(step.x.name, [(step.x.dims[a], a) for a in range(len(step.x.dims))]),
-                 (step.out.name, [(step.x.dims[a], j) for j, a in enumerate(step.out_axes())])]
+                 (step.out.name, out)]
     return "(" + "".join(f"({name!r}, {name}, ("
                          + "".join(f"({n}, {axis}), " for n, axis in items) + ")), "
                          for name, items in pairs) + ")"
