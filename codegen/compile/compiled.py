@@ -49,7 +49,7 @@ class CompiledExecutable:
         variant = getattr(backends.get(backend), "variant", lambda: "")()
         key = None if mode.compare else graphcache.graph_key(
             fgraph, ins, self._fname, (self._flags, repr(mode.guard), repr(allow_downcast),
-                                       backend, variant, profile, optimized, chained))
+                                       backend, variant, profile, optimized, self.chained))
         hit = graphcache.lookup(key) if key else None
         if hit is None:
             module_name, source, _ = self._generate()
