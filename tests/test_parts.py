@@ -233,17 +233,20 @@ def test_a_module_holds_functions_in_parts(tmp_path, cuda_emulated):
         m.add_function("step", [x], outs, updates=updates)
         m.add_function("powers", [limit], powers)
         m.add_function("plain", [x], x * 2)
+        m.add_function("rows", [x], T.sum(W[T.flatnonzero(x[0] > 0)]))  # reads the state
         with cuda_emulated() if device == "cuda" else contextlib.nullcontext():
             mod = load_module(m.build(str(tmp_path / device)))
         assert "computed in 2 parts (step_part0, step_part1)" in mod.step.__doc__, \
             mod.step.__doc__
-        assert set(mod.__codegen__["signature"]) == {"step", "powers", "plain"}
+        assert set(mod.__codegen__["signature"]) == {"step", "powers", "plain", "rows"}
         assert not hasattr(mod, "step_part0") and not hasattr(mod, "_impl_step_part0")
         for w in want:
             g = mod.step(X)
             np.testing.assert_allclose(g[0], w[0], rtol=1e-12)
             np.testing.assert_array_equal(g[1], w[1])
         np.testing.assert_allclose(mod.get_value("W"), want_W, rtol=1e-12)
+        np.testing.assert_allclose(mod.rows(X), want_W[np.flatnonzero(X[0] > 0)].sum(),
+                                   rtol=1e-12)
         for value in (0.5, 1.0, 100.0, 1e300):
             np.testing.assert_array_equal(mod.powers(value), ref_loop(value))
         np.testing.assert_array_equal(mod.plain(X), 2 * X)

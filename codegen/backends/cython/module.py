@@ -79,17 +79,14 @@ def chain_context(chain, programs, state_index, device):
     device_out = ["False"] if device == "cuda" else []  # the parts exchange host arrays
     calls = []
     for k, (part, arguments) in enumerate(chain.calls):
-        names = [s.name for s in by_name[part].state]
-        module_state = [f"_values[{state_index[name]}]" for name in names]
-        given_state = [f"_s{chain.state.index(name)}" for name in names]
+        given_state = [f"_s{chain.state.index(s.name)}" for s in by_name[part].state]
         calls.append({"target": f"_p{k}", "function": part,
-                      # the module's function: its state, its allow_downcast
-                      "arguments": ", ".join(module_state + arguments + [
-                          repr(chain.allow_downcast), "None"] + device_out),
-                      # _impl_: the state and allow_downcast given (codegen.function's call)
                       "given": ", ".join(given_state + arguments + ["_allow_downcast", "None"]
                                          + device_out)})
     return {"name": chain.name, "doc": chain.doc, "args": chain.args, "single": chain.single,
             "calls": calls, "outputs": chain.outputs, "given_state": len(chain.state),
             "parts": [part for part, _ in chain.calls],
+            # the module's function: its state by position, its allow_downcast
+            "state": "".join(f"_values[{state_index[name]}], " for name in chain.state),
+            "allow_downcast": repr(chain.allow_downcast),
             "updates": [(state_index[name], name, expr) for name, expr in chain.updates]}
