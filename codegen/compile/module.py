@@ -23,7 +23,7 @@ from codegen.backends import resolve
 from codegen.build import compiler_flags, load
 from codegen.compile.function import mentions_sparse, prepare
 from codegen.files import joined, replacing, write_if_changed
-from codegen.lower.identifiers import MODULE_NAMES, usable_function_name  # noqa: F401
+from codegen.lower.identifiers import MODULE_NAMES, usable_function_name
 from codegen.lower.lowering import Names, sanitize
 from codegen.lower.module import FunctionSpec
 

@@ -14,10 +14,10 @@ class GraphError(Exception):
 
 
 class NotCompiled(NotImplementedError):
-    """A graph the compiled backends cannot express in one module: a length, bound or number
+    """A graph the compiled backends cannot express in one piece: a length, bound or number
     of steps that a step computes, a shape that changes from one iteration to the next, an op
-    with no lowering. A module holding it does not build; ``codegen.function`` compiles it in
-    parts (``codegen.compile.parts``), from what this says:
+    with no lowering. The graph is then cut into parts (``codegen.lower.parts``) from what
+    this says, chained in one module where every part compiles (``lower.module.Chain``):
 
     ``node``: the node of the lowered graph that cannot be lowered (None: not known);
     ``late``: the int scalars a step computes that it takes as lengths (a part computes

@@ -3,14 +3,14 @@
 those codegen has not compiled yet (the real FFT and its inverse, the special functions of
 scipy, and the factorizations of nlinalg and slinalg other than those of
 ``codegen.ops.linalg`` and those built from them: eig, qr's mode raw). Each kind is a numpy
-function (what the reference interpreter runs), a rule for its output types and the reason a
-module cannot hold it.
+function (what the reference interpreter runs), a rule for its output types and the reason the
+compiled backends cannot run it as it is.
 
 The first have compiled forms (``compiled_form``, the rewrite ``expand_valued``): their
-lengths are values a step computes (sums, a rank), so ``codegen.function`` compiles a graph
-holding one in parts (``codegen.compile.parts``). The others run in the reference
-interpreter between compiled parts, with a warning giving the reason; a module with any of
-these does not build.
+lengths are values a step computes (sums, a rank), so a graph holding one is compiled in
+parts, chained in one module (``codegen.lower.parts``; ``codegen build`` too). The others run
+in the reference interpreter between compiled parts, with a warning giving the reason; a
+module with any of these does not build.
 """
 
 import numpy as np
