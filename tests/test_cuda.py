@@ -818,3 +818,108 @@ def test_argsort_of_long_vectors_on_cuda(cuda_emulated):
         for g, v in zip(got, (dv, fv, iv)):
             np.testing.assert_array_equal(g, np.argsort(v, kind="stable"))
         np.testing.assert_array_equal(got[3], np.sort(dv[1:]))
+
+
+def _tiled_cumsum_model(x):
+    """The sums a vector's tiled cumsum on CUDA forms (``backends.cuda.walks``), in its
+    order, with numpy's float64 additions (IEEE's, as the device's): the tiles' totals
+    (strided per thread, then a tree), their scan, and each tile's rounds (a thread's
+    elements in order, the threads' totals scanned by doubling)."""
+    from codegen.backends.cuda import walks
+    from codegen.backends.cuda.kernels import THREADS as t
+
+    def doubling_scan(values):  # inclusive, as the kernel's shared-memory scan
+        v = values.copy()
+        off = 1
+        while off < t:
+            v = np.concatenate([v[:off], v[:-off] + v[off:]])
+            off *= 2
+        return v
+
+    m, items = len(x), walks.ITEMS
+    round_len = t * items
+    tiles = min(-(-m // (walks.TILE_ROUNDS * round_len)), walks.PARTIAL_TILES)
+    tile_len = -(-(-(-m // tiles)) // round_len) * round_len
+    tiles = -(-m // tile_len)
+    starts = [j * tile_len for j in range(tiles)]
+    totals = []
+    for s in starts:
+        mine = np.zeros(t)
+        for k in range(s, min(m, s + tile_len)):
+            mine[(k - s) % t] = mine[(k - s) % t] + x[k]
+        half = t // 2
+        while half:
+            mine[:half] = mine[:half] + mine[half:2 * half]
+            half //= 2
+        totals.append(mine[0])
+    offsets, carry = [], 0.0
+    for j in range(0, tiles, t):
+        chunk = np.zeros(t)
+        chunk[:len(totals[j:j + t])] = totals[j:j + t]
+        inclusive = doubling_scan(chunk)
+        offsets += list(carry + np.concatenate([[0.0], inclusive[:-1]]))[:len(totals[j:j + t])]
+        carry = carry + inclusive[-1]
+    out = np.empty(m)
+    for j, s in enumerate(starts):
+        carry, have = offsets[j], j > 0
+        for r in range(s, min(m, s + tile_len), round_len):
+            mine, running = np.zeros(t), {}
+            for th in range(t):
+                acc = None
+                for k in range(r + th * items, min(r + (th + 1) * items, s + tile_len, m)):
+                    acc = x[k] if acc is None else acc + x[k]
+                    running[k] = acc
+                mine[th] = 0.0 if acc is None else acc
+            inclusive = doubling_scan(mine)
+            for k, value in running.items():
+                th = (k - r) // items
+                if th > 0:
+                    ahead = carry + inclusive[th - 1] if have else inclusive[th - 1]
+                    out[k] = ahead + value
+                else:
+                    out[k] = carry + value if have else value
+            carry = carry + inclusive[-1] if have else inclusive[-1]
+            have = True
+    return out
+
+
+def test_long_rows_are_walked_by_tiles_on_cuda(cuda_emulated):
+    """cumsum, cumprod, argmax and nonzero of long rows share each row among a block's
+    threads, in tiles (three launches where a row has several): a vector's cumsum has the
+    bits of the model of that grouping (the same every call), close to numpy's sequential
+    sums; argmax picks the first NaN, else the first maximum, across tiles and threads;
+    positions and integer sums are exact; a first -0.0 stays -0.0. Many rows along a strided
+    axis keep a thread per row: numpy's bits exactly."""
+    from codegen.backends.cuda import walks
+    x, w, m, v = T.dvector("x"), T.dvector("w"), T.dmatrix("m"), T.ivector("v")
+    outs = [T.cumsum(x), T.cumprod(w), T.argmax(x), T.argmax(m, axis=1), T.cumsum(m, axis=0),
+            T.nonzero(v)[0], T.cumsum(v)]
+    with cuda_emulated():
+        f = codegen.function([x, w, m, v], outs)
+        wide = codegen.function([m], T.cumsum(m, axis=0))
+    assert "_tile_offsets" in f.executable.source and "_tiled(" in f.executable.source
+    rng = np.random.default_rng(11)
+    n = 2 * walks.TILE_ROUNDS * 256 * walks.ITEMS + 1001  # three tiles, the last one short
+    xv = rng.standard_normal(n)
+    wv = 1 + 1e-4 * rng.standard_normal(n)
+    mv = rng.standard_normal((3, n))
+    mv[0, [9000, 17000]] = mv[0, 70] = 99.0  # ties in other tiles and threads: the first
+    mv[1, [20, 17001]] = np.nan
+    mv[2, 5] = np.inf
+    vv = rng.integers(-1, 2, n).astype(np.int32)
+    got = f(xv, wv, mv, vv)
+    np.testing.assert_array_equal(got[0], _tiled_cumsum_model(xv))
+    np.testing.assert_allclose(got[0], np.cumsum(xv), rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(got[1], np.cumprod(wv), rtol=1e-12)
+    assert got[2] == np.argmax(xv)
+    np.testing.assert_array_equal(got[3], [70, 20, 5])
+    np.testing.assert_allclose(got[4], np.cumsum(mv, axis=0))
+    np.testing.assert_array_equal(got[5], np.nonzero(vv)[0])
+    np.testing.assert_array_equal(got[6], np.cumsum(vv))
+    for g, again in zip(got, f(xv, wv, mv, vv)):
+        np.testing.assert_array_equal(g, again)
+    zeros = np.full(walks.TILED_MIN + 3, -0.0)
+    first = f(zeros, zeros + 1, mv[:, :300], vv[:300])[0]
+    assert np.signbit(first).all()
+    many = rng.standard_normal((40, walks.MANY_ROWS + 5))  # a thread per column, in order
+    np.testing.assert_array_equal(wide(many), np.cumsum(many, axis=0))

@@ -17,7 +17,9 @@
   once per set of axes, each launch computing the body and storing that set's targets (the
   last also its plain stores, so that an earlier launch never reads a value a store has
   replaced).
-- argmax, cumsum, cumprod (a walk along an axis): one thread per row.
+- argmax, cumsum, cumprod, the positions of nonzero elements (a walk along an axis): a thread
+  per row, or tiles of long rows shared by a block's threads (``walks``); argsort and the
+  random streams: a thread per row.
 - Products: the CPU's functions (``cg_gemm_d`` ..., so that ``ckernel.product_call``
   serves both): float matrix products above CUBLAS_MIN through cuBLAS's gemm, the rest
   plain kernels, one thread per output element summing along k in order.
@@ -32,6 +34,7 @@ from dataclasses import replace
 
 from codegen.backends import cexpr, ckernel, linalg
 from codegen.backends.ckernel import Kernel, _index, identity
+from codegen.backends.cuda import walks
 from codegen.lower.program import AxisStep, DotStep, GatherStep, LinalgStep, LoopKernel, writes
 
 #: The C table on CUDA: C_OPS, with what differs. The CPU's tanh (expm1 form, for libmvec)
@@ -53,6 +56,8 @@ UNROLL = 4
 #: there are at most this many targets, each of at least 32 elements (2M threads at most);
 #: else a thread per target element. (Not yet measured on a device: a first choice.)
 WARP_TARGETS = 65536
+# the tiled walks' partial results (a value and an index each, at most) fit the buffer
+assert walks.PARTIAL_TILES * 16 <= PARTIAL_BLOCKS * MAX_TOTALS * 8
 
 
 def loop_kernel(kernel):
@@ -553,6 +558,8 @@ class Strategy:
             return linalg_kernel(step)
         elif isinstance(step, AxisStep):
             kernel, is_map = axis_kernel(step), True
+            if step.op in walks.TILED_OPS:  # a thread per row, or tiles: chosen at run time
+                return walks.kernels(step, THREADS, kernel)
             total = " * ".join(f"({d})" for a, d in enumerate(step.x.dims)
                                if a != step.axis) or "1"
         else:
