@@ -799,25 +799,36 @@ def test_a_returned_reshape_read_by_a_later_step_is_its_buffers_device_memory(cu
         np.testing.assert_array_equal(got[1], want + np.arange(3.0)[:, None])
 
 
-def test_argsort_of_long_vectors_on_cuda(cuda_emulated):
-    """A vector's argsort from RADIX_MIN elements on (the radix sort, in the step's device
-    memory), float64 with NaNs and both zeros, float32 and int32, and a sort: numpy's stable
-    order."""
+def test_argsort_of_long_vectors_on_cuda(cuda_emulated, monkeypatch):
+    """A vector's argsort from RADIX_MIN elements on is a radix sort by the whole grid (a
+    byte a pass, in tiles; in the step's device memory): float64 with NaNs and both zeros,
+    float32, int32 over its whole range and int8, and a sort, in one tile and in three;
+    the tiles' counts scanned by a thread per byte value, or past FEW_TILES tiles by a block
+    per value (int16): numpy's stable order."""
     from codegen.backends.ckernel import RADIX_MIN
-    d, f, i = T.dvector("d"), T.fvector("f"), T.ivector("i")
+    from codegen.backends.cuda import radix
+    d, f, i, b, h = (T.dvector("d"), T.fvector("f"), T.ivector("i"), T.bvector("b"),
+                     T.wvector("h"))
     with cuda_emulated():
-        fn = codegen.function([d, f, i], [T.argsort(d), T.argsort(f), T.argsort(i),
-                                          T.sort(d[1:])])
+        fn = codegen.function([d, f, i, b], [T.argsort(d), T.argsort(f), T.argsort(i),
+                                             T.argsort(b), T.sort(d[1:])])
+        assert "_moves" in fn.executable.source
+        monkeypatch.setattr(radix, "FEW_TILES", 2)
+        per_value = codegen.function([h], T.argsort(h))
     rng = np.random.RandomState(8)
-    for n in (RADIX_MIN + 1, 3000):
+    for n in (RADIX_MIN + 1, 2 * radix.TILE + 5):
         dv = rng.choice([0.0, -0.0, np.nan, -np.inf, 2.0, -2.0], n)
         dv[::4] = rng.randn(len(dv[::4]))
         fv = rng.randn(n).astype("float32")
         iv = rng.randint(-50, 50, n).astype("int32")
-        got = fn(dv, fv, iv)
-        for g, v in zip(got, (dv, fv, iv)):
+        iv[::7] = rng.randint(-2 ** 31, 2 ** 31 - 1, len(iv[::7]))
+        bv = rng.randint(-128, 128, n).astype("int8")
+        got = fn(dv, fv, iv, bv)
+        for g, v in zip(got, (dv, fv, iv, bv)):
             np.testing.assert_array_equal(g, np.argsort(v, kind="stable"))
-        np.testing.assert_array_equal(got[3], np.sort(dv[1:]))
+        np.testing.assert_array_equal(got[4], np.sort(dv[1:]))
+    hv = rng.randint(-2 ** 15, 2 ** 15, 2 * radix.TILE + 5).astype("int16")
+    np.testing.assert_array_equal(per_value(hv), np.argsort(hv, kind="stable"))
 
 
 def _tiled_cumsum_model(x):

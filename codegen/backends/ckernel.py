@@ -558,20 +558,7 @@ def _radix_argsort_row(step, step_s):
     x, work = step.x, step.work.name
     ctype = cexpr.CTYPES[x.dtype]
     load = f"row[k * {x.name}_s{step.axis}]"
-    if x.dtype in ("float64", "float32"):
-        bits, top = ("64", "0x8000000000000000ULL") if x.dtype == "float64" else \
-            ("32", "0x80000000ULL")
-        last = "UINT64_MAX" if bits == "64" else "0xFFFFFFFFULL"
-        key = [f"union {{ {ctype} f; uint{bits}_t u; }} bits;",
-               "bits.f = v;",
-               "uint64_t u = bits.u;",
-               f"u = u & {top} ? ~u & {last} : u | {top};  /* negatives reversed, below */",
-               f"if (v != v) u = {last};",
-               f"else if (v == 0) u = {top};  /* -0.0 as 0.0 */"]
-    elif x.dtype[0] == "i":
-        key = ["uint64_t u = (uint64_t)(int64_t)v ^ 0x8000000000000000ULL;"]
-    else:
-        key = ["uint64_t u = (uint64_t)v;"]
+    key = radix_key(x.dtype)
     return (["uint64_t* keys = (uint64_t*)" + work + ";",
              "uint64_t* keys_to = keys + m;",
              f"int64_t* from = {work} + 2 * m;",
@@ -613,6 +600,30 @@ def _radix_argsort_row(step, step_s):
                "for (cg_index k = 0; k < m; k++) {",
                f"    dst[k * {step_s}] = from[k];",
                "}"])
+
+
+def radix_key(dtype, narrow=False):
+    """C lines setting ``uint64_t u`` to the radix sort's key of ``v`` (a ``dtype`` value):
+    keys order as the values in numpy's sort (NaNs after every number, -0.0 as 0.0). A
+    float32's key has 32 bits; a signed int's is offset by 2^63, or with ``narrow`` by half
+    its own range (so that it has as many bytes as the int)."""
+    ctype = cexpr.CTYPES[dtype]
+    if dtype in ("float64", "float32"):
+        bits, top = ("64", "0x8000000000000000ULL") if dtype == "float64" else \
+            ("32", "0x80000000ULL")
+        last = "UINT64_MAX" if bits == "64" else "0xFFFFFFFFULL"
+        return [f"union {{ {ctype} f; uint{bits}_t u; }} bits;",
+                "bits.f = v;",
+                "uint64_t u = bits.u;",
+                f"u = u & {top} ? ~u & {last} : u | {top};  /* negatives reversed, below */",
+                f"if (v != v) u = {last};",
+                f"else if (v == 0) u = {top};  /* -0.0 as 0.0 */"]
+    if dtype[0] == "i" and narrow and dtype != "int64":
+        half = 1 << (int(dtype[3:]) - 1)
+        return [f"uint64_t u = (uint64_t)((int64_t)v + {half}LL);"]
+    if dtype[0] == "i":
+        return ["uint64_t u = (uint64_t)(int64_t)v ^ 0x8000000000000000ULL;"]
+    return ["uint64_t u = (uint64_t)v;"]
 
 
 #: rows longer than this are partitioned (argsort's introsort); shorter runs are left to

@@ -838,11 +838,17 @@ def _lower_positions(lw, node, origin):
                              count=out.dims[0]))
 
 
+#: elements of a tile of a vector's radix sort on CUDA (``backends.cuda.radix``): a block's
+#: share of each pass, with 256 counts of its own
+RADIX_TILE = 4096
+
+
 def argsort_work(m):
     """The int64 words of the memory of a vector's argsort (of ``m``, a dim expression)
     for its radix sort (``ckernel._argsort_row``): two of keys, two of indices, and the
-    counts of the 8 bytes' 256 values."""
-    return f"4 * ({m}) + 2048"
+    counts of the 8 bytes' 256 values; on CUDA also 256 counts per tile of RADIX_TILE
+    elements."""
+    return f"4 * ({m}) + 2048 + 256 * _dim_div({m} + {RADIX_TILE - 1}, {RADIX_TILE})"
 
 
 def _lower_argsort(lw, node, origin):

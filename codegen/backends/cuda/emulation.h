@@ -57,6 +57,15 @@ static T __shfl_down_sync(unsigned int, T value, int offset) {
     return got;
 }
 
+/* atomicAdd: the old value, the addition done by one thread of the team at a time */
+template <typename T>
+static T atomicAdd(T* address, T value) {
+    T old;
+    _Pragma("omp atomic capture")
+    { old = *address; *address += value; }
+    return old;
+}
+
 /* a graph: the work a capture recorded, run in order by cudaGraphLaunch */
 struct cg_emu_graph {
     std::vector<std::function<void()>> work;

@@ -18,8 +18,9 @@
   last also its plain stores, so that an earlier launch never reads a value a store has
   replaced).
 - argmax, cumsum, cumprod, the positions of nonzero elements (a walk along an axis): a thread
-  per row, or tiles of long rows shared by a block's threads (``walks``); argsort and the
-  random streams: a thread per row.
+  per row, or tiles of long rows shared by a block's threads (``walks``); a vector's argsort
+  from RADIX_MIN elements: a radix sort by the whole grid (``radix``); the rows of a
+  matrix's argsort and the random streams: a thread per row.
 - Products: the CPU's functions (``cg_gemm_d`` ..., so that ``ckernel.product_call``
   serves both): float matrix products above CUBLAS_MIN through cuBLAS's gemm, the rest
   plain kernels, one thread per output element summing along k in order.
@@ -34,7 +35,7 @@ from dataclasses import replace
 
 from codegen.backends import cexpr, ckernel, linalg
 from codegen.backends.ckernel import Kernel, _index, identity
-from codegen.backends.cuda import walks
+from codegen.backends.cuda import radix, walks
 from codegen.lower.program import AxisStep, DotStep, GatherStep, LinalgStep, LoopKernel, writes
 
 #: The C table on CUDA: C_OPS, with what differs. The CPU's tanh (expm1 form, for libmvec)
@@ -560,6 +561,8 @@ class Strategy:
             kernel, is_map = axis_kernel(step), True
             if step.op in walks.TILED_OPS:  # a thread per row, or tiles: chosen at run time
                 return walks.kernels(step, THREADS, kernel)
+            if step.op == "argsort" and step.work is not None:  # a vector's: by the grid
+                return radix.kernels(step, THREADS, kernel)
             total = " * ".join(f"({d})" for a, d in enumerate(step.x.dims)
                                if a != step.axis) or "1"
         else:
