@@ -8,8 +8,8 @@
    table, the tutorial MLP against the CPU module, an nvcc-built module, the random
    streams (Philox and MRG31k3p) and Assert against the CPU's, functions compiled in parts
    (nonzero, unique, a loop ending on a condition) against the reference interpreter;
-3. W2 (float32 and float64), W3 and W4 on the GPU: codegen's CUDA module against PyTorch
-   eager and torch.compile on the same card, one process each, timed in turns
+3. W2 (float32 and float64), W3, W4 and W10 (sorting) on the GPU: codegen's CUDA module
+   against PyTorch eager and torch.compile on the same card, one process each, timed in turns
    (benchmarks/harness.py); ratio = peer time / codegen time. The inputs stay on the device
    (CUDA tensors) for every implementation; W2 also runs codegen's step as launches only
    (codegen_cuda_launches: CODEGEN_CUDA_GRAPHS=0), which shows what replaying the step as
@@ -38,9 +38,10 @@ sys.path.insert(0, HERE)
 GPU_IMPLS = {"W2": ["codegen_cuda", "codegen_cuda_launches", "torch_cuda",
                     "torch_compile_cuda"],
              "W3": ["codegen_cuda", "torch_cuda", "torch_compile_cuda"],
-             "W4": ["codegen_cuda", "torch_cuda", "torch_compile_cuda"]}
+             "W4": ["codegen_cuda", "torch_cuda", "torch_compile_cuda"],
+             "W10": ["codegen_cuda", "torch_cuda"]}
 # the most each part may take, in seconds (the budget's remainder caps them further)
-PART_SECONDS = {"tests": 150, "W2": 120, "W3": 150, "W4": 90}
+PART_SECONDS = {"tests": 150, "W2": 120, "W3": 120, "W4": 80, "W10": 60}
 
 
 def _run(command, timeout, env=None):
