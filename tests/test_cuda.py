@@ -934,3 +934,29 @@ def test_long_rows_are_walked_by_tiles_on_cuda(cuda_emulated):
     assert np.signbit(first).all()
     many = rng.standard_normal((40, walks.MANY_ROWS + 5))  # a thread per column, in order
     np.testing.assert_array_equal(wide(many), np.cumsum(many, axis=0))
+
+
+def test_a_function_in_parts_keeps_its_arrays_on_the_device(tmp_path, cuda_emulated):
+    """The parts of a CUDA module's function in parts pass arrays to each other on the
+    device: a call copies in only its argument and copies back only the length the next
+    part takes and the result (they went to the host and back between parts)."""
+    import ctypes
+    x = T.dvector("x")
+    e = T.exp(x)
+    m = codegen.Module("cu_chain_device")
+    m.add_function("f", [x], [T.sum(T.nonzero_values(e - 1.5) * 2), T.flatnonzero(e > 2)])
+    with cuda_emulated():
+        mod = load_module(m.build(str(tmp_path)))
+    assert "computed in 2 parts" in mod.f.__doc__
+    copied = ctypes.CDLL(mod.__file__).cg_cuda_copied_bytes
+    copied.restype = ctypes.c_longlong
+    xv = np.random.RandomState(0).standard_normal(1000)
+    ev = np.exp(xv)
+    want = [np.sum((ev - 1.5)[ev - 1.5 != 0] * 2), np.flatnonzero(ev > 2)]
+    for _ in range(2):
+        before = copied(0), copied(1)
+        got = mod.f(xv)
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+        np.testing.assert_array_equal(got[1], want[1])
+        assert copied(0) - before[0] == xv.nbytes
+        assert copied(1) - before[1] == 8 * (3 + len(want[1]))  # two lengths, the results

@@ -3,6 +3,7 @@
 
 import hashlib
 import pprint
+import re
 
 import codegen
 from codegen.backends import cexpr, ckernel
@@ -76,17 +77,29 @@ def chain_context(chain, programs, state_index, device):
     """What the template needs of a function computed in parts (``lower.module.Chain``):
     each part's call, its state by position in the module's."""
     by_name = {p.name: p for p in programs}
-    device_out = ["False"] if device == "cuda" else []  # the parts exchange host arrays
+    cuda = device == "cuda"
+
+    def host(expr):  # a part's output brought to the host where it is on the device
+        return re.sub(r"_p\d+\[\d+\]", lambda m: f"_host({m.group()})", expr) if cuda \
+            else expr
+
     calls = []
     for k, (part, arguments) in enumerate(chain.calls):
-        given_state = [f"_s{chain.state.index(s.name)}" for s in by_name[part].state]
+        program = by_name[part]
+        given_state = [f"_s{chain.state.index(s.name)}" for s in program.state]
+        if cuda:  # arrays stay on the device between parts; a length, or an array the part
+            # returns as it is, comes to the host
+            returned = {r.name for r in program.outputs if hasattr(r, "dims")}
+            arguments = [host(expr) if not a.broadcastable or a.name in returned else expr
+                         for expr, a in zip(arguments, program.args)]
         calls.append({"target": f"_p{k}", "function": part,
                       "given": ", ".join(given_state + arguments + ["_allow_downcast", "None"]
-                                         + device_out)})
+                                         + (["True"] if cuda else []))})
     return {"name": chain.name, "doc": chain.doc, "args": chain.args, "single": chain.single,
-            "calls": calls, "outputs": chain.outputs, "given_state": len(chain.state),
-            "parts": [part for part, _ in chain.calls],
+            "calls": calls, "outputs": [host(e) for e in chain.outputs],
+            "given_state": len(chain.state), "parts": [part for part, _ in chain.calls],
             # the module's function: its state by position, its allow_downcast
             "state": "".join(f"_values[{state_index[name]}], " for name in chain.state),
             "allow_downcast": repr(chain.allow_downcast),
-            "updates": [(state_index[name], name, expr) for name, expr in chain.updates]}
+            "updates": [(state_index[name], name, host(expr))
+                        for name, expr in chain.updates]}
