@@ -938,8 +938,9 @@ def test_long_rows_are_walked_by_tiles_on_cuda(cuda_emulated):
 
 def test_a_function_in_parts_keeps_its_arrays_on_the_device(tmp_path, cuda_emulated):
     """The parts of a CUDA module's function in parts pass arrays to each other on the
-    device: a call copies in only its argument and copies back only the length the next
-    part takes and the result (they went to the host and back between parts)."""
+    device: a call copies in only its argument and copies back only the lengths the next
+    part takes and the results (they went to the host and back between parts), or with
+    outputs='device' only the lengths."""
     import ctypes
     x = T.dvector("x")
     e = T.exp(x)
@@ -960,3 +961,8 @@ def test_a_function_in_parts_keeps_its_arrays_on_the_device(tmp_path, cuda_emula
         np.testing.assert_array_equal(got[1], want[1])
         assert copied(0) - before[0] == xv.nbytes
         assert copied(1) - before[1] == 8 * (3 + len(want[1]))  # two lengths, the results
+    before = copied(1)
+    on_device = mod.f(xv, outputs="device")  # the results stay there too
+    assert copied(1) - before == 16
+    np.testing.assert_allclose(on_device[0].get(), want[0], rtol=1e-12)
+    np.testing.assert_array_equal(on_device[1].get(), want[1])

@@ -210,7 +210,7 @@ class Function:
                              f"CUDA (config.device = 'cuda'); this one runs on "
                              f"{getattr(self.executable, 'device', 'cpu')} "
                              f"({self.executable.kind})")
-        if not hasattr(self.executable, "impl") or getattr(self.executable, "parts", None):
+        if not hasattr(self.executable, "impl"):
             raise ValueError(f"{self.name}(): outputs='device' needs the function in one "
                              f"compiled module; this one runs {self.executable.kind}")
         return True

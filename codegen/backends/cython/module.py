@@ -97,6 +97,7 @@ def chain_context(chain, programs, state_index, device):
                                          + (["True"] if cuda else []))})
     return {"name": chain.name, "doc": chain.doc, "args": chain.args, "single": chain.single,
             "calls": calls, "outputs": [host(e) for e in chain.outputs],
+            "device_outputs": chain.outputs,
             "given_state": len(chain.state), "parts": [part for part, _ in chain.calls],
             # the module's function: its state by position, its allow_downcast
             "state": "".join(f"_values[{state_index[name]}], " for name in chain.state),
