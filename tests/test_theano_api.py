@@ -1,6 +1,7 @@
 """Theano's API as its programs use it (codegen.tensor): constructors, var/std, softmax of a
 vector, Python lists as inputs, pickled types and shared variables."""
 
+import contextlib
 import pickle
 import warnings
 
@@ -1149,7 +1150,8 @@ def test_arange_of_symbolic_bounds_is_empty_when_they_cross(mode, cuda_emulated)
 
 def test_fft_as_theanos_tensor_fft_has_it():
     """rfft and irfft of batches of 1-d and 2-d signals, odd and even lengths, each norm,
-    against numpy; their gradients against finite differences; T.signal is the package."""
+    compiled, against numpy; their gradients (compiled too) against finite differences;
+    T.signal is the package."""
     import warnings
 
     from codegen.gradient import verify_grad
@@ -1159,12 +1161,14 @@ def test_fft_as_theanos_tensor_fft_has_it():
     s3, s4 = T.dtensor3("s3"), T.dtensor4("s4")
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(3, 8)), rng.normal(size=(2, 5, 7))
-    with warnings.catch_warnings():  # no compiled form yet: the reference interpreter
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings():  # compiled: nothing left to the reference interpreter
+        warnings.simplefilter("error")
         f = codegen.function([x, x3], [fft.rfft(x), fft.rfft(x3, norm="ortho")])
         g = codegen.function([s3, s4], [fft.irfft(s3), fft.irfft(s3, is_odd=True),
                                          fft.irfft(s4, norm="ortho", is_odd=True),
                                          fft.irfft(s3, norm="no_norm")])
+        grads = codegen.function([x], T.grad(T.sum(fft.rfft(x) ** 3), x))
+    assert f.executable.kind == g.executable.kind == grads.executable.kind == "cython"
     r1, r2 = f(a, b)
     np.testing.assert_allclose(r1[..., 0] + 1j * r1[..., 1], np.fft.rfft(a), atol=1e-12)
     np.testing.assert_allclose(r2[..., 0] + 1j * r2[..., 1],
@@ -1185,6 +1189,43 @@ def test_fft_as_theanos_tensor_fft_has_it():
         fft.rfft(x, norm="unitary")
     with pytest.raises(TypeError, match="irfft: expected a batch of spectra"):
         fft.irfft(x)
+
+
+def test_fft_compiles_for_any_length_on_the_cpu_and_cuda(cuda_emulated):
+    """The compiled rfft and irfft (FFTs along each axis: radix 2 for powers of 2, else
+    Bluestein's) agree with numpy for lengths 1, 2, primes, powers of 2 and others, signals
+    of 1 to 3 dimensions, float32 too, and any spectrum given to irfft (numpy's c2r drops
+    the imaginary parts at 0 and n / 2); on emulated CUDA, a thread per line, as well. An
+    empty signal is an error, as numpy's."""
+    from codegen.tensor import fft
+    rng = np.random.default_rng(5)
+    cases = [(2, 1), (3, 2), (2, 7), (2, 16), (1, 97), (2, 100), (2, 3, 5), (2, 4, 8, 6),
+             (1, 1024)]
+    for device in ("cpu", "cuda"):
+        for shape in cases if device == "cpu" else [cases[i] for i in (1, 2, 6, 7)]:
+            nd = len(shape)
+            x, c = T.TensorType("float64", (False,) * nd)("x"), \
+                T.TensorType("float64", (False,) * (nd + 1))("c")
+            xf = T.TensorType("float32", (False,) * nd)("xf")
+            with cuda_emulated() if device == "cuda" else contextlib.nullcontext():
+                f = codegen.function([x, xf, c], [fft.rfft(x), fft.rfft(xf),
+                                                  fft.irfft(c, is_odd=shape[-1] % 2 == 1)])
+            assert f.executable.kind == "cython"
+            xv = rng.standard_normal(shape)
+            s = np.fft.rfftn(xv, axes=tuple(range(1, nd)))
+            cv = rng.standard_normal(s.shape + (2,))
+            got = f(xv, xv.astype("float32"), cv)
+            want = np.stack([s.real, s.imag], -1)
+            np.testing.assert_allclose(got[0], want, rtol=1e-12, atol=1e-12 * shape[-1])
+            assert got[1].dtype == np.float32
+            np.testing.assert_allclose(got[1], want, rtol=1e-5, atol=1e-5 * shape[-1])
+            back = np.fft.irfftn(cv[..., 0] + 1j * cv[..., 1], s=xv.shape[1:],
+                                 axes=tuple(range(1, nd)))
+            np.testing.assert_allclose(got[2], back, rtol=1e-12, atol=1e-13)
+    x = T.dmatrix("x")
+    empty = codegen.function([x], fft.rfft(x))
+    with pytest.raises(ValueError, match="rfft: the number of FFT points must be at least 1"):
+        empty(np.zeros((1, 0)))
 
 
 @pytest.mark.parametrize("mode", MODES)

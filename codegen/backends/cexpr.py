@@ -12,6 +12,8 @@ import math
 import numpy as np
 
 from codegen.lower.program import all_steps
+from codegen.ops.fft import C_FFT
+from codegen.ops.fft import OPS as FFT_OPS
 from codegen.ops.mrg import C_MRG
 from codegen.ops.random import C_RANDOM, C_RANDOM_OPS
 from codegen.ops.scalar import COMPARISONS, operand_dtypes
@@ -446,8 +448,8 @@ _SPECIAL_OPS = frozenset({"psi", "tri_gamma", "erfinv", "erfcinv", "j0", "j1", "
 
 
 def helpers(programs):
-    """The lines of C_HELPERS, and of the random draws', the MRG streams' and the special
-    functions' C where a program uses them."""
+    """The lines of C_HELPERS, and of the random draws', the MRG streams', the FFT's and the
+    special functions' C where a program uses them."""
     def uses(expr, names):
         return expr.op in names or any(uses(a, names) for a in expr.args)
     exprs = [a.expr for p in programs for step in all_steps(p.steps)
@@ -455,9 +457,12 @@ def helpers(programs):
     text = C_HELPERS
     if any(uses(e, C_RANDOM_OPS) for e in exprs):
         text += C_RANDOM
-    if any(getattr(step, "op", "").startswith("mrg_") for p in programs
-           for step in all_steps(p.steps) if getattr(step, "kind", "") == "axis"):
+    walks = [step.op for p in programs for step in all_steps(p.steps)
+             if getattr(step, "kind", "") == "axis"]
+    if any(op.startswith("mrg_") for op in walks):
         text += C_MRG
+    if any(op in FFT_OPS for op in walks):
+        text += C_FFT
     if any(uses(e, _SPECIAL_OPS) for e in exprs):
         text += C_SPECIAL
     return text.rstrip("\n").split("\n")

@@ -9,7 +9,7 @@ programs with its own table.
 """
 
 from codegen.backends import cexpr
-from codegen.ops import mrg
+from codegen.ops import fft, mrg
 
 
 def comment(text):
@@ -475,7 +475,7 @@ def axis_signature(step):
     walking along one axis (``AxisStep``), whichever target runs it: loop i{j} runs over outer
     axis j, k along the axis."""
     x, out = step.x, step.out
-    outer = [a for a in range(len(x.dims)) if a != step.axis]
+    outer = step.outer_axes()
     params = [f"cg_index n{j}" for j in range(len(outer))] + ["cg_index m"]
     args = [x.dims[a] for a in outer] + [x.dims[step.axis]]
     params += [f"const {cexpr.CTYPES[x.dtype]}* {x.name}"] + [f"cg_index {x.name}_s{a}"
@@ -514,6 +514,14 @@ def axis_row(step):
                 "}",
                 "dst[0] = best_k;"]
     step_s = f"{out.name}_s{step.out_axes().index(step.axis)}"
+    if step.op in fft.OPS:
+        rows = len(step.outer_axes())
+        index = "i0" if rows else "0"
+        for j in range(1, rows):
+            index = f"({index}) * n{j} + i{j}"
+        return fft.row_lines(step, index, f"{x.name}_s{step.axis}",
+                             f"{x.name}_s{len(x.dims) - 1}", step_s,
+                             f"{out.name}_s{len(out.dims) - 1}")
     if step.op.startswith("mrg_"):
         return mrg.row_lines(step, f"{x.name}_s{step.axis}", step_s)
     if step.op == "positions":  # count: the number of nonzero elements, out's length

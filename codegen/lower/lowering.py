@@ -46,6 +46,7 @@ from codegen.lower.shapes import symbolic_shapes, unify_dims
 from codegen.ops.assert_op import Assert
 from codegen.ops.blas import Dot
 from codegen.ops.elemwise import Elemwise
+from codegen.ops.fft import FFT1, work_words
 from codegen.ops.ifelse import IfElse
 from codegen.ops.indexing import (
     AdvancedIncSubtensor,
@@ -865,6 +866,25 @@ def _lower_argsort(lw, node, origin):
                              op="argsort", work=work))
 
 
+def _lower_fft(lw, node, origin):
+    """One walk along the signal axis, a line at a time, each line's transform in memory of
+    the step's own (``ops.fft``)."""
+    lw._add_checks(node)
+    x = lw.array(node.inputs[0])
+    out = lw._buffer(node.out, lw.hint(node.out))
+    op = node.op
+    axis = op.signal_axis(len(x.dims))
+    count = out.dims[-1] if op.kind == "irfft" else None
+    step = AxisStep(lw._step_name(out.name), out, x, axis, (origin,), op=op.kind, count=count)
+    lines = " * ".join(f"({x.dims[a]})" for a in step.outer_axes()) or "1"
+    points = count if op.kind == "irfft" else x.dims[axis]
+    work = ArrayRef(lw.names.new(f"{out.name}_work"), "float64",
+                    (f"{lines} * ({work_words(points)})",))
+    lw.buffers.append(Buffer(work))
+    lw.kinds[work.name] = "buffer"
+    lw.steps.append(replace(step, work=work))
+
+
 def _lower_assert(lw, node, origin):
     """Theano's Assert: a step per condition that stops the call where it is zero (a
     constant true one has none); the value passes through as it is. The failure's kind is
@@ -1644,6 +1664,7 @@ NODE_LOWERINGS = {
     CumOp: _lower_cumulative,
     ArgSort: _lower_argsort,
     Positions: _lower_positions,
+    FFT1: _lower_fft,
     Assert: _lower_assert,
     MRGDraws: _lower_mrg,
     MRGAdvance: _lower_mrg,

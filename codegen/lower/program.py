@@ -305,8 +305,19 @@ class AxisStep:
     work: ArrayRef = None
 
     def out_axes(self):
-        """The axes of ``x`` that ``out``'s axes follow, in order."""
+        """The axes of ``x`` that ``out``'s axes follow, in order (None: an axis of its own,
+        an rfft's (re, im) pairs)."""
+        if self.op == "rfft":
+            return list(range(len(self.x.dims))) + [None]
+        if self.op == "irfft":
+            return list(range(len(self.x.dims) - 1))
         return [a for a in range(len(self.x.dims)) if a != self.axis or self.op != "argmax"]
+
+    def outer_axes(self):
+        """The axes of ``x`` its rows run over: all but the walked one, and but the (re, im)
+        pairs of a complex FFT's input."""
+        pair = len(self.x.dims) - 1 if self.op in ("fft", "ifft", "irfft") else None
+        return [a for a in range(len(self.x.dims)) if a != self.axis and a != pair]
 
 
 @dataclass(frozen=True)

@@ -80,16 +80,17 @@ def _rfft_types(a):
     return [TensorType(a.dtype, a.broadcastable[:1] + (False,) * a.ndim)]
 
 
-def _irfft(a, last):
+def _irfft(a, last, odd=None):
     """The inverse of ``_rfft`` times the number of points (unnormalized), the signal's last
-    axis ``last`` long."""
+    axis ``last`` long (``odd``: whether that is 2 (m - 1) + 1 for m frequencies, where the
+    caller said so)."""
     spectrum = a[..., 0] + 1j * a[..., 1]
     shape = spectrum.shape[1:-1] + (int(last),)
     axes = tuple(range(1, spectrum.ndim))
     return (np.fft.irfftn(spectrum, s=shape, axes=axes) * np.prod(shape),)
 
 
-def _irfft_types(a, last):
+def _irfft_types(a, last, odd=None):
     return [TensorType(a.dtype, a.broadcastable[:1] + (False,) * (a.ndim - 2))]
 
 
@@ -145,6 +146,7 @@ def _special_types(*args, name):
 
 
 LINALG = "it has no compiled form yet"
+FFT = "its compiled form (FFTs along each axis, codegen.ops.fft) needs the signal's length"
 
 #: name -> (numpy function, output types, why only the reference interpreter runs it)
 KINDS = {
@@ -157,8 +159,8 @@ KINDS = {
     "unique": (_unique, _unique_types, VALUED),
     "repeat": (_repeat, _repeat_types, VALUED),
     "special": (_special, _special_types, "it has no compiled form yet"),
-    "rfft": (_rfft, _rfft_types, "it has no compiled form yet"),
-    "irfft": (_irfft, _irfft_types, "it has no compiled form yet"),
+    "rfft": (_rfft, _rfft_types, FFT),
+    "irfft": (_irfft, _irfft_types, FFT),
 }
 
 
@@ -210,7 +212,7 @@ def _halved_or_doubled(g, n, factor):
     that a real signal of ``n`` points has twice (all but 0 and, for even n, n/2) scaled by
     ``factor``."""
     t = _t()
-    twice = (slice(None),) * (g.ndim - 2) + (slice(1, n // 2 + n % 2), slice(None))
+    twice = (slice(None),) * (g.ndim - 2) + (slice(1, (n + 1) // 2), slice(None))
     return t.set_subtensor(t.subtensor(g, twice), t.subtensor(g, twice) * factor)
 
 
@@ -220,7 +222,7 @@ def _grad_rfft(node, grads):
     return [NumpyOp("irfft")(_halved_or_doubled(gz, n, 0.5), n)]
 
 
-def _grad_irfft(node, grads):
+def _grad_irfft(node, grads, odd=None):
     (_, last), (gz,) = node.inputs, grads
     return [_halved_or_doubled(NumpyOp("rfft")(gz), last, 2.0), None]
 
@@ -372,7 +374,31 @@ def _expand_lstsq(node):
 
 
 #: kind -> its compiled form, where it has one: (node, **params) -> the outputs' variables
-EXPANSIONS = {"flatnonzero": _expand_flatnonzero, "nonzero": _expand_nonzero,
+def _expand_rfft(node):
+    """rfft over the axes after the first: a real FFT along the last axis, then a complex
+    one along each other (numpy's rfftn)."""
+    from codegen.ops.fft import FFT1
+    (a,) = node.inputs
+    c = FFT1("rfft")(a)
+    for axis in range(a.ndim - 2, 0, -1):
+        c = FFT1("fft", axis)(c)
+    return [c]
+
+
+def _expand_irfft(node, odd=None):
+    """irfft: inverse complex FFTs along the axes between the first and the last complex
+    one, then the real signals along that one (numpy's irfftn), unnormalized; of
+    2 (m - 1) + odd points, or as many as the length input says (a gradient's)."""
+    from codegen.ops.fft import FFT1
+    a, last = node.inputs
+    c = a
+    for axis in range(1, a.ndim - 2):
+        c = FFT1("ifft", axis)(c)
+    return [FFT1("irfft", odd=odd)(c) if odd is not None else FFT1("irfft")(c, last)]
+
+
+EXPANSIONS = {"rfft": _expand_rfft, "irfft": _expand_irfft,
+              "flatnonzero": _expand_flatnonzero, "nonzero": _expand_nonzero,
               "bincount": _expand_bincount, "repeat": _expand_repeat, "unique": _expand_unique,
               "lstsq": _expand_lstsq}
 

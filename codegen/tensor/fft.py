@@ -1,6 +1,7 @@
 """``theano.tensor.fft``: the real FFT of a batch of signals and its inverse, as Theano
-has them (real and imaginary parts on a last axis of 2), with their gradients. They run in
-the reference interpreter (``codegen.ops.valued``): no compiled form yet.
+has them (real and imaginary parts on a last axis of 2), with their gradients. Compiled,
+they are FFTs along each axis (``codegen.ops.fft``); the reference interpreter runs numpy's
+(``codegen.ops.valued``).
 
 >>> import numpy as np, codegen, codegen.tensor as T
 >>> from codegen.tensor import fft
@@ -52,7 +53,7 @@ def irfft(inp, norm=None, is_odd=False):
         raise TypeError(f"irfft: expected a batch of spectra (3 or more dimensions, the last "
                         f"of length 2), got {inp.type} ({inp.label()})")
     last = (shape_of(inp, inp.ndim - 2) - 1) * 2 + (1 if is_odd else 0)
-    out = NumpyOp("irfft")(inp, last)
+    out = NumpyOp("irfft", odd=int(bool(is_odd)))(inp, last)
     norm = _unitary(norm)
     if norm != "no_norm":
         lengths = [shape_of(inp, a) for a in range(1, inp.ndim - 2)] + [last]

@@ -563,8 +563,7 @@ class Strategy:
                 return walks.kernels(step, THREADS, kernel)
             if step.op == "argsort" and step.work is not None:  # a vector's: by the grid
                 return radix.kernels(step, THREADS, kernel)
-            total = " * ".join(f"({d})" for a, d in enumerate(step.x.dims)
-                               if a != step.axis) or "1"
+            total = " * ".join(f"({step.x.dims[a]})" for a in step.outer_axes()) or "1"
         else:
             raise NotImplementedError(f"the CUDA backend cannot run a {step.kind} step")
         return kernel.c_lines, kernel.prototype, launch(kernel, is_map, total)

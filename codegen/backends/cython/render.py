@@ -416,8 +416,12 @@ def _extents(step):
     elif isinstance(step, LinalgStep):  # the matrices' own lengths
         pairs = [(r.name, [(d, a) for a, d in enumerate(r.dims)]) for r in step_arrays(step)]
     else:  # a walk along an axis (the positions it finds: as many as their count)
-        out = [(step.count, 0)] if step.op == "positions" else \
-            [(step.x.dims[a], j) for j, a in enumerate(step.out_axes())]
+        if step.op == "positions":
+            out = [(step.count, 0)]
+        elif step.op in ("rfft", "irfft"):  # as many points as the transform gives
+            out = [(d, j) for j, d in enumerate(step.out.dims)]
+        else:
+            out = [(step.x.dims[a], j) for j, a in enumerate(step.out_axes())]
         pairs = [(step.x.name, [(step.x.dims[a], a) for a in range(len(step.x.dims))]),
                  (step.out.name, out)]
     return "(" + "".join(f"({name!r}, {name}, ("
