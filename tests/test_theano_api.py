@@ -1222,6 +1222,10 @@ def test_fft_compiles_for_any_length_on_the_cpu_and_cuda(cuda_emulated):
             back = np.fft.irfftn(cv[..., 0] + 1j * cv[..., 1], s=xv.shape[1:],
                                  axes=tuple(range(1, nd)))
             np.testing.assert_allclose(got[2], back, rtol=1e-12, atol=1e-13)
+    x3 = T.dtensor3("x3")  # the steps' scratch memory is no result DebugMode checks
+    debug = codegen.function([x3], fft.irfft(fft.rfft(x3), is_odd=True), mode="DebugMode")
+    xv = rng.standard_normal((2, 6, 7))
+    np.testing.assert_allclose(debug(xv), xv, atol=1e-12)
     x = T.dmatrix("x")
     empty = codegen.function([x], fft.rfft(x))
     with pytest.raises(ValueError, match="rfft: the number of FFT points must be at least 1"):

@@ -281,6 +281,13 @@ def writes(step):
     return [step.out.name]
 
 
+def results(step):
+    """Names of the arrays a step writes for later steps and the caller: its writes but
+    memory of its own (``work``: scratch, which NanGuardMode and DebugMode do not check)."""
+    work = getattr(step, "work", None)
+    return [name for name in writes(step) if work is None or name != work.name]
+
+
 @dataclass(frozen=True)
 class AxisStep:
     """A walk along one axis of ``x``, a row at a time: ``op`` 'argmax' (``out`` has the other

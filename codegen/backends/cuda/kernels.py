@@ -36,7 +36,7 @@ from dataclasses import replace
 from codegen.backends import cexpr, ckernel, linalg
 from codegen.backends.ckernel import Kernel, _index, identity
 from codegen.backends.cuda import radix, walks
-from codegen.lower.program import AxisStep, DotStep, GatherStep, LinalgStep, LoopKernel, writes
+from codegen.lower.program import AxisStep, DotStep, GatherStep, LinalgStep, LoopKernel, results
 
 #: The C table on CUDA: C_OPS, with what differs. The CPU's tanh (expm1 form, for libmvec)
 #: stays out: CUDA's tanh is fast and as accurate.
@@ -511,7 +511,7 @@ class Strategy:
         nan, inf, big = self.guard
         flags = int(bool(nan)) | int(bool(inf)) << 1 | int(bool(big)) << 2
         out = []
-        for name in writes(step):
+        for name in results(step):
             ref = _array_ref(program, name)
             if ref is None or not ref.dtype.startswith("float"):
                 continue

@@ -21,6 +21,7 @@ from codegen.lower.program import (
     ScanStep,
     can_fail,
     reads,
+    results,
     step_arrays,
     view_root,
     writes,
@@ -113,7 +114,7 @@ def function_context(program, debug=False, device="cpu", state_index=None, profi
                 kernel = linalg.kernel(step)
             else:
                 kernel = ckernel.axis_kernel(step, threads=threads)
-            outs = writes(step)
+            outs = results(step)
             steps.append({"kind": "loop", "name": kernel.name,
                           # a gather returns nonzero for an index out of range, a
                           # factorization for a matrix that is singular
