@@ -553,6 +553,14 @@ def axis_row(step):
             "}"]
 
 
+#: the end of a radix sort's pass: the keys and indices written become those read
+RADIX_SWAP = ["uint64_t* keys_from = keys;",
+              "keys = keys_to;",
+              "keys_to = keys_from;",
+              "int64_t* was = from;",
+              "from = to;",
+              "to = was;"]
+
 #: vectors this long or longer are argsorted by a radix sort (``_radix_argsort_row``)
 RADIX_MIN = 1024  # about where the two take the same time here
 
@@ -597,14 +605,9 @@ def _radix_argsort_row(step, step_s):
                "        cg_index at = c[(u >> (8 * b)) & 255]++;",
                "        keys_to[at] = u;",
                "        to[at] = from[k];",
-               "    }",
-               "    uint64_t* keys_from = keys;",
-               "    keys = keys_to;",
-               "    keys_to = keys_from;",
-               "    int64_t* was = from;",
-               "    from = to;",
-               "    to = was;",
-               "}",
+               "    }"]
+            + ["    " + line for line in RADIX_SWAP]
+            + ["}",
                "for (cg_index k = 0; k < m; k++) {",
                f"    dst[k * {step_s}] = from[k];",
                "}"])

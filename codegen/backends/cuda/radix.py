@@ -179,14 +179,9 @@ def kernels(step, threads, one_thread_per_row):
         "    else",
         f"        CG_LAUNCH({offsets.name}, 256, {threads}, hist, totals, tiles);",
         f"    CG_LAUNCH({moves.name}, {tiles_blocks}, {threads}, m, keys, from, keys_to, to,",
-        "              shift, hist, totals, tiles);",
-        "    uint64_t* keys_from = keys;",
-        "    keys = keys_to;",
-        "    keys_to = keys_from;",
-        "    int64_t* was = from;",
-        "    from = to;",
-        "    to = was;",
-        "}",
+        "              shift, hist, totals, tiles);"]
+        + ["    " + line for line in ckernel.RADIX_SWAP]
+        + ["}",
         f"CG_LAUNCH({out_k.name}, cg_blocks(m), {threads}, m, from, {out.name}, {d});"]]
     run.append("}")
     return c_lines + [""] + run, one_thread_per_row.prototype, \
