@@ -117,14 +117,31 @@ def work_words(n):
 
 #: The FFT of one line in C (host and CUDA device alike), for cexpr's helpers.
 C_FFT = """\
-/* w[j] = exp(sign 2 pi i j / n) for j < n, as (re, im) pairs: from the first eighth by
-   symmetry where 8 divides n */
+/* w[j] = exp(sign 2 pi i j / n) for j < n, as (re, im) pairs: each of the first eighth
+   (where 8 divides n; else each) as the product of exp(2 pi i 16a / n) and exp(2 pi i b / n),
+   j = 16a + b (a sine and a cosine per 16 roots, within two roundings), the rest by
+   symmetry */
 CG_INLINE void cg_fft_roots(cg_index n, int sign, double* w) {
-    if (n % 8 == 0) {
-        const cg_index q = n / 4;
-        for (cg_index j = 0; j <= n / 8; j++) {
-            const double angle = 6.283185307179586 * (double)j / (double)n;
-            const double c = cos(angle), s = sin(angle);
+    const int octant = n % 8 == 0;
+    const cg_index last = octant ? n / 8 : n - 1, q = n / 4;
+    double small[32];
+    for (int b = 0; b < 16; b++) {
+        const double angle = 6.283185307179586 * (double)b / (double)n;
+        small[2 * b] = cos(angle);
+        small[2 * b + 1] = sin(angle);
+    }
+    for (cg_index a = 0; a <= last; a += 16) {
+        const double angle = 6.283185307179586 * (double)a / (double)n;
+        const double ar = cos(angle), ai = sin(angle);
+        for (int b = 0; b < 16 && a + b <= last; b++) {
+            const cg_index j = a + b;
+            const double c = ar * small[2 * b] - ai * small[2 * b + 1];
+            const double s = ar * small[2 * b + 1] + ai * small[2 * b];
+            if (!octant) {
+                w[2 * j] = c;
+                w[2 * j + 1] = sign * s;
+                continue;
+            }
             const cg_index at[8] = {j, q - j, q + j, 2 * q - j, 2 * q + j, 3 * q - j,
                                     3 * q + j, 4 * q - j};
             const double re[8] = {c, s, -s, -c, -c, -s, s, c};
@@ -136,12 +153,6 @@ CG_INLINE void cg_fft_roots(cg_index n, int sign, double* w) {
                 }
             }
         }
-        return;
-    }
-    for (cg_index j = 0; j < n; j++) {
-        const double angle = 6.283185307179586 * (double)j / (double)n;
-        w[2 * j] = cos(angle);
-        w[2 * j + 1] = sign * sin(angle);
     }
 }
 
