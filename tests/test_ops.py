@@ -165,6 +165,8 @@ UNARY = [
      lambda x: np.cumsum(np.round(x * 3).astype("int64"), 0)
      + np.cumprod((x > 0).astype("int8") + 1, 1) + np.cumsum(x > 0, 1)
      + np.eye(4, dtype="int32")[np.argmax(x, 1)], (-3, 3)),
+    ("rfft", lambda x: T.sum(T.fft.rfft(x * 2), axis=2) + T.fft.irfft(T.fft.rfft(x))[:, :3],
+     lambda x: np.fft.rfft(x * 2).real + np.fft.rfft(x * 2).imag + x[:, :3], (-3, 3)),
     ("searchsorted", lambda x: T.extra_ops.searchsorted(T.sort(x.flatten()), x)
      + T.extra_ops.searchsorted(T.sort(x[0]), x.T * 2, side="right").T * 100
      + T.extra_ops.searchsorted(T.sort(T.iround(x).flatten()), x[:, 0], "right")[:, None] * 10000,
