@@ -166,12 +166,13 @@ def test_theano_apis_codegen_lacks_say_so():
     never had stays an AttributeError."""
     import codegen.tensor.nnet as nnet
     for lookup, name in [(lambda: T.raw_random, "theano.tensor.raw_random"),
-                         (lambda: codegen.typed_list, "theano.typed_list"),
-                         (lambda: nnet.ctc, "theano.tensor.nnet.ctc")]:
+                         (lambda: codegen.typed_list, "theano.typed_list")]:
         with pytest.raises(NotImplementedError, match=name.replace(".", r"\.")):
             lookup()
     with pytest.raises(AttributeError, match="codegen.tensor"):
         T.no_such_thing
+    with pytest.raises(AttributeError, match="codegen.tensor.nnet"):
+        nnet.no_such_thing
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -1230,6 +1231,68 @@ def test_fft_compiles_for_any_length_on_the_cpu_and_cuda(cuda_emulated):
     empty = codegen.function([x], fft.rfft(x))
     with pytest.raises(ValueError, match="rfft: the number of FFT points must be at least 1"):
         empty(np.zeros((1, 0)))
+
+
+def _ctc_reference(acts, labels, lengths):
+    """CTC costs as Graves et al. define them: softmax, then the forward recursion over the
+    labels with blanks (0) around them, in probabilities, one example at a time."""
+    costs = []
+    for b in range(acts.shape[1]):
+        a = acts[:lengths[b], b].astype(np.float64)
+        p = np.exp(a - a.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        ext = [0]
+        for label in labels[b][labels[b] >= 0]:
+            ext += [int(label), 0]
+        if len(a) == 0:
+            costs.append(0.0 if len(ext) == 1 else np.inf)
+            continue
+        alpha = np.zeros(len(ext))
+        alpha[:2] = p[0, ext[:2]]
+        for step in range(1, len(a)):
+            new = alpha.copy()
+            new[1:] += alpha[:-1]
+            for s in range(2, len(ext)):
+                if ext[s] != 0 and ext[s] != ext[s - 2]:
+                    new[s] += alpha[s - 2]
+            alpha = new * p[step, ext]
+        likelihood = alpha[-1] + (alpha[-2] if len(ext) > 1 else 0)
+        costs.append(-np.log(likelihood) if likelihood > 0 else np.inf)
+    return np.array(costs)
+
+
+def test_ctc_as_theanos_nnet_ctc_has_it():
+    """T.nnet.ctc.ctc (Theano's, which called warp-ctc): each example's cost as the forward
+    recursion in probabilities gives it, padding (-1) ignored, input lengths honoured, inf
+    where the labels cannot fit the steps; the gradient with respect to the activations
+    against finite differences of that reference; float32 too; compiled."""
+    acts, labels, lengths = T.tensor3("acts"), T.imatrix("labels"), T.ivector("lengths")
+    cost = T.nnet.ctc.ctc(acts, labels, lengths)
+    f = codegen.function([acts, labels, lengths], [cost, T.grad(T.sum(cost), acts)])
+    a32 = T.tensor3("a32", dtype="float32")
+    f32 = codegen.function([a32, labels, lengths], T.nnet.ctc.ctc(a32, labels, lengths))
+    assert f.executable.kind == f32.executable.kind == "cython"
+    rng = np.random.default_rng(2)
+    av = rng.standard_normal((7, 4, 5))
+    lv = np.array([[1, 2, 2, -1], [3, -1, -1, -1], [1, 2, 3, 4], [-1, -1, -1, -1]], np.int32)
+    ln = np.array([7, 5, 7, 3], np.int32)
+    got, grad = f(av, lv, ln)
+    np.testing.assert_allclose(got, _ctc_reference(av, lv, ln), rtol=1e-12)
+    numeric = np.zeros_like(av)
+    for index in np.ndindex(av.shape):
+        d = np.zeros_like(av)
+        d[index] = 1e-6
+        numeric[index] = (_ctc_reference(av + d, lv, ln).sum()
+                          - _ctc_reference(av - d, lv, ln).sum()) / 2e-6
+    np.testing.assert_allclose(grad, numeric, atol=1e-7)
+    repeated = np.array([[1, 1, 1, 1]] * 4, np.int32)  # a blank between each: 7 steps
+    ln2 = np.array([6, 7, 7, 7], np.int32)
+    assert np.isinf(f(av, repeated, ln2)[0][0])
+    np.testing.assert_allclose(f(av, repeated, ln2)[0], _ctc_reference(av, repeated, ln2))
+    np.testing.assert_allclose(f32(av.astype("float32"), lv, ln),
+                               _ctc_reference(av.astype("float32"), lv, ln), rtol=1e-5)
+    with pytest.raises(TypeError, match="ctc: labels must be 2-d ints"):
+        T.nnet.ctc.ctc(acts, acts[0], lengths)
 
 
 @pytest.mark.parametrize("mode", MODES)
