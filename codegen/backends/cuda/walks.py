@@ -224,7 +224,7 @@ class _Walk:
                     f"for (cg_index k = start + threadIdx.x; k < end; k += {t}) {{",
                     "    mine = " + self.combine("mine", self.value(self.load)) + ";",
                     "}"]
-                 + ckernel_tree(self, "mine")
+                 + self.tree("mine")
                  + [f"if (threadIdx.x == 0) (({acc}*)cg_partials)[b] = mine;"])
         totals = ([f"__shared__ {acc} cg_red[{t}];"]
                   + self.blocks_loop(f"(cg_index)({self._rows()}) * cg_tiles", total))
@@ -320,15 +320,16 @@ class _Walk:
                 "best = cg_best[0];",
                 "__syncthreads();  /* read before the next tile writes */"]
 
-
-def ckernel_tree(walk, value):
-    """Lines combining the threads' ``value`` on thread 0 (a tree in shared ``cg_red``)."""
-    return [f"cg_red[threadIdx.x] = {value};",
-            "__syncthreads();",
-            "for (unsigned int s = blockDim.x / 2; s > 0; s >>= 1) {",
-            "    if (threadIdx.x < s) cg_red[threadIdx.x] = "
-            + walk.combine("cg_red[threadIdx.x]", "cg_red[threadIdx.x + s]") + ";",
-            "    __syncthreads();",
-            "}",
-            f"{value} = cg_red[0];",
-            "__syncthreads();  /* read before the next tile writes */"]
+    def tree(self, value):
+        """Lines combining the threads' ``value`` on thread 0 by a tree in shared ``cg_red``
+        (``kernels._tree`` without its last rounds as warp shuffles), every thread taking
+        part, then free for the next tile."""
+        return [f"cg_red[threadIdx.x] = {value};",
+                "__syncthreads();",
+                "for (unsigned int s = blockDim.x / 2; s > 0; s >>= 1) {",
+                "    if (threadIdx.x < s) cg_red[threadIdx.x] = "
+                + self.combine("cg_red[threadIdx.x]", "cg_red[threadIdx.x + s]") + ";",
+                "    __syncthreads();",
+                "}",
+                f"{value} = cg_red[0];",
+                "__syncthreads();  /* read before the next tile writes */"]
