@@ -1,6 +1,9 @@
 """``make fuzz``: at least 10,000 random graphs compiled and compared with the reference.
 
-    python tests/fuzz.py [--graphs N] [--per-module K] [--seed S]
+    python tests/fuzz.py [--graphs N] [--per-module K] [--seed S] [--backend cuda]
+
+``--backend cuda`` builds the modules for CUDA with the kernels run on the host
+(``emulation.h``), about ten times slower to build than Cython's.
 
 Prints the number of graphs, gradients and modules, then every mismatch; exits 1 if any.
 """
@@ -42,8 +45,12 @@ def main():
     parser.add_argument("--graphs", type=int, default=10_000)
     parser.add_argument("--per-module", type=int, default=50)
     parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--backend", choices=("cython", "cuda"), default="cython")
     args = parser.parse_args()
-    print(f"fuzzing {args.graphs} graphs, seed {args.seed}")
+    if args.backend == "cuda":
+        os.environ["CODEGEN_CUDA_EMULATION"] = "1"
+        fuzzgraphs.codegen.config.device = "cuda"
+    print(f"fuzzing {args.graphs} graphs on {args.backend}, seed {args.seed}")
     report = fuzz(args.graphs, args.per_module, args.seed)
     print(f"graphs: {report.graphs}  gradients: {report.gradients}  modules: {report.modules}  "
           f"mismatches: {len(report.mismatches)}")

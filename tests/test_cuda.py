@@ -966,3 +966,22 @@ def test_a_function_in_parts_keeps_its_arrays_on_the_device(tmp_path, cuda_emula
     assert copied(1) - before == 16
     np.testing.assert_allclose(on_device[0].get(), want[0], rtol=1e-12)
     np.testing.assert_array_equal(on_device[1].get(), want[1])
+
+
+def test_arguments_with_negative_strides_are_read_on_cuda(tmp_path, cuda_emulated):
+    """Reversed and stepped views (negative strides) are arguments as any other: the glue's
+    strides in elements are signed (a byte stride divided by an unsigned element size wrapped
+    around, and the span copied to the device was then beyond any memory)."""
+    x = T.dmatrix("x")
+    v = T.lvector("v")
+    m = codegen.Module("cu_negative_strides")
+    m.add_function("f", [x, v], [T.sum(x, axis=0) * 2, -x, T.cumsum(v)])
+    with cuda_emulated():
+        mod = load_module(m.build(str(tmp_path)))
+    xv = np.arange(12.0).reshape(3, 4)
+    vv = np.arange(7)
+    for xa, va in ((xv[::-1], vv[::-1]), (xv[:, ::-2], vv[::-3]), (xv[::-2, ::-1], vv)):
+        got = mod.f(xa, va)
+        np.testing.assert_array_equal(got[0], xa.sum(axis=0) * 2)
+        np.testing.assert_array_equal(got[1], -xa)
+        np.testing.assert_array_equal(got[2], np.cumsum(va))

@@ -770,7 +770,7 @@ cdef extern from *:
     """
     #define _data(a) (((PyArrayObject_fields *)(a))->data)
     #define _dim(a, axis) (((PyArrayObject_fields *)(a))->dimensions[axis])
-    #define _stride(a, axis, size) (((PyArrayObject_fields *)(a))->strides[axis] / (size))
+    #define _stride(a, axis, size) (((PyArrayObject_fields *)(a))->strides[axis] / (Py_ssize_t)(size))
     """
     char* _data(object)
     Py_ssize_t _dim(object, int)
