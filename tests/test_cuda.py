@@ -985,3 +985,27 @@ def test_arguments_with_negative_strides_are_read_on_cuda(tmp_path, cuda_emulate
         np.testing.assert_array_equal(got[0], xa.sum(axis=0) * 2)
         np.testing.assert_array_equal(got[1], -xa)
         np.testing.assert_array_equal(got[2], np.cumsum(va))
+
+
+def test_a_scatter_into_new_state_starts_from_its_fill_on_cuda(tmp_path, cuda_emulated):
+    """An embedding's gradient (a scatter-add into zeros) kept as new state, as the LSTM
+    tutorial's adadelta keeps it: the device memory of the new state starts from the zeros
+    (filled on the device, as every buffer that starts from a value), not from what the
+    memory held before."""
+    W = codegen.shared(np.ones((6, 3)), name="W")
+    zg = codegen.shared(np.full((6, 3), 7.0), name="zg")
+    x = T.lvector("x")
+    g = T.grad(T.sum(W[x] * 2), W)
+    m = codegen.Module("cu_scatter_state")
+    m.add_function("f", [x], [], updates=[(zg, g), (W, W - 0.5 * g)])
+    with cuda_emulated():
+        mod = load_module(m.build(str(tmp_path)))
+    mod.set_value("zg", np.full((6, 3), np.nan))
+    w = np.ones((6, 3))
+    for picks in ([1, 1, 4], [0, 5], [2, 2, 2, 2]):
+        want = np.zeros((6, 3))
+        np.add.at(want, picks, 2.0)
+        mod.f(np.array(picks))
+        w -= 0.5 * want
+        np.testing.assert_array_equal(mod.get_value("zg"), want)
+        np.testing.assert_array_equal(mod.get_value("W"), w)

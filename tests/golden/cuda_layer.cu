@@ -367,6 +367,21 @@ static int cg_nonfinite(const T* p, int ndim, const cg_index* n, const cg_index*
     return cg_faulted();
 }
 
+/* n elements from p set to value on the device: the memory of a buffer the steps start
+   from filled (a scatter's zeros, a reduction's identity) */
+template <typename T>
+__global__ void cg_fill_values(T* p, cg_index n, T value) {
+    for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < n;
+            e += (cg_index)gridDim.x * blockDim.x)
+        p[e] = value;
+}
+
+template <typename T>
+static void cg_fill(T* p, cg_index n, T value) {
+    if (n > 0)
+        CG_LAUNCH(cg_fill_values<T>, cg_blocks(n), 256, p, n, value);
+}
+
 /* the elements an array of these dims and strides spans: [*lo, *hi) around its pointer */
 static void cg_span(int ndim, const cg_index* dims, const cg_index* strides, cg_index* lo,
                     cg_index* hi) {

@@ -36,8 +36,8 @@ class Call:
     name: str
     head: list  # C lines of the definition's head
     prototype: list
-    arrays: list  # {name, ctype, dims, copy_in, copy_back, state, new_state, old, returned,
-    #                buffer, out, arg, alias}
+    arrays: list  # {name, ctype, dims, copy_in, fill, copy_back, state, new_state, old,
+    #                returned, buffer, out, arg, alias}
     step_name: str
     device_args: list
 
@@ -66,6 +66,9 @@ def call_function(program, step, base, state_index):
     returned = {root(r.name) for r in program.outputs if hasattr(r, "dims")}
     # the steps write these before they read them: nothing to copy in
     unset = {b.ref.name for b in program.buffers if b.fill is None}
+    # these start from a value (a scatter's zeros, a reduction's identity): filled on the
+    # device, not copied there from the glue's filled host array
+    fills = {b.ref.name: b.fill for b in program.buffers if b.fill is not None}
     state_of = {s.local: state_index[s.name] for s in program.state}
     new_state_of = {ref.name: state_index[name] for name, ref in program.updates}
     local_of = {state_index[s.name]: s.local for s in program.state}
@@ -77,7 +80,8 @@ def call_function(program, step, base, state_index):
         out = sum(a["returned"] for a in arrays) if name in returned else None
         arrays.append({"name": name, "ctype": cexpr.CTYPES[dtype],
                        "dims": list(cstep._dims_of(program, name)),
-                       "copy_in": name not in unset,
+                       "copy_in": name not in unset and name not in fills,
+                       "fill": cexpr.literal(fills[name], dtype) if name in fills else None,
                        "copy_back": name in returned,
                        "state": state_of.get(name), "new_state": new_state_of.get(name),
                        # the old value of the state this one replaces, when it is passed too
