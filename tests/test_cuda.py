@@ -1009,3 +1009,22 @@ def test_a_scatter_into_new_state_starts_from_its_fill_on_cuda(tmp_path, cuda_em
         w -= 0.5 * want
         np.testing.assert_array_equal(mod.get_value("zg"), want)
         np.testing.assert_array_equal(mod.get_value("W"), w)
+
+
+def test_a_contiguous_copy_the_glue_makes_is_not_taken_for_a_view_on_cuda(tmp_path,
+                                                                          cuda_emulated):
+    """A reshape of an argument that another step reads as it is: the glue passes both, the
+    reshape's array from np.ascontiguousarray, a view of the argument where that is
+    contiguous and a copy where not; the copy has device memory of its own (it was taken for
+    a view, at the offset between the two host arrays)."""
+    a = T.lmatrix("a")
+    m = codegen.Module("cu_contiguous_copy")
+    m.add_function("f", [a], [T.sort(T.flatten(a)), T.argsort(a), a.reshape((-1, 2)) * 3])
+    with cuda_emulated():
+        mod = load_module(m.build(str(tmp_path)))
+    base = np.random.RandomState(0).randint(-50, 50, size=(6, 8))
+    for v in (base[:2, :4], base[::2, ::-2], base[::-3, 1::2], base.T[:4, :2]):
+        got = mod.f(v)
+        np.testing.assert_array_equal(got[0], np.sort(v.ravel()))
+        np.testing.assert_array_equal(got[1], np.argsort(v, axis=-1, kind="stable"))
+        np.testing.assert_array_equal(got[2], v.reshape(-1, 2) * 3)

@@ -326,6 +326,13 @@ def test_lstm_step_for_step(mode):
     assert f_pred(xv, mv).shape == (5,)
 
 
+def test_lstm_on_emulated_cuda(cuda_emulated):
+    """The same on CUDA: its adadelta keeps the embedding's gradient, a scatter into zeros,
+    as state on the device."""
+    with cuda_emulated():
+        test_lstm_step_for_step("FAST_RUN")
+
+
 def _elman_cost(p, idxs, y):
     """rnnslu's sentence cost in numpy (float64)."""
     emb, wx, wh, w, bh, b, h0 = p

@@ -37,7 +37,7 @@ class Call:
     head: list  # C lines of the definition's head
     prototype: list
     arrays: list  # {name, ctype, dims, copy_in, fill, copy_back, state, new_state, old,
-    #                returned, buffer, out, arg, alias}
+    #                returned, buffer, out, arg, alias, slot}
     step_name: str
     device_args: list
 
@@ -98,6 +98,8 @@ def call_function(program, step, base, state_index):
                        # returned, and read by a later step): the same device memory
                        "alias": (root(name) if root(name) != name and root(name) in passed
                                  else None)})
+    for slot, a in enumerate(arrays):
+        a["slot"] = slot  # its device memory where the call reserves it: cg_slots_<f>[slot]
     for d, _, _ in program.dims:
         device_args.append(d)
     for name, dtype, ndim in base:
