@@ -1028,3 +1028,32 @@ def test_a_contiguous_copy_the_glue_makes_is_not_taken_for_a_view_on_cuda(tmp_pa
         np.testing.assert_array_equal(got[0], np.sort(v.ravel()))
         np.testing.assert_array_equal(got[1], np.argsort(v, axis=-1, kind="stable"))
         np.testing.assert_array_equal(got[2], v.reshape(-1, 2) * 3)
+
+
+@_EMULATED_ONLY
+def test_a_strided_device_argument_that_is_made_contiguous_goes_through_the_host(
+        tmp_path, cuda_emulated):
+    """An argument the glue copies to contiguous memory (a reshape of it) that comes strided
+    on the device: np.ascontiguousarray cannot read device memory, so the call copies its
+    span to the host and takes it from there as a numpy argument; contiguous, it is read
+    where it is."""
+    x = T.dmatrix("x")
+    m = codegen.Module("cu_device_contiguous")
+    m.add_function("f", [x], [T.sort(T.flatten(x)), T.argsort(x)])
+    with cuda_emulated():
+        mod = load_module(m.build(str(tmp_path)))
+    copied = _copied(mod)
+    base = np.random.RandomState(1).standard_normal((4, 8))
+    strided = base[:, 1::2]
+    before = copied(0), copied(1)
+    got = mod.f(_DeviceArray(strided))
+    span = (3 * 8 + 3 * 2 + 1) * 8  # the bytes from its first element to its last
+    assert copied(1) - before[1] == span + 2 * strided.nbytes  # its span, and the results
+    assert copied(0) - before[0] == span + strided.nbytes  # in again: it, and its copy
+    np.testing.assert_array_equal(got[0], np.sort(strided.ravel()))
+    np.testing.assert_array_equal(got[1], np.argsort(strided, axis=-1, kind="stable"))
+    contiguous = np.ascontiguousarray(strided)
+    before = copied(0)
+    got = mod.f(_DeviceArray(contiguous))
+    assert copied(0) == before
+    np.testing.assert_array_equal(got[0], np.sort(strided.ravel()))

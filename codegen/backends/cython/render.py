@@ -148,6 +148,9 @@ def function_context(program, debug=False, device="cpu", state_index=None, profi
              **{name: data.ndim for name, data in program.constants}}
     leaving = update_names | {r.name for r in program.outputs if hasattr(r, "dims")}
     glue_views, base = _view_plan(program, refs, guard)
+    # the arguments the glue copies to contiguous memory (np.ascontiguousarray)
+    made_contiguous = {view_root(program)(v.source) for v in program.views
+                       if v.kind == "contiguous" and v.ref.name in glue_views}
     if device == "cuda":  # state the call returns is brought to the host by the call
         root = view_root(program)
         returned = {root(r.name) for r in program.outputs if hasattr(r, "dims")}
@@ -182,7 +185,7 @@ def function_context(program, debug=False, device="cpu", state_index=None, profi
         "name": program.name,
         "args": [{"name": a.name, "dtype": a.dtype, "pydtype": _py_dtype(a.dtype),
                   "bc": tuple(a.broadcastable), "default": a.default,
-                  "ready": _ready_test(a),
+                  "ready": _ready_test(a), "contiguous": a.name in made_contiguous,
                   # read on the host as a dim: never taken from device memory
                   "value_dim": any(n == a.name and axis is None
                                    for _, n, axis in program.dims)} for a in program.args],
