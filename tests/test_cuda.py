@@ -589,8 +589,8 @@ def test_device_outputs_go_to_torch_and_cupy_without_a_copy(tmp_path, cuda_emula
 
 def test_nan_guard_checks_each_kernel_on_the_device(tmp_path, cuda_emulated):
     """NanGuardMode on CUDA: the step that first writes a NaN stops the call with the op
-    and line that built it; the state is left as it was; the same function runs clean on
-    good data."""
+    and line that built it and what it found, counted; the state is left as it was; the
+    same function runs clean on good data."""
     from codegen.compile.mode import NanGuardMode
     x = T.vector("x")
     w = codegen.shared(np.ones(3), name="w")
@@ -600,8 +600,9 @@ def test_nan_guard_checks_each_kernel_on_the_device(tmp_path, cuda_emulated):
                              mode=NanGuardMode(nan_is_error=True, inf_is_error=True))
     assert "cuda" in repr(f.executable.module.__codegen__["backend"])
     np.testing.assert_allclose(f(np.array([1.0, 2.0, 3.0])), np.log(6.0))
-    with pytest.raises(FloatingPointError, match=r"produced NaN.*log\(x\)[\s\S]*test_cuda.py"):
-        f(np.array([1.0, -1.0, 3.0]))
+    with pytest.raises(FloatingPointError, match=r"produced 1 NaN, 0 Inf and 0 values above "
+                                                 r"1e10 in .*log\(x\)[\s\S]*test_cuda.py"):
+        f(np.array([0.0, -1.0, 3.0]))
     np.testing.assert_array_equal(w.get_value(), [2.0, 2.0, 2.0])
 
 
@@ -1057,3 +1058,25 @@ def test_a_strided_device_argument_that_is_made_contiguous_goes_through_the_host
     got = mod.f(_DeviceArray(contiguous))
     assert copied(0) == before
     np.testing.assert_array_equal(got[0], np.sort(strided.ravel()))
+
+
+def test_nan_guard_on_the_device_counts_what_it_found(tmp_path, cuda_emulated):
+    """NanGuardMode's message on CUDA counts the NaN, Inf and values above 1e10 of the array
+    that failed its check, as on the CPU; the kinds not asked for are counted, not errors."""
+    from codegen.compile.mode import NanGuardMode
+    x = T.dvector("x")
+    with cuda_emulated():
+        f = codegen.function([x], [T.log(x) * 2, T.exp(x)],
+                             mode=NanGuardMode(nan_is_error=True, inf_is_error=True,
+                                               big_is_error=True))
+        g = codegen.function([x], T.exp(x), mode=NanGuardMode(nan_is_error=True,
+                                                              inf_is_error=False,
+                                                              big_is_error=False))
+    with pytest.raises(FloatingPointError, match=r"produced 2 NaN, 1 Inf and 0 values above "
+                                                 r"1e10 in "):
+        f(np.array([0.0, -1.0, -2.0, 3.0]))
+    with pytest.raises(FloatingPointError, match=r"produced 0 NaN, 0 Inf and 2 values above "
+                                                 r"1e10 in "):
+        f(np.array([30.0, 1.0, 40.0]))
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(g(np.array([1000.0, 30.0])), np.exp([1000.0, 30.0]))

@@ -147,6 +147,8 @@ static inline unsigned int cg_blocks_of_totals(cg_index n) {
 static char* cg_partials;
 /* set by a kernel that met an index out of range (one int of device memory) */
 static int* cg_fault;
+/* NanGuardMode's counts of NaN, Inf and values above 1e10 in an array (3 of device memory) */
+static unsigned long long* cg_value_counts;
 
 static char cg_error_text[512];
 
@@ -201,6 +203,9 @@ static int cg_device_ready(void) {
             status = cg_fail("device memory for partial results", error);
         else if ((error = cudaMalloc((void**)&cg_fault, sizeof(int))) != cudaSuccess)
             status = cg_fail("device memory for the fault flag", error);
+        else if ((error = cudaMalloc((void**)&cg_value_counts, 3 * sizeof(unsigned long long)))
+                 != cudaSuccess)
+            status = cg_fail("device memory for NanGuardMode's counts", error);
         else {
             const int zero = 0;
             if ((error = cudaMemcpy(cg_fault, &zero, sizeof(int), cudaMemcpyHostToDevice))
@@ -328,15 +333,15 @@ static int cg_device_true(const T* p) {
     return value != 0;
 }
 
-/* NanGuardMode on the device: whether an array (up to 8 axes: dims n, strides s in
-   elements) holds NaN (flags bit 0), Inf (bit 1) or values above 1e10 (bit 2) */
+/* NanGuardMode on the device: an array's (up to 8 axes: dims n, strides s in elements)
+   NaN, Inf and values above 1e10 counted (in counts[0], [1], [2]: cg_value_counts) */
 typedef struct {
     cg_index n[8], s[8];
 } cg_layout_t;
 
 template <typename T>
-__global__ void cg_check_values(const T* p, int ndim, cg_layout_t a, cg_index total, int flags,
-                                int* fault) {
+__global__ void cg_check_values(const T* p, int ndim, cg_layout_t a, cg_index total,
+                                unsigned long long* counts) {
     for (cg_index e = blockIdx.x * (cg_index)blockDim.x + threadIdx.x; e < total;
             e += (cg_index)gridDim.x * blockDim.x) {
         cg_index rest = e, at = 0;
@@ -345,12 +350,24 @@ __global__ void cg_check_values(const T* p, int ndim, cg_layout_t a, cg_index to
             rest /= a.n[k];
         }
         double v = (double)p[at];
-        if (((flags & 1) && v != v) || ((flags & 2) && (v - v) != (v - v) && v == v)
-                || ((flags & 4) && v == v && (v > 1e10 || v < -1e10) && (v - v) == 0))
-            *fault = 1;
+        if (v != v)
+            atomicAdd(&counts[0], 1ULL);  /* counts: the same in any order */
+        else if ((v - v) != (v - v))
+            atomicAdd(&counts[1], 1ULL);
+        else if (v > 1e10 || v < -1e10)
+            atomicAdd(&counts[2], 1ULL);
     }
 }
 
+/* the counts of the array whose check failed last (cg_cuda_value_counts) */
+static long long cg_last_counts[3];
+
+extern "C" void cg_cuda_value_counts(long long* counts) {
+    for (int k = 0; k < 3; k++)
+        counts[k] = cg_last_counts[k];
+}
+
+/* whether the array holds NaN (flags bit 0), Inf (bit 1) or values above 1e10 (bit 2) */
 template <typename T>
 static int cg_nonfinite(const T* p, int ndim, const cg_index* n, const cg_index* s, int flags) {
     cg_layout_t a;
@@ -362,9 +379,20 @@ static int cg_nonfinite(const T* p, int ndim, const cg_index* n, const cg_index*
     }
     if (total == 0 || ndim > 8)
         return 0;
-    CG_LAUNCH(cg_check_values<T>, cg_blocks(total), 256, p, ndim, a, total, flags,
-              cg_fault);
-    return cg_faulted();
+    unsigned long long counts[3] = {0, 0, 0};
+    if (cudaMemcpy(cg_value_counts, counts, sizeof(counts), cudaMemcpyHostToDevice)
+            != cudaSuccess)
+        return 0;  /* the error is reported after the step */
+    CG_LAUNCH(cg_check_values<T>, cg_blocks(total), 256, p, ndim, a, total,
+              cg_value_counts);
+    if (cudaMemcpy(counts, cg_value_counts, sizeof(counts), cudaMemcpyDeviceToHost)
+            != cudaSuccess)
+        return 0;
+    if (!((counts[0] && (flags & 1)) || (counts[1] && (flags & 2)) || (counts[2] && (flags & 4))))
+        return 0;
+    for (int k = 0; k < 3; k++)
+        cg_last_counts[k] = (long long)counts[k];
+    return 1;
 }
 
 /* n elements from p set to value on the device: the memory of a buffer the steps start
@@ -772,16 +800,16 @@ static void cg_gemm_acc_d(cg_index m, cg_index n, cg_index k,
 
 /* ================================================================== train */
 
-/* (dot + b)   [tests/test_cuda.py:769] */
-/* sigmoid((dot + b))   [tests/test_cuda.py:769] */
-/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:770] */
-/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:770] */
-/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:770 (grad of pow)] */
-/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:769 (grad of sigmoid)] */
-/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:769 (grad of sigmoid)] */
-/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:769 (grad of sigmoid)] */
-/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:770] */
-/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:769 (grad of add)] */
+/* (dot + b)   [tests/test_cuda.py:770] */
+/* sigmoid((dot + b))   [tests/test_cuda.py:770] */
+/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:771] */
+/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:771] */
+/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:771 (grad of pow)] */
+/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:770 (grad of sigmoid)] */
+/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:770 (grad of sigmoid)] */
+/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:770 (grad of sigmoid)] */
+/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:771] */
+/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:770 (grad of add)] */
 __global__ void train_k1_mul_0(
         cg_index n0,
         cg_index n1,
@@ -877,16 +905,16 @@ __global__ void train_k1_mul_0_total(cg_index nblocks, const char* cg_partials, 
     if (threadIdx.x == 0) sum[0] = acc0;
 }
 
-/* (dot + b)   [tests/test_cuda.py:769] */
-/* sigmoid((dot + b))   [tests/test_cuda.py:769] */
-/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:770] */
-/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:770] */
-/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:770 (grad of pow)] */
-/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:769 (grad of sigmoid)] */
-/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:769 (grad of sigmoid)] */
-/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:769 (grad of sigmoid)] */
-/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:770] */
-/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:769 (grad of add)] */
+/* (dot + b)   [tests/test_cuda.py:770] */
+/* sigmoid((dot + b))   [tests/test_cuda.py:770] */
+/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:771] */
+/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:771] */
+/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:771 (grad of pow)] */
+/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:770 (grad of sigmoid)] */
+/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:770 (grad of sigmoid)] */
+/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:770 (grad of sigmoid)] */
+/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:771] */
+/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:770 (grad of add)] */
 __global__ void train_k1_mul_1(
         cg_index n0,
         cg_index n1,
@@ -964,7 +992,7 @@ __global__ void train_k1_mul_1(
     }
 }
 
-/* W, to which the product after this loop adds -0.1 * dot(mul, x.T)   [tests/test_cuda.py:773] */
+/* W, to which the product after this loop adds -0.1 * dot(mul, x.T)   [tests/test_cuda.py:774] */
 __global__ void train_k3_sub(
         cg_index n0,
         cg_index n1,
@@ -1031,8 +1059,8 @@ __global__ void train_k3_sub(
     }
 }
 
-/* (TensorConstant{0.1} * sum_1)   [tests/test_cuda.py:773] */
-/* (b - (TensorConstant{0.1} * sum_1))   [tests/test_cuda.py:773] */
+/* (TensorConstant{0.1} * sum_1)   [tests/test_cuda.py:774] */
+/* (b - (TensorConstant{0.1} * sum_1))   [tests/test_cuda.py:774] */
 __global__ void train_k4_sub(
         cg_index n0,
         cg_index n1,
@@ -1112,15 +1140,15 @@ CODEGEN_KERNEL int cg_step_train(
         double* sub_1_p,
         cg_index sub_1_s0,
         cg_index sub_1_s1) {
-    cg_gemm_d(W_n0, x_n1, W_n1, W_p, W_s0, W_s1, x_p, x_s0, x_s1, dot_p, dot_s0);  /* dot(W, x) [tests/test_cuda.py:769] */
+    cg_gemm_d(W_n0, x_n1, W_n1, W_p, W_s0, W_s1, x_p, x_s0, x_s1, dot_p, dot_s0);  /* dot(W, x) [tests/test_cuda.py:770] */
     CG_LAUNCH(train_k1_mul_0, cg_blocks_of_totals(((W_n0) * (x_n1) + 3) / 4), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0, cg_partials);
     CG_LAUNCH(train_k1_mul_0_total, 1, 256, cg_blocks_of_totals(((W_n0) * (x_n1) + 3) / 4), cg_partials, sum_p);
-    CG_LAUNCH(train_k1_mul_1, cg_blocks(cg_warp_per_element((W_n0), (x_n1)) ? ((W_n0)) * 32 : ((W_n0))), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0);  /* sum(mul, axis=[1], keepdims=True) [tests/test_cuda.py:769 (grad of add)] */
+    CG_LAUNCH(train_k1_mul_1, cg_blocks(cg_warp_per_element((W_n0), (x_n1)) ? ((W_n0)) * 32 : ((W_n0))), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0);  /* sum(mul, axis=[1], keepdims=True) [tests/test_cuda.py:770 (grad of add)] */
     if (sub_p != W_p || sub_s0 != W_s0 || sub_s1 != W_s1) {
-        CG_LAUNCH(train_k3_sub, cg_blocks(((W_n0) * (W_n1) + 3) / 4), 256, W_n0, W_n1, W_p, W_s0, W_s1, sub_p, sub_s0, sub_s1);  /* W, to which the product after this loop adds -0.1 * dot(mul, x.T) [tests/test_cuda.py:773] */
+        CG_LAUNCH(train_k3_sub, cg_blocks(((W_n0) * (W_n1) + 3) / 4), 256, W_n0, W_n1, W_p, W_s0, W_s1, sub_p, sub_s0, sub_s1);  /* W, to which the product after this loop adds -0.1 * dot(mul, x.T) [tests/test_cuda.py:774] */
     }
-    cg_gemm_acc_d(W_n0, x_n0, x_n1, mul_p, mul_s0, mul_s1, x_p, x_s1, x_s0, sub_p, sub_s0, sub_s1, -0.1);  /* sub += -0.1 * dot(mul, x.T) [tests/test_cuda.py:769 (grad of dot)] */
-    CG_LAUNCH(train_k4_sub, cg_blocks(((b_n0) * (1) + 3) / 4), 256, b_n0, 1, sum_1_p, sum_1_s0, b_p, b_s0, sub_1_p, sub_1_s0);  /* (b - (TensorConstant{0.1} * sum_1)) [tests/test_cuda.py:773] */
+    cg_gemm_acc_d(W_n0, x_n0, x_n1, mul_p, mul_s0, mul_s1, x_p, x_s1, x_s0, sub_p, sub_s0, sub_s1, -0.1);  /* sub += -0.1 * dot(mul, x.T) [tests/test_cuda.py:770 (grad of dot)] */
+    CG_LAUNCH(train_k4_sub, cg_blocks(((b_n0) * (1) + 3) / 4), 256, b_n0, 1, sum_1_p, sum_1_s0, b_p, b_s0, sub_1_p, sub_1_s0);  /* (b - (TensorConstant{0.1} * sum_1)) [tests/test_cuda.py:774] */
     return 0;
 }
 
