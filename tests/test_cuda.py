@@ -1080,3 +1080,28 @@ def test_nan_guard_on_the_device_counts_what_it_found(tmp_path, cuda_emulated):
         f(np.array([30.0, 1.0, 40.0]))
     with np.errstate(over="ignore"):
         np.testing.assert_array_equal(g(np.array([1000.0, 30.0])), np.exp([1000.0, 30.0]))
+
+
+def test_state_given_again_at_the_same_address_is_copied_again_on_cuda(cuda_emulated):
+    """A shared value replaced by an array at the address of the one before (scipy's
+    fmin_cg hands logistic_cg.py's set_value(theta, borrow=True) new arrays where it freed
+    the last ones; here views of one buffer), or set again after changing in place, is copied
+    to the device again: the device copy stands for the array it was made from, not for an
+    address."""
+    w = codegen.shared(np.zeros(3), name="w")
+    with cuda_emulated():
+        f = codegen.function([], T.sum(w * 2))
+        g = codegen.function([], [], updates=[(w, w + 1)])
+    buf = np.zeros(3)
+    for k in range(4):
+        buf[:] = k
+        w.set_value(buf[:], borrow=True)  # a new object, the same address
+        assert f() == 6.0 * k
+    w.set_value(buf, borrow=True)
+    assert f() == 18.0
+    buf[:] = 10.0
+    w.set_value(buf, borrow=True)  # the same object, changed
+    assert f() == 60.0
+    g()
+    assert f() == 66.0
+    np.testing.assert_array_equal(w.get_value(), [11.0, 11.0, 11.0])

@@ -165,9 +165,12 @@ class SharedVariable(Variable):
 
     def set_value(self, value, borrow=False):
         try:
-            self.container.value = self._checked(value, copy=not borrow)
+            value = self._checked(value, copy=not borrow)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"{self.label()}.set_value: {exc}") from None
+        if value is self.container.value:  # set again (changed in place): a new object, so
+            value = value.view()  # that a device copy made from it is made again
+        self.container.value = value
 
     @property
     def value(self):

@@ -499,6 +499,12 @@ typedef struct {
 
 static cg_mirror cg_mirrors[2];
 
+extern "C" void cg_state_forget(int i) {
+    pthread_mutex_lock(&cg_lock);
+    cg_mirrors[i].host = NULL;
+    pthread_mutex_unlock(&cg_lock);
+}
+
 /* the device copy of state array i that host array `host` stands for (copied over when
    it is not that one's), or NULL with the reason in cg_error_text */
 static char* cg_state_on_device(int i, const char* host, size_t bytes) {
