@@ -1,6 +1,6 @@
 """``make fuzz``: at least 10,000 random graphs compiled and compared with the reference.
 
-    python tests/fuzz.py [--graphs N] [--per-module K] [--seed S] [--backend cuda]
+    python tests/fuzz.py [--graphs N] [--per-module K] [--seed S] [--backend cuda] [--large]
 
 ``--backend cuda`` builds the modules for CUDA with the kernels run on the host
 (``emulation.h``), about ten times slower to build than Cython's.
@@ -20,15 +20,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fuzzgraphs  # noqa: E402
 
 
-def fuzz(graphs, per_module, seed_value, progress=True):
-    """A fuzzgraphs.Report of ``graphs`` graphs in modules of ``per_module``."""
+def fuzz(graphs, per_module, seed_value, progress=True, large=False):
+    """A fuzzgraphs.Report of ``graphs`` graphs in modules of ``per_module`` (``large``:
+    arrays of up to fuzzgraphs.LARGE_ELEMENTS elements)."""
     total = fuzzgraphs.Report()
     t0 = time.perf_counter()
 
     @seed(seed_value)
     @settings(max_examples=-(-graphs // per_module), deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
-    @given(fuzzgraphs.batches(per_module))
+    @given(fuzzgraphs.batches(per_module, large))
     def run(batch):
         with tempfile.TemporaryDirectory() as out:
             total.add(fuzzgraphs.check_batch(batch, out))
@@ -46,12 +47,16 @@ def main():
     parser.add_argument("--per-module", type=int, default=50)
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--backend", choices=("cython", "cuda"), default="cython")
+    parser.add_argument("--large", action="store_true",
+                        help="arrays of up to 300,007 elements, whose lengths cross the sizes "
+                             "where the kernels change strategy")
     args = parser.parse_args()
     if args.backend == "cuda":
         os.environ["CODEGEN_CUDA_EMULATION"] = "1"
         fuzzgraphs.codegen.config.device = "cuda"
-    print(f"fuzzing {args.graphs} graphs on {args.backend}, seed {args.seed}")
-    report = fuzz(args.graphs, args.per_module, args.seed)
+    print(f"fuzzing {args.graphs} {'large ' if args.large else ''}graphs on {args.backend}, "
+          f"seed {args.seed}")
+    report = fuzz(args.graphs, args.per_module, args.seed, large=args.large)
     print(f"graphs: {report.graphs}  gradients: {report.gradients}  modules: {report.modules}  "
           f"mismatches: {len(report.mismatches)}")
     for line in report.mismatches:

@@ -30,6 +30,9 @@ FLOATS = ["float64", "float32"]
 #: Names that once collided with C, the headers or generated names (tests/test_names.py).
 NAMES = ["x", "y", "A", "INFINITY", "NAN", "EOF", "I", "state", "spare", "allow_downcast", "x_p",
          "A_n0", "linux", "double", "n0", "t0", "lambda", "π"]
+#: Lengths of the large graphs' axes, and the most elements of one of their arrays.
+LARGE_DIMS = [1, 2, 3, 31, 33, 255, 257, 1023, 1025, 4097, 70001, 300007]
+LARGE_ELEMENTS = 300007
 SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.0, np.nan, np.inf, -np.inf, 1e300, -1e300,
            1.7e308, 5e-324, 1e-300, 88.7, -745.2, 710.0, 2.0 ** 24 + 1]
 INT_SPECIAL = {"int32": [0, 1, -1, 2, -7, 13, 2**31 - 1, -2**31, 46341],
@@ -57,6 +60,8 @@ class Graph:
 
 def _values(draw, dtype, shape):
     n = int(np.prod(shape))
+    if n > 64:
+        return _many_values(draw, dtype, shape, n)
     if dtype == "bool":
         flat = draw(st.lists(st.booleans(), min_size=n, max_size=n))
     elif dtype in FLOATS:
@@ -71,6 +76,28 @@ def _values(draw, dtype, shape):
                              min_size=n, max_size=n))
     with np.errstate(all="ignore"):
         return np.array(flat, dtype=dtype).reshape(shape)
+
+
+def _many_values(draw, dtype, shape, n):
+    """Values of a large array: numpy's random values from a drawn seed (hypothesis would
+    draw them one by one), a few of them replaced by drawn special values, and maybe a run
+    of equal values (ties for the sorts)."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if dtype == "bool":
+        value = rng.random(n) < draw(st.sampled_from([0.0, 0.01, 0.5, 1.0]))
+    elif dtype in FLOATS:
+        value = rng.uniform(-1e3, 1e3, n).astype(dtype)
+    else:
+        value = rng.integers(-100, 101, n).astype(dtype)
+    if dtype != "bool":
+        special = SPECIAL if dtype in FLOATS else INT_SPECIAL[dtype]
+        picks = draw(st.lists(st.sampled_from(special), max_size=4))
+        with np.errstate(all="ignore"):
+            value[rng.integers(0, n, len(picks))] = np.array(picks).astype(dtype)
+        if draw(st.booleans()):
+            start = int(rng.integers(0, n))
+            value[start:start + int(rng.integers(1, n + 1))] = value[start]
+    return value.reshape(shape)
 
 
 def _layout(draw, value):
@@ -93,17 +120,28 @@ def _layout(draw, value):
 
 
 @st.composite
-def graphs(draw):
-    """One graph of up to three inputs, a few ops deep, with its argument values."""
-    ndim = draw(st.integers(0, 3))
-    full = tuple(draw(st.lists(st.integers(1, 4), min_size=ndim, max_size=ndim)))
+def graphs(draw, large=False):
+    """One graph of up to three inputs, a few ops deep, with its argument values.
+    ``large``: arrays of up to LARGE_ELEMENTS elements, whose lengths cross the sizes where
+    the kernels change strategy (blocks, partial results, threads, tiles, radix sorts)."""
+    if large:
+        ndim = draw(st.integers(1, 3))
+        full, room = [], LARGE_ELEMENTS
+        for _ in range(ndim):
+            full.append(draw(st.sampled_from([d for d in LARGE_DIMS[::-1] if d <= room])))
+            room //= full[-1]
+        full = tuple(full)
+    else:
+        ndim = draw(st.integers(0, 3))
+        full = tuple(draw(st.lists(st.integers(1, 4), min_size=ndim, max_size=ndim)))
     names = draw(st.lists(st.sampled_from(NAMES), min_size=5, max_size=5, unique=True))
     inputs, args = [], []
     for k in range(draw(st.integers(1, 3))):
         dtype = draw(st.sampled_from(DTYPES))
-        own = draw(st.integers(0, ndim))  # fewer dims broadcast from the left, as in numpy
-        bc = tuple(draw(st.booleans()) if full[ndim - own + a] > 1 else True
-                   for a in range(own))
+        # fewer dims broadcast from the left, as in numpy (large graphs: mostly all of them)
+        own = draw(st.sampled_from([ndim, ndim, ndim, 0]) if large else st.integers(0, ndim))
+        flag = st.sampled_from([False, False, False, True]) if large else st.booleans()
+        bc = tuple(draw(flag) if full[ndim - own + a] > 1 else True for a in range(own))
         shape = tuple(1 if b else full[ndim - own + a] for a, b in enumerate(bc))
         var = T.tensor(dtype, bc, name=names[k])
         inputs.append(var)
@@ -111,10 +149,10 @@ def graphs(draw):
     ops = set()
     pool = list(inputs)
     if draw(st.integers(0, 3)) == 0:
-        pool.append(_product(draw, names[3:], inputs, args, ops))
+        pool.append(_product(draw, names[3:], inputs, args, ops, large))
     for _ in range(draw(st.integers(1, 5))):
         try:
-            pool.append(_node(draw, pool, ops))
+            pool.append(_node(draw, pool, ops, large))
         except TypeError:  # an op numpy refuses for these dtypes (-bool): refused here too
             ops.add("refused")
     output = pool[-1]
@@ -131,10 +169,10 @@ def _int_safe(x):
     return T.switch(finite, x, 0)
 
 
-def _node(draw, pool, ops):
+def _node(draw, pool, ops, large=False):
     kind = draw(st.sampled_from(["unary", "binary", "binary", "compare", "switch", "cast",
                                  "reduce", "shape", "index", "gather", "write", "ifelse",
-                                 "loop", "search"]))
+                                 "loop", "search", "walk"]))
     a = _pick(draw, pool)
     if kind == "unary":
         name = draw(st.sampled_from(UNARY))
@@ -167,7 +205,7 @@ def _node(draw, pool, ops):
         keepdims = draw(st.booleans()) and name != "argmax"
         ops.add(name)
         if a.dtype in FLOATS:
-            a = T.clip(a, -1e6, 1e6)  # reduced in any order without overflowing
+            a = _reducible(a, name, large)
             ops.add("clip")
         if name == "argmax":
             return T.argmax(a, axis=axis)
@@ -208,6 +246,8 @@ def _node(draw, pool, ops):
         scale = draw(st.sampled_from([0.5, -1.0, 1.0]))
         variant = draw(st.sampled_from(["stacked", "last", "backwards", "two taps", "recurrent"]))
         x = T.clip(a if a.dtype in FLOATS else T.cast(a, "float64"), -1e3, 1e3)
+        if large:
+            x = x[:40]  # a step or a few launches per row: 40 of them
         if variant == "recurrent" and x.ndim not in (2, 3):
             variant = "stacked"
         ops.add(f"scan {variant} {name}")
@@ -239,6 +279,14 @@ def _node(draw, pool, ops):
         flat = T.mod(T.cast(_int_safe(a) if a.dtype in FLOATS else a, "int64"), 6)
         rows, cols = T.extra_ops.unravel_index(flat, (2, 3), order=draw(st.sampled_from("CF")))
         return T.extra_ops.ravel_multi_index((cols - 1, rows), (3, 2), mode="wrap")
+    if kind == "walk" and a.ndim > 0:  # along an axis: running sums and products, sorts
+        name = draw(st.sampled_from(["cumsum", "cumprod", "argsort", "sort"]))
+        axis = draw(st.one_of(st.none(), st.integers(0, a.ndim - 1)))
+        ops.add(name)
+        if name.startswith("cum") and a.dtype in FLOATS:
+            a = _reducible(a, name[3:], large)
+            ops.add("clip")
+        return getattr(T, name)(a, axis=axis)
     if kind == "shape" and a.ndim > 0:
         ops.add("reshape" if draw(st.booleans()) else "dimshuffle")
         if "reshape" in ops:
@@ -248,19 +296,33 @@ def _node(draw, pool, ops):
     return -a
 
 
-def _product(draw, names, inputs, args, ops):
+def _reducible(x, name, large):
+    """``x`` clipped so that its sums and products, in any order, neither overflow nor (in
+    float32) lose more than the tolerance: products of long rows take values near 1."""
+    if name in ("prod", "mul") and large:
+        return T.clip(x, -1.0001, 1.0001)
+    return T.clip(x, -1e6, 1e6)
+
+
+def _product(draw, names, inputs, args, ops, large=False):
     """dot of two new inputs of 1 to 3 dims, of maybe different dtypes (finite values within
     +-1e3, so that no order of the sum overflows; with Inf, BLAS's result is its own: numpy's
     OpenBLAS gives 0 for inf * 0 in some shapes (k = 1), where IEEE and codegen's loops give
     NaN)."""
-    k, m, n, p = (draw(st.integers(1, 3)) for _ in range(4))
+    dims = st.sampled_from([1, 2, 3, 17, 33, 65]) if large else st.integers(1, 3)
+    k, m, n, p = (draw(dims) for _ in range(4))
     shapes = draw(st.sampled_from([((m, k), (k, n)), ((m, k), (k,)), ((k,), (k, n)),
                                    ((k,), (k,)), ((p, m, k), (k, n))]))
     operands = []
     for name, shape in zip(names, shapes):
         dtype = draw(st.sampled_from(["float64", "float32", "int32", "int64"]))
         var = T.tensor(dtype, (False,) * len(shape), name=name)
-        if dtype in FLOATS:
+        size = int(np.prod(shape))
+        if size > 64:
+            rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+            flat = rng.uniform(-1e3, 1e3, size) if dtype in FLOATS else \
+                rng.integers(-1000, 1001, size)
+        elif dtype in FLOATS:
             flat = draw(st.lists(st.one_of(st.sampled_from([0.0, -0.0, 1.5]),
                                            st.floats(-1e3, 1e3)),
                                  min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))
@@ -279,9 +341,9 @@ def _product(draw, names, inputs, args, ops):
     return T.dot(*operands)
 
 
-def batches(size):
+def batches(size, large=False):
     """A strategy for lists of ``size`` graphs, compiled together."""
-    return st.lists(graphs(), min_size=size, max_size=size)
+    return st.lists(graphs(large), min_size=size, max_size=size)
 
 
 TOLERANCE = {"float64": 1e-9, "float32": 2e-5}
