@@ -3,8 +3,9 @@
 A hypothesis strategy draws a *batch* of graphs (``batches``); ``check_batch`` compiles the
 whole batch as one module (so compiles stay few), runs every graph on its drawn inputs, and
 compares each output with what the numpy reference (``mode='FAST_COMPILE'``) gives: dtype,
-shape, NaN and Inf pattern, signed zeros (for graphs with no sum or product, whose order of
-addition numpy does not fix), and values (integers and booleans exactly; floats to a
+shape, NaN and Inf pattern, the signs of zeros and Infs (for graphs with no sum or product,
+whose order of addition numpy does not fix, and whose zero's sign an Inf divided by it
+takes), and values (integers and booleans exactly; floats to a
 tolerance scaled by the largest value the graph computes, since libm, libmvec and numpy's
 own SIMD functions differ in the last bits). A share of graphs also compares a gradient.
 
@@ -30,6 +31,12 @@ FLOATS = ["float64", "float32"]
 #: Names that once collided with C, the headers or generated names (tests/test_names.py).
 NAMES = ["x", "y", "A", "INFINITY", "NAN", "EOF", "I", "state", "spare", "allow_downcast", "x_p",
          "A_n0", "linux", "double", "n0", "t0", "lambda", "π"]
+#: Ops that sum or multiply in an order of their own: the sign of a zero they give, and so
+#: of an Inf divided by it, is theirs.
+SUMMED = {"sum", "prod", "dot", "mean", "cumsum", "cumprod", "softmax", "det", "inverse",
+          "solve", "cholesky", "eigvalsh"}
+#: Ops whose result's length the values decide.
+LENGTHS = {"unique", "compress", "bincount", "repeat"}
 #: Lengths of the large graphs' axes, and the most elements of one of their arrays.
 LARGE_DIMS = [1, 2, 3, 31, 33, 255, 257, 1023, 1025, 4097, 70001, 300007]
 LARGE_ELEMENTS = 300007
@@ -44,7 +51,7 @@ COMPARE = ["eq", "neq", "lt", "le", "gt", "ge"]
 #: Ops whose gradient the graph can take (no integer or boolean results on the way).
 SMOOTH = set(UNARY) | {"add", "sub", "mul", "true_div", "pow", "maximum", "minimum", "switch",
                        "sum", "max", "dot", "dimshuffle", "reshape", "subtensor", "leaf",
-                       "const", "concatenate"}
+                       "const", "concatenate", "softmax", "cumsum", "sort"}
 
 
 class Graph:
@@ -53,7 +60,7 @@ class Graph:
 
     def __init__(self, inputs, output, args, ops):
         self.inputs, self.output, self.args, self.ops = inputs, output, args, ops
-        self.exact_zeros = not ops & {"sum", "prod", "dot", "mean"}
+        self.exact_zeros = not ops & SUMMED
         floats = [v for v in inputs if v.dtype in FLOATS]
         self.wrt = floats[0] if floats and ops <= SMOOTH and output.dtype in FLOATS else None
 
@@ -134,7 +141,7 @@ def graphs(draw, large=False):
     else:
         ndim = draw(st.integers(0, 3))
         full = tuple(draw(st.lists(st.integers(1, 4), min_size=ndim, max_size=ndim)))
-    names = draw(st.lists(st.sampled_from(NAMES), min_size=5, max_size=5, unique=True))
+    names = draw(st.lists(st.sampled_from(NAMES), min_size=6, max_size=6, unique=True))
     inputs, args = [], []
     for k in range(draw(st.integers(1, 3))):
         dtype = draw(st.sampled_from(DTYPES))
@@ -150,6 +157,8 @@ def graphs(draw, large=False):
     pool = list(inputs)
     if draw(st.integers(0, 3)) == 0:
         pool.append(_product(draw, names[3:], inputs, args, ops, large))
+    if draw(st.integers(0, 5)) == 0:
+        pool.append(_factorization(draw, names[5], inputs, args, ops, large))
     for _ in range(draw(st.integers(1, 5))):
         try:
             pool.append(_node(draw, pool, ops, large))
@@ -172,7 +181,7 @@ def _int_safe(x):
 def _node(draw, pool, ops, large=False):
     kind = draw(st.sampled_from(["unary", "binary", "binary", "compare", "switch", "cast",
                                  "reduce", "shape", "index", "gather", "write", "ifelse",
-                                 "loop", "search", "walk"]))
+                                 "loop", "search", "walk", "length", "softmax"]))
     a = _pick(draw, pool)
     if kind == "unary":
         name = draw(st.sampled_from(UNARY))
@@ -239,9 +248,11 @@ def _node(draw, pool, ops, large=False):
         b = T.cast(_pick(draw, pool), a.dtype) if a.dtype != "bool" else a
         cond = T.gt(T.sum(T.cast(b, "float64")), 0)
         return ifelse(cond, a, -a if a.dtype != "bool" else ~a)
-    if kind == "loop" and a.ndim > 0 and a.type.shape[0] != 0:
+    if kind == "loop" and a.ndim > 0 and a.type.shape[0] != 0 and not ops & LENGTHS:
         # scan over a's rows: a state, stacked or the last (the state starts from a row, so
-        # an axis known to be empty has none)
+        # an axis known to be empty has none, nor one whose length the values decide: the
+        # shape of its first row, all that zeros_like reads, is there even when the row is
+        # not, as in Theano)
         name = draw(st.sampled_from(UNARY))
         scale = draw(st.sampled_from([0.5, -1.0, 1.0]))
         variant = draw(st.sampled_from(["stacked", "last", "backwards", "two taps", "recurrent"]))
@@ -287,6 +298,21 @@ def _node(draw, pool, ops, large=False):
             a = _reducible(a, name[3:], large)
             ops.add("clip")
         return getattr(T, name)(a, axis=axis)
+    if kind == "length":  # a length computed from the values: the function in parts
+        name = draw(st.sampled_from(sorted(LENGTHS)))
+        ops.add(name)
+        flat = T.flatten(a) if a.ndim != 1 else a
+        small = T.mod(T.cast(_int_safe(flat) if flat.dtype in FLOATS else flat, "int64"), 4)
+        if name == "unique":
+            return T.extra_ops.unique(flat)
+        if name == "compress":
+            return T.extra_ops.compress(T.gt(small, 1), flat)
+        if name == "bincount":
+            return T.extra_ops.bincount(small)
+        return T.repeat(flat, small)
+    if kind == "softmax" and a.ndim == 2 and a.dtype in FLOATS:
+        ops.add("softmax")
+        return T.nnet.softmax(T.clip(a, -1e3, 1e3))
     if kind == "shape" and a.ndim > 0:
         ops.add("reshape" if draw(st.booleans()) else "dimshuffle")
         if "reshape" in ops:
@@ -302,6 +328,30 @@ def _reducible(x, name, large):
     if name in ("prod", "mul") and large:
         return T.clip(x, -1.0001, 1.0001)
     return T.clip(x, -1e6, 1e6)
+
+
+def _factorization(draw, name, inputs, args, ops, large):
+    """A linear algebra op on a new square input made well conditioned (its diagonal
+    dominates): a determinant, an inverse, a solve, a Cholesky factor, symmetric
+    eigenvalues."""
+    k = draw(st.sampled_from([1, 2, 3, 17, 33, 65]) if large else st.integers(1, 4))
+    dtype = draw(st.sampled_from(FLOATS))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    value = (rng.uniform(-1, 1, (k, k)) + 2 * k * np.eye(k)).astype(dtype)
+    var = T.tensor(dtype, (False, False), name=name)
+    inputs.append(var)
+    args.append(_layout(draw, value))
+    op = draw(st.sampled_from(["det", "inverse", "solve", "cholesky", "eigvalsh"]))
+    ops.add(op)
+    if op == "det":
+        return T.nlinalg.det(var / (2 * k))  # near 1, not beyond the dtype's range
+    if op == "inverse":
+        return T.nlinalg.matrix_inverse(var)
+    if op == "solve":
+        return T.slinalg.solve(var, T.sum(var, axis=1))  # ones
+    if op == "cholesky":
+        return T.slinalg.cholesky(T.dot(var, var.T))
+    return T.slinalg.eigvalsh(var + var.T)
 
 
 def _product(draw, names, inputs, args, ops, large=False):
@@ -391,7 +441,10 @@ def disagreement(got, want, scale, exact_zeros, precision=None):
         return f"dtype/shape {got.dtype}{got.shape} vs {want.dtype}{want.shape}"
     if got.dtype.kind != "f":
         return None if np.array_equal(got, want) else f"values {got!r} vs {want!r}"
-    for test in (np.isnan, np.isposinf, np.isneginf):
+    # without exact zeros (a sum's order decides a zero's sign), an Inf's sign may come
+    # from dividing by such a zero
+    tests = (np.isnan, np.isposinf, np.isneginf) if exact_zeros else (np.isnan, np.isinf)
+    for test in tests:
         if not np.array_equal(test(got), test(want)):
             return f"{test.__name__} pattern {got!r} vs {want!r}"
     finite = np.isfinite(want)

@@ -30,3 +30,7 @@ def test_the_comparison_can_fail():
     assert "signed" in fuzzgraphs.disagreement(np.array([-0.0]), np.array([0.0]), 1, True)
     assert fuzzgraphs.disagreement(np.array([-0.0]), np.array([0.0]), 1, False) is None
     assert fuzzgraphs.disagreement(np.array([3]), np.array([3]), 1, True) is None
+    assert "isposinf" in fuzzgraphs.disagreement(np.array([-np.inf]), np.array([np.inf]), 1,
+                                                  True)
+    assert fuzzgraphs.disagreement(np.array([-np.inf]), np.array([np.inf]), 1, False) is None
+    assert "isinf" in fuzzgraphs.disagreement(np.array([0.0]), np.array([np.inf]), 1, False)
