@@ -343,15 +343,19 @@ def _factorization(draw, name, inputs, args, ops, large):
     args.append(_layout(draw, value))
     op = draw(st.sampled_from(["det", "inverse", "solve", "cholesky", "eigvalsh"]))
     ops.add(op)
+    # each result near 1 or below it, then scaled by 0.37: no integer that a later cast or
+    # length would see on one side or the other of it by rounding
     if op == "det":
-        return T.nlinalg.det(var / (2 * k))  # near 1, not beyond the dtype's range
-    if op == "inverse":
-        return T.nlinalg.matrix_inverse(var)
-    if op == "solve":
-        return T.slinalg.solve(var, T.sum(var, axis=1))  # ones
-    if op == "cholesky":
-        return T.slinalg.cholesky(T.dot(var, var.T))
-    return T.slinalg.eigvalsh(var + var.T)
+        result = T.nlinalg.det(var / (2 * k))
+    elif op == "inverse":
+        result = T.nlinalg.matrix_inverse(var)
+    elif op == "solve":
+        result = T.slinalg.solve(var, T.sum(var, axis=1))  # ones
+    elif op == "cholesky":
+        result = T.slinalg.cholesky(T.dot(var, var.T) / (4 * k * k))
+    else:
+        result = T.slinalg.eigvalsh((var + var.T) / (4 * k))
+    return result * 0.37
 
 
 def _product(draw, names, inputs, args, ops, large=False):

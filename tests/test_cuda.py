@@ -1105,3 +1105,17 @@ def test_state_given_again_at_the_same_address_is_copied_again_on_cuda(cuda_emul
     g()
     assert f() == 66.0
     np.testing.assert_array_equal(w.get_value(), [11.0, 11.0, 11.0])
+
+
+def test_a_function_in_parts_passes_a_contiguous_copy_of_an_argument_on_cuda(cuda_emulated):
+    """A part that returns the contiguous copy the glue made of a strided or reversed
+    argument (repeat reads x, and the next part gathers from it) hands the next part that
+    copy's values on the device, not memory at the argument's offsets; an argument of one
+    element taken with a negative stride is taken as any other."""
+    x = T.vector("x")
+    counts = T.mod(T.cast(x, "int64"), 4)
+    with cuda_emulated():
+        f = codegen.function([x], T.repeat(x, counts))
+    for a in (np.array([1.0, 2.0, 3.0])[::-1], np.array([2.0, 5.0, 7.0, 1.0])[::2],
+              np.array([[1.0, 2.0], [3.0, 6.0]])[:, 1], np.array([-2.0])[::-1]):
+        np.testing.assert_array_equal(f(a), np.repeat(a, a.astype(int) % 4))

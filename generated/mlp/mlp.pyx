@@ -494,13 +494,17 @@ def _dim_min(a, b):
     return a if a < b else b
 
 
-def _step_failure(failures, k):
+def _step_failure(failures, k, counts=None):
     """The error of failure ``k`` of a function's steps: an index out of range (IndexError),
-    NaN/Inf found by NanGuardMode on the device (FloatingPointError), a condition of the
-    graph that does not hold (Theano's Assert: AssertionError; ValueError for the checks of
-    numpy's functions built from other ops), or a matrix that is singular or not positive
-    definite (numpy's LinAlgError)."""
+    NaN/Inf found by NanGuardMode on the device (FloatingPointError; ``counts``: of NaN,
+    Inf and values above 1e10 in the array), a condition of the graph that does not hold
+    (Theano's Assert: AssertionError; ValueError for the checks of numpy's functions built
+    from other ops), or a matrix that is singular or not positive definite (numpy's
+    LinAlgError)."""
     message, where, kind = failures[k]
+    if kind == "float" and counts is not None:
+        message = message.replace("NaN, Inf or values above 1e10", "{} NaN, {} Inf and {} "
+                                  "values above 1e10".format(*counts), 1)
     error = {"float": FloatingPointError, "assert": AssertionError, "value": ValueError,
              "linalg": np.linalg.LinAlgError}.get(kind, IndexError)
     return error(message + (f"\n  {where}" if where else ""))
