@@ -504,6 +504,10 @@ def check_batch(batch, out_dir, name="fuzz"):
             grads[k] = _gradient(graph)
             if grads[k] is not None:
                 module.add_function(f"d{k}", graph.inputs, grads[k], on_unused_input="ignore")
+    on_device = codegen.config.device == "cuda"
+    if on_device:  # each graph's arguments put on the device by the module itself
+        for k, graph in enumerate(batch):
+            module.add_function(f"i{k}", graph.inputs, list(graph.inputs))
     compiled = load_module(module.build(out_dir))
     report.modules += 1
     for k, graph in enumerate(batch):
@@ -525,6 +529,35 @@ def check_batch(batch, out_dir, name="fuzz"):
             else:
                 why = disagreement(got, want, scale if fname[0] == "g" else scale * 10,
                                    exact_zeros, precision)
+            if why is None and on_device and got_error is None:
+                why = _device_disagreement(compiled, fname, k, graph, got)
             if why:
                 report.mismatches.append(f"{fname}: {why}\n{_describe(output, graph)}")
     return report
+
+
+def _device_disagreement(compiled, fname, k, graph, got):
+    """None when the CUDA function gives ``got`` again, bit for bit, with its outputs left
+    on the device (outputs='device', then copied back), and from arguments on the device
+    (where it takes them: not negatively strided), else how not."""
+    def host(values):
+        return [np.asarray(v) for v in values] if isinstance(values, list) else np.asarray(values)
+
+    def same(a, b):
+        if isinstance(a, list):
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+        return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+    function = getattr(compiled, fname)
+    kept, error = _outcome(lambda: host(function(*graph.args, outputs="device")))
+    if error is not None or not same(kept, got):
+        return f"outputs='device' gave {error or kept!r}, not {got!r}"
+    if any(s < 0 for a in graph.args for n, s in zip(a.shape, a.strides) if n > 1):
+        return None
+    given, error = _outcome(lambda: getattr(compiled, f"i{k}")(*graph.args, outputs="device"))
+    if error is None:
+        again, error = _outcome(lambda: host(function(*given)))
+    if error is not None or not same(again, got):
+        return f"arguments on the device gave {error or again!r}, not {got!r}"
+    return None

@@ -241,12 +241,14 @@ _EMULATED_ONLY = pytest.mark.skipif(
 @_EMULATED_ONLY
 def test_device_arrays_are_read_where_they_are(tmp_path, cuda_emulated):
     """An argument with __cuda_array_interface__ goes to the kernels without a copy; its dtype
-    must be the argument's, and a function that returns an argument takes numpy only."""
+    must be the argument's. One the function returns (or a view of it) goes through the
+    host, as a numpy argument does."""
     import ctypes
     x, y = T.dmatrix("x"), T.dvector("y")
     m = codegen.Module("cu_cai")
     m.add_function("f", [x, y], [T.exp(x) * y, T.sum(x)])
     m.add_function("same", [y], y)
+    m.add_function("both", [y], [y[::-1], y * 2])
     with cuda_emulated():
         mod = load_module(m.build(str(tmp_path)))
     copied = ctypes.CDLL(mod.__file__).cg_cuda_copied_bytes
@@ -264,8 +266,11 @@ def test_device_arrays_are_read_where_they_are(tmp_path, cuda_emulated):
     with pytest.raises(TypeError, match="argument 'y': expected float64 on the device, got "
                                         "float32"):
         mod.f(X, _DeviceArray(Y.astype(np.float32)))
-    with pytest.raises(TypeError, match="returns the argument itself"):
-        mod.same(_DeviceArray(Y))
+    for outputs in ("numpy", "device"):
+        np.testing.assert_array_equal(np.asarray(mod.same(_DeviceArray(Y), outputs=outputs)), Y)
+        got = [np.asarray(a) for a in mod.both(_DeviceArray(Y), outputs=outputs)]
+        np.testing.assert_array_equal(got[0], Y[::-1])
+        np.testing.assert_array_equal(got[1], Y * 2)
 
 
 class _DLPackDeviceArray:
