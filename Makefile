@@ -21,11 +21,12 @@ test:
 
 # 10,000 random graphs compiled and compared with the numpy reference (about 10 minutes);
 # BACKEND=cuda: built for CUDA and run on the emulation (GRAPHS=1000 is about 5 minutes);
-# SANITIZE=address: the emulated kernels under AddressSanitizer (about three times slower)
+# SANITIZE=address: the emulated kernels under AddressSanitizer (about three times slower);
+# LARGE=1: arrays of up to 300,007 elements (their lengths cross the kernels' strategy sizes)
 SANITIZED = $(if $(SANITIZE),CODEGEN_CUDA_SANITIZE=address ASAN_OPTIONS=detect_leaks=0 \
 	LD_PRELOAD="$$(gcc -print-file-name=libasan.so)")
 fuzz:
-	$(SANITIZED) $(PY) tests/fuzz.py --graphs $(or $(GRAPHS),10000) $(if $(BACKEND),--backend $(BACKEND))
+	$(SANITIZED) $(PY) tests/fuzz.py --graphs $(or $(GRAPHS),10000) $(if $(BACKEND),--backend $(BACKEND)) $(if $(LARGE),--large)
 
 # the reliability figures as one table (fuzzing, bad input, threads, build races, damaged
 # caches, memory; about 12 minutes); QUICK=1 runs a small share of each
