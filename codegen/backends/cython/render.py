@@ -222,8 +222,10 @@ def function_context(program, debug=False, device="cpu", state_index=None, profi
         # profile=True: (kind, name, expression, where) of each step the step function times
         "profile": step.profiled,
         "call": call,  # CUDA: the call that moves the arrays (codegen.backends.cuda.layer)
-        "returned_args": {r.name for r in program.outputs if hasattr(r, "dims")}
-        & {a.name for a in program.args},
+        # CUDA: the arguments an output is (or is a view of), which the glue returns from
+        # the host
+        "returned_args": {view_root(program)(r.name) for r in program.outputs
+                          if hasattr(r, "dims")} & {a.name for a in program.args},
         "step_call": call_text,
         "step_declaration": declaration,
         "kernel_declarations": [line for s in steps if s["kind"] == "loop"
