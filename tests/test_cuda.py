@@ -249,6 +249,7 @@ def test_device_arrays_are_read_where_they_are(tmp_path, cuda_emulated):
     m.add_function("f", [x, y], [T.exp(x) * y, T.sum(x)])
     m.add_function("same", [y], y)
     m.add_function("both", [y], [y[::-1], y * 2])
+    m.add_function("rev", [y], y[::-1])
     with cuda_emulated():
         mod = load_module(m.build(str(tmp_path)))
     copied = ctypes.CDLL(mod.__file__).cg_cuda_copied_bytes
@@ -271,6 +272,9 @@ def test_device_arrays_are_read_where_they_are(tmp_path, cuda_emulated):
         got = [np.asarray(a) for a in mod.both(_DeviceArray(Y), outputs=outputs)]
         np.testing.assert_array_equal(got[0], Y[::-1])
         np.testing.assert_array_equal(got[1], Y * 2)
+    before = copied(1)
+    np.testing.assert_array_equal(mod.rev(_DeviceArray(Y)), Y[::-1])
+    assert copied(1) == before + Y.nbytes  # copied to the host, where the glue reads it
 
 
 class _DLPackDeviceArray:
