@@ -806,16 +806,16 @@ static void cg_gemm_acc_d(cg_index m, cg_index n, cg_index k,
 
 /* ================================================================== train */
 
-/* (dot + b)   [tests/test_cuda.py:779] */
-/* sigmoid((dot + b))   [tests/test_cuda.py:779] */
-/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:780] */
-/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:780] */
-/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:780 (grad of pow)] */
-/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:779 (grad of sigmoid)] */
-/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:779 (grad of sigmoid)] */
-/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:779 (grad of sigmoid)] */
-/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:780] */
-/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:779 (grad of add)] */
+/* (dot + b)   [tests/test_cuda.py:51] */
+/* sigmoid((dot + b))   [tests/test_cuda.py:51] */
+/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:52] */
+/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:52] */
+/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:52 (grad of pow)] */
+/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:51 (grad of sigmoid)] */
+/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:51 (grad of sigmoid)] */
+/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:51 (grad of sigmoid)] */
+/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:52] */
+/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:51 (grad of add)] */
 __global__ void train_k1_mul_0(
         cg_index n0,
         cg_index n1,
@@ -911,16 +911,16 @@ __global__ void train_k1_mul_0_total(cg_index nblocks, const char* cg_partials, 
     if (threadIdx.x == 0) sum[0] = acc0;
 }
 
-/* (dot + b)   [tests/test_cuda.py:779] */
-/* sigmoid((dot + b))   [tests/test_cuda.py:779] */
-/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:780] */
-/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:780] */
-/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:780 (grad of pow)] */
-/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:779 (grad of sigmoid)] */
-/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:779 (grad of sigmoid)] */
-/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:779 (grad of sigmoid)] */
-/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:780] */
-/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:779 (grad of add)] */
+/* (dot + b)   [tests/test_cuda.py:51] */
+/* sigmoid((dot + b))   [tests/test_cuda.py:51] */
+/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:52] */
+/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:52] */
+/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:52 (grad of pow)] */
+/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:51 (grad of sigmoid)] */
+/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:51 (grad of sigmoid)] */
+/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:51 (grad of sigmoid)] */
+/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:52] */
+/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:51 (grad of add)] */
 __global__ void train_k1_mul_1(
         cg_index n0,
         cg_index n1,
@@ -998,7 +998,7 @@ __global__ void train_k1_mul_1(
     }
 }
 
-/* W, to which the product after this loop adds -0.1 * dot(mul, x.T)   [tests/test_cuda.py:783] */
+/* W, to which the product after this loop adds -0.1 * dot(mul, x.T)   [tests/test_cuda.py:55] */
 __global__ void train_k3_sub(
         cg_index n0,
         cg_index n1,
@@ -1065,8 +1065,8 @@ __global__ void train_k3_sub(
     }
 }
 
-/* (TensorConstant{0.1} * sum_1)   [tests/test_cuda.py:783] */
-/* (b - (TensorConstant{0.1} * sum_1))   [tests/test_cuda.py:783] */
+/* (TensorConstant{0.1} * sum_1)   [tests/test_cuda.py:55] */
+/* (b - (TensorConstant{0.1} * sum_1))   [tests/test_cuda.py:55] */
 __global__ void train_k4_sub(
         cg_index n0,
         cg_index n1,
@@ -1146,15 +1146,15 @@ CODEGEN_KERNEL int cg_step_train(
         double* sub_1_p,
         cg_index sub_1_s0,
         cg_index sub_1_s1) {
-    cg_gemm_d(W_n0, x_n1, W_n1, W_p, W_s0, W_s1, x_p, x_s0, x_s1, dot_p, dot_s0);  /* dot(W, x) [tests/test_cuda.py:779] */
+    cg_gemm_d(W_n0, x_n1, W_n1, W_p, W_s0, W_s1, x_p, x_s0, x_s1, dot_p, dot_s0);  /* dot(W, x) [tests/test_cuda.py:51] */
     CG_LAUNCH(train_k1_mul_0, cg_blocks_of_totals(((W_n0) * (x_n1) + 3) / 4), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0, cg_partials);
     CG_LAUNCH(train_k1_mul_0_total, 1, 256, cg_blocks_of_totals(((W_n0) * (x_n1) + 3) / 4), cg_partials, sum_p);
-    CG_LAUNCH(train_k1_mul_1, cg_blocks(cg_warp_per_element((W_n0), (x_n1)) ? ((W_n0)) * 32 : ((W_n0))), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0);  /* sum(mul, axis=[1], keepdims=True) [tests/test_cuda.py:779 (grad of add)] */
+    CG_LAUNCH(train_k1_mul_1, cg_blocks(cg_warp_per_element((W_n0), (x_n1)) ? ((W_n0)) * 32 : ((W_n0))), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0);  /* sum(mul, axis=[1], keepdims=True) [tests/test_cuda.py:51 (grad of add)] */
     if (sub_p != W_p || sub_s0 != W_s0 || sub_s1 != W_s1) {
-        CG_LAUNCH(train_k3_sub, cg_blocks(((W_n0) * (W_n1) + 3) / 4), 256, W_n0, W_n1, W_p, W_s0, W_s1, sub_p, sub_s0, sub_s1);  /* W, to which the product after this loop adds -0.1 * dot(mul, x.T) [tests/test_cuda.py:783] */
+        CG_LAUNCH(train_k3_sub, cg_blocks(((W_n0) * (W_n1) + 3) / 4), 256, W_n0, W_n1, W_p, W_s0, W_s1, sub_p, sub_s0, sub_s1);  /* W, to which the product after this loop adds -0.1 * dot(mul, x.T) [tests/test_cuda.py:55] */
     }
-    cg_gemm_acc_d(W_n0, x_n0, x_n1, mul_p, mul_s0, mul_s1, x_p, x_s1, x_s0, sub_p, sub_s0, sub_s1, -0.1);  /* sub += -0.1 * dot(mul, x.T) [tests/test_cuda.py:779 (grad of dot)] */
-    CG_LAUNCH(train_k4_sub, cg_blocks(((b_n0) * (1) + 3) / 4), 256, b_n0, 1, sum_1_p, sum_1_s0, b_p, b_s0, sub_1_p, sub_1_s0);  /* (b - (TensorConstant{0.1} * sum_1)) [tests/test_cuda.py:783] */
+    cg_gemm_acc_d(W_n0, x_n0, x_n1, mul_p, mul_s0, mul_s1, x_p, x_s1, x_s0, sub_p, sub_s0, sub_s1, -0.1);  /* sub += -0.1 * dot(mul, x.T) [tests/test_cuda.py:51 (grad of dot)] */
+    CG_LAUNCH(train_k4_sub, cg_blocks(((b_n0) * (1) + 3) / 4), 256, b_n0, 1, sum_1_p, sum_1_s0, b_p, b_s0, sub_1_p, sub_1_s0);  /* (b - (TensorConstant{0.1} * sum_1)) [tests/test_cuda.py:55] */
     return 0;
 }
 
