@@ -43,8 +43,9 @@ def _has_gpu():
 def test_emitted_cu_golden(cuda_emulated):
     """The CUDA layer of a small training step, byte for byte (CODEGEN_UPDATE_GOLDEN=1
     rewrites tests/golden/cuda_layer.cu): maps with their contiguous variant, a cost summed by
-    blocks, a row sum launched beside it, a product, and the call moving the arrays. (It stays first in this file, so that the
-    provenance lines it holds move only when it does.)"""
+    blocks, a row sum launched beside it, a product, and the call moving the arrays. (It
+    stays first in this file, so that the provenance lines it holds move only when it
+    does.)"""
     W = codegen.shared(np.ones((3, 2)), name="W")
     b = codegen.shared(np.ones((3, 1)), name="b", broadcastable=(False, True))
     x, y = T.matrix("x"), T.matrix("y")
@@ -1100,6 +1101,26 @@ def test_nan_guard_on_the_device_counts_what_it_found(tmp_path, cuda_emulated):
         f(np.array([30.0, 1.0, 40.0]))
     with np.errstate(over="ignore"):
         np.testing.assert_array_equal(g(np.array([1000.0, 30.0])), np.exp([1000.0, 30.0]))
+    # the step's inputs summarized as the CPU's NanGuardMode does (a reversed, strided vector
+    # with a NaN; a transposed float32 matrix; the output of an earlier step)
+    m = T.fmatrix("m")
+    outs = [T.log(x) * 2, T.log(m) + 1, T.log(T.exp(m) - 1.5)]
+    guard = NanGuardMode(nan_is_error=True, inf_is_error=True, big_is_error=True)
+    cpu = codegen.function([x, m], outs, mode=guard)
+    with cuda_emulated():
+        cuda = codegen.function([x, m], outs, mode=guard)
+    xv = np.array([0.0, np.nan, -1.0, 5.0, 7.0])[::-2]
+    for args, want in [((xv, np.ones((2, 3), "f")),
+                        "inputs: x: shape (3,), min -1.0, max 7.0, nan 0, inf 0"),
+                       ((np.ones(3), (np.arange(6, dtype="f").reshape(3, 2) - 2.5).T),
+                        ": shape (2, 3), min -2.5, max 2.5, nan 0, inf 0"),
+                       ((np.array([np.nan, 1.0]), np.full((1, 2), 0.1, "f")), "nan 1, inf 0")]:
+        reports = []
+        for f in (cpu, cuda):
+            with pytest.raises(FloatingPointError) as failed:
+                f(*args)
+            reports.append(str(failed.value).split("\n")[-1])
+        assert want in reports[1] and reports[0] == reports[1], reports
 
 
 def test_state_given_again_at_the_same_address_is_copied_again_on_cuda(cuda_emulated):

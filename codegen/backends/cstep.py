@@ -174,8 +174,9 @@ def step_function(program, base, kind="CODEGEN_KERNEL int", strategy=None, profi
         body.append("double cg_prof_t0;  /* profile=True: when the step being timed began */")
     for step in program.steps:
         lines = emit.lines(step)
-        for setup, test, message in (checks(program, step) if checks else ()):
-            failures.append((message, step.origins[-1].where, "float"))
+        for setup, test, message, *inputs in (checks(program, step) if checks else ()):
+            # (a check may name the step's inputs it summarizes when it fails)
+            failures.append((message, step.origins[-1].where, "float", *inputs))
             lines += (["{"] + ["    " + line for line in setup]
                       + [f"    if ({test}) {{", f"        cg_failed = {len(failures)};",
                          "        break;", "    }", "}"])

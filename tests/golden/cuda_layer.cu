@@ -361,6 +361,9 @@ __global__ void cg_check_values(const T* p, int ndim, cg_layout_t a, cg_index to
 
 /* the counts of the array whose check failed last (cg_cuda_value_counts) */
 static long long cg_last_counts[3];
+static long long cg_summary_dims[8][9];  /* and its step's inputs (cg_summarize) */
+static double cg_summary_values[8][4];
+static int cg_summary_count;
 
 extern "C" void cg_cuda_value_counts(long long* counts) {
     for (int k = 0; k < 3; k++)
@@ -392,7 +395,65 @@ static int cg_nonfinite(const T* p, int ndim, const cg_index* n, const cg_index*
         return 0;
     for (int k = 0; k < 3; k++)
         cg_last_counts[k] = (long long)counts[k];
+    cg_summary_count = 0;  /* the step's inputs are summarized next (cg_summarize) */
     return 1;
+}
+
+/* NanGuardMode's summary of the inputs of the step whose check failed last, as the CPU
+   gives it: each float input's dims (ndim, then up to 8) and its smallest and largest value
+   (NaN left out) and NaN and Inf counts; read by cg_cuda_input_summary */
+template <typename T>
+static int cg_summarize(int k, const T* p, int ndim, const cg_index* n, const cg_index* s) {
+    if (k >= 8 || ndim > 8)
+        return 1;
+    cg_index total = 1, low = 0, high = 0;
+    cg_summary_dims[k][0] = ndim;
+    for (int a = 0; a < ndim; a++) {
+        cg_summary_dims[k][a + 1] = (long long)n[a];
+        total *= n[a];
+        if (n[a] > 1)
+            *(s[a] < 0 ? &low : &high) += (n[a] - 1) * s[a];
+    }
+    double least = NAN, most = NAN, nans = 0, infs = 0;
+    T* host = total ? (T*)malloc((size_t)(high - low + 1) * sizeof(T)) : NULL;
+    if (host && cudaMemcpy(host, p + low, (size_t)(high - low + 1) * sizeof(T),
+                           cudaMemcpyDeviceToHost) == cudaSuccess) {
+        for (cg_index e = 0; e < total; e++) {  /* the host copy of its span, walked */
+            cg_index rest = e, at = -low;
+            for (int a = ndim - 1; a >= 0; a--) {
+                at += (rest % n[a]) * s[a];
+                rest /= n[a];
+            }
+            const double v = (double)host[at];
+            if (v != v) {
+                nans += 1;
+                continue;
+            }
+            if ((v - v) != (v - v))
+                infs += 1;
+            if (!(v >= least))
+                least = v;
+            if (!(v <= most))
+                most = v;
+        }
+    }
+    free(host);
+    cg_summary_values[k][0] = least;
+    cg_summary_values[k][1] = most;
+    cg_summary_values[k][2] = nans;
+    cg_summary_values[k][3] = infs;
+    cg_summary_count = k + 1;
+    return 1;
+}
+
+extern "C" int cg_cuda_input_summary(long long* dims, double* values) {
+    for (int k = 0; k < cg_summary_count; k++) {
+        for (int a = 0; a < 9; a++)
+            dims[9 * k + a] = cg_summary_dims[k][a];
+        for (int a = 0; a < 4; a++)
+            values[4 * k + a] = cg_summary_values[k][a];
+    }
+    return cg_summary_count;
 }
 
 /* n elements from p set to value on the device: the memory of a buffer the steps start
@@ -806,16 +867,16 @@ static void cg_gemm_acc_d(cg_index m, cg_index n, cg_index k,
 
 /* ================================================================== train */
 
-/* (dot + b)   [tests/test_cuda.py:51] */
-/* sigmoid((dot + b))   [tests/test_cuda.py:51] */
-/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:52] */
-/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:52] */
-/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:52 (grad of pow)] */
-/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:51 (grad of sigmoid)] */
-/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:51 (grad of sigmoid)] */
-/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:51 (grad of sigmoid)] */
-/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:52] */
-/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:51 (grad of add)] */
+/* (dot + b)   [tests/test_cuda.py:52] */
+/* sigmoid((dot + b))   [tests/test_cuda.py:52] */
+/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:53] */
+/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:53] */
+/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:53 (grad of pow)] */
+/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:52 (grad of sigmoid)] */
+/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:52 (grad of sigmoid)] */
+/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:52 (grad of sigmoid)] */
+/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:53] */
+/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:52 (grad of add)] */
 __global__ void train_k1_mul_0(
         cg_index n0,
         cg_index n1,
@@ -911,16 +972,16 @@ __global__ void train_k1_mul_0_total(cg_index nblocks, const char* cg_partials, 
     if (threadIdx.x == 0) sum[0] = acc0;
 }
 
-/* (dot + b)   [tests/test_cuda.py:51] */
-/* sigmoid((dot + b))   [tests/test_cuda.py:51] */
-/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:52] */
-/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:52] */
-/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:52 (grad of pow)] */
-/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:51 (grad of sigmoid)] */
-/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:51 (grad of sigmoid)] */
-/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:51 (grad of sigmoid)] */
-/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:52] */
-/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:51 (grad of add)] */
+/* (dot + b)   [tests/test_cuda.py:52] */
+/* sigmoid((dot + b))   [tests/test_cuda.py:52] */
+/* (sigmoid((dot + b)) - y)   [tests/test_cuda.py:53] */
+/* ((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:53] */
+/* (TensorConstant{2.0} * (sigmoid((dot + b)) - y))   [tests/test_cuda.py:53 (grad of pow)] */
+/* (TensorConstant{1} - sigmoid((dot + b)))   [tests/test_cuda.py:52 (grad of sigmoid)] */
+/* (sigmoid((dot + b)) * (TensorConstant{1} - sigmoid((dot + b))))   [tests/test_cuda.py:52 (grad of sigmoid)] */
+/* ((TensorConstant{2.0} * (sigmoid((dot + b)) - y)) * (sigmoid((dot + b)) * (TensorConsta...   [tests/test_cuda.py:52 (grad of sigmoid)] */
+/* sum(((sigmoid((dot + b)) - y) * (sigmoid((dot + b)) - y)))   [tests/test_cuda.py:53] */
+/* sum(mul, axis=[1], keepdims=True)   [tests/test_cuda.py:52 (grad of add)] */
 __global__ void train_k1_mul_1(
         cg_index n0,
         cg_index n1,
@@ -998,7 +1059,7 @@ __global__ void train_k1_mul_1(
     }
 }
 
-/* W, to which the product after this loop adds -0.1 * dot(mul, x.T)   [tests/test_cuda.py:55] */
+/* W, to which the product after this loop adds -0.1 * dot(mul, x.T)   [tests/test_cuda.py:56] */
 __global__ void train_k3_sub(
         cg_index n0,
         cg_index n1,
@@ -1065,8 +1126,8 @@ __global__ void train_k3_sub(
     }
 }
 
-/* (TensorConstant{0.1} * sum_1)   [tests/test_cuda.py:55] */
-/* (b - (TensorConstant{0.1} * sum_1))   [tests/test_cuda.py:55] */
+/* (TensorConstant{0.1} * sum_1)   [tests/test_cuda.py:56] */
+/* (b - (TensorConstant{0.1} * sum_1))   [tests/test_cuda.py:56] */
 __global__ void train_k4_sub(
         cg_index n0,
         cg_index n1,
@@ -1146,15 +1207,15 @@ CODEGEN_KERNEL int cg_step_train(
         double* sub_1_p,
         cg_index sub_1_s0,
         cg_index sub_1_s1) {
-    cg_gemm_d(W_n0, x_n1, W_n1, W_p, W_s0, W_s1, x_p, x_s0, x_s1, dot_p, dot_s0);  /* dot(W, x) [tests/test_cuda.py:51] */
+    cg_gemm_d(W_n0, x_n1, W_n1, W_p, W_s0, W_s1, x_p, x_s0, x_s1, dot_p, dot_s0);  /* dot(W, x) [tests/test_cuda.py:52] */
     CG_LAUNCH(train_k1_mul_0, cg_blocks_of_totals(((W_n0) * (x_n1) + 3) / 4), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0, cg_partials);
     CG_LAUNCH(train_k1_mul_0_total, 1, 256, cg_blocks_of_totals(((W_n0) * (x_n1) + 3) / 4), cg_partials, sum_p);
-    CG_LAUNCH(train_k1_mul_1, cg_blocks(cg_warp_per_element((W_n0), (x_n1)) ? ((W_n0)) * 32 : ((W_n0))), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0);  /* sum(mul, axis=[1], keepdims=True) [tests/test_cuda.py:51 (grad of add)] */
+    CG_LAUNCH(train_k1_mul_1, cg_blocks(cg_warp_per_element((W_n0), (x_n1)) ? ((W_n0)) * 32 : ((W_n0))), 256, W_n0, x_n1, dot_p, dot_s0, dot_s1, b_p, b_s0, y_p, y_s0, y_s1, mul_p, mul_s0, mul_s1, sum_p, sum_1_p, sum_1_s0);  /* sum(mul, axis=[1], keepdims=True) [tests/test_cuda.py:52 (grad of add)] */
     if (sub_p != W_p || sub_s0 != W_s0 || sub_s1 != W_s1) {
-        CG_LAUNCH(train_k3_sub, cg_blocks(((W_n0) * (W_n1) + 3) / 4), 256, W_n0, W_n1, W_p, W_s0, W_s1, sub_p, sub_s0, sub_s1);  /* W, to which the product after this loop adds -0.1 * dot(mul, x.T) [tests/test_cuda.py:55] */
+        CG_LAUNCH(train_k3_sub, cg_blocks(((W_n0) * (W_n1) + 3) / 4), 256, W_n0, W_n1, W_p, W_s0, W_s1, sub_p, sub_s0, sub_s1);  /* W, to which the product after this loop adds -0.1 * dot(mul, x.T) [tests/test_cuda.py:56] */
     }
-    cg_gemm_acc_d(W_n0, x_n0, x_n1, mul_p, mul_s0, mul_s1, x_p, x_s1, x_s0, sub_p, sub_s0, sub_s1, -0.1);  /* sub += -0.1 * dot(mul, x.T) [tests/test_cuda.py:51 (grad of dot)] */
-    CG_LAUNCH(train_k4_sub, cg_blocks(((b_n0) * (1) + 3) / 4), 256, b_n0, 1, sum_1_p, sum_1_s0, b_p, b_s0, sub_1_p, sub_1_s0);  /* (b - (TensorConstant{0.1} * sum_1)) [tests/test_cuda.py:55] */
+    cg_gemm_acc_d(W_n0, x_n0, x_n1, mul_p, mul_s0, mul_s1, x_p, x_s1, x_s0, sub_p, sub_s0, sub_s1, -0.1);  /* sub += -0.1 * dot(mul, x.T) [tests/test_cuda.py:52 (grad of dot)] */
+    CG_LAUNCH(train_k4_sub, cg_blocks(((b_n0) * (1) + 3) / 4), 256, b_n0, 1, sum_1_p, sum_1_s0, b_p, b_s0, sub_1_p, sub_1_s0);  /* (b - (TensorConstant{0.1} * sum_1)) [tests/test_cuda.py:56] */
     return 0;
 }
 

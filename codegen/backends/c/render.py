@@ -267,7 +267,7 @@ class _Function:
         self.step = step_function(p, base, kind="static int")
         if p.failures:
             self.emit(f"int cg_failed = {self.step.name}({', '.join(self.step.args)});")
-            for k, (message, where, kind) in enumerate(p.failures):
+            for k, (message, where, kind, *_) in enumerate(p.failures):
                 where = f" [{comment(where)}]" if where else ""
                 self.emit(f"if (cg_failed == {k + 1}) "
                           + self.fail({"index": "INDEX", "linalg": "LINALG"}.get(kind, "ASSERT"),

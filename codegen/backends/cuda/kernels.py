@@ -37,6 +37,7 @@ from codegen.backends import cexpr, ckernel, linalg
 from codegen.backends.ckernel import Kernel, _index, identity
 from codegen.backends.cuda import radix, walks
 from codegen.lower.program import AxisStep, DotStep, GatherStep, LinalgStep, LoopKernel, results
+from codegen.lower.program import reads as step_reads
 
 #: The C table on CUDA: C_OPS, with what differs. The CPU's tanh (expm1 form, for libmvec)
 #: stays out: CUDA's tanh is fast and as accurate.
@@ -506,23 +507,39 @@ class Strategy:
     def _checks(self, program, step):
         """NanGuardMode on the device: after a step, each float array it wrote is checked
         where it is (a kernel sets the fault flag); [(C lines before, C test, failure
-        message)]."""
+        message, ((name, dtype) of each input summarized))]."""
         from codegen.backends.cstep import _dims_of
         nan, inf, big = self.guard
         flags = int(bool(nan)) | int(bool(inf)) << 1 | int(bool(big)) << 2
-        out = []
-        for name in results(step):
-            ref = _array_ref(program, name)
-            if ref is None or not ref.dtype.startswith("float"):
-                continue
-            dims = list(ref.dims) if hasattr(ref, "dims") else list(_dims_of(program, name))
-            nd = len(dims)
+
+        def floats(names):
+            """[(name, its dims, its dtype)] of the float arrays among ``names``."""
+            dtypes = {**{a.name: a.dtype for a in program.args},
+                      **{s.local: s.dtype for s in program.state},
+                      **{name: str(data.dtype) for name, data in program.constants},
+                      **{item.ref.name: item.ref.dtype
+                         for item in list(program.buffers) + list(program.views)}}
+            return [(name, list(_dims_of(program, name)), dtypes[name])
+                    for name in dict.fromkeys(names)
+                    if dtypes.get(name, "").startswith("float")]
+
+        def layout(tag, name, dims):
             n = ", ".join([f"(cg_index)({d})" for d in dims] + ["0"])
-            st = ", ".join([f"{name}_s{k}" for k in range(nd)] + ["0"])
-            out.append(([f"const cg_index cg_n[] = {{{n}}}, cg_s[] = {{{st}}};"],
-                        f"cg_nonfinite({name}_p, {nd}, cg_n, cg_s, {flags})",
+            st = ", ".join([f"{name}_s{k}" for k in range(len(dims))] + ["0"])
+            return f"const cg_index cg_n{tag}[] = {{{n}}}, cg_s{tag}[] = {{{st}}};"
+
+        # a failing check summarizes the step's float inputs (up to 8) as the CPU's does
+        inputs = floats(read for read in step_reads(step) if read not in results(step))[:8]
+        summary = [layout(f"_in{k}", name, dims) for k, (name, dims, _) in enumerate(inputs)]
+        summarize = "".join(f" && cg_summarize({k}, {name}_p, {len(dims)}, cg_n_in{k}, "
+                            f"cg_s_in{k})" for k, (name, dims, _) in enumerate(inputs))
+        out = []
+        for name, dims, _ in floats(results(step)):
+            out.append(([layout("", name, dims)] + summary,
+                        f"cg_nonfinite({name}_p, {len(dims)}, cg_n, cg_s, {flags}){summarize}",
                         f"{step.name}: produced NaN, Inf or values above 1e10 in {name} "
-                        f"(NanGuardMode, on the device): {step.origins[-1].text}"))
+                        f"(NanGuardMode, on the device): {step.origins[-1].text}",
+                        tuple((name, dtype) for name, _, dtype in inputs)))
         return out
 
     def step(self, step, blas):

@@ -121,7 +121,7 @@ def call_function(program, step, base, state_index):
 def _not_replayable(step):
     """Why the step function cannot be captured into a CUDA graph and replayed (a value read
     back from the device between its launches decides what runs next), or None."""
-    kinds = {kind for _, _, kind in step.failures}
+    kinds = {failure[2] for failure in step.failures}
     if step.profiled is not None:
         return "profile=True waits for each step's launches to time it"
     if "float" in kinds:

@@ -107,17 +107,30 @@ def _dim_min(a, b):
 def _step_failure(failures, k, counts=None):
     """The error of failure ``k`` of a function's steps: an index out of range (IndexError),
     NaN/Inf found by NanGuardMode on the device (FloatingPointError; ``counts``: of NaN,
-    Inf and values above 1e10 in the array), a condition of the graph that does not hold
-    (Theano's Assert: AssertionError; ValueError for the checks of numpy's functions built
-    from other ops), or a matrix that is singular or not positive definite (numpy's
-    LinAlgError)."""
-    message, where, kind = failures[k]
+    Inf and values above 1e10 in the array, then [(dims, min, max, NaN, Inf)] of the step's
+    inputs the failure names), a condition of the graph that does not hold (Theano's
+    Assert: AssertionError; ValueError for the checks of numpy's functions built from other
+    ops), or a matrix that is singular or not positive definite (numpy's LinAlgError)."""
+    message, where, kind = failures[k][:3]
+    report = ""
     if kind == "float" and counts is not None:
         message = message.replace("NaN, Inf or values above 1e10", "{} NaN, {} Inf and {} "
-                                  "values above 1e10".format(*counts), 1)
+                                  "values above 1e10".format(*counts[:3]), 1)
+        summaries = zip(failures[k][3] if len(failures[k]) > 3 else (), counts[3:])
+        report = "; ".join(_input_report(label, dims, *(np.dtype(dtype).type(v) for v in low_high),
+                                         nan, inf)
+                           for (label, dtype), (dims, *low_high, nan, inf) in summaries
+                           if 0 not in dims)
     error = {"float": FloatingPointError, "assert": AssertionError, "value": ValueError,
              "linalg": np.linalg.LinAlgError}.get(kind, IndexError)
-    return error(message + (f"\n  {where}" if where else ""))
+    return error(message + (f"\n  {where}" if where else "")
+                 + (f"\n  inputs: {report}" if report else ""))
+
+
+def _input_report(label, shape, low, high, nan, inf):
+    """An input's line of NanGuardMode's report: its shape, least and largest values (NaN
+    left out) and its NaN and Inf counts."""
+    return f"{label}: shape {shape}, min {low}, max {high}, nan {nan}, inf {inf}"
 
 
 def _shape_failure(checks, dims):
@@ -152,9 +165,8 @@ def _check_finite(name, origin, outputs, inputs, nan_is_error, inf_is_error, big
         big = int((np.abs(a[np.isfinite(a)]) > 1e10).sum())
         if (nan and nan_is_error) or (inf and inf_is_error) or (big and big_is_error):
             report = "; ".join(
-                f"{label}: shape {b.shape}, min {np.nanmin(b) if b.size else 'n/a'}, "
-                f"max {np.nanmax(b) if b.size else 'n/a'}, nan {int(np.isnan(b).sum())}, "
-                f"inf {int(np.isinf(b).sum())}"
+                _input_report(label, b.shape, np.nanmin(b), np.nanmax(b),
+                              int(np.isnan(b).sum()), int(np.isinf(b).sum()))
                 for label, b in inputs if b.dtype.kind == 'f' and b.size)
             raise FloatingPointError(f"{name}: produced {nan} NaN, {inf} Inf and {big} values "
                                      f"above 1e10\n  {origin}\n  inputs: {report}")
