@@ -361,8 +361,8 @@ __global__ void cg_check_values(const T* p, int ndim, cg_layout_t a, cg_index to
 
 /* the counts of the array whose check failed last (cg_cuda_value_counts) */
 static long long cg_last_counts[3];
-static long long cg_summary_dims[8][9];  /* and its step's inputs (cg_summarize) */
-static double cg_summary_values[8][4];
+static long long cg_summary_dims[CG_SUMMARIZED][9];  /* and its step's inputs (cg_summarize) */
+static double cg_summary_values[CG_SUMMARIZED][4];
 static int cg_summary_count;
 
 extern "C" void cg_cuda_value_counts(long long* counts) {
@@ -404,7 +404,7 @@ static int cg_nonfinite(const T* p, int ndim, const cg_index* n, const cg_index*
    (NaN left out) and NaN and Inf counts; read by cg_cuda_input_summary */
 template <typename T>
 static int cg_summarize(int k, const T* p, int ndim, const cg_index* n, const cg_index* s) {
-    if (k >= 8 || ndim > 8)
+    if (k >= CG_SUMMARIZED || ndim > 8)
         return 1;
     cg_index total = 1, low = 0, high = 0;
     cg_summary_dims[k][0] = ndim;

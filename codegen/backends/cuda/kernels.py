@@ -512,13 +512,14 @@ class Strategy:
         nan, inf, big = self.guard
         flags = int(bool(nan)) | int(bool(inf)) << 1 | int(bool(big)) << 2
 
+        dtypes = {**{a.name: a.dtype for a in program.args},
+                  **{s.local: s.dtype for s in program.state},
+                  **{name: str(data.dtype) for name, data in program.constants},
+                  **{item.ref.name: item.ref.dtype
+                     for item in list(program.buffers) + list(program.views)}}
+
         def floats(names):
             """[(name, its dims, its dtype)] of the float arrays among ``names``."""
-            dtypes = {**{a.name: a.dtype for a in program.args},
-                      **{s.local: s.dtype for s in program.state},
-                      **{name: str(data.dtype) for name, data in program.constants},
-                      **{item.ref.name: item.ref.dtype
-                         for item in list(program.buffers) + list(program.views)}}
             return [(name, list(_dims_of(program, name)), dtypes[name])
                     for name in dict.fromkeys(names)
                     if dtypes.get(name, "").startswith("float")]
@@ -528,7 +529,8 @@ class Strategy:
             st = ", ".join([f"{name}_s{k}" for k in range(len(dims))] + ["0"])
             return f"const cg_index cg_n{tag}[] = {{{n}}}, cg_s{tag}[] = {{{st}}};"
 
-        # a failing check summarizes the step's float inputs (up to 8) as the CPU's does
+        # a failing check summarizes the step's float inputs as the CPU's does (up to
+        # CG_SUMMARIZED of them: kernels.h.j2)
         inputs = floats(read for read in step_reads(step) if read not in results(step))[:8]
         summary = [layout(f"_in{k}", name, dims) for k, (name, dims, _) in enumerate(inputs)]
         summarize = "".join(f" && cg_summarize({k}, {name}_p, {len(dims)}, cg_n_in{k}, "
