@@ -96,3 +96,53 @@ def test_state_api_as_a_generated_module_runs_it(tmp_path):
     with pytest.raises(KeyError, match="has no state n"):
         ns["load"](str(tmp_path / "bad.npz"))
     assert ns["get_value"]("w").tolist() == [1.0, 2.0]  # all or nothing
+
+
+class _OnTheDevice:
+    """An array that says it is in device memory (``__cuda_array_interface__``); here the
+    "device" is host memory, which the fake copy below reads."""
+
+    def __init__(self, array, stream=None):
+        self.array = array
+        self.__cuda_array_interface__ = {
+            "shape": array.shape, "typestr": array.dtype.str, "version": 3, "stream": stream,
+            "data": (array.__array_interface__["data"][0], False),
+            "strides": None if array.flags.c_contiguous else array.strides}
+
+
+def test_the_cuda_runtime_takes_arrays_from_device_memory_as_embedded_text():
+    import ctypes
+
+    from codegen.backends.cython.render import cuda_runtime
+    waited, copied = [], []
+
+    def copy_to_host(host, address, nbytes):
+        copied.append(nbytes)
+        ctypes.memmove(host.ctypes.data, address, nbytes)
+
+    namespace = {"__name__": "m", "__file__": "m.so", "_copy_to_host": copy_to_host,
+                 "_wait_stream": lambda stream: waited.append(stream) or "no device here"}
+    exec(compile(cuda_runtime(), "cuda runtime", "exec"), namespace)
+    view, in_device_memory = namespace["_device_view"], namespace["_in_device_memory"]
+    a = np.arange(12.0).reshape(3, 4)
+    assert in_device_memory(_OnTheDevice(a)) and not in_device_memory(a)
+    # read where it is: a header over the same memory, no copy
+    header, there = view(_OnTheDevice(a), "x", "f", np.dtype("float64"), (False, False),
+                         False, True)
+    assert there and header.ctypes.data == a.ctypes.data and not copied
+    # a strided array the glue must make contiguous is copied to the host: its span only
+    b = a[:, ::2]
+    host, there = view(_OnTheDevice(b), "x", "f", np.dtype("float64"), (False, False),
+                       False, True)
+    assert not there and copied == [(2 * 4 + 2) * 8 + 8] and np.array_equal(host, b)
+    with pytest.raises(TypeError, match=r"f\(\): argument 'x': expected float32 on the device"):
+        view(_OnTheDevice(a), "x", "f", np.dtype("float32"), (False, False), False, True)
+    # a producer's stream is waited for; the device's error names the argument
+    with pytest.raises(RuntimeError, match=r"f\(\): argument 'x': no device here"):
+        view(_OnTheDevice(a, stream=7), "x", "f", np.dtype("float64"), (False, False), False,
+             True)
+    assert waited == [7]
+    # spans of strided, reversed and empty arrays, in bytes from element (0, ..., 0)
+    assert namespace["_host_span"](a[::-1, ::2]) == (-2 * 32, 2 * 8 + 8)
+    assert namespace["_extent"]((0, 3), (24, 8), 8) == (0, 0)
+    assert namespace["_contiguous_strides"]((2, 0, 3), 4) == (12, 12, 4)

@@ -460,12 +460,23 @@ def python_runtime():
     """The Python-level runtime a generated module embeds: the code of
     ``codegen/graph/casting.py``, then of ``codegen/backends/cython/runtime.py`` (without their
     docstrings, which would replace the module's own ``__doc__``)."""
-    import ast
-
     import codegen.backends.cython.runtime as runtime
     import codegen.graph.casting as casting
+    return _embedded(casting, runtime)
+
+
+def cuda_runtime():
+    """The Python-level runtime a generated CUDA module embeds besides: the code of
+    ``codegen/backends/cuda/runtime.py``."""
+    import codegen.backends.cuda.runtime as runtime
+    return _embedded(runtime)
+
+
+def _embedded(*modules):
+    """The text of ``modules``' files, each without its docstring, to embed in a raw string."""
+    import ast
     texts = []
-    for module in (casting, runtime):
+    for module in modules:
         with open(module.__file__) as f:
             text = f.read()
         first = ast.parse(text).body[0]
@@ -497,7 +508,8 @@ def render_module(module_ctx):
                             "step_prototype": f["step"].prototype,
                             **(f["call"].context() if cuda else {})}
                            for f in module_ctx["functions"]]}
-    pyx_ctx = {**module_ctx, "python_runtime": python_runtime()}
+    pyx_ctx = {**module_ctx, "python_runtime": python_runtime(),
+               "cuda_runtime": cuda_runtime() if cuda else ""}
     layer, suffix = ("cuda", "cu") if cuda else ("c", "c")
     if cuda:
         from codegen.backends.cuda import kernels
