@@ -3,8 +3,9 @@ live in device memory (``__cuda_array_interface__``, DLPack) and the spans of ar
 
 A generated CUDA module embeds the text of this file and runs it once at import, as it runs
 ``codegen/backends/cython/runtime.py``, after defining the C-level calls below (``_wait_stream``,
-``_copy_to_host``). Plain Python: compiled through Cython, these helpers tripled the C the
-glue of a CUDA module compiles (tests/test_cuda.py runs them through emulated modules).
+``_copy_to_host``). Plain Python: compiled through Cython, these helpers made the C of a
+CUDA module's glue half as large again (47k lines instead of 32k for the MLP). Tested as
+embedded text (tests/test_runtime.py) and through emulated modules (tests/test_cuda.py).
 """
 
 import os
