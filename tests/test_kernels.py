@@ -247,9 +247,7 @@ def test_merged_dims_share_a_loop_and_still_check(mod, tmp_path):
     with pytest.raises(ValueError, match="dot"):
         mod.merged(r, rng.randn(4, 7), w)
     body = _function_source(mod, "merged")
-    # the step function's calls (a kernel's own calls of its rows functions left out)
-    kernels = [line for line in body.splitlines()
-               if line.startswith("    merged_k") and "_rows" not in line.split("(")[0]]
+    kernels = [line for line in body.splitlines() if line.startswith("    merged_k")]  # calls
     assert len(kernels) == 1, kernels
 
 
@@ -512,11 +510,9 @@ def test_reductions_and_vector_math_over_strided_rows(mod, shape):
     np.testing.assert_allclose(got[1], (np.tanh(t[:, ::2]) * 2).sum(axis=1), rtol=1e-12)
     source = _function_source(mod, "strided_reductions")
     # one kernel: its contiguous nest and its strided one, both threaded, both with tanh's
-    # calls made a block at a time, each nest written once (threads or not: its rows
-    # function)
-    assert "_s1 == 1) {" in source and source.count("cg_parallel_rows(") == 2
-    assert "#pragma omp" not in source.replace("#pragma omp simd", "")
-    assert source.count("cgb0[j1] = cg_tanh_u(") == 2
+    # calls made a block at a time
+    assert "_s1 == 1) {" in source and source.count("#pragma omp parallel for") == 2
+    assert source.count("cgb0[j1] = cg_tanh_u(") == 4  # threads or not, each nest
 
 
 def test_a_reshape_of_a_reshaped_buffer_is_a_view(mod):

@@ -8,8 +8,6 @@ glue around them is compiled quickly), and a CUDA backend can render the same ke
 programs with its own table.
 """
 
-import re
-
 from codegen.backends import cexpr
 from codegen.ops import fft, mrg
 
@@ -123,17 +121,12 @@ def _function(name, params, origins, body, kind="CODEGEN_KERNEL void"):
 
 
 class Kernel:
-    """A rendered kernel: its C lines, parameter list and the call with run-time values;
-    ``rows``: the functions of its loops that threads share (``Rows``), put before it."""
+    """A rendered kernel: its C lines, parameter list and the call with run-time values."""
 
-    def __init__(self, name, params, args, origins, body, kind="CODEGEN_KERNEL void",
-                 rows=None):
+    def __init__(self, name, params, args, origins, body, kind="CODEGEN_KERNEL void"):
         self.name = name
         self.origins = [(comment(t), comment(w)) for t, w in origins]
-        helpers = []
-        if rows is not None and rows.loops:
-            helpers, body = rows.functions(params, body)
-        self.c_lines = helpers + _function(name, params, origins, body, kind)
+        self.c_lines = _function(name, params, origins, body, kind)
         returns = kind.split()[-1]  # void, or int for a kernel that may fail
         self.prototype = _signature(returns, name, params, ";")
         self.declaration = _signature(returns, name, params, " nogil")  # Cython's
@@ -200,9 +193,6 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
             lines.append(f"{target} = {value};")
         return lines
 
-    exact = any(cexpr.converts_float_to_int(a.expr) for a in kernel.body)
-    kind = "CODEGEN_KERNEL CG_EXACT_CASTS void" if exact else "CODEGEN_KERNEL void"
-    rows = Rows(kernel.name, kind)
     init = reduction_init(kernel)
     if n == 0:
         lines = init + body(False)
@@ -238,7 +228,7 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
             contiguous = init + _chunked_rows(inner, before, after, after_accs, totals, policy)
         else:
             contiguous = init + _threads_or_not(_nest(n, inner, before, after, threads),
-                                                condition, serial, rows)
+                                                condition, serial)
         if inner_strides:
             # vector math in blocks here too: the calls take a block of strided loads
             split = _split_calls(kernel, loads_of(False), dim, table, n - 1)
@@ -249,7 +239,7 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
             else:
                 strided_inner = _inner_loop(n, body(False))
             strided = _threads_or_not(_nest(n, strided_inner, before, after, threads),
-                                      threads and condition, None, rows)
+                                      threads and condition, None)
             lines = ([f"if ({' && '.join(inner_strides)}) {{"]
                      + ["    " + line for line in contiguous] + ["} else {"]
                      + ["    " + line for line in init + strided] + ["}"])
@@ -262,7 +252,9 @@ def loop_kernel(kernel, table=cexpr.C_OPS, threads=True):
         params.append(f"cg_index {name}")
         args.append(text)
     origins = [(o.text, o.where) for o in kernel.origins]
-    return Kernel(kernel.name, params, args, origins, lines, kind, rows)
+    exact = any(cexpr.converts_float_to_int(a.expr) for a in kernel.body)
+    return Kernel(kernel.name, params, args, origins, lines,
+                  "CODEGEN_KERNEL CG_EXACT_CASTS void" if exact else "CODEGEN_KERNEL void")
 
 
 #: Row chunks of a loop that sums a whole 2-d array to one value (``sum(W * W)``): each chunk
@@ -417,88 +409,19 @@ def _locals(expr, skip=lambda expr: False):
     return set().union(*(_locals(a, skip) for a in expr.args))
 
 
-def _threads_or_not(lines, condition, serial, rows=None):
-    """``lines`` with the loop under their OpenMP ``parallel`` pragma run on threads where
+def _threads_or_not(lines, condition, serial):
+    """``lines`` with the loop under their OpenMP ``parallel`` pragma twice: under it where
     ``condition`` holds, else on this thread, under the pragma ``serial`` (the plain
-    ``omp simd`` one where threads and vector lanes shared the loop) or none.
-
-    With ``rows`` (``Rows``), a loop over rows i0 that nothing else in ``lines`` surrounds
-    and that no reduction clause combines goes into a function of a range of rows, which
-    this thread calls for all of them or each thread for its share; otherwise the loop is
-    written twice, under the pragma and without it."""
+    ``omp simd`` one where threads and vector lanes shared the loop) or none."""
     if condition is None:
         return lines
     i = next(k for k, line in enumerate(lines) if line.lstrip().startswith("#pragma omp parallel"))
     pad = lines[i][:len(lines[i]) - len(lines[i].lstrip())]
     end = lines.index(pad + "}", i + 2)  # the loop's closing brace
-    if (rows is not None and i == 0 and end == len(lines) - 1 and "reduction(" not in lines[i]
-            and Rows.HEAD.fullmatch(lines[1][len(pad):])):
-        return rows.split([x[len(pad):] for x in lines[1:]], condition, serial, pad)
     loop = ["    " + x for x in lines[i + 1:end + 1]]
     return (lines[:i] + [f"{pad}if ({condition}) {{", "    " + lines[i]] + loop
             + [pad + "} else {"] + ([pad + "    " + serial] if serial else []) + loop
             + [pad + "}"] + lines[end + 1:])
-
-
-class Rows:
-    """The loops of one kernel that threads may share, each in a function of its own over
-    rows [cg_lo, cg_hi) of its outermost loop: the kernel calls it for all the rows on this
-    thread, or hands it to ``cg_parallel_rows``, the module's one OpenMP region, where each
-    thread takes its share (``cg_thread_rows``, OpenMP's static schedule).
-
-    The loop is compiled once, and no kernel has an OpenMP region of its own: written twice,
-    under a ``parallel for`` pragma and without it, each loop was compiled twice and OpenMP
-    outlined a third function for it (the op table's C kernels took 38.5 s of gcc; 20 s
-    with every threaded copy left out). The threads' shares and the work per row are as
-    before, and rows are independent (no reduction clause): the bits are too."""
-
-    #: the loops split: over rows, or over blocks of elements (``_blocked_loop``)
-    HEAD = re.compile(r"for \(cg_index (\w+) = 0; \1 < (\w+); \1(?:\+\+| \+= (\d+))\) \{")
-    ARGS = "@rows@"  # the kernel's parameters, known once its signature is complete
-
-    def __init__(self, name, kind):
-        self.name, self.loops = name, []
-        self.kind = "static CG_NOINLINE " + ("CG_EXACT_CASTS " if "CG_EXACT_CASTS" in kind
-                                             else "") + "void"
-
-    def split(self, loop, condition, serial, pad):
-        """The lines that run ``loop`` (its first line a ``HEAD``) on threads where
-        ``condition`` holds, else on this thread, under pragma ``serial`` either way."""
-        name = f"{self.name}_rows{len(self.loops)}"
-        index, length, block = self.HEAD.fullmatch(loop[0]).groups()
-        if block is None:
-            rows = length
-            head = f"for (cg_index {index} = cg_lo; {index} < cg_hi; {index}++) {{"
-        else:  # rows of blocks: the last one shorter
-            rows = f"({length} + {int(block) - 1}) / {block}"
-            head = (f"for (cg_index {index} = cg_lo * {block}; {index} < cg_hi * {block} && "
-                    f"{index} < {length}; {index} += {block}) {{")
-        self.loops.append(([serial] if serial else []) + [head] + loop[1:])
-        return [pad + line for line in [
-            f"if ({condition}) {{",
-            f"    struct {self.name}_args cg_args = {{{self.ARGS}}};",
-            f"    cg_parallel_rows({name}_team, {rows}, &cg_args);",
-            "} else {",
-            f"    {name}(0, {rows}, {self.ARGS});",
-            "}"]]
-
-    def functions(self, params, body):
-        """(C lines of the row functions, ``body`` calling them) for the kernel's
-        ``params``."""
-        names = [re.fullmatch(r".*?(\w+)", param).group(1) for param in params]
-        lines = [f"/* {self.name}'s arguments, for the threads of cg_parallel_rows */",
-                 f"struct {self.name}_args {{"] + [f"    {p};" for p in params] + ["};", ""]
-        for k, loop in enumerate(self.loops):
-            name = f"{self.name}_rows{k}"
-            lines += [f"/* rows cg_lo to cg_hi of a loop of {self.name} */"]
-            lines += _function(name, ["cg_index cg_lo", "cg_index cg_hi"] + list(params), [],
-                               loop, self.kind)
-            lines += ["", f"static void {name}_team(cg_index cg_lo, cg_index cg_hi, "
-                      "const void* cg_args) {",
-                      f"    const struct {self.name}_args* a = cg_args;",
-                      f"    {name}(cg_lo, cg_hi, " + ", ".join(f"a->{n}" for n in names) + ");",
-                      "}", ""]
-        return lines, [line.replace(self.ARGS, ", ".join(names)) for line in body]
 
 
 def _blocked_loop(n, calls, body, pragma, simd):
@@ -871,13 +794,12 @@ def axis_kernel(step, threads=True):
     params, args, outer, base, out_base = axis_signature(step)
     body = axis_row_pointers(step, base, out_base) + axis_row(step)
     nest = _loops(len(outer), body)
-    rows = Rows(step.name, "")
     if threads and outer:
         lengths = [f"n{j}" for j in range(len(outer))] + ["m"]
         nest = _threads_or_not(["#pragma omp parallel for schedule(static)"] + nest,
-                               _threads_test(threads, lengths, "n0 > 1 && "), None, rows)
+                               _threads_test(threads, lengths, "n0 > 1 && "), None)
     origins = [(o.text, o.where) for o in step.origins]
-    return Kernel(step.name, params, args, origins, nest, rows=rows)
+    return Kernel(step.name, params, args, origins, nest)
 
 
 def gather_loop_dims(step):
@@ -1178,30 +1100,6 @@ def blas_access():
 #define omp_get_thread_num() 0
 #define omp_get_num_threads() 1
 #endif
-#if defined(__GNUC__)
-#define CG_NOINLINE __attribute__((noinline))
-#else
-#define CG_NOINLINE
-#endif
-/* The rows [*lo, *hi) of n that this thread of a team runs, as OpenMP's static schedule
-   shares them: in order, the first n % threads one row longer. */
-static inline void cg_thread_rows(cg_index n, cg_index* lo, cg_index* hi) {
-    cg_index t = omp_get_thread_num(), k = omp_get_num_threads();
-    cg_index q = n / k, r = n % k;
-    *lo = t * q + (t < r ? t : r);
-    *hi = *lo + q + (t < r ? 1 : 0);
-}
-/* The kernels' loops on the call's threads: rows 0 to n of fn (a loop's rows function,
-   through its arguments' struct), each thread its share. */
-typedef void (*cg_rows_fn)(cg_index, cg_index, const void*);
-static CG_NOINLINE void cg_parallel_rows(cg_rows_fn fn, cg_index n, const void* args) {
-    #pragma omp parallel
-    {
-        cg_index lo, hi;
-        cg_thread_rows(n, &lo, &hi);
-        fn(lo, hi, args);
-    }
-}
 typedef void (*cg_dgemm_t)(char*, char*, int*, int*, int*, double*, double*, int*,
                            double*, int*, double*, double*, int*);
 typedef void (*cg_sgemm_t)(char*, char*, int*, int*, int*, float*, float*, int*,
