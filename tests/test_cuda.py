@@ -407,18 +407,8 @@ def _copied(mod):
 
 def _dlpack_tensor(capsule):
     """The DLTensor a "dltensor" capsule holds: (data, device, shape, strides, type)."""
-    import ctypes
-
-    class DLTensor(ctypes.Structure):
-        _fields_ = [("data", ctypes.c_void_p), ("device_type", ctypes.c_int32),
-                    ("device_id", ctypes.c_int32), ("ndim", ctypes.c_int32),
-                    ("code", ctypes.c_uint8), ("bits", ctypes.c_uint8),
-                    ("lanes", ctypes.c_uint16), ("shape", ctypes.POINTER(ctypes.c_int64)),
-                    ("strides", ctypes.POINTER(ctypes.c_int64)),
-                    ("byte_offset", ctypes.c_uint64)]
-    get = ctypes.pythonapi.PyCapsule_GetPointer
-    get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-    t = DLTensor.from_address(get(capsule, b"dltensor"))
+    from codegen.backends.cuda.runtime import _dltensor
+    t = _dltensor(capsule)
     return (t.data + t.byte_offset, (t.device_type, t.device_id),
             tuple(t.shape[k] for k in range(t.ndim)), tuple(t.strides[k] for k in range(t.ndim)),
             (t.code, t.bits, t.lanes))

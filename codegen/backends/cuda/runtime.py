@@ -60,22 +60,11 @@ def _dlpack_interface(value):
     capsule that keeps its memory alive. The producer is asked for the data as seen from the
     legacy default stream (``stream=1``), which the module's stream waits for (a blocking
     stream)."""
-    import ctypes
-
-    class DLTensor(ctypes.Structure):
-        _fields_ = [("data", ctypes.c_void_p), ("device_type", ctypes.c_int32),
-                    ("device_id", ctypes.c_int32), ("ndim", ctypes.c_int32),
-                    ("code", ctypes.c_uint8), ("bits", ctypes.c_uint8),
-                    ("lanes", ctypes.c_uint16), ("shape", ctypes.POINTER(ctypes.c_int64)),
-                    ("strides", ctypes.POINTER(ctypes.c_int64)),
-                    ("byte_offset", ctypes.c_uint64)]
     try:
         capsule = value.__dlpack__(stream=1)
     except TypeError:
         capsule = value.__dlpack__()
-    get = ctypes.pythonapi.PyCapsule_GetPointer
-    get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-    tensor = DLTensor.from_address(get(capsule, b"dltensor"))  # DLManagedTensor starts so
+    tensor = _dltensor(capsule)
     if tensor.lanes != 1 or tensor.code not in _DL_KINDS:
         raise TypeError(f"a DLPack tensor of type code {tensor.code} x {tensor.lanes} lanes")
     dtype = np.dtype(f"{_DL_KINDS[tensor.code]}{tensor.bits // 8}") if tensor.code != 6 \
@@ -86,6 +75,23 @@ def _dlpack_interface(value):
     face = {"shape": shape, "typestr": dtype.str, "strides": strides, "version": 3,
             "data": ((tensor.data or 0) + tensor.byte_offset, False)}
     return face, capsule
+
+
+def _dltensor(capsule):
+    """The DLTensor a "dltensor" capsule holds: a ctypes structure over the producer's memory,
+    valid while the capsule lives."""
+    import ctypes
+
+    class DLTensor(ctypes.Structure):
+        _fields_ = [("data", ctypes.c_void_p), ("device_type", ctypes.c_int32),
+                    ("device_id", ctypes.c_int32), ("ndim", ctypes.c_int32),
+                    ("code", ctypes.c_uint8), ("bits", ctypes.c_uint8),
+                    ("lanes", ctypes.c_uint16), ("shape", ctypes.POINTER(ctypes.c_int64)),
+                    ("strides", ctypes.POINTER(ctypes.c_int64)),
+                    ("byte_offset", ctypes.c_uint64)]
+    get = ctypes.pythonapi.PyCapsule_GetPointer
+    get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    return DLTensor.from_address(get(capsule, b"dltensor"))  # DLManagedTensor starts so
 
 
 def _c_contiguous(shape, strides, itemsize):
