@@ -143,12 +143,11 @@ def _device_view(value, name, fname, dtype, bc, returned, contiguous):
         raise ValueError(f"{where}: device arrays with negative strides are not taken; "
                          f"pass a copy")
     pointer = int(face["data"][0])
-    if strides is None:  # C-contiguous
-        extent = dtype.itemsize * int(np.prod(shape))
-    else:
-        extent = dtype.itemsize + sum((n - 1) * s for n, s in zip(shape, strides))
     if pointer == 0 or 0 in shape:  # nothing to read: any memory will do
         return np.empty(shape, dtype=dtype), True
+    # the bytes it spans from its first element (no stride is negative; None: C-contiguous)
+    extent = _extent(shape, strides or _contiguous_strides(shape, dtype.itemsize),
+                     dtype.itemsize)[1]
     if returned or (contiguous and strides is not None
                     and not _c_contiguous(shape, strides, dtype.itemsize)):
         host = np.empty(extent, dtype=np.uint8)
