@@ -378,3 +378,17 @@ def test_a_step_on_gathered_rows_scatters_into_the_state_in_place():
     assert in_place_updates(programs["returned"]) == [False]
     assert not any(s.kind == "scatter" and s.out.name == programs["dense"].updates[0][1].name
                    for s in programs["dense"].steps if isinstance(s, GatherStep))
+
+
+def test_a_fill_of_its_operands_own_type_is_that_operand_with_the_check_kept():
+    """second(x, y) (Theano's fill) alone between two products, y of the result's type: no
+    loop copies y; the result is a view of it, and the check that x's length agrees with
+    y's stays. (The CTC cost's gradient had 330 such copies.)"""
+    A, B = T.matrix("A"), T.matrix("B")
+    v, x = T.vector("v"), T.vector("x")
+    out = T.dot(B, T.second(x, T.dot(A, v)))
+    program = _programs(f=([A, B, v, x], [out], []))["f"]
+    assert not [s for s in program.steps if isinstance(s, LoopKernel)]
+    assert [view.kind for view in program.views] == ["axes"]
+    assert [c.message for c in program.checks if {c.lhs, c.rhs} == {"x_n0", "A_n0"}] == [
+        "second: dimension 0 of x and dot must be equal"]

@@ -176,3 +176,16 @@ def test_lengths_that_are_sums_stay_whole_in_strides_and_checks():
     assert top(np.ones((2, 2)), np.full((2, 1), 3.0)) == 3.0
     with pytest.raises(ValueError, match="empty array has no maximum"):
         top(np.ones((0, 2)), np.ones((0, 1)))
+
+
+def test_a_fill_that_is_its_operand_still_checks_the_lengths():
+    """second(x, y) lowered as y itself (no loop): the value is y's, and an x whose length
+    differs from y's is still the error it was, naming the op and the user's line."""
+    A, v, x = T.matrix("A"), T.vector("v"), T.vector("x")
+    f = codegen.function([A, v, x], T.dot(A.T, T.second(x, T.dot(A, v))))
+    a, b = X, np.arange(4.0)
+    np.testing.assert_allclose(f(a, b, np.zeros(3)), a.T @ (a @ b))
+    with pytest.raises(ValueError, match=r"(?s)second: dimension 0 of x and dot must be "
+                                         r"equal \(shapes: x \(2,\), dot \(3,\)\).*"
+                                         r"test_shapes\.py"):
+        f(a, b, np.zeros(2))

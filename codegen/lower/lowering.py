@@ -551,6 +551,13 @@ class Lowerer:
 
     def _lower_group(self, group, users, outputs):
         members = group.members
+        if _lone_fill(group) and self.val_kind(members[0].inputs[1]) == "array":
+            # second(x, y) of y's own type: y, once x's lengths are checked against y's
+            node = members[0]
+            self._add_checks(node)
+            self._view(node.out, self.array(node.inputs[1]).name, self.hint(node.out), "axes",
+                       axes=tuple(range(node.out.ndim)))
+            return
         member_ids = {id(m) for m in members}
         output_ids = {v.id for v in outputs}
         loop_var = (group.reduces[0].inputs[0] if group.reduces else members[-1].out)
@@ -733,6 +740,18 @@ def _negated(text):
     if re.fullmatch(r"-\s*\(?[A-Za-z_][A-Za-z_0-9]*\)?", inner):
         return inner.lstrip("-").strip()
     return f"-({text})"
+
+
+def _lone_fill(group):
+    """Whether ``group`` is one ``second(x, y)`` (Theano's fill: y broadcast to x's shape)
+    whose y has the result's type: where x's lengths agree with y's, as checked, the result
+    is y itself, and a loop would only copy it. Gradients make chains of these (that of a
+    ``switch`` keeps each operand's shape so): the CTC cost's gradient had 330 such loops."""
+    if len(group.members) != 1 or group.reduces:
+        return False
+    node = group.members[0]
+    return (isinstance(node.op, Elemwise) and node.op.scalar_op.name == "second"
+            and node.inputs[1].type == node.out.type and node.out.ndim > 0)
 
 
 # ---------------------------------------------------------------------- ops that are not maps
