@@ -42,6 +42,11 @@ SIMPLIFY = [
     (lambda: T.constant(2.0) * 3.0 + s, "(TensorConstant{6.0} + s)"),
     (lambda: T.ones_like(s) * s, "s"),
     (lambda: T.cast(v, "float64"), "v"),
+    # a fill of a chain of fills that has taken x's shape already (gradients of switches)
+    (lambda: T.second(x, T.second(x, v)), "second(x, v)"),
+    (lambda: T.second(x, T.second(T.matrix("y"), T.second(x, s))),
+     "second(y, second(x, s))"),
+    (lambda: T.second(x, T.second(T.matrix("y"), s)), "second(x, second(y, s))"),
 ]
 
 

@@ -144,6 +144,8 @@ def _simplify_elemwise(node):
         # fill(x, c) is just c when both are of one element (0-d costs); where x has lengths
         # of its own, dropping it would drop the check that c's agree with them
         return _same_type_or_cast(ins[1], out)
+    if name == "second" and _checked_inside(ins[0], ins[1]) and ins[1].type == out.type:
+        return ins[1]
     if name == "second" and ins[0].owner is not None and isinstance(ins[0].owner.op, Elemwise):
         return _fill_from_operands(node)
     if name != "second":
@@ -158,6 +160,18 @@ def _simplify_elemwise(node):
         # canonical order: constants first, so equal expressions become one node under CSE
         return t.mul(ins[1], ins[0]) if name == "mul" else t.add(ins[1], ins[0])
     return None
+
+
+def _checked_inside(x, value):
+    """Whether ``value`` is a chain of fills (``second(a, second(b, ...))``) that takes the
+    shape of ``x`` already: then ``second(x, value)`` adds nothing, neither a length nor a
+    check. A gradient through nested ``switch``es builds such chains, each level filling
+    with the shapes of the levels below it again."""
+    while value.owner is not None and is_elemwise(value.owner, "second"):
+        if value.owner.inputs[0] is x:
+            return True
+        value = value.owner.inputs[1]
+    return False
 
 
 def _fill_from_operands(node):
