@@ -746,7 +746,7 @@ def _lone_fill(group):
     """Whether ``group`` is one ``second(x, y)`` (Theano's fill: y broadcast to x's shape)
     whose y has the result's type: where x's lengths agree with y's, as checked, the result
     is y itself, and a loop would only copy it. Gradients make chains of these (that of a
-    ``switch`` keeps each operand's shape so): the CTC cost's gradient had 330 such loops."""
+    ``switch`` keeps each operand's shape so): the CTC cost's gradient had 333 such loops."""
     if len(group.members) != 1 or group.reduces:
         return False
     node = group.members[0]
